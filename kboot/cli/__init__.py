@@ -1,0 +1,1 @@
+"""The only layer that parses arguments and writes to the terminal."""

@@ -1,0 +1,1 @@
+"""One module per ``kboot`` subcommand (see kboot.cli.main)."""

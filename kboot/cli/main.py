@@ -1,0 +1,74 @@
+"""``kboot``: the command-line entry point.
+
+Each subcommand lives in ``kboot.cli.commands.<name>`` and exposes
+``register(subparsers) -> None``; the parser it adds sets ``func`` (``argparse.Namespace -> int``).
+Expected errors (:class:`kboot.errors.KbootError`) print one clear message and exit 2 for user
+mistakes, 1 otherwise; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from kboot import __version__
+from kboot.errors import KbootError, UserError
+
+COMMAND_MODULES = (
+    "run",
+    "inventory",
+    "lab",
+    "image",
+    "up",
+)
+
+EPILOG = """examples:
+  kboot lab up --control-planes 3 --workers 2     # local test machines
+  kboot up inventories/lab-kboot.yaml             # bring up an HA cluster
+  kboot run site.yaml -i inventories/prod.yaml --check --diff
+  kboot inventory show inventories/prod.yaml --host cp1
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kboot",
+        description="Agentless, push-based cluster bootstrapper and manager.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"kboot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"kboot.cli.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    err = Console(stderr=True)
+    try:
+        rc: int = args.func(args)
+        return rc
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return 2
+    except KbootError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
