@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "inventory",
     "lab",
     "image",
+    "bundle",
     "up",
 )
 

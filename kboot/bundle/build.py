@@ -1,0 +1,167 @@
+"""Building a bundle on the workstation: Debian packages, wheels and images.
+
+Debian packages are resolved with the workstation's apt (``apt-cache depends --recurse``), minus
+what every Debian system has (priority ``required``), downloaded with ``apt-get download`` and
+indexed with ``dpkg-scanpackages`` into a flat repository. Wheels come from ``pip wheel`` of the
+kboot source tree with the ``controlplane`` extra. Building is idempotent: present files with the
+right names are kept, so a second build costs only the index step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from kboot.errors import ConfigError, KbootError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PACKAGES = (
+    "etcd-server",
+    "etcd-client",
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "haproxy",
+    "iptables",
+    "conntrack",
+    "kmod",
+    "python3-venv",
+    "ca-certificates",
+)
+
+_DEPENDS_FLAGS = (
+    "--recurse",
+    "--no-recommends",
+    "--no-suggests",
+    "--no-conflicts",
+    "--no-breaks",
+    "--no-replaces",
+    "--no-enhances",
+)
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    packages: list[str]
+    debs: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    wheels: dict[str, str] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """One hash over everything: changes when any file changes."""
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def default_bundle_dir() -> Path:
+    home = Path(os.environ.get("KBOOT_HOME", Path.home() / ".kboot"))
+    return home / "bundle"
+
+
+def _run(cmd: list[str], *, cwd: Path | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise KbootError(f"bundle: {' '.join(cmd[:3])} … failed:\n{proc.stderr.strip()[-2000:]}")
+    return proc.stdout
+
+
+def dependency_closure(packages: Iterable[str]) -> list[str]:
+    """Real (non-virtual) packages the given ones need, recursively, without 'required' ones."""
+    out = _run(["apt-cache", "depends", *_DEPENDS_FLAGS, *packages])
+    names = sorted({ln.strip() for ln in out.splitlines() if ln and not ln.startswith((" ", "<"))})
+    return [n for n in names if n not in _required_packages(names)]
+
+
+def _required_packages(names: list[str]) -> set[str]:
+    out = _run(["apt-cache", "show", "--no-all-versions", *names])
+    required: set[str] = set()
+    for stanza in out.split("\n\n"):
+        pkg = re.search(r"^Package: (\S+)", stanza, re.M)
+        prio = re.search(r"^Priority: (\S+)", stanza, re.M)
+        if pkg and prio and prio.group(1) == "required":
+            required.add(pkg.group(1))
+    return required
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _download_debs(debs: Path, packages: list[str]) -> None:
+    debs.mkdir(parents=True, exist_ok=True)
+    have = {p.name.split("_", 1)[0] for p in debs.glob("*.deb")}
+    missing = [p for p in packages if p not in have]
+    if missing:
+        log.info("downloading %d Debian packages", len(missing))
+        _run(["apt-get", "download", "-q", *missing], cwd=debs)
+    index = _run(["dpkg-scanpackages", "-m", "."], cwd=debs)
+    (debs / "Packages").write_text(index)
+
+
+def _build_wheels(wheels: Path, source: Path) -> None:
+    wheels.mkdir(parents=True, exist_ok=True)
+    for old in wheels.glob("kboot-*.whl"):
+        old.unlink()  # always rebuild kboot itself: the source may have changed
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(wheels),
+         f"{source}[controlplane]"]
+    )
+
+
+def _build_images(images: Path) -> None:
+    from kboot.images import build_busybox_image, build_pause_image
+
+    images.mkdir(parents=True, exist_ok=True)
+    build_pause_image(images / "pause.tar")
+    build_busybox_image(images / "busybox.tar")
+
+
+def source_tree() -> Path:
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").exists():
+        raise ConfigError("bundle: kboot's source tree (pyproject.toml) was not found next to the package")
+    return root
+
+
+def build_bundle(
+    out: Path | None = None, *, packages: Iterable[str] = DEFAULT_PACKAGES, wheels: bool = True,
+    images: bool = True,
+) -> BundleManifest:
+    """Build (or refresh) a bundle in ``out`` and return its manifest (also written to disk)."""
+    out = out or default_bundle_dir()
+    pkgs = list(packages)
+    _download_debs(out / "debs", dependency_closure(pkgs))
+    if wheels:
+        _build_wheels(out / "wheels", source_tree())
+    if images:
+        _build_images(out / "images")
+    manifest = BundleManifest(
+        packages=pkgs,
+        debs={p.name: _sha256(p) for p in sorted((out / "debs").glob("*.deb"))},
+        wheels={p.name: _sha256(p) for p in sorted((out / "wheels").glob("*.whl"))},
+        images={p.name: _sha256(p) for p in sorted((out / "images").glob("*.tar"))},
+    )
+    (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1, sort_keys=True))
+    return manifest
+
+
+def load_manifest(out: Path) -> BundleManifest:
+    path = out / "manifest.json"
+    if not path.exists():
+        raise ConfigError(f"{path}: no bundle here (run `kboot bundle build` first)")
+    data = json.loads(path.read_text())
+    return BundleManifest(**data)
