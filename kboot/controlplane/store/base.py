@@ -35,6 +35,10 @@ class RevisionConflict(StoreError):
         self.current = current
 
 
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached (every etcd endpoint down, database file unusable)."""
+
+
 class Compacted(StoreError):
     """The requested revision is older than the compacted history."""
 
