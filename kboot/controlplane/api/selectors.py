@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kboot.controlplane.api.errors import SelectorError
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 
-
-class SelectorError(ValueError):
-    """A selector that cannot be parsed or names an unsupported field (HTTP 400)."""
-
+__all__ = [
+    "FieldSelector", "LabelSelector", "Requirement", "SelectorError", "field_value",
+    "label_selector_from_dict", "parse_field_selector", "parse_label_selector",
+    "selector_string", "supported_fields",
+]
 
 _LABEL_OPS = ("in", "notin", "=", "==", "!=", "exists", "!", "gt", "lt")
 _KEY_RE = re.compile(
