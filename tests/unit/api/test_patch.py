@@ -32,7 +32,8 @@ MERGE_CASES: list[tuple[Any, Any, Any]] = [
     ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
     ([1, 2], {"a": "b", "c": None}, {"a": "b"}),
     ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
-    ({"spec": {"replicas": 1, "x": 2}}, {"spec": {"replicas": 3}}, {"spec": {"replicas": 3, "x": 2}}),
+    ({"spec": {"replicas": 1, "x": 2}}, {"spec": {"replicas": 3}},
+     {"spec": {"replicas": 3, "x": 2}}),
 ]
 
 
