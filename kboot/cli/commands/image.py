@@ -1,0 +1,89 @@
+"""``kboot image``: build OCI image tarballs locally (no registry needed).
+
+Examples::
+
+    kboot image build --from-busybox kboot.io/busybox:1.35 -o busybox.tar
+    kboot image build --pause -o pause.tar
+    kboot image build ./site --name kboot.io/web:1 --base-busybox --cmd httpd -f -p 80 -o web.tar
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from kboot.errors import UserError
+from kboot.images import (
+    BUSYBOX_NAME,
+    BuiltImage,
+    BusyboxMissing,
+    ImageConfig,
+    build_busybox,
+    build_from_directory,
+    build_pause,
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("image", help="build container images without a registry")
+    sub = parser.add_subparsers(dest="image_command", metavar="ACTION")
+    build = sub.add_parser("build", help="build an OCI image tarball")
+    build.add_argument("directory", nargs="?", type=Path, help="root filesystem directory")
+    build.add_argument("--name", help="image name, e.g. kboot.io/web:1")
+    build.add_argument("--from-busybox", metavar="NAME", nargs="?", const=BUSYBOX_NAME,
+                       help="a static-busybox image named NAME")
+    build.add_argument("--pause", action="store_true", help="the CRI sandbox (pause) image")
+    build.add_argument("--base-busybox", action="store_true",
+                       help="put the directory over a busybox base layer")
+    build.add_argument("--entrypoint", nargs="+", default=[], help="image Entrypoint")
+    build.add_argument("--cmd", nargs=argparse.REMAINDER, default=[],
+                       help="image Cmd (everything after it)")
+    build.add_argument("--env", action="append", default=[], metavar="K=V")
+    build.add_argument("--workdir", default="")
+    build.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]")
+    build.add_argument("-o", "--output", type=Path, required=True, help="output .tar")
+    build.set_defaults(func=run_build)
+    parser.set_defaults(func=lambda _args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _config(args: argparse.Namespace, default_cmd: tuple[str, ...]) -> ImageConfig:
+    env = ImageConfig().env + tuple(args.env)
+    return ImageConfig(
+        entrypoint=tuple(args.entrypoint),
+        cmd=tuple(args.cmd) or default_cmd,
+        env=env,
+        working_dir=args.workdir,
+        exposed_ports=tuple(args.expose),
+    )
+
+
+def _build(args: argparse.Namespace) -> BuiltImage:
+    if args.pause:
+        return build_pause(args.output)
+    if args.from_busybox:
+        return build_busybox(args.output, name=args.from_busybox, config=_config(args, ("sh",)))
+    if args.directory is None:
+        raise UserError("give a DIRECTORY, --from-busybox NAME or --pause")
+    if not args.directory.is_dir():
+        raise UserError(f"{args.directory}: not a directory")
+    if not args.name:
+        raise UserError("--name NAME:TAG is required when building from a directory")
+    return build_from_directory(args.directory, args.output, name=args.name,
+                                config=_config(args, ()), base_busybox=args.base_busybox)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    try:
+        image = _build(args)
+    except BusyboxMissing as exc:
+        raise UserError(str(exc)) from exc
+    Console(soft_wrap=True).print(f"{image.name} {image.manifest_digest} -> {args.output}",
+                                  highlight=False)
+    return 0

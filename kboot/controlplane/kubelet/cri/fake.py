@@ -1,0 +1,163 @@
+"""``FakeRuntime``: an in-memory :class:`Runtime` for the kubelet's unit tests.
+
+Containers run until stopped, unless the test scripts them: ``exit_on_start[name] = code``
+makes every start of container *name* exit at once with *code*; :meth:`exit` ends a running one;
+``exec_exit[name]`` is the exit code ``exec_sync`` reports (probes). Every call is recorded in
+``calls`` as ``(method, container-or-pod name)`` so tests can assert order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field, replace
+
+from kboot.controlplane.kubelet.cri.types import (
+    ContainerConfig,
+    ContainerStatus,
+    ExecResult,
+    ImageInfo,
+    NotFoundError,
+    RuntimeError_,
+    SandboxConfig,
+    SandboxStatus,
+)
+
+
+@dataclass
+class _Container:
+    status: ContainerStatus
+    config: ContainerConfig
+
+
+@dataclass
+class FakeRuntime:
+    images: set[str] = field(default_factory=lambda: {"kboot.io/busybox:1.35"})
+    exit_on_start: dict[str, int] = field(default_factory=dict)
+    exec_exit: dict[str, int] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    sandboxes: dict[str, SandboxStatus] = field(default_factory=dict)
+    sandbox_configs: dict[str, SandboxConfig] = field(default_factory=dict)
+    containers: dict[str, _Container] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _id(self, kind: str) -> str:
+        return f"{kind}{next(self._ids)}"
+
+    async def version(self) -> tuple[str, str]:
+        return "fake", "0.0.1"
+
+    async def status(self) -> dict[str, bool]:
+        return {"RuntimeReady": True, "NetworkReady": True}
+
+    async def run_sandbox(self, config: SandboxConfig) -> str:
+        sid = self._id("sb")
+        self.calls.append(("run_sandbox", config.name))
+        n = len(self.sandboxes) + 2
+        self.sandboxes[sid] = SandboxStatus(
+            id=sid, name=config.name, namespace=config.namespace, uid=config.uid,
+            attempt=config.attempt, state="ready", created_at=time.time_ns(),
+            ip=f"10.244.0.{n}", labels=dict(config.labels))
+        self.sandbox_configs[sid] = config
+        return sid
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        self.calls.append(("stop_sandbox", sandbox_id))
+        if sandbox_id in self.sandboxes:
+            self.sandboxes[sandbox_id] = replace(self.sandboxes[sandbox_id], state="notready")
+            for c in self.containers.values():
+                if c.status.sandbox_id == sandbox_id and c.status.state == "running":
+                    self._finish(c, 137, "Error")
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        self.calls.append(("remove_sandbox", sandbox_id))
+        self.sandboxes.pop(sandbox_id, None)
+        for cid in [k for k, c in self.containers.items() if c.status.sandbox_id == sandbox_id]:
+            del self.containers[cid]
+
+    async def sandbox_status(self, sandbox_id: str) -> SandboxStatus:
+        if sandbox_id not in self.sandboxes:
+            raise NotFoundError(sandbox_id, code="NOT_FOUND")
+        return self.sandboxes[sandbox_id]
+
+    async def list_sandboxes(self, *, labels: dict[str, str] | None = None
+                             ) -> list[SandboxStatus]:
+        want = (labels or {}).items()
+        return [s for s in self.sandboxes.values() if want <= s.labels.items()]
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig,
+                               sandbox: SandboxConfig) -> str:
+        if config.image not in self.images:
+            raise RuntimeError_(f"image {config.image} not found", code="NOT_FOUND")
+        cid = self._id("c")
+        self.calls.append(("create_container", config.name))
+        self.containers[cid] = _Container(ContainerStatus(
+            id=cid, name=config.name, attempt=config.attempt, state="created",
+            sandbox_id=sandbox_id, created_at=time.time_ns(), image=config.image,
+            image_ref="sha256:fake", log_path=config.log_path, labels=dict(config.labels)),
+            config)
+        return cid
+
+    def _finish(self, c: _Container, code: int, reason: str) -> None:
+        c.status = replace(c.status, state="exited", exit_code=code, reason=reason,
+                           finished_at=time.time_ns())
+
+    async def start_container(self, container_id: str) -> None:
+        c = self.containers[container_id]
+        self.calls.append(("start_container", c.config.name))
+        c.status = replace(c.status, state="running", started_at=time.time_ns())
+        if c.config.name in self.exit_on_start:
+            code = self.exit_on_start[c.config.name]
+            self._finish(c, code, "Completed" if code == 0 else "Error")
+
+    def exit(self, name: str, code: int) -> None:
+        """Make the running container called *name* exit with *code*."""
+        for c in self.containers.values():
+            if c.config.name == name and c.status.state == "running":
+                self._finish(c, code, "Completed" if code == 0 else "Error")
+
+    async def stop_container(self, container_id: str, timeout: int) -> None:
+        c = self.containers.get(container_id)
+        if c is None:
+            return
+        self.calls.append(("stop_container", c.config.name))
+        if c.status.state == "running":
+            self._finish(c, 143 if timeout else 137, "Error")
+
+    async def remove_container(self, container_id: str) -> None:
+        c = self.containers.pop(container_id, None)
+        if c is not None:
+            self.calls.append(("remove_container", c.config.name))
+
+    async def list_containers(self, *, sandbox_id: str | None = None,
+                              labels: dict[str, str] | None = None) -> list[ContainerStatus]:
+        want = (labels or {}).items()
+        return [c.status for c in self.containers.values()
+                if (sandbox_id is None or c.status.sandbox_id == sandbox_id)
+                and want <= c.status.labels.items()]
+
+    async def container_status(self, container_id: str) -> ContainerStatus:
+        if container_id not in self.containers:
+            raise NotFoundError(container_id, code="NOT_FOUND")
+        return self.containers[container_id].status
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: int) -> ExecResult:
+        c = self.containers[container_id]
+        self.calls.append(("exec_sync", c.config.name))
+        return ExecResult(stdout=b"", stderr=b"", exit_code=self.exec_exit.get(c.config.name, 0))
+
+    async def image_status(self, image: str) -> ImageInfo | None:
+        return ImageInfo(id="sha256:fake", repo_tags=(image,)) if image in self.images else None
+
+    async def pull_image(self, image: str) -> str:
+        self.calls.append(("pull_image", image))
+        raise RuntimeError_(f"failed to pull {image}: no registry reachable", code="UNKNOWN")
+
+    async def list_images(self) -> list[ImageInfo]:
+        return [ImageInfo(id="sha256:fake", repo_tags=(i,)) for i in sorted(self.images)]
+
+    async def reopen_container_log(self, container_id: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
