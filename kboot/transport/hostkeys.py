@@ -1,0 +1,88 @@
+"""Host key verification against the kboot-managed known_hosts file.
+
+Policies: ``accept-new`` records the key of a host seen for the first time, ``strict`` refuses
+unknown hosts. A *changed* key is refused under both, naming the host, the offered fingerprint,
+the file and the command that forgets the old key. Appends are serialised by one lock per file,
+so many hosts connecting in parallel never interleave lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+import paramiko
+
+from kboot.errors import HostKeyError
+
+log = logging.getLogger(__name__)
+
+_locks_guard = threading.Lock()
+_file_locks: dict[str, threading.Lock] = {}
+
+
+def file_lock(path: str) -> threading.Lock:
+    with _locks_guard:
+        return _file_locks.setdefault(path, threading.Lock())
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's ``SHA256:…`` fingerprint of a public key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def load_known_hosts(path: str) -> paramiko.HostKeys:
+    keys = paramiko.HostKeys()
+    with file_lock(path):
+        if os.path.exists(path):
+            keys.load(path)
+    return keys
+
+
+class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
+    """What to do with a host absent from ``path``: record it (accept-new) or refuse (strict)."""
+
+    def __init__(self, host: str, path: str, policy: str) -> None:
+        self.host = host
+        self.path = path
+        self.policy = policy
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        if self.policy != "accept-new":
+            raise HostKeyError(
+                self.host,
+                f"unknown host key for {hostname} ({key.get_name()} {fingerprint(key)}) and "
+                f"host_key_policy is strict; add the host to {self.path} (e.g. "
+                f"`ssh-keyscan -p PORT ADDRESS >> {self.path}` after checking the fingerprint) "
+                "or use host_key_policy: accept-new",
+            )
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
+        with file_lock(self.path):
+            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        log.info("%s: recorded new host key %s in %s", self.host, fingerprint(key), self.path)
+
+
+def changed_key_error(
+    host: str, *, hostname: str, offered: paramiko.PKey, path: str
+) -> HostKeyError:
+    return HostKeyError(
+        host,
+        f"HOST KEY CHANGED for {hostname}: it offered {offered.get_name()} "
+        f"{fingerprint(offered)}, which differs from the key recorded in {path}. This may be "
+        "an attack, or the host was reinstalled. If you trust the new key, forget the old one "
+        f"with `ssh-keygen -R '{hostname}' -f {path}` and connect again.",
+    )

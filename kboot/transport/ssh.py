@@ -1,0 +1,239 @@
+"""The SSH transport: one persistent paramiko connection per host, many channels on it.
+
+Every ``run`` opens one exec channel on the shared connection (no pty, no per-command SFTP, no
+``sudo -v``), so a command costs one channel-open and one exec round trip. Concurrent calls are
+safe; at most ``max_sessions`` channels are open at once (OpenSSH's ``MaxSessions`` is 10, one is
+kept for SFTP). Connecting (through jump hosts if any) is the only thing retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Mapping
+
+import paramiko
+
+from kboot.errors import ConnectError, HostKeyError, TransportError
+from kboot.transport.base import RunResult
+from kboot.transport.channel import Outcome, Sudo, exchange, shell_line
+from kboot.transport.hostkeys import (
+    KnownHostsPolicy,
+    changed_key_error,
+    file_lock,
+    known_hosts_name,
+)
+from kboot.transport.retry import with_connect_retries
+from kboot.transport.route import Hop, resolve_route
+from kboot.transport.target import ConnectionSpec
+
+log = logging.getLogger(__name__)
+
+
+class SSHTransport:
+    """:class:`kboot.transport.base.Transport` over SSH. Connects lazily, on first use."""
+
+    def __init__(self, host: str, conn: ConnectionSpec, *, password: str | None = None,
+                 become_password: str | None = None, max_sessions: int = 8) -> None:
+        self.host = host
+        self._conn = conn
+        self._become_password = become_password
+        self._route = resolve_route(host, conn, password=password)
+        self._known_hosts = os.path.expanduser(conn.known_hosts)
+        self._clients: list[paramiko.SSHClient] = []
+        self._lock = threading.Lock()
+        self._sessions = threading.BoundedSemaphore(max_sessions)
+        self._sftp: paramiko.SFTPClient | None = None
+        self._sftp_lock = threading.Lock()
+        token = secrets.token_hex(8)
+        self._sudo_markers = (f"[kboot-sudo:{token}]", f"[kboot-ready:{token}]")
+
+    @property
+    def user(self) -> str:
+        return self._route[-1].user
+
+    # -- connection -----------------------------------------------------------------------
+    def connect(self) -> paramiko.Transport:
+        """The live connection, (re)connecting if needed; raises ConnectError/HostKeyError."""
+        with self._lock:
+            if self._clients:
+                t = self._clients[-1].get_transport()
+                if t is not None and t.is_active():
+                    return t
+                self._close_clients()
+            self._clients = with_connect_retries(self._conn.connect_retries, self._connect_chain)
+            t = self._clients[-1].get_transport()
+            assert t is not None
+            return t
+
+    def _connect_chain(self) -> list[paramiko.SSHClient]:
+        clients: list[paramiko.SSHClient] = []
+        try:
+            for hop in self._route:
+                clients.append(self._connect_hop(hop, clients[-1] if clients else None))
+        except BaseException:
+            for c in reversed(clients):
+                c.close()
+            raise
+        return clients
+
+    def _open_sock(
+        self, hop: Hop, via: paramiko.SSHClient | None
+    ) -> socket.socket | paramiko.Channel:
+        timeout = self._conn.connect_timeout
+        if via is None:
+            sock = socket.create_connection((hop.address, hop.port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        t = via.get_transport()
+        assert t is not None
+        return t.open_channel("direct-tcpip", (hop.address, hop.port), ("127.0.0.1", 0),
+                              timeout=timeout)
+
+    def _connect_hop(self, hop: Hop, via: paramiko.SSHClient | None) -> paramiko.SSHClient:
+        timeout = self._conn.connect_timeout
+        sock = self._open_sock(hop, via)
+        client = paramiko.SSHClient()
+        with file_lock(self._known_hosts):
+            if os.path.exists(self._known_hosts):
+                client.get_host_keys().load(self._known_hosts)
+        client.set_missing_host_key_policy(
+            KnownHostsPolicy(self.host, self._known_hosts, self._conn.host_key_policy))
+        key_file = os.path.expanduser(hop.key_file) if hop.key_file else None
+        try:
+            client.connect(
+                hop.address, port=hop.port, username=hop.user, password=hop.password,
+                key_filename=key_file, look_for_keys=key_file is None, allow_agent=True,
+                sock=sock, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                channel_timeout=timeout, compress=False,
+            )
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise changed_key_error(self.host, hostname=known_hosts_name(hop.address, hop.port),
+                                    offered=exc.key, path=self._known_hosts) from None
+        except BaseException:
+            client.close()
+            raise
+        t = client.get_transport()
+        assert t is not None
+        t.set_keepalive(30)
+        log.debug("%s: connected to %s", self.host, hop.label)
+        return client
+
+    def _close_clients(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+            self._sftp = None
+        for c in reversed(self._clients):
+            c.close()
+        self._clients = []
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_clients()
+
+    # -- commands -------------------------------------------------------------------------
+    def _sudo(self, become: bool) -> Sudo | None:
+        if not become or self.user == "root":
+            return None
+        return Sudo(*self._sudo_markers, password=self._become_password)
+
+    def execute(self, command: str, *, stdin: bytes | None = None, become: bool = False,
+                timeout: float | None = None, env: Mapping[str, str] | None = None) -> Outcome:
+        """Like :meth:`run` but with raw bytes outputs."""
+        sudo = self._sudo(become)
+        line = shell_line(command, env=env, sudo=sudo)
+        t = connect_or_raise(self)
+        with self._sessions:
+            try:
+                chan = t.open_session(timeout=self._conn.connect_timeout)
+                chan.exec_command(line)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise TransportError(self.host, f"cannot start command: {exc}") from exc
+            try:
+                return exchange(self.host, chan, stdin=stdin, sudo=sudo, timeout=timeout)
+            finally:
+                chan.close()
+
+    def run(self, command: str, *, stdin: bytes | None = None, become: bool = False,
+            timeout: float | None = None, env: Mapping[str, str] | None = None) -> RunResult:
+        start = time.monotonic()
+        o = self.execute(command, stdin=stdin, become=become, timeout=timeout, env=env)
+        return RunResult(command=command, exit_code=o.exit_code,
+                         stdout=o.stdout.decode(errors="replace"),
+                         stderr=o.stderr.decode(errors="replace"),
+                         duration=time.monotonic() - start)
+
+    # -- files ----------------------------------------------------------------------------
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        t = connect_or_raise(self)
+        if self._sftp is None or self._sftp.get_channel() is None or \
+                self._sftp.get_channel().closed:  # type: ignore[union-attr]
+            client = paramiko.SFTPClient.from_transport(t)
+            assert client is not None
+            self._sftp = client
+        return self._sftp
+
+    def _sftp_write(self, path: str, data: bytes, mode: int) -> None:
+        with self._sftp_lock:
+            sftp = self._sftp_client()
+            with sftp.open(path, "wb") as fh:
+                fh.set_pipelined(True)
+                fh.write(data)
+                fh.chmod(mode)
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o644, become: bool = False) -> None:
+        """Write ``data`` to ``path`` atomically (temp file + rename); as root via sudo when
+        ``become`` and the login user is not root (upload to /tmp, then ``install``)."""
+        tmp_name = f".kboot-put-{secrets.token_hex(6)}"
+        try:
+            if self._sudo(become) is None:
+                tmp = os.path.join(os.path.dirname(path) or ".", tmp_name)
+                self._sftp_write(tmp, data, mode)
+                with self._sftp_lock:
+                    self._sftp_client().posix_rename(tmp, path)
+                return
+            tmp = f"/tmp/{tmp_name}"
+            self._sftp_write(tmp, data, 0o600)
+        except OSError as exc:
+            raise TransportError(self.host, f"cannot write {path}: {exc}") from exc
+        q = shlex.quote
+        res = self.execute(f"install -m {mode:o} {q(tmp)} {q(path)}; rc=$?; rm -f {q(tmp)}; "
+                           "exit $rc", become=True)
+        if res.exit_code != 0:
+            raise TransportError(self.host, f"cannot write {path}: "
+                                 f"{res.stderr.decode(errors='replace').strip()}")
+
+    def get(self, path: str, *, become: bool = False) -> bytes:
+        if self._sudo(become) is not None:
+            res = self.execute(f"cat -- {shlex.quote(path)}", become=True)
+            if res.exit_code != 0:
+                raise TransportError(self.host, f"cannot read {path}: "
+                                     f"{res.stderr.decode(errors='replace').strip()}")
+            return res.stdout
+        try:
+            with self._sftp_lock, self._sftp_client().open(path, "rb") as fh:
+                fh.prefetch()
+                return fh.read()
+        except OSError as exc:
+            raise TransportError(self.host, f"cannot read {path}: {exc}") from exc
+
+
+def connect_or_raise(transport: SSHTransport) -> paramiko.Transport:
+    """``transport.connect()`` with every failure mapped to :class:`ConnectError`."""
+    try:
+        return transport.connect()
+    except (HostKeyError, ConnectError):
+        raise
+    except paramiko.AuthenticationException as exc:
+        raise ConnectError(transport.host, f"authentication failed as {transport.user}: "
+                           f"{exc}") from exc
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        hops = " -> ".join(h.label for h in transport._route)
+        raise ConnectError(transport.host, f"cannot connect ({hops}): "
+                           f"{type(exc).__name__}: {exc}") from exc
