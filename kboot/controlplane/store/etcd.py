@@ -1,0 +1,259 @@
+"""The etcd backend: the distributed engine behind an HA control plane.
+
+Writes are the three transactions kube-apiserver uses (create if ``mod_revision == 0``, update and
+delete if ``mod_revision == expected``, else read the live value), so a conflict costs one round
+trip and returns the current object. Updates keep the key's lease (``ignore_lease``), as TTL'd
+Events expect. TTL keys share leases granted within a short window, as upstream's lease manager
+does, rather than granting one lease per Event. Watches are one gRPC stream each, with
+``prev_kv``; a broken stream resumes from the last revision on the next endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from aetcd import rpc
+
+from kboot.controlplane.store.base import (
+    Compacted,
+    KeyExists,
+    KeyNotFound,
+    KeyValue,
+    ListResult,
+    RevisionConflict,
+    StoreError,
+    WatchEvent,
+)
+from kboot.controlplane.store.etcd_channel import (
+    FAILOVER_CODES,
+    Channels,
+    Endpoint,
+    TlsFiles,
+    map_error,
+    parse_endpoints,
+)
+from kboot.controlplane.store.keys import prefix_end, range_start
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EtcdStore", "parse_endpoints"]
+
+#: Upper bound on how long TTL'd keys may share one lease (upstream: 60 s, 5 % of the TTL).
+LEASE_REUSE_MAX = 60
+RESUBSCRIBE_DELAY = 0.5
+
+
+def _kv(raw: Any) -> KeyValue:
+    return KeyValue(
+        raw.key.decode(), bytes(raw.value), raw.create_revision, raw.mod_revision, raw.lease
+    )
+
+
+def _range_end(prefix: str) -> bytes:
+    return prefix_end(prefix).encode() or b"\0"
+
+
+def _compacted_error(err: StoreError, requested: int, known: int) -> StoreError:
+    if "compacted" in str(err):
+        return Compacted(requested, known)
+    return err
+
+
+class _Leases:
+    """Grants leases, sharing one among keys with the same TTL created close together."""
+
+    def __init__(self, channels: Channels) -> None:
+        self._channels = channels
+        self._cache: dict[int, tuple[int, float]] = {}
+        self._lock = asyncio.Lock()
+
+    async def lease_for(self, ttl: int) -> int:
+        window = min(LEASE_REUSE_MAX, ttl // 20)
+        async with self._lock:
+            cached = self._cache.get(ttl)
+            now = time.monotonic()
+            if cached and now < cached[1] + window:
+                return cached[0]
+            stub = rpc.LeaseStub(self._channels.channel())
+            request = rpc.LeaseGrantRequest(TTL=ttl + window)
+            try:
+                response = await stub.LeaseGrant(request, timeout=self._channels.timeout)
+            except grpc.aio.AioRpcError as err:
+                raise map_error(err) from err
+            self._cache[ttl] = (response.ID, now)
+            return int(response.ID)
+
+
+class EtcdStore:
+    """A :class:`~kboot.controlplane.store.base.Store` on an etcd v3 cluster."""
+
+    def __init__(
+        self,
+        endpoints: list[Endpoint],
+        *,
+        cacert: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._channels = Channels(endpoints, TlsFiles(cacert, cert, key), timeout=timeout)
+        self._leases = _Leases(self._channels)
+        self._compacted = 0
+        self._closed = False
+
+    async def _kv_call(self, method: str, request: Any) -> Any:
+        timeout = self._channels.timeout
+        return await self._channels.call(lambda kv: getattr(kv, method)(request, timeout=timeout))
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def get(self, key: str) -> KeyValue | None:
+        response = await self._kv_call("Range", rpc.RangeRequest(key=key.encode()))
+        return _kv(response.kvs[0]) if response.kvs else None
+
+    async def list(
+        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = ""
+    ) -> ListResult:
+        request = rpc.RangeRequest(
+            key=range_start(prefix, start_after).encode() or b"\0",
+            range_end=_range_end(prefix),
+            limit=limit,
+            revision=revision,
+        )
+        try:
+            response = await self._kv_call("Range", request)
+        except StoreError as err:
+            raise _compacted_error(err, revision, self._compacted) from err
+        items = [_kv(raw) for raw in response.kvs]
+        return ListResult(items, revision or response.header.revision, bool(response.more))
+
+    async def count(self, prefix: str) -> int:
+        request = rpc.RangeRequest(
+            key=prefix.encode() or b"\0", range_end=_range_end(prefix), count_only=True
+        )
+        return int((await self._kv_call("Range", request)).count)
+
+    async def current_revision(self) -> int:
+        request = rpc.RangeRequest(key=b"\0", count_only=True, limit=1)
+        return int((await self._kv_call("Range", request)).header.revision)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def _txn(self, key: bytes, compare: Any, success: Any) -> Any:
+        failure = rpc.RequestOp(request_range=rpc.RangeRequest(key=key))
+        request = rpc.TxnRequest(compare=[compare], success=[success], failure=[failure])
+        return await self._kv_call("Txn", request)
+
+    @staticmethod
+    def _mod_equals(key: bytes, revision: int) -> Any:
+        if revision:
+            return rpc.Compare(
+                key=key, target=rpc.Compare.MOD, result=rpc.Compare.EQUAL, mod_revision=revision
+            )
+        return rpc.Compare(
+            key=key, target=rpc.Compare.VERSION, result=rpc.Compare.GREATER, version=0
+        )
+
+    def _failed(self, key: str, response: Any) -> StoreError:
+        kvs = response.responses[0].response_range.kvs
+        return RevisionConflict(key, _kv(kvs[0])) if kvs else KeyNotFound(key)
+
+    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> int:
+        raw = key.encode()
+        lease = await self._leases.lease_for(ttl) if ttl else 0
+        compare = rpc.Compare(
+            key=raw, target=rpc.Compare.MOD, result=rpc.Compare.EQUAL, mod_revision=0
+        )
+        put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease))
+        response = await self._txn(raw, compare, put)
+        if not response.succeeded:
+            raise KeyExists(key)
+        return int(response.header.revision)
+
+    async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:
+        raw = key.encode()
+        put = rpc.PutRequest(key=raw, value=value, ignore_lease=True)
+        response = await self._txn(
+            raw, self._mod_equals(raw, expected_revision), rpc.RequestOp(request_put=put)
+        )
+        if not response.succeeded:
+            raise self._failed(key, response)
+        return int(response.header.revision)
+
+    async def delete(self, key: str, *, expected_revision: int = 0) -> KeyValue:
+        raw = key.encode()
+        op = rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=raw, prev_kv=True))
+        response = await self._txn(raw, self._mod_equals(raw, expected_revision), op)
+        if not response.succeeded:
+            raise self._failed(key, response)
+        prev = response.responses[0].response_delete_range.prev_kvs
+        if not prev:
+            raise KeyNotFound(key)
+        old = _kv(prev[0])
+        rev = int(response.header.revision)
+        return KeyValue(old.key, old.value, old.create_revision, rev, old.lease)
+
+    async def compact(self, revision: int) -> None:
+        try:
+            await self._kv_call("Compact", rpc.CompactionRequest(revision=revision))
+        except StoreError as err:
+            if "compacted" not in str(err):
+                raise
+        self._compacted = max(self._compacted, revision)
+
+    # -- watch ---------------------------------------------------------------------------------
+
+    def watch(self, prefix: str, *, from_revision: int) -> AsyncIterator[WatchEvent]:
+        return self._watch(prefix, from_revision)
+
+    async def _watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
+        next_rev = from_revision + 1
+        while True:
+            call = rpc.WatchStub(self._channels.channel()).Watch()
+            try:
+                create = rpc.WatchCreateRequest(
+                    key=prefix.encode() or b"\0",
+                    range_end=_range_end(prefix),
+                    start_revision=next_rev,
+                    prev_kv=True,
+                    progress_notify=True,
+                )
+                await call.write(rpc.WatchRequest(create_request=create))
+                async for response in call:
+                    self._check_watch(response, next_rev - 1)
+                    for event in response.events:
+                        converted = self._event(event)
+                        yield converted
+                        next_rev = converted.kv.mod_revision + 1
+            except grpc.aio.AioRpcError as err:
+                if self._closed or err.code() == grpc.StatusCode.CANCELLED:
+                    return
+                if err.code() not in FAILOVER_CODES:
+                    raise map_error(err) from err
+                self._channels.fail_over(err.details())
+                await asyncio.sleep(RESUBSCRIBE_DELAY)
+            finally:
+                call.cancel()
+
+    def _check_watch(self, response: Any, requested: int) -> None:
+        if response.compact_revision:
+            self._compacted = max(self._compacted, int(response.compact_revision))
+            raise Compacted(requested, int(response.compact_revision))
+        if response.canceled:
+            raise StoreError(f"etcd canceled the watch: {response.cancel_reason}")
+
+    @staticmethod
+    def _event(event: Any) -> WatchEvent:
+        prev = _kv(event.prev_kv) if event.HasField("prev_kv") else None
+        if event.type == rpc.Event.DELETE:
+            return WatchEvent("DELETE", _kv(event.kv), prev)
+        return WatchEvent("PUT", _kv(event.kv), prev)
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._channels.close()
