@@ -17,4 +17,10 @@ from kboot.bundle.build import (
     load_manifest,
 )
 
-__all__ = ["DEFAULT_PACKAGES", "BundleManifest", "build_bundle", "default_bundle_dir", "load_manifest"]
+__all__ = [
+    "DEFAULT_PACKAGES",
+    "BundleManifest",
+    "build_bundle",
+    "default_bundle_dir",
+    "load_manifest",
+]

@@ -123,17 +123,19 @@ def _build_wheels(wheels: Path, source: Path) -> None:
 
 
 def _build_images(images: Path) -> None:
-    from kboot.images import build_busybox_image, build_pause_image
+    from kboot.images import build_busybox, build_pause
 
     images.mkdir(parents=True, exist_ok=True)
-    build_pause_image(images / "pause.tar")
-    build_busybox_image(images / "busybox.tar")
+    build_pause(images / "pause.tar")
+    build_busybox(images / "busybox.tar")
 
 
 def source_tree() -> Path:
     root = Path(__file__).resolve().parents[2]
     if not (root / "pyproject.toml").exists():
-        raise ConfigError("bundle: kboot's source tree (pyproject.toml) was not found next to the package")
+        raise ConfigError(
+            "bundle: kboot's source tree (pyproject.toml) was not found next to the package"
+        )
     return root
 
 
