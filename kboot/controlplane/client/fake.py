@@ -4,8 +4,8 @@ It keeps the semantics controllers depend on: resourceVersions from one counter,
 concurrency on replace, generation bumps on spec changes, status subresources, finalizers and
 deletionTimestamp (graceful deletion of bound pods), propagation finalizers, selectors,
 pagination, watches that replay from a resourceVersion (``Expired`` after :meth:`compact`), the
-``binding`` and ``eviction`` subresources. Patches are JSON merge patches (strategic and apply
-are approximated as merges). ``actions`` records every write for assertions.
+``binding`` and ``eviction`` subresources. Patches use the api package's rules (server-side
+apply is approximated as a merge). ``actions`` records every write for assertions.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kboot.controlplane.api.patch import json_merge_patch, json_patch
 from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.api.selectors import parse_field_selector, parse_label_selector
+from kboot.controlplane.api.strategic import strategic_merge_patch
 from kboot.controlplane.client import meta
 from kboot.controlplane.client.api import (
     ApiClient,
@@ -32,7 +35,6 @@ from kboot.controlplane.client.api import (
     resolve,
 )
 from kboot.controlplane.client.errors import status_error
-from kboot.controlplane.client.patching import apply_json_patch, merge_patch
 
 Filter = Callable[[Obj], bool]
 
@@ -165,7 +167,7 @@ class FakeClient(ApiClient):
                    limit: int | None = None, continue_: str | None = None,
                    resource_version: str | None = None) -> Obj:
         kind = resolve(ref)
-        matches = _filter(namespace, label_selector, field_selector)
+        matches = _filter(kind, namespace, label_selector, field_selector)
         items = [o for (p, _), o in sorted(self.objects.items())
                  if p == kind.plural and matches(o)]
         start = int(continue_ or 0)
@@ -206,7 +208,7 @@ class FakeClient(ApiClient):
             if patch_type != "apply":
                 raise
             return await self.create(kind, patch, namespace=namespace)
-        new = apply_json_patch(old, patch) if patch_type == "json" else merge_patch(old, patch)
+        new = _patched(kind, old, patch, patch_type)
         self.actions.append(("patch" + (f"/{subresource}" if subresource else ""),
                              kind.plural, meta.key_of(old)))
         return self._write(kind, new, old, subresource)
@@ -264,7 +266,8 @@ class FakeClient(ApiClient):
                     resource_version: str | None = None, allow_bookmarks: bool = True,
                     timeout_seconds: int | None = None) -> AsyncIterator[WatchEvent]:
         kind = resolve(ref)
-        w = _Watcher(kind, _filter(namespace, label_selector, field_selector), asyncio.Queue())
+        matches = _filter(kind, namespace, label_selector, field_selector)
+        w = _Watcher(kind, matches, asyncio.Queue())
         for backlog_event in self._backlog(w, resource_version):
             w.queue.put_nowait(backlog_event)
         self._watchers.append(w)
@@ -305,18 +308,28 @@ class FakeClient(ApiClient):
         self.end_watches()
 
 
+def _patched(kind: ResourceKind, old: Obj, patch: Any, patch_type: PatchType) -> Obj:
+    if patch_type == "json":
+        new: Obj = json_patch(old, patch)
+    elif patch_type == "strategic":
+        new = strategic_merge_patch(kind, old, patch)
+    else:
+        new = json_merge_patch(old, patch)
+    return new
+
+
 def _grace(obj: Obj, opts: DeleteOptions) -> int:
     if opts.grace_period_seconds is not None:
         return opts.grace_period_seconds
     return int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
 
 
-def _filter(namespace: str | None, label_selector: str | None,
+def _filter(kind: ResourceKind, namespace: str | None, label_selector: str | None,
             field_selector: str | None) -> Filter:
-    by_labels = meta.parse_label_selector(label_selector)
-    by_fields = meta.parse_field_selector(field_selector)
+    by_labels = parse_label_selector(label_selector)
+    by_fields = parse_field_selector(kind, field_selector)
     return lambda o: ((namespace is None or o["metadata"].get("namespace") == namespace)
-                      and by_labels(meta.labels(o)) and by_fields(o))
+                      and by_labels.matches(meta.labels(o)) and by_fields.matches(o))
 
 
 def _transition(matches: Filter, etype: EventType, obj: Obj,

@@ -1,34 +1,14 @@
-"""Label and field selector matching, the string and structured forms."""
+"""Structured label selectors and object-metadata helpers."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from kboot.controlplane.client.meta import (
-    parse_field_selector,
-    parse_label_selector,
-    selector_matches,
-    selector_string,
-)
+from kboot.controlplane.client.meta import controller_of, key_of, owner_ref, selector_matches
 
 LABELS = {"app": "web", "tier": "front"}
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("", True),
-    ("app=web", True),
-    ("app==web", True),
-    ("app!=web", False),
-    ("app in (web,api)", True),
-    ("app notin (web,api)", False),
-    ("tier", True),
-    ("!tier", False),
-    ("!missing", True),
-    ("app=web,tier=back", False),
-    ("app in (x, web),tier", True),
-])
-def test_label_selector_strings(text: str, expected: bool) -> None:
-    assert parse_label_selector(text)(LABELS) is expected
 
 
 @pytest.mark.parametrize("selector,expected", [
@@ -39,26 +19,15 @@ def test_label_selector_strings(text: str, expected: bool) -> None:
     ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, False),
     (None, False),
 ])
-def test_structured_selectors(selector: dict[str, object] | None, expected: bool) -> None:
+def test_structured_selectors(selector: dict[str, Any] | None, expected: bool) -> None:
     assert selector_matches(selector, LABELS) is expected
 
 
-def test_structured_selector_round_trips_through_its_string_form() -> None:
-    sel = {"matchLabels": {"app": "web"},
-           "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a", "b"]}]}
-    text = selector_string(sel)
-    assert text == "app=web,tier notin (a,b)"
-    assert parse_label_selector(text)(LABELS)
-    assert not parse_label_selector(text)({"app": "web", "tier": "a"})
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("spec.nodeName=", True),
-    ("spec.nodeName=n1", False),
-    ("status.phase!=Running", True),
-    ("metadata.name=p,spec.schedulerName=default-scheduler", True),
-])
-def test_field_selectors(text: str, expected: bool) -> None:
-    pod = {"metadata": {"name": "p"}, "spec": {"schedulerName": "default-scheduler"},
-           "status": {"phase": "Pending"}}
-    assert parse_field_selector(text)(pod) is expected
+def test_keys_and_owner_references() -> None:
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+             "metadata": {"name": "rs", "namespace": "ns", "uid": "u1"}}
+    pod = {"metadata": {"name": "p", "namespace": "ns", "ownerReferences": [owner_ref(owner)]}}
+    assert key_of(pod) == "ns/p"
+    assert key_of({"metadata": {"name": "n1"}}) == "n1"
+    ref = controller_of(pod)
+    assert ref is not None and ref["uid"] == "u1" and ref["kind"] == "ReplicaSet"
