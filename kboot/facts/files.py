@@ -1,0 +1,110 @@
+"""File-system facts: a path's stat with checksum, a file's content, a directory's entries."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from kboot.facts.base import Fact, quote
+
+_ABSENT = "ABSENT"
+_TYPES = {
+    "regular file": "file",
+    "regular empty file": "file",
+    "directory": "directory",
+    "symbolic link": "link",
+    "fifo": "fifo",
+    "socket": "socket",
+    "character special file": "char",
+    "block special file": "block",
+}
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """A path as ``stat`` sees it (links are not followed). ``mode`` is the permission bits."""
+
+    exists: bool
+    type: str = ""  # file, directory, link, fifo, socket, char, block
+    mode: int = 0
+    owner: str = ""
+    group: str = ""
+    size: int = 0
+    sha256: str | None = None  # regular files only
+    link_target: str | None = None  # symlinks only
+
+    def as_dict(self) -> dict[str, object]:
+        """The Ansible ``stat`` result shape (``register``-ed by the ``stat`` task)."""
+        return {
+            "exists": self.exists,
+            "isdir": self.type == "directory",
+            "isreg": self.type == "file",
+            "islnk": self.type == "link",
+            "mode": f"{self.mode:04o}",
+            "pw_name": self.owner,
+            "gr_name": self.group,
+            "size": self.size,
+            "checksum": self.sha256,
+            "lnk_target": self.link_target,
+        }
+
+
+ABSENT_FILE = FileStat(exists=False)
+
+
+def parse_stat(output: str) -> FileStat:
+    lines = output.splitlines()
+    if not lines or lines[0].strip() == _ABSENT:
+        return ABSENT_FILE
+    kind, mode, owner, group, size = lines[0].split("|", 4)
+    ftype = _TYPES.get(kind, kind)
+    extra = lines[1].strip() if len(lines) > 1 else None
+    return FileStat(
+        exists=True,
+        type=ftype,
+        mode=int(mode, 8),
+        owner=owner,
+        group=group,
+        size=int(size),
+        sha256=extra if ftype == "file" else None,
+        link_target=extra if ftype == "link" else None,
+    )
+
+
+def file_stat(path: str) -> Fact[FileStat]:
+    """Type, mode, owner, group, size, and sha256 (regular files) or target (symlinks)."""
+    p = quote(path)
+    command = (
+        f"if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%s' -- {p}; "
+        f"if [ -L {p} ]; then readlink -- {p}; "
+        f"elif [ -f {p} ]; then sha256sum -- {p} | cut -d' ' -f1; fi; "
+        f"else echo {_ABSENT}; fi"
+    )
+    return Fact(f"file:{path}", command, parse_stat, path=path)
+
+
+def parse_content(output: str) -> bytes | None:
+    text = output.strip()
+    if text == _ABSENT:
+        return None
+    return base64.b64decode("".join(text.split()))
+
+
+def file_content(path: str) -> Fact[bytes | None]:
+    """A regular file's bytes (``None`` if absent); gathered only for ``--diff``."""
+    p = quote(path)
+    command = f"if [ -f {p} ]; then base64 -w0 -- {p}; echo; else echo {_ABSENT}; fi"
+    return Fact(f"content:{path}", command, parse_content, path=path)
+
+
+def parse_directory(output: str) -> list[str] | None:
+    if output.strip() == _ABSENT:
+        return None
+    return sorted(line for line in output.splitlines() if line)
+
+
+def directory(path: str) -> Fact[list[str] | None]:
+    """A directory's entry names, sorted (``None`` if it is not a directory)."""
+    p = quote(path)
+    command = f"if [ -d {p} ]; then ls -1A -- {p}; else echo {_ABSENT}; fi"
+    return Fact(f"dir:{path}", command, parse_directory, path=path)

@@ -1,0 +1,171 @@
+"""The task contract: a task declares the facts it needs and, from its arguments and those facts,
+*returns* a :class:`Plan` (commands to run, a diff, a result) — it never executes anything.
+
+So check mode costs nothing (don't run the plan), diff comes for free, and every task is tested
+as data (args + facts → commands). The runner gathers facts, asks tasks for plans and sends the
+commands of many tasks to a host in one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kboot.errors import PlaybookError
+from kboot.facts.base import Fact
+from kboot.templating import Templar
+
+T = TypeVar("T")
+
+DATA_VAR = "KB_DATA"
+"""Commands that carry a file's bytes read them from the file named by ``$KB_DATA``; the runner
+provides it (inline base64 in the batch script for small files, an SFTP upload for big ones)."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One shell command of a plan. ``data`` is made available as the file ``$KB_DATA``."""
+
+    script: str
+    display: str = ""
+    data: bytes | None = None
+
+    def __str__(self) -> str:
+        return self.display or self.script
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    """Before/after text of one path, rendered as a unified diff by the CLI under ``--diff``."""
+
+    path: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """Copy ``src`` on the host to ``dest`` on the workstation (the ``fetch`` task)."""
+
+    src: str
+    dest: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a task would do on one host.
+
+    ``commands`` run in order, stopping at the first failure; the task is *changed* when they ran
+    (``changes=False`` for commands that only observe, like ``wait_for``). ``touches`` names the
+    paths whose facts go stale once the commands ran; ``opaque`` says the commands may change
+    anything (packages, arbitrary shell), so every later fact must be re-read.
+    """
+
+    commands: tuple[Command, ...] = ()
+    changes: bool = True
+    diff: tuple[FileDiff, ...] = ()
+    result: Mapping[str, Any] = field(default_factory=dict)
+    touches: tuple[str, ...] = ()
+    opaque: bool = False
+    failed: str | None = None
+    msg: str = ""
+    set_vars: Mapping[str, Any] = field(default_factory=dict)
+    fetch: tuple[Fetch, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return (bool(self.commands) and self.changes) or bool(self.fetch)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Everything a task may consult on one host: the gathered facts, the mode, the host's
+    variables (for templates) and where to look for ``src`` files on the workstation."""
+
+    host: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    check: bool = False
+    diff: bool = False
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    search_paths: tuple[Path, ...] = ()
+
+    def fact(self, fact: Fact[T]) -> T:
+        try:
+            value: T = self.facts[fact.key]
+        except KeyError:
+            raise KeyError(f"fact {fact.key} was not declared by the task") from None
+        return value
+
+    @property
+    def templar(self) -> Templar:
+        return Templar(self.variables, search_paths=[str(p) for p in self.search_paths])
+
+    def find_file(self, name: str, subdir: str) -> Path:
+        """A workstation file named by a task's ``src``: absolute, or relative to each search
+        path's ``subdir`` (``files``/``templates``) and then the search path itself."""
+        path = Path(name).expanduser()
+        if path.is_absolute():
+            candidates = [path]
+        else:
+            candidates = [base / subdir / path for base in self.search_paths]
+            candidates += [base / path for base in self.search_paths]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        raise PlaybookError(f"{subdir[:-1]} {name!r} not found (looked in "
+                            f"{', '.join(str(c.parent) for c in candidates) or 'nowhere'})")
+
+
+PlanFn = Callable[[Any, TaskContext], Plan]
+NeedsFn = Callable[[Any, TaskContext], Sequence[Fact[Any]]]
+
+
+def _no_facts(_args: Any, _ctx: TaskContext) -> Sequence[Fact[Any]]:
+    return ()
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    """A registered task. ``args`` (a frozen dataclass) is its YAML argument schema; ``None``
+    means free keys (``set_fact``). ``free_form`` names the field a bare string fills
+    (``command: ls /``). ``local`` tasks never touch the host."""
+
+    name: str
+    plan: PlanFn
+    args: type | None
+    needs: NeedsFn = _no_facts
+    aliases: tuple[str, ...] = ()
+    free_form: str | None = None
+    local: bool = False
+    raw_fields: tuple[str, ...] = ()  # expressions rendered by the task itself (assert.that)
+
+    @property
+    def doc(self) -> str:
+        return self.plan.__doc__ or ""
+
+
+REGISTRY: dict[str, TaskDef] = {}
+
+
+def task(
+    name: str,
+    *,
+    args: type | None,
+    needs: NeedsFn | None = None,
+    aliases: tuple[str, ...] = (),
+    free_form: str | None = None,
+    local: bool = False,
+    raw_fields: tuple[str, ...] = (),
+) -> Callable[[PlanFn], PlanFn]:
+    """Register a plan function as the task ``name`` (and ``aliases``)."""
+
+    def register(fn: PlanFn) -> PlanFn:
+        definition = TaskDef(name, fn, args, needs or _no_facts, aliases, free_form, local,
+                             raw_fields)
+        for key in (name, *aliases):
+            REGISTRY[key] = definition
+        return fn
+
+    return register
