@@ -1,0 +1,141 @@
+"""``kboot lab``: local test machines (systemd-nspawn) and fault injection.
+
+Examples::
+
+    kboot lab up --control-planes 3 --workers 2      # writes inventories/lab-kboot.yaml
+    kboot lab status
+    kboot lab ssh cp1 -- hostname
+    kboot lab partition cp1 --from cp2 cp3 && kboot lab heal
+    kboot lab stop w1 && kboot lab start w1
+    kboot lab down
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from kboot.lab import Lab
+from kboot.lab.spec import DEFAULT_NAME, DEFAULT_SUBNET
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def register(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser("lab", help="local test machines (systemd-nspawn)")
+    sub = parser.add_subparsers(dest="lab_command", metavar="ACTION")
+    up = _add(sub, "up", "create or converge the lab, write its inventory", _up)
+    up.add_argument("--control-planes", type=int, default=3, metavar="N")
+    up.add_argument("--workers", type=int, default=2, metavar="M")
+    up.add_argument("--subnet", default=DEFAULT_SUBNET, metavar="CIDR")
+    up.add_argument("--inventory", type=Path, metavar="PATH",
+                    help="where to write the inventory (default inventories/lab-NAME.yaml)")
+    up.add_argument("--image", choices=("plain", "provisioned"), default="plain",
+                    help="plain Debian (default) or with cluster packages preinstalled")
+    _add(sub, "down", "remove the lab and everything it created", _down)
+    _add(sub, "status", "show the lab's machines", _status)
+    ssh = _add(sub, "ssh", "open a shell (or run a command) on a node over SSH", _ssh)
+    ssh.add_argument("node")
+    ssh.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND...")
+    for action, text in (("stop", "clean shutdown (systemctl poweroff inside)"),
+                         ("start", "boot a stopped node again, keeping its disk"),
+                         ("kill", "hard power-off")):
+        _add(sub, action, text, _fault).add_argument("node")
+    part = _add(sub, "partition", "drop traffic between NODE and others", _partition)
+    part.add_argument("node")
+    part.add_argument("--from", dest="peers", nargs="+", metavar="NODE",
+                      help="only these nodes (default: all others)")
+    _add(sub, "heal", "remove every partition", _heal)
+    parser.set_defaults(func=lambda _args: _usage(parser))
+
+
+def _add(sub: SubParsers, name: str, text: str, func: object) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=text, description=text)
+    p.add_argument("--name", default=DEFAULT_NAME, help="lab name (default %(default)s)")
+    p.set_defaults(func=func)
+    return p
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _up(args: argparse.Namespace) -> int:
+    lab = Lab(args.name, control_planes=args.control_planes, workers=args.workers,
+              subnet=args.subnet, image=args.image, inventory_path=args.inventory)
+    console = Console()
+    with console.status(f"lab {args.name}: bringing machines up…"):
+        inventory = lab.up()
+    _print_status(lab, console)
+    rel = os.path.relpath(inventory) if inventory.is_relative_to(Path.cwd()) else inventory
+    console.print(f"\ninventory: [bold]{rel}[/]\n"
+                  f"  kboot up {rel}                 # bring up a cluster on it\n"
+                  f"  kboot lab ssh {lab.nodes[0].short} --name {args.name}"
+                  f"       # a shell on a node\n"
+                  f"  kboot lab down --name {args.name}             # remove it all",
+                  highlight=False)
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    Lab(args.name).down()
+    Console().print(f"lab {args.name}: removed")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    _print_status(Lab(args.name), Console())
+    return 0
+
+
+def _print_status(lab: Lab, console: Console) -> None:
+    table = Table(title=f"lab {lab.name}")
+    for col in ("node", "role", "state", "IP", "pid"):
+        table.add_column(col)
+    for st in lab.status():
+        colour = "green" if st.state == "running" else "red"
+        table.add_row(st.name, st.role, f"[{colour}]{st.state}[/]", st.address,
+                      str(st.pid or "-"))
+    console.print(table)
+
+
+def _ssh(args: argparse.Namespace) -> int:
+    lab = Lab(args.name)
+    node = lab.node(args.node)
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    argv = ["ssh", "-i", str(lab.key_file), "-o", f"UserKnownHostsFile={lab.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+            f"root@{node.address}"]
+    if cmd:
+        argv += ["--", *cmd]  # joined by ssh with spaces, as plain `ssh host cmd…` does
+    os.execvp("ssh", argv)
+    return 1  # not reached
+
+
+def _fault(args: argparse.Namespace) -> int:
+    lab = Lab(args.name)
+    action = getattr(lab, args.lab_command)
+    action(args.node)
+    Console().print(f"{lab.node(args.node).name}: {args.lab_command} done")
+    return 0
+
+
+def _partition(args: argparse.Namespace) -> int:
+    lab = Lab(args.name)
+    lab.partition(args.node, args.peers)
+    peers = ", ".join(args.peers) if args.peers else "all other nodes"
+    Console().print(f"{lab.node(args.node).name}: partitioned from {peers}")
+    return 0
+
+
+def _heal(args: argparse.Namespace) -> int:
+    Lab(args.name).heal()
+    Console().print(f"lab {args.name}: healed")
+    return 0
