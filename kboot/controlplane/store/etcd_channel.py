@@ -71,7 +71,10 @@ class TlsFiles:
             return None
         if bool(self.cert) != bool(self.key):
             raise ValueError("etcd URL: cert= and key= go together")
-        read = lambda p: Path(p).read_bytes() if p else None  # noqa: E731
+
+        def read(path: str | None) -> bytes | None:
+            return Path(path).read_bytes() if path else None
+
         return grpc.ssl_channel_credentials(
             root_certificates=read(self.cacert),
             private_key=read(self.key),

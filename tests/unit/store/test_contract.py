@@ -9,7 +9,7 @@ import pytest
 from tests.unit.store.contract import Backend, StoreContract, unique_prefix
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "sqlite"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "memory":
         return Backend("memory://", unique_prefix())
