@@ -1,0 +1,123 @@
+"""``kboot up``: an HA cluster from bare hosts, as a sequence of idempotent phases.
+
+Local preparation (bundle, PKI) happens on the workstation first; then each phase runs one
+playbook of ``playbooks/up/`` over the hosts, and ``verify`` checks the result through the API.
+A phase that fails stops the run (later phases build on it); re-running converges.
+"""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from kboot.bundle import BundleManifest, build_bundle, default_bundle_dir, load_manifest
+from kboot.cluster.pki import ensure_pki
+from kboot.cluster.resources import playbooks_dir
+from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
+from kboot.cluster.vars import cluster_inventory, cluster_vars
+from kboot.errors import ClusterError
+from kboot.inventory import Inventory
+
+log = logging.getLogger(__name__)
+
+PLAYBOOK_PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "loadbalancer",
+                   "workers")
+PHASES = (*PLAYBOOK_PHASES, "verify")
+
+
+@dataclass(frozen=True)
+class PhaseOutcome:
+    ok: bool
+    changed: int = 0
+    failures: tuple[str, ...] = ()  # one line per failed host: "host: task: message"
+
+
+class PlaybookRunner(Protocol):
+    """Runs one playbook over an inventory (the CLI wires the engine and its progress view)."""
+
+    def __call__(self, playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome: ...
+
+
+@dataclass
+class UpReport:
+    topology: Topology
+    admin_kubeconfig: Path
+    phases: list[tuple[str, PhaseOutcome, float]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return sum(o.changed for _, o, _ in self.phases)
+
+
+PhaseCallback = Callable[[str, str], None]  # (phase, "start"|"ok"|"failed"|"skipped")
+
+
+def bundle_archive(bundle_dir: Path, manifest: BundleManifest) -> Path:
+    """One tar of the bundle, named by its digest (built once; pushed by the bundle phase)."""
+    archive = bundle_dir / f"bundle-{manifest.digest}.tar"
+    if not archive.exists():
+        for old in bundle_dir.glob("bundle-*.tar"):
+            old.unlink()
+        tmp = archive.with_suffix(".tmp")
+        with tarfile.open(tmp, "w") as tar:
+            for part in ("debs", "wheels", "images", "manifest.json"):
+                if (bundle_dir / part).exists():
+                    tar.add(bundle_dir / part, arcname=part)
+        tmp.rename(archive)
+    return archive
+
+
+def prepare_bundle(bundle_dir: Path | None, *, rebuild: bool) -> dict[str, Any]:
+    directory = bundle_dir or default_bundle_dir()
+    if rebuild or not (directory / "manifest.json").exists():
+        manifest = build_bundle(directory)
+    else:
+        manifest = load_manifest(directory)
+    archive = bundle_archive(directory, manifest)
+    return {
+        "bundle_digest": manifest.digest,
+        "bundle_tar": str(archive),
+        "bundle_dir": f"/var/lib/kboot/bundle/{manifest.digest}",
+        "bundle_packages": list(manifest.packages),
+    }
+
+
+def up(
+    inventory: Inventory,
+    *,
+    runner: PlaybookRunner,
+    on_phase: PhaseCallback,
+    bundle_dir: Path | None = None,
+    rebuild_bundle: bool = False,
+    verify: Callable[[Topology, Path], None] | None = None,
+) -> UpReport:
+    topo = topology_from_inventory(inventory)
+    state = state_dir(topo.name)
+    bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle)
+    pki = ensure_pki(state, topo)
+    cinv = cluster_inventory(inventory, topo, pki, cluster_vars(topo, bundle=bundle))
+    report = UpReport(topology=topo, admin_kubeconfig=pki.admin_kubeconfig)
+    books = playbooks_dir() / "up"
+    for phase in PLAYBOOK_PHASES:
+        on_phase(phase, "start")
+        start = time.monotonic()
+        outcome = runner(books / f"{phase}.yaml", cinv, phase=phase)
+        report.phases.append((phase, outcome, time.monotonic() - start))
+        on_phase(phase, "ok" if outcome.ok else "failed")
+        if not outcome.ok:
+            raise ClusterError(
+                f"phase {phase} failed; later phases were not run (re-run `kboot up` after "
+                "fixing):\n  " + "\n  ".join(outcome.failures)
+            )
+    if verify is not None:
+        on_phase("verify", "start")
+        start = time.monotonic()
+        verify(topo, pki.admin_kubeconfig)
+        report.phases.append(("verify", PhaseOutcome(ok=True), time.monotonic() - start))
+        on_phase("verify", "ok")
+    return report

@@ -1,0 +1,93 @@
+"""Variables the ``up`` playbooks receive: cluster-wide ones and per-host ones.
+
+Computed once from the topology, the PKI push lists and the bundle, so YAML never re-derives
+etcd membership or addresses. Per-host values are merged into the host's inventory variables
+(``cluster_inventory``), cluster-wide ones are passed as extra variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from kboot.cluster.pki import HOST_CONFIG_DIR, HOST_PKI_DIR, PkiResult
+from kboot.cluster.topology import Node, Topology
+from kboot.inventory import Group, Host, Inventory
+
+VENV_DIR = "/opt/kboot/venv"
+ETCD_DATA_DIR = "/var/lib/kboot/etcd"
+NODES_GROUP = "kboot_nodes"
+CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"
+OWN_PROCESSES = ("etcd", "kboot-apiserver", "haproxy", "containerd", "python3", "kboot-kubelet",
+                 "kboot-proxy", "sshd")
+PORTS = (2379, 2380, 6443, 10250)
+
+
+def etcd_storage_url(topo: Topology) -> str:
+    hosts = ",".join(f"{n.ip}:2379" for n in topo.etcd_members)
+    p = f"{HOST_PKI_DIR}"
+    return (f"etcd://{hosts}?cacert={p}/etcd/ca.crt&cert={p}/apiserver-etcd-client.crt"
+            f"&key={p}/apiserver-etcd-client.key")
+
+
+def cluster_vars(topo: Topology, *, bundle: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cluster_name": topo.name,
+        "pki_dir": HOST_PKI_DIR,
+        "config_dir": HOST_CONFIG_DIR,
+        "venv_dir": VENV_DIR,
+        "etcd_data_dir": ETCD_DATA_DIR,
+        "etcd_initial_cluster": ",".join(f"{n.name}=https://{n.ip}:2380"
+                                         for n in topo.etcd_members),
+        "etcd_wait_seconds": 90,
+        "apiserver_wait_seconds": 90,
+        "apiserver_storage_url": etcd_storage_url(topo),
+        "apiserver_endpoints": [{"name": n.name, "address": n.ip} for n in topo.control_planes],
+        "service_cidr": topo.service_cidr,
+        "cluster_cidr": topo.pod_cidr,
+        "cluster_dns_ip": topo.dns_service_ip,
+        "cluster_domain": topo.cluster_domain,
+        "api_vip": topo.api_vip or "",
+        "preflight_min_memory_mb": 512,
+        "preflight_max_skew_seconds": 30,
+        "preflight_workstation_time": int(time.time()),
+        "preflight_ports": list(PORTS),
+        "preflight_own_processes": list(OWN_PROCESSES),
+        "preflight_hostname_check": "false",
+        **bundle,
+    }
+
+
+def _host_vars(topo: Topology, node: Node, pki: PkiResult) -> dict[str, Any]:
+    taints = [CONTROL_PLANE_TAINT] if node.control_plane and not node.worker else []
+    labels = ["node-role.kubernetes.io/control-plane="] if node.control_plane else []
+    labels += ["node-role.kubernetes.io/worker="] if node.worker else []
+    return {
+        "node_ip": node.ip,
+        "node_taints": taints,
+        "node_labels": labels,
+        "pki_files": [dataclasses.asdict(f) for f in pki.files.get(node.name, [])],
+    }
+
+
+def cluster_inventory(
+    inv: Inventory, topo: Topology, pki: PkiResult, defaults: dict[str, Any]
+) -> Inventory:
+    """``inv`` plus the group ``kboot_nodes`` and each node's computed variables.
+
+    ``defaults`` (from :func:`cluster_vars`) sit below the inventory's own variables, so a user
+    can override any of them per group or host; the computed per-host values sit above.
+    """
+    names = tuple(n.name for n in topo.nodes)
+    hosts = dict(inv.hosts)
+    for node in topo.nodes:
+        h = hosts[node.name]
+        hosts[node.name] = Host(
+            name=h.name,
+            connection=h.connection,
+            groups=(*h.groups, NODES_GROUP),
+            vars={**defaults, **h.vars, **_host_vars(topo, node, pki)},
+        )
+    groups = {**inv.groups, NODES_GROUP: Group(NODES_GROUP, hosts=names)}
+    return dataclasses.replace(inv, hosts=hosts, groups=groups)
