@@ -50,6 +50,8 @@ class Host:
     connection: Connection
     groups: tuple[str, ...] = ()  # every group the host belongs to, ancestors included
     vars: dict[str, Any] = field(default_factory=dict)  # fully resolved (precedence applied)
+    labels: dict[str, str] = field(default_factory=dict)  # Kubernetes node labels to apply
+    taints: tuple[str, ...] = ()  # Kubernetes node taints, "key=value:Effect"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,68 @@
+"""``load_inventory``: read a kboot YAML, Ansible YAML or Ansible INI inventory, validate it
+completely before any connection, and return the resolved :class:`Inventory`.
+
+Format detection: a YAML mapping with any of the kboot top-level keys (``hosts``, ``groups``,
+``connection``, ``cluster``, ``vars``) and no ``all`` key is a kboot inventory; any other YAML
+mapping is an Ansible YAML inventory; a file that is not a YAML mapping (or is named ``*.ini``)
+is read as Ansible INI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from kboot.errors import InventoryError, Location
+from kboot.inventory.ansible import parse_ansible_yaml
+from kboot.inventory.ansible_ini import parse_ansible_ini
+from kboot.inventory.model import Inventory
+from kboot.inventory.native import TOP_KEYS, parse_native
+from kboot.inventory.problems import Problems
+from kboot.inventory.raw import Format, RawInventory
+from kboot.inventory.resolve import resolve
+from kboot.inventory.yamlsrc import LMap, load_yaml
+
+log = logging.getLogger(__name__)
+
+
+def detect_format(text: str, path: str) -> Format:
+    if path.endswith((".ini", ".cfg")):
+        return "ansible-ini"
+    probe = Problems(path)
+    doc = load_yaml(text, probe)
+    if not isinstance(doc, LMap):
+        return "ansible-ini" if probe.items or doc is not None else "kboot"
+    if "all" not in doc and any(k in doc for k in TOP_KEYS):
+        return "kboot"
+    return "ansible-yaml"
+
+
+def parse(text: str, source: str, problems: Problems) -> RawInventory:
+    fmt = detect_format(text, source)
+    log.debug("%s: reading as %s inventory", source, fmt)
+    if fmt == "ansible-ini":
+        return parse_ansible_ini(text, source, problems)
+    doc = load_yaml(text, problems)
+    if doc is None:
+        if not problems.items:
+            problems.add(None, None, "the inventory is empty; expected hosts and groups")
+        return RawInventory(source, "kboot")
+    assert isinstance(doc, LMap)
+    if fmt == "kboot":
+        return parse_native(doc, source, problems)
+    return parse_ansible_yaml(doc, source, problems)
+
+
+def load_inventory(path: str | Path, *, require_groups: Sequence[str] = ()) -> Inventory:
+    """The inventory at ``path``; every problem found is raised at once as InventoryError,
+    naming file:line, the field and what was expected. ``require_groups`` must have hosts."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"cannot read the inventory: {exc}",
+                             location=Location(source)) from exc
+    problems = Problems(source)
+    raw = parse(text, source, problems)
+    return resolve(raw, problems, require_groups)
