@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from cryptography import x509
+
+from kboot.cluster.pki import ensure_pki
+from kboot.cluster.topology import Node, Topology
+from kboot.pki import signed_by
+
+
+def _topo(*nodes: Node) -> Topology:
+    return Topology("t", nodes, "10.244.0.0/16", "10.96.0.0/16", "cluster.local", None, False)
+
+
+CP = Node("cp1", "10.0.0.11", control_plane=True, etcd=True, worker=False)
+W = Node("w1", "10.0.0.21", control_plane=False, etcd=False, worker=True)
+
+
+def _cert(path: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+
+
+def test_push_lists_by_role_and_keys_private(tmp_path: Path) -> None:
+    result = ensure_pki(tmp_path, _topo(CP, W))
+    cp = {f.dest: f for f in result.files["cp1"]}
+    w = {f.dest: f for f in result.files["w1"]}
+    assert "/etc/kboot/pki/apiserver.key" in cp and "/etc/kboot/pki/etcd/peer.key" in cp
+    assert "/etc/kboot/pki/apiserver.key" not in w and "/etc/kboot/pki/sa.key" not in w
+    assert "/etc/kboot/kubelet.kubeconfig" in w
+    for f in [*cp.values(), *w.values()]:
+        if f.dest.endswith(".key"):
+            assert f.mode == "0600"
+            assert stat.S_IMODE(Path(f.src).stat().st_mode) == 0o600
+
+
+def test_apiserver_cert_sans_and_chain(tmp_path: Path) -> None:
+    result = ensure_pki(tmp_path, _topo(CP, W))
+    cp = {f.dest: f.src for f in result.files["cp1"]}
+    cert = _cert(cp["/etc/kboot/pki/apiserver.crt"])
+    ca = _cert(cp["/etc/kboot/pki/ca.crt"])
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    ips = {str(i) for i in sans.get_values_for_type(x509.IPAddress)}
+    assert {"10.0.0.11", "127.0.0.1", "10.96.0.1"} <= ips
+    assert "kubernetes.default.svc.cluster.local" in sans.get_values_for_type(x509.DNSName)
+    assert signed_by(cert, ca)
+    etcd = _cert(cp["/etc/kboot/pki/etcd/server.crt"])
+    assert not signed_by(etcd, ca)  # etcd has its own CA
+
+
+def test_second_run_reuses_and_sans_change_reissues(tmp_path: Path) -> None:
+    first = ensure_pki(tmp_path, _topo(CP, W))
+    assert first.changed
+    assert ensure_pki(tmp_path, _topo(CP, W)).changed == []
+    moved = Node("cp1", "10.0.0.99", control_plane=True, etcd=True, worker=False)
+    third = ensure_pki(tmp_path, _topo(moved, W))
+    assert "nodes/cp1/apiserver" in third.changed
+    assert "pki/ca" not in third.changed  # the CA is never regenerated
