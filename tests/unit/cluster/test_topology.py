@@ -62,6 +62,6 @@ def test_control_plane_only_cluster_is_schedulable() -> None:
     ],
 )
 def test_unusable_layouts_are_named(inv: Inventory, message: str) -> None:
-    with pytest.raises(InventoryError, match="inv.yaml") as err:
+    with pytest.raises(InventoryError, match=r"inv\.yaml") as err:
         topology_from_inventory(inv)
     assert message in str(err.value)
