@@ -1,0 +1,64 @@
+"""Reuse decisions: keep a certificate only while it still says what we want, long enough."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+import pytest
+
+from kboot.pki import CertSpec, issue, new_ca, reuse_problem
+
+NOW = datetime.datetime.now(datetime.UTC)
+SPEC = CertSpec(
+    "etcd-1",
+    organizations=("kboot",),
+    dns_names=("etcd-1", "localhost"),
+    ip_addresses=("10.0.0.11", "127.0.0.1"),
+    server=True,
+    client=True,
+)
+CA = new_ca("etcd-ca")
+CERT = issue(CA, SPEC).cert
+
+
+def test_matching_cert_is_reused() -> None:
+    assert reuse_problem(CERT, SPEC, CA.cert) is None
+    reordered = dataclasses.replace(SPEC, dns_names=("localhost", "etcd-1"))
+    assert reuse_problem(CERT, reordered, CA.cert) is None
+    ipv6_form = dataclasses.replace(SPEC, ip_addresses=("127.0.0.1", "10.0.0.11"))
+    assert reuse_problem(CERT, ipv6_form, CA.cert) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"common_name": "etcd-2"}, "CN is"),
+        ({"organizations": ("system:masters",)}, "O is"),
+        ({"dns_names": ("etcd-1",)}, "DNS SANs"),
+        ({"ip_addresses": ("10.0.0.11", "127.0.0.1", "10.0.0.12")}, "IP SANs"),
+        ({"client": False}, "usages"),
+    ],
+)
+def test_changed_spec_needs_reissue(change: dict[str, object], reason: str) -> None:
+    wanted = dataclasses.replace(SPEC, **change)  # type: ignore[arg-type]
+    problem = reuse_problem(CERT, wanted, CA.cert)
+    assert problem is not None and reason in problem
+
+
+def test_new_ca_needs_reissue() -> None:
+    assert reuse_problem(CERT, SPEC, new_ca("etcd-ca").cert) == "not signed by the current CA"
+
+
+def test_near_expiry_needs_reissue() -> None:
+    short = issue(CA, dataclasses.replace(SPEC, days=20)).cert
+    problem = reuse_problem(short, SPEC, CA.cert)
+    assert problem is not None and "within 30 days" in problem
+    later = NOW + datetime.timedelta(days=340)
+    assert reuse_problem(CERT, SPEC, CA.cert, now=later) is not None
+    assert reuse_problem(CERT, SPEC, CA.cert, now=NOW + datetime.timedelta(days=300)) is None
+
+
+def test_future_cert_is_not_valid_yet() -> None:
+    future = issue(CA, SPEC, now=NOW + datetime.timedelta(days=2)).cert
+    assert reuse_problem(future, SPEC, CA.cert) == "not valid yet"
