@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kboot.controlplane.api.errors import SelectorError
+from kboot.controlplane.api.names import is_label_value, is_qualified_name
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 
 __all__ = [
@@ -24,11 +25,6 @@ __all__ = [
 ]
 
 _LABEL_OPS = ("in", "notin", "=", "==", "!=", "exists", "!", "gt", "lt")
-_KEY_RE = re.compile(
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
-_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -109,14 +105,16 @@ def _tokens(text: str) -> list[str]:
 
 
 def _check_key(key: str) -> str:
-    if not _KEY_RE.match(key) or len(key.rpartition("/")[0]) > 253:
-        raise SelectorError(f"invalid label key {key!r}: must be a qualified name")
+    errs = is_qualified_name(key)
+    if errs:
+        raise SelectorError(f"invalid label key {key!r}: {'; '.join(errs)}")
     return key
 
 
 def _check_value(value: str) -> str:
-    if len(value) > 63 or not _VALUE_RE.match(value):
-        raise SelectorError(f"invalid label value: {value!r}")
+    errs = is_label_value(value)
+    if errs:
+        raise SelectorError(f"invalid label value: {value!r}: {'; '.join(errs)}")
     return value
 
 
