@@ -22,6 +22,7 @@ from kboot.controlplane.api.field_errors import (
 )
 from kboot.controlplane.api.validation_pods import (
     PROTOCOLS,
+    dicts,
     validate_daemonset,
     validate_deployment,
     validate_job,
@@ -36,10 +37,6 @@ Rule = Callable[[Obj, "Obj | None"], list[FieldError]]
 _SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 _ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
 _RBAC_GROUP = "rbac.authorization.k8s.io"
-
-
-def _dicts(value: Any) -> list[Obj]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _target_port(value: Any, path: str) -> list[FieldError]:
@@ -72,7 +69,7 @@ def validate_service(obj: Obj, old: Obj | None) -> list[FieldError]:
     spec = obj.get("spec") or {}
     kind = spec.get("type", "ClusterIP")
     errors = check_enum("spec.type", spec.get("type"), _SERVICE_TYPES)
-    ports = _dicts(spec.get("ports"))
+    ports = dicts(spec.get("ports"))
     headless = spec.get("clusterIP") == "None"
     if kind == "ExternalName":
         if not spec.get("externalName"):
@@ -187,8 +184,8 @@ def validate_ingress(obj: Obj, old: Obj | None) -> list[FieldError]:
         errors += _backend(spec["defaultBackend"], "spec.defaultBackend")
     elif not spec.get("rules"):
         errors.append(invalid("spec", spec, "either `defaultBackend` or `rules` must be specified"))
-    for i, rule in enumerate(_dicts(spec.get("rules"))):
-        for j, path in enumerate(_dicts((rule.get("http") or {}).get("paths"))):
+    for i, rule in enumerate(dicts(spec.get("rules"))):
+        for j, path in enumerate(dicts((rule.get("http") or {}).get("paths"))):
             where = f"spec.rules[{i}].http.paths[{j}]"
             kind = path.get("pathType")
             errors += check_enum(f"{where}.pathType", kind,
@@ -209,7 +206,7 @@ def validate_ingress_class(obj: Obj, old: Obj | None) -> list[FieldError]:
 
 def _rules(obj: Obj, *, cluster: bool) -> list[FieldError]:
     errors: list[FieldError] = []
-    for i, rule in enumerate(_dicts(obj.get("rules"))):
+    for i, rule in enumerate(dicts(obj.get("rules"))):
         if not rule.get("verbs"):
             errors.append(required(f"rules[{i}].verbs", "verbs must contain at least one value"))
         if rule.get("nonResourceURLs"):
@@ -231,7 +228,7 @@ def _binding(obj: Obj, old: Obj | None, *, kinds: tuple[str, ...]) -> list[Field
         errors += check_enum("roleRef.apiGroup", ref.get("apiGroup") or "", (_RBAC_GROUP,))
     if not ref.get("name"):
         errors.append(required("roleRef.name"))
-    for i, subject in enumerate(_dicts(obj.get("subjects"))):
+    for i, subject in enumerate(dicts(obj.get("subjects"))):
         errors += check_enum(f"subjects[{i}].kind", subject.get("kind"),
                              ("Group", "ServiceAccount", "User"))
         if not subject.get("name"):
@@ -248,7 +245,7 @@ def validate_endpoint_slice(obj: Obj, old: Obj | None) -> list[FieldError]:
     errors = check_enum("addressType", obj.get("addressType"), ("FQDN", "IPv4", "IPv6"))
     if not obj.get("addressType"):
         errors.append(required("addressType"))
-    for i, endpoint in enumerate(_dicts(obj.get("endpoints"))):
+    for i, endpoint in enumerate(dicts(obj.get("endpoints"))):
         if not endpoint.get("addresses"):
             errors.append(required(f"endpoints[{i}].addresses"))
     return errors + ([immutable("addressType", obj.get("addressType"))]
@@ -258,7 +255,7 @@ def validate_endpoint_slice(obj: Obj, old: Obj | None) -> list[FieldError]:
 
 def validate_node(obj: Obj, old: Obj | None) -> list[FieldError]:
     errors: list[FieldError] = []
-    for i, taint in enumerate(_dicts((obj.get("spec") or {}).get("taints"))):
+    for i, taint in enumerate(dicts((obj.get("spec") or {}).get("taints"))):
         if not taint.get("key"):
             errors.append(required(f"spec.taints[{i}].key"))
         errors += check_enum(f"spec.taints[{i}].effect", taint.get("effect"),

@@ -33,7 +33,8 @@ _RESTART = ("Always", "OnFailure", "Never")
 _DNS = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 
 
-def _dicts(value: Any) -> list[Obj]:
+def dicts(value: Any) -> list[Obj]:
+    """The mapping items of a list field (anything else: none)."""
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
@@ -60,13 +61,13 @@ def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
         errors.append(required(f"{path}.image"))
     errors += check_enum(f"{path}.imagePullPolicy", c.get("imagePullPolicy"), _PULL)
     port_names: set[str] = set()
-    for i, port in enumerate(_dicts(c.get("ports"))):
+    for i, port in enumerate(dicts(c.get("ports"))):
         errors += validate_port(port, f"{path}.ports[{i}]", port_names)
-    for i, env in enumerate(_dicts(c.get("env"))):
+    for i, env in enumerate(dicts(c.get("env"))):
         if not env.get("name"):
             errors.append(required(f"{path}.env[{i}].name"))
     mount_paths: set[str] = set()
-    for i, mount in enumerate(_dicts(c.get("volumeMounts"))):
+    for i, mount in enumerate(dicts(c.get("volumeMounts"))):
         mpath = f"{path}.volumeMounts[{i}]"
         if mount.get("name") and mount["name"] not in volumes:
             errors.append(not_found(f"{mpath}.name", mount["name"]))
@@ -79,7 +80,7 @@ def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
 def _volumes(spec: Obj, path: str) -> tuple[list[FieldError], set[str]]:
     errors: list[FieldError] = []
     seen: set[str] = set()
-    for i, vol in enumerate(_dicts(spec.get("volumes"))):
+    for i, vol in enumerate(dicts(spec.get("volumes"))):
         vpath = f"{path}.volumes[{i}]"
         name = vol.get("name")
         if name:
@@ -99,12 +100,12 @@ def _volumes(spec: Obj, path: str) -> tuple[list[FieldError], set[str]]:
 def validate_pod_spec(spec: Obj, path: str) -> list[FieldError]:
     """Rules of a PodSpec at ``path`` (``spec`` or ``spec.template.spec``)."""
     errors, volumes = _volumes(spec, path)
-    containers = _dicts(spec.get("containers"))
+    containers = dicts(spec.get("containers"))
     if not containers:
         errors.append(required(f"{path}.containers"))
     seen: set[str] = set()
     for field in ("initContainers", "containers"):
-        for i, c in enumerate(_dicts(spec.get(field))):
+        for i, c in enumerate(dicts(spec.get(field))):
             cpath = f"{path}.{field}[{i}]"
             errors += _container(c, cpath, volumes)
             if c.get("name") in seen:
@@ -115,7 +116,7 @@ def validate_pod_spec(spec: Obj, path: str) -> list[FieldError]:
     errors += in_range(f"{path}.terminationGracePeriodSeconds",
                        spec.get("terminationGracePeriodSeconds"), 0)
     errors += in_range(f"{path}.activeDeadlineSeconds", spec.get("activeDeadlineSeconds"), 1)
-    for i, tol in enumerate(_dicts(spec.get("tolerations"))):
+    for i, tol in enumerate(dicts(spec.get("tolerations"))):
         errors += check_enum(f"{path}.tolerations[{i}].operator", tol.get("operator"),
                              ("Equal", "Exists"))
         errors += check_enum(f"{path}.tolerations[{i}].effect", tol.get("effect") or None,
@@ -132,7 +133,7 @@ def _comparable_pod_spec(spec: Obj) -> Obj:
     for key in _MUTABLE_POD_FIELDS:
         out.pop(key, None)
     for field in ("containers", "initContainers"):
-        for c in _dicts(out.get(field)):
+        for c in dicts(out.get(field)):
             c.pop("image", None)
     return out
 
