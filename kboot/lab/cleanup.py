@@ -20,6 +20,7 @@ from kboot.lab.state import LabState
 log = logging.getLogger(__name__)
 
 NSPAWN_RUNTIME = Path("/run/systemd/nspawn/propagate")
+NSPAWN_LOCKS = Path("/run/systemd/nspawn/locks")
 INVENTORY_MARK = "# Written by `kboot lab up"
 
 
@@ -69,10 +70,20 @@ def cgroup_dirs(lab: str, state: LabState | None) -> list[Path]:
     return sorted(dirs)
 
 
+def remove_nspawn_lock(root: Path) -> None:
+    """nspawn locks a node's root directory with a file named after its inode, and leaves it
+    behind where /run is not a tmpfs. Call while the root is still mounted."""
+    with contextlib.suppress(OSError):
+        st = root.stat()
+        (NSPAWN_LOCKS / f"inode-{st.st_dev}:{st.st_ino}").unlink()
+
+
 def teardown(lab: str, state: LabState | None, state_dir: Path) -> None:
     """Remove everything of ``lab`` from this machine; safe to repeat."""
     stop_processes(lab, state)
     names = node_names(lab, state)
+    for name in names:
+        remove_nspawn_lock(state_dir / "nodes" / name / "root")
     unmount(state_dir)
     for name in names:
         with contextlib.suppress(OSError):
