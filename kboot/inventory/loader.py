@@ -3,8 +3,8 @@ completely before any connection, and return the resolved :class:`Inventory`.
 
 Format detection: a YAML mapping with any of the kboot top-level keys (``hosts``, ``groups``,
 ``connection``, ``cluster``, ``vars``) and no ``all`` key is a kboot inventory; any other YAML
-mapping is an Ansible YAML inventory; a file that is not a YAML mapping (or is named ``*.ini``)
-is read as Ansible INI.
+mapping is an Ansible YAML inventory; a file named ``*.ini``/``*.cfg``, or not named ``*.yaml``/
+``*.yml`` and not a YAML mapping, is read as Ansible INI.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def detect_format(text: str, path: str) -> Format:
     probe = Problems(path)
     doc = load_yaml(text, probe)
     if not isinstance(doc, LMap):
-        return "ansible-ini" if probe.items or doc is not None else "kboot"
+        if path.endswith((".yaml", ".yml")) or (doc is None and not probe.items):
+            return "kboot"  # report the YAML problems (or emptiness) as such
+        return "ansible-ini"
     if "all" not in doc and any(k in doc for k in TOP_KEYS):
         return "kboot"
     return "ansible-yaml"
@@ -48,7 +50,10 @@ def parse(text: str, source: str, problems: Problems) -> RawInventory:
         if not problems.items:
             problems.add(None, None, "the inventory is empty; expected hosts and groups")
         return RawInventory(source, "kboot")
-    assert isinstance(doc, LMap)
+    if not isinstance(doc, LMap):
+        problems.add(getattr(doc, "line", 1), None, "expected a mapping at the top level "
+                     f"(hosts, groups, ...), got {type(doc).__name__}")
+        return RawInventory(source, "kboot")
     if fmt == "kboot":
         return parse_native(doc, source, problems)
     return parse_ansible_yaml(doc, source, problems)

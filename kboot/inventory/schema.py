@@ -82,8 +82,9 @@ def seconds(value: Any) -> float:
 def env_name(value: Any) -> str:
     if isinstance(value, str) and _ENV_NAME.match(value):
         return value
-    raise Bad(f"expected the NAME of an environment variable (letters, digits, _), got "
-              f"{_shown(value)}; passwords themselves are never written in inventories")
+    # The value is not echoed: it may be a password written where its variable's name belongs.
+    raise Bad("expected the NAME of an environment variable (letters, digits, _); passwords "
+              "themselves are never written in inventories")
 
 
 def one_of(*choices: str) -> Callable[[Any], str]:

@@ -40,29 +40,30 @@ class _Converter:
         self.problems = problems
         self.loader = yaml.SafeLoader("")
 
-    def convert(self, node: yaml.Node) -> Any:
+    def convert(self, node: yaml.Node, path: str = "") -> Any:
         line = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             result = LMap(line)
             for key_node, value_node in node.value:
-                key = self.convert(key_node)
+                key = self.convert(key_node, path)
                 key_line = key_node.start_mark.line + 1
                 if isinstance(key, LMap | LList):
                     self.problems.add(key_line, None, "expected a scalar mapping key")
                     continue
                 key = "" if key is None else str(key)
                 if key in result:
-                    self.problems.add(key_line, key, f"duplicate key {key!r} (first defined "
+                    field = f"{path}.{key}" if path else key
+                    self.problems.add(key_line, field, f"duplicate key {key!r} (first defined "
                                       f"at line {result.lines[key]})")
                     continue
-                result[key] = self.convert(value_node)
+                result[key] = self.convert(value_node, f"{path}.{key}" if path else key)
                 result.lines[key] = key_line
             return result
         if isinstance(node, yaml.SequenceNode):
             items = LList(line)
-            for item in node.value:
-                items.append(self.convert(item))
+            for i, item in enumerate(node.value):
+                items.append(self.convert(item, f"{path}[{i}]"))
                 items.lines.append(item.start_mark.line + 1)
             return items
         return self.loader.construct_object(node, deep=True)
