@@ -1,0 +1,185 @@
+"""Admission of writes: server-populated metadata, spec/status split, generation, field
+managers, defaulting and validation — the steps every create, update and patch shares.
+
+Handlers call :func:`admit_create` and :func:`admit_update` with the decoded object; the pure
+rules (defaults, validation, strict field checks) live in :mod:`kboot.controlplane.api`, and this
+module applies them in upstream's order and turns their findings into ``Status`` errors.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.apiserver import rules
+from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request, invalid
+
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+# Kinds whose metadata.generation counts spec changes (upstream strategies that set it).
+_NO_GENERATION = frozenset({"Pod", "Event", "ConfigMap", "Secret", "Endpoints", "EndpointSlice",
+                            "Lease", "ServiceAccount", "ControllerRevision", "Role",
+                            "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Node",
+                            "Namespace"})
+_META_IMMUTABLE = ("uid", "creationTimestamp", "namespace", "name", "selfLink",
+                   "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Per-request write settings from the query string."""
+
+    field_manager: str
+    field_validation: str = "Strict"  # Strict | Warn | Ignore
+    dry_run: bool = False
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_type(kind: ResourceKind, obj: JsonObj) -> None:
+    """apiVersion/kind in the body must name the URL's kind (when given)."""
+    api_version, body_kind = obj.get("apiVersion"), obj.get("kind")
+    if body_kind not in (None, "", kind.kind) or api_version not in (None, "", kind.api_version):
+        raise bad_request(f'the API version in the data ({api_version}) does not match the '
+                          f'expected API version ({kind.api_version})'
+                          if body_kind in (None, "", kind.kind) else
+                          f"{kind.kind} in version \"{kind.version}\" cannot be handled as a "
+                          f"{body_kind}: no kind \"{body_kind}\" is registered for the request")
+    if not isinstance(obj.get("metadata", {}), dict):
+        raise bad_request("metadata must be an object")
+    obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
+
+
+def field_warnings(kind: ResourceKind, obj: JsonObj, duplicates: list[str],
+                   opts: WriteOptions) -> list[str]:
+    """Unknown and duplicate fields: 400 under Strict, warnings under Warn."""
+    if opts.field_validation == "Ignore":
+        return []
+    problems = [f'duplicate field "{d}"' for d in duplicates]
+    problems += [f'unknown field "{f}"' for f in rules.unknown_fields(kind, obj)]
+    if problems and opts.field_validation == "Strict":
+        raise bad_request(f"{kind.kind} in version \"{kind.version}\" cannot be handled as a "
+                          f"{kind.kind}: strict decoding error: {', '.join(problems)}")
+    return problems
+
+
+def _generate_name(meta: JsonObj) -> None:
+    if not meta.get("name") and meta.get("generateName"):
+        suffix = "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+        meta["name"] = f"{meta['generateName']}{suffix}"
+
+
+def admit_create(kind: ResourceKind, obj: JsonObj, *, namespace: str | None,
+                 opts: WriteOptions, api_version: str) -> JsonObj:
+    """Fill server-owned metadata, default and validate a new object (422 on errors)."""
+    meta = obj.setdefault("metadata", {})
+    if kind.namespaced:
+        body_ns = meta.get("namespace")
+        if body_ns and namespace and body_ns != namespace:
+            raise bad_request("the namespace of the provided object does not match the "
+                              "namespace sent on the request")
+        meta["namespace"] = namespace or body_ns
+    else:
+        meta.pop("namespace", None)
+    _generate_name(meta)
+    now = now_rfc3339()
+    for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+        meta.pop(k, None)
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = now
+    if kind.kind not in _NO_GENERATION:
+        meta["generation"] = 1
+    else:
+        meta.pop("generation", None)
+    if "status" in kind.subresources and kind.kind not in ("Pod", "Node", "Namespace"):
+        obj.pop("status", None)
+    obj = rules.apply_defaults(kind, obj)
+    _validate(kind, obj, None)
+    rules.record_update(obj, None, manager=opts.field_manager, api_version=api_version, now=now)
+    return obj
+
+
+def _validate(kind: ResourceKind, obj: JsonObj, old: JsonObj | None) -> None:
+    causes = rules.validate(kind, obj, old)
+    if causes:
+        raise invalid(kind, (obj.get("metadata") or {}).get("name", ""), causes)
+
+
+def admit_update(kind: ResourceKind, old: JsonObj, new: JsonObj, *, subresource: str | None,
+                 opts: WriteOptions, api_version: str, manager_op: str = "Update") -> JsonObj:
+    """Merge an incoming full object onto the stored one per the endpoint's rules."""
+    new = copy.deepcopy(new)
+    meta = new.setdefault("metadata", {})
+    old_meta = old.get("metadata") or {}
+    if meta.get("name") not in (None, old_meta.get("name")):
+        raise bad_request(f'the name of the object ({meta.get("name")}) does not match the '
+                          f'name on the URL ({old_meta.get("name")})')
+    for k in _META_IMMUTABLE:
+        if k in old_meta:
+            meta[k] = old_meta[k]
+        else:
+            meta.pop(k, None)
+    meta["resourceVersion"] = old_meta.get("resourceVersion")
+    if subresource == "status":
+        new = {**copy.deepcopy(old), "status": new.get("status")}
+        if new["status"] is None:
+            new.pop("status")
+        new["metadata"]["managedFields"] = meta.get("managedFields", old_meta.get("managedFields"))
+    elif "status" in kind.subresources:
+        _keep_status(new, old)
+    new = rules.apply_defaults(kind, new)
+    _bump_generation(kind, old, new)
+    _validate(kind, new, old)
+    if manager_op == "Update":
+        rules.record_update(new, old, manager=opts.field_manager, api_version=api_version,
+                            now=now_rfc3339(), subresource=subresource)
+    return new
+
+
+def _keep_status(new: JsonObj, old: JsonObj) -> None:
+    if "status" in old:
+        new["status"] = copy.deepcopy(old["status"])
+    else:
+        new.pop("status", None)
+
+
+def _bump_generation(kind: ResourceKind, old: JsonObj, new: JsonObj) -> None:
+    if kind.kind in _NO_GENERATION:
+        return
+    ignored = ("metadata", "status", "kind", "apiVersion")
+    before = {k: v for k, v in old.items() if k not in ignored}
+    after = {k: v for k, v in new.items() if k not in ignored}
+    gen = int((old.get("metadata") or {}).get("generation") or 1)
+    deleting = new["metadata"].get("deletionTimestamp") and not old["metadata"].get(
+        "deletionTimestamp")
+    new["metadata"]["generation"] = gen + 1 if before != after or deleting else gen
+
+
+def ensure_rv_matches(kind: ResourceKind, body: JsonObj, current: JsonObj) -> None:
+    """PUT with a resourceVersion must match the stored one (409 otherwise)."""
+    from kboot.controlplane.apiserver.errors import conflict
+    wanted = (body.get("metadata") or {}).get("resourceVersion")
+    if wanted and str(wanted) != current["metadata"].get("resourceVersion"):
+        raise conflict(kind, current["metadata"]["name"])
+
+
+def is_being_removed(kind: ResourceKind, obj: JsonObj) -> bool:
+    """A deleting object with no finalizers left (pods: only once grace is 0) is removed."""
+    meta = obj.get("metadata") or {}
+    if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+        return False
+    if kind.kind == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
+        return False
+    if kind.kind == "Pod" and (obj.get("spec") or {}).get("nodeName"):
+        return meta.get("deletionGracePeriodSeconds") == 0
+    return True
+
+
+def unwrap_api_error(err: Any) -> ApiError:
+    return ApiError(err.code, err.reason, err.message)

@@ -1,0 +1,225 @@
+"""The aiohttp application: one dispatcher, authentication, authorization, errors, metrics.
+
+Every request goes through the same steps: public endpoints (``/version``, health) answer
+first; everything else is authenticated (client certificate, then bearer token; anonymous →
+401), classified (non-resource path or a resource :class:`~.routing.Target`), authorized
+(Node, then RBAC; 403 with upstream's wording) and handed to its handler. Handlers raise
+ApiError; the middleware renders it as a ``Status`` and records metrics. An unexpected exception
+is logged and becomes a 500 — bad input must never get there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from kboot.controlplane.api.errors import ApiRuleError
+from kboot.controlplane.apiserver import crud, discovery, listing, patching, rules, watch
+from kboot.controlplane.apiserver.authz import Attributes
+from kboot.controlplane.apiserver.codec import (
+    AGGREGATED_TYPE,
+    AGGREGATED_TYPE_BETA,
+    MAX_BODY,
+    aggregated_discovery_version,
+    json_response,
+    wants_table,
+)
+from kboot.controlplane.apiserver.errors import (
+    ApiError,
+    forbidden,
+    forbidden_message,
+    method_not_allowed,
+    unauthorized,
+)
+from kboot.controlplane.apiserver.routing import Target, UnknownResource, parse_path, verb_for
+from kboot.controlplane.apiserver.state import STATE, Scope, ServerState
+
+log = logging.getLogger(__name__)
+
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "kboot",
+           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
+           "compiler": "gc", "platform": "linux/amd64"}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.monotonic()
+    code = 500
+    try:
+        response = await handler(request)
+        code = response.status
+        return response
+    except ApiError as err:
+        code = err.code
+        return json_response(err.status(), err.code, headers=err.headers)
+    except ApiRuleError as err:
+        code = err.code
+        return json_response(ApiError(err.code, err.reason, err.message).status(), err.code)
+    except web.HTTPException as err:
+        code = err.status
+        raise
+    except Exception as err:  # a bug: never let it escape as a bare traceback
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return json_response(ApiError(500, "InternalError",
+                                      f"Internal error occurred: {type(err).__name__}").status(),
+                             500)
+    finally:
+        labels = request.get("metric", ("", "", "", ""))
+        request.app[STATE].metrics.observe(verb=labels[0] or request.method, group=labels[1],
+                                           resource=labels[2], code=code,
+                                           seconds=time.monotonic() - started)
+
+
+async def _public(request: web.Request, state: ServerState) -> web.StreamResponse | None:
+    path = request.path.rstrip("/") or "/"
+    if path == "/version":
+        return json_response(VERSION)
+    if path in ("/healthz", "/livez") or path.startswith(("/healthz/", "/livez/")):
+        return web.Response(text="ok")
+    if path == "/readyz" or path.startswith("/readyz/"):
+        try:
+            await state.storage.store.current_revision()
+        except Exception:
+            return web.Response(status=500, text="[-]etcd failed: reason withheld\nreadyz check "
+                                "failed")
+        return web.Response(text="ok") if state.ready else web.Response(status=500,
+                                                                        text="not ready")
+    return None
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    public = await _public(request, state)
+    if public is not None:
+        return public
+    user = state.authenticator.authenticate(request.transport.get_extra_info("peercert")
+                                            if request.transport else None,
+                                            request.headers.get("Authorization"))
+    if user is None:
+        raise unauthorized()
+    try:
+        target = parse_path(request.path)
+    except UnknownResource:
+        raise ApiError(404, "NotFound", "the server could not find the requested resource"
+                       ) from None
+    if target is None:
+        attrs = Attributes(verb=request.method.lower() if request.method != "GET" else "get",
+                           path=request.path)
+        if not state.authorizer.authorize(user, attrs).allowed:
+            raise ApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot get path '
+                           f'"{request.path}"')
+        return await _non_resource(request, state)
+    watching = request.query.get("watch", "").lower() in ("true", "1")
+    verb = verb_for(request.method, target, watch=watching)
+    request["metric"] = (verb.upper(), target.kind.group, target.resource, "")
+    _authorize(state, user, target, verb)
+    scope = Scope(target, user, verb, request.query, request.headers.get("User-Agent", ""))
+    return await _resource(state, scope, request)
+
+
+def _authorize(state: ServerState, user: object, target: Target, verb: str) -> None:
+    from kboot.controlplane.apiserver.auth import UserInfo
+    assert isinstance(user, UserInfo)
+    attrs = Attributes(verb=verb, group=target.kind.group, resource=target.kind.plural,
+                       subresource=target.subresource or "", namespace=target.namespace or "",
+                       name=target.name or "")
+    if state.authorizer.authorize(user, attrs).allowed:
+        return
+    resource = target.resource
+    message = forbidden_message(user.name, verb, resource, target.kind.group, target.namespace)
+    name = target.name or ""
+    prefix = f'{resource} "{name}" is forbidden: ' if name else f"{resource} is forbidden: "
+    raise forbidden(target.kind.plural, target.kind.group, name, prefix + message)
+
+
+async def _resource(state: ServerState, scope: Scope, request: web.Request
+                    ) -> web.StreamResponse:
+    from kboot.controlplane.apiserver import subresources
+    target, method = scope.target, request.method
+    if target.subresource and target.subresource != "status":
+        return await subresources.handle(state, scope, request)
+    if method == "GET":
+        if scope.verb == "watch":
+            return await watch.watch_handler(state, scope, request)
+        if target.name is None:
+            return await listing.list_handler(state, scope, request)
+        return await _get(state, scope, request)
+    if target.subresource == "status" and method not in ("PUT", "PATCH"):
+        raise method_not_allowed()
+    if method == "POST":
+        return await crud.create(state, scope, request)
+    if method == "PUT" and target.name:
+        return await crud.replace(state, scope, request)
+    if method == "PATCH" and target.name:
+        return await patching.patch(state, scope, request)
+    if method == "DELETE":
+        return await crud.delete(state, scope, request)
+    raise method_not_allowed()
+
+
+async def _get(state: ServerState, scope: Scope, request: web.Request) -> web.StreamResponse:
+    target = scope.target
+    assert target.name is not None
+    obj = await state.storage.get(target.kind, target.namespace, target.name)
+    if wants_table(request.headers.get("Accept", "")):
+        table = rules.to_table(target.kind, [obj], include_object=listing.table_options(scope),
+                               now=listing.now_utc())
+        table["metadata"] = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+        return json_response(table)
+    return json_response(obj)
+
+
+async def _non_resource(request: web.Request, state: ServerState) -> web.StreamResponse:
+    if request.method != "GET":
+        raise method_not_allowed()
+    path = request.path.rstrip("/")
+    accept = request.headers.get("Accept", "")
+    if path in ("/api", "/apis"):
+        version = aggregated_discovery_version(accept)
+        if version:
+            body = discovery.aggregated(path == "/api", version)
+            return json_response(body, content_type=AGGREGATED_TYPE if version == "v2"
+                                 else AGGREGATED_TYPE_BETA)
+        if path == "/api":
+            cfg = state.config
+            return json_response(discovery.api_versions(
+                f"{cfg.advertise_address}:{cfg.secure_port}"))
+        return json_response(discovery.api_group_list())
+    if path == "/metrics":
+        return web.Response(text=state.metrics.render(),
+                            content_type="text/plain", charset="utf-8")
+    if path.startswith("/openapi/"):
+        return _openapi(request, path)
+    parts = path.strip("/").split("/")
+    doc = None
+    if parts[0] == "api" and len(parts) == 2:
+        doc = discovery.resource_list("", parts[1])
+    elif parts[0] == "apis" and len(parts) == 2:
+        doc = discovery.api_group(parts[1])
+    elif parts[0] == "apis" and len(parts) == 3:
+        doc = discovery.resource_list(parts[1], parts[2])
+    if doc is None:
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    return json_response(doc)
+
+
+def _openapi(request: web.Request, path: str) -> web.StreamResponse:
+    if path == "/openapi/v3":
+        return json_response(rules.openapi_root())
+    if path.startswith("/openapi/v3/"):
+        doc = rules.openapi_document(path.removeprefix("/openapi/v3/"))
+        if doc is not None:
+            return json_response(doc, headers={"Cache-Control": "public, immutable"}
+                                 if request.query.get("hash") else None)
+    raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+def build_app(state: ServerState) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY + 1024, middlewares=[error_middleware])
+    app[STATE] = state
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

@@ -1,0 +1,147 @@
+"""Authentication: who is calling (client certificate, static/bootstrap token, ServiceAccount JWT).
+
+Upstream's rules: a client certificate verified against ``--client-ca-file`` names the user by CN
+and the groups by O; a bearer token from ``--token-auth-file`` (CSV ``token,user,uid,"g1,g2"``)
+or a bootstrap token (``<id>.<secret>``, in that file or as a ``bootstrap-token-<id>`` Secret in
+``kube-system``) maps to its user; a ServiceAccount JWT maps to
+``system:serviceaccount:<ns>:<name>``. Everything else is anonymous and gets 401.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kboot.controlplane.apiserver import tokens
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    name: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+
+    @property
+    def node_name(self) -> str | None:
+        """The node this identity speaks for (``system:node:<name>`` in ``system:nodes``)."""
+        if self.name.startswith("system:node:") and "system:nodes" in self.groups:
+            return self.name.removeprefix("system:node:")
+        return None
+
+
+def _authenticated(name: str, groups: list[str], uid: str = "") -> UserInfo:
+    all_groups = [*groups, "system:authenticated"]
+    return UserInfo(name, tuple(dict.fromkeys(all_groups)), uid)
+
+
+def from_peercert(cert: dict[str, Any] | None) -> UserInfo | None:
+    """The user of a verified client certificate (``ssl`` peercert dict)."""
+    if not cert:
+        return None
+    cn, orgs = "", []
+    for rdn in cert.get("subject", ()):
+        for attr, value in rdn:
+            if attr == "commonName":
+                cn = value
+            elif attr == "organizationName":
+                orgs.append(value)
+    return _authenticated(cn, orgs) if cn else None
+
+
+def load_token_file(path: str) -> dict[str, UserInfo]:
+    """Parse a static token file: ``token,user,uid[,"group1,group2"]`` per line."""
+    users: dict[str, UserInfo] = {}
+    for row in csv.reader(io.StringIO(Path(path).read_text())):
+        if not row or row[0].startswith("#") or len(row) < 3:
+            continue
+        token, user, uid = (c.strip() for c in row[:3])
+        groups = [g.strip() for g in row[3].split(",") if g.strip()] if len(row) > 3 else []
+        if BOOTSTRAP_TOKEN_RE.match(token) and not groups:
+            groups = ["system:bootstrappers"]  # a bootstrap token joins as a bootstrapper
+        users[token] = _authenticated(user, groups, uid)
+    return users
+
+
+SecretLookup = Callable[[str], dict[str, Any] | None]  # bootstrap-token id → Secret object
+
+
+class Authenticator:
+    """Resolves a request's credentials to a :class:`UserInfo` (or None = anonymous)."""
+
+    def __init__(self, *, static_tokens: dict[str, UserInfo] | None = None,
+                 sa_key: tokens.PublicKey | None = None,
+                 bootstrap_secret: SecretLookup | None = None,
+                 service_account_exists: Callable[[str, str], bool] | None = None) -> None:
+        self.static_tokens = static_tokens or {}
+        self.sa_key = sa_key
+        self.bootstrap_secret = bootstrap_secret
+        self.service_account_exists = service_account_exists
+
+    def authenticate(self, peercert: dict[str, Any] | None,
+                     authorization: str | None) -> UserInfo | None:
+        user = from_peercert(peercert)
+        if user is not None:
+            return user
+        if authorization and authorization.lower().startswith("bearer "):
+            return self.from_token(authorization[7:].strip())
+        return None
+
+    def from_token(self, token: str) -> UserInfo | None:
+        for known, user in self.static_tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                return user
+        m = BOOTSTRAP_TOKEN_RE.match(token)
+        if m:
+            return self._bootstrap_secret_user(m.group(1), m.group(2))
+        if self.sa_key is not None and token.count(".") == 2:
+            return self._service_account(token)
+        return None
+
+    def _bootstrap_secret_user(self, token_id: str, secret: str) -> UserInfo | None:
+        obj = self.bootstrap_secret(token_id) if self.bootstrap_secret else None
+        if not obj or obj.get("type") != "bootstrap.kubernetes.io/token":
+            return None
+        data = {k: _b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        if not hmac.compare_digest(data.get("token-secret", ""), secret):
+            return None
+        if data.get("usage-bootstrap-authentication") != "true":
+            return None
+        extra = [g for g in data.get("auth-extra-groups", "").split(",") if g]
+        return _authenticated(f"system:bootstrap:{token_id}", ["system:bootstrappers", *extra])
+
+    def _service_account(self, token: str) -> UserInfo | None:
+        assert self.sa_key is not None
+        try:
+            claims = tokens.verify(self.sa_key, token)
+        except tokens.TokenError as err:
+            log.debug("rejected service-account token: %s", err)
+            return None
+        sub = str(claims.get("sub", ""))
+        parts = sub.split(":")
+        if len(parts) != 4 or parts[:2] != ["system", "serviceaccount"]:
+            return None
+        ns, name = parts[2], parts[3]
+        if self.service_account_exists is not None and not self.service_account_exists(ns, name):
+            return None
+        uid = str(((claims.get("kubernetes.io") or {}).get("serviceaccount") or {}).get("uid", ""))
+        return _authenticated(sub, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"],
+                              uid)
+
+
+def _b64decode(value: Any) -> str:
+    import base64
+    try:
+        return base64.b64decode(str(value)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""

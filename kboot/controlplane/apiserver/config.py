@@ -1,0 +1,28 @@
+"""The apiserver's settings (one frozen value built from the command line by ``main``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    bind_address: str = "0.0.0.0"
+    secure_port: int = 6443
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""
+    storage: str = "sqlite:////var/lib/kboot/apiserver.db"
+    encryption_provider_config: str = ""
+    service_account_key_file: str = ""
+    token_auth_file: str = ""
+    kubelet_client_certificate: str = ""
+    kubelet_client_key: str = ""
+    kubelet_certificate_authority: str = ""  # defaults to --client-ca-file (the cluster CA)
+    advertise_address: str = "127.0.0.1"
+    service_cluster_ip_range: str = "10.96.0.0/12"
+    service_node_port_range: str = "30000-32767"
+    compaction_interval: float = 300.0
+    bookmark_interval: float = 60.0
+    authorization_mode: str = "Node,RBAC"
+    min_request_timeout: int = 1800

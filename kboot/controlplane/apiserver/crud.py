@@ -1,0 +1,261 @@
+"""Create, get, replace and delete of single objects (and ``deletecollection``).
+
+Each handler takes the server state and the parsed request scope and returns an aiohttp
+response; errors are raised as ApiError. Deletion follows upstream's lifecycle: finalizers and
+the Foreground/Orphan policies only mark the object (``deletionTimestamp``), a scheduled pod is
+deleted gracefully (its kubelet finishes with a grace-0 delete), everything else goes at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from typing import Any
+
+from aiohttp import web
+
+from kboot.controlplane.api.registry import ResourceKind, lookup
+from kboot.controlplane.apiserver import admission
+from kboot.controlplane.apiserver.admission import WriteOptions
+from kboot.controlplane.apiserver.codec import decode, decode_object, json_response
+from kboot.controlplane.apiserver.errors import (
+    ApiError,
+    JsonObj,
+    bad_request,
+    conflict,
+    forbidden,
+    not_found,
+)
+from kboot.controlplane.apiserver.state import Scope, ServerState
+from kboot.controlplane.apiserver.storage import revision_of
+from kboot.controlplane.apiserver.writes import guarded_update
+
+NAMESPACES = lookup("", "namespaces")
+assert NAMESPACES is not None
+
+
+def warning_headers(problems: list[str]) -> dict[str, str]:
+    if not problems:
+        return {}
+    return {"Warning": ", ".join(f'299 - "{p.replace(chr(34), chr(92) + chr(34))}"'
+                                 for p in problems)}
+
+
+async def ensure_namespace(state: ServerState, kind: ResourceKind, namespace: str | None) -> None:
+    """A namespaced create needs an existing, non-terminating namespace."""
+    if not kind.namespaced or namespace is None:
+        return
+    assert NAMESPACES is not None
+    cache = state.caches.peek(NAMESPACES)
+    ns = cache.objects.get(NAMESPACES.key(None, namespace))
+    if ns is None:
+        kv = await state.storage.store.get(NAMESPACES.key(None, namespace))
+        if kv is None:
+            raise not_found(NAMESPACES, namespace)
+        ns = state.storage.decode(kv)
+    if ns["metadata"].get("deletionTimestamp"):
+        raise forbidden(kind.plural, kind.group, "",
+                        f"{kind.plural} is forbidden: unable to create new content in namespace "
+                        f"{namespace} because it is being terminated")
+
+
+async def create(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
+    target = scope.target
+    if target.name is not None:
+        raise ApiError(405, "MethodNotAllowed", "POST is not supported on a named object")
+    body, dups = decode_object(await request.read(), request.content_type)
+    obj = await create_object(state, scope, body, dups)
+    return json_response(obj[0], 201, headers=warning_headers(obj[1]))
+
+
+async def create_object(state: ServerState, scope: Scope, body: JsonObj,
+                        duplicates: list[str]) -> tuple[JsonObj, list[str]]:
+    """The shared create path (also used by server-side apply upserts)."""
+    kind = scope.target.kind
+    opts = scope.write_options()
+    admission.check_type(kind, body)
+    problems = admission.field_warnings(kind, body, duplicates, opts)
+    obj = admission.admit_create(kind, body, namespace=scope.target.namespace, opts=opts,
+                                 api_version=kind.api_version)
+    await ensure_namespace(state, kind, obj["metadata"].get("namespace"))
+    obj = await state.allocators.admit(kind, obj, None, dry_run=opts.dry_run)
+    if opts.dry_run:
+        return obj, problems
+    try:
+        return await state.storage.create(kind, obj), problems
+    except ApiError:
+        await state.allocators.release(kind, obj)
+        raise
+
+
+async def get(state: ServerState, scope: Scope) -> web.Response:
+    target = scope.target
+    assert target.name is not None
+    obj = await state.storage.get(target.kind, target.namespace, target.name)
+    return json_response(obj)
+
+
+async def replace(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
+    """PUT of the main resource or its ``status``."""
+    target, kind = scope.target, scope.target.kind
+    assert target.name is not None
+    body, dups = decode_object(await request.read(), request.content_type)
+    opts = scope.write_options()
+    admission.check_type(kind, body)
+    problems = admission.field_warnings(kind, body, dups, opts)
+    if (body.get("metadata") or {}).get("namespace") not in (None, target.namespace):
+        raise bad_request("the namespace of the provided object does not match the namespace "
+                          "sent on the request")
+
+    def compute(current: JsonObj) -> JsonObj:
+        admission.ensure_rv_matches(kind, body, current)
+        return admission.admit_update(kind, current, body, subresource=target.subresource,
+                                      opts=opts, api_version=kind.api_version)
+
+    obj = await update_with_allocation(state, scope, compute, opts)
+    return json_response(obj, headers=warning_headers(problems))
+
+
+async def update_with_allocation(state: ServerState, scope: Scope,
+                                 compute: Any, opts: WriteOptions) -> JsonObj:
+    """guarded_update plus Service IP/port bookkeeping."""
+    target, kind = scope.target, scope.target.kind
+    assert target.name is not None
+    previous: list[JsonObj] = []
+
+    def with_alloc(current: JsonObj) -> JsonObj:
+        previous[:] = [current]
+        new = compute(current)
+        return state.allocators.admit_update_sync(kind, new, current)
+
+    return await guarded_update(state.storage, kind, target.namespace, target.name, with_alloc,
+                                dry_run=opts.dry_run)
+
+
+def _delete_options(raw: bytes, content_type: str, scope: Scope) -> JsonObj:
+    opts: JsonObj = {}
+    if raw.strip():
+        value = decode(raw, content_type or "application/json").value
+        if not isinstance(value, dict):
+            raise bad_request("DeleteOptions must be an object")
+        opts = value
+    q = scope.query
+    if "propagationPolicy" in q:
+        opts["propagationPolicy"] = q["propagationPolicy"]
+    if "gracePeriodSeconds" in q:
+        opts["gracePeriodSeconds"] = q["gracePeriodSeconds"]
+    if "dryRun" in q:
+        opts["dryRun"] = q.getall("dryRun")
+    policy = opts.get("propagationPolicy")
+    if policy not in (None, "Foreground", "Background", "Orphan"):
+        raise bad_request(f'Unsupported propagationPolicy "{policy}"')
+    grace = opts.get("gracePeriodSeconds")
+    if grace is not None:
+        try:
+            opts["gracePeriodSeconds"] = int(grace)
+        except (TypeError, ValueError):
+            raise bad_request("gracePeriodSeconds must be an integer") from None
+        if opts["gracePeriodSeconds"] < 0:
+            opts["gracePeriodSeconds"] = 1 if opts["gracePeriodSeconds"] != 0 else 0
+    return opts
+
+
+def _check_preconditions(kind: ResourceKind, obj: JsonObj, opts: JsonObj) -> None:
+    pre = opts.get("preconditions") or {}
+    meta = obj["metadata"]
+    if pre.get("uid") and pre["uid"] != meta.get("uid"):
+        raise conflict(kind, meta["name"], f"Precondition failed: UID in precondition: "
+                       f"{pre['uid']}, UID in object meta: {meta.get('uid')}")
+    if pre.get("resourceVersion") and str(pre["resourceVersion"]) != meta.get("resourceVersion"):
+        raise conflict(kind, meta["name"], f"Precondition failed: ResourceVersion in "
+                       f"precondition: {pre['resourceVersion']}, ResourceVersion in object "
+                       f"meta: {meta.get('resourceVersion')}")
+
+
+def _pod_grace(obj: JsonObj, opts: JsonObj) -> int:
+    if not (obj.get("spec") or {}).get("nodeName"):
+        return 0
+    grace = opts.get("gracePeriodSeconds")
+    if grace is None:
+        grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    return int(grace)
+
+
+def mark_deleting(kind: ResourceKind, obj: JsonObj, opts: JsonObj) -> JsonObj:
+    """The object after a DELETE request (removal happens when it qualifies)."""
+    new = copy.deepcopy(obj)
+    meta = new["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    policy = opts.get("propagationPolicy")
+    marker = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
+    if marker and marker not in finalizers and kind.kind not in ("Pod", "Event"):
+        finalizers.append(marker)
+    if finalizers:
+        meta["finalizers"] = finalizers
+    grace = _pod_grace(obj, opts) if kind.kind == "Pod" else 0
+    now = datetime.datetime.now(datetime.UTC)
+    if meta.get("deletionTimestamp"):
+        old_grace = meta.get("deletionGracePeriodSeconds")
+        if old_grace is not None and grace >= old_grace:
+            return new
+    meta["deletionTimestamp"] = (now + datetime.timedelta(seconds=grace)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    meta["deletionGracePeriodSeconds"] = grace
+    if kind.kind == "Namespace":
+        new.setdefault("status", {})["phase"] = "Terminating"
+    return new
+
+
+async def delete_object(state: ServerState, scope: Scope, name: str, opts: JsonObj) -> JsonObj:
+    kind, ns = scope.target.kind, scope.target.namespace
+    dry_run = bool(opts.get("dryRun"))
+
+    def compute(current: JsonObj) -> JsonObj:
+        _check_preconditions(kind, current, opts)
+        return mark_deleting(kind, current, opts)
+
+    current = await state.storage.get(kind, ns, name)
+    compute(current)  # preconditions first, even for immediate deletes
+    new = mark_deleting(kind, current, opts)
+    if admission.is_being_removed(kind, new):
+        if dry_run:
+            return current
+        deleted = await state.storage.delete(kind, current, expected=revision_of(current))
+        await state.allocators.release(kind, current)
+        return deleted
+    return await guarded_update(state.storage, kind, ns, name, compute, dry_run=dry_run)
+
+
+async def delete(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
+    target = scope.target
+    opts = _delete_options(await request.read(), request.content_type, scope)
+    if target.name is None:
+        return await delete_collection(state, scope, opts)
+    for _ in range(3):
+        try:
+            obj = await delete_object(state, scope, target.name, opts)
+            return json_response(obj)
+        except ApiError as err:
+            if err.reason != "Conflict" or "Precondition" in err.message:
+                raise
+    obj = await delete_object(state, scope, target.name, opts)
+    return json_response(obj)
+
+
+async def delete_collection(state: ServerState, scope: Scope, opts: JsonObj) -> web.Response:
+    from kboot.controlplane.apiserver.listing import parse_selectors
+    kind = scope.target.kind
+    labels, fields = parse_selectors(kind, scope.query)
+    page = await state.storage.list(kind, scope.target.namespace)
+    deleted = []
+    for obj in page.items:
+        if not (labels.matches(obj["metadata"].get("labels") or {}) and fields.matches(obj)):
+            continue
+        try:
+            deleted.append(await delete_object(state, scope, obj["metadata"]["name"], opts))
+        except ApiError as err:
+            if err.code != 404:
+                raise
+    return json_response({"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
+                          "metadata": {"resourceVersion": str(page.revision)},
+                          "items": deleted})

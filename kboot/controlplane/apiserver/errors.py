@@ -1,0 +1,149 @@
+"""API errors as upstream ``Status`` objects (reference §11).
+
+Every failure the apiserver reports travels as :class:`ApiError`, which carries the HTTP code,
+the upstream ``reason`` and the ``details`` a client needs (kubectl prints the message; client-go
+switches on the reason). Handlers raise; the error middleware renders. Nothing else builds
+Status bodies, so reasons and messages stay consistent with kube-apiserver's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kboot.controlplane.api.registry import ResourceKind
+
+JsonObj = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An error reply: ``code`` + ``reason`` + ``message`` (+ ``details``)."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        *,
+        details: JsonObj | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    def status(self) -> JsonObj:
+        body: JsonObj = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def _details(kind: ResourceKind, name: str, **extra: Any) -> JsonObj:
+    details: JsonObj = {"name": name, "kind": kind.plural}
+    if "kind_name" in extra:
+        details["kind"] = extra.pop("kind_name")
+    if kind.group:
+        details["group"] = kind.group
+    details.update(extra)
+    return details
+
+
+def _qualified(kind: ResourceKind) -> str:
+    return f"{kind.plural}.{kind.group}" if kind.group else kind.plural
+
+
+def not_found(kind: ResourceKind, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{_qualified(kind)} "{name}" not found',
+                    details=_details(kind, name))
+
+
+def already_exists(kind: ResourceKind, name: str) -> ApiError:
+    return ApiError(409, "AlreadyExists", f'{_qualified(kind)} "{name}" already exists',
+                    details=_details(kind, name))
+
+
+def conflict(kind: ResourceKind, name: str, why: str | None = None) -> ApiError:
+    why = why or ("the object has been modified; please apply your changes to the latest "
+                  "version and try again")
+    return ApiError(409, "Conflict",
+                    f'Operation cannot be fulfilled on {_qualified(kind)} "{name}": {why}',
+                    details=_details(kind, name))
+
+
+def invalid(kind: ResourceKind, name: str, causes: list[JsonObj]) -> ApiError:
+    summary = ", ".join(
+        f"{c.get('field', '')}: {c.get('message', '')}".lstrip(": ") for c in causes)
+    return ApiError(422, "Invalid", f'{kind.kind} "{name}" is invalid: [{summary}]'
+                    if len(causes) > 1 else f'{kind.kind} "{name}" is invalid: {summary}',
+                    details=_details(kind, name, kind_name=kind.kind, causes=causes))
+
+
+def bad_request(message: str, causes: list[JsonObj] | None = None) -> ApiError:
+    details = {"causes": causes} if causes else None
+    return ApiError(400, "BadRequest", message, details=details)
+
+
+def expired(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def gone_too_old(requested: int, compacted: int) -> ApiError:
+    return ApiError(410, "Expired", f"too old resource version: {requested} ({compacted})")
+
+
+def method_not_allowed(message: str = "the server does not allow this method on the "
+                       "requested resource") -> ApiError:
+    return ApiError(405, "MethodNotAllowed", message)
+
+
+def unsupported_media(content_type: str) -> ApiError:
+    return ApiError(415, "UnsupportedMediaType",
+                    f'the body of the request was in an unknown format - accepted media types '
+                    f'include: application/json, application/yaml (got "{content_type}")')
+
+
+def not_acceptable(accept: str) -> ApiError:
+    return ApiError(406, "NotAcceptable", f'only the following media types are accepted: '
+                    f'application/json, application/yaml (got "{accept}")')
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def forbidden_message(user: str, verb: str, resource: str, group: str,
+                      namespace: str | None, name: str = "") -> str:
+    """Upstream's wording: ``User "u" cannot list resource "pods" in API group "" …``."""
+    where = (f' in the namespace "{namespace}"' if namespace else " at the cluster scope")
+    subject = f'User "{user}" cannot {verb} resource "{resource}" in API group "{group}"'
+    return f"{subject}{where}"
+
+
+def forbidden(kind_plural: str, group: str, name: str, message: str) -> ApiError:
+    details: JsonObj = {"name": name, "kind": kind_plural}
+    if group:
+        details["group"] = group
+    return ApiError(403, "Forbidden", message, details=details)
+
+
+def too_large(message: str = "Request entity too large: limit is 3145728") -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", message)
+
+
+def internal(message: str) -> ApiError:
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}")
+
+
+def timeout(message: str) -> ApiError:
+    return ApiError(504, "Timeout", message)

@@ -1,0 +1,159 @@
+"""List: selectors, pagination with continue tokens, resourceVersion semantics, Table output.
+
+``resourceVersion`` unset reads the store at its current revision (a quorum read, like upstream
+on etcd 3.4); ``0`` answers from the watch cache; ``N`` reads at revision N (410 when compacted).
+Continue tokens are upstream's shape — unpadded base64url of
+``{"v":"meta.k8s.io/v1","rv":R,"start":"<key after the prefix>\\u0000"}`` — so a page chain is a
+consistent snapshot at R.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from kboot.controlplane.api import selectors
+from kboot.controlplane.api.errors import ApiRuleError
+from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.apiserver import rules
+from kboot.controlplane.apiserver.codec import json_response, wants_table
+from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.state import Scope, ServerState
+from kboot.controlplane.apiserver.storage import collection_prefix
+
+MAX_PAGE_SCAN = 1000
+CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list.")
+
+
+def parse_selectors(kind: ResourceKind, query: MultiMapping[str]
+                    ) -> tuple[selectors.LabelSelector, selectors.FieldSelector]:
+    try:
+        return (selectors.parse_label_selector(query.get("labelSelector")),
+                selectors.parse_field_selector(kind, query.get("fieldSelector")))
+    except ApiRuleError as err:
+        raise bad_request(err.message) from None
+    except ValueError as err:
+        raise bad_request(str(err)) from None
+
+
+def encode_continue(rv: int, start: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start + "\u0000"},
+                     separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        rv, start = int(data["rv"]), str(data["start"])
+    except (ValueError, KeyError, TypeError):
+        raise bad_request("continue key is not valid: invalid continue token") from None
+    if data.get("v") != "meta.k8s.io/v1" or rv <= 0:
+        raise bad_request("continue key is not valid: incorrect encoded start resourceVersion")
+    return rv, start.rstrip("\u0000")
+
+
+def _int_param(query: MultiMapping[str], name: str) -> int:
+    value = query.get(name, "") or "0"
+    try:
+        n = int(value)
+    except ValueError:
+        raise bad_request(f"invalid {name} parameter: {value!r}") from None
+    if n < 0:
+        raise bad_request(f"{name} must be non-negative")
+    return n
+
+
+def _matcher(kind: ResourceKind, query: MultiMapping[str]) -> Any:
+    labels, fields = parse_selectors(kind, query)
+
+    def matches(obj: JsonObj) -> bool:
+        return labels.matches(obj["metadata"].get("labels") or {}) and fields.matches(obj)
+    return matches
+
+
+async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj], JsonObj]:
+    """Matching objects and the list metadata (resourceVersion, continue)."""
+    kind, ns, q = scope.target.kind, scope.target.namespace, scope.query
+    matches = _matcher(kind, q)
+    limit = _int_param(q, "limit")
+    rv_param = q.get("resourceVersion", "")
+    token = q.get("continue", "")
+    if token and rv_param:
+        raise bad_request("specifying resource version is not allowed when using continue")
+    if rv_param == "0" and not token:
+        cache = await state.caches.get(kind)
+        items, rev = cache.snapshot(ns)
+        return [o for o in items if matches(o)], {"resourceVersion": str(rev)}
+    revision, start = (0, "")
+    if token:
+        revision, start = decode_continue(token)
+    elif rv_param:
+        revision = _int_param(q, "resourceVersion")
+    prefix = collection_prefix(kind, ns)
+    return await _paged(state, kind, ns, matches, limit=limit, revision=revision,
+                        start=prefix + start if start else "", from_token=bool(token))
+
+
+async def _paged(state: ServerState, kind: ResourceKind, ns: str | None, matches: Any, *,
+                 limit: int, revision: int, start: str, from_token: bool
+                 ) -> tuple[list[JsonObj], JsonObj]:
+    prefix = collection_prefix(kind, ns)
+    items: list[JsonObj] = []
+    while True:
+        want = limit - len(items) if limit else 0
+        try:
+            page = await state.storage.list(kind, ns, revision=revision,
+                                            limit=max(want, min(MAX_PAGE_SCAN, want * 2))
+                                            if limit else 0, start_after=start)
+        except ApiError as err:
+            if err.code == 410 and from_token:
+                raise ApiError(410, "Expired", CONTINUE_EXPIRED) from None
+            raise
+        revision = page.revision
+        for obj in page.items:
+            if matches(obj):
+                items.append(obj)
+                if limit and len(items) == limit:
+                    last = kind.key(obj["metadata"].get("namespace"), obj["metadata"]["name"])
+                    more = page.more or obj is not page.items[-1]
+                    meta: JsonObj = {"resourceVersion": str(revision)}
+                    if more:
+                        meta["continue"] = encode_continue(revision, last[len(prefix):])
+                    return items, meta
+        if not page.more:
+            return items, {"resourceVersion": str(revision)}
+        start = page.last_key
+
+
+def table_options(scope: Scope) -> str:
+    include = scope.query.get("includeObject", "Metadata") or "Metadata"
+    if include not in ("None", "Metadata", "Object"):
+        raise bad_request(f'includeObject must be one of None, Metadata, Object, got "{include}"')
+    return include
+
+
+def now_utc() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+async def list_handler(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
+    kind = scope.target.kind
+    items, meta = await list_objects(state, scope)
+    if wants_table(request.headers.get("Accept", "")):
+        table = rules.to_table(kind, items, include_object=table_options(scope), now=now_utc())
+        table["metadata"] = meta
+        return json_response(table)
+    return json_response({"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
+                          "metadata": meta, "items": items})

@@ -1,0 +1,158 @@
+"""``kboot-apiserver``: flags, TLS, startup (store, watch caches, default objects), serving
+until SIGTERM, and a clean shutdown.
+
+TLS is always on (there is no insecure port): the serving certificate comes from
+``--tls-cert-file``/``--tls-private-key-file``, and client certificates are verified against
+``--client-ca-file`` when presented.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import ssl
+from pathlib import Path
+
+from aiohttp import web
+
+from kboot.controlplane.apiserver.allocators import ServiceAllocators
+from kboot.controlplane.apiserver.app import build_app
+from kboot.controlplane.apiserver.auth import Authenticator, load_token_file
+from kboot.controlplane.apiserver.authz import Authorizer
+from kboot.controlplane.apiserver.bootstrap import ensure_defaults
+from kboot.controlplane.apiserver.compaction import Compactor
+from kboot.controlplane.apiserver.config import ServerConfig
+from kboot.controlplane.apiserver.encryption import Encryptor
+from kboot.controlplane.apiserver.state import ServerState
+from kboot.controlplane.apiserver.storage import ObjectStorage
+from kboot.controlplane.apiserver.tokens import load_public_key
+from kboot.controlplane.apiserver.watchcache import WatchCaches
+from kboot.controlplane.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str]) -> ServerConfig:
+    p = argparse.ArgumentParser(prog="kboot-apiserver")
+    d = ServerConfig()
+    p.add_argument("--bind-address", default=d.bind_address)
+    p.add_argument("--secure-port", type=int, default=d.secure_port)
+    p.add_argument("--tls-cert-file", required=True)
+    p.add_argument("--tls-private-key-file", required=True)
+    p.add_argument("--client-ca-file", default="")
+    p.add_argument("--storage", default=d.storage)
+    p.add_argument("--encryption-provider-config", default="")
+    p.add_argument("--service-account-key-file", default="")
+    p.add_argument("--token-auth-file", default="")
+    p.add_argument("--kubelet-client-certificate", default="")
+    p.add_argument("--kubelet-client-key", default="")
+    p.add_argument("--kubelet-certificate-authority", default="")
+    p.add_argument("--advertise-address", default=d.advertise_address)
+    p.add_argument("--service-cluster-ip-range", default=d.service_cluster_ip_range)
+    p.add_argument("--service-node-port-range", default=d.service_node_port_range)
+    p.add_argument("--compaction-interval", type=float, default=d.compaction_interval)
+    p.add_argument("--bookmark-interval", type=float, default=d.bookmark_interval)
+    p.add_argument("--min-request-timeout", type=int, default=d.min_request_timeout)
+    p.add_argument("--log-level", default="INFO")
+    ns = p.parse_args(argv)
+    logging.basicConfig(level=ns.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fields = {k: v for k, v in vars(ns).items() if k != "log_level"}
+    return ServerConfig(**fields)
+
+
+def serving_context(cfg: ServerConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cfg.tls_cert_file, cfg.tls_private_key_file)
+    ctx.set_alpn_protocols(["http/1.1"])
+    if cfg.client_ca_file:
+        ctx.load_verify_locations(cfg.client_ca_file)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
+def kubelet_context(cfg: ServerConfig) -> ssl.SSLContext | None:
+    """TLS for apiserver → kubelet: our client cert, the cluster CA for the kubelet's cert."""
+    ca = cfg.kubelet_certificate_authority or cfg.client_ca_file
+    if not ca:
+        return None
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False  # kubelets are addressed by IP; the CA vouches for them
+    if cfg.kubelet_client_certificate:
+        ctx.load_cert_chain(cfg.kubelet_client_certificate, cfg.kubelet_client_key)
+    return ctx
+
+
+def build_state(cfg: ServerConfig) -> ServerState:
+    encryptor = (Encryptor.from_file(cfg.encryption_provider_config)
+                 if cfg.encryption_provider_config else None)
+    storage = ObjectStorage(open_store(cfg.storage), encryptor=encryptor)
+    caches = WatchCaches(storage)
+    secrets = caches.caches[("", "secrets")]
+    accounts = caches.caches[("", "serviceaccounts")]
+    authenticator = Authenticator(
+        static_tokens=load_token_file(cfg.token_auth_file) if cfg.token_auth_file else None,
+        sa_key=(load_public_key(Path(cfg.service_account_key_file).read_bytes())
+                if cfg.service_account_key_file else None),
+        bootstrap_secret=lambda tid: secrets.objects.get(
+            f"/registry/secrets/kube-system/bootstrap-token-{tid}"),
+        service_account_exists=lambda ns, name: (
+            f"/registry/serviceaccounts/{ns}/{name}" in accounts.objects
+            or not accounts.ready.is_set()),
+    )
+    return ServerState(
+        config=cfg, storage=storage, caches=caches, authenticator=authenticator,
+        authorizer=Authorizer(caches),
+        allocators=ServiceAllocators(caches, cidr=cfg.service_cluster_ip_range,
+                                     node_ports=cfg.service_node_port_range),
+        kubelet_ssl=kubelet_context(cfg))
+
+
+async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
+    state = build_state(cfg)
+    state.caches.start()
+    await ensure_defaults(state.storage, service_ip=state.allocators.first_ip,
+                          advertise_address=cfg.advertise_address, port=cfg.secure_port)
+    for kind in ("namespaces", "services", "clusterroles", "clusterrolebindings"):
+        await state.caches.caches[("rbac.authorization.k8s.io" if "role" in kind else "",
+                                   kind)].ready.wait()
+    compactor = asyncio.create_task(Compactor(state.storage.store,
+                                              cfg.compaction_interval).run())
+    runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    host = cfg.bind_address
+    with contextlib.suppress(ValueError):
+        host = str(ipaddress.ip_address(host))
+    site = web.TCPSite(runner, host, cfg.secure_port, ssl_context=serving_context(cfg),
+                       backlog=1024)
+    await site.start()
+    state.ready = True
+    log.info("kboot-apiserver serving on https://%s:%d (storage %s)", host, cfg.secure_port,
+             cfg.storage.split("?")[0])
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        state.ready = False
+        compactor.cancel()
+        await runner.cleanup()
+        await state.caches.stop()
+        await state.storage.store.close()
+
+
+def main(argv: list[str]) -> int:
+    cfg = parse_args(argv)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(cfg, stop)
+
+    asyncio.run(run())
+    return 0

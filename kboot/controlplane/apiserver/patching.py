@@ -1,0 +1,134 @@
+"""PATCH: JSON merge, JSON patch, strategic merge, and server-side apply (reference §7).
+
+The patch is applied to the current object inside the guarded update, so a storage conflict
+simply re-reads and re-applies it. A patch that sets ``metadata.resourceVersion`` makes it a
+precondition (409 on mismatch, no retry), like upstream. Apply (``application/apply-patch+yaml``)
+upserts: a missing object is created from the applied configuration.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from kboot.controlplane.api import patch as patches
+from kboot.controlplane.api.errors import ApiRuleError
+from kboot.controlplane.apiserver import admission, rules
+from kboot.controlplane.apiserver.admission import WriteOptions
+from kboot.controlplane.apiserver.codec import decode, json_response
+from kboot.controlplane.apiserver.crud import (
+    create_object,
+    update_with_allocation,
+    warning_headers,
+)
+from kboot.controlplane.apiserver.errors import (
+    ApiError,
+    JsonObj,
+    bad_request,
+    conflict,
+    unsupported_media,
+)
+from kboot.controlplane.apiserver.state import Scope, ServerState
+
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+
+
+def rule_error(err: ApiRuleError) -> ApiError:
+    details = None
+    causes = getattr(err, "causes", None)
+    if causes:
+        details = {"causes": [{"reason": "FieldManagerConflict", "message":
+                               f'conflict with "{c.manager}"', "field": c.field}
+                              for c in causes]}
+    return ApiError(err.code, err.reason, err.message, details=details)
+
+
+def _apply_patch(kind: Any, media: str, current: JsonObj, body: Any) -> JsonObj:
+    try:
+        if media == "application/json-patch+json":
+            result = patches.json_patch(current, body)
+        elif media == "application/merge-patch+json":
+            result = patches.json_merge_patch(current, body)
+        else:
+            result = patches.strategic_merge_patch(kind, current, body)
+    except ApiRuleError as err:
+        raise rule_error(err) from None
+    if not isinstance(result, dict):
+        raise bad_request("the patch produced a document that is not an object")
+    return result
+
+
+async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
+    target, kind = scope.target, scope.target.kind
+    assert target.name is not None
+    media = request.content_type.lower()
+    if media not in PATCH_TYPES:
+        raise unsupported_media(media)
+    decoded = decode(await request.read(), media)
+    opts = scope.write_options()
+    if media == "application/apply-patch+yaml":
+        return await _server_side_apply(state, scope, decoded.value, decoded.duplicates, opts)
+    if media == "application/json-patch+json":
+        if not isinstance(decoded.value, list):
+            raise bad_request("json patch must be a list of operations")
+    elif not isinstance(decoded.value, dict):
+        raise bad_request("the patch must be a JSON object")
+    problems: list[str] = []
+
+    def compute(current: JsonObj) -> JsonObj:
+        patched = _apply_patch(kind, media, copy.deepcopy(current), decoded.value)
+        rv = (patched.get("metadata") or {}).get("resourceVersion")
+        if rv and str(rv) != current["metadata"].get("resourceVersion"):
+            raise conflict(kind, target.name or "")
+        admission.check_type(kind, patched)
+        problems[:] = admission.field_warnings(kind, patched, decoded.duplicates, opts)
+        return admission.admit_update(kind, current, patched, subresource=target.subresource,
+                                      opts=opts, api_version=kind.api_version)
+
+    obj = await update_with_allocation(state, scope, compute, opts)
+    return json_response(obj, headers=warning_headers(problems))
+
+
+async def _server_side_apply(state: ServerState, scope: Scope, body: Any,
+                             duplicates: list[str], opts: WriteOptions) -> web.Response:
+    target, kind = scope.target, scope.target.kind
+    assert target.name is not None
+    if not isinstance(body, dict):
+        raise bad_request("the apply configuration must be an object")
+    if not scope.query.get("fieldManager"):
+        raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
+                          "value: is required for apply patch")
+    admission.check_type(kind, body)
+    meta = body.setdefault("metadata", {})
+    if meta.get("name") not in (None, target.name):
+        raise bad_request("the name of the object does not match the name on the URL")
+    meta["name"] = target.name
+    force = scope.flag("force")
+    problems = admission.field_warnings(kind, body, duplicates, opts)
+    exists = True
+    try:
+        await state.storage.get(kind, target.namespace, target.name)
+    except ApiError as err:
+        if err.code != 404:
+            raise
+        exists = False
+    if not exists:
+        applied = rules.apply_create(kind, body, manager=opts.field_manager)
+        obj, more = await create_object(state, scope, applied, [])
+        return json_response(obj, 201, headers=warning_headers(problems + more))
+
+    def compute(current: JsonObj) -> JsonObj:
+        try:
+            merged = rules.server_side_apply(kind, current, body, manager=opts.field_manager,
+                                             force=force)
+        except ApiRuleError as err:
+            raise rule_error(err) from None
+        return admission.admit_update(kind, current, merged, subresource=target.subresource,
+                                      opts=opts, api_version=kind.api_version,
+                                      manager_op="Apply")
+
+    obj = await update_with_allocation(state, scope, compute, opts)
+    return json_response(obj, headers=warning_headers(problems))

@@ -1,0 +1,120 @@
+"""The seam between the server and the pure API rules in :mod:`kboot.controlplane.api`.
+
+Each function here delegates to the rule module that owns it and adapts its result to what the
+handlers need (field errors as ``Status`` causes, copies instead of in-place mutation), so the
+handlers never depend on the rule modules' internal shapes.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from typing import Any
+
+from kboot.controlplane.api import defaults
+from kboot.controlplane.api.registry import ResourceKind
+
+JsonObj = dict[str, Any]
+
+
+def apply_defaults(kind: ResourceKind, obj: JsonObj) -> JsonObj:
+    """A defaulted copy (upstream defaulting runs on every create and update)."""
+    return defaults.apply_defaults(kind, obj)
+
+
+def validate(kind: ResourceKind, obj: JsonObj, old: JsonObj | None) -> list[JsonObj]:
+    """Field errors as Status causes ``{reason, message, field}``; empty when valid."""
+    causes: list[JsonObj] = []
+    meta = obj.get("metadata") or {}
+    if not meta.get("name"):
+        causes.append({"reason": "FieldValueRequired", "field": "metadata.name",
+                       "message": "Required value: name or generateName is required"})
+    return causes
+
+
+def unknown_fields(kind: ResourceKind, obj: JsonObj) -> list[str]:
+    return []
+
+
+def record_update(obj: JsonObj, old: JsonObj | None, *, manager: str, api_version: str,
+                  now: str, subresource: str | None = None) -> None:
+    """Record ``manager``'s Update in ``metadata.managedFields``."""
+    meta = obj.setdefault("metadata", {})
+    entries = [e for e in copy.deepcopy(meta.get("managedFields") or [])
+               if not (e.get("manager") == manager and e.get("operation") == "Update"
+                       and e.get("subresource") == subresource)]
+    entry: JsonObj = {"manager": manager, "operation": "Update", "apiVersion": api_version,
+                      "time": now, "fieldsType": "FieldsV1", "fieldsV1": {}}
+    if subresource:
+        entry["subresource"] = subresource
+    entries.append(entry)
+    meta["managedFields"] = entries
+
+
+def to_table(kind: ResourceKind, objects: list[JsonObj], *, include_object: str,
+             now: datetime.datetime) -> JsonObj:
+    """A ``meta.k8s.io/v1`` Table of ``objects`` (rows carry metadata per ``include_object``)."""
+    rows = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        row: JsonObj = {"cells": [meta.get("name", ""), meta.get("creationTimestamp", "")]}
+        if include_object == "Object":
+            row["object"] = obj
+        elif include_object == "Metadata":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": meta}
+        rows.append(row)
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "columnDefinitions": [
+                {"name": "Name", "type": "string", "format": "name", "description": "",
+                 "priority": 0},
+                {"name": "Created At", "type": "date", "format": "", "description": "",
+                 "priority": 0}],
+            "rows": rows}
+
+
+def apply_create(kind: ResourceKind, config: JsonObj, *, manager: str) -> JsonObj:
+    """The object server-side apply creates from ``config`` (managedFields recorded)."""
+    from kboot.controlplane.api import patch as patches
+    del manager
+    result: JsonObj = patches.json_merge_patch({}, config)
+    return result
+
+
+def server_side_apply(kind: ResourceKind, current: JsonObj, config: JsonObj, *, manager: str,
+                      force: bool) -> JsonObj:
+    """``current`` with ``config`` applied by ``manager`` (ApplyConflict on conflicts)."""
+    from kboot.controlplane.api import patch as patches
+    del manager, force
+    result: JsonObj = patches.strategic_merge_patch(kind, current, config)
+    return result
+
+
+def openapi_root() -> JsonObj:
+    """``/openapi/v3``: one entry per served group-version."""
+    from kboot.controlplane.apiserver import discovery
+    paths = {}
+    for group, version in discovery.groups():
+        gv = f"apis/{group}/{version}" if group else f"api/{version}"
+        paths[gv] = {"serverRelativeURL": f"/openapi/v3/{gv}?hash=0"}
+    return {"paths": paths}
+
+
+def openapi_document(gv_path: str) -> JsonObj | None:
+    """The OpenAPI v3 document of one group-version (``api/v1``, ``apis/apps/v1``)."""
+    from kboot.controlplane.api.registry import KINDS
+    parts = gv_path.split("/")
+    group, version = ("", parts[-1]) if parts[0] == "api" else (parts[1], parts[-1])
+    kinds = [k for k in KINDS if k.group == group and k.version == version]
+    if not kinds or len(parts) not in (2, 3):
+        return None
+    paths = {}
+    for k in kinds:
+        gvk = {"group": k.group, "version": k.version, "kind": k.kind}
+        paths[k.url_path("{namespace}" if k.namespaced else None, "{name}")] = {"patch": {
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": [{"name": "fieldValidation", "in": "query",
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "OK"}}}}
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
+            "paths": paths, "components": {"schemas": {}}}

@@ -1,0 +1,157 @@
+"""API objects over the revisioned key-value store: keys, encoding, encryption, resourceVersion.
+
+This is the one place that knows how an object becomes bytes under ``/registry/…`` (reference
+§14): JSON without ``metadata.resourceVersion`` (the store's ``mod_revision`` *is* the
+resourceVersion, filled in on read), Secrets encrypted at rest by an :class:`Encryptor`, Events
+written with a TTL lease, and the 1.5 MiB object limit. Store errors become API errors here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.apiserver.errors import (
+    ApiError,
+    JsonObj,
+    already_exists,
+    conflict,
+    gone_too_old,
+    not_found,
+)
+from kboot.controlplane.store.base import (
+    Compacted,
+    KeyExists,
+    KeyNotFound,
+    KeyValue,
+    RevisionConflict,
+    Store,
+)
+
+MAX_OBJECT_BYTES = 1536 * 1024
+EVENT_TTL_SECONDS = 3600
+ENCRYPTED_KINDS = frozenset({("", "Secret")})
+
+
+class Encryptor(Protocol):
+    """Seals values; ``context`` (the storage key) is authenticated so values cannot be swapped."""
+
+    def encrypt(self, data: bytes, *, context: bytes = b"") -> bytes: ...
+
+    def decrypt(self, data: bytes, *, context: bytes = b"") -> bytes: ...
+
+
+@dataclass(frozen=True)
+class ListPage:
+    items: list[JsonObj]
+    revision: int
+    more: bool
+    last_key: str
+
+
+def object_key(kind: ResourceKind, obj: JsonObj) -> str:
+    meta = obj.get("metadata") or {}
+    return kind.key(meta.get("namespace"), meta.get("name", ""))
+
+
+def collection_prefix(kind: ResourceKind, namespace: str | None) -> str:
+    if kind.namespaced and namespace:
+        return f"{kind.storage_prefix}{namespace}/"
+    return kind.storage_prefix
+
+
+class ObjectStorage:
+    """Typed access to API objects; every method returns objects with resourceVersion set."""
+
+    def __init__(self, store: Store, *, encryptor: Encryptor | None = None) -> None:
+        self.store = store
+        self.encryptor = encryptor
+
+    def _encrypted(self, kind: ResourceKind) -> bool:
+        return self.encryptor is not None and (kind.group, kind.kind) in ENCRYPTED_KINDS
+
+    def encode(self, kind: ResourceKind, obj: JsonObj) -> bytes:
+        meta = dict(obj.get("metadata") or {})
+        meta.pop("resourceVersion", None)
+        data = json.dumps({**obj, "metadata": meta}, separators=(",", ":")).encode()
+        if len(data) > MAX_OBJECT_BYTES:
+            raise ApiError(413, "RequestEntityTooLarge",
+                           f"Request entity too large: object is {len(data)} bytes, "
+                           f"limit is {MAX_OBJECT_BYTES}")
+        if self._encrypted(kind) and self.encryptor is not None:
+            return self.encryptor.encrypt(data, context=object_key(kind, obj).encode())
+        return data
+
+    def decode_value(self, value: bytes, revision: int, key: str = "") -> JsonObj:
+        if value[:1] != b"{" and self.encryptor is not None:
+            value = self.encryptor.decrypt(value, context=key.encode())
+        obj: JsonObj = json.loads(value)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        return obj
+
+    def decode(self, kv: KeyValue) -> JsonObj:
+        return self.decode_value(kv.value, kv.mod_revision, kv.key)
+
+    async def get(self, kind: ResourceKind, namespace: str | None, name: str) -> JsonObj:
+        kv = await self.store.get(kind.key(namespace, name))
+        if kv is None:
+            raise not_found(kind, name)
+        return self.decode(kv)
+
+    async def create(self, kind: ResourceKind, obj: JsonObj) -> JsonObj:
+        data = self.encode(kind, obj)
+        ttl = EVENT_TTL_SECONDS if kind.kind == "Event" else None
+        name = obj["metadata"]["name"]
+        try:
+            rev = await self.store.create(object_key(kind, obj), data, ttl=ttl)
+        except KeyExists:
+            raise already_exists(kind, name) from None
+        return _with_rv(obj, rev)
+
+    async def update(self, kind: ResourceKind, obj: JsonObj, *, expected: int) -> JsonObj:
+        data = self.encode(kind, obj)
+        name = obj["metadata"]["name"]
+        try:
+            rev = await self.store.update(object_key(kind, obj), data, expected_revision=expected)
+        except KeyNotFound:
+            raise not_found(kind, name) from None
+        except RevisionConflict:
+            raise conflict(kind, name) from None
+        return _with_rv(obj, rev)
+
+    async def delete(self, kind: ResourceKind, obj: JsonObj, *, expected: int) -> JsonObj:
+        name = obj["metadata"]["name"]
+        try:
+            kv = await self.store.delete(object_key(kind, obj), expected_revision=expected)
+        except KeyNotFound:
+            raise not_found(kind, name) from None
+        except RevisionConflict:
+            raise conflict(kind, name) from None
+        return _with_rv(obj, kv.mod_revision)
+
+    async def list(self, kind: ResourceKind, namespace: str | None, *, revision: int = 0,
+                   limit: int = 0, start_after: str = "") -> ListPage:
+        prefix = collection_prefix(kind, namespace)
+        try:
+            result = await self.store.list(prefix, revision=revision, limit=limit,
+                                           start_after=start_after)
+        except Compacted as err:
+            raise gone_too_old(err.requested, err.compacted) from None
+        items = [self.decode(kv) for kv in result.items]
+        last = result.items[-1].key if result.items else start_after
+        return ListPage(items, result.revision, result.more, last)
+
+
+def _with_rv(obj: JsonObj, rev: int) -> JsonObj:
+    meta = dict(obj.get("metadata") or {})
+    meta["resourceVersion"] = str(rev)
+    return {**obj, "metadata": meta}
+
+
+def revision_of(obj: JsonObj) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,104 @@
+"""ServiceAccount tokens: compact JWS (RS256/ES256) signed with the service-account key.
+
+No JWT library is a dependency; the format is small: ``b64url(header).b64url(claims).b64url(sig)``.
+The apiserver verifies with the public half of ``--service-account-key-file``; whoever issues
+tokens (the TokenRequest path, a controller) signs with the private half via :func:`issue`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+class TokenError(Exception):
+    """The token is malformed, badly signed or expired."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def load_public_key(pem: bytes) -> PublicKey:
+    """The verification key from a PEM private key, public key or certificate."""
+    if b"PRIVATE KEY" in pem:
+        private = serialization.load_pem_private_key(pem, password=None)
+        key: Any = private.public_key()
+    elif b"CERTIFICATE" in pem:
+        from cryptography import x509
+        key = x509.load_pem_x509_certificate(pem).public_key()
+    else:
+        key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise ValueError("service-account key must be RSA or EC")
+    return key
+
+
+def issue(key: PrivateKey, *, namespace: str, name: str, uid: str,
+          expires_in: int | None = None) -> str:
+    """A ServiceAccount token for ``system:serviceaccount:<namespace>:<name>``."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER, "sub": f"system:serviceaccount:{namespace}:{name}", "iat": now,
+        "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}},
+    }
+    if expires_in:
+        claims["exp"] = now + expires_in
+    alg = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
+    signing_input = (_b64(json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "."
+                     + _b64(json.dumps(claims, separators=(",", ":")).encode()))
+    if isinstance(key, rsa.RSAPrivateKey):
+        sig = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    else:
+        r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return signing_input + "." + _b64(sig)
+
+
+def verify(key: PublicKey, token: str) -> dict[str, Any]:
+    """The claims of a valid, unexpired token; TokenError otherwise."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenError("not a JWT")
+    try:
+        header = json.loads(_unb64(parts[0]))
+        claims = json.loads(_unb64(parts[1]))
+        sig = _unb64(parts[2])
+    except ValueError as err:
+        raise TokenError("malformed JWT") from err
+    signing_input = f"{parts[0]}.{parts[1]}".encode()
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and header.get("alg") == "RS256":
+            key.verify(sig, signing_input, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(key, ec.EllipticCurvePublicKey) and header.get("alg") == "ES256":
+            der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
+                                       int.from_bytes(sig[32:], "big"))
+            key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
+        else:
+            raise TokenError("unsupported algorithm")
+    except InvalidSignature:
+        raise TokenError("bad signature") from None
+    if not isinstance(claims, dict):
+        raise TokenError("claims must be an object")
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and exp < time.time():
+        raise TokenError("token expired")
+    return claims

@@ -1,0 +1,176 @@
+"""Watch streams (reference §8), served from the watch cache.
+
+A watch is a chunked response of newline-delimited ``{"type", "object"}`` events. Start points:
+``resourceVersion`` unset or ``0`` → synthetic ADDED for the current state, then changes; ``N`` →
+changes after N, or one ERROR event with a 410 ``Expired`` Status when N is older than the
+cache's window. Selectors turn objects leaving the selection into DELETED and entering it into
+ADDED. Bookmarks keep idle clients' resourceVersions fresh; ``timeoutSeconds`` ends the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.apiserver import rules
+from kboot.controlplane.apiserver.codec import wants_table
+from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.listing import _matcher, now_utc, table_options
+from kboot.controlplane.apiserver.state import Scope, ServerState
+from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, Subscriber
+
+log = logging.getLogger(__name__)
+
+
+def _line(event_type: str, obj: JsonObj) -> bytes:
+    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def classify(event: CacheEvent, matches: Callable[[JsonObj], bool], namespace: str | None
+             ) -> tuple[str, JsonObj] | None:
+    """The event this watcher sees (selection changes become ADDED/DELETED), or None."""
+    if namespace and event.obj["metadata"].get("namespace") != namespace:
+        return None
+    now_in = event.type != "DELETED" and matches(event.obj)
+    was_in = event.prev is not None and matches(event.prev)
+    if event.type == "DELETED":
+        return ("DELETED", event.obj) if matches(event.obj) else None
+    if now_in and was_in:
+        return "MODIFIED", event.obj
+    if now_in:
+        return "ADDED", event.obj
+    if was_in:
+        return "DELETED", event.obj
+    return None
+
+
+class _Stream:
+    """Writes events to one client, as plain objects or one-row Tables."""
+
+    def __init__(self, response: web.StreamResponse, kind: ResourceKind, table: str | None
+                 ) -> None:
+        self.response = response
+        self.kind = kind
+        self.table = table  # includeObject value when Table output was asked for
+        self.sent_columns = False
+
+    async def send(self, event_type: str, obj: JsonObj, cached: CacheEvent | None = None
+                   ) -> None:
+        if self.table is not None and event_type not in ("BOOKMARK", "ERROR"):
+            table = rules.to_table(self.kind, [obj], include_object=self.table, now=now_utc())
+            table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            if self.sent_columns:
+                table["columnDefinitions"] = []
+            self.sent_columns = True
+            await self.response.write(_line(event_type, table))
+        elif cached is not None and cached.type == event_type:
+            await self.response.write(cached.line())
+        else:
+            await self.response.write(_line(event_type, obj))
+
+
+def _bookmark(kind: ResourceKind, rv: int) -> JsonObj:
+    return {"kind": kind.kind, "apiVersion": kind.api_version,
+            "metadata": {"resourceVersion": str(rv)}}
+
+
+def _timeout(scope: Scope, state: ServerState) -> float:
+    raw = scope.query.get("timeoutSeconds", "")
+    if raw:
+        try:
+            return max(0.0, float(int(raw)))
+        except ValueError:
+            raise bad_request(f"invalid timeoutSeconds: {raw!r}") from None
+    base = state.config.min_request_timeout
+    return float(base + random.randint(0, base))
+
+
+async def watch_handler(state: ServerState, scope: Scope, request: web.Request
+                        ) -> web.StreamResponse:
+    kind, target = scope.target.kind, scope.target
+    query = scope.query
+    if target.name is not None:
+        extra = f"metadata.name={target.name}"
+        fs = query.get("fieldSelector", "")
+        query = _with(query, "fieldSelector", f"{fs},{extra}" if fs else extra)
+    matches = _matcher(kind, query)
+    table = table_options(scope) if wants_table(request.headers.get("Accept", "")) else None
+    deadline = time.monotonic() + _timeout(scope, state)
+    cache = await state.caches.get(kind)
+    rv_param = scope.query.get("resourceVersion", "")
+    try:
+        start_rv = int(rv_param or "0")
+    except ValueError:
+        raise bad_request(f"invalid resourceVersion: {rv_param!r}") from None
+    response = web.StreamResponse(headers={"Content-Type": "application/json",
+                                           "Cache-Control": "no-cache, private"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    stream = _Stream(response, kind, table)
+    state.metrics.watch_started(kind.group, kind.plural)
+    try:
+        await _serve(state, scope, cache, stream, matches, start_rv, deadline)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        state.metrics.watch_ended(kind.group, kind.plural)
+    return response
+
+
+async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _Stream,
+                 matches: Callable[[JsonObj], bool], start_rv: int, deadline: float) -> None:
+    ns = scope.target.namespace
+    if start_rv == 0:
+        items, rev = cache.snapshot(ns)
+        sub = cache.subscribe(rev)
+        for obj in items:
+            if matches(obj):
+                await stream.send("ADDED", obj)
+    else:
+        try:
+            sub = cache.subscribe(start_rv)
+        except ApiError as err:
+            await stream.send("ERROR", err.status())
+            return
+    try:
+        await _follow(state, scope, cache, sub, stream, matches, ns,
+                      last_rv=max(start_rv, sub.after), deadline=deadline)
+    finally:
+        cache.unsubscribe(sub)
+
+
+async def _follow(state: ServerState, scope: Scope, cache: KindCache, sub: Subscriber,
+                  stream: _Stream, matches: Callable[[JsonObj], bool], namespace: str | None, *,
+                  last_rv: int, deadline: float) -> None:
+    bookmarks = scope.flag("allowWatchBookmarks")
+    interval = state.config.bookmark_interval
+    next_bookmark = time.monotonic() + interval
+    kind = scope.target.kind
+    while not sub.closed or sub.queue:
+        now = time.monotonic()
+        if now >= deadline:
+            return
+        wait = min(deadline - now, next_bookmark - now if bookmarks else deadline - now)
+        for event in await sub.next_batch(max(wait, 0.001)):
+            seen = classify(event, matches, namespace)
+            last_rv = max(last_rv, event.rv)
+            if seen is not None:
+                await stream.send(seen[0], seen[1], event)
+        if bookmarks and time.monotonic() >= next_bookmark:
+            await stream.send("BOOKMARK", _bookmark(kind, max(last_rv, cache.revision)))
+            next_bookmark = time.monotonic() + interval
+
+
+def _with(query: Any, key: str, value: str) -> Any:
+    from multidict import MultiDict
+    out = MultiDict(query)
+    out[key] = value
+    return out

@@ -1,0 +1,223 @@
+"""The watch cache (reference §15): one store watch per resource type, fanned out.
+
+Each :class:`KindCache` lists its prefix once, then follows one store watch, keeping the current
+objects and a ring buffer of recent events. Watches subscribe to it (replaying buffered events
+after their resourceVersion), ``resourceVersion=0`` lists are answered from it, and RBAC and the
+node authorizer read their objects from it. Without it every informer would be its own store
+watcher. A subscriber that falls too far behind is cut off (its stream ends and the client
+re-watches from its last resourceVersion), so one slow client never holds memory hostage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kboot.controlplane.api.registry import KINDS, ResourceKind
+from kboot.controlplane.apiserver.errors import ApiError, JsonObj, gone_too_old
+from kboot.controlplane.apiserver.storage import ObjectStorage, collection_prefix
+from kboot.controlplane.store.base import Compacted, WatchEvent
+
+log = logging.getLogger(__name__)
+
+BUFFER_EVENTS = 5000
+SUBSCRIBER_BACKLOG = 20000
+
+
+@dataclass
+class CacheEvent:
+    type: str  # ADDED | MODIFIED | DELETED
+    rv: int
+    obj: JsonObj
+    prev: JsonObj | None
+    _line: bytes | None = field(default=None, repr=False)
+
+    def line(self) -> bytes:
+        """The event as one JSON watch line (computed once, shared by all watchers)."""
+        if self._line is None:
+            self._line = json.dumps({"type": self.type, "object": self.obj},
+                                    separators=(",", ":")).encode() + b"\n"
+        return self._line
+
+
+class Subscriber:
+    """One watcher's queue; ``closed`` means the cache dropped it (overflow or relist)."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.queue: collections.deque[CacheEvent] = collections.deque()
+        self.wake = asyncio.Event()
+        self.closed = False
+
+    def offer(self, event: CacheEvent) -> bool:
+        if event.rv <= self.after:
+            return True
+        if len(self.queue) >= SUBSCRIBER_BACKLOG:
+            self.close()
+            return False
+        self.queue.append(event)
+        self.wake.set()
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake.set()
+
+    async def next_batch(self, timeout: float) -> list[CacheEvent]:
+        if not self.queue and not self.closed:
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except TimeoutError:
+                return []
+        batch = list(self.queue)
+        self.queue.clear()
+        return batch
+
+
+class KindCache:
+    """Current objects and recent events of one resource type."""
+
+    def __init__(self, storage: ObjectStorage, kind: ResourceKind) -> None:
+        self.storage = storage
+        self.kind = kind
+        self.prefix = collection_prefix(kind, None)
+        self.objects: dict[str, JsonObj] = {}
+        self.revision = 0
+        self.oldest = 0  # buffered events cover revisions (oldest, revision]
+        self.events: collections.deque[CacheEvent] = collections.deque(maxlen=BUFFER_EVENTS)
+        self.subscribers: set[Subscriber] = set()
+        self.ready = asyncio.Event()
+        self.progress = asyncio.Condition()
+        self.listeners: list[Callable[[CacheEvent], None]] = []
+
+    async def run(self) -> None:
+        """List then follow the store watch forever; relist after compaction or errors."""
+        while True:
+            try:
+                await self._list()
+                async for ev in self.storage.store.watch(self.prefix,
+                                                         from_revision=self.revision):
+                    await self._apply(ev)
+            except asyncio.CancelledError:
+                raise
+            except Compacted:
+                log.info("watch cache %s: history compacted, relisting", self.kind.plural)
+            except Exception:
+                log.exception("watch cache %s failed; relisting", self.kind.plural)
+                await asyncio.sleep(1)
+
+    async def _list(self) -> None:
+        objects: dict[str, JsonObj] = {}
+        start, revision = "", 0
+        while True:
+            page = await self.storage.list(self.kind, None, revision=revision, limit=1000,
+                                           start_after=start)
+            revision = page.revision
+            for obj in page.items:
+                meta = obj["metadata"]
+                objects[self.kind.key(meta.get("namespace"), meta["name"])] = obj
+            if not page.more:
+                break
+            start = page.last_key
+        for sub in self.subscribers:
+            sub.close()  # their view may have a gap; they re-watch
+        self.subscribers.clear()
+        self.events.clear()
+        self.objects, self.revision, self.oldest = objects, revision, revision
+        self.ready.set()
+        await self._notify()
+
+    async def _apply(self, ev: WatchEvent) -> None:
+        key, rev = ev.kv.key, ev.kv.mod_revision
+        prev = self.objects.get(key)
+        if ev.type == "DELETE":
+            if prev is None and ev.prev_kv is None:
+                return
+            last = prev if prev is not None else self.storage.decode(ev.prev_kv)  # type: ignore[arg-type]
+            obj = {**last, "metadata": {**last["metadata"], "resourceVersion": str(rev)}}
+            self.objects.pop(key, None)
+            event = CacheEvent("DELETED", rev, obj, prev)
+        else:
+            obj = self.storage.decode(ev.kv)
+            self.objects[key] = obj
+            event = CacheEvent("MODIFIED" if prev is not None else "ADDED", rev, obj, prev)
+        if len(self.events) == self.events.maxlen:
+            self.oldest = self.events[0].rv
+        self.events.append(event)
+        self.revision = rev
+        for sub in list(self.subscribers):
+            if not sub.offer(event):
+                self.subscribers.discard(sub)
+        for listener in self.listeners:
+            listener(event)
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self.progress:
+            self.progress.notify_all()
+
+    def subscribe(self, after: int) -> Subscriber:
+        """Events with revision > ``after``: buffered ones now, live ones as they come."""
+        if after < self.oldest:
+            raise gone_too_old(after, self.oldest)
+        sub = Subscriber(after)
+        for event in self.events:
+            sub.offer(event)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def snapshot(self, namespace: str | None) -> tuple[list[JsonObj], int]:
+        """Current objects (in key order) and the revision they reflect."""
+        prefix = collection_prefix(self.kind, namespace)
+        keys = sorted(k for k in self.objects if k.startswith(prefix))
+        return [self.objects[k] for k in keys], self.revision
+
+    async def wait_for(self, revision: int, timeout: float = 3.0) -> bool:
+        """Wait until the cache has applied ``revision``; False on timeout."""
+        async def reached() -> None:
+            async with self.progress:
+                await self.progress.wait_for(lambda: self.revision >= revision)
+        try:
+            await asyncio.wait_for(reached(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class WatchCaches:
+    """All kinds' caches, started together; ``get`` waits until a cache has listed."""
+
+    def __init__(self, storage: ObjectStorage) -> None:
+        self.caches = {(k.group, k.plural): KindCache(storage, k) for k in KINDS}
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for cache in self.caches.values():
+            self.tasks.append(asyncio.create_task(cache.run(), name=f"watchcache-{cache.prefix}"))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+
+    async def get(self, kind: ResourceKind) -> KindCache:
+        cache = self.caches[(kind.group, kind.plural)]
+        if not cache.ready.is_set():
+            try:
+                await asyncio.wait_for(cache.ready.wait(), 30)
+            except TimeoutError:
+                raise ApiError(503, "ServiceUnavailable",
+                               f"the watch cache of {kind.plural} is not ready") from None
+        return cache
+
+    def peek(self, kind: ResourceKind) -> KindCache:
+        return self.caches[(kind.group, kind.plural)]

@@ -1,0 +1,46 @@
+"""The guarded read-modify-write every update, patch and subresource write goes through.
+
+Upstream's ``GuaranteedUpdate``: read the object, compute the new one, CAS it on the read
+``mod_revision``; on a storage conflict re-read and recompute (patches and server-side apply
+retry; a PUT carrying a stale resourceVersion fails in ``compute`` with 409). A write that
+changes nothing is skipped, and an object whose deletion is complete (deletionTimestamp set, no
+finalizers left) is removed instead of rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.apiserver.admission import is_being_removed
+from kboot.controlplane.apiserver.errors import ApiError, JsonObj
+from kboot.controlplane.apiserver.storage import ObjectStorage, revision_of
+
+MAX_ATTEMPTS = 8
+
+
+def _comparable(obj: JsonObj) -> JsonObj:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items()
+            if k not in ("managedFields", "resourceVersion")}
+    return {**obj, "metadata": meta}
+
+
+async def guarded_update(storage: ObjectStorage, kind: ResourceKind, namespace: str | None,
+                         name: str, compute: Callable[[JsonObj], JsonObj], *,
+                         dry_run: bool = False) -> JsonObj:
+    """Apply ``compute(current) -> new`` atomically; returns the stored (or would-be) object."""
+    for attempt in range(MAX_ATTEMPTS):
+        current = await storage.get(kind, namespace, name)
+        new = compute(current)
+        if _comparable(new) == _comparable(current):
+            return current
+        if dry_run:
+            return new
+        try:
+            if is_being_removed(kind, new):
+                return await storage.delete(kind, new, expected=revision_of(current))
+            return await storage.update(kind, new, expected=revision_of(current))
+        except ApiError as err:
+            if err.reason != "Conflict" or attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
