@@ -183,8 +183,8 @@ class Lab:
                                       lab_public_key=self.key_file.with_suffix(".pub").read_text())
         dirs = machine.node_cgroup_dirs(node.name)
         procs = machine.make_cgroups(dirs)
-        proc = machine.launch(node, machine.nspawn_argv(node, paths.root, paths.containerd),
-                              procs_files=procs, log_path=paths.console_log)
+        argv = machine.nspawn_argv(node, paths.root, paths.containerd, rootfs.host_modules_dir())
+        proc = machine.launch(node, argv, procs_files=procs, log_path=paths.console_log)
         record = NodeRecord(proc.pid, proc.start, host_key, tuple(map(str, dirs)))
         self._save(st.with_node(node.name, record))
         log.info("%s: booting (nspawn pid %d)", node.name, proc.pid)

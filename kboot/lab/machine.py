@@ -41,13 +41,16 @@ class Proc:
     start: int
 
 
-def nspawn_argv(node: NodeSpec, root: Path, containerd_dir: Path) -> list[str]:
+def nspawn_argv(node: NodeSpec, root: Path, containerd_dir: Path,
+                modules_dir: Path | None = None) -> list[str]:
+    modules = [f"--bind-ro={modules_dir}"] if modules_dir else []
     return [
         "systemd-nspawn", "--quiet", "-D", str(root),
         f"--machine={node.name}", "--register=no", "--keep-unit",
         f"--network-namespace-path=/run/netns/{node.netns}",
         "--capability=all", "--system-call-filter=@keyring bpf",
         f"--bind={containerd_dir}:/var/lib/containerd",
+        *modules,
         "--resolv-conf=off", "--link-journal=no", "--timezone=off", "--console=read-only",
         "--boot",
     ]

@@ -10,6 +10,7 @@ Identity files are only created when missing, so a restarted node keeps its iden
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ ExecStart={CGROUP_SCRIPT_PATH}
 WantedBy=multi-user.target containerd.service
 """
 RESOLV_CONF = "# kboot lab: nodes have no route to any name server\n"
+# Modules kboot's playbooks load, and where the host shows they are compiled in.
+EVIDENCE = {"br_netfilter": "/proc/sys/net/bridge", "nf_conntrack": "/proc/sys/net/netfilter",
+            "ip_tables": "/proc/net/ip_tables_names", "veth": "/sys/class/net"}
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,44 @@ def personalise(root: Path, node: NodeSpec, spec: LabSpec, *, lab_public_key: st
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink():
             link.symlink_to(f"/etc/systemd/system/{CGROUP_UNIT_NAME}")
+    if host_modules_dir() is None:
+        install_module_index(root)
     return _host_key(root, node)
+
+
+def host_modules_dir() -> Path | None:
+    """The host's ``/lib/modules/<kernel>`` (bind-mounted read-only into nodes), if any."""
+    path = Path("/lib/modules", os.uname().release)
+    return path if path.is_dir() else None
+
+
+def builtin_modules(sys_modules: list[str], filesystems: str,
+                    evidence: dict[str, bool]) -> list[str]:
+    """Modules to declare built in: those the kernel lists in /sys/module, ``overlay`` when it
+    is a known filesystem, and kboot's usual ones whose features are present."""
+    names = set(sys_modules)
+    if "overlay" in filesystems.split():
+        names.add("overlay")
+    names.update(m for m, present in evidence.items() if present)
+    return sorted(names)
+
+
+def install_module_index(root: Path) -> None:
+    """On a host without /lib/modules (a kernel with everything built in), give the node a
+    module index declaring the built-in modules, so ``modprobe br_netfilter overlay`` succeeds
+    inside it as it would on a VM."""
+    release = os.uname().release
+    index = root / "lib/modules" / release
+    if (index / "modules.builtin.bin").exists():
+        return
+    names = builtin_modules(
+        sorted(p.name for p in Path("/sys/module").iterdir()),
+        Path("/proc/filesystems").read_text(),
+        {m: Path(p).exists() for m, p in EVIDENCE.items()},
+    )
+    write_file(index / "modules.builtin", "".join(f"kernel/{n}.ko\n" for n in names))
+    write_file(index / "modules.order", "")
+    run(["chroot", str(root), "depmod", release])
 
 
 def _host_key(root: Path, node: NodeSpec) -> str:

@@ -51,6 +51,12 @@ def test_nodes_have_no_route_out_but_a_default_route_via_the_bridge(lab2: Lab) -
     assert f"via {lab2.spec.gateway}" in route
 
 
+def test_kernel_modules_kboot_loads_are_available_in_nodes(lab2: Lab) -> None:
+    res = lab2.exec("cp1", ["modprobe", "-a", "br_netfilter", "overlay"])
+    assert res.exit_code == 0, res.stderr
+    assert lab2.exec("cp1", ["modprobe", "no_such_module_kboot"]).exit_code != 0
+
+
 def test_partition_blocks_both_ways_and_heal_restores(lab2: Lab) -> None:
     assert can_reach(lab2, "cp1", "w1") and can_reach(lab2, "w1", "cp1")
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from kboot.lab.inventory import inventory_document, render_inventory, render_known_hosts
-from kboot.lab.rootfs import hosts_file, mounted_paths
+from kboot.lab.rootfs import builtin_modules, hosts_file, mounted_paths
 from kboot.lab.spec import LabSpec
 from kboot.lab.state import LabState, NodeRecord
 
@@ -63,3 +63,10 @@ def test_mounted_paths_decode_escapes() -> None:
     info = ("36 35 98:0 / /var/lib/kboot/lab/a\\040b/root rw - overlay overlay rw\n"
             "37 35 98:0 / /proc rw - proc proc rw\n")
     assert mounted_paths(info) == ["/var/lib/kboot/lab/a b/root", "/proc"]
+
+
+def test_builtin_modules_from_kernel_evidence() -> None:
+    names = builtin_modules(["bridge", "nf_conntrack"], "nodev\tproc\nnodev\toverlay\n",
+                            {"br_netfilter": True, "ip_tables": False})
+    assert names == ["br_netfilter", "bridge", "nf_conntrack", "overlay"]
+    assert "overlay" not in builtin_modules([], "nodev\tproc\n", {})
