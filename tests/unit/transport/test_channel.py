@@ -1,0 +1,40 @@
+"""The exec request line: shell wrapping, env exports, sudo with and without a password."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+
+import pytest
+
+from kboot.transport.channel import Sudo, shell_line
+
+
+def test_plain_command_runs_through_sh() -> None:
+    line = shell_line("echo \"$X\" 'q'", env={"X": "a b'c"}, sudo=None)
+    out = subprocess.run(line, shell=True, capture_output=True, text=True, check=True).stdout
+    assert out == "a b'c q\n"
+
+
+def test_sudo_with_password_reads_stdin_and_marks_ready() -> None:
+    line = shell_line("id -u", env=None, sudo=Sudo("[P]", "[R]", password="pw"))
+    argv = shlex.split(line)
+    assert argv[:6] == ["sudo", "-S", "-p", "[P]", "-H", "--"]
+    assert argv[6:8] == ["/bin/sh", "-c"]
+    assert argv[8].startswith("printf '%s' '[R]' >&2; ")
+    assert argv[8].endswith("id -u")
+
+
+def test_sudo_without_password_never_prompts() -> None:
+    argv = shlex.split(shell_line("true", env={"A": "1"}, sudo=Sudo("[P]", "[R]")))
+    assert argv[:3] == ["sudo", "-n", "-H"]
+    assert "export A=1; true" in argv[-1]
+
+
+def test_bad_env_name_rejected() -> None:
+    with pytest.raises(ValueError, match="invalid environment variable name"):
+        shell_line("true", env={"A B": "1"}, sudo=None)
+
+
+def test_password_not_in_repr() -> None:
+    assert "pw" not in repr(Sudo("[P]", "[R]", password="pw"))
