@@ -130,8 +130,7 @@ class FakeClient(ApiClient):
         new["metadata"]["generation"] = gen + (new.get("spec") != old.get("spec"))
         if new == old:
             return copy.deepcopy(old)
-        if (meta.is_deleting(new) and not new["metadata"].get("finalizers")
-                and not new["metadata"].get("deletionGracePeriodSeconds")):
+        if meta.is_deleting(new) and not _blocked(kind, new):
             return self._remove(kind, key, new)
         self._bump(new)
         self.objects[key] = new
@@ -150,6 +149,11 @@ class FakeClient(ApiClient):
         if subresource == "status":
             merged = copy.deepcopy(old)
             merged["status"] = new.get("status")
+            new = merged
+        elif subresource == "finalize":
+            merged = copy.deepcopy(old)
+            merged.setdefault("spec", {})["finalizers"] = (new.get("spec") or {}).get(
+                "finalizers") or []
             new = merged
         elif "status" in kind.subresources and subresource is None:
             new["status"] = copy.deepcopy(old.get("status"))
@@ -226,11 +230,15 @@ class FakeClient(ApiClient):
         fins = list(new["metadata"].get("finalizers") or [])
         policy_fin = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(
             opts.propagation_policy or "")
-        if policy_fin and policy_fin not in fins:
+        if policy_fin and policy_fin not in fins and kind.kind not in ("Pod", "Event"):
             fins.append(policy_fin)
         if self._graceful(kind, old, opts):
             new["metadata"]["deletionGracePeriodSeconds"] = _grace(old, opts)
-        elif not fins:
+        else:
+            new["metadata"].pop("deletionGracePeriodSeconds", None)
+        if self._graceful(kind, old, opts):
+            pass
+        elif not fins and not _blocked(kind, new):
             return self._remove(kind, self._key(kind, namespace, name), new)
         if meta.is_deleting(old) and new["metadata"].get("finalizers") == fins:
             return copy.deepcopy(old)
@@ -316,6 +324,15 @@ def _patched(kind: ResourceKind, old: Obj, patch: Any, patch_type: PatchType) ->
     else:
         new = json_merge_patch(old, patch)
     return new
+
+
+def _blocked(kind: ResourceKind, obj: Obj) -> bool:
+    """Whether a deleting object must stay: finalizers, a namespace's spec.finalizers, or a
+    bound pod still in its grace period."""
+    md = obj["metadata"]
+    if md.get("finalizers") or md.get("deletionGracePeriodSeconds"):
+        return True
+    return kind.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
 
 
 def _grace(obj: Obj, opts: DeleteOptions) -> int:

@@ -123,6 +123,8 @@ class Informer:
     def apply(self, event: WatchEvent) -> None:
         """Fold one watch event into the cache and tell the handlers."""
         obj = event.object
+        obj.setdefault("apiVersion", self.kind.api_version)  # list items may omit them
+        obj.setdefault("kind", self.kind.kind)
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if rv:
             self.resource_version = rv

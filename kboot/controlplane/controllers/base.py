@@ -1,0 +1,63 @@
+"""What every controller shares: the :class:`ControllerContext` (client, shared informers,
+event recorder, options) and the :class:`Controller` base with its workqueue and enqueue
+helpers. Nothing here is global; the manager builds one context and passes it down.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kboot.controlplane.client.api import ApiClient, Obj
+from kboot.controlplane.client.controller import Result
+from kboot.controlplane.client.events import EventRecorder
+from kboot.controlplane.client.informer import Informer, Informers
+from kboot.controlplane.client.meta import controller_of, key_of
+from kboot.controlplane.client.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    cluster_cidr: str = "10.244.0.0/16"
+    node_cidr_mask: int = 24
+    node_monitor_grace_period: float = 40.0
+    node_monitor_period: float = 5.0
+    pod_eviction_timeout: float = 60.0
+    workers: int = 4
+
+
+@dataclass(frozen=True)
+class ControllerContext:
+    client: ApiClient
+    informers: Informers
+    recorder: EventRecorder
+    options: Options
+
+
+class Controller:
+    """Base: a named reconciler with its own queue. Subclasses wire informers in ``__init__``."""
+
+    name = "controller"
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        self.ctx = ctx
+        self.client = ctx.client
+        self.queue = WorkQueue()
+
+    def informer(self, ref: str, **kw: str) -> Informer:
+        return self.ctx.informers.get(ref, **kw)
+
+    def enqueue(self, obj: Obj) -> None:
+        self.queue.add(key_of(obj))
+
+    def enqueue_controller(self, obj: Obj, kind: str) -> None:
+        """Enqueue the object's controlling owner if it is of ``kind``."""
+        ref = controller_of(obj)
+        if ref and ref.get("kind") == kind:
+            ns = (obj.get("metadata") or {}).get("namespace")
+            self.queue.add(f"{ns}/{ref['name']}" if ns else str(ref["name"]))
+
+    async def reconcile(self, key: str) -> Result:
+        raise NotImplementedError

@@ -1,0 +1,47 @@
+"""``kboot-controller-manager``: flags, then the controllers under leader election.
+
+Every control-plane node runs one; only the holder of the ``kube-controller-manager`` Lease
+acts. Losing the lease exits non-zero so systemd restarts the process as a fresh candidate.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kboot.controlplane.client.api import ApiClient
+from kboot.controlplane.client.component import add_common_flags, parse_duration, run_component
+from kboot.controlplane.controllers import workloads as _workloads  # noqa: F401  (registers)
+from kboot.controlplane.controllers.base import Options
+from kboot.controlplane.controllers.manager import CONTROLLERS, run_controllers, select
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kboot-controller-manager")
+    add_common_flags(p)
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24)
+    p.add_argument("--node-monitor-grace-period", type=parse_duration, default=40.0)
+    p.add_argument("--node-monitor-period", type=parse_duration, default=5.0)
+    p.add_argument("--pod-eviction-timeout", type=parse_duration, default=60.0)
+    p.add_argument("--concurrent-workers", type=int, default=4)
+    p.add_argument("--controllers", default="*",
+                   help=f"comma list; '*' = all, '-name' disables; known: {sorted(CONTROLLERS)}")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        names = select(args.controllers)
+    except ValueError as exc:
+        parser().error(str(exc))
+    options = Options(cluster_cidr=args.cluster_cidr, node_cidr_mask=args.node_cidr_mask_size,
+                      node_monitor_grace_period=args.node_monitor_grace_period,
+                      node_monitor_period=args.node_monitor_period,
+                      pod_eviction_timeout=args.pod_eviction_timeout,
+                      workers=args.concurrent_workers)
+
+    async def work(client: ApiClient) -> None:
+        await run_controllers(client, names, options)
+
+    return run_component(args, lease_name="kube-controller-manager", work=work)
