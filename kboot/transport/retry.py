@@ -41,3 +41,14 @@ def ssh_connect_policy(retries: int) -> Retrying:
 
 def with_connect_retries(retries: int, fn: Callable[[], T]) -> T:
     return ssh_connect_policy(retries)(fn)
+
+
+def channel_open_policy() -> Retrying:
+    """Opening a session channel: the server may refuse briefly while it still counts channels
+    we just closed (OpenSSH ``MaxSessions``). Nothing has run yet, so retrying is safe."""
+    return Retrying(
+        stop=stop_after_attempt(30),
+        wait=wait_exponential(multiplier=0.005, max=0.2),
+        retry=retry_if_exception(lambda e: isinstance(e, paramiko.ChannelException)),
+        reraise=True,
+    )

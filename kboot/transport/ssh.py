@@ -28,7 +28,7 @@ from kboot.transport.hostkeys import (
     file_lock,
     known_hosts_name,
 )
-from kboot.transport.retry import with_connect_retries
+from kboot.transport.retry import channel_open_policy, with_connect_retries
 from kboot.transport.route import Hop, resolve_route
 from kboot.transport.target import ConnectionSpec
 
@@ -151,7 +151,7 @@ class SSHTransport:
         t = connect_or_raise(self)
         with self._sessions:
             try:
-                chan = t.open_session(timeout=self._conn.connect_timeout)
+                chan = channel_open_policy()(t.open_session, timeout=self._conn.connect_timeout)
                 chan.exec_command(line)
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 raise TransportError(self.host, f"cannot start command: {exc}") from exc
@@ -174,7 +174,7 @@ class SSHTransport:
         t = connect_or_raise(self)
         if self._sftp is None or self._sftp.get_channel() is None or \
                 self._sftp.get_channel().closed:  # type: ignore[union-attr]
-            client = paramiko.SFTPClient.from_transport(t)
+            client = channel_open_policy()(paramiko.SFTPClient.from_transport, t)
             assert client is not None
             self._sftp = client
         return self._sftp
