@@ -1,0 +1,252 @@
+"""``Kubelet``: binds the API (informers, status patches, events) to per-pod workers.
+
+Informers watch this node's pods (``spec.nodeName=<node>``), ConfigMaps, Secrets and Nodes.
+Handlers only wake pod tasks; each pod has exactly one task running its
+:class:`~kboot.controlplane.kubelet.sync.PodWorker` sequentially, re-syncing on events and
+every ``resync`` seconds (sooner while containers are settling). A pod with a
+deletionTimestamp is terminated with its grace period, its node state removed (volumes,
+cgroup, log directory), then deleted with grace 0 — the last step of graceful deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kboot.controlplane.client import ApiClient, ApiError, NotFound
+from kboot.controlplane.client.api import DeleteOptions
+from kboot.controlplane.client.events import EventRecorder
+from kboot.controlplane.client.informer import Handlers, Informers
+from kboot.controlplane.kubelet import network, podspec
+from kboot.controlplane.kubelet.cgroups import remove_cgroup
+from kboot.controlplane.kubelet.claims import resolve_claims
+from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
+from kboot.controlplane.kubelet.node import NodeAgent, NodeConfig
+from kboot.controlplane.kubelet.server import ContainerRef
+from kboot.controlplane.kubelet.sync import PodWorker, WorkerSettings
+from kboot.controlplane.kubelet.volumes import VolumeManager
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KubeletConfig:
+    node: NodeConfig
+    worker: WorkerSettings
+    cni_conf_dir: str = ""  # empty: never write a CNI config
+    manage_routes: bool = True
+    resync: float = 5.0
+    local_path_dir: str = "/var/lib/kboot/local-path"
+
+
+def _settling(status: Obj) -> bool:
+    for st in status.get("containerStatuses") or []:
+        if "running" not in st["state"] or not st["ready"]:
+            return True
+    return status.get("phase") == "Pending"
+
+
+class Kubelet:
+    """The node agent: create inside a running loop, then ``await run()``."""
+
+    def __init__(self, client: ApiClient, runtime: Runtime, config: KubeletConfig) -> None:
+        self.client, self.runtime, self.config = client, runtime, config
+        name = config.node.name
+        self.informers = Informers(client)
+        self.pods = self.informers.get("pods", field_selector=f"spec.nodeName={name}")
+        self.configmaps = self.informers.get("configmaps")
+        self.secrets = self.informers.get("secrets")
+        self.nodes = self.informers.get("nodes")
+        self.recorder = EventRecorder(client, "kubelet", host=name)
+        self.volumes = VolumeManager(config.node.root_dir)
+        self.node_agent = NodeAgent(client, runtime, config.node)
+        self.workers: dict[str, PodWorker] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._keys: dict[str, str] = {}  # uid -> namespace/name
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- podspec.Lookup ------------------------------------------------------------------------
+
+    def configmap(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        obj = self.configmaps.get(f"{namespace}/{name}")
+        if obj is None:
+            return None
+        data = dict(obj.get("data") or {})
+        for key, value in (obj.get("binaryData") or {}).items():
+            data[key] = base64.b64decode(value).decode(errors="replace")
+        return data
+
+    def secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
+        obj = self.secrets.get(f"{namespace}/{name}")
+        if obj is None:
+            return None
+        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        data.update({k: v.encode() for k, v in (obj.get("stringData") or {}).items()})
+        return data
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def _on_pod(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        self._keys[uid] = f"{pod['metadata'].get('namespace', 'default')}/{pod['metadata']['name']}"
+        self.wake(uid)
+        if uid not in self._tasks:
+            self._tasks[uid] = asyncio.create_task(self._pod_loop(uid))
+
+    def wake(self, uid: str) -> None:
+        self._wake.setdefault(uid, asyncio.Event()).set()
+
+    def _on_config(self, obj: Obj) -> None:
+        ns = obj["metadata"].get("namespace")
+        for pod in self.pods.objects():
+            if pod["metadata"].get("namespace") == ns:
+                self.wake(pod["metadata"]["uid"])
+
+    def _on_node(self, node: Obj) -> None:
+        if node["metadata"]["name"] == self.config.node.name and self.config.cni_conf_dir:
+            cidr = (node.get("spec") or {}).get("podCIDR")
+            if cidr:
+                network.write_conflist(self.config.cni_conf_dir, cidr)
+        if self.config.manage_routes:
+            task = asyncio.create_task(network.sync_routes(self.nodes.objects(),
+                                                           self.config.node.name))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def run(self) -> None:
+        await self.node_agent.register()
+        self.pods.add_handlers(Handlers(on_add=self._on_pod, on_update=lambda _o, n:
+                                        self._on_pod(n), on_delete=self._on_pod_deleted))
+        config_handlers = Handlers(on_add=self._on_config,
+                                   on_update=lambda _o, n: self._on_config(n))
+        self.configmaps.add_handlers(config_handlers)
+        self.secrets.add_handlers(config_handlers)
+        self.nodes.add_handlers(Handlers(on_add=self._on_node,
+                                         on_update=lambda _o, n: self._on_node(n)))
+        self.informers.start()
+        heartbeat = asyncio.create_task(self.node_agent.run())
+        try:
+            await self.informers.wait_synced()
+            await self._remove_orphans()
+            await asyncio.Event().wait()
+        finally:
+            heartbeat.cancel()
+            for task in self._tasks.values():
+                task.cancel()
+            await self.informers.stop()
+
+    def _on_pod_deleted(self, pod: Obj) -> None:
+        self.wake(pod["metadata"]["uid"])
+
+    async def _remove_orphans(self) -> None:
+        """Sandboxes of pods that no longer exist (e.g. deleted while we were down)."""
+        live = {p["metadata"]["uid"] for p in self.pods.objects()}
+        for sb in await self.runtime.list_sandboxes():
+            if sb.labels.get(podspec.LABEL_UID) and sb.uid not in live:
+                log.info("removing orphaned sandbox %s of %s/%s", sb.id, sb.namespace, sb.name)
+                with contextlib.suppress(Exception):
+                    await self.runtime.stop_sandbox(sb.id)
+                    await self.runtime.remove_sandbox(sb.id)
+
+    # -- server.Containers ----------------------------------------------------------------------
+
+    def find_container(self, namespace: str, pod: str, container: str) -> ContainerRef | None:
+        obj = self.pods.get(f"{namespace}/{pod}")
+        worker = self.workers.get(obj["metadata"]["uid"]) if obj else None
+        if obj is None or worker is None:
+            return None
+        rec = worker.records.get(container)
+        if rec is None or not rec.container_id:
+            return None
+        base = Path(podspec.log_directory(obj, self.config.worker.node.log_root)) / container
+        previous = base / f"{rec.restarts - 1}.log" if rec.restarts else None
+        running = rec.current is not None and rec.current.state == "running"
+        return ContainerRef(container_id=rec.container_id, log_path=base / f"{rec.restarts}.log",
+                            previous_log_path=previous, running=running)
+
+    async def is_running(self, container_id: str) -> bool:
+        try:
+            return (await self.runtime.container_status(container_id)).state == "running"
+        except RuntimeError_:
+            return False
+
+    # -- one pod ------------------------------------------------------------------------------
+
+    def _current(self, uid: str) -> Obj | None:
+        pod = self.pods.get(self._keys.get(uid, ""))
+        return pod if pod is not None and pod["metadata"]["uid"] == uid else None
+
+    async def _pod_loop(self, uid: str) -> None:
+        worker = PodWorker(self.runtime, self.volumes, self.config.worker,
+                           events=self.recorder.event, wake=lambda: self.wake(uid))
+        self.workers[uid] = worker
+        last: Obj | None = None
+        seen: Obj | None = None
+        try:
+            while True:
+                event = self._wake.setdefault(uid, asyncio.Event())
+                event.clear()
+                pod = self._current(uid)
+                if pod is None or pod["metadata"].get("deletionTimestamp"):
+                    await self._finish(worker, pod or seen, delete=pod is not None)
+                    return
+                seen = pod
+                last = await self._sync_once(worker, pod, last)
+                delay = 0.5 if _settling(last) else self.config.resync
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(event.wait(), delay)
+        except asyncio.CancelledError:
+            worker.stop_probes()
+            raise
+        finally:
+            self.workers.pop(uid, None)
+            self._tasks.pop(uid, None)
+            self._wake.pop(uid, None)
+
+    async def _sync_once(self, worker: PodWorker, pod: Obj, last: Obj | None) -> Obj:
+        if last is not None:
+            pod = {**pod, "status": last}
+        try:
+            claims = await resolve_claims(self.client, pod, node=self.config.node.name,
+                                          base=self.config.local_path_dir)
+            status = await worker.sync(pod, self, claims=claims)
+        except ApiError as exc:
+            log.warning("pod %s: %s", pod["metadata"]["name"], exc)
+            return last or {}
+        if status != last:
+            meta = pod["metadata"]
+            try:
+                await self.client.patch_status("pods", meta["name"], {"status": status},
+                                               namespace=meta.get("namespace"))
+            except NotFound:
+                pass
+            except ApiError as exc:
+                log.warning("pod %s: status update failed: %s", meta["name"], exc)
+                return last or {}
+        return status
+
+    async def _finish(self, worker: PodWorker, pod: Obj | None, *, delete: bool) -> None:
+        if pod is None:
+            return
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30) if delete else 0
+        await worker.terminate(pod, int(grace))
+        node = self.config.worker.node
+        remove_cgroup(f"{node.cgroup_root}/pod{meta['uid']}")
+        shutil.rmtree(podspec.log_directory(pod, node.log_root), ignore_errors=True)
+        if delete:
+            with contextlib.suppress(NotFound):
+                await self.client.delete("pods", meta["name"], namespace=meta.get("namespace"),
+                                         options=DeleteOptions(grace_period_seconds=0,
+                                                               preconditions={"uid": meta["uid"]}))

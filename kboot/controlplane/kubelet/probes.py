@@ -1,0 +1,105 @@
+"""Container probes: one check (exec, httpGet, tcpSocket) and the periodic loop around it.
+
+Exec probes go through the runtime's ``ExecSync``; HTTP and TCP probes are made by the kubelet
+itself to the pod IP (the kubelet shares the node's network, where the pod bridge lives). The
+loop applies ``initialDelaySeconds``, ``periodSeconds``, ``timeoutSeconds`` and the success and
+failure thresholds, and reports each *transition* through a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+def _port(probe_port: Any, container: Obj) -> int:
+    if isinstance(probe_port, int) or str(probe_port).isdigit():
+        return int(probe_port)
+    for port in container.get("ports") or []:
+        if port.get("name") == probe_port:
+            return int(port["containerPort"])
+    raise ValueError(f"named port {probe_port!r} not found")
+
+
+async def _http(action: Obj, host: str, port: int, timeout: float) -> bool:
+    path = action.get("path") or "/"
+    headers = "".join(f"{h['name']}: {h['value']}\r\n" for h in action.get("httpHeaders") or [])
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.32\r\n"
+               f"{headers}Connection: close\r\n\r\n").encode()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        writer.write(request)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        parts = line.decode(errors="replace").split()
+        return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def _tcp(host: str, port: int, timeout: float) -> bool:
+    _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return True
+
+
+async def run_probe(probe: Obj, *, runtime: Runtime, container_id: str, container: Obj,
+                    pod_ip: str) -> bool:
+    """One probe attempt: True on success; any error or timeout is a failure."""
+    timeout = float(probe.get("timeoutSeconds", 1))
+    try:
+        if "exec" in probe:
+            res = await runtime.exec_sync(container_id, list(probe["exec"]["command"]),
+                                          max(1, int(timeout)))
+            return res.exit_code == 0
+        if "httpGet" in probe:
+            action = probe["httpGet"]
+            host = action.get("host") or pod_ip
+            return await _http(action, host, _port(action["port"], container), timeout)
+        if "tcpSocket" in probe:
+            action = probe["tcpSocket"]
+            host = action.get("host") or pod_ip
+            return await _tcp(host, _port(action["port"], container), timeout)
+    except (TimeoutError, OSError, ValueError, RuntimeError_) as exc:
+        log.debug("probe failed: %s", exc)
+        return False
+    return True
+
+
+async def probe_loop(probe: Obj, *, kind: str, runtime: Runtime, container_id: str,
+                     container: Obj, pod_ip: str, report: Callable[[str, bool], None],
+                     gate: Callable[[], bool] = lambda: True) -> None:
+    """Probe forever; call ``report(kind, result)`` whenever the thresholded result flips.
+
+    *gate* says whether to probe now (liveness and readiness wait for the startup probe).
+    """
+    await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
+    period = float(probe.get("periodSeconds", 10))
+    need_ok = int(probe.get("successThreshold", 1))
+    need_fail = int(probe.get("failureThreshold", 3))
+    result: bool | None = None
+    ok_run = fail_run = 0
+    while True:
+        if gate():
+            good = await run_probe(probe, runtime=runtime, container_id=container_id,
+                                   container=container, pod_ip=pod_ip)
+            ok_run, fail_run = (ok_run + 1, 0) if good else (0, fail_run + 1)
+            if result is not True and ok_run >= need_ok:
+                result = True
+                report(kind, True)
+            elif result is not False and fail_run >= need_fail:
+                result = False
+                report(kind, False)
+        await asyncio.sleep(period)

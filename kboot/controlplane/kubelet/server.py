@@ -1,0 +1,189 @@
+"""The kubelet's HTTPS API, as the apiserver proxies ``pods/log`` and ``pods/exec`` to it.
+
+Routes (upstream's paths): ``GET /containerLogs/{ns}/{pod}/{container}`` (text/plain, chunked
+while following), ``GET|POST /exec/{ns}/{pod}/{container}`` and ``/attach/…`` (WebSocket
+``v5``/``v4.channel.k8s.io``), ``GET /healthz``. TLS with the node's serving certificate;
+clients must present a certificate signed by the cluster CA **and** belong to group
+``system:masters`` (the apiserver's kubelet-client certificate) — nothing else is authorized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import WSMsgType, web
+
+from kboot.controlplane.kubelet import execstream, logs
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+AUTHORIZED_GROUP = "system:masters"
+
+
+@dataclass(frozen=True)
+class ContainerRef:
+    """Where a named container of a pod lives on this node right now."""
+
+    container_id: str
+    log_path: Path  # current instance's log file
+    previous_log_path: Path | None
+    running: bool
+
+
+class Containers(Protocol):
+    """How the server finds containers (implemented by the Kubelet)."""
+
+    def find_container(self, namespace: str, pod: str, container: str) -> ContainerRef | None: ...
+
+    async def is_running(self, container_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    ctr: str = "ctr"
+    containerd_address: str = "/run/containerd/containerd.sock"
+    allow_plain_http: bool = False  # tests only: no TLS means no client identity at all
+
+
+def ssl_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=client_ca)
+    ctx.load_cert_chain(cert, key)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def _groups(peercert: Any) -> list[str]:
+    subject = (peercert or {}).get("subject") or ()
+    return [value for rdn in subject for key, value in rdn if key == "organizationName"]
+
+
+def authorizer(*, allow_plain_http: bool) -> Any:
+    """Middleware admitting only system:masters client certificates (and /healthz)."""
+
+    @web.middleware
+    async def authorize(request: web.Request, handler: Any) -> web.StreamResponse:
+        transport = request.transport
+        tls = transport is not None and transport.get_extra_info("sslcontext") is not None
+        peercert = transport.get_extra_info("peercert") if tls and transport else None
+        allowed = AUTHORIZED_GROUP in _groups(peercert) or (allow_plain_http and not tls)
+        if request.path != "/healthz" and not allowed:
+            return web.Response(status=403,
+                                text="Forbidden: only the apiserver may use the kubelet\n")
+        return await handler(request)  # type: ignore[no-any-return]
+
+    return authorize
+
+
+def _bool(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _int(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    return int(value) if value not in (None, "") else None
+
+
+class KubeletServer:
+    def __init__(self, containers: Containers, config: ServerConfig) -> None:
+        self.containers, self.config = containers, config
+
+    def app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[authorizer(allow_plain_http=self.config.allow_plain_http)])
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.container_logs)
+        for verb in ("exec", "attach"):
+            app.router.add_route("GET", f"/{verb}/{{ns}}/{{pod}}/{{container}}", self.exec)
+            app.router.add_route("POST", f"/{verb}/{{ns}}/{{pod}}/{{container}}", self.exec)
+        return app
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    def _find(self, request: web.Request) -> ContainerRef:
+        m = request.match_info
+        ref = self.containers.find_container(m["ns"], m["pod"], m["container"])
+        if ref is None:
+            raise web.HTTPNotFound(text=f"container {m['container']} of pod {m['ns']}/{m['pod']}"
+                                        " not found on this node\n")
+        return ref
+
+    async def container_logs(self, request: web.Request) -> web.StreamResponse:
+        ref = self._find(request)
+        since = request.query.get("sinceSeconds")
+        opts = logs.LogOptions(
+            follow=_bool(request, "follow"), tail_lines=_int(request, "tailLines"),
+            since_seconds=float(since) if since else None,
+            since_time=request.query.get("sinceTime") or None,
+            timestamps=_bool(request, "timestamps"), limit_bytes=_int(request, "limitBytes"),
+            previous=_bool(request, "previous"))
+        path = ref.log_path
+        if opts.previous:
+            if ref.previous_log_path is None:
+                raise web.HTTPBadRequest(text="previous terminated container not found\n")
+            path = ref.previous_log_path
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        if opts.follow:
+            resp.enable_chunked_encoding()
+        await resp.prepare(request)
+
+        async def running() -> bool:
+            return not opts.previous and await self.containers.is_running(ref.container_id)
+
+        async for chunk in logs.stream_log(path, opts, running=running, now=time.time()):
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    async def exec(self, request: web.Request) -> web.StreamResponse:
+        ref = self._find(request)
+        command = tuple(request.query.getall("command", []))
+        if not command and request.path.startswith("/exec"):
+            raise web.HTTPBadRequest(text="you must specify at least one command\n")
+        tty = _bool(request, "tty")
+        req = execstream.ExecRequest(
+            container_id=ref.container_id, command=command or ("cat",),
+            stdin=_bool(request, "stdin"), stdout=_bool(request, "stdout"),
+            stderr=_bool(request, "stderr") and not tty, tty=tty)
+        ws = web.WebSocketResponse(protocols=execstream.PROTOCOLS, max_msg_size=0)
+        await ws.prepare(request)
+        await self._run_exec(ws, req)
+        return ws
+
+    async def _run_exec(self, ws: web.WebSocketResponse, req: execstream.ExecRequest) -> None:
+        async def send(frame: bytes) -> None:
+            await ws.send_bytes(frame)
+
+        session = execstream.ExecSession(req, send)
+        argv = execstream.ctr_command(self.config.ctr, self.config.containerd_address, req)
+        try:
+            await session.start(argv)
+        except OSError as exc:
+            await ws.send_bytes(execstream.error_frame(str(exc)))
+            await ws.close()
+            return
+        reader = asyncio.create_task(self._read_frames(ws, session))
+        code = await session.wait()
+        reader.cancel()
+        with contextlib.suppress(Exception):
+            await ws.send_bytes(execstream.status_frame(code, req.command))
+        await ws.close()
+
+    async def _read_frames(self, ws: web.WebSocketResponse,
+                           session: execstream.ExecSession) -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                await session.on_frame(msg.data)
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+        session.close_stdin()  # the client went away: give the command a moment, then kill it
+        await asyncio.sleep(1.0)
+        session.kill()

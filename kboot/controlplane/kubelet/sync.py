@@ -1,0 +1,326 @@
+"""``PodWorker``: converges one pod's containers in the runtime to its spec, sequentially.
+
+Level-triggered: each :meth:`PodWorker.sync` reads the runtime's current state, takes at most one
+step per container (start, restart after back-off, kill after a failed liveness probe) and
+returns the pod status to report. Init containers run one at a time, in order, before any app
+container. Restarts follow ``restartPolicy`` with exponential back-off (``CrashLoopBackOff``):
+the first restart is immediate, then ``backoff_initial`` doubling up to ``backoff_max``.
+:meth:`PodWorker.terminate` stops everything with the grace period and cleans up the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kboot.controlplane.kubelet import podspec
+from kboot.controlplane.kubelet.cri.types import (
+    ContainerStatus,
+    NotFoundError,
+    Runtime,
+    RuntimeError_,
+    SandboxConfig,
+)
+from kboot.controlplane.kubelet.probes import probe_loop
+from kboot.controlplane.kubelet.status import ContainerView, pod_status, rfc3339
+from kboot.controlplane.kubelet.volumes import VolumeManager, container_mounts
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+EventSink = Callable[[Obj, str, str, str], None]  # (pod, type, reason, message)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    node: podspec.NodeSettings = field(default_factory=podspec.NodeSettings)
+    host_ip: str = ""
+    backoff_initial: float = 10.0
+    backoff_max: float = 300.0
+
+
+@dataclass
+class Record:
+    """The kubelet's memory of one container of the pod."""
+
+    name: str
+    restarts: int = 0
+    container_id: str = ""
+    current: ContainerStatus | None = None
+    previous: ContainerStatus | None = None
+    backoff: float = 0.0
+    not_before: float = 0.0
+    waiting_reason: str = ""
+    waiting_message: str = ""
+    ready: bool = False
+    started: bool = False
+    live: bool = True
+    probes: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def _should_restart(policy: str, exit_code: int) -> bool:
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+class PodWorker:
+    """Owns one pod (by UID) on this node; never runs two syncs at once."""
+
+    def __init__(self, runtime: Runtime, volumes: VolumeManager, settings: WorkerSettings, *,
+                 events: EventSink, wake: Callable[[], None] = lambda: None) -> None:
+        self.runtime, self.volumes, self.settings = runtime, volumes, settings
+        self.events, self.wake = events, wake
+        self.sandbox_id = ""
+        self.sandbox: SandboxConfig | None = None
+        self.pod_ip = ""
+        self.start_time = ""
+        self.records: dict[str, Record] = {}
+        self.init_done = False
+        self.init_failed = False
+        self.lock = asyncio.Lock()
+
+    def record(self, name: str) -> Record:
+        return self.records.setdefault(name, Record(name))
+
+    # -- the sync step ------------------------------------------------------------------------
+
+    async def sync(self, pod: Obj, lookup: podspec.Lookup, *,
+                   claims: Mapping[str, str] | None = None) -> Obj:
+        async with self.lock:
+            spec = pod.get("spec") or {}
+            if not self.start_time:
+                self.start_time = rfc3339(time.time_ns())
+            try:
+                paths = self.volumes.setup(pod, lookup, claims=claims)
+            except (podspec.ConfigError, OSError) as exc:
+                self._wait_all(spec, "CreateContainerConfigError", str(exc))
+                return self.status(pod)
+            if not await self._ensure_sandbox(pod):
+                return self.status(pod)
+            await self._refresh()
+            await self._init_containers(pod, lookup, paths)
+            if self.init_done and not self.init_failed:
+                for container in spec.get("containers") or []:
+                    await self._step(pod, container, lookup, paths)
+            return self.status(pod)
+
+    def _wait_all(self, spec: Obj, reason: str, message: str) -> None:
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            rec = self.record(c["name"])
+            if rec.current is None or rec.current.state != "running":
+                rec.waiting_reason, rec.waiting_message = reason, message
+
+    async def _ensure_sandbox(self, pod: Obj) -> bool:
+        if self.sandbox_id:
+            with contextlib.suppress(NotFoundError):
+                st = await self.runtime.sandbox_status(self.sandbox_id)
+                if st.state == "ready":
+                    return True
+        attempt = self.sandbox.attempt + 1 if self.sandbox else 0
+        cfg = podspec.sandbox_config(pod, self.settings.node, attempt=attempt)
+        try:
+            self.sandbox_id = await self.runtime.run_sandbox(cfg)
+            self.pod_ip = (await self.runtime.sandbox_status(self.sandbox_id)).ip
+        except RuntimeError_ as exc:
+            self.events(pod, "Warning", "FailedCreatePodSandBox", str(exc))
+            self._wait_all(pod.get("spec") or {}, "ContainerCreating", str(exc))
+            return False
+        self.sandbox = cfg
+        for rec in self.records.values():  # a new sandbox means new containers
+            rec.current, rec.container_id = None, ""
+        return True
+
+    async def _refresh(self) -> None:
+        for rec in self.records.values():
+            if rec.container_id:
+                try:
+                    rec.current = await self.runtime.container_status(rec.container_id)
+                except NotFoundError:
+                    rec.current, rec.container_id = None, ""
+
+    async def _init_containers(self, pod: Obj, lookup: podspec.Lookup,
+                               paths: Mapping[str, str]) -> bool:
+        spec = pod.get("spec") or {}
+        for container in spec.get("initContainers") or []:
+            rec = self.record(container["name"])
+            cur = rec.current
+            if cur is not None and cur.state == "exited" and cur.exit_code == 0:
+                continue
+            if cur is not None and cur.state == "exited":
+                if spec.get("restartPolicy", "Always") == "Never":
+                    self.init_failed = True
+                    return False
+                await self._restart(pod, container, lookup, paths)
+            elif cur is None:
+                await self._start(pod, container, lookup, paths)
+            return False
+        self.init_done = True
+        return True
+
+    async def _step(self, pod: Obj, container: Obj, lookup: podspec.Lookup,
+                    paths: Mapping[str, str]) -> None:
+        rec = self.record(container["name"])
+        cur = rec.current
+        policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        if cur is None:
+            if rec.restarts and rec.previous is not None:
+                await self._restart(pod, container, lookup, paths)
+            else:
+                await self._start(pod, container, lookup, paths)
+        elif cur.state == "running" and not rec.live:
+            self.events(pod, "Normal", "Killing",
+                        f"Container {rec.name} failed liveness probe, will be restarted")
+            await self._stop(rec, int((pod.get("spec") or {}).get(
+                "terminationGracePeriodSeconds", 30)))
+            rec.current = await self.runtime.container_status(rec.container_id)
+            if _should_restart(policy, 1):
+                await self._restart(pod, container, lookup, paths)
+        elif cur.state == "exited" and _should_restart(policy, cur.exit_code):
+            await self._restart(pod, container, lookup, paths)
+
+    async def _restart(self, pod: Obj, container: Obj, lookup: podspec.Lookup,
+                       paths: Mapping[str, str]) -> None:
+        rec = self.record(container["name"])
+        now = time.monotonic()
+        if now < rec.not_before:
+            rec.waiting_reason = "CrashLoopBackOff"
+            rec.waiting_message = (f"back-off {rec.backoff:.0f}s restarting failed container="
+                                   f"{rec.name} pod={pod['metadata']['name']}")
+            return
+        if rec.current is not None:
+            rec.previous = rec.current
+        rec.restarts += 1
+        rec.backoff = (min(self.settings.backoff_max, rec.backoff * 2) if rec.backoff
+                       else self.settings.backoff_initial)
+        rec.not_before = now + rec.backoff
+        await self._start(pod, container, lookup, paths)
+
+    async def _pull_if_needed(self, pod: Obj, container: Obj, rec: Record) -> bool:
+        image, policy = container["image"], container.get("imagePullPolicy", "IfNotPresent")
+        try:
+            present = await self.runtime.image_status(image)
+            if present is not None and policy != "Always":
+                return True
+            if policy == "Never":
+                raise RuntimeError_(f"image {image} not present with pull policy of Never")
+            self.events(pod, "Normal", "Pulling", f"Pulling image \"{image}\"")
+            await self.runtime.pull_image(image)
+            return True
+        except RuntimeError_ as exc:
+            reason = "ErrImageNeverPull" if policy == "Never" else "ErrImagePull"
+            rec.waiting_reason, rec.waiting_message = reason, str(exc)
+            self.events(pod, "Warning", "Failed", f"Failed to pull image \"{image}\": {exc}")
+            return False
+
+    async def _start(self, pod: Obj, container: Obj, lookup: podspec.Lookup,
+                     paths: Mapping[str, str]) -> None:
+        rec = self.record(container["name"])
+        if self.sandbox is None or not await self._pull_if_needed(pod, container, rec):
+            return
+        try:
+            envs = podspec.resolve_env(pod, container, lookup, pod_ip=self.pod_ip)
+            cfg = podspec.container_config(pod, container, attempt=rec.restarts, envs=envs,
+                                           mounts=container_mounts(container, paths))
+        except podspec.ConfigError as exc:
+            rec.waiting_reason, rec.waiting_message = "CreateContainerConfigError", str(exc)
+            return
+        await self._remove_old(rec)
+        try:
+            cid = await self.runtime.create_container(self.sandbox_id, cfg, self.sandbox)
+            rec.container_id = cid
+            await self.runtime.start_container(cid)
+        except RuntimeError_ as exc:
+            rec.waiting_reason, rec.waiting_message = "RunContainerError", str(exc)
+            self.events(pod, "Warning", "Failed", f"Error: {exc}")
+            return
+        rec.waiting_reason = rec.waiting_message = ""
+        rec.current = await self.runtime.container_status(cid)
+        self.events(pod, "Normal", "Started", f"Started container {rec.name}")
+        self._start_probes(pod, container, rec)
+
+    async def _remove_old(self, rec: Record) -> None:
+        """Keep only the previous instance (for ``logs --previous``); remove older ones."""
+        if self.sandbox_id:
+            for c in await self.runtime.list_containers(sandbox_id=self.sandbox_id):
+                if c.name == rec.name and c.attempt < rec.restarts - 1:
+                    with contextlib.suppress(RuntimeError_):
+                        await self.runtime.remove_container(c.id)
+
+    # -- probes -------------------------------------------------------------------------------
+
+    def _start_probes(self, pod: Obj, container: Obj, rec: Record) -> None:
+        for task in rec.probes:
+            task.cancel()
+        rec.probes = []
+        rec.ready = "readinessProbe" not in container
+        rec.started = "startupProbe" not in container
+        rec.live = True
+        cid = rec.container_id
+
+        def report(kind: str, ok: bool) -> None:
+            if rec.container_id != cid:
+                return
+            if kind == "startup":
+                rec.started = ok
+            elif kind == "readiness":
+                rec.ready = ok
+            elif not ok:
+                rec.live = False
+                self.events(pod, "Warning", "Unhealthy", f"Liveness probe failed for {rec.name}")
+            self.wake()
+
+        for kind in ("startup", "liveness", "readiness"):
+            probe = container.get(f"{kind}Probe")
+            if probe:
+                gate = (lambda: True) if kind == "startup" else (lambda: rec.started)
+                rec.probes.append(asyncio.create_task(probe_loop(
+                    probe, kind=kind, runtime=self.runtime, container_id=cid,
+                    container=container, pod_ip=self.pod_ip, report=report, gate=gate)))
+
+    def stop_probes(self) -> None:
+        for rec in self.records.values():
+            for task in rec.probes:
+                task.cancel()
+            rec.probes = []
+
+    # -- status and termination -----------------------------------------------------------------
+
+    def _view(self, container: Obj) -> ContainerView:
+        rec = self.record(container["name"])
+        running = rec.current is not None and rec.current.state == "running"
+        return ContainerView(
+            name=rec.name, image=container["image"], restart_count=rec.restarts,
+            ready=rec.ready and running, started=rec.started and running,
+            waiting_reason=rec.waiting_reason, waiting_message=rec.waiting_message,
+            current=rec.current, previous=rec.previous)
+
+    def status(self, pod: Obj) -> Obj:
+        spec = pod.get("spec") or {}
+        return pod_status(
+            pod, init=[self._view(c) for c in spec.get("initContainers") or []],
+            containers=[self._view(c) for c in spec.get("containers") or []],
+            init_done=self.init_done, init_failed=self.init_failed, pod_ip=self.pod_ip,
+            host_ip=self.settings.host_ip, start_time=self.start_time,
+            now=rfc3339(time.time_ns()))
+
+    async def _stop(self, rec: Record, grace: int) -> None:
+        if rec.container_id and rec.current is not None and rec.current.state == "running":
+            with contextlib.suppress(RuntimeError_):
+                await self.runtime.stop_container(rec.container_id, grace)
+
+    async def terminate(self, pod: Obj, grace: int) -> None:
+        """Stop every container (SIGTERM, then SIGKILL after *grace* s), remove the sandbox."""
+        async with self.lock:
+            self.stop_probes()
+            await self._refresh()
+            await asyncio.gather(*(self._stop(r, grace) for r in self.records.values()))
+            if self.sandbox_id:
+                with contextlib.suppress(RuntimeError_):
+                    await self.runtime.stop_sandbox(self.sandbox_id)
+                with contextlib.suppress(RuntimeError_):
+                    await self.runtime.remove_sandbox(self.sandbox_id)
+            self.records = {k: replace(v, probes=[]) for k, v in self.records.items()}
+            self.volumes.teardown(pod["metadata"]["uid"])

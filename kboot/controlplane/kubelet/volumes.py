@@ -1,0 +1,140 @@
+"""Pod volumes on the node: where each lives, how its content is produced, how it is mounted.
+
+Layout: ``<root-dir>/pods/<uid>/volumes/<plugin>/<name>``. emptyDir is a directory there (so
+it survives container restarts and goes with the pod); configMap and secret volumes are
+directories of files rewritten atomically (write + rename) whenever :meth:`setup` runs again,
+which the kubelet does on every sync, so updates to the object reach running containers
+through the bind mount; hostPath and persistentVolumeClaim volumes point at node paths (a
+claim's path is resolved by the kubelet from its bound PV — see ``local_path``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kboot.controlplane.kubelet.cri.types import Mount
+from kboot.controlplane.kubelet.podspec import ConfigError, Lookup
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _project(target: Path, data: Mapping[str, bytes], source: Obj) -> None:
+    """Write *data* into *target* per ``items``/``defaultMode``; drop files no longer wanted."""
+    default_mode = int(source.get("defaultMode", 0o644))
+    wanted: dict[str, tuple[bytes, int]] = {}
+    items = source.get("items")
+    if items:
+        for item in items:
+            if item["key"] not in data:
+                if source.get("optional"):
+                    continue
+                raise ConfigError(f"key {item['key']} not found")
+            wanted[item["path"]] = (data[item["key"]], int(item.get("mode", default_mode)))
+    else:
+        wanted = {k: (v, default_mode) for k, v in data.items()}
+    target.mkdir(parents=True, exist_ok=True)
+    for rel, (blob, mode) in wanted.items():
+        _write_atomic(target / rel, blob, mode)
+    for path in sorted(target.rglob("*"), reverse=True):
+        rel = str(path.relative_to(target))
+        if path.is_file() and rel not in wanted and not path.name.startswith("."):
+            path.unlink()
+
+
+class VolumeManager:
+    """Prepares and removes the volumes of pods under ``<root_dir>/pods``."""
+
+    def __init__(self, root_dir: str | Path) -> None:
+        self.root = Path(root_dir)
+
+    def pod_dir(self, uid: str) -> Path:
+        return self.root / "pods" / uid
+
+    def _dir(self, uid: str, plugin: str, name: str) -> Path:
+        return self.pod_dir(uid) / "volumes" / plugin / name
+
+    def setup(self, pod: Obj, lookup: Lookup, *, claims: Mapping[str, str] | None = None
+              ) -> dict[str, str]:
+        """Create or refresh every volume of *pod*; returns volume name → host path."""
+        uid, ns = pod["metadata"]["uid"], pod["metadata"].get("namespace", "default")
+        paths: dict[str, str] = {}
+        for vol in (pod.get("spec") or {}).get("volumes") or []:
+            name = vol["name"]
+            if "emptyDir" in vol:
+                path = self._dir(uid, "kubernetes.io~empty-dir", name)
+                path.mkdir(parents=True, exist_ok=True)
+            elif "hostPath" in vol:
+                path = Path(vol["hostPath"]["path"])
+                if vol["hostPath"].get("type") in ("DirectoryOrCreate", None, ""):
+                    with contextlib.suppress(OSError):
+                        path.mkdir(parents=True, exist_ok=True)
+            elif "configMap" in vol:
+                path = self._dir(uid, "kubernetes.io~configmap", name)
+                self._configmap(path, ns, vol["configMap"], lookup)
+            elif "secret" in vol:
+                path = self._dir(uid, "kubernetes.io~secret", name)
+                self._secret(path, ns, vol["secret"], lookup)
+            elif "persistentVolumeClaim" in vol:
+                claim = vol["persistentVolumeClaim"]["claimName"]
+                if not claims or claim not in claims:
+                    raise ConfigError(f"persistentVolumeClaim {claim} is not bound yet")
+                path = Path(claims[claim])
+                path.mkdir(parents=True, exist_ok=True)
+            else:
+                log.warning("pod %s/%s: unsupported volume %s", ns, pod["metadata"]["name"], name)
+                continue
+            paths[name] = str(path)
+        return paths
+
+    def _configmap(self, path: Path, ns: str, src: Obj, lookup: Lookup) -> None:
+        data = lookup.configmap(ns, src["name"])
+        if data is None and not src.get("optional"):
+            raise ConfigError(f"configmap {src['name']} not found")
+        _project(path, {k: v.encode() for k, v in (data or {}).items()}, src)
+
+    def _secret(self, path: Path, ns: str, src: Obj, lookup: Lookup) -> None:
+        data = lookup.secret(ns, src["secretName"])
+        if data is None and not src.get("optional"):
+            raise ConfigError(f"secret {src['secretName']} not found")
+        _project(path, dict(data or {}), src)
+
+    def teardown(self, uid: str) -> None:
+        shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
+
+
+def container_mounts(container: Obj, paths: Mapping[str, str]) -> tuple[Mount, ...]:
+    """CRI mounts for *container*'s volumeMounts (subPath resolved under the volume)."""
+    out = []
+    for vm in container.get("volumeMounts") or []:
+        host = paths.get(vm["name"])
+        if host is None:
+            raise ConfigError(f"volume {vm['name']} not found")
+        if vm.get("subPath"):
+            host = os.path.join(host, vm["subPath"])
+            if not os.path.exists(host):
+                os.makedirs(host, exist_ok=True)
+        out.append(Mount(container_path=vm["mountPath"], host_path=host,
+                         readonly=bool(vm.get("readOnly"))))
+    return tuple(out)
+
+
+def local_path_dir(base: str, namespace: str, claim: str, uid: str) -> str:
+    """Where the local-path provisioner keeps a claim's data on its node."""
+    return os.path.join(base, f"pvc-{uid}_{namespace}_{claim}")

@@ -1,0 +1,83 @@
+"""Kubelet over the fake API and FakeRuntime: registration, lease, status, graceful deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from kboot.controlplane.client.api import DeleteOptions
+from kboot.controlplane.client.fake import FakeClient
+from kboot.controlplane.kubelet.agent import Kubelet, KubeletConfig
+from kboot.controlplane.kubelet.cri.fake import FakeRuntime
+from kboot.controlplane.kubelet.node import NodeConfig
+from kboot.controlplane.kubelet.podspec import NodeSettings
+from kboot.controlplane.kubelet.sync import WorkerSettings
+from tests.unit.kubelet.helpers import pod
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+def _kubelet(tmp_path: Path) -> tuple[FakeClient, FakeRuntime, Kubelet]:
+    client, runtime = FakeClient(), FakeRuntime()
+    cfg = KubeletConfig(
+        node=NodeConfig(name="n1", ip="192.0.2.10", port=10250, root_dir=str(tmp_path)),
+        worker=WorkerSettings(node=NodeSettings(log_root=str(tmp_path / "logs"),
+                                                cgroup_root="/kbt-unit"), host_ip="192.0.2.10"),
+        cni_conf_dir=str(tmp_path / "cni"), manage_routes=False, resync=0.2,
+        local_path_dir=str(tmp_path / "lp"))
+    return client, runtime, Kubelet(client, runtime, cfg)
+
+
+def test_node_registration_lease_and_pod_lifecycle(tmp_path: Path) -> None:
+    client, runtime, kubelet = _kubelet(tmp_path)
+
+    async def go() -> None:
+        task = asyncio.create_task(kubelet.run())
+        client.seed("secrets", {"apiVersion": "v1", "kind": "Secret",
+                                "metadata": {"name": "s", "namespace": "default"},
+                                "data": {"k": base64.b64encode(b"v").decode()}})
+        p = pod("web", containers=[{"name": "c", "image": "kboot.io/busybox:1.35", "env": [
+            {"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}])
+        del p["metadata"]["uid"]
+        await client.create("pods", p)
+
+        async def running() -> bool:
+            st = (await client.get("pods", "web", namespace="default")).get("status") or {}
+            return st.get("phase") == "Running"
+
+        await until(running)
+        node = await client.get("nodes", "n1")
+        assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
+        assert {"type": "InternalIP", "address": "192.0.2.10"} in node["status"]["addresses"]
+        assert {c["type"] for c in node["status"]["conditions"]} >= {"Ready", "MemoryPressure"}
+        lease = await client.get("leases", "n1", namespace="kube-node-lease")
+        assert lease["spec"]["holderIdentity"] == "n1"
+        cfg = next(iter(runtime.containers.values())).config
+        assert dict(cfg.envs)["K"] == "v"
+        await client.patch("nodes", "n1", {"spec": {"podCIDR": "10.244.7.0/24"}})
+
+        async def cni_written() -> bool:
+            return (tmp_path / "cni" / "10-kboot.conflist").is_file()
+
+        await until(cni_written)
+        assert "10.244.7.0/24" in (tmp_path / "cni" / "10-kboot.conflist").read_text()
+        await client.delete("pods", "web", namespace="default",
+                            options=DeleteOptions(grace_period_seconds=3))
+
+        async def gone() -> bool:
+            return not client.all("pods")
+
+        await until(gone, 15)
+        assert not runtime.sandboxes
+        assert ("stop_container", "c") in runtime.calls
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(go())

@@ -1,0 +1,207 @@
+"""PodWorker over FakeRuntime: start order, restarts and back-off, probes, status, termination."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.unit.kubelet.helpers import StaticLookup, harness, pod
+
+BB = "kboot.io/busybox:1.35"
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def _state(status: dict, name: str) -> dict:  # type: ignore[type-arg]
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for st in status.get(key) or []:
+            if st["name"] == name:
+                return st  # type: ignore[no-any-return]
+    raise KeyError(name)
+
+
+def test_init_containers_run_in_order_before_app_containers(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.runtime.exit_on_start.update({"init1": 0, "init2": 0})
+    p = pod(initContainers=[{"name": "init1", "image": BB}, {"name": "init2", "image": BB}],
+            containers=[{"name": "a", "image": BB}, {"name": "b", "image": BB}])
+
+    async def go() -> dict:  # type: ignore[type-arg]
+        status: dict = {}  # type: ignore[type-arg]
+        for _ in range(4):
+            status = await h.worker.sync(p, StaticLookup())
+        return status
+
+    status = run(go())
+    starts = [name for call, name in h.runtime.calls if call == "start_container"]
+    assert starts == ["init1", "init2", "a", "b"]
+    assert h.runtime.calls[0] == ("run_sandbox", "p1")
+    assert status["phase"] == "Running"
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Initialized": "True", "Ready": "True", "ContainersReady": "True",
+        "PodScheduled": "True"}
+    assert status["podIP"].startswith("10.244.") and status["hostIP"] == "192.0.2.1"
+    assert _state(status, "init1")["state"]["terminated"]["reason"] == "Completed"
+
+
+def test_pending_while_init_container_runs(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    p = pod(initContainers=[{"name": "init", "image": BB}])
+    status = run(h.worker.sync(p, StaticLookup()))
+    assert status["phase"] == "Pending"
+    assert ("start_container", "c") not in h.runtime.calls
+    init = {c["type"]: c for c in status["conditions"]}["Initialized"]
+    assert init["status"] == "False"
+
+
+def test_crash_restarts_with_backoff_and_counts(tmp_path: Path) -> None:
+    h = harness(tmp_path, backoff=0.2)
+    h.runtime.exit_on_start["c"] = 1
+    p = pod()
+
+    async def go() -> list[dict]:  # type: ignore[type-arg]
+        out = []
+        for _ in range(3):
+            out.append(await h.worker.sync(p, StaticLookup()))
+        await asyncio.sleep(0.25)
+        out.append(await h.worker.sync(p, StaticLookup()))
+        return out
+
+    first, second, third, fourth = run(go())
+    assert _state(first, "c")["restartCount"] == 0
+    assert _state(second, "c")["restartCount"] == 1  # first restart is immediate
+    st = _state(third, "c")
+    assert st["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert st["lastState"]["terminated"]["exitCode"] == 1
+    assert third["phase"] == "Running"  # restartPolicy Always: crash-looping pods stay Running
+    assert _state(fourth, "c")["restartCount"] == 2
+    assert not _state(fourth, "c")["ready"]
+
+
+def test_restart_policy_never_and_onfailure(tmp_path: Path) -> None:
+    cases = (("Never", 1, "Failed", 1), ("OnFailure", 0, "Succeeded", 1),
+             ("OnFailure", 2, "Running", 2), ("Never", 0, "Succeeded", 1))
+    for policy, code, phase, starts in cases:
+        h = harness(tmp_path / f"{policy}{code}")
+        h.runtime.exit_on_start["c"] = code
+        p = pod(restartPolicy=policy)
+
+        async def go(p: dict = p, h=h) -> dict:  # type: ignore[no-untyped-def,type-arg]
+            await h.worker.sync(p, StaticLookup())
+            return await h.worker.sync(p, StaticLookup())
+
+        status = run(go())
+        assert status["phase"] == phase, (policy, code)
+        assert [c for c, _ in h.runtime.calls].count("start_container") == starts
+
+
+def test_config_from_configmap_and_secret(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    lookup = StaticLookup(configmaps={("default", "cm"): {"color": "blue", "size": "L"}},
+                          secrets={("default", "s"): {"token": b"t0p"}})
+    c = {"name": "c", "image": BB, "envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "CM_"}],
+         "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "token"}}},
+                 {"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                 {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                 {"name": "MSG", "value": "$(CM_color)-x"}],
+         "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"},
+                          {"name": "sec", "mountPath": "/sec"}]}
+    p = pod(containers=[c], volumes=[
+        {"name": "cfg", "configMap": {"name": "cm", "items": [{"key": "color", "path": "c.txt"}]}},
+        {"name": "sec", "secret": {"secretName": "s", "defaultMode": 0o400}}])
+    run(h.worker.sync(p, lookup))
+    cfg = next(x.config for x in h.runtime.containers.values())
+    env = dict(cfg.envs)
+    assert env["CM_color"] == "blue" and env["TOKEN"] == "t0p" and env["ME"] == "p1"
+    assert env["IP"].startswith("10.244.") and env["MSG"] == "blue-x"
+    mounts = {m.container_path: Path(m.host_path) for m in cfg.mounts}
+    assert (mounts["/cfg"] / "c.txt").read_text() == "blue"
+    assert not (mounts["/cfg"] / "size").exists()
+    assert (mounts["/sec"] / "token").stat().st_mode & 0o777 == 0o400
+    lookup.configmaps[("default", "cm")]["color"] = "red"
+    run(h.worker.sync(p, lookup))
+    assert (mounts["/cfg"] / "c.txt").read_text() == "red"
+
+
+def test_missing_configmap_is_config_error(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    c = {"name": "c", "image": BB, "env": [
+        {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k"}}}]}
+    status = run(h.worker.sync(pod(containers=[c]), StaticLookup()))
+    assert _state(status, "c")["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+    assert status["phase"] == "Pending"
+
+
+def test_image_pull_policies(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    p = pod(containers=[{"name": "c", "image": "kboot.io/nothere:1"},
+                        {"name": "d", "image": BB, "imagePullPolicy": "Always"}])
+    status = run(h.worker.sync(p, StaticLookup()))
+    assert _state(status, "c")["state"]["waiting"]["reason"] == "ErrImagePull"
+    assert _state(status, "d")["state"]["waiting"]["reason"] == "ErrImagePull"
+    assert ("pull_image", BB) in h.runtime.calls
+    assert any(r == "Failed" and "no registry" in m for _t, r, m in h.events)
+
+
+def test_emptydir_survives_container_restart(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.runtime.exit_on_start["c"] = 1
+    c = {"name": "c", "image": BB, "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}
+    p = pod(containers=[c], volumes=[{"name": "scratch", "emptyDir": {}}])
+
+    async def go() -> list[str]:
+        await h.worker.sync(p, StaticLookup())
+        cfg = next(iter(h.runtime.containers.values())).config
+        (Path(cfg.mounts[0].host_path) / "kept").write_text("1")
+        await h.worker.sync(p, StaticLookup())
+        return [x.config.mounts[0].host_path for x in h.runtime.containers.values()]
+
+    paths = run(go())
+    assert len(set(paths)) == 1 and (Path(paths[0]) / "kept").read_text() == "1"
+
+
+def test_probes_gate_readiness_and_liveness_restarts(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 0.05, "failureThreshold": 1}
+    c = {"name": "c", "image": BB, "readinessProbe": probe, "livenessProbe": probe}
+    p = pod(containers=[c])
+
+    async def go() -> tuple[dict, dict, dict]:  # type: ignore[type-arg]
+        h.runtime.exec_exit["c"] = 1
+        first = await h.worker.sync(p, StaticLookup())
+        h.runtime.exec_exit["c"] = 0
+        await asyncio.sleep(0.15)
+        ready = await h.worker.sync(p, StaticLookup())
+        h.runtime.exec_exit["c"] = 1
+        await asyncio.sleep(0.15)
+        restarted = await h.worker.sync(p, StaticLookup())
+        h.worker.stop_probes()
+        return first, ready, restarted
+
+    first, ready, restarted = run(go())
+    assert not _state(first, "c")["ready"]
+    assert _state(ready, "c")["ready"] and ready["conditions"][1]["status"] == "True"
+    assert _state(restarted, "c")["restartCount"] == 1
+    assert ("stop_container", "c") in h.runtime.calls
+    assert any(r == "Unhealthy" for _t, r, _m in h.events)
+
+
+def test_terminate_stops_then_removes(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    p = pod(containers=[{"name": "a", "image": BB}, {"name": "b", "image": BB}],
+            volumes=[{"name": "v", "emptyDir": {}}])
+
+    async def go() -> None:
+        await h.worker.sync(p, StaticLookup())
+        await h.worker.terminate(p, 5)
+
+    run(go())
+    calls = [c for c, _ in h.runtime.calls]
+    assert calls.count("stop_container") == 2
+    last_stop = max(i for i, c in enumerate(calls) if c == "stop_container")
+    assert calls.index("stop_sandbox") > last_stop
+    assert calls[-1] == "remove_sandbox"
+    assert not h.runtime.sandboxes and not h.runtime.containers
+    assert not (tmp_path / "root" / "pods" / "uid-p1").exists()
