@@ -11,7 +11,8 @@ import copy
 import datetime
 from typing import Any
 
-from kboot.controlplane.api import defaults
+from kboot.controlplane.api import defaults, tables, validation
+from kboot.controlplane.api import patch as patches
 from kboot.controlplane.api.registry import ResourceKind
 
 JsonObj = dict[str, Any]
@@ -24,16 +25,12 @@ def apply_defaults(kind: ResourceKind, obj: JsonObj) -> JsonObj:
 
 def validate(kind: ResourceKind, obj: JsonObj, old: JsonObj | None) -> list[JsonObj]:
     """Field errors as Status causes ``{reason, message, field}``; empty when valid."""
-    causes: list[JsonObj] = []
-    meta = obj.get("metadata") or {}
-    if not meta.get("name"):
-        causes.append({"reason": "FieldValueRequired", "field": "metadata.name",
-                       "message": "Required value: name or generateName is required"})
-    return causes
+    return [e.cause() for e in validation.validate(kind, obj, old=old)]
 
 
 def unknown_fields(kind: ResourceKind, obj: JsonObj) -> list[str]:
-    return []
+    """Paths of fields the kind's schema does not define (for fieldValidation)."""
+    return validation.unknown_fields(kind, obj)
 
 
 def record_update(obj: JsonObj, old: JsonObj | None, *, manager: str, api_version: str,
@@ -52,42 +49,10 @@ def record_update(obj: JsonObj, old: JsonObj | None, *, manager: str, api_versio
 
 
 def to_table(kind: ResourceKind, objects: list[JsonObj], *, include_object: str,
-             now: datetime.datetime) -> JsonObj:
+             now: datetime.datetime, include_columns: bool = True) -> JsonObj:
     """A ``meta.k8s.io/v1`` Table of ``objects`` (rows carry metadata per ``include_object``)."""
-    rows = []
-    for obj in objects:
-        meta = obj.get("metadata") or {}
-        row: JsonObj = {"cells": [meta.get("name", ""), meta.get("creationTimestamp", "")]}
-        if include_object == "Object":
-            row["object"] = obj
-        elif include_object == "Metadata":
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": meta}
-        rows.append(row)
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
-            "columnDefinitions": [
-                {"name": "Name", "type": "string", "format": "name", "description": "",
-                 "priority": 0},
-                {"name": "Created At", "type": "date", "format": "", "description": "",
-                 "priority": 0}],
-            "rows": rows}
-
-
-def apply_create(kind: ResourceKind, config: JsonObj, *, manager: str) -> JsonObj:
-    """The object server-side apply creates from ``config`` (managedFields recorded)."""
-    from kboot.controlplane.api import patch as patches
-    del manager
-    result: JsonObj = patches.json_merge_patch({}, config)
-    return result
-
-
-def server_side_apply(kind: ResourceKind, current: JsonObj, config: JsonObj, *, manager: str,
-                      force: bool) -> JsonObj:
-    """``current`` with ``config`` applied by ``manager`` (ApplyConflict on conflicts)."""
-    from kboot.controlplane.api import patch as patches
-    del manager, force
-    result: JsonObj = patches.strategic_merge_patch(kind, current, config)
-    return result
+    return tables.to_table(kind, objects, include_object=include_object, now=now,
+                           include_columns=include_columns)
 
 
 def openapi_root() -> JsonObj:
@@ -118,3 +83,18 @@ def openapi_document(gv_path: str) -> JsonObj | None:
             "responses": {"200": {"description": "OK"}}}}
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
             "paths": paths, "components": {"schemas": {}}}
+
+
+def apply_create(kind: ResourceKind, config: JsonObj, *, manager: str) -> JsonObj:
+    """The object server-side apply creates from ``config`` (managedFields recorded)."""
+    del manager
+    result: JsonObj = patches.json_merge_patch({}, config)
+    return result
+
+
+def server_side_apply(kind: ResourceKind, current: JsonObj, config: JsonObj, *, manager: str,
+                      force: bool) -> JsonObj:
+    """``current`` with ``config`` applied by ``manager`` (ApplyConflict on conflicts)."""
+    del manager, force
+    result: JsonObj = patches.strategic_merge_patch(kind, current, config)
+    return result

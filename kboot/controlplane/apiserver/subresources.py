@@ -1,13 +1,152 @@
-"""Subresources other than status: scale, binding, eviction, and the kubelet-proxied log,
-exec and attach."""
+"""Subresources other than status: ``scale``, ``pods/binding``, ``pods/eviction``; and the
+kubelet-proxied ``pods/log``, ``pods/exec``, ``pods/attach`` (see :mod:`.kubeletproxy`).
+
+``scale`` is a view: ``autoscaling/v1 Scale`` with ``spec.replicas`` from the workload and
+``status.selector`` rendered as a label-selector *string*; writing it writes the workload's
+``spec.replicas`` through the same guarded update as any other write.
+"""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from aiohttp import web
 
-from kboot.controlplane.apiserver.errors import method_not_allowed
+from kboot.controlplane.api import selectors
+from kboot.controlplane.apiserver import admission, kubeletproxy
+from kboot.controlplane.apiserver.codec import decode, decode_object, json_response
+from kboot.controlplane.apiserver.crud import delete_object
+from kboot.controlplane.apiserver.errors import (
+    ApiError,
+    JsonObj,
+    bad_request,
+    conflict,
+    method_not_allowed,
+)
+from kboot.controlplane.apiserver.patching import PATCH_TYPES, _apply_patch
 from kboot.controlplane.apiserver.state import Scope, ServerState
+from kboot.controlplane.apiserver.writes import guarded_update
 
 
 async def handle(state: ServerState, scope: Scope, request: web.Request) -> web.StreamResponse:
+    sub = scope.target.subresource
+    if sub == "scale":
+        return await _scale(state, scope, request)
+    if sub == "binding" and request.method == "POST":
+        return await _binding(state, scope, request)
+    if sub == "eviction" and request.method == "POST":
+        return await _eviction(state, scope, request)
+    if sub == "log" and request.method == "GET":
+        return await kubeletproxy.logs(state, scope, request)
+    if sub in ("exec", "attach") and request.method in ("GET", "POST"):
+        return await kubeletproxy.stream(state, scope, request)
     raise method_not_allowed()
+
+
+def to_scale(obj: JsonObj) -> JsonObj:
+    meta = obj["metadata"]
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                              "creationTimestamp") if k in meta},
+            "spec": {"replicas": spec.get("replicas", 1)},
+            "status": {"replicas": status.get("replicas", 0),
+                       "selector": selectors.selector_string(spec.get("selector"))}}
+
+
+def _replicas(scale: Any) -> int:
+    replicas = ((scale or {}).get("spec") or {}).get("replicas", 0)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise ApiError(422, "Invalid", f"Scale.autoscaling \"\" is invalid: spec.replicas: "
+                       f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                       details={"causes": [{"reason": "FieldValueInvalid",
+                                            "field": "spec.replicas",
+                                            "message": "must be greater than or equal to 0"}]})
+    return replicas
+
+
+async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
+    target, kind = scope.target, scope.target.kind
+    assert target.name is not None
+    if request.method == "GET":
+        return json_response(to_scale(await state.storage.get(kind, target.namespace,
+                                                              target.name)))
+    if request.method not in ("PUT", "PATCH"):
+        raise method_not_allowed()
+    raw = await request.read()
+    media = request.content_type.lower()
+    if request.method == "PATCH" and media not in PATCH_TYPES[:3]:
+        raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {media} on scale")
+    body: Any = (decode_object(raw, media)[0] if request.method == "PUT"
+                 else decode(raw, media).value)
+    opts = scope.write_options()
+
+    def compute(current: JsonObj) -> JsonObj:
+        scale = to_scale(current)
+        if request.method == "PUT":
+            wanted = (body.get("metadata") or {}).get("resourceVersion")
+            if wanted and wanted != scale["metadata"]["resourceVersion"]:
+                raise conflict(kind, target.name or "")
+            new_scale = body
+        else:
+            new_scale = _apply_patch("Deployment", "application/merge-patch+json"
+                                     if media.startswith("application/strategic") else media,
+                                     scale, body)
+        new = copy.deepcopy(current)
+        new.setdefault("spec", {})["replicas"] = _replicas(new_scale)
+        return admission.admit_update(kind, current, new, subresource="scale", opts=opts,
+                                      api_version=kind.api_version)
+
+    obj = await guarded_update(state.storage, kind, target.namespace, target.name, compute,
+                               dry_run=opts.dry_run)
+    return json_response(to_scale(obj))
+
+
+async def _binding(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
+    target, kind = scope.target, scope.target.kind
+    assert target.name is not None
+    body, _ = decode_object(await request.read(), request.content_type)
+    node = ((body.get("target") or {}).get("name") or "")
+    if not node:
+        raise ApiError(422, "Invalid", "Binding is invalid: target.name: Required value",
+                       details={"causes": [{"reason": "FieldValueRequired",
+                                            "field": "target.name", "message": "Required value"}]})
+    opts = scope.write_options()
+
+    def compute(current: JsonObj) -> JsonObj:
+        spec = current.get("spec") or {}
+        if current["metadata"].get("deletionTimestamp"):
+            raise conflict(kind, target.name or "", "pod is being deleted, cannot be assigned "
+                           "to a host")
+        if spec.get("nodeName"):
+            raise conflict(kind, target.name or "", f"pod {target.name} is already assigned "
+                           f"to node \"{spec['nodeName']}\"")
+        new = copy.deepcopy(current)
+        new["spec"]["nodeName"] = node
+        annotations = (body.get("metadata") or {}).get("annotations")
+        if annotations:
+            new["metadata"].setdefault("annotations", {}).update(annotations)
+        return admission.admit_update(kind, current, new, subresource="binding", opts=opts,
+                                      api_version=kind.api_version)
+
+    await guarded_update(state.storage, kind, target.namespace, target.name, compute,
+                         dry_run=opts.dry_run)
+    return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                          "status": "Success", "code": 201}, 201)
+
+
+async def _eviction(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
+    target = scope.target
+    assert target.name is not None
+    raw = await request.read()
+    body = decode_object(raw, request.content_type)[0] if raw.strip() else {}
+    name = (body.get("metadata") or {}).get("name")
+    if name not in (None, target.name):
+        raise bad_request("name in URL does not match name in Eviction object")
+    options = body.get("deleteOptions") or {}
+    if scope.query.getall("dryRun", []):
+        options["dryRun"] = ["All"]
+    await delete_object(state, scope, target.name, options)
+    return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                          "status": "Success", "code": 201}, 201)

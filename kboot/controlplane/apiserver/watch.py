@@ -65,10 +65,9 @@ class _Stream:
     async def send(self, event_type: str, obj: JsonObj, cached: CacheEvent | None = None
                    ) -> None:
         if self.table is not None and event_type not in ("BOOKMARK", "ERROR"):
-            table = rules.to_table(self.kind, [obj], include_object=self.table, now=now_utc())
+            table = rules.to_table(self.kind, [obj], include_object=self.table, now=now_utc(),
+                                   include_columns=not self.sent_columns)
             table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-            if self.sent_columns:
-                table["columnDefinitions"] = []
             self.sent_columns = True
             await self.response.write(_line(event_type, table))
         elif cached is not None and cached.type == event_type:

@@ -1,0 +1,173 @@
+"""``pods/log``, ``pods/exec`` and ``pods/attach``: proxied to the pod's kubelet.
+
+The interface (docs/apiserver.md): the kubelet serves HTTPS on the node's
+``status.daemonEndpoints.kubeletEndpoint.Port`` (default 10250) at its ``InternalIP``;
+``GET /containerLogs/<ns>/<pod>/<container>?follow=&tailLines=&timestamps=&sinceSeconds=
+&limitBytes=&previous=`` streams plain text, and ``GET /exec|/attach/<ns>/<pod>/<container>?
+command=…&stdin=&stdout=&stderr=&tty=`` is a WebSocket (``v5.channel.k8s.io``/``v4…``). The
+apiserver authenticates with its kubelet-client certificate and verifies the kubelet's serving
+certificate against the cluster CA. WebSocket frames are relayed unchanged in both directions,
+with the subprotocol the kubelet chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from kboot.controlplane.api.registry import lookup
+from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.state import Scope, ServerState
+
+log = logging.getLogger(__name__)
+
+LOG_PARAMS = ("follow", "tailLines", "timestamps", "sinceSeconds", "sinceTime", "limitBytes",
+              "previous")
+STREAM_PARAMS = ("stdin", "stdout", "stderr", "tty")
+WS_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io",
+                "v2.channel.k8s.io", "channel.k8s.io", "base64.channel.k8s.io")
+DEFAULT_KUBELET_PORT = 10250
+
+
+def pick_container(pod: JsonObj, wanted: str | None) -> str:
+    """The container to address: the requested one, the default annotation, or the only one."""
+    spec = pod.get("spec") or {}
+    names = [c.get("name", "") for c in spec.get("containers") or []]
+    init = [c.get("name", "") for c in spec.get("initContainers") or []]
+    name = pod["metadata"]["name"]
+    if wanted:
+        if wanted not in names + init:
+            raise bad_request(f"container {wanted} is not valid for pod {name}")
+        return wanted
+    default = (pod["metadata"].get("annotations") or {}).get(
+        "kubectl.kubernetes.io/default-container")
+    if default in names:
+        return str(default)
+    if len(names) == 1:
+        return str(names[0])
+    raise bad_request(f"a container name must be specified for pod {name}, choose one of: "
+                      f"[{' '.join(names)}]")
+
+
+def kubelet_address(node: JsonObj) -> tuple[str, int]:
+    status = node.get("status") or {}
+    addresses = status.get("addresses") or []
+    ip = next((a.get("address") for a in addresses if a.get("type") == "InternalIP"), None)
+    ip = ip or next((a.get("address") for a in addresses), None)
+    if not ip:
+        raise ApiError(503, "ServiceUnavailable",
+                       f"node {node['metadata']['name']} has no address to reach its kubelet")
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get(
+        "Port", DEFAULT_KUBELET_PORT)
+    return str(ip), int(port)
+
+
+async def _target(state: ServerState, scope: Scope) -> tuple[str, str]:
+    """(kubelet base URL, container) for the request's pod."""
+    target = scope.target
+    assert target.name is not None
+    pod = await state.storage.get(target.kind, target.namespace, target.name)
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    if not node_name:
+        raise bad_request(f"pod {target.name} does not have a host assigned")
+    container = pick_container(pod, scope.query.get("container"))
+    nodes = lookup("", "nodes")
+    assert nodes is not None
+    ip, port = kubelet_address(await state.storage.get(nodes, None, node_name))
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"https://{host}:{port}", container
+
+
+def _session(state: ServerState) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(ssl=state.kubelet_ssl if state.kubelet_ssl else False)
+    return aiohttp.ClientSession(connector=connector,
+                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+
+
+async def logs(state: ServerState, scope: Scope, request: web.Request) -> web.StreamResponse:
+    base, container = await _target(state, scope)
+    t = scope.target
+    query = {k: scope.query[k] for k in LOG_PARAMS if k in scope.query}
+    url = f"{base}/containerLogs/{t.namespace}/{t.name}/{container}?{urlencode(query)}"
+    async with _session(state) as session:
+        try:
+            upstream = await session.get(url)
+        except (aiohttp.ClientError, OSError) as err:
+            raise ApiError(502, "InternalError", f"Get \"{url}\": {err}") from None
+        async with upstream:
+            if upstream.status != 200:
+                text = (await upstream.text())[:2000]
+                raise ApiError(upstream.status if upstream.status < 600 else 502,
+                               "BadRequest" if upstream.status == 400 else "InternalError",
+                               text or f"kubelet answered {upstream.status}")
+            response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+            except (ConnectionResetError, aiohttp.ClientError):
+                pass
+            return response
+
+
+async def stream(state: ServerState, scope: Scope, request: web.Request) -> web.StreamResponse:
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        raise bad_request("Upgrade request required (only WebSocket streams are supported; "
+                          "SPDY is not)")
+    base, container = await _target(state, scope)
+    t = scope.target
+    params = [("command", c) for c in scope.query.getall("command", [])]
+    params += [(k, scope.query[k]) for k in STREAM_PARAMS if k in scope.query]
+    url = f"{base}/{t.subresource}/{t.namespace}/{t.name}/{container}?{urlencode(params)}"
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+               if p.strip()] or list(WS_PROTOCOLS)
+    async with _session(state) as session:
+        try:
+            upstream = await session.ws_connect(url, protocols=offered, max_msg_size=0,
+                                                autoping=True)
+        except (aiohttp.ClientError, OSError) as err:
+            raise ApiError(502, "InternalError", f"error dialing kubelet: {err}") from None
+        async with upstream:
+            chosen = upstream.protocol
+            client = web.WebSocketResponse(protocols=[chosen] if chosen else (), max_msg_size=0)
+            await client.prepare(request)
+            await _relay(client, upstream)
+            await client.close()
+            return client
+
+
+async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
+                 ) -> None:
+    async def down() -> None:
+        async for msg in upstream:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                await client.send_bytes(msg.data)
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                await client.send_str(msg.data)
+            else:
+                break
+
+    async def up() -> None:
+        async for msg in client:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                await upstream.send_bytes(msg.data)
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                await upstream.send_str(msg.data)
+            else:
+                break
+
+    tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    if tasks[1] in done and tasks[0] not in done:
+        # the client finished sending (v4 has no half-close); let the output drain a little
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            await asyncio.wait_for(asyncio.shield(tasks[0]), 5)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,26 @@
+"""Both storage backends for every acceptance test: ``server`` is the session apiserver on SQLite
+or on the shared TLS etcd (the same tests, twice)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.fixtures.apiserver import ApiServer
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "etcd"])
+def server(request: pytest.FixtureRequest) -> ApiServer:
+    fixture = "apiserver_sqlite" if request.param == "sqlite" else "apiserver_etcd"
+    value = request.getfixturevalue(fixture)
+    assert isinstance(value, ApiServer)
+    return value
+
+
+@pytest.fixture
+def ns(server: ApiServer) -> str:
+    """A fresh namespace name for this test (created by the test's own manifests)."""
+    return f"t{next(_names)}-{server.store_url.split(':')[0]}"
