@@ -106,9 +106,11 @@ class EtcdStore:
         self._compacted = 0
         self._closed = False
 
-    async def _kv_call(self, method: str, request: Any) -> Any:
+    async def _kv_call(self, method: str, request: Any, *, mutating: bool = False) -> Any:
         timeout = self._channels.timeout
-        return await self._channels.call(lambda kv: getattr(kv, method)(request, timeout=timeout))
+        return await self._channels.call(
+            lambda kv: getattr(kv, method)(request, timeout=timeout), mutating=mutating
+        )
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -147,7 +149,7 @@ class EtcdStore:
     async def _txn(self, key: bytes, compare: Any, success: Any) -> Any:
         failure = rpc.RequestOp(request_range=rpc.RangeRequest(key=key))
         request = rpc.TxnRequest(compare=[compare], success=[success], failure=[failure])
-        return await self._kv_call("Txn", request)
+        return await self._kv_call("Txn", request, mutating=True)
 
     @staticmethod
     def _mod_equals(key: bytes, revision: int) -> Any:

@@ -112,14 +112,20 @@ class Channels:
         self._active = (self._active + 1) % len(self.endpoints)
         log.warning("etcd %s unavailable (%s); using %s", old, reason, self.endpoints[self._active])
 
-    async def call(self, invoke: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``invoke(kv_stub)``, failing over across endpoints while they are UNAVAILABLE."""
+    async def call(self, invoke: Callable[[Any], Awaitable[T]], *, mutating: bool = False) -> T:
+        """Run ``invoke(kv_stub)``, failing over across endpoints while they are UNAVAILABLE.
+
+        A mutating call is retried elsewhere only when the member never took it (connection
+        refused or reset); an error from etcd itself ("etcdserver: request timed out") means the
+        write may still commit, so it is raised as StoreUnavailable rather than sent twice.
+        """
         last: grpc.aio.AioRpcError | None = None
         for _ in self.endpoints:
             try:
                 return await invoke(self.kv())
             except grpc.aio.AioRpcError as err:
-                if err.code() not in FAILOVER_CODES:
+                maybe_applied = mutating and "etcdserver:" in (err.details() or "")
+                if err.code() not in FAILOVER_CODES or maybe_applied:
                     raise map_error(err) from err
                 last = err
                 self.fail_over(err.details())
