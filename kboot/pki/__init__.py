@@ -8,7 +8,14 @@ benchmarks all build the same material the same way.
 from __future__ import annotations
 
 from kboot.pki.certs import CA_DAYS, LEAF_DAYS, CertKeyPair, CertSpec, issue, new_ca
-from kboot.pki.checks import RENEW_BEFORE, CertInfo, cert_info, reuse_problem, signed_by
+from kboot.pki.checks import (
+    RENEW_BEFORE,
+    CertInfo,
+    cert_info,
+    reuse_problem,
+    scan_certs,
+    signed_by,
+)
 from kboot.pki.encryption_key import encryption_key_file, new_encryption_key, rotated
 from kboot.pki.files import load_pair, pair_paths, save_pair, write_atomic
 from kboot.pki.keys import KeyType, new_private_key, new_service_account_key
@@ -46,6 +53,7 @@ __all__ = [
     "reuse_problem",
     "rotated",
     "save_pair",
+    "scan_certs",
     "signed_by",
     "write_atomic",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -128,3 +129,16 @@ def reuse_problem(
     if info.not_after - now < renew_before:
         return f"expires {info.not_after:%Y-%m-%d}, within {renew_before.days} days"
     return None
+
+
+def scan_certs(directory: Path, pattern: str = "**/*.crt") -> list[tuple[Path, CertInfo | str]]:
+    """Every certificate under ``directory`` with its info (or why it cannot be read), soonest
+    expiry first — what ``kboot status`` shows per host."""
+    found: list[tuple[Path, CertInfo | str]] = []
+    for path in sorted(directory.glob(pattern)):
+        try:
+            found.append((path, cert_info(x509.load_pem_x509_certificate(path.read_bytes()))))
+        except (OSError, ValueError) as err:
+            found.append((path, f"unreadable: {err}"))
+    far = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    return sorted(found, key=lambda f: f[1].not_after if isinstance(f[1], CertInfo) else far)

@@ -7,12 +7,15 @@ superseded. A row carries its predecessor's value, revision and lease, so an eve
 needs no join and survives the compaction of the row it came from.
 
 This class is synchronous and not thread-safe: :class:`kboot.controlplane.store.sqlite.SqliteStore`
-owns the one thread that calls it, which also makes every check-then-insert atomic.
+owns the one thread that calls it, which also makes every check-then-insert atomic. One process
+owns the file (revisions are counted in memory): a second opener fails on ``<path>-lock``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -75,6 +78,12 @@ class SqliteDb:
     def __init__(self, path: str, *, sync: str = "normal") -> None:
         if sync not in ("normal", "full"):
             raise ValueError(f"sqlite sync must be normal or full, not {sync!r}")
+        self._lock_fd = os.open(f"{path}-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StoreError(f"{path} is in use by another process") from None
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={sync.upper()}")
@@ -86,6 +95,7 @@ class SqliteDb:
 
     def close(self) -> None:
         self._conn.close()
+        os.close(self._lock_fd)  # releases the flock
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from pathlib import Path
 
 import pytest
 
-from kboot.pki import CertSpec, issue, new_ca, reuse_problem
+from kboot.pki import CertInfo, CertSpec, issue, new_ca, reuse_problem, save_pair, scan_certs
 
 NOW = datetime.datetime.now(datetime.UTC)
 SPEC = CertSpec(
@@ -62,3 +63,16 @@ def test_near_expiry_needs_reissue() -> None:
 def test_future_cert_is_not_valid_yet() -> None:
     future = issue(CA, SPEC, now=NOW + datetime.timedelta(days=2)).cert
     assert reuse_problem(future, SPEC, CA.cert) == "not valid yet"
+
+
+def test_scan_certs_orders_by_expiry(tmp_path: Path) -> None:
+    save_pair(CA, tmp_path, "ca")
+    save_pair(issue(CA, dataclasses.replace(SPEC, days=10)), tmp_path / "nodes", "short")
+    save_pair(issue(CA, SPEC), tmp_path / "nodes", "year")
+    (tmp_path / "broken.crt").write_text("not a certificate")
+    found = scan_certs(tmp_path)
+    names = [path.name for path, _ in found]
+    assert names == ["short.crt", "year.crt", "ca.crt", "broken.crt"]
+    info = found[0][1]
+    assert isinstance(info, CertInfo) and info.remaining().days in (9, 10)
+    assert isinstance(found[-1][1], str) and found[-1][1].startswith("unreadable")

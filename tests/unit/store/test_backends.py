@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kboot.controlplane.apiserver.encryption import EncryptionKey, Encryptor
-from kboot.controlplane.store import Compacted, open_store
+from kboot.controlplane.store import Compacted, StoreError, open_store
 from kboot.controlplane.store.broadcast import Hub
 from kboot.controlplane.store.etcd import EtcdStore
 from kboot.controlplane.store.etcd_channel import Endpoint, parse_endpoints
@@ -123,5 +123,26 @@ def test_slow_watcher_catches_up_from_history() -> None:
         rest = await take(events, 39)
         revs = [e.kv.mod_revision for e in first + rest]
         assert revs == list(range(start + 1, start + 41))
+
+    asyncio.run(main())
+
+
+def test_sqlite_file_has_one_owner(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/kboot.db"
+
+    async def main() -> None:
+        first, second = open_store(url), open_store(url)
+        try:
+            await first.create("/k", b"v")
+            with pytest.raises(StoreError, match="in use by another process"):
+                await second.get("/k")
+        finally:
+            await first.close()
+            await second.close()
+        third = open_store(url)
+        try:
+            assert await third.get("/k") is not None
+        finally:
+            await third.close()
 
     asyncio.run(main())
