@@ -63,6 +63,20 @@ def definition_name(kind: KindRef) -> str:
     return name
 
 
+def list_definition_name(kind: KindRef) -> str:
+    """Definition name of a kind's list type (``io.k8s.api.core.v1.PodList``)."""
+    rk = resolve_kind(kind)
+    name: str = _data()["lists"][f"{rk.api_version}/{rk.kind}"]
+    return name
+
+
+def extra_definition_name(name: str) -> str:
+    """Definition name of a non-kind API type: ``Status``, ``DeleteOptions``, ``WatchEvent``,
+    ``Scale``, ``Binding``, ``Eviction``."""
+    found: str = _data()["extras"][name]
+    return found
+
+
 def kind_schema(kind: KindRef) -> Schema:
     """The top-level schema of a kind (its definition, ``x-kubernetes-group-version-kind`` set)."""
     return definitions()[definition_name(kind)]
