@@ -1,0 +1,1 @@
+"""Scheduler plugins: filters and scores, each a small class with one method."""

@@ -1,0 +1,170 @@
+"""Filter plugins: can this pod run on this node? Reasons match kube-scheduler's wording."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kboot.controlplane.client.meta import selector_matches
+from kboot.controlplane.scheduler.framework import (
+    OK,
+    CycleState,
+    Status,
+    unresolvable,
+    unschedulable,
+)
+from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo
+
+
+class NodeUnschedulable:
+    name = "NodeUnschedulable"
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        if node.unschedulable and not _tolerates(pod.tolerations, {
+                "key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
+            return unresolvable("node(s) were unschedulable")
+        return OK
+
+
+class NodeReady:
+    name = "NodeReady"
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        return OK if node.ready else unschedulable("node(s) were not ready")
+
+
+class NodeName:
+    name = "NodeName"
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        if pod.node_name and pod.node_name != node.name:
+            return unresolvable("node(s) didn't match the requested node name")
+        return OK
+
+
+class NodeResourcesFit:
+    name = "NodeResourcesFit"
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        free = node.allocatable - node.requested
+        if free.pods < 1:
+            return unschedulable("Too many pods")
+        if pod.requests.cpu > free.cpu + 1e-9:
+            return unschedulable("Insufficient cpu")
+        if pod.requests.memory > free.memory:
+            return unschedulable("Insufficient memory")
+        return OK
+
+
+def node_selector_term_matches(term: dict[str, Any], labels: dict[str, str],
+                               fields: dict[str, str]) -> bool:
+    exprs = term.get("matchExpressions") or []
+    fexprs = term.get("matchFields") or []
+    if not exprs and not fexprs:
+        return False
+    return all(_node_expr(e, labels) for e in exprs) and all(_node_expr(e, fields)
+                                                             for e in fexprs)
+
+
+def _node_expr(expr: dict[str, Any], labels: dict[str, str]) -> bool:
+    op, key, values = expr.get("operator"), expr.get("key", ""), expr.get("values") or []
+    if op in ("Gt", "Lt"):
+        try:
+            have, want = int(labels[key]), int(values[0])
+        except (KeyError, ValueError, IndexError):
+            return False
+        return have > want if op == "Gt" else have < want
+    return selector_matches({"matchExpressions": [expr]}, labels)
+
+
+class NodeAffinity:
+    """``spec.nodeSelector`` and required node affinity."""
+
+    name = "NodeAffinity"
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        for k, v in pod.node_selector.items():
+            if node.labels.get(k) != v:
+                return unresolvable("node(s) didn't match Pod's node affinity/selector")
+        required = ((pod.affinity.get("nodeAffinity") or {})
+                    .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        terms = required.get("nodeSelectorTerms") or []
+        fields = {"metadata.name": node.name}
+        if terms and not any(node_selector_term_matches(t, node.labels, fields) for t in terms):
+            return unresolvable("node(s) didn't match Pod's node affinity/selector")
+        return OK
+
+
+def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
+    for tol in tolerations:
+        if tol.get("effect") and tol["effect"] != taint.get("effect"):
+            continue
+        if tol.get("operator") == "Exists":
+            if not tol.get("key") or tol["key"] == taint.get("key"):
+                return True
+        elif tol.get("key") == taint.get("key") and \
+                (tol.get("value") or "") == (taint.get("value") or ""):
+            return True
+    return False
+
+
+class TaintToleration:
+    name = "TaintToleration"
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        for taint in node.taints:
+            if taint.get("effect") in ("NoSchedule", "NoExecute") and \
+                    not _tolerates(pod.tolerations, taint):
+                return unresolvable(f"node(s) had untolerated taint "
+                                    f"{{{taint.get('key')}: {taint.get('value', '')}}}")
+        return OK
+
+
+class NodePorts:
+    name = "NodePorts"
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        for proto, ip, port in pod.ports:
+            for (used_proto, used_ip, used_port), n in node.ports.items():
+                if n > 0 and (used_proto, used_port) == (proto, port) and \
+                        (ip == used_ip or "0.0.0.0" in (ip, used_ip)):
+                    return unschedulable("node(s) didn't have free ports for the requested "
+                                         "pod ports")
+        return OK
+
+
+class InterPodAntiAffinity:
+    """Required pod anti-affinity of the incoming pod: no matching pod in the same topology
+    domain. Domains holding a matching pod are computed once per attempt in ``pre_filter``."""
+
+    name = "InterPodAntiAffinity"
+
+    def _terms(self, pod: PodInfo) -> list[dict[str, Any]]:
+        anti = pod.affinity.get("podAntiAffinity") or {}
+        return list(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+
+    def pre_filter(self, state: CycleState, pod: PodInfo) -> Status:
+        blocked: list[tuple[str, set[str]]] = []
+        ns = pod.pod["metadata"].get("namespace")
+        for term in self._terms(pod):
+            key = term.get("topologyKey", "kubernetes.io/hostname")
+            namespaces = set(term.get("namespaces") or [ns])
+            domains = set()
+            for info in state.snapshot.nodes.values():
+                if key not in info.labels and key != "kubernetes.io/hostname":
+                    continue
+                for other in info.pods.values():
+                    if other["metadata"].get("namespace") in namespaces and selector_matches(
+                            term.get("labelSelector"),
+                            other["metadata"].get("labels") or {}):
+                        domains.add(info.labels.get(key, info.name))
+                        break
+            blocked.append((key, domains))
+        state.data[self.name] = blocked
+        return OK
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        for key, domains in state.data.get(self.name) or []:
+            if node.labels.get(key, node.name if key == "kubernetes.io/hostname" else None) \
+                    in domains:
+                return unschedulable("node(s) didn't match pod anti-affinity rules")
+        return OK

@@ -1,0 +1,252 @@
+"""The scheduling loop: take a pending pod, filter nodes, score the feasible ones, assume the
+pod on the best node in the snapshot, and bind it in the background.
+
+Assume-then-bind means the next pod is placed against a snapshot that already counts this
+one, so throughput is not bound by binding round trips; a failed binding forgets the
+assumption and requeues the pod. Like kube-scheduler, large clusters are searched only until
+enough feasible nodes are found (``percentage_of_nodes_to_score``), starting where the last
+search stopped so load spreads over all nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kboot.controlplane.client.api import ApiClient, Obj
+from kboot.controlplane.client.errors import ApiError, Conflict, NotFound
+from kboot.controlplane.client.events import EventRecorder
+from kboot.controlplane.client.informer import Handlers, Informer
+from kboot.controlplane.client.meta import is_deleting, key_of
+from kboot.controlplane.client.workqueue import WorkQueue
+from kboot.controlplane.scheduler.framework import (
+    CycleState,
+    Diagnosis,
+    FilterPlugin,
+    PreFilterPlugin,
+    ScorePlugin,
+)
+from kboot.controlplane.scheduler.plugins import filters, scores
+from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
+
+log = logging.getLogger(__name__)
+SCHEDULER_NAME = "default-scheduler"
+MIN_FEASIBLE = 100
+
+
+@dataclass(frozen=True)
+class Profile:
+    pre_filters: Sequence[PreFilterPlugin]
+    filters: Sequence[FilterPlugin]
+    scores: Sequence[ScorePlugin]
+
+
+def default_profile() -> Profile:
+    anti = filters.InterPodAntiAffinity()
+    return Profile(
+        pre_filters=(anti,),
+        filters=(filters.NodeUnschedulable(), filters.NodeName(), filters.NodeAffinity(),
+                 filters.TaintToleration(), filters.NodeReady(), filters.NodeResourcesFit(),
+                 filters.NodePorts(), anti),
+        scores=(scores.LeastAllocated(), scores.SelectorSpread(),
+                scores.PreferredNodeAffinity()))
+
+
+def nodes_to_find(total: int, percentage: int) -> int:
+    """How many feasible nodes to look for (kube-scheduler's adaptive percentage)."""
+    if total <= MIN_FEASIBLE:
+        return total
+    pct = percentage or max(5, 50 - total // 125)
+    return max(MIN_FEASIBLE, total * pct // 100)
+
+
+@dataclass(frozen=True)
+class Decision:
+    node: str | None
+    diagnosis: Diagnosis | None = None
+
+
+class Algorithm:
+    """Pure placement over a snapshot (no I/O): unit-testable and benchmarkable alone."""
+
+    def __init__(self, snapshot: Snapshot, profile: Profile | None = None, *,
+                 percentage_of_nodes_to_score: int = 0) -> None:
+        self.snapshot = snapshot
+        self.profile = profile or default_profile()
+        self.percentage = percentage_of_nodes_to_score
+        self._start = 0
+
+    def schedule(self, pod: Obj) -> Decision:
+        info = PodInfo.of(pod)
+        state = CycleState(self.snapshot)
+        for pre in self.profile.pre_filters:
+            pre.pre_filter(state, info)
+        feasible, reasons = self._feasible(state, info)
+        if not feasible:
+            return Decision(None, Diagnosis(len(self.snapshot.nodes), reasons))
+        return Decision(self._best(state, info, feasible))
+
+    def _feasible(self, state: CycleState, pod: PodInfo) -> tuple[list[NodeInfo],
+                                                                  Counter[str]]:
+        nodes = list(self.snapshot.nodes.values())
+        want = nodes_to_find(len(nodes), self.percentage)
+        feasible: list[NodeInfo] = []
+        reasons: Counter[str] = Counter()
+        n = len(nodes)
+        checked = 0
+        for i in range(n):
+            node = nodes[(self._start + i) % n]
+            checked += 1
+            for plugin in self.profile.filters:
+                status = plugin.filter(state, pod, node)
+                if not status.ok:
+                    reasons[status.reason] += 1
+                    break
+            else:
+                feasible.append(node)
+                if len(feasible) >= want:
+                    break
+        self._start = (self._start + checked) % max(1, n)
+        return feasible, reasons
+
+    def _best(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> str:
+        if len(nodes) == 1:
+            return nodes[0].name
+        best: list[str] = []
+        top = -1.0
+        for node in nodes:
+            total = sum(p.weight * p.score(state, pod, node) for p in self.profile.scores)
+            if total > top + 1e-9:
+                top, best = total, [node.name]
+            elif abs(total - top) <= 1e-9:
+                best.append(node.name)
+        return random.choice(best)
+
+
+class Scheduler:
+    """Wires informers, the queue, the algorithm and binding together."""
+
+    def __init__(self, client: ApiClient, *, pods: Informer, nodes: Informer,
+                 bind_concurrency: int = 64, percentage_of_nodes_to_score: int = 0) -> None:
+        self.client = client
+        self.snapshot = Snapshot()
+        self.algorithm = Algorithm(self.snapshot,
+                                   percentage_of_nodes_to_score=percentage_of_nodes_to_score)
+        self.queue = WorkQueue(base_delay=1.0, max_delay=10.0)
+        self.pending: dict[str, Obj] = {}
+        self.assumed: dict[str, str] = {}
+        self.recorder = EventRecorder(client, SCHEDULER_NAME)
+        self._binds = asyncio.Semaphore(bind_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.scheduled = 0
+        nodes.add_handlers(Handlers(on_add=self._node, on_update=lambda _o, n: self._node(n),
+                                    on_delete=self._node_gone))
+        pods.add_handlers(Handlers(on_add=self._pod, on_update=lambda _o, p: self._pod(p),
+                                   on_delete=self._pod_gone))
+
+    # -- cache maintenance (informer handlers) ----------------------------------------------
+
+    def _node(self, node: Obj) -> None:
+        self.snapshot.set_node(node)
+        self._retry_pending()
+
+    def _node_gone(self, node: Obj) -> None:
+        self.snapshot.remove_node(node["metadata"]["name"])
+
+    def _retry_pending(self) -> None:
+        """The cluster changed: unschedulable pods may fit now."""
+        for key in self.pending:
+            self.queue.add(key)
+
+    def _pod(self, pod: Obj) -> None:
+        key = key_of(pod)
+        node = (pod.get("spec") or {}).get("nodeName")
+        phase = (pod.get("status") or {}).get("phase")
+        if node:
+            self.pending.pop(key, None)
+            self.assumed.pop(key, None)
+            if phase in ("Succeeded", "Failed"):
+                self.snapshot.unplace(pod)
+            else:
+                self.snapshot.place(pod, node)
+        elif is_deleting(pod):
+            self._pod_gone(pod)
+        elif (pod.get("spec") or {}).get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME \
+                and key not in self.assumed:
+            self.pending[key] = pod
+            self.queue.add(key)
+
+    def _pod_gone(self, pod: Obj) -> None:
+        key = key_of(pod)
+        self.pending.pop(key, None)
+        self.assumed.pop(key, None)
+        if key in self.snapshot.pod_node:
+            self.snapshot.unplace(pod)
+            self._retry_pending()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while True:
+                key = await self.queue.get()
+                try:
+                    self.schedule_one(key)
+                finally:
+                    self.queue.done(key)
+                await asyncio.sleep(0)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+
+    def schedule_one(self, key: str) -> None:
+        pod = self.pending.get(key)
+        if pod is None or key in self.assumed:
+            return
+        decision = self.algorithm.schedule(pod)
+        if decision.node is None:
+            assert decision.diagnosis is not None
+            message = decision.diagnosis.message()
+            log.info("pod %s unschedulable: %s", key, message)
+            self.recorder.event(pod, "Warning", "FailedScheduling", message)
+            self.queue.add_rate_limited(key)
+            return
+        self.queue.forget(key)
+        self.pending.pop(key, None)
+        self.assumed[key] = decision.node
+        self.snapshot.place(pod, decision.node)
+        task = asyncio.create_task(self._bind(pod, decision.node))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bind(self, pod: Obj, node: str) -> None:
+        md = pod["metadata"]
+        body = {"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": md["name"], "namespace": md["namespace"]},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        async with self._binds:
+            try:
+                await self.client.create_subresource("pods", md["name"], "binding", body,
+                                                     namespace=md["namespace"])
+            except (NotFound, Conflict) as exc:  # deleted, or bound by someone else
+                log.info("binding %s/%s: %s", md["namespace"], md["name"], exc)
+                self._forget(pod)
+                return
+            except (ApiError, OSError, TimeoutError) as exc:
+                log.warning("binding %s/%s to %s failed: %s", md["namespace"], md["name"],
+                            node, exc)
+                self._forget(pod)
+                self.pending[key_of(pod)] = pod
+                self.queue.add_rate_limited(key_of(pod))
+                return
+        self.scheduled += 1
+        self.recorder.event(pod, "Normal", "Scheduled",
+                            f"Successfully assigned {md['namespace']}/{md['name']} to {node}")
+
+    def _forget(self, pod: Obj) -> None:
+        if self.assumed.pop(key_of(pod), None) is not None:
+            self.snapshot.unplace(pod)

@@ -1,0 +1,189 @@
+"""The scheduler's view of the cluster: one :class:`NodeInfo` per node with what its pods
+request, and a :class:`PodInfo` computed once per pod per attempt (requests, tolerations,
+affinity) so plugins stay cheap across a thousand nodes.
+
+Pods enter a node's info when the informer shows them bound *or* when the scheduler assumes
+them (before its binding call returns); binding failures forget the assumption.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from kboot.controlplane.client.api import Obj
+from kboot.controlplane.client.meta import controller_of, key_of
+
+_SUFFIX = {"": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
+           "Ki": 1024.0, "Mi": 1024.0 ** 2, "Gi": 1024.0 ** 3, "Ti": 1024.0 ** 4,
+           "Pi": 1024.0 ** 5}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
+
+
+def parse_quantity(value: Any) -> float:
+    """A Kubernetes quantity (``100m``, ``1.5``, ``128Mi``, ``1e3``) as a float."""
+    if isinstance(value, int | float):
+        return float(value)
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        raise ValueError(f"invalid quantity {value!r}")
+    return float(m.group(1)) * _SUFFIX[m.group(2) or ""]
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 0.0  # cores
+    memory: float = 0.0  # bytes
+    pods: int = 0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.cpu + other.cpu, self.memory + other.memory,
+                         self.pods + other.pods)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.cpu - other.cpu, self.memory - other.memory,
+                         self.pods - other.pods)
+
+
+def pod_requests(pod: Obj) -> Resources:
+    spec = pod.get("spec") or {}
+    cpu = mem = 0.0
+    for c in spec.get("containers") or []:
+        req = (c.get("resources") or {}).get("requests") or {}
+        cpu += parse_quantity(req.get("cpu", 0))
+        mem += parse_quantity(req.get("memory", 0))
+    for c in spec.get("initContainers") or []:  # init containers run alone: max, not sum
+        req = (c.get("resources") or {}).get("requests") or {}
+        cpu = max(cpu, parse_quantity(req.get("cpu", 0)))
+        mem = max(mem, parse_quantity(req.get("memory", 0)))
+    return Resources(cpu, mem, 1)
+
+
+def host_ports(pod: Obj) -> set[tuple[str, str, int]]:
+    out = set()
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            if p.get("hostPort"):
+                out.add((str(p.get("protocol", "TCP")), str(p.get("hostIP") or "0.0.0.0"),
+                         int(p["hostPort"])))
+    return out
+
+
+@dataclass
+class PodInfo:
+    """Everything plugins need of the pod being scheduled, computed once."""
+
+    pod: Obj
+    key: str
+    requests: Resources
+    ports: set[tuple[str, str, int]]
+    owner_uid: str | None
+    node_name: str
+    node_selector: dict[str, str]
+    affinity: dict[str, Any]
+    tolerations: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, pod: Obj) -> PodInfo:
+        spec = pod.get("spec") or {}
+        return cls(pod=pod, key=key_of(pod), requests=pod_requests(pod), ports=host_ports(pod),
+                   owner_uid=(controller_of(pod) or {}).get("uid"),
+                   node_name=str(spec.get("nodeName") or ""),
+                   node_selector=dict(spec.get("nodeSelector") or {}),
+                   affinity=dict(spec.get("affinity") or {}),
+                   tolerations=list(spec.get("tolerations") or []))
+
+
+@dataclass
+class NodeInfo:
+    node: Obj
+    name: str
+    labels: dict[str, str]
+    allocatable: Resources
+    taints: list[dict[str, Any]]
+    unschedulable: bool
+    ready: bool
+    requested: Resources = field(default_factory=Resources)
+    pods: dict[str, Obj] = field(default_factory=dict)
+    ports: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    owners: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, node: Obj) -> NodeInfo:
+        status, spec = node.get("status") or {}, node.get("spec") or {}
+        alloc = status.get("allocatable") or status.get("capacity") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in status.get("conditions") or [])
+        return cls(node=node, name=node["metadata"]["name"],
+                   labels=dict(node["metadata"].get("labels") or {}),
+                   allocatable=Resources(parse_quantity(alloc.get("cpu", 0)),
+                                         parse_quantity(alloc.get("memory", 0)),
+                                         int(parse_quantity(alloc.get("pods", 110)))),
+                   taints=list(spec.get("taints") or []),
+                   unschedulable=bool(spec.get("unschedulable")), ready=ready)
+
+    def add_pod(self, pod: Obj) -> None:
+        key = key_of(pod)
+        if key in self.pods:
+            self.remove_pod(self.pods[key])
+        self.pods[key] = pod
+        self.requested = self.requested + pod_requests(pod)
+        self.ports.update(host_ports(pod))
+        owner = (controller_of(pod) or {}).get("uid")
+        if owner:
+            self.owners[owner] += 1
+
+    def remove_pod(self, pod: Obj) -> None:
+        old = self.pods.pop(key_of(pod), None)
+        if old is None:
+            return
+        self.requested = self.requested - pod_requests(old)
+        self.ports.subtract(host_ports(old))
+        owner = (controller_of(old) or {}).get("uid")
+        if owner:
+            self.owners[owner] -= 1
+
+
+class Snapshot:
+    """Nodes by name, kept current by informer handlers; pods by the node they occupy."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeInfo] = {}
+        self.pod_node: dict[str, str] = {}
+        self._orphans: dict[str, dict[str, Obj]] = {}  # pods seen before their node
+
+    def set_node(self, node: Obj) -> None:
+        name = node["metadata"]["name"]
+        info = NodeInfo.of(node)
+        old = self.nodes.get(name)
+        pods = old.pods.values() if old else self._orphans.pop(name, {}).values()
+        for pod in list(pods):
+            info.add_pod(pod)
+        self.nodes[name] = info
+
+    def remove_node(self, name: str) -> None:
+        self.nodes.pop(name, None)
+
+    def place(self, pod: Obj, node_name: str) -> None:
+        key = key_of(pod)
+        prev = self.pod_node.get(key)
+        if prev and prev != node_name:
+            self.unplace(pod)
+        self.pod_node[key] = node_name
+        info = self.nodes.get(node_name)
+        if info is None:
+            self._orphans.setdefault(node_name, {})[key] = pod
+        else:
+            info.add_pod(pod)
+
+    def unplace(self, pod: Obj) -> None:
+        key = key_of(pod)
+        node_name = self.pod_node.pop(key, None)
+        if node_name is None:
+            return
+        info = self.nodes.get(node_name)
+        if info is not None:
+            info.remove_pod(pod)
+        self._orphans.get(node_name, {}).pop(key, None)
