@@ -123,7 +123,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("plugin,p,n,placed,expected", CASES,
-                         ids=[f"{c[0].name}-{i}" for i, c in enumerate(CASES)])
+                         ids=[f"{getattr(c[0], 'name', '')}-{i}" for i, c in enumerate(CASES)])
 def test_filters(plugin: Any, p: Obj, n: Obj, placed: list[Obj],
                  expected: tuple[Code, str]) -> None:
     assert check(plugin, p, n, placed) == expected
