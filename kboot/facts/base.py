@@ -19,9 +19,13 @@ def quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def _related(a: str, b: str) -> bool:
-    a, b = a.rstrip("/") or "/", b.rstrip("/") or "/"
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/") or "/" in (a, b)
+def _under(path: str, base: str) -> bool:
+    base = base.rstrip("/") or "/"
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def _parent(path: str) -> str:
+    return path.rstrip("/").rpartition("/")[0] or "/"
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,10 @@ class Fact(Generic[T]):
     ``key`` identifies the fact in a host's cache (``"file:/etc/hosts"``); ``command`` is a POSIX
     shell snippet whose stdout ``parse`` turns into the value. Commands must not fail the whole
     gathering script: they report absence in their output instead (e.g. ``ABSENT``).
-    ``path`` names the file the fact describes and ``depends`` other paths it derives from: a
-    task changing one of them, or a path above or below them, makes the fact stale.
+    ``path`` names the file the fact describes (``listing``: a directory whose entries it
+    lists) and ``depends`` trees it derives from. A task's *touched* path makes the fact stale
+    when it is the fact's path, lies under one of its ``depends``, is an entry of its listed
+    directory, or is a recursive touch (``/dir/**``) above its path.
     """
 
     key: str
@@ -40,11 +46,20 @@ class Fact(Generic[T]):
     parse: Callable[[str], T] = field(compare=False, hash=False)
     path: str | None = None
     depends: tuple[str, ...] = ()
+    listing: bool = False
 
     def stale_after(self, touched: str) -> bool:
         """Whether changing ``touched`` may change this fact."""
-        paths = (self.path, *self.depends) if self.path else self.depends
-        return any(_related(p, touched) for p in paths)
+        recursive = touched.endswith("/**")
+        base = touched[:-3] if recursive else touched.rstrip("/") or "/"
+        if any(_under(base, dep) for dep in self.depends):
+            return True
+        if self.path is None:
+            return False
+        path = self.path.rstrip("/") or "/"
+        if path == base or (recursive and _under(path, base)):
+            return True
+        return self.listing and _parent(base) == path
 
     def value(self, output: str) -> T:
         try:

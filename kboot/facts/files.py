@@ -107,4 +107,4 @@ def directory(path: str) -> Fact[list[str] | None]:
     """A directory's entry names, sorted (``None`` if it is not a directory)."""
     p = quote(path)
     command = f"if [ -d {p} ]; then ls -1A -- {p}; else echo {_ABSENT}; fi"
-    return Fact(f"dir:{path}", command, parse_directory, path=path)
+    return Fact(f"dir:{path}", command, parse_directory, path=path, listing=True)

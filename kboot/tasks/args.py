@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-import shlex
 import types
 import typing
 from collections.abc import Mapping
@@ -154,30 +152,64 @@ def _coerce_scalar(value: Any, hint: Any, name: str) -> Any:
     raise ArgError(f"{name}: unsupported argument type {hint!r}")  # pragma: no cover
 
 
-_KV = re.compile(r"""(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|'[^']*'|\S*)""")
+def _tokens(text: str) -> list[tuple[int, int]]:
+    """Spans of whitespace-separated words, keeping quotes and ``{{ … }}`` blocks whole."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    quote_char = ""
+    depth = 0
+    i = 0
+    while i < len(text):
+        pair = text[i:i + 2]
+        ch = text[i]
+        if start is None and not ch.isspace():
+            start = i
+        if quote_char:
+            if ch == quote_char and text[i - 1] != "\\":
+                quote_char = ""
+        elif pair in ("{{", "{%"):
+            depth += 1
+            i += 1
+        elif pair in ("}}", "%}") and depth:
+            depth -= 1
+            i += 1
+        elif ch in "'\"" and depth == 0:
+            quote_char = ch
+        elif ch.isspace() and depth == 0 and start is not None:
+            spans.append((start, i))
+            start = None
+        i += 1
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def parse_kv(text: str) -> dict[str, str]:
-    """Ansible's inline ``k=v k2='v 2'`` argument form."""
+    """Ansible's inline ``k=v k2='v 2' k3={{ x }}`` argument form."""
     out: dict[str, str] = {}
-    for token in shlex.split(text):
+    for start, end in _tokens(text):
+        token = text[start:end]
         key, sep, value = token.partition("=")
         if not sep or not key.isidentifier():
             raise ArgError(f"expected key=value arguments, got {token!r}")
-        out[key] = value
+        out[key] = _unquote(value)
     return out
 
 
 def split_free_form(text: str, keys: frozenset[str]) -> tuple[str, dict[str, str]]:
-    """Split ``command: make creates=/x chdir=/src`` into the command and its known options."""
+    """Split ``command: make creates=/x chdir=/src`` into the command and its known options
+    (the rest of the text is kept verbatim, newlines included)."""
     options: dict[str, str] = {}
-
-    def take(match: re.Match[str]) -> str:
-        key, value = match.group(1), match.group(2)
-        if key not in keys:
-            return match.group(0)
-        options[key] = shlex.split(value)[0] if value else ""
-        return ""
-
-    rest = _KV.sub(take, text).strip()
-    return rest, options
+    kept = text
+    for start, end in reversed(_tokens(text)):
+        key, sep, value = text[start:end].partition("=")
+        if sep and key in keys:
+            options[key] = _unquote(value)
+            kept = kept[:start] + kept[end:]
+    return kept.strip(), dict(reversed(options.items()))

@@ -59,7 +59,7 @@ class Plan:
 
     ``commands`` run in order, stopping at the first failure; the task is *changed* when they ran
     (``changes=False`` for commands that only observe, like ``wait_for``). ``touches`` names the
-    paths whose facts go stale once the commands ran; ``opaque`` says the commands may change
+    paths whose facts go stale once the commands ran (``/dir/**``: the whole tree); ``opaque`` says the commands may change
     anything (packages, arbitrary shell), so every later fact must be re-read.
     """
 

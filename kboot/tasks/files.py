@@ -140,7 +140,8 @@ def _file_commands(args: FileArgs, stat: FileStat) -> list[Command] | str:
             return "state=link needs src"
         if stat.exists and stat.type == "link" and stat.link_target == args.src:
             return attr_commands(args.path, attrs, stat, link=True)
-        if (stat.exists and stat.type not in ("link", "file")) or (stat.type == "file" and not args.force):
+        blocked = stat.type not in ("link", "file") or (stat.type == "file" and not args.force)
+        if stat.exists and blocked:
             return f"{args.path} exists and is a {stat.type} (use force: true to replace it)"
         return [Command(f"ln -sfn -- {quote(args.src)} {p}"),
                 *attr_commands(args.path, attrs, FileStat(False), link=True)]
@@ -176,7 +177,12 @@ def file(args: FileArgs, ctx: TaskContext) -> Plan:
     if commands and ctx.diff:
         after = "state: absent\n" if args.state == "absent" else f"state: {args.state}\n"
         diff = (FileDiff(args.path, _describe(stat), after),)
-    return Plan(tuple(commands), diff=diff, touches=(args.path,))
+    touches: tuple[str, ...] = (args.path,)
+    if args.state == "absent":
+        touches = (f"{args.path}/**",)
+    elif args.state == "directory" and not stat.exists:  # mkdir -p may create ancestors
+        touches = (args.path, *(str(p) for p in Path(args.path).parents))
+    return Plan(tuple(commands), diff=diff, touches=touches)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from jinja2 import StrictUndefined
 
 from kboot.errors import TemplateError
@@ -120,6 +121,30 @@ def render_file(path: str | Path, variables: Mapping[str, Any], *,
         raise TemplateError(f"{path}:{exc.lineno}: {exc.message}") from exc
     except (jinja2.TemplateError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise TemplateError(f"{path}: {exc}") from exc
+
+
+def referenced_names(value: Any, *, expression: bool = False) -> frozenset[str]:
+    """Variable names a template (or, with ``expression``, a bare expression) reads; ``{"*"}``
+    when it cannot be parsed, meaning "assume it reads anything"."""
+    if isinstance(value, bool) or value is None:
+        return frozenset()
+    if isinstance(value, Mapping):
+        return frozenset().union(*(referenced_names(v) for v in value.values()))
+    if isinstance(value, list | tuple):
+        return frozenset().union(*(referenced_names(v, expression=expression) for v in value))
+    if not isinstance(value, str):
+        return frozenset()
+    text = value
+    if expression and not _SINGLE_EXPR.match(text.strip()):
+        text = "{{ " + text + " }}"
+    if not is_template(text):
+        return frozenset()
+    try:
+        with _lock:
+            parsed = _ENV.parse(text)
+    except jinja2.TemplateSyntaxError:
+        return frozenset({"*"})
+    return frozenset(jinja2.meta.find_undeclared_variables(parsed))
 
 
 class Templar:

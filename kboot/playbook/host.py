@@ -1,0 +1,444 @@
+"""Running one play on one host, batched: the heart of kboot's speed.
+
+Tasks are cut into *segments* at points where a later task reads what an earlier one
+registers. For a segment, the facts every task needs are gathered in ONE exec; then tasks are
+planned in order, and the commands of the planned tasks go to the host in ONE exec (see
+:mod:`kboot.playbook.script`). A batch ends early only when a task would read facts that an
+earlier task of the batch changes (its ``touches``, or ``opaque`` commands), when ``become``
+differs, or after a task whose failure is decided by ``failed_when``. A no-op re-run therefore
+costs one fact round trip per segment and no change round trip at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kboot.errors import BecomeError, ConnectError, TransportError, tail
+from kboot.facts.base import Fact, FactError
+from kboot.facts.batch import gather_script, new_nonce, parse_gathered
+from kboot.facts.system import ansible_facts, setup_facts
+from kboot.playbook.events import Failure, HostFinished, HostStarted, TaskResult
+from kboot.playbook.model import Play, TaskSpec
+from kboot.playbook.results import (
+    UnitResult,
+    aggregate,
+    apply_conditions,
+    base_result,
+    event,
+    task_status,
+)
+from kboot.playbook.script import (
+    Step,
+    StepOutcome,
+    build_script,
+    needs_upload,
+    parse_outcomes,
+    upload_path,
+)
+from kboot.playbook.state import HostState, RunState
+from kboot.playbook.units import PLAN_ERRORS, Expander, Unit
+from kboot.playbook.variables import OMIT, fact_vars, layered, resolve
+from kboot.tasks.base import Plan
+from kboot.tasks.registry import lookup
+from kboot.templating import render_value
+
+log = logging.getLogger(__name__)
+SETUP_KEYS = frozenset(f.key for f in setup_facts())
+SHELL = "/bin/sh -s"
+
+
+class HostDown(Exception):
+    """The host stopped: unreachable or failed (already recorded)."""
+
+
+class HostPlay:
+    def __init__(self, run: RunState, state: HostState, play: Play, play_hosts: Sequence[str]):
+        self.run = run
+        self.state = state
+        self.play = play
+        self.play_hosts = list(play_hosts)
+        opts = run.options
+        self.expander = Expander(state.name, play.become, opts.check, opts.diff,
+                                 tuple(dict.fromkeys((play.basedir, *opts.search_paths))))
+        self._scope: dict[str, Any] | None = None
+        self._handler = False
+        self._ahead: list[TaskSpec] = []
+
+    # -- variables ---------------------------------------------------------------------------
+    def scope(self) -> dict[str, Any]:
+        if self._scope is None:
+            st, opts = self.state, self.run.options
+            merged = layered(st.host.vars, fact_vars(st.setup) if st.setup else {},
+                             self.play.vars, self.play.vars_files, st.runtime, opts.extra_vars)
+            merged.update(self._magic())
+            self._scope = resolve(merged)
+        return self._scope
+
+    def _magic(self) -> dict[str, Any]:
+        st = self.state
+        return {
+            "inventory_hostname": st.name,
+            "inventory_hostname_short": st.name.split(".")[0],
+            "group_names": [g for g in st.host.groups if g != "all"],
+            "groups": self.run.groups,
+            "hostvars": self.run.hostvars,
+            "play_hosts": self.play_hosts,
+            "ansible_play_hosts": self.play_hosts,
+            "ansible_play_batch": self.play_hosts,
+            "ansible_play_hosts_all": self.play_hosts,
+            "ansible_check_mode": self.run.options.check,
+            "ansible_diff_mode": self.run.options.diff,
+            "ansible_facts": st.setup,
+            "playbook_dir": str(self.play.basedir),
+            "omit": OMIT,
+        }
+
+    def set_runtime(self, values: Mapping[str, Any]) -> None:
+        self.state.runtime.update(values)
+        self._scope = None
+
+    # -- the play ----------------------------------------------------------------------------
+    def execute(self) -> None:
+        self.run.emit(HostStarted(self.state.name, self.play.name))
+        try:
+            if self.play.gather_facts:
+                self.gather_setup()
+            self.run_tasks(self.play.tasks)
+            self.flush_handlers()
+        except HostDown:
+            pass
+        self.run.emit(HostFinished(self.state.name, self.play.name))
+
+    def gather_setup(self) -> None:
+        facts = setup_facts()
+        values = self.gather(facts, become=self.play.become)
+        self.state.setup = ansible_facts(values)
+        self._scope = None
+        self.state.count("ok")
+        self.run.emit(TaskResult(self.state.name, "Gathering Facts", "setup", "ok",
+                                 location=str(self.play.location)))
+
+    def run_tasks(self, tasks: Sequence[TaskSpec]) -> None:
+        i = 0
+        self._ahead = list(tasks)
+        while i < len(tasks):
+            if self.run.abort.is_set():
+                raise HostDown
+            task = tasks[i]
+            if task.action == "meta":
+                self.meta(task)
+                i += 1
+                continue
+            segment = [task]
+            produced = {task.register} if task.register else set()
+            i += 1
+            while i < len(tasks) and tasks[i].action != "meta":
+                refs = tasks[i].refs
+                if produced and ("*" in refs or refs & produced):
+                    break
+                segment.append(tasks[i])
+                register = tasks[i].register
+                if register:
+                    produced.add(register)
+                i += 1
+            self._ahead = list(tasks[i:])
+            self.run_segment(segment)
+
+    def lookahead_facts(self) -> dict[str, Fact[Any]]:
+        """Facts of the tasks after the current segment that do not depend on registered
+        results: fetched with the current gathering so later segments need no round trip.
+        Only a prefetch; each task still plans with facts valid at its turn."""
+        registered = {t.register for t in self._ahead if t.register}
+        found: dict[str, Fact[Any]] = {}
+        scope = self.scope()
+        for task in self._ahead:
+            if task.action == "meta" or "*" in task.refs or task.refs & registered:
+                continue
+            definition = lookup(task.action)
+            if definition is None or definition.local:
+                continue
+            for unit in self.expander.expand(task, scope):
+                for fact in unit.facts:
+                    found.setdefault(fact.key, fact)
+        return found
+
+    def meta(self, task: TaskSpec) -> None:
+        action = task.args.get("_raw")
+        if action == "flush_handlers":
+            self.flush_handlers()
+        elif action in ("end_host", "end_play"):
+            raise HostDown
+
+    def flush_handlers(self) -> None:
+        for _ in range(10):  # handlers may notify handlers
+            notified = list(self.state.notified)
+            if not notified:
+                return
+            self.state.notified.clear()
+            chosen = [h for h in self.play.handlers
+                      if h.name in notified or set(h.listen) & set(notified)]
+            self._handler = True
+            try:
+                self.run_tasks(chosen)
+            finally:
+                self._handler = False
+
+    # -- segments ----------------------------------------------------------------------------
+    def run_segment(self, tasks: Sequence[TaskSpec]) -> None:
+        units: list[Unit] = []
+        for task in tasks:
+            expanded = self.expander.expand(task, self.scope())
+            for unit in expanded:
+                if unit.plan is not None and unit.plan.set_vars and unit.error is None:
+                    self.set_runtime(unit.plan.set_vars)
+            units.extend(expanded)
+            if any(u.error is not None or (u.plan is not None and u.plan.failed)
+                   for u in expanded):
+                break
+        k = 0
+        while k < len(units):
+            if self.run.abort.is_set():
+                raise HostDown
+            k += self.run_batch(units[k:])
+
+    def run_batch(self, units: list[Unit]) -> int:
+        """Gather missing facts, plan as many units as can share one exec, run them, record
+        the results. Returns how many units were consumed."""
+        self.ensure_facts(units)
+        batch, become = self.plan_batch(units)
+        outcomes = self.execute_batch(batch, become)
+        self.fetch(batch)
+        self.record(batch, outcomes)
+        self.invalidate(batch)
+        return len(batch)
+
+    def ensure_facts(self, units: Sequence[Unit]) -> None:
+        wanted: dict[str, Fact[Any]] = {}
+        become = False
+        for unit in units:
+            if unit.decided:
+                continue
+            for fact in unit.facts:
+                if fact.key not in self.state.facts and fact.key not in wanted:
+                    wanted[fact.key] = fact
+                    become = become or unit.become
+        if wanted:
+            for key, fact in self.lookahead_facts().items():
+                if key not in self.state.facts:
+                    wanted.setdefault(key, fact)
+            self.state.facts.update(self.gather(list(wanted.values()), become=become))
+            self.state.fact_specs.update(wanted)
+
+    def plan_batch(self, units: Sequence[Unit]) -> tuple[list[Unit], bool | None]:
+        batch: list[Unit] = []
+        touched: list[str] = []
+        opaque = False
+        become: bool | None = None
+        for unit in units:
+            if not unit.decided:
+                if become is not None and _stale(unit.facts, touched, opaque):
+                    break
+                self.plan(unit)
+                if unit.executes:
+                    if become is not None and unit.become != become:
+                        break
+                    become = unit.become
+                    plan = unit.plan
+                    assert plan is not None
+                    touched.extend(plan.touches)
+                    opaque = opaque or _opaque(unit)
+            batch.append(unit)
+            if unit.error is not None or (unit.plan is not None and unit.plan.failed):
+                break
+            if unit.executes and unit.task.failed_when is not None and unit.last_of_task:
+                break
+        return batch, become
+
+    def plan(self, unit: Unit) -> None:
+        assert unit.definition is not None
+        ctx = self.expander.context(unit, self.state.facts)
+        try:
+            unit.plan = unit.definition.plan(unit.args, ctx)
+        except PLAN_ERRORS as exc:
+            unit.error = str(exc)
+            unit.plan = None
+        except KeyError as exc:  # a task read a fact it did not declare: a kboot bug
+            log.exception("task %s", unit.task.action)
+            unit.error = f"internal error: {exc}"
+
+    # -- round trips -------------------------------------------------------------------------
+    def transport_call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BecomeError as exc:
+            self.fail_host(what, message=exc.message)
+        except (ConnectError, TransportError) as exc:
+            self.unreachable(what, exc.message)
+        raise HostDown
+
+    def _transport_run(self, script: str, become: bool) -> Any:
+        transport = self.run.transport(self.state)
+        self.state.execs += 1
+        return transport.run(SHELL, stdin=script.encode(), become=become)
+
+    def gather(self, facts: Sequence[Fact[Any]], *, become: bool) -> dict[str, Any]:
+        nonce = new_nonce()
+        script = gather_script(facts, nonce)
+        result = self.transport_call("gathering facts", self._transport_run, script, become)
+        try:
+            return parse_gathered(facts, result.stdout, nonce)
+        except FactError as exc:
+            self.fail_host("gathering facts", message=f"{exc}; stderr: {result.stderr[-500:]}")
+            raise HostDown from exc
+
+    def execute_batch(self, batch: Sequence[Unit], become: bool | None) -> dict[int, StepOutcome]:
+        steps = self.steps(batch)
+        if not steps:
+            return {}
+        nonce = new_nonce()
+        uploads = {}
+        transport = None
+        for step in steps:
+            for n, command in enumerate(step.commands):
+                if needs_upload(command):
+                    transport = transport or self.transport_call(
+                        "upload", self.run.transport, self.state)
+                    path = upload_path(nonce, step.index, n)
+                    assert command.data is not None
+                    self.transport_call("upload", transport.put, command.data, path, mode=0o600)
+                    uploads[f"{step.index}-{n}"] = path
+        script = build_script(steps, nonce, uploads=uploads)
+        result = self.transport_call(batch[0].name, self._transport_run, script, bool(become))
+        outcomes = parse_outcomes(steps, result.stdout, result.stderr, nonce)
+        if not any(o.ran for o in outcomes.values()) and result.exit_code != 0:
+            self.fail_host(batch[0].name, message=f"could not run commands (exit "
+                           f"{result.exit_code}): {result.stderr.strip()[-500:]}")
+            raise HostDown
+        return outcomes
+
+    def steps(self, batch: Sequence[Unit]) -> list[Step]:
+        steps: list[Step] = []
+        executing = [i for i, u in enumerate(batch) if u.executes]
+        for index in executing:
+            unit = batch[index]
+            plan = unit.plan
+            assert plan is not None
+            later_same_task = any(batch[j].task is unit.task for j in executing if j > index)
+            env = {**self.play.environment, **unit.task.environment}
+            steps.append(Step(index, plan.commands,
+                              {k: str(v) for k, v in self.render_env(unit, env).items()},
+                              may_fail=unit.task.ignore_errors or unit.task.failed_when is not None,
+                              group_end=not later_same_task))
+        return steps
+
+    def render_env(self, unit: Unit, env: Mapping[str, Any]) -> Mapping[str, Any]:
+        rendered: Mapping[str, Any] = render_value(dict(env), unit.variables) if env else {}
+        return rendered
+
+    def fetch(self, batch: Sequence[Unit]) -> None:
+        for unit in batch:
+            plan = unit.plan
+            if plan is None or not plan.fetch or unit.check:
+                continue
+            transport = self.transport_call(unit.name, self.run.transport, self.state)
+            for item in plan.fetch:
+                try:
+                    data = transport.get(item.src)
+                    Path(item.dest).parent.mkdir(parents=True, exist_ok=True)
+                    Path(item.dest).write_bytes(data)
+                except (OSError, TransportError) as exc:
+                    unit.plan = Plan(failed=f"fetch {item.src}: {exc}")
+
+    # -- results -----------------------------------------------------------------------------
+    def record(self, batch: Sequence[Unit], outcomes: Mapping[int, StepOutcome]) -> None:
+        pending: list[tuple[Unit, UnitResult]] = []
+        for index, unit in enumerate(batch):
+            result = apply_conditions(unit, base_result(unit, outcomes.get(index)))
+            self.run.emit(event(unit, result, self.state.name, handler=self._handler))
+            pending.append((unit, result))
+            if unit.last_of_task:
+                self.finish_task(pending)
+                pending = []
+
+    def finish_task(self, pending: list[tuple[Unit, UnitResult]]) -> None:
+        unit = pending[-1][0]
+        task = unit.task
+        results = [r for _, r in pending]
+        status = task_status(results)
+        if any(u.looped for u, _ in pending):
+            value = aggregate(results, [u.item for u, _ in pending])
+        else:
+            value = results[0].value
+        if task.register:
+            self.set_runtime({task.register: value})
+        if status == "changed":
+            for name in task.notify:
+                if name not in self.state.notified:
+                    self.state.notified.append(name)
+        self.state.count(status)
+        if any(r.ignored for r in results):
+            self.state.count("ignored")
+        if status == "failed":
+            bad = next(r for r in results if r.status == "failed" and not r.ignored)
+            self.fail_host(unit.name, message=bad.msg, command=bad.command,
+                           exit_code=bad.exit_code, location=str(task.location),
+                           output=str(bad.value.get("stderr") or bad.value.get("stdout") or ""),
+                           counted=True)
+            raise HostDown
+
+    def invalidate(self, batch: Sequence[Unit]) -> None:
+        touched: list[str] = []
+        opaque = False
+        for unit in batch:
+            if unit.executes and unit.plan is not None:
+                touched.extend(unit.plan.touches)
+                opaque = opaque or _opaque(unit)
+        if not touched and not opaque:
+            return
+        facts, specs = self.state.facts, self.state.fact_specs
+        for key in list(facts):
+            spec = specs.get(key)
+            if (opaque and key not in SETUP_KEYS) or (spec is not None and any(
+                    spec.stale_after(path) for path in touched)):
+                del facts[key]
+
+    # -- failures ----------------------------------------------------------------------------
+    def fail_host(self, task: str, *, message: str = "", command: str = "",
+                  exit_code: int | None = None, location: str = "", output: str = "",
+                  counted: bool = False) -> None:
+        self.state.failures.append(Failure(self.state.name, task, location, command, exit_code,
+                                           message, tail(output)))
+        if not counted:
+            self.state.count("failed")
+            self.run.emit(TaskResult(self.state.name, task, "", "failed", location=location,
+                                     msg=message))
+        self.state.failed = True
+        if self.play.any_errors_fatal:
+            self.run.abort.set()
+
+    def unreachable(self, task: str, message: str) -> None:
+        self.state.unreachable = True
+        self.state.count("unreachable")
+        self.state.failures.append(Failure(self.state.name, task, message=message))
+        self.run.emit(TaskResult(self.state.name, task, "", "unreachable", msg=message))
+        if self.play.any_errors_fatal:
+            self.run.abort.set()
+
+
+def _opaque(unit: Unit) -> bool:
+    """Whether the unit's commands may change anything. ``changed_when: false`` declares a
+    command read-only, so it does not invalidate facts (Ansible users write it for probes)."""
+    plan = unit.plan
+    read_only = unit.task.changed_when is not None and all(
+        c is False or (isinstance(c, str) and c.strip().lower() == "false")
+        for c in unit.task.changed_when)
+    return plan is not None and plan.opaque and not read_only
+
+
+def _stale(facts: Sequence[Fact[Any]], touched: Sequence[str], opaque: bool) -> bool:
+    if opaque and facts:
+        return True
+    return any(f.stale_after(path) for f in facts for path in touched)

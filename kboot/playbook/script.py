@@ -1,0 +1,132 @@
+"""The change script: the commands of many tasks sent to a host in ONE exec, parsed back per task.
+
+Each *step* (one task, or one loop item) runs in its own subshell with stdin from /dev/null,
+between marker lines (carrying a random nonce) written to both stdout and stderr, so each step's
+output, exit code and failing command are recovered exactly. A failing step sets a flag; at the
+end of its task's steps the script stops, so later tasks never run on that host — unless the
+step may fail (``ignore_errors``, ``failed_when``). File contents travel inside the script as
+base64 (``$KB_DATA``), or, when big, were uploaded beforehand and are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kboot.facts.base import quote
+from kboot.tasks.base import DATA_VAR, Command
+
+INLINE_LIMIT = 256 * 1024
+_MARK = "@@KBOOT-STEP"
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    commands: tuple[Command, ...]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    may_fail: bool = False  # ignore_errors / failed_when: a failure does not stop the script
+    group_end: bool = True  # last step of its task: stop here if one of the task's steps failed
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    ran: bool
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    failed_command: int | None = None
+
+
+def upload_path(nonce: str, step: int, command: int) -> str:
+    return f"/tmp/.kboot-{nonce}-{step}-{command}"
+
+
+def _data_prefix(data: bytes, path: str | None) -> str:
+    if path is not None:
+        return f"{DATA_VAR}={quote(path)}\n"
+    encoded = base64.b64encode(data).decode("ascii")
+    return (f'{DATA_VAR}=$(mktemp) || exit 1\n'
+            f"printf '%s' '{encoded}' | base64 -d >\"${DATA_VAR}\" || exit 1\n")
+
+
+def _command_block(step: Step, index: int, command: Command, uploads: Mapping[str, str]) -> str:
+    key = f"{step.index}-{index}"
+    prefix = "" if command.data is None else _data_prefix(command.data, uploads.get(key))
+    cleanup = "" if command.data is None else f'rm -f -- "${DATA_VAR}"; '
+    return (f"{prefix}{{\n{command.script}\n}} || {{ rc=$?; {cleanup}"
+            f"printf '\\n%s C {step.index} {index}\\n' \"$M\"; exit $rc; }}\n"
+            + (f'rm -f -- "${DATA_VAR}"\n' if command.data is not None else ""))
+
+
+def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str]) -> str:
+    """The script for ``steps``; ``uploads`` maps ``"step-command"`` to pre-uploaded data paths."""
+    out = [f"M='{_MARK} {nonce}'", "f=0"]
+    if uploads:
+        out.append(f"trap 'rm -f -- {' '.join(quote(p) for p in uploads.values())}' EXIT")
+    for step in steps:
+        i = step.index
+        out.append(f"printf '\\n%s S {i}\\n' \"$M\"; printf '\\n%s S {i}\\n' \"$M\" >&2")
+        body = [f"export {k}={quote(str(v))}" for k, v in step.environment.items()]
+        body += [_command_block(step, n, c, uploads) for n, c in enumerate(step.commands)]
+        out.append("(\n" + "\n".join(body) + "\n) </dev/null")
+        out.append("rc=$?")
+        out.append(f"printf '\\n%s R {i} %s\\n' \"$M\" \"$rc\"; printf '\\n%s R {i}\\n' \"$M\" >&2")
+        if not step.may_fail:
+            out.append('[ "$rc" -eq 0 ] || f=1')
+        if step.group_end:
+            out.append('[ "$f" -eq 0 ] || exit 0')
+    out.append("printf '\\n%s E\\n' \"$M\"")
+    return "\n".join(out) + "\n"
+
+
+def needs_upload(command: Command) -> bool:
+    return command.data is not None and len(command.data) > INLINE_LIMIT
+
+
+def _sections(text: str, nonce: str) -> tuple[dict[int, list[str]], dict[int, int], dict[int, int]]:
+    prefix = f"{_MARK} {nonce} "
+    bodies: dict[int, list[str]] = {}
+    codes: dict[int, int] = {}
+    failed: dict[int, int] = {}
+    current: list[str] | None = None
+    for line in text.split("\n"):
+        if not line.startswith(prefix):
+            if current is not None:
+                current.append(line)
+            continue
+        parts = line[len(prefix):].split()
+        if parts[0] == "S":
+            current = bodies.setdefault(int(parts[1]), [])
+        elif parts[0] == "R":
+            current = None
+            if len(parts) > 2:
+                codes[int(parts[1])] = int(parts[2])
+        elif parts[0] == "C":
+            failed[int(parts[1])] = int(parts[2])
+    return bodies, codes, failed
+
+
+def _clean(lines: list[str]) -> str:
+    return "\n".join(lines).rstrip("\r\n")
+
+
+def parse_outcomes(steps: Sequence[Step], stdout: str, stderr: str,
+                   nonce: str) -> dict[int, StepOutcome]:
+    """Each step's outcome; steps the script never reached have ``ran=False``."""
+    out_bodies, codes, failed = _sections(stdout, nonce)
+    err_bodies, _, _ = _sections(stderr, nonce)
+    outcomes: dict[int, StepOutcome] = {}
+    for step in steps:
+        if step.index not in codes:
+            outcomes[step.index] = StepOutcome(ran=False)
+            continue
+        outcomes[step.index] = StepOutcome(
+            ran=True,
+            exit_code=codes[step.index],
+            stdout=_clean(out_bodies.get(step.index, [])),
+            stderr=_clean(err_bodies.get(step.index, [])),
+            failed_command=failed.get(step.index),
+        )
+    return outcomes
