@@ -244,6 +244,8 @@ class Lab:
         return out
 
     def leader(self, name: str) -> int:
+        """Host pid of the node's PID 1 (for ``nsenter``); raises if the node is not running."""
+        require_root()
         node = self.node(name)
         proc = self._proc(node.name)
         lead = machine.leader(proc) if proc else None
@@ -270,6 +272,7 @@ class Lab:
     # --- fault injection -----------------------------------------------------------------
     def stop(self, name: str, *, timeout: float = STOP_TIMEOUT) -> None:
         """Clean shutdown (``systemctl poweroff`` inside); the node keeps its disk."""
+        require_root()
         node = self.node(name)
         proc = self._proc(node.name)
         if not machine.alive(proc) or proc is None:
@@ -283,6 +286,7 @@ class Lab:
 
     def kill(self, name: str) -> None:
         """Hard power-off: SIGKILL the node's init (its whole pid namespace) and nspawn."""
+        require_root()
         node = self.node(name)
         proc = self._proc(node.name)
         if proc is not None and machine.alive(proc):
@@ -300,6 +304,7 @@ class Lab:
 
     def start(self, name: str, *, timeout: float = BOOT_TIMEOUT) -> None:
         """Boot a stopped node again, with its disk as it was."""
+        require_root()
         node = self.node(name)
         if machine.alive(self._proc(node.name)):
             return
@@ -309,6 +314,7 @@ class Lab:
 
     def partition(self, name: str, from_nodes: Sequence[str] | None = None) -> None:
         """Drop all traffic between ``name`` and ``from_nodes`` (default: every other node)."""
+        require_root()
         node = self.node(name)
         peers = [self.node(p) for p in from_nodes] if from_nodes else [
             n for n in self.nodes if n != node]
@@ -323,6 +329,7 @@ class Lab:
 
     def heal(self) -> None:
         """Remove every partition."""
+        require_root()
         for node in self.nodes:
             network.unblock_all(node)
         self._save(replace(self._state(), partitions=()))

@@ -109,3 +109,13 @@ def test_a_container_runs_under_containerd_in_a_node(lab2: Lab, tmp_path: Path) 
     assert "memory:/labtest/t1" in run.stdout  # in the node's own cgroup tree
     fs = lab2.exec("w1", ["stat", "-f", "-c", "%T", "/var/lib/containerd"], check=True).stdout
     assert fs.strip() != "overlayfs"
+
+
+def test_shared_lab_fixture_has_the_default_topology(lab: Lab) -> None:
+    """The 3 + 2 lab that ``kboot up`` end-to-end tests use."""
+    doc = yaml.safe_load(lab.inventory_path.read_text())
+    assert len(doc["groups"]["control_plane"]["hosts"]) == 3
+    assert len(doc["groups"]["workers"]["hosts"]) == 2
+    assert [s.state for s in lab.status()] == ["running"] * 5
+    hostnames = {ssh(lab, n.name, "hostname")[1].strip() for n in lab.nodes}
+    assert hostnames == {n.name for n in lab.nodes}
