@@ -99,7 +99,7 @@ def admit_create(kind: ResourceKind, obj: JsonObj, *, namespace: str | None,
         meta.pop("generation", None)
     if "status" in kind.subresources and kind.kind not in ("Pod", "Node", "Namespace"):
         obj.pop("status", None)
-    obj = rules.apply_defaults(kind, obj)
+    obj = rules.apply_defaults(kind, rules.normalize(kind, obj))
     _validate(kind, obj, None)
     rules.record_update(obj, None, manager=opts.field_manager, api_version=api_version, now=now)
     return obj
@@ -133,7 +133,7 @@ def admit_update(kind: ResourceKind, old: JsonObj, new: JsonObj, *, subresource:
         new["metadata"]["managedFields"] = meta.get("managedFields", old_meta.get("managedFields"))
     elif "status" in kind.subresources:
         _keep_status(new, old)
-    new = rules.apply_defaults(kind, new)
+    new = rules.apply_defaults(kind, rules.normalize(kind, new))
     _bump_generation(kind, old, new)
     _validate(kind, new, old)
     if manager_op == "Update":

@@ -146,3 +146,9 @@ def aggregated_discovery_version(accept: str) -> str | None:
         if item["media"] in ("application/json", "*/*"):
             return None
     return None
+
+
+def media_type(request: web.Request) -> str:
+    """The request body's media type; JSON when the client sent no Content-Type."""
+    header = request.headers.get("Content-Type", "")
+    return header.split(";")[0].strip().lower() or "application/json"

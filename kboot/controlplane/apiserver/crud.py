@@ -17,7 +17,7 @@ from aiohttp import web
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver import admission
 from kboot.controlplane.apiserver.admission import WriteOptions
-from kboot.controlplane.apiserver.codec import decode, decode_object, json_response
+from kboot.controlplane.apiserver.codec import decode, decode_object, json_response, media_type
 from kboot.controlplane.apiserver.errors import (
     ApiError,
     JsonObj,
@@ -63,7 +63,7 @@ async def create(state: ServerState, scope: Scope, request: web.Request) -> web.
     target = scope.target
     if target.name is not None:
         raise ApiError(405, "MethodNotAllowed", "POST is not supported on a named object")
-    body, dups = decode_object(await request.read(), request.content_type)
+    body, dups = decode_object(await request.read(), media_type(request))
     obj = await create_object(state, scope, body, dups)
     return json_response(obj[0], 201, headers=warning_headers(obj[1]))
 
@@ -99,7 +99,7 @@ async def replace(state: ServerState, scope: Scope, request: web.Request) -> web
     """PUT of the main resource or its ``status``."""
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
-    body, dups = decode_object(await request.read(), request.content_type)
+    body, dups = decode_object(await request.read(), media_type(request))
     opts = scope.write_options()
     admission.check_type(kind, body)
     problems = admission.field_warnings(kind, body, dups, opts)
@@ -228,7 +228,7 @@ async def delete_object(state: ServerState, scope: Scope, name: str, opts: JsonO
 
 async def delete(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target = scope.target
-    opts = _delete_options(await request.read(), request.content_type, scope)
+    opts = _delete_options(await request.read(), media_type(request), scope)
     if target.name is None:
         return await delete_collection(state, scope, opts)
     for _ in range(3):

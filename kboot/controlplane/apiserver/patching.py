@@ -17,7 +17,7 @@ from kboot.controlplane.api import patch as patches
 from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.apiserver import admission, rules
 from kboot.controlplane.apiserver.admission import WriteOptions
-from kboot.controlplane.apiserver.codec import decode, json_response
+from kboot.controlplane.apiserver.codec import decode, json_response, media_type
 from kboot.controlplane.apiserver.crud import (
     create_object,
     update_with_allocation,
@@ -64,7 +64,7 @@ def _apply_patch(kind: Any, media: str, current: JsonObj, body: Any) -> JsonObj:
 async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
-    media = request.content_type.lower()
+    media = media_type(request)
     if media not in PATCH_TYPES:
         raise unsupported_media(media)
     decoded = decode(await request.read(), media)

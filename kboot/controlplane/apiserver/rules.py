@@ -7,6 +7,7 @@ handlers never depend on the rule modules' internal shapes.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 from typing import Any
@@ -98,3 +99,17 @@ def server_side_apply(kind: ResourceKind, current: JsonObj, config: JsonObj, *, 
     del manager, force
     result: JsonObj = patches.strategic_merge_patch(kind, current, config)
     return result
+
+
+def normalize(kind: ResourceKind, obj: JsonObj) -> JsonObj:
+    """Upstream's conversion-time rewrites: a Secret's ``stringData`` folds into ``data``."""
+    if kind.kind != "Secret" or "stringData" not in obj:
+        return obj
+    out = dict(obj)
+    string_data = out.pop("stringData") or {}
+    if isinstance(string_data, dict):
+        data = dict(out.get("data") or {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        out["data"] = data
+    return out

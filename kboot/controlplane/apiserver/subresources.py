@@ -15,7 +15,7 @@ from aiohttp import web
 
 from kboot.controlplane.api import selectors
 from kboot.controlplane.apiserver import admission, kubeletproxy
-from kboot.controlplane.apiserver.codec import decode, decode_object, json_response
+from kboot.controlplane.apiserver.codec import decode, decode_object, json_response, media_type
 from kboot.controlplane.apiserver.crud import delete_object
 from kboot.controlplane.apiserver.errors import (
     ApiError,
@@ -75,7 +75,7 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
     if request.method not in ("PUT", "PATCH"):
         raise method_not_allowed()
     raw = await request.read()
-    media = request.content_type.lower()
+    media = media_type(request)
     if request.method == "PATCH" and media not in PATCH_TYPES[:3]:
         raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {media} on scale")
     body: Any = (decode_object(raw, media)[0] if request.method == "PUT"
@@ -106,7 +106,7 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
 async def _binding(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
-    body, _ = decode_object(await request.read(), request.content_type)
+    body, _ = decode_object(await request.read(), media_type(request))
     node = ((body.get("target") or {}).get("name") or "")
     if not node:
         raise ApiError(422, "Invalid", "Binding is invalid: target.name: Required value",
@@ -140,7 +140,7 @@ async def _eviction(state: ServerState, scope: Scope, request: web.Request) -> w
     target = scope.target
     assert target.name is not None
     raw = await request.read()
-    body = decode_object(raw, request.content_type)[0] if raw.strip() else {}
+    body = decode_object(raw, media_type(request))[0] if raw.strip() else {}
     name = (body.get("metadata") or {}).get("name")
     if name not in (None, target.name):
         raise bad_request("name in URL does not match name in Eviction object")

@@ -119,7 +119,7 @@ def test_describe_patch_label_annotate_scale(server: ApiServer, ns: str) -> None
 def test_delete_wait(server: ApiServer, ns: str) -> None:
     ok(server.kubectl("apply", "-f", "-", input=app_manifest(ns)))
     started = time.monotonic()
-    assert f'pod "solo" deleted' in ok(server.kubectl("delete", "-n", ns, "pod/solo", "--wait"))
+    assert 'pod "solo" deleted' in ok(server.kubectl("delete", "-n", ns, "pod/solo", "--wait"))
     ok(server.kubectl("delete", "-n", ns, "deployment/web", "--wait"))
     assert time.monotonic() - started < 20
     gone = server.kubectl("get", "pod/solo", "-n", ns)
