@@ -9,37 +9,41 @@ unless ``any_errors_fatal`` or ``max_fail_percentage`` says so. Usable as a libr
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kboot.inventory.model import Host, Inventory
+from kboot.errors import ConfigError
+from kboot.inventory import Host, Inventory, resolve_secrets
 from kboot.playbook.events import EventCallback, PlayStarted, Recap, RunSummary
 from kboot.playbook.host import HostPlay
 from kboot.playbook.hosts import play_hosts
 from kboot.playbook.model import Play, Playbook, TaskSpec
 from kboot.playbook.parse import load_playbook
 from kboot.playbook.state import RunOptions, RunState, TransportFactory
-from kboot.transport.base import Transport
+from kboot.transport import Transport, open_transport
 
 log = logging.getLogger(__name__)
 
 
-def default_transports(inventory: Inventory) -> TransportFactory:
-    """Real transports for the inventory's hosts (SSH or local), secrets resolved once."""
-    transport_mod: Any = importlib.import_module("kboot.transport")
-    loader: Any = importlib.import_module("kboot.inventory.loader")
-    secrets = loader.resolve_secrets(inventory)
+def _no_prompt(question: str) -> str:
+    raise ConfigError(f"{question.strip()} needed, but no prompt is available here "
+                      "(set the password environment variable named in the inventory)")
+
+
+def default_transports(inventory: Inventory, *,
+                       prompt: Callable[[str], str] = _no_prompt) -> TransportFactory:
+    """Real transports for the inventory's hosts (SSH or local); passwords are resolved once,
+    from the environment or by ``prompt``."""
+    secrets = resolve_secrets(inventory, prompt=prompt)
 
     def factory(host: Host) -> Transport:
-        transport: Transport = transport_mod.open_transport(host, secrets=secrets)
-        return transport
+        return open_transport(host, secrets=secrets)
 
     return factory
 
