@@ -44,9 +44,15 @@ class Outcome:
     timed_out: bool = False
 
 
-def shell_line(command: str, *, env: Mapping[str, str] | None, sudo: Sudo | None) -> str:
-    """The exec request: ``/bin/sh -c`` around ``command``, with env exports and sudo."""
-    exports = ""
+def shell_line(command: str, *, env: Mapping[str, str] | None, sudo: Sudo | None,
+               stdin: bool = True) -> str:
+    """The exec request: ``/bin/sh -c`` around ``command``, with env exports and sudo.
+
+    Without ``stdin`` the command reads /dev/null, so nothing (not even EOF) is sent on the
+    channel after the exec request: paramiko may otherwise put our EOF on the wire after its
+    automatic CLOSE reply to a command that already ended, which OpenSSH answers by dropping
+    the whole connection ("ieof packet referred to nonexistent channel")."""
+    exports = "" if stdin else "exec </dev/null; "
     for name, value in (env or {}).items():
         if not _ENV_NAME.match(name):
             raise ValueError(f"invalid environment variable name {name!r}")
@@ -77,7 +83,9 @@ class _Exchange:
             self._send_stdin()
 
     def _send_stdin(self) -> None:
-        data = self.stdin or b""
+        if self.stdin is None:
+            return  # the command reads /dev/null (see shell_line)
+        data = self.stdin
         if len(data) > _THREADED_STDIN:
             threading.Thread(target=self._send_all, args=(data,), daemon=True).start()
         else:
@@ -119,8 +127,10 @@ class _Exchange:
             self._check_sudo()
 
     def finished(self) -> bool:
+        # sshd may send exit-status before the last output: only EOF (or close) ends the data.
         return (
-            self.chan.exit_status_ready()
+            bool(self.chan.eof_received or self.chan.closed)
+            and self.chan.exit_status_ready()
             and not self.chan.recv_ready()
             and not self.chan.recv_stderr_ready()
         )

@@ -43,12 +43,19 @@ def with_connect_retries(retries: int, fn: Callable[[], T]) -> T:
     return ssh_connect_policy(retries)(fn)
 
 
+def _channel_refused(exc: BaseException) -> bool:
+    # paramiko keeps one "saved exception" per connection, so a thread whose open was refused
+    # while another's was too may see the generic message instead of ChannelException.
+    return isinstance(exc, paramiko.ChannelException) or (
+        isinstance(exc, paramiko.SSHException) and "Unable to open channel" in str(exc))
+
+
 def channel_open_policy() -> Retrying:
     """Opening a session channel: the server may refuse briefly while it still counts channels
     we just closed (OpenSSH ``MaxSessions``). Nothing has run yet, so retrying is safe."""
     return Retrying(
         stop=stop_after_attempt(30),
         wait=wait_exponential(multiplier=0.005, max=0.2),
-        retry=retry_if_exception(lambda e: isinstance(e, paramiko.ChannelException)),
+        retry=retry_if_exception(_channel_refused),
         reraise=True,
     )

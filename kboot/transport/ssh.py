@@ -2,8 +2,10 @@
 
 Every ``run`` opens one exec channel on the shared connection (no pty, no per-command SFTP, no
 ``sudo -v``), so a command costs one channel-open and one exec round trip. Concurrent calls are
-safe; at most ``max_sessions`` channels are open at once (OpenSSH's ``MaxSessions`` is 10, one is
-kept for SFTP). Connecting (through jump hosts if any) is the only thing retried.
+safe; at most ``max_sessions`` (default 6) exec channels are open at once: OpenSSH's
+``MaxSessions`` is 10, one goes to SFTP, and the server frees a channel a moment after we close
+it (opens it refuses meanwhile are retried: nothing has run yet). Connecting (through jump hosts
+if any) is the only other thing retried; commands never are.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class SSHTransport:
     """:class:`kboot.transport.base.Transport` over SSH. Connects lazily, on first use."""
 
     def __init__(self, host: str, conn: ConnectionSpec, *, password: str | None = None,
-                 become_password: str | None = None, max_sessions: int = 8) -> None:
+                 become_password: str | None = None, max_sessions: int = 6) -> None:
         self.host = host
         self._conn = conn
         self._become_password = become_password
@@ -147,7 +149,7 @@ class SSHTransport:
                 timeout: float | None = None, env: Mapping[str, str] | None = None) -> Outcome:
         """Like :meth:`run` but with raw bytes outputs."""
         sudo = self._sudo(become)
-        line = shell_line(command, env=env, sudo=sudo)
+        line = shell_line(command, env=env, sudo=sudo, stdin=stdin is not None)
         t = connect_or_raise(self)
         with self._sessions:
             try:

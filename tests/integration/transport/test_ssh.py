@@ -60,6 +60,7 @@ def test_stdin_env_and_timeout(root: SSHTransport) -> None:
     r = root.run("cat; printf '%s' \"$GREETING\"", stdin=b"line 1\nline 2\n",
                  env={"GREETING": "hello 'world'"})
     assert r.stdout == "line 1\nline 2\nhello 'world'"
+    assert root.run("cat", timeout=5).stdout == ""  # no stdin: reads /dev/null, no hang
     big = b"x" * (1024 * 1024)
     assert root.run("wc -c", stdin=big).stdout.strip() == str(len(big))
     start = time.monotonic()

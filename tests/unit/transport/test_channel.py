@@ -38,3 +38,12 @@ def test_bad_env_name_rejected() -> None:
 
 def test_password_not_in_repr() -> None:
     assert "pw" not in repr(Sudo("[P]", "[R]", password="pw"))
+
+
+def test_without_stdin_the_command_reads_dev_null() -> None:
+    line = shell_line("cat", env=None, sudo=None, stdin=False)
+    out = subprocess.run(line, shell=True, capture_output=True, text=True, check=True,
+                         input="must not be read").stdout
+    assert out == ""
+    sudo = shlex.split(shell_line("cat", env=None, sudo=Sudo("[P]", "[R]"), stdin=False))
+    assert "exec </dev/null; cat" in sudo[-1]
