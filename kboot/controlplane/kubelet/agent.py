@@ -1,7 +1,9 @@
 """``Kubelet``: binds the API (informers, status patches, events) to per-pod workers.
 
-Informers watch this node's pods (``spec.nodeName=<node>``), ConfigMaps, Secrets and Nodes.
-Handlers only wake pod tasks; each pod has exactly one task running its
+Informers watch this node's pods (``spec.nodeName=<node>``) and the Nodes. ConfigMaps and
+Secrets are read by name (the Node authorizer allows a kubelet nothing else) before every sync
+of a pod that references them, so changes reach env of new containers and volume files within
+one resync period. Handlers only wake pod tasks; each pod has exactly one task running its
 :class:`~kboot.controlplane.kubelet.sync.PodWorker` sequentially, re-syncing on events and
 every ``resync`` seconds (sooner while containers are settling). A pod with a
 deletionTimestamp is terminated with its grace period, its node state removed (volumes,
@@ -62,8 +64,7 @@ class Kubelet:
         name = config.node.name
         self.informers = Informers(client)
         self.pods = self.informers.get("pods", field_selector=f"spec.nodeName={name}")
-        self.configmaps = self.informers.get("configmaps")
-        self.secrets = self.informers.get("secrets")
+        self._objects: dict[tuple[str, str, str], Obj | None] = {}  # (plural, ns, name)
         self.nodes = self.informers.get("nodes")
         self.recorder = EventRecorder(client, "kubelet", host=name)
         self.volumes = VolumeManager(config.node.root_dir)
@@ -76,8 +77,17 @@ class Kubelet:
 
     # -- podspec.Lookup ------------------------------------------------------------------------
 
+    async def _prefetch(self, pod: Obj) -> None:
+        ns = pod["metadata"].get("namespace", "default")
+        for plural, name in podspec.references(pod):
+            try:
+                self._objects[(plural, ns, name)] = await self.client.get(plural, name,
+                                                                          namespace=ns)
+            except NotFound:
+                self._objects[(plural, ns, name)] = None
+
     def configmap(self, namespace: str, name: str) -> Mapping[str, str] | None:
-        obj = self.configmaps.get(f"{namespace}/{name}")
+        obj = self._objects.get(("configmaps", namespace, name))
         if obj is None:
             return None
         data = dict(obj.get("data") or {})
@@ -86,7 +96,7 @@ class Kubelet:
         return data
 
     def secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
-        obj = self.secrets.get(f"{namespace}/{name}")
+        obj = self._objects.get(("secrets", namespace, name))
         if obj is None:
             return None
         data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
@@ -105,12 +115,6 @@ class Kubelet:
     def wake(self, uid: str) -> None:
         self._wake.setdefault(uid, asyncio.Event()).set()
 
-    def _on_config(self, obj: Obj) -> None:
-        ns = obj["metadata"].get("namespace")
-        for pod in self.pods.objects():
-            if pod["metadata"].get("namespace") == ns:
-                self.wake(pod["metadata"]["uid"])
-
     def _on_node(self, node: Obj) -> None:
         if node["metadata"]["name"] == self.config.node.name and self.config.cni_conf_dir:
             cidr = (node.get("spec") or {}).get("podCIDR")
@@ -126,10 +130,6 @@ class Kubelet:
         await self.node_agent.register()
         self.pods.add_handlers(Handlers(on_add=self._on_pod, on_update=lambda _o, n:
                                         self._on_pod(n), on_delete=self._on_pod_deleted))
-        config_handlers = Handlers(on_add=self._on_config,
-                                   on_update=lambda _o, n: self._on_config(n))
-        self.configmaps.add_handlers(config_handlers)
-        self.secrets.add_handlers(config_handlers)
         self.nodes.add_handlers(Handlers(on_add=self._on_node,
                                          on_update=lambda _o, n: self._on_node(n)))
         self.informers.start()
@@ -216,6 +216,7 @@ class Kubelet:
         if last is not None:
             pod = {**pod, "status": last}
         try:
+            await self._prefetch(pod)
             claims = await resolve_claims(self.client, pod, node=self.config.node.name,
                                           base=self.config.local_path_dir)
             status = await worker.sync(pod, self, claims=claims)

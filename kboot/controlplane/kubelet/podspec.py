@@ -60,6 +60,30 @@ def parse_quantity(text: str | int | float) -> float:
     return float(value)
 
 
+def references(pod: Obj) -> set[tuple[str, str]]:
+    """(``configmaps``|``secrets``, name) of every object the pod's env and volumes read."""
+    spec = pod.get("spec") or {}
+    refs: set[tuple[str, str]] = set()
+    for vol in spec.get("volumes") or []:
+        if "configMap" in vol:
+            refs.add(("configmaps", vol["configMap"]["name"]))
+        if "secret" in vol:
+            refs.add(("secrets", vol["secret"]["secretName"]))
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        for src in c.get("envFrom") or []:
+            if "configMapRef" in src:
+                refs.add(("configmaps", src["configMapRef"]["name"]))
+            if "secretRef" in src:
+                refs.add(("secrets", src["secretRef"]["name"]))
+        for var in c.get("env") or []:
+            src = var.get("valueFrom") or {}
+            if "configMapKeyRef" in src:
+                refs.add(("configmaps", src["configMapKeyRef"]["name"]))
+            if "secretKeyRef" in src:
+                refs.add(("secrets", src["secretKeyRef"]["name"]))
+    return refs
+
+
 def pod_labels(pod: Obj) -> dict[str, str]:
     meta = pod["metadata"]
     return {LABEL_NAME: meta["name"], LABEL_NAMESPACE: meta.get("namespace", "default"),

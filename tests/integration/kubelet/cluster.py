@@ -1,0 +1,119 @@
+"""A one-node test cluster: the apiserver fixture, a private containerd node, a real kubelet.
+
+The kubelet runs as a subprocess in the host network namespace on 127.0.0.1 (so the apiserver
+reaches its HTTPS port), with a serving certificate from the test CA and a
+``system:node:<name>`` identity; the pods run in the node's network namespace, reachable from
+the host through the route the harness adds. Used by the kubelet, proxy and DNS integration
+tests and by the startup benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kboot.pki import CertSpec, issue, save_pair
+from tests.fixtures.apiserver import ApiServer, start_apiserver
+from tests.fixtures.etcd import free_port
+from tests.integration.kubelet.harness import Node, build_test_images, containerd_node
+
+NODE_NAME = "kbt-node"
+BB = "kboot.io/busybox:1.35"
+Obj = dict[str, Any]
+
+
+@dataclass
+class Cluster:
+    server: ApiServer
+    node: Node
+    kubelet: subprocess.Popen[bytes]
+    kubelet_log: Path
+
+    def kubectl(self, *args: str, input: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.server.kubectl(*args, input=input, timeout=timeout)
+
+    def apply(self, obj: Obj) -> None:
+        res = self.kubectl("apply", "-f", "-", input=json.dumps(obj))
+        assert res.returncode == 0, res.stderr
+
+    def get(self, kind: str, name: str, namespace: str = "default") -> Obj | None:
+        res = self.kubectl("get", kind, name, "-n", namespace, "-o", "json")
+        return json.loads(res.stdout) if res.returncode == 0 else None
+
+    def wait(self, kind: str, name: str, check: Callable[[Obj], bool], *, timeout: float = 30,
+             namespace: str = "default") -> Obj:
+        deadline = time.monotonic() + timeout
+        obj: Obj | None = None
+        while time.monotonic() < deadline:
+            obj = self.get(kind, name, namespace)
+            if obj is not None and check(obj):
+                return obj
+            time.sleep(0.25)
+        raise AssertionError(f"{kind}/{name} did not reach the condition: "
+                             f"{json.dumps((obj or {}).get('status'))[:1500]}\n"
+                             f"kubelet log:\n{self.kubelet_log.read_text()[-3000:]}")
+
+    def wait_running(self, name: str, timeout: float = 30) -> Obj:
+        return self.wait("pod", name, lambda p: (p.get("status") or {}).get("phase")
+                         == "Running", timeout=timeout)
+
+
+def pod(name: str, command: str, **extra: Any) -> Obj:
+    """A busybox pod on the test node running ``sh -c <command>``."""
+    container = {"name": "c", "image": BB, "command": ["sh", "-c", command],
+                 **extra.pop("container", {})}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+            "spec": {"nodeName": NODE_NAME, "terminationGracePeriodSeconds": 2,
+                     "containers": [container], **extra}}
+
+
+def _kubelet_args(server: ApiServer, node: Node, port: int, work: Path) -> list[str]:
+    ident = server.identity(f"system:node:{NODE_NAME}", ("system:nodes",))
+    pair = issue(server.ca, CertSpec(NODE_NAME, ip_addresses=("127.0.0.1",), server=True))
+    cert, key = save_pair(pair, work, "kubelet-serving")
+    return [
+        sys.executable, "-c", "import sys; from kboot.controlplane.kubelet.main import main; "
+        "sys.exit(main(sys.argv[1:]))",
+        "--kubeconfig", str(ident.kubeconfig), "--node-name", NODE_NAME,
+        "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", str(port),
+        "--container-runtime-endpoint", node.endpoint, "--root-dir", str(work / "root"),
+        "--pod-log-dir", str(node.log_dir), "--cgroup-root", node.cgroup_root,
+        "--tls-cert-file", str(cert), "--tls-private-key-file", str(key),
+        "--client-ca-file", str(server.ca_file), "--cluster-dns", node.host_ip,
+        "--cni-conf-dir", "", "--no-manage-routes", "--local-path-dir", str(work / "lp"),
+        "--backoff-initial", "1", "--resync", "1"]
+
+
+@contextlib.contextmanager
+def one_node_cluster(slot: int) -> Iterator[Cluster]:
+    images = build_test_images(Path(tempfile.gettempdir()) / "kbt-cri-images")
+    with start_apiserver("memory://") as server, containerd_node(slot, images) as node:
+        work = node.workdir / "kubelet"
+        work.mkdir()
+        log = work / "kubelet.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(_kubelet_args(server, node, free_port(), work),
+                                    stdout=out, stderr=subprocess.STDOUT)
+        cluster = Cluster(server, node, proc, log)
+        try:
+            cluster.wait("node", NODE_NAME, lambda n: bool(n.get("status")), timeout=30,
+                         namespace="default")
+            yield cluster
+        finally:
+            for kind in ("pods", "services"):
+                cluster.kubectl("delete", kind, "--all", "--wait=false", "--grace-period=0")
+            time.sleep(0.5)
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+            proc.kill()

@@ -1,0 +1,129 @@
+"""Pods on a real containerd through the kubelet and the apiserver, driven with kubectl."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.kubelet.cluster import Cluster, pod
+
+pytestmark = pytest.mark.integration
+
+
+def _cs(p: dict) -> dict:  # type: ignore[type-arg]
+    statuses = (p.get("status") or {}).get("containerStatuses") or [{}]
+    return {"restartCount": 0, "state": {}, "ready": False, **statuses[0]}
+
+
+def test_pod_runs_and_logs_come_through(cluster: Cluster) -> None:
+    cluster.apply(pod("logger", "for i in 1 2 3 4 5; do echo line $i; sleep 0.3; done",
+                      restartPolicy="Never"))
+    p = cluster.wait_running("logger")
+    assert p["status"]["podIP"].startswith(f"10.251.{cluster.node.slot}.")
+    assert _cs(p)["ready"] and p["status"]["hostIP"] == "127.0.0.1"
+    follow = cluster.kubectl("logs", "-f", "logger", timeout=20)
+    assert follow.returncode == 0, follow.stderr
+    assert follow.stdout.splitlines() == [f"line {i}" for i in range(1, 6)]
+    tail = cluster.kubectl("logs", "logger", "--tail=2", "--timestamps")
+    lines = tail.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].endswith("line 5") and lines[1][:4].isdigit()
+    done = cluster.wait("pod", "logger", lambda p: p["status"]["phase"] == "Succeeded")
+    assert _cs(done)["state"]["terminated"]["exitCode"] == 0
+
+
+def test_exec_stdin_stdout_stderr_and_exit_codes(cluster: Cluster) -> None:
+    cluster.apply(pod("shell", "sleep 3600"))
+    cluster.wait_running("shell")
+    res = cluster.kubectl("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert res.returncode == 3
+    assert res.stdout == "out\n" and "err" in res.stderr
+    res = cluster.kubectl("exec", "-i", "shell", "--", "sh", "-c", "cat; echo done",
+                          input="hello\nworld\n")
+    assert res.returncode == 0 and res.stdout == "hello\nworld\ndone\n", res.stderr
+    res = cluster.kubectl("exec", "shell", "--", "true")
+    assert res.returncode == 0
+
+
+def test_crash_loop_backoff_counts_restarts(cluster: Cluster) -> None:
+    cluster.apply(pod("crasher", "echo boom; exit 2"))
+    p = cluster.wait("pod", "crasher", lambda p: _cs(p)["restartCount"] >= 2, timeout=40)
+    st = _cs(p)
+    assert st["lastState"]["terminated"]["exitCode"] == 2
+    assert p["status"]["phase"] == "Running"
+    prev = cluster.kubectl("logs", "crasher", "--previous")
+    assert prev.stdout.strip() == "boom"
+    p = cluster.wait("pod", "crasher", lambda p: _cs(p)["state"].get("waiting", {}).get(
+        "reason") == "CrashLoopBackOff", timeout=20)
+    assert not _cs(p)["ready"]
+    table = cluster.kubectl("get", "pod", "crasher", "--no-headers").stdout.split()
+    assert table[2] in ("CrashLoopBackOff", "Error", "Completed") and int(table[3]) >= 2
+
+
+def test_liveness_restarts_and_readiness_gates_ready(cluster: Cluster) -> None:
+    probe = {"periodSeconds": 1, "failureThreshold": 1}
+    cluster.apply(pod("probed", "touch /tmp/alive; sleep 3600", container={
+        "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/alive"]}, **probe},
+        "readinessProbe": {"exec": {"command": ["test", "-f", "/tmp/ready"]}, **probe}}))
+    p = cluster.wait_running("probed")
+    assert not _cs(p)["ready"]
+    assert cluster.kubectl("exec", "probed", "--", "touch", "/tmp/ready").returncode == 0
+    p = cluster.wait("pod", "probed", lambda p: _cs(p)["ready"], timeout=15)
+    ready = {c["type"]: c["status"] for c in p["status"]["conditions"]}
+    assert ready["Ready"] == "True" and ready["ContainersReady"] == "True"
+    assert cluster.kubectl("exec", "probed", "--", "rm", "/tmp/alive").returncode == 0
+    p = cluster.wait("pod", "probed", lambda p: _cs(p)["restartCount"] >= 1, timeout=20)
+    assert "running" in _cs(cluster.wait_running("probed"))["state"]
+
+
+def test_configmap_secret_env_files_and_emptydir(cluster: Cluster) -> None:
+    cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "settings", "namespace": "default"},
+                   "data": {"color": "blue", "motd": "hi there"}})
+    cluster.apply({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "creds", "namespace": "default"},
+                   "stringData": {"password": "s3cret"}})
+    script = ("echo run >> /scratch/runs; echo COLOR=$COLOR PASS=$PASS; "
+              "cat /cfg/motd; echo; cat /sec/password; echo; sleep 2; exit 1")
+    cluster.apply(pod("configured", script, container={
+        "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "settings",
+                                                                     "key": "color"}}},
+                {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "creds",
+                                                                "key": "password"}}}],
+        "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"},
+                         {"name": "sec", "mountPath": "/sec"},
+                         {"name": "scratch", "mountPath": "/scratch"}]},
+        volumes=[{"name": "cfg", "configMap": {"name": "settings"}},
+                 {"name": "sec", "secret": {"secretName": "creds"}},
+                 {"name": "scratch", "emptyDir": {}}]))
+    cluster.wait_running("configured")
+    logs = cluster.kubectl("logs", "configured").stdout
+    assert "COLOR=blue PASS=s3cret" in logs and "hi there" in logs and "s3cret" in logs
+    p = cluster.wait("pod", "configured", lambda p: _cs(p)["restartCount"] >= 1
+                     and "running" in _cs(p)["state"], timeout=30)
+    assert p
+    runs = cluster.kubectl("exec", "configured", "--", "cat", "/scratch/runs").stdout
+    assert runs.count("run") >= 2  # the emptyDir kept the first run's line
+
+
+def test_pods_reach_each_other_by_ip(cluster: Cluster) -> None:
+    cluster.apply(pod("server", "mkdir -p /www && echo hello-from-server > /www/index.html "
+                      "&& exec httpd -f -p 8080 -h /www"))
+    cluster.apply(pod("client", "sleep 3600"))
+    ip = cluster.wait_running("server")["status"]["podIP"]
+    cluster.wait_running("client")
+    res = cluster.kubectl("exec", "client", "--", "timeout", "5", "wget", "-q", "-O-",
+                          f"http://{ip}:8080/")
+    assert res.stdout.strip() == "hello-from-server", res.stderr
+
+
+def test_graceful_delete_removes_everything(cluster: Cluster) -> None:
+    cluster.apply(pod("doomed", "trap 'exit 0' TERM; while true; do sleep 0.2; done"))
+    p = cluster.wait_running("doomed")
+    uid = p["metadata"]["uid"]
+    res = cluster.kubectl("delete", "pod", "doomed", "--timeout=20s")
+    assert res.returncode == 0, res.stderr
+    assert cluster.get("pod", "doomed") is None
+    assert not list(cluster.node.log_dir.glob(f"*_{uid}"))
+    ctrs = cluster.node.ctr("-n", "k8s.io", "containers", "list", "-q").stdout.split()
+    for c in ctrs:
+        info = cluster.node.ctr("-n", "k8s.io", "containers", "info", c).stdout
+        assert uid not in info
