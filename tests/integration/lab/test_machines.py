@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from kboot.images import build_busybox
+from kboot.inventory import load_inventory
 from kboot.lab import Lab
+from kboot.transport import open_transport
 from tests.fixtures.lab import LabFactory
 from tests.integration.lab.helpers import can_reach, debs_for, ssh
 
@@ -119,3 +121,19 @@ def test_shared_lab_fixture_has_the_default_topology(lab: Lab) -> None:
     assert [s.state for s in lab.status()] == ["running"] * 5
     hostnames = {ssh(lab, n.name, "hostname")[1].strip() for n in lab.nodes}
     assert hostnames == {n.name for n in lab.nodes}
+
+
+def test_kboot_loads_the_inventory_and_reaches_every_node(lab2: Lab) -> None:
+    """What ``kboot run``/``kboot up`` do with the lab's inventory: load it, then SSH with
+    strict host keys through kboot's own transport."""
+    inventory = load_inventory(lab2.inventory_path, require_groups=["control_plane"])
+    assert inventory.group_members("etcd") == ["kbt1w1-cp1"]
+    for host in inventory.hosts.values():
+        assert host.connection.host_key_policy == "strict"
+        transport = open_transport(host)
+        try:
+            assert transport.run("hostname").stdout.strip() == host.name
+            transport.put(b"pushed\n", "/root/pushed.txt", mode=0o600)
+            assert transport.get("/root/pushed.txt") == b"pushed\n"
+        finally:
+            transport.close()

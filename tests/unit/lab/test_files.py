@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from kboot.inventory import load_inventory
 from kboot.lab.inventory import inventory_document, render_inventory, render_known_hosts
 from kboot.lab.rootfs import builtin_modules, hosts_file, mounted_paths
 from kboot.lab.spec import LabSpec
@@ -70,3 +71,21 @@ def test_builtin_modules_from_kernel_evidence() -> None:
                             {"br_netfilter": True, "ip_tables": False})
     assert names == ["br_netfilter", "bridge", "nf_conntrack", "overlay"]
     assert "overlay" not in builtin_modules([], "nodev\tproc\n", {})
+
+
+def test_kboot_loads_the_lab_inventory(tmp_path: Path) -> None:
+    spec = LabSpec("lab1", 3, 2)
+    path = tmp_path / "lab.yaml"
+    path.write_text(render_inventory(spec, spec.nodes, key_file=Path("/k/id"),
+                                     known_hosts=Path("/k/kh"), path=path))
+    inv = load_inventory(path, require_groups=["control_plane", "workers"])
+    assert inv.group_members("etcd") == ["lab1-cp1", "lab1-cp2", "lab1-cp3"]
+    conn = inv.hosts["lab1-w1"].connection
+    assert (conn.address, conn.user, conn.key_file, conn.known_hosts, conn.host_key_policy) == (
+        "10.77.0.21", "root", "/k/id", "/k/kh", "strict")
+
+
+def test_kboot_loads_the_vagrant_inventory() -> None:
+    inv = load_inventory(EXAMPLE.with_name("vagrant.yaml"), require_groups=["control_plane"])
+    assert inv.group_members("etcd") == ["cp1", "cp2", "cp3"]
+    assert inv.hosts["w2"].connection.address == "192.168.77.22"
