@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from kboot.errors import BecomeError, tail
+from kboot.errors import BecomeError, TransportError, tail
 
 TIMEOUT_EXIT = 124  # as timeout(1): the command ran out of time
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -142,6 +142,10 @@ class _Exchange:
                 detail = detail.replace(self.sudo.prompt, "")
             raise BecomeError(self.host, "sudo refused: " + (tail(detail, 5) or "no output"))
         code = TIMEOUT_EXIT if timed_out else self.chan.recv_exit_status()
+        transport = self.chan.get_transport()
+        if code == -1 and not timed_out and (transport is None or not transport.is_active()):
+            raise TransportError(self.host, "connection lost while the command ran; it may or "
+                                 "may not have completed")
         return Outcome(code, bytes(self.out), bytes(self.err), timed_out)
 
 
