@@ -58,12 +58,6 @@ def _range_end(prefix: str) -> bytes:
     return prefix_end(prefix).encode() or b"\0"
 
 
-def _compacted_error(err: StoreError, requested: int, known: int) -> StoreError:
-    if "compacted" in str(err):
-        return Compacted(requested, known)
-    return err
-
-
 class _Leases:
     """Grants leases, sharing one among keys with the same TTL created close together."""
 
@@ -130,7 +124,9 @@ class EtcdStore:
         try:
             response = await self._kv_call("Range", request)
         except StoreError as err:
-            raise _compacted_error(err, revision, self._compacted) from err
+            if "compacted" not in str(err):
+                raise
+            raise Compacted(revision, await self._learn_compacted()) from err
         items = [_kv(raw) for raw in response.kvs]
         return ListResult(items, revision or response.header.revision, bool(response.more))
 
@@ -207,6 +203,23 @@ class EtcdStore:
             if "compacted" not in str(err):
                 raise
         self._compacted = max(self._compacted, revision)
+
+    async def _learn_compacted(self) -> int:
+        """The cluster's compaction revision: a watch from revision 1 is refused with it."""
+        call = rpc.WatchStub(self._channels.channel()).Watch()
+        try:
+            create = rpc.WatchCreateRequest(key=b"\0", start_revision=1)
+            await call.write(rpc.WatchRequest(create_request=create))
+            for _ in range(2):  # "created", then "canceled" carrying the compact revision
+                response = await asyncio.wait_for(call.read(), self._channels.timeout)
+                if response.compact_revision or response.canceled:
+                    self._compacted = max(self._compacted, int(response.compact_revision))
+                    break
+        except (grpc.aio.AioRpcError, TimeoutError) as err:
+            log.debug("cannot learn the compaction revision: %s", err)
+        finally:
+            call.cancel()
+        return self._compacted
 
     # -- watch ---------------------------------------------------------------------------------
 

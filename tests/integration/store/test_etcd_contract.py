@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from kboot.controlplane.store import StoreUnavailable, open_store
+from kboot.controlplane.store import Compacted, StoreUnavailable, open_store
 from tests.fixtures.etcd import EtcdCluster, start_etcd
-from tests.unit.store.contract import Backend, StoreContract, unique_prefix
+from tests.unit.store.contract import Backend, StoreContract, take, unique_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +57,29 @@ def test_fails_over_to_a_live_endpoint(private_etcd: EtcdCluster) -> None:
             rev = await store.create(key, b"v")
             kv = await store.get(key)
             assert kv is not None and kv.mod_revision == rev
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_compaction_by_another_client_is_reported(private_etcd: EtcdCluster) -> None:
+    prefix = unique_prefix()
+
+    async def main() -> None:
+        store = open_store(private_etcd.url)
+        try:
+            first = await store.create(prefix + "a", b"1")
+            await store.create(prefix + "b", b"1")
+            now = await store.current_revision()
+            compacted = private_etcd.etcdctl("compact", str(now))
+            assert compacted.returncode == 0, compacted.stderr
+            with pytest.raises(Compacted) as err:
+                await store.list(prefix, revision=first)
+            assert (err.value.requested, err.value.compacted) == (first, now)
+            with pytest.raises(Compacted) as werr:
+                await take(store.watch(prefix, from_revision=first - 1), 1, timeout=5)
+            assert werr.value.compacted == now
         finally:
             await store.close()
 
