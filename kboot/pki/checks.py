@@ -79,9 +79,7 @@ def signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
         if isinstance(public, ec.EllipticCurvePublicKey):
             public.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
         elif isinstance(public, rsa.RSAPublicKey):
-            public.verify(
-                cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm
-            )
+            public.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
         else:
             return False
     except InvalidSignature:
