@@ -37,6 +37,16 @@ from kboot.transport.target import ConnectionSpec
 log = logging.getLogger(__name__)
 
 
+class _RetriedOpenFilter(logging.Filter):
+    """paramiko logs every refused channel open as an ERROR; we retry those, so drop them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "open FAILED" not in record.getMessage()
+
+
+logging.getLogger("paramiko.transport").addFilter(_RetriedOpenFilter())
+
+
 class SSHTransport:
     """:class:`kboot.transport.base.Transport` over SSH. Connects lazily, on first use."""
 
@@ -58,6 +68,11 @@ class SSHTransport:
     @property
     def user(self) -> str:
         return self._route[-1].user
+
+    @property
+    def route(self) -> tuple[Hop, ...]:
+        """Every hop to the host, jump hosts first (passwords masked in ``repr``)."""
+        return tuple(self._route)
 
     # -- connection -----------------------------------------------------------------------
     def connect(self) -> paramiko.Transport:
@@ -236,6 +251,6 @@ def connect_or_raise(transport: SSHTransport) -> paramiko.Transport:
         raise ConnectError(transport.host, f"authentication failed as {transport.user}: "
                            f"{exc}") from exc
     except (OSError, EOFError, paramiko.SSHException) as exc:
-        hops = " -> ".join(h.label for h in transport._route)
+        hops = " -> ".join(h.label for h in transport.route)
         raise ConnectError(transport.host, f"cannot connect ({hops}): "
                            f"{type(exc).__name__}: {exc}") from exc

@@ -227,3 +227,18 @@ def test_inventory_to_transport(sshd_hosts: SshdHosts, tmp_path: Path,
         list(pool.map(work, inv.hosts))
     for host in sshd_hosts.hosts:
         assert results[host.name].split() == ["0", host.address]
+
+
+def test_ansible_inventory_to_transport(sshd_hosts: SshdHosts, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = sshd_hosts.write_ansible_inventory(tmp_path / "hosts.ini", user="kbootdeploy")
+    monkeypatch.setenv("KBOOT_TEST_BECOME_PASSWORD", sshd_hosts.deploy_password)
+    inv = load_inventory(path)
+    secrets = resolve_secrets(inv, prompt=lambda q: pytest.fail(f"unexpected prompt {q}"))
+    host = inv.hosts["h2"]
+    assert host.connection.host_key_policy == "strict"
+    t = open_transport(host, secrets=secrets)
+    try:
+        assert t.run("id -u", become=True).stdout == "0\n"
+    finally:
+        t.close()

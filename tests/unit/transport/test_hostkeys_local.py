@@ -37,3 +37,17 @@ def test_local_transport(tmp_path: Path) -> None:
     assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
     r = t.run("sleep 5", timeout=0.2)
     assert r.exit_code == 124 and "timed out" in r.stderr
+
+
+def test_open_transport_picks_by_connection() -> None:
+    from kboot.inventory import Connection, Host, HostSecrets
+    from kboot.transport import open_transport
+    from kboot.transport.ssh import SSHTransport
+
+    local = open_transport(Host("ws", Connection(address="localhost", transport="local")))
+    assert isinstance(local, LocalTransport) and local.host == "ws"
+    ssh = open_transport(Host("h", Connection(address="10.0.0.1", user="deploy")),
+                         secrets={"h": HostSecrets(password="pw", become_password="bpw")})
+    assert isinstance(ssh, SSHTransport) and ssh.user == "deploy"
+    assert ssh.route[-1].password == "pw"
+    assert "pw" not in repr(ssh.route)
