@@ -1,0 +1,169 @@
+"""Services as iptables NAT rules: a PURE function from Services + Endpoints to
+``iptables-restore`` input covering only kboot's own chains.
+
+Chains (as kube-proxy's, renamed): ``KBOOT-SERVICES`` (entry from PREROUTING and OUTPUT) matches
+cluster IPs and external IPs and, last, hands local destinations to ``KBOOT-NODEPORTS``;
+``KBOOT-SVC-<hash>`` picks an endpoint with ``statistic --mode random --probability 1/(n-i)``
+(and, with ``sessionAffinity: ClientIP``, first re-uses a recent choice via ``recent``);
+``KBOOT-SEP-<hash>`` DNATs to one endpoint. Traffic that needs SNAT (NodePort, external IPs,
+off-cluster sources, a pod reaching itself through its Service) is marked by
+``KBOOT-MARK-MASQ`` and masqueraded in ``KBOOT-POSTROUTING``. Chains that existed before but are
+no longer wanted are flushed and deleted in the same atomic restore.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+MASQ_MARK = "0x4000/0x4000"
+STATIC_CHAINS = ("KBOOT-SERVICES", "KBOOT-NODEPORTS", "KBOOT-POSTROUTING", "KBOOT-MARK-MASQ")
+AFFINITY_SECONDS = 10800
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    ip: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """One port of one Service, with its ready endpoints."""
+
+    namespace: str
+    name: str
+    port_name: str
+    protocol: str
+    port: int
+    cluster_ip: str
+    node_port: int
+    external_ips: tuple[str, ...]
+    endpoints: tuple[Endpoint, ...]
+    affinity_seconds: int = 0
+
+    @property
+    def key(self) -> str:
+        base = f"{self.namespace}/{self.name}"
+        return f"{base}:{self.port_name}" if self.port_name else base
+
+
+def _hash(text: str) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest())[:16].decode()
+
+
+def svc_chain(sp: ServicePort) -> str:
+    return f"KBOOT-SVC-{_hash(sp.key + '/' + sp.protocol)}"
+
+
+def sep_chain(sp: ServicePort, ep: Endpoint) -> str:
+    return f"KBOOT-SEP-{_hash(f'{sp.key}/{sp.protocol}/{ep.ip}:{ep.port}')}"
+
+
+def _endpoints(endpoints: Obj | None, port: Obj) -> tuple[Endpoint, ...]:
+    """Ready addresses of the Endpoints subset port matching the service port (by name)."""
+    out: list[Endpoint] = []
+    for subset in (endpoints or {}).get("subsets") or []:
+        for ep_port in subset.get("ports") or []:
+            if (ep_port.get("name") or "") != (port.get("name") or "") or \
+                    ep_port.get("protocol", "TCP") != port.get("protocol", "TCP"):
+                continue
+            out += [Endpoint(a["ip"], int(ep_port["port"])) for a in subset.get("addresses") or []]
+    return tuple(sorted(set(out), key=lambda e: (e.ip, e.port)))
+
+
+def service_ports(services: Iterable[Obj], endpoints: Iterable[Obj]) -> list[ServicePort]:
+    """Flatten Services (with a cluster IP) and their Endpoints into sorted ServicePorts."""
+    by_key = {(e["metadata"].get("namespace"), e["metadata"]["name"]): e for e in endpoints}
+    out: list[ServicePort] = []
+    for svc in services:
+        meta, spec = svc["metadata"], svc.get("spec") or {}
+        cluster_ip = spec.get("clusterIP") or ""
+        if spec.get("type") == "ExternalName" or cluster_ip in ("", "None"):
+            continue
+        affinity = 0
+        if spec.get("sessionAffinity") == "ClientIP":
+            cfg = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}
+            affinity = int(cfg.get("timeoutSeconds", AFFINITY_SECONDS))
+        eps = by_key.get((meta.get("namespace"), meta["name"]))
+        for port in spec.get("ports") or []:
+            out.append(ServicePort(
+                namespace=meta.get("namespace", "default"), name=meta["name"],
+                port_name=port.get("name") or "", protocol=port.get("protocol", "TCP"),
+                port=int(port["port"]), cluster_ip=cluster_ip,
+                node_port=int(port.get("nodePort") or 0)
+                if spec.get("type") in ("NodePort", "LoadBalancer") else 0,
+                external_ips=tuple(spec.get("externalIPs") or ()),
+                endpoints=_endpoints(eps, port), affinity_seconds=affinity))
+    return sorted(out, key=lambda sp: (sp.key, sp.protocol))
+
+
+def _match(proto: str, dest: str, port: int) -> str:
+    p = proto.lower()
+    return f"-d {dest}/32 -p {p} -m {p} --dport {port}"
+
+
+def _svc_rules(sp: ServicePort, cluster_cidr: str) -> list[str]:
+    chain, proto = svc_chain(sp), sp.protocol.lower()
+    comment = f'-m comment --comment "{sp.key}'
+    rules = [f'-A KBOOT-SERVICES {_match(sp.protocol, sp.cluster_ip, sp.port)} {comment} '
+             f'cluster IP" -j {chain}']
+    if cluster_cidr:
+        rules.append(f"-A {chain} ! -s {cluster_cidr} {_match(sp.protocol, sp.cluster_ip, sp.port)}"
+                     " -j KBOOT-MARK-MASQ")
+    for ext in sp.external_ips:
+        rules.append(f'-A KBOOT-SERVICES {_match(sp.protocol, ext, sp.port)} {comment} '
+                     f'external IP" -j KBOOT-MARK-MASQ')
+        rules.append(f'-A KBOOT-SERVICES {_match(sp.protocol, ext, sp.port)} {comment} '
+                     f'external IP" -j {chain}')
+    if sp.node_port:
+        for target in ("KBOOT-MARK-MASQ", chain):
+            rules.append(f'-A KBOOT-NODEPORTS -p {proto} -m {proto} --dport {sp.node_port} '
+                         f'{comment}" -j {target}')
+    n = len(sp.endpoints)
+    if sp.affinity_seconds:
+        for ep in sp.endpoints:
+            rules.append(f"-A {chain} -m recent --name {sep_chain(sp, ep)} --mask "
+                         f"255.255.255.255 --rsource --rcheck --seconds {sp.affinity_seconds} "
+                         f"--reap -j {sep_chain(sp, ep)}")
+    for i, ep in enumerate(sp.endpoints):
+        prob = "" if i == n - 1 else \
+            f"-m statistic --mode random --probability {1 / (n - i):.10f} "
+        rules.append(f"-A {chain} {prob}-j {sep_chain(sp, ep)}")
+    return rules
+
+
+def _sep_rules(sp: ServicePort, ep: Endpoint) -> list[str]:
+    chain, proto = sep_chain(sp, ep), sp.protocol.lower()
+    recent = (f"-m recent --name {chain} --mask 255.255.255.255 --rsource --set "
+              if sp.affinity_seconds else "")
+    return [f"-A {chain} -s {ep.ip}/32 -j KBOOT-MARK-MASQ",
+            f"-A {chain} -p {proto} {recent}-m {proto} -j DNAT --to-destination {ep.ip}:{ep.port}"]
+
+
+def render(ports: Sequence[ServicePort], *, cluster_cidr: str = "",
+           existing_chains: Iterable[str] = ()) -> str:
+    """The ``iptables-restore --noflush`` input for the nat table."""
+    wanted: list[str] = list(STATIC_CHAINS)
+    rules = [f"-A KBOOT-MARK-MASQ -j MARK --set-xmark {MASQ_MARK}",
+             f"-A KBOOT-POSTROUTING -m mark ! --mark {MASQ_MARK} -j RETURN",
+             "-A KBOOT-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
+             "-A KBOOT-POSTROUTING -m comment --comment \"kboot service traffic requiring SNAT\" "
+             "-j MASQUERADE"]
+    for sp in ports:
+        if not sp.endpoints:
+            continue  # no endpoint: leave the cluster IP unanswered rather than mis-route it
+        wanted.append(svc_chain(sp))
+        rules += _svc_rules(sp, cluster_cidr)
+        for ep in sp.endpoints:
+            wanted.append(sep_chain(sp, ep))
+            rules += _sep_rules(sp, ep)
+    rules.append("-A KBOOT-SERVICES -m addrtype --dst-type LOCAL -j KBOOT-NODEPORTS")
+    stale = sorted(c for c in set(existing_chains) - set(wanted) if c.startswith("KBOOT-"))
+    lines = ["*nat", *(f":{c} - [0:0]" for c in [*wanted, *stale]), *rules]
+    lines += [f"-X {c}" for c in stale]
+    return "\n".join([*lines, "COMMIT", ""])

@@ -1,0 +1,47 @@
+"""kboot-proxy on a real node: a ClusterIP and a NodePort Service DNAT to a pod."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.integration.kubelet.cluster import Cluster, pod
+
+pytestmark = pytest.mark.integration
+
+
+def test_clusterip_and_nodeport_reach_the_pod(cluster: Cluster,
+                                              proxy: subprocess.Popen[bytes]) -> None:
+    cluster.apply(pod("web", "mkdir -p /www && echo via-service > /www/index.html "
+                      "&& exec httpd -f -p 8080 -h /www"))
+    cluster.apply(pod("client", "sleep 3600"))
+    web_ip = cluster.wait_running("web")["status"]["podIP"]
+    cluster.wait_running("client")
+    cluster.apply({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "web", "namespace": "default"},
+                   "spec": {"type": "NodePort", "selector": {"app": "web"},
+                            "ports": [{"name": "http", "port": 80, "targetPort": 8080,
+                                       "nodePort": 30080}]}})
+    cluster.apply({"apiVersion": "v1", "kind": "Endpoints",
+                   "metadata": {"name": "web", "namespace": "default"},
+                   "subsets": [{"addresses": [{"ip": web_ip}],
+                                "ports": [{"name": "http", "port": 8080}]}]})
+    svc = cluster.get("service", "web")
+    assert svc is not None
+    cluster_ip = svc["spec"]["clusterIP"]
+    deadline, out = time.monotonic() + 20, ""
+    while time.monotonic() < deadline and out != "via-service":
+        res = cluster.kubectl("exec", "client", "--", "timeout", "3", "wget", "-q", "-O-",
+                              f"http://{cluster_ip}/")
+        out = res.stdout.strip()
+        time.sleep(0.3)
+    assert out == "via-service", (proxy.poll(), (cluster.node.workdir / "proxy.log").read_text())
+    saved = cluster.node.ctr("version").returncode == 0 and subprocess.run(
+        ["ip", "netns", "exec", cluster.node.netns, "iptables-save", "-t", "nat"],
+        capture_output=True, text=True).stdout
+    assert f"-d {cluster_ip}/32" in str(saved) and f"--to-destination {web_ip}:8080" in str(saved)
+    with urllib.request.urlopen(f"http://{cluster.node.node_ip}:30080/", timeout=5) as resp:
+        assert resp.read().decode().strip() == "via-service"
