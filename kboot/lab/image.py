@@ -35,6 +35,8 @@ PROVISIONED_PACKAGES = (
     "etcd-server", "etcd-client", "containerd", "runc", "containernetworking-plugins",
     "haproxy", "conntrack", "socat",
 )
+# Installed but not enabled: kboot configures and starts them (its own etcd unit, for one).
+PROVISIONED_DISABLED = ("etcd.service", "haproxy.service", "containerd.service")
 SSHD_DROPIN = """\
 # kboot lab: one host key per node, generated before first boot and recorded in known_hosts.
 HostKey /etc/ssh/ssh_host_ed25519_key
@@ -66,7 +68,8 @@ def host_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
 
 
 def recipe_key(kind: ImageKind) -> str:
-    packages = PLAIN_PACKAGES + (PROVISIONED_PACKAGES if kind == "provisioned" else ())
+    packages = PLAIN_PACKAGES + (
+        PROVISIONED_PACKAGES + PROVISIONED_DISABLED if kind == "provisioned" else ())
     recipe = "\n".join([SUITE, *packages, SSHD_DROPIN])
     return hashlib.sha256(recipe.encode()).hexdigest()[:10]
 
@@ -140,6 +143,7 @@ def _build_provisioned(plain: Path, root: Path) -> None:
     except LabError:
         shutil.rmtree(root, ignore_errors=True)
         raise
+    run(["chroot", str(root), "systemctl", "disable", *PROVISIONED_DISABLED])
     (root / "usr/sbin/policy-rc.d").unlink()
     (root / "etc/resolv.conf").unlink()
     run(["chroot", str(root), "apt-get", "clean"])

@@ -36,7 +36,7 @@ STOP_TIMEOUT = 30.0
 class NodeStatus:
     name: str
     role: str
-    state: str  # "running" | "stopped"
+    state: str  # "running" | "starting" (nspawn up, no init yet) | "stopped"
     address: str
     pid: int | None  # host pid of the node's init (PID 1 inside), when running
 
@@ -239,8 +239,8 @@ class Lab:
         for node in st.spec.nodes:
             proc = self._proc(node.name)
             lead = machine.leader(proc) if proc else None
-            out.append(NodeStatus(node.name, node.role, "running" if lead else "stopped",
-                                  node.address, lead))
+            state = "running" if lead else "starting" if machine.alive(proc) else "stopped"
+            out.append(NodeStatus(node.name, node.role, state, node.address, lead))
         return out
 
     def leader(self, name: str) -> int:

@@ -26,6 +26,7 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "iptables": "iptables",
     "nsenter": "util-linux",
     "ssh-keygen": "openssh-client",
+    "ssh": "openssh-client",
     "mount": "mount",
     "umount": "mount",
 }

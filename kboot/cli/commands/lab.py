@@ -22,6 +22,7 @@ from rich.table import Table
 
 from kboot.lab import Lab
 from kboot.lab.spec import DEFAULT_NAME, DEFAULT_SUBNET
+from kboot.lab.system import require_tools
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -107,6 +108,7 @@ def _print_status(lab: Lab, console: Console) -> None:
 
 
 def _ssh(args: argparse.Namespace) -> int:
+    require_tools(["ssh"])
     lab = Lab(args.name)
     node = lab.node(args.node)
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd

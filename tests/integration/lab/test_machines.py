@@ -137,3 +137,13 @@ def test_kboot_loads_the_inventory_and_reaches_every_node(lab2: Lab) -> None:
             assert transport.get("/root/pushed.txt") == b"pushed\n"
         finally:
             transport.close()
+
+
+def test_provisioned_image_has_cluster_packages_installed_not_running(
+        lab_factory: LabFactory) -> None:
+    lab = lab_factory(1, 0, image="provisioned")
+    found = lab.exec("cp1", ["which", "etcd", "runc", "haproxy", "containerd"], check=True)
+    assert len(found.stdout.split()) == 4
+    enabled = lab.exec("cp1", ["systemctl", "is-enabled", "etcd", "containerd"])
+    assert enabled.stdout.split() == ["disabled", "disabled"]
+    assert lab.exec("cp1", ["ls", "/usr/lib/cni/bridge"]).exit_code == 0
