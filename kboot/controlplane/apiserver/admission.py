@@ -76,7 +76,7 @@ def _generate_name(meta: JsonObj) -> None:
 
 
 def admit_create(kind: ResourceKind, obj: JsonObj, *, namespace: str | None,
-                 opts: WriteOptions, api_version: str) -> JsonObj:
+                 opts: WriteOptions, api_version: str, applied: bool = False) -> JsonObj:
     """Fill server-owned metadata, default and validate a new object (422 on errors)."""
     meta = obj.setdefault("metadata", {})
     if kind.namespaced:
@@ -101,7 +101,8 @@ def admit_create(kind: ResourceKind, obj: JsonObj, *, namespace: str | None,
         obj.pop("status", None)
     obj = rules.apply_defaults(kind, rules.normalize(kind, obj))
     _validate(kind, obj, None)
-    rules.record_update(obj, None, manager=opts.field_manager, api_version=api_version, now=now)
+    if not applied:  # server-side apply recorded its own Apply entry
+        rules.record_update(kind, obj, None, manager=opts.field_manager)
     return obj
 
 
@@ -137,8 +138,13 @@ def admit_update(kind: ResourceKind, old: JsonObj, new: JsonObj, *, subresource:
     _bump_generation(kind, old, new)
     _validate(kind, new, old)
     if manager_op == "Update":
-        rules.record_update(new, old, manager=opts.field_manager, api_version=api_version,
-                            now=now_rfc3339(), subresource=subresource)
+        base = old
+        sent = (new.get("metadata") or {}).get("managedFields")
+        if sent is not None and sent != old_meta.get("managedFields"):
+            # the writer reset managedFields (e.g. kubectl's client-side → server-side apply
+            # migration): its list is the new starting point
+            base = {**old, "metadata": {**old_meta, "managedFields": sent}}
+        rules.record_update(kind, new, base, manager=opts.field_manager, subresource=subresource)
     return new
 
 

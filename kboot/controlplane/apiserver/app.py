@@ -213,8 +213,10 @@ def _openapi(request: web.Request, path: str) -> web.StreamResponse:
     if path.startswith("/openapi/v3/"):
         doc = rules.openapi_document(path.removeprefix("/openapi/v3/"))
         if doc is not None:
-            return json_response(doc, headers={"Cache-Control": "public, immutable"}
-                                 if request.query.get("hash") else None)
+            cache = ("public, immutable, max-age=31536000" if request.query.get("hash")
+                     else "no-cache, private")
+            return web.Response(body=doc, headers={"Content-Type": "application/json",
+                                                   "Cache-Control": cache})
     raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
 

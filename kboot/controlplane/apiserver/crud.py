@@ -69,14 +69,15 @@ async def create(state: ServerState, scope: Scope, request: web.Request) -> web.
 
 
 async def create_object(state: ServerState, scope: Scope, body: JsonObj,
-                        duplicates: list[str]) -> tuple[JsonObj, list[str]]:
+                        duplicates: list[str], *, applied: bool = False
+                        ) -> tuple[JsonObj, list[str]]:
     """The shared create path (also used by server-side apply upserts)."""
     kind = scope.target.kind
     opts = scope.write_options()
     admission.check_type(kind, body)
     problems = admission.field_warnings(kind, body, duplicates, opts)
     obj = admission.admit_create(kind, body, namespace=scope.target.namespace, opts=opts,
-                                 api_version=kind.api_version)
+                                 api_version=kind.api_version, applied=applied)
     await ensure_namespace(state, kind, obj["metadata"].get("namespace"))
     obj = await state.allocators.admit(kind, obj, None, dry_run=opts.dry_run)
     if opts.dry_run:

@@ -116,14 +116,18 @@ async def _server_side_apply(state: ServerState, scope: Scope, body: Any,
             raise
         exists = False
     if not exists:
-        applied = rules.apply_create(kind, body, manager=opts.field_manager)
-        obj, more = await create_object(state, scope, applied, [])
+        try:
+            applied = rules.server_side_apply(kind, None, body, manager=opts.field_manager,
+                                              force=force)
+        except ApiRuleError as err:
+            raise rule_error(err) from None
+        obj, more = await create_object(state, scope, applied, [], applied=True)
         return json_response(obj, 201, headers=warning_headers(problems + more))
 
     def compute(current: JsonObj) -> JsonObj:
         try:
             merged = rules.server_side_apply(kind, current, body, manager=opts.field_manager,
-                                             force=force)
+                                             force=force, subresource=target.subresource)
         except ApiRuleError as err:
             raise rule_error(err) from None
         return admission.admit_update(kind, current, merged, subresource=target.subresource,

@@ -8,12 +8,10 @@ handlers never depend on the rule modules' internal shapes.
 from __future__ import annotations
 
 import base64
-import copy
 import datetime
 from typing import Any
 
-from kboot.controlplane.api import defaults, tables, validation
-from kboot.controlplane.api import patch as patches
+from kboot.controlplane.api import apply, defaults, openapi, tables, validation
 from kboot.controlplane.api.registry import ResourceKind
 
 JsonObj = dict[str, Any]
@@ -34,19 +32,16 @@ def unknown_fields(kind: ResourceKind, obj: JsonObj) -> list[str]:
     return validation.unknown_fields(kind, obj)
 
 
-def record_update(obj: JsonObj, old: JsonObj | None, *, manager: str, api_version: str,
-                  now: str, subresource: str | None = None) -> None:
-    """Record ``manager``'s Update in ``metadata.managedFields``."""
-    meta = obj.setdefault("metadata", {})
-    entries = [e for e in copy.deepcopy(meta.get("managedFields") or [])
-               if not (e.get("manager") == manager and e.get("operation") == "Update"
-                       and e.get("subresource") == subresource)]
-    entry: JsonObj = {"manager": manager, "operation": "Update", "apiVersion": api_version,
-                      "time": now, "fieldsType": "FieldsV1", "fieldsV1": {}}
-    if subresource:
-        entry["subresource"] = subresource
-    entries.append(entry)
-    meta["managedFields"] = entries
+def record_update(kind: ResourceKind, obj: JsonObj, old: JsonObj | None, *, manager: str,
+                  subresource: str | None = None) -> None:
+    """Record ``manager``'s Update in ``obj``'s ``metadata.managedFields`` (in place)."""
+    obj.setdefault("metadata", {})["managedFields"] = apply.record_update(
+        kind, old, obj, manager=manager, api_version=kind.api_version, now=_now(),
+        subresource=subresource or "")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def to_table(kind: ResourceKind, objects: list[JsonObj], *, include_object: str,
@@ -57,48 +52,41 @@ def to_table(kind: ResourceKind, objects: list[JsonObj], *, include_object: str,
 
 
 def openapi_root() -> JsonObj:
-    """``/openapi/v3``: one entry per served group-version."""
-    from kboot.controlplane.apiserver import discovery
-    paths = {}
-    for group, version in discovery.groups():
-        gv = f"apis/{group}/{version}" if group else f"api/{version}"
-        paths[gv] = {"serverRelativeURL": f"/openapi/v3/{gv}?hash=0"}
-    return {"paths": paths}
+    """``/openapi/v3``: one entry per served group-version (with its document hash)."""
+    return openapi.openapi_root()
 
 
-def openapi_document(gv_path: str) -> JsonObj | None:
-    """The OpenAPI v3 document of one group-version (``api/v1``, ``apis/apps/v1``)."""
-    from kboot.controlplane.api.registry import KINDS
-    parts = gv_path.split("/")
-    group, version = ("", parts[-1]) if parts[0] == "api" else (parts[1], parts[-1])
-    kinds = [k for k in KINDS if k.group == group and k.version == version]
-    if not kinds or len(parts) not in (2, 3):
-        return None
-    paths = {}
-    for k in kinds:
-        gvk = {"group": k.group, "version": k.version, "kind": k.kind}
-        paths[k.url_path("{namespace}" if k.namespaced else None, "{name}")] = {"patch": {
-            "x-kubernetes-group-version-kind": gvk,
-            "parameters": [{"name": "fieldValidation", "in": "query",
-                            "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "OK"}}}}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
-            "paths": paths, "components": {"schemas": {}}}
+def openapi_document(gv_path: str) -> bytes | None:
+    """The serialized OpenAPI v3 document of ``api/v1`` or ``apis/<g>/<v>``."""
+    return openapi.openapi_document_bytes(gv_path)
 
 
-def apply_create(kind: ResourceKind, config: JsonObj, *, manager: str) -> JsonObj:
-    """The object server-side apply creates from ``config`` (managedFields recorded)."""
-    del manager
-    result: JsonObj = patches.json_merge_patch({}, config)
-    return result
+def server_side_apply(kind: ResourceKind, current: JsonObj | None, config: JsonObj, *,
+                      manager: str, force: bool, subresource: str | None = None) -> JsonObj:
+    """``current`` (None: create) with ``config`` applied by ``manager``; managedFields updated.
+
+    Raises ApplyConflict (409) when another manager owns a changed field and not ``force``.
+    """
+    config = _default_port_protocols(config)
+    return apply.server_side_apply(kind, current, config, manager=manager, force=force,
+                                   api_version=kind.api_version, now=_now(),
+                                   subresource=subresource or "")
 
 
-def server_side_apply(kind: ResourceKind, current: JsonObj, config: JsonObj, *, manager: str,
-                      force: bool) -> JsonObj:
-    """``current`` with ``config`` applied by ``manager`` (ApplyConflict on conflicts)."""
-    del manager, force
-    result: JsonObj = patches.strategic_merge_patch(kind, current, config)
-    return result
+def _default_port_protocols(value: Any) -> Any:
+    """``protocol: TCP`` on port items that omit it: ``protocol`` is part of the list-map key of
+    service and container ports, so an applied port without it would not match the live (and
+    defaulted) item and would be added a second time."""
+    if isinstance(value, dict):
+        out = {k: _default_port_protocols(v) for k, v in value.items()}
+        ports = out.get("ports")
+        if isinstance(ports, list):
+            out["ports"] = [{**p, "protocol": "TCP"} if isinstance(p, dict) and "protocol" not in p
+                            and ("port" in p or "containerPort" in p) else p for p in ports]
+        return out
+    if isinstance(value, list):
+        return [_default_port_protocols(v) for v in value]
+    return value
 
 
 def normalize(kind: ResourceKind, obj: JsonObj) -> JsonObj:

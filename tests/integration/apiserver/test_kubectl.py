@@ -34,13 +34,13 @@ def test_apply_client_side_then_update_then_server_side(server: ApiServer, ns: s
     out = ok(server.kubectl("apply", "-f", "-", input=app_manifest(ns)))
     assert f"namespace/{ns} created" in out and "deployment.apps/web created" in out
     out = ok(server.kubectl("apply", "-f", "-", input=app_manifest(ns, replicas=3, color="red")))
-    assert "deployment.apps/web configured" in out and "secret/creds unchanged" in out
+    assert "deployment.apps/web configured" in out and "service/web unchanged" in out
     deploy = json.loads(ok(server.kubectl("get", "deploy", "web", "-n", ns, "-o", "json")))
     assert deploy["spec"]["replicas"] == 3
     assert deploy["metadata"]["generation"] == 2
     env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env == [{"name": "COLOR", "value": "red"}]
-    out = ok(server.kubectl("apply", "--server-side", "-f", "-",
+    out = ok(server.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
                             input=app_manifest(ns, replicas=4, color="green")))
     assert "deployment.apps/web serverside-applied" in out
     cm = json.loads(ok(server.kubectl("get", "cm", "settings", "-n", ns, "-o", "json",
