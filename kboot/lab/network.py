@@ -109,10 +109,16 @@ def forward_rules(spec: LabSpec) -> list[list[str]]:
     ]
 
 
+def _firewalls() -> list[str]:
+    """iptables, and ip6tables where present: no IPv6 packet may leave either."""
+    return [t for t in ("iptables", "ip6tables") if t == "iptables" or shutil.which(t)]
+
+
 def ensure_host_firewall(spec: LabSpec) -> None:
-    for rule in reversed(forward_rules(spec)):
-        if run(["iptables", "-w", "-C", "FORWARD", *rule], check=False).returncode != 0:
-            run(["iptables", "-w", "-I", "FORWARD", "1", *rule])
+    for tool in _firewalls():
+        for rule in reversed(forward_rules(spec)):
+            if run([tool, "-w", "-C", "FORWARD", *rule], check=False).returncode != 0:
+                run([tool, "-w", "-I", "FORWARD", "1", *rule])
 
 
 def tagged_rule_deletions(rules_dump: str, comment: str) -> list[list[str]]:
@@ -126,9 +132,10 @@ def tagged_rule_deletions(rules_dump: str, comment: str) -> list[list[str]]:
 
 
 def remove_host_firewall(lab: str) -> None:
-    dump = output(["iptables", "-w", "-S", "FORWARD"])
-    for deletion in tagged_rule_deletions(dump, firewall_comment(lab)):
-        run(["iptables", "-w", *deletion], check=False)
+    for tool in _firewalls():
+        dump = output([tool, "-w", "-S", "FORWARD"])
+        for deletion in tagged_rule_deletions(dump, firewall_comment(lab)):
+            run([tool, "-w", *deletion], check=False)
 
 
 # --- partitions (rules inside node namespaces) -----------------------------------------------

@@ -32,8 +32,8 @@ def life(tmp_path: Path) -> Iterator[Lab]:
 
 def traces(lab: Lab) -> dict[str, object]:
     """Everything of the lab visible on this machine; all empty when it is gone."""
-    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
-                           check=True).stdout
+    rules = "".join(subprocess.run([tool, "-S", "FORWARD"], capture_output=True, text=True,
+                                   check=True).stdout for tool in ("iptables", "ip6tables"))
     mounts = [p for p in mounted_paths(Path("/proc/self/mountinfo").read_text())
               if p.startswith(str(lab.state_dir))]
     cgroups = [d for n in lab.desired.nodes for d in lab_machine.node_cgroup_dirs(n.name)
@@ -63,7 +63,7 @@ def test_up_converges_and_down_leaves_nothing(life: Lab, tmp_path: Path) -> None
     life.up()
     present = traces(life)
     assert len(present["netns"]) == 2 and len(present["processes"]) == 2  # type: ignore[arg-type]
-    assert present["bridge"] and present["mounts"] and len(present["rules"]) == 3  # type: ignore[arg-type]
+    assert present["bridge"] and present["mounts"] and len(present["rules"]) == 6  # type: ignore[arg-type]
     pids = [s.pid for s in life.status()]
     life.stop("w1")
     Lab(NAME, control_planes=2, workers=1, subnet="10.77.90.0/24").up()  # converge
