@@ -10,7 +10,6 @@ import argparse
 
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.component import add_common_flags, parse_duration, run_component
-from kboot.controlplane.controllers import workloads as _workloads  # noqa: F401  (registers)
 from kboot.controlplane.controllers.base import Options
 from kboot.controlplane.controllers.manager import CONTROLLERS, run_controllers, select
 

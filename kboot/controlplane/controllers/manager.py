@@ -15,13 +15,16 @@ from kboot.controlplane.client.controller import run_controller
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Informers
 from kboot.controlplane.controllers.base import Controller, ControllerContext, Options
+from kboot.controlplane.controllers.daemonset import DaemonSetController
 from kboot.controlplane.controllers.deployment import DeploymentController
 from kboot.controlplane.controllers.endpoints import EndpointsController
 from kboot.controlplane.controllers.gc import GarbageCollector
 from kboot.controlplane.controllers.ipam import NodeIpamController
+from kboot.controlplane.controllers.job import JobController
 from kboot.controlplane.controllers.namespace import NamespaceController, ServiceAccountController
 from kboot.controlplane.controllers.nodelifecycle import NodeLifecycleController
 from kboot.controlplane.controllers.replicaset import ReplicaSetController
+from kboot.controlplane.controllers.statefulset import StatefulSetController
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +32,8 @@ CONTROLLERS: dict[str, type[Controller]] = {
     c.name: c for c in (
         ReplicaSetController, DeploymentController, EndpointsController, GarbageCollector,
         NamespaceController, ServiceAccountController, NodeLifecycleController,
-        NodeIpamController)
+        NodeIpamController, StatefulSetController, DaemonSetController, JobController)
 }
-
-
-def register(cls: type[Controller]) -> None:
-    CONTROLLERS[cls.name] = cls
 
 
 def select(spec: str) -> list[str]:
