@@ -96,6 +96,9 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
         members = get_args(hint)
         if value is None and type(None) in members:
             return None
+        for member in members:  # an exact type match wins over coercion ("0600" stays a str)
+            if isinstance(member, type) and type(value) is member:
+                return value
         errors = []
         for member in members:
             if member is type(None):
