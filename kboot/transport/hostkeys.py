@@ -67,13 +67,23 @@ class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
                 f"`ssh-keyscan -p PORT ADDRESS >> {self.path}` after checking the fingerprint) "
                 "or use host_key_policy: accept-new",
             )
-        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
         with file_lock(self.path):
-            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
+            # Another connection may have recorded this host since our copy was loaded.
+            current = paramiko.HostKeys()
+            if os.path.exists(self.path):
+                current.load(self.path)
+            entries = current.lookup(hostname)
+            recorded = entries.get(key.get_name()) if entries is not None else None
+            if recorded is not None and recorded != key:
+                raise changed_key_error(self.host, hostname=hostname, offered=key,
+                                        path=self.path)
+            if recorded is None:
+                Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8") as fh:
+                    fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+                log.info("%s: recorded new host key %s in %s", self.host, fingerprint(key),
+                         self.path)
         client.get_host_keys().add(hostname, key.get_name(), key)
-        log.info("%s: recorded new host key %s in %s", self.host, fingerprint(key), self.path)
 
 
 def changed_key_error(
