@@ -4,8 +4,9 @@ lab bridge, an overlay root on a cached Debian 12 image, systemd and sshd; fault
 
 Public API::
 
-    Lab(name="kboot", *, control_planes=3, workers=2, subnet="10.77.0.0/24", image="plain",
-        inventory_path=None)
+    Lab(name="kboot", *, control_planes=3, workers=2, subnet=None, image=None,
+        inventory_path=None)                  # subnet/image None: the lab's own, or defaults
+                                              # (10.77.0.0/24, "plain") for a new lab
     Lab.up(*, timeout=120.0) -> Path          # converge; returns the inventory path
     Lab.down() -> None                        # remove everything (idempotent, crash-safe)
     Lab.status() -> list[NodeStatus]

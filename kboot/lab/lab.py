@@ -51,15 +51,17 @@ class Lab:
         *,
         control_planes: int = 3,
         workers: int = 2,
-        subnet: str = DEFAULT_SUBNET,
-        image: ImageKind = "plain",
+        subnet: str | None = None,
+        image: ImageKind | None = None,
         inventory_path: Path | str | None = None,
         state_root: Path = STATE_ROOT,
         cache_root: Path = CACHE_ROOT,
     ) -> None:
-        self.desired = LabSpec(name, control_planes, workers, subnet)
+        self.desired = LabSpec(name, control_planes, workers, subnet or DEFAULT_SUBNET)
         self.name = name
-        self.image: ImageKind = image
+        # None: an existing lab's own subnet/image, the defaults for a new one
+        self._subnet = subnet
+        self._image = image
         self.state_dir = state_root / name
         self.state_root = state_root
         self.cache_root = cache_root
@@ -120,7 +122,7 @@ class Lab:
         require_root()
         require_tools()
         st = self._converged_state()
-        image = ensure_image(self.cache_root, self.image)
+        image = ensure_image(self.cache_root, _image_kind(st.image))
         self._ensure_key()
         network.load_host_modules()
         network.ensure_bridge(st.spec)
@@ -142,12 +144,12 @@ class Lab:
         inventory = str(self._inventory.absolute()) if self._inventory else ""
         if st is None:
             self._check_subnet_free(want)
-            return LabState(spec=want, image=self.image,
+            return LabState(spec=want, image=self._image or "plain",
                             inventory=inventory or str(self.inventory_path))
-        if st.spec.subnet != want.subnet:
+        if self._subnet is not None and st.spec.subnet != want.subnet:
             raise LabError(f"lab {self.name!r} exists on {st.spec.subnet}; run "
                            f"`kboot lab down --name {self.name}` to change its subnet")
-        if st.image != self.image:
+        if self._image is not None and st.image != self._image:
             raise LabError(f"lab {self.name!r} exists with image {st.image!r}; "
                            f"run `kboot lab down --name {self.name}` to change it")
         spec = replace(st.spec, control_planes=max(st.spec.control_planes, want.control_planes),
@@ -308,8 +310,7 @@ class Lab:
         node = self.node(name)
         if machine.alive(self._proc(node.name)):
             return
-        kind: ImageKind = "provisioned" if self._state().image == "provisioned" else "plain"
-        self._boot(node, ensure_image(self.cache_root, kind))
+        self._boot(node, ensure_image(self.cache_root, _image_kind(self._state().image)))
         self._wait_ready([node], timeout=timeout)
 
     def partition(self, name: str, from_nodes: Sequence[str] | None = None) -> None:
@@ -333,6 +334,10 @@ class Lab:
         for node in self.nodes:
             network.unblock_all(node)
         self._save(replace(self._state(), partitions=()))
+
+
+def _image_kind(recorded: str) -> ImageKind:
+    return "provisioned" if recorded == "provisioned" else "plain"
 
 
 def _ssh_banner(address: str, port: int = 22) -> bool:

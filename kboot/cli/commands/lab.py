@@ -34,10 +34,11 @@ def register(subparsers: SubParsers) -> None:
     up = _add(sub, "up", "create or converge the lab, write its inventory", _up)
     up.add_argument("--control-planes", type=int, default=3, metavar="N")
     up.add_argument("--workers", type=int, default=2, metavar="M")
-    up.add_argument("--subnet", default=DEFAULT_SUBNET, metavar="CIDR")
+    up.add_argument("--subnet", metavar="CIDR",
+                    help=f"lab subnet (default {DEFAULT_SUBNET}; an existing lab keeps its own)")
     up.add_argument("--inventory", type=Path, metavar="PATH",
                     help="where to write the inventory (default inventories/lab-NAME.yaml)")
-    up.add_argument("--image", choices=("plain", "provisioned"), default="plain",
+    up.add_argument("--image", choices=("plain", "provisioned"),
                     help="plain Debian (default) or with cluster packages preinstalled")
     _add(sub, "down", "remove the lab and everything it created", _down)
     _add(sub, "status", "show the lab's machines", _status)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kboot.errors import LabError
 from kboot.lab import Lab
 from kboot.lab import machine as lab_machine
 from kboot.lab.cleanup import NSPAWN_LOCKS, leftover_netns, leftover_veths
@@ -66,7 +67,9 @@ def test_up_converges_and_down_leaves_nothing(life: Lab, tmp_path: Path) -> None
     assert present["bridge"] and present["mounts"] and len(present["rules"]) == 6  # type: ignore[arg-type]
     pids = [s.pid for s in life.status()]
     life.stop("w1")
-    Lab(NAME, control_planes=2, workers=1, subnet="10.77.90.0/24").up()  # converge
+    with pytest.raises(LabError, match="exists on 10.77.90.0/24"):
+        Lab(NAME, subnet="10.77.91.0/24").up()
+    Lab(NAME, control_planes=2, workers=1).up()  # converge: keeps its subnet, adds cp2
     after = life.status()
     assert [s.name for s in after] == [f"{NAME}-cp1", f"{NAME}-cp2", f"{NAME}-w1"]
     assert all(s.state == "running" for s in after)

@@ -18,7 +18,7 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_up_defaults() -> None:
     args = parse("up")
     assert (args.name, args.control_planes, args.workers, args.subnet, args.image) == (
-        "kboot", 3, 2, "10.77.0.0/24", "plain")
+        "kboot", 3, 2, None, None)
     assert args.inventory is None and args.func is lab_cmd._up
 
 
