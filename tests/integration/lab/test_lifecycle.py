@@ -67,7 +67,7 @@ def test_up_converges_and_down_leaves_nothing(life: Lab, tmp_path: Path) -> None
     assert present["bridge"] and present["mounts"] and len(present["rules"]) == 6  # type: ignore[arg-type]
     pids = [s.pid for s in life.status()]
     life.stop("w1")
-    with pytest.raises(LabError, match="exists on 10.77.90.0/24"):
+    with pytest.raises(LabError, match=r"exists on 10\.77\.90\.0/24"):
         Lab(NAME, subnet="10.77.91.0/24").up()
     Lab(NAME, control_planes=2, workers=1).up()  # converge: keeps its subnet, adds cp2
     after = life.status()
