@@ -18,6 +18,7 @@ kinds with a status subresource, ``status`` are never owned.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from kboot.controlplane.api.fieldpaths import (
     Path,
     field_set,
     from_fields_v1,
+    key_value,
     remove_path,
     render_path,
     to_fields_v1,
@@ -45,6 +47,7 @@ from kboot.controlplane.api.schemas import (
 __all__ = ["ApplyConflict", "managed_fields_for", "record_update", "server_side_apply"]
 
 Obj = dict[str, Any]
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _IDENTITY = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation",
              "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
 
@@ -123,11 +126,12 @@ def server_side_apply(
     others = [(e, paths) for e, paths in entries if _identity(e) != mine]
     result: Obj = copy.deepcopy(dict(live)) if live is not None else {}
     if live is not None:
-        _take_over(others, applied_set, config, live, manager=manager, force=force)
+        allowed = _upgradable(kind, live) if manager == "kubectl" else set()
+        _take_over(others, applied_set, config, live, manager=manager, force=force,
+                   allowed=allowed)
         owned = set().union(*(paths for _, paths in others))
-        for path in sorted(previous - applied_set, key=len, reverse=True):
-            if not _still_owned(path, owned):
-                remove_path(result, path)
+        _remove_released(result, {p for p in previous - applied_set
+                                   if not _still_owned(p, owned)})
     result = _merge(result, config, kind_schema(kind))
     managed = [{**e, "fieldsV1": to_fields_v1(paths)} for e, paths in others if paths]
     managed.append(_entry(manager, "Apply", api_version, now, applied_set, subresource))
@@ -135,8 +139,27 @@ def server_side_apply(
     return result
 
 
+def _upgradable(kind: KindRef, live: Mapping[str, Any]) -> set[Path]:
+    """Fields ``kubectl apply --server-side`` may take over without a conflict: those in the
+    client-side apply annotation whose live value is still the last-applied one (upstream's
+    upgrade path from client-side to server-side apply)."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    text = annotations.get(LAST_APPLIED)
+    if not isinstance(text, str):
+        return set()
+    try:
+        last = json.loads(text)
+    except ValueError:
+        return set()
+    if not isinstance(last, dict):
+        return set()
+    scoped = _scope(kind, last, "")
+    return {p for p in field_set(kind, scoped) if value_at(scoped, p) == value_at(live, p)}
+
+
 def _take_over(others: list[tuple[Obj, set[Path]]], applied_set: set[Path], config: Obj,
-               live: Mapping[str, Any], *, manager: str, force: bool) -> None:
+               live: Mapping[str, Any], *, manager: str, force: bool,
+               allowed: set[Path]) -> None:
     """Find fields other managers own with another value; raise or (force) take them over."""
     conflicts: list[ConflictCause] = []
     taken: list[tuple[set[Path], Path]] = []
@@ -145,12 +168,24 @@ def _take_over(others: list[tuple[Obj, set[Path]]], applied_set: set[Path], conf
             continue
         for path in sorted(applied_set & paths):
             if path[-1] != "." and value_at(config, path) != value_at(live, path):
-                conflicts.append(ConflictCause(render_path(path), str(entry.get("manager"))))
+                if path not in allowed:
+                    conflicts.append(ConflictCause(render_path(path),
+                                                   str(entry.get("manager"))))
                 taken.append((paths, path))
     if conflicts and not force:
         raise ApplyConflict(conflicts)
     for paths, path in taken:
         paths.discard(path)
+
+
+def _remove_released(obj: Obj, released: set[Path]) -> None:
+    """Remove released fields; a released list item goes whole (its fields with it)."""
+    items_gone = {p[:-1] for p in released if p[-1] == "."}
+    for path in sorted(released, key=lambda p: (-len(p), p)):
+        inside_gone_item = any(path[: len(item)] == item and path != (*item, ".")
+                               for item in items_gone)
+        if not inside_gone_item:
+            remove_path(obj, path)
 
 
 def _still_owned(path: Path, owned: set[Path]) -> bool:
@@ -181,7 +216,7 @@ def _merge(live: Any, applied: Any, schema: Schema | None) -> Any:
 def _merge_list_map(live: list[Any], applied: list[Any], keys: tuple[str, ...],
                     schema: Schema | None) -> list[Any]:
     def ident(item: Any) -> Any:
-        return tuple(item.get(k) for k in keys) if isinstance(item, Mapping) else item
+        return tuple(key_value(item, k) for k in keys) if isinstance(item, Mapping) else item
 
     out = list(live)
     index = {ident(item): i for i, item in enumerate(out)}

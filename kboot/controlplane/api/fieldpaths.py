@@ -29,13 +29,23 @@ _MISSING: Any = object()
 _OWNED_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
 
 
+# list-map key fields with a schema default: a missing key means the default (ports' protocol)
+KEY_DEFAULTS = {"protocol": "TCP"}
+
+
+def key_value(item: Mapping[str, Any], key: str) -> Any:
+    """A list-map item's key field, defaulted as upstream's schema defaults it."""
+    return item.get(key, KEY_DEFAULTS.get(key))
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def item_key(item: Mapping[str, Any], keys: tuple[str, ...]) -> str:
     """The ``k:`` element of a list-map item."""
-    return "k:" + _json({k: item.get(k) for k in keys if k in item})
+    return "k:" + _json({k: key_value(item, k) for k in keys
+                         if k in item or k in KEY_DEFAULTS})
 
 
 def field_set(kind: KindRef, obj: Mapping[str, Any], *, include_status: bool = False) -> set[Path]:
@@ -119,7 +129,7 @@ def _find(container: Any, element: str) -> tuple[Any, Any]:
             if element[0] == "v" and item == wanted:
                 return item, i
             if element[0] == "k" and isinstance(item, Mapping) and all(
-                    item.get(k) == v for k, v in wanted.items()):
+                    key_value(item, k) == v for k, v in wanted.items()):
                 return item, i
     return _MISSING, None
 

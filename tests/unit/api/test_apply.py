@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,3 +177,44 @@ def test_status_subresource_updates_are_tracked_separately() -> None:
     assert managed[0]["subresource"] == "status"
     assert from_fields_v1(managed[0]["fieldsV1"]) == {("f:status", "f:phase"),
                                                       ("f:status", "f:podIP")}
+
+
+def _csa_live(config: dict[str, Any], live_replicas: int) -> dict[str, Any]:
+    """A deployment as client-side apply leaves it: annotation + kubectl-client-side-apply."""
+    live = copy.deepcopy(config)
+    live["spec"]["replicas"] = live_replicas
+    live["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(config)}
+    live["metadata"]["managedFields"] = record_update(
+        "Deployment", None, live, manager="kubectl-client-side-apply", api_version="apps/v1",
+        now=NOW)
+    return live
+
+
+def test_kubectl_upgrades_from_client_side_apply_without_conflicts() -> None:
+    live = _csa_live(deployment(replicas=3), live_replicas=3)
+    out = apply(live, deployment(replicas=4), "kubectl")
+    assert out["spec"]["replicas"] == 4
+    assert ".spec.replicas" in owners(out)["kubectl"]
+    # another manager name gets no upgrade path
+    with pytest.raises(ApplyConflict):
+        apply(live, deployment(replicas=4), "my-controller")
+    # a field changed since the last client-side apply is still a conflict
+    drifted = _csa_live(deployment(replicas=3), live_replicas=7)
+    with pytest.raises(ApplyConflict) as info:
+        apply(drifted, deployment(replicas=4), "kubectl")
+    assert [c.field for c in info.value.causes] == [".spec.replicas"]
+
+
+def test_list_map_keys_use_schema_defaults() -> None:
+    live = server_side_apply(
+        "Service", None, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}},
+        manager="a", api_version="v1", now=NOW)
+    live["spec"]["ports"][0]["protocol"] = "TCP"  # defaulted by the server
+    again = server_side_apply(
+        "Service", live, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80,
+                                                                          "targetPort": 8080}]}},
+        manager="a", api_version="v1", now=NOW)
+    assert again["spec"]["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 8080}]
+    fields = again["metadata"]["managedFields"][0]["fieldsV1"]
+    assert 'k:{"port":80,"protocol":"TCP"}' in fields["f:spec"]["f:ports"]
