@@ -1,0 +1,38 @@
+"""A one-node cluster (slot 13) plus kboot-dns on the node's host-side address, port 53."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.kubelet.cluster import Cluster, one_node_cluster
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with one_node_cluster(slot=13) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def dns(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
+    log = cluster.node.workdir / "dns.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from kboot.controlplane.dns.main import main; "
+             "sys.exit(main(sys.argv[1:]))", "--kubeconfig", str(cluster.server.kubeconfig),
+             "--bind", cluster.node.host_ip, "--port", "53"],
+            stdout=out, stderr=subprocess.STDOUT)
+    time.sleep(0.5)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        proc.kill()
