@@ -54,10 +54,8 @@ def _data_prefix(data: bytes, path: str | None) -> str:
 def _command_block(step: Step, index: int, command: Command, uploads: Mapping[str, str]) -> str:
     key = f"{step.index}-{index}"
     prefix = "" if command.data is None else _data_prefix(command.data, uploads.get(key))
-    cleanup = "" if command.data is None else f'rm -f -- "${DATA_VAR}"; '
-    return (f"{prefix}{{\n{command.script}\n}} || {{ rc=$?; {cleanup}"
-            f"printf '\\n%s C {step.index} {index}\\n' \"$M\"; exit $rc; }}\n"
-            + (f'rm -f -- "${DATA_VAR}"\n' if command.data is not None else ""))
+    cleanup = "" if command.data is None else f'rm -f -- "${DATA_VAR}"\n'
+    return f"c={index}\n{prefix}{{\n{command.script}\n}} || exit $?\n{cleanup}"
 
 
 def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str]) -> str:
@@ -68,7 +66,10 @@ def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str
     for step in steps:
         i = step.index
         out.append(f"printf '\\n%s S {i}\\n' \"$M\"; printf '\\n%s S {i}\\n' \"$M\" >&2")
-        body = [f"export {k}={quote(str(v))}" for k, v in step.environment.items()]
+        # the EXIT trap names the failing command, even when the command itself calls exit
+        body = [f"trap 'rc=$?; [ \"$rc\" -eq 0 ] || printf \"\\n%s C {i} %s\\n\" "
+                f"\"$M\" \"$c\"' EXIT"]
+        body += [f"export {k}={quote(str(v))}" for k, v in step.environment.items()]
         body += [_command_block(step, n, c, uploads) for n, c in enumerate(step.commands)]
         out.append("(\n" + "\n".join(body) + "\n) </dev/null")
         out.append("rc=$?")

@@ -187,7 +187,7 @@ def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, base
         name=str(raw.get("name") or action),
         action=action,
         args=args,
-        location=loc,
+        location=Location(source, raw.line),
         when=when,
         loop=loop,
         loop_var=str(control.get("loop_var", "item")),

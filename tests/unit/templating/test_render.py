@@ -71,7 +71,7 @@ def test_render_file_with_include(tmp_path: Path) -> None:
     (tmp_path / "main.j2").write_text("{% include 'part.j2' %}end\n")
     assert render_file(tmp_path / "main.j2", VARS) == "part cp1\nend\n"
     (tmp_path / "bad.j2").write_text("{{ nope }}")
-    with pytest.raises(TemplateError, match="bad.j2"):
+    with pytest.raises(TemplateError, match=r"bad\.j2"):
         render_file(tmp_path / "bad.j2", VARS)
 
 

@@ -1,0 +1,162 @@
+"""Correctness under batching: many tasks share one exec, yet each task's outcome is exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kboot.playbook.script import Step, build_script, parse_outcomes
+from kboot.tasks.base import Command
+from kboot.transport.fake import FakeTransport
+from tests.unit.playbook.helpers import Harness
+
+
+def test_failing_command_in_a_batch_reports_the_right_task_and_stops_the_host(
+        tmp_path: Path) -> None:
+    h = Harness(tmp_path, 2)
+    for host in ("h0", "h1"):
+        (tmp_path / f"{host}-kept").write_text("k")
+    summary = h.run("""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {name: first, copy: {dest: "{{ root }}/{{ inventory_hostname }}-a", content: a}}
+    - {name: same again, copy: {dest: "{{ root }}/{{ inventory_hostname }}-kept", content: k}}
+    - name: breaks on h0
+      shell: "echo partial; echo boom >&2; exit 3"
+      when: inventory_hostname == 'h0'
+    - {name: after, copy: {dest: "{{ root }}/{{ inventory_hostname }}-b", content: b}}
+""")
+    assert h.execs("h0") == 2  # one fact exec, one change exec for the whole batch
+    assert h.statuses("h0") == [("first", "changed"), ("same again", "ok"),
+                                ("breaks on h0", "failed")]
+    assert not (tmp_path / "h0-b").exists()  # later tasks did not run on that host
+    assert (tmp_path / "h1-b").read_text() == "b"  # the other host finished
+    (failure,) = summary.failures
+    assert (failure.host, failure.task, failure.exit_code) == ("h0", "breaks on h0", 3)
+    assert failure.command == "echo partial; echo boom >&2; exit 3"
+    assert failure.output == "boom"
+    assert failure.location.endswith("pb.yml:7")  # where the task starts
+    (event,) = [e for e in h.results("h0") if e.status == "failed"]
+    assert (event.stdout, event.stderr) == ("partial", "boom")
+
+
+def test_changed_is_exact_per_task_within_one_batch(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    (tmp_path / "h0-kept").write_text("same")
+    h.run("""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {name: new, copy: {dest: "{{ root }}/h0-new", content: x}}
+    - {name: kept, copy: {dest: "{{ root }}/h0-kept", content: same}}
+    - {name: probe, command: "true", changed_when: false}
+    - {name: runs, command: "true"}
+    - {name: skipped, command: "true", when: false}
+""")
+    assert h.statuses("h0") == [("new", "changed"), ("kept", "ok"), ("probe", "ok"),
+                                ("runs", "changed"), ("skipped", "skipped")]
+    assert h.execs("h0") == 2
+
+
+def test_handlers_fire_in_order_after_a_batched_run(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    log = tmp_path / "log"
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{name: a, copy: {{dest: "{tmp_path}/a", content: a}}, notify: [h2, h1]}}
+    - {{name: b, copy: {{dest: "{tmp_path}/b", content: b}}, notify: h3}}
+  handlers:
+    - {{name: h1, shell: "echo h1 >> {log}"}}
+    - {{name: h2, shell: "echo h2 >> {log}"}}
+    - {{name: h3, shell: "echo h3 >> {log}"}}
+""")
+    assert summary.ok
+    assert log.read_text() == "h1\nh2\nh3\n"
+    assert h.execs("h0") == 3  # facts + changes, then the handlers in one batch
+
+
+def test_loop_items_all_run_then_the_task_fails(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: items
+      shell: "test {{{{ item }}}} != 2 && touch {tmp_path}/item{{{{ item }}}}"
+      loop: [1, 2, 3]
+    - {{name: after, file: {{path: "{tmp_path}/after", state: touch}}}}
+""")
+    assert [(e.item, e.status) for e in h.results("h0")] == [(1, "changed"), (2, "failed"),
+                                                              (3, "changed")]
+    assert (tmp_path / "item3").exists() and not (tmp_path / "after").exists()
+
+
+def test_facts_are_regathered_after_a_task_changes_them(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: "echo one > {tmp_path}/f"
+    - {{name: see it, lineinfile: {{path: "{tmp_path}/f", line: two}}}}
+""")
+    assert summary.ok
+    assert (tmp_path / "f").read_text() == "one\ntwo\n"
+
+
+def test_register_splits_the_batch_so_later_tasks_see_results(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{shell: "echo 42", register: answer, changed_when: false}}
+    - {{copy: {{dest: "{tmp_path}/answer", content: "{{{{ answer.stdout }}}}"}}}}
+""")
+    assert (tmp_path / "answer").read_text() == "42"
+
+
+def test_become_is_passed_and_splits_batches(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    h.run(f"""
+- hosts: all
+  gather_facts: false
+  become: true
+  tasks:
+    - {{command: "true"}}
+    - {{command: "true", become: false}}
+""")
+    calls = [c.become for c in h.transports["h0"].calls if c.kind == "run"]
+    assert calls == [True, False]
+
+
+def test_big_files_travel_by_put_and_temporary_copies_are_removed(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    big = "x" * 300_000
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "big").write_text(big)
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{copy: {{src: big, dest: "{tmp_path}/big-copy"}}}}
+""")
+    assert summary.ok
+    assert (tmp_path / "big-copy").read_text() == big
+    puts = [c for c in h.transports["h0"].calls if c.kind == "put"]
+    assert len(puts) == 1 and not Path(puts[0].target).exists()
+
+
+def test_script_steps_parse_back_exactly() -> None:
+    steps = [Step(0, (Command("echo a; echo e >&2"),)),
+             Step(1, (Command("true"), Command("printf 'no newline'; exit 5"))),
+             Step(2, (Command("echo never"),))]
+    script = build_script(steps, "n0nce", uploads={})
+    result = FakeTransport(execute=True).run("/bin/sh -s", stdin=script.encode())
+    outcomes = parse_outcomes(steps, result.stdout, result.stderr, "n0nce")
+    assert (outcomes[0].stdout, outcomes[0].stderr, outcomes[0].exit_code) == ("a", "e", 0)
+    assert (outcomes[1].exit_code, outcomes[1].failed_command) == (5, 1)
+    assert outcomes[1].stdout == "no newline"
+    assert not outcomes[2].ran
