@@ -10,6 +10,7 @@ noticed in ~40 s, not at TCP timeout) and message limits above etcd's 1.5 MiB re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -91,8 +92,12 @@ class Channels:
         self._tls = tls
         self._channels: dict[int, grpc.aio.Channel] = {}
         self._active = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def channel(self) -> grpc.aio.Channel:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # grpc.aio channels belong to the loop that made them
+            self._loop, self._channels = loop, {}
         index = self._active
         if index not in self._channels:
             target = str(self.endpoints[index])

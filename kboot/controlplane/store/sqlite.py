@@ -44,7 +44,7 @@ class SqliteStore:
 
     async def _run(self, fn: Callable[[SqliteDb], T]) -> T:
         loop = asyncio.get_running_loop()
-        if self._loop is None:
+        if self._loop is not loop:  # first use, or reused from a new event loop
             self._loop = loop
             self._reaper = loop.create_task(self._reap())
         return await loop.run_in_executor(self._executor, self._in_thread, fn)
@@ -57,7 +57,10 @@ class SqliteStore:
     def _publish(self, events: Sequence[WatchEvent]) -> None:
         """Called in the database thread right after a commit."""
         if events and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._hub.publish, list(events))
+            try:
+                self._loop.call_soon_threadsafe(self._hub.publish, list(events))
+            except RuntimeError:  # that loop is closed: nobody is left to watch on it
+                log.debug("event loop closed; %d events not broadcast", len(events))
 
     async def _write(self, fn: Callable[[SqliteDb], list[WatchEvent]]) -> list[WatchEvent]:
         def write(db: SqliteDb) -> list[WatchEvent]:
@@ -128,10 +131,10 @@ class SqliteStore:
         return self._hub.watch(prefix, from_revision, history)
 
     async def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            await asyncio.gather(self._reaper, return_exceptions=True)
-            self._reaper = None
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None and reaper.get_loop() is asyncio.get_running_loop():
+            reaper.cancel()
+            await asyncio.gather(reaper, return_exceptions=True)
         if self._db is not None:
             db, self._db = self._db, None
             await asyncio.get_running_loop().run_in_executor(self._executor, db.close)

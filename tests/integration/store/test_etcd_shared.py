@@ -44,3 +44,12 @@ def test_values_are_stored_verbatim_and_secrets_sealed(etcd_server: EtcdCluster)
     assert mod_revision == rev
     assert sealed.startswith(b"k8s:enc:aesgcm:v1:k1:") and b"dG9wLXNlY3JldC10b2tlbg" not in sealed
     assert enc.decrypt(sealed) == secret
+
+
+def test_store_outlives_an_event_loop(etcd_server: EtcdCluster) -> None:
+    store = open_store(etcd_server.url)
+    key = unique_prefix() + "k"
+    rev = asyncio.run(store.create(key, b"v"))
+    kv = asyncio.run(store.get(key))
+    assert kv is not None and kv.mod_revision == rev
+    asyncio.run(store.close())

@@ -146,3 +146,25 @@ def test_sqlite_file_has_one_owner(tmp_path: Path) -> None:
             await third.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("scheme", ["memory", "sqlite"])
+def test_store_outlives_an_event_loop(scheme: str, tmp_path: Path) -> None:
+    """A store opened once may be used from successive asyncio.run() calls."""
+    store = open_store("memory://" if scheme == "memory" else f"sqlite://{tmp_path}/k.db")
+
+    async def write(key: str) -> int:
+        return await store.create(key, b"v")
+
+    async def watch_one(after: int) -> list[str]:
+        start = await store.current_revision()
+        events = store.watch("/", from_revision=after)
+        await store.create("/live", b"v")
+        got = await take(events, 2)
+        assert got[-1].kv.mod_revision == start + 1
+        return [e.kv.key for e in got]
+
+    first = asyncio.run(write("/a"))
+    asyncio.run(write("/b"))
+    assert asyncio.run(watch_one(first)) == ["/b", "/live"]
+    asyncio.run(store.close())
