@@ -71,6 +71,17 @@ def test_partition_blocks_both_ways_and_heal_restores(lab2: Lab) -> None:
     assert can_reach(lab2, "cp1", "w1") and can_reach(lab2, "w1", "cp1")
 
 
+def test_partition_defaults_to_every_other_node_and_survives_a_restart(lab2: Lab) -> None:
+    try:
+        lab2.partition("w1")
+        lab2.stop("w1")
+        lab2.start("w1")
+        assert not can_reach(lab2, "w1", "cp1")
+    finally:
+        lab2.heal()
+    assert can_reach(lab2, "w1", "cp1")
+
+
 def test_stop_and_start_keep_the_disk(lab2: Lab) -> None:
     ssh(lab2, "w1", "echo kept > /root/marker")
     lab2.stop("w1")
