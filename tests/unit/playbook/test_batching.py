@@ -120,13 +120,13 @@ def test_register_splits_the_batch_so_later_tasks_see_results(tmp_path: Path) ->
 
 def test_become_is_passed_and_splits_batches(tmp_path: Path) -> None:
     h = Harness(tmp_path, 1)
-    h.run(f"""
+    h.run("""
 - hosts: all
   gather_facts: false
   become: true
   tasks:
-    - {{command: "true"}}
-    - {{command: "true", become: false}}
+    - {command: "true"}
+    - {command: "true", become: false}
 """)
     calls = [c.become for c in h.transports["h0"].calls if c.kind == "run"]
     assert calls == [True, False]
