@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from kboot.tasks.args import aliases_of, fields_of
-from kboot.tasks.base import TaskDef
-from kboot.tasks.registry import REGISTRY, all_tasks
+from kboot.tasks.base import REGISTRY, TaskDef
+from kboot.tasks.registry import all_tasks
 
 HEADER = """# Task reference
 
