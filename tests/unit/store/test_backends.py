@@ -45,6 +45,7 @@ def test_parse_endpoints() -> None:
     assert parse_endpoints("a:1,b:2") == [Endpoint("a", 1), Endpoint("b", 2)]
     assert parse_endpoints("etcd-1") == [Endpoint("etcd-1", 2379)]
     assert parse_endpoints("[::1]:2380") == [Endpoint("::1", 2380)]
+    assert [str(e) for e in parse_endpoints("[::1]:2380,h:1")] == ["[::1]:2380", "h:1"]
     with pytest.raises(ValueError):
         parse_endpoints("")
 
