@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "kboot",
            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
            "compiler": "gc", "platform": "linux/amd64"}
+METRIC: web.RequestKey[tuple[str, str, str]] = web.RequestKey("kboot_metric", tuple)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -68,7 +69,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                                       f"Internal error occurred: {type(err).__name__}").status(),
                              500)
     finally:
-        labels = request.get("metric", ("", "", "", ""))
+        labels = request.get(METRIC, ("", "", ""))
         request.app[STATE].metrics.observe(verb=labels[0] or request.method, group=labels[1],
                                            resource=labels[2], code=code,
                                            seconds=time.monotonic() - started)
@@ -115,7 +116,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return await _non_resource(request, state)
     watching = request.query.get("watch", "").lower() in ("true", "1")
     verb = verb_for(request.method, target, watch=watching)
-    request["metric"] = (verb.upper(), target.kind.group, target.resource, "")
+    request[METRIC] = (verb.upper(), target.kind.group, target.resource)
     _authorize(state, user, target, verb)
     scope = Scope(target, user, verb, request.query, request.headers.get("User-Agent", ""))
     return await _resource(state, scope, request)

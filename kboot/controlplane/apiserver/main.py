@@ -101,9 +101,14 @@ def build_state(cfg: ServerConfig) -> ServerState:
         bootstrap_secret=lambda tid: secrets.objects.get(
             f"/registry/secrets/kube-system/bootstrap-token-{tid}"),
         service_account_exists=lambda ns, name: (
-            f"/registry/serviceaccounts/{ns}/{name}" in accounts.objects
-            or not accounts.ready.is_set()),
+            f"/registry/serviceaccounts/{ns}/{name}" in accounts.objects),
     )
+    return assemble(cfg, storage, caches, authenticator)
+
+
+def assemble(cfg: ServerConfig, storage: ObjectStorage, caches: WatchCaches,
+             authenticator: Authenticator) -> ServerState:
+    """The server state from its parts (tests build the parts in memory)."""
     return ServerState(
         config=cfg, storage=storage, caches=caches, authenticator=authenticator,
         authorizer=Authorizer(caches),
@@ -112,14 +117,23 @@ def build_state(cfg: ServerConfig) -> ServerState:
         kubelet_ssl=kubelet_context(cfg))
 
 
-async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
-    state = build_state(cfg)
+async def start_background(state: ServerState) -> None:
+    """Start the watch caches and create the default objects; wait for the caches auth needs."""
+    cfg = state.config
     state.caches.start()
     await ensure_defaults(state.storage, service_ip=state.allocators.first_ip,
                           advertise_address=cfg.advertise_address, port=cfg.secure_port)
-    for kind in ("namespaces", "services", "clusterroles", "clusterrolebindings"):
-        await state.caches.caches[("rbac.authorization.k8s.io" if "role" in kind else "",
-                                   kind)].ready.wait()
+    for group, plural in (("", "namespaces"), ("", "services"), ("", "pods"), ("", "secrets"),
+                          ("", "serviceaccounts"), ("rbac.authorization.k8s.io", "roles"),
+                          ("rbac.authorization.k8s.io", "rolebindings"),
+                          ("rbac.authorization.k8s.io", "clusterroles"),
+                          ("rbac.authorization.k8s.io", "clusterrolebindings")):
+        await state.caches.caches[(group, plural)].ready.wait()
+
+
+async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
+    state = build_state(cfg)
+    await start_background(state)
     compactor = asyncio.create_task(Compactor(state.storage.store,
                                               cfg.compaction_interval).run())
     runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=2.0)
