@@ -184,7 +184,7 @@ def _ev(kind: str, labels: dict[str, str], prev: dict[str, str] | None) -> Cache
 ])
 def test_watch_selection_changes(event: CacheEvent, seen: str | None) -> None:
     def matches(obj: dict[str, object]) -> bool:
-        return bool(obj["metadata"]["labels"].get("a") == "1")  # type: ignore[index,union-attr]
+        return bool(obj["metadata"]["labels"].get("a") == "1")  # type: ignore[index]
     result = classify(event, matches, None)
     assert (result[0] if result else None) == seen
     assert classify(event, lambda o: True, "other-namespace") is None
