@@ -100,9 +100,9 @@ class KubeletServer:
             middlewares=[authorizer(allow_plain_http=self.config.allow_plain_http)])
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.container_logs)
-        for verb in ("exec", "attach"):
-            app.router.add_route("GET", f"/{verb}/{{ns}}/{{pod}}/{{container}}", self.exec)
-            app.router.add_route("POST", f"/{verb}/{{ns}}/{{pod}}/{{container}}", self.exec)
+        for verb, handler in (("exec", self.exec), ("attach", self.attach)):
+            app.router.add_route("GET", f"/{verb}/{{ns}}/{{pod}}/{{container}}", handler)
+            app.router.add_route("POST", f"/{verb}/{{ns}}/{{pod}}/{{container}}", handler)
         return app
 
     async def healthz(self, _request: web.Request) -> web.Response:
@@ -146,16 +146,35 @@ class KubeletServer:
     async def exec(self, request: web.Request) -> web.StreamResponse:
         ref = self._find(request)
         command = tuple(request.query.getall("command", []))
-        if not command and request.path.startswith("/exec"):
+        if not command:
             raise web.HTTPBadRequest(text="you must specify at least one command\n")
         tty = _bool(request, "tty")
         req = execstream.ExecRequest(
-            container_id=ref.container_id, command=command or ("cat",),
+            container_id=ref.container_id, command=command,
             stdin=_bool(request, "stdin"), stdout=_bool(request, "stdout"),
             stderr=_bool(request, "stderr") and not tty, tty=tty)
         ws = web.WebSocketResponse(protocols=execstream.PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
         await self._run_exec(ws, req)
+        return ws
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        """Attach = the container's output as it happens (from its CRI log), until it exits.
+
+        stdin is not relayed: containerd keeps a CRI container's stdio to itself.
+        """
+        ref = self._find(request)
+        ws = web.WebSocketResponse(protocols=execstream.PROTOCOLS, max_msg_size=0)
+        await ws.prepare(request)
+
+        async def running() -> bool:
+            return await self.containers.is_running(ref.container_id)
+
+        opts = logs.LogOptions(follow=True, tail_lines=0)
+        async for chunk in logs.stream_log(ref.log_path, opts, running=running, now=time.time()):
+            await ws.send_bytes(bytes([execstream.STDOUT]) + chunk)
+        await ws.send_bytes(execstream.status_frame(0, ()))
+        await ws.close()
         return ws
 
     async def _run_exec(self, ws: web.WebSocketResponse, req: execstream.ExecRequest) -> None:

@@ -80,6 +80,8 @@ class PodWorker:
         self.records: dict[str, Record] = {}
         self.init_done = False
         self.init_failed = False
+        self.terminal = False  # Succeeded/Failed: sandbox stopped, containers kept for logs
+        self.adopted = False
         self.lock = asyncio.Lock()
 
     def record(self, name: str) -> Record:
@@ -93,6 +95,10 @@ class PodWorker:
             spec = pod.get("spec") or {}
             if not self.start_time:
                 self.start_time = rfc3339(time.time_ns())
+            if not self.adopted:
+                await self._adopt(pod)
+            if self.terminal:
+                return self.status(pod)
             try:
                 paths = self.volumes.setup(pod, lookup, claims=claims)
             except (podspec.ConfigError, OSError) as exc:
@@ -105,7 +111,43 @@ class PodWorker:
             if self.init_done and not self.init_failed:
                 for container in spec.get("containers") or []:
                     await self._step(pod, container, lookup, paths)
-            return self.status(pod)
+            status = self.status(pod)
+            if status["phase"] in ("Succeeded", "Failed"):
+                await self._finish_terminal()
+            return status
+
+    async def _finish_terminal(self) -> None:
+        """A pod that will run nothing more gives back its sandbox (and IP) but keeps logs."""
+        self.terminal = True
+        self.stop_probes()
+        with contextlib.suppress(RuntimeError_):
+            await self.runtime.stop_sandbox(self.sandbox_id)
+
+    async def _adopt(self, pod: Obj) -> None:
+        """After a kubelet restart: take over the pod's live sandbox and containers."""
+        self.adopted = True
+        uid = pod["metadata"]["uid"]
+        ready = sorted((s for s in await self.runtime.list_sandboxes(
+            labels={podspec.LABEL_UID: uid}) if s.state == "ready"), key=lambda s: s.created_at)
+        if not ready:
+            return
+        sb = ready[-1]
+        self.sandbox_id, self.pod_ip = sb.id, (await self.runtime.sandbox_status(sb.id)).ip
+        self.sandbox = podspec.sandbox_config(pod, self.settings.node, attempt=sb.attempt)
+        spec = pod.get("spec") or {}
+        by_name = {c["name"]: c for c in [*(spec.get("initContainers") or []),
+                                          *(spec.get("containers") or [])]}
+        found = sorted(await self.runtime.list_containers(sandbox_id=sb.id),
+                       key=lambda c: c.attempt)
+        for c in found:
+            rec = self.record(c.name)
+            rec.previous = rec.current
+            rec.restarts, rec.container_id = c.attempt, c.id
+            rec.current = await self.runtime.container_status(c.id)
+        for name, rec in self.records.items():
+            if rec.current is not None and rec.current.state == "running" and name in by_name:
+                self._start_probes(pod, by_name[name], rec)
+        log.info("adopted sandbox %s of pod %s", sb.id, pod["metadata"]["name"])
 
     def _wait_all(self, spec: Obj, reason: str, message: str) -> None:
         for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:

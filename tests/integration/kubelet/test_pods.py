@@ -127,3 +127,29 @@ def test_graceful_delete_removes_everything(cluster: Cluster) -> None:
     for c in ctrs:
         info = cluster.node.ctr("-n", "k8s.io", "containers", "info", c).stdout
         assert uid not in info
+
+
+def test_pvc_data_survives_pod_deletion(cluster: Cluster) -> None:
+    data_dir = cluster.node.workdir / "pv-data"
+    cluster.apply({"apiVersion": "v1", "kind": "PersistentVolume",
+                   "metadata": {"name": "kbt-pv"},
+                   "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                            "hostPath": {"path": str(data_dir), "type": "DirectoryOrCreate"},
+                            "storageClassName": "manual",
+                            "claimRef": {"namespace": "default", "name": "kbt-claim"}}})
+    cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "kbt-claim", "namespace": "default"},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "manual",
+                            "volumeName": "kbt-pv",
+                            "resources": {"requests": {"storage": "1Gi"}}}})
+    volume = {"name": "data", "persistentVolumeClaim": {"claimName": "kbt-claim"}}
+    mount = {"volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+    cluster.apply(pod("writer", "echo persisted > /data/file; sleep 3600", container=mount,
+                      volumes=[volume]))
+    cluster.wait_running("writer")
+    assert cluster.kubectl("delete", "pod", "writer", "--timeout=20s").returncode == 0
+    cluster.apply(pod("reader", "cat /data/file; sleep 3600", container=mount,
+                      volumes=[volume]))
+    cluster.wait_running("reader")
+    assert cluster.kubectl("logs", "reader").stdout == "persisted\n"
+    assert (data_dir / "file").read_text() == "persisted\n"

@@ -205,3 +205,36 @@ def test_terminate_stops_then_removes(tmp_path: Path) -> None:
     assert calls[-1] == "remove_sandbox"
     assert not h.runtime.sandboxes and not h.runtime.containers
     assert not (tmp_path / "root" / "pods" / "uid-p1").exists()
+
+
+def test_terminal_pod_releases_its_sandbox_once(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.runtime.exit_on_start["c"] = 0
+    p = pod(restartPolicy="Never")
+
+    async def go() -> dict:  # type: ignore[type-arg]
+        await h.worker.sync(p, StaticLookup())
+        return await h.worker.sync(p, StaticLookup())
+
+    status = run(go())
+    calls = [c for c, _ in h.runtime.calls]
+    assert status["phase"] == "Succeeded"
+    assert calls.count("run_sandbox") == 1 and calls.count("stop_sandbox") == 1
+    assert h.runtime.containers  # kept for `kubectl logs`
+
+
+def test_restarted_kubelet_adopts_running_pod(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.runtime.exit_on_start["c"] = 1
+    p = pod()
+
+    async def go() -> dict:  # type: ignore[type-arg]
+        await h.worker.sync(p, StaticLookup())
+        await h.worker.sync(p, StaticLookup())
+        fresh = harness(tmp_path / "again")
+        fresh.worker.runtime = h.runtime
+        return await fresh.worker.sync(p, StaticLookup())
+
+    status = run(go())
+    assert [c for c, _ in h.runtime.calls].count("run_sandbox") == 1
+    assert _state(status, "c")["restartCount"] >= 1

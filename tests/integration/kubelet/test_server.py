@@ -1,0 +1,82 @@
+"""The kubelet's own HTTPS port: authorization, a TTY exec with resize, plain logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+
+import aiohttp
+import pytest
+
+from tests.integration.kubelet.cluster import NODE_NAME, Cluster, pod
+
+pytestmark = pytest.mark.integration
+
+
+def _context(cluster: Cluster, cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(cluster.server.ca_file))
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def _base(cluster: Cluster) -> str:
+    node = cluster.get("node", NODE_NAME)
+    assert node is not None
+    port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    return f"https://127.0.0.1:{port}"
+
+
+def test_only_the_apiserver_identity_is_authorized(cluster: Cluster) -> None:
+    cluster.apply(pod("authz", "echo hi; sleep 3600"))
+    cluster.wait_running("authz")
+    other = cluster.server.identity("someone", ("system:authenticated",))
+    good = _context(cluster, str(cluster.server.kubelet_client_cert_file),
+                    str(cluster.server.kubelet_client_key_file))
+    bad = _context(cluster, str(other.cert_file), str(other.key_file))
+    url = f"{_base(cluster)}/containerLogs/default/authz/c"
+
+    async def go() -> tuple[int, str, int, int]:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url, ssl=good) as r:
+                ok_status, body = r.status, await r.text()
+            async with s.get(url, ssl=bad) as r:
+                denied = r.status
+            async with s.get(f"{_base(cluster)}/containerLogs/default/nope/c", ssl=good) as r:
+                missing = r.status
+        return ok_status, body, denied, missing
+
+    ok_status, body, denied, missing = asyncio.run(go())
+    assert (ok_status, body) == (200, "hi\n")
+    assert denied == 403 and missing == 404
+
+
+def test_tty_exec_with_resize(cluster: Cluster) -> None:
+    cluster.apply(pod("tty", "sleep 3600"))
+    cluster.wait_running("tty")
+    ctx = _context(cluster, str(cluster.server.kubelet_client_cert_file),
+                   str(cluster.server.kubelet_client_key_file))
+    url = (f"{_base(cluster)}/exec/default/tty/c?command=sh&stdin=true&stdout=true&tty=true")
+
+    async def go() -> tuple[str, bytes, dict]:  # type: ignore[type-arg]
+        out, status = b"", {}
+        async with aiohttp.ClientSession() as s, s.ws_connect(
+                url, ssl=ctx, protocols=("v5.channel.k8s.io",)) as ws:
+            proto = ws.protocol or ""
+            await ws.send_bytes(b"\x04" + json.dumps({"Width": 91, "Height": 37}).encode())
+            await asyncio.sleep(0.3)
+            await ws.send_bytes(b"\x00stty size; exit 4\n")
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    break
+                if msg.data[0] == 1:
+                    out += msg.data[1:]
+                elif msg.data[0] == 3:
+                    status = json.loads(msg.data[1:])
+        return proto, out, status
+
+    proto, out, status = asyncio.run(asyncio.wait_for(go(), 20))
+    assert proto == "v5.channel.k8s.io"
+    assert b"37 91" in out
+    assert status["status"] == "Failure"
+    assert status["details"]["causes"][0] == {"reason": "ExitCode", "message": "4"}
