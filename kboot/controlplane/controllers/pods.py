@@ -29,9 +29,18 @@ def from_template(template: Obj, owner: Obj, *, name: str | None = None,
     return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": tmpl.get("spec") or {}}
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def template_hash(template: Obj) -> str:
-    """A stable short hash of a pod template, ignoring its own pod-template-hash label."""
-    tmpl = copy.deepcopy(template)
+    """A stable short hash of a pod template, ignoring its own pod-template-hash label and
+    null fields (kubectl writes ``creationTimestamp: null`` back on ``rollout undo``)."""
+    tmpl = _without_nulls(template)
     (tmpl.get("metadata") or {}).get("labels", {}).pop(TEMPLATE_HASH, None)
     digest = hashlib.sha256(json.dumps(tmpl, sort_keys=True).encode()).hexdigest()
     alphabet = "bcdfghjklmnpqrstvwxz2456789"

@@ -80,14 +80,14 @@ def host_ip(index: int) -> str:
 
 class HollowCluster:
     def __init__(self, client: ApiClient, names: list[str], opts: HollowOptions,
-                 pods: Informer) -> None:
+                 pods: Informer, nodes: Informer) -> None:
         self.client, self.names, self.opts = client, names, opts
         self.index = {n: i for i, n in enumerate(names)}
         self.paused: set[str] = set()
-        self.pods = pods
+        self.pods, self.nodes = pods, nodes
+        self._registered: dict[str, float] = {}
         self.queue = WorkQueue(base_delay=0.05, max_delay=5.0)
         self._ips: dict[str, int] = {}
-        self._cidrs: dict[str, ipaddress.IPv4Network] = {}
         self.name = "hollow-pods"
         pods.add_handlers(Handlers(on_add=self._pod, on_update=lambda _o, n: self._pod(n)))
 
@@ -116,15 +116,21 @@ class HollowCluster:
     async def register(self, name: str) -> None:
         body = node_body(name, self.index[name], self.opts)
         try:
-            node = await self.client.create("nodes", body)
+            await self.client.create("nodes", body)
         except AlreadyExists:
-            node = await self.client.patch_status("nodes", name, {"status": body["status"]})
-        self._remember_cidr(node)
+            await self.client.patch_status("nodes", name, {"status": body["status"]})
+        self._registered[name] = time.monotonic()
 
-    def _remember_cidr(self, node: Obj) -> None:
+    def _cidr(self, name: str) -> ipaddress.IPv4Network | None:
+        """The node's podCIDR (from node IPAM); a private fallback if none comes in 10 s."""
+        node = self.nodes.get(name) or {}
         cidr = (node.get("spec") or {}).get("podCIDR")
         if cidr:
-            self._cidrs[node["metadata"]["name"]] = ipaddress.IPv4Network(cidr)
+            return ipaddress.IPv4Network(cidr)
+        if time.monotonic() - self._registered.get(name, 0.0) < 10.0:
+            return None
+        i = self.index[name]
+        return ipaddress.IPv4Network(f"10.{200 + i // 256}.{i % 256}.0/24")
 
     async def heartbeat(self, name: str) -> None:
         ts = now_micro()
@@ -141,7 +147,6 @@ class HollowCluster:
     async def ensure_ready(self, name: str) -> None:
         """After a pause the node controller may have marked us Unknown: report Ready."""
         node = await self.client.get("nodes", name)
-        self._remember_cidr(node)
         ready: Obj = next((c for c in (node.get("status") or {}).get("conditions") or []
                       if c.get("type") == "Ready"), {})
         if ready.get("status") != "True":
@@ -158,7 +163,7 @@ class HollowCluster:
                     was_paused.add(name)
                     continue
                 try:
-                    if name in was_paused or name not in self._cidrs:
+                    if name in was_paused:
                         await self.ensure_ready(name)
                         was_paused.discard(name)
                     await self.heartbeat(name)
@@ -172,10 +177,8 @@ class HollowCluster:
         if (pod.get("spec") or {}).get("nodeName") in self.index:
             self.queue.add(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
 
-    def _pod_ip(self, node: str) -> str:
+    def _pod_ip(self, node: str, net: ipaddress.IPv4Network) -> str:
         n = self._ips.get(node, 1) + 1
-        net = self._cidrs.get(node) or ipaddress.IPv4Network(
-            f"10.{200 + self.index[node] // 256}.{self.index[node] % 256}.0/24")
         if n >= net.num_addresses - 1:
             n = 2
         self._ips[node] = n
@@ -201,14 +204,17 @@ class HollowCluster:
             return DONE
         plan = podlib.exit_plan(pod)
         if phase != "Running":
-            await self._start(pod, str(node))
+            net = self._cidr(str(node))
+            if net is None:  # like a kubelet waiting for its pod network
+                return Result(requeue_after=0.5)
+            await self._start(pod, str(node), net)
             return Result(requeue_after=plan[1]) if plan else DONE
         return await self._maybe_finish(pod, plan) if plan else DONE
 
-    async def _start(self, pod: Obj, node: str) -> None:
+    async def _start(self, pod: Obj, node: str, net: ipaddress.IPv4Network) -> None:
         md = pod["metadata"]
         new = podlib.running_status(pod, host_ip=host_ip(self.index[node]),
-                                    pod_ip=self._pod_ip(node), ts=now())
+                                    pod_ip=self._pod_ip(node, net), ts=now())
         await self.client.patch_status("pods", md["name"], namespace=md["namespace"],
                                        patch={"status": new})
 

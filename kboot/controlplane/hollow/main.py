@@ -34,7 +34,8 @@ def parser() -> argparse.ArgumentParser:
 async def run_hollow(client: ApiClient, names: list[str], opts: HollowOptions) -> None:
     informers = Informers(client)
     cluster = HollowCluster(client, names, opts,
-                            informers.get("pods", field_selector="spec.nodeName!="))
+                            informers.get("pods", field_selector="spec.nodeName!="),
+                            informers.get("nodes", label_selector="kboot.io/hollow=true"))
     informers.start()
     try:
         await informers.wait_synced()
