@@ -91,11 +91,18 @@ class _Exchange:
         else:
             self._send_all(data)
 
+    def _server_done(self) -> bool:
+        # Sending after the server's EOF risks the EOF-after-CLOSE race (see shell_line).
+        return bool(self.chan.eof_received or self.chan.closed)
+
     def _send_all(self, data: bytes) -> None:
         try:
-            if data:
-                self.chan.sendall(data)
-            self.chan.shutdown_write()
+            for start in range(0, len(data), _CHUNK):
+                if self._server_done():
+                    return  # the command exited without reading all of its stdin
+                self.chan.sendall(data[start:start + _CHUNK])
+            if not self._server_done():
+                self.chan.shutdown_write()
         except OSError:
             pass  # the command exited without reading its stdin; its result says why
 

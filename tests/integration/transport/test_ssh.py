@@ -240,3 +240,21 @@ def test_ansible_inventory_to_transport(sshd_hosts: SshdHosts, tmp_path: Path,
         assert t.run("id -u", become=True).stdout == "0\n"
     finally:
         t.close()
+
+
+def test_reconnects_after_the_connection_drops(sshd_hosts: SshdHosts, known_hosts: Path) -> None:
+    t = SSHTransport("h2", conn(sshd_hosts, known_hosts, address=sshd_hosts.addresses[2],
+                                user="kbootdeploy"))
+    first = t.connect()
+    listener = {str(p.pid) for p in sshd_hosts.processes}
+    pids = subprocess.run(["ip", "netns", "pids", sshd_hosts.hosts[2].netns],
+                          capture_output=True, text=True, check=True).stdout.split()
+    for pid in set(pids) - listener:  # the per-connection sshd processes, not the daemon
+        subprocess.run(["kill", "-9", pid], check=False)
+    deadline = time.monotonic() + 5
+    while first.is_active() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not first.is_active()
+    assert t.run("echo back").stdout == "back\n"
+    assert t.connect() is not first
+    t.close()
