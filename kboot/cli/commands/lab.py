@@ -77,12 +77,15 @@ def _up(args: argparse.Namespace) -> int:
         inventory = lab.up()
     _print_status(lab, console)
     rel = os.path.relpath(inventory) if inventory.is_relative_to(Path.cwd()) else inventory
-    console.print(f"\ninventory: [bold]{rel}[/]\n"
-                  f"  kboot up {rel}                 # bring up a cluster on it\n"
-                  f"  kboot lab ssh {lab.nodes[0].short} --name {args.name}"
-                  f"       # a shell on a node\n"
-                  f"  kboot lab down --name {args.name}             # remove it all",
-                  highlight=False)
+    hints = [
+        (f"kboot up {rel}", "bring up a cluster on it"),
+        (f"kboot lab ssh {lab.nodes[0].short} --name {args.name}", "a shell on a node"),
+        (f"kboot lab down --name {args.name}", "remove it all"),
+    ]
+    width = max(len(cmd) for cmd, _ in hints)
+    console.print(f"\ninventory: [bold]{rel}[/]", highlight=False)
+    for cmd, what in hints:
+        console.print(f"  {cmd.ljust(width)}  # {what}", highlight=False, markup=False)
     return 0
 
 
