@@ -7,13 +7,14 @@ import argparse
 import socket
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from kboot.cli.commands import run as run_command
 from kboot.inventory import load_inventory
-from kboot.playbook import TaskResult, run_playbook
+from kboot.playbook import Event, RunSummary, TaskResult, run_playbook
 from tests.fixtures.sshd import SshdHosts
 
 pytestmark = pytest.mark.integration
@@ -62,36 +63,35 @@ def project(tmp_path: Path, sshd_hosts: SshdHosts) -> Path:
     return tmp_path
 
 
-def _run(project: Path, **kwargs: object) -> tuple[object, list[TaskResult]]:
+def _run(project: Path, **kwargs: Any) -> tuple[RunSummary, list[TaskResult]]:
     inventory = load_inventory(project / "inventory.yaml")
-    events: list[TaskResult] = []
-    summary = run_playbook(project / "site.yml", inventory, on_event=lambda e: events.append(e)
-                           if isinstance(e, TaskResult) else None, **kwargs)  # type: ignore[arg-type]
-    return summary, events
+    events: list[Event] = []
+    summary = run_playbook(project / "site.yml", inventory, on_event=events.append, **kwargs)
+    return summary, [e for e in events if isinstance(e, TaskResult)]
 
 
 def test_converges_then_reports_all_ok(project: Path) -> None:
     first, _ = _run(project)
-    assert first.ok, first.failures  # type: ignore[attr-defined]
+    assert first.ok, first.failures
     for host in ("h0", "h1", "h2"):
-        result = first.results[host]  # type: ignore[attr-defined]
+        result = first.results[host]
         assert result.changed == 6, host  # 5 changing tasks + the handler
         d = project / "out" / host
         assert (d / "etc" / "app.conf").read_text() == "port=8080\n"
         assert f"app on {host}" in (d / "etc" / "app.service").read_text()
         assert (d / "restarts").read_text() == "restarted\n"
     second, events = _run(project)
-    assert second.ok and not second.changed  # type: ignore[attr-defined]
+    assert second.ok and not second.changed
     assert {e.status for e in events} == {"ok"}
-    for result in second.results.values():  # type: ignore[attr-defined]
+    for result in second.results.values():
         assert result.execs <= 3  # setup facts, task facts, the register split
 
 
 def test_check_mode_reports_changes_and_changes_nothing(project: Path) -> None:
-    assert _run(project)[0].ok  # type: ignore[attr-defined]
+    assert _run(project)[0].ok
     before = (project / "out" / "h0" / "etc" / "app.conf").read_text()
     summary, events = _run(project, check=True, diff=True, extra_vars={"port": 9090})
-    assert summary.changed  # type: ignore[attr-defined]
+    assert summary.changed
     config = [e for e in events if e.task == "config" and e.host == "h0"]
     assert config[0].status == "changed"
     assert config[0].diff[0].after == "port=9090\n"
@@ -111,9 +111,9 @@ def test_unreachable_host_is_reported_while_others_finish(project: Path) -> None
     doc["groups"]["all_hosts"]["hosts"].append("gone")
     path.write_text(yaml.safe_dump(doc))
     summary, events = _run(project)
-    assert not summary.ok  # type: ignore[attr-defined]
-    assert summary.results["gone"].unreachable == 1  # type: ignore[attr-defined]
-    assert summary.results["h2"].succeeded  # type: ignore[attr-defined]
+    assert not summary.ok
+    assert summary.results["gone"].unreachable == 1
+    assert summary.results["h2"].succeeded
     assert (project / "out" / "h2" / "etc" / "app.conf").exists()
     assert [e.status for e in events if e.host == "gone"] == ["unreachable"]
 

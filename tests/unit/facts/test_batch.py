@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_gathers_many_facts_in_one_script(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"hello\n")
     (tmp_path / "f").chmod(0o640)
     (tmp_path / "l").symlink_to(tmp_path / "f")
-    facts = [file_stat(str(tmp_path / "f")), file_stat(str(tmp_path / "missing")),
+    facts: list[Fact[Any]] = [file_stat(str(tmp_path / "f")), file_stat(str(tmp_path / "missing")),
              file_stat(str(tmp_path / "l")), file_content(str(tmp_path / "f")),
              directory(str(tmp_path)), sysctl("kernel.ostype"), user("root")]
     nonce = new_nonce()
