@@ -4,7 +4,7 @@ Examples::
 
     kboot image build --from-busybox kboot.io/busybox:1.35 -o busybox.tar
     kboot image build --pause -o pause.tar
-    kboot image build ./site --name kboot.io/web:1 --base-busybox --cmd httpd -f -p 80 -o web.tar
+    kboot image build ./site --name kboot.io/web:1 --base-busybox -o web.tar --cmd httpd -f -p 80
 """
 
 from __future__ import annotations

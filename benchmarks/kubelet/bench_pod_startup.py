@@ -1,0 +1,94 @@
+"""Pod startup latency on a real node: create → status.phase Running, image already present.
+
+Runs the one-node test cluster (apiserver + private containerd in a netns + kboot-kubelet), creates
+``--pods`` busybox pods bound to the node at ``--rate`` pods/s through the REST client, watches
+them, and prints p50/p90/p99/max against the target p99 ≤ 2 s. Run as root from the repo root::
+
+    .venv/bin/python benchmarks/kubelet/bench_pod_startup.py --pods 100 --rate 10
+
+Not a test: numbers depend on the machine; nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from kboot.controlplane.client.rest import Client
+from tests.integration.kubelet.cluster import BB, NODE_NAME, one_node_cluster
+
+TARGET_P99 = 2.0
+
+
+def _pod(i: int) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"bench-{i}", "namespace": "default",
+                         "labels": {"bench": "startup"}},
+            "spec": {"nodeName": NODE_NAME, "terminationGracePeriodSeconds": 0,
+                     "containers": [{"name": "c", "image": BB,
+                                     "command": ["sleep", "3600"]}]}}
+
+
+async def _measure(client: Client, pods: int, rate: float) -> list[float]:
+    created: dict[str, float] = {}
+    running: dict[str, float] = {}
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        async for ev in client.watch("pods", namespace="default", label_selector="bench=startup"):
+            name = ev.object["metadata"]["name"]
+            phase = (ev.object.get("status") or {}).get("phase")
+            if phase == "Running" and name not in running:
+                running[name] = time.monotonic()
+                if len(running) == pods:
+                    done.set()
+                    return
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.5)
+    for i in range(pods):
+        created[f"bench-{i}"] = time.monotonic()
+        await client.create("pods", _pod(i))
+        await asyncio.sleep(1 / rate)
+    await asyncio.wait_for(done.wait(), 60 + pods)
+    watcher.cancel()
+    return sorted(running[n] - created[n] for n in created)
+
+
+def _report(latencies: list[float], pods: int, rate: float) -> None:
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
+
+    print(f"pod startup latency, {pods} pods at {rate:g}/s (create -> Running, image present)")
+    print(f"{'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'mean':>8}   target p99")
+    print(f"{pct(0.5):8.3f} {pct(0.9):8.3f} {pct(0.99):8.3f} {latencies[-1]:8.3f} "
+          f"{statistics.mean(latencies):8.3f}   <= {TARGET_P99:.1f} s "
+          f"{'MET' if pct(0.99) <= TARGET_P99 else 'MISSED'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pods", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=10.0, help="pods created per second")
+    args = parser.parse_args()
+    with one_node_cluster(slot=21) as cluster:
+        async def run() -> list[float]:
+            client = Client.from_kubeconfig(cluster.server.kubeconfig)
+            try:
+                return await _measure(client, args.pods, args.rate)
+            finally:
+                await client.close()
+
+        latencies = asyncio.run(run())
+    _report(latencies, args.pods, args.rate)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
