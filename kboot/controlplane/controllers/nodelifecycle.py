@@ -66,27 +66,30 @@ class NodeLifecycleController(Controller):
         self.nodes = self.informer("nodes")
         self.leases = self.informer("leases", namespace=LEASE_NS)
         self.pods = self.informer("pods")
-        self._beats: dict[str, tuple[str, float]] = {}
+        self._beats: dict[str, float] = {}
+        self._markers: dict[tuple[str, str], str] = {}
         self.nodes.add_handlers(Handlers(on_add=self._node, on_update=lambda _o, n: self._node(n),
                                          on_delete=self.enqueue))
         self.leases.add_handlers(Handlers(on_add=self._lease,
                                           on_update=lambda _o, n: self._lease(n)))
 
-    def _beat(self, node: str, marker: str) -> None:
-        if self._beats.get(node, ("", 0.0))[0] != marker:
-            self._beats[node] = (marker, time.monotonic())
+    def _beat(self, node: str, source: str, marker: str) -> None:
+        """A heartbeat is a *change* of the lease's renewTime or of the Ready condition's
+        lastHeartbeatTime (each tracked separately), timed by our own clock."""
+        if self._markers.get((node, source)) != marker:
+            self._markers[(node, source)] = marker
+            self._beats[node] = time.monotonic()
 
     def _lease(self, lease: Obj) -> None:
         name = lease["metadata"]["name"]
-        self._beat(name, "lease:" + str((lease.get("spec") or {}).get("renewTime")))
+        self._beat(name, "lease", str((lease.get("spec") or {}).get("renewTime")))
         self.queue.add(name)
 
     def _node(self, node: Obj) -> None:
         name = node["metadata"]["name"]
-        if self.leases.get(f"{LEASE_NS}/{name}") is None:  # no Lease: use the status heartbeat
-            ready = podlib.condition(node, "Ready") or {}
-            if ready.get("status") != "Unknown":
-                self._beat(name, "node:" + str(ready.get("lastHeartbeatTime")))
+        ready = podlib.condition(node, "Ready") or {}
+        if ready.get("status") in ("True", "False"):  # posted by the kubelet, not by us
+            self._beat(name, "status", str(ready.get("lastHeartbeatTime")))
         self.queue.add(name)
 
     async def reconcile(self, key: str) -> Result:
@@ -94,9 +97,11 @@ class NodeLifecycleController(Controller):
         if node is None:
             await self._gc_pods(key)
             self._beats.pop(key, None)
+            for source in ("lease", "status"):
+                self._markers.pop((key, source), None)
             return Result()
         opts = self.ctx.options
-        last = self._beats.setdefault(key, ("", time.monotonic()))[1]
+        last = self._beats.setdefault(key, time.monotonic())
         ready = podlib.condition(node, "Ready")
         if time.monotonic() - last > opts.node_monitor_grace_period and \
                 (ready or {}).get("status") != "Unknown":

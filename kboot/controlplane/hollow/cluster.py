@@ -155,18 +155,14 @@ class HollowCluster:
 
     async def _heartbeats(self) -> None:
         step = self.opts.heartbeat / max(1, len(self.names))
-        was_paused: set[str] = set()
         while True:
             self._poll_control_dir()
             for name in self.names:
                 if name in self.paused:
-                    was_paused.add(name)
                     continue
                 try:
-                    if name in was_paused:
-                        await self.ensure_ready(name)
-                        was_paused.discard(name)
                     await self.heartbeat(name)
+                    await self.ensure_ready(name)
                 except Exception as exc:
                     log.warning("hollow node %s: heartbeat failed: %s", name, exc)
                 await asyncio.sleep(step)

@@ -128,7 +128,7 @@ def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 30.0,
              interval: float = 0.25, cp: ControlPlane | None = None) -> T:
     """Poll ``probe`` until it returns something truthy; fail with the components' logs."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         last = probe()
         if last:

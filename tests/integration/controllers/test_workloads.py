@@ -49,7 +49,9 @@ kind: Deployment
 metadata: {{name: {name}}}
 spec:
   replicas: {replicas}
-  strategy: {{type: RollingUpdate, rollingUpdate: {{maxSurge: {surge}, maxUnavailable: {unavailable}}}}}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {{maxSurge: {surge}, maxUnavailable: {unavailable}}}
   selector: {{matchLabels: {{app: {name}}}}}
   template:
     metadata: {{labels: {{app: {name}}}}}
@@ -65,8 +67,11 @@ def test_deployment_runs_spreads_rolls_undoes_scales_and_cascades(
         cp: ControlPlane, client: SyncClient) -> None:
     ns = namespace(cp, "deploy")
     cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("web", 3))
-    pods = wait_for("3 running pods", lambda: (p := running_pods(client, ns, "app=web"))
-                    and len(p) == 3 and p, cp=cp)
+    def three_running() -> list[dict[str, Any]] | None:
+        pods = running_pods(client, ns, "app=web")
+        return pods if len(pods) == 3 else None
+
+    pods = wait_for("3 running pods", three_running, cp=cp)
     assert len({p["spec"]["nodeName"] for p in pods}) == 3  # spread over the 3 nodes
     assert all(p["status"]["podIP"].startswith("10.244.") for p in pods)
     cp.kubectl("rollout", "status", "-n", ns, "deploy/web", "--timeout=30s")

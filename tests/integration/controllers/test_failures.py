@@ -1,0 +1,97 @@
+"""Failures: a node that stops heartbeating, and the leader controller-manager dying.
+SQLite-backed apiserver; short grace periods and leases (see ``cluster.py``)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from kboot.controlplane.client.sync import SyncClient
+from tests.fixtures.apiserver import ApiServer, start_apiserver
+
+from .cluster import ControlPlane, control_plane, running_pods, wait_for
+from .test_workloads import deployment, namespace
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ApiServer]:
+    with start_apiserver("sqlite") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def cp(server: ApiServer) -> Iterator[ControlPlane]:
+    with control_plane(server, nodes=3) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="module")
+def client(server: ApiServer) -> Iterator[SyncClient]:
+    with SyncClient.from_kubeconfig(server.kubeconfig) as c:
+        yield c
+
+
+def ready_status(client: SyncClient, node: str) -> str:
+    conds = client.get("nodes", node)["status"]["conditions"]
+    return str(next(c["status"] for c in conds if c["type"] == "Ready"))
+
+
+def test_silent_node_goes_not_ready_and_its_pods_move(cp: ControlPlane,
+                                                      client: SyncClient) -> None:
+    ns = namespace(cp, "failover")
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("web", 3))
+    pods = wait_for("3 running", lambda: (len(p := running_pods(client, ns, "app=web")) == 3
+                                          and p) or None, cp=cp)
+    victim = pods[0]["spec"]["nodeName"]
+    flag = cp.control_dir / f"pause-{victim}"
+    flag.touch()
+    try:
+        wait_for(f"{victim} NotReady", lambda: ready_status(client, victim) == "Unknown",
+                 timeout=20, cp=cp)
+        row = cp.kubectl("get", "node", victim, "--no-headers").split()
+        # upstream kubectl prints NotReady for Ready=Unknown; kboot's node Table (api
+        # printers, not this package) prints Unknown: accept either, never Ready
+        assert row[1] in ("NotReady", "Unknown")
+        taints = {t["key"] for t in client.get("nodes", victim)["spec"].get("taints") or []}
+        assert "node.kubernetes.io/unreachable" in taints
+
+        def moved() -> bool:
+            live = running_pods(client, ns, "app=web")
+            return len(live) == 3 and all(p["spec"]["nodeName"] != victim for p in live)
+
+        wait_for("pods recreated elsewhere", moved, timeout=30, cp=cp)
+    finally:
+        flag.unlink()
+    wait_for(f"{victim} Ready again", lambda: ready_status(client, victim) == "True",
+             timeout=20, cp=cp)
+    wait_for("taints removed", lambda: not client.get("nodes", victim)["spec"].get("taints"),
+             timeout=20, cp=cp)
+    cp.kubectl("delete", "-n", ns, "deploy/web")
+
+
+def holder(client: SyncClient) -> str:
+    lease = client.get("leases", "kube-controller-manager", namespace="kube-system")
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+def test_standby_controller_manager_takes_over_when_the_leader_dies(
+        cp: ControlPlane, client: SyncClient) -> None:
+    ns = namespace(cp, "leader")
+    assert wait_for("a leader", lambda: holder(client), cp=cp) == "cm-a"
+    cp.controller_manager("cm-b")
+    time.sleep(2)
+    assert holder(client) == "cm-a"  # the standby waits
+    assert "became leader" not in (cp.work / "cm-b.log").read_text()
+    cp.stop("cm-a", signal.SIGKILL)  # no chance to release the lease
+    killed = time.monotonic()
+    wait_for("cm-b leads", lambda: holder(client) == "cm-b", timeout=10, cp=cp)
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("after", 2))
+    wait_for("cm-b reconciles", lambda: len(running_pods(client, ns, "app=after")) == 2,
+             timeout=20, cp=cp)
+    assert time.monotonic() - killed < 3 + 2 + 20  # lease + retry + convergence
+    cp.controller_manager("cm-a")  # restore the usual leader name for later tests
