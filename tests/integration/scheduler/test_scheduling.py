@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from kboot.controlplane.client.sync import SyncClient
-from tests.fixtures.apiserver import ApiServer, start_apiserver
+from tests.fixtures.apiserver import start_apiserver
 from tests.integration.controllers.cluster import ControlPlane, control_plane, wait_for
 
 pytestmark = pytest.mark.integration
