@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import paramiko
 
 from kboot.errors import BecomeError, TransportError, tail
+from kboot.transport.ordered import send_data, send_eof
 
 TIMEOUT_EXIT = 124  # as timeout(1): the command ran out of time
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,9 +50,7 @@ def shell_line(command: str, *, env: Mapping[str, str] | None, sudo: Sudo | None
     """The exec request: ``/bin/sh -c`` around ``command``, with env exports and sudo.
 
     Without ``stdin`` the command reads /dev/null, so nothing (not even EOF) is sent on the
-    channel after the exec request: paramiko may otherwise put our EOF on the wire after its
-    automatic CLOSE reply to a command that already ended, which OpenSSH answers by dropping
-    the whole connection ("ieof packet referred to nonexistent channel")."""
+    channel after the exec request (see :mod:`.ordered` for why sending late is delicate)."""
     exports = "" if stdin else "exec </dev/null; "
     for name, value in (env or {}).items():
         if not _ENV_NAME.match(name):
@@ -91,20 +90,12 @@ class _Exchange:
         else:
             self._send_all(data)
 
-    def _server_done(self) -> bool:
-        # Sending after the server's EOF risks the EOF-after-CLOSE race (see shell_line).
-        return bool(self.chan.eof_received or self.chan.closed)
-
     def _send_all(self, data: bytes) -> None:
         try:
-            for start in range(0, len(data), _CHUNK):
-                if self._server_done():
-                    return  # the command exited without reading all of its stdin
-                self.chan.sendall(data[start:start + _CHUNK])
-            if not self._server_done():
-                self.chan.shutdown_write()
-        except OSError:
-            pass  # the command exited without reading its stdin; its result says why
+            if send_data(self.chan, data):
+                send_eof(self.chan)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the connection went away; the command's outcome reports it
 
     def _check_sudo(self) -> None:
         assert self.sudo is not None
@@ -117,7 +108,7 @@ class _Exchange:
             return
         prompts = self.err.count(self.sudo.prompt.encode())
         if prompts == 1 and not self.password_sent and self.sudo.password is not None:
-            self.chan.sendall(self.sudo.password.encode() + b"\n")
+            send_data(self.chan, self.sudo.password.encode() + b"\n")
             self.password_sent = True
         elif prompts > 1:
             self.chan.close()
