@@ -76,10 +76,14 @@ def _identity(entry: Mapping[str, Any]) -> tuple[str, str, str]:
             str(entry.get("subresource", "")))
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _entries(obj: Mapping[str, Any] | None) -> list[tuple[Obj, set[Path]]]:
-    found = ((obj or {}).get("metadata") or {}).get("managedFields") or []
-    return [(dict(e), from_fields_v1(e.get("fieldsV1") or {})) for e in found
-            if isinstance(e, Mapping)]
+    found = _mapping(_mapping(obj).get("metadata")).get("managedFields")
+    return [(dict(e), from_fields_v1(_mapping(e.get("fieldsV1")))) for e in found or ()
+            if isinstance(e, Mapping)] if isinstance(found, list) else []
 
 
 def _scope(kind: KindRef, obj: Mapping[str, Any], subresource: str) -> Obj:
@@ -135,7 +139,9 @@ def server_side_apply(
     result = _merge(result, config, kind_schema(kind))
     managed = [{**e, "fieldsV1": to_fields_v1(paths)} for e, paths in others if paths]
     managed.append(_entry(manager, "Apply", api_version, now, applied_set, subresource))
-    result.setdefault("metadata", {})["managedFields"] = managed
+    if not isinstance(result.get("metadata"), dict):
+        result["metadata"] = {}
+    result["metadata"]["managedFields"] = managed
     return result
 
 
@@ -143,8 +149,7 @@ def _upgradable(kind: KindRef, live: Mapping[str, Any]) -> set[Path]:
     """Fields ``kubectl apply --server-side`` may take over without a conflict: those in the
     client-side apply annotation whose live value is still the last-applied one (upstream's
     upgrade path from client-side to server-side apply)."""
-    annotations = (live.get("metadata") or {}).get("annotations") or {}
-    text = annotations.get(LAST_APPLIED)
+    text = _mapping(_mapping(live.get("metadata")).get("annotations")).get(LAST_APPLIED)
     if not isinstance(text, str):
         return set()
     try:
@@ -215,8 +220,10 @@ def _merge(live: Any, applied: Any, schema: Schema | None) -> Any:
 
 def _merge_list_map(live: list[Any], applied: list[Any], keys: tuple[str, ...],
                     schema: Schema | None) -> list[Any]:
-    def ident(item: Any) -> Any:
-        return tuple(key_value(item, k) for k in keys) if isinstance(item, Mapping) else item
+    def ident(item: Any) -> str:  # JSON text: hashable even for malformed key values
+        if isinstance(item, Mapping):
+            return json.dumps([key_value(item, k) for k in keys], sort_keys=True, default=str)
+        return "item:" + json.dumps(item, sort_keys=True, default=str)
 
     out = list(live)
     index = {ident(item): i for i, item in enumerate(out)}

@@ -42,11 +42,16 @@ def image_pull_policy(image: str) -> str:
 
 
 def _sub(obj: Obj, key: str) -> Obj:
-    """``obj[key]`` as a dict, created when missing or null."""
+    """``obj[key]`` as a dict, created when missing or null.  A value of another type is left
+    for validation to report; defaults then go to a throwaway dict."""
     value = obj.get(key)
-    if not isinstance(value, dict):
+    if value is None:
         value = obj[key] = {}
-    return value
+    return value if isinstance(value, dict) else {}
+
+
+def _dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
 
 
 def _list(obj: Obj, key: str) -> list[Any]:
@@ -72,7 +77,8 @@ def _container(c: Obj) -> None:
     for port in _list(c, "ports"):
         port.setdefault("protocol", "TCP")
     for env in _list(c, "env"):
-        field_ref = (env.get("valueFrom") or {}).get("fieldRef")
+        source = env.get("valueFrom")
+        field_ref = source.get("fieldRef") if isinstance(source, dict) else None
         if isinstance(field_ref, dict):
             field_ref.setdefault("apiVersion", "v1")
     for name in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -245,11 +251,12 @@ def _job(obj: Obj) -> None:
     spec.setdefault("suspend", False)
     spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
     _template(obj)
-    uid = (obj.get("metadata") or {}).get("uid")
+    meta = _dict(obj.get("metadata"))
+    uid = meta.get("uid")
     if uid and not spec.get("manualSelector") and not spec.get("selector"):
         spec["selector"] = {"matchLabels": {_JOB_UID_LABEL: uid}}
         labels = _sub(_sub(_sub(spec, "template"), "metadata"), "labels")
-        name = (obj.get("metadata") or {}).get("name", "")
+        name = meta.get("name", "")
         labels.update({_JOB_UID_LABEL: uid, "batch.kubernetes.io/job-name": name,
                        "controller-uid": uid, "job-name": name})
 
@@ -263,7 +270,7 @@ def _binding_subjects(obj: Obj) -> None:
 
 
 def _ingress_class(obj: Obj) -> None:
-    params = (obj.get("spec") or {}).get("parameters")
+    params = _dict(obj.get("spec")).get("parameters")
     if isinstance(params, dict):
         params.setdefault("scope", "Cluster")
 

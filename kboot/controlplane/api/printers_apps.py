@@ -16,6 +16,7 @@ from kboot.controlplane.api.printers_base import (
     containers_and_images,
     human_duration,
     join_or_none,
+    maps,
     parse_time,
     selector_text,
     sub,
@@ -79,7 +80,7 @@ DAEMON_SET = Printer(
 
 def job_status(job: Obj) -> str:
     """The STATUS column of jobs (kubectl 1.31+)."""
-    true = {c.get("type") for c in sub(job, "status", "conditions") or []
+    true = {c.get("type") for c in maps(sub(job, "status", "conditions"))
             if c.get("status") == "True"}
     for kind in ("Complete", "Failed"):
         if kind in true:
@@ -116,7 +117,7 @@ JOB = Printer(
 
 
 def _owner(obj: Obj) -> str:
-    for ref in sub(obj, "metadata", "ownerReferences") or []:
+    for ref in maps(sub(obj, "metadata", "ownerReferences")):
         if ref.get("controller"):
             group = str(ref.get("apiVersion", "")).rpartition("/")[0]
             kind = str(ref.get("kind", "")).lower()
@@ -132,7 +133,7 @@ CONTROLLER_REVISION = Printer(
 
 def _subjects(binding: Obj, kind: str) -> str:
     names = []
-    for subject in binding.get("subjects") or []:
+    for subject in maps(binding.get("subjects")):
         if subject.get("kind") != kind:
             continue
         name = str(subject.get("name", ""))

@@ -109,6 +109,16 @@ def sub(obj: Any, *path: str) -> Any:
     return obj
 
 
+def maps(value: Any) -> list[Mapping[str, Any]]:
+    """The mapping items of a list (anything else yields none)."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def strings(value: Any) -> list[str]:
+    """The items of a list of scalars, as text."""
+    return [str(v) for v in value if v is not None] if isinstance(value, list) else []
+
+
 def join_or_none(values: list[str], sep: str = ",") -> str:
     return sep.join(values) if values else NONE
 
@@ -119,17 +129,18 @@ def selector_text(selector: Any) -> str:
         return NONE
     if "matchLabels" not in selector and "matchExpressions" not in selector:
         return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or ():
+    labels = selector.get("matchLabels")
+    parts = [f"{k}={v}" for k, v in sorted(labels.items())] if isinstance(labels, Mapping) else []
+    for expr in maps(selector.get("matchExpressions")):
         op, key = expr.get("operator"), expr.get("key")
-        values = ",".join(expr.get("values") or ())
+        values = ",".join(str(v) for v in expr.get("values") or ())
         parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
-                      "Exists": f"{key}", "DoesNotExist": f"!{key}"}.get(op, f"{key}?"))
+                      "Exists": f"{key}", "DoesNotExist": f"!{key}"}.get(str(op), f"{key}?"))
     return ",".join(parts) or NONE
 
 
 def containers_and_images(template_spec: Any) -> list[str]:
     """The wide CONTAINERS and IMAGES cells of a workload."""
-    containers = sub(template_spec, "containers") or []
+    containers = maps(sub(template_spec, "containers"))
     return [",".join(str(c.get("name", "")) for c in containers),
             ",".join(str(c.get("image", "")) for c in containers)]

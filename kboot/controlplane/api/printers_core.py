@@ -15,10 +15,12 @@ from kboot.controlplane.api.printers_base import (
     age,
     column,
     join_or_none,
+    maps,
     meta,
     parse_time,
     selector_text,
     since,
+    strings,
     sub,
 )
 
@@ -33,8 +35,8 @@ def _wide(name: str, type_: str = "string") -> dict[str, Any]:
 def _init_status(pod: Obj, reason: str) -> tuple[str, int, bool, datetime | None]:
     """(reason, restarts, initializing, last restart) from the init containers."""
     restarts, last = 0, None
-    inits = sub(pod, "spec", "initContainers") or []
-    for i, cs in enumerate(sub(pod, "status", "initContainerStatuses") or []):
+    inits = maps(sub(pod, "spec", "initContainers"))
+    for i, cs in enumerate(maps(sub(pod, "status", "initContainerStatuses"))):
         restarts += int(cs.get("restartCount") or 0)
         last = _later(last, sub(cs, "lastState", "terminated", "finishedAt"))
         term, wait = sub(cs, "state", "terminated"), sub(cs, "state", "waiting")
@@ -59,7 +61,7 @@ def _later(current: datetime | None, timestamp: Any) -> datetime | None:
 
 def _condition_true(obj: Obj, kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True"
-               for c in sub(obj, "status", "conditions") or [])
+               for c in maps(sub(obj, "status", "conditions")))
 
 
 def pod_status(pod: Obj) -> tuple[str, int, int, datetime | None]:
@@ -69,7 +71,7 @@ def pod_status(pod: Obj) -> tuple[str, int, int, datetime | None]:
     ready = 0
     if not initializing or _condition_true(pod, "Initialized"):
         restarts, running = 0, False
-        for cs in reversed(sub(pod, "status", "containerStatuses") or []):
+        for cs in reversed(maps(sub(pod, "status", "containerStatuses"))):
             restarts += int(cs.get("restartCount") or 0)
             last = _later(last, sub(cs, "lastState", "terminated", "finishedAt"))
             wait, term = sub(cs, "state", "waiting"), sub(cs, "state", "terminated")
@@ -92,14 +94,14 @@ def pod_status(pod: Obj) -> tuple[str, int, int, datetime | None]:
 
 def _pod_cells(pod: Obj, now: datetime) -> list[Any]:
     reason, ready, restarts, last = pod_status(pod)
-    total = len(sub(pod, "spec", "containers") or [])
+    total = len(maps(sub(pod, "spec", "containers")))
     restart_text = str(restarts)
     if last is not None:
         restart_text = f"{restarts} ({since(last.isoformat(), now)} ago)"
-    gates = sub(pod, "spec", "readinessGates") or []
+    gates = maps(sub(pod, "spec", "readinessGates"))
     gate_text = NONE
     if gates:
-        true = {c.get("type") for c in sub(pod, "status", "conditions") or []
+        true = {c.get("type") for c in maps(sub(pod, "status", "conditions"))
                 if c.get("status") == "True"}
         gate_text = f"{sum(g.get('conditionType') in true for g in gates)}/{len(gates)}"
     return [f"{ready}/{total}", reason, restart_text, age(pod, now),
@@ -123,19 +125,19 @@ POD = Printer(
 
 def _external_ip(svc: Obj) -> str:
     kind = sub(svc, "spec", "type") or "ClusterIP"
-    external = list(sub(svc, "spec", "externalIPs") or [])
+    external = [str(ip) for ip in sub(svc, "spec", "externalIPs") or ()]
     if kind in ("ClusterIP", "NodePort"):
         return join_or_none(external)
     if kind == "ExternalName":
         return str(sub(svc, "spec", "externalName") or NONE)
     lb = [i.get("ip") or i.get("hostname") or "" for i in
-          sub(svc, "status", "loadBalancer", "ingress") or []]
+          maps(sub(svc, "status", "loadBalancer", "ingress"))]
     return ",".join(lb + external) if lb or external else "<pending>"
 
 
 def _ports(svc: Obj) -> str:
     parts = []
-    for p in sub(svc, "spec", "ports") or []:
+    for p in maps(sub(svc, "spec", "ports")):
         node = f":{p['nodePort']}" if p.get("nodePort") else ""
         parts.append(f"{p.get('port')}{node}/{p.get('protocol', 'TCP')}")
     return join_or_none(parts)
@@ -159,9 +161,9 @@ def _endpoint_list(addresses: list[str]) -> str:
 
 def _endpoints(ep: Obj) -> str:
     out = []
-    for subset in ep.get("subsets") or []:
+    for subset in maps(ep.get("subsets")):
         ports = subset.get("ports") or [{}]
-        for addr in subset.get("addresses") or []:
+        for addr in maps(subset.get("addresses")):
             out += [f"{addr.get('ip')}:{p['port']}" if p.get("port") else str(addr.get("ip"))
                     for p in ports]
     return _endpoint_list(out)
@@ -174,8 +176,8 @@ ENDPOINT_SLICE = Printer(
     (NAME, column("AddressType"), column("Ports"), column("Endpoints"), AGE),
     lambda es, now: [
         es.get("addressType", ""),
-        join_or_none([str(p.get("port")) for p in es.get("ports") or [] if p.get("port")]),
-        _endpoint_list([a for e in es.get("endpoints") or [] for a in e.get("addresses") or []]),
+        join_or_none([str(p.get("port")) for p in maps(es.get("ports")) if p.get("port")]),
+        _endpoint_list([a for e in maps(es.get("endpoints")) for a in strings(e.get("addresses"))]),
         age(es, now)],
 )
 
@@ -183,10 +185,10 @@ ENDPOINT_SLICE = Printer(
 
 
 def _node_status(node: Obj) -> str:
-    ready = [c for c in sub(node, "status", "conditions") or [] if c.get("type") == "Ready"]
+    ready = [c for c in maps(sub(node, "status", "conditions")) if c.get("type") == "Ready"]
     status = "Unknown"
     if ready:
-        status = {"True": "Ready", "False": "NotReady"}.get(ready[0].get("status"), "Unknown")
+        status = {"True": "Ready", "False": "NotReady"}.get(str(ready[0].get("status")), "Unknown")
     if sub(node, "spec", "unschedulable"):
         status += ",SchedulingDisabled"
     return status
@@ -203,7 +205,7 @@ def _roles(node: Obj) -> str:
 
 
 def _address(node: Obj, kind: str) -> str:
-    found = [a.get("address", "") for a in sub(node, "status", "addresses") or []
+    found = [a.get("address", "") for a in maps(sub(node, "status", "addresses"))
              if a.get("type") == kind]
     return found[0] if found else NONE
 
@@ -262,7 +264,7 @@ _MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
 
 
 def _modes(spec: Any) -> str:
-    return ",".join(_MODES.get(m, m) for m in sub(spec, "accessModes") or [])
+    return ",".join(_MODES.get(m, m) for m in strings(sub(spec, "accessModes")))
 
 
 def _pv_cells(pv: Obj, now: datetime) -> list[Any]:
@@ -295,10 +297,10 @@ PVC = Printer(
 
 
 def _ingress_cells(ing: Obj, now: datetime) -> list[Any]:
-    rules = sub(ing, "spec", "rules") or []
-    hosts = [r.get("host") for r in rules if r.get("host")]
-    lb = [i.get("ip") or i.get("hostname") or "" for i in
-          sub(ing, "status", "loadBalancer", "ingress") or []]
+    rules = maps(sub(ing, "spec", "rules"))
+    hosts = [str(r["host"]) for r in rules if r.get("host")]
+    lb = [str(i.get("ip") or i.get("hostname") or "") for i in
+          maps(sub(ing, "status", "loadBalancer", "ingress"))]
     return [sub(ing, "spec", "ingressClassName") or NONE, ",".join(hosts) or "*", ",".join(lb),
             "80, 443" if sub(ing, "spec", "tls") else "80", age(ing, now)]
 

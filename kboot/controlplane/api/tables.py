@@ -9,6 +9,7 @@ are rendered here, as kube-apiserver does.  For watch events render a one-object
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,8 @@ from kboot.controlplane.api.schemas import KindRef, resolve_kind
 
 __all__ = ["human_duration", "printer_columns", "to_table"]
 
+log = logging.getLogger(__name__)
+
 PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS}
 
 _DEFAULT = Printer(
@@ -43,6 +46,17 @@ def printer_for(kind: KindRef) -> Printer:
 def printer_columns(kind: KindRef) -> list[Column]:
     """Column definitions for ``kind`` (the ``columnDefinitions`` of its tables)."""
     return [dict(c) for c in printer_for(kind).columns]
+
+
+def _cells(printer: Printer, obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """A row's cells; a malformed object (wrong types where printers read) renders as
+    ``<unknown>`` cells rather than failing the whole list."""
+    try:
+        return printer.cells(obj, now)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        log.debug("cannot print %s", meta(obj).get("name"), exc_info=True)
+        width = len(printer.columns) - (1 if printer.name_first else 0)
+        return ["<unknown>"] * width
 
 
 def _row_object(obj: Mapping[str, Any], include_object: str) -> Any:
@@ -68,7 +82,7 @@ def to_table(
     moment = now or datetime.now(UTC)
     rows = []
     for obj in objects:
-        cells = printer.cells(obj, moment)
+        cells = _cells(printer, obj, moment)
         if printer.name_first:
             cells = [meta(obj).get("name", ""), *cells]
         row: dict[str, Any] = {"cells": cells}

@@ -191,6 +191,8 @@ def validate_metadata(meta: Obj, *, kind: str, namespaced: bool) -> list[FieldEr
         errors.append(FieldError("FieldValueTooLong", "metadata.annotations",
                                  f"may not have more than {_MAX_ANNOTATIONS} bytes"))
     for i, ref in enumerate(meta.get("ownerReferences") or ()):
+        if not isinstance(ref, dict):
+            continue
         for key in ("apiVersion", "kind", "name", "uid"):
             if not ref.get(key):
                 errors.append(required(f"metadata.ownerReferences[{i}].{key}"))
