@@ -7,6 +7,7 @@ neither consume the script (fed on stdin) nor abort the others.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -30,8 +31,8 @@ def gather_script(facts: Sequence[Fact[Any]], nonce: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse_gathered(facts: Sequence[Fact[Any]], stdout: str, nonce: str) -> dict[str, Any]:
-    """Split ``stdout`` of :func:`gather_script` into sections and parse each fact's value."""
+def gathered_outputs(facts: Sequence[Fact[Any]], stdout: str, nonce: str) -> dict[str, str]:
+    """Split ``stdout`` of :func:`gather_script` into each fact's raw output."""
     sections: dict[int, list[str]] = {}
     current: list[str] | None = None
     complete = False
@@ -47,10 +48,34 @@ def parse_gathered(facts: Sequence[Fact[Any]], stdout: str, nonce: str) -> dict[
             current.append(line)
     if not complete:
         raise FactError("fact gathering output is truncated (the script did not finish)")
-    values: dict[str, Any] = {}
+    outputs: dict[str, str] = {}
     for index, fact in enumerate(facts):
         body = sections.get(index, [])
         if body and body[-1] == "":
             body = body[:-1]  # the newline printed before the next marker
-        values[fact.key] = fact.value("\n".join(body))
-    return values
+        outputs[fact.key] = "\n".join(body)
+    return outputs
+
+
+def parse_gathered(facts: Sequence[Fact[Any]], stdout: str, nonce: str) -> dict[str, Any]:
+    """Split ``stdout`` of :func:`gather_script` into sections and parse each fact's value."""
+    outputs = gathered_outputs(facts, stdout, nonce)
+    return {fact.key: fact.value(outputs[fact.key]) for fact in facts}
+
+
+def digest(output: str) -> str:
+    """What a guard compares: sha256 of the output without trailing newlines."""
+    return hashlib.sha256(output.rstrip("\n").encode()).hexdigest()
+
+
+def guard_condition(facts: Sequence[tuple[Fact[Any], str]]) -> str:
+    """A shell condition that holds when every fact still reads as it did (by digest).
+
+    Used when tasks were planned with facts that an earlier *opaque* command of the same batch
+    may have changed: the batch re-checks them on the host instead of paying a round trip, and
+    stops for a re-plan only if one really changed."""
+    checks = []
+    for fact, expected in facts:
+        checks.append(f'g=$( ( {fact.command}\n) </dev/null 2>/dev/null ); '
+                      f'[ "$(printf %s "$g" | sha256sum | cut -c1-64)" = {expected} ]')
+    return " && ".join(checks) if checks else "true"

@@ -18,7 +18,7 @@ from typing import Any
 
 from kboot.errors import BecomeError, ConnectError, TransportError, tail
 from kboot.facts.base import Fact, FactError
-from kboot.facts.batch import gather_script, new_nonce, parse_gathered
+from kboot.facts.batch import digest, gather_script, gathered_outputs, guard_condition, new_nonce
 from kboot.facts.system import ansible_facts, setup_facts
 from kboot.playbook.events import Failure, HostFinished, HostStarted, TaskResult
 from kboot.playbook.model import Play, TaskSpec
@@ -66,6 +66,7 @@ class HostPlay:
         self._scope: dict[str, Any] | None = None
         self._handler = False
         self._ahead: list[TaskSpec] = []
+        self._carry: list[tuple[Unit, UnitResult]] = []
 
     # -- variables ---------------------------------------------------------------------------
     def scope(self) -> dict[str, Any]:
@@ -209,11 +210,14 @@ class HostPlay:
         the results. Returns how many units were consumed."""
         self.ensure_facts(units)
         batch, become = self.plan_batch(units)
+        assert batch, "a batch always takes its first unit (it is never guarded)"
         outcomes = self.execute_batch(batch, become)
         self.fetch(batch)
-        self.record(batch, outcomes)
-        self.invalidate(batch)
-        return len(batch)
+        done = self.record(batch, outcomes)
+        self.invalidate(batch[:done])
+        if done < len(batch):
+            self.invalidate_all()
+        return done
 
     def ensure_facts(self, units: Sequence[Unit]) -> None:
         wanted: dict[str, Fact[Any]] = {}
@@ -233,25 +237,34 @@ class HostPlay:
             self.state.fact_specs.update(wanted)
 
     def plan_batch(self, units: Sequence[Unit]) -> tuple[list[Unit], bool | None]:
+        """Plan units in order for one exec. A unit reading a fact that an earlier unit of the
+        batch is *known* to change (its ``touches``) starts the next batch. After an *opaque*
+        command (which may change anything), units are planned anyway but *guarded*: their
+        step re-checks its facts on the host and stops the batch if one changed."""
         batch: list[Unit] = []
         touched: list[str] = []
         opaque = False
         become: bool | None = None
         for unit in units:
             if not unit.decided:
-                if become is not None and _stale(unit.facts, touched, opaque):
+                if become is not None and _stale(unit.facts, touched, False):
                     break
                 self.plan(unit)
-                if unit.executes:
+                unit.guarded = opaque and bool(unit.facts)
+                if unit.guarded and _failed(unit):  # maybe only because its facts are stale
+                    unit.plan, unit.error, unit.guarded = None, None, False
+                    break
+                if unit.executes or unit.guarded:
                     if become is not None and unit.become != become:
                         break
                     become = unit.become
+                if unit.executes:
                     plan = unit.plan
                     assert plan is not None
                     touched.extend(plan.touches)
                     opaque = opaque or _opaque(unit)
             batch.append(unit)
-            if unit.error is not None or (unit.plan is not None and unit.plan.failed):
+            if _failed(unit):
                 break
             if unit.executes and unit.task.failed_when is not None and unit.last_of_task:
                 break
@@ -289,10 +302,13 @@ class HostPlay:
         script = gather_script(facts, nonce)
         result = self.transport_call("gathering facts", self._transport_run, script, become)
         try:
-            return parse_gathered(facts, result.stdout, nonce)
+            outputs = gathered_outputs(facts, result.stdout, nonce)
+            values = {fact.key: fact.value(outputs[fact.key]) for fact in facts}
         except FactError as exc:
             self.fail_host("gathering facts", message=f"{exc}; stderr: {result.stderr[-500:]}")
             raise HostDown from exc
+        self.state.fact_digests.update({key: digest(out) for key, out in outputs.items()})
+        return values
 
     def execute_batch(self, batch: Sequence[Unit], become: bool | None) -> dict[int, StepOutcome]:
         steps = self.steps(batch)
@@ -321,17 +337,21 @@ class HostPlay:
 
     def steps(self, batch: Sequence[Unit]) -> list[Step]:
         steps: list[Step] = []
-        executing = [i for i, u in enumerate(batch) if u.executes]
-        for index in executing:
+        running = [i for i, u in enumerate(batch) if u.executes or u.guarded]
+        for index in running:
             unit = batch[index]
             plan = unit.plan
             assert plan is not None
-            later_same_task = any(batch[j].task is unit.task for j in executing if j > index)
+            later_same_task = any(batch[j].task is unit.task for j in running if j > index)
             env = {**self.play.environment, **unit.task.environment}
-            steps.append(Step(index, plan.commands,
+            guard = ""
+            if unit.guarded:
+                digests = self.state.fact_digests
+                guard = guard_condition([(f, digests[f.key]) for f in unit.facts])
+            steps.append(Step(index, plan.commands if unit.executes else (),
                               {k: str(v) for k, v in self.render_env(unit, env).items()},
                               may_fail=unit.task.ignore_errors or unit.task.failed_when is not None,
-                              group_end=not later_same_task))
+                              group_end=not later_same_task, guard=guard))
         return steps
 
     def render_env(self, unit: Unit, env: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -353,15 +373,24 @@ class HostPlay:
                     unit.plan = Plan(failed=f"fetch {item.src}: {exc}")
 
     # -- results -----------------------------------------------------------------------------
-    def record(self, batch: Sequence[Unit], outcomes: Mapping[int, StepOutcome]) -> None:
-        pending: list[tuple[Unit, UnitResult]] = []
+    def record(self, batch: Sequence[Unit], outcomes: Mapping[int, StepOutcome]) -> int:
+        """Record results in order; returns how many units are done (a stale guard stops it:
+        that unit and the rest are planned again with fresh facts)."""
+        pending, self._carry = self._carry, []
         for index, unit in enumerate(batch):
-            result = apply_conditions(unit, base_result(unit, outcomes.get(index)))
-            self.run.emit(event(unit, result, self.state.name, handler=self._handler))
+            outcome = outcomes.get(index)
+            if outcome is not None and outcome.stale:
+                self._carry = pending  # earlier loop items of this task ran: keep their results
+                return index
+            result = apply_conditions(unit, base_result(unit, outcome))
             pending.append((unit, result))
             if unit.last_of_task:
+                for done_unit, done in pending:
+                    self.run.emit(event(done_unit, done, self.state.name, handler=self._handler))
                 self.finish_task(pending)
                 pending = []
+        self._carry = pending  # a task whose loop items continue in the next batch
+        return len(batch)
 
     def finish_task(self, pending: list[tuple[Unit, UnitResult]]) -> None:
         unit = pending[-1][0]
@@ -388,6 +417,10 @@ class HostPlay:
                            output=str(bad.value.get("stderr") or bad.value.get("stdout") or ""),
                            counted=True)
             raise HostDown
+
+    def invalidate_all(self) -> None:
+        for key in [k for k in self.state.facts if k not in SETUP_KEYS]:
+            del self.state.facts[key]
 
     def invalidate(self, batch: Sequence[Unit]) -> None:
         touched: list[str] = []
@@ -426,6 +459,10 @@ class HostPlay:
         self.run.emit(TaskResult(self.state.name, task, "", "unreachable", msg=message))
         if self.play.any_errors_fatal:
             self.run.abort.set()
+
+
+def _failed(unit: Unit) -> bool:
+    return unit.error is not None or (unit.plan is not None and unit.plan.failed is not None)
 
 
 def _opaque(unit: Unit) -> bool:

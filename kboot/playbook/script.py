@@ -19,6 +19,7 @@ from kboot.tasks.base import DATA_VAR, Command
 
 INLINE_LIMIT = 256 * 1024
 _MARK = "@@KBOOT-STEP"
+STALE = -1000
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Step:
     environment: Mapping[str, str] = field(default_factory=dict)
     may_fail: bool = False  # ignore_errors / failed_when: a failure does not stop the script
     group_end: bool = True  # last step of its task: stop here if one of the task's steps failed
+    guard: str = ""  # a shell condition re-checking the facts the step was planned with
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class StepOutcome:
     stdout: str = ""
     stderr: str = ""
     failed_command: int | None = None
+    stale: bool = False  # its guard failed: the facts changed; re-plan from this step
 
 
 def upload_path(nonce: str, step: int, command: int) -> str:
@@ -65,6 +68,8 @@ def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str
         out.append(f"trap 'rm -f -- {' '.join(quote(p) for p in uploads.values())}' EXIT")
     for step in steps:
         i = step.index
+        if step.guard:
+            out.append(f"if ! {{ {step.guard}; }}; then printf '\\n%s X {i}\\n' \"$M\"; exit 0; fi")
         out.append(f"printf '\\n%s S {i}\\n' \"$M\"; printf '\\n%s S {i}\\n' \"$M\" >&2")
         # the EXIT trap names the failing command, even when the command itself calls exit
         body = [f"trap 'rc=$?; [ \"$rc\" -eq 0 ] || printf \"\\n%s C {i} %s\\n\" "
@@ -86,7 +91,8 @@ def needs_upload(command: Command) -> bool:
     return command.data is not None and len(command.data) > INLINE_LIMIT
 
 
-def _sections(text: str, nonce: str) -> tuple[dict[int, list[str]], dict[int, int], dict[int, int]]:
+def _sections(text: str, nonce: str) -> tuple[dict[int, list[str]], dict[int, int],
+                                              dict[int, int]]:
     prefix = f"{_MARK} {nonce} "
     bodies: dict[int, list[str]] = {}
     codes: dict[int, int] = {}
@@ -106,6 +112,8 @@ def _sections(text: str, nonce: str) -> tuple[dict[int, list[str]], dict[int, in
                 codes[int(parts[1])] = int(parts[2])
         elif parts[0] == "C":
             failed[int(parts[1])] = int(parts[2])
+        elif parts[0] == "X":
+            codes[int(parts[1])] = STALE
     return bodies, codes, failed
 
 
@@ -122,6 +130,9 @@ def parse_outcomes(steps: Sequence[Step], stdout: str, stderr: str,
     for step in steps:
         if step.index not in codes:
             outcomes[step.index] = StepOutcome(ran=False)
+            continue
+        if codes[step.index] == STALE:
+            outcomes[step.index] = StepOutcome(ran=False, stale=True)
             continue
         outcomes[step.index] = StepOutcome(
             ran=True,

@@ -35,6 +35,7 @@ class HostState:
     host: Host
     facts: dict[str, Any] = field(default_factory=dict)  # fact cache: key → value
     fact_specs: dict[str, Fact[Any]] = field(default_factory=dict)  # key → its Fact
+    fact_digests: dict[str, str] = field(default_factory=dict)  # key → digest of its output
     setup: dict[str, Any] = field(default_factory=dict)  # gather_facts result (ansible_facts)
     runtime: dict[str, Any] = field(default_factory=dict)  # register / set_fact
     transport: Transport | None = None

@@ -40,6 +40,7 @@ class Unit:
     skipped: str | None = None  # why it does not run (``when`` false)
     error: str | None = None  # failed before running (bad args, undefined variable …)
     plan: Plan | None = None
+    guarded: bool = False  # planned on facts an opaque command may have changed: re-check them
 
     @property
     def decided(self) -> bool:

@@ -160,3 +160,49 @@ def test_script_steps_parse_back_exactly() -> None:
     assert (outcomes[1].exit_code, outcomes[1].failed_command) == (5, 1)
     assert outcomes[1].stdout == "no newline"
     assert not outcomes[2].ran
+
+
+def test_tasks_after_an_opaque_command_run_in_the_same_exec_when_their_facts_hold(
+        tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{command: "touch {tmp_path}/elsewhere"}}
+    - {{copy: {{dest: "{tmp_path}/a", content: a}}}}
+    - {{file: {{path: "{tmp_path}/dir", state: directory}}}}
+""")
+    assert summary.ok and summary.results["h0"].changed == 3
+    assert h.execs("h0") == 2  # facts, then one guarded change script
+
+
+def test_a_guard_catches_facts_changed_by_an_opaque_command(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{name: make, shell: "echo one > {tmp_path}/f"}}
+    - {{name: edit, lineinfile: {{path: "{tmp_path}/f", line: two}}}}
+""")
+    assert summary.ok
+    assert (tmp_path / "f").read_text() == "one\ntwo\n"
+    assert h.statuses("h0") == [("make", "changed"), ("edit", "changed")]
+    assert h.execs("h0") == 4  # facts, batch stopped by the guard, fresh facts, the edit
+
+
+def test_a_guard_failing_inside_a_loop_keeps_earlier_items_results(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    (tmp_path / "m").write_text("")
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: once
+      command: rm {tmp_path}/m removes={tmp_path}/m
+      loop: [1, 2]
+""")
+    assert [(e.item, e.status) for e in h.results("h0")] == [(1, "changed"), (2, "ok")]
+    assert summary.results["h0"].changed == 1
+    assert h.execs("h0") == 3  # facts, item 1 (item 2's guard fails), fresh facts
