@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import Any
 
-from kboot.inventory.problems import Problems
+from kboot.inventory.problems import Problems, Where
 from kboot.inventory.raw import RawGroup, RawHost, RawInventory
 from kboot.inventory.schema import CONNECTION, Bad, boolean, plain, port, seconds, text
 from kboot.inventory.yamlsrc import LMap
@@ -103,7 +103,7 @@ def _one(var: str, value: Any) -> tuple[str, Any] | None:
     return None
 
 
-def connection_from_vars(host: str, hostvars: dict[str, Any], lines: dict[str, int | None],
+def connection_from_vars(host: str, hostvars: dict[str, Any], lines: dict[str, Where],
                          problems: Problems) -> dict[str, Any]:
     """Connection settings of ``host`` from its resolved variables."""
     settings: dict[str, Any] = {"address": host}
@@ -123,7 +123,7 @@ class _YamlReader:
         self.raw = raw
         self.problems = problems
 
-    def group(self, name: str, body: Any, line: int | None, parent: RawGroup | None) -> None:
+    def group(self, name: str, body: Any, line: Where, parent: RawGroup | None) -> None:
         group = None if name in ROOT_GROUPS else self.raw.groups.setdefault(
             name, RawGroup(name, line))
         if parent is not None and group is not None:
@@ -154,7 +154,7 @@ class _YamlReader:
             self.problems.add(body.line_of("children"), f"{name}.children",
                               "expected a mapping of group names")
 
-    def hosts(self, hosts: Any, line: int | None, group: RawGroup | None, name: str) -> None:
+    def hosts(self, hosts: Any, line: Where, group: RawGroup | None, name: str) -> None:
         if hosts is None:
             return
         if not isinstance(hosts, LMap):

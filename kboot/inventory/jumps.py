@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from kboot.inventory.model import JumpHost
-from kboot.inventory.problems import Problems
+from kboot.inventory.problems import Problems, Where
 from kboot.inventory.schema import Bad, port, text
 
 JUMP_KEYS = ("address", "port", "user", "key_file")
@@ -48,7 +48,7 @@ class JumpResolver:
         self.settings = settings
         self.problems = problems
 
-    def chain(self, host: str, line: int | None, depth: int = 0) -> tuple[JumpHost, ...]:
+    def chain(self, host: str, line: Where, depth: int = 0) -> tuple[JumpHost, ...]:
         items = self.settings[host].get("jump") or []
         result: tuple[JumpHost, ...] = ()
         for item in items:
@@ -58,7 +58,7 @@ class JumpResolver:
                 self.problems.add(line, f"{host}.jump", str(exc))
         return result
 
-    def _entry(self, host: str, item: Any, line: int | None, depth: int,
+    def _entry(self, host: str, item: Any, line: Where, depth: int,
                ) -> tuple[JumpHost, ...]:
         if isinstance(item, dict):
             return (_from_mapping(item),)

@@ -4,7 +4,8 @@ completely before any connection, and return the resolved :class:`Inventory`.
 Format detection: a YAML mapping with any of the kboot top-level keys (``hosts``, ``groups``,
 ``connection``, ``cluster``, ``vars``) and no ``all`` key is a kboot inventory; any other YAML
 mapping is an Ansible YAML inventory; a file named ``*.ini``/``*.cfg``, or not named ``*.yaml``/
-``*.yml`` and not a YAML mapping, is read as Ansible INI.
+``*.yml`` and not a YAML mapping, is read as Ansible INI. Ansible inventories also take
+``group_vars/`` and ``host_vars/`` beside them (:mod:`.varsdirs`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kboot.inventory.native import TOP_KEYS, parse_native
 from kboot.inventory.problems import Problems
 from kboot.inventory.raw import Format, RawInventory
 from kboot.inventory.resolve import resolve
+from kboot.inventory.varsdirs import apply_vars_dirs
 from kboot.inventory.yamlsrc import LMap, load_yaml
 
 log = logging.getLogger(__name__)
@@ -70,4 +72,6 @@ def load_inventory(path: str | Path, *, require_groups: Sequence[str] = ()) -> I
                              location=Location(source)) from exc
     problems = Problems(source)
     raw = parse(text, source, problems)
+    if raw.format != "kboot":
+        apply_vars_dirs(raw, Path(path), problems)
     return resolve(raw, problems, require_groups)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kboot.inventory.problems import Problems
+from kboot.inventory.problems import Problems, Where
 from kboot.inventory.raw import RawGroup, RawHost, RawInventory
 from kboot.inventory.schema import CLUSTER, CONNECTION, Bad, plain, taint, text
 from kboot.inventory.yamlsrc import LList, LMap, line_of
@@ -22,7 +22,7 @@ HOST_KEYS = ("address", *CONNECTION, "vars", "labels", "taints")
 GROUP_KEYS = ("hosts", "children", "vars")
 
 
-def _mapping(value: Any, problems: Problems, line: int | None, field: str) -> LMap | None:
+def _mapping(value: Any, problems: Problems, line: Where, field: str) -> LMap | None:
     if value is None:
         return None
     if isinstance(value, LMap):
@@ -31,8 +31,8 @@ def _mapping(value: Any, problems: Problems, line: int | None, field: str) -> LM
     return None
 
 
-def _names(value: Any, problems: Problems, line: int | None, field: str,
-           ) -> list[tuple[str, int | None]]:
+def _names(value: Any, problems: Problems, line: Where, field: str,
+           ) -> list[tuple[str, Where]]:
     """A list of names (or a mapping whose keys are names, as Ansible writes them)."""
     if value is None:
         return []
@@ -42,7 +42,7 @@ def _names(value: Any, problems: Problems, line: int | None, field: str,
         problems.add(line, field, f"expected a list of names, got {type(value).__name__} "
                      f"{value!r}")
         return []
-    out: list[tuple[str, int | None]] = []
+    out: list[tuple[str, Where]] = []
     for item, item_line in zip(value, value.lines, strict=True):
         if isinstance(item, str | int) and not isinstance(item, bool):
             out.append((str(item), item_line))
@@ -52,10 +52,10 @@ def _names(value: Any, problems: Problems, line: int | None, field: str,
 
 
 def check_settings(body: LMap, keys: tuple[str, ...], problems: Problems, prefix: str,
-                   ) -> tuple[dict[str, Any], dict[str, int | None]]:
+                   ) -> tuple[dict[str, Any], dict[str, Where]]:
     """Type-check the Connection fields present in ``body``; unknown keys are reported."""
     settings: dict[str, Any] = {}
-    lines: dict[str, int | None] = {}
+    lines: dict[str, Where] = {}
     for key, value in body.items():
         line = body.line_of(key)
         if key not in keys:
@@ -72,7 +72,7 @@ def check_settings(body: LMap, keys: tuple[str, ...], problems: Problems, prefix
     return settings, lines
 
 
-def _host(name: str, body: Any, line: int | None, problems: Problems) -> RawHost:
+def _host(name: str, body: Any, line: Where, problems: Problems) -> RawHost:
     host = RawHost(name, line)
     mapping = _mapping(body, problems, line, f"hosts.{name}")
     if mapping is None:
@@ -95,7 +95,7 @@ def _host(name: str, body: Any, line: int | None, problems: Problems) -> RawHost
     return host
 
 
-def _group(name: str, body: Any, line: int | None, problems: Problems) -> RawGroup:
+def _group(name: str, body: Any, line: Where, problems: Problems) -> RawGroup:
     group = RawGroup(name, line)
     field = f"groups.{name}"
     if name == "all":

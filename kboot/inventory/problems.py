@@ -8,11 +8,18 @@ from collections.abc import Iterable
 
 from kboot.errors import InventoryError, Location
 
+Where = int | Location | None  # a line of the inventory file, or a place in another file
+
 
 def suggest(name: str, known: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest known name, or ``""``."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _order(err: InventoryError) -> tuple[str, int]:
+    loc = err.location
+    return (loc.file, loc.line or 0) if loc is not None else ("", 0)
 
 
 class Problems:
@@ -22,12 +29,11 @@ class Problems:
         self.source = source
         self.items: list[InventoryError] = []
 
-    def add(self, line: int | None, field: str | None, message: str) -> None:
-        self.items.append(
-            InventoryError(message, location=Location(self.source, line), field=field or None)
-        )
+    def add(self, line: Where, field: str | None, message: str) -> None:
+        where = line if isinstance(line, Location) else Location(self.source, line)
+        self.items.append(InventoryError(message, location=where, field=field or None))
 
-    def unknown_key(self, line: int | None, field: str, key: str, known: Iterable[str]) -> None:
+    def unknown_key(self, line: Where, field: str, key: str, known: Iterable[str]) -> None:
         known = sorted(known)
         self.add(line, field, f"unknown key {key!r}{suggest(key, known)}; "
                  f"expected one of: {', '.join(known)}")
@@ -37,7 +43,7 @@ class Problems:
             return
         if len(self.items) == 1:
             raise self.items[0]
-        ordered = sorted(self.items, key=lambda e: (e.location.line or 0) if e.location else 0)
+        ordered = sorted(self.items, key=_order)
         text = f"{len(ordered)} problems in the inventory:\n" + "\n".join(
             f"  {e}" for e in ordered
         )

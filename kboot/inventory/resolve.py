@@ -14,7 +14,7 @@ from typing import Any
 from kboot.inventory.ansible import connection_from_vars
 from kboot.inventory.jumps import JumpResolver
 from kboot.inventory.model import Connection, Group, Host, Inventory, JumpHost
-from kboot.inventory.problems import Problems, suggest
+from kboot.inventory.problems import Problems, Where, suggest
 from kboot.inventory.raw import RawGroup, RawHost, RawInventory
 
 
@@ -99,9 +99,9 @@ def host_groups(raw: RawInventory) -> dict[str, list[str]]:
 
 
 def resolve_vars(raw: RawInventory, host: RawHost, groups: Sequence[str],
-                 depths: dict[str, int]) -> tuple[dict[str, Any], dict[str, int | None]]:
+                 depths: dict[str, int]) -> tuple[dict[str, Any], dict[str, Where]]:
     merged: dict[str, Any] = dict(raw.vars)
-    lines: dict[str, int | None] = dict(raw.var_lines)
+    lines: dict[str, Where] = dict(raw.var_lines)
     for name in sorted(groups, key=lambda g: (depths.get(g, 1), g)):
         merged.update(raw.groups[name].vars)
         lines.update(raw.groups[name].lines)
@@ -111,7 +111,7 @@ def resolve_vars(raw: RawInventory, host: RawHost, groups: Sequence[str],
 
 
 def _settings(raw: RawInventory, host: RawHost, hostvars: dict[str, Any],
-              lines: dict[str, int | None], problems: Problems) -> dict[str, Any]:
+              lines: dict[str, Where], problems: Problems) -> dict[str, Any]:
     if raw.format == "kboot":
         settings = {**raw.defaults, **host.settings}
         settings.setdefault("address", host.name)

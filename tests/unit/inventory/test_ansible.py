@@ -144,3 +144,36 @@ def test_ansible_errors(tmp_path: Path, text: str, name: str, fragments: list[st
 ])
 def test_expand_range(pattern: str, expected: list[str]) -> None:
     assert expand_range(pattern) == expected
+
+
+def test_group_vars_and_host_vars_dirs(tmp_path: Path) -> None:
+    (tmp_path / "group_vars" / "k8s_cluster").mkdir(parents=True)
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text("ansible_user: deploy\nshared: all\n")
+    (tmp_path / "group_vars" / "k8s_cluster" / "k8s-cluster.yml").write_text(
+        "kube_version: v1.32.0\nshared: cluster\n")
+    (tmp_path / "group_vars" / "unknown_group.yml").write_text("ignored: true\n")
+    (tmp_path / "host_vars" / "node2.yaml").write_text("ansible_port: 2202\nshared: host\n")
+    inv = load(tmp_path, """
+        [k8s_cluster]
+        node1 ansible_host=10.0.0.1
+        node2 ansible_host=10.0.0.2 shared=inline
+        [k8s_cluster:vars]
+        shared=inline-group
+        """, "inventory.ini")
+    n1, n2 = inv.hosts["node1"], inv.hosts["node2"]
+    assert n1.connection.user == "deploy"
+    assert n1.vars["kube_version"] == "v1.32.0"
+    assert n1.vars["shared"] == "cluster"  # group_vars/ file beats the inline group var
+    assert n2.vars["shared"] == "host" and n2.connection.port == 2202
+    assert "ignored" not in n1.vars
+
+
+def test_vars_file_errors_name_that_file(tmp_path: Path) -> None:
+    (tmp_path / "host_vars").mkdir()
+    bad = tmp_path / "host_vars" / "node1.yml"
+    bad.write_text("x: 1\nansible_port: seventy\n")
+    (tmp_path / "inventory.ini").write_text("node1\n")
+    with pytest.raises(InventoryError) as info:
+        load_inventory(tmp_path / "inventory.ini")
+    assert str(info.value).startswith(f"{bad}:2: node1.ansible_port: expected a port number")
