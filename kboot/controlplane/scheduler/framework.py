@@ -1,8 +1,10 @@
 """The plugin framework: one small Protocol per extension point and coded statuses.
 
 A filter answers whether a pod fits a node (:class:`Status` with a code and the reason shown
-in ``FailedScheduling`` events); a score ranks feasible nodes 0-100, multiplied by its
-weight. Plugins see the :class:`~.snapshot.PodInfo` computed once per attempt and the
+in ``FailedScheduling`` events; success is the ``OK`` singleton, compared by identity on the
+hot path); a score ranks feasible nodes 0-100, multiplied by its weight. Pre-filters and
+``relevant`` let plugins drop out for pods they have nothing to say about, which matters over
+a thousand nodes. Plugins see the :class:`~.snapshot.PodInfo` computed once per attempt and the
 :class:`~.snapshot.NodeInfo`; ``CycleState`` carries per-attempt data plugins precompute.
 """
 
@@ -21,6 +23,7 @@ class Code(enum.Enum):
     UNSCHEDULABLE = 1  # might fit later (resources freed, taint removed)
     UNRESOLVABLE = 2  # this node can never fit the pod as specified
     ERROR = 3
+    SKIP = 4  # from pre_filter: this plugin's filter has nothing to check for this pod
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Status:
 
 
 OK = Status()
+SKIP = Status(Code.SKIP)
 
 
 def unschedulable(reason: str) -> Status:
@@ -53,6 +57,8 @@ class CycleState:
 
 
 class PreFilterPlugin(Protocol):
+    """Runs once per attempt; returning ``SKIP`` drops the plugin's filter for this pod."""
+
     name: str
 
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status: ...
@@ -67,6 +73,8 @@ class FilterPlugin(Protocol):
 class ScorePlugin(Protocol):
     name: str
     weight: int
+
+    def relevant(self, pod: PodInfo) -> bool: ...
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> float: ...
 

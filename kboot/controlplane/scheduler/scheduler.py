@@ -24,6 +24,8 @@ from kboot.controlplane.client.informer import Handlers, Informer
 from kboot.controlplane.client.meta import is_deleting, key_of
 from kboot.controlplane.client.workqueue import WorkQueue
 from kboot.controlplane.scheduler.framework import (
+    OK,
+    SKIP,
     CycleState,
     Diagnosis,
     FilterPlugin,
@@ -46,12 +48,12 @@ class Profile:
 
 
 def default_profile() -> Profile:
-    anti = filters.InterPodAntiAffinity()
+    anti, name, affinity, ports = (filters.InterPodAntiAffinity(), filters.NodeName(),
+                                   filters.NodeAffinity(), filters.NodePorts())
     return Profile(
-        pre_filters=(anti,),
-        filters=(filters.NodeUnschedulable(), filters.NodeName(), filters.NodeAffinity(),
-                 filters.TaintToleration(), filters.NodeReady(), filters.NodeResourcesFit(),
-                 filters.NodePorts(), anti),
+        pre_filters=(anti, name, affinity, ports),
+        filters=(filters.NodeUnschedulable(), name, affinity, filters.TaintToleration(),
+                 filters.NodeReady(), filters.NodeResourcesFit(), ports, anti),
         scores=(scores.LeastAllocated(), scores.SelectorSpread(),
                 scores.PreferredNodeAffinity()))
 
@@ -83,27 +85,30 @@ class Algorithm:
     def schedule(self, pod: Obj) -> Decision:
         info = PodInfo.of(pod)
         state = CycleState(self.snapshot)
+        skipped = set()
         for pre in self.profile.pre_filters:
-            pre.pre_filter(state, info)
-        feasible, reasons = self._feasible(state, info)
+            if pre.pre_filter(state, info) is SKIP:
+                skipped.add(pre.name)
+        active = [f for f in self.profile.filters if f.name not in skipped]
+        feasible, reasons = self._feasible(state, info, active)
         if not feasible:
             return Decision(None, Diagnosis(len(self.snapshot.nodes), reasons))
         return Decision(self._best(state, info, feasible))
 
-    def _feasible(self, state: CycleState, pod: PodInfo) -> tuple[list[NodeInfo],
-                                                                  Counter[str]]:
+    def _feasible(self, state: CycleState, pod: PodInfo,
+                  active: list[FilterPlugin]) -> tuple[list[NodeInfo], Counter[str]]:
         nodes = list(self.snapshot.nodes.values())
-        want = nodes_to_find(len(nodes), self.percentage)
+        n = len(nodes)
+        want = nodes_to_find(n, self.percentage)
         feasible: list[NodeInfo] = []
         reasons: Counter[str] = Counter()
-        n = len(nodes)
         checked = 0
         for i in range(n):
             node = nodes[(self._start + i) % n]
             checked += 1
-            for plugin in self.profile.filters:
+            for plugin in active:
                 status = plugin.filter(state, pod, node)
-                if not status.ok:
+                if status is not OK:
                     reasons[status.reason] += 1
                     break
             else:
@@ -116,13 +121,16 @@ class Algorithm:
     def _best(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> str:
         if len(nodes) == 1:
             return nodes[0].name
+        scorers = [(p.weight, p) for p in self.profile.scores if p.relevant(pod)]
         best: list[str] = []
         top = -1.0
         for node in nodes:
-            total = sum(p.weight * p.score(state, pod, node) for p in self.profile.scores)
+            total = 0.0
+            for weight, plugin in scorers:
+                total += weight * plugin.score(state, pod, node)
             if total > top + 1e-9:
                 top, best = total, [node.name]
-            elif abs(total - top) <= 1e-9:
+            elif total > top - 1e-9:
                 best.append(node.name)
         return random.choice(best)
 

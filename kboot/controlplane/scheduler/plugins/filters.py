@@ -7,6 +7,7 @@ from typing import Any
 from kboot.controlplane.client.meta import selector_matches
 from kboot.controlplane.scheduler.framework import (
     OK,
+    SKIP,
     CycleState,
     Status,
     unresolvable,
@@ -25,15 +26,21 @@ class NodeUnschedulable:
         return OK
 
 
+_NOT_READY = unschedulable("node(s) were not ready")
+
+
 class NodeReady:
     name = "NodeReady"
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
-        return OK if node.ready else unschedulable("node(s) were not ready")
+        return OK if node.ready else _NOT_READY
 
 
 class NodeName:
     name = "NodeName"
+
+    def pre_filter(self, state: CycleState, pod: PodInfo) -> Status:
+        return OK if pod.node_name else SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if pod.node_name and pod.node_name != node.name:
@@ -41,17 +48,22 @@ class NodeName:
         return OK
 
 
+_TOO_MANY = unschedulable("Too many pods")
+_NO_CPU = unschedulable("Insufficient cpu")
+_NO_MEMORY = unschedulable("Insufficient memory")
+
+
 class NodeResourcesFit:
     name = "NodeResourcesFit"
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
-        free = node.allocatable - node.requested
-        if free.pods < 1:
-            return unschedulable("Too many pods")
-        if pod.requests.cpu > free.cpu + 1e-9:
-            return unschedulable("Insufficient cpu")
-        if pod.requests.memory > free.memory:
-            return unschedulable("Insufficient memory")
+        alloc, used, want = node.allocatable, node.requested, pod.requests
+        if used.pods + 1 > alloc.pods:
+            return _TOO_MANY
+        if want.cpu and want.cpu > alloc.cpu - used.cpu + 1e-9:
+            return _NO_CPU
+        if want.memory and want.memory > alloc.memory - used.memory:
+            return _NO_MEMORY
         return OK
 
 
@@ -80,6 +92,9 @@ class NodeAffinity:
     """``spec.nodeSelector`` and required node affinity."""
 
     name = "NodeAffinity"
+
+    def pre_filter(self, state: CycleState, pod: PodInfo) -> Status:
+        return OK if pod.node_selector or pod.affinity.get("nodeAffinity") else SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         for k, v in pod.node_selector.items():
@@ -111,6 +126,8 @@ class TaintToleration:
     name = "TaintToleration"
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        if not node.taints:
+            return OK
         for taint in node.taints:
             if taint.get("effect") in ("NoSchedule", "NoExecute") and \
                     not _tolerates(pod.tolerations, taint):
@@ -121,6 +138,9 @@ class TaintToleration:
 
 class NodePorts:
     name = "NodePorts"
+
+    def pre_filter(self, state: CycleState, pod: PodInfo) -> Status:
+        return OK if pod.ports else SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         for proto, ip, port in pod.ports:
@@ -143,6 +163,8 @@ class InterPodAntiAffinity:
         return list(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
 
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status:
+        if not self._terms(pod):
+            return SKIP
         blocked: list[tuple[str, set[str]]] = []
         ns = pod.pod["metadata"].get("namespace")
         for term in self._terms(pod):

@@ -13,15 +13,16 @@ class LeastAllocated:
     name = "NodeResourcesLeastAllocated"
     weight = 1
 
+    def relevant(self, pod: PodInfo) -> bool:
+        return True
+
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> float:
-        parts = []
-        for req, alloc in ((node.requested.cpu + pod.requests.cpu, node.allocatable.cpu),
-                           (node.requested.memory + pod.requests.memory,
-                            node.allocatable.memory)):
-            parts.append(0.0 if alloc <= 0 else max(0.0, (alloc - req) / alloc) * 100)
-        pods_free = node.allocatable.pods - node.requested.pods - 1
-        parts.append(max(0.0, pods_free / max(1, node.allocatable.pods)) * 100)
-        return sum(parts) / len(parts)
+        alloc, used, want = node.allocatable, node.requested, pod.requests
+        cpu = (alloc.cpu - used.cpu - want.cpu) / alloc.cpu if alloc.cpu > 0 else 0.0
+        mem = (alloc.memory - used.memory - want.memory) / alloc.memory \
+            if alloc.memory > 0 else 0.0
+        pods = (alloc.pods - used.pods - 1) / alloc.pods if alloc.pods > 0 else 0.0
+        return (max(0.0, cpu) + max(0.0, mem) + max(0.0, pods)) * (100 / 3)
 
 
 class SelectorSpread:
@@ -29,6 +30,9 @@ class SelectorSpread:
 
     name = "SelectorSpread"
     weight = 2
+
+    def relevant(self, pod: PodInfo) -> bool:
+        return pod.owner_uid is not None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> float:
         if not pod.owner_uid:
@@ -40,6 +44,10 @@ class SelectorSpread:
 class PreferredNodeAffinity:
     name = "NodeAffinity"
     weight = 2
+
+    def relevant(self, pod: PodInfo) -> bool:
+        return bool((pod.affinity.get("nodeAffinity") or {})
+                    .get("preferredDuringSchedulingIgnoredDuringExecution"))
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> float:
         terms = ((pod.affinity.get("nodeAffinity") or {})
