@@ -47,11 +47,13 @@ __all__ = ["FieldError", "loads_checking_duplicates", "unknown_fields", "validat
 _MAX_ANNOTATIONS = 256 * 1024
 
 
-def validate(kind: KindRef, obj: Obj, *, old: Obj | None = None) -> list[FieldError]:
-    """All validation errors of ``obj`` (a create when ``old`` is None, else an update)."""
+def validate(kind: KindRef, obj: Obj, *, old: Obj | None = None,
+             unknown: list[str] | None = None) -> list[FieldError]:
+    """All validation errors of ``obj`` (a create when ``old`` is None, else an update).
+    Pass a list as ``unknown`` to also collect :func:`unknown_fields` in the same walk."""
     rk = resolve_kind(kind)
     errors: list[FieldError] = []
-    _walk(obj, kind_schema(rk), "", errors, None)
+    _walk(obj, kind_schema(rk), "", errors, unknown)
     if any(e.type == TYPE_INVALID for e in errors):
         return errors  # semantic rules assume well-typed input
     errors.extend(validate_metadata(obj.get("metadata") or {}, kind=rk.kind,

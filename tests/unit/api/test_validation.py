@@ -238,6 +238,9 @@ def test_unknown_fields_paths() -> None:
     obj["status"] = {"weird": 1}
     assert unknown_fields("Pod", obj) == ["spec.containers[0].imagee", "spec.bogus",
                                           "status.weird"]
+    collected: list[str] = []
+    validate("Pod", obj, unknown=collected)
+    assert collected == unknown_fields("Pod", obj)
     assert unknown_fields("ControllerRevision", {"metadata": meta(), "revision": 1,
                                                  "data": {"free": {"form": 1}}}) == []
 
