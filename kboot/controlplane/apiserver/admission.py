@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -58,15 +59,34 @@ def check_type(kind: ResourceKind, obj: JsonObj) -> None:
 
 def field_warnings(kind: ResourceKind, obj: JsonObj, duplicates: list[str],
                    opts: WriteOptions) -> list[str]:
-    """Unknown and duplicate fields: 400 under Strict, warnings under Warn."""
-    if opts.field_validation == "Ignore":
-        return []
+    """Unknown and duplicate fields: 400 under Strict, warnings under Warn. Unknown fields are
+    then dropped from ``obj`` (in place), as upstream never stores them."""
+    unknown = rules.unknown_fields(kind, obj)
     problems = [f'duplicate field "{d}"' for d in duplicates]
-    problems += [f'unknown field "{f}"' for f in rules.unknown_fields(kind, obj)]
+    problems += [f'unknown field "{f}"' for f in unknown]
     if problems and opts.field_validation == "Strict":
         raise bad_request(f"{kind.kind} in version \"{kind.version}\" cannot be handled as a "
                           f"{kind.kind}: strict decoding error: {', '.join(problems)}")
-    return problems
+    for path in unknown:
+        _prune(obj, path)
+    return [] if opts.field_validation == "Ignore" else problems
+
+
+_PATH_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def _prune(obj: JsonObj, path: str) -> None:
+    """Remove the field at ``spec.containers[0].foo``-style ``path`` (if it resolves)."""
+    tokens: list[str | int] = [int(i) if i else name for i, name in _PATH_TOKEN.findall(path)]
+    node: Any = obj
+    for token in tokens[:-1]:
+        found = ((isinstance(token, int) and isinstance(node, list) and token < len(node))
+                 or (isinstance(token, str) and isinstance(node, dict) and token in node))
+        if not found:
+            return
+        node = node[token]
+    if tokens and isinstance(node, dict) and isinstance(tokens[-1], str):
+        node.pop(tokens[-1], None)
 
 
 def _generate_name(meta: JsonObj) -> None:

@@ -101,7 +101,8 @@ def decode_object(raw: bytes, content_type: str) -> tuple[JsonObj, list[str]]:
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    # ASCII-escaped: a lone surrogate in client input must never make the reply unencodable
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def json_response(obj: Any, status: int = 200, *, content_type: str = "application/json",

@@ -35,10 +35,23 @@ assert NAMESPACES is not None
 
 
 def warning_headers(problems: list[str]) -> dict[str, str]:
+    """``Warning: 299 - "<text>"`` per problem; text is escaped to printable ASCII (field
+    names come from client input and must never inject into the header)."""
     if not problems:
         return {}
-    return {"Warning": ", ".join(f'299 - "{p.replace(chr(34), chr(92) + chr(34))}"'
-                                 for p in problems)}
+    return {"Warning": ", ".join(f'299 - "{_header_safe(p)}"' for p in problems)}
+
+
+def _header_safe(text: str) -> str:
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif " " <= c <= "~":
+            out.append(c)
+        else:
+            out.append(f"\\u{ord(c):04x}")
+    return "".join(out)
 
 
 async def ensure_namespace(state: ServerState, kind: ResourceKind, namespace: str | None) -> None:
