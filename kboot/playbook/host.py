@@ -97,6 +97,9 @@ class HostPlay:
             "omit": OMIT,
         }
 
+    def overrides(self) -> dict[str, Any]:
+        return {**self.state.runtime, **self.run.options.extra_vars}
+
     def set_runtime(self, values: Mapping[str, Any]) -> None:
         self.state.runtime.update(values)
         self._scope = None
@@ -191,7 +194,7 @@ class HostPlay:
     def run_segment(self, tasks: Sequence[TaskSpec]) -> None:
         units: list[Unit] = []
         for task in tasks:
-            expanded = self.expander.expand(task, self.scope())
+            expanded = self.expander.expand(task, self.scope(), self.overrides())
             for unit in expanded:
                 if unit.plan is not None and unit.plan.set_vars and unit.error is None:
                     self.set_runtime(unit.plan.set_vars)

@@ -101,14 +101,20 @@ class Expander:
         paths = tuple(dict.fromkeys((unit.task.basedir, *self.search_paths)))
         return TaskContext(self.host, facts or {}, unit.check, self.diff, unit.variables, paths)
 
-    def expand(self, task: TaskSpec, base: Mapping[str, Any]) -> list[Unit]:
+    def expand(self, task: TaskSpec, base: Mapping[str, Any],
+               overrides: Mapping[str, Any] | None = None) -> list[Unit]:
+        """Units of ``task``; ``overrides`` (registered, set_fact, extra vars) outrank the
+        task's own ``vars``."""
+        self_overrides = overrides or {}
         try:
             items = loop_items(task, base)
         except TemplateError as exc:
             return [Unit(task, task.name, dict(base), error=f"loop: {exc}")]
         if items is None:
-            return [self._unit(task, base, None, looped=False, index=0)]
-        units = [self._unit(task, base, item, looped=True, index=i) for i, item in enumerate(items)]
+            return [self._unit(task, base, None, looped=False, index=0,
+                               overrides=self_overrides)]
+        units = [self._unit(task, base, item, looped=True, index=i, overrides=self_overrides)
+                 for i, item in enumerate(items)]
         for unit in units[:-1]:
             unit.last_of_task = False
         if not units:
@@ -116,7 +122,7 @@ class Expander:
         return units
 
     def _unit(self, task: TaskSpec, base: Mapping[str, Any], item: Any, *, looped: bool,
-              index: int) -> Unit:
+              index: int, overrides: Mapping[str, Any]) -> Unit:
         variables = dict(base)
         if looped:
             variables[task.loop_var] = item
@@ -128,7 +134,8 @@ class Expander:
         unit.check = task.check_mode if task.check_mode is not None else self.check
         try:
             for key, value in task.vars.items():
-                variables[key] = render_value(value, variables)
+                if key not in overrides:
+                    variables[key] = render_value(value, variables)
             unit.name = render_string(task.name, variables) if task.named else task.name
             if not all(evaluate(cond, variables) for cond in task.when):
                 unit.skipped = "conditional result was False"
