@@ -29,6 +29,7 @@ from kboot.controlplane.api.field_errors import (
     invalid,
     required,
 )
+from kboot.controlplane.api.quantities import QUANTITY_ERROR, is_quantity
 from kboot.controlplane.api.schemas import (
     INT_OR_STRING,
     QUANTITY,
@@ -91,8 +92,7 @@ def _type_error(value: Any, schema: Schema) -> str | None:
         ok = isinstance(value, (int, str)) and not isinstance(value, bool)
         return None if ok else "must be an integer or a string"
     if ref.endswith(QUANTITY):
-        ok = isinstance(value, (int, float, str)) and not isinstance(value, bool)
-        return None if ok else "must be a quantity (a string or a number)"
+        return None if is_quantity(value) else QUANTITY_ERROR
     kind = schema.get("type")
     checks: dict[str, Callable[[Any], bool]] = {
         "string": lambda v: isinstance(v, str),

@@ -8,6 +8,7 @@ Each rule is ``rule(obj, old) -> list[FieldError]`` with ``old`` set on updates.
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 from typing import Any
 
 from kboot.controlplane.api import names
@@ -23,6 +24,7 @@ from kboot.controlplane.api.field_errors import (
     not_supported,
     required,
 )
+from kboot.controlplane.api.quantities import parse_quantity
 from kboot.controlplane.api.selectors import SelectorError, label_selector_from_dict
 
 Obj = dict[str, Any]
@@ -66,6 +68,7 @@ def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
     for i, env in enumerate(dicts(c.get("env"))):
         if not env.get("name"):
             errors.append(required(f"{path}.env[{i}].name"))
+    errors += _resources(c.get("resources"), f"{path}.resources")
     mount_paths: set[str] = set()
     for i, mount in enumerate(dicts(c.get("volumeMounts"))):
         mpath = f"{path}.volumeMounts[{i}]"
@@ -74,6 +77,31 @@ def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
         if mount.get("mountPath") in mount_paths:
             errors.append(invalid(f"{mpath}.mountPath", mount["mountPath"], "must be unique"))
         mount_paths.add(mount.get("mountPath", ""))
+    return errors
+
+
+def _resources(resources: Any, path: str) -> list[FieldError]:
+    """Quantities are non-negative and requests do not exceed limits."""
+    if not isinstance(resources, dict):
+        return []
+    errors: list[FieldError] = []
+    parsed: dict[str, dict[str, Fraction]] = {}
+    for part in ("limits", "requests"):
+        for name, value in (resources.get(part) or {}).items():
+            try:
+                amount = parse_quantity(value)
+            except (ValueError, TypeError):
+                continue  # the schema walk reports malformed quantities
+            if amount < 0:
+                errors.append(invalid(f"{path}.{part}[{name}]", value,
+                                      "must be greater than or equal to 0"))
+            parsed.setdefault(part, {})[name] = amount
+    for name, request in parsed.get("requests", {}).items():
+        limit = parsed.get("limits", {}).get(name)
+        if limit is not None and request > limit:
+            errors.append(invalid(f"{path}.requests", resources["requests"][name],
+                                  f"must be less than or equal to {name} limit of "
+                                  f"{resources['limits'][name]}"))
     return errors
 
 
