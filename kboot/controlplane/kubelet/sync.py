@@ -176,12 +176,21 @@ class PodWorker:
         return True
 
     async def _refresh(self) -> None:
+        """One ListContainers; ContainerStatus only for containers whose state changed."""
+        if not self.sandbox_id:
+            return
+        listed = {c.id: c for c in await self.runtime.list_containers(sandbox_id=self.sandbox_id)}
         for rec in self.records.values():
-            if rec.container_id:
-                try:
-                    rec.current = await self.runtime.container_status(rec.container_id)
-                except NotFoundError:
-                    rec.current, rec.container_id = None, ""
+            summary = listed.get(rec.container_id) if rec.container_id else None
+            if summary is None:
+                rec.current, rec.container_id = None, ""
+                continue
+            if rec.current is not None and rec.current.state == summary.state:
+                continue
+            try:
+                rec.current = await self.runtime.container_status(rec.container_id)
+            except NotFoundError:
+                rec.current, rec.container_id = None, ""
 
     async def _init_containers(self, pod: Obj, lookup: podspec.Lookup,
                                paths: Mapping[str, str]) -> bool:

@@ -77,7 +77,8 @@ def pod(name: str, command: str, **extra: Any) -> Obj:
                      "containers": [container], **extra}}
 
 
-def _kubelet_args(server: ApiServer, node: Node, port: int, work: Path) -> list[str]:
+def _kubelet_args(server: ApiServer, node: Node, port: int, work: Path,
+                  resync: float) -> list[str]:
     ident = server.identity(f"system:node:{NODE_NAME}", ("system:nodes",))
     pair = issue(server.ca, CertSpec(NODE_NAME, ip_addresses=("127.0.0.1",), server=True))
     cert, key = save_pair(pair, work, "kubelet-serving")
@@ -91,18 +92,18 @@ def _kubelet_args(server: ApiServer, node: Node, port: int, work: Path) -> list[
         "--tls-cert-file", str(cert), "--tls-private-key-file", str(key),
         "--client-ca-file", str(server.ca_file), "--cluster-dns", node.host_ip,
         "--cni-conf-dir", "", "--no-manage-routes", "--local-path-dir", str(work / "lp"),
-        "--backoff-initial", "1", "--resync", "1"]
+        "--backoff-initial", "1", "--resync", str(resync)]
 
 
 @contextlib.contextmanager
-def one_node_cluster(slot: int) -> Iterator[Cluster]:
+def one_node_cluster(slot: int, *, resync: float = 1.0) -> Iterator[Cluster]:
     images = build_test_images(Path(tempfile.gettempdir()) / "kbt-cri-images")
     with start_apiserver("memory://") as server, containerd_node(slot, images) as node:
         work = node.workdir / "kubelet"
         work.mkdir()
         log = work / "kubelet.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(_kubelet_args(server, node, free_port(), work),
+            proc = subprocess.Popen(_kubelet_args(server, node, free_port(), work, resync),
                                     stdout=out, stderr=subprocess.STDOUT)
         cluster = Cluster(server, node, proc, log)
         try:
