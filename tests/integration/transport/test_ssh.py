@@ -262,3 +262,15 @@ def test_reconnects_after_the_connection_drops(sshd_hosts: SshdHosts, known_host
     assert t.run("echo back").stdout == "back\n"
     assert t.connect() is not first
     t.close()
+
+
+def test_password_login(sshd_hosts: SshdHosts, known_hosts: Path) -> None:
+    c = conn(sshd_hosts, known_hosts, user="kbootdeploy", key_file=None)
+    t = SSHTransport("h1", c, password=sshd_hosts.deploy_password,
+                     become_password=sshd_hosts.deploy_password)
+    assert t.run("id -un; sudo -k", become=False).stdout == "kbootdeploy\n"
+    assert t.run("id -u", become=True).stdout == "0\n"
+    t.close()
+    wrong = SSHTransport("h1", c, password="wrong-password")
+    with pytest.raises(ConnectError, match="authentication failed as kbootdeploy"):
+        wrong.run("true")
