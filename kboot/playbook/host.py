@@ -117,8 +117,17 @@ class HostPlay:
         self.run.emit(HostFinished(self.state.name, self.play.name))
 
     def gather_setup(self) -> None:
-        facts = setup_facts()
-        values = self.gather(facts, become=self.play.become)
+        """``gather_facts``, in the same exec as the prefetch of the play's task facts (tasks
+        whose arguments need ``ansible_facts`` are simply not prefetched)."""
+        facts: dict[str, Fact[Any]] = {f.key: f for f in setup_facts()}
+        self._ahead = list(self.play.tasks)
+        for key, fact in self.lookahead_facts().items():
+            if key not in self.state.facts:
+                facts.setdefault(key, fact)
+        values = self.gather(list(facts.values()), become=self.play.become)
+        prefetched = {k: v for k, v in values.items() if k not in SETUP_KEYS}
+        self.state.facts.update(prefetched)
+        self.state.fact_specs.update({k: facts[k] for k in prefetched})
         self.state.setup = ansible_facts(values)
         self._scope = None
         self.state.count("ok")

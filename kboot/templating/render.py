@@ -39,6 +39,13 @@ def _make_env(search_paths: Sequence[str] = ()) -> jinja2.Environment:
 
 
 _ENV = _make_env()
+
+
+@lru_cache(maxsize=64)
+def _file_env(search_paths: tuple[str, ...]) -> jinja2.Environment:
+    """One environment per search path list, so compiled template files are cached (jinja2
+    re-reads a file only when its mtime changes)."""
+    return _make_env(search_paths)
 _lock = threading.Lock()
 
 
@@ -112,7 +119,7 @@ def render_file(path: str | Path, variables: Mapping[str, Any], *,
     """Render a template file; ``include``/``import`` resolve next to it and in
     ``search_paths``."""
     path = Path(path)
-    env = _make_env([str(path.parent), *search_paths])
+    env = _file_env((str(path.parent), *search_paths))
     try:
         return env.get_template(path.name).render(variables)
     except jinja2.TemplateNotFound as exc:
