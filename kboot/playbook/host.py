@@ -168,7 +168,8 @@ class HostPlay:
         found: dict[str, Fact[Any]] = {}
         scope = self.scope()
         for task in self._ahead:
-            if task.action == "meta" or "*" in task.refs or task.refs & registered:
+            refs = task.arg_refs
+            if task.action == "meta" or "*" in refs or refs & registered:
                 continue
             definition = lookup(task.action)
             if definition is None or definition.local:

@@ -41,6 +41,7 @@ class TaskSpec:
     no_log: bool = False
     named: bool = True  # whether ``name`` was given (else derived from the action)
     refs: frozenset[str] = frozenset()  # variable names it reads ("*": unknown, assume all)
+    arg_refs: frozenset[str] = frozenset()  # … in its arguments, when, loop (what its facts need)
     basedir: Path = Path(".")  # where relative ``src`` files are looked up first
 
 

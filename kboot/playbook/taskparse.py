@@ -131,8 +131,6 @@ def _loop(raw: LineDict, source: str) -> Any:
 
 
 def _refs(spec_values: list[Any], expressions: list[Any], action: str) -> frozenset[str]:
-    if action == "template":
-        return frozenset({"*"})
     definition = lookup(action)
     args = spec_values[0] if spec_values and isinstance(spec_values[0], Mapping) else {}
     if definition is not None:
@@ -181,8 +179,10 @@ def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, base
     failed_when = as_list(raw["failed_when"]) if "failed_when" in raw else None
     task_vars = {**inherited.vars, **(raw.get("vars") or {})}
     loop = _loop(raw, source)
-    refs = _refs([args, loop, task_vars, raw.get("environment"), raw.get("name")],
-                 [list(when), list(changed_when or ()), list(failed_when or ())], action)
+    arg_refs = _refs([args, loop, task_vars, raw.get("environment"), raw.get("name")],
+                     [list(when), list(changed_when or ()), list(failed_when or ())], action)
+    # a template file may read any variable: for batching, assume it reads everything
+    refs = arg_refs | {"*"} if action == "template" else arg_refs
     return TaskSpec(
         name=str(raw.get("name") or action),
         action=action,
@@ -208,6 +208,7 @@ def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, base
         no_log=as_bool(raw.get("no_log", False), "no_log", loc),
         named="name" in raw,
         refs=refs,
+        arg_refs=arg_refs,
         basedir=basedir,
     )
 
