@@ -250,7 +250,6 @@ def generate() -> dict[str, Any]:
                                                      rk.kind + "List")
     extras = {kind or _split_class(cls_name)[1]: _root(gen, cls_name, group, kind)
               for cls_name, group, kind in EXTRA_ROOTS}
-    _describe_refs(gen.defs)
     used = {(bare, f) for bare, f in LIST_SEMANTICS} | RETAIN_KEYS
     seen = {(_split_class_def(d), p) for d, s in gen.defs.items() for p in s["properties"]}
     missing = used - seen
@@ -274,15 +273,6 @@ def generate() -> dict[str, Any]:
         "extras": extras,
         "definitions": dict(sorted(gen.defs.items())),
     }
-
-
-def _describe_refs(defs: dict[str, dict[str, Any]]) -> None:
-    """The client has no descriptions for fields of object type: use the type's description."""
-    for schema in defs.values():
-        for prop in schema.get("properties", {}).values():
-            ref = prop.get("$ref")
-            if ref in defs and "description" not in prop and defs[ref].get("description"):
-                prop["description"] = defs[ref]["description"]
 
 
 def _split_class_def(defname: str) -> str:

@@ -104,7 +104,11 @@ def test_pod_document_details() -> None:
     assert containers["x-kubernetes-list-map-keys"] == ["name"]
     assert containers["items"] == {"$ref": "#/components/schemas/io.k8s.api.core.v1.Container"}
     spec = schemas["io.k8s.api.core.v1.Pod"]["properties"]["spec"]
-    assert spec["allOf"] == [{"$ref": "#/components/schemas/io.k8s.api.core.v1.PodSpec"}]
+    assert spec == {"$ref": "#/components/schemas/io.k8s.api.core.v1.PodSpec"}
+    target = schemas["io.k8s.api.core.v1.ServicePort"]["properties"]["targetPort"]
+    assert target["allOf"] == [  # a described reference is wrapped, as upstream does
+        {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.util.intstr.IntOrString"}]
+    assert target["description"]
     assert "PodSpec" not in str(schemas["io.k8s.api.core.v1.Container"]["properties"]["name"])
     ops = doc["paths"]["/api/v1/namespaces/{namespace}/pods"]
     assert {p["name"] for p in ops["get"]["parameters"]} >= {
