@@ -69,12 +69,12 @@ def endpoints(name: str, ips: list[str], ports: list[tuple[str, int]], *, ns: st
 
 
 @cache
-def test_ca() -> CertKeyPair:
+def ca_pair() -> CertKeyPair:
     return new_ca("kboot-ingress-test-ca")
 
 
 def server_pair(*hosts: str) -> CertKeyPair:
-    return issue(test_ca(), CertSpec(hosts[0], dns_names=hosts, server=True))
+    return issue(ca_pair(), CertSpec(hosts[0], dns_names=hosts, server=True))
 
 
 def tls_secret(name: str, pair: CertKeyPair | None, *, ns: str = "default",
