@@ -21,7 +21,7 @@ from kboot.controlplane.api import selectors
 from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver import rules
-from kboot.controlplane.apiserver.codec import json_response, wants_table
+from kboot.controlplane.apiserver.codec import dumps, json_response, wants_table
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.storage import collection_prefix
@@ -96,6 +96,10 @@ async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj],
         cache = await state.caches.get(kind)
         items, rev = cache.snapshot(ns)
         return [o for o in items if matches(o)], {"resourceVersion": str(rev)}
+    if not token and not rv_param:
+        cached = await _fresh_from_cache(state, kind, ns, matches, limit)
+        if cached is not None:
+            return cached
     revision, start = (0, "")
     if token:
         revision, start = decode_continue(token)
@@ -104,6 +108,27 @@ async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj],
     prefix = collection_prefix(kind, ns)
     return await _paged(state, kind, ns, matches, limit=limit, revision=revision,
                         start=prefix + start if start else "", from_token=bool(token))
+
+
+async def _fresh_from_cache(state: ServerState, kind: ResourceKind, ns: str | None,
+                            matches: Any, limit: int) -> tuple[list[JsonObj], JsonObj] | None:
+    """A consistent list from the watch cache when it has seen the store's current revision
+    (the last write was to this resource); None when the store must be read."""
+    cache = await state.caches.get(kind)
+    if cache.revision < await state.storage.store.current_revision():
+        return None
+    rev, prefix = cache.revision, collection_prefix(kind, ns)
+    items: list[JsonObj] = []
+    for key in cache.keys(ns):
+        obj = cache.objects[key]
+        if not matches(obj):
+            continue
+        if limit and len(items) == limit:
+            last = items[-1]["metadata"]
+            start = kind.key(last.get("namespace"), last["name"])[len(prefix):]
+            return items, {"resourceVersion": str(rev), "continue": encode_continue(rev, start)}
+        items.append(obj)
+    return items, {"resourceVersion": str(rev)}
 
 
 async def _paged(state: ServerState, kind: ResourceKind, ns: str | None, matches: Any, *,
@@ -148,12 +173,29 @@ def now_utc() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+async def _cached_list_body(state: ServerState, scope: Scope) -> bytes:
+    """A ``resourceVersion=0`` list from the cache's pre-serialised objects."""
+    kind, ns = scope.target.kind, scope.target.namespace
+    matches = _matcher(kind, scope.query)
+    cache = await state.caches.get(kind)
+    rev = cache.revision
+    bodies = [cache.encoded_of(k) for k in cache.keys(ns) if matches(cache.objects[k])]
+    head = dumps({"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
+                  "metadata": {"resourceVersion": str(rev)}})
+    return head[:-1] + b',"items":[' + b",".join(bodies) + b"]}"
+
+
 async def list_handler(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     kind = scope.target.kind
+    table = wants_table(request.headers.get("Accept", ""))
+    if not table and scope.query.get("resourceVersion") == "0" and not scope.query.get(
+            "continue"):
+        return web.Response(body=await _cached_list_body(state, scope),
+                            headers={"Content-Type": "application/json"})
     items, meta = await list_objects(state, scope)
-    if wants_table(request.headers.get("Accept", "")):
-        table = rules.to_table(kind, items, include_object=table_options(scope), now=now_utc())
-        table["metadata"] = meta
-        return json_response(table)
+    if table:
+        doc = rules.to_table(kind, items, include_object=table_options(scope), now=now_utc())
+        doc["metadata"] = meta
+        return json_response(doc)
     return json_response({"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
                           "metadata": meta, "items": items})

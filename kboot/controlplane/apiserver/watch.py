@@ -25,7 +25,12 @@ from kboot.controlplane.apiserver.codec import wants_table
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
 from kboot.controlplane.apiserver.listing import _matcher, now_utc, table_options
 from kboot.controlplane.apiserver.state import Scope, ServerState
-from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, Subscriber
+from kboot.controlplane.apiserver.watchcache import (
+    CacheEvent,
+    KindCache,
+    Subscriber,
+    event_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +67,8 @@ class _Stream:
         self.table = table  # includeObject value when Table output was asked for
         self.sent_columns = False
 
-    async def send(self, event_type: str, obj: JsonObj, cached: CacheEvent | None = None
-                   ) -> None:
+    async def send(self, event_type: str, obj: JsonObj, cached: CacheEvent | None = None,
+                   *, body: bytes | None = None) -> None:
         if self.table is not None and event_type not in ("BOOKMARK", "ERROR"):
             table = rules.to_table(self.kind, [obj], include_object=self.table, now=now_utc(),
                                    include_columns=not self.sent_columns)
@@ -72,6 +77,10 @@ class _Stream:
             await self.response.write(_line(event_type, table))
         elif cached is not None and cached.type == event_type:
             await self.response.write(cached.line())
+        elif cached is not None:
+            await self.response.write(event_line(event_type, cached.body()))
+        elif body is not None:
+            await self.response.write(event_line(event_type, body))
         else:
             await self.response.write(_line(event_type, obj))
 
@@ -128,11 +137,12 @@ async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _St
                  matches: Callable[[JsonObj], bool], start_rv: int, deadline: float) -> None:
     ns = scope.target.namespace
     if start_rv == 0:
-        items, rev = cache.snapshot(ns)
+        keys, rev = cache.keys(ns), cache.revision
         sub = cache.subscribe(rev)
-        for obj in items:
-            if matches(obj):
-                await stream.send("ADDED", obj)
+        for key in keys:
+            obj = cache.objects.get(key)
+            if obj is not None and matches(obj):
+                await stream.send("ADDED", obj, body=cache.encoded_of(key))
     else:
         try:
             sub = cache.subscribe(start_rv)

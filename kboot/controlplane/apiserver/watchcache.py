@@ -28,19 +28,34 @@ BUFFER_EVENTS = 5000
 SUBSCRIBER_BACKLOG = 20000
 
 
+def _encode(obj: JsonObj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def event_line(event_type: str, body: bytes) -> bytes:
+    """One watch line from an already serialised object."""
+    return b'{"type":"' + event_type.encode() + b'","object":' + body + b"}\n"
+
+
 @dataclass
 class CacheEvent:
     type: str  # ADDED | MODIFIED | DELETED
     rv: int
     obj: JsonObj
     prev: JsonObj | None
+    _body: bytes | None = field(default=None, repr=False)
     _line: bytes | None = field(default=None, repr=False)
+
+    def body(self) -> bytes:
+        """The object's JSON (computed once, shared by all watchers and the list cache)."""
+        if self._body is None:
+            self._body = _encode(self.obj)
+        return self._body
 
     def line(self) -> bytes:
         """The event as one JSON watch line (computed once, shared by all watchers)."""
         if self._line is None:
-            self._line = json.dumps({"type": self.type, "object": self.obj},
-                                    separators=(",", ":")).encode() + b"\n"
+            self._line = event_line(self.type, self.body())
         return self._line
 
 
@@ -87,6 +102,7 @@ class KindCache:
         self.kind = kind
         self.prefix = collection_prefix(kind, None)
         self.objects: dict[str, JsonObj] = {}
+        self.encoded: dict[str, bytes] = {}  # serialised objects, filled on demand
         self.revision = 0
         self.oldest = 0  # buffered events cover revisions (oldest, revision]
         self.events: collections.deque[CacheEvent] = collections.deque(maxlen=BUFFER_EVENTS)
@@ -129,6 +145,7 @@ class KindCache:
         self.subscribers.clear()
         self.events.clear()
         self.objects, self.revision, self.oldest = objects, revision, revision
+        self.encoded = {}
         self.ready.set()
         await self._notify()
 
@@ -146,6 +163,7 @@ class KindCache:
             obj = self.storage.decode(ev.kv)
             self.objects[key] = obj
             event = CacheEvent("MODIFIED" if prev is not None else "ADDED", rev, obj, prev)
+        self.encoded.pop(key, None)
         if len(self.events) == self.events.maxlen:
             self.oldest = self.events[0].rv
         self.events.append(event)
@@ -176,9 +194,19 @@ class KindCache:
 
     def snapshot(self, namespace: str | None) -> tuple[list[JsonObj], int]:
         """Current objects (in key order) and the revision they reflect."""
-        prefix = collection_prefix(self.kind, namespace)
-        keys = sorted(k for k in self.objects if k.startswith(prefix))
+        keys = self.keys(namespace)
         return [self.objects[k] for k in keys], self.revision
+
+    def keys(self, namespace: str | None) -> list[str]:
+        prefix = collection_prefix(self.kind, namespace)
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def encoded_of(self, key: str) -> bytes:
+        """The current object at ``key`` as JSON bytes (memoised until it changes)."""
+        body = self.encoded.get(key)
+        if body is None:
+            body = self.encoded[key] = _encode(self.objects[key])
+        return body
 
     async def wait_for(self, revision: int, timeout: float = 3.0) -> bool:
         """Wait until the cache has applied ``revision``; False on timeout."""

@@ -131,12 +131,18 @@ async def test_list_pagination_selectors_and_tables() -> None:
         for i in range(7):
             await h.json("POST", f"{NS}/pods", pod(f"p{i}", app="x" if i % 2 else "y"),
                          expect=201)
-        page = await h.json("GET", f"{NS}/pods?limit=3&labelSelector=app%3Dx")
+        page = await h.json("GET", f"{NS}/pods?limit=2&labelSelector=app%3Dx")
         names = [p["metadata"]["name"] for p in page["items"]]
-        assert names == ["p1", "p3", "p5"] and page["metadata"]["continue"]
-        rest = await h.json("GET", f"{NS}/pods?limit=3&labelSelector=app%3Dx&continue="
+        assert names == ["p1", "p3"] and page["metadata"]["continue"]
+        await h.json("POST", f"{NS}/pods", pod("p9", app="x"), expect=201)  # after the snapshot
+        rest = await h.json("GET", f"{NS}/pods?limit=2&labelSelector=app%3Dx&continue="
                             + page["metadata"]["continue"])
-        assert rest["items"] == [] and "continue" not in rest["metadata"]
+        assert [p["metadata"]["name"] for p in rest["items"]] == ["p5"]
+        assert rest["metadata"]["resourceVersion"] == page["metadata"]["resourceVersion"]
+        await h.json("POST", f"{NS}/configmaps", {"metadata": {"name": "moves-rev"}},
+                     expect=201)
+        from_store = await h.json("GET", f"{NS}/pods?limit=3&labelSelector=app%3Dx")
+        assert [p["metadata"]["name"] for p in from_store["items"]] == ["p1", "p3", "p5"]
         cached = await h.json("GET", "/api/v1/pods?resourceVersion=0&fieldSelector="
                               "metadata.name%3Dp2")
         assert [p["metadata"]["name"] for p in cached["items"]] == ["p2"]
