@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 
 from tests.integration.kubelet.cluster import Cluster, pod
@@ -153,3 +155,30 @@ def test_pvc_data_survives_pod_deletion(cluster: Cluster) -> None:
     cluster.wait_running("reader")
     assert cluster.kubectl("logs", "reader").stdout == "persisted\n"
     assert (data_dir / "file").read_text() == "persisted\n"
+
+
+def test_init_container_multi_container_logs_and_host_port(cluster: Cluster) -> None:
+    spec = pod("multi", "cat /shared/greeting; exec httpd -f -p 8080 -h /shared")
+    spec["spec"]["initContainers"] = [{
+        "name": "init", "image": "kboot.io/busybox:1.35",
+        "command": ["sh", "-c", "echo from-init > /shared/greeting; echo init-ran"],
+        "volumeMounts": [{"name": "shared", "mountPath": "/shared"}]}]
+    main = spec["spec"]["containers"][0]
+    main["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"}]
+    main["ports"] = [{"containerPort": 8080, "hostPort": 18080}]
+    spec["spec"]["containers"].append({"name": "side", "image": "kboot.io/busybox:1.35",
+                                       "command": ["sh", "-c", "echo side-car; sleep 3600"]})
+    spec["spec"]["volumes"] = [{"name": "shared", "emptyDir": {}}]
+    cluster.apply(spec)
+    p = cluster.wait("pod", "multi", lambda p: (p.get("status") or {}).get("phase") == "Running"
+                     and all(c["ready"] for c in p["status"]["containerStatuses"]))
+    init = p["status"]["initContainerStatuses"][0]
+    assert init["state"]["terminated"]["exitCode"] == 0
+    assert cluster.kubectl("logs", "multi", "-c", "init").stdout == "init-ran\n"
+    assert cluster.kubectl("logs", "multi", "-c", "c").stdout == "from-init\n"
+    assert cluster.kubectl("logs", "multi", "-c", "side").stdout == "side-car\n"
+    table = cluster.kubectl("get", "pod", "multi", "--no-headers").stdout.split()
+    assert table[1] == "2/2" and table[2] == "Running"
+    with urllib.request.urlopen(f"http://{cluster.node.node_ip}:18080/greeting",
+                                timeout=5) as resp:
+        assert resp.read() == b"from-init\n"
