@@ -70,6 +70,8 @@ def _merge_map(
         if not isinstance(retain, list):
             raise PatchError("$retainKeys must be a list", code=422)
         original = {k: v for k, v in original.items() if k in retain}
+    server_lists = {key[len(_SET_ORDER):]: list(original.get(key[len(_SET_ORDER):]) or ())
+                    for key in patch if key.startswith(_SET_ORDER)}
     for key, value in patch.items():
         if key in _PLAIN_DIRECTIVES or key.startswith(_SET_ORDER):
             continue
@@ -83,7 +85,8 @@ def _merge_map(
         if key.startswith(_SET_ORDER):
             field = key[len(_SET_ORDER):]
             if isinstance(original.get(field), list):
-                original[field] = _order(original[field], order, child(schema, field))
+                original[field] = _order(original[field], order, server_lists[field],
+                                         child(schema, field))
     return original
 
 
@@ -155,18 +158,33 @@ def _merge_item(result: list[Any], item: Any, key: str, schema: Schema | None) -
         result[matches[0]] = merged
 
 
-def _order(current: list[Any], order: Any, schema: Schema | None) -> list[Any]:
+def _order(current: list[Any], order: Any, server: list[Any],
+           schema: Schema | None) -> list[Any]:
+    """Upstream's ``normalizeElementOrder``: items named in ``order`` come in that order, the
+    others (server-only) keep their order and are interleaved by their original positions."""
     if not isinstance(order, list):
         raise PatchError("$setElementOrder must be a list", code=422)
     key = list_semantics(schema).merge_key
 
-    def ident(item: Any) -> Any:
-        return item.get(key) if key and isinstance(item, Mapping) else item
+    def ident(item: Any) -> str:
+        value = item.get(key) if key and isinstance(item, Mapping) else item
+        return repr(value)
 
-    wanted = [ident(o) for o in order]
-    position = {repr(w): i for i, w in enumerate(wanted)}
-    ranked = sorted(
-        enumerate(current),
-        key=lambda pair: (position.get(repr(ident(pair[1])), len(wanted)), pair[0]),
-    )
-    return [item for _, item in ranked]
+    wanted = {ident(o): i for i, o in enumerate(order)}
+    server_index = {ident(o): i for i, o in enumerate(server)}
+    listed = sorted((i for i in current if ident(i) in wanted), key=lambda i: wanted[ident(i)])
+    server_only = [i for i in current if ident(i) not in wanted]
+    out: list[Any] = []
+    while listed or server_only:
+        if not server_only:
+            out.append(listed.pop(0))
+            continue
+        if not listed:
+            out.append(server_only.pop(0))
+            continue
+        left, right = server_index.get(ident(server_only[0])), server_index.get(ident(listed[0]))
+        if left is not None and right is not None and left < right:
+            out.append(server_only.pop(0))
+        else:
+            out.append(listed.pop(0))
+    return out

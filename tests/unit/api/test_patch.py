@@ -212,3 +212,29 @@ def test_strategic_merge_patch(
 def test_strategic_merge_patch_errors(patch: Any) -> None:
     with pytest.raises(PatchError):
         strategic_merge_patch("Pod", _pod(containers=[C1]), patch)
+
+
+def _names(containers: list[str]) -> dict[str, Any]:
+    return _pod(containers=[{"name": n, "image": n} for n in containers])
+
+
+@pytest.mark.parametrize(
+    ("server", "order", "patched", "expected"),
+    [(["a", "b", "c"], ["c", "a"], ["c"], ["b", "c", "a"]),
+     (["a", "b", "c"], ["b", "a"], ["b"], ["b", "a", "c"]),
+     (["a", "b", "c"], ["a", "d", "b", "c"], ["d"], ["a", "d", "b", "c"]),
+     (["a", "b"], ["b", "a"], [], ["b", "a"]),
+     (["x", "a", "y", "b"], ["b", "a"], [], ["x", "y", "b", "a"])],
+)
+def test_set_element_order(server: list[str], order: list[str], patched: list[str],
+                           expected: list[str]) -> None:
+    patch = {"spec": {"$setElementOrder/containers": [{"name": n} for n in order],
+                      "containers": [{"name": n, "image": n} for n in patched]}}
+    out = strategic_merge_patch("Pod", _names(server), patch)
+    assert [c["name"] for c in out["spec"]["containers"]] == expected
+
+
+def test_set_element_order_for_primitive_sets() -> None:
+    doc = {"metadata": {"finalizers": ["a", "b", "c"]}}
+    patch = {"metadata": {"$setElementOrder/finalizers": ["c", "b", "a"]}}
+    assert strategic_merge_patch("Pod", doc, patch)["metadata"]["finalizers"] == ["c", "b", "a"]
