@@ -17,7 +17,7 @@ from kboot.controlplane.kubelet.sync import WorkerSettings
 from tests.unit.kubelet.helpers import pod
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
@@ -74,7 +74,7 @@ def test_node_registration_lease_and_pod_lifecycle(tmp_path: Path) -> None:
         async def gone() -> bool:
             return not client.all("pods")
 
-        await until(gone, 15)
+        await until(gone)
         assert not runtime.sandboxes
         assert ("stop_container", "c") in runtime.calls
         task.cancel()
