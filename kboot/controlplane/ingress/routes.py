@@ -236,6 +236,26 @@ def _servers(port: Obj, endpoints: Obj | None) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(servers))
 
 
+def matches(route: Route, host: str, path: str) -> bool:
+    """Whether a request matches ``route`` — the semantics the rendered haproxy ACLs implement
+    (host without port, case-insensitive; Prefix matches whole path elements)."""
+    host = host.split(":", 1)[0].lower()
+    if route.host.startswith("*."):
+        first, _, rest = host.partition(".")
+        if not first or "." + rest != route.host[1:]:
+            return False
+    elif route.host and route.host != host:
+        return False
+    if route.path_type == "Exact":
+        return path == route.path
+    return route.path == "/" or path == route.path or path.startswith(route.path + "/")
+
+
+def route_for(table: RoutingTable, host: str, path: str) -> Route | None:
+    """The route haproxy picks: the first match in the table's (most specific first) order."""
+    return next((r for r in table.routes if matches(r, host, path)), None)
+
+
 def build_table(ingresses: Iterable[Obj], classes: Iterable[Obj], services: Iterable[Obj],
                 endpoints: Iterable[Obj], secrets: Iterable[Obj], *,
                 controller: str) -> RoutingTable:
