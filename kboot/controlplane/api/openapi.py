@@ -211,8 +211,13 @@ def _paths(rk: ResourceKind) -> Doc:
         "post": _op(rk, "post", "create", body=ref,
                     params=[_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION], response=ref,
                     codes=("200", "201", "202")),
+        "delete": _op(rk, "deletecollection", "deleteCollection",
+                      body=extra_definition_name("DeleteOptions"),
+                      params=[*_LIST_PARAMS, *_DELETE_PARAMS],
+                      response=extra_definition_name("Status"), codes=("200",)),
         "parameters": ns_param,
     }
+    collection["delete"]["requestBody"]["required"] = False
     item = {**_object_ops(rk, ref), "parameters": [*name_param, *ns_param]}
     paths: Doc = {f"{base}{ns}/{rk.plural}": collection, f"{base}{ns}/{rk.plural}/{{name}}": item}
     if rk.namespaced:

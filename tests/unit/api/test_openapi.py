@@ -114,6 +114,8 @@ def test_pod_document_details() -> None:
     assert {p["name"] for p in ops["get"]["parameters"]} >= {
         "labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion"}
     assert ops["parameters"][0]["name"] == "namespace" and ops["parameters"][0]["required"]
+    assert ops["delete"]["operationId"] == "deleteCollectionCoreV1NamespacedPod"
+    assert ops["delete"]["x-kubernetes-action"] == "deletecollection"
     assert "/api/v1/pods" in doc["paths"]
     assert "/api/v1/namespaces/{namespace}/pods/{name}/status" in doc["paths"]
     assert "/api/v1/nodes/{name}" in doc["paths"]
