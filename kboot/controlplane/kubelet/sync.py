@@ -59,6 +59,8 @@ class Record:
     ready: bool = False
     started: bool = False
     live: bool = True
+    pull_backoff: float = 0.0
+    pull_not_before: float = 0.0
     probes: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -251,9 +253,15 @@ class PodWorker:
 
     async def _pull_if_needed(self, pod: Obj, container: Obj, rec: Record) -> bool:
         image, policy = container["image"], container.get("imagePullPolicy", "IfNotPresent")
+        if time.monotonic() < rec.pull_not_before:
+            rec.waiting_reason = "ImagePullBackOff"
+            rec.waiting_message = f"Back-off pulling image \"{image}\""
+            return False
         try:
             present = await self.runtime.image_status(image)
             if present is not None and policy != "Always":
+                self.events(pod, "Normal", "Pulled",
+                            f"Container image \"{image}\" already present on machine")
                 return True
             if policy == "Never":
                 raise RuntimeError_(f"image {image} not present with pull policy of Never")
@@ -264,6 +272,9 @@ class PodWorker:
             reason = "ErrImageNeverPull" if policy == "Never" else "ErrImagePull"
             rec.waiting_reason, rec.waiting_message = reason, str(exc)
             self.events(pod, "Warning", "Failed", f"Failed to pull image \"{image}\": {exc}")
+            rec.pull_backoff = min(self.settings.backoff_max, rec.pull_backoff * 2 or
+                                   self.settings.backoff_initial)
+            rec.pull_not_before = time.monotonic() + rec.pull_backoff
             return False
 
     async def _start(self, pod: Obj, container: Obj, lookup: podspec.Lookup,
@@ -282,6 +293,7 @@ class PodWorker:
         try:
             cid = await self.runtime.create_container(self.sandbox_id, cfg, self.sandbox)
             rec.container_id = cid
+            self.events(pod, "Normal", "Created", f"Created container {rec.name}")
             await self.runtime.start_container(cid)
         except RuntimeError_ as exc:
             rec.waiting_reason, rec.waiting_message = "RunContainerError", str(exc)

@@ -143,6 +143,11 @@ def test_image_pull_policies(tmp_path: Path) -> None:
     assert _state(status, "d")["state"]["waiting"]["reason"] == "ErrImagePull"
     assert ("pull_image", BB) in h.runtime.calls
     assert any(r == "Failed" and "no registry" in m for _t, r, m in h.events)
+    h2 = harness(tmp_path / "b", backoff=60)
+    run(h2.worker.sync(p, StaticLookup()))
+    again = run(h2.worker.sync(p, StaticLookup()))
+    assert _state(again, "c")["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    assert [c for c, _ in h2.runtime.calls].count("pull_image") == 2  # c and d, once each
 
 
 def test_emptydir_survives_container_restart(tmp_path: Path) -> None:
