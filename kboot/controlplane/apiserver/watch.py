@@ -33,6 +33,7 @@ from kboot.controlplane.apiserver.watchcache import (
 )
 
 log = logging.getLogger(__name__)
+CLIENT_CHECK_SECONDS = 5.0
 
 
 def _line(event_type: str, obj: JsonObj) -> bytes:
@@ -60,12 +61,17 @@ def classify(event: CacheEvent, matches: Callable[[JsonObj], bool], namespace: s
 class _Stream:
     """Writes events to one client, as plain objects or one-row Tables."""
 
-    def __init__(self, response: web.StreamResponse, kind: ResourceKind, table: str | None
-                 ) -> None:
+    def __init__(self, request: web.Request, response: web.StreamResponse, kind: ResourceKind,
+                 table: str | None) -> None:
+        self.request = request
         self.response = response
         self.kind = kind
         self.table = table  # includeObject value when Table output was asked for
         self.sent_columns = False
+
+    def client_gone(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
 
     async def send(self, event_type: str, obj: JsonObj, cached: CacheEvent | None = None,
                    *, body: bytes | None = None) -> None:
@@ -122,7 +128,7 @@ async def watch_handler(state: ServerState, scope: Scope, request: web.Request
                                            "Cache-Control": "no-cache, private"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    stream = _Stream(response, kind, table)
+    stream = _Stream(request, response, kind, table)
     state.metrics.watch_started(kind.group, kind.plural)
     try:
         await _serve(state, scope, cache, stream, matches, start_rv, deadline)
@@ -167,7 +173,10 @@ async def _follow(state: ServerState, scope: Scope, cache: KindCache, sub: Subsc
         now = time.monotonic()
         if now >= deadline:
             return
-        wait = min(deadline - now, next_bookmark - now if bookmarks else deadline - now)
+        wait = min(deadline - now, next_bookmark - now if bookmarks else deadline - now,
+                   CLIENT_CHECK_SECONDS)
+        if stream.client_gone():
+            return  # the client went away; do not hold the subscription until the next event
         for event in await sub.next_batch(max(wait, 0.001)):
             seen = classify(event, matches, namespace)
             last_rv = max(last_rv, event.rv)
