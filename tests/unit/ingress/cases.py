@@ -89,6 +89,41 @@ def problems() -> Scenario:
                     classes=[ingress_class(), ingress_class("nginx", controller="k8s.io/nginx")])
 
 
+MATCH_SERVICES = ["root", "api", "v2", "exact", "static", "wild", "public", "default"]
+
+# (Host header, path, service expected to answer; None = the default backend)
+MATCH_CASES: list[tuple[str, str, str | None]] = [
+    ("a.example.test", "/", "root"),
+    ("a.example.test", "/api", "exact"),
+    ("a.example.test", "/api/", "api"),
+    ("a.example.test", "/api/x", "api"),
+    ("a.example.test", "/apix", "root"),
+    ("a.example.test", "/api/v2/y", "v2"),
+    ("a.example.test", "/api/v20", "api"),
+    ("a.example.test", "/static", "static"),
+    ("a.example.test", "/static/a.css", "static"),
+    ("A.Example.TEST:8080", "/api/x", "api"),
+    ("b.example.test", "/", "wild"),
+    ("b.example.test", "/public", "wild"),
+    ("x.b.example.test", "/", None),
+    ("example.test", "/public/x", "public"),
+    ("example.test", "/publicity", None),
+    ("example.test", "/other", None),
+]
+
+
+def matching_ingress() -> Obj:
+    """One Ingress exercising every precedence rule (see ``MATCH_CASES``)."""
+    return ingress(
+        "m",
+        rule("a.example.test", path("/", "root"), path("/api", "api"), path("/api/v2", "v2"),
+             path("/api", "exact", 80, "Exact"),
+             path("/static/", "static", 80, "ImplementationSpecific")),
+        rule("*.example.test", path("/", "wild")),
+        rule(None, path("/public", "public")),
+        default_backend=("default", 80))
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "basic": basic, "tls": tls, "problems": problems,
 }

@@ -14,6 +14,7 @@ from kboot.controlplane.ingress.routes import (
     build_table,
     route_for,
 )
+from tests.unit.ingress.cases import MATCH_CASES, MATCH_SERVICES, matching_ingress
 from tests.unit.ingress.objects import (
     endpoints,
     ingress,
@@ -26,46 +27,20 @@ from tests.unit.ingress.objects import (
 )
 
 Obj = dict[str, Any]
-SERVICES = ["root", "api", "v2", "exact", "static", "wild", "public", "default"]
 
 
 def _table(ingresses: list[Obj], *, classes: list[Obj] | None = None,
            secrets: list[Obj] | None = None, services: list[Obj] | None = None) -> RoutingTable:
-    svcs = [service(s, ("http", 80)) for s in SERVICES] if services is None else services
+    svcs = [service(s, ("http", 80)) for s in MATCH_SERVICES] if services is None else services
     return build_table(ingresses, [ingress_class(default=True)] if classes is None else classes,
                        svcs, [], secrets or [], controller="kboot.io/ingress")
 
 
 def _matching_table() -> RoutingTable:
-    ing = ingress(
-        "m",
-        rule("a.example.test", path("/", "root"), path("/api", "api"), path("/api/v2", "v2"),
-             path("/api", "exact", 80, "Exact"),
-             path("/static/", "static", 80, "ImplementationSpecific")),
-        rule("*.example.test", path("/", "wild")),
-        rule(None, path("/public", "public")),
-        default_backend=("default", 80))
-    return _table([ing])
+    return _table([matching_ingress()])
 
 
-@pytest.mark.parametrize(("host", "req_path", "expected"), [
-    ("a.example.test", "/", "root"),
-    ("a.example.test", "/api", "exact"),
-    ("a.example.test", "/api/", "api"),
-    ("a.example.test", "/api/x", "api"),
-    ("a.example.test", "/apix", "root"),
-    ("a.example.test", "/api/v2/y", "v2"),
-    ("a.example.test", "/api/v20", "api"),
-    ("a.example.test", "/static", "static"),
-    ("a.example.test", "/static/a.css", "static"),
-    ("A.Example.TEST:8080", "/api/x", "api"),
-    ("b.example.test", "/", "wild"),
-    ("b.example.test", "/public", "wild"),
-    ("x.b.example.test", "/", None),
-    ("example.test", "/public/x", "public"),
-    ("example.test", "/publicity", None),
-    ("example.test", "/other", None),
-])
+@pytest.mark.parametrize(("host", "req_path", "expected"), MATCH_CASES)
 def test_most_specific_route_wins(host: str, req_path: str, expected: str | None) -> None:
     table = _matching_table()
     route = route_for(table, host, req_path)
