@@ -4,12 +4,14 @@ haproxy, and HTTP servers on 127.0.0.x standing in for pods (Endpoints created v
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +38,7 @@ from tests.unit.ingress.objects import (
 
 pytestmark = pytest.mark.integration
 Obj = dict[str, Any]
+RBAC = Path(__file__).resolve().parents[3] / "templates/ingress/kboot-ingress-rbac.yaml"
 
 
 @dataclass
@@ -67,11 +70,18 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    with (start_apiserver("memory://") as server, SyncClient.from_kubeconfig(server.kubeconfig)
-          as api, backend("pod-a", "127.0.0.2") as a, backend("pod-b", "127.0.0.3") as b,
-          backend("pod-c", "127.0.0.4") as c, run_controller(server.kubeconfig) as ctl):
+    """The controller runs as ``system:kboot-ingress`` with only the shipped RBAC rules."""
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(start_apiserver("memory://"))
+        applied = server.kubectl("apply", "-f", str(RBAC))
+        assert applied.returncode == 0, applied.stderr
+        identity = server.identity("system:kboot-ingress")
+        api = stack.enter_context(SyncClient.from_kubeconfig(server.kubeconfig))
+        pods = {name: stack.enter_context(backend(f"pod-{name}", ip))
+                for name, ip in (("a", "127.0.0.2"), ("b", "127.0.0.3"), ("c", "127.0.0.4"))}
+        ctl = stack.enter_context(run_controller(identity.kubeconfig))
         try:
-            yield Env(server, api, ctl, {"a": a, "b": b, "c": c})
+            yield Env(server, api, ctl, pods)
         finally:
             print(f"--- kboot-ingress log ---\n{ctl.log()[-6000:]}")
 
