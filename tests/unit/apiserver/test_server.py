@@ -281,3 +281,35 @@ async def test_compaction_round_robin() -> None:
         assert await compactor.compact_once() == recorded  # one interval of history kept
         peer = Compactor(store, 300)
         assert await peer.compact_once() is None  # the key moved: a peer did the work
+
+
+@async_test
+async def test_size_limit_deletecollection_and_foreground() -> None:
+    async with running() as h:
+        big = {"metadata": {"name": "big"}, "data": {"k": "x" * (1600 * 1024)}}
+        too_large = await h.json("POST", f"{NS}/configmaps", big, expect=413)
+        assert too_large["reason"] == "RequestEntityTooLarge"
+        for name, tier in (("a", "x"), ("b", "x"), ("c", "y")):
+            await h.json("POST", f"{NS}/configmaps",
+                         {"metadata": {"name": name, "labels": {"tier": tier}}}, expect=201)
+        gone = await h.json("DELETE", f"{NS}/configmaps?labelSelector=tier%3Dx")
+        assert sorted(i["metadata"]["name"] for i in gone["items"]) == ["a", "b"]
+        left = await h.json("GET", f"{NS}/configmaps?labelSelector=tier")
+        assert [i["metadata"]["name"] for i in left["items"]] == ["c"]
+        fg = await h.json("DELETE", f"{NS}/configmaps/c", {"propagationPolicy": "Foreground"})
+        assert fg["metadata"]["finalizers"] == ["foregroundDeletion"]
+        await h.json("GET", f"{NS}/configmaps/c")
+
+
+@async_test
+async def test_namespace_termination() -> None:
+    async with running() as h:
+        await h.json("POST", "/api/v1/namespaces", {"metadata": {"name": "doomed"}}, expect=201)
+        ns = await h.json("DELETE", "/api/v1/namespaces/doomed")
+        assert ns["status"]["phase"] == "Terminating" and ns["spec"]["finalizers"] == ["kubernetes"]
+        blocked = await h.json("POST", "/api/v1/namespaces/doomed/configmaps",
+                               {"metadata": {"name": "x"}}, expect=403)
+        assert "being terminated" in blocked["message"]
+        ns["spec"]["finalizers"] = []
+        await h.json("PUT", "/api/v1/namespaces/doomed", ns)
+        await h.json("GET", "/api/v1/namespaces/doomed", expect=404)
