@@ -65,6 +65,7 @@ class Kubelet:
         self.informers = Informers(client)
         self.pods = self.informers.get("pods", field_selector=f"spec.nodeName={name}")
         self._objects: dict[tuple[str, str, str], Obj | None] = {}  # (plural, ns, name)
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (token, expiry)
         self.nodes = self.informers.get("nodes")
         self.recorder = EventRecorder(client, "kubelet", host=name)
         self.volumes = VolumeManager(config.node.root_dir)
@@ -85,6 +86,36 @@ class Kubelet:
                                                                           namespace=ns)
             except NotFound:
                 self._objects[(plural, ns, name)] = None
+
+    async def _prefetch_tokens(self, pod: Obj) -> None:
+        """ServiceAccount tokens for projected volumes (TokenRequest), renewed at 80 %."""
+        ns = pod["metadata"].get("namespace", "default")
+        sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        loop = asyncio.get_running_loop()
+        for vol in (pod.get("spec") or {}).get("volumes") or []:
+            for src in (vol.get("projected") or {}).get("sources") or []:
+                tok = src.get("serviceAccountToken")
+                key = (ns, sa, (tok or {}).get("audience", ""))
+                if tok is None or self._tokens.get(key, ("", 0.0))[1] > loop.time():
+                    continue
+                seconds = int(tok.get("expirationSeconds", 3600))
+                body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                        "spec": {"audiences": [key[2]] if key[2] else [],
+                                 "expirationSeconds": seconds,
+                                 "boundObjectRef": {"apiVersion": "v1", "kind": "Pod",
+                                                    "name": pod["metadata"]["name"],
+                                                    "uid": pod["metadata"]["uid"]}}}
+                try:
+                    resp = await self.client.create_subresource("serviceaccounts", sa, "token",
+                                                                body, namespace=ns)
+                except (ApiError, KeyError) as exc:
+                    log.debug("no token for %s/%s: %s", ns, sa, exc)
+                    continue
+                self._tokens[key] = (resp["status"]["token"], loop.time() + seconds * 0.8)
+
+    def token(self, namespace: str, service_account: str, audience: str) -> str | None:
+        found = self._tokens.get((namespace, service_account, audience))
+        return found[0] if found else None
 
     def configmap(self, namespace: str, name: str) -> Mapping[str, str] | None:
         obj = self._objects.get(("configmaps", namespace, name))
@@ -217,6 +248,7 @@ class Kubelet:
             pod = {**pod, "status": last}
         try:
             await self._prefetch(pod)
+            await self._prefetch_tokens(pod)
             claims = await resolve_claims(self.client, pod, node=self.config.node.name,
                                           base=self.config.local_path_dir)
             status = await worker.sync(pod, self, claims=claims)

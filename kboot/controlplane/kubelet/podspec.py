@@ -38,6 +38,8 @@ class Lookup(Protocol):
 
     def secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None: ...
 
+    def token(self, namespace: str, service_account: str, audience: str) -> str | None: ...
+
 
 class ConfigError(Exception):
     """The pod refers to something that is missing (``CreateContainerConfigError``)."""
@@ -69,6 +71,11 @@ def references(pod: Obj) -> set[tuple[str, str]]:
             refs.add(("configmaps", vol["configMap"]["name"]))
         if "secret" in vol:
             refs.add(("secrets", vol["secret"]["secretName"]))
+        for src in (vol.get("projected") or {}).get("sources") or []:
+            if "configMap" in src:
+                refs.add(("configmaps", src["configMap"]["name"]))
+            if "secret" in src:
+                refs.add(("secrets", src["secret"]["name"]))
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         for src in c.get("envFrom") or []:
             if "configMapRef" in src:
@@ -146,7 +153,8 @@ def resources(container: Obj) -> Resources:
         memory_limit_in_bytes=int(parse_quantity(limits["memory"])) if "memory" in limits else 0)
 
 
-def _field_ref(pod: Obj, path: str, pod_ip: str) -> str:
+def field_value(pod: Obj, path: str, pod_ip: str) -> str:
+    """The value of a downward-API ``fieldPath`` (``metadata.name``, ``status.podIP``…)."""
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     values = {
         "metadata.name": meta["name"], "metadata.namespace": meta.get("namespace", "default"),
@@ -163,7 +171,7 @@ def _field_ref(pod: Obj, path: str, pod_ip: str) -> str:
 def _value_from(pod: Obj, src: Obj, lookup: Lookup, pod_ip: str) -> str | None:
     ns = pod["metadata"].get("namespace", "default")
     if "fieldRef" in src:
-        return _field_ref(pod, src["fieldRef"]["fieldPath"], pod_ip)
+        return field_value(pod, src["fieldRef"]["fieldPath"], pod_ip)
     for kind in ("configMapKeyRef", "secretKeyRef"):
         if kind in src:
             ref = src[kind]

@@ -102,7 +102,7 @@ class PodWorker:
             if self.terminal:
                 return self.status(pod)
             try:
-                paths = self.volumes.setup(pod, lookup, claims=claims)
+                paths = self.volumes.setup(pod, lookup, claims=claims, pod_ip=self.pod_ip)
             except (podspec.ConfigError, OSError) as exc:
                 self._wait_all(spec, "CreateContainerConfigError", str(exc))
                 return self.status(pod)

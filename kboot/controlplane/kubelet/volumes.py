@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kboot.controlplane.kubelet import projection
 from kboot.controlplane.kubelet.cri.types import Mount
 from kboot.controlplane.kubelet.podspec import ConfigError, Lookup
 
@@ -25,37 +26,20 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file() and path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode:
-        return
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+_FILE_PLUGINS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret",
+                 "downwardAPI": "kubernetes.io~downward-api",
+                 "projected": "kubernetes.io~projected"}
 
 
-def _project(target: Path, data: Mapping[str, bytes], source: Obj) -> None:
-    """Write *data* into *target* per ``items``/``defaultMode``; drop files no longer wanted."""
-    default_mode = int(source.get("defaultMode", 0o644))
-    wanted: dict[str, tuple[bytes, int]] = {}
-    items = source.get("items")
-    if items:
-        for item in items:
-            if item["key"] not in data:
-                if source.get("optional"):
-                    continue
-                raise ConfigError(f"key {item['key']} not found")
-            wanted[item["path"]] = (data[item["key"]], int(item.get("mode", default_mode)))
-    else:
-        wanted = {k: (v, default_mode) for k, v in data.items()}
-    target.mkdir(parents=True, exist_ok=True)
-    for rel, (blob, mode) in wanted.items():
-        _write_atomic(target / rel, blob, mode)
-    for path in sorted(target.rglob("*"), reverse=True):
-        rel = str(path.relative_to(target))
-        if path.is_file() and rel not in wanted and not path.name.startswith("."):
-            path.unlink()
+def _files(pod: Obj, kind: str, src: Obj, lookup: Lookup, pod_ip: str) -> projection.Files:
+    mode = int(src.get("defaultMode", projection.DEFAULT_MODE))
+    if kind == "configMap":
+        return projection.configmap_files(pod, src, lookup, mode)
+    if kind == "secret":
+        return projection.secret_files(pod, src, lookup, mode)
+    if kind == "downwardAPI":
+        return projection.downward_files(pod, src, pod_ip, mode)
+    return projection.projected_files(pod, src, lookup, pod_ip)
 
 
 class VolumeManager:
@@ -70,8 +54,8 @@ class VolumeManager:
     def _dir(self, uid: str, plugin: str, name: str) -> Path:
         return self.pod_dir(uid) / "volumes" / plugin / name
 
-    def setup(self, pod: Obj, lookup: Lookup, *, claims: Mapping[str, str] | None = None
-              ) -> dict[str, str]:
+    def setup(self, pod: Obj, lookup: Lookup, *, claims: Mapping[str, str] | None = None,
+              pod_ip: str = "") -> dict[str, str]:
         """Create or refresh every volume of *pod*; returns volume name → host path."""
         uid, ns = pod["metadata"]["uid"], pod["metadata"].get("namespace", "default")
         paths: dict[str, str] = {}
@@ -85,12 +69,10 @@ class VolumeManager:
                 if vol["hostPath"].get("type") in ("DirectoryOrCreate", None, ""):
                     with contextlib.suppress(OSError):
                         path.mkdir(parents=True, exist_ok=True)
-            elif "configMap" in vol:
-                path = self._dir(uid, "kubernetes.io~configmap", name)
-                self._configmap(path, ns, vol["configMap"], lookup)
-            elif "secret" in vol:
-                path = self._dir(uid, "kubernetes.io~secret", name)
-                self._secret(path, ns, vol["secret"], lookup)
+            elif any(k in vol for k in _FILE_PLUGINS):
+                kind = next(k for k in _FILE_PLUGINS if k in vol)
+                path = self._dir(uid, _FILE_PLUGINS[kind], name)
+                projection.write_files(path, _files(pod, kind, vol[kind], lookup, pod_ip))
             elif "persistentVolumeClaim" in vol:
                 claim = vol["persistentVolumeClaim"]["claimName"]
                 if not claims or claim not in claims:
@@ -102,18 +84,6 @@ class VolumeManager:
                 continue
             paths[name] = str(path)
         return paths
-
-    def _configmap(self, path: Path, ns: str, src: Obj, lookup: Lookup) -> None:
-        data = lookup.configmap(ns, src["name"])
-        if data is None and not src.get("optional"):
-            raise ConfigError(f"configmap {src['name']} not found")
-        _project(path, {k: v.encode() for k, v in (data or {}).items()}, src)
-
-    def _secret(self, path: Path, ns: str, src: Obj, lookup: Lookup) -> None:
-        data = lookup.secret(ns, src["secretName"])
-        if data is None and not src.get("optional"):
-            raise ConfigError(f"secret {src['secretName']} not found")
-        _project(path, dict(data or {}), src)
 
     def teardown(self, uid: str) -> None:
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)

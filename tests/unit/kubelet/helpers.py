@@ -26,6 +26,9 @@ class StaticLookup:
     def secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
         return self.secrets.get((namespace, name))
 
+    def token(self, namespace: str, service_account: str, audience: str) -> str | None:
+        return f"token-for-{namespace}-{service_account}"
+
 
 def pod(name: str = "p1", *, containers: list[Obj] | None = None, **spec: Any) -> Obj:
     return {

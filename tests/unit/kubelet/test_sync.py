@@ -243,3 +243,26 @@ def test_restarted_kubelet_adopts_running_pod(tmp_path: Path) -> None:
     status = run(go())
     assert [c for c, _ in h.runtime.calls].count("run_sandbox") == 1
     assert _state(status, "c")["restartCount"] >= 1
+
+
+def test_projected_and_downward_api_volumes(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    lookup = StaticLookup(configmaps={("default", "root-ca"): {"ca.crt": "CA"}})
+    c = {"name": "c", "image": BB, "volumeMounts": [{"name": "api", "mountPath": "/var/run/sa"},
+                                                      {"name": "info", "mountPath": "/info"}]}
+    p = pod(containers=[c], volumes=[
+        {"name": "api", "projected": {"defaultMode": 0o440, "sources": [
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+            {"configMap": {"name": "root-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                "fieldPath": "metadata.namespace"}}]}}]}},
+        {"name": "info", "downwardAPI": {"items": [
+            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}])
+    run(h.worker.sync(p, lookup))
+    mounts = {m.container_path: Path(m.host_path)
+              for m in next(iter(h.runtime.containers.values())).config.mounts}
+    sa = mounts["/var/run/sa"]
+    assert (sa / "token").read_text() == "token-for-default-default"
+    assert (sa / "ca.crt").read_text() == "CA" and (sa / "namespace").read_text() == "default"
+    assert (sa / "token").stat().st_mode & 0o777 == 0o440
+    assert (mounts["/info"] / "name").read_text() == "p1"
