@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import urllib.request
 
 import pytest
@@ -182,3 +183,16 @@ def test_init_container_multi_container_logs_and_host_port(cluster: Cluster) -> 
     with urllib.request.urlopen(f"http://{cluster.node.node_ip}:18080/greeting",
                                 timeout=5) as resp:
         assert resp.read() == b"from-init\n"
+
+
+def test_kubectl_exec_it_through_the_apiserver(cluster: Cluster) -> None:
+    """``kubectl exec -it`` needs a terminal: run kubectl under ``script`` (a pty)."""
+    cluster.apply(pod("interactive", "sleep 3600"))
+    cluster.wait_running("interactive")
+    server = cluster.server
+    kubectl = (f"HOME={server.workdir}/home /usr/bin/kubectl --kubeconfig {server.kubeconfig} "
+               "exec -it interactive -- sh -c 'tty; echo $((6*7)); exit 5'")
+    res = subprocess.run(["script", "-qec", kubectl, "/dev/null"], capture_output=True,
+                         text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert "/dev/pts/" in res.stdout and "42" in res.stdout, (res.stdout, res.stderr)
+    assert res.returncode == 5
