@@ -7,6 +7,9 @@ from the informer caches â€” level-triggered, nothing incremental to get wrong â
 the :class:`~kboot.controlplane.ingress.haproxy.Proxy`, which reloads only when the text or
 certificates changed. Failures requeue with backoff.
 
+Only ``kubernetes.io/tls`` Secrets are watched (field selector). A full re-sync every
+``resync`` seconds (10) restarts a haproxy that died and repairs status drift.
+
 Events are recorded only when an Ingress's set of problems changes (and once more when they
 clear), so a steady state never spams. ``status.loadBalancer.ingress`` is shared by every
 ingress node: each controller adds its own node IP with a read-modify-write on
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kboot.controlplane.client.api import ApiClient
-from kboot.controlplane.client.controller import DONE, Result, run_controller
+from kboot.controlplane.client.controller import Result, run_controller
 from kboot.controlplane.client.errors import AlreadyExists, Conflict, NotFound
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Handlers, Informer, Informers
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 SYNC_KEY = "sync"
 KINDS = ("ingresses", "ingressclasses", "services", "endpoints", "secrets")
+TLS_ONLY = "type=kubernetes.io/tls"  # the only Secrets we read (less memory, less exposure)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Settings:
     https_port: int = 443
     certs_dir: str = "/etc/kboot/ingress/certs"
     debounce: float = 0.2
+    resync: float = 10.0  # seconds: restarts a haproxy that died, re-converges statuses
 
 
 class IngressController:
@@ -62,7 +67,9 @@ class IngressController:
     def __init__(self, client: ApiClient, proxy: Proxy, settings: Settings) -> None:
         self.client, self.proxy, self.settings = client, proxy, settings
         self.informers = Informers(client)
-        self.caches: dict[str, Informer] = {k: self.informers.get(k) for k in KINDS}
+        self.caches: dict[str, Informer] = {
+            k: self.informers.get(k, field_selector=TLS_ONLY if k == "secrets" else None)
+            for k in KINDS}
         self.queue = WorkQueue()
         self.recorder = EventRecorder(client, "kboot-ingress", host=settings.node_name)
         self._reported: dict[str, tuple[Problem, ...]] = {}
@@ -116,7 +123,7 @@ class IngressController:
         self.last = rendered
         self.report_problems(rendered)
         await self.update_statuses(rendered)
-        return DONE
+        return Result(requeue_after=self.settings.resync)
 
     def report_problems(self, rendered: RenderedConfig) -> None:
         ingresses = self.caches["ingresses"]

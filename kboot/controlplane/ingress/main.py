@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="controller_class", default=DEFAULT_CONTROLLER,
                    help="spec.controller of the IngressClasses served")
     p.add_argument("--debounce", type=float, default=0.2, help="seconds to batch changes")
+    p.add_argument("--resync-period", type=float, default=10.0,
+                   help="seconds between full re-syncs (restart a dead haproxy, fix status)")
     p.add_argument("--v", "--log-level", dest="log_level", default="INFO")
     return p
 
@@ -64,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             node_name=args.node_name, node_ip=node_ip,
             bind_addresses=tuple(args.bind_address), controller_class=args.controller_class,
             http_port=args.http_port, https_port=args.https_port,
-            certs_dir=str(paths.certs_dir), debounce=args.debounce)
+            certs_dir=str(paths.certs_dir), debounce=args.debounce,
+            resync=args.resync_period)
         await run(client, HAProxy(paths), settings)
 
     return run_component(args, lease_name="kboot-ingress", work=work)

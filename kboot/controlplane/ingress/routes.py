@@ -186,8 +186,9 @@ class _Builder:
             secret_name = entry.get("secretName")
             secret = self.secrets.get(f"{namespace}/{secret_name}") if secret_name else None
             if secret is None:
-                self.problem(ingress, "TLSSecretMissing", f"secret {namespace}/{secret_name} "
-                             f"not found: no TLS for {', '.join(hosts) or 'its hosts'}")
+                self.problem(ingress, "TLSSecretMissing",
+                             f"secret {namespace}/{secret_name} not found (or not of type "
+                             f"kubernetes.io/tls): no TLS for {', '.join(hosts) or 'its hosts'}")
                 continue
             try:
                 pem = tls_pem(secret)

@@ -147,7 +147,8 @@ def run_controller(kubeconfig: Path) -> Iterator[Controller]:
     args = [sys.executable, "-m", "kboot.controlplane.ingress", "--kubeconfig", str(kubeconfig),
             "--node-name", "ing1", "--node-ip", "127.0.0.1", "--bind-address", "127.0.0.1",
             "--haproxy-config", str(work / "haproxy.cfg"), "--certs-dir", str(work / "certs"),
-            "--http-port", str(http_port), "--https-port", str(https_port)]
+            "--http-port", str(http_port), "--https-port", str(https_port),
+            "--resync-period", "2"]
     with (work / "controller.log").open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=str(Path(__file__).resolve().parents[3]))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import signal
 import ssl
 import threading
 import time
@@ -220,3 +222,12 @@ def test_missing_tls_secret_gets_an_event_and_http_keeps_working(env: Env) -> No
     [event] = [e for e in env.events("nosecret") if e["reason"] == "TLSSecretMissing"]
     assert event["type"] == "Warning" and event["count"] == 1
     assert "absent" in event["message"]
+
+
+def test_a_dead_haproxy_is_restarted(env: Env) -> None:
+    pid_file = env.controller.workdir / "haproxy.pid"
+    master = int(pid_file.read_text().split()[0])
+    assert "haproxy" in Path(f"/proc/{master}/cmdline").read_text()
+    os.kill(master, signal.SIGKILL)
+    eventually(lambda: _expect(env.get("a.example.test"), "pod-a"), timeout=15)
+    assert int(pid_file.read_text().split()[0]) != master
