@@ -9,6 +9,7 @@ discovery for every authenticated user, and the user-facing ``view``/``edit``/``
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver.admission import WriteOptions, admit_create
 from kboot.controlplane.apiserver.errors import ApiError
 from kboot.controlplane.apiserver.storage import ObjectStorage
+from kboot.controlplane.apiserver.writes import guarded_update
 
 log = logging.getLogger(__name__)
 JsonObj = dict[str, Any]
@@ -106,13 +108,21 @@ def default_objects(*, service_ip: str, advertise_address: str, port: int
     out.append(("", "services", {"metadata": {"name": "kubernetes", "namespace": "default",
                                               "labels": {"component": "apiserver",
                                                          "provider": "kubernetes"}},
-                                 "spec": {"clusterIP": service_ip, "ports": [
-                                     {"name": "https", "port": 443, "protocol": "TCP",
-                                      "targetPort": port}]}}))
+                                 "spec": {"clusterIP": service_ip, "clusterIPs": [service_ip],
+                                          "ipFamilies": [_family(service_ip)],
+                                          "ipFamilyPolicy": "SingleStack", "ports": [
+                                              {"name": "https", "port": 443, "protocol": "TCP",
+                                               "targetPort": port}]}}))
     out.append(("", "endpoints", {"metadata": {"name": "kubernetes", "namespace": "default"},
                                   "subsets": [{"addresses": [{"ip": advertise_address}],
                                                "ports": [{"name": "https", "port": port,
                                                           "protocol": "TCP"}]}]}))
+    out.append(("discovery.k8s.io", "endpointslices", {
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": _family(advertise_address),
+        "endpoints": [{"addresses": [advertise_address], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}))
     rbac = "rbac.authorization.k8s.io"
     auto = {"kubernetes.io/bootstrapping": "rbac-defaults"}
     for name, rules in CLUSTER_ROLES.items():
@@ -124,6 +134,10 @@ def default_objects(*, service_ip: str, advertise_address: str, port: int
             "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role},
             "subjects": [{"apiGroup": rbac, "kind": kind, "name": subject}]}))
     return out
+
+
+def _family(ip: str) -> str:
+    return "IPv6" if ":" in ip else "IPv4"
 
 
 async def ensure_defaults(storage: ObjectStorage, *, service_ip: str, advertise_address: str,
@@ -147,3 +161,29 @@ async def ensure_defaults(storage: ObjectStorage, *, service_ip: str, advertise_
                 raise
         else:
             log.info("created default %s %s", kind.plural, meta["name"])
+
+
+async def ensure_endpoint_member(storage: ObjectStorage, *, address: str) -> None:
+    """Add this apiserver's address to the ``kubernetes`` Endpoints and EndpointSlice (HA:
+    every apiserver joins them at startup; members that go away are not removed yet)."""
+    def add_to_endpoints(obj: JsonObj) -> JsonObj:
+        new = copy.deepcopy(obj)
+        subset = (new.get("subsets") or [{}])[0]
+        addresses = subset.setdefault("addresses", [])
+        if not any(a.get("ip") == address for a in addresses):
+            addresses.append({"ip": address})
+        new["subsets"] = [subset]
+        return new
+
+    def add_to_slice(obj: JsonObj) -> JsonObj:
+        new = copy.deepcopy(obj)
+        endpoints = new.setdefault("endpoints", [])
+        if not any(address in (e.get("addresses") or []) for e in endpoints):
+            endpoints.append({"addresses": [address], "conditions": {"ready": True}})
+        return new
+
+    for group, plural, change in (("", "endpoints", add_to_endpoints),
+                                  ("discovery.k8s.io", "endpointslices", add_to_slice)):
+        kind = lookup(group, plural)
+        assert kind is not None
+        await guarded_update(storage, kind, "default", "kubernetes", change)

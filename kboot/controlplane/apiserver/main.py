@@ -23,7 +23,7 @@ from kboot.controlplane.apiserver.allocators import ServiceAllocators
 from kboot.controlplane.apiserver.app import build_app
 from kboot.controlplane.apiserver.auth import Authenticator, load_token_file
 from kboot.controlplane.apiserver.authz import Authorizer
-from kboot.controlplane.apiserver.bootstrap import ensure_defaults
+from kboot.controlplane.apiserver.bootstrap import ensure_defaults, ensure_endpoint_member
 from kboot.controlplane.apiserver.compaction import Compactor
 from kboot.controlplane.apiserver.config import ServerConfig
 from kboot.controlplane.apiserver.encryption import Encryptor
@@ -123,6 +123,7 @@ async def start_background(state: ServerState) -> None:
     state.caches.start()
     await ensure_defaults(state.storage, service_ip=state.allocators.first_ip,
                           advertise_address=cfg.advertise_address, port=cfg.secure_port)
+    await ensure_endpoint_member(state.storage, address=cfg.advertise_address)
     for group, plural in (("", "namespaces"), ("", "services"), ("", "pods"), ("", "secrets"),
                           ("", "serviceaccounts"), ("rbac.authorization.k8s.io", "roles"),
                           ("rbac.authorization.k8s.io", "rolebindings"),

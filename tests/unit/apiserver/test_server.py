@@ -313,3 +313,16 @@ async def test_namespace_termination() -> None:
         ns["spec"]["finalizers"] = []
         await h.json("PUT", "/api/v1/namespaces/doomed", ns)
         await h.json("GET", "/api/v1/namespaces/doomed", expect=404)
+
+
+@async_test
+async def test_second_apiserver_joins_kubernetes_endpoints() -> None:
+    from kboot.controlplane.apiserver.bootstrap import ensure_endpoint_member
+    async with running(advertise_address="10.1.0.1") as h:
+        await ensure_endpoint_member(h.state.storage, address="10.1.0.2")
+        await ensure_endpoint_member(h.state.storage, address="10.1.0.2")
+        ep = await h.json("GET", f"{NS}/endpoints/kubernetes")
+        assert [a["ip"] for a in ep["subsets"][0]["addresses"]] == ["10.1.0.1", "10.1.0.2"]
+        eps = await h.json("GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/"
+                           "kubernetes")
+        assert [e["addresses"] for e in eps["endpoints"]] == [["10.1.0.1"], ["10.1.0.2"]]
