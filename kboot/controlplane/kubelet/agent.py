@@ -45,6 +45,7 @@ class KubeletConfig:
     worker: WorkerSettings
     cni_conf_dir: str = ""  # empty: never write a CNI config
     manage_routes: bool = True
+    routes_netns: str = ""  # apply host-gw routes in this network namespace (lab, tests)
     resync: float = 5.0
     local_path_dir: str = "/var/lib/kboot/local-path"
 
@@ -152,8 +153,10 @@ class Kubelet:
             if cidr:
                 network.write_conflist(self.config.cni_conf_dir, cidr)
         if self.config.manage_routes:
-            task = asyncio.create_task(network.sync_routes(self.nodes.objects(),
-                                                           self.config.node.name))
+            netns = self.config.routes_netns
+            task = asyncio.create_task(network.sync_routes(
+                self.nodes.objects(), self.config.node.name,
+                prefix=["nsenter", f"--net={netns}"] if netns else ()))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 

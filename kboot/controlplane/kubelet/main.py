@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the CNI conflist once the podCIDR is known ('' = never)")
     p.add_argument("--manage-routes", action=argparse.BooleanOptionalAction, default=True,
                    help="host-gw routes to other nodes' podCIDRs")
+    p.add_argument("--routes-netns", default="",
+                   help="apply host-gw routes inside this network namespace path")
     p.add_argument("--local-path-dir", default="/var/lib/kboot/local-path")
     p.add_argument("--ctr", default="ctr", help="ctr binary (exec streams)")
     p.add_argument("--backoff-initial", type=float, default=10.0)
@@ -86,7 +88,8 @@ def config_from(args: argparse.Namespace) -> KubeletConfig:
     worker = WorkerSettings(node=settings, host_ip=args.node_ip,
                             backoff_initial=args.backoff_initial)
     return KubeletConfig(node=node, worker=worker, cni_conf_dir=args.cni_conf_dir,
-                         manage_routes=args.manage_routes, resync=args.resync,
+                         manage_routes=args.manage_routes, routes_netns=args.routes_netns,
+                         resync=args.resync,
                          local_path_dir=args.local_path_dir)
 
 

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,9 @@ async def _run(cmd: list[str]) -> str:
     return out.decode()
 
 
-async def sync_routes(nodes: Iterable[Obj], own: str) -> None:
-    current = parse_routes(await _run(["ip", "route", "show", "proto", ROUTE_PROTO]))
+async def sync_routes(nodes: Iterable[Obj], own: str, *, prefix: Sequence[str] = ()) -> None:
+    """Make our tagged routes match the Nodes (commands run under *prefix*, e.g. nsenter)."""
+    pre = list(prefix)
+    current = parse_routes(await _run([*pre, "ip", "route", "show", "proto", ROUTE_PROTO]))
     for cmd in route_commands(current, desired_routes(nodes, own)):
-        await _run(cmd)
+        await _run([*pre, *cmd])
