@@ -49,7 +49,7 @@ class Cluster:
         res = self.kubectl("get", kind, name, "-n", namespace, "-o", "json")
         return json.loads(res.stdout) if res.returncode == 0 else None
 
-    def wait(self, kind: str, name: str, check: Callable[[Obj], bool], *, timeout: float = 30,
+    def wait(self, kind: str, name: str, check: Callable[[Obj], bool], *, timeout: float = 60,
              namespace: str = "default") -> Obj:
         deadline = time.monotonic() + timeout
         obj: Obj | None = None
@@ -62,7 +62,7 @@ class Cluster:
                              f"{json.dumps((obj or {}).get('status'))[:1500]}\n"
                              f"kubelet log:\n{self.kubelet_log.read_text()[-3000:]}")
 
-    def wait_running(self, name: str, timeout: float = 30) -> Obj:
+    def wait_running(self, name: str, timeout: float = 60) -> Obj:
         return self.wait("pod", name, lambda p: (p.get("status") or {}).get("phase")
                          == "Running", timeout=timeout)
 
