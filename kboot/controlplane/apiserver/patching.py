@@ -92,10 +92,9 @@ async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.R
     return json_response(obj, headers=warning_headers(problems))
 
 
-async def _server_side_apply(state: ServerState, scope: Scope, body: Any,
-                             duplicates: list[str], opts: WriteOptions) -> web.Response:
+def _apply_config(scope: Scope, body: Any) -> JsonObj:
+    """The applied configuration, checked against the URL (name, kind, fieldManager)."""
     target, kind = scope.target, scope.target.kind
-    assert target.name is not None
     if not isinstance(body, dict):
         raise bad_request("the apply configuration must be an object")
     if not scope.query.get("fieldManager"):
@@ -106,33 +105,38 @@ async def _server_side_apply(state: ServerState, scope: Scope, body: Any,
     if meta.get("name") not in (None, target.name):
         raise bad_request("the name of the object does not match the name on the URL")
     meta["name"] = target.name
-    force = scope.flag("force")
-    problems = admission.field_warnings(kind, body, duplicates, opts)
-    exists = True
+    return body
+
+
+def _applied(scope: Scope, current: JsonObj | None, body: JsonObj, opts: WriteOptions
+             ) -> JsonObj:
     try:
-        await state.storage.get(kind, target.namespace, target.name)
-    except ApiError as err:
-        if err.code != 404:
-            raise
-        exists = False
-    if not exists:
+        return rules.server_side_apply(scope.target.kind, current, body,
+                                       manager=opts.field_manager, force=scope.flag("force"),
+                                       subresource=scope.target.subresource)
+    except ApiRuleError as err:
+        raise rule_error(err) from None
+
+
+async def _server_side_apply(state: ServerState, scope: Scope, raw: Any,
+                             duplicates: list[str], opts: WriteOptions) -> web.Response:
+    """Upsert: create from the configuration when absent, else merge with ownership."""
+    target, kind = scope.target, scope.target.kind
+    body = _apply_config(scope, raw)
+    problems = admission.field_warnings(kind, body, duplicates, opts)
+    if await state.storage.store.get(kind.key(target.namespace, target.name or "")) is None:
         try:
-            applied = rules.server_side_apply(kind, None, body, manager=opts.field_manager,
-                                              force=force)
-        except ApiRuleError as err:
-            raise rule_error(err) from None
-        obj, more = await create_object(state, scope, applied, [], applied=True)
-        return json_response(obj, 201, headers=warning_headers(problems + more))
+            obj, more = await create_object(state, scope, _applied(scope, None, body, opts), [],
+                                            applied=True)
+            return json_response(obj, 201, headers=warning_headers(problems + more))
+        except ApiError as err:
+            if err.reason != "AlreadyExists":  # created meanwhile: apply to it instead
+                raise
 
     def compute(current: JsonObj) -> JsonObj:
-        try:
-            merged = rules.server_side_apply(kind, current, body, manager=opts.field_manager,
-                                             force=force, subresource=target.subresource)
-        except ApiRuleError as err:
-            raise rule_error(err) from None
-        return admission.admit_update(kind, current, merged, subresource=target.subresource,
-                                      opts=opts, api_version=kind.api_version,
-                                      manager_op="Apply")
+        return admission.admit_update(kind, current, _applied(scope, current, body, opts),
+                                      subresource=target.subresource, opts=opts,
+                                      api_version=kind.api_version, manager_op="Apply")
 
     obj = await update_with_allocation(state, scope, compute, opts)
     return json_response(obj, headers=warning_headers(problems))
