@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -196,3 +197,21 @@ def test_kubectl_exec_it_through_the_apiserver(cluster: Cluster) -> None:
                          text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert "/dev/pts/" in res.stdout and "42" in res.stdout, (res.stdout, res.stderr)
     assert res.returncode == 5
+
+
+def test_http_and_tcp_probes_from_the_kubelet(cluster: Cluster) -> None:
+    serve = "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www"
+    probes = {"periodSeconds": 1, "failureThreshold": 1}
+    cluster.apply(pod("web-ok", serve, container={
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, **probes},
+        "livenessProbe": {"tcpSocket": {"port": 8080}, **probes}}))
+    cluster.apply(pod("web-404", serve, container={
+        "readinessProbe": {"httpGet": {"path": "/missing", "port": 8080}, **probes}}))
+    p = cluster.wait("pod", "web-ok", lambda p: _cs(p)["ready"], timeout=30)
+    assert _cs(p)["restartCount"] == 0
+    p = cluster.wait_running("web-404")
+    cluster.wait("pod", "web-404", lambda p: "running" in _cs(p)["state"])
+    time.sleep(3)
+    p = cluster.get("pod", "web-404")
+    assert p is not None and not _cs(p)["ready"] and _cs(p)["restartCount"] == 0
