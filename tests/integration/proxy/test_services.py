@@ -45,3 +45,32 @@ def test_clusterip_and_nodeport_reach_the_pod(cluster: Cluster,
     assert f"-d {cluster_ip}/32" in str(saved) and f"--to-destination {web_ip}:8080" in str(saved)
     with urllib.request.urlopen(f"http://{cluster.node.node_ip}:30080/", timeout=5) as resp:
         assert resp.read().decode().strip() == "via-service"
+
+
+def test_clusterip_balances_across_endpoints(cluster: Cluster,
+                                            proxy: subprocess.Popen[bytes]) -> None:
+    ips = []
+    for name in ("lb-a", "lb-b"):
+        cluster.apply(pod(name, f"mkdir -p /www && echo {name} > /www/index.html "
+                          "&& exec httpd -f -p 8080 -h /www"))
+    cluster.apply(pod("lb-client", "sleep 3600"))
+    for name in ("lb-a", "lb-b"):
+        ips.append(cluster.wait_running(name)["status"]["podIP"])
+    cluster.wait_running("lb-client")
+    cluster.apply({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "lb", "namespace": "default"},
+                   "spec": {"ports": [{"port": 80, "targetPort": 8080}]}})
+    cluster.apply({"apiVersion": "v1", "kind": "Endpoints",
+                   "metadata": {"name": "lb", "namespace": "default"},
+                   "subsets": [{"addresses": [{"ip": ip} for ip in ips],
+                                "ports": [{"port": 8080}]}]})
+    svc = cluster.get("service", "lb")
+    assert svc is not None
+    script = ("for i in $(seq 1 24); do timeout 3 wget -q -O- http://"
+              f"{svc['spec']['clusterIP']}/; done")
+    seen: set[str] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and seen != {"lb-a", "lb-b"}:
+        out = cluster.kubectl("exec", "lb-client", "--", "sh", "-c", script).stdout
+        seen |= set(out.split())
+    assert seen == {"lb-a", "lb-b"}
