@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kboot.controlplane.client import AlreadyExists, ApiClient, NotFound
+from kboot.controlplane.client import AlreadyExists, ApiClient, ApiError, NotFound
 from kboot.controlplane.kubelet.volumes import local_path_dir
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,9 @@ async def resolve_claims(client: ApiClient, pod: Obj, *, node: str, base: str) -
             else:
                 continue
         except NotFound:
+            continue
+        except ApiError as exc:  # e.g. Forbidden: the node identity may not provision
+            log.warning("claim %s/%s: %s", ns, ref["claimName"], exc)
             continue
         if pv_path(pv):
             out[ref["claimName"]] = pv_path(pv)
