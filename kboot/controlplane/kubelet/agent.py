@@ -87,6 +87,9 @@ class Kubelet:
                                                                           namespace=ns)
             except NotFound:
                 self._objects[(plural, ns, name)] = None
+            except ApiError as exc:  # keep what we had; a missing entry reads as absent
+                log.warning("pod %s: reading %s %s/%s: %s", pod["metadata"]["name"], plural,
+                            ns, name, exc)
 
     async def _prefetch_tokens(self, pod: Obj) -> None:
         """ServiceAccount tokens for projected volumes (TokenRequest), renewed at 80 %."""
