@@ -154,6 +154,8 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
         log.info("shutting down")
         state.ready = False
         compactor.cancel()
+        state.caches.end_watches()
+        await asyncio.sleep(0.2)  # let watch handlers finish their streams
         await runner.cleanup()
         await state.caches.stop()
         await state.storage.store.close()

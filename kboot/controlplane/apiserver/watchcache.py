@@ -237,6 +237,13 @@ class WatchCaches:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
 
+    def end_watches(self) -> None:
+        """Close every subscription, so open watch streams end cleanly (shutdown)."""
+        for cache in self.caches.values():
+            for sub in cache.subscribers:
+                sub.close()
+            cache.subscribers.clear()
+
     async def get(self, kind: ResourceKind) -> KindCache:
         cache = self.caches[(kind.group, kind.plural)]
         if not cache.ready.is_set():

@@ -119,3 +119,32 @@ def test_fuzz_never_5xx(server: ApiServer, path: str, meta: Any, rest: dict[str,
     reply = call(server, method, target + "?fieldManager=fuzz", body,
                  content_type=ctype if method == "PATCH" else "application/json")
     assert reply.status < 500, (method, target, body, reply.body)
+
+
+_query_values = st.one_of(st.text(max_size=12), st.integers(-5, 10**12).map(str),
+                          st.sampled_from(["0", "1", "true", "All", "Object", "a=b", "x in (y)"]))
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path=_paths, name=st.sampled_from(["", "/kubernetes", "/default", "/nope"]),
+       params=st.dictionaries(st.sampled_from([
+           "limit", "continue", "resourceVersion", "resourceVersionMatch", "labelSelector",
+           "fieldSelector", "timeoutSeconds", "includeObject", "propagationPolicy",
+           "gracePeriodSeconds", "dryRun", "fieldValidation", "fieldManager"]), _query_values,
+           max_size=4),
+       method=st.sampled_from(["GET", "DELETE"]), table=st.booleans())
+def test_fuzz_queries_never_5xx(server: ApiServer, path: str, name: str,
+                                params: dict[str, str], method: str, table: bool) -> None:
+    from urllib.parse import urlencode
+    if method == "DELETE":  # never delete shared objects of the session server
+        name = "/nope" if name else name
+        params["labelSelector"] = "fuzz-never-matches"
+    params.pop("watch", None)
+    if "timeoutSeconds" in params:
+        params["watch"] = "true"
+        params["timeoutSeconds"] = "1"
+    accept = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json" if table
+              else "application/json")
+    reply = call(server, method, f"{path}{name}?{urlencode(params)}", accept=accept)
+    assert reply.status < 500, (method, path, name, params, reply.body)
