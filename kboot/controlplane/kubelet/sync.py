@@ -84,6 +84,7 @@ class PodWorker:
         self.init_failed = False
         self.terminal = False  # Succeeded/Failed: sandbox stopped, containers kept for logs
         self.adopted = False
+        self.frozen: Obj | None = None  # status of a pod found finished by a restarted kubelet
         self.lock = asyncio.Lock()
 
     def record(self, name: str) -> Record:
@@ -99,6 +100,8 @@ class PodWorker:
                 self.start_time = rfc3339(time.time_ns())
             if not self.adopted:
                 await self._adopt(pod)
+            if self.frozen is not None:
+                return self.frozen
             if self.terminal:
                 return self.status(pod)
             try:
@@ -129,6 +132,9 @@ class PodWorker:
         """After a kubelet restart: take over the pod's live sandbox and containers."""
         self.adopted = True
         uid = pod["metadata"]["uid"]
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            self.frozen, self.terminal = dict(pod["status"]), True
+            return
         ready = sorted((s for s in await self.runtime.list_sandboxes(
             labels={podspec.LABEL_UID: uid}) if s.state == "ready"), key=lambda s: s.created_at)
         if not ready:

@@ -266,3 +266,11 @@ def test_projected_and_downward_api_volumes(tmp_path: Path) -> None:
     assert (sa / "ca.crt").read_text() == "CA" and (sa / "namespace").read_text() == "default"
     assert (sa / "token").stat().st_mode & 0o777 == 0o440
     assert (mounts["/info"] / "name").read_text() == "p1"
+
+
+def test_finished_pod_is_not_rerun_by_a_new_worker(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    p = pod(restartPolicy="Never")
+    p["status"] = {"phase": "Succeeded", "containerStatuses": []}
+    status = run(h.worker.sync(p, StaticLookup()))
+    assert status["phase"] == "Succeeded" and not h.runtime.calls
