@@ -7,6 +7,7 @@ override them (jump hosts are looked up in the same file), as ``ssh`` itself wou
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ import paramiko
 
 from kboot.errors import ConnectError
 from kboot.transport.target import ConnectionSpec, JumpSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ def _apply_config(hop: Hop, config: paramiko.SSHConfig | None) -> tuple[Hop, str
     entry = config.lookup(hop.address)
     identity = entry.get("identityfile")
     key_file = identity[0] if identity else hop.key_file
+    if "proxycommand" in entry and "proxyjump" not in entry:
+        log.warning("ssh_config: ProxyCommand for %s is not supported (use ProxyJump or the "
+                    "inventory's jump list); connecting directly", hop.address)
     proxy_jump = entry.get("proxyjump")
     if proxy_jump is not None and proxy_jump.lower() == "none":
         proxy_jump = None

@@ -179,6 +179,9 @@ class SSHTransport:
 
     def run(self, command: str, *, stdin: bytes | None = None, become: bool = False,
             timeout: float | None = None, env: Mapping[str, str] | None = None) -> RunResult:
+        """Run ``command``; its exit code and output are values. After ``timeout`` the channel
+        is closed and exit code 124 returned (the remote process may outlive it: wrap the
+        command in ``timeout(1)`` when it must die)."""
         start = time.monotonic()
         o = self.execute(command, stdin=stdin, become=become, timeout=timeout, env=env)
         return RunResult(command=command, exit_code=o.exit_code,
