@@ -36,6 +36,14 @@ class Cluster:
     node: Node
     kubelet: subprocess.Popen[bytes]
     kubelet_log: Path
+    kubelet_args: list[str]
+
+    def restart_kubelet(self) -> None:
+        """Stop the kubelet (SIGTERM) and start it again with the same flags."""
+        _stop(self.kubelet)
+        with self.kubelet_log.open("ab") as out:
+            self.kubelet = subprocess.Popen(self.kubelet_args, stdout=out,
+                                            stderr=subprocess.STDOUT)
 
     def kubectl(self, *args: str, input: str | None = None,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -102,10 +110,10 @@ def one_node_cluster(slot: int, *, resync: float = 1.0) -> Iterator[Cluster]:
         work = node.workdir / "kubelet"
         work.mkdir()
         log = work / "kubelet.log"
+        args = _kubelet_args(server, node, free_port(), work, resync)
         with log.open("wb") as out:
-            proc = subprocess.Popen(_kubelet_args(server, node, free_port(), work, resync),
-                                    stdout=out, stderr=subprocess.STDOUT)
-        cluster = Cluster(server, node, proc, log)
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        cluster = Cluster(server, node, proc, log, args)
         try:
             cluster.wait("node", NODE_NAME, lambda n: bool(n.get("status")), timeout=30,
                          namespace="default")
@@ -114,7 +122,12 @@ def one_node_cluster(slot: int, *, resync: float = 1.0) -> Iterator[Cluster]:
             for kind in ("pods", "services"):
                 cluster.kubectl("delete", kind, "--all", "--wait=false", "--grace-period=0")
             time.sleep(0.5)
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
-            proc.kill()
+            _stop(cluster.kubelet)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    proc.kill()
+    proc.wait()
