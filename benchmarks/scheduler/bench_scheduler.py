@@ -177,7 +177,8 @@ async def bench_deployment(server: ApiServer, work: Path, nodes: int, replicas: 
              component("scheduler", server.kubeconfig, work / "scheduler2.log",
                        "--leader-elect=false")]
     try:
-        await asyncio.sleep(5)
+        await wait_count(client, "nodes", nodes)
+        await asyncio.sleep(3)  # informers of the scheduler and controllers synced
         r = server.kubectl("apply", "-f", "-", input=DEPLOY.format(replicas=replicas))
         assert r.returncode == 0, r.stderr
         start = time.monotonic()

@@ -79,6 +79,7 @@ class WorkQueue:
         return self._failures.get(key, 0)
 
     async def get(self) -> str:
+        await asyncio.sleep(0)  # always yield: a busy queue must not starve informers
         while not self._queue:
             if self._shutdown:
                 raise ShutDown

@@ -177,6 +177,8 @@ class Scheduler:
         if node:
             self.pending.pop(key, None)
             self.assumed.pop(key, None)
+            if self.snapshot.pod_node.get(key) == node and phase not in ("Succeeded", "Failed"):
+                return  # already counted there (status updates do not change requests)
             if phase in ("Succeeded", "Failed"):
                 self.snapshot.unplace(pod)
             else:

@@ -1,0 +1,75 @@
+"""Hollow nodes: exit plans as a table, and one node's pod lifecycle over the fake."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from kboot.controlplane.client.fake import FakeClient
+from kboot.controlplane.client.informer import Informers
+from kboot.controlplane.hollow.cluster import HollowCluster, HollowOptions
+from kboot.controlplane.hollow.pods import EXIT_CODE, RUN_SECONDS, exit_plan
+
+
+def pod(policy: str = "Never", command: list[str] | None = None,
+        annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": "p", "namespace": "ns", "annotations": annotations or {}},
+            "spec": {"restartPolicy": policy,
+                     "containers": [{"name": "c", "image": "busybox",
+                                     "command": command or []}]}}
+
+
+@pytest.mark.parametrize("p,expected", [
+    (pod("Always"), None),
+    (pod(), (0, 1.0)),
+    (pod(command=["false"]), (1, 1.0)),
+    (pod(command=["sh", "-c", "echo hi; exit 3"]), (3, 1.0)),
+    (pod(annotations={EXIT_CODE: "7", RUN_SECONDS: "0"}), (7, 0.0)),
+    (pod("OnFailure", annotations={EXIT_CODE: "0"}), (0, 1.0)),
+])
+def test_exit_plan(p: dict[str, Any], expected: tuple[int, float] | None) -> None:
+    assert exit_plan(p) == expected
+
+
+def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
+    async def go() -> None:
+        fake = FakeClient()
+        informers = Informers(fake)
+        cluster = HollowCluster(fake, ["h-0"], HollowOptions(heartbeat=0.05),
+                                informers.get("pods"), informers.get("nodes"))
+        informers.start()
+        await informers.wait_synced(1)
+        await fake.create("namespaces", {"metadata": {"name": "ns"}})
+        task = asyncio.create_task(cluster.run())
+        await asyncio.sleep(0.1)
+        node = (await fake.get("nodes", "h-0"))
+        assert node["status"]["allocatable"]["pods"] == "110"
+        lease = await fake.get("leases", "h-0", namespace="kube-node-lease")
+        assert lease["spec"]["holderIdentity"] == "h-0"
+        node["spec"]["podCIDR"] = "10.244.7.0/24"
+        await fake.replace("nodes", node)
+        job = pod(annotations={EXIT_CODE: "2", RUN_SECONDS: "0"})
+        job["spec"]["nodeName"] = "h-0"
+        await fake.create("pods", job)
+        server = pod("Always")
+        server["metadata"]["name"] = "srv"
+        server["spec"]["nodeName"] = "h-0"
+        await fake.create("pods", server)
+        await asyncio.sleep(0.3)
+        srv = await fake.get("pods", "srv", namespace="ns")
+        assert srv["status"]["phase"] == "Running"
+        assert srv["status"]["podIP"].startswith("10.244.7.")
+        assert srv["status"]["containerStatuses"][0]["ready"] is True
+        done = await fake.get("pods", "p", namespace="ns")
+        assert done["status"]["phase"] == "Failed"
+        assert done["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
+        await fake.delete("pods", "srv", namespace="ns")  # graceful: the node finishes it
+        await asyncio.sleep(0.2)
+        assert [p["metadata"]["name"] for p in fake.all("pods")] == ["p"]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await informers.stop()
+
+    asyncio.run(go())
