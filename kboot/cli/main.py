@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "image",
     "bundle",
     "up",
+    "kubeconfig",
 )
 
 EPILOG = """examples:
