@@ -206,7 +206,7 @@ class Kubelet:
             return None
         base = Path(podspec.log_directory(obj, self.config.worker.node.log_root)) / container
         previous = base / f"{rec.restarts - 1}.log" if rec.restarts else None
-        running = rec.current is not None and rec.current.state == "running"
+        running = rec.running
         return ContainerRef(container_id=rec.container_id, log_path=base / f"{rec.restarts}.log",
                             previous_log_path=previous, running=running)
 

@@ -20,13 +20,12 @@ from typing import Any
 
 from kboot.controlplane.kubelet import podspec
 from kboot.controlplane.kubelet.cri.types import (
-    ContainerStatus,
     NotFoundError,
     Runtime,
     RuntimeError_,
     SandboxConfig,
 )
-from kboot.controlplane.kubelet.probes import probe_loop
+from kboot.controlplane.kubelet.records import Record
 from kboot.controlplane.kubelet.status import ContainerView, pod_status, rfc3339
 from kboot.controlplane.kubelet.volumes import VolumeManager, container_mounts
 
@@ -41,27 +40,6 @@ class WorkerSettings:
     host_ip: str = ""
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
-
-
-@dataclass
-class Record:
-    """The kubelet's memory of one container of the pod."""
-
-    name: str
-    restarts: int = 0
-    container_id: str = ""
-    current: ContainerStatus | None = None
-    previous: ContainerStatus | None = None
-    backoff: float = 0.0
-    not_before: float = 0.0
-    waiting_reason: str = ""
-    waiting_message: str = ""
-    ready: bool = False
-    started: bool = False
-    live: bool = True
-    pull_backoff: float = 0.0
-    pull_not_before: float = 0.0
-    probes: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def _should_restart(policy: str, exit_code: int) -> bool:
@@ -84,6 +62,7 @@ class PodWorker:
         self.init_failed = False
         self.terminal = False  # Succeeded/Failed: sandbox stopped, containers kept for logs
         self.adopted = False
+        self.sandbox_backoff = self.sandbox_not_before = 0.0
         self.frozen: Obj | None = None  # status of a pod found finished by a restarted kubelet
         self.lock = asyncio.Lock()
 
@@ -153,7 +132,7 @@ class PodWorker:
             rec.restarts, rec.container_id = c.attempt, c.id
             rec.current = await self.runtime.container_status(c.id)
         for name, rec in self.records.items():
-            if rec.current is not None and rec.current.state == "running" and name in by_name:
+            if rec.running and name in by_name:
                 self._start_probes(pod, by_name[name], rec)
         log.info("adopted sandbox %s of pod %s", sb.id, pod["metadata"]["name"])
 
@@ -164,11 +143,18 @@ class PodWorker:
                 rec.waiting_reason, rec.waiting_message = reason, message
 
     async def _ensure_sandbox(self, pod: Obj) -> bool:
+        """A ready sandbox, replacing a dead one; failures back off (1 s doubling to 30 s)."""
         if self.sandbox_id:
             with contextlib.suppress(NotFoundError):
                 st = await self.runtime.sandbox_status(self.sandbox_id)
                 if st.state == "ready":
                     return True
+            with contextlib.suppress(RuntimeError_):  # its containers died with it
+                await self.runtime.stop_sandbox(self.sandbox_id)
+                await self.runtime.remove_sandbox(self.sandbox_id)
+            self.sandbox_id = ""
+        if time.monotonic() < self.sandbox_not_before:
+            return False
         attempt = self.sandbox.attempt + 1 if self.sandbox else 0
         cfg = podspec.sandbox_config(pod, self.settings.node, attempt=attempt)
         try:
@@ -177,8 +163,10 @@ class PodWorker:
         except RuntimeError_ as exc:
             self.events(pod, "Warning", "FailedCreatePodSandBox", str(exc))
             self._wait_all(pod.get("spec") or {}, "ContainerCreating", str(exc))
+            self.sandbox_backoff = min(30.0, self.sandbox_backoff * 2 or 1.0)
+            self.sandbox_not_before = time.monotonic() + self.sandbox_backoff
             return False
-        self.sandbox = cfg
+        self.sandbox, self.sandbox_backoff = cfg, 0.0
         for rec in self.records.values():  # a new sandbox means new containers
             rec.current, rec.container_id = None, ""
         return True
@@ -321,45 +309,21 @@ class PodWorker:
     # -- probes -------------------------------------------------------------------------------
 
     def _start_probes(self, pod: Obj, container: Obj, rec: Record) -> None:
-        for task in rec.probes:
-            task.cancel()
-        rec.probes = []
-        rec.ready = "readinessProbe" not in container
-        rec.started = "startupProbe" not in container
-        rec.live = True
-        cid = rec.container_id
+        def unhealthy() -> None:
+            self.events(pod, "Warning", "Unhealthy", f"Liveness probe failed for {rec.name}")
 
-        def report(kind: str, ok: bool) -> None:
-            if rec.container_id != cid:
-                return
-            if kind == "startup":
-                rec.started = ok
-            elif kind == "readiness":
-                rec.ready = ok
-            elif not ok:
-                rec.live = False
-                self.events(pod, "Warning", "Unhealthy", f"Liveness probe failed for {rec.name}")
-            self.wake()
-
-        for kind in ("startup", "liveness", "readiness"):
-            probe = container.get(f"{kind}Probe")
-            if probe:
-                gate = (lambda: True) if kind == "startup" else (lambda: rec.started)
-                rec.probes.append(asyncio.create_task(probe_loop(
-                    probe, kind=kind, runtime=self.runtime, container_id=cid,
-                    container=container, pod_ip=self.pod_ip, report=report, gate=gate)))
+        rec.start_probes(container, runtime=self.runtime, pod_ip=self.pod_ip,
+                         on_unhealthy=unhealthy, wake=self.wake)
 
     def stop_probes(self) -> None:
         for rec in self.records.values():
-            for task in rec.probes:
-                task.cancel()
-            rec.probes = []
+            rec.stop_probes()
 
     # -- status and termination -----------------------------------------------------------------
 
     def _view(self, container: Obj) -> ContainerView:
         rec = self.record(container["name"])
-        running = rec.current is not None and rec.current.state == "running"
+        running = rec.running
         return ContainerView(
             name=rec.name, image=container["image"], restart_count=rec.restarts,
             ready=rec.ready and running, started=rec.started and running,
@@ -376,7 +340,7 @@ class PodWorker:
             now=rfc3339(time.time_ns()))
 
     async def _stop(self, rec: Record, grace: int) -> None:
-        if rec.container_id and rec.current is not None and rec.current.state == "running":
+        if rec.container_id and rec.running:
             with contextlib.suppress(RuntimeError_):
                 await self.runtime.stop_container(rec.container_id, grace)
 

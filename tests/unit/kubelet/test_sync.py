@@ -274,3 +274,23 @@ def test_finished_pod_is_not_rerun_by_a_new_worker(tmp_path: Path) -> None:
     p["status"] = {"phase": "Succeeded", "containerStatuses": []}
     status = run(h.worker.sync(p, StaticLookup()))
     assert status["phase"] == "Succeeded" and not h.runtime.calls
+
+
+def test_dead_sandbox_is_replaced_and_removed(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    h = harness(tmp_path)
+    p = pod()
+
+    async def go() -> dict:  # type: ignore[type-arg]
+        await h.worker.sync(p, StaticLookup())
+        old = h.worker.sandbox_id
+        h.runtime.sandboxes[old] = replace(h.runtime.sandboxes[old], state="notready")
+        status = await h.worker.sync(p, StaticLookup())
+        assert old not in h.runtime.sandboxes and h.worker.sandbox_id != old
+        return status
+
+    status = run(go())
+    assert [c for c, _ in h.runtime.calls].count("run_sandbox") == 2
+    assert "running" in _state(status, "c")["state"]
+    assert h.worker.sandbox is not None and h.worker.sandbox.attempt == 1
