@@ -7,8 +7,8 @@ from the informer caches â€” level-triggered, nothing incremental to get wrong â
 the :class:`~kboot.controlplane.ingress.haproxy.Proxy`, which reloads only when the text or
 certificates changed. Failures requeue with backoff.
 
-Only ``kubernetes.io/tls`` Secrets are watched (field selector). A full re-sync every
-``resync`` seconds (10) restarts a haproxy that died and repairs status drift.
+Only ``kubernetes.io/tls`` Secrets are watched (field selector). A haproxy that dies is restarted
+at once; a full re-sync every ``resync`` seconds (10) repairs status drift.
 
 Events are recorded only when an Ingress's set of problems changes (and once more when they
 clear), so a steady state never spams. ``status.loadBalancer.ingress`` is shared by every
@@ -58,7 +58,7 @@ class Settings:
     https_port: int = 443
     certs_dir: str = "/etc/kboot/ingress/certs"
     debounce: float = 0.2
-    resync: float = 10.0  # seconds: restarts a haproxy that died, re-converges statuses
+    resync: float = 10.0  # seconds between full re-syncs (status drift, missed restarts)
 
 
 class IngressController:
@@ -74,6 +74,7 @@ class IngressController:
         self.recorder = EventRecorder(client, "kboot-ingress", host=settings.node_name)
         self._reported: dict[str, tuple[Problem, ...]] = {}
         self.last: RenderedConfig | None = None
+        proxy.on_exit = lambda: self.queue.add_after(SYNC_KEY, 0.5)
 
     def _enqueue(self, *_args: object) -> None:
         self.queue.add_after(SYNC_KEY, self.settings.debounce)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +34,8 @@ class ConfigRejected(Exception):
 
 
 class Proxy(Protocol):
+    on_exit: Callable[[], None] | None  # called when the proxy dies on its own
+
     async def apply(self, rendered: RenderedConfig) -> bool: ...
 
     async def stop(self) -> None: ...
@@ -73,6 +76,8 @@ class HAProxy:
         self.paths = paths
         self._proc: asyncio.subprocess.Process | None = None
         self._applied: RenderedConfig | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.on_exit: Callable[[], None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -123,14 +128,23 @@ class HAProxy:
     async def _start(self) -> None:
         await self._kill_leftover()
         self.paths.config.parent.mkdir(parents=True, exist_ok=True)
-        self._proc = await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             str(self.paths.binary), "-W", "-f", str(self.paths.config),
             "-p", str(self.paths.pid_file), stdin=asyncio.subprocess.DEVNULL)
-        log.info("haproxy started (master pid %d, %s)", self._proc.pid, self.paths.config)
+        log.info("haproxy started (master pid %d, %s)", proc.pid, self.paths.config)
         with contextlib.suppress(TimeoutError):  # it exits at once when it cannot bind
-            await asyncio.wait_for(self._proc.wait(), 0.3)
-            self._proc = None
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 0.3)
             raise RuntimeError(f"haproxy exited at start; see its log ({self.paths.config})")
+        self._proc = proc
+        self._watcher = asyncio.create_task(self._watch(proc))
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if proc is self._proc:  # not stopped by us
+            log.error("haproxy master %d exited with %s; restarting", proc.pid, code)
+            self._applied = None
+            if self.on_exit:
+                self.on_exit()
 
     async def _reload(self) -> None:
         assert self._proc is not None
@@ -152,14 +166,17 @@ class HAProxy:
                     break
                 await asyncio.sleep(0.1)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Soft stop (``SIGUSR1``: listeners close, in-flight requests finish), then kill."""
         proc, self._proc = self._proc, None
         self._applied = None
+        if self._watcher:
+            self._watcher.cancel()
         if proc is None or proc.returncode is not None:
             return
-        proc.terminate()
+        proc.send_signal(signal.SIGUSR1)
         try:
-            await asyncio.wait_for(proc.wait(), 5)
+            await asyncio.wait_for(proc.wait(), grace)
         except TimeoutError:
             proc.kill()
             await proc.wait()

@@ -19,6 +19,7 @@ Obj = dict[str, Any]
 class RecordingProxy:
     def __init__(self) -> None:
         self.applied: list[RenderedConfig] = []
+        self.on_exit: Callable[[], None] | None = None
 
     async def apply(self, rendered: RenderedConfig) -> bool:
         changed = not self.applied or self.applied[-1].haproxy_cfg != rendered.haproxy_cfg
