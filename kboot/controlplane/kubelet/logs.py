@@ -127,3 +127,16 @@ async def stream_log(path: Path, opts: LogOptions, *, running: Callable[[], Awai
             last_round = True  # drain what was written before the container exited
             continue
         await asyncio.sleep(poll)
+
+
+def rotate(path: Path, *, max_bytes: int, keep: int, stamp: str) -> bool:
+    """Rename *path* to ``<path>.<stamp>`` once it reaches *max_bytes*, keeping *keep* old files.
+
+    The caller then asks the runtime to reopen the log (CRI ReopenContainerLog).
+    """
+    if not path.is_file() or path.stat().st_size < max_bytes:
+        return False
+    path.rename(path.with_name(f"{path.name}.{stamp}"))
+    for old in sorted(path.parent.glob(f"{path.name}.*"))[:-keep or None]:
+        old.unlink()
+    return True

@@ -16,9 +16,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from kboot.controlplane.kubelet import podspec
+from kboot.controlplane.kubelet import logs, podspec
 from kboot.controlplane.kubelet.cri.types import (
     NotFoundError,
     Runtime,
@@ -40,6 +41,8 @@ class WorkerSettings:
     host_ip: str = ""
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
+    log_max_bytes: int = 10 * 2**20  # upstream's containerLogMaxSize
+    log_max_files: int = 5
 
 
 def _should_restart(policy: str, exit_code: int) -> bool:
@@ -95,10 +98,21 @@ class PodWorker:
             if self.init_done and not self.init_failed:
                 for container in spec.get("containers") or []:
                     await self._step(pod, container, lookup, paths)
+            await self._rotate_logs(pod)
             status = self.status(pod)
             if status["phase"] in ("Succeeded", "Failed"):
                 await self._finish_terminal()
             return status
+
+    async def _rotate_logs(self, pod: Obj) -> None:
+        base = Path(podspec.log_directory(pod, self.settings.node.log_root))
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        for rec in self.records.values():
+            path = base / rec.name / f"{rec.restarts}.log"
+            if rec.running and logs.rotate(path, max_bytes=self.settings.log_max_bytes,
+                                           keep=self.settings.log_max_files - 1, stamp=stamp):
+                with contextlib.suppress(RuntimeError_):
+                    await self.runtime.reopen_container_log(rec.container_id)
 
     async def _finish_terminal(self) -> None:
         """A pod that will run nothing more gives back its sandbox (and IP) but keeps logs."""

@@ -113,3 +113,14 @@ def test_ctr_command() -> None:
     cmd = execstream.ctr_command("ctr", "/run/c.sock", req)
     assert cmd[:6] == ["ctr", "--address", "/run/c.sock", "-n", "k8s.io", "task"]
     assert "--tty" in cmd and cmd[-4:] == ["abc", "sh", "-c", "x"]
+
+
+def test_rotate_keeps_a_bounded_number_of_files(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    path.write_bytes(b"x" * 10)
+    assert not logs.rotate(path, max_bytes=11, keep=2, stamp="a")
+    for stamp in ("b", "c", "d"):
+        path.write_bytes(b"x" * 20)
+        assert logs.rotate(path, max_bytes=11, keep=2, stamp=stamp)
+    assert not path.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.log.c", "0.log.d"]

@@ -294,3 +294,26 @@ def test_dead_sandbox_is_replaced_and_removed(tmp_path: Path) -> None:
     assert [c for c, _ in h.runtime.calls].count("run_sandbox") == 2
     assert "running" in _state(status, "c")["state"]
     assert h.worker.sandbox is not None and h.worker.sandbox.attempt == 1
+
+
+def test_big_logs_are_rotated_and_reopened(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.worker.settings = replace_settings(h.worker.settings, log_max_bytes=100)
+    p = pod()
+
+    async def go() -> None:
+        await h.worker.sync(p, StaticLookup())
+        log = tmp_path / "logs" / "default_p1_uid-p1" / "c" / "0.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_bytes(b"y" * 200)
+        await h.worker.sync(p, StaticLookup())
+        assert not log.exists() and len(list(log.parent.glob("0.log.*"))) == 1
+
+    run(go())
+    assert ("reopen_container_log", "c") in h.runtime.calls
+
+
+def replace_settings(settings, **changes):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(settings, **changes)

@@ -157,7 +157,7 @@ class FakeRuntime:
         return [ImageInfo(id="sha256:fake", repo_tags=(i,)) for i in sorted(self.images)]
 
     async def reopen_container_log(self, container_id: str) -> None:
-        return None
+        self.calls.append(("reopen_container_log", self.containers[container_id].config.name))
 
     async def close(self) -> None:
         return None
