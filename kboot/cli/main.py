@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "bundle",
     "up",
     "kubeconfig",
+    "reset",
 )
 
 EPILOG = """examples:

@@ -91,3 +91,9 @@ def cluster_inventory(
         )
     groups = {**inv.groups, NODES_GROUP: Group(NODES_GROUP, hosts=names)}
     return dataclasses.replace(inv, hosts=hosts, groups=groups)
+
+
+def with_nodes_group(inv: Inventory, topo: Topology) -> Inventory:
+    """``inv`` plus the group ``kboot_nodes`` (every host with a role), for day-2 playbooks."""
+    names = tuple(n.name for n in topo.nodes)
+    return dataclasses.replace(inv, groups={**inv.groups, NODES_GROUP: Group(NODES_GROUP, names)})

@@ -1,4 +1,4 @@
-"""``kboot bundle build``: gather what cluster hosts need on the workstation (air-gapped install)."""
+"""``kboot bundle build``: gather what hosts need on the workstation (air-gapped install)."""
 
 from __future__ import annotations
 

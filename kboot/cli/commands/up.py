@@ -8,24 +8,18 @@ output tail; re-running converges. ``--check --diff`` shows what would change on
 from __future__ import annotations
 
 import argparse
-import getpass
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from kboot.cli.output import JsonRenderer, TextRenderer
-from kboot.cluster.resources import templates_dir
-from kboot.cluster.up import PhaseOutcome, UpReport, up
+from kboot.cli.phases import PhaseRunner
+from kboot.cluster.up import UpReport, up
 from kboot.cluster.verify import verify_cluster
 from kboot.errors import ConfigError
-from kboot.inventory import Host, Inventory, load_inventory
-from kboot.playbook import default_transports, run_playbook
-from kboot.transport.base import Transport
+from kboot.inventory import load_inventory
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -56,74 +50,23 @@ def register(subparsers: SubParsers) -> None:
     p.set_defaults(func=run)
 
 
-class _Connections:
-    """One transport per host for the whole run: phases reuse connections (closed at the end)."""
-
-    def __init__(self, opener: Callable[[Host], Transport]) -> None:
-        self._open = opener
-        self._lock = threading.Lock()
-        self._transports: dict[str, Transport] = {}
-
-    def __call__(self, host: Host) -> Transport:
-        with self._lock:
-            if host.name not in self._transports:
-                self._transports[host.name] = self._open(host)
-            return _Borrowed(self._transports[host.name])
-
-    def close(self) -> None:
-        for t in self._transports.values():
-            t.close()
-
-
-class _Borrowed:
-    """A transport whose ``close`` is the owner's business (the runner closes what it used)."""
-
-    def __init__(self, inner: Transport) -> None:
-        self._inner = inner
-        self.host = inner.host
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def close(self) -> None:
-        return None
-
-
 def run(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise ConfigError("--forks must be at least 1")
     inventory = load_inventory(args.inventory, require_groups=("control_plane",))
     console = Console(soft_wrap=True)
-    conns = _Connections(default_transports(inventory, prompt=getpass.getpass))
     started = time.monotonic()
-
-    def runner(playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
-        renderer: TextRenderer | JsonRenderer = (
-            JsonRenderer(console) if args.output == "json"
-            else TextRenderer(console, show_diff=args.diff, verbose=args.verbose))
-        try:
-            summary = run_playbook(playbook, inventory, transports_factory=conns, check=args.check,
-                                   diff=args.diff, limit=args.limit, forks=args.forks,
-                                   on_event=renderer, search_paths=[templates_dir()])
-        finally:
-            renderer.close()
-        failures = tuple(f"{f.host}: {f.task}: {f.message or f.output}".strip()
-                         for f in summary.failures)
-        if summary.aborted:
-            failures += (summary.aborted,)
-        changed = sum(r.changed for r in summary.results.values())
-        return PhaseOutcome(ok=summary.ok, changed=changed, failures=failures)
+    runner = PhaseRunner(inventory, console, check=args.check, diff=args.diff, limit=args.limit,
+                         forks=args.forks, output=args.output, verbose=args.verbose)
 
     def on_phase(phase: str, status: str) -> None:
         if args.output == "text" and status == "start":
             console.rule(f"[bold]phase {phase}")
 
     verify = None if (args.no_verify or args.check) else verify_cluster
-    try:
+    with runner:
         report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
                     rebuild_bundle=args.rebuild_bundle, verify=verify)
-    finally:
-        conns.close()
     if args.output == "text":
         _summary(console, report, time.monotonic() - started, check=args.check)
     return 0

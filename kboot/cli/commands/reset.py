@@ -1,0 +1,53 @@
+"""``kboot reset``: stop and remove everything kboot installed on the inventory's hosts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from kboot.cli.phases import PhaseRunner
+from kboot.cluster.reset import reset
+from kboot.errors import ConfigError
+from kboot.inventory import load_inventory
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXAMPLES = """examples:
+  kboot reset inventories/prod.yaml               # asks for confirmation
+  kboot reset inventories/lab-kboot.yaml --yes    # no question (scripts, CI)
+  kboot reset inventories/prod.yaml --yes --forget   # also drop the workstation's PKI
+"""
+
+
+def register(subparsers: SubParsers) -> None:
+    p = subparsers.add_parser("reset", help="remove kboot from the hosts", description=__doc__,
+                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inventory", metavar="INVENTORY")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--forget", action="store_true",
+                   help="also remove the cluster's state (PKI, kubeconfigs) on the workstation")
+    p.add_argument("-f", "--forks", type=int, default=20, metavar="N")
+    p.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    inventory = load_inventory(args.inventory, require_groups=("control_plane",))
+    console = Console(soft_wrap=True)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("kboot reset removes the cluster's data; pass --yes to confirm")
+        hosts = ", ".join(inventory.hosts)
+        answer = console.input(f"Remove kboot and all cluster data from {hosts}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            console.print("nothing changed")
+            return 1
+    with PhaseRunner(inventory, console, forks=args.forks, limit=args.limit) as runner:
+        state = reset(inventory, runner=runner, forget=args.forget)
+    kept = "removed" if args.forget else "kept"
+    console.print(f"reset done; workstation state {kept}: {state}")
+    return 0

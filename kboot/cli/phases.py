@@ -1,0 +1,82 @@
+"""Running cluster phases from the CLI: the engine wired to the live progress view, with one
+connection per host kept open across phases (``kboot up`` runs 7 playbooks on the same hosts)."""
+
+from __future__ import annotations
+
+import getpass
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from kboot.cli.output import JsonRenderer, TextRenderer
+from kboot.cluster.resources import templates_dir
+from kboot.cluster.up import PhaseOutcome
+from kboot.inventory import Host, Inventory
+from kboot.playbook import default_transports, run_playbook
+from kboot.transport.base import Transport
+
+
+class _Borrowed:
+    """A transport whose ``close`` belongs to its owner (the runner closes what it used)."""
+
+    def __init__(self, inner: Transport) -> None:
+        self._inner = inner
+        self.host = inner.host
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def close(self) -> None:
+        return None
+
+
+class PhaseRunner:
+    """A :class:`kboot.cluster.up.PlaybookRunner` over SSH with progress output. Use as a
+    context manager: connections are closed at the end."""
+
+    def __init__(self, inventory: Inventory, console: Console, *, check: bool = False,
+                 diff: bool = False, limit: str | None = None, forks: int = 20,
+                 output: str = "text", verbose: bool = False) -> None:
+        self._open = default_transports(inventory, prompt=getpass.getpass)
+        self._lock = threading.Lock()
+        self._transports: dict[str, Transport] = {}
+        self.console = console
+        self.check, self.diff, self.limit, self.forks = check, diff, limit, forks
+        self.output, self.verbose = output, verbose
+
+    def _transport(self, host: Host) -> Transport:
+        with self._lock:
+            if host.name not in self._transports:
+                self._transports[host.name] = self._open(host)
+            return _Borrowed(self._transports[host.name])
+
+    def __call__(self, playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
+        renderer: TextRenderer | JsonRenderer = (
+            JsonRenderer(self.console) if self.output == "json"
+            else TextRenderer(self.console, show_diff=self.diff, verbose=self.verbose))
+        try:
+            summary = run_playbook(playbook, inventory, transports_factory=self._transport,
+                                   check=self.check, diff=self.diff, limit=self.limit,
+                                   forks=self.forks, on_event=renderer,
+                                   search_paths=[templates_dir()])
+        finally:
+            renderer.close()
+        failures = tuple(f"{f.host}: {f.task}: {f.message or f.output}".strip()
+                         for f in summary.failures)
+        if summary.aborted:
+            failures += (summary.aborted,)
+        changed = sum(r.changed for r in summary.results.values())
+        return PhaseOutcome(ok=summary.ok, changed=changed, failures=failures)
+
+    def close(self) -> None:
+        for t in self._transports.values():
+            t.close()
+        self._transports.clear()
+
+    def __enter__(self) -> PhaseRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
