@@ -146,14 +146,19 @@ def _files(table: RoutingTable, certs_dir: str) -> dict[str, bytes]:
 def render(ingresses: Iterable[Obj], classes: Iterable[Obj], services: Iterable[Obj],
            endpoints: Iterable[Obj], secrets: Iterable[Obj], *, node_ips: Sequence[str],
            controller_class: str = DEFAULT_CONTROLLER, http_port: int = 80,
-           https_port: int = 443, certs_dir: str = DEFAULT_CERTS_DIR) -> RenderedConfig:
+           https_port: int = 443, certs_dir: str = DEFAULT_CERTS_DIR,
+           run_as: str = "") -> RenderedConfig:
     """The haproxy configuration serving every Ingress of ``controller_class``.
 
-    ``node_ips`` are the addresses haproxy binds (all addresses when empty).
+    ``node_ips`` are the addresses haproxy binds (all addresses when empty); ``run_as`` is the
+    user (and group) haproxy's workers drop to after binding and loading certificates.
     """
     table = build_table(ingresses, classes, services, endpoints, secrets,
                         controller=controller_class)
-    lines = [_HEADER]
+    header = _HEADER
+    if run_as:
+        header = header.replace("global\n", f"global\n    user {run_as}\n    group {run_as}\n", 1)
+    lines = [header]
     lines += _frontends(table, node_ips=node_ips, http_port=http_port, https_port=https_port,
                         certs_dir=certs_dir)
     lines += ["", *_backend_lines(table), _FIXED_BACKENDS]

@@ -58,6 +58,7 @@ class Settings:
     https_port: int = 443
     certs_dir: str = "/etc/kboot/ingress/certs"
     debounce: float = 0.2
+    run_as: str = ""  # haproxy workers' user (empty: stay as the controller's user)
     resync: float = 10.0  # seconds between full re-syncs (status drift, missed restarts)
 
 
@@ -115,7 +116,8 @@ class IngressController:
         return render(c["ingresses"].objects(), c["ingressclasses"].objects(),
                       c["services"].objects(), c["endpoints"].objects(), c["secrets"].objects(),
                       node_ips=s.bind_addresses, controller_class=s.controller_class,
-                      http_port=s.http_port, https_port=s.https_port, certs_dir=s.certs_dir)
+                      http_port=s.http_port, https_port=s.https_port, certs_dir=s.certs_dir,
+                      run_as=s.run_as)
 
     async def reconcile(self, key: str) -> Result:
         rendered = self.render()

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=80)
     p.add_argument("--https-port", type=int, default=443)
     p.add_argument("--haproxy-binary", default="/usr/sbin/haproxy")
+    p.add_argument("--haproxy-user", default="",
+                   help="user and group haproxy's workers run as (e.g. haproxy); default: ours")
     p.add_argument("--class", dest="controller_class", default=DEFAULT_CONTROLLER,
                    help="spec.controller of the IngressClasses served")
     p.add_argument("--debounce", type=float, default=0.2, help="seconds to batch changes")
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bind_addresses=tuple(args.bind_address), controller_class=args.controller_class,
             http_port=args.http_port, https_port=args.https_port,
             certs_dir=str(paths.certs_dir), debounce=args.debounce,
-            resync=args.resync_period)
+            resync=args.resync_period, run_as=args.haproxy_user)
         await run(client, HAProxy(paths), settings)
 
     return run_component(args, lease_name="kboot-ingress", work=work)

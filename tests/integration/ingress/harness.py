@@ -148,7 +148,7 @@ def run_controller(kubeconfig: Path) -> Iterator[Controller]:
             "--node-name", "ing1", "--node-ip", "127.0.0.1", "--bind-address", "127.0.0.1",
             "--haproxy-config", str(work / "haproxy.cfg"), "--certs-dir", str(work / "certs"),
             "--http-port", str(http_port), "--https-port", str(https_port),
-            "--resync-period", "2"]
+            "--resync-period", "2", "--haproxy-user", "haproxy"]
     with (work / "controller.log").open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=str(Path(__file__).resolve().parents[3]))

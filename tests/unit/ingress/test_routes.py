@@ -171,8 +171,10 @@ def test_rendered_crt_list_and_redirect_use_the_configured_ports() -> None:
     assert out.files["crt-list"] == b"/c/default_t.pem t.example.test\n"
     assert "location https://%[var(txn.host)]%[pathq] if" in out.haproxy_cfg
     assert "bind *:443 ssl crt-list /c/crt-list" in out.haproxy_cfg
-    plain = render([], [], [], [], [], node_ips=["::1"], http_port=8080)
+    plain = render([], [], [], [], [], node_ips=["::1"], http_port=8080, run_as="haproxy")
     assert "bind [::1]:8080" in plain.haproxy_cfg
+    assert plain.haproxy_cfg.split("\n")[1:4] == ["global", "    user haproxy",
+                                                  "    group haproxy"]
     assert "frontend https" not in plain.haproxy_cfg and plain.files == {}
 
 
