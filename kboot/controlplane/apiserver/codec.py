@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from kboot.controlplane.apiserver import protobuf
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request, unsupported_media
 
 MAX_BODY = 3 * 1024 * 1024  # the HTTP request limit; the stored-object limit is 1.5 MiB
@@ -73,6 +74,8 @@ def decode(raw: bytes, content_type: str) -> Decoded:
             return Decoded(json.loads(raw, object_pairs_hook=_json_pairs(dups)), dups)
         except (ValueError, RecursionError) as err:
             raise bad_request(f"error decoding request body: {_short(err)}") from None
+    if media == protobuf.MEDIA_TYPE:
+        return Decoded(protobuf.decode_object(raw))
     if media in YAML_TYPES:
         try:
             loader = _DupLoader(raw.decode("utf-8"))

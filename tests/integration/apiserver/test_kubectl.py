@@ -148,3 +148,45 @@ def test_edit_with_editor_script(server: ApiServer, ns: str, tmp_path: Path) -> 
 def test_explain(server: ApiServer) -> None:
     out = ok(server.kubectl("explain", "deployment.spec.replicas"))
     assert "replicas" in out and "integer" in out
+
+
+def test_create_generators_send_protobuf(server: ApiServer, ns: str) -> None:
+    """``kubectl create <generator>`` and ``drain`` send protobuf bodies (no JSON fallback)."""
+    ok(server.kubectl("create", "namespace", ns))
+    k = ["-n", ns]
+    ok(server.kubectl("create", "configmap", "c1", "--from-literal=a=b", *k))
+    ok(server.kubectl("create", "secret", "generic", "s1", "--from-literal=pw=x", *k))
+    ok(server.kubectl("create", "serviceaccount", "robot", *k))
+    ok(server.kubectl("create", "deployment", "d1", "--image=nginx:1", "--replicas=0",
+                      "--port=80", *k))
+    ok(server.kubectl("create", "service", "clusterip", "svc1", "--tcp=80:8080", *k))
+    ok(server.kubectl("create", "job", "j1", "--image=busybox", *k, "--", "echo", "hi"))
+    ok(server.kubectl("create", "role", "r1", "--verb=get", "--resource=pods", *k))
+    ok(server.kubectl("create", "rolebinding", "rb1", "--role=r1", "--user=u1", *k))
+    secret = json.loads(ok(server.kubectl("get", "secret", "s1", "-o", "json", *k)))
+    assert secret["data"] == {"pw": "eA=="} and secret["type"] == "Opaque"
+    deploy = json.loads(ok(server.kubectl("get", "deploy", "d1", "-o", "json", *k)))
+    assert deploy["spec"]["replicas"] == 0  # a pointer field: zero is kept
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 80, "protocol": "TCP"}]
+    svc = json.loads(ok(server.kubectl("get", "svc", "svc1", "-o", "json", *k)))
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080
+    job = json.loads(ok(server.kubectl("get", "job", "j1", "-o", "json", *k)))
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "hi"]
+    rb = json.loads(ok(server.kubectl("get", "rolebinding", "rb1", "-o", "json", *k)))
+    assert rb["roleRef"]["name"] == "r1" and rb["subjects"][0]["name"] == "u1"
+
+
+def test_drain_evicts_through_protobuf(server: ApiServer, ns: str) -> None:
+    node = f"{ns}-node"
+    ok(server.kubectl("create", "namespace", ns))
+    ok(server.kubectl("create", "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})))
+    ok(server.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+         "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}})))
+    ok(server.kubectl("drain", node, "--force", "--grace-period=0", "--timeout=20s"))
+    gone = server.kubectl("get", "pod", "p", "-n", ns)
+    assert gone.returncode == 1 and "NotFound" in gone.stderr
+    assert json.loads(ok(server.kubectl("get", "node", node, "-o", "json")))["spec"][
+        "unschedulable"] is True
