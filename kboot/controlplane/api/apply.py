@@ -174,8 +174,8 @@ def _take_over(others: list[tuple[Obj, set[Path]]], applied_set: set[Path], conf
         for path in sorted(applied_set & paths):
             if path[-1] != "." and value_at(config, path) != value_at(live, path):
                 if path not in allowed:
-                    conflicts.append(ConflictCause(render_path(path),
-                                                   str(entry.get("manager"))))
+                    conflicts.append(ConflictCause(render_path(path), str(entry.get("manager")),
+                                                   str(entry.get("apiVersion", ""))))
                 taken.append((paths, path))
     if conflicts and not force:
         raise ApplyConflict(conflicts)

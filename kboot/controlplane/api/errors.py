@@ -47,6 +47,13 @@ class ConflictCause:
 
     field: str
     manager: str
+    api_version: str = ""
+
+    @property
+    def owner(self) -> str:
+        """``conflict with "m" using apps/v1`` (upstream's cause message)."""
+        using = f" using {self.api_version}" if self.api_version else ""
+        return f'conflict with "{self.manager}"{using}'
 
 
 class ApplyConflict(ApiRuleError):
@@ -57,6 +64,6 @@ class ApplyConflict(ApiRuleError):
 
     def __init__(self, causes: list[ConflictCause]) -> None:
         self.causes = causes
-        names = "; ".join(f'conflict with "{c.manager}": {c.field}' for c in causes)
+        names = "; ".join(f"{c.owner}: {c.field}" for c in causes)
         super().__init__(f"Apply failed with {len(causes)} conflict"
                          f"{'s' if len(causes) != 1 else ''}: {names}")

@@ -185,8 +185,7 @@ def status_for_rule_error(exc: ApiRuleError, *, kind: KindRef | None = None,
                           name: str = "") -> Obj:
     """The ``Status`` for an error raised by this package (selectors, patches, apply)."""
     if isinstance(exc, ApplyConflict):
-        causes = [{"reason": "FieldManagerConflict",
-                   "message": f'conflict with "{c.manager}"', "field": c.field}
+        causes = [{"reason": "FieldManagerConflict", "message": c.owner, "field": c.field}
                   for c in exc.causes]
         details: Obj = {"causes": causes}
         if kind is not None:

@@ -99,7 +99,7 @@ def test_conflict_with_another_manager_and_force() -> None:
     assert [(c.field, c.manager) for c in info.value.causes] == [(".spec.replicas",
                                                                   "kubectl-scale")]
     assert info.value.code == 409
-    assert 'conflict with "kubectl-scale": .spec.replicas' in info.value.message
+    assert 'conflict with "kubectl-scale" using apps/v1: .spec.replicas' in info.value.message
     forced = apply(scaled, deployment(replicas=3), "kubectl", force=True)
     assert forced["spec"]["replicas"] == 3
     assert "kubectl-scale" not in owners(forced)  # lost its only field
