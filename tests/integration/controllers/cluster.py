@@ -16,12 +16,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.sync import SyncClient
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.etcd import _pid_alive
@@ -142,3 +144,28 @@ def running_pods(client: SyncClient, namespace: str, selector: str) -> list[dict
     return [p for p in client.list("pods", namespace=namespace, label_selector=selector)
             if (p.get("status") or {}).get("phase") == "Running"
             and not p["metadata"].get("deletionTimestamp")]
+
+
+def record_pod_order(client: SyncClient, namespace: str, stop: threading.Event,
+                     seen: list[tuple[str, str]]) -> threading.Thread:
+    """Record, in the apiserver's watch order, each pod's creation (``ADDED``) and the start of
+    its deletion (``DELETED``: first event with a deletionTimestamp, or its removal)."""
+    async def watch(c: ApiClient) -> None:
+        rv = (await c.list("pods", namespace=namespace))["metadata"]["resourceVersion"]
+        deleting: set[str] = set()
+        while not stop.is_set():
+            async for ev in c.watch("pods", namespace=namespace, resource_version=rv,
+                                    timeout_seconds=1):
+                md = ev.object["metadata"]
+                rv = md.get("resourceVersion", rv)
+                name = md.get("name", "")
+                if ev.type == "ADDED":
+                    seen.append(("ADDED", name))
+                elif (ev.type == "DELETED" or md.get("deletionTimestamp")) and \
+                        name not in deleting:
+                    deleting.add(name)
+                    seen.append(("DELETED", name))
+
+    thread = threading.Thread(target=client.run, args=(watch,))
+    thread.start()
+    return thread

@@ -13,7 +13,7 @@ from kboot.controlplane.client.sync import SyncClient
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.etcd import start_etcd
 
-from .cluster import ControlPlane, control_plane, running_pods, wait_for
+from .cluster import ControlPlane, control_plane, record_pod_order, running_pods, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -133,28 +133,12 @@ spec:
 """
 
 
-def _watch_order(client: SyncClient, ns: str, stop: threading.Event,
-                 seen: list[tuple[str, str]]) -> threading.Thread:
-    def run() -> None:
-        last: set[str] = set()
-        while not stop.is_set():
-            now = {p["metadata"]["name"] for p in client.list("pods", namespace=ns)
-                   if not p["metadata"].get("deletionTimestamp")}
-            seen.extend(("ADDED", n) for n in sorted(now - last))
-            seen.extend(("DELETED", n) for n in sorted(last - now))
-            last = now
-            stop.wait(0.05)
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 def test_statefulset_orders_creation_and_deletion_with_claims(
         cp: ControlPlane, client: SyncClient) -> None:
     ns = namespace(cp, "sts")
     seen: list[tuple[str, str]] = []
     stop = threading.Event()
-    watcher = _watch_order(client, ns, stop, seen)
+    watcher = record_pod_order(client, ns, stop, seen)
     try:
         cp.kubectl("apply", "-n", ns, "-f", "-", input=STATEFULSET)
         wait_for("web-0 and web-1 running",
@@ -171,9 +155,9 @@ def test_statefulset_orders_creation_and_deletion_with_claims(
     finally:
         stop.set()
         watcher.join()
-    assert [e for e in seen if e[0] == "ADDED"] == [("ADDED", "web-0"), ("ADDED", "web-1")]
+    assert [e for e in seen if e[0] == "ADDED"] == [("ADDED", "web-0"), ("ADDED", "web-1")], seen
     assert [e for e in seen if e[0] == "DELETED"] == [("DELETED", "web-1"),
-                                                      ("DELETED", "web-0")]
+                                                      ("DELETED", "web-0")], seen
 
 
 DAEMONSET = """apiVersion: apps/v1
@@ -257,3 +241,55 @@ def test_job_completes_and_failing_job_stops_at_backoff_limit(
     assert status["failed"] == 3
     pods = client.list("pods", namespace=ns, label_selector="job-name=bad")
     assert len(pods) == 3 and all(p["status"]["phase"] == "Failed" for p in pods)
+
+
+SERVICE = """apiVersion: v1
+kind: Service
+metadata: {name: svc}
+spec:
+  selector: {app: svc}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"""
+
+
+def test_endpoints_foreground_cascade_and_namespace_deletion(
+        cp: ControlPlane, client: SyncClient) -> None:
+    ns = namespace(cp, "svc")
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=SERVICE)
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("svc", 2))
+    pods = wait_for("2 running", lambda: (len(p := running_pods(client, ns, "app=svc")) == 2
+                                          and p) or None, cp=cp)
+
+    def addresses() -> list[str] | None:
+        ep = client.get_or_none("endpoints", "svc", namespace=ns)
+        subsets = (ep or {}).get("subsets") or []
+        ips = sorted(a["ip"] for s in subsets for a in s.get("addresses") or [])
+        return ips if len(ips) == 2 else None
+
+    assert wait_for("endpoints", addresses, cp=cp) == sorted(p["status"]["podIP"] for p in pods)
+    ep = client.get("endpoints", "svc", namespace=ns)
+    assert ep["subsets"][0]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    slices = client.list("endpointslices", namespace=ns,
+                         label_selector="kubernetes.io/service-name=svc")
+    assert len(slices) == 1 and len(slices[0]["endpoints"]) == 2
+
+    cp.kubectl("rollout", "restart", "-n", ns, "deploy/svc")
+    cp.kubectl("rollout", "status", "-n", ns, "deploy/svc", "--timeout=60s")
+    restarted = {p["metadata"]["name"] for p in running_pods(client, ns, "app=svc")}
+    assert restarted and not restarted & {p["metadata"]["name"] for p in pods}
+
+    cp.kubectl("delete", "-n", ns, "deploy/svc", "--cascade=foreground", "--wait=false")
+    dep = client.get_or_none("deployments", "svc", namespace=ns)
+    assert dep is None or "foregroundDeletion" in dep["metadata"].get("finalizers", [])
+    wait_for("foreground delete done", lambda: client.get_or_none(
+        "deployments", "svc", namespace=ns) is None and not client.list(
+        "pods", namespace=ns), cp=cp)
+    wait_for("endpoints emptied", lambda: not (client.get("endpoints", "svc", namespace=ns)
+                                               .get("subsets")), cp=cp)
+
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("left", 1))
+    wait_for("1 running", lambda: len(running_pods(client, ns, "app=left")) == 1, cp=cp)
+    cp.kubectl("delete", "namespace", ns, "--wait=false")
+    wait_for("namespace gone", lambda: client.get_or_none("namespaces", ns) is None,
+             timeout=40, cp=cp)
+    assert not client.list("pods", namespace=ns)
