@@ -17,7 +17,15 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from kboot.controlplane.api.errors import ApiRuleError
-from kboot.controlplane.apiserver import crud, discovery, listing, patching, rules, watch
+from kboot.controlplane.apiserver import (
+    crud,
+    discovery,
+    listing,
+    patching,
+    reviews,
+    rules,
+    watch,
+)
 from kboot.controlplane.apiserver.authz import Attributes
 from kboot.controlplane.apiserver.codec import (
     AGGREGATED_TYPE,
@@ -102,6 +110,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                                             request.headers.get("Authorization"))
     if user is None:
         raise unauthorized()
+    if request.path == reviews.PATH and request.method == "POST":
+        return await reviews.self_subject_access_review(state, user, request)
     try:
         target = parse_path(request.path)
     except UnknownResource:

@@ -121,10 +121,18 @@ MESSAGES: dict[str, dict[int, F]] = {
                       3: F("orphanDependents", "b", keep=True), 4: F("propagationPolicy", "s"),
                       5: F("dryRun", "s", True)},
     "Preconditions": {1: F("uid", "s"), 2: F("resourceVersion", "s")},
+    "SelfSubjectAccessReview": {1: F("metadata", "ObjectMeta"), 2: F("spec", "ReviewSpec"),
+                                3: F("status", "Ignored")},
+    "ReviewSpec": {1: F("resourceAttributes", "ResourceAttributes"),
+                   2: F("nonResourceAttributes", "NonResourceAttributes")},
+    "ResourceAttributes": {1: F("namespace", "s"), 2: F("verb", "s"), 3: F("group", "s"),
+                           4: F("version", "s"), 5: F("resource", "s"),
+                           6: F("subresource", "s"), 7: F("name", "s")},
+    "NonResourceAttributes": {1: F("path", "s"), 2: F("verb", "s")},
 }
 TOP_LEVEL = frozenset({"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Job",
                        "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
-                       "Eviction", "DeleteOptions"})
+                       "Eviction", "DeleteOptions", "SelfSubjectAccessReview"})
 
 
 class _Unsupported(Exception):

@@ -130,3 +130,12 @@ def test_secrets_encrypted_in_etcd(apiserver_etcd: ApiServer, etcd_server: EtcdC
     assert value.startswith(b"k8s:enc:aesgcm:v1:key1:")
     assert PLAINTEXT.encode() not in value
     assert base64.b64encode(PLAINTEXT.encode()) not in value
+
+
+def test_auth_can_i(server: ApiServer) -> None:
+    node = server.identity("system:node:can-i-node", ("system:nodes",))
+    assert server.kubectl("auth", "can-i", "create", "deployments").stdout.strip() == "yes"
+    allowed = server.kubectl("auth", "can-i", "list", "pods", identity=node)
+    assert allowed.returncode == 0 and allowed.stdout.strip() == "yes"
+    denied = server.kubectl("auth", "can-i", "get", "secrets/other", identity=node)
+    assert denied.returncode == 1 and denied.stdout.startswith("no")
