@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,24 +33,59 @@ def _wide(name: str, type_: str = "string") -> dict[str, Any]:
 # -------------------------------------------------------------------------------------- pods
 
 
-def _init_status(pod: Obj, reason: str) -> tuple[str, int, bool, datetime | None]:
-    """(reason, restarts, initializing, last restart) from the init containers."""
-    restarts, last = 0, None
+@dataclass
+class _PodTally:
+    """What kubectl's printPod accumulates over a pod's container statuses."""
+
+    reason: str
+    ready: int = 0
+    restarts: int = 0
+    last: datetime | None = None
+    sidecar_restarts: int = 0
+    sidecar_last: datetime | None = None
+
+
+def _sidecars(pod: Obj) -> set[str]:
+    """Names of restartable init containers (``restartPolicy: Always``)."""
+    return {str(c.get("name")) for c in maps(sub(pod, "spec", "initContainers"))
+            if c.get("restartPolicy") == "Always"}
+
+
+def _terminated_text(term: Any, prefix: str = "") -> str:
+    if term.get("reason"):
+        return prefix + str(term["reason"])
+    if term.get("signal"):
+        return f"{prefix}Signal:{term['signal']}"
+    return f"{prefix}ExitCode:{term.get('exitCode')}"
+
+
+def _init_status(pod: Obj, tally: _PodTally) -> bool:
+    """Walk the init containers like kubectl; True while the pod is still initializing."""
+    sidecars = _sidecars(pod)
     inits = maps(sub(pod, "spec", "initContainers"))
     for i, cs in enumerate(maps(sub(pod, "status", "initContainerStatuses"))):
-        restarts += int(cs.get("restartCount") or 0)
-        last = _later(last, sub(cs, "lastState", "terminated", "finishedAt"))
+        count = int(cs.get("restartCount") or 0)
+        finished = sub(cs, "lastState", "terminated", "finishedAt")
+        tally.restarts += count
+        tally.last = _later(tally.last, finished)
+        sidecar = cs.get("name") in sidecars
+        if sidecar:
+            tally.sidecar_restarts += count
+            tally.sidecar_last = _later(tally.sidecar_last, finished)
         term, wait = sub(cs, "state", "terminated"), sub(cs, "state", "waiting")
         if term is not None and term.get("exitCode") == 0:
             continue
+        if sidecar and cs.get("started"):
+            tally.ready += 1 if cs.get("ready") else 0
+            continue
         if term is not None:
-            text = term.get("reason") or (f"Signal:{term['signal']}" if term.get("signal")
-                                          else f"ExitCode:{term.get('exitCode')}")
-            return f"Init:{text}", restarts, True, last
-        if wait is not None and wait.get("reason") and wait["reason"] != "PodInitializing":
-            return f"Init:{wait['reason']}", restarts, True, last
-        return f"Init:{i}/{len(inits)}", restarts, True, last
-    return reason, restarts, False, last
+            tally.reason = _terminated_text(term, "Init:")
+        elif wait is not None and wait.get("reason") and wait["reason"] != "PodInitializing":
+            tally.reason = f"Init:{wait['reason']}"
+        else:
+            tally.reason = f"Init:{i}/{len(inits)}"
+        return True
+    return False
 
 
 def _later(current: datetime | None, timestamp: Any) -> datetime | None:
@@ -64,37 +100,45 @@ def _condition_true(obj: Obj, kind: str) -> bool:
                for c in maps(sub(obj, "status", "conditions")))
 
 
+def _containers_status(pod: Obj, tally: _PodTally) -> None:
+    tally.restarts, tally.last = tally.sidecar_restarts, tally.sidecar_last
+    running = False
+    for cs in reversed(maps(sub(pod, "status", "containerStatuses"))):
+        tally.restarts += int(cs.get("restartCount") or 0)
+        tally.last = _later(tally.last, sub(cs, "lastState", "terminated", "finishedAt"))
+        wait, term = sub(cs, "state", "waiting"), sub(cs, "state", "terminated")
+        if wait is not None and wait.get("reason"):
+            tally.reason = str(wait["reason"])
+        elif term is not None:
+            tally.reason = _terminated_text(term)
+        elif cs.get("ready") and sub(cs, "state", "running") is not None:
+            running = True
+            tally.ready += 1
+    if tally.reason == "Completed" and running:
+        tally.reason = "Running" if _condition_true(pod, "Ready") else "NotReady"
+
+
 def pod_status(pod: Obj) -> tuple[str, int, int, datetime | None]:
     """kubectl's STATUS column: (reason, ready containers, restarts, last restart time)."""
-    reason = sub(pod, "status", "reason") or sub(pod, "status", "phase") or ""
-    reason, restarts, initializing, last = _init_status(pod, reason)
-    ready = 0
+    phase = sub(pod, "status", "phase") or ""
+    tally = _PodTally(sub(pod, "status", "reason") or phase)
+    for cond in maps(sub(pod, "status", "conditions")):
+        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
+            tally.reason = "SchedulingGated"
+    initializing = _init_status(pod, tally)
     if not initializing or _condition_true(pod, "Initialized"):
-        restarts, running = 0, False
-        for cs in reversed(maps(sub(pod, "status", "containerStatuses"))):
-            restarts += int(cs.get("restartCount") or 0)
-            last = _later(last, sub(cs, "lastState", "terminated", "finishedAt"))
-            wait, term = sub(cs, "state", "waiting"), sub(cs, "state", "terminated")
-            if wait is not None and wait.get("reason"):
-                reason = wait["reason"]
-            elif term is not None and term.get("reason"):
-                reason = term["reason"]
-            elif term is not None:
-                reason = (f"Signal:{term['signal']}" if term.get("signal")
-                          else f"ExitCode:{term.get('exitCode')}")
-            elif cs.get("ready") and sub(cs, "state", "running") is not None:
-                running = True
-                ready += 1
-        if reason == "Completed" and running:
-            reason = "Running" if _condition_true(pod, "Ready") else "NotReady"
+        _containers_status(pod, tally)
     if meta(pod).get("deletionTimestamp"):
-        reason = "Unknown" if sub(pod, "status", "reason") == "NodeLost" else "Terminating"
-    return reason, ready, restarts, last
+        if sub(pod, "status", "reason") == "NodeLost":
+            tally.reason = "Unknown"
+        elif phase not in ("Succeeded", "Failed"):
+            tally.reason = "Terminating"
+    return tally.reason, tally.ready, tally.restarts, tally.last
 
 
 def _pod_cells(pod: Obj, now: datetime) -> list[Any]:
     reason, ready, restarts, last = pod_status(pod)
-    total = len(maps(sub(pod, "spec", "containers")))
+    total = len(maps(sub(pod, "spec", "containers"))) + len(_sidecars(pod))
     restart_text = str(restarts)
     if last is not None:
         restart_text = f"{restarts} ({since(last.isoformat(), now)} ago)"

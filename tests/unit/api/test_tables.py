@@ -223,3 +223,25 @@ def test_every_kind_renders_a_sparse_object(kind: str) -> None:
     assert len(table["rows"][0]["cells"]) == len(table["columnDefinitions"])
     names = [c for c in table["columnDefinitions"] if c["format"] == "name"]
     assert len(names) == 1
+
+
+def test_pod_with_a_running_sidecar() -> None:
+    obj = pod({"phase": "Running",
+               "initContainerStatuses": [{**running(), "name": "i0", "started": True,
+                                          "restartCount": 2}],
+               "containerStatuses": [running(restarts=1)],
+               "conditions": [{"type": "Initialized", "status": "True"}]})
+    obj["spec"]["initContainers"] = [{"name": "i0", "restartPolicy": "Always"}]
+    cells = to_table("Pod", [obj], now=NOW)["rows"][0]["cells"]
+    assert cells[1:4] == ["2/2", "Running", "3"]
+
+
+def test_pod_scheduling_gated_and_terminal_deletion() -> None:
+    gated = pod({"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]})
+    assert to_table("Pod", [gated], now=NOW)["rows"][0]["cells"][2] == "SchedulingGated"
+    done = pod({"phase": "Succeeded", **DONE_INIT,
+                "containerStatuses": [terminated("Completed")]}, deletionTimestamp=ts(1))
+    assert to_table("Pod", [done], now=NOW)["rows"][0]["cells"][2] == "Completed"
+    lost = pod({"phase": "Running", "reason": "NodeLost"}, deletionTimestamp=ts(1))
+    assert to_table("Pod", [lost], now=NOW)["rows"][0]["cells"][2] == "Unknown"
