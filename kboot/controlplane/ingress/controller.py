@@ -27,7 +27,7 @@ from typing import Any
 
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.controller import Result, run_controller
-from kboot.controlplane.client.errors import AlreadyExists, Conflict, NotFound
+from kboot.controlplane.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Handlers, Informer, Informers
 from kboot.controlplane.client.workqueue import WorkQueue
@@ -110,6 +110,8 @@ class IngressController:
                      make_default)
         except AlreadyExists:
             pass
+        except ApiError as exc:  # e.g. Forbidden: serving existing classes still works
+            log.warning("could not create IngressClass %s: %s", body["metadata"]["name"], exc)
 
     def render(self) -> RenderedConfig:
         c, s = self.caches, self.settings
@@ -121,10 +123,10 @@ class IngressController:
 
     async def reconcile(self, key: str) -> Result:
         rendered = self.render()
+        self.report_problems(rendered)  # independent of haproxy accepting the result
         if await self.proxy.apply(rendered):
             log.info("haproxy configuration applied (%d ingresses)", len(rendered.ingresses))
         self.last = rendered
-        self.report_problems(rendered)
         await self.update_statuses(rendered)
         return Result(requeue_after=self.settings.resync)
 
