@@ -53,6 +53,28 @@ def generated_name(prefix: str, *, rng: random.Random | None = None) -> str:
     return prefix + "".join(chooser.choice(_GENERATE_ALPHABET) for _ in range(5))
 
 
+def owner_reference(owner: Mapping[str, Any], *, controller: bool = True,
+                    block_owner_deletion: bool = True) -> Obj:
+    """An ``ownerReferences`` entry pointing at ``owner`` (which must carry a uid)."""
+    meta = owner.get("metadata") or {}
+    return {"apiVersion": owner.get("apiVersion", ""), "kind": owner.get("kind", ""),
+            "name": meta.get("name", ""), "uid": meta.get("uid", ""),
+            "controller": controller, "blockOwnerDeletion": block_owner_deletion}
+
+
+def controller_of(obj: Mapping[str, Any]) -> Obj | None:
+    """The owner reference marked ``controller: true``, if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            return dict(ref)
+    return None
+
+
+def is_controlled_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+    ref = controller_of(obj)
+    return ref is not None and ref.get("uid") == (owner.get("metadata") or {}).get("uid")
+
+
 def _spec_part(obj: Mapping[str, Any]) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 

@@ -12,11 +12,14 @@ from kboot.controlplane.api.field_errors import required
 from kboot.controlplane.api.objects import (
     already_exists,
     conflict,
+    controller_of,
     expired,
     generated_name,
     has_status_subresource,
     invalid,
+    is_controlled_by,
     not_found,
+    owner_reference,
     prepare_for_create,
     prepare_for_status_update,
     prepare_for_update,
@@ -126,3 +129,16 @@ def test_prepare_for_status_update() -> None:
     assert out["spec"] == {"replicas": 1}
     assert out["status"] == {"replicas": 3}
     assert out["metadata"]["resourceVersion"] == "7" and "labels" not in out["metadata"]
+
+
+def test_owner_references() -> None:
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+             "metadata": {"name": "rs", "uid": "u-rs"}}
+    ref = owner_reference(owner)
+    assert ref == {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u-rs",
+                   "controller": True, "blockOwnerDeletion": True}
+    pod = {"metadata": {"ownerReferences": [{**ref, "controller": False, "uid": "x"}, ref]}}
+    assert controller_of(pod) == ref
+    assert is_controlled_by(pod, owner)
+    assert not is_controlled_by(pod, {"metadata": {"uid": "other"}})
+    assert controller_of({"metadata": {}}) is None
