@@ -47,6 +47,7 @@ class Fact(Generic[T]):
     path: str | None = None
     depends: tuple[str, ...] = ()
     listing: bool = False
+    bulk: str = ""  # gathered together with facts of the same kind (see kboot.facts.bulk)
 
     def stale_after(self, touched: str) -> bool:
         """Whether changing ``touched`` may change this fact."""

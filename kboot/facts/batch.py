@@ -2,7 +2,9 @@
 
 Each section starts with a marker line carrying a per-script random nonce, so no command output
 can forge a section boundary. Every command runs in a subshell with stdin from /dev/null so it can
-neither consume the script (fed on stdin) nor abort the others.
+neither consume the script (fed on stdin) nor abort the others. File stats are gathered in bulk
+(:mod:`kboot.facts.bulk`): one ``stat`` and one ``sha256sum`` for all paths, not a few
+processes per path.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kboot.facts.base import Fact, FactError
+from kboot.facts.bulk import bulk_facts, bulk_outputs, bulk_script
 
 _MARK = "@@KBOOT-FACT"
 
@@ -24,16 +27,22 @@ def new_nonce() -> str:
 def gather_script(facts: Sequence[Fact[Any]], nonce: str) -> str:
     """A POSIX shell script printing every fact's output in its own section."""
     lines = ["LC_ALL=C; export LC_ALL"]
+    bulk = bulk_facts(facts)
+    in_bulk = {f.key for f in bulk}
     for index, fact in enumerate(facts):
+        if fact.key in in_bulk:
+            continue
         lines.append(f"printf '\\n%s\\n' '{_MARK} {nonce} {index}'")
         lines.append(f"( {fact.command}\n) </dev/null 2>/dev/null")
+    if bulk:
+        lines.extend(bulk_script(bulk, f"{_MARK} {nonce}"))
     lines.append(f"printf '\\n%s\\n' '{_MARK} {nonce} end'")
     return "\n".join(lines) + "\n"
 
 
 def gathered_outputs(facts: Sequence[Fact[Any]], stdout: str, nonce: str) -> dict[str, str]:
     """Split ``stdout`` of :func:`gather_script` into each fact's raw output."""
-    sections: dict[int, list[str]] = {}
+    sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     complete = False
     prefix = f"{_MARK} {nonce} "
@@ -43,14 +52,17 @@ def gathered_outputs(facts: Sequence[Fact[Any]], stdout: str, nonce: str) -> dic
             if tag == "end":
                 complete = True
                 break
-            current = sections.setdefault(int(tag), [])
+            current = sections.setdefault(tag, [])
         elif current is not None:
             current.append(line)
     if not complete:
         raise FactError("fact gathering output is truncated (the script did not finish)")
-    outputs: dict[str, str] = {}
+    bulk = bulk_facts(facts)
+    outputs = bulk_outputs(bulk, sections) if bulk else {}
     for index, fact in enumerate(facts):
-        body = sections.get(index, [])
+        if fact.key in outputs:
+            continue
+        body = sections.get(str(index), [])
         if body and body[-1] == "":
             body = body[:-1]  # the newline printed before the next marker
         outputs[fact.key] = "\n".join(body)

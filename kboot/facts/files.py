@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 
 from kboot.facts.base import Fact, quote
+from kboot.facts.bulk import STAT
 
 _ABSENT = "ABSENT"
 _TYPES = {
@@ -80,7 +81,7 @@ def file_stat(path: str) -> Fact[FileStat]:
         f"elif [ -f {p} ]; then sha256sum -- {p} | cut -d' ' -f1; fi; "
         f"else echo {_ABSENT}; fi"
     )
-    return Fact(f"file:{path}", command, parse_stat, path=path)
+    return Fact(f"file:{path}", command, parse_stat, path=path, bulk=STAT)
 
 
 def parse_content(output: str) -> bytes | None:
