@@ -175,6 +175,8 @@ class _Parser:
                 raise SelectorError(f"expected ',' or ')' before {tok!r}")
             values.append(_check_value(tok))
             expect_value = False
+        if not values:
+            raise SelectorError("for 'in', 'notin' operators, values set can't be empty")
         return tuple(values)
 
 

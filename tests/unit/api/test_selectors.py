@@ -58,7 +58,7 @@ def test_empty_value_matches_empty_label() -> None:
 @pytest.mark.parametrize(
     "text",
     ["app in web", "app in (web", "=x", "app=web,", "Bad_Key!/x=1", "a=b c", "a in (x y)",
-     "app=-bad", "v>x", "a ~ b", "UPPER.com/x=1"],
+     "app=-bad", "v>x", "a ~ b", "UPPER.com/x=1", "a in ()", "a notin ( )"],
 )
 def test_label_selector_rejects(text: str) -> None:
     with pytest.raises(SelectorError):
