@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import Any
 
 from kboot.controlplane.client.api import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Handlers
-from kboot.controlplane.client.meta import controller_of, is_deleting, now, owner_ref
+from kboot.controlplane.client.meta import (
+    controller_of,
+    is_deleting,
+    now,
+    owner_ref,
+    parse_time,
+)
 from kboot.controlplane.controllers import pods as podlib
 from kboot.controlplane.controllers import rollout
 from kboot.controlplane.controllers.base import Controller, ControllerContext
@@ -80,7 +87,10 @@ class DeploymentController(Controller):
             else:
                 await self._rolling(d, new, olds)
             await self._cleanup(d, olds)
-        await self._sync_status(d, new, olds)
+        status = await self._sync_status(d, new, olds)
+        if (podlib.condition({"status": status}, "Progressing") or {}).get("reason") == \
+                "ReplicaSetUpdated":
+            return Result(requeue_after=progress_deadline(d) + 1)
         return DONE
 
     async def _ensure_new_set(self, d: Obj, sets: list[Obj]) -> Obj:
@@ -184,14 +194,14 @@ class DeploymentController(Controller):
             md = rs["metadata"]
             await self.client.delete("replicasets", md["name"], namespace=md["namespace"])
 
-    async def _sync_status(self, d: Obj, new: Obj, olds: list[Obj]) -> None:
+    async def _sync_status(self, d: Obj, new: Obj, olds: list[Obj]) -> dict[str, Any]:
         status = deployment_status(d, new, olds)
         old = d.get("status") or {}
-        if _status_key(old) == _status_key(status):
-            return
-        md = d["metadata"]
-        await self.client.patch_status("deployments", md["name"], namespace=md["namespace"],
-                                       patch={"status": status})
+        if _status_key(old) != _status_key(status):
+            md = d["metadata"]
+            await self.client.patch_status("deployments", md["name"],
+                                           namespace=md["namespace"], patch={"status": status})
+        return status
 
 
 def _status_key(status: dict[str, Any]) -> tuple[Any, ...]:
@@ -229,9 +239,38 @@ def deployment_status(d: Obj, new: Obj, olds: list[Obj]) -> dict[str, Any]:
                                                  "availability."}, ts)
     complete = (updated == replicas and status["replicas"] == replicas
                 and total("availableReplicas", [new]) == replicas)
-    podlib.set_condition(status, {
-        "type": "Progressing", "status": "True",
-        "reason": "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-        "message": f'ReplicaSet "{name}" has successfully progressed.' if complete
-        else f'ReplicaSet "{name}" is progressing.'}, ts)
+    _progressing(d, status, complete=complete, name=name, ts=ts)
     return status
+
+
+def _progressing(d: Obj, status: dict[str, Any], *, complete: bool, name: str,
+                 ts: str) -> None:
+    """Progressing: True while counts move; False (ProgressDeadlineExceeded) once they have
+    not moved for ``progressDeadlineSeconds`` (600) mid-rollout, which fails
+    ``kubectl rollout status``."""
+    old = d.get("status") or {}
+    cond = podlib.condition(d, "Progressing") or {}
+    moved = any(old.get(k) != status.get(k) for k in ("updatedReplicas", "availableReplicas",
+                                                      "replicas"))
+    if complete:
+        new = {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+               "message": f'ReplicaSet "{name}" has successfully progressed.'}
+    elif moved or not cond or cond.get("reason") == "NewReplicaSetAvailable":
+        new = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+               "message": f'ReplicaSet "{name}" is progressing.'}
+        podlib.set_condition(status, new, ts)
+        for c in status["conditions"]:  # progress refreshes the clock even if text is equal
+            if c["type"] == "Progressing":
+                c["lastUpdateTime"] = ts
+        return
+    elif time.time() - (parse_time(cond.get("lastUpdateTime")) or time.time()) > \
+            progress_deadline(d):
+        new = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+               "message": f'ReplicaSet "{name}" has timed out progressing.'}
+    else:
+        return  # keep the current condition and its clock
+    podlib.set_condition(status, new, ts)
+
+
+def progress_deadline(d: Obj) -> float:
+    return float(d["spec"].get("progressDeadlineSeconds", 600))

@@ -95,3 +95,18 @@ def test_recreate_scales_old_to_zero_before_new() -> None:
         assert by_revision(h) == {"1": 0, "2": 2}
 
     run(DeploymentController, [("deployments", deployment(2, type="Recreate"))], body)
+
+
+def test_stalled_rollout_reports_progress_deadline_exceeded() -> None:
+    async def body(h: Harness) -> None:
+        await h.reconcile("ns/web")  # RS created, never becomes available
+        cond = {c["type"]: c for c in h.fake.all("deployments", "ns")[0]["status"]["conditions"]}
+        assert cond["Progressing"]["reason"] == "ReplicaSetUpdated"
+        await h.reconcile("ns/web")  # nothing moved since, deadline 0
+        cond = {c["type"]: c for c in h.fake.all("deployments", "ns")[0]["status"]["conditions"]}
+        assert (cond["Progressing"]["status"], cond["Progressing"]["reason"]) == (
+            "False", "ProgressDeadlineExceeded")
+
+    d = deployment()
+    d["spec"]["progressDeadlineSeconds"] = 0
+    run(DeploymentController, [("deployments", d)], body)
