@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from kboot.controlplane.api.errors import ApiRuleError
+from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import (
     crud,
     discovery,
@@ -24,6 +25,7 @@ from kboot.controlplane.apiserver import (
     patching,
     reviews,
     rules,
+    tokenrequest,
     watch,
 )
 from kboot.controlplane.apiserver.authz import Attributes
@@ -112,6 +114,13 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise unauthorized()
     if request.path == reviews.PATH and request.method == "POST":
         return await reviews.self_subject_access_review(state, user, request)
+    token_path = tokenrequest.PATH_RE.match(request.path)
+    if token_path and request.method == "POST":
+        accounts = lookup("", "serviceaccounts")
+        assert accounts is not None
+        ns, name = token_path.groups()
+        _authorize(state, user, Target(accounts, ns, name, "token"), "create")
+        return await tokenrequest.token_request(state, ns, name, request)
     try:
         target = parse_path(request.path)
     except UnknownResource:

@@ -29,7 +29,7 @@ from kboot.controlplane.apiserver.config import ServerConfig
 from kboot.controlplane.apiserver.encryption import Encryptor
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
-from kboot.controlplane.apiserver.tokens import load_public_key
+from kboot.controlplane.apiserver.tokens import load_private_key, load_public_key
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 from kboot.controlplane.store import open_store
 
@@ -103,7 +103,10 @@ def build_state(cfg: ServerConfig) -> ServerState:
         service_account_exists=lambda ns, name: (
             f"/registry/serviceaccounts/{ns}/{name}" in accounts.objects),
     )
-    return assemble(cfg, storage, caches, authenticator)
+    state = assemble(cfg, storage, caches, authenticator)
+    if cfg.service_account_key_file:
+        state.sa_signing_key = load_private_key(Path(cfg.service_account_key_file).read_bytes())
+    return state
 
 
 def assemble(cfg: ServerConfig, storage: ObjectStorage, caches: WatchCaches,

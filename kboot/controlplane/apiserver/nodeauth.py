@@ -83,6 +83,10 @@ class NodeAuthorizer:
             wanted = (_REFERENCED[attrs.resource], attrs.name)
             return any(wanted in pod_references(p)
                        for p in self._bound_pods(node, attrs.namespace))
+        if attrs.resource == "serviceaccounts" and attrs.subresource == "token":
+            return attrs.verb == "create" and any(
+                ((p.get("spec") or {}).get("serviceAccountName") or "default") == attrs.name
+                for p in self._bound_pods(node, attrs.namespace))
         if attrs.resource == "nodes" and attrs.verb in _WRITES:
             return attrs.name == node
         if attrs.resource == "leases" and attrs.verb in (*_WRITES, "create"):

@@ -129,10 +129,17 @@ MESSAGES: dict[str, dict[int, F]] = {
                            4: F("version", "s"), 5: F("resource", "s"),
                            6: F("subresource", "s"), 7: F("name", "s")},
     "NonResourceAttributes": {1: F("path", "s"), 2: F("verb", "s")},
+    "TokenRequest": {1: F("metadata", "ObjectMeta"), 2: F("spec", "TokenRequestSpec"),
+                     3: F("status", "Ignored")},
+    "TokenRequestSpec": {1: F("audiences", "s", True), 3: F("boundObjectRef", "BoundObject"),
+                         4: F("expirationSeconds", "i", keep=True)},
+    "BoundObject": {1: F("kind", "s"), 2: F("apiVersion", "s"), 3: F("name", "s"),
+                    4: F("uid", "s")},
 }
 TOP_LEVEL = frozenset({"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Job",
                        "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
-                       "Eviction", "DeleteOptions", "SelfSubjectAccessReview"})
+                       "Eviction", "DeleteOptions", "SelfSubjectAccessReview",
+                       "TokenRequest"})
 
 
 class _Unsupported(Exception):

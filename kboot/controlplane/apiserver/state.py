@@ -21,6 +21,7 @@ from kboot.controlplane.apiserver.errors import bad_request
 from kboot.controlplane.apiserver.metrics import Metrics
 from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.storage import ObjectStorage
+from kboot.controlplane.apiserver.tokens import PrivateKey
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class ServerState:
     allocators: ServiceAllocators
     metrics: Metrics = field(default_factory=Metrics)
     kubelet_ssl: ssl.SSLContext | None = None
+    sa_signing_key: PrivateKey | None = None
     ready: bool = False
 
 

@@ -53,13 +53,18 @@ def load_public_key(pem: bytes) -> PublicKey:
 
 
 def issue(key: PrivateKey, *, namespace: str, name: str, uid: str,
-          expires_in: int | None = None) -> str:
-    """A ServiceAccount token for ``system:serviceaccount:<namespace>:<name>``."""
+          expires_in: int | None = None, audiences: list[str] | None = None,
+          pod: tuple[str, str] | None = None) -> str:
+    """A ServiceAccount token for ``system:serviceaccount:<namespace>:<name>`` (optionally for
+    ``audiences`` and bound to a pod ``(name, uid)``)."""
     now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": ISSUER, "sub": f"system:serviceaccount:{namespace}:{name}", "iat": now,
-        "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}},
-    }
+    k8s: dict[str, Any] = {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}}
+    if pod is not None:
+        k8s["pod"] = {"name": pod[0], "uid": pod[1]}
+    claims: dict[str, Any] = {"iss": ISSUER, "sub": f"system:serviceaccount:{namespace}:{name}",
+                              "iat": now, "nbf": now, "kubernetes.io": k8s}
+    if audiences:
+        claims["aud"] = audiences
     if expires_in:
         claims["exp"] = now + expires_in
     alg = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
@@ -71,6 +76,14 @@ def issue(key: PrivateKey, *, namespace: str, name: str, uid: str,
         r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
         sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return signing_input + "." + _b64(sig)
+
+
+def load_private_key(pem: bytes) -> PrivateKey | None:
+    """The signing key when ``pem`` holds an RSA/EC private key (None for public keys)."""
+    if b"PRIVATE KEY" not in pem:
+        return None
+    key = serialization.load_pem_private_key(pem, password=None)
+    return key if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) else None
 
 
 def verify(key: PublicKey, token: str) -> dict[str, Any]:

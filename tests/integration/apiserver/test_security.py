@@ -139,3 +139,23 @@ def test_auth_can_i(server: ApiServer) -> None:
     assert allowed.returncode == 0 and allowed.stdout.strip() == "yes"
     denied = server.kubectl("auth", "can-i", "get", "secrets/other", identity=node)
     assert denied.returncode == 1 and denied.stdout.startswith("no")
+
+
+def test_token_request(server: ApiServer, ns: str) -> None:
+    assert call(server, "POST", "/api/v1/namespaces", {"metadata": {"name": ns}}).status == 201
+    assert call(server, "POST", f"/api/v1/namespaces/{ns}/serviceaccounts",
+                {"metadata": {"name": "builder"}}).status == 201
+    made = server.kubectl("create", "token", "builder", "-n", ns, "--duration=1h")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    denied = call(server, "GET", f"/api/v1/namespaces/{ns}/pods", token=token)
+    assert denied.status == 403 and f"system:serviceaccount:{ns}:builder" in denied.body["message"]
+    node = server.identity(f"system:node:{ns}-n", ("system:nodes",))
+    path = f"/api/v1/namespaces/{ns}/serviceaccounts/builder/token"
+    assert call(server, "POST", path, {"spec": {}}, identity=node).status == 403
+    pod = {"metadata": {"name": "p"}, "spec": {"nodeName": f"{ns}-n",
+                                               "serviceAccountName": "builder",
+                                               "containers": [{"name": "c", "image": "b"}]}}
+    assert call(server, "POST", f"/api/v1/namespaces/{ns}/pods", pod).status == 201
+    assert _eventually(lambda: call(server, "POST", path, {"spec": {}},
+                                    identity=node).status == 201)
