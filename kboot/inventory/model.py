@@ -7,7 +7,8 @@ cluster operations). Instances are immutable; ``with_host``/``without_host`` ret
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 HostKeyPolicy = Literal["strict", "accept-new"]
@@ -69,6 +70,28 @@ class Inventory:
     groups: dict[str, Group]
     vars: dict[str, Any] = field(default_factory=dict)  # "all" level
     cluster: dict[str, Any] = field(default_factory=dict)  # the ``cluster:`` section
+
+    def with_host(self, host: Host, *, groups: Sequence[str] = ()) -> Inventory:
+        """A copy with ``host`` added (or replaced) and made a direct member of ``groups``
+        (created empty if missing). ``host.groups``/``host.vars`` are kept as given."""
+        new_groups = dict(self.groups)
+        for name in groups:
+            group = new_groups.get(name, Group(name))
+            if host.name not in group.hosts:
+                group = replace(group, hosts=(*group.hosts, host.name))
+            new_groups[name] = group
+        return replace(self, hosts={**self.hosts, host.name: host}, groups=new_groups)
+
+    def without_host(self, name: str) -> Inventory:
+        """A copy without host ``name``, removed from every group too."""
+        return replace(
+            self,
+            hosts={k: v for k, v in self.hosts.items() if k != name},
+            groups={
+                g: replace(group, hosts=tuple(h for h in group.hosts if h != name))
+                for g, group in self.groups.items()
+            },
+        )
 
     def group_members(self, group: str) -> list[str]:
         """All hosts of ``group`` and its descendants, in inventory order."""

@@ -111,3 +111,19 @@ def test_example_inventory_loads() -> None:
                          require_groups=["control_plane", "etcd", "workers"])
     assert inv.group_members("etcd") == ["cp1", "cp2", "cp3"]
     assert inv.hosts["w1"].connection.address == "10.0.0.21"
+
+
+def test_with_and_without_host(tmp_path: Path) -> None:
+    from kboot.inventory import Connection, Host
+
+    inv = load(tmp_path, PRECEDENCE)
+    new = Host("h3", Connection(address="10.0.0.3"), groups=("child", "parent"))
+    grown = inv.with_host(new, groups=["child", "extra"])
+    assert list(grown.hosts) == ["h1", "h2", "h3"]
+    assert grown.group_members("parent") == ["h1", "h3"]
+    assert grown.groups["extra"].hosts == ("h3",)
+    assert "h3" not in inv.hosts  # the original is unchanged
+    shrunk = grown.without_host("h1")
+    assert list(shrunk.hosts) == ["h2", "h3"]
+    assert shrunk.group_members("parent") == ["h3"]
+    assert shrunk.groups["alpha"].hosts == ()
