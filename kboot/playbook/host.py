@@ -12,11 +12,12 @@ costs one fact round trip per segment and no change round trip at all.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kboot.errors import BecomeError, ConnectError, TransportError, tail
+from kboot.errors import BecomeError, ConnectError, TemplateError, TransportError, tail
 from kboot.facts.base import Fact, FactError
 from kboot.facts.batch import digest, gather_script, gathered_outputs, guard_condition, new_nonce
 from kboot.facts.system import ansible_facts, setup_facts
@@ -29,6 +30,7 @@ from kboot.playbook.results import (
     base_result,
     event,
     task_status,
+    verdict,
 )
 from kboot.playbook.script import (
     Step,
@@ -225,6 +227,8 @@ class HostPlay:
         batch, become = self.plan_batch(units)
         assert batch, "a batch always takes its first unit (it is never guarded)"
         outcomes = self.execute_batch(batch, become)
+        if batch[0].task.until is not None and not batch[0].check:
+            outcomes = self.retry_until(batch[0], outcomes)
         self.fetch(batch)
         done = self.record(batch, outcomes)
         self.invalidate(batch[:done])
@@ -259,6 +263,8 @@ class HostPlay:
         opaque = False
         become: bool | None = None
         for unit in units:
+            if unit.task.until is not None and batch:  # retried units run in their own batch
+                break
             if not unit.decided:
                 if become is not None and _stale(unit.facts, touched, False):
                     break
@@ -280,6 +286,8 @@ class HostPlay:
             if _failed(unit):
                 break
             if unit.executes and unit.task.failed_when is not None and unit.last_of_task:
+                break
+            if unit.task.until is not None:
                 break
         return batch, become
 
@@ -346,6 +354,29 @@ class HostPlay:
             self.fail_host(batch[0].name, message=f"could not run commands (exit "
                            f"{result.exit_code}): {result.stderr.strip()[-500:]}")
             raise HostDown
+        return outcomes
+
+    def retry_until(self, unit: Unit, outcomes: dict[int, StepOutcome]) -> dict[int, StepOutcome]:
+        """``until``/``retries``/``delay``: run the unit again (re-planned on fresh facts) until
+        its condition holds. Only this unit is in its batch, so nothing else is repeated."""
+        task = unit.task
+        assert task.until is not None
+        for attempt in range(1, task.retries + 1):
+            result = apply_conditions(unit, base_result(unit, outcomes.get(0)))
+            try:
+                if verdict(task.until, unit, result.value):
+                    break
+            except TemplateError:
+                pass
+            if attempt == task.retries or self.run.abort.is_set():
+                break
+            time.sleep(task.delay)
+            self.invalidate_all()
+            self.ensure_facts([unit])
+            self.plan(unit)
+            if _failed(unit):
+                break
+            outcomes = self.execute_batch([unit], unit.become)
         return outcomes
 
     def steps(self, batch: Sequence[Unit]) -> list[Step]:

@@ -35,6 +35,9 @@ class TaskSpec:
     ignore_errors: bool = False
     changed_when: tuple[Any, ...] | None = None
     failed_when: tuple[Any, ...] | None = None
+    until: tuple[Any, ...] | None = None  # retry until these hold (``retries``, ``delay`` s)
+    retries: int = 3
+    delay: int = 5
     environment: Mapping[str, Any] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
     check_mode: bool | None = None

@@ -76,7 +76,7 @@ def _executed(unit: Unit, value: dict[str, Any], outcome: StepOutcome | None) ->
     return UnitResult("changed" if plan.changes else "ok", value, exit_code=0)
 
 
-def _verdict(exprs: tuple[Any, ...], unit: Unit, value: dict[str, Any]) -> bool:
+def verdict(exprs: tuple[Any, ...], unit: Unit, value: dict[str, Any]) -> bool:
     variables = dict(unit.variables)
     if unit.task.register:
         variables[unit.task.register] = value
@@ -91,11 +91,11 @@ def apply_conditions(unit: Unit, result: UnitResult) -> UnitResult:
         return result
     try:
         if task.changed_when is not None and result.status in ("ok", "changed"):
-            changed = _verdict(task.changed_when, unit, result.value)
+            changed = verdict(task.changed_when, unit, result.value)
             result.value["changed"] = changed
             result.status = "changed" if changed else "ok"
         if task.failed_when is not None:
-            failed = _verdict(task.failed_when, unit, result.value)
+            failed = verdict(task.failed_when, unit, result.value)
             result.value["failed"] = failed
             if failed and result.status != "failed":
                 result.status, result.msg = "failed", "failed_when condition is true"

@@ -24,10 +24,11 @@ KEYWORDS = frozenset({
     "name", "when", "loop", "with_items", "with_list", "with_dict", "loop_control", "register",
     "notify", "listen", "tags", "become", "become_user", "become_method", "ignore_errors",
     "changed_when", "failed_when", "args", "vars", "environment", "check_mode", "no_log", "diff",
+    "until", "retries", "delay",
 })
 UNSUPPORTED = frozenset({
-    "delegate_to", "delegate_facts", "run_once", "block", "rescue", "always", "until", "retries",
-    "delay", "async", "poll", "local_action", "with_fileglob", "with_nested", "with_subelements",
+    "delegate_to", "delegate_facts", "run_once", "block", "rescue", "always", "async", "poll",
+    "local_action", "with_fileglob", "with_nested", "with_subelements",
     "with_sequence", "with_together", "with_first_found", "with_lines", "include_role",
     "import_role", "include_vars", "throttle", "any_errors_fatal", "timeout", "connection",
     "remote_user", "become_flags", "debugger", "collections", "module_defaults", "port",
@@ -176,11 +177,13 @@ def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, base
     become = raw.get("become", inherited.become)
     when = inherited.when + as_list(raw.get("when"))
     changed_when = as_list(raw["changed_when"]) if "changed_when" in raw else None
+    until = as_list(raw["until"]) if "until" in raw else None
     failed_when = as_list(raw["failed_when"]) if "failed_when" in raw else None
     task_vars = {**inherited.vars, **(raw.get("vars") or {})}
     loop = _loop(raw, source)
     arg_refs = _refs([args, loop, task_vars, raw.get("environment"), raw.get("name")],
-                     [list(when), list(changed_when or ()), list(failed_when or ())], action)
+                     [list(when), list(changed_when or ()), list(failed_when or ()),
+                      list(until or ())], action)
     # a template file may read any variable: for batching, assume it reads everything
     refs = arg_refs | {"*"} if action == "template" else arg_refs
     return TaskSpec(
@@ -201,6 +204,9 @@ def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, base
         ignore_errors=as_bool(raw.get("ignore_errors", False), "ignore_errors", loc),
         changed_when=changed_when,
         failed_when=failed_when,
+        until=until,
+        retries=_number(raw, "retries", 3, loc),
+        delay=_number(raw, "delay", 5, loc),
         environment=dict(raw.get("environment") or {}),
         vars=task_vars,
         check_mode=None if "check_mode" not in raw else as_bool(raw["check_mode"],
@@ -211,6 +217,13 @@ def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, base
         arg_refs=arg_refs,
         basedir=basedir,
     )
+
+
+def _number(raw: LineDict, key: str, default: int, loc: Location) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise PlaybookError(f"expected a whole number, got {value!r}", location=loc, field=key)
+    return int(value)
 
 
 def _include(raw: LineDict, key: str, source: str, basedir: Path,

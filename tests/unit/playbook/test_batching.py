@@ -206,3 +206,31 @@ def test_a_guard_failing_inside_a_loop_keeps_earlier_items_results(tmp_path: Pat
     assert [(e.item, e.status) for e in h.results("h0")] == [(1, "changed"), (2, "ok")]
     assert summary.results["h0"].changed == 1
     assert h.execs("h0") == 3  # facts, item 1 (item 2's guard fails), fresh facts
+
+
+def test_until_retries_the_task_alone(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    counter = tmp_path / "count"
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{name: before, copy: {{dest: "{tmp_path}/before", content: x}}}}
+    - name: poll
+      shell: "echo x >> {counter}; wc -l < {counter}"
+      register: n
+      until: n.stdout | int >= 3
+      retries: 5
+      delay: 0
+    - name: gives up
+      shell: "false"
+      register: r
+      until: r.rc == 0
+      retries: 2
+      delay: 0
+""")
+    assert counter.read_text() == "x\nx\nx\n"  # three attempts, and only the polled command
+    assert (tmp_path / "before").read_text() == "x"
+    assert h.statuses("h0") == [("before", "changed"), ("poll", "changed"),
+                                ("gives up", "failed")]
+    assert summary.results["h0"].failures[0].task == "gives up"
