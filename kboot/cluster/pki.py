@@ -116,7 +116,8 @@ def ensure_pki(root: Path, topo: Topology) -> PkiResult:
                             server=topo.api_server_url, user_name="admin")
     for user, cn in (("scheduler", "system:kube-scheduler"),
                      ("controller-manager", "system:kube-controller-manager"),
-                     ("proxy", "system:kube-proxy")):
+                     ("proxy", "system:kube-proxy"),
+                     ("ingress", "system:kboot-ingress")):
         pair = b.leaf(f"pki/{user}", ca, client(cn, client=True))
         b.kubeconfig(f"kubeconfigs/{user}.kubeconfig", ca, pair, server=LOCAL_API, user_name=user)
     for node in topo.nodes:
@@ -162,6 +163,9 @@ def _pushed(root: Path, topo: Topology, node: Node) -> list[PushedFile]:
            PushedFile(str(d / "kubelet-serving.key"), f"{P}/kubelet.key"),
            PushedFile(str(d / "kubelet.kubeconfig"), f"{C}/kubelet.kubeconfig"),
            PushedFile(str(root / "kubeconfigs/proxy.kubeconfig"), f"{C}/proxy.kubeconfig")]
+    if node.ingress:
+        out.append(PushedFile(str(root / "kubeconfigs/ingress.kubeconfig"),
+                              f"{C}/ingress.kubeconfig"))
     if node.etcd:
         out += [PushedFile(str(root / "pki/etcd/ca.crt"), f"{P}/etcd/ca.crt", "0644")]
         for kind in ("server", "peer"):

@@ -28,6 +28,7 @@ class Node:
     control_plane: bool
     etcd: bool
     worker: bool
+    ingress: bool = False  # runs kboot-ingress (group ``ingress``; default: the workers)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class Topology:
     @property
     def workers(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.worker)
+
+    @property
+    def ingress_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.ingress)
 
     @property
     def kubernetes_service_ip(self) -> str:
@@ -94,6 +99,7 @@ def topology_from_inventory(inv: Inventory) -> Topology:
         problems.append("group control_plane: expected at least one host")
     if len(etcd) % 2 == 0:
         problems.append(f"group etcd: expected an odd number of members, got {len(etcd)}")
+    ingress = set(inv.group_members("ingress")) if "ingress" in inv.groups else None
     cluster = inv.cluster
     schedulable = bool(cluster.get("schedulable_control_plane", not workers))
     if not workers and not schedulable:
@@ -109,6 +115,8 @@ def topology_from_inventory(inv: Inventory) -> Topology:
             control_plane=name in cps,
             etcd=name in etcd,
             worker=name in workers or (schedulable and name in cps),
+            ingress=name in ingress if ingress is not None else (
+                name in workers or (not workers and name in cps)),
         )
         for name, h in inv.hosts.items()
         if name in cps | etcd | workers

@@ -26,8 +26,11 @@ from kboot.inventory import Inventory
 log = logging.getLogger(__name__)
 
 PLAYBOOK_PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "loadbalancer",
-                   "workers")
-PHASES = (*PLAYBOOK_PHASES, "verify")
+                   "workers", "ingress")
+APIPHASE_AFTER = "workers"  # the API phases (addons) run right after the nodes are up
+PHASES = (*PLAYBOOK_PHASES[:7], "addons", *PLAYBOOK_PHASES[7:], "verify")
+
+ApiStep = Callable[[Topology, Path], None]
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ def up(
     on_phase: PhaseCallback,
     bundle_dir: Path | None = None,
     rebuild_bundle: bool = False,
-    verify: Callable[[Topology, Path], None] | None = None,
+    addons: ApiStep | None = None,
+    verify: ApiStep | None = None,
 ) -> UpReport:
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
@@ -114,10 +118,17 @@ def up(
                 f"phase {phase} failed; later phases were not run (re-run `kboot up` after "
                 "fixing):\n  " + "\n  ".join(outcome.failures)
             )
+        if phase == APIPHASE_AFTER and addons is not None:
+            _api_phase("addons", addons, report, pki.admin_kubeconfig, on_phase)
     if verify is not None:
-        on_phase("verify", "start")
-        start = time.monotonic()
-        verify(topo, pki.admin_kubeconfig)
-        report.phases.append(("verify", PhaseOutcome(ok=True), time.monotonic() - start))
-        on_phase("verify", "ok")
+        _api_phase("verify", verify, report, pki.admin_kubeconfig, on_phase)
     return report
+
+
+def _api_phase(name: str, step: ApiStep, report: UpReport, kubeconfig: Path,
+               on_phase: PhaseCallback) -> None:
+    on_phase(name, "start")
+    start = time.monotonic()
+    step(report.topology, kubeconfig)
+    report.phases.append((name, PhaseOutcome(ok=True), time.monotonic() - start))
+    on_phase(name, "ok")

@@ -18,6 +18,7 @@ from kboot.inventory import Group, Host, Inventory
 VENV_DIR = "/opt/kboot/venv"
 ETCD_DATA_DIR = "/var/lib/kboot/etcd"
 NODES_GROUP = "kboot_nodes"
+INGRESS_GROUP = "kboot_ingress"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"
 OWN_PROCESSES = ("etcd", "kboot-apiserver", "haproxy", "containerd", "python3", "kboot-kubelet",
                  "kboot-proxy", "sshd")
@@ -86,10 +87,12 @@ def cluster_inventory(
         hosts[node.name] = Host(
             name=h.name,
             connection=h.connection,
-            groups=(*h.groups, NODES_GROUP),
+            groups=(*h.groups, NODES_GROUP, *((INGRESS_GROUP,) if node.ingress else ())),
             vars={**defaults, **h.vars, **_host_vars(topo, node, pki)},
         )
-    groups = {**inv.groups, NODES_GROUP: Group(NODES_GROUP, hosts=names)}
+    ingress = tuple(n.name for n in topo.ingress_nodes)
+    groups = {**inv.groups, NODES_GROUP: Group(NODES_GROUP, hosts=names),
+              INGRESS_GROUP: Group(INGRESS_GROUP, hosts=ingress)}
     return dataclasses.replace(inv, hosts=hosts, groups=groups)
 
 

@@ -1,0 +1,58 @@
+"""End-to-end fixtures: ``kboot`` run as users run it (a subprocess of the CLI) against lab
+machines, with its state in a temporary ``KBOOT_HOME`` and the bundle cached across runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BUNDLE_CACHE = Path(os.environ.get("KBOOT_TEST_BUNDLE", "/var/cache/kboot/bundle"))
+KUBECTL = "/usr/bin/kubectl"
+
+
+@dataclass
+class Kboot:
+    home: Path
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KBOOT_HOME": str(self.home), "HOME": str(self.home),
+                "COLUMNS": "200"}
+
+    def __call__(self, *args: str, timeout: float = 900, check: bool = True
+                 ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "kboot.cli.main", *args], env=self.env(),
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kboot {' '.join(args)} exited {proc.returncode}\n"
+                                 f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+        return proc
+
+    def up(self, inventory: Path, *extra: str, check: bool = True
+           ) -> subprocess.CompletedProcess[str]:
+        return self("up", str(inventory), "--bundle", str(BUNDLE_CACHE), *extra, check=check)
+
+    def kubeconfig(self, cluster: str) -> Path:
+        return self.home / "clusters" / cluster / "kubeconfigs" / "admin.kubeconfig"
+
+    def kubectl(self, cluster: str, *args: str, timeout: float = 120, check: bool = True
+                ) -> subprocess.CompletedProcess[str]:
+        cmd = [KUBECTL, "--kubeconfig", str(self.kubeconfig(cluster)),
+               "--cache-dir", str(self.home / "kube-cache"), *args]
+        proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}\n"
+                                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return proc
+
+
+@pytest.fixture(scope="session")
+def kboot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kboot]:
+    BUNDLE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    yield Kboot(tmp_path_factory.mktemp("kboot-home"))

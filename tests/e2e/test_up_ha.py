@@ -1,0 +1,116 @@
+"""``kboot up`` on five bare lab machines (3 control planes with etcd + 2 workers): the README's
+main job, as tests. The cluster is built once for this module; tests run in order."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from kboot.lab import Lab
+from tests.e2e.conftest import Kboot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+
+EXAMPLE = "examples/hello.yaml"
+
+
+@pytest.fixture(scope="module")
+def cluster(lab: Lab, kboot: Kboot) -> Iterator[str]:
+    for node in lab.nodes:  # from bare machines: nothing of kboot's is there yet
+        assert lab.exec(node.name, ["test", "-e", "/etc/kboot"]).exit_code != 0
+    proc = kboot.up(lab.inventory_path)
+    assert "phase verify" in proc.stdout
+    yield lab.name
+
+
+def _ready_nodes(kboot: Kboot, cluster: str) -> dict[str, str]:
+    out = kboot.kubectl(cluster, "get", "nodes", "-o", "json").stdout
+    ready = {}
+    for node in json.loads(out)["items"]:
+        conds = {c["type"]: c["status"] for c in node["status"].get("conditions", [])}
+        ready[node["metadata"]["name"]] = conds.get("Ready", "Unknown")
+    return ready
+
+
+def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(1)
+
+
+def _http(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode()
+
+
+def test_five_nodes_ready_with_roles(kboot: Kboot, cluster: str, lab: Lab) -> None:
+    assert _ready_nodes(kboot, cluster) == {n.name: "True" for n in lab.nodes}
+    wide = kboot.kubectl(cluster, "get", "nodes", "-o", "wide").stdout
+    assert "control-plane" in wide and "worker" in wide
+
+
+def test_example_app_answers_through_its_service(kboot: Kboot, cluster: str, lab: Lab) -> None:
+    kboot.kubectl(cluster, "apply", "-f", EXAMPLE)
+    kboot.kubectl(cluster, "-n", "hello", "rollout", "status", "deployment/hello",
+                  "--timeout=180s", timeout=200)
+    for node in lab.nodes:  # NodePort on every node, from the workstation
+        assert "Hello from kboot" in _http(f"http://{node.address}:30080/")
+    svc = json.loads(kboot.kubectl(cluster, "-n", "hello", "get", "svc", "hello",
+                                   "-o", "json").stdout)
+    cluster_ip = svc["spec"]["clusterIP"]
+    probe = ("import urllib.request;print(urllib.request.urlopen("
+             f"'http://{cluster_ip}/', timeout=5).read().decode())")
+    result = lab.exec("cp2", ["python3", "-c", probe], timeout=30)
+    assert result.exit_code == 0 and "Hello from kboot" in result.stdout
+    # the Secret reached the pods (its digest is shown, never its value)
+    assert "s3cr3t" not in result.stdout and "token digest" in result.stdout
+
+
+def test_kubectl_logs_and_exec(kboot: Kboot, cluster: str) -> None:
+    kboot.kubectl(cluster, "run", "talker", "--image=kboot.io/busybox:1.35",
+                  "--image-pull-policy=IfNotPresent", "--restart=Never", "--",
+                  "sh", "-c", "for i in 1 2 3; do echo line-$i; done; sleep 300")
+    kboot.kubectl(cluster, "wait", "--for=condition=Ready", "pod/talker", "--timeout=120s",
+                  timeout=130)
+    _wait(lambda: "line-3" in kboot.kubectl(cluster, "logs", "talker").stdout, 30, "logs")
+    assert kboot.kubectl(cluster, "logs", "talker", "--tail=1").stdout.strip() == "line-3"
+    out = kboot.kubectl(cluster, "exec", "talker", "--", "cat", "/etc/hostname").stdout
+    assert out.strip() == "talker"
+    failed = kboot.kubectl(cluster, "exec", "talker", "--", "sh", "-c", "exit 3", check=False)
+    assert failed.returncode == 3
+    kboot.kubectl(cluster, "delete", "pod", "talker", "--wait=true", timeout=120)
+
+
+def test_second_up_changes_nothing(kboot: Kboot, cluster: str, lab: Lab) -> None:
+    proc = kboot.up(lab.inventory_path)
+    assert "no changes" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_losing_a_control_plane_node_keeps_the_cluster_working(
+        kboot: Kboot, cluster: str, lab: Lab) -> None:
+    victim = f"{lab.name}-cp3"
+    lab.kill("cp3")
+    try:
+        _wait(lambda: _ready_nodes(kboot, cluster).get(victim) != "True", 120,
+              f"{victim} to be reported not Ready")
+        kboot.kubectl(cluster, "create", "deployment", "after-loss",
+                      "--image=kboot.io/busybox:1.35", "--replicas=2", "--",
+                      "sh", "-c", "sleep 3600")
+        kboot.kubectl(cluster, "rollout", "status", "deployment/after-loss", "--timeout=180s",
+                      timeout=200)
+        leases = json.loads(kboot.kubectl(cluster, "-n", "kube-system", "get", "leases",
+                                          "-o", "json").stdout)["items"]
+        holders = {le["metadata"]["name"]: le["spec"].get("holderIdentity", "")
+                   for le in leases}
+        leaders = [h for name, h in holders.items() if "scheduler" in name or "controller" in name]
+        assert leaders and not any(h.startswith(victim) for h in leaders), holders
+    finally:
+        lab.start("cp3")
+    _wait(lambda: _ready_nodes(kboot, cluster).get(victim) == "True", 180,
+          f"{victim} Ready again after restart")
