@@ -4,7 +4,8 @@ A node is eligible when it matches the template's nodeSelector and required node
 and every NoSchedule/NoExecute taint is tolerated (DaemonSet pods get upstream's automatic
 tolerations for not-ready, unreachable, pressure and unschedulable nodes). Pods are bound
 directly (``spec.nodeName``), as the scheduler would only confirm the choice. RollingUpdate
-replaces pods whose ``controller-revision-hash`` is stale, keeping at most ``maxUnavailable``
+replaces pods whose ``controller-revision-hash`` (a ControllerRevision, see :mod:`.revisions`)
+is stale, keeping at most ``maxUnavailable``
 (default 1) eligible nodes without a ready pod.
 """
 
@@ -21,6 +22,7 @@ from kboot.controlplane.client.meta import controller_of, is_deleting, labels, s
 from kboot.controlplane.controllers import pods as podlib
 from kboot.controlplane.controllers.base import Controller, ControllerContext
 from kboot.controlplane.controllers.expectations import Expectations
+from kboot.controlplane.controllers.revisions import ensure_revision
 from kboot.controlplane.controllers.rollout import resolve_int_or_percent
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class DaemonSetController(Controller):
         self.sets = self.informer("daemonsets")
         self.nodes = self.informer("nodes")
         self.pods = self.informer("pods")
+        self.revisions = self.informer("controllerrevisions")
         self.expectations = Expectations()
         self.sets.add_handlers(Handlers(on_add=self.enqueue,
                                         on_update=lambda _o, n: self.enqueue(n)))
@@ -110,7 +113,7 @@ class DaemonSetController(Controller):
         ds = self.sets.get(key)
         if ds is None or is_deleting(ds):
             return DONE
-        revision = podlib.template_hash(ds["spec"]["template"])
+        revision = await ensure_revision(self.client, self.revisions, ds)
         by_node = self._by_node(ds)
         eligible = {n["metadata"]["name"] for n in self.nodes.objects() if should_run(ds, n)}
         if self.expectations.satisfied(key):

@@ -79,30 +79,41 @@ class DeploymentController(Controller):
         if d is None or is_deleting(d):
             return DONE
         sets = self.owned_sets(d)
+        if d["spec"].get("paused"):  # paused: no new ReplicaSet, no scaling, status only
+            current = self._matching_set(d, sets) or (sets[-1] if sets else None)
+            if current is not None:
+                await self._sync_status(d, current, [s for s in sets if s is not current])
+            return DONE
         new = await self._ensure_new_set(d, sets)
         olds = [rs for rs in sets if rs["metadata"]["uid"] != new["metadata"]["uid"]]
-        if not d["spec"].get("paused"):
-            if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
-                await self._recreate(d, new, olds)
-            else:
-                await self._rolling(d, new, olds)
-            await self._cleanup(d, olds)
+        if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
+            await self._recreate(d, new, olds)
+        else:
+            await self._rolling(d, new, olds)
+        await self._cleanup(d, olds)
         status = await self._sync_status(d, new, olds)
         if (podlib.condition({"status": status}, "Progressing") or {}).get("reason") == \
                 "ReplicaSetUpdated":
             return Result(requeue_after=progress_deadline(d) + 1)
         return DONE
 
-    async def _ensure_new_set(self, d: Obj, sets: list[Obj]) -> Obj:
+    def _matching_set(self, d: Obj, sets: list[Obj]) -> Obj | None:
         tmpl_hash = podlib.template_hash(d["spec"]["template"])
-        top = max((revision(rs) for rs in sets), default=0)
         for rs in sets:
             labels = (rs["spec"]["template"].get("metadata") or {}).get("labels") or {}
             if labels.get(podlib.TEMPLATE_HASH) == tmpl_hash:
-                if revision(rs) < top or revision(rs) == 0:
-                    rs = await self._set_annotations("replicasets", rs, {REVISION: str(top + 1)})
-                await self._mark_revision(d, revision(rs))
                 return rs
+        return None
+
+    async def _ensure_new_set(self, d: Obj, sets: list[Obj]) -> Obj:
+        tmpl_hash = podlib.template_hash(d["spec"]["template"])
+        top = max((revision(rs) for rs in sets), default=0)
+        rs = self._matching_set(d, sets)
+        if rs is not None:
+            if revision(rs) < top or revision(rs) == 0:
+                rs = await self._set_annotations("replicasets", rs, {REVISION: str(top + 1)})
+            await self._mark_revision(d, revision(rs))
+            return rs
         body = self._new_set_body(d, tmpl_hash, top + 1, sets)
         try:
             rs = await self.client.create("replicasets", body)

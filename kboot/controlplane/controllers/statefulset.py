@@ -5,7 +5,7 @@
   ``Parallel`` creates and deletes without waiting.
 - ``volumeClaimTemplates`` become PVCs ``<template>-<set>-<ordinal>`` created before the pod
   and kept after it (retention policy Retain).
-- Each template is recorded as a ControllerRevision ``<set>-<hash>``; pods carry
+- Each template is recorded as a ControllerRevision (:mod:`.revisions`); pods carry
   ``controller-revision-hash``. RollingUpdate replaces pods from the highest ordinal down to
   ``partition``, one at a time, each only when all others are ready; ``status.currentRevision``
   becomes ``updateRevision`` once every pod runs it.
@@ -22,9 +22,10 @@ from kboot.controlplane.client.api import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Handlers
-from kboot.controlplane.client.meta import controller_of, is_deleting, owner_ref
+from kboot.controlplane.client.meta import controller_of, is_deleting
 from kboot.controlplane.controllers import pods as podlib
 from kboot.controlplane.controllers.base import Controller, ControllerContext
+from kboot.controlplane.controllers.revisions import ensure_revision
 
 log = logging.getLogger(__name__)
 REVISION_LABEL = "controller-revision-hash"
@@ -90,29 +91,12 @@ class StatefulSetController(Controller):
         sts = self.sets.get(key)
         if sts is None or is_deleting(sts):
             return DONE
-        revision = await self._ensure_revision(sts)
+        revision = await ensure_revision(self.client, self.revisions, sts)
         pods = self._owned(sts)
         ordered = sts["spec"].get("podManagementPolicy", "OrderedReady") != "Parallel"
         await self._converge(sts, pods, revision, ordered)
         await self._sync_status(sts, self._owned(sts), revision)
         return DONE
-
-    async def _ensure_revision(self, sts: Obj) -> str:
-        name = f"{sts['metadata']['name']}-{podlib.template_hash(sts['spec']['template'])}"
-        ns = sts["metadata"]["namespace"]
-        if self.revisions.get(f"{ns}/{name}") is None:
-            owned = [r for r in self.revisions.by_index("owner", sts["metadata"]["uid"])]
-            number = max((int(r.get("revision", 0)) for r in owned), default=0) + 1
-            body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
-                    "metadata": {"name": name, "namespace": ns,
-                                 "labels": dict(sts["spec"]["selector"].get("matchLabels")
-                                                or {}),
-                                 "ownerReferences": [owner_ref(sts)]},
-                    "data": {"spec": {"template": copy.deepcopy(sts["spec"]["template"])}},
-                    "revision": number}
-            with contextlib.suppress(AlreadyExists):
-                await self.client.create("controllerrevisions", body)
-        return name
 
     async def _converge(self, sts: Obj, pods: dict[int, Obj], revision: str,
                         ordered: bool) -> None:

@@ -186,6 +186,16 @@ def test_daemonset_lands_on_a_node_added_later(cp: ControlPlane, client: SyncCli
     finally:
         cp.stop("late")
         cp.kubectl("delete", "node", "late-0")
+    wait_for("late-0's pod collected", lambda: len(client.list(
+        "pods", namespace=ns, label_selector="app=agent")) == 3, cp=cp)
+    cp.kubectl("set", "image", "-n", ns, "ds/agent", "c=busybox:2")
+    cp.kubectl("rollout", "status", "-n", ns, "ds/agent", "--timeout=60s")
+    wait_for("busybox:2 everywhere", lambda: images(client, ns, "agent") == {"busybox:2"}
+             and len(running_pods(client, ns, "app=agent")) == 3, cp=cp)
+    assert "2 " in cp.kubectl("rollout", "history", "-n", ns, "ds/agent")
+    cp.kubectl("rollout", "undo", "-n", ns, "ds/agent")
+    wait_for("busybox back", lambda: images(client, ns, "agent") == {"busybox"}
+             and len(running_pods(client, ns, "app=agent")) == 3, timeout=60, cp=cp)
     cp.kubectl("delete", "-n", ns, "ds/agent")
 
 

@@ -110,3 +110,21 @@ def test_stalled_rollout_reports_progress_deadline_exceeded() -> None:
     d = deployment()
     d["spec"]["progressDeadlineSeconds"] = 0
     run(DeploymentController, [("deployments", d)], body)
+
+
+def test_paused_deployment_does_not_roll() -> None:
+    async def body(h: Harness) -> None:
+        await h.reconcile("ns/web")
+        d = h.fake.all("deployments", "ns")[0]
+        d["spec"]["paused"] = True
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+        await h.fake.replace("deployments", d)
+        await h.reconcile("ns/web")
+        assert by_revision(h) == {"1": 3}  # no new ReplicaSet while paused
+        d = h.fake.all("deployments", "ns")[0]
+        d["spec"]["paused"] = False
+        await h.fake.replace("deployments", d)
+        await h.reconcile("ns/web")
+        assert set(by_revision(h)) == {"1", "2"}
+
+    run(DeploymentController, [("deployments", deployment())], body)
