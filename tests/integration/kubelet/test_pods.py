@@ -205,7 +205,8 @@ def test_http_and_tcp_probes_from_the_kubelet(cluster: Cluster) -> None:
     cluster.apply(pod("web-ok", serve, container={
         "ports": [{"name": "http", "containerPort": 8080}],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, **probes},
-        "livenessProbe": {"tcpSocket": {"port": 8080}, **probes}}))
+        "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1,
+                          "failureThreshold": 5}}))
     cluster.apply(pod("web-404", serve, container={
         "readinessProbe": {"httpGet": {"path": "/missing", "port": 8080}, **probes}}))
     p = cluster.wait("pod", "web-ok", lambda p: _cs(p)["ready"], timeout=30)
