@@ -65,7 +65,8 @@ def test_crash_loop_backoff_counts_restarts(cluster: Cluster) -> None:
 def test_liveness_restarts_and_readiness_gates_ready(cluster: Cluster) -> None:
     probe = {"periodSeconds": 1, "failureThreshold": 1}
     cluster.apply(pod("probed", "touch /tmp/alive; sleep 3600", container={
-        "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/alive"]}, **probe},
+        "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/alive"]},
+                          "initialDelaySeconds": 1, "periodSeconds": 1, "failureThreshold": 2},
         "readinessProbe": {"exec": {"command": ["test", "-f", "/tmp/ready"]}, **probe}}))
     p = cluster.wait_running("probed")
     assert not _cs(p)["ready"]
