@@ -112,14 +112,46 @@ def _download_debs(debs: Path, packages: list[str]) -> None:
     (debs / "Packages").write_text(index)
 
 
-def _build_wheels(wheels: Path, source: Path) -> None:
+SOURCE_STAMP = ".kboot-source"
+
+
+def source_digest(source: Path) -> str:
+    """A hash of what goes into kboot's own wheel (code, data, templates, playbooks)."""
+    h = hashlib.sha256()
+    files = [source / "pyproject.toml"]
+    for part in ("kboot", "templates", "playbooks"):
+        files += sorted(p for p in (source / part).rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        h.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _build_wheels(wheels: Path, source: Path, *, deps: bool = True) -> None:
+    """kboot's wheel (rebuilt whenever its source changed) and, with ``deps``, its
+    dependencies' wheels (pip keeps those already in ``wheels``)."""
     wheels.mkdir(parents=True, exist_ok=True)
     for old in wheels.glob("kboot-*.whl"):
-        old.unlink()  # always rebuild kboot itself: the source may have changed
-    _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(wheels),
-         f"{source}[controlplane]"]
-    )
+        old.unlink()
+    extra = [] if deps else ["--no-deps"]
+    _run([sys.executable, "-m", "pip", "wheel", "-q", *extra, "--wheel-dir", str(wheels),
+          f"{source}[controlplane]"])
+    (wheels / SOURCE_STAMP).write_text(source_digest(source))
+
+
+def refresh_kboot_wheel(out: Path) -> bool:
+    """Rebuild kboot's own wheel when the source tree changed since the bundle was built;
+    True when it did (the manifest must then be rewritten)."""
+    try:
+        source = source_tree()
+    except ConfigError:
+        return False  # an installed kboot: its bundle's wheel is what it is
+    stamp = out / "wheels" / SOURCE_STAMP
+    if stamp.exists() and stamp.read_text() == source_digest(source):
+        return False
+    log.info("kboot's source changed: rebuilding its wheel in the bundle")
+    _build_wheels(out / "wheels", source, deps=False)
+    return True
 
 
 def _build_images(images: Path) -> None:
@@ -151,8 +183,12 @@ def build_bundle(
         _build_wheels(out / "wheels", source_tree())
     if images:
         _build_images(out / "images")
+    return write_manifest(out, pkgs)
+
+
+def write_manifest(out: Path, packages: list[str]) -> BundleManifest:
     manifest = BundleManifest(
-        packages=pkgs,
+        packages=packages,
         debs={p.name: _sha256(p) for p in sorted((out / "debs").glob("*.deb"))},
         wheels={p.name: _sha256(p) for p in sorted((out / "wheels").glob("*.whl"))},
         images={p.name: _sha256(p) for p in sorted((out / "images").glob("*.tar"))},

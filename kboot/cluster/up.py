@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kboot.bundle import BundleManifest, build_bundle, default_bundle_dir, load_manifest
+from kboot.bundle.build import refresh_kboot_wheel, write_manifest
 from kboot.cluster.pki import ensure_pki
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
@@ -81,6 +82,8 @@ def prepare_bundle(bundle_dir: Path | None, *, rebuild: bool) -> dict[str, Any]:
         manifest = build_bundle(directory)
     else:
         manifest = load_manifest(directory)
+        if refresh_kboot_wheel(directory):
+            manifest = write_manifest(directory, list(manifest.packages))
     archive = bundle_archive(directory, manifest)
     return {
         "bundle_digest": manifest.digest,
