@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from kboot.lab import Lab
+
 BUNDLE_CACHE = Path(os.environ.get("KBOOT_TEST_BUNDLE", "/var/cache/kboot/bundle"))
 KUBECTL = "/usr/bin/kubectl"
 
@@ -56,3 +58,13 @@ class Kboot:
 def kboot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kboot]:
     BUNDLE_CACHE.parent.mkdir(parents=True, exist_ok=True)
     yield Kboot(tmp_path_factory.mktemp("kboot-home"))
+
+
+@pytest.fixture(scope="session")
+def ha_cluster(lab: Lab, kboot: Kboot) -> str:
+    """``kboot up`` on the 3 + 2 lab, from bare machines, once per session; the cluster name."""
+    for node in lab.nodes:  # nothing of kboot's is there yet
+        assert lab.exec(node.name, ["test", "-e", "/etc/kboot"]).exit_code != 0
+    proc = kboot.up(lab.inventory_path)
+    assert "phase verify" in proc.stdout
+    return lab.name
