@@ -2,6 +2,11 @@
 shows them. Repeats of the same (object, type, reason, message) bump ``count`` and
 ``lastTimestamp`` on the existing Event instead of creating a new one. Recording never raises
 into the caller; failures are logged.
+
+Events are a side channel: background recordings run at most ``max_in_flight`` at a time and
+at most ``max_pending`` wait, beyond which new ones are dropped (as upstream's broadcaster
+drops when its channel is full), so a burst of events never competes with the real work
+(bindings, pod creates) for the apiserver.
 """
 
 from __future__ import annotations
@@ -18,18 +23,31 @@ log = logging.getLogger(__name__)
 
 
 class EventRecorder:
-    def __init__(self, client: ApiClient, component: str, *, host: str = "") -> None:
+    def __init__(self, client: ApiClient, component: str, *, host: str = "",
+                 max_in_flight: int = 4, max_pending: int = 1000) -> None:
         self.client = client
         self.component = component
         self.host = host
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._lane = asyncio.Semaphore(max_in_flight)
         self._seen: dict[tuple[str, str, str, str], tuple[str, str, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         """Record in the background (handlers and hot paths must not wait on the API)."""
-        task = asyncio.create_task(self.record(obj, type_, reason, message))
+        if len(self._tasks) >= self.max_pending:
+            self.dropped += 1
+            log.debug("event backlog full; dropped %s on %s", reason,
+                      (obj.get("metadata") or {}).get("name"))
+            return
+        task = asyncio.create_task(self._lane_record(obj, type_, reason, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _lane_record(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        async with self._lane:
+            await self.record(obj, type_, reason, message)
 
     async def record(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         md = obj.get("metadata") or {}

@@ -149,3 +149,36 @@ def test_failing_job_stops_at_backoff_limit() -> None:
         assert len(h.fake.all("pods", "ns")) == 3  # no more pods after failing
 
     run(JobController, [("jobs", job(1, 1, backoff=2))], body)
+
+
+def test_statefulset_rolling_update_goes_from_the_top_ordinal_down() -> None:
+    async def body(h: Harness) -> None:
+        h.fake.graceful_pod_deletion = False
+        for _ in range(3):
+            await h.reconcile("ns/web")
+            await make_ready(h)
+        assert names(h) == ["web-0", "web-1", "web-2"]
+        s = h.fake.all("statefulsets", "ns")[0]
+        s["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+        await h.fake.replace("statefulsets", s)
+        await h.reconcile("ns/web")
+        assert names(h) == ["web-0", "web-1"]  # web-2 replaced first
+        await h.reconcile("ns/web")
+        await make_ready(h)
+        images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+                  for p in h.fake.all("pods", "ns")}
+        assert images == {"web-0": "nginx:1", "web-1": "nginx:1", "web-2": "nginx:2"}
+        for _ in range(4):
+            await h.reconcile("ns/web")
+            await make_ready(h)
+        images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+                  for p in h.fake.all("pods", "ns")}
+        assert set(images.values()) == {"nginx:2"} and len(images) == 3
+        await h.reconcile("ns/web")
+        status = h.fake.all("statefulsets", "ns")[0]["status"]
+        assert status["currentRevision"] == status["updateRevision"]
+        assert status["updatedReplicas"] == 3
+        revisions = h.fake.all("controllerrevisions", "ns")
+        assert sorted(r["revision"] for r in revisions) == [1, 2]
+
+    run(StatefulSetController, [("statefulsets", sts(3))], body)
