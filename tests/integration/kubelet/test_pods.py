@@ -129,8 +129,8 @@ def test_graceful_delete_removes_everything(cluster: Cluster) -> None:
     assert cluster.get("pod", "doomed") is None
     assert not list(cluster.node.log_dir.glob(f"*_{uid}"))
     ctrs = cluster.node.ctr("-n", "k8s.io", "containers", "list", "-q").stdout.split()
-    for c in ctrs:
-        info = cluster.node.ctr("-n", "k8s.io", "containers", "info", c).stdout
+    for c in ctrs:  # (other pods' containers may come and go meanwhile)
+        info = cluster.node.ctr("-n", "k8s.io", "containers", "info", c, check=False).stdout
         assert uid not in info
 
 
