@@ -25,6 +25,7 @@ from kboot.controlplane.controllers.namespace import NamespaceController, Servic
 from kboot.controlplane.controllers.nodelifecycle import NodeLifecycleController
 from kboot.controlplane.controllers.replicaset import ReplicaSetController
 from kboot.controlplane.controllers.statefulset import StatefulSetController
+from kboot.controlplane.controllers.volumes import VolumeBinder
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ CONTROLLERS: dict[str, type[Controller]] = {
     c.name: c for c in (
         ReplicaSetController, DeploymentController, EndpointsController, GarbageCollector,
         NamespaceController, ServiceAccountController, NodeLifecycleController,
-        NodeIpamController, StatefulSetController, DaemonSetController, JobController)
+        NodeIpamController, StatefulSetController, DaemonSetController, JobController,
+        VolumeBinder)
 }
 
 

@@ -8,28 +8,20 @@ them (before its binding call returns); binding failures forget the assumption.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from kboot.controlplane.api import quantities
 from kboot.controlplane.client.api import Obj
 from kboot.controlplane.client.meta import controller_of, key_of
-
-_SUFFIX = {"": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-           "Ki": 1024.0, "Mi": 1024.0 ** 2, "Gi": 1024.0 ** 3, "Ti": 1024.0 ** 4,
-           "Pi": 1024.0 ** 5}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 
 
 def parse_quantity(value: Any) -> float:
     """A Kubernetes quantity (``100m``, ``1.5``, ``128Mi``, ``1e3``) as a float."""
     if isinstance(value, int | float):
         return float(value)
-    m = _QUANTITY.match(str(value).strip())
-    if not m:
-        raise ValueError(f"invalid quantity {value!r}")
-    return float(m.group(1)) * _SUFFIX[m.group(2) or ""]
+    return float(quantities.parse_quantity(str(value)))
 
 
 @dataclass(frozen=True)
