@@ -95,3 +95,22 @@ def test_standby_controller_manager_takes_over_when_the_leader_dies(
              timeout=20, cp=cp)
     assert time.monotonic() - killed < 3 + 2 + 20  # lease + retry + convergence
     cp.controller_manager("cm-a")  # restore the usual leader name for later tests
+
+
+def test_standby_scheduler_takes_over_when_the_leader_dies(cp: ControlPlane,
+                                                           client: SyncClient) -> None:
+    def sched_holder() -> str:
+        lease = client.get("leases", "kube-scheduler", namespace="kube-system")
+        return str(lease["spec"].get("holderIdentity") or "")
+
+    assert wait_for("a scheduler leader", sched_holder, cp=cp) == "sched-a"
+    cp.scheduler("sched-b")
+    time.sleep(1.5)
+    assert sched_holder() == "sched-a"
+    cp.stop("sched-a", signal.SIGKILL)
+    wait_for("sched-b leads", lambda: sched_holder() == "sched-b", timeout=10, cp=cp)
+    ns = namespace(cp, "sched-ha")
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("ha", 1))
+    wait_for("scheduled by the standby", lambda: len(running_pods(client, ns, "app=ha")) == 1,
+             timeout=20, cp=cp)
+    assert "Successfully assigned" in cp.kubectl("get", "events", "-n", ns)
