@@ -1,0 +1,74 @@
+"""How long ``kboot up`` takes on 3 + 2 lab machines: from bare machines, then the no-op re-run,
+with the phase breakdown, printed against the targets (≤ 90 s and ≤ 5 s).
+
+    .venv/bin/python -m benchmarks.up.bench_up [--keep]
+
+Brings up its own lab (``kbench``, 10.77.250.0/24) with fresh machines, uses the cached bundle
+(``~/.kboot/bundle``, built on first use and not timed), and removes the lab afterwards unless
+``--keep``. Not a test: it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from kboot.cli.phases import PhaseRunner
+from kboot.cluster.addons import apply_addons
+from kboot.cluster.up import UpReport, prepare_bundle, up
+from kboot.cluster.verify import verify_cluster
+from kboot.inventory import load_inventory
+from kboot.lab import Lab
+
+TARGET_FIRST, TARGET_NOOP = 90.0, 5.0
+
+
+def _run(inventory: Path, console: Console) -> tuple[UpReport, float]:
+    inv = load_inventory(inventory, require_groups=("control_plane",))
+    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
+    start = time.monotonic()
+    with PhaseRunner(inv, quiet) as runner:
+        report = up(inv, runner=runner, on_phase=lambda p, s: None, addons=apply_addons,
+                    verify=verify_cluster)
+    return report, time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
+    args = parser.parse_args()
+    console = Console()
+    os.environ.setdefault("KBOOT_HOME", tempfile.mkdtemp(prefix="kboot-bench-up-"))
+    prepare_bundle(None, rebuild=False)  # not timed: built once per workstation
+    lab = Lab("kbench", control_planes=3, workers=2, subnet="10.77.250.0/24",
+              inventory_path=Path(tempfile.mkdtemp()) / "lab-kbench.yaml")
+    lab.down()
+    inventory = lab.up()
+    try:
+        first, t_first = _run(inventory, console)
+        noop, t_noop = _run(inventory, console)
+    finally:
+        if not args.keep:
+            lab.down()
+    table = Table(title="kboot up on 3 control planes + 2 workers (lab)")
+    for col in ("phase", "from bare (s)", "no-op re-run (s)"):
+        table.add_column(col)
+    noop_times = {name: secs for name, _, secs in noop.phases}
+    for name, _, secs in first.phases:
+        table.add_row(name, f"{secs:.1f}", f"{noop_times.get(name, 0.0):.1f}")
+    table.add_row("total", f"{t_first:.1f}", f"{t_noop:.1f}")
+    console.print(table)
+    console.print(f"from bare: {t_first:.1f}s (target ≤ {TARGET_FIRST:.0f}s, "
+                  f"ratio {t_first / TARGET_FIRST:.2f}); no-op: {t_noop:.1f}s "
+                  f"(target ≤ {TARGET_NOOP:.0f}s, ratio {t_noop / TARGET_NOOP:.2f}); "
+                  f"changed on re-run: {noop.changed}")
+
+
+if __name__ == "__main__":
+    main()
