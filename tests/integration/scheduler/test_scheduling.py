@@ -65,3 +65,32 @@ def test_unschedulable_pod_gets_a_clear_failed_scheduling_event(
     node = wait_for("pinned bound", lambda: client.get("pods", "pinned", namespace="default")[
         "spec"].get("nodeName"), cp=plane)
     assert node == "hollow-0"
+
+
+def test_kubectl_drain_moves_pods_off_a_cordoned_node(
+        cp: tuple[ControlPlane, SyncClient]) -> None:
+    plane, client = cp
+    plane.kubectl("apply", "-f", "-", input="""apiVersion: apps/v1
+kind: Deployment
+metadata: {name: drained, namespace: default}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: drained}}
+  template:
+    metadata: {labels: {app: drained}}
+    spec: {containers: [{name: c, image: nginx}]}
+""")
+
+    def running() -> list[dict[str, object]]:
+        return [p for p in client.list("pods", namespace="default", label_selector="app=drained")
+                if p.get("status", {}).get("phase") == "Running"
+                and not p["metadata"].get("deletionTimestamp")]
+
+    wait_for("4 running", lambda: len(running()) == 4, cp=plane)
+    plane.kubectl("drain", "hollow-1", "--ignore-daemonsets", "--force", "--timeout=60s",
+                  "--grace-period=1")
+    assert client.get("nodes", "hollow-1")["spec"].get("unschedulable") is True
+    wait_for("all 4 on hollow-0", lambda: len(running()) == 4 and all(
+        p["spec"]["nodeName"] == "hollow-0" for p in running()), cp=plane)  # type: ignore[index]
+    plane.kubectl("uncordon", "hollow-1")
+    plane.kubectl("delete", "deploy/drained")
