@@ -27,6 +27,12 @@ COMMAND_MODULES = (
     "up",
     "kubeconfig",
     "reset",
+    "status",
+    "logs",
+    "exec",
+    "get",
+    "apply",
+    "delete",
 )
 
 EPILOG = """examples:

@@ -76,7 +76,7 @@ def exit_status(payload: bytes) -> ExitStatus:
 
 def _session(client: Client) -> aiohttp.ClientSession:
     # The REST client's pooled session (same TLS identity); this module extends that client.
-    session: aiohttp.ClientSession = client._session  # noqa: SLF001
+    session: aiohttp.ClientSession = client._session
     return session
 
 

@@ -1,0 +1,320 @@
+"""``kboot status``: one view of a cluster's health, gathered in parallel.
+
+- nodes from the API (Ready, roles, version, address);
+- each host's kboot units (``systemctl is-active``), one round trip per host through the engine;
+  the first reachable etcd member also answers ``etcdctl member list`` and ``endpoint status``
+  in that same round trip;
+- scheduler and controller-manager leaders (their Leases in kube-system);
+- the workstation PKI's certificates, soonest expiry first.
+
+Gathering (:func:`gather_status`) and judging (:func:`build_report`, pure) are separate, so the
+judgement is tested on canned data. A part that cannot be gathered becomes a problem in the
+report; the rest is still shown.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kboot.cluster.exec import HostOutput, run_on_hosts
+from kboot.cluster.pki import HOST_PKI_DIR
+from kboot.cluster.topology import Node, Topology, state_dir
+from kboot.controlplane.client.errors import ApiError
+from kboot.controlplane.client.sync import SyncClient, node_ready
+from kboot.inventory import Inventory
+from kboot.pki import CertInfo, scan_certs
+from kboot.playbook.state import TransportFactory
+
+log = logging.getLogger(__name__)
+
+CERT_WARN_DAYS = 30
+LEASES = ("kube-scheduler", "kube-controller-manager")
+MARK = "KBOOT-SECTION "
+
+
+def expected_units(node: Node) -> tuple[str, ...]:
+    units: list[str] = []
+    if node.etcd:
+        units.append("kboot-etcd")
+    if node.control_plane:
+        units += ["kboot-apiserver", "kboot-scheduler", "kboot-controller-manager"]
+    units += ["haproxy", "containerd", "kboot-kubelet", "kboot-proxy", "kboot-dns"]
+    if node.ingress:
+        units.append("kboot-ingress")
+    return tuple(units)
+
+
+def _etcdctl(topo: Topology, node: Node) -> str:
+    p = f"{HOST_PKI_DIR}/etcd"
+    endpoints = ",".join(f"https://{n.ip}:2379" for n in topo.etcd_members)
+    return (f"ETCDCTL_API=3 etcdctl --endpoints={endpoints} --cacert={p}/ca.crt "
+            f"--cert={p}/server.crt --key={p}/server.key --command-timeout=5s -w json")
+
+
+def host_command(topo: Topology, node: Node, *, with_etcd: bool) -> str:
+    """The one shell line a host runs for ``kboot status``; sections are marked for parsing."""
+    units = " ".join(expected_units(node))
+    line = f"echo '{MARK}units'; systemctl is-active {units};"
+    if with_etcd:
+        etcdctl = _etcdctl(topo, node)
+        line += (f" echo '{MARK}members'; {etcdctl} member list 2>&1;"
+                 f" echo '{MARK}endpoints'; {etcdctl} endpoint status 2>&1;")
+    return line + " exit 0"
+
+
+def split_sections(text: str) -> dict[str, str]:
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith(MARK):
+            current = line[len(MARK):].strip()
+            sections[current] = []
+        elif current:
+            sections[current].append(line)
+    return {k: "\n".join(v) for k, v in sections.items()}
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    name: str
+    ready: bool
+    roles: str
+    version: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class HostHealth:
+    host: str
+    reachable: bool
+    units: Mapping[str, str]  # unit -> is-active state
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class EtcdMember:
+    name: str
+    id: str
+    client_urls: tuple[str, ...]
+    leader: bool
+    healthy: bool
+
+
+@dataclass(frozen=True)
+class CertRow:
+    path: str
+    subject: str
+    not_after: datetime.datetime | None
+    days_left: int | None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    cluster: str
+    nodes: tuple[NodeRow, ...]
+    hosts: tuple[HostHealth, ...]
+    etcd: tuple[EtcdMember, ...]
+    leaders: Mapping[str, str]
+    certs: tuple[CertRow, ...]
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def node_rows(items: Sequence[Mapping[str, Any]]) -> tuple[NodeRow, ...]:
+    rows = []
+    for n in items:
+        meta, status = n.get("metadata") or {}, n.get("status") or {}
+        roles = sorted(k.split("/", 1)[1] for k in (meta.get("labels") or {})
+                       if k.startswith("node-role.kubernetes.io/"))
+        ip = next((a.get("address", "") for a in status.get("addresses") or []
+                   if a.get("type") == "InternalIP"), "")
+        rows.append(NodeRow(str(meta.get("name", "")), node_ready(dict(n)),
+                            ",".join(roles) or "<none>",
+                            str((status.get("nodeInfo") or {}).get("kubeletVersion", "")), ip))
+    return tuple(sorted(rows, key=lambda r: r.name))
+
+
+def parse_units(units: Sequence[str], text: str) -> dict[str, str]:
+    states = [s.strip() for s in text.splitlines() if s.strip()]
+    return {u: (states[i] if i < len(states) else "unknown") for i, u in enumerate(units)}
+
+
+def _json(text: str) -> Any:
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        return None
+    try:
+        return json.loads(text[start:])
+    except ValueError:
+        return None
+
+
+def parse_etcd(members_text: str, endpoints_text: str) -> tuple[EtcdMember, ...]:
+    """Members from ``member list -w json``, marked leader/healthy from ``endpoint status``."""
+    members = (_json(members_text) or {}).get("members") or []
+    statuses = _json(endpoints_text)
+    leader, answered = 0, set()
+    for st in statuses if isinstance(statuses, list) else []:
+        header = (st.get("Status") or {}).get("header") or {}
+        leader = int((st.get("Status") or {}).get("leader") or leader)
+        answered.add(int(header.get("member_id") or 0))
+    return tuple(EtcdMember(name=str(m.get("name", "")), id=f"{int(m.get('ID', 0)):x}",
+                            client_urls=tuple(m.get("clientURLs") or ()),
+                            leader=int(m.get("ID", 0)) == leader,
+                            healthy=int(m.get("ID", 0)) in answered)
+                 for m in members)
+
+
+def cert_rows(found: Sequence[tuple[Path, CertInfo | str]], root: Path, *,
+              now: datetime.datetime) -> tuple[CertRow, ...]:
+    rows = []
+    for path, info in found:
+        rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        if isinstance(info, str):
+            rows.append(CertRow(rel, "", None, None, info))
+        else:
+            rows.append(CertRow(rel, info.common_name, info.not_after,
+                                info.remaining(now).days))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Raw inputs of a report, as gathered (or canned by tests)."""
+
+    nodes: Sequence[Mapping[str, Any]] | None  # None: the API did not answer
+    api_error: str
+    outputs: Mapping[str, HostOutput]
+    etcd_host: str | None
+    leases: Mapping[str, str]
+    certs: Sequence[tuple[Path, CertInfo | str]]
+    cert_root: Path
+
+
+def build_report(topo: Topology, g: Gathered, *,
+                 now: datetime.datetime | None = None) -> StatusReport:
+    """Judge the gathered data: every problem is named, nothing is dropped."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    problems: list[str] = []
+    nodes = node_rows(g.nodes or ())
+    if g.nodes is None:
+        problems.append(f"API: {g.api_error or 'no answer'}")
+    problems += _node_problems(topo, nodes) if g.nodes is not None else []
+    hosts = tuple(_host_health(n, g.outputs.get(n.name)) for n in topo.nodes)
+    for h in hosts:
+        if not h.reachable:
+            problems.append(f"{h.host}: unreachable ({h.message})")
+        problems += [f"{h.host}: {u} is {s}" for u, s in h.units.items() if s != "active"]
+    etcd = _etcd(g)
+    problems += _etcd_problems(topo, etcd, g.etcd_host)
+    for lease in LEASES:
+        if not g.leases.get(lease) and g.nodes is not None:
+            problems.append(f"{lease}: no leader")
+    certs = cert_rows(g.certs, g.cert_root, now=now)
+    for c in certs:
+        if c.problem:
+            problems.append(f"certificate {c.path}: {c.problem}")
+        elif c.days_left is not None and c.days_left < CERT_WARN_DAYS:
+            problems.append(f"certificate {c.path} expires in {c.days_left} days")
+    return StatusReport(topo.name, nodes, hosts, etcd, dict(g.leases), certs, tuple(problems))
+
+
+def _node_problems(topo: Topology, nodes: Sequence[NodeRow]) -> list[str]:
+    seen = {n.name: n for n in nodes}
+    out = [f"node {n.name}: not registered" for n in topo.nodes if n.name not in seen]
+    return out + [f"node {n.name}: not Ready" for n in nodes if not n.ready]
+
+
+def _host_health(node: Node, out: HostOutput | None) -> HostHealth:
+    if out is None or out.status == "unreachable":
+        return HostHealth(node.name, False, {}, out.message if out else "not contacted")
+    units = parse_units(expected_units(node), split_sections(out.stdout).get("units", ""))
+    return HostHealth(node.name, True, units)
+
+
+def _etcd(g: Gathered) -> tuple[EtcdMember, ...]:
+    if g.etcd_host is None or g.etcd_host not in g.outputs:
+        return ()
+    sections = split_sections(g.outputs[g.etcd_host].stdout)
+    return parse_etcd(sections.get("members", ""), sections.get("endpoints", ""))
+
+
+def _etcd_problems(topo: Topology, etcd: Sequence[EtcdMember], host: str | None) -> list[str]:
+    if not etcd:
+        return [f"etcd: no member list (asked {host or 'no reachable member'})"]
+    out = [f"etcd member {m.name or m.id}: not answering" for m in etcd if not m.healthy]
+    if not any(m.leader for m in etcd):
+        out.append("etcd: no leader")
+    if len(etcd) != len(topo.etcd_members):
+        out.append(f"etcd: {len(etcd)} members, inventory has {len(topo.etcd_members)}")
+    return out
+
+
+def _api_state(kubeconfig: Path) -> tuple[list[dict[str, Any]] | None, dict[str, str], str]:
+    try:
+        with SyncClient.from_kubeconfig(kubeconfig) as api:
+            nodes = api.list("nodes")
+            leases = {}
+            for name in LEASES:
+                lease = api.get_or_none("leases", name, namespace="kube-system")
+                holder = ((lease or {}).get("spec") or {}).get("holderIdentity") or ""
+                leases[name] = str(holder)
+            return nodes, leases, ""
+    except (ApiError, OSError, TimeoutError) as err:
+        return None, {}, str(err) or type(err).__name__
+
+
+def gather_status(inventory: Inventory, topo: Topology, *, kubeconfig: Path | None = None,
+                  transports_factory: TransportFactory | None = None,
+                  forks: int = 20) -> StatusReport:
+    root = state_dir(topo.name)
+    kubeconfig = kubeconfig or root / "kubeconfigs" / "admin.kubeconfig"
+    etcd_host = topo.etcd_members[0].name if topo.etcd_members else None
+    commands = {n.name: host_command(topo, n, with_etcd=n.name == etcd_host) for n in topo.nodes}
+    outputs = run_on_hosts(inventory, commands, become=True,
+                           transports_factory=transports_factory, forks=forks)
+    if etcd_host and outputs[etcd_host].status == "unreachable":
+        # ask another member, in a second (small) round trip
+        other = next((n for n in topo.etcd_members if outputs[n.name].status != "unreachable"),
+                     None)
+        if other is not None:
+            again = run_on_hosts(inventory, {other.name: host_command(topo, other,
+                                                                       with_etcd=True)},
+                                 become=True, transports_factory=transports_factory)
+            outputs = {**outputs, **again}
+        etcd_host = other.name if other else None
+    nodes, leases, api_error = (_api_state(kubeconfig) if kubeconfig.exists()
+                                else (None, {}, f"no admin kubeconfig at {kubeconfig}"))
+    certs = scan_certs(root) if root.is_dir() else []
+    return build_report(topo, Gathered(nodes, api_error, outputs, etcd_host, leases, certs,
+                                       root))
+
+
+def report_dict(report: StatusReport) -> dict[str, Any]:
+    """The report as JSON-ready data (``kboot status -o json``)."""
+    def cert(c: CertRow) -> dict[str, Any]:
+        return {"path": c.path, "subject": c.subject, "daysLeft": c.days_left,
+                "notAfter": c.not_after.isoformat() if c.not_after else None,
+                "problem": c.problem}
+    return {
+        "cluster": report.cluster, "healthy": report.healthy,
+        "nodes": [vars(n) for n in report.nodes],
+        "hosts": [{"host": h.host, "reachable": h.reachable, "units": dict(h.units),
+                   "message": h.message} for h in report.hosts],
+        "etcd": [{**vars(m), "client_urls": list(m.client_urls)} for m in report.etcd],
+        "leaders": dict(report.leaders),
+        "certificates": [cert(c) for c in report.certs],
+        "problems": list(report.problems),
+    }
+
+
