@@ -64,3 +64,20 @@ def test_informer_relists_after_expired_and_sees_missed_deletes() -> None:
         task.cancel()
 
     asyncio.run(go())
+
+
+def test_resync_replays_cached_objects_as_updates() -> None:
+    async def go() -> int:
+        c = FakeClient()
+        await c.create("pods", _pod("a"))
+        inf = Informer(c, "pods", resync_period=0.05)
+        updates: list[str] = []
+        inf.add_handlers(Handlers(on_update=lambda old, new: updates.append(
+            new["metadata"]["name"])))
+        task = asyncio.create_task(inf.run())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return len(updates)
+
+    assert asyncio.run(go()) >= 2

@@ -34,9 +34,11 @@ def test_only_one_candidate_acts_and_standby_takes_over_after_expiry() -> None:
         assert acting == ["a"]  # b waits while a renews
         lease = await c.get("leases", "sched", namespace="kube-system")
         assert lease["spec"]["holderIdentity"] == "a"
-        a.cancel()  # a dies (without release, simulate by stopping renewal silently)
+        a.cancel()  # a stops cleanly: it releases the lease, b takes over at once
         await asyncio.gather(a, return_exceptions=True)
-        await asyncio.sleep(0.6)
+        lease = await c.get("leases", "sched", namespace="kube-system")
+        assert lease["spec"]["holderIdentity"] == ""
+        await asyncio.sleep(0.3)
         b.cancel()
         await asyncio.gather(b, return_exceptions=True)
         return acting
@@ -68,3 +70,32 @@ def test_leader_that_cannot_renew_stops_acting() -> None:
         return result, cancelled.is_set()
 
     assert asyncio.run(go()) == (False, True)
+
+
+def test_standby_waits_out_a_silent_holder() -> None:
+    async def go() -> tuple[float, str]:
+        c = FakeClient()
+        # a holder that renewed once and died without releasing
+        await c.create("leases", {"metadata": {"name": "cm", "namespace": "kube-system"},
+                                  "spec": {"holderIdentity": "dead",
+                                           "renewTime": "2026-01-01T00:00:00.000000Z",
+                                           "leaseDurationSeconds": 1}})
+        started = asyncio.get_running_loop().time()
+        took = asyncio.Event()
+
+        async def cb() -> None:
+            took.set()
+            await asyncio.Event().wait()
+
+        task = asyncio.create_task(run_with_leader_election(
+            c, name="cm", identity="b", callback=cb, config=FAST))
+        await asyncio.wait_for(took.wait(), 2)
+        waited = asyncio.get_running_loop().time() - started
+        holder = (await c.get("leases", "cm", namespace="kube-system"))["spec"]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return waited, holder["holderIdentity"]
+
+    waited, holder = asyncio.run(go())
+    assert holder == "b"
+    assert waited >= FAST.lease_duration  # observed silence, never trusting the old renewTime
