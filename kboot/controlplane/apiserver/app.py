@@ -46,6 +46,7 @@ from kboot.controlplane.apiserver.errors import (
 )
 from kboot.controlplane.apiserver.routing import Target, UnknownResource, parse_path, verb_for
 from kboot.controlplane.apiserver.state import STATE, Scope, ServerState
+from kboot.controlplane.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as err:
         code = err.status
         raise
+    except StoreUnavailable:
+        code = 503
+        return json_response(ApiError(503, "ServiceUnavailable", "the storage backend is "
+                                      "unavailable; retry later").status(), 503,
+                             headers={"Retry-After": "1"})
     except Exception as err:  # a bug: never let it escape as a bare traceback
         log.exception("internal error serving %s %s", request.method, request.path)
         return json_response(ApiError(500, "InternalError",

@@ -134,6 +134,10 @@ class ObjectStorage:
     async def list(self, kind: ResourceKind, namespace: str | None, *, revision: int = 0,
                    limit: int = 0, start_after: str = "") -> ListPage:
         prefix = collection_prefix(kind, namespace)
+        if revision:
+            current = await self.store.current_revision()
+            if revision > current:
+                raise too_large_revision(revision, current)
         try:
             result = await self.store.list(prefix, revision=revision, limit=limit,
                                            start_after=start_after)
@@ -142,6 +146,15 @@ class ObjectStorage:
         items = [self.decode(kv) for kv in result.items]
         last = result.items[-1].key if result.items else start_after
         return ListPage(items, result.revision, result.more, last)
+
+
+def too_large_revision(requested: int, current: int) -> ApiError:
+    """Upstream's answer to a read at a revision the store has not reached (504, retryable)."""
+    return ApiError(504, "Timeout", f"Too large resource version: {requested}, current: "
+                    f"{current}", details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                                       "message": "Too large resource version"}],
+                                           "retryAfterSeconds": 1},
+                    headers={"Retry-After": "1"})
 
 
 def _with_rv(obj: JsonObj, rev: int) -> JsonObj:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.apiserver import ApiServer
-from tests.integration.apiserver.http import call
+from tests.integration.apiserver.http import Reply, call
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ _query_values = st.one_of(st.text(max_size=12), st.integers(-5, 10**12).map(str)
 
 
 @pytest.mark.parametrize("server", ["sqlite"], indirect=True)
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(path=_paths, name=st.sampled_from(["", "/kubernetes", "/default", "/nope"]),
        params=st.dictionaries(st.sampled_from([
            "limit", "continue", "resourceVersion", "resourceVersionMatch", "labelSelector",
@@ -147,4 +147,10 @@ def test_fuzz_queries_never_5xx(server: ApiServer, path: str, name: str,
     accept = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json" if table
               else "application/json")
     reply = call(server, method, f"{path}{name}?{urlencode(params)}", accept=accept)
-    assert reply.status < 500, (method, path, name, params, reply.body)
+    assert reply.status < 500 or _too_large_rv(reply), (method, path, name, params, reply.body)
+
+
+def _too_large_rv(reply: Reply) -> bool:
+    """Upstream answers a read at a future resourceVersion with a retryable 504 Timeout."""
+    return (reply.status == 504 and reply.body["reason"] == "Timeout"
+            and reply.body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge")
