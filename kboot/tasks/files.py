@@ -5,6 +5,7 @@ bytes and set its mode and ownership (used by ``copy``, ``template``, ``lineinfi
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,8 @@ def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat) -> Command:
     if owner or group:
         steps.append(f'chown {quote(f"{owner}:{group}" if group else owner)} "$t"')
     steps.append(f'mv -f -- "$t" {p}')
-    script = (f't=$(mktemp -p "$(dirname -- {p})" .kboot.XXXXXX) && '
+    parent = quote(posixpath.dirname(path) or ".")
+    script = (f't=$(mktemp -p {parent} .kboot.XXXXXX) && '
               f'{{ {" && ".join(steps)} || {{ rm -f -- "$t"; false; }}; }}')
     return Command(script, display=f"write {path} ({len(data)} bytes, mode {mode:04o})", data=data)
 

@@ -142,3 +142,26 @@ def test_kboot_run_cli_end_to_end(project: Path, capsys: pytest.CaptureFixture[s
     assert "FAILED h1: task 'breaks on h1'" in captured.err
     assert "command (exit 7): echo about to fail >&2; exit 7" in captured.err
     assert "about to fail" in captured.err
+
+
+def test_become_with_a_sudo_password_for_a_non_root_user(
+        tmp_path: Path, sshd_hosts: SshdHosts, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBOOT_TEST_BECOME_PASSWORD", sshd_hosts.deploy_password)
+    inventory = load_inventory(sshd_hosts.write_inventory(tmp_path / "inv.yaml",
+                                                          user=sshd_hosts.deploy_user))
+    target = tmp_path / "root-owned"
+    tmp_path.chmod(0o755)
+    (tmp_path / "site.yml").write_text(textwrap.dedent(f"""
+        - hosts: h1
+          gather_facts: false
+          tasks:
+            - {{name: as deploy, command: id -un, register: plain, changed_when: false}}
+            - name: as root
+              become: true
+              copy: {{dest: "{target}", content: secret, mode: "0600", owner: root}}
+            - assert: {{that: ["plain.stdout == '{sshd_hosts.deploy_user}'"]}}
+        """))
+    summary = run_playbook(tmp_path / "site.yml", inventory)
+    assert summary.ok, summary.failures
+    assert target.read_text() == "secret" and target.stat().st_uid == 0
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
