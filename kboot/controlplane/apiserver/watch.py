@@ -149,6 +149,11 @@ async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _St
             obj = cache.objects.get(key)
             if obj is not None and matches(obj):
                 await stream.send("ADDED", obj, body=cache.encoded_of(key))
+        if scope.flag("sendInitialEvents") and scope.flag("allowWatchBookmarks"):
+            # streaming lists (KEP-3157): tell the client the initial state is complete
+            mark = _bookmark(scope.target.kind, rev)
+            mark["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
+            await stream.send("BOOKMARK", mark)
     else:
         try:
             sub = cache.subscribe(start_rv)

@@ -326,3 +326,15 @@ async def test_second_apiserver_joins_kubernetes_endpoints() -> None:
         eps = await h.json("GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/"
                            "kubernetes")
         assert [e["addresses"] for e in eps["endpoints"]] == [["10.1.0.1"], ["10.1.0.2"]]
+
+
+@async_test
+async def test_streaming_list_ends_initial_events_with_a_bookmark() -> None:
+    async with running() as h:
+        await h.json("POST", f"{NS}/configmaps", {"metadata": {"name": "one"}}, expect=201)
+        events = await watch_lines(h, f"{NS}/configmaps?watch=1&sendInitialEvents=true&"
+                                   "allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan",
+                                   2)
+        assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+        assert events[1]["object"]["metadata"]["annotations"] == {
+            "k8s.io/initial-events-end": "true"}
