@@ -57,11 +57,13 @@ class HostDown(Exception):
 
 
 class HostPlay:
-    def __init__(self, run: RunState, state: HostState, play: Play, play_hosts: Sequence[str]):
+    def __init__(self, run: RunState, state: HostState, play: Play, play_hosts: Sequence[str],
+                 batch: Sequence[str] | None = None) -> None:
         self.run = run
         self.state = state
         self.play = play
         self.play_hosts = list(play_hosts)
+        self.batch = list(batch if batch is not None else play_hosts)
         opts = run.options
         self.expander = Expander(state.name, play.become, opts.check, opts.diff,
                                  tuple(dict.fromkeys((play.basedir, *opts.search_paths))))
@@ -88,9 +90,9 @@ class HostPlay:
             "group_names": [g for g in st.host.groups if g != "all"],
             "groups": self.run.groups,
             "hostvars": self.run.hostvars,
-            "play_hosts": self.play_hosts,
-            "ansible_play_hosts": self.play_hosts,
-            "ansible_play_batch": self.play_hosts,
+            "play_hosts": self.batch,
+            "ansible_play_batch": self.batch,
+            "ansible_play_hosts": [h for h in self.play_hosts if self.run.hosts[h].alive],
             "ansible_play_hosts_all": self.play_hosts,
             "ansible_check_mode": self.run.options.check,
             "ansible_diff_mode": self.run.options.diff,
@@ -456,10 +458,12 @@ class HostPlay:
             self.state.count("ignored")
         if status == "failed":
             bad = next(r for r in results if r.status == "failed" and not r.ignored)
+            output = str(bad.value.get("stderr") or bad.value.get("stdout") or "")
+            if task.no_log:
+                bad.msg, bad.command, output = "(output hidden by no_log)", "(hidden)", ""
             self.fail_host(unit.name, message=bad.msg, command=bad.command,
                            exit_code=bad.exit_code, location=str(task.location),
-                           output=str(bad.value.get("stderr") or bad.value.get("stdout") or ""),
-                           counted=True)
+                           output=output, counted=True)
             raise HostDown
 
     def invalidate_all(self) -> None:

@@ -87,7 +87,7 @@ def _run_play(state: RunState, play: Play, pool: ThreadPoolExecutor,
     state.emit(PlayStarted(play.name, tuple(hosts)))
     filtered = replace(play, tasks=_filter(play.tasks, state.options))
     for batch in serial_batches(hosts, play.serial):
-        futures = [pool.submit(HostPlay(state, state.hosts[h], filtered, batch).execute)
+        futures = [pool.submit(HostPlay(state, state.hosts[h], filtered, hosts, batch).execute)
                    for h in batch]
         for future in futures:
             future.result()
