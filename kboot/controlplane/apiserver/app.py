@@ -11,6 +11,7 @@ is logged and becomes a 500 — bad input must never get there.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +22,7 @@ from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import (
     crud,
     discovery,
+    kubeletproxy,
     listing,
     patching,
     reviews,
@@ -28,6 +30,7 @@ from kboot.controlplane.apiserver import (
     tokenrequest,
     watch,
 )
+from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.authz import Attributes
 from kboot.controlplane.apiserver.codec import (
     AGGREGATED_TYPE,
@@ -53,6 +56,7 @@ log = logging.getLogger(__name__)
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "kboot",
            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
            "compiler": "gc", "platform": "linux/amd64"}
+PORT_FORWARD_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/portforward$")
 METRIC: web.RequestKey[tuple[str, str, str]] = web.RequestKey("kboot_metric", tuple)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -118,15 +122,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                                             request.headers.get("Authorization"))
     if user is None:
         raise unauthorized()
-    if request.path == reviews.PATH and request.method == "POST":
-        return await reviews.self_subject_access_review(state, user, request)
-    token_path = tokenrequest.PATH_RE.match(request.path)
-    if token_path and request.method == "POST":
-        accounts = lookup("", "serviceaccounts")
-        assert accounts is not None
-        ns, name = token_path.groups()
-        _authorize(state, user, Target(accounts, ns, name, "token"), "create")
-        return await tokenrequest.token_request(state, ns, name, request)
+    special = await _special(request, state, user)
+    if special is not None:
+        return special
     try:
         target = parse_path(request.path)
     except UnknownResource:
@@ -145,6 +143,28 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     _authorize(state, user, target, verb)
     scope = Scope(target, user, verb, request.query, request.headers.get("User-Agent", ""))
     return await _resource(state, scope, request)
+
+
+async def _special(request: web.Request, state: ServerState, user: UserInfo
+                   ) -> web.StreamResponse | None:
+    """Endpoints outside the registry's resource tree: access reviews, port-forward, tokens."""
+    if request.path == reviews.PATH and request.method == "POST":
+        return await reviews.self_subject_access_review(state, user, request)
+    forward = PORT_FORWARD_RE.match(request.path)
+    if forward and request.method in ("GET", "POST"):
+        pods = lookup("", "pods")
+        assert pods is not None
+        pf = Target(pods, forward.group(1), forward.group(2), "portforward")
+        _authorize(state, user, pf, "create")
+        return await kubeletproxy.port_forward(state, pf, request)
+    token_path = tokenrequest.PATH_RE.match(request.path)
+    if token_path and request.method == "POST":
+        accounts = lookup("", "serviceaccounts")
+        assert accounts is not None
+        ns, name = token_path.groups()
+        _authorize(state, user, Target(accounts, ns, name, "token"), "create")
+        return await tokenrequest.token_request(state, ns, name, request)
+    return None
 
 
 def _authorize(state: ServerState, user: object, target: Target, verb: str) -> None:

@@ -1,6 +1,7 @@
 """``pods/log``, ``pods/exec`` and ``pods/attach``: proxied to the pod's kubelet.
 
-The interface (docs/apiserver.md): the kubelet serves HTTPS on the node's
+``pods/portforward`` is relayed the same way to ``/portForward/<ns>/<pod>``. The interface
+(docs/apiserver.md): the kubelet serves HTTPS on the node's
 ``status.daemonEndpoints.kubeletEndpoint.Port`` (default 10250) at its ``InternalIP``;
 ``GET /containerLogs/<ns>/<pod>/<container>?follow=&tailLines=&timestamps=&sinceSeconds=
 &limitBytes=&previous=`` streams plain text, and ``GET /exec|/attach/<ns>/<pod>/<container>?
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.state import Scope, ServerState
 
 log = logging.getLogger(__name__)
@@ -67,20 +69,24 @@ def kubelet_address(node: JsonObj) -> tuple[str, int]:
     return str(ip), int(port)
 
 
-async def _target(state: ServerState, scope: Scope) -> tuple[str, str]:
-    """(kubelet base URL, container) for the request's pod."""
-    target = scope.target
+async def _pod_and_base(state: ServerState, target: Target) -> tuple[JsonObj, str]:
+    """The pod and the base URL of the kubelet of the node it is bound to."""
     assert target.name is not None
     pod = await state.storage.get(target.kind, target.namespace, target.name)
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name:
         raise bad_request(f"pod {target.name} does not have a host assigned")
-    container = pick_container(pod, scope.query.get("container"))
     nodes = lookup("", "nodes")
     assert nodes is not None
     ip, port = kubelet_address(await state.storage.get(nodes, None, node_name))
     host = f"[{ip}]" if ":" in ip else ip
-    return f"https://{host}:{port}", container
+    return pod, f"https://{host}:{port}"
+
+
+async def _target(state: ServerState, scope: Scope) -> tuple[str, str]:
+    """(kubelet base URL, container) for the request's pod."""
+    pod, base = await _pod_and_base(state, scope.target)
+    return base, pick_container(pod, scope.query.get("container"))
 
 
 def _session(state: ServerState) -> aiohttp.ClientSession:
@@ -117,14 +123,36 @@ async def logs(state: ServerState, scope: Scope, request: web.Request) -> web.St
 
 
 async def stream(state: ServerState, scope: Scope, request: web.Request) -> web.StreamResponse:
-    if request.headers.get("Upgrade", "").lower() != "websocket":
-        raise bad_request("Upgrade request required (only WebSocket streams are supported; "
-                          "SPDY is not)")
+    """exec/attach: WebSocket to ``/<exec|attach>/<ns>/<pod>/<container>`` on the kubelet."""
+    _require_websocket(request)
     base, container = await _target(state, scope)
     t = scope.target
     params = [("command", c) for c in scope.query.getall("command", [])]
     params += [(k, scope.query[k]) for k in STREAM_PARAMS if k in scope.query]
     url = f"{base}/{t.subresource}/{t.namespace}/{t.name}/{container}?{urlencode(params)}"
+    return await _websocket_proxy(state, request, url)
+
+
+async def port_forward(state: ServerState, target: Target, request: web.Request
+                       ) -> web.StreamResponse:
+    """portforward: WebSocket to ``/portForward/<ns>/<pod>`` on the kubelet, frames relayed
+    unchanged (kubectl 1.32 tunnels SPDY inside, subprotocol
+    ``SPDY/3.1+portforward.k8s.io``; the kubelet speaks it)."""
+    _require_websocket(request)
+    _, base = await _pod_and_base(state, target)
+    ports = [("port", p) for p in request.query.getall("port", [])]
+    url = f"{base}/portForward/{target.namespace}/{target.name}"
+    return await _websocket_proxy(state, request, f"{url}?{urlencode(ports)}" if ports else url)
+
+
+def _require_websocket(request: web.Request) -> None:
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        raise bad_request("Upgrade request required (only WebSocket streams are supported; "
+                          "raw SPDY is not)")
+
+
+async def _websocket_proxy(state: ServerState, request: web.Request, url: str
+                           ) -> web.StreamResponse:
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
                if p.strip()] or list(WS_PROTOCOLS)
     async with _session(state) as session:

@@ -4,7 +4,9 @@ It serves ``/containerLogs/<ns>/<pod>/<container>`` (lines ``line-1`` … ``line
 ``tailLines``; ``follow=true`` adds ``follow-1``, ``follow-2`` slowly) and WebSocket
 ``/exec/<ns>/<pod>/<container>`` (``v5``/``v4.channel.k8s.io``): stdout gets
 ``ran: <command…>``, and stdin echoed back until the client closes it; the command ``fail``
-exits 3. Client certificates are required and checked against the cluster CA, like a kubelet.
+exits 3. ``/portForward/<ns>/<pod>`` (``SPDY/3.1+portforward.k8s.io``) echoes binary frames
+prefixed with ``echo:``. Client certificates are required and checked against the cluster
+CA, like a kubelet.
 """
 
 from __future__ import annotations
@@ -85,7 +87,18 @@ def _app(state: FakeKubelet) -> web.Application:
         await ws.close()
         return ws
 
+    async def port_forward(request: web.Request) -> web.StreamResponse:
+        state.requests.append(str(request.rel_url))
+        ws = web.WebSocketResponse(protocols=("SPDY/3.1+portforward.k8s.io",))
+        await ws.prepare(request)
+        async for msg in ws:  # echo every binary frame back, prefixed
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                break
+            await ws.send_bytes(b"echo:" + msg.data)
+        return ws
+
     app = web.Application()
+    app.router.add_get("/portForward/{ns}/{pod}", port_forward)
     app.router.add_get("/containerLogs/{ns}/{pod}/{container}", logs)
     app.router.add_get("/exec/{ns}/{pod}/{container}", exec_)
     app.router.add_get("/attach/{ns}/{pod}/{container}", exec_)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.fixtures.apiserver import ApiServer
@@ -64,3 +66,23 @@ def test_unscheduled_pod_has_no_logs(apiserver_sqlite: ApiServer) -> None:
     assert call(server, "POST", f"/api/v1/namespaces/{ns}/pods", pod).status == 201
     reply = call(server, "GET", f"/api/v1/namespaces/{ns}/pods/p/log")
     assert reply.status == 400 and "does not have a host assigned" in reply.body["message"]
+
+
+def test_port_forward_websocket_is_relayed(apiserver_sqlite: ApiServer,
+                                           kubelet: FakeKubelet) -> None:
+    server, ns = apiserver_sqlite, "proxy-pf"
+    _node_and_pod(server, kubelet, ns)
+
+    async def exchange() -> tuple[str | None, bytes]:
+        connector = aiohttp.TCPConnector(ssl=server.ssl_context())
+        async with aiohttp.ClientSession(connector=connector) as session, session.ws_connect(
+                f"{server.url}/api/v1/namespaces/{ns}/pods/p/portforward?ports=80",
+                protocols=["SPDY/3.1+portforward.k8s.io"]) as ws:
+            await ws.send_bytes(b"\x80\x03\x00\x01frame")
+            reply = await ws.receive(timeout=10)
+            return ws.protocol, reply.data
+
+    protocol, data = asyncio.run(exchange())
+    assert protocol == "SPDY/3.1+portforward.k8s.io"
+    assert data == b"echo:\x80\x03\x00\x01frame"
+    assert kubelet.requests[-1].startswith(f"/portForward/{ns}/p")
