@@ -225,7 +225,8 @@ def resolve_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = ""
 def container_config(pod: Obj, container: Obj, *, attempt: int, envs: list[tuple[str, str]],
                      mounts: tuple[Mount, ...]) -> ContainerConfig:
     env_map = dict(envs)
-    sec = container.get("securityContext") or {}
+    pod_sec = (pod.get("spec") or {}).get("securityContext") or {}
+    sec = {**pod_sec, **(container.get("securityContext") or {})}
     return ContainerConfig(
         name=container["name"], image=container["image"], attempt=attempt,
         command=tuple(_expand(c, env_map) for c in container.get("command") or []),
@@ -236,4 +237,6 @@ def container_config(pod: Obj, container: Obj, *, attempt: int, envs: list[tuple
         log_path=f"{container['name']}/{attempt}.log",
         stdin=bool(container.get("stdin")), stdin_once=bool(container.get("stdinOnce")),
         tty=bool(container.get("tty")), resources=resources(container),
-        privileged=bool(sec.get("privileged")))
+        privileged=bool(sec.get("privileged")), run_as_user=sec.get("runAsUser"),
+        run_as_group=sec.get("runAsGroup"),
+        readonly_rootfs=bool(sec.get("readOnlyRootFilesystem")))

@@ -174,6 +174,8 @@ class PodWorker:
         try:
             self.sandbox_id = await self.runtime.run_sandbox(cfg)
             self.pod_ip = (await self.runtime.sandbox_status(self.sandbox_id)).ip
+            if cfg.host_network:
+                self.pod_ip = self.settings.host_ip
         except RuntimeError_ as exc:
             self.events(pod, "Warning", "FailedCreatePodSandBox", str(exc))
             self._wait_all(pod.get("spec") or {}, "ContainerCreating", str(exc))

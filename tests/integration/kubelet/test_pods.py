@@ -238,3 +238,10 @@ def test_kubelet_restart_adopts_running_pods(cluster: Cluster) -> None:
     assert _cs(after)["restartCount"] == 0 and _cs(after)["ready"]
     assert mine() == sandboxes
     assert cluster.kubectl("exec", "survivor", "--", "true").returncode == 0
+
+
+def test_security_context_user(cluster: Cluster) -> None:
+    cluster.apply(pod("nonroot", "id -u; id -g; sleep 3600",
+                      securityContext={"runAsUser": 1000, "runAsGroup": 2000}))
+    cluster.wait_running("nonroot")
+    assert cluster.kubectl("logs", "nonroot").stdout.split() == ["1000", "2000"]

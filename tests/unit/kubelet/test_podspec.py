@@ -84,3 +84,11 @@ def test_container_config_log_path_and_attempt() -> None:
                                    mounts=())
     assert cfg.log_path == "app/3.log" and cfg.attempt == 3
     assert cfg.args == ("-c", "echo 1")
+
+
+def test_security_context_pod_defaults_and_container_overrides() -> None:
+    c = {"name": "c", "image": "i", "securityContext": {"runAsUser": 1000,
+                                                         "readOnlyRootFilesystem": True}}
+    p = pod(containers=[c], securityContext={"runAsUser": 5, "runAsGroup": 7})
+    cfg = podspec.container_config(p, c, attempt=0, envs=[], mounts=())
+    assert (cfg.run_as_user, cfg.run_as_group, cfg.readonly_rootfs) == (1000, 7, True)

@@ -81,11 +81,20 @@ def container_pb(cfg: ContainerConfig) -> Any:
             resources=pb.LinuxContainerResources(
                 cpu_period=res.cpu_period, cpu_quota=res.cpu_quota, cpu_shares=res.cpu_shares,
                 memory_limit_in_bytes=res.memory_limit_in_bytes),
-            security_context=pb.LinuxContainerSecurityContext(
-                privileged=cfg.privileged,
-                namespace_options=pb.NamespaceOption(pid=pb.CONTAINER)),
+            security_context=_security(cfg),
         ),
     )
+
+
+def _security(cfg: ContainerConfig) -> Any:
+    ctx = pb.LinuxContainerSecurityContext(
+        privileged=cfg.privileged, readonly_rootfs=cfg.readonly_rootfs,
+        namespace_options=pb.NamespaceOption(pid=pb.CONTAINER))
+    if cfg.run_as_user is not None:
+        ctx.run_as_user.value = cfg.run_as_user
+    if cfg.run_as_group is not None:
+        ctx.run_as_group.value = cfg.run_as_group
+    return ctx
 
 
 def _sandbox_status(s: Any, ip: str = "") -> SandboxStatus:

@@ -86,6 +86,9 @@ class ContainerConfig:
     tty: bool = False
     resources: Resources = Resources()
     privileged: bool = False
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    readonly_rootfs: bool = False
 
 
 @dataclass(frozen=True)
