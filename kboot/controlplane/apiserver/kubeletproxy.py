@@ -140,9 +140,9 @@ async def port_forward(state: ServerState, target: Target, request: web.Request
     ``SPDY/3.1+portforward.k8s.io``; the kubelet speaks it)."""
     _require_websocket(request)
     _, base = await _pod_and_base(state, target)
-    ports = [("port", p) for p in request.query.getall("port", [])]
     url = f"{base}/portForward/{target.namespace}/{target.name}"
-    return await _websocket_proxy(state, request, f"{url}?{urlencode(ports)}" if ports else url)
+    query = request.query_string  # ports travel as the client sent them
+    return await _websocket_proxy(state, request, f"{url}?{query}" if query else url)
 
 
 def _require_websocket(request: web.Request) -> None:
