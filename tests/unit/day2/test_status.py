@@ -1,0 +1,126 @@
+"""``kboot status`` judged from canned data: every problem is named, the rest still shown."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+from kboot.cluster.exec import HostOutput
+from kboot.cluster.status import (
+    MARK,
+    Gathered,
+    build_report,
+    expected_units,
+    host_command,
+    parse_etcd,
+    report_dict,
+    split_sections,
+)
+from kboot.cluster.topology import topology_from_inventory
+from kboot.inventory.model import Connection, Group, Host, Inventory
+from kboot.pki import CertInfo
+
+NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+ROOT = Path("/state")
+
+
+def _inventory() -> Inventory:
+    hosts = {"cp1": Host("cp1", Connection("10.0.0.1"), groups=("control_plane",)),
+             "w1": Host("w1", Connection("10.0.0.2"), groups=("workers",))}
+    return Inventory(source="inv.yaml", hosts=hosts,
+                     groups={"control_plane": Group("control_plane", ("cp1",)),
+                             "workers": Group("workers", ("w1",))})
+
+
+TOPO = topology_from_inventory(_inventory())
+MEMBERS = json.dumps({"members": [{"ID": 1234, "name": "cp1",
+                                   "clientURLs": ["https://10.0.0.1:2379"]}]})
+ENDPOINTS = json.dumps([{"Endpoint": "https://10.0.0.1:2379",
+                         "Status": {"header": {"member_id": 1234}, "leader": 1234}}])
+
+
+def _node(name: str, ready: bool, role: str) -> dict[str, object]:
+    return {"metadata": {"name": name, "labels": {f"node-role.kubernetes.io/{role}": ""}},
+            "status": {"conditions": [{"type": "Ready", "status": str(ready)}],
+                       "nodeInfo": {"kubeletVersion": "v1.32.0"},
+                       "addresses": [{"type": "InternalIP", "address": "10.0.0.9"}]}}
+
+
+def _host_out(host: str, states: list[str], etcd: bool = False) -> HostOutput:
+    text = f"{MARK}units\n" + "\n".join(states) + "\n"
+    if etcd:
+        text += f"{MARK}members\n{MEMBERS}\n{MARK}endpoints\n{ENDPOINTS}\n"
+    return HostOutput(host, 0, text, "", "ok")
+
+
+def _cert(days: int) -> CertInfo:
+    return CertInfo("kube-apiserver", (), (), (), "kboot-ca", False, NOW,
+                    NOW + datetime.timedelta(days=days, hours=1))
+
+
+def _gathered(**changes: object) -> Gathered:
+    base = dict(
+        nodes=[_node("cp1", True, "control-plane"), _node("w1", True, "worker")], api_error="",
+        outputs={"cp1": _host_out("cp1", ["active"] * 9, etcd=True),
+                 "w1": _host_out("w1", ["active"] * 6)},
+        etcd_host="cp1", leases={"kube-scheduler": "cp1_x", "kube-controller-manager": "cp1_y"},
+        certs=[(ROOT / "pki/admin.crt", _cert(300))], cert_root=ROOT)
+    return Gathered(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_healthy_cluster() -> None:
+    report = build_report(TOPO, _gathered(), now=NOW)
+    assert report.healthy, report.problems
+    assert [n.name for n in report.nodes] == ["cp1", "w1"] and report.nodes[0].ready
+    assert report.nodes[0].roles == "control-plane" and report.nodes[0].version == "v1.32.0"
+    assert report.etcd[0].leader and report.etcd[0].healthy and report.etcd[0].id == "4d2"
+    assert report.certs[0].path == "pki/admin.crt" and report.certs[0].days_left == 300
+    assert report_dict(report)["healthy"] is True
+
+
+def test_every_problem_is_named() -> None:
+    outputs = {"cp1": _host_out("cp1", ["active", "failed"] + ["active"] * 7, etcd=True),
+               "w1": HostOutput("w1", None, "", "", "unreachable", "timed out")}
+    report = build_report(TOPO, _gathered(
+        nodes=[_node("cp1", False, "control-plane")], outputs=outputs,
+        leases={"kube-scheduler": "", "kube-controller-manager": "cp1_y"},
+        certs=[(ROOT / "nodes/cp1/apiserver.crt", _cert(12)), (ROOT / "bad.crt", "unreadable")],
+    ), now=NOW)
+    problems = "\n".join(report.problems)
+    assert not report.healthy
+    for words in ("node w1: not registered", "node cp1: not Ready", "w1: unreachable (timed out)",
+                  "cp1: kboot-apiserver is failed", "kube-scheduler: no leader",
+                  "nodes/cp1/apiserver.crt expires in 12 days", "bad.crt: unreadable"):
+        assert words in problems
+    assert report.hosts[1].reachable is False and report.hosts[0].units["kboot-etcd"] == "active"
+
+
+def test_api_down_still_reports_hosts() -> None:
+    report = build_report(TOPO, _gathered(nodes=None, api_error="connection refused", leases={}),
+                          now=NOW)
+    assert report.problems == ("API: connection refused",)
+    assert len(report.hosts) == 2 and all(h.reachable for h in report.hosts)
+
+
+def test_etcd_without_leader_or_answer() -> None:
+    assert parse_etcd("Error: context deadline exceeded", "") == ()
+    no_leader = json.dumps([{"Status": {"header": {"member_id": 1234}, "leader": 0}}])
+    (member,) = parse_etcd(MEMBERS, no_leader)
+    assert member.healthy and not member.leader
+    report = build_report(TOPO, _gathered(outputs={
+        "cp1": HostOutput("cp1", 0, f"{MARK}units\n" + "active\n" * 9 + f"{MARK}members\n"
+                          f"{MEMBERS}\n{MARK}endpoints\n{no_leader}\n", "", "ok"),
+        "w1": _host_out("w1", ["active"] * 6)}), now=NOW)
+    assert report.problems == ("etcd: no leader",)
+
+
+def test_units_by_role_and_one_command_per_host() -> None:
+    cp, w = TOPO.node("cp1"), TOPO.node("w1")
+    assert expected_units(cp)[:4] == ("kboot-etcd", "kboot-apiserver", "kboot-scheduler",
+                                      "kboot-controller-manager")
+    assert "kboot-ingress" in expected_units(w) and "kboot-etcd" not in expected_units(w)
+    line = host_command(TOPO, cp, with_etcd=True)
+    assert "member list" in line and "endpoint status" in line and "/etc/kboot/pki/etcd" in line
+    assert "etcdctl" not in host_command(TOPO, w, with_etcd=False)
+    assert split_sections(f"junk\n{MARK}a\n1\n2\n{MARK}b\n") == {"a": "1\n2", "b": ""}
