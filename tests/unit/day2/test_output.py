@@ -68,7 +68,8 @@ def test_render_single_object_and_group_prefix() -> None:
 
 
 def _ns(**kw: object) -> argparse.Namespace:
-    base: dict[str, object] = {"inventory": "inv.yaml", "container": None, "namespace": None, "stdin": False,
+    base: dict[str, object] = {
+            "inventory": "inv.yaml", "container": None, "namespace": None, "stdin": False,
             "tty": False, "it": False, "hosts": None, "become": False, "forks": None,
             "kubeconfig": None, "rest": []}
     return argparse.Namespace(**{**base, **kw})
