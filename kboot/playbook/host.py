@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from kboot.errors import BecomeError, ConnectError, TemplateError, TransportError, tail
-from kboot.facts.base import Fact, FactError
-from kboot.facts.batch import digest, gather_script, gathered_outputs, guard_condition, new_nonce
+from kboot.errors import TemplateError
+from kboot.facts.base import Fact
+from kboot.facts.batch import guard_condition
 from kboot.facts.system import ansible_facts, setup_facts
-from kboot.playbook.events import Failure, HostFinished, HostStarted, TaskResult
+from kboot.playbook.events import HostFinished, HostStarted, TaskResult
+from kboot.playbook.link import HostDown, HostLink, env_strings
 from kboot.playbook.model import Play, TaskSpec
 from kboot.playbook.results import (
     UnitResult,
@@ -35,10 +35,6 @@ from kboot.playbook.results import (
 from kboot.playbook.script import (
     Step,
     StepOutcome,
-    build_script,
-    needs_upload,
-    parse_outcomes,
-    upload_path,
 )
 from kboot.playbook.state import HostState, RunState
 from kboot.playbook.units import PLAN_ERRORS, Expander, Unit
@@ -52,10 +48,6 @@ SETUP_KEYS = frozenset(f.key for f in setup_facts())
 SHELL = "/bin/sh -s"
 
 
-class HostDown(Exception):
-    """The host stopped: unreachable or failed (already recorded)."""
-
-
 class HostPlay:
     def __init__(self, run: RunState, state: HostState, play: Play, play_hosts: Sequence[str],
                  batch: Sequence[str] | None = None) -> None:
@@ -64,6 +56,7 @@ class HostPlay:
         self.play = play
         self.play_hosts = list(play_hosts)
         self.batch = list(batch if batch is not None else play_hosts)
+        self.link = HostLink(run, state, any_errors_fatal=play.any_errors_fatal)
         opts = run.options
         self.expander = Expander(state.name, play.become, opts.check, opts.diff,
                                  tuple(dict.fromkeys((play.basedir, *opts.search_paths))))
@@ -128,7 +121,7 @@ class HostPlay:
         for key, fact in self.lookahead_facts().items():
             if key not in self.state.facts:
                 facts.setdefault(key, fact)
-        values = self.gather(list(facts.values()), become=self.play.become)
+        values = self.link.gather(list(facts.values()), become=self.play.become)
         prefetched = {k: v for k, v in values.items() if k not in SETUP_KEYS}
         self.state.facts.update(prefetched)
         self.state.fact_specs.update({k: facts[k] for k in prefetched})
@@ -228,10 +221,14 @@ class HostPlay:
         self.ensure_facts(units)
         batch, become = self.plan_batch(units)
         assert batch, "a batch always takes its first unit (it is never guarded)"
-        outcomes = self.execute_batch(batch, become)
+        outcomes = self.link.execute(batch[0].name, self.steps(batch), bool(become))
         if batch[0].task.until is not None and not batch[0].check:
             outcomes = self.retry_until(batch[0], outcomes)
-        self.fetch(batch)
+        for unit in batch:
+            if unit.plan is not None and unit.plan.fetch and not unit.check:
+                error = self.link.fetch(unit.name, unit.plan.fetch)
+                if error:
+                    unit.plan = Plan(failed=error)
         done = self.record(batch, outcomes)
         self.invalidate(batch[:done])
         if done < len(batch):
@@ -252,7 +249,7 @@ class HostPlay:
             for key, fact in self.lookahead_facts().items():
                 if key not in self.state.facts:
                     wanted.setdefault(key, fact)
-            self.state.facts.update(self.gather(list(wanted.values()), become=become))
+            self.state.facts.update(self.link.gather(list(wanted.values()), become=become))
             self.state.fact_specs.update(wanted)
 
     def plan_batch(self, units: Sequence[Unit]) -> tuple[list[Unit], bool | None]:
@@ -305,59 +302,6 @@ class HostPlay:
             log.exception("task %s", unit.task.action)
             unit.error = f"internal error: {exc}"
 
-    # -- round trips -------------------------------------------------------------------------
-    def transport_call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except BecomeError as exc:
-            self.fail_host(what, message=exc.message)
-        except (ConnectError, TransportError) as exc:
-            self.unreachable(what, exc.message)
-        raise HostDown
-
-    def _transport_run(self, script: str, become: bool) -> Any:
-        transport = self.run.transport(self.state)
-        self.state.execs += 1
-        return transport.run(SHELL, stdin=script.encode(), become=become)
-
-    def gather(self, facts: Sequence[Fact[Any]], *, become: bool) -> dict[str, Any]:
-        nonce = new_nonce()
-        script = gather_script(facts, nonce)
-        result = self.transport_call("gathering facts", self._transport_run, script, become)
-        try:
-            outputs = gathered_outputs(facts, result.stdout, nonce)
-            values = {fact.key: fact.value(outputs[fact.key]) for fact in facts}
-        except FactError as exc:
-            self.fail_host("gathering facts", message=f"{exc}; stderr: {result.stderr[-500:]}")
-            raise HostDown from exc
-        self.state.fact_digests.update({key: digest(out) for key, out in outputs.items()})
-        return values
-
-    def execute_batch(self, batch: Sequence[Unit], become: bool | None) -> dict[int, StepOutcome]:
-        steps = self.steps(batch)
-        if not steps:
-            return {}
-        nonce = new_nonce()
-        uploads = {}
-        transport = None
-        for step in steps:
-            for n, command in enumerate(step.commands):
-                if needs_upload(command):
-                    transport = transport or self.transport_call(
-                        "upload", self.run.transport, self.state)
-                    path = upload_path(nonce, step.index, n)
-                    assert command.data is not None
-                    self.transport_call("upload", transport.put, command.data, path, mode=0o600)
-                    uploads[f"{step.index}-{n}"] = path
-        script = build_script(steps, nonce, uploads=uploads)
-        result = self.transport_call(batch[0].name, self._transport_run, script, bool(become))
-        outcomes = parse_outcomes(steps, result.stdout, result.stderr, nonce)
-        if not any(o.ran for o in outcomes.values()) and result.exit_code != 0:
-            self.fail_host(batch[0].name, message=f"could not run commands (exit "
-                           f"{result.exit_code}): {result.stderr.strip()[-500:]}")
-            raise HostDown
-        return outcomes
-
     def retry_until(self, unit: Unit, outcomes: dict[int, StepOutcome]) -> dict[int, StepOutcome]:
         """``until``/``retries``/``delay``: run the unit again (re-planned on fresh facts) until
         its condition holds. Only this unit is in its batch, so nothing else is repeated."""
@@ -378,7 +322,7 @@ class HostPlay:
             self.plan(unit)
             if _failed(unit):
                 break
-            outcomes = self.execute_batch([unit], unit.become)
+            outcomes = self.link.execute(unit.name, self.steps([unit]), unit.become)
         return outcomes
 
     def steps(self, batch: Sequence[Unit]) -> list[Step]:
@@ -395,28 +339,10 @@ class HostPlay:
                 digests = self.state.fact_digests
                 guard = guard_condition([(f, digests[f.key]) for f in unit.facts])
             steps.append(Step(index, plan.commands if unit.executes else (),
-                              {k: str(v) for k, v in self.render_env(unit, env).items()},
+                              env_strings(render_value(env, unit.variables) if env else {}),
                               may_fail=unit.task.ignore_errors or unit.task.failed_when is not None,
                               group_end=not later_same_task, guard=guard))
         return steps
-
-    def render_env(self, unit: Unit, env: Mapping[str, Any]) -> Mapping[str, Any]:
-        rendered: Mapping[str, Any] = render_value(dict(env), unit.variables) if env else {}
-        return rendered
-
-    def fetch(self, batch: Sequence[Unit]) -> None:
-        for unit in batch:
-            plan = unit.plan
-            if plan is None or not plan.fetch or unit.check:
-                continue
-            transport = self.transport_call(unit.name, self.run.transport, self.state)
-            for item in plan.fetch:
-                try:
-                    data = transport.get(item.src)
-                    Path(item.dest).parent.mkdir(parents=True, exist_ok=True)
-                    Path(item.dest).write_bytes(data)
-                except (OSError, TransportError) as exc:
-                    unit.plan = Plan(failed=f"fetch {item.src}: {exc}")
 
     # -- results -----------------------------------------------------------------------------
     def record(self, batch: Sequence[Unit], outcomes: Mapping[int, StepOutcome]) -> int:
@@ -461,7 +387,7 @@ class HostPlay:
             output = str(bad.value.get("stderr") or bad.value.get("stdout") or "")
             if task.no_log:
                 bad.msg, bad.command, output = "(output hidden by no_log)", "(hidden)", ""
-            self.fail_host(unit.name, message=bad.msg, command=bad.command,
+            self.link.fail(unit.name, message=bad.msg, command=bad.command,
                            exit_code=bad.exit_code, location=str(task.location),
                            output=output, counted=True)
             raise HostDown
@@ -485,28 +411,6 @@ class HostPlay:
             if (opaque and key not in SETUP_KEYS) or (spec is not None and any(
                     spec.stale_after(path) for path in touched)):
                 del facts[key]
-
-    # -- failures ----------------------------------------------------------------------------
-    def fail_host(self, task: str, *, message: str = "", command: str = "",
-                  exit_code: int | None = None, location: str = "", output: str = "",
-                  counted: bool = False) -> None:
-        self.state.failures.append(Failure(self.state.name, task, location, command, exit_code,
-                                           message, tail(output)))
-        if not counted:
-            self.state.count("failed")
-            self.run.emit(TaskResult(self.state.name, task, "", "failed", location=location,
-                                     msg=message))
-        self.state.failed = True
-        if self.play.any_errors_fatal:
-            self.run.abort.set()
-
-    def unreachable(self, task: str, message: str) -> None:
-        self.state.unreachable = True
-        self.state.count("unreachable")
-        self.state.failures.append(Failure(self.state.name, task, message=message))
-        self.run.emit(TaskResult(self.state.name, task, "", "unreachable", msg=message))
-        if self.play.any_errors_fatal:
-            self.run.abort.set()
 
 
 def _failed(unit: Unit) -> bool:

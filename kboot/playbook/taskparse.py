@@ -164,58 +164,68 @@ def parse_task(raw: Any, source: str, basedir: Path, inherited: Inherited) -> li
     return [_build(raw, action, args, loc, basedir, inherited)]
 
 
-def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, basedir: Path,
-           inherited: Inherited) -> TaskSpec:
-    source = loc.file
-    if raw.get("become_user") not in (None, "root"):
-        raise PlaybookError("become_user other than root is not supported",
-                            location=_loc(source, raw, "become_user"))
+def _conditions(raw: LineDict, inherited: Inherited) -> dict[str, Any]:
+    """``when`` (with the includes' conditions), ``changed_when``, ``failed_when``, ``until``."""
+    def optional(key: str) -> tuple[Any, ...] | None:
+        return as_list(raw[key]) if key in raw else None
+
+    return {"when": inherited.when + as_list(raw.get("when")),
+            "changed_when": optional("changed_when"), "failed_when": optional("failed_when"),
+            "until": optional("until")}
+
+
+def _loop_control(raw: LineDict, source: str) -> dict[str, Any]:
     control = raw.get("loop_control") or {}
     if not isinstance(control, Mapping):
         raise PlaybookError("expected a mapping", location=_loc(source, raw, "loop_control"),
                             field="loop_control")
+    return {"loop": _loop(raw, source), "loop_var": str(control.get("loop_var", "item")),
+            "index_var": control.get("index_var"), "label": control.get("label")}
+
+
+def _flags(raw: LineDict, inherited: Inherited, loc: Location) -> dict[str, Any]:
+    if raw.get("become_user") not in (None, "root"):
+        raise PlaybookError("become_user other than root is not supported",
+                            location=_loc(loc.file, raw, "become_user"))
     become = raw.get("become", inherited.become)
-    when = inherited.when + as_list(raw.get("when"))
-    changed_when = as_list(raw["changed_when"]) if "changed_when" in raw else None
-    until = as_list(raw["until"]) if "until" in raw else None
-    failed_when = as_list(raw["failed_when"]) if "failed_when" in raw else None
+    check_mode = raw.get("check_mode")
+    return {
+        "become": None if become is None else as_bool(become, "become", loc),
+        "ignore_errors": as_bool(raw.get("ignore_errors", False), "ignore_errors", loc),
+        "check_mode": None if check_mode is None else as_bool(check_mode, "check_mode", loc),
+        "no_log": as_bool(raw.get("no_log", False), "no_log", loc),
+        "retries": _number(raw, "retries", 3, loc),
+        "delay": _number(raw, "delay", 5, loc),
+    }
+
+
+def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, basedir: Path,
+           inherited: Inherited) -> TaskSpec:
+    conditions = _conditions(raw, inherited)
+    looping = _loop_control(raw, loc.file)
     task_vars = {**inherited.vars, **(raw.get("vars") or {})}
-    loop = _loop(raw, source)
-    arg_refs = _refs([args, loop, task_vars, raw.get("environment"), raw.get("name")],
-                     [list(when), list(changed_when or ()), list(failed_when or ()),
-                      list(until or ())], action)
+    arg_refs = _refs([args, looping["loop"], task_vars, raw.get("environment"), raw.get("name")],
+                     [list(c or ()) for c in conditions.values()], action)
     # a template file may read any variable: for batching, assume it reads everything
     refs = arg_refs | {"*"} if action == "template" else arg_refs
     return TaskSpec(
         name=str(raw.get("name") or action),
         action=action,
         args=args,
-        location=Location(source, raw.line),
-        when=when,
-        loop=loop,
-        loop_var=str(control.get("loop_var", "item")),
-        index_var=control.get("index_var"),
-        label=control.get("label"),
+        location=Location(loc.file, raw.line),
         register=raw.get("register"),
         notify=tuple(str(n) for n in as_list(raw.get("notify"))),
         listen=tuple(str(n) for n in as_list(raw.get("listen"))),
         tags=inherited.tags | as_tags(raw.get("tags")),
-        become=None if become is None else as_bool(become, "become", loc),
-        ignore_errors=as_bool(raw.get("ignore_errors", False), "ignore_errors", loc),
-        changed_when=changed_when,
-        failed_when=failed_when,
-        until=until,
-        retries=_number(raw, "retries", 3, loc),
-        delay=_number(raw, "delay", 5, loc),
         environment=dict(raw.get("environment") or {}),
         vars=task_vars,
-        check_mode=None if "check_mode" not in raw else as_bool(raw["check_mode"],
-                                                                 "check_mode", loc),
-        no_log=as_bool(raw.get("no_log", False), "no_log", loc),
         named="name" in raw,
         refs=refs,
         arg_refs=arg_refs,
         basedir=basedir,
+        **conditions,
+        **looping,
+        **_flags(raw, inherited, loc),
     )
 
 
