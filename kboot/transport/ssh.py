@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
+from functools import partial
 
 import paramiko
 
@@ -30,6 +31,7 @@ from kboot.transport.hostkeys import (
     file_lock,
     known_hosts_name,
 )
+from kboot.transport.jumppool import POOL
 from kboot.transport.retry import channel_open_policy, with_connect_retries
 from kboot.transport.route import Hop, resolve_route
 from kboot.transport.target import ConnectionSpec
@@ -46,6 +48,23 @@ class _RetriedOpenFilter(logging.Filter):
 
 logging.getLogger("paramiko.transport").addFilter(_RetriedOpenFilter())
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
+class _QuickAckSocket(socket.socket):
+    """A socket that acknowledges every segment at once (``TCP_QUICKACK`` after each recv).
+
+    OpenSSH does not set ``TCP_NODELAY`` on non-interactive sessions, so its small replies
+    (e.g. the channel-open confirmation right after its post-auth messages) wait under Nagle
+    until we ACK; with Linux's delayed ACKs that costs ~40 ms on a round trip. The kernel
+    drops quick-ack mode on its own, hence the re-arm on every recv (one cheap setsockopt)."""
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        if _QUICKACK is not None:
+            self.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        return data
+
 
 class SSHTransport:
     """:class:`kboot.transport.base.Transport` over SSH. Connects lazily, on first use."""
@@ -57,7 +76,8 @@ class SSHTransport:
         self._become_password = become_password
         self._route = resolve_route(host, conn, password=password)
         self._known_hosts = os.path.expanduser(conn.known_hosts)
-        self._clients: list[paramiko.SSHClient] = []
+        self._clients: list[paramiko.SSHClient] = []  # shared jump clients, then the host's
+        self._jump_keys: list[tuple[object, ...]] = []  # what we hold in the jump pool
         self._lock = threading.Lock()
         self._sessions = threading.BoundedSemaphore(max_sessions)
         self._sftp: paramiko.SFTPClient | None = None
@@ -89,22 +109,33 @@ class SSHTransport:
             return t
 
     def _connect_chain(self) -> list[paramiko.SSHClient]:
+        """Jump hops come from the shared pool; the host's own connection is ours alone."""
         clients: list[paramiko.SSHClient] = []
         try:
-            for hop in self._route:
-                clients.append(self._connect_hop(hop, clients[-1] if clients else None))
+            for i, hop in enumerate(self._route[:-1]):
+                key = (self._known_hosts, self._conn.host_key_policy, *self._route[: i + 1])
+                via = clients[-1] if clients else None
+                clients.append(POOL.acquire(key, partial(self._connect_hop, hop, via)))
+                self._jump_keys.append(key)
+            clients.append(self._connect_hop(self._route[-1], clients[-1] if clients else None))
         except BaseException:
-            for c in reversed(clients):
-                c.close()
+            self._release_jumps()
             raise
         return clients
+
+    def _release_jumps(self) -> None:
+        for key in reversed(self._jump_keys):
+            POOL.release(key)
+        self._jump_keys = []
 
     def _open_sock(
         self, hop: Hop, via: paramiko.SSHClient | None
     ) -> socket.socket | paramiko.Channel:
         timeout = self._conn.connect_timeout
         if via is None:
-            sock = socket.create_connection((hop.address, hop.port), timeout=timeout)
+            plain = socket.create_connection((hop.address, hop.port), timeout=timeout)
+            sock = _QuickAckSocket(plain.family, plain.type, plain.proto, fileno=plain.detach())
+            sock.settimeout(timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
         t = via.get_transport()
@@ -125,7 +156,8 @@ class SSHTransport:
         try:
             client.connect(
                 hop.address, port=hop.port, username=hop.user, password=hop.password,
-                key_filename=key_file, look_for_keys=key_file is None, allow_agent=True,
+                key_filename=key_file, look_for_keys=key_file is None,
+                allow_agent=key_file is None,  # a given key: no agent keys tried first
                 sock=sock, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
                 channel_timeout=timeout, compress=False,
             )
@@ -146,8 +178,9 @@ class SSHTransport:
         if self._sftp is not None:
             self._sftp.close()
             self._sftp = None
-        for c in reversed(self._clients):
-            c.close()
+        if self._clients:
+            self._clients[-1].close()
+        self._release_jumps()
         self._clients = []
 
     def close(self) -> None:

@@ -274,3 +274,29 @@ def test_password_login(sshd_hosts: SshdHosts, known_hosts: Path) -> None:
     wrong = SSHTransport("h1", c, password="wrong-password")
     with pytest.raises(ConnectError, match="authentication failed as kbootdeploy"):
         wrong.run("true")
+
+
+def test_hosts_behind_one_jump_share_its_connection(sshd_hosts: SshdHosts,
+                                                    known_hosts: Path) -> None:
+    from kboot.transport.jumppool import POOL
+
+    hidden = sshd_hosts.hidden
+    jump = (JumpHost(sshd_hosts.jump.address, user="root"),)  # same hop for both
+    a = SSHTransport("hidden-a", conn(sshd_hosts, known_hosts, address=hidden.address,
+                                      port=hidden.port, jump=jump))
+    b = SSHTransport("hidden-b", conn(sshd_hosts, known_hosts, address=hidden.address,
+                                      port=hidden.port, jump=jump, user="kbootdeploy"))
+    before = len(POOL)
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda t: t.run("id -un").stdout, [a, b]))
+    assert outs == ["root\n", "kbootdeploy\n"]
+    assert len(POOL) == before + 1  # one bastion connection for both
+    via_a = a._clients[0]
+    assert via_a is b._clients[0]
+    a.close()
+    assert via_a.get_transport() is not None and via_a.get_transport().is_active()
+    assert b.run("echo still").stdout == "still\n"
+    b.close()
+    assert len(POOL) == before
+    closed = via_a.get_transport()
+    assert closed is None or not closed.is_active()
