@@ -14,7 +14,6 @@ with the subprotocol the kubelet chose.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from urllib.parse import urlencode
 
@@ -191,11 +190,8 @@ async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocke
                 break
 
     tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
-    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    if tasks[1] in done and tasks[0] not in done:
-        # the client finished sending (v4 has no half-close); let the output drain a little
-        with contextlib.suppress(TimeoutError, ConnectionResetError):
-            await asyncio.wait_for(asyncio.shield(tasks[0]), 5)
+    # either side closing ends the session: the kubelet finished, or the client went away
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
