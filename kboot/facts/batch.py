@@ -1,8 +1,9 @@
 """Gathering many facts in one round trip: one script printing delimited sections, parsed back.
 
 Each section starts with a marker line carrying a per-script random nonce, so no command output
-can forge a section boundary. Every command runs in a subshell with stdin from /dev/null so it can
-neither consume the script (fed on stdin) nor abort the others. File stats are gathered in bulk
+can forge a section boundary. Every command runs as a command group with stdin from /dev/null so it
+cannot consume the script (fed on stdin); fact commands never ``exit``, so no subshell (and no
+fork) is needed to isolate them. File stats are gathered in bulk
 (:mod:`kboot.facts.bulk`): one ``stat`` and one ``sha256sum`` for all paths, not a few
 processes per path.
 """
@@ -14,7 +15,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from kboot.facts.base import Fact, FactError
+from kboot.facts.base import Fact, FactError, quote
 from kboot.facts.bulk import bulk_facts, bulk_outputs, bulk_script
 
 _MARK = "@@KBOOT-FACT"
@@ -33,7 +34,7 @@ def gather_script(facts: Sequence[Fact[Any]], nonce: str) -> str:
         if fact.key in in_bulk:
             continue
         lines.append(f"printf '\\n%s\\n' '{_MARK} {nonce} {index}'")
-        lines.append(f"( {fact.command}\n) </dev/null 2>/dev/null")
+        lines.append(f"{{ {fact.command}\n}} </dev/null 2>/dev/null")
     if bulk:
         lines.extend(bulk_script(bulk, f"{_MARK} {nonce}"))
     lines.append(f"printf '\\n%s\\n' '{_MARK} {nonce} end'")
@@ -81,13 +82,24 @@ def digest(output: str) -> str:
 
 
 def guard_condition(facts: Sequence[tuple[Fact[Any], str]]) -> str:
-    """A shell condition that holds when every fact still reads as it did (by digest).
+    """A shell condition that holds when every fact still reads as it did.
 
     Used when tasks were planned with facts that an earlier *opaque* command of the same batch
     may have changed: the batch re-checks them on the host instead of paying a round trip, and
-    stops for a re-plan only if one really changed."""
+    stops for a re-plan only if one really changed. ``expected`` is the fact's earlier output:
+    compared literally when short, by digest (see :func:`expectation`) when long."""
     checks = []
     for fact, expected in facts:
-        checks.append(f'g=$( ( {fact.command}\n) </dev/null 2>/dev/null ); '
-                      f'[ "$(printf %s "$g" | sha256sum | cut -c1-64)" = {expected} ]')
+        read = f'g=$( {{ {fact.command}\n}} </dev/null 2>/dev/null )'
+        if expected.startswith("sha256:"):
+            checks.append(f'{read}; [ "$(printf %s "$g" | sha256sum)" = '
+                          f'"{expected[7:]}  -" ]')
+        else:
+            checks.append(f'{read}; [ "$g" = {quote(expected)} ]')
     return " && ".join(checks) if checks else "true"
+
+
+def expectation(output: str) -> str:
+    """How a guard recognises ``output`` again (command substitution drops trailing newlines)."""
+    text = output.rstrip("\n")
+    return text if len(text) <= 1024 else "sha256:" + digest(text)

@@ -60,6 +60,8 @@ def parse_stat(output: str) -> FileStat:
     kind, mode, owner, group, size = lines[0].split("|", 4)
     ftype = _TYPES.get(kind, kind)
     extra = lines[1].strip() if len(lines) > 1 else None
+    if extra and ftype == "file":
+        extra = extra.split()[0]  # "<sha256>  <path>"
     return FileStat(
         exists=True,
         type=ftype,

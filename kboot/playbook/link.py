@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from kboot.errors import BecomeError, ConnectError, TransportError, tail
 from kboot.facts.base import Fact, FactError
-from kboot.facts.batch import digest, gather_script, gathered_outputs, new_nonce
+from kboot.facts.batch import expectation, gather_script, gathered_outputs, new_nonce
 from kboot.playbook.events import Failure, TaskResult
 from kboot.playbook.script import (
     Step,
@@ -93,7 +93,7 @@ class HostLink:
         except FactError as exc:
             self.fail("gathering facts", message=f"{exc}; stderr: {result.stderr[-500:]}")
             raise HostDown from exc
-        self.state.fact_digests.update({key: digest(out) for key, out in outputs.items()})
+        self.state.fact_digests.update({k: expectation(out) for k, out in outputs.items()})
         return values
 
     def execute(self, what: str, steps: Sequence[Step], become: bool) -> dict[int, StepOutcome]:

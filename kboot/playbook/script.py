@@ -5,7 +5,9 @@ between marker lines (carrying a random nonce) written to both stdout and stderr
 output, exit code and failing command are recovered exactly. A failing step sets a flag; at the
 end of its task's steps the script stops, so later tasks never run on that host — unless the
 step may fail (``ignore_errors``, ``failed_when``). File contents travel inside the script as
-base64 (``$KB_DATA``), or, when big, were uploaded beforehand and are removed afterwards.
+base64 (printed by the shell function ``kb_data``), or, when big, were uploaded beforehand and
+are removed afterwards. Every fork counts (all hosts of a lab share the workstation's cores), so
+the scripts avoid needless processes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kboot.facts.base import quote
-from kboot.tasks.base import DATA_VAR, Command
+from kboot.tasks.base import DATA_FN, Command
 
 INLINE_LIMIT = 256 * 1024
 _MARK = "@@KBOOT-STEP"
@@ -46,19 +48,17 @@ def upload_path(nonce: str, step: int, command: int) -> str:
     return f"/tmp/.kboot-{nonce}-{step}-{command}"
 
 
-def _data_prefix(data: bytes, path: str | None) -> str:
+def _data_function(data: bytes, path: str | None) -> str:
     if path is not None:
-        return f"{DATA_VAR}={quote(path)}\n"
+        return f"{DATA_FN}() {{ cat -- {quote(path)}; }}\n"
     encoded = base64.b64encode(data).decode("ascii")
-    return (f'{DATA_VAR}=$(mktemp) || exit 1\n'
-            f"printf '%s' '{encoded}' | base64 -d >\"${DATA_VAR}\" || exit 1\n")
+    return f"{DATA_FN}() {{ printf '%s' '{encoded}' | base64 -d; }}\n"
 
 
 def _command_block(step: Step, index: int, command: Command, uploads: Mapping[str, str]) -> str:
     key = f"{step.index}-{index}"
-    prefix = "" if command.data is None else _data_prefix(command.data, uploads.get(key))
-    cleanup = "" if command.data is None else f'rm -f -- "${DATA_VAR}"\n'
-    return f"c={index}\n{prefix}{{\n{command.script}\n}} || exit $?\n{cleanup}"
+    prefix = "" if command.data is None else _data_function(command.data, uploads.get(key))
+    return f"c={index}\n{prefix}{{\n{command.script}\n}} || exit $?\n"
 
 
 def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str]) -> str:

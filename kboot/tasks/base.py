@@ -19,14 +19,15 @@ from kboot.templating import Templar
 
 T = TypeVar("T")
 
-DATA_VAR = "KB_DATA"
-"""Commands that carry a file's bytes read them from the file named by ``$KB_DATA``; the runner
-provides it (inline base64 in the batch script for small files, an SFTP upload for big ones)."""
+DATA_FN = "kb_data"
+"""Commands that carry a file's bytes get them from the shell function ``kb_data`` (it prints
+them); the runner defines it: base64 inline in the batch script for small files, reading an
+SFTP upload for big ones."""
 
 
 @dataclass(frozen=True)
 class Command:
-    """One shell command of a plan. ``data`` is made available as the file ``$KB_DATA``."""
+    """One shell command of a plan. ``data`` is what ``kb_data`` prints while it runs."""
 
     script: str
     display: str = ""
@@ -59,8 +60,9 @@ class Plan:
 
     ``commands`` run in order, stopping at the first failure; the task is *changed* when they ran
     (``changes=False`` for commands that only observe, like ``wait_for``). ``touches`` names the
-    paths whose facts go stale once the commands ran (``/dir/**``: the whole tree); ``opaque`` says the commands may change
-    anything (packages, arbitrary shell), so every later fact must be re-read.
+    paths whose facts go stale once the commands ran (``/dir/**``: the whole tree);
+    ``opaque`` says the commands may change anything (packages, arbitrary shell), so every
+    later fact must be re-read.
     """
 
     commands: tuple[Command, ...] = ()

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from kboot.facts.base import Fact, quote
 from kboot.facts.files import FileStat, file_content, file_stat
-from kboot.tasks.base import DATA_VAR, Command, Fetch, FileDiff, Plan, TaskContext, task
+from kboot.tasks.base import DATA_FN, Command, Fetch, FileDiff, Plan, TaskContext, task
 
 _OCTAL = re.compile(r"^0?[0-7]{3,4}$")
 
@@ -60,19 +60,20 @@ def attr_commands(path: str, attrs: Attrs, stat: FileStat, *, link: bool = False
 
 
 def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat) -> Command:
-    """Atomically replace ``path`` with ``data`` (a temp file in the same directory, renamed).
-    Unspecified mode/owner keep the existing file's, or 0644 and the remote user for a new one."""
+    """Atomically replace ``path`` with ``data``: a temp file in the same directory (created
+    exclusively, ``set -C``, so nothing planted there is followed), then renamed. Unspecified
+    mode/owner keep the existing file's, or 0644 and the remote user for a new one."""
     mode = attrs.mode if attrs.mode is not None else (stat.mode if stat.exists else 0o644)
     owner = attrs.owner or (stat.owner if stat.exists else "")
     group = attrs.group or (stat.group if stat.exists else "")
-    p = quote(path)
-    steps = [f'cat "${DATA_VAR}" >"$t"', f'chmod {mode:04o} "$t"']
+    parent = posixpath.dirname(path) or "."
+    temp = quote(posixpath.join(parent, ".kboot-tmp.")) + "$$.$c"
+    steps = [f'chmod {mode:04o} "$t"']
     if owner or group:
         steps.append(f'chown {quote(f"{owner}:{group}" if group else owner)} "$t"')
-    steps.append(f'mv -f -- "$t" {p}')
-    parent = quote(posixpath.dirname(path) or ".")
-    script = (f't=$(mktemp -p {parent} .kboot.XXXXXX) && '
-              f'{{ {" && ".join(steps)} || {{ rm -f -- "$t"; false; }}; }}')
+    steps.append(f'mv -f -- "$t" {quote(path)}')
+    script = (f't={temp}; {{ {{ set -C; {DATA_FN} >"$t"; r=$?; set +C; [ "$r" -eq 0 ]; }} && '
+              f'{" && ".join(steps)}; }} || {{ rm -f -- "$t"; false; }}')
     return Command(script, display=f"write {path} ({len(data)} bytes, mode {mode:04o})", data=data)
 
 
