@@ -12,8 +12,9 @@ import logging
 from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
-JUMPS = (("PREROUTING", "KBOOT-SERVICES"), ("OUTPUT", "KBOOT-SERVICES"),
-         ("POSTROUTING", "KBOOT-POSTROUTING"))
+JUMPS = (("nat", "PREROUTING", "KBOOT-SERVICES"), ("nat", "OUTPUT", "KBOOT-SERVICES"),
+         ("nat", "POSTROUTING", "KBOOT-POSTROUTING"), ("filter", "INPUT", "KBOOT-FILTER"),
+         ("filter", "FORWARD", "KBOOT-FILTER"), ("filter", "OUTPUT", "KBOOT-FILTER"))
 
 
 class IptablesError(RuntimeError):
@@ -41,16 +42,13 @@ class Iptables:
         await self.run("iptables-restore", "--noflush", stdin=rules.encode())
 
     async def ensure_jumps(self) -> None:
-        for chain, target in JUMPS:
-            args = ("-t", "nat", chain, "-m", "comment", "--comment", "kboot services",
-                    "-j", target)
-            if await self._has(args):
-                continue
-            await self.run("iptables", "-t", "nat", "-I", *args[2:])
+        for table, chain, target in JUMPS:
+            if not await self._has(table, chain, target):
+                await self.run("iptables", "-t", table, "-I", *_jump(chain, target))
 
-    async def _has(self, args: tuple[str, ...]) -> bool:
+    async def _has(self, table: str, chain: str, target: str) -> bool:
         proc = await asyncio.create_subprocess_exec(
-            *self.prefix, "iptables", "-t", "nat", "-C", *args[2:],
+            *self.prefix, "iptables", "-t", table, "-C", *_jump(chain, target),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         return await proc.wait() == 0
 
@@ -60,13 +58,16 @@ class Iptables:
         await self.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1", check=False)
 
     async def cleanup(self) -> None:
-        for chain, target in JUMPS:
-            args = ("-t", "nat", chain, "-m", "comment", "--comment", "kboot services",
-                    "-j", target)
-            while await self._has(args):
-                await self.run("iptables", "-t", "nat", "-D", *args[2:])
+        for table, chain, target in JUMPS:
+            while await self._has(table, chain, target):
+                await self.run("iptables", "-t", table, "-D", *_jump(chain, target))
         ours = sorted(c for c in await self.chains() if c.startswith("KBOOT-"))
-        if ours:
-            text = "\n".join(["*nat", *(f":{c} - [0:0]" for c in ours),
-                              *(f"-X {c}" for c in ours), "COMMIT", ""])
-            await self.restore(text)
+        text = "\n".join(["*nat", *(f":{c} - [0:0]" for c in ours), *(f"-X {c}" for c in ours),
+                          "COMMIT", "*filter", ":KBOOT-FILTER - [0:0]", "-X KBOOT-FILTER",
+                          "COMMIT", ""])
+        await self.restore(text)
+
+
+def _jump(chain: str, target: str) -> list[str]:
+    extra = ["-m", "conntrack", "--ctstate", "NEW"] if target == "KBOOT-FILTER" else []
+    return [chain, *extra, "-m", "comment", "--comment", "kboot services", "-j", target]

@@ -8,7 +8,9 @@ cluster IPs and external IPs and, last, hands local destinations to ``KBOOT-NODE
 ``KBOOT-SEP-<hash>`` DNATs to one endpoint. Traffic that needs SNAT (NodePort, external IPs,
 off-cluster sources, a pod reaching itself through its Service) is marked by
 ``KBOOT-MARK-MASQ`` and masqueraded in ``KBOOT-POSTROUTING``. Chains that existed before but are
-no longer wanted are flushed and deleted in the same atomic restore.
+no longer wanted are flushed and deleted in the same atomic restore. In the filter table,
+``KBOOT-FILTER`` rejects new connections to Service ports that have no ready endpoint, so
+clients fail fast ("connection refused") instead of timing out.
 """
 
 from __future__ import annotations
@@ -166,4 +168,16 @@ def render(ports: Sequence[ServicePort], *, cluster_cidr: str = "",
     stale = sorted(c for c in set(existing_chains) - set(wanted) if c.startswith("KBOOT-"))
     lines = ["*nat", *(f":{c} - [0:0]" for c in [*wanted, *stale]), *rules]
     lines += [f"-X {c}" for c in stale]
-    return "\n".join([*lines, "COMMIT", ""])
+    return "\n".join([*lines, "COMMIT", *_filter(ports), "COMMIT", ""])
+
+
+def _filter(ports: Sequence[ServicePort]) -> list[str]:
+    lines = ["*filter", ":KBOOT-FILTER - [0:0]"]
+    for sp in ports:
+        if sp.endpoints:
+            continue
+        reject = (f'-m comment --comment "{sp.key} has no endpoints" '
+                  "-j REJECT --reject-with icmp-port-unreachable")
+        for dest in (sp.cluster_ip, *sp.external_ips):
+            lines.append(f"-A KBOOT-FILTER {_match(sp.protocol, dest, sp.port)} {reject}")
+    return lines

@@ -30,6 +30,7 @@ import jinja2
 from kboot.images import build_busybox, build_pause, import_command
 
 PREFIX = "kbt-cri"
+SERVICE_CIDR = "10.96.0.0/12"  # the apiserver's default --service-cluster-ip-range
 ROOT = Path(__file__).resolve().parents[3]
 TMP_BASE = Path(tempfile.gettempdir())
 
@@ -136,6 +137,10 @@ def _network(node: Node) -> None:
     sh("ip", "link", "set", "eth0", "up", ns=ns)
     sh("ip", "link", "set", "lo", "up", ns=ns)
     sh("sysctl", "-w", "net.ipv4.ip_forward=1", ns=ns)
+    # Service IPs leave the node towards the host end of the veth, as they would follow a real
+    # node's default route, so FORWARD (kboot-proxy's REJECT) sees them; the host never answers
+    # ARP for them, so nothing goes further. No default route: pods reach nothing else.
+    sh("ip", "route", "add", SERVICE_CIDR, "dev", "eth0", ns=ns)
     sh("ip", "route", "add", node.pod_cidr, "via", node.node_ip)
 
 

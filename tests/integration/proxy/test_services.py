@@ -74,3 +74,22 @@ def test_clusterip_balances_across_endpoints(cluster: Cluster,
         out = cluster.kubectl("exec", "lb-client", "--", "sh", "-c", script).stdout
         seen |= set(out.split())
     assert seen == {"lb-a", "lb-b"}
+
+
+def test_service_without_endpoints_is_refused(cluster: Cluster,
+                                              proxy: subprocess.Popen[bytes]) -> None:
+    cluster.apply(pod("refused-client", "sleep 3600"))
+    cluster.wait_running("refused-client")
+    cluster.apply({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "nobody", "namespace": "default"},
+                   "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]}})
+    svc = cluster.get("service", "nobody")
+    assert svc is not None
+    deadline, err = time.monotonic() + 20, ""
+    while time.monotonic() < deadline and "refused" not in err:
+        started = time.monotonic()
+        err = cluster.kubectl("exec", "refused-client", "--", "timeout", "5", "wget", "-q",
+                              "-O-", f"http://{svc['spec']['clusterIP']}/").stderr
+        elapsed = time.monotonic() - started
+        time.sleep(0.3)
+    assert "refused" in err.lower() and elapsed < 5, err

@@ -54,5 +54,7 @@ def test_chain_names_fit_iptables_limit_and_are_stable() -> None:
 def test_stale_chains_are_deleted_but_foreign_ones_kept() -> None:
     text = _render(json.loads((GOLDEN / "headless_no_endpoints_and_udp.json").read_text()))
     assert "-X KBOOT-SVC-STALESTALESTALE0" in text and "KUBE-OTHER" not in text
-    assert "10.96.0.40" not in text  # no endpoints: no rules
+    nat, filt = text.split("*filter")
+    assert "10.96.0.40" not in nat  # no endpoints: no DNAT …
+    assert "-d 10.96.0.40/32 -p tcp -m tcp --dport 80" in filt and "REJECT" in filt  # … REJECT
     assert "5432" not in text  # headless: DNS only
