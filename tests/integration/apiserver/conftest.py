@@ -4,6 +4,7 @@ or on the shared TLS etcd (the same tests, twice)."""
 from __future__ import annotations
 
 import itertools
+import uuid
 
 import pytest
 
@@ -23,4 +24,5 @@ def server(request: pytest.FixtureRequest) -> ApiServer:
 @pytest.fixture
 def ns(server: ApiServer) -> str:
     """A fresh namespace name for this test (created by the test's own manifests)."""
-    return f"t{next(_names)}-{server.store_url.split(':')[0]}"
+    # unique across runs too: the etcd may be shared with other apiservers of the session
+    return f"t{next(_names)}-{server.store_url.split(':')[0]}-{uuid.uuid4().hex[:6]}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -123,8 +124,9 @@ def test_secrets_encrypted_in_sqlite(apiserver_sqlite: ApiServer) -> None:
 
 
 def test_secrets_encrypted_in_etcd(apiserver_etcd: ApiServer, etcd_server: EtcdCluster) -> None:
-    _create_secret(apiserver_etcd, "at-rest-etcd")
-    proc = etcd_server.etcdctl("get", "/registry/secrets/at-rest-etcd/at-rest", "-w", "json")
+    ns = f"at-rest-etcd-{uuid.uuid4().hex[:6]}"
+    _create_secret(apiserver_etcd, ns)
+    proc = etcd_server.etcdctl("get", f"/registry/secrets/{ns}/at-rest", "-w", "json")
     assert isinstance(proc, subprocess.CompletedProcess) and proc.returncode == 0
     value = base64.b64decode(json.loads(proc.stdout)["kvs"][0]["value"])
     assert value.startswith(b"k8s:enc:aesgcm:v1:key1:")
