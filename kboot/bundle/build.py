@@ -62,6 +62,21 @@ class BundleManifest:
         blob = json.dumps(asdict(self), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    @property
+    def kboot_wheel(self) -> str:
+        """The file name of kboot's own wheel (shipped apart: it changes with every release)."""
+        names = [w for w in self.wheels if w.startswith("kboot-")]
+        if len(names) != 1:
+            raise ConfigError(f"bundle: expected one kboot wheel, found {names or 'none'}")
+        return names[0]
+
+    @property
+    def base_digest(self) -> str:
+        """A hash over everything but kboot's own wheel: the large part that rarely changes."""
+        base = {**asdict(self), "wheels": {k: v for k, v in self.wheels.items()
+                                           if not k.startswith("kboot-")}}
+        return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
+
 
 def default_bundle_dir() -> Path:
     home = Path(os.environ.get("KBOOT_HOME", Path.home() / ".kboot"))

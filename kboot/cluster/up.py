@@ -62,16 +62,19 @@ PhaseCallback = Callable[[str, str], None]  # (phase, "start"|"ok"|"failed"|"ski
 
 
 def bundle_archive(bundle_dir: Path, manifest: BundleManifest) -> Path:
-    """One tar of the bundle, named by its digest (built once; pushed by the bundle phase)."""
-    archive = bundle_dir / f"bundle-{manifest.digest}.tar"
+    """One tar of the bundle's large, stable part (all but kboot's own wheel), named by its
+    digest: built once, pushed once per host; a new kboot release only pushes its wheel."""
+    archive = bundle_dir / f"bundle-{manifest.base_digest}.tar"
     if not archive.exists():
         for old in bundle_dir.glob("bundle-*.tar"):
             old.unlink()
         tmp = archive.with_suffix(".tmp")
         with tarfile.open(tmp, "w") as tar:
-            for part in ("debs", "wheels", "images", "manifest.json"):
-                if (bundle_dir / part).exists():
-                    tar.add(bundle_dir / part, arcname=part)
+            for part in ("debs", "images", "manifest.json"):
+                tar.add(bundle_dir / part, arcname=part)
+            for wheel in sorted((bundle_dir / "wheels").glob("*.whl")):
+                if not wheel.name.startswith("kboot-"):
+                    tar.add(wheel, arcname=f"wheels/{wheel.name}")
         tmp.rename(archive)
     return archive
 
@@ -87,9 +90,12 @@ def prepare_bundle(bundle_dir: Path | None, *, rebuild: bool) -> dict[str, Any]:
     archive = bundle_archive(directory, manifest)
     return {
         "bundle_digest": manifest.digest,
+        "bundle_base": manifest.base_digest,
         "bundle_tar": str(archive),
-        "bundle_dir": f"/var/lib/kboot/bundle/{manifest.digest}",
+        "bundle_dir": f"/var/lib/kboot/bundle/{manifest.base_digest}",
         "bundle_packages": list(manifest.packages),
+        "kboot_wheel": str(directory / "wheels" / manifest.kboot_wheel),
+        "kboot_wheel_name": manifest.kboot_wheel,
     }
 
 

@@ -117,7 +117,7 @@ def test_ingress_routes_tls_updates_and_failures(
     (tmp_path / "tls.crt").write_bytes(leaf.cert_pem())
     (tmp_path / "tls.key").write_bytes(leaf.key_pem())
     manifest = tmp_path / "apps.yaml"
-    manifest.write_text(APPS.format(apps=APP.format(x="a") + "---\n" + APP.format(x="b")))
+    manifest.write_text(APPS.replace("{apps}", APP.format(x="a") + "---\n" + APP.format(x="b")))
     kboot.kubectl(ha_cluster, "apply", "-f", str(manifest))
     kboot.kubectl(ha_cluster, "-n", "ing", "create", "secret", "tls", "a-tls",
                   f"--cert={tmp_path / 'tls.crt'}", f"--key={tmp_path / 'tls.key'}")

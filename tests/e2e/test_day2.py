@@ -1,0 +1,141 @@
+"""Day-2 commands on a small lab cluster (1 control plane + 1 worker): ``kboot status``,
+``logs`` (pod and component), ``exec`` (pod over WebSocket v5, and many hosts through the engine),
+and ``get``/``apply``/``delete`` for users without kubectl."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kboot.lab import Lab
+from tests.e2e.conftest import Kboot
+from tests.fixtures.lab import LabFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"
+LOGGER = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: day2-logger
+  namespace: hello
+spec:
+  containers:
+    - name: main
+      image: kboot.io/busybox:1.35
+      imagePullPolicy: IfNotPresent
+      command: ["sh", "-c", "echo day2-log-line; exec sleep 3600"]
+"""
+
+
+@pytest.fixture(scope="module")
+def small(lab_factory: LabFactory, kboot: Kboot) -> Lab:
+    lab = lab_factory(1, 1)
+    kboot.up(lab.inventory_path)
+    return lab
+
+
+@pytest.fixture(scope="module")
+def inv(small: Lab) -> str:
+    return str(small.inventory_path)
+
+
+@pytest.fixture(scope="module")
+def app(kboot: Kboot, inv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    logger = tmp_path_factory.mktemp("day2") / "logger.yaml"
+    logger.write_text(LOGGER)
+    out = kboot("apply", inv, "-f", str(EXAMPLE)).stdout
+    for line in ("namespace/hello created", "deployment.apps/hello created",
+                 "service/hello created", "secret/hello-token created"):
+        assert line in out
+    kboot("apply", inv, "-f", str(logger))
+    _wait_running(kboot, inv, count=4)
+    return logger
+
+
+def _wait_running(kboot: Kboot, inv: str, *, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    phases: list[str] = []
+    while time.monotonic() < deadline:
+        out = kboot("get", inv, "pods", "-n", "hello", "-o",
+                    "jsonpath={.items[*].status.phase}").stdout
+        phases = out.split()
+        if phases.count("Running") >= count:
+            return
+        time.sleep(2)
+    raise AssertionError(f"pods not Running after {timeout:.0f}s: {phases}")
+
+
+def test_status_all_healthy_with_etcd_leader(kboot: Kboot, inv: str, small: Lab) -> None:
+    text = kboot("status", inv)
+    assert "all healthy" in text.stdout
+    report = json.loads(kboot("status", inv, "-o", "json").stdout)
+    assert report["healthy"] is True and report["problems"] == []
+    assert {n["name"] for n in report["nodes"]} == {n.name for n in small.nodes}
+    assert all(all(s == "active" for s in h["units"].values()) for h in report["hosts"])
+    assert "kboot-etcd" in report["hosts"][0]["units"]
+    assert [m["leader"] for m in report["etcd"]] == [True]
+    assert report["leaders"]["kube-scheduler"] and report["leaders"]["kube-controller-manager"]
+    assert report["certificates"] and report["certificates"][0]["daysLeft"] > 300
+
+
+def test_get_pods_wide(kboot: Kboot, inv: str, app: Path, small: Lab) -> None:
+    out = kboot("get", inv, "pods", "-n", "hello", "-o", "wide").stdout.splitlines()
+    assert out[0].split()[:3] == ["NAME", "READY", "STATUS"] and "NODE" in out[0]
+    rows = [line.split() for line in out[1:]]
+    assert sum(r[0].startswith("hello-") for r in rows) == 3
+    assert all(r[2] == "Running" for r in rows)
+    nodes = {n.name for n in small.nodes}
+    assert all(any(cell in nodes for cell in r) for r in rows)
+    secrets = kboot("get", inv, "secrets", "-n", "hello").stdout
+    assert "hello-token" in secrets and "s3cr3t" not in secrets
+
+
+def test_pod_logs_and_component_logs(kboot: Kboot, inv: str, app: Path, small: Lab) -> None:
+    assert "day2-log-line" in kboot("logs", inv, "day2-logger", "-n", "hello").stdout
+    out = kboot("logs", inv, "--component", "kubelet", "--tail", "5").stdout
+    for node in small.nodes:
+        assert any(line.startswith(f"{node.name} ") and " | " in line
+                   for line in out.splitlines()), out[-2000:]
+
+
+def test_exec_in_pod_exit_code_and_stdin(kboot: Kboot, inv: str, app: Path) -> None:
+    failed = kboot("exec", inv, "day2-logger", "-n", "hello", "--", "sh", "-c",
+                   "echo out; exit 3", check=False)
+    assert failed.returncode == 3 and "out" in failed.stdout
+    proc = subprocess.run([sys.executable, "-m", "kboot.cli.main", "exec", inv, "-i",
+                           "day2-logger", "-n", "hello", "--", "cat"], input="hi\n",
+                          env=kboot.env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "hi\n", proc.stderr
+
+
+def test_exec_on_hosts(kboot: Kboot, inv: str, small: Lab) -> None:
+    out = kboot("exec", inv, "--hosts", "all", "--", "hostname").stdout
+    for node in small.nodes:
+        assert f"── {node.name} (exit 0) ──\n{node.name}\n" in out
+    failed = kboot("exec", inv, "--hosts", "all", "--", "exit 4", check=False)
+    assert failed.returncode == 1 and "(exit 4)" in failed.stdout
+
+
+def test_bad_input_is_a_clear_error(kboot: Kboot, inv: str, tmp_path: Path) -> None:
+    unknown = kboot("get", inv, "frobnicators", check=False)
+    assert unknown.returncode == 2 and "frobnicators" in unknown.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n  data: [\n")
+    broken = kboot("apply", inv, "-f", str(bad), check=False)
+    assert broken.returncode == 2 and f"{bad}:4" in broken.stderr
+    assert "Traceback" not in broken.stderr + unknown.stderr
+
+
+def test_delete_manifests(kboot: Kboot, inv: str, app: Path) -> None:
+    kboot("delete", inv, "-f", str(app))
+    out = kboot("delete", inv, "-f", str(EXAMPLE), "--wait").stdout
+    assert "deployment.apps/hello deleted" in out and "namespace/hello deleted" in out
+    gone = kboot("get", inv, "namespaces", "-o", "name").stdout
+    assert "namespace/hello" not in gone
