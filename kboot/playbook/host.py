@@ -341,7 +341,8 @@ class HostPlay:
             steps.append(Step(index, plan.commands if unit.executes else (),
                               env_strings(render_value(env, unit.variables) if env else {}),
                               may_fail=unit.task.ignore_errors or unit.task.failed_when is not None,
-                              group_end=not later_same_task, guard=guard))
+                              group_end=not later_same_task, guard=guard,
+                              isolate=plan.opaque or bool(env)))
         return steps
 
     # -- results -----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class Step:
     may_fail: bool = False  # ignore_errors / failed_when: a failure does not stop the script
     group_end: bool = True  # last step of its task: stop here if one of the task's steps failed
     guard: str = ""  # a shell condition re-checking the facts the step was planned with
+    isolate: bool = True  # run in a subshell (user commands); kboot's own commands need not
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,30 @@ def _command_block(step: Step, index: int, command: Command, uploads: Mapping[st
     return f"c={index}\n{prefix}{{\n{command.script}\n}} || exit $?\n"
 
 
+def _isolated(step: Step, uploads: Mapping[str, str]) -> str:
+    """A subshell: user commands may ``exit``, ``cd`` or export; the EXIT trap still names the
+    failing command."""
+    i = step.index
+    body = [f"trap 'rc=$?; [ \"$rc\" -eq 0 ] || printf \"\\n%s C {i} %s\\n\" "
+            f"\"$M\" \"$c\"' EXIT"]
+    body += [f"export {k}={quote(str(v))}" for k, v in step.environment.items()]
+    body += [_command_block(step, n, c, uploads) for n, c in enumerate(step.commands)]
+    return "(\n" + "\n".join(body) + "\n) </dev/null\nrc=$?"
+
+
+def _grouped(step: Step, uploads: Mapping[str, str]) -> str:
+    """kboot's own commands (no ``exit``, no state): a command group, one fork less."""
+    i = step.index
+    parts = []
+    for n, command in enumerate(step.commands):
+        key = f"{step.index}-{n}"
+        data = "" if command.data is None else _data_function(command.data, uploads.get(key))
+        parts.append(f"c={n} && {{\n{data}{command.script}\n}}")
+    chain = " && ".join(parts) if parts else "true"
+    return (f"rc=0; {{ {chain}; }} </dev/null || {{ rc=$?; "
+            f"printf '\\n%s C {i} %s\\n' \"$M\" \"$c\"; }}")
+
+
 def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str]) -> str:
     """The script for ``steps``; ``uploads`` maps ``"step-command"`` to pre-uploaded data paths."""
     out = [f"M='{_MARK} {nonce}'", "f=0"]
@@ -71,13 +96,7 @@ def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str
         if step.guard:
             out.append(f"if ! {{ {step.guard}; }}; then printf '\\n%s X {i}\\n' \"$M\"; exit 0; fi")
         out.append(f"printf '\\n%s S {i}\\n' \"$M\"; printf '\\n%s S {i}\\n' \"$M\" >&2")
-        # the EXIT trap names the failing command, even when the command itself calls exit
-        body = [f"trap 'rc=$?; [ \"$rc\" -eq 0 ] || printf \"\\n%s C {i} %s\\n\" "
-                f"\"$M\" \"$c\"' EXIT"]
-        body += [f"export {k}={quote(str(v))}" for k, v in step.environment.items()]
-        body += [_command_block(step, n, c, uploads) for n, c in enumerate(step.commands)]
-        out.append("(\n" + "\n".join(body) + "\n) </dev/null")
-        out.append("rc=$?")
+        out.append(_isolated(step, uploads) if step.isolate else _grouped(step, uploads))
         out.append(f"printf '\\n%s R {i} %s\\n' \"$M\" \"$rc\"; printf '\\n%s R {i}\\n' \"$M\" >&2")
         if not step.may_fail:
             out.append('[ "$rc" -eq 0 ] || f=1')

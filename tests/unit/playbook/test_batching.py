@@ -234,3 +234,14 @@ def test_until_retries_the_task_alone(tmp_path: Path) -> None:
     assert h.statuses("h0") == [("before", "changed"), ("poll", "changed"),
                                 ("gives up", "failed")]
     assert summary.results["h0"].failures[0].task == "gives up"
+
+
+def test_grouped_steps_report_the_failing_command_too() -> None:
+    steps = [Step(0, (Command("echo a"), Command("false"), Command("echo never")),
+                  isolate=False),
+             Step(1, (Command("echo b"),), isolate=False, may_fail=True)]
+    script = build_script(steps, "n0nce", uploads={})
+    result = FakeTransport(execute=True).run("/bin/sh -s", stdin=script.encode())
+    outcomes = parse_outcomes(steps, result.stdout, result.stderr, "n0nce")
+    assert (outcomes[0].exit_code, outcomes[0].failed_command, outcomes[0].stdout) == (1, 1, "a")
+    assert not outcomes[1].ran  # the failure stopped the script
