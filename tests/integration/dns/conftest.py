@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 import time
@@ -22,10 +23,14 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def dns(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
     log = cluster.node.workdir / "dns.log"
+    # A kubeconfig inside the node's work dir puts that path on the command line, so the
+    # leftover cleanup of a crashed run finds and kills this process too.
+    kubeconfig = cluster.node.workdir / "dns.kubeconfig"
+    shutil.copy(cluster.server.kubeconfig, kubeconfig)
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from kboot.controlplane.dns.main import main; "
-             "sys.exit(main(sys.argv[1:]))", "--kubeconfig", str(cluster.server.kubeconfig),
+             "sys.exit(main(sys.argv[1:]))", "--kubeconfig", str(kubeconfig),
              "--bind", cluster.node.host_ip, "--port", "53"],
             stdout=out, stderr=subprocess.STDOUT)
     time.sleep(0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,9 +26,11 @@ def cluster() -> Iterator[Cluster]:
 def proxy(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
     netns = f"/run/netns/{cluster.node.netns}"
     log = cluster.node.workdir / "proxy.log"
+    kubeconfig = cluster.node.workdir / "proxy.kubeconfig"  # (see the dns conftest)
+    shutil.copy(cluster.server.kubeconfig, kubeconfig)
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, *PROXY, "--kubeconfig",
-                                 str(cluster.server.kubeconfig), "--node-name", "kbt-node",
+                                 str(kubeconfig), "--node-name", "kbt-node",
                                  "--cluster-cidr", cluster.node.pod_cidr, "--netns", netns],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
