@@ -35,7 +35,7 @@ def test_service_names_resolve_inside_a_pod(cluster: Cluster,
     resolv = cluster.kubectl("exec", "asker", "--", "cat", "/etc/resolv.conf").stdout
     assert f"nameserver {cluster.node.host_ip}" in resolv
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in resolv
-    deadline, out = time.monotonic() + 15, ""
+    deadline, out = time.monotonic() + 40, ""
     while time.monotonic() < deadline and out != "found-by-name":
         out = cluster.kubectl("exec", "asker", "--", "timeout", "5", "wget", "-q", "-O-",
                               "http://named:8080/").stdout.strip()

@@ -24,7 +24,7 @@ def test_pod_runs_and_logs_come_through(cluster: Cluster) -> None:
     p = cluster.wait_running("logger")
     assert p["status"]["podIP"].startswith(f"10.251.{cluster.node.slot}.")
     assert _cs(p)["ready"] and p["status"]["hostIP"] == "127.0.0.1"
-    follow = cluster.kubectl("logs", "-f", "logger", timeout=20)
+    follow = cluster.kubectl("logs", "-f", "logger", timeout=60)
     assert follow.returncode == 0, follow.stderr
     assert follow.stdout.splitlines() == [f"line {i}" for i in range(1, 6)]
     tail = cluster.kubectl("logs", "logger", "--tail=2", "--timestamps")
@@ -56,7 +56,7 @@ def test_crash_loop_backoff_counts_restarts(cluster: Cluster) -> None:
     prev = cluster.kubectl("logs", "crasher", "--previous")
     assert prev.stdout.strip() == "boom"
     p = cluster.wait("pod", "crasher", lambda p: _cs(p)["state"].get("waiting", {}).get(
-        "reason") == "CrashLoopBackOff", timeout=20)
+        "reason") == "CrashLoopBackOff", timeout=40)
     assert not _cs(p)["ready"]
     table = cluster.kubectl("get", "pod", "crasher", "--no-headers").stdout.split()
     assert table[2] in ("CrashLoopBackOff", "Error", "Completed") and int(table[3]) >= 2
@@ -71,11 +71,11 @@ def test_liveness_restarts_and_readiness_gates_ready(cluster: Cluster) -> None:
     p = cluster.wait_running("probed")
     assert not _cs(p)["ready"]
     assert cluster.kubectl("exec", "probed", "--", "touch", "/tmp/ready").returncode == 0
-    p = cluster.wait("pod", "probed", lambda p: _cs(p)["ready"], timeout=15)
+    p = cluster.wait("pod", "probed", lambda p: _cs(p)["ready"], timeout=40)
     ready = {c["type"]: c["status"] for c in p["status"]["conditions"]}
     assert ready["Ready"] == "True" and ready["ContainersReady"] == "True"
     assert cluster.kubectl("exec", "probed", "--", "rm", "/tmp/alive").returncode == 0
-    p = cluster.wait("pod", "probed", lambda p: _cs(p)["restartCount"] >= 1, timeout=20)
+    p = cluster.wait("pod", "probed", lambda p: _cs(p)["restartCount"] >= 1, timeout=40)
     assert "running" in _cs(cluster.wait_running("probed"))["state"]
 
 

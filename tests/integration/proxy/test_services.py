@@ -32,7 +32,7 @@ def test_clusterip_and_nodeport_reach_the_pod(cluster: Cluster,
     svc = cluster.get("service", "web")
     assert svc is not None
     cluster_ip = svc["spec"]["clusterIP"]
-    deadline, out = time.monotonic() + 20, ""
+    deadline, out = time.monotonic() + 40, ""
     while time.monotonic() < deadline and out != "via-service":
         res = cluster.kubectl("exec", "client", "--", "timeout", "3", "wget", "-q", "-O-",
                               f"http://{cluster_ip}/")
@@ -69,7 +69,7 @@ def test_clusterip_balances_across_endpoints(cluster: Cluster,
     script = ("for i in $(seq 1 24); do timeout 3 wget -q -O- http://"
               f"{svc['spec']['clusterIP']}/; done")
     seen: set[str] = set()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 40
     while time.monotonic() < deadline and seen != {"lb-a", "lb-b"}:
         out = cluster.kubectl("exec", "lb-client", "--", "sh", "-c", script).stdout
         seen |= set(out.split())
@@ -85,11 +85,10 @@ def test_service_without_endpoints_is_refused(cluster: Cluster,
                    "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]}})
     svc = cluster.get("service", "nobody")
     assert svc is not None
-    deadline, err = time.monotonic() + 20, ""
-    while time.monotonic() < deadline and "refused" not in err:
-        started = time.monotonic()
+    deadline, err = time.monotonic() + 40, ""
+    while time.monotonic() < deadline and "refused" not in err.lower():
+        # `timeout 5`: without the REJECT the connection would hang, and wget says no "refused"
         err = cluster.kubectl("exec", "refused-client", "--", "timeout", "5", "wget", "-q",
                               "-O-", f"http://{svc['spec']['clusterIP']}/").stderr
-        elapsed = time.monotonic() - started
         time.sleep(0.3)
-    assert "refused" in err.lower() and elapsed < 5, err
+    assert "refused" in err.lower(), err
