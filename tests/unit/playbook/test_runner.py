@@ -86,17 +86,18 @@ def test_no_op_run_of_30_tasks_on_10_hosts_takes_at_most_3_execs_per_host(tmp_pa
     for i in range(10):
         tasks.append(f"""
     - file: {{path: "{{{{ d }}}}/dir{i}", state: directory}}
-    - copy: {{dest: "{{{{ d }}}}/dir{i}/f", content: "file {i} on {{{{ inventory_hostname }}}}"}}
+    - copy: {{dest: "{{{{ d }}}}/dir{i}/f", content: "file {i} in {{{{ d }}}}"}}
     - command: touch {{{{ d }}}}/dir{i}/done creates={{{{ d }}}}/dir{i}/done""")
     playbook = f"""
 - hosts: all
   vars:
-    d: "{{{{ root }}}}/{{{{ inventory_hostname }}}}"
+    d: "{{{{ root }}}}/shared"
   tasks:
     - file: {{path: "{{{{ d }}}}", state: directory}}{''.join(tasks)}
 """
     h = Harness(tmp_path, 10)
-    assert h.run(playbook).ok
+    # the hosts share this machine's files: converging one converges them all (and is cheaper)
+    assert h.run(playbook, limit="h0").ok
     summary = h.run(playbook)
     assert summary.ok and not summary.changed
     for host, result in summary.results.items():
