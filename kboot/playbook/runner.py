@@ -89,8 +89,14 @@ def _run_play(state: RunState, play: Play, pool: ThreadPoolExecutor,
     for batch in serial_batches(hosts, play.serial):
         futures = [pool.submit(HostPlay(state, state.hosts[h], filtered, hosts, batch).execute)
                    for h in batch]
-        for future in futures:
-            future.result()
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:  # stop every host at its next batch, then let ^C through
+            state.abort.set()
+            for future in futures:
+                future.cancel()
+            raise
         if state.abort.is_set():
             return f"play {play.name!r}: a host failed and any_errors_fatal is set"
         failed = sum(1 for h in batch if not state.hosts[h].alive)
