@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from kboot.errors import tail
 from kboot.playbook import (
     Event,
     HostFinished,
@@ -111,7 +112,7 @@ class TextRenderer:
         self.console.print(line, highlight=False)
         if event.status == "failed" and event.command:
             self.console.print(f"    command: {escape(event.command)}", highlight=False)
-            output = event.stderr or event.stdout
+            output = tail(event.stderr or event.stdout, 20)
             if output:
                 self.console.print(Text("    " + output.replace("\n", "\n    ")))
         if self.show_diff:

@@ -30,7 +30,8 @@ class HostStarted:
 
 @dataclass(frozen=True)
 class TaskResult:
-    """One task (or one loop item) on one host."""
+    """One task (or one loop item) on one host. ``stdout``/``stderr`` are complete (renderers
+    show tails); empty under ``no_log``."""
 
     host: str
     task: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kboot.errors import TemplateError, tail
+from kboot.errors import TemplateError
 from kboot.playbook.events import Status, TaskResult
 from kboot.playbook.script import StepOutcome
 from kboot.playbook.units import Unit
@@ -134,8 +134,8 @@ def event(unit: Unit, result: UnitResult, host: str, *, handler: bool) -> TaskRe
         diff=() if plan is None or censored else plan.diff,
         command="" if censored else result.command,
         exit_code=result.exit_code,
-        stdout="" if censored else tail(stdout, 40),
-        stderr="" if censored else tail(stderr, 40),
+        stdout="" if censored else stdout,
+        stderr="" if censored else stderr,
         ignored=result.ignored,
         handler=handler,
     )
