@@ -36,7 +36,7 @@ from kboot.playbook.script import (
     Step,
     StepOutcome,
 )
-from kboot.playbook.state import HostState, RunState
+from kboot.playbook.state import HostState, RunState, base_vars
 from kboot.playbook.units import PLAN_ERRORS, Expander, Unit
 from kboot.playbook.variables import OMIT, fact_vars, layered, resolve
 from kboot.tasks.base import Plan
@@ -69,7 +69,7 @@ class HostPlay:
     def scope(self) -> dict[str, Any]:
         if self._scope is None:
             st, opts = self.state, self.run.options
-            merged = layered(st.host.vars, fact_vars(st.setup) if st.setup else {},
+            merged = layered(base_vars(st.host), fact_vars(st.setup) if st.setup else {},
                              self.play.vars, self.play.vars_files, st.runtime, opts.extra_vars)
             merged.update(self._magic())
             self._scope = resolve(merged)
@@ -99,6 +99,7 @@ class HostPlay:
 
     def set_runtime(self, values: Mapping[str, Any]) -> None:
         self.state.runtime.update(values)
+        self.state.version += 1
         self._scope = None
 
     # -- the play ----------------------------------------------------------------------------
@@ -126,6 +127,7 @@ class HostPlay:
         self.state.facts.update(prefetched)
         self.state.fact_specs.update({k: facts[k] for k in prefetched})
         self.state.setup = ansible_facts(values)
+        self.state.version += 1
         self._scope = None
         self.state.count("ok")
         self.run.emit(TaskResult(self.state.name, "Gathering Facts", "setup", "ok",

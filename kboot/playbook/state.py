@@ -45,6 +45,7 @@ class HostState:
     failed: bool = False
     unreachable: bool = False
     notified: list[str] = field(default_factory=list)
+    version: int = 0  # bumped whenever runtime variables or gathered facts change
 
     @property
     def name(self) -> str:
@@ -66,6 +67,14 @@ class HostState:
             failures=tuple(self.failures), execs=self.execs)
 
 
+def base_vars(host: Host) -> dict[str, Any]:
+    """A host's inventory variables, plus ``ansible_host``/``ansible_port``/``ansible_user``
+    from its connection unless the inventory set them (templates of Ansible roles use them)."""
+    connection = host.connection
+    return {"ansible_host": connection.address, "ansible_port": connection.port,
+            "ansible_user": connection.user, **host.vars}
+
+
 class RunState:
     """Shared by the host threads of one run."""
 
@@ -79,6 +88,7 @@ class RunState:
         self.groups = groups_var(inventory)
         self.hostvars = HostVars(list(inventory.hosts), self.vars_of)
         self._on_event = on_event
+        self._hostvars_cache: dict[str, tuple[int, dict[str, Any]]] = {}
         self._event_lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
@@ -87,12 +97,19 @@ class RunState:
                 self._on_event(event)
 
     def vars_of(self, name: str) -> Mapping[str, Any]:
-        """Another host's variables as ``hostvars[name]`` shows them."""
+        """Another host's variables as ``hostvars[name]`` shows them; cached until that host
+        registers or gathers something (templates often loop over every host's variables)."""
         state = self.hosts[name]
-        merged = layered(state.host.vars, fact_vars(state.setup) if state.setup else {},
+        cached = self._hostvars_cache.get(name)
+        if cached is not None and cached[0] == state.version:
+            return cached[1]
+        version = state.version
+        merged = layered(base_vars(state.host), fact_vars(state.setup) if state.setup else {},
                          dict(state.runtime), self.options.extra_vars)
         merged["inventory_hostname"] = name
-        return resolve(merged)
+        resolved = resolve(merged)
+        self._hostvars_cache[name] = (version, resolved)
+        return resolved
 
     def transport(self, state: HostState) -> Transport:
         if state.transport is None:

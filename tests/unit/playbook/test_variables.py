@@ -36,3 +36,20 @@ def test_precedence_and_magic_variables(tmp_path: Path) -> None:
     (show,) = [e for e in h.results("h0") if e.task == "show"]
     assert show.msg.split() == ["inventory", "file", "file", "cli", "fact", "task", "h0,h1",
                                 "['nodes']", "2", "inventory", "False"]
+
+
+def test_hostvars_show_other_hosts_connection_facts_and_results(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 2)
+    h.run("""
+- hosts: all
+  gather_facts: false
+  serial: 1
+  tasks:
+    - {shell: "echo from-{{ inventory_hostname }}", register: probe, changed_when: false}
+    - name: peers
+      debug:
+        msg: "{{ hostvars['h0']['ansible_host'] }} {{ hostvars['h0']['probe']['stdout'] }}"
+      when: inventory_hostname == 'h1'
+""")
+    (peers,) = [e for e in h.results("h1") if e.task == "peers"]
+    assert peers.msg == "127.0.0.1 from-h0"
