@@ -112,7 +112,31 @@ def _flatten(value: Iterable[Any], levels: int | None = None) -> list[Any]:
     return out
 
 
+def _extract(item: Any, container: Any, morekeys: Any = None) -> Any:
+    value = container[item]
+    keys = [] if morekeys is None else morekeys if isinstance(morekeys, list) else [morekeys]
+    for key in keys:
+        value = value[key]
+    return value
+
+
+def _unique_list(values: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if value not in out:
+            out.append(value)
+    return out
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
+    "extract": _extract,
+    "union": lambda a, b: _unique_list([*a, *b]),
+    "intersect": lambda a, b: _unique_list([x for x in a if x in b]),
+    "difference": lambda a, b: _unique_list([x for x in a if x not in b]),
+    "symmetric_difference": lambda a, b: _unique_list(
+        [x for x in a if x not in b] + [x for x in b if x not in a]),
+    "zip": lambda *lists: [list(t) for t in zip(*lists, strict=False)],
+    "regex_findall": lambda v, p: re.findall(p, str(v)),
     "default": _default,
     "d": _default,
     "bool": _to_bool,

@@ -81,3 +81,13 @@ def test_referenced_names() -> None:
     assert referenced_names(["{{ item }}", {"k": "{{ z }}"}]) == {"item", "z"}
     assert referenced_names("{{ broken") == {"*"}
     assert referenced_names("plain") == frozenset()
+
+
+def test_set_and_lookup_filters() -> None:
+    hostvars = {"a": {"ip": "10.0.0.1"}, "b": {"ip": "10.0.0.2"}}
+    assert render_value("{{ ['a', 'b'] | map('extract', hv, 'ip') | join(',') }}",
+                        {"hv": hostvars}) == "10.0.0.1,10.0.0.2"
+    assert render_value("{{ [1, 2] | union([2, 3]) }}", {}) == [1, 2, 3]
+    assert render_value("{{ [1, 2] | difference([2]) }}", {}) == [1]
+    assert render_value("{{ [1, 2] | intersect([2, 3]) }}", {}) == [2]
+    assert render_value("{{ 'a1b22' | regex_findall('[0-9]+') }}", {}) == ["1", "22"]
