@@ -281,8 +281,9 @@ class FakeClient(ApiClient):
         self._watchers.append(w)
         try:
             while True:
-                try:
-                    ev = await asyncio.wait_for(w.queue.get(), timeout_seconds)
+                try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                    async with asyncio.timeout(timeout_seconds):
+                        ev = await w.queue.get()
                 except TimeoutError:
                     return
                 if ev is None:

@@ -33,6 +33,13 @@ def test_exit_plan(p: dict[str, Any], expected: tuple[int, float] | None) -> Non
     assert exit_plan(p) == expected
 
 
+async def eventually(probe: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await probe():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
 def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
     async def go() -> None:
         fake = FakeClient()
@@ -43,7 +50,11 @@ def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
         await informers.wait_synced(1)
         await fake.create("namespaces", {"metadata": {"name": "ns"}})
         task = asyncio.create_task(cluster.run())
-        await asyncio.sleep(0.1)
+
+        async def registered() -> bool:
+            return bool(fake.all("leases"))
+
+        await eventually(registered)
         node = (await fake.get("nodes", "h-0"))
         assert node["status"]["allocatable"]["pods"] == "110"
         lease = await fake.get("leases", "h-0", namespace="kube-node-lease")
@@ -57,7 +68,13 @@ def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
         server["metadata"]["name"] = "srv"
         server["spec"]["nodeName"] = "h-0"
         await fake.create("pods", server)
-        await asyncio.sleep(0.3)
+
+        async def settled() -> bool:
+            phases = {p["metadata"]["name"]: (p.get("status") or {}).get("phase")
+                      for p in fake.all("pods")}
+            return phases == {"p": "Failed", "srv": "Running"}
+
+        await eventually(settled)
         srv = await fake.get("pods", "srv", namespace="ns")
         assert srv["status"]["phase"] == "Running"
         assert srv["status"]["podIP"].startswith("10.244.7.")
@@ -66,8 +83,11 @@ def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
         assert done["status"]["phase"] == "Failed"
         assert done["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
         await fake.delete("pods", "srv", namespace="ns")  # graceful: the node finishes it
-        await asyncio.sleep(0.2)
-        assert [p["metadata"]["name"] for p in fake.all("pods")] == ["p"]
+
+        async def finished() -> bool:
+            return [p["metadata"]["name"] for p in fake.all("pods")] == ["p"]
+
+        await eventually(finished)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await informers.stop()
