@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 from kboot.facts.base import Fact
 from kboot.facts.files import file_content, file_stat
 from kboot.tasks.base import Plan, TaskContext, task
-from kboot.tasks.files import Attrs, content_facts, content_plan
+from kboot.tasks.files import Attrs, WriteOptions, content_facts, content_plan
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class CopyArgs:
     owner: str | None = None
     group: str | None = None
     force: bool = True
+    validate: str | None = None
+    backup: bool = False
 
 
 def _dest(dest: str, src: str | None) -> str:
@@ -56,7 +58,8 @@ def copy(args: CopyArgs, ctx: TaskContext) -> Plan:
         data = args.content.encode()
     else:
         data = ctx.find_file(str(args.src), "files").read_bytes()
-    return content_plan(_dest(args.dest, args.src), data, Attrs.of(args), ctx, force=args.force)
+    return content_plan(_dest(args.dest, args.src), data, Attrs.of(args), ctx, force=args.force,
+                        options=WriteOptions(args.validate, args.backup))
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class TemplateArgs:
     owner: str | None = None
     group: str | None = None
     force: bool = True
+    validate: str | None = None
+    backup: bool = False
 
 
 @task("template", args=TemplateArgs, needs=lambda a, c: content_facts(a.dest, c))
@@ -83,7 +88,8 @@ def template(args: TemplateArgs, ctx: TaskContext) -> Plan:
     ```
     """
     text = ctx.templar.file(ctx.find_file(args.src, "templates"))
-    return content_plan(args.dest, text.encode(), Attrs.of(args), ctx, force=args.force)
+    return content_plan(args.dest, text.encode(), Attrs.of(args), ctx, force=args.force,
+                        options=WriteOptions(args.validate, args.backup))
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,9 @@ class LineInFileArgs:
     insertafter: str | None = None
     insertbefore: str | None = None
     create: bool = False
+    backrefs: bool = False
+    validate: str | None = None
+    backup: bool = False
     mode: int | str | None = None
     owner: str | None = None
     group: str | None = None
@@ -119,8 +128,14 @@ def edit_lines(lines: list[str], args: LineInFileArgs) -> list[str]:
     hits = [i for i, text in enumerate(lines) if matches(text)]
     if hits:
         out = list(lines)
+        if args.backrefs and pattern is not None:
+            match = pattern.search(lines[hits[-1]])
+            assert match is not None
+            line = match.expand(line)
         out[hits[-1]] = line
         return out
+    if args.backrefs:  # Ansible: with backrefs, no match leaves the file unchanged
+        return lines
     if line in lines:
         return lines
     return _insert(lines, line, args)
@@ -165,7 +180,8 @@ def lineinfile(args: LineInFileArgs, ctx: TaskContext) -> Plan:
     text = (before or b"").decode()
     lines = text.splitlines()
     edited = edit_lines(lines, args)
+    options = WriteOptions(args.validate, args.backup)
     if edited == lines and before is not None:
-        return content_plan(args.path, before, Attrs.of(args), ctx)
+        return content_plan(args.path, before, Attrs.of(args), ctx, options=options)
     data = ("\n".join(edited) + "\n").encode() if edited else b""
-    return content_plan(args.path, data, Attrs.of(args), ctx)
+    return content_plan(args.path, data, Attrs.of(args), ctx, options=options)

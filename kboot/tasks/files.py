@@ -59,7 +59,17 @@ def attr_commands(path: str, attrs: Attrs, stat: FileStat, *, link: bool = False
     return commands
 
 
-def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat) -> Command:
+@dataclass(frozen=True)
+class WriteOptions:
+    """``validate``: a command checking the new content (``%s`` is the temp file) before it
+    replaces the old; ``backup``: keep the old file as ``<path>.<timestamp>~``."""
+
+    validate: str | None = None
+    backup: bool = False
+
+
+def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat,
+               options: WriteOptions = WriteOptions()) -> Command:
     """Atomically replace ``path`` with ``data``: a temp file in the same directory (created
     exclusively, ``set -C``, so nothing planted there is followed), then renamed. Unspecified
     mode/owner keep the existing file's, or 0644 and the remote user for a new one."""
@@ -71,6 +81,10 @@ def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat) -> Command:
     steps = [f'chmod {mode:04o} "$t"']
     if owner or group:
         steps.append(f'chown {quote(f"{owner}:{group}" if group else owner)} "$t"')
+    if options.validate:
+        steps.append("{ " + options.validate.replace("%s", '"$t"') + "; }")
+    if options.backup and stat.exists:
+        steps.append(f'cp -p -- {quote(path)} {quote(path)}."$(date +%Y%m%d%H%M%S)~"')
     steps.append(f'mv -f -- "$t" {quote(path)}')
     script = (f't={temp}; {{ {{ set -C; {DATA_FN} >"$t"; r=$?; set +C; [ "$r" -eq 0 ]; }} && '
               f'{" && ".join(steps)}; }} || {{ rm -f -- "$t"; false; }}')
@@ -86,7 +100,7 @@ def _text(data: bytes | None) -> str:
 
 
 def content_plan(path: str, data: bytes, attrs: Attrs, ctx: TaskContext, *,
-                 force: bool = True) -> Plan:
+                 force: bool = True, options: WriteOptions = WriteOptions()) -> Plan:
     """Converge ``path`` to ``data`` with ``attrs``: the plan shared by copy-like tasks."""
     stat = ctx.fact(file_stat(path))
     if stat.exists and stat.type == "directory":
@@ -99,7 +113,7 @@ def content_plan(path: str, data: bytes, attrs: Attrs, ctx: TaskContext, *,
     if ctx.diff:
         before = ctx.facts.get(file_content(path).key)
         diff = (FileDiff(path, _text(before), _text(data)),)
-    return Plan((write_file(path, data, attrs, stat),), diff=diff, touches=(path,))
+    return Plan((write_file(path, data, attrs, stat, options),), diff=diff, touches=(path,))
 
 
 def content_facts(path: str, ctx: TaskContext) -> list[Fact[Any]]:

@@ -97,3 +97,22 @@ def test_no_log_failures_do_not_leak_into_the_summary(tmp_path: Path) -> None:
     (failure,) = summary.failures
     assert failure.task == "secret" and failure.exit_code == 1
     assert "s3cret" not in repr(failure)
+
+
+def test_validate_and_backup_guard_a_file_write(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    target = tmp_path / "sudoers"
+    target.write_text("ok old\n")
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{name: good, copy: {{dest: "{target}", content: "ok new\\n", backup: true,
+                             validate: "grep -q '^ok' %s"}}}}
+    - {{name: bad, copy: {{dest: "{target}", content: "broken\\n", validate: "grep -q '^ok' %s"}}}}
+""")
+    assert target.read_text() == "ok new\n"  # the invalid content never replaced it
+    backups = list(tmp_path.glob("sudoers.*~"))
+    assert len(backups) == 1 and backups[0].read_text() == "ok old\n"
+    assert summary.failures[0].task == "bad"
+    assert not list(tmp_path.glob(".kboot-tmp.*"))  # the rejected temp file was removed

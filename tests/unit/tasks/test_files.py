@@ -116,8 +116,11 @@ def test_template_renders_with_host_variables(tmp_path: Path) -> None:
     (["a", "b"], {"line": "z", "insertbefore": "BOF"}, ["z", "a", "b"]),
     (["a", "b"], {"line": "z", "insertbefore": "^b"}, ["a", "z", "b"]),
     (["a", "#x", "b"], {"regexp": "^#", "state": "absent"}, ["a", "b"]),
+    (["port=80"], {"regexp": r"^port=(\d+)", "line": r"port=\g<1>0", "backrefs": True},
+     ["port=800"]),
+    (["a"], {"regexp": "^zz(.*)", "line": r"\1", "backrefs": True}, ["a"]),
 ])
-def test_edit_lines(lines: list[str], args: dict[str, str], expected: list[str]) -> None:
+def test_edit_lines(lines: list[str], args: dict[str, object], expected: list[str]) -> None:
     assert edit_lines(lines, LineInFileArgs(path="/f", **args)) == expected  # type: ignore[arg-type]
 
 
