@@ -196,18 +196,26 @@ class Kubelet:
 
     # -- server.Containers ----------------------------------------------------------------------
 
-    def find_container(self, namespace: str, pod: str, container: str) -> ContainerRef | None:
+    async def find_container(self, namespace: str, pod: str, container: str
+                             ) -> ContainerRef | None:
+        """From the pod's worker; right after a kubelet restart, from the runtime itself."""
         obj = self.pods.get(f"{namespace}/{pod}")
-        worker = self.workers.get(obj["metadata"]["uid"]) if obj else None
-        if obj is None or worker is None:
-            return None
-        rec = worker.records.get(container)
-        if rec is None or not rec.container_id:
+        if obj is None:
             return None
         base = Path(podspec.log_directory(obj, self.config.worker.node.log_root)) / container
-        previous = base / f"{rec.restarts - 1}.log" if rec.restarts else None
-        running = rec.running
-        return ContainerRef(container_id=rec.container_id, log_path=base / f"{rec.restarts}.log",
+        worker = self.workers.get(obj["metadata"]["uid"])
+        rec = worker.records.get(container) if worker else None
+        if rec is not None and rec.container_id:
+            cid, attempt, running = rec.container_id, rec.restarts, rec.running
+        else:
+            found = sorted((c for c in await self.runtime.list_containers(labels={
+                podspec.LABEL_UID: obj["metadata"]["uid"], podspec.LABEL_CONTAINER: container})),
+                key=lambda c: c.attempt)
+            if not found:
+                return None
+            cid, attempt, running = found[-1].id, found[-1].attempt, found[-1].state == "running"
+        previous = base / f"{attempt - 1}.log" if attempt else None
+        return ContainerRef(container_id=cid, log_path=base / f"{attempt}.log",
                             previous_log_path=previous, running=running)
 
     async def is_running(self, container_id: str) -> bool:

@@ -40,7 +40,8 @@ class ContainerRef:
 class Containers(Protocol):
     """How the server finds containers (implemented by the Kubelet)."""
 
-    def find_container(self, namespace: str, pod: str, container: str) -> ContainerRef | None: ...
+    async def find_container(self, namespace: str, pod: str, container: str
+                             ) -> ContainerRef | None: ...
 
     async def is_running(self, container_id: str) -> bool: ...
 
@@ -108,16 +109,16 @@ class KubeletServer:
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    def _find(self, request: web.Request) -> ContainerRef:
+    async def _find(self, request: web.Request) -> ContainerRef:
         m = request.match_info
-        ref = self.containers.find_container(m["ns"], m["pod"], m["container"])
+        ref = await self.containers.find_container(m["ns"], m["pod"], m["container"])
         if ref is None:
             raise web.HTTPNotFound(text=f"container {m['container']} of pod {m['ns']}/{m['pod']}"
                                         " not found on this node\n")
         return ref
 
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
-        ref = self._find(request)
+        ref = await self._find(request)
         since = request.query.get("sinceSeconds")
         opts = logs.LogOptions(
             follow=_bool(request, "follow"), tail_lines=_int(request, "tailLines"),
@@ -144,7 +145,7 @@ class KubeletServer:
         return resp
 
     async def exec(self, request: web.Request) -> web.StreamResponse:
-        ref = self._find(request)
+        ref = await self._find(request)
         command = tuple(request.query.getall("command", []))
         if not command:
             raise web.HTTPBadRequest(text="you must specify at least one command\n")
@@ -163,7 +164,7 @@ class KubeletServer:
 
         stdin is not relayed: containerd keeps a CRI container's stdio to itself.
         """
-        ref = self._find(request)
+        ref = await self._find(request)
         ws = web.WebSocketResponse(protocols=execstream.PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
 

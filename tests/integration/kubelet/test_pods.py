@@ -13,6 +13,18 @@ from tests.integration.kubelet.cluster import Cluster, pod
 pytestmark = pytest.mark.integration
 
 
+def _logs(cluster: Cluster, *args: str, expect: str, timeout: float = 40) -> str:
+    """``kubectl logs`` until it shows *expect* (a just-started container may not have
+    written yet on a loaded machine); the last output either way."""
+    deadline, out = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        out = cluster.kubectl("logs", *args).stdout
+        if out == expect:
+            break
+        time.sleep(0.3)
+    return out
+
+
 def _cs(p: dict) -> dict:  # type: ignore[type-arg]
     statuses = (p.get("status") or {}).get("containerStatuses") or [{}]
     return {"restartCount": 0, "state": {}, "ready": False, **statuses[0]}
@@ -100,7 +112,10 @@ def test_configmap_secret_env_files_and_emptydir(cluster: Cluster) -> None:
                  {"name": "sec", "secret": {"secretName": "creds"}},
                  {"name": "scratch", "emptyDir": {}}]))
     cluster.wait_running("configured")
-    logs = cluster.kubectl("logs", "configured").stdout
+    deadline, logs = time.monotonic() + 40, ""
+    while time.monotonic() < deadline and "hi there" not in logs:  # the echo may lag
+        logs = cluster.kubectl("logs", "configured").stdout
+        time.sleep(0.3)
     assert "COLOR=blue PASS=s3cret" in logs and "hi there" in logs and "s3cret" in logs
     p = cluster.wait("pod", "configured", lambda p: _cs(p)["restartCount"] >= 1
                      and "running" in _cs(p)["state"], timeout=30)
@@ -156,7 +171,7 @@ def test_pvc_data_survives_pod_deletion(cluster: Cluster) -> None:
     cluster.apply(pod("reader", "cat /data/file; sleep 3600", container=mount,
                       volumes=[volume]))
     cluster.wait_running("reader")
-    assert cluster.kubectl("logs", "reader").stdout == "persisted\n"
+    assert _logs(cluster, "reader", expect="persisted\n") == "persisted\n"
     assert (data_dir / "file").read_text() == "persisted\n"
 
 
@@ -178,8 +193,8 @@ def test_init_container_multi_container_logs_and_host_port(cluster: Cluster) -> 
     init = p["status"]["initContainerStatuses"][0]
     assert init["state"]["terminated"]["exitCode"] == 0
     assert cluster.kubectl("logs", "multi", "-c", "init").stdout == "init-ran\n"
-    assert cluster.kubectl("logs", "multi", "-c", "c").stdout == "from-init\n"
-    assert cluster.kubectl("logs", "multi", "-c", "side").stdout == "side-car\n"
+    assert _logs(cluster, "multi", "-c", "c", expect="from-init\n") == "from-init\n"
+    assert _logs(cluster, "multi", "-c", "side", expect="side-car\n") == "side-car\n"
     table = cluster.kubectl("get", "pod", "multi", "--no-headers").stdout.split()
     assert table[1] == "2/2" and table[2] == "Running"
     with urllib.request.urlopen(f"http://{cluster.node.node_ip}:18080/greeting",
@@ -237,11 +252,14 @@ def test_kubelet_restart_adopts_running_pods(cluster: Cluster) -> None:
     assert _cs(after)["containerID"] == _cs(before)["containerID"]
     assert _cs(after)["restartCount"] == 0 and _cs(after)["ready"]
     assert mine() == sandboxes
-    assert cluster.kubectl("exec", "survivor", "--", "true").returncode == 0
+    deadline = time.monotonic() + 30  # the restarted kubelet's port may take a moment
+    while cluster.kubectl("exec", "survivor", "--", "true").returncode != 0:
+        assert time.monotonic() < deadline, cluster.kubelet_log.read_text()[-2000:]
+        time.sleep(0.5)
 
 
 def test_security_context_user(cluster: Cluster) -> None:
     cluster.apply(pod("nonroot", "id -u; id -g; sleep 3600",
                       securityContext={"runAsUser": 1000, "runAsGroup": 2000}))
     cluster.wait_running("nonroot")
-    assert cluster.kubectl("logs", "nonroot").stdout.split() == ["1000", "2000"]
+    assert _logs(cluster, "nonroot", expect="1000\n2000\n") == "1000\n2000\n"
