@@ -134,12 +134,13 @@ class TextRenderer:
 
 def recap_table(results: dict[str, HostResult] | Any) -> Group:
     table = Table(title="PLAY RECAP", title_justify="left")
-    for column in ("host", "ok", "changed", "unreachable", "failed", "skipped", "ignored"):
+    for column in ("host", "ok", "changed", "unreachable", "failed", "skipped", "rescued",
+                   "ignored"):
         table.add_column(column, justify="left" if column == "host" else "right")
     for host, r in sorted(results.items()):
         style = "red" if not r.succeeded else ("yellow" if r.changed else "green")
         table.add_row(Text(host, style=style), str(r.ok), str(r.changed), str(r.unreachable),
-                      str(r.failed), str(r.skipped), str(r.ignored))
+                      str(r.failed), str(r.skipped), str(r.rescued), str(r.ignored))
     return Group(table)
 
 

@@ -79,6 +79,7 @@ class HostResult:
     skipped: int = 0
     unreachable: int = 0
     ignored: int = 0
+    rescued: int = 0
     failures: tuple[Failure, ...] = ()
     execs: int = 0  # exec round trips to the host (what batching drives down)
 

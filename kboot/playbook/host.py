@@ -140,14 +140,17 @@ class HostPlay:
             if self.run.abort.is_set():
                 raise HostDown
             task = tasks[i]
-            if task.action == "meta":
-                self.meta(task)
+            if task.action in ("meta", "block"):
+                if task.action == "block":
+                    self.run_block(task)
+                else:
+                    self.meta(task)
                 i += 1
                 continue
             segment = [task]
             produced = {task.register} if task.register else set()
             i += 1
-            while i < len(tasks) and tasks[i].action != "meta":
+            while i < len(tasks) and tasks[i].action not in ("meta", "block"):
                 refs = tasks[i].refs
                 if produced and ("*" in refs or refs & produced):
                     break
@@ -168,7 +171,7 @@ class HostPlay:
         scope = self.scope()
         for task in self._ahead:
             refs = task.arg_refs
-            if task.action == "meta" or "*" in refs or refs & registered:
+            if task.action in ("meta", "block") or "*" in refs or refs & registered:
                 continue
             definition = lookup(task.action)
             if definition is None or definition.local:
@@ -177,6 +180,30 @@ class HostPlay:
                 for fact in unit.facts:
                     found.setdefault(fact.key, fact)
         return found
+
+    def run_block(self, block: TaskSpec) -> None:
+        """``block``/``rescue``/``always``: a failure in the block runs ``rescue`` (the host is
+        then no longer failed: the failure counts as rescued); ``always`` runs either way,
+        unless the host became unreachable or the run is aborting."""
+        try:
+            try:
+                self.run_tasks(block.args["block"])
+            except HostDown:
+                if not self.state.failed or self.state.unreachable or not block.args["rescue"]:
+                    raise
+                failure = self.state.rescue()
+                self.set_runtime({"ansible_failed_task": {"name": failure.task},
+                                  "ansible_failed_result": {"msg": failure.message,
+                                                            "rc": failure.exit_code}})
+                self.run_tasks(block.args["rescue"])
+        finally:
+            if not self.state.unreachable and not self.run.abort.is_set():
+                failed = self.state.failed
+                self.state.failed = False  # let always run, then restore the verdict
+                try:
+                    self.run_tasks(block.args["always"])
+                finally:
+                    self.state.failed = self.state.failed or failed
 
     def meta(self, task: TaskSpec) -> None:
         action = task.args.get("_raw")

@@ -9,7 +9,7 @@ from typing import Any
 
 from kboot.errors import Location, PlaybookError
 from kboot.playbook.model import Play, Playbook, TaskSpec
-from kboot.playbook.taskparse import Inherited, as_bool, as_list, as_tags, parse_task
+from kboot.playbook.taskparse import Inherited, as_bool, as_list, as_tags, flatten, parse_task
 from kboot.playbook.yamlload import LineDict, line_of, load_yaml
 
 PLAY_KEYWORDS = frozenset({
@@ -124,7 +124,7 @@ def parse_play(raw: Any, source: str, basedir: Path) -> Play:
     if post:
         tasks += [_flush(source, raw.line_of("post_tasks")), *post]
     handlers = _task_list(raw, "handlers", source, basedir, Inherited())
-    _check_notify(tasks + handlers, handlers)
+    _check_notify(flatten(tasks + handlers), handlers)
     hosts = raw["hosts"]
     max_fail = raw.get("max_fail_percentage")
     return Play(

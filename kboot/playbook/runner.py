@@ -77,7 +77,16 @@ def serial_batches(hosts: Sequence[str], serial: Sequence[int | str]) -> list[li
 
 
 def _filter(tasks: Iterable[TaskSpec], options: RunOptions) -> tuple[TaskSpec, ...]:
-    return tuple(t for t in tasks if tag_selected(t.tags, options.tags, options.skip_tags))
+    """The tasks the tags select (inside blocks too; a block is kept for its tasks)."""
+    kept: list[TaskSpec] = []
+    for task in tasks:
+        if task.action == "block":
+            sections = {k: _filter(v, options) for k, v in task.args.items()}
+            if any(sections.values()):
+                kept.append(replace(task, args=sections))
+        elif tag_selected(task.tags, options.tags, options.skip_tags):
+            kept.append(task)
+    return tuple(kept)
 
 
 def _run_play(state: RunState, play: Play, pool: ThreadPoolExecutor,

@@ -58,12 +58,21 @@ class HostState:
     def count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
 
+    def rescue(self) -> Failure:
+        """A ``rescue`` section takes over the last failure: the host goes on."""
+        failure = self.failures.pop()
+        self.counts["failed"] = self.counts.get("failed", 1) - 1
+        self.count("rescued")
+        self.failed = False
+        return failure
+
     def result(self) -> HostResult:
         c = self.counts
         return HostResult(
             host=self.name, ok=c.get("ok", 0) + c.get("changed", 0), changed=c.get("changed", 0),
             failed=c.get("failed", 0), skipped=c.get("skipped", 0),
             unreachable=c.get("unreachable", 0), ignored=c.get("ignored", 0),
+            rescued=c.get("rescued", 0),
             failures=tuple(self.failures), execs=self.execs)
 
 

@@ -7,7 +7,7 @@ support is rejected here, before running, naming the keyword and its file:line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ KEYWORDS = frozenset({
     "until", "retries", "delay",
 })
 UNSUPPORTED = frozenset({
-    "delegate_to", "delegate_facts", "run_once", "block", "rescue", "always", "async", "poll",
+    "delegate_to", "delegate_facts", "run_once", "rescue", "always", "async", "poll",
     "local_action", "with_fileglob", "with_nested", "with_subelements",
     "with_sequence", "with_together", "with_first_found", "with_lines", "include_role",
     "import_role", "include_vars", "throttle", "any_errors_fatal", "timeout", "connection",
@@ -145,6 +145,8 @@ def parse_task(raw: Any, source: str, basedir: Path, inherited: Inherited) -> li
     """Parse one task mapping; an include expands to the included tasks."""
     if not isinstance(raw, LineDict):
         raise PlaybookError("a task must be a mapping", location=Location(source, line_of(raw)))
+    if "block" in raw:
+        return _block(raw, source, basedir, inherited)
     action_key = _action_key(raw, source)
     loc = _loc(source, raw, action_key)
     if action_key in INCLUDES:
@@ -227,6 +229,57 @@ def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, base
         **looping,
         **_flags(raw, inherited, loc),
     )
+
+
+BLOCK_KEYWORDS = frozenset({"block", "rescue", "always", "name", "when", "tags", "become",
+                            "become_user", "vars", "environment", "ignore_errors"})
+
+
+def _block(raw: LineDict, source: str, basedir: Path, inherited: Inherited) -> list[TaskSpec]:
+    """``block`` with optional ``rescue``/``always``. Its keywords pass down to its tasks; a
+    block without rescue/always is just those tasks (so they batch with their neighbours)."""
+    for key in raw:
+        if key not in BLOCK_KEYWORDS:
+            raise PlaybookError(f"keyword {key!r} is not supported on a block",
+                                location=_loc(source, raw, key))
+    loc = Location(source, raw.line)
+    if raw.get("become_user") not in (None, "root"):
+        raise PlaybookError("become_user other than root is not supported", location=loc)
+    become = raw.get("become", inherited.become)
+    child = Inherited(
+        when=inherited.when + as_list(raw.get("when")),
+        tags=inherited.tags | as_tags(raw.get("tags")),
+        vars={**inherited.vars, **(raw.get("vars") or {})},
+        become=None if become is None else as_bool(become, "become", loc),
+        depth=inherited.depth + 1,
+    )
+    sections: dict[str, tuple[TaskSpec, ...]] = {}
+    for key in ("block", "rescue", "always"):
+        items = raw.get(key) or []
+        if not isinstance(items, list):
+            raise PlaybookError(f"{key}: expected a list of tasks",
+                                location=_loc(source, raw, key))
+        tasks: list[TaskSpec] = []
+        for item in items:
+            tasks.extend(parse_task(item, source, basedir, child))
+        sections[key] = tuple(tasks)
+    if not sections["rescue"] and not sections["always"]:
+        return list(sections["block"])
+    return [TaskSpec(name=str(raw.get("name") or "block"), action="block", args=sections,
+                     location=loc, tags=child.tags | {"always"}, named="name" in raw,
+                     refs=frozenset({"*"}), arg_refs=frozenset({"*"}), basedir=basedir)]
+
+
+def flatten(tasks: Sequence[TaskSpec]) -> list[TaskSpec]:
+    """Every task, with those inside blocks."""
+    out: list[TaskSpec] = []
+    for task in tasks:
+        if task.action == "block":
+            for key in ("block", "rescue", "always"):
+                out.extend(flatten(task.args[key]))
+        else:
+            out.append(task)
+    return out
 
 
 def _number(raw: LineDict, key: str, default: int, loc: Location) -> int:

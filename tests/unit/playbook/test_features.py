@@ -116,3 +116,51 @@ def test_validate_and_backup_guard_a_file_write(tmp_path: Path) -> None:
     assert len(backups) == 1 and backups[0].read_text() == "ok old\n"
     assert summary.failures[0].task == "bad"
     assert not list(tmp_path.glob(".kboot-tmp.*"))  # the rejected temp file was removed
+
+
+def test_block_rescue_always(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 2)
+    summary = h.run("""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: guarded
+      when: inventory_hostname == 'h0'
+      tags: [b]
+      block:
+        - {name: inner ok, command: "true"}
+        - {name: inner fails, command: "false"}
+        - {name: never, debug: {msg: x}}
+      rescue:
+        - {name: rescuing, debug: {msg: "{{ ansible_failed_task.name }}"}}
+      always:
+        - {name: cleanup, debug: {msg: done}}
+    - name: plain block
+      block:
+        - {name: flattened, debug: {msg: y}}
+    - {name: after, debug: {msg: z}}
+""")
+    assert summary.ok  # the failure was rescued
+    assert h.statuses("h0") == [("inner ok", "changed"), ("inner fails", "failed"),
+                                ("rescuing", "ok"), ("cleanup", "ok"), ("flattened", "ok"),
+                                ("after", "ok")]
+    assert [e.msg for e in h.results("h0") if e.task == "rescuing"] == ["inner fails"]
+    assert summary.results["h0"].rescued == 1 and summary.results["h0"].failed == 0
+    assert ("inner ok", "skipped") in h.statuses("h1")  # the block's when reached its tasks
+
+
+def test_always_runs_and_the_failure_stands_without_rescue(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    summary = h.run("""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - block:
+        - {name: boom, command: "false"}
+      always:
+        - {name: cleanup, debug: {msg: done}}
+    - {name: after, debug: {msg: z}}
+""")
+    assert not summary.ok
+    assert h.statuses("h0") == [("boom", "failed"), ("cleanup", "ok")]
+    assert summary.failures[0].task == "boom"

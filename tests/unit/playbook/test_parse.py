@@ -61,8 +61,10 @@ def test_ansible_forms_are_accepted(tmp_path: Path) -> None:
     ("- hosts: all\n  roles: [common]\n", "play keyword 'roles' is not supported", 2),
     ("- hosts: all\n  tasks:\n    - {debug: {msg: x}, notify: nope}\n",
      "no handler named 'nope'", 3),
-    ("- hosts: all\n  tasks:\n    - block:\n        - debug: {}\n",
-     "keyword 'block' is not supported", 3),
+    ("- hosts: all\n  tasks:\n    - block:\n        - debug: {}\n      delegate_to: x\n",
+     "keyword 'delegate_to' is not supported on a block", 5),
+    ("- hosts: all\n  tasks:\n    - debug: {}\n      rescue: []\n",
+     "keyword 'rescue' is not supported", 4),
     ("- hosts: all\n  tasks: [\n", "invalid YAML", 3),
     ("- name: no hosts\n  tasks: []\n", "hosts", 1),
 ])
