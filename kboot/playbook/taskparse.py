@@ -48,6 +48,8 @@ class Inherited:
     vars: Mapping[str, Any] = field(default_factory=dict)
     become: bool | None = None
     depth: int = 0
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    ignore_errors: bool = False
 
 
 def as_list(value: Any) -> tuple[Any, ...]:
@@ -193,7 +195,8 @@ def _flags(raw: LineDict, inherited: Inherited, loc: Location) -> dict[str, Any]
     check_mode = raw.get("check_mode")
     return {
         "become": None if become is None else as_bool(become, "become", loc),
-        "ignore_errors": as_bool(raw.get("ignore_errors", False), "ignore_errors", loc),
+        "ignore_errors": as_bool(raw.get("ignore_errors", inherited.ignore_errors),
+                                 "ignore_errors", loc),
         "check_mode": None if check_mode is None else as_bool(check_mode, "check_mode", loc),
         "no_log": as_bool(raw.get("no_log", False), "no_log", loc),
         "retries": _number(raw, "retries", 3, loc),
@@ -219,7 +222,7 @@ def _build(raw: LineDict, action: str, args: dict[str, Any], loc: Location, base
         notify=tuple(str(n) for n in as_list(raw.get("notify"))),
         listen=tuple(str(n) for n in as_list(raw.get("listen"))),
         tags=inherited.tags | as_tags(raw.get("tags")),
-        environment=dict(raw.get("environment") or {}),
+        environment={**inherited.environment, **(raw.get("environment") or {})},
         vars=task_vars,
         named="name" in raw,
         refs=refs,
@@ -252,6 +255,9 @@ def _block(raw: LineDict, source: str, basedir: Path, inherited: Inherited) -> l
         vars={**inherited.vars, **(raw.get("vars") or {})},
         become=None if become is None else as_bool(become, "become", loc),
         depth=inherited.depth + 1,
+        environment={**inherited.environment, **(raw.get("environment") or {})},
+        ignore_errors=inherited.ignore_errors or as_bool(raw.get("ignore_errors", False),
+                                                         "ignore_errors", loc),
     )
     sections: dict[str, tuple[TaskSpec, ...]] = {}
     for key in ("block", "rescue", "always"):

@@ -164,3 +164,20 @@ def test_always_runs_and_the_failure_stands_without_rescue(tmp_path: Path) -> No
     assert not summary.ok
     assert h.statuses("h0") == [("boom", "failed"), ("cleanup", "ok")]
     assert summary.failures[0].task == "boom"
+
+
+def test_block_keywords_reach_its_tasks(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - environment: {{GREETING: hi}}
+      ignore_errors: true
+      block:
+        - {{name: env, shell: 'echo "$GREETING" > {tmp_path}/env'}}
+        - {{name: tolerated, command: "false"}}
+    - {{name: after, debug: {{msg: z}}}}
+""")
+    assert (tmp_path / "env").read_text() == "hi\n"
+    assert ("after", "ok") in h.statuses("h0")
