@@ -24,7 +24,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 @pytest.fixture(scope="module")
 def small_lab(lab_factory: LabFactory) -> Lab:
-    return lab_factory(1, 2)
+    # The pre-provisioned image (Debian packages already installed, services off) keeps these
+    # three extra `kboot up` runs short; test_up_ha.py covers the install from bare machines.
+    return lab_factory(1, 2, image="provisioned")
 
 
 @pytest.fixture(scope="module")
