@@ -126,7 +126,7 @@ def control_plane(server: ApiServer, *, nodes: int = 3) -> Iterator[ControlPlane
         shutil.rmtree(work, ignore_errors=True)
 
 
-def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 30.0,
+def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 60.0,
              interval: float = 0.25, cp: ControlPlane | None = None) -> T:
     """Poll ``probe`` until it returns something truthy; fail with the components' logs."""
     deadline = time.monotonic() + timeout

@@ -52,7 +52,7 @@ def test_silent_node_goes_not_ready_and_its_pods_move(cp: ControlPlane,
     flag.touch()
     try:
         wait_for(f"{victim} NotReady", lambda: ready_status(client, victim) == "Unknown",
-                 timeout=20, cp=cp)
+                 timeout=45, cp=cp)
         row = cp.kubectl("get", "node", victim, "--no-headers").split()
         # upstream kubectl prints NotReady for Ready=Unknown; kboot's node Table (api
         # printers, not this package) prints Unknown: accept either, never Ready
@@ -64,13 +64,13 @@ def test_silent_node_goes_not_ready_and_its_pods_move(cp: ControlPlane,
             live = running_pods(client, ns, "app=web")
             return len(live) == 3 and all(p["spec"]["nodeName"] != victim for p in live)
 
-        wait_for("pods recreated elsewhere", moved, timeout=30, cp=cp)
+        wait_for("pods recreated elsewhere", moved, timeout=60, cp=cp)
     finally:
         flag.unlink()
     wait_for(f"{victim} Ready again", lambda: ready_status(client, victim) == "True",
-             timeout=20, cp=cp)
+             timeout=45, cp=cp)
     wait_for("taints removed", lambda: not client.get("nodes", victim)["spec"].get("taints"),
-             timeout=20, cp=cp)
+             timeout=45, cp=cp)
     cp.kubectl("delete", "-n", ns, "deploy/web")
 
 
@@ -89,11 +89,12 @@ def test_standby_controller_manager_takes_over_when_the_leader_dies(
     assert "became leader" not in (cp.work / "cm-b.log").read_text()
     cp.stop("cm-a", signal.SIGKILL)  # no chance to release the lease
     killed = time.monotonic()
-    wait_for("cm-b leads", lambda: holder(client) == "cm-b", timeout=10, cp=cp)
+    wait_for("cm-b leads", lambda: holder(client) == "cm-b", timeout=15, cp=cp)
+    # lease 3 s + retry 0.5 s, plus slack for a loaded 2-core machine
+    assert time.monotonic() - killed < 3 + 0.5 + 6
     cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("after", 2))
     wait_for("cm-b reconciles", lambda: len(running_pods(client, ns, "app=after")) == 2,
-             timeout=20, cp=cp)
-    assert time.monotonic() - killed < 3 + 2 + 20  # lease + retry + convergence
+             timeout=45, cp=cp)
     cp.controller_manager("cm-a")  # restore the usual leader name for later tests
 
 
@@ -108,9 +109,9 @@ def test_standby_scheduler_takes_over_when_the_leader_dies(cp: ControlPlane,
     time.sleep(1.5)
     assert sched_holder() == "sched-a"
     cp.stop("sched-a", signal.SIGKILL)
-    wait_for("sched-b leads", lambda: sched_holder() == "sched-b", timeout=10, cp=cp)
+    wait_for("sched-b leads", lambda: sched_holder() == "sched-b", timeout=15, cp=cp)
     ns = namespace(cp, "sched-ha")
     cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("ha", 1))
     wait_for("scheduled by the standby", lambda: len(running_pods(client, ns, "app=ha")) == 1,
-             timeout=20, cp=cp)
+             timeout=45, cp=cp)
     assert "Successfully assigned" in cp.kubectl("get", "events", "-n", ns)

@@ -74,7 +74,7 @@ def test_deployment_runs_spreads_rolls_undoes_scales_and_cascades(
     pods = wait_for("3 running pods", three_running, cp=cp)
     assert len({p["spec"]["nodeName"] for p in pods}) == 3  # spread over the 3 nodes
     assert all(p["status"]["podIP"].startswith("10.244.") for p in pods)
-    cp.kubectl("rollout", "status", "-n", ns, "deploy/web", "--timeout=30s")
+    cp.kubectl("rollout", "status", "-n", ns, "deploy/web", "--timeout=90s")
     row = cp.kubectl("get", "-n", ns, "deploy/web", "--no-headers").split()
     assert row[1:4] == ["3/3", "3", "3"]  # READY, UP-TO-DATE, AVAILABLE
 
@@ -91,7 +91,7 @@ def test_deployment_runs_spreads_rolls_undoes_scales_and_cascades(
     watcher.start()
     try:
         cp.kubectl("set", "image", "-n", ns, "deploy/web", "c=nginx:2")
-        cp.kubectl("rollout", "status", "-n", ns, "deploy/web", "--timeout=60s")
+        cp.kubectl("rollout", "status", "-n", ns, "deploy/web", "--timeout=120s")
     finally:
         stop.set()
         watcher.join()
@@ -101,7 +101,7 @@ def test_deployment_runs_spreads_rolls_undoes_scales_and_cascades(
     assert "1 " in history and "2 " in history
 
     cp.kubectl("rollout", "undo", "-n", ns, "deploy/web")
-    cp.kubectl("rollout", "status", "-n", ns, "deploy/web", "--timeout=60s")
+    cp.kubectl("rollout", "status", "-n", ns, "deploy/web", "--timeout=120s")
     wait_for("nginx:1 restored", lambda: images(client, ns, "web") == {"nginx:1"}, cp=cp)
     assert len(client.list("replicasets", namespace=ns)) == 2  # the old set was reused
 
@@ -143,7 +143,7 @@ def test_statefulset_orders_creation_and_deletion_with_claims(
         cp.kubectl("apply", "-n", ns, "-f", "-", input=STATEFULSET)
         wait_for("web-0 and web-1 running",
                  lambda: len(running_pods(client, ns, "app=sts")) == 2, cp=cp)
-        cp.kubectl("rollout", "status", "-n", ns, "sts/web", "--timeout=30s")
+        cp.kubectl("rollout", "status", "-n", ns, "sts/web", "--timeout=90s")
         claims = sorted(c["metadata"]["name"]
                         for c in client.list("persistentvolumeclaims", namespace=ns))
         assert claims == ["data-web-0", "data-web-1"]
@@ -182,14 +182,14 @@ def test_daemonset_lands_on_a_node_added_later(cp: ControlPlane, client: SyncCli
             p for p in running_pods(client, ns, "app=agent")
             if p["spec"]["nodeName"] == "late-0"], cp=cp)
         assert len(pods) == 1
-        cp.kubectl("rollout", "status", "-n", ns, "ds/agent", "--timeout=30s")
+        cp.kubectl("rollout", "status", "-n", ns, "ds/agent", "--timeout=90s")
     finally:
         cp.stop("late")
         cp.kubectl("delete", "node", "late-0")
     wait_for("late-0's pod collected", lambda: len(client.list(
         "pods", namespace=ns, label_selector="app=agent")) == 3, cp=cp)
     cp.kubectl("set", "image", "-n", ns, "ds/agent", "c=busybox:2")
-    cp.kubectl("rollout", "status", "-n", ns, "ds/agent", "--timeout=60s")
+    cp.kubectl("rollout", "status", "-n", ns, "ds/agent", "--timeout=120s")
     wait_for("busybox:2 everywhere", lambda: images(client, ns, "agent") == {"busybox:2"}
              and len(running_pods(client, ns, "app=agent")) == 3, cp=cp)
     assert "2 " in cp.kubectl("rollout", "history", "-n", ns, "ds/agent")
@@ -238,14 +238,14 @@ def test_job_completes_and_failing_job_stops_at_backoff_limit(
     try:
         cp.kubectl("apply", "-n", ns, "-f", "-", input=job("ok", 5, 2))
         cp.kubectl("apply", "-n", ns, "-f", "-", input=job("bad", 1, 1, exit_code=1, backoff=2))
-        done = wait_for("ok complete", lambda: _condition(client, ns, "ok"), timeout=40, cp=cp)
+        done = wait_for("ok complete", lambda: _condition(client, ns, "ok"), timeout=90, cp=cp)
     finally:
         stop.set()
         watcher.join()
     assert done["type"] == "Complete"
     assert max(active) <= 2
     assert client.get("jobs", "ok", namespace=ns)["status"]["succeeded"] == 5
-    failed = wait_for("bad failed", lambda: _condition(client, ns, "bad"), timeout=40, cp=cp)
+    failed = wait_for("bad failed", lambda: _condition(client, ns, "bad"), timeout=90, cp=cp)
     assert (failed["type"], failed["reason"]) == ("Failed", "BackoffLimitExceeded")
     status = client.get("jobs", "bad", namespace=ns)["status"]
     assert status["failed"] == 3
@@ -284,7 +284,7 @@ def test_endpoints_foreground_cascade_and_namespace_deletion(
     assert len(slices) == 1 and len(slices[0]["endpoints"]) == 2
 
     cp.kubectl("rollout", "restart", "-n", ns, "deploy/svc")
-    cp.kubectl("rollout", "status", "-n", ns, "deploy/svc", "--timeout=60s")
+    cp.kubectl("rollout", "status", "-n", ns, "deploy/svc", "--timeout=120s")
     restarted = {p["metadata"]["name"] for p in running_pods(client, ns, "app=svc")}
     assert restarted and not restarted & {p["metadata"]["name"] for p in pods}
 
@@ -301,5 +301,5 @@ def test_endpoints_foreground_cascade_and_namespace_deletion(
     wait_for("1 running", lambda: len(running_pods(client, ns, "app=left")) == 1, cp=cp)
     cp.kubectl("delete", "namespace", ns, "--wait=false")
     wait_for("namespace gone", lambda: client.get_or_none("namespaces", ns) is None,
-             timeout=40, cp=cp)
+             timeout=90, cp=cp)
     assert not client.list("pods", namespace=ns)
