@@ -238,6 +238,21 @@ BLOCK_KEYWORDS = frozenset({"block", "rescue", "always", "name", "when", "tags",
                             "become_user", "vars", "environment", "ignore_errors"})
 
 
+def _inherit(raw: LineDict, inherited: Inherited, loc: Location) -> Inherited:
+    """What a block or an include passes down to its tasks."""
+    become = raw.get("become", inherited.become)
+    return Inherited(
+        when=inherited.when + as_list(raw.get("when")),
+        tags=inherited.tags | as_tags(raw.get("tags")),
+        vars={**inherited.vars, **(raw.get("vars") or {})},
+        become=None if become is None else as_bool(become, "become", loc),
+        depth=inherited.depth + 1,
+        environment={**inherited.environment, **(raw.get("environment") or {})},
+        ignore_errors=inherited.ignore_errors or as_bool(raw.get("ignore_errors", False),
+                                                         "ignore_errors", loc),
+    )
+
+
 def _block(raw: LineDict, source: str, basedir: Path, inherited: Inherited) -> list[TaskSpec]:
     """``block`` with optional ``rescue``/``always``. Its keywords pass down to its tasks; a
     block without rescue/always is just those tasks (so they batch with their neighbours)."""
@@ -248,17 +263,7 @@ def _block(raw: LineDict, source: str, basedir: Path, inherited: Inherited) -> l
     loc = Location(source, raw.line)
     if raw.get("become_user") not in (None, "root"):
         raise PlaybookError("become_user other than root is not supported", location=loc)
-    become = raw.get("become", inherited.become)
-    child = Inherited(
-        when=inherited.when + as_list(raw.get("when")),
-        tags=inherited.tags | as_tags(raw.get("tags")),
-        vars={**inherited.vars, **(raw.get("vars") or {})},
-        become=None if become is None else as_bool(become, "become", loc),
-        depth=inherited.depth + 1,
-        environment={**inherited.environment, **(raw.get("environment") or {})},
-        ignore_errors=inherited.ignore_errors or as_bool(raw.get("ignore_errors", False),
-                                                         "ignore_errors", loc),
-    )
+    child = _inherit(raw, inherited, loc)
     sections: dict[str, tuple[TaskSpec, ...]] = {}
     for key in ("block", "rescue", "always"):
         items = raw.get(key) or []
@@ -312,14 +317,7 @@ def _include(raw: LineDict, key: str, source: str, basedir: Path,
         return []
     if not isinstance(data, list):
         raise PlaybookError("a task file must be a list of tasks", location=Location(str(path), 1))
-    become = raw.get("become", inherited.become)
-    child = Inherited(
-        when=inherited.when + as_list(raw.get("when")),
-        tags=inherited.tags | as_tags(raw.get("tags")),
-        vars={**inherited.vars, **(raw.get("vars") or {})},
-        become=None if become is None else as_bool(become, "become", loc),
-        depth=inherited.depth + 1,
-    )
+    child = _inherit(raw, inherited, loc)
     tasks: list[TaskSpec] = []
     for item in data:
         tasks.extend(parse_task(item, str(path), path.parent, child))
