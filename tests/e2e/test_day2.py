@@ -36,7 +36,9 @@ spec:
 
 @pytest.fixture(scope="module")
 def small(lab_factory: LabFactory, kboot: Kboot) -> Lab:
-    lab = lab_factory(1, 1)
+    # the pre-provisioned image (cluster packages installed, services off) saves the package
+    # installation; these tests are about day-2 commands, not about installing
+    lab = lab_factory(1, 1, image="provisioned")
     kboot.up(lab.inventory_path)
     return lab
 

@@ -110,10 +110,13 @@ def _pod(args: argparse.Namespace, pod: str, command: list[str]) -> int:
     if not command:
         raise UserError("expected a command after --, e.g. kboot exec INV POD -- sh")
     tty = bool(args.tty and sys.stdin.isatty())
-    size = tuple(os.get_terminal_size()) if tty else None
+    if args.tty and not tty:  # as kubectl does
+        sys.stderr.write("Unable to use a TTY - input is not a terminal or the right kind "
+                         "of file\n")
+    size = os.get_terminal_size() if tty else None
     spec = PodExec(pod, args.namespace or "default", tuple(command), container=args.container,
-                   stdin=bool(args.stdin), tty=bool(args.tty),
-                   size=(size[0], size[1]) if size else None)
+                   stdin=bool(args.stdin), tty=tty,
+                   size=(size.columns, size.lines) if size else None)
     try:
         with _raw_tty(tty):
             result = asyncio.run(exec_in_pod(kubeconfig_for(args), spec, sink=_sink,
