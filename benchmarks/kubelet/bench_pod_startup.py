@@ -123,9 +123,10 @@ def main() -> int:
             finally:
                 await client.close()
 
-        latencies = asyncio.run(run())
+        # Baseline first, on an empty node (its sandboxes are removed before the real run).
         baseline = asyncio.run(_baseline(cluster.node.endpoint, str(cluster.node.log_dir),
                                          args.pods, args.rate))
+        latencies = asyncio.run(run())
     _report(latencies, baseline, args.pods, args.rate)
     return 0
 
