@@ -8,7 +8,13 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kboot.cli.commands.get import add_kubeconfig_arg, api_call_error, kubeconfig_for, object_name
+from kboot.cli.commands.get import (
+    add_kubeconfig_arg,
+    api_call_error,
+    api_errors,
+    kubeconfig_for,
+    object_name,
+)
 from kboot.cluster.manifests import Manifest, load_manifests
 from kboot.controlplane.client.errors import ApiError
 from kboot.controlplane.client.sync import SyncClient
@@ -56,7 +62,8 @@ def outcome(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     manifests = load_manifests(args.filename, stdin=sys.stdin)
     failed = 0
-    with SyncClient.from_kubeconfig(kubeconfig_for(args)) as api:
+    kubeconfig = kubeconfig_for(args)
+    with api_errors(kubeconfig), SyncClient.from_kubeconfig(kubeconfig) as api:
         for m in manifests:
             obj = with_namespace(m, args.namespace)
             ns = obj["metadata"].get("namespace")

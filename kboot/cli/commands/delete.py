@@ -8,7 +8,13 @@ import time
 from typing import TYPE_CHECKING
 
 from kboot.cli.commands.apply import with_namespace
-from kboot.cli.commands.get import add_kubeconfig_arg, api_call_error, kubeconfig_for, object_name
+from kboot.cli.commands.get import (
+    add_kubeconfig_arg,
+    api_call_error,
+    api_errors,
+    kubeconfig_for,
+    object_name,
+)
 from kboot.cluster.manifests import load_manifests, resolve_kind
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.client.errors import ApiError, NotFound
@@ -74,7 +80,8 @@ def _wait_gone(api: SyncClient, pending: list[Target], timeout: float) -> None:
 def run(args: argparse.Namespace) -> int:
     todo = targets(args)
     missing, deleted = 0, []
-    with SyncClient.from_kubeconfig(kubeconfig_for(args)) as api:
+    kubeconfig = kubeconfig_for(args)
+    with api_errors(kubeconfig), SyncClient.from_kubeconfig(kubeconfig) as api:
         for kind, name, ns in todo:
             label = object_name(kind, {"metadata": {"name": name}})
             try:

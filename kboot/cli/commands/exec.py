@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from kboot.cli.commands.get import add_kubeconfig_arg, api_call_error, kubeconfig_for
+from kboot.cli.commands.get import (
+    add_kubeconfig_arg,
+    api_errors,
+    kubeconfig_for,
+)
 from kboot.cluster.exec import HostOutput, PodExec, exec_in_pod, exec_on_hosts
 from kboot.controlplane.client.errors import ApiError
 from kboot.errors import UserError
@@ -118,14 +122,13 @@ def _pod(args: argparse.Namespace, pod: str, command: list[str]) -> int:
                    stdin=bool(args.stdin), tty=tty,
                    size=(size.columns, size.lines) if size else None)
     try:
-        with _raw_tty(tty):
-            result = asyncio.run(exec_in_pod(kubeconfig_for(args), spec, sink=_sink,
+        kubeconfig = kubeconfig_for(args)
+        with api_errors(kubeconfig), _raw_tty(tty):
+            result = asyncio.run(exec_in_pod(kubeconfig, spec, sink=_sink,
                                              read=lambda: os.read(0, 65536)))
-    except ApiError as err:
-        if err.code and err.code < 500:
-            sys.stderr.write(f"Error from server ({err.reason}): {err.message}\n")
-            return 1
-        raise api_call_error(err) from None
+    except ApiError as err:  # a 4xx answer (api_errors words the others)
+        sys.stderr.write(f"Error from server ({err.reason}): {err.message}\n")
+        return 1
     if result.message:
         sys.stderr.write(f"error: {result.message}\n")
     elif result.exit_code:

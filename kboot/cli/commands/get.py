@@ -7,12 +7,14 @@ Also home of the helpers the other API commands share (``apply``, ``delete``, ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import aiohttp
 import yaml
 
 from kboot.cli.commands.kubeconfig import admin_kubeconfig
@@ -54,6 +56,21 @@ def kubeconfig_for(args: argparse.Namespace) -> Path:
 
 def api_call_error(err: ApiError) -> ClusterError:
     return ClusterError(f"the API answered {err}")
+
+
+@contextlib.contextmanager
+def api_errors(kubeconfig: Path) -> Iterator[None]:
+    """Turn a server failure or an unreachable apiserver into one clear error (exit 1); the
+    server's 4xx answers pass through for the command to word."""
+    try:
+        yield
+    except ApiError as err:
+        if err.code and 400 <= err.code < 500:
+            raise
+        raise api_call_error(err) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as err:
+        raise ClusterError(f"cannot reach the API server of {kubeconfig}: "
+                           f"{err or type(err).__name__}") from None
 
 
 def register(subparsers: SubParsers) -> None:
@@ -171,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
     namespace = None
     if kind.namespaced and not args.all_namespaces:
         namespace = args.namespace or "default"
-    with SyncClient.from_kubeconfig(kubeconfig_for(args)) as api:
+    kubeconfig = kubeconfig_for(args)
+    with api_errors(kubeconfig), SyncClient.from_kubeconfig(kubeconfig) as api:
         try:
             if output in ("", "wide"):
                 return _print_tables(api, kind, args, namespace)

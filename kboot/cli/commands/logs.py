@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from kboot.cli.commands.get import add_kubeconfig_arg, api_call_error, kubeconfig_for
+from kboot.cli.commands.get import (
+    add_kubeconfig_arg,
+    api_errors,
+    kubeconfig_for,
+)
 from kboot.cluster.logs import COMPONENTS, ComponentLogs, LogLine, LogQuery, component_hosts
 from kboot.cluster.topology import topology_from_inventory
 from kboot.controlplane.client.errors import ApiError
@@ -117,12 +121,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.pod:
         raise UserError("expected a POD name or --component NAME")
     try:
-        asyncio.run(_pod(args))
+        with api_errors(kubeconfig_for(args)):
+            asyncio.run(_pod(args))
     except KeyboardInterrupt:
         return 0
-    except ApiError as err:
-        if err.code and err.code < 500:
-            sys.stderr.write(f"Error from server ({err.reason}): {err.message}\n")
-            return 1
-        raise api_call_error(err) from None
+    except ApiError as err:  # a 4xx answer (api_errors words the others)
+        sys.stderr.write(f"Error from server ({err.reason}): {err.message}\n")
+        return 1
     return 0

@@ -145,6 +145,24 @@ def exec_query(command: Sequence[str], *, container: str | None, stdin: bool,
     return query
 
 
+async def _explain_refusal(client: Client, name: str, *, namespace: str,
+                           container: str | None, code: int) -> None:
+    """Raise the reason an exec upgrade was refused (the handshake error carries no body)."""
+    pod = await client.get("pods", name, namespace=namespace)  # NotFound says it best
+    names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+    if container and container not in names:
+        message = f"container {container} is not valid for pod {name}"
+    elif not container and len(names) > 1:
+        message = (f"a container name must be specified for pod {name}, "
+                   f"choose one of: [{' '.join(map(str, names))}]")
+    else:
+        message = f"exec into pod {name} refused (HTTP {code})"
+    raise from_status({"kind": "Status", "status": "Failure", "code": code or 400,
+                       "message": message,
+                       "reason": "InternalError" if code >= 500 else "BadRequest"},
+                      code=code or 400)
+
+
 class ExecStream:
     """One exec session: send stdin/resize/close, iterate ``(channel, payload)`` received.
 
@@ -165,9 +183,9 @@ class ExecStream:
                 url, params=query, protocols=(EXEC_PROTOCOL,), max_msg_size=0,
                 timeout=aiohttp.ClientWSTimeout(ws_close=10.0), autoping=True)
         except aiohttp.WSServerHandshakeError as err:
-            raise from_status({"kind": "Status", "status": "Failure", "code": err.status,
-                               "message": f"exec: {err.message}", "reason": "BadRequest"},
-                              code=err.status) from None
+            await _explain_refusal(client, name, namespace=namespace, container=container,
+                                   code=err.status)
+            raise AssertionError("unreachable") from None  # pragma: no cover
         if ws.protocol != EXEC_PROTOCOL:
             log.debug("exec negotiated %r", ws.protocol)
         return cls(ws)
