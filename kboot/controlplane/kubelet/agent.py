@@ -190,9 +190,14 @@ class Kubelet:
         for sb in await self.runtime.list_sandboxes():
             if sb.labels.get(podspec.LABEL_UID) and sb.uid not in live:
                 log.info("removing orphaned sandbox %s of %s/%s", sb.id, sb.namespace, sb.name)
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(RuntimeError_):
                     await self.runtime.stop_sandbox(sb.id)
                     await self.runtime.remove_sandbox(sb.id)
+                node = self.config.worker.node
+                remove_cgroup(f"{node.cgroup_root}/pod{sb.uid}")
+                shutil.rmtree(f"{node.log_root}/{sb.namespace}_{sb.name}_{sb.uid}",
+                              ignore_errors=True)
+                self.volumes.teardown(sb.uid)
 
     # -- server.Containers ----------------------------------------------------------------------
 

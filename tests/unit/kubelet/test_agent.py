@@ -81,3 +81,28 @@ def test_node_registration_lease_and_pod_lifecycle(tmp_path: Path) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(go())
+
+
+def test_orphaned_sandboxes_are_removed_at_start(tmp_path: Path) -> None:
+    from kboot.controlplane.kubelet.cri.types import SandboxConfig
+    from kboot.controlplane.kubelet.podspec import LABEL_UID
+
+    _client, runtime, kubelet = _kubelet(tmp_path)
+    orphan_logs = tmp_path / "logs" / "default_old_gone"
+    orphan_logs.mkdir(parents=True)
+
+    async def go() -> None:
+        await runtime.run_sandbox(SandboxConfig(name="old", namespace="default", uid="gone",
+                                                labels={LABEL_UID: "gone"}))
+        await runtime.run_sandbox(SandboxConfig(name="foreign", namespace="x", uid="f"))
+        task = asyncio.create_task(kubelet.run())
+
+        async def cleaned() -> bool:
+            return [s.name for s in runtime.sandboxes.values()] == ["foreign"]
+
+        await until(cleaned)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(go())
+    assert not orphan_logs.exists()
