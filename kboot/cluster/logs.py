@@ -39,6 +39,7 @@ COMPONENTS: dict[str, tuple[str, Callable[[Node], bool]]] = {
     "ingress": ("kboot-ingress", lambda n: n.ingress),
 }
 NOW_MARK = "KBOOT-NOW "
+SEEN_LIMIT = 20_000
 
 
 @dataclass(frozen=True, order=True)
@@ -160,6 +161,8 @@ class ComponentLogs:
         for host, text in self._round(commands).items():
             lines, now = parse_journal(host, text)
             fresh = [ln for ln in lines if ln.cursor not in self._seen]
+            if len(self._seen) > SEEN_LIMIT:  # only needed around the tail/--since seam
+                self._seen.clear()
             self._seen.update(ln.cursor for ln in fresh)
             pos = self._positions[host]
             if lines:

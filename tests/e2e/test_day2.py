@@ -30,7 +30,7 @@ spec:
     - name: main
       image: kboot.io/busybox:1.35
       imagePullPolicy: IfNotPresent
-      command: ["sh", "-c", "echo day2-log-line; exec sleep 3600"]
+      command: ["sh", "-c", "trap 'exit 0' TERM; echo day2-log-line; while :; do sleep 1; done"]
 """
 
 
@@ -135,9 +135,11 @@ def test_bad_input_is_a_clear_error(kboot: Kboot, inv: str, tmp_path: Path) -> N
     assert "Traceback" not in broken.stderr + unknown.stderr
 
 
-def test_delete_manifests(kboot: Kboot, inv: str, app: Path) -> None:
-    kboot("delete", inv, "-f", str(app))
-    out = kboot("delete", inv, "-f", str(EXAMPLE), "--wait").stdout
-    assert "deployment.apps/hello deleted" in out and "namespace/hello deleted" in out
-    gone = kboot("get", inv, "namespaces", "-o", "name").stdout
-    assert "namespace/hello" not in gone
+def test_delete_by_name_and_manifests(kboot: Kboot, inv: str, app: Path) -> None:
+    out = kboot("delete", inv, "pod", "day2-logger", "-n", "hello", "--wait").stdout
+    assert out == "pod/day2-logger deleted\n"
+    assert kboot("get", inv, "pods", "day2-logger", "-n", "hello", check=False).returncode == 1
+    again = kboot("delete", inv, "pod", "day2-logger", "-n", "hello", check=False)
+    assert again.returncode == 1 and "NotFound" in again.stderr
+    out = kboot("delete", inv, "-f", str(EXAMPLE)).stdout
+    assert "deployment.apps/hello deleted" in out and out.endswith("namespace/hello deleted\n")
