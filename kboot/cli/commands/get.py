@@ -127,6 +127,16 @@ def table_lines(tbl: dict[str, Any], *, wide: bool, namespace_column: bool) -> s
     return format_table(headers, rows)
 
 
+def as_table(answer: dict[str, Any]) -> dict[str, Any]:
+    """A Table as is; a plain object or list (a server without Tables for it) as a NAME table."""
+    if answer.get("kind") == "Table" or "columnDefinitions" in answer:
+        return answer
+    items = answer.get("items") if "items" in answer else [answer]
+    return {"columnDefinitions": [{"name": "Name", "priority": 0}],
+            "rows": [{"cells": [(i.get("metadata") or {}).get("name", "")], "object": i}
+                     for i in items or []]}
+
+
 def object_name(kind: ResourceKind, obj: dict[str, Any]) -> str:
     prefix = kind.kind.lower() + (f".{kind.group}" if kind.group else "")
     return f"{prefix}/{obj.get('metadata', {}).get('name', '')}"
@@ -170,7 +180,7 @@ def _print_tables(api: SyncClient, kind: ResourceKind, args: argparse.Namespace,
                                label_selector=args.selector)
         return api.run(fetch)
 
-    tables = [one(name) for name in names]
+    tables = [as_table(one(name)) for name in names]
     merged = {**tables[0], "rows": [r for t in tables for r in t.get("rows") or []]}
     if not merged["rows"]:
         where = f" in {namespace} namespace" if namespace else ""

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from kboot.cli.commands.exec import render_host, split_args, summary
-from kboot.cli.commands.get import format_table, render_objects, table_lines
+from kboot.cli.commands.get import as_table, format_table, render_objects, table_lines
 from kboot.cli.commands.logs import format_line, since_seconds
 from kboot.cluster.exec import HostOutput
 from kboot.cluster.logs import LogLine
@@ -113,3 +113,11 @@ def test_log_line_prefix_and_since() -> None:
     assert since_seconds("10m") == 600 and since_seconds(None) is None
     with pytest.raises(UserError):
         since_seconds("ten minutes")
+
+
+def test_plain_answers_become_name_tables() -> None:
+    listed = as_table({"kind": "PodList", "items": [{"metadata": {"name": "a", "namespace": "x"}}]})
+    assert table_lines(listed, wide=False, namespace_column=True).split() == [
+        "NAMESPACE", "NAME", "x", "a"]
+    assert as_table(TABLE) is TABLE
+    assert as_table({"kind": "Pod", "metadata": {"name": "p"}})["rows"][0]["cells"] == ["p"]
