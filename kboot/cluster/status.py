@@ -149,20 +149,26 @@ def parse_units(units: Sequence[str], text: str) -> dict[str, str]:
     return {u: (states[i] if i < len(states) else "unknown") for i, u in enumerate(units)}
 
 
-def _json(text: str) -> Any:
-    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
-    if start < 0:
-        return None
-    try:
-        return json.loads(text[start:])
-    except ValueError:
-        return None
+def _json_line(text: str, kind: type) -> Any:
+    """The last line of ``text`` that is a JSON value of ``kind`` (etcdctl may log JSON
+    warnings too, which are objects with a ``level``)."""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if not line.startswith(("{", "[")):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, kind) and not (isinstance(value, dict) and "level" in value):
+            return value
+    return None
 
 
 def parse_etcd(members_text: str, endpoints_text: str) -> tuple[EtcdMember, ...]:
     """Members from ``member list -w json``, marked leader/healthy from ``endpoint status``."""
-    members = (_json(members_text) or {}).get("members") or []
-    statuses = _json(endpoints_text)
+    members = (_json_line(members_text, dict) or {}).get("members") or []
+    statuses = _json_line(endpoints_text, list)
     leader, answered = 0, set()
     for st in statuses if isinstance(statuses, list) else []:
         header = (st.get("Status") or {}).get("header") or {}

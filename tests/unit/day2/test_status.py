@@ -124,3 +124,15 @@ def test_units_by_role_and_one_command_per_host() -> None:
     assert "member list" in line and "endpoint status" in line and "/etc/kboot/pki/etcd" in line
     assert "etcdctl" not in host_command(TOPO, w, with_etcd=False)
     assert split_sections(f"junk\n{MARK}a\n1\n2\n{MARK}b\n") == {"a": "1\n2", "b": ""}
+
+
+def test_etcd_output_mixed_with_client_warnings() -> None:
+    warn = json.dumps({"level": "warn", "msg": "retrying of unary invoker failed"})
+    partial = json.dumps([{"Status": {"header": {"member_id": 1234}, "leader": 1234}}])
+    members = json.dumps({"members": [
+        {"ID": 1234, "name": "cp1", "clientURLs": ["https://10.0.0.1:2379"]},
+        {"ID": 99, "name": "cp2", "clientURLs": ["https://10.0.0.2:2379"]}]})
+    got = parse_etcd(f"{members}\n", f"{warn}\n{partial}\nFailed to get the status of "
+                     "endpoint https://10.0.0.2:2379 (context deadline exceeded)\n")
+    assert [(m.name, m.leader, m.healthy) for m in got] == [("cp1", True, True),
+                                                           ("cp2", False, False)]
