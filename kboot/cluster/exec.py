@@ -8,8 +8,10 @@ a caller-supplied blocking reader, and host runs return one :class:`HostOutput` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,9 +73,25 @@ async def _pump_stdin(stream: ExecStream, read: Reader) -> None:
         await stream.send_stdin(data)
 
 
+def _follow_resizes(stream: ExecStream, size: Callable[[], tuple[int, int]]) -> None:
+    """Send the terminal's new size on SIGWINCH (for the life of the event loop)."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
+
+    def changed() -> None:
+        task = loop.create_task(stream.resize(*size()))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGWINCH, changed)
+
+
 async def exec_in_pod(kubeconfig: str | os.PathLike[str], spec: PodExec, *, sink: Sink,
-                      read: Reader | None = None) -> ExecResult:
-    """Run ``spec.command`` in the pod; output frames go to ``sink``; returns the exit code."""
+                      read: Reader | None = None,
+                      terminal_size: Callable[[], tuple[int, int]] | None = None) -> ExecResult:
+    """Run ``spec.command`` in the pod; output frames go to ``sink``; returns the exit code.
+    With a tty, ``terminal_size`` is asked again whenever the terminal is resized."""
     async with Client.from_kubeconfig(kubeconfig) as client:
         stream = await ExecStream.open(client, spec.pod, spec.command, namespace=spec.namespace,
                                        container=spec.container, stdin=spec.stdin,
@@ -81,6 +99,8 @@ async def exec_in_pod(kubeconfig: str | os.PathLike[str], spec: PodExec, *, sink
         async with stream:
             if spec.tty and spec.size:
                 await stream.resize(*spec.size)
+            if spec.tty and terminal_size is not None:
+                _follow_resizes(stream, terminal_size)
             pump = (asyncio.create_task(_pump_stdin(stream, read))
                     if spec.stdin and read is not None else None)
             result = ExecResult(0)

@@ -104,6 +104,11 @@ def _raw_tty(enabled: bool) -> Iterator[None]:
         termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
+def _terminal_size() -> tuple[int, int]:
+    size = os.get_terminal_size(0)
+    return size.columns, size.lines
+
+
 def _sink(channel: int, data: bytes) -> None:
     stream = sys.stderr.buffer if channel == 2 else sys.stdout.buffer
     stream.write(data)
@@ -117,15 +122,14 @@ def _pod(args: argparse.Namespace, pod: str, command: list[str]) -> int:
     if args.tty and not tty:  # as kubectl does
         sys.stderr.write("Unable to use a TTY - input is not a terminal or the right kind "
                          "of file\n")
-    size = os.get_terminal_size() if tty else None
     spec = PodExec(pod, args.namespace or "default", tuple(command), container=args.container,
-                   stdin=bool(args.stdin), tty=tty,
-                   size=(size.columns, size.lines) if size else None)
+                   stdin=bool(args.stdin), tty=tty, size=_terminal_size() if tty else None)
     try:
         kubeconfig = kubeconfig_for(args)
         with api_errors(kubeconfig), _raw_tty(tty):
             result = asyncio.run(exec_in_pod(kubeconfig, spec, sink=_sink,
-                                             read=lambda: os.read(0, 65536)))
+                                             read=lambda: os.read(0, 65536),
+                                             terminal_size=_terminal_size if tty else None))
     except ApiError as err:  # a 4xx answer (api_errors words the others)
         sys.stderr.write(f"Error from server ({err.reason}): {err.message}\n")
         return 1
