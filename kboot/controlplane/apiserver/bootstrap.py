@@ -62,6 +62,10 @@ CLUSTER_ROLES: dict[str, list[JsonObj]] = {
         _rule([""], ["pods", "pods/status"], ["create", "delete", "update", "patch"]),
         _rule([""], ["events"], ["create", "patch", "update"]),
         _rule([""], ["secrets", "configmaps", "persistentvolumeclaims"], ["get"]),
+        # the kubelet's local-path provisioner: a PV per claim, bound by the node
+        _rule([""], ["persistentvolumes"], ["create"]),
+        _rule([""], ["persistentvolumeclaims", "persistentvolumeclaims/status"],
+              ["patch", "update"]),
         _rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update", "patch",
                                                       "delete"]),
         _rule(["discovery.k8s.io"], ["endpointslices"], READ),

@@ -1,7 +1,8 @@
 """The Node authorizer: what a kubelet (``system:node:<name>`` in ``system:nodes``) may touch.
 
 Upstream's rules, simplified: a node may read a Secret, ConfigMap or PersistentVolumeClaim only
-when a pod bound to it references it; it may write only its own Node (and its status), its own
+when a pod bound to it references it (and bind such a claim: kboot's local-path provisioner runs
+in the kubelet); it may write only its own Node (and its status), its own
 Lease in ``kube-node-lease``, and the status of pods bound to it. Everything else a node does
 (list pods, create events, …) is left to RBAC's ``system:node`` role.
 """
@@ -78,7 +79,11 @@ class NodeAuthorizer:
         if node is None or not attrs.is_resource:
             return None
         if attrs.resource in _REFERENCED and attrs.group == "":
-            if attrs.verb != "get" or not attrs.name:
+            # reads of what its pods reference; for claims also the binding writes of the
+            # kubelet's local-path provisioner (spec.volumeName, status.phase)
+            verbs = ("get", "patch", "update") if attrs.resource == "persistentvolumeclaims" \
+                else ("get",)
+            if attrs.verb not in verbs or not attrs.name:
                 return False
             wanted = (_REFERENCED[attrs.resource], attrs.name)
             return any(wanted in pod_references(p)
