@@ -51,6 +51,9 @@ class ToolError(RuntimeError):
 
 
 def _timed(cmd: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    # Python's normal bytecode cache for every tool: the peers' site-packages were compiled at
+    # install time, and kboot (an editable install) must not recompile its sources every run.
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
