@@ -14,6 +14,8 @@ report; the rest is still shown.
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import datetime
 import json
 import logging
@@ -25,7 +27,9 @@ from typing import Any
 from kboot.cluster.exec import HostOutput, run_on_hosts
 from kboot.cluster.pki import HOST_PKI_DIR
 from kboot.cluster.topology import Node, Topology, state_dir
+from kboot.controlplane.client.config import ClientConfig, load_kubeconfig
 from kboot.controlplane.client.errors import ApiError
+from kboot.controlplane.client.rest import Client
 from kboot.controlplane.client.sync import SyncClient, node_ready
 from kboot.inventory import Inventory
 from kboot.pki import CertInfo, scan_certs
@@ -266,41 +270,65 @@ def _etcd_problems(topo: Topology, etcd: Sequence[EtcdMember], host: str | None)
     return out
 
 
-def _api_state(kubeconfig: Path) -> tuple[list[dict[str, Any]] | None, dict[str, str], str]:
-    try:
-        with SyncClient.from_kubeconfig(kubeconfig) as api:
-            nodes = api.list("nodes")
-            leases = {}
-            for name in LEASES:
-                lease = api.get_or_none("leases", name, namespace="kube-system")
-                holder = ((lease or {}).get("spec") or {}).get("holderIdentity") or ""
-                leases[name] = str(holder)
+def _api_once(config: ClientConfig) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    with SyncClient(lambda: Client(config)) as api:
+        nodes = api.list("nodes")
+        leases = {}
+        for name in LEASES:
+            lease = api.get_or_none("leases", name, namespace="kube-system")
+            leases[name] = str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+        return nodes, leases
+
+
+def _api_state(kubeconfig: Path, topo: Topology
+               ) -> tuple[list[dict[str, Any]] | None, dict[str, str], str]:
+    """Nodes and leader Leases through the kubeconfig's server, else through each control
+    plane's own apiserver (their certificates carry the node addresses)."""
+    config = load_kubeconfig(kubeconfig)
+    servers = [config.server] + [u for u in (f"https://{n.ip}:6443" for n in topo.control_planes)
+                                 if u != config.server]
+    first_error = ""
+    for server in servers:
+        try:
+            nodes, leases = _api_once(dataclasses.replace(config, server=server))
             return nodes, leases, ""
-    except (ApiError, OSError, TimeoutError) as err:
-        return None, {}, str(err) or type(err).__name__
+        except (ApiError, OSError, TimeoutError) as err:
+            log.info("status: API at %s: %s", server, err)
+            first_error = first_error or f"{server}: {err or type(err).__name__}"
+    return None, {}, first_error
 
 
-def gather_status(inventory: Inventory, topo: Topology, *, kubeconfig: Path | None = None,
-                  transports_factory: TransportFactory | None = None,
-                  forks: int = 20) -> StatusReport:
-    root = state_dir(topo.name)
-    kubeconfig = kubeconfig or root / "kubeconfigs" / "admin.kubeconfig"
+def _host_outputs(inventory: Inventory, topo: Topology, *,
+                  transports_factory: TransportFactory | None,
+                  forks: int) -> tuple[dict[str, HostOutput], str | None]:
+    """Every host's units in one round trip; etcd asked on its first member, or on another
+    reachable member in a second (small) round trip."""
     etcd_host = topo.etcd_members[0].name if topo.etcd_members else None
     commands = {n.name: host_command(topo, n, with_etcd=n.name == etcd_host) for n in topo.nodes}
     outputs = run_on_hosts(inventory, commands, become=True,
                            transports_factory=transports_factory, forks=forks)
     if etcd_host and outputs[etcd_host].status == "unreachable":
-        # ask another member, in a second (small) round trip
         other = next((n for n in topo.etcd_members if outputs[n.name].status != "unreachable"),
                      None)
         if other is not None:
-            again = run_on_hosts(inventory, {other.name: host_command(topo, other,
-                                                                       with_etcd=True)},
-                                 become=True, transports_factory=transports_factory)
-            outputs = {**outputs, **again}
+            outputs.update(run_on_hosts(inventory, {other.name: host_command(
+                topo, other, with_etcd=True)}, become=True, transports_factory=transports_factory))
         etcd_host = other.name if other else None
-    nodes, leases, api_error = (_api_state(kubeconfig) if kubeconfig.exists()
-                                else (None, {}, f"no admin kubeconfig at {kubeconfig}"))
+    return outputs, etcd_host
+
+
+def gather_status(inventory: Inventory, topo: Topology, *, kubeconfig: Path | None = None,
+                  transports_factory: TransportFactory | None = None,
+                  forks: int = 20) -> StatusReport:
+    """Hosts (over SSH) and the API (over HTTPS) are asked at the same time."""
+    root = state_dir(topo.name)
+    kubeconfig = kubeconfig or root / "kubeconfigs" / "admin.kubeconfig"
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kboot-status") as pool:
+        api = (pool.submit(_api_state, kubeconfig, topo) if kubeconfig.exists() else None)
+        outputs, etcd_host = _host_outputs(inventory, topo, transports_factory=transports_factory,
+                                           forks=forks)
+        nodes, leases, api_error = (api.result() if api is not None
+                                    else (None, {}, f"no admin kubeconfig at {kubeconfig}"))
     certs = scan_certs(root) if root.is_dir() else []
     return build_report(topo, Gathered(nodes, api_error, outputs, etcd_host, leases, certs,
                                        root))
