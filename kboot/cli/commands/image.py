@@ -25,11 +25,20 @@ from kboot.images import (
     build_pause,
 )
 
+EXAMPLES = """examples:
+  kboot image build --from-busybox kboot.io/busybox:1.35 -o busybox.tar
+  kboot image build --pause -o pause.tar
+  kboot image build ./site --name kboot.io/web:1 --base-busybox -o web.tar --cmd httpd -f -p 8080
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("image", help="build container images without a registry")
+    parser = subparsers.add_parser("image", help="build container images without a registry",
+                                   epilog=EXAMPLES,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="image_command", metavar="ACTION")
-    build = sub.add_parser("build", help="build an OCI image tarball")
+    build = sub.add_parser("build", help="build an OCI image tarball", epilog=EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     build.add_argument("directory", nargs="?", type=Path, help="root filesystem directory")
     build.add_argument("--name", help="image name, e.g. kboot.io/web:1")
     build.add_argument("--from-busybox", metavar="NAME", nargs="?", const=BUSYBOX_NAME,

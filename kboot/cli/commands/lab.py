@@ -28,8 +28,21 @@ if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
+EXAMPLES = """examples:
+  kboot lab up                                    # 3 control planes + 2 workers, name "kboot"
+  kboot lab up --name small --control-planes 1 --workers 1 --subnet 10.77.5.0/24
+  kboot up inventories/lab-kboot.yaml             # the inventory it wrote, unchanged
+  kboot lab ssh cp1 -- systemctl status kboot-apiserver
+  kboot lab kill cp2 && kboot lab start cp2       # fault injection: hard power-off, boot again
+  kboot lab partition w1 --from cp1 cp2 && kboot lab heal
+  kboot lab down                                  # removes machines, links, mounts, processes
+"""
+
+
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser("lab", help="local test machines (systemd-nspawn)")
+    parser = subparsers.add_parser("lab", help="local test machines (systemd-nspawn)",
+                                   epilog=EXAMPLES,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="lab_command", metavar="ACTION")
     up = _add(sub, "up", "create or converge the lab, write its inventory", _up)
     up.add_argument("--control-planes", type=int, default=3, metavar="N")
@@ -58,7 +71,8 @@ def register(subparsers: SubParsers) -> None:
 
 
 def _add(sub: SubParsers, name: str, text: str, func: object) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=text, description=text)
+    p = sub.add_parser(name, help=text, description=text, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", default=DEFAULT_NAME, help="lab name (default %(default)s)")
     p.set_defaults(func=func)
     return p
