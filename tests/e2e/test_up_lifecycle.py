@@ -81,7 +81,7 @@ def test_reset_leaves_nodes_clean_and_up_works_again(kboot: Kboot, small_lab: La
         probe = small_lab.exec(node.name, ["sh", "-c", (
             "test ! -e /etc/kboot && test ! -e /var/lib/kboot && ! ip link show cni0 2>/dev/null"
             " && ! iptables-save | grep -q KBOOT && ! systemctl is-active -q kboot-kubelet"
-            " && ! pgrep -f containerd-shim")])
+            " && ! pgrep -f '[c]ontainerd-shim'")])
         assert probe.exit_code == 0, f"{node.name} not clean: {probe.stdout}{probe.stderr}"
     kboot.up(small_lab.inventory_path)
     assert _ready(kboot, small_lab.name) == {n.name for n in small_lab.nodes}
