@@ -17,7 +17,10 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 
 from kboot.pki import CertSpec, KeyType, cert_info, issue, new_ca, save_pair, signed_by
 
-NOW = datetime.datetime.now(datetime.UTC)
+
+def _now() -> datetime.datetime:
+    """Read at use: a suite can run long past import time (certificates are backdated 5 min)."""
+    return datetime.datetime.now(datetime.UTC)
 SERVER = CertSpec(
     "kube-apiserver",
     dns_names=("localhost", "kubernetes.default.svc"),
@@ -35,7 +38,7 @@ def test_ca_and_server_leaf_verify(key_type: KeyType) -> None:
     verifier = (
         PolicyBuilder()
         .store(Store([ca.cert]))
-        .time(NOW)
+        .time(_now())
         .build_server_verifier(x509.DNSName("kubernetes.default.svc"))
     )
     chain = verifier.verify(leaf.cert, [])
@@ -43,12 +46,12 @@ def test_ca_and_server_leaf_verify(key_type: KeyType) -> None:
     ip_verifier = (
         PolicyBuilder()
         .store(Store([ca.cert]))
-        .time(NOW)
+        .time(_now())
         .build_server_verifier(x509.IPAddress(ipaddress.ip_address("10.96.0.1")))
     )
     ip_verifier.verify(leaf.cert, [])
     with pytest.raises(VerificationError):
-        PolicyBuilder().store(Store([ca.cert])).time(NOW).build_server_verifier(
+        PolicyBuilder().store(Store([ca.cert])).time(_now()).build_server_verifier(
             x509.DNSName("evil.example")
         ).verify(leaf.cert, [])
 
@@ -58,7 +61,7 @@ def test_other_ca_does_not_verify() -> None:
     leaf = issue(ca, SERVER)
     assert signed_by(leaf.cert, ca.cert) and not signed_by(leaf.cert, other.cert)
     with pytest.raises(VerificationError):
-        PolicyBuilder().store(Store([other.cert])).time(NOW).build_server_verifier(
+        PolicyBuilder().store(Store([other.cert])).time(_now()).build_server_verifier(
             x509.DNSName("localhost")
         ).verify(leaf.cert, [])
 
@@ -81,10 +84,10 @@ def test_client_cert_subject_and_usage() -> None:
 def test_lifetimes_and_ca_constraints() -> None:
     ca = new_ca("kboot-ca")
     info = cert_info(ca.cert)
-    assert info.is_ca and 3649 <= (info.not_after - NOW).days <= 3650
+    assert info.is_ca and 3649 <= (info.not_after - _now()).days <= 3650
     leaf_info = cert_info(issue(ca, SERVER).cert)
-    assert not leaf_info.is_ca and 364 <= (leaf_info.not_after - NOW).days <= 365
-    assert leaf_info.not_before < NOW, "backdated for clock skew"
+    assert not leaf_info.is_ca and 364 <= (leaf_info.not_after - _now()).days <= 365
+    assert leaf_info.not_before < _now(), "backdated for clock skew"
     assert leaf_info.issuer == "kboot-ca"
     assert set(leaf_info.dns_names) == set(SERVER.dns_names)
     assert set(leaf_info.ip_addresses) == set(SERVER.ip_addresses)
