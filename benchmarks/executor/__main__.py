@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 problems += found
     finally:
         stop_sshd_hosts(hosts)
+        shutil.rmtree(BENCH_ROOT, ignore_errors=True)
     print(render(rows, versions(bin_dir) if len(tools) > 1 else {}))
     for problem in problems:
         print("PROBLEM:", problem)
