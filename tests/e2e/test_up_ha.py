@@ -67,6 +67,30 @@ def test_example_app_answers_through_its_service(kboot: Kboot, cluster: str, lab
     assert "s3cr3t" not in result.stdout and "token digest" in result.stdout
 
 
+def test_pods_reach_pods_across_nodes_and_services_balance_over_nodes(
+        kboot: Kboot, cluster: str, lab: Lab) -> None:
+    pods = json.loads(kboot.kubectl(cluster, "-n", "hello", "get", "pods", "-l", "app=hello",
+                                    "-o", "json").stdout)["items"]
+    by_node = {p["spec"]["nodeName"]: p for p in pods if p["status"].get("podIP")}
+    assert len(by_node) >= 2, f"replicas not spread over nodes: {sorted(by_node)}"
+    (node_a, src), (node_b, dst) = sorted(by_node.items())[:2]
+    out = kboot.kubectl(cluster, "-n", "hello", "exec", src["metadata"]["name"], "--",
+                        "wget", "-qO-", f"http://{dst['status']['podIP']}:8080/").stdout
+    assert f"served by {dst['metadata']['name']}" in out, (node_a, node_b, out)
+    svc = json.loads(kboot.kubectl(cluster, "-n", "hello", "get", "svc", "hello",
+                                   "-o", "json").stdout)
+    probe = ("import urllib.request\n"
+             "for _ in range(40):\n"
+             f"    print(urllib.request.urlopen('http://{svc['spec']['clusterIP']}/',"
+             " timeout=5).read().decode())")
+    result = lab.exec("cp1", ["python3", "-c", probe], timeout=60)
+    assert result.exit_code == 0, result.stderr
+    node_of = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods}
+    served = {node_of[line.split("served by ")[1].split(",")[0]]
+              for line in result.stdout.splitlines() if "served by " in line}
+    assert len(served) >= 2, f"the ClusterIP reached pods on {served} only"
+
+
 def test_kubectl_logs_and_exec(kboot: Kboot, cluster: str) -> None:
     kboot.kubectl(cluster, "run", "talker", "--image=kboot.io/busybox:1.35",
                   "--image-pull-policy=IfNotPresent", "--restart=Never", "--",
