@@ -14,7 +14,7 @@ from kboot.cli.output import JsonRenderer, TextRenderer
 from kboot.cluster.resources import templates_dir
 from kboot.cluster.up import PhaseOutcome
 from kboot.inventory import Host, Inventory
-from kboot.playbook import default_transports, run_playbook
+from kboot.playbook import Playbook, default_transports, run_playbook
 from kboot.transport.base import Transport
 
 
@@ -53,6 +53,10 @@ class PhaseRunner:
             return _Borrowed(self._transports[host.name])
 
     def __call__(self, playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
+        return self.run(playbook, inventory)
+
+    def run(self, playbook: Path | Playbook | list[Any], inventory: Inventory) -> PhaseOutcome:
+        """Run any playbook (a path, a parsed one or YAML data) with progress output."""
         renderer: TextRenderer | JsonRenderer = (
             JsonRenderer(self.console) if self.output == "json"
             else TextRenderer(self.console, show_diff=self.diff, verbose=self.verbose))

@@ -143,3 +143,20 @@ def test_delete_by_name_and_manifests(kboot: Kboot, inv: str, app: Path) -> None
     assert again.returncode == 1 and "NotFound" in again.stderr
     out = kboot("delete", inv, "-f", str(EXAMPLE)).stdout
     assert "deployment.apps/hello deleted" in out and out.endswith("namespace/hello deleted\n")
+
+
+def test_image_load_pushes_and_imports_on_every_host(
+        kboot: Kboot, inv: str, small: Lab, tmp_path: Path) -> None:
+    image = tmp_path / "web.tar"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("loaded image\n")
+    kboot("image", "build", str(site), "--name", "kboot.io/loaded:1", "--base-busybox",
+          "-o", str(image), "--cmd", "httpd", "-f", "-p", "8080", "-h", "/")
+    first = kboot("image", "load", str(image), "-i", inv)
+    assert "changed" in first.stdout
+    for node in small.nodes:
+        listed = small.exec(node.name, ["ctr", "-n", "k8s.io", "images", "ls", "-q"])
+        assert "kboot.io/loaded:1" in listed.stdout.split()
+    again = kboot("image", "load", str(image), "-i", inv)  # unchanged: nothing sent or imported
+    assert "changed:" not in again.stdout

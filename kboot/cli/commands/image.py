@@ -4,6 +4,7 @@ Examples::
 
     kboot image build --from-busybox kboot.io/busybox:1.35 -o busybox.tar
     kboot image build --pause -o pause.tar
+  kboot image load web.tar -i inventories/prod.yaml             # every host imports it
     kboot image build ./site --name kboot.io/web:1 --base-busybox -o web.tar --cmd httpd -f -p 80
 """
 
@@ -12,9 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 
-from kboot.errors import UserError
+from kboot.errors import ConfigError, UserError
 from kboot.images import (
     BUSYBOX_NAME,
     BuiltImage,
@@ -28,6 +30,7 @@ from kboot.images import (
 EXAMPLES = """examples:
   kboot image build --from-busybox kboot.io/busybox:1.35 -o busybox.tar
   kboot image build --pause -o pause.tar
+  kboot image load web.tar -i inventories/prod.yaml             # every host imports it
   kboot image build ./site --name kboot.io/web:1 --base-busybox -o web.tar --cmd httpd -f -p 8080
 """
 
@@ -54,7 +57,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]")
     build.add_argument("-o", "--output", type=Path, required=True, help="output .tar")
     build.set_defaults(func=run_build)
+    load = sub.add_parser("load", help="push an image tarball to hosts and import it",
+                          epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    load.add_argument("image", type=Path, metavar="IMAGE.tar")
+    load.add_argument("-i", "--inventory", required=True, metavar="INVENTORY")
+    load.add_argument("--hosts", default="all", metavar="PATTERN",
+                      help="which hosts (default: all)")
+    load.add_argument("-f", "--forks", type=int, default=20, metavar="N")
+    load.set_defaults(func=run_load)
     parser.set_defaults(func=lambda _args: _usage(parser))
+
+
+def run_load(args: argparse.Namespace) -> int:
+    from kboot.cli.phases import PhaseRunner
+    from kboot.cluster.images import load_playbook
+    from kboot.inventory import load_inventory
+    from kboot.playbook import load_playbook as parse_playbook
+    from kboot.playbook.yamlload import load_yaml_text
+
+    if not args.image.is_file():
+        raise ConfigError(f"{args.image}: no such image tarball")
+    inventory = load_inventory(args.inventory)
+    data = yaml.safe_dump(load_playbook(args.image, hosts=args.hosts))
+    book = parse_playbook(load_yaml_text(data, "<kboot image load>"))
+    with PhaseRunner(inventory, Console(soft_wrap=True), forks=args.forks) as runner:
+        outcome = runner.run(book, inventory)
+    return 0 if outcome.ok else 1
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
