@@ -12,7 +12,7 @@ import pytest
 from kboot.controlplane.client.sync import SyncClient
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 
-from .cluster import ControlPlane, control_plane, running_pods, wait_for
+from .cluster import ControlPlane, running_pods, wait_for
 from .test_workloads import deployment, namespace
 
 pytestmark = pytest.mark.integration
@@ -22,18 +22,6 @@ pytestmark = pytest.mark.integration
 def server() -> Iterator[ApiServer]:
     with start_apiserver("sqlite") as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def cp(server: ApiServer) -> Iterator[ControlPlane]:
-    with control_plane(server, nodes=3) as plane:
-        yield plane
-
-
-@pytest.fixture(scope="module")
-def client(server: ApiServer) -> Iterator[SyncClient]:
-    with SyncClient.from_kubeconfig(server.kubeconfig) as c:
-        yield c
 
 
 def ready_status(client: SyncClient, node: str) -> str:

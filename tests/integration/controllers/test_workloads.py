@@ -13,7 +13,7 @@ from kboot.controlplane.client.sync import SyncClient
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.etcd import start_etcd
 
-from .cluster import ControlPlane, control_plane, record_pod_order, running_pods, wait_for
+from .cluster import ControlPlane, record_pod_order, running_pods, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -22,18 +22,6 @@ pytestmark = pytest.mark.integration
 def server() -> Iterator[ApiServer]:
     with start_etcd() as etcd, start_apiserver(etcd.url) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def cp(server: ApiServer) -> Iterator[ControlPlane]:
-    with control_plane(server, nodes=3) as plane:
-        yield plane
-
-
-@pytest.fixture(scope="module")
-def client(server: ApiServer) -> Iterator[SyncClient]:
-    with SyncClient.from_kubeconfig(server.kubeconfig) as c:
-        yield c
 
 
 def namespace(cp: ControlPlane, name: str) -> str:
