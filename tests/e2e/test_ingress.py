@@ -94,18 +94,50 @@ def _get_tls(ip: str, host: str, ca: Path) -> str:
     return data.decode()
 
 
-def _until(fn, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+def _until(fn, timeout: float = 60.0, diagnose=None):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
+    last: object = None
     while True:
         try:
             result = fn()
             if result:
                 return result
-        except OSError:
-            pass
+            last = result
+        except OSError as exc:
+            last = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.0f}s")
+            detail = diagnose() if diagnose else ""
+            raise AssertionError(f"condition not met within {timeout:.0f}s "
+                                 f"(last: {last!r})\n{detail}")
         time.sleep(1)
+
+
+def _expect(fn, want: object, timeout: float = 60.0, diagnose=None):  # type: ignore[no-untyped-def]
+    """Wait until ``fn()`` returns ``want``; the failure names the last answer seen."""
+    seen: list[object] = []
+
+    def check() -> bool:
+        seen[:] = [fn()]
+        return seen[0] == want
+    try:
+        _until(check, timeout, diagnose)
+    except AssertionError as exc:
+        raise AssertionError(f"wanted {want!r}, last got {seen[-1] if seen else None!r}; "
+                             f"{exc}") from None
+
+
+def _diagnosis(kboot: Kboot, cluster: str, lab: Lab, worker: str) -> str:
+    """What the ingress node and the API say, for a failure message read in CI logs."""
+    node = next(n.name for n in lab.nodes if n.address == worker)
+    parts = [kboot.kubectl(cluster, "-n", "ing", "get", "pods,endpoints,ingress", "-o", "wide",
+                           check=False).stdout]
+    for cmd in (["systemctl", "is-active", "kboot-ingress"],
+                ["journalctl", "-u", "kboot-ingress", "-n", "25", "--no-pager", "-o", "cat"],
+                ["sh", "-c", "grep -A4 '^backend' /etc/kboot/ingress/haproxy.cfg | head -40"],
+                ["ip", "route"]):
+        res = lab.exec(node, cmd)
+        parts.append(f"$ {' '.join(cmd)}  [{res.exit_code}]\n{res.stdout}{res.stderr}")
+    return "\n".join(parts)[-6000:]
 
 
 def test_ingress_routes_tls_updates_and_failures(
@@ -126,7 +158,8 @@ def test_ingress_routes_tls_updates_and_failures(
                       "--timeout=180s", timeout=200)
     workers = [n.address for n in lab.nodes if n.role == "worker"]
     for ip in workers:  # every ingress node routes by host and path
-        _until(lambda ip=ip: _get(ip, "b.example.test", "/api/") == (200, "app-b\n"))
+        _expect(lambda ip=ip: _get(ip, "b.example.test", "/api/"), (200, "app-b\n"),
+                diagnose=lambda ip=ip: _diagnosis(kboot, ha_cluster, lab, ip))
         # TLS host: plain HTTP is redirected, HTTPS verifies against the Secret's CA (SNI)
         assert _until(lambda ip=ip: _get(ip, "a.example.test", "/")[0] == 308)
         assert "app-a" in _until(lambda ip=ip: _get_tls(ip, "a.example.test",

@@ -10,13 +10,15 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from kboot.controlplane.ingress.config import render
+from kboot.controlplane.ingress.config import RenderedConfig, render
 from kboot.controlplane.ingress.haproxy import ConfigRejected, HAProxy, HAProxyPaths
 from tests.fixtures.etcd import free_port
 from tests.integration.ingress.harness import PREFIX, backend, cleanup_leftovers, request
@@ -92,3 +94,42 @@ async def _serve_and_probe(workdir: Path, ports: dict[str, int], http_port: int)
 
 def _probe(http_port: int) -> list[str]:
     return [request(http_port, host, p).body.split(" ")[0] for host, p, _ in MATCH_CASES]
+
+
+def _version_cfg(port: int, version: int) -> RenderedConfig:
+    cfg = (f"global\n    hard-stop-after 5s\ndefaults\n    mode http\n    timeout connect 1s\n"
+           f"    timeout client 5s\n    timeout server 5s\nfrontend f\n"
+           f"    bind 127.0.0.1:{port}\n    http-request return status 200 "
+           f"content-type text/plain string v{version}\n")
+    return RenderedConfig(haproxy_cfg=cfg, files={}, problems={}, ingresses=())
+
+
+def test_back_to_back_reloads_are_never_lost(workdir: Path) -> None:
+    """haproxy drops a SIGUSR2 that arrives while it re-executes for the previous one; each
+    apply waits until the master took its reload, so the last configuration always wins."""
+    port = free_port()
+
+    async def scenario() -> tuple[list[str], int | None]:
+        proxy = HAProxy(_paths(workdir))
+        try:
+            for version in range(1, 6):
+                assert await proxy.apply(_version_cfg(port, version))
+            served = [await asyncio.to_thread(_body, port) for _ in range(3)]
+            state = await proxy._show_proc()
+            return served, state.reloads if state else None
+        finally:
+            await proxy.stop()
+    served, reloads = asyncio.run(scenario())
+    assert served == ["v5"] * 3
+    assert reloads == 4
+    assert not _haproxy_running(workdir)
+    assert not (workdir / "haproxy.master.sock").exists()
+
+
+def _body(port: int) -> str:
+    deadline = time.monotonic() + 3  # old workers may answer until the new ones took over
+    while True:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+        if body == "v5" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
