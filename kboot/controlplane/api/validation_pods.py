@@ -125,9 +125,12 @@ def _volumes(spec: Obj, path: str) -> tuple[list[FieldError], set[str]]:
     return errors, seen
 
 
-def validate_pod_spec(spec: Obj, path: str) -> list[FieldError]:
-    """Rules of a PodSpec at ``path`` (``spec`` or ``spec.template.spec``)."""
+def validate_pod_spec(spec: Obj, path: str, *, claims: frozenset[str] = frozenset()
+                      ) -> list[FieldError]:
+    """Rules of a PodSpec at ``path`` (``spec`` or ``spec.template.spec``). ``claims``: names
+    a StatefulSet's ``volumeClaimTemplates`` add as volumes (mounts may refer to them)."""
     errors, volumes = _volumes(spec, path)
+    volumes |= claims
     containers = dicts(spec.get("containers"))
     if not containers:
         errors.append(required(f"{path}.containers"))
@@ -188,7 +191,7 @@ def validate_pod(obj: Obj, old: Obj | None) -> list[FieldError]:
 
 def validate_selector_and_template(
     spec: Obj, *, restart: tuple[str, ...] = ("Always",), need_selector: bool = True,
-    kind: str = "deployment",
+    kind: str = "deployment", claims: frozenset[str] = frozenset(),
 ) -> list[FieldError]:
     """``spec.selector`` present, non-empty and matching ``spec.template.metadata.labels``;
     the template's pod spec valid with a restart policy in ``restart``."""
@@ -214,7 +217,7 @@ def validate_selector_and_template(
         errors.append(required("spec.template"))
         return errors
     pod_spec = template.get("spec") or {}
-    errors += validate_pod_spec(pod_spec, "spec.template.spec")
+    errors += validate_pod_spec(pod_spec, "spec.template.spec", claims=claims)
     policy = pod_spec.get("restartPolicy")
     if policy is not None and policy not in restart:
         errors.append(not_supported("spec.template.spec.restartPolicy", policy, restart))
@@ -265,7 +268,9 @@ def validate_replicaset(obj: Obj, old: Obj | None) -> list[FieldError]:
 
 def validate_statefulset(obj: Obj, old: Obj | None) -> list[FieldError]:
     spec = obj.get("spec") or {}
-    errors = validate_selector_and_template(spec, kind="statefulset")
+    claims = frozenset(str((t.get("metadata") or {}).get("name", ""))
+                       for t in dicts(spec.get("volumeClaimTemplates")))
+    errors = validate_selector_and_template(spec, kind="statefulset", claims=claims)
     errors += in_range("spec.replicas", spec.get("replicas"), 0)
     if not spec.get("serviceName"):
         errors.append(required("spec.serviceName"))

@@ -54,6 +54,12 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("Deployment", workload("Deployment")),
     ("ReplicaSet", workload("ReplicaSet")),
     ("StatefulSet", workload("StatefulSet")),
+    # a mount may name a volumeClaimTemplate: the controller adds the claim's volume
+    ("StatefulSet", workload("StatefulSet", template={
+        **template(), "spec": {"containers": [{"name": "c", "image": "x", "volumeMounts": [
+            {"name": "data", "mountPath": "/data"}]}]}},
+        volumeClaimTemplates=[{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}])),
     ("DaemonSet", workload("DaemonSet")),
     ("Job", {"metadata": meta("j", uid="u"), "spec": {"template": template(
         restartPolicy="Never")}}),
@@ -118,6 +124,11 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
      ["spec.containers[0].image: Invalid value: 5: must be of type string"]),
     ("Pod", pod({"name": "c", "image": "x", "volumeMounts": [{"name": "v", "mountPath": "/x"}]}),
      ["spec.containers[0].volumeMounts[0].name: Not found: \"v\""]),
+    ("StatefulSet", workload("StatefulSet", template={
+        **template(), "spec": {"containers": [{"name": "c", "image": "x", "volumeMounts": [
+            {"name": "other", "mountPath": "/data"}]}]}},
+        volumeClaimTemplates=[{"metadata": {"name": "data"}}]),
+     ["spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"other\""]),
     ("Pod", pod(restartPolicy="Sometimes"), ["spec.restartPolicy: Unsupported value"]),
     ("Pod", pod(volumes=[{"name": "v"}]),
      ["spec.volumes[0]: Required value: must specify a volume type"]),
