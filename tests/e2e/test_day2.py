@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,83 @@ def test_image_load_pushes_and_imports_on_every_host(
         assert "kboot.io/loaded:1" in listed.stdout.split()
     again = kboot("image", "load", str(image), "-i", inv)  # unchanged: nothing sent or imported
     assert "changed:" not in again.stdout
+
+
+STATEFUL = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: vol}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: data, namespace: vol}
+spec:
+  serviceName: data
+  replicas: 1
+  selector: {matchLabels: {app: data}}
+  template:
+    metadata: {labels: {app: data}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: main
+          image: kboot.io/busybox:1.35
+          command: ["sh", "-c", "trap 'exit 0' TERM; echo boot >> /data/boots; while :; do
+                    sleep 1; done"]
+          volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec:
+        storageClassName: local-path
+        accessModes: [ReadWriteOnce]
+        resources: {requests: {storage: 1Gi}}
+"""
+
+
+def test_local_path_volume_outlives_its_pod(
+        kboot: Kboot, small: Lab, tmp_path: Path) -> None:
+    """A StatefulSet's claim is provisioned on the node by the kubelet (a PV with node
+    affinity, a directory under /var/lib/kboot/local-path), bound, and its data is still there
+    for the pod that replaces a deleted one."""
+    manifest = tmp_path / "stateful.yaml"
+    manifest.write_text(STATEFUL)
+    kubectl = partial(kboot.kubectl, small.name)
+    kubectl("apply", "-f", str(manifest))
+
+    def running_uid() -> str:
+        out = kubectl("-n", "vol", "get", "pod", "data-0", "-o",
+                      "jsonpath={.metadata.uid} {.status.phase}", check=False).stdout.split()
+        return out[0] if out[1:] == ["Running"] else ""
+    first = _poll(running_uid, 120, "data-0 Running")
+    worker = next(n.name for n in small.nodes if n.role == "worker")
+    claim = json.loads(kubectl("-n", "vol", "get", "pvc", "data-data-0", "-o", "json").stdout)
+    log = small.exec(worker, ["sh", "-c", "journalctl -u kboot-kubelet --no-pager -o cat | "
+                                          "grep -iE 'claim|provision|forbidden' | tail -20"])
+    assert claim["status"].get("phase") == "Bound", (claim, log.stdout)
+    pv = json.loads(kubectl("get", "pv", claim["spec"]["volumeName"], "-o", "json").stdout)
+    assert pv["spec"]["claimRef"]["name"] == "data-data-0"
+    _poll(lambda: kubectl("get", "pv", claim["spec"]["volumeName"], "-o",
+                          "jsonpath={.status.phase}").stdout == "Bound", 30, "PV Bound")
+    terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert terms[0]["matchExpressions"][0]["values"] == [worker]
+    path = pv["spec"]["hostPath"]["path"]
+    assert path.startswith("/var/lib/kboot/local-path/")
+    boots = f"{path}/boots"
+    _poll(lambda: small.exec(worker, ["cat", boots]).stdout == "boot\n", 30, "first write")
+
+    kubectl("-n", "vol", "delete", "pod", "data-0", "--wait=true", timeout=120)
+    second = _poll(lambda: (uid := running_uid()) != first and uid, 120, "data-0 replaced")
+    assert second != first
+    # the replacement appended to the same file: the data outlived the first pod
+    _poll(lambda: small.exec(worker, ["cat", boots]).stdout == "boot\nboot\n", 30,
+          "second write on the kept volume")
+    kubectl("delete", "namespace", "vol", "--wait=false")
+
+
+def _poll(fn, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := fn():
+            return result
+        time.sleep(1)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s")

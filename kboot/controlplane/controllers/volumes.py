@@ -7,7 +7,8 @@
 - Claims of class ``local-path`` are left alone: the kubelet's local-path provisioner creates
   and binds their PVs when the first pod using one starts (whoever provisions binds).
 - A PV whose claim is gone becomes Released (it is never deleted here: reclaiming data is the
-  provisioner's business); an unclaimed PV is marked Available.
+  provisioner's business); an unclaimed PV is marked Available; a PV whose claim names it
+  (``spec.volumeName``, e.g. bound by the local-path provisioner) is marked Bound.
 Keys are ``claim|<ns>/<name>`` and ``volume|<name>``.
 """
 
@@ -77,6 +78,9 @@ class VolumeBinder(Controller):
 
     def _claim(self, claim: Obj) -> None:
         self.queue.add(f"claim|{key_of(claim)}")
+        name = (claim.get("spec") or {}).get("volumeName")
+        if name:  # its volume's phase follows the binding
+            self.queue.add(f"volume|{name}")
 
     def _claim_gone(self, claim: Obj) -> None:
         name = (claim.get("spec") or {}).get("volumeName")
@@ -133,7 +137,12 @@ class VolumeBinder(Controller):
         else:
             claim = self.claims.get(f"{ref.get('namespace')}/{ref.get('name')}")
             gone = claim is None or (ref.get("uid") and claim["metadata"]["uid"] != ref["uid"])
-            want = "Released" if gone and phase == "Bound" else (phase or "Available")
+            if gone:
+                want = "Released" if phase == "Bound" else (phase or "Available")
+            elif (claim.get("spec") or {}).get("volumeName") == name:
+                want = "Bound"  # e.g. bound by the kubelet's local-path provisioner
+            else:
+                want = phase or "Available"
         if want != phase:
             await self.client.patch_status("persistentvolumes", name,
                                            {"status": {"phase": want}})

@@ -3,7 +3,8 @@
 A claim that is bound resolves to its PV's ``hostPath.path`` (or ``local.path``). A claim with
 ``storageClassName: local-path`` that is still unbound when the first pod using it starts on
 this node is provisioned here: a PV ``pvc-<claim uid>`` pointing at a directory under
-``--local-path-dir`` with a required node affinity to this node, then the claim is bound to it.
+``--local-path-dir`` with a required node affinity to this node, then the claim is bound to it
+(the PV's phase is the controller-manager's: nodes may not write PV status).
 The data therefore outlives the pod, and later pods using the claim are scheduled (by the PV's
 node affinity) back to the same node.
 """
@@ -64,8 +65,6 @@ async def _provision(client: ApiClient, claim: Obj, *, node: str, base: str) -> 
                               patch={"status": {"phase": "Bound",
                                                 "accessModes": pv["spec"]["accessModes"],
                                                 "capacity": pv["spec"]["capacity"]}})
-    await client.patch_status("persistentvolumes", pv["metadata"]["name"],
-                              {"status": {"phase": "Bound"}})
     log.info("provisioned %s for claim %s/%s", pv_path(pv), meta["namespace"], meta["name"])
     return pv
 

@@ -64,3 +64,20 @@ def test_binds_claims_skips_local_path_and_releases() -> None:
     run(VolumeBinder, [("persistentvolumeclaims", claim()),
                        ("persistentvolumeclaims", claim("local", cls="local-path")),
                        ("persistentvolumes", volume("pv1"))], body)
+
+
+def test_a_volume_bound_by_the_local_path_provisioner_is_marked_bound() -> None:
+    local = claim("local", cls="local-path")
+    local["spec"]["volumeName"] = "pvc-uid-local"  # what the kubelet's provisioner patched
+    ref = {"namespace": "ns", "name": "local"}
+
+    async def body(h: Harness) -> None:
+        await h.reconcile("volume|pvc-uid-local")
+        assert h.fake.all("persistentvolumes")[0]["status"]["phase"] == "Bound"
+        await h.fake.delete("persistentvolumeclaims", "local", namespace="ns")
+        await h.reconcile("volume|pvc-uid-local")
+        assert h.fake.all("persistentvolumes")[0]["status"]["phase"] == "Released"
+
+    run(VolumeBinder, [("persistentvolumeclaims", local),
+                       ("persistentvolumes", volume("pvc-uid-local", cls="local-path",
+                                                    ref=ref))], body)
