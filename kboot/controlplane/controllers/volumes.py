@@ -137,7 +137,7 @@ class VolumeBinder(Controller):
         else:
             claim = self.claims.get(f"{ref.get('namespace')}/{ref.get('name')}")
             gone = claim is None or (ref.get("uid") and claim["metadata"]["uid"] != ref["uid"])
-            if gone:
+            if gone or claim is None:
                 want = "Released" if phase == "Bound" else (phase or "Available")
             elif (claim.get("spec") or {}).get("volumeName") == name:
                 want = "Bound"  # e.g. bound by the kubelet's local-path provisioner
