@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 
 from kboot.facts.base import Fact, quote
@@ -84,6 +85,29 @@ def file_stat(path: str) -> Fact[FileStat]:
         f"else echo {_ABSENT}; fi"
     )
     return Fact(f"file:{path}", command, parse_stat, path=path, bulk=STAT)
+
+
+def predicted_stat(data: bytes, mode: int, owner: str, group: str) -> str:
+    """What :func:`file_stat`'s command prints for a regular file holding ``data``."""
+    kind = "regular file" if data else "regular empty file"
+    return (f"{kind}|{mode:o}|{owner}|{group}|{len(data)}\n"
+            f"{hashlib.sha256(data).hexdigest()}")
+
+
+def predicted_content(data: bytes) -> str:
+    """What :func:`file_content`'s command prints for a regular file holding ``data``."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def parse_identity(output: str) -> tuple[str, str]:
+    user, _, group = output.strip().partition("\n")
+    return user.strip(), group.strip()
+
+
+def identity(become: bool) -> Fact[tuple[str, str]]:
+    """The user and primary group that commands run as (with or without ``become``): who owns
+    the files a task creates, so their stat can be predicted."""
+    return Fact(f"identity:{'become' if become else 'user'}", "id -un; id -gn", parse_identity)
 
 
 def parse_content(output: str) -> bytes | None:

@@ -3,10 +3,18 @@
 Tasks are cut into *segments* at points where a later task reads what an earlier one
 registers. For a segment, the facts every task needs are gathered in ONE exec; then tasks are
 planned in order, and the commands of the planned tasks go to the host in ONE exec (see
-:mod:`kboot.playbook.script`). A batch ends early only when a task would read facts that an
-earlier task of the batch changes (its ``touches``, or ``opaque`` commands), when ``become``
-differs, or after a task whose failure is decided by ``failed_when``. A no-op re-run therefore
-costs one fact round trip per segment and no change round trip at all.
+:mod:`kboot.playbook.script`). A batch ends early only when ``become`` differs, after a task
+whose failure is decided by ``failed_when`` or retried by ``until``, or where a guard (below)
+finds that a fact changed. A no-op re-run therefore costs one fact round trip per segment and
+no change round trip at all.
+
+Facts are not thrown away when a task may have changed them. A task that writes known bytes
+*predicts* the stat and content the file will have; after an *opaque* command every cached fact
+becomes *unverified*. Later tasks plan on predicted, touched and unverified facts like on fresh
+ones, but their steps carry a *guard* that re-reads those facts on the host first; a guard that
+fails stops the script there and prints the facts as they are now, so the re-plan needs no
+extra gathering. A first run of a play thus costs one gathering plus one change round trip,
+plus one more per guard that really found a difference.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ from typing import Any
 
 from kboot.errors import TemplateError
 from kboot.facts.base import Fact
-from kboot.facts.batch import guard_condition
+from kboot.facts.batch import expectation, guard_condition
+from kboot.facts.files import identity
 from kboot.facts.system import ansible_facts, setup_facts
 from kboot.playbook.events import HostFinished, HostStarted, TaskResult
 from kboot.playbook.link import HostDown, HostLink, env_strings
@@ -122,6 +131,9 @@ class HostPlay:
         for key, fact in self.lookahead_facts().items():
             if key not in self.state.facts:
                 facts.setdefault(key, fact)
+        who = identity(self.play.become)
+        if who.key not in self.state.facts:
+            facts[who.key] = who
         values = self.link.gather(list(facts.values()), become=self.play.become)
         prefetched = {k: v for k, v in values.items() if k not in SETUP_KEYS}
         self.state.facts.update(prefetched)
@@ -260,8 +272,11 @@ class HostPlay:
                     unit.plan = Plan(failed=error)
         done = self.record(batch, outcomes)
         self.invalidate(batch[:done])
-        if done < len(batch):
-            self.invalidate_all()
+        if done < len(batch):  # a guard found a difference: doubt every fact, take the fresh
+            self.doubt_all()
+            stale = outcomes.get(done)
+            if stale is not None and stale.fresh:
+                self.learn(batch[done].facts, stale.fresh)
         return done
 
     def ensure_facts(self, units: Sequence[Unit]) -> None:
@@ -278,31 +293,42 @@ class HostPlay:
             for key, fact in self.lookahead_facts().items():
                 if key not in self.state.facts:
                     wanted.setdefault(key, fact)
+            who = identity(become)  # whom files it creates will belong to (predictions)
+            if who.key not in self.state.facts:
+                wanted[who.key] = who
             self.state.facts.update(self.link.gather(list(wanted.values()), become=become))
             self.state.fact_specs.update(wanted)
 
     def plan_batch(self, units: Sequence[Unit]) -> tuple[list[Unit], bool | None]:
         """Plan units in order for one exec. A unit reading a fact that an earlier unit of the
-        batch is *known* to change (its ``touches``) starts the next batch. After an *opaque*
-        command (which may change anything), units are planned anyway but *guarded*: their
-        step re-checks its facts on the host and stops the batch if one changed."""
+        batch changes is planned on that unit's *prediction* of it (else on the fact as it
+        was). Units planned on anything not known to hold (a prediction, a touched or
+        unverified fact, any fact after an *opaque* command of this batch) are *guarded*: their
+        step re-checks those facts on the host and, if one differs, stops the batch there and
+        prints them fresh for the re-plan. A guarded unit whose plan fails is still sent (the
+        failure stands only if its guard holds)."""
         batch: list[Unit] = []
         touched: list[str] = []
         opaque = False
         become: bool | None = None
+        predicted: dict[str, tuple[Fact[Any], str]] = {}  # by earlier units of this batch
         for unit in units:
             if unit.task.until is not None and batch:  # retried units run in their own batch
                 break
             if not unit.decided:
-                if become is not None and _stale(unit.facts, touched, False):
-                    break
-                self.plan(unit)
-                unit.guarded = opaque and bool(unit.facts)
-                if unit.guarded and _failed(unit):  # maybe only because its facts are stale
-                    unit.plan, unit.error, unit.guarded = None, None, False
-                    break
+                changed = [f for f in unit.facts if any(f.stale_after(p) for p in touched)]
+                overlay = {f.key: predicted[f.key] for f in changed if f.key in predicted}
+                self.plan(unit, overlay)
+                doubtful = opaque or bool(changed) or any(
+                    f.key in self.state.unverified for f in unit.facts)
+                unit.guarded = doubtful and bool(unit.facts)
+                if unit.guarded:
+                    unit.expected = tuple(
+                        (f, expectation(overlay[f.key][1]) if f.key in overlay
+                         else self.state.fact_digests[f.key]) for f in unit.facts)
                 if unit.executes or unit.guarded:
                     if become is not None and unit.become != become:
+                        unit.guarded, unit.expected = False, ()
                         break
                     become = unit.become
                 if unit.executes:
@@ -310,6 +336,10 @@ class HostPlay:
                     assert plan is not None
                     touched.extend(plan.touches)
                     opaque = opaque or _opaque(unit)
+                    for path in plan.touches:
+                        for key in [k for k, (f, _) in predicted.items() if f.stale_after(path)]:
+                            del predicted[key]
+                    predicted.update({f.key: (f, out) for f, out in plan.predicts})
             batch.append(unit)
             if _failed(unit):
                 break
@@ -319,9 +349,14 @@ class HostPlay:
                 break
         return batch, become
 
-    def plan(self, unit: Unit) -> None:
+    def plan(self, unit: Unit, overlay: Mapping[str, tuple[Fact[Any], str]] | None = None
+             ) -> None:
         assert unit.definition is not None
-        ctx = self.expander.context(unit, self.state.facts)
+        facts: Mapping[str, Any] = self.state.facts
+        if overlay:
+            facts = {**facts, **{k: f.value(out) for k, (f, out) in overlay.items()}}
+        who = self.state.facts.get(identity(unit.become).key)
+        ctx = self.expander.context(unit, facts, who)
         try:
             unit.plan = unit.definition.plan(unit.args, ctx)
         except PLAN_ERRORS as exc:
@@ -359,19 +394,17 @@ class HostPlay:
         running = [i for i, u in enumerate(batch) if u.executes or u.guarded]
         for index in running:
             unit = batch[index]
-            plan = unit.plan
-            assert plan is not None
+            plan = unit.plan  # None: a guarded unit that failed to plan (it fails if it holds)
             later_same_task = any(batch[j].task is unit.task for j in running if j > index)
             env = {**self.play.environment, **unit.task.environment}
-            guard = ""
-            if unit.guarded:
-                digests = self.state.fact_digests
-                guard = guard_condition([(f, digests[f.key]) for f in unit.facts])
-            steps.append(Step(index, plan.commands if unit.executes else (),
+            guard = guard_condition(list(unit.expected)) if unit.guarded else ""
+            commands = plan.commands if plan is not None and unit.executes else ()
+            steps.append(Step(index, commands,
                               env_strings(render_value(env, unit.variables) if env else {}),
                               may_fail=unit.task.ignore_errors or unit.task.failed_when is not None,
                               group_end=not later_same_task, guard=guard,
-                              isolate=plan.opaque or bool(env)))
+                              isolate=(plan is not None and plan.opaque) or bool(env),
+                              refresh=tuple(unit.facts) if unit.guarded else ()))
         return steps
 
     # -- results -----------------------------------------------------------------------------
@@ -425,22 +458,43 @@ class HostPlay:
     def invalidate_all(self) -> None:
         for key in [k for k in self.state.facts if k not in SETUP_KEYS]:
             del self.state.facts[key]
+        self.state.unverified.clear()
+
+    def doubt_all(self) -> None:
+        """Keep every cached fact, but re-check it on the host before relying on it."""
+        self.state.unverified.update(k for k in self.state.facts
+                                     if k not in SETUP_KEYS and not k.startswith("identity:"))
+
+    def learn(self, facts: Sequence[Fact[Any]], outputs: Mapping[str, str]) -> None:
+        """Facts as a failed guard just read them on the host: fresh."""
+        for fact in facts:
+            if fact.key in outputs:
+                self.state.facts[fact.key] = fact.value(outputs[fact.key])
+                self.state.fact_specs[fact.key] = fact
+                self.state.fact_digests[fact.key] = expectation(outputs[fact.key])
+                self.state.unverified.discard(fact.key)
 
     def invalidate(self, batch: Sequence[Unit]) -> None:
-        touched: list[str] = []
-        opaque = False
+        """After ``batch`` ran: facts its commands touched are dropped, or replaced by what the
+        command predicted (unverified); after an opaque command every fact is doubted."""
+        st = self.state
         for unit in batch:
-            if unit.executes and unit.plan is not None:
-                touched.extend(unit.plan.touches)
-                opaque = opaque or _opaque(unit)
-        if not touched and not opaque:
-            return
-        facts, specs = self.state.facts, self.state.fact_specs
-        for key in list(facts):
-            spec = specs.get(key)
-            if (opaque and key not in SETUP_KEYS) or (spec is not None and any(
-                    spec.stale_after(path) for path in touched)):
-                del facts[key]
+            plan = unit.plan
+            if not unit.executes or plan is None:
+                continue
+            if _opaque(unit):
+                self.doubt_all()
+            for path in plan.touches:
+                for key in list(st.facts):
+                    spec = st.fact_specs.get(key)
+                    if spec is not None and spec.stale_after(path):
+                        del st.facts[key]
+                        st.unverified.discard(key)
+            for fact, output in plan.predicts:
+                st.facts[fact.key] = fact.value(output)
+                st.fact_specs[fact.key] = fact
+                st.fact_digests[fact.key] = expectation(output)
+                st.unverified.add(fact.key)
 
 
 def _failed(unit: Unit) -> bool:
@@ -455,9 +509,3 @@ def _opaque(unit: Unit) -> bool:
         c is False or (isinstance(c, str) and c.strip().lower() == "false")
         for c in unit.task.changed_when)
     return plan is not None and plan.opaque and not read_only
-
-
-def _stale(facts: Sequence[Fact[Any]], touched: Sequence[str], opaque: bool) -> bool:
-    if opaque and facts:
-        return True
-    return any(f.stale_after(path) for f in facts for path in touched)

@@ -8,6 +8,7 @@ and is counted, because round trips — not CPU — are what a run's wall time i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,6 +95,7 @@ class HostLink:
             self.fail("gathering facts", message=f"{exc}; stderr: {result.stderr[-500:]}")
             raise HostDown from exc
         self.state.fact_digests.update({k: expectation(out) for k, out in outputs.items()})
+        self.state.unverified.difference_update(outputs)
         return values
 
     def execute(self, what: str, steps: Sequence[Step], become: bool) -> dict[int, StepOutcome]:
@@ -112,6 +114,14 @@ class HostLink:
                     uploads[f"{step.index}-{n}"] = path
         result = self.exec_script(what, build_script(steps, nonce, uploads=uploads), become)
         outcomes = parse_outcomes(steps, result.stdout, result.stderr, nonce)
+        for step in steps:  # a failed guard printed its facts as they are now
+            outcome = outcomes[step.index]
+            if outcome.stale and step.refresh:
+                try:
+                    fresh = gathered_outputs(step.refresh, result.stdout, nonce)
+                except FactError:
+                    continue  # the re-plan gathers them instead
+                outcomes[step.index] = replace(outcome, fresh=fresh)
         if not any(o.ran or o.stale for o in outcomes.values()) and result.exit_code != 0:
             self.fail(what, message=f"could not run commands (exit {result.exit_code}): "
                                     f"{result.stderr.strip()[-500:]}")

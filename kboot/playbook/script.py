@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from kboot.facts.base import quote
+from kboot.facts.base import Fact, quote
+from kboot.facts.batch import gather_script
 from kboot.tasks.base import DATA_FN, Command
 
 INLINE_LIMIT = 256 * 1024
@@ -33,6 +35,7 @@ class Step:
     group_end: bool = True  # last step of its task: stop here if one of the task's steps failed
     guard: str = ""  # a shell condition re-checking the facts the step was planned with
     isolate: bool = True  # run in a subshell (user commands); kboot's own commands need not
+    refresh: tuple[Fact[Any], ...] = ()  # when the guard fails: gather these, for the re-plan
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class StepOutcome:
     stderr: str = ""
     failed_command: int | None = None
     stale: bool = False  # its guard failed: the facts changed; re-plan from this step
+    fresh: Mapping[str, str] = field(default_factory=dict)  # stale: its facts' outputs now
 
 
 def upload_path(nonce: str, step: int, command: int) -> str:
@@ -94,7 +98,9 @@ def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str
     for step in steps:
         i = step.index
         if step.guard:
-            out.append(f"if ! {{ {step.guard}; }}; then printf '\\n%s X {i}\\n' \"$M\"; exit 0; fi")
+            fresh = gather_script(step.refresh, nonce) if step.refresh else ""
+            out.append(f"if ! {{ {step.guard}; }}; then printf '\\n%s X {i}\\n' \"$M\"\n"
+                       f"{fresh}exit 0; fi")
         out.append(f"printf '\\n%s S {i}\\n' \"$M\"; printf '\\n%s S {i}\\n' \"$M\" >&2")
         out.append(_isolated(step, uploads) if step.isolate else _grouped(step, uploads))
         out.append(f"printf '\\n%s R {i} %s\\n' \"$M\" \"$rc\"; printf '\\n%s R {i}\\n' \"$M\" >&2")

@@ -36,6 +36,9 @@ class HostState:
     facts: dict[str, Any] = field(default_factory=dict)  # fact cache: key → value
     fact_specs: dict[str, Fact[Any]] = field(default_factory=dict)  # key → its Fact
     fact_digests: dict[str, str] = field(default_factory=dict)  # key → digest of its output
+    # facts that may no longer hold (after an opaque command, or predicted from a task's
+    # write): tasks may plan on them, but their steps re-check them on the host (guards)
+    unverified: set[str] = field(default_factory=set)
     setup: dict[str, Any] = field(default_factory=dict)  # gather_facts result (ansible_facts)
     runtime: dict[str, Any] = field(default_factory=dict)  # register / set_fact
     transport: Transport | None = None

@@ -41,6 +41,7 @@ class Unit:
     error: str | None = None  # failed before running (bad args, undefined variable …)
     plan: Plan | None = None
     guarded: bool = False  # planned on facts an opaque command may have changed: re-check them
+    expected: tuple[tuple[Fact[Any], str], ...] = ()  # guarded: the facts' expected outputs
 
     @property
     def decided(self) -> bool:
@@ -97,9 +98,11 @@ class Expander:
     diff: bool
     search_paths: tuple[Any, ...]
 
-    def context(self, unit: Unit, facts: Mapping[str, Any] | None = None) -> TaskContext:
+    def context(self, unit: Unit, facts: Mapping[str, Any] | None = None,
+                identity: tuple[str, str] | None = None) -> TaskContext:
         paths = tuple(dict.fromkeys((unit.task.basedir, *self.search_paths)))
-        return TaskContext(self.host, facts or {}, unit.check, self.diff, unit.variables, paths)
+        return TaskContext(self.host, facts or {}, unit.check, self.diff, unit.variables, paths,
+                           identity)
 
     def expand(self, task: TaskSpec, base: Mapping[str, Any],
                overrides: Mapping[str, Any] | None = None) -> list[Unit]:

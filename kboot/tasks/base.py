@@ -62,7 +62,9 @@ class Plan:
     (``changes=False`` for commands that only observe, like ``wait_for``). ``touches`` names the
     paths whose facts go stale once the commands ran (``/dir/**``: the whole tree);
     ``opaque`` says the commands may change anything (packages, arbitrary shell), so every
-    later fact must be re-read.
+    later fact must be re-read. ``predicts`` pairs facts with the output their command will
+    print once the commands ran (a written file's stat and content): later tasks plan on these
+    instead of waiting for a fresh gathering, and re-check them on the host (a guard).
     """
 
     commands: tuple[Command, ...] = ()
@@ -75,6 +77,7 @@ class Plan:
     msg: str = ""
     set_vars: Mapping[str, Any] = field(default_factory=dict)
     fetch: tuple[Fetch, ...] = ()
+    predicts: tuple[tuple[Fact[Any], str], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -92,6 +95,7 @@ class TaskContext:
     diff: bool = False
     variables: Mapping[str, Any] = field(default_factory=dict)
     search_paths: tuple[Path, ...] = ()
+    identity: tuple[str, str] | None = None  # user and group the commands run as, if known
 
     def fact(self, fact: Fact[T]) -> T:
         try:

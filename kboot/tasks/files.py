@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from kboot.facts.base import Fact, quote
-from kboot.facts.files import FileStat, file_content, file_stat
+from kboot.facts.files import (
+    FileStat,
+    file_content,
+    file_stat,
+    predicted_content,
+    predicted_stat,
+)
 from kboot.tasks.base import DATA_FN, Command, Fetch, FileDiff, Plan, TaskContext, task
 
 _OCTAL = re.compile(r"^0?[0-7]{3,4}$")
@@ -108,12 +114,30 @@ def content_plan(path: str, data: bytes, attrs: Attrs, ctx: TaskContext, *,
     same = stat.exists and stat.sha256 == sha256(data)
     if same or (stat.exists and not force):
         commands = attr_commands(path, attrs, stat)
-        return Plan(tuple(commands), touches=(path,))
+        kept = data if same else None
+        return Plan(tuple(commands), touches=(path,),
+                    predicts=_predicts(path, kept, attrs, stat, ctx) if kept is not None else ())
     diff: tuple[FileDiff, ...] = ()
     if ctx.diff:
         before = ctx.facts.get(file_content(path).key)
         diff = (FileDiff(path, _text(before), _text(data)),)
-    return Plan((write_file(path, data, attrs, stat, options),), diff=diff, touches=(path,))
+    return Plan((write_file(path, data, attrs, stat, options),), diff=diff, touches=(path,),
+                predicts=_predicts(path, data, attrs, stat, ctx))
+
+
+def _predicts(path: str, data: bytes, attrs: Attrs, stat: FileStat, ctx: TaskContext
+              ) -> tuple[tuple[Fact[Any], str], ...]:
+    """The stat and content facts of ``path`` once it holds ``data`` with ``attrs`` (as
+    :func:`write_file` and :func:`attr_commands` leave it); the stat only when its owner and
+    group are known (given, kept from the old file, or the identity the commands run as)."""
+    out: list[tuple[Fact[Any], str]] = [(file_content(path), predicted_content(data))]
+    mode = attrs.mode if attrs.mode is not None else (stat.mode if stat.exists else 0o644)
+    who = (stat.owner, stat.group) if stat.exists else ctx.identity
+    if who is not None:
+        owner, group = attrs.owner or who[0], attrs.group or who[1]
+        if owner and group:
+            out.append((file_stat(path), predicted_stat(data, mode, owner, group)))
+    return tuple(out)
 
 
 def content_facts(path: str, ctx: TaskContext) -> list[Fact[Any]]:

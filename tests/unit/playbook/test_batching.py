@@ -189,7 +189,9 @@ def test_a_guard_catches_facts_changed_by_an_opaque_command(tmp_path: Path) -> N
     assert summary.ok
     assert (tmp_path / "f").read_text() == "one\ntwo\n"
     assert h.statuses("h0") == [("make", "changed"), ("edit", "changed")]
-    assert h.execs("h0") == 4  # facts, batch stopped by the guard, fresh facts, the edit
+    # facts; the batch stopped by the guard, which printed the file's facts as they are now;
+    # the edit re-planned on them
+    assert h.execs("h0") == 3
 
 
 def test_a_guard_failing_inside_a_loop_keeps_earlier_items_results(tmp_path: Path) -> None:
@@ -205,7 +207,7 @@ def test_a_guard_failing_inside_a_loop_keeps_earlier_items_results(tmp_path: Pat
 """)
     assert [(e.item, e.status) for e in h.results("h0")] == [(1, "changed"), (2, "ok")]
     assert summary.results["h0"].changed == 1
-    assert h.execs("h0") == 3  # facts, item 1 (item 2's guard fails), fresh facts
+    assert h.execs("h0") == 2  # facts; item 1, then item 2's guard fails and prints them fresh
 
 
 def test_until_retries_the_task_alone(tmp_path: Path) -> None:
@@ -245,3 +247,45 @@ def test_grouped_steps_report_the_failing_command_too() -> None:
     outcomes = parse_outcomes(steps, result.stdout, result.stderr, "n0nce")
     assert (outcomes[0].exit_code, outcomes[0].failed_command, outcomes[0].stdout) == (1, 1, "a")
     assert not outcomes[1].ran  # the failure stopped the script
+
+
+def test_tasks_on_a_file_an_earlier_task_writes_plan_on_its_prediction(tmp_path: Path) -> None:
+    """copy then lineinfile edits of the same new file: one change exec, exact results."""
+    play = f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{name: base, copy: {{dest: "{tmp_path}/f", content: "a\\n", mode: "0640"}}}}
+    - {{name: add b, lineinfile: {{path: "{tmp_path}/f", line: b}}}}
+    - {{name: add b again, lineinfile: {{path: "{tmp_path}/f", line: b}}}}
+    - {{name: new c, lineinfile: {{path: "{tmp_path}/g", line: c, create: true}}}}
+    - {{name: c to d, lineinfile: {{path: "{tmp_path}/g", regexp: "^c", line: d}}}}
+"""
+    h = Harness(tmp_path, 1)
+    assert h.run(play).ok
+    assert (tmp_path / "f").read_text() == "a\nb\n"
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "g").read_text() == "d\n"
+    assert h.statuses("h0") == [("base", "changed"), ("add b", "changed"),
+                                ("add b again", "ok"), ("new c", "changed"),
+                                ("c to d", "changed")]
+    assert h.execs("h0") == 2  # facts, then every task in one guarded change script
+
+
+def test_a_wrong_prediction_is_caught_by_its_guard(tmp_path: Path) -> None:
+    """``validate`` rewrites the file as it is installed, so the copy's prediction is wrong:
+    the next task's guard sees the real file and that task is planned again on it."""
+    h = Harness(tmp_path, 1)
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: base
+      copy: {{dest: "{tmp_path}/f", content: "a\\n", validate: "echo x >> %s"}}
+    - {{name: add x, lineinfile: {{path: "{tmp_path}/f", line: x}}}}
+    - {{name: add b, lineinfile: {{path: "{tmp_path}/f", line: b}}}}
+""")
+    assert summary.ok
+    assert (tmp_path / "f").read_text() == "a\nx\nb\n"  # x was there already: not added twice
+    assert h.statuses("h0") == [("base", "changed"), ("add x", "ok"), ("add b", "changed")]
+    assert h.execs("h0") == 3  # facts; base + the failed guard (fresh facts); the edits
