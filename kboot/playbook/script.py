@@ -53,9 +53,26 @@ def upload_path(nonce: str, step: int, command: int) -> str:
     return f"/tmp/.kboot-{nonce}-{step}-{command}"
 
 
+_PRINTABLE = {b: chr(b) for b in range(0x20, 0x7F)} | {0x0A: "\n"}
+_ESCAPES = {**_PRINTABLE, ord("%"): "%%", ord("\\"): "\\\\", ord("'"): "\\047"}
+PRINTF_LIMIT = 64 * 1024
+
+
+def printf_format(data: bytes) -> str:
+    """``data`` as a printf format string for single quotes: printable ASCII as itself, every
+    other byte as a 3-digit octal escape (and a leading ``-``, which printf would take for an
+    option). No NUL bytes (the caller checks)."""
+    text = "".join(_ESCAPES.get(b) or f"\\{b:03o}" for b in data)
+    return "\\055" + text[1:] if text.startswith("-") else text
+
+
 def _data_function(data: bytes, path: str | None) -> str:
+    """``kb_data`` prints a command's data: an uploaded file, else printf (a shell builtin: no
+    process) for small data without NUL bytes, else base64."""
     if path is not None:
         return f"{DATA_FN}() {{ cat -- {quote(path)}; }}\n"
+    if len(data) <= PRINTF_LIMIT and b"\0" not in data:
+        return f"{DATA_FN}() {{ printf '{printf_format(data)}'; }}\n"
     encoded = base64.b64encode(data).decode("ascii")
     return f"{DATA_FN}() {{ printf '%s' '{encoded}' | base64 -d; }}\n"
 
@@ -92,7 +109,7 @@ def _grouped(step: Step, uploads: Mapping[str, str]) -> str:
 
 def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str]) -> str:
     """The script for ``steps``; ``uploads`` maps ``"step-command"`` to pre-uploaded data paths."""
-    out = [f"M='{_MARK} {nonce}'", "f=0"]
+    out = [f"M='{_MARK} {nonce}'", "f=0", "U=$(umask)"]
     if uploads:
         out.append(f"trap 'rm -f -- {' '.join(quote(p) for p in uploads.values())}' EXIT")
     for step in steps:

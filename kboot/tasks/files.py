@@ -84,7 +84,12 @@ def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat,
     group = attrs.group or (stat.group if stat.exists else "")
     parent = posixpath.dirname(path) or "."
     temp = quote(posixpath.join(parent, ".kboot-tmp.")) + "$$.$c"
-    steps = [f'chmod {mode:04o} "$t"']
+    # the shell creates files 0666 & ~umask: modes within 0666 come from the umask alone (no
+    # chmod process, and the temp file never has wider permissions than the result)
+    creation = mode & 0o7111 == 0
+    umask = f"umask {0o777 & ~mode:04o}; " if creation else ""
+    restore = 'umask "$U"; ' if creation else ""
+    steps = [] if creation else [f'chmod {mode:04o} "$t"']
     if owner or group:
         steps.append(f'chown {quote(f"{owner}:{group}" if group else owner)} "$t"')
     if options.validate:
@@ -92,8 +97,8 @@ def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat,
     if options.backup and stat.exists:
         steps.append(f'cp -p -- {quote(path)} {quote(path)}."$(date +%Y%m%d%H%M%S)~"')
     steps.append(f'mv -f -- "$t" {quote(path)}')
-    script = (f't={temp}; {{ {{ set -C; {DATA_FN} >"$t"; r=$?; set +C; [ "$r" -eq 0 ]; }} && '
-              f'{" && ".join(steps)}; }} || {{ rm -f -- "$t"; false; }}')
+    script = (f't={temp}; {{ {{ set -C; {umask}{DATA_FN} >"$t"; r=$?; {restore}set +C; '
+              f'[ "$r" -eq 0 ]; }} && {" && ".join(steps)}; }} || {{ rm -f -- "$t"; false; }}')
     return Command(script, display=f"write {path} ({len(data)} bytes, mode {mode:04o})", data=data)
 
 
@@ -174,8 +179,13 @@ def _file_commands(args: FileArgs, stat: FileStat) -> list[Command] | str:
     if args.state == "directory":
         if stat.exists and stat.type != "directory":
             return f"{args.path} exists and is a {stat.type}, not a directory"
-        new = [] if stat.exists else [Command(f"mkdir -p -- {p}")]
-        return new + attr_commands(args.path, attrs, stat)
+        if stat.exists:
+            return attr_commands(args.path, attrs, stat)
+        if attrs.mode is None:
+            return [Command(f"mkdir -p -- {p}"), *attr_commands(args.path, attrs, stat)]
+        rest = Attrs(None, attrs.owner, attrs.group)  # mkdir -m sets the new directory's mode
+        return [Command(f"mkdir -p -m {attrs.mode:04o} -- {p}"),
+                *attr_commands(args.path, rest, stat)]
     if args.state == "link":
         if not args.src:
             return "state=link needs src"

@@ -289,3 +289,21 @@ def test_a_wrong_prediction_is_caught_by_its_guard(tmp_path: Path) -> None:
     assert (tmp_path / "f").read_text() == "a\nx\nb\n"  # x was there already: not added twice
     assert h.statuses("h0") == [("base", "changed"), ("add x", "ok"), ("add b", "changed")]
     assert h.execs("h0") == 3  # facts; base + the failed guard (fresh facts); the edits
+
+
+def test_inline_data_reaches_the_file_byte_for_byte() -> None:
+    """Small data travels as a printf format (a builtin: no process): every byte value but NUL,
+    printf's own specials and a leading dash come back exactly from the real /bin/sh."""
+    import random
+    import subprocess
+
+    from kboot.playbook.script import _data_function
+    cases = [b"", b"-n", b"%s%d%%\\n\\\\", b"it's\n", bytes(range(1, 256)), b"x\0y"]
+    rng = random.Random(7)
+    cases += [bytes(rng.randrange(1, 256) for _ in range(rng.randrange(1, 4000)))
+              for _ in range(50)]
+    for data in cases:
+        fn = _data_function(data, None)
+        assert ("base64" in fn) == (b"\0" in data)
+        out = subprocess.run(["/bin/sh", "-c", fn + "kb_data"], capture_output=True, check=True)
+        assert out.stdout == data

@@ -16,7 +16,7 @@ SHA_HI = hashlib.sha256(b"hi\n").hexdigest()
 
 @pytest.mark.parametrize(("args", "current", "expected"), [
     ({"path": "/d", "state": "directory", "mode": "0750"}, ABSENT,
-     ["mkdir -p -- /d", "chmod 0750 -- /d"]),
+     ["mkdir -p -m 0750 -- /d"]),
     ({"path": "/d", "state": "directory", "mode": 0o750}, stat("directory", 0o750), []),
     ({"path": "/d", "state": "directory", "mode": "750"}, stat("directory", 0o755),
      ["chmod 0750 -- /d"]),
@@ -64,14 +64,19 @@ def test_copy_writes_when_different_and_carries_data() -> None:
                   {"file:/f": stat(sha256="0" * 64, owner="etcd", group="etcd")})
     (command,) = result.commands
     assert command.data == b"hi\n"
-    assert "chmod 0600" in command.script and "chown etcd:etcd" in command.script
+    # 0600 comes from the creation mask (no chmod process); ownership is kept explicitly
+    assert "umask 0177;" in command.script and "chmod" not in command.script
+    assert "chown etcd:etcd" in command.script
     assert "mv -f -- \"$t\" /f" in command.script
     assert result.touches == ("/f",) and result.changed
 
 
 def test_copy_new_file_defaults_to_0644_and_only_attrs_when_content_same() -> None:
     new = plan("copy", {"dest": "/f", "content": "x"}, {"file:/f": ABSENT})
-    assert "chmod 0644" in new.commands[0].script and "chown" not in new.commands[0].script
+    assert "umask 0133;" in new.commands[0].script and "chown" not in new.commands[0].script
+    script = plan("copy", {"dest": "/f", "content": "x", "mode": "0755"},
+                  {"file:/f": ABSENT}).commands[0].script
+    assert "chmod 0755" in script and "umask" not in script  # x bits: the shell never sets them
     attrs = plan("copy", {"dest": "/f", "content": "hi\n", "mode": "0600"},
                  {"file:/f": stat(sha256=SHA_HI)})
     assert scripts(attrs) == ["chmod 0600 -- /f"]
