@@ -50,6 +50,10 @@ def test_exec_is_proxied(apiserver_sqlite: ApiServer, kubelet: FakeKubelet) -> N
     server, ns = apiserver_sqlite, "proxy-exec"
     _node_and_pod(server, kubelet, ns)
     out = server.kubectl("exec", "-n", ns, "p", "--", "echo", "hi")
+    if out.returncode == 0 and out.stdout == "":
+        # kubectl's WebSocket executor rarely loses output when the stream ends right after it
+        # (kubernetes/kubernetes#124571; seen once in hundreds of runs here): ask once more
+        out = server.kubectl("exec", "-n", ns, "p", "--", "echo", "hi")
     assert out.returncode == 0, out.stderr
     assert out.stdout == "ran: echo hi\n"
     piped = server.kubectl("exec", "-i", "-n", ns, "p", "--", "cat", input="from-stdin\n")
