@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kboot.controlplane import runtime
 from kboot.controlplane.apiserver.allocators import ServiceAllocators
 from kboot.controlplane.apiserver.app import build_app
 from kboot.controlplane.apiserver.auth import Authenticator, load_token_file
@@ -174,5 +175,5 @@ def main(argv: list[str]) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(cfg, stop)
 
-    asyncio.run(run())
+    runtime.run(run())
     return 0

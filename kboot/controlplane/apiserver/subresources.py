@@ -130,8 +130,9 @@ async def _binding(state: ServerState, scope: Scope, request: web.Request) -> we
         return admission.admit_update(kind, current, new, subresource="binding", opts=opts,
                                       api_version=kind.api_version)
 
+    cached = state.caches.peek(kind).objects.get(kind.key(target.namespace, target.name))
     await guarded_update(state.storage, kind, target.namespace, target.name, compute,
-                         dry_run=opts.dry_run)
+                         dry_run=opts.dry_run, suggestion=cached)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                           "status": "Success", "code": 201}, 201)
 

@@ -27,10 +27,18 @@ def _comparable(obj: JsonObj) -> JsonObj:
 
 async def guarded_update(storage: ObjectStorage, kind: ResourceKind, namespace: str | None,
                          name: str, compute: Callable[[JsonObj], JsonObj], *,
-                         dry_run: bool = False) -> JsonObj:
-    """Apply ``compute(current) -> new`` atomically; returns the stored (or would-be) object."""
+                         dry_run: bool = False, suggestion: JsonObj | None = None) -> JsonObj:
+    """Apply ``compute(current) -> new`` atomically; returns the stored (or would-be) object.
+
+    ``suggestion`` (the watch cache's copy, like upstream's) saves the first read; a stale one
+    costs a conflict and a real read. Only for writes whose ``compute`` never fails merely
+    because its input is older than the store (e.g. bindings: "already assigned" and
+    "being deleted" only ever become true)."""
     for attempt in range(MAX_ATTEMPTS):
-        current = await storage.get(kind, namespace, name)
+        if attempt == 0 and suggestion is not None:
+            current = suggestion
+        else:
+            current = await storage.get(kind, namespace, name)
         new = compute(current)
         if _comparable(new) == _comparable(current):
             return current

@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
+from kboot.controlplane import runtime
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.leaderelection import (
     LeaderElectionConfig,
@@ -103,4 +104,4 @@ def run_component(args: argparse.Namespace, *, lease_name: str, work: Work) -> i
             log.info("%s: stopped by signal (pid %d)", lease_name, os.getpid())
             return 0
 
-    return asyncio.run(main())
+    return runtime.run(main())

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from kboot.controlplane import runtime
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.informer import Handlers, Informers
 from kboot.controlplane.client.rest import Client
@@ -69,5 +70,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(args))
+        runtime.run(_main(args))
     return 0

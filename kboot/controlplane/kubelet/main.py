@@ -11,13 +11,13 @@ Example::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import socket
 from collections.abc import Sequence
 
 from aiohttp import web
 
+from kboot.controlplane import runtime
 from kboot.controlplane.client.rest import Client
 from kboot.controlplane.kubelet.agent import Kubelet, KubeletConfig
 from kboot.controlplane.kubelet.cri.grpc_runtime import DEFAULT_ENDPOINT, CriRuntime
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(serve(args))
+        runtime.run(serve(args))
     except KeyboardInterrupt:
         return 0
     return 0

@@ -19,6 +19,7 @@ import logging
 import socket
 from collections.abc import Sequence
 
+from kboot.controlplane import runtime
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.informer import Handlers, Informers
 from kboot.controlplane.client.rest import Client
@@ -108,5 +109,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+        runtime.run(_serve(args))
     return 0

@@ -338,3 +338,24 @@ async def test_streaming_list_ends_initial_events_with_a_bookmark() -> None:
         assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
         assert events[1]["object"]["metadata"]["annotations"] == {
             "k8s.io/initial-events-end": "true"}
+
+
+@async_test
+async def test_binding_on_a_stale_cached_pod_still_conflicts() -> None:
+    """Bindings start from the watch cache's copy; a copy older than the store (still unbound)
+    costs a storage conflict and a real read, and the answer is the right 409."""
+    async with running() as h:
+        created = await h.json("POST", f"{NS}/pods", pod("racy"), expect=201)
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "racy"},
+                   "target": {"kind": "Node", "name": "node1"}}
+        await h.json("POST", f"{NS}/pods/racy/binding", binding, expect=201)
+        kind = next(k for k in h.state.caches.caches if k[1] == "pods")
+        cache = h.state.caches.caches[kind]
+        key = next(k for k in cache.objects if k.endswith("/racy"))
+        cache.objects[key] = created  # as if the cache had not seen the binding yet
+        again = await h.json("POST", f"{NS}/pods/racy/binding",
+                             {**binding, "target": {"kind": "Node", "name": "node2"}},
+                             expect=409)
+        assert 'already assigned to node "node1"' in again["message"]
+        stored = await h.json("GET", f"{NS}/pods/racy")
+        assert stored["spec"]["nodeName"] == "node1"
