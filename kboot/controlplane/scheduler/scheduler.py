@@ -50,12 +50,13 @@ class Profile:
 def default_profile() -> Profile:
     anti, name, affinity, ports = (filters.InterPodAntiAffinity(), filters.NodeName(),
                                    filters.NodeAffinity(), filters.NodePorts())
+    pod_affinity = filters.InterPodAffinity()
     return Profile(
-        pre_filters=(anti, name, affinity, ports),
+        pre_filters=(anti, pod_affinity, name, affinity, ports),
         filters=(filters.NodeUnschedulable(), name, affinity, filters.TaintToleration(),
-                 filters.NodeReady(), filters.NodeResourcesFit(), ports, anti),
+                 filters.NodeReady(), filters.NodeResourcesFit(), ports, anti, pod_affinity),
         scores=(scores.LeastAllocated(), scores.SelectorSpread(),
-                scores.PreferredNodeAffinity()))
+                scores.PreferredNodeAffinity(), scores.PreferredPodAffinity()))
 
 
 def nodes_to_find(total: int, percentage: int) -> int:

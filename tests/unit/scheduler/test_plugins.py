@@ -119,6 +119,36 @@ CASES = [
              {"labelSelector": {"matchLabels": {"app": "web"}},
               "topologyKey": "kubernetes.io/hostname"}]}}),
      node(), [pod("a", labels={"app": "db"})], OKR),
+    # required pod affinity: a matching pod must share the node's domain ...
+    (filters.InterPodAffinity(),
+     pod(labels={"app": "web"}, affinity={"podAffinity": {
+         "requiredDuringSchedulingIgnoredDuringExecution": [
+             {"labelSelector": {"matchLabels": {"app": "db"}},
+              "topologyKey": "kubernetes.io/hostname"}]}}),
+     node(), [pod("a", labels={"app": "db"})], OKR),
+    (filters.InterPodAffinity(),
+     pod(labels={"app": "web"}, affinity={"podAffinity": {
+         "requiredDuringSchedulingIgnoredDuringExecution": [
+             {"labelSelector": {"matchLabels": {"app": "db"}},
+              "topologyKey": "kubernetes.io/hostname"}]}}),
+     node(), [], (Code.UNSCHEDULABLE, "node(s) didn't match pod affinity rules")),
+    # ... except for the first pod of a group that selects itself
+    (filters.InterPodAffinity(),
+     pod(labels={"app": "web"}, affinity={"podAffinity": {
+         "requiredDuringSchedulingIgnoredDuringExecution": [
+             {"labelSelector": {"matchLabels": {"app": "web"}},
+              "topologyKey": "kubernetes.io/hostname"}]}}),
+     node(), [], OKR),
+    # a zone-wide term: a matching pod in another namespace does not count
+    (filters.InterPodAffinity(),
+     pod(labels={"app": "web"}, affinity={"podAffinity": {
+         "requiredDuringSchedulingIgnoredDuringExecution": [
+             {"labelSelector": {"matchLabels": {"app": "db"}},
+              "topologyKey": "zone"}]}}),
+     node(labels={"zone": "z1"}),
+     [{**pod("a", labels={"app": "db"}),
+       "metadata": {"name": "a", "namespace": "other", "labels": {"app": "db"}}}],
+     (Code.UNSCHEDULABLE, "node(s) didn't match pod affinity rules")),
 ]
 
 
@@ -145,6 +175,16 @@ def owned(name: str, uid: str) -> Obj:
          {"weight": 10, "preference": {"matchExpressions": [
              {"key": "kubernetes.io/hostname", "operator": "In", "values": ["a"]}]}}]}}),
      [], [], "a"),
+    (scores.PreferredPodAffinity(),
+     pod(affinity={"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+         {"weight": 50, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "db"}},
+                                            "topologyKey": "kubernetes.io/hostname"}}]}}),
+     [], [pod("d", labels={"app": "db"})], "b"),
+    (scores.PreferredPodAffinity(),
+     pod(affinity={"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+         {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "web"}},
+                                             "topologyKey": "kubernetes.io/hostname"}}]}}),
+     [pod("w", labels={"app": "web"})], [], "b"),
 ])
 def test_scores_prefer_the_better_node(plugin: Any, p: Obj, placed_a: list[Obj],
                                        placed_b: list[Obj], better: str) -> None:

@@ -152,6 +152,37 @@ class NodePorts:
         return OK
 
 
+HOSTNAME = "kubernetes.io/hostname"
+
+
+def domain_of(node: NodeInfo, key: str) -> str | None:
+    """The node's value of topology key ``key`` (its name for the hostname key)."""
+    return node.labels.get(key, node.name if key == HOSTNAME else None)
+
+
+def term_matches(term: dict[str, Any], pod_ns: str | None, other: dict[str, Any]) -> bool:
+    """Whether ``other`` is a pod a pod-(anti-)affinity term of a pod in ``pod_ns`` selects."""
+    namespaces = set(term.get("namespaces") or [pod_ns])
+    md = other.get("metadata") or {}
+    return md.get("namespace") in namespaces and selector_matches(
+        term.get("labelSelector"), md.get("labels") or {})
+
+
+def matching_domains(state: CycleState, pod: PodInfo, term: dict[str, Any]
+                     ) -> tuple[str, set[str]]:
+    """The term's topology key and the domains holding at least one pod the term selects."""
+    key = term.get("topologyKey", HOSTNAME)
+    ns = pod.pod["metadata"].get("namespace")
+    domains: set[str] = set()
+    for info in state.snapshot.nodes.values():
+        domain = domain_of(info, key)
+        if domain is None or domain in domains:
+            continue
+        if any(term_matches(term, ns, other) for other in info.pods.values()):
+            domains.add(domain)
+    return key, domains
+
+
 class InterPodAntiAffinity:
     """Required pod anti-affinity of the incoming pod: no matching pod in the same topology
     domain. Domains holding a matching pod are computed once per attempt in ``pre_filter``."""
@@ -165,28 +196,42 @@ class InterPodAntiAffinity:
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status:
         if not self._terms(pod):
             return SKIP
-        blocked: list[tuple[str, set[str]]] = []
-        ns = pod.pod["metadata"].get("namespace")
-        for term in self._terms(pod):
-            key = term.get("topologyKey", "kubernetes.io/hostname")
-            namespaces = set(term.get("namespaces") or [ns])
-            domains = set()
-            for info in state.snapshot.nodes.values():
-                if key not in info.labels and key != "kubernetes.io/hostname":
-                    continue
-                for other in info.pods.values():
-                    if other["metadata"].get("namespace") in namespaces and selector_matches(
-                            term.get("labelSelector"),
-                            other["metadata"].get("labels") or {}):
-                        domains.add(info.labels.get(key, info.name))
-                        break
-            blocked.append((key, domains))
-        state.data[self.name] = blocked
+        state.data[self.name] = [matching_domains(state, pod, t) for t in self._terms(pod)]
         return OK
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         for key, domains in state.data.get(self.name) or []:
-            if node.labels.get(key, node.name if key == "kubernetes.io/hostname" else None) \
-                    in domains:
+            if domain_of(node, key) in domains:
                 return unschedulable("node(s) didn't match pod anti-affinity rules")
+        return OK
+
+
+class InterPodAffinity:
+    """Required pod affinity: every term needs a matching pod in the node's topology domain.
+    As upstream, a term no existing pod satisfies but the incoming pod itself does (the first
+    pod of a group) does not block."""
+
+    name = "InterPodAffinity"
+
+    def _terms(self, pod: PodInfo) -> list[dict[str, Any]]:
+        affinity = pod.affinity.get("podAffinity") or {}
+        return list(affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+
+    def pre_filter(self, state: CycleState, pod: PodInfo) -> Status:
+        if not self._terms(pod):
+            return SKIP
+        ns = pod.pod["metadata"].get("namespace")
+        needed = []
+        for term in self._terms(pod):
+            key, domains = matching_domains(state, pod, term)
+            if not domains and term_matches(term, ns, pod.pod):
+                continue  # the first pod of its group
+            needed.append((key, domains))
+        state.data[self.name] = needed
+        return OK
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        for key, domains in state.data.get(self.name) or []:
+            if domain_of(node, key) not in domains:
+                return unschedulable("node(s) didn't match pod affinity rules")
         return OK
