@@ -54,16 +54,35 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-@lru_cache(maxsize=4096)
+_CACHE_LIMIT = 4096
+_templates: dict[str, jinja2.Template] = {}
+_expressions: dict[str, Any] = {}
+
+
 def _compile(source: str) -> jinja2.Template:
-    with _lock:
-        return _ENV.from_string(source)
+    """Compile once per process: host threads that miss together wait for the first compile
+    instead of each compiling the same string (an ``lru_cache`` around a lock did that)."""
+    found = _templates.get(source)
+    if found is None:
+        with _lock:
+            found = _templates.get(source)
+            if found is None:
+                found = _ENV.from_string(source)
+                if len(_templates) < _CACHE_LIMIT:
+                    _templates[source] = found
+    return found
 
 
-@lru_cache(maxsize=4096)
 def _compile_expr(expr: str) -> Any:
-    with _lock:
-        return _ENV.compile_expression(expr, undefined_to_none=False)
+    found = _expressions.get(expr)
+    if found is None:
+        with _lock:
+            found = _expressions.get(expr)
+            if found is None:
+                found = _ENV.compile_expression(expr, undefined_to_none=False)
+                if len(_expressions) < _CACHE_LIMIT:
+                    _expressions[expr] = found
+    return found
 
 
 def _fail(exc: Exception, what: str) -> TemplateError:

@@ -91,3 +91,27 @@ def test_set_and_lookup_filters() -> None:
     assert render_value("{{ [1, 2] | difference([2]) }}", {}) == [1]
     assert render_value("{{ [1, 2] | intersect([2, 3]) }}", {}) == [2]
     assert render_value("{{ 'a1b22' | regex_findall('[0-9]+') }}", {}) == ["1", "22"]
+
+
+def test_threads_missing_the_cache_together_compile_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from kboot.templating import render as module
+    calls: list[str] = []
+    real = module._ENV.from_string
+
+    def slow(source: str) -> object:
+        calls.append(source)
+        time.sleep(0.05)  # every thread arrives while the first compiles
+        return real(source)
+    monkeypatch.setattr(module._ENV, "from_string", slow)
+    source = "{{ x }}-compiled-once-" + str(time.time())
+    out: list[str] = []
+    threads = [threading.Thread(target=lambda: out.append(module.render_string(source, {"x": 1})))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [source] and len(out) == 8 and set(out) == {out[0]}
