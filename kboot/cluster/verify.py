@@ -3,28 +3,34 @@ pod runs. Uses the admin kubeconfig and the control plane's sync client."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
 from kboot.cluster.topology import Topology
+from kboot.controlplane.client.api import DeleteOptions
+from kboot.controlplane.client.errors import NotFound
 from kboot.controlplane.client.sync import SyncClient
 from kboot.errors import ClusterError
 
 log = logging.getLogger(__name__)
 
 SMOKE_NAMESPACE = "kube-system"
-SMOKE_POD = "kboot-smoke"
+SMOKE_PREFIX = "kboot-smoke-"
+SMOKE_LABEL = "kboot.io/smoke"
 SMOKE_IMAGE = "kboot.io/busybox:1.35"
+POLL = 0.2  # seconds between looks at the smoke pod (it usually completes within a second)
 
 
 def _smoke_pod() -> dict[str, object]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": SMOKE_POD, "namespace": SMOKE_NAMESPACE,
-                     "labels": {"app.kubernetes.io/managed-by": "kboot"}},
+        "metadata": {"generateName": SMOKE_PREFIX, "namespace": SMOKE_NAMESPACE,
+                     "labels": {"app.kubernetes.io/managed-by": "kboot", SMOKE_LABEL: "true"}},
         "spec": {
             "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
             "containers": [{"name": "smoke", "image": SMOKE_IMAGE,
                             "imagePullPolicy": "IfNotPresent",
                             "command": ["sh", "-c", "echo kboot-smoke-ok"]}],
@@ -43,26 +49,35 @@ def verify_cluster(topo: Topology, admin_kubeconfig: Path, *, timeout: float = 1
                 f"verify: {len(topo.nodes)} nodes expected Ready; registered: {ready or 'none'} "
                 "(see `kboot logs INVENTORY --component kubelet`)"
             ) from None
-        if api.get_or_none("pods", SMOKE_POD, namespace=SMOKE_NAMESPACE) is not None:
-            api.delete("pods", SMOKE_POD, namespace=SMOKE_NAMESPACE)
-            api.wait_for("pods", lambda ps: not any(
-                p["metadata"]["name"] == SMOKE_POD for p in ps), namespace=SMOKE_NAMESPACE,
-                timeout=60)
-        api.create("pods", _smoke_pod())
+        selector = f"{SMOKE_LABEL}=true"
+        # each run has its own pod (generateName): nothing waits for an earlier one to go
+        for old in api.list("pods", namespace=SMOKE_NAMESPACE, label_selector=selector):
+            _remove(api, old["metadata"]["name"])
+        name = api.create("pods", _smoke_pod())["metadata"]["name"]
         try:
-            api.wait_for("pods", _succeeded, namespace=SMOKE_NAMESPACE, timeout=timeout)
+            api.wait_for("pods", lambda pods: _finished(pods, name), namespace=SMOKE_NAMESPACE,
+                         label_selector=selector, timeout=timeout, interval=POLL)
         except TimeoutError:
             raise ClusterError(
-                f"verify: the smoke pod {SMOKE_NAMESPACE}/{SMOKE_POD} did not complete "
-                f"within {timeout:.0f}s (kubectl -n {SMOKE_NAMESPACE} describe pod {SMOKE_POD})"
+                f"verify: the smoke pod {SMOKE_NAMESPACE}/{name} did not complete "
+                f"within {timeout:.0f}s (kubectl -n {SMOKE_NAMESPACE} describe pod {name})"
             ) from None
-        api.delete("pods", SMOKE_POD, namespace=SMOKE_NAMESPACE)
+        _remove(api, name)
 
 
-def _succeeded(pods: list[dict[str, object]]) -> bool:
+def _remove(api: SyncClient, name: str) -> None:
+    with contextlib.suppress(NotFound):
+        api.delete("pods", name, namespace=SMOKE_NAMESPACE,
+                   options=DeleteOptions(grace_period_seconds=0))
+
+
+def _finished(pods: list[dict[str, object]], name: str) -> bool:
+    """True once the smoke pod succeeded; a failed one is an error at once."""
     for p in pods:
-        meta = p.get("metadata")
-        status = p.get("status")
-        if isinstance(meta, dict) and meta.get("name") == SMOKE_POD and isinstance(status, dict):
+        meta, status = p.get("metadata"), p.get("status")
+        if isinstance(meta, dict) and meta.get("name") == name and isinstance(status, dict):
+            if status.get("phase") == "Failed":
+                raise ClusterError(f"verify: the smoke pod {SMOKE_NAMESPACE}/{name} failed "
+                                   f"(kubectl -n {SMOKE_NAMESPACE} logs {name})")
             return status.get("phase") == "Succeeded"
     return False

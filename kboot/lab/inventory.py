@@ -42,7 +42,8 @@ def inventory_document(
             "etcd": {"children": ["control_plane"]},
             "workers": {"hosts": workers},
         },
-        "vars": {},
+        # lab machines are disposable: dpkg may skip its per-file syncs (faster installs)
+        "vars": {"dpkg_unsafe_io": True},
     }
 
 
