@@ -38,6 +38,10 @@ DEFAULT_PACKAGES = (
     "ca-certificates",
 )
 
+# In the bundle's repository but installed only where needed (keepalived: control planes of a
+# cluster with an api_vip).
+OPTIONAL_PACKAGES = ("keepalived",)
+
 _DEPENDS_FLAGS = (
     "--recurse",
     "--no-recommends",
@@ -193,7 +197,7 @@ def build_bundle(
     """Build (or refresh) a bundle in ``out`` and return its manifest (also written to disk)."""
     out = out or default_bundle_dir()
     pkgs = list(packages)
-    _download_debs(out / "debs", dependency_closure(pkgs))
+    _download_debs(out / "debs", dependency_closure([*pkgs, *OPTIONAL_PACKAGES]))
     if wheels:
         _build_wheels(out / "wheels", source_tree())
     if images:

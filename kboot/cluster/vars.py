@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import zlib
 from typing import Any
 
 from kboot.cluster.pki import HOST_CONFIG_DIR, HOST_PKI_DIR, PkiResult
@@ -50,6 +51,10 @@ def cluster_vars(topo: Topology, *, bundle: dict[str, Any]) -> dict[str, Any]:
         "cluster_dns_ip": topo.dns_service_ip,
         "cluster_domain": topo.cluster_domain,
         "api_vip": topo.api_vip or "",
+        # VRRP router id (1-255) of the keepalived instance holding api_vip: derived from the
+        # cluster name, so two clusters on one network do not answer each other's adverts
+        "api_vip_router_id": zlib.crc32(topo.name.encode()) % 255 + 1,
+        "api_vip_peers": [n.ip for n in topo.control_planes],
         "preflight_min_memory_mb": 512,
         "preflight_max_skew_seconds": 30,
         "preflight_workstation_time": int(time.time()),
@@ -64,8 +69,11 @@ def _host_vars(topo: Topology, node: Node, pki: PkiResult) -> dict[str, Any]:
     taints = [CONTROL_PLANE_TAINT] if node.control_plane and not node.worker else []
     labels = ["node-role.kubernetes.io/control-plane="] if node.control_plane else []
     labels += ["node-role.kubernetes.io/worker="] if node.worker else []
+    cps = [n.name for n in topo.control_planes]
     return {
         "node_ip": node.ip,
+        # keepalived: the first control plane is the preferred holder of api_vip
+        "api_vip_priority": 150 - cps.index(node.name) if node.name in cps else 0,
         "node_taints": taints,
         "node_labels": labels,
         "pki_files": [dataclasses.asdict(f) for f in pki.files.get(node.name, [])],

@@ -15,6 +15,8 @@ import yaml
 
 from kboot.lab.spec import POD_CIDR, SERVICE_CIDR, LabSpec, NodeSpec
 
+VIP_HOST = 10
+
 HEADER = """\
 # Written by `kboot lab up --name {name}`: {count} lab machines (systemd-nspawn) on {subnet}.
 # Use it unchanged:  kboot up {path}
@@ -27,8 +29,12 @@ def inventory_document(
 ) -> dict[str, Any]:
     cps = [n.name for n in nodes if n.role == "control_plane"]
     workers = [n.name for n in nodes if n.role == "worker"]
+    cluster: dict[str, Any] = {"name": spec.name, "pod_cidr": POD_CIDR,
+                               "service_cidr": SERVICE_CIDR}
+    if len(cps) > 1:  # several control planes: clients reach the API at a moving address
+        cluster["api_vip"] = api_vip(spec)
     return {
-        "cluster": {"name": spec.name, "pod_cidr": POD_CIDR, "service_cidr": SERVICE_CIDR},
+        "cluster": cluster,
         "connection": {
             "user": "root",
             "port": 22,
@@ -45,6 +51,11 @@ def inventory_document(
         # lab machines are disposable: dpkg may skip its per-file syncs (faster installs)
         "vars": {"dpkg_unsafe_io": True},
     }
+
+
+def api_vip(spec: LabSpec) -> str:
+    """The lab's API virtual address: ``.10`` of its subnet (nodes use .11-.29, the bridge .1)."""
+    return str(spec.network.network_address + VIP_HOST)
 
 
 def render_inventory(

@@ -25,6 +25,11 @@ def test_inventory_matches_the_native_schema_of_the_example() -> None:
     assert doc["connection"] == {"user": "root", "port": 22, "key_file": "/k/id",
                                  "known_hosts": "/k/kh", "host_key_policy": "strict"}
     assert doc["hosts"]["lab1-w2"] == {"address": "10.77.0.22"}
+    assert doc["cluster"]["api_vip"] == "10.77.0.10"  # several control planes: a VIP
+    assert doc["vars"] == {"dpkg_unsafe_io": True}
+    single = LabSpec("lab2", 1, 1)
+    assert "api_vip" not in inventory_document(single, single.nodes, key_file=Path("/k/id"),
+                                               known_hosts=Path("/k/kh"))["cluster"]
     assert doc["groups"] == {
         "control_plane": {"hosts": ["lab1-cp1", "lab1-cp2", "lab1-cp3"]},
         "etcd": {"children": ["control_plane"]},

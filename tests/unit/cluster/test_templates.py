@@ -1,0 +1,33 @@
+"""Rendered node configuration for the API virtual address: keepalived and haproxy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kboot.templating import render_file
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+
+
+def test_keepalived_holds_the_vip_on_the_node_link_with_unicast_peers() -> None:
+    text = render_file(TEMPLATES / "keepalived" / "keepalived.conf.j2", {
+        "inventory_hostname": "lab-cp2", "api_vip": "10.77.0.10", "api_vip_router_id": 42,
+        "api_vip_priority": 149, "node_ip": "10.77.0.12",
+        "api_vip_peers": ["10.77.0.11", "10.77.0.12", "10.77.0.13"],
+        "vip_link": {"stdout": "eth0 10.77.0.12/24\n"}})
+    assert "Rendered by kboot" in text
+    assert "interface eth0" in text and "virtual_router_id 42" in text
+    assert "priority 149" in text and "unicast_src_ip 10.77.0.12" in text
+    peers = text.split("unicast_peer {")[1].split("}")[0].split()
+    assert peers == ["10.77.0.11", "10.77.0.13"]  # never itself
+    assert "10.77.0.10/24 dev eth0" in text
+    assert "process haproxy" in text  # the address follows a running haproxy
+
+
+def test_haproxy_binds_the_vip_only_when_there_is_one() -> None:
+    base = {"inventory_hostname": "n1",
+            "apiserver_endpoints": [{"name": "cp1", "address": "10.0.0.11"}]}
+    plain = render_file(TEMPLATES / "haproxy" / "haproxy.cfg.j2", {**base, "api_vip": ""})
+    assert "bind 127.0.0.1:6443" in plain and "transparent" not in plain
+    vip = render_file(TEMPLATES / "haproxy" / "haproxy.cfg.j2", {**base, "api_vip": "10.0.0.10"})
+    assert "bind 10.0.0.10:6443 transparent" in vip
