@@ -9,14 +9,17 @@ right names are kept, so a second build costs only the index step.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable
+import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,6 +62,7 @@ class BundleManifest:
     debs: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     wheels: dict[str, str] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
+    recipe: str = ""  # bundle_recipe() when built: package lists and Python requirements
 
     @property
     def digest(self) -> str:
@@ -158,6 +162,40 @@ def _build_wheels(wheels: Path, source: Path, *, deps: bool = True) -> None:
     (wheels / SOURCE_STAMP).write_text(source_digest(source))
 
 
+def _requirements() -> list[str]:
+    """kboot's Python requirements for cluster nodes (base + ``controlplane`` extra)."""
+    try:
+        project = tomllib.loads((source_tree() / "pyproject.toml").read_text())["project"]
+        return sorted([*project.get("dependencies", []),
+                       *project.get("optional-dependencies", {}).get("controlplane", [])])
+    except ConfigError:  # an installed kboot
+        return sorted(importlib.metadata.requires("kboot") or [])
+
+
+def bundle_recipe(packages: Sequence[str]) -> str:
+    """What a bundle is made of besides kboot's own code: the Debian packages (installed and
+    optional) and kboot's Python requirements. When it changes, debs and wheels are refreshed."""
+    blob = json.dumps({"packages": sorted(packages), "optional": sorted(OPTIONAL_PACKAGES),
+                       "requires": _requirements()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def refresh_bundle(out: Path, manifest: BundleManifest) -> BundleManifest:
+    """Bring an existing bundle up to date with this kboot: the debs and dependency wheels when
+    the recipe changed (a new package or requirement), kboot's own wheel when its source did.
+    Returns the manifest, rewritten when anything changed."""
+    packages = list(manifest.packages)
+    changed = False
+    if manifest.recipe != bundle_recipe(packages):
+        log.info("the bundle's packages or Python requirements changed: refreshing it")
+        _download_debs(out / "debs", dependency_closure([*packages, *OPTIONAL_PACKAGES]))
+        with contextlib.suppress(ConfigError):  # wheels are built from a source tree only
+            _build_wheels(out / "wheels", source_tree())
+        changed = True
+    changed = refresh_kboot_wheel(out) or changed
+    return write_manifest(out, packages) if changed else manifest
+
+
 def refresh_kboot_wheel(out: Path) -> bool:
     """Rebuild kboot's own wheel when the source tree changed since the bundle was built;
     True when it did (the manifest must then be rewritten)."""
@@ -211,6 +249,7 @@ def write_manifest(out: Path, packages: list[str]) -> BundleManifest:
         debs={p.name: _sha256(p) for p in sorted((out / "debs").glob("*.deb"))},
         wheels={p.name: _sha256(p) for p in sorted((out / "wheels").glob("*.whl"))},
         images={p.name: _sha256(p) for p in sorted((out / "images").glob("*.tar"))},
+        recipe=bundle_recipe(packages),
     )
     (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1, sort_keys=True))
     return manifest

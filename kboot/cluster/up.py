@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kboot.bundle import BundleManifest, build_bundle, default_bundle_dir, load_manifest
-from kboot.bundle.build import refresh_kboot_wheel, write_manifest
+from kboot.bundle.build import refresh_bundle
 from kboot.cluster.pki import ensure_pki
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
@@ -84,9 +84,7 @@ def prepare_bundle(bundle_dir: Path | None, *, rebuild: bool) -> dict[str, Any]:
     if rebuild or not (directory / "manifest.json").exists():
         manifest = build_bundle(directory)
     else:
-        manifest = load_manifest(directory)
-        if refresh_kboot_wheel(directory):
-            manifest = write_manifest(directory, list(manifest.packages))
+        manifest = refresh_bundle(directory, load_manifest(directory))
     archive = bundle_archive(directory, manifest)
     return {
         "bundle_digest": manifest.digest,

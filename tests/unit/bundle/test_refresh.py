@@ -1,0 +1,46 @@
+"""An existing bundle follows kboot: new packages or Python requirements refresh its debs and
+wheels; an unchanged recipe touches nothing (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kboot.bundle import build
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    calls: list[str] = []
+    for part in ("debs", "wheels", "images"):
+        (tmp_path / part).mkdir()
+    (tmp_path / "wheels" / "kboot-0.1.0-py3-none-any.whl").write_bytes(b"k")
+    monkeypatch.setattr(build, "dependency_closure", lambda pkgs: sorted(pkgs))
+    monkeypatch.setattr(build, "_download_debs",
+                        lambda debs, pkgs: calls.append("debs:" + ",".join(pkgs)))
+    monkeypatch.setattr(build, "_build_wheels",
+                        lambda wheels, source, deps=True: calls.append(f"wheels deps={deps}"))
+    monkeypatch.setattr(build, "refresh_kboot_wheel", lambda out: False)
+    return tmp_path, calls
+
+
+def test_a_bundle_of_another_recipe_is_refreshed_then_left_alone(
+        bundle: tuple[Path, list[str]]) -> None:
+    out, calls = bundle
+    old = build.BundleManifest(packages=["etcd-server"], recipe="built-by-an-older-kboot")
+    fresh = build.refresh_bundle(out, old)
+    assert calls == ["debs:etcd-server,keepalived", "wheels deps=True"]
+    assert fresh.recipe == build.bundle_recipe(["etcd-server"]) != old.recipe
+    assert build.load_manifest(out) == fresh
+    calls.clear()
+    assert build.refresh_bundle(out, fresh) == fresh  # same recipe: nothing to do
+    assert calls == []
+
+
+def test_the_recipe_follows_packages_and_requirements(monkeypatch: pytest.MonkeyPatch) -> None:
+    one = build.bundle_recipe(["a", "b"])
+    assert build.bundle_recipe(["b", "a"]) == one
+    assert build.bundle_recipe(["a"]) != one
+    monkeypatch.setattr(build, "_requirements", lambda: ["uvloop>=0.19"])
+    assert build.bundle_recipe(["a", "b"]) != one
