@@ -81,9 +81,11 @@ def wait_for(args: WaitForArgs, ctx: TaskContext) -> Plan:
     message = args.msg or (f"timeout after {args.timeout}s waiting for "
                            f"{args.path or f'{args.host}:{args.port}'} to be {args.state}")
     delay = f"sleep {int(args.delay)}; " if args.delay else ""
-    script = (f"{delay}end=$(( $(date +%s) + {int(args.timeout)} )); "
+    # no `exit`: kboot's own commands share the batch script's shell (a timeout fails this
+    # step only, with its message, instead of ending the script unreported)
+    script = (f"{delay}kb_end=$(( $(date +%s) + {int(args.timeout)} )); kb_late=0; "
               f"until {_probe(args)}; do "
-              f"if [ $(date +%s) -ge $end ]; then echo {quote(message)} >&2; exit 1; fi; "
-              f"sleep {int(args.sleep)}; done")
+              f"if [ $(date +%s) -ge $kb_end ]; then echo {quote(message)} >&2; kb_late=1; "
+              f"break; fi; sleep {int(args.sleep)}; done; [ $kb_late -eq 0 ]")
     display = f"wait for {args.path or f'{args.host}:{args.port}'} to be {args.state}"
     return Plan((Command(script, display=display),), changes=False)

@@ -21,7 +21,7 @@ def test_keepalived_holds_the_vip_on_the_node_link_with_unicast_peers() -> None:
     peers = text.split("unicast_peer {")[1].split("}")[0].split()
     assert peers == ["10.77.0.11", "10.77.0.13"]  # never itself
     assert "10.77.0.10/24 dev eth0" in text
-    assert "process haproxy" in text  # the address follows a running haproxy
+    assert "/dev/tcp/127.0.0.1/6443" in text  # the address follows a serving haproxy
 
 
 def test_haproxy_binds_the_vip_only_when_there_is_one() -> None:

@@ -307,3 +307,19 @@ def test_inline_data_reaches_the_file_byte_for_byte() -> None:
         assert ("base64" in fn) == (b"\0" in data)
         out = subprocess.run(["/bin/sh", "-c", fn + "kb_data"], capture_output=True, check=True)
         assert out.stdout == data
+
+
+def test_a_wait_for_timeout_fails_its_own_task_with_its_message(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {{name: before, copy: {{dest: "{tmp_path}/a", content: a}}}}
+    - {{name: wait, wait_for: {{path: "{tmp_path}/never", timeout: 1}}}}
+    - {{name: after, copy: {{dest: "{tmp_path}/b", content: b}}}}
+""")
+    assert h.statuses("h0") == [("before", "changed"), ("wait", "failed")]
+    (failure,) = summary.failures
+    assert failure.task == "wait" and "timeout after 1s" in failure.output
+    assert not (tmp_path / "b").exists()
