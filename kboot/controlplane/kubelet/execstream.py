@@ -80,7 +80,8 @@ class ExecSession:
 
             def setup() -> None:  # runs in the child: make the pty its controlling terminal
                 os.setsid()
-                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+                # the slave by its own descriptor: uvloop runs this before stdio is in place
+                fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
 
             self.proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=slave, stdout=slave, stderr=slave, preexec_fn=setup)

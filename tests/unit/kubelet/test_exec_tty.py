@@ -1,0 +1,30 @@
+"""A TTY exec session gets a controlling terminal on both event loops kboot runs on (uvloop
+calls the child's set-up before its stdio is in place)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+import uvloop
+
+from kboot.controlplane.kubelet.execstream import ExecRequest, ExecSession
+
+Runner = Callable[[Coroutine[Any, Any, tuple[int, bytes]]], tuple[int, bytes]]
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_tty_session_has_a_terminal(run: Runner) -> None:
+    async def session() -> tuple[int, bytes]:
+        out: list[bytes] = []
+
+        async def send(frame: bytes) -> None:
+            out.append(frame[1:])
+        s = ExecSession(ExecRequest("c", ("sh",), stdin=True, tty=True), send)
+        await s.start(["sh", "-c", "tty; exit 3"])
+        code = await asyncio.wait_for(s.wait(), 10)
+        return code, b"".join(out)
+    code, out = run(session())
+    assert code == 3 and out.startswith(b"/dev/pts/")
