@@ -17,6 +17,7 @@ import base64
 import contextlib
 import logging
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from kboot.controlplane.client import ApiClient, ApiError, NotFound
 from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Handlers, Informers
+from kboot.controlplane.client.meta import parse_time
 from kboot.controlplane.kubelet import network, podspec
 from kboot.controlplane.kubelet.cgroups import remove_cgroup
 from kboot.controlplane.kubelet.claims import resolve_claims
@@ -50,9 +52,21 @@ class KubeletConfig:
     local_path_dir: str = "/var/lib/kboot/local-path"
 
 
-def _settling(status: Obj) -> bool:
+YOUNG = 10.0  # seconds after a container starts during which its pod is re-synced often
+
+
+def _settling(status: Obj, now: float | None = None) -> bool:
+    """Whether the pod should be looked at again soon (0.5 s, not ``resync``): containers not
+    yet running and ready, or started in the last ``YOUNG`` seconds — without container events
+    from the runtime, that is how a short-lived container's exit (a Job, a smoke test) is seen
+    within a second."""
+    now = time.time() if now is None else now
     for st in status.get("containerStatuses") or []:
-        if "running" not in st["state"] or not st["ready"]:
+        running = st["state"].get("running")
+        if running is None or not st["ready"]:
+            return True
+        started = parse_time(running.get("startedAt"))
+        if started is not None and now - started < YOUNG:
             return True
     return status.get("phase") == "Pending"
 

@@ -106,3 +106,15 @@ def test_orphaned_sandboxes_are_removed_at_start(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert not orphan_logs.exists()
+
+
+def test_young_containers_keep_their_pod_looked_at_often() -> None:
+    from kboot.controlplane.kubelet.agent import _settling
+    started = {"running": {"startedAt": "2026-11-25T10:00:00Z"}}
+    status = {"phase": "Running", "containerStatuses": [{"state": started, "ready": True}]}
+    t0 = 1795600800.0  # 2026-11-25T10:00:00Z
+    assert _settling(status, now=t0 + 2)  # a short-lived container's exit is seen soon
+    assert not _settling(status, now=t0 + 60)  # settled: the normal resync period
+    waiting = {"phase": "Pending", "containerStatuses": [
+        {"state": {"waiting": {"reason": "ContainerCreating"}}, "ready": False}]}
+    assert _settling(waiting, now=t0 + 60)
