@@ -31,3 +31,33 @@ def test_haproxy_binds_the_vip_only_when_there_is_one() -> None:
     assert "bind 127.0.0.1:6443" in plain and "transparent" not in plain
     vip = render_file(TEMPLATES / "haproxy" / "haproxy.cfg.j2", {**base, "api_vip": "10.0.0.10"})
     assert "bind 10.0.0.10:6443 transparent" in vip
+
+
+def test_the_bundle_phase_stops_an_interrupted_runs_leftovers(tmp_path: Path) -> None:
+    """A killed `kboot up` can leave its pip or tar running on a host; the re-run's kb_reap
+    stops what works on the same path (and never its own shell, whatever its command line)."""
+    import subprocess
+    import time
+
+    import yaml
+
+    from kboot.templating import render_string
+    play = yaml.safe_load((TEMPLATES.parent / "playbooks" / "up" / "bundle.yaml").read_text())
+    reap = render_string(play[0]["vars"]["reap"], {})
+    target = tmp_path / "venv-D"
+    for how in ("-c", "-s"):
+        writer = subprocess.Popen(["sh", "-c", 'while :; do mkdir -p "$0/lib"; '
+                                   'touch "$0/lib/f$$_$RANDOM"; done', str(target)])
+        try:
+            time.sleep(0.2)
+            script = f"{reap} kb_reap '{target}'; rm -rf '{target}' && echo clean"
+            started = time.monotonic()
+            if how == "-c":
+                out = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+            else:
+                out = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True)
+            assert out.stdout == "clean\n", out.stderr
+            assert time.monotonic() - started < 5
+            assert writer.wait(timeout=5) == -9 and not target.exists()
+        finally:
+            writer.kill()
