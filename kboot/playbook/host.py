@@ -465,36 +465,40 @@ class HostPlay:
         self.state.unverified.update(k for k in self.state.facts
                                      if k not in SETUP_KEYS and not k.startswith("identity:"))
 
+    def remember(self, fact: Fact[Any], output: str, *, verified: bool) -> None:
+        """Cache ``fact`` as its command printed (or will print) ``output``."""
+        st = self.state
+        st.facts[fact.key] = fact.value(output)
+        st.fact_specs[fact.key] = fact
+        st.fact_digests[fact.key] = expectation(output)
+        if verified:
+            st.unverified.discard(fact.key)
+        else:
+            st.unverified.add(fact.key)
+
     def learn(self, facts: Sequence[Fact[Any]], outputs: Mapping[str, str]) -> None:
         """Facts as a failed guard just read them on the host: fresh."""
         for fact in facts:
             if fact.key in outputs:
-                self.state.facts[fact.key] = fact.value(outputs[fact.key])
-                self.state.fact_specs[fact.key] = fact
-                self.state.fact_digests[fact.key] = expectation(outputs[fact.key])
-                self.state.unverified.discard(fact.key)
+                self.remember(fact, outputs[fact.key], verified=True)
 
     def invalidate(self, batch: Sequence[Unit]) -> None:
         """After ``batch`` ran: facts its commands touched are dropped, or replaced by what the
         command predicted (unverified); after an opaque command every fact is doubted."""
         st = self.state
-        for unit in batch:
-            plan = unit.plan
-            if not unit.executes or plan is None:
-                continue
-            if _opaque(unit):
-                self.doubt_all()
-            for path in plan.touches:
+        ran = [u for u in batch if u.executes and u.plan is not None]
+        for unit in ran:
+            assert unit.plan is not None
+            for path in unit.plan.touches:
                 for key in list(st.facts):
                     spec = st.fact_specs.get(key)
                     if spec is not None and spec.stale_after(path):
                         del st.facts[key]
                         st.unverified.discard(key)
-            for fact, output in plan.predicts:
-                st.facts[fact.key] = fact.value(output)
-                st.fact_specs[fact.key] = fact
-                st.fact_digests[fact.key] = expectation(output)
-                st.unverified.add(fact.key)
+            for fact, output in unit.plan.predicts:
+                self.remember(fact, output, verified=False)
+        if any(_opaque(u) for u in ran):
+            self.doubt_all()
 
 
 def _failed(unit: Unit) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 from kboot.facts.base import Fact, quote
 from kboot.facts.batch import gather_script
-from kboot.tasks.base import DATA_FN, Command
+from kboot.tasks.base import DATA_FN, UMASK_VAR, Command
 
 INLINE_LIMIT = 256 * 1024
 _MARK = "@@KBOOT-STEP"
@@ -109,7 +109,9 @@ def _grouped(step: Step, uploads: Mapping[str, str]) -> str:
 
 def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str]) -> str:
     """The script for ``steps``; ``uploads`` maps ``"step-command"`` to pre-uploaded data paths."""
-    out = [f"M='{_MARK} {nonce}'", "f=0", "U=$(umask)"]
+    out = [f"M='{_MARK} {nonce}'", "f=0"]
+    if any(UMASK_VAR in c.script for step in steps for c in step.commands):
+        out.append(f"{UMASK_VAR[1:]}=$(umask)")  # restored after files created with their mode
     if uploads:
         out.append(f"trap 'rm -f -- {' '.join(quote(p) for p in uploads.values())}' EXIT")
     for step in steps:

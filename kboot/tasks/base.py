@@ -20,6 +20,7 @@ from kboot.templating import Templar
 T = TypeVar("T")
 
 DATA_FN = "kb_data"
+UMASK_VAR = "$U"  # the change script's umask, saved at its start when a command restores it
 """Commands that carry a file's bytes get them from the shell function ``kb_data`` (it prints
 them); the runner defines it: base64 inline in the batch script for small files, reading an
 SFTP upload for big ones."""

@@ -19,7 +19,16 @@ from kboot.facts.files import (
     predicted_content,
     predicted_stat,
 )
-from kboot.tasks.base import DATA_FN, Command, Fetch, FileDiff, Plan, TaskContext, task
+from kboot.tasks.base import (
+    DATA_FN,
+    UMASK_VAR,
+    Command,
+    Fetch,
+    FileDiff,
+    Plan,
+    TaskContext,
+    task,
+)
 
 _OCTAL = re.compile(r"^0?[0-7]{3,4}$")
 
@@ -88,7 +97,7 @@ def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat,
     # chmod process, and the temp file never has wider permissions than the result)
     creation = mode & 0o7111 == 0
     umask = f"umask {0o777 & ~mode:04o}; " if creation else ""
-    restore = 'umask "$U"; ' if creation else ""
+    restore = f'umask "{UMASK_VAR}"; ' if creation else ""
     steps = [] if creation else [f'chmod {mode:04o} "$t"']
     if owner or group:
         steps.append(f'chown {quote(f"{owner}:{group}" if group else owner)} "$t"')

@@ -32,6 +32,13 @@ def pod(name: str = "p", *, cpu: str | None = None, memory: str | None = None,
                      **spec}}
 
 
+def web_pod(kind: str, selects: str, key: str = "kubernetes.io/hostname") -> Obj:
+    """Pod ``p`` (app=web) with one required ``kind`` term selecting app=``selects``."""
+    term = {"labelSelector": {"matchLabels": {"app": selects}}, "topologyKey": key}
+    return pod(labels={"app": "web"},
+               affinity={kind: {"requiredDuringSchedulingIgnoredDuringExecution": [term]}})
+
+
 def check(plugin: Any, p: Obj, n: Obj, placed: list[Obj] | None = None) -> tuple[Code, str]:
     snap = Snapshot()
     snap.set_node(n)
@@ -107,44 +114,26 @@ CASES = [
                                                           "hostPort": 8080}]}]}}],
      (Code.UNSCHEDULABLE, "node(s) didn't have free ports for the requested pod ports")),
     (filters.InterPodAntiAffinity(),
-     pod(labels={"app": "web"}, affinity={"podAntiAffinity": {
-         "requiredDuringSchedulingIgnoredDuringExecution": [
-             {"labelSelector": {"matchLabels": {"app": "web"}},
-              "topologyKey": "kubernetes.io/hostname"}]}}),
+     web_pod("podAntiAffinity", "web"),
      node(), [pod("a", labels={"app": "web"})],
      (Code.UNSCHEDULABLE, "node(s) didn't match pod anti-affinity rules")),
     (filters.InterPodAntiAffinity(),
-     pod(labels={"app": "web"}, affinity={"podAntiAffinity": {
-         "requiredDuringSchedulingIgnoredDuringExecution": [
-             {"labelSelector": {"matchLabels": {"app": "web"}},
-              "topologyKey": "kubernetes.io/hostname"}]}}),
+     web_pod("podAntiAffinity", "web"),
      node(), [pod("a", labels={"app": "db"})], OKR),
     # required pod affinity: a matching pod must share the node's domain ...
     (filters.InterPodAffinity(),
-     pod(labels={"app": "web"}, affinity={"podAffinity": {
-         "requiredDuringSchedulingIgnoredDuringExecution": [
-             {"labelSelector": {"matchLabels": {"app": "db"}},
-              "topologyKey": "kubernetes.io/hostname"}]}}),
+     web_pod("podAffinity", "db"),
      node(), [pod("a", labels={"app": "db"})], OKR),
     (filters.InterPodAffinity(),
-     pod(labels={"app": "web"}, affinity={"podAffinity": {
-         "requiredDuringSchedulingIgnoredDuringExecution": [
-             {"labelSelector": {"matchLabels": {"app": "db"}},
-              "topologyKey": "kubernetes.io/hostname"}]}}),
+     web_pod("podAffinity", "db"),
      node(), [], (Code.UNSCHEDULABLE, "node(s) didn't match pod affinity rules")),
     # ... except for the first pod of a group that selects itself
     (filters.InterPodAffinity(),
-     pod(labels={"app": "web"}, affinity={"podAffinity": {
-         "requiredDuringSchedulingIgnoredDuringExecution": [
-             {"labelSelector": {"matchLabels": {"app": "web"}},
-              "topologyKey": "kubernetes.io/hostname"}]}}),
+     web_pod("podAffinity", "web"),
      node(), [], OKR),
     # a zone-wide term: a matching pod in another namespace does not count
     (filters.InterPodAffinity(),
-     pod(labels={"app": "web"}, affinity={"podAffinity": {
-         "requiredDuringSchedulingIgnoredDuringExecution": [
-             {"labelSelector": {"matchLabels": {"app": "db"}},
-              "topologyKey": "zone"}]}}),
+     web_pod("podAffinity", "db", key="zone"),
      node(labels={"zone": "z1"}),
      [{**pod("a", labels={"app": "db"}),
        "metadata": {"name": "a", "namespace": "other", "labels": {"app": "db"}}}],
