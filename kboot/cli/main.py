@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "up",
     "kubeconfig",
     "reset",
+    "backup",
+    "restore",
     "status",
     "logs",
     "exec",

@@ -3,6 +3,7 @@ connection per host kept open across phases (``kboot up`` runs 7 playbooks on th
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import threading
 from pathlib import Path
@@ -13,7 +14,8 @@ from rich.console import Console
 from kboot.cli.output import JsonRenderer, TextRenderer
 from kboot.cluster.resources import templates_dir
 from kboot.cluster.up import PhaseOutcome
-from kboot.inventory import Host, Inventory
+from kboot.errors import ConfigError
+from kboot.inventory import Host, Inventory, load_inventory
 from kboot.playbook import Playbook, default_transports, run_playbook
 from kboot.transport.base import Transport
 
@@ -84,3 +86,18 @@ class PhaseRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """``-f/--forks`` and ``-v/--verbose`` of the commands that run phases over the hosts."""
+    parser.add_argument("-f", "--forks", type=int, default=20, metavar="N",
+                        help="hosts in parallel (default 20)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also list ok and skipped tasks")
+
+
+def cluster_inventory_arg(args: argparse.Namespace) -> Inventory:
+    """The ``INVENTORY`` of a cluster command, after checking ``--forks``."""
+    if args.forks < 1:
+        raise ConfigError("--forks must be at least 1")
+    return load_inventory(args.inventory, require_groups=("control_plane",))

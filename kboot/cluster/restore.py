@@ -1,0 +1,155 @@
+"""``kboot restore``: put a cluster's store back to a ``kboot backup`` archive.
+
+:func:`plan_restore` validates before anything is touched (the CLI asks for confirmation in
+between): the archive is a kboot backup of *this* cluster (same name, same CA as the
+workstation state) with the same Secrets encryption key — else restored Secrets could not be
+read. Then :func:`restore` runs the steps of ``playbooks/restore/``:
+
+stop (apiservers, scheduler, controller-manager; then etcd on every member) → etcd (the same
+snapshot restored on every member into a fresh data dir, swapped in, started, healthy) →
+control-plane (encryption key pushed, started, ``/readyz``) → nodes (kubelet, proxy, dns and
+ingress restarted so they re-list the restored store) → verify (through the API) → cleanup (the
+members' pre-restore ``.bak`` data removed). Each step is idempotent and a re-run starts over
+from the stop step, so a run interrupted anywhere converges when re-run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kboot.cluster.archive import Archive, Manifest, open_archive
+from kboot.cluster.etcdsnap import (
+    base_vars,
+    etcdctl,
+    host_data_dir,
+    ops_inventory,
+    restore_token,
+    snapshot_restore_command,
+)
+from kboot.cluster.resources import playbooks_dir
+from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
+from kboot.cluster.up import ApiStep, PhaseOutcome, PlaybookRunner
+from kboot.errors import ClusterError, ConfigError
+from kboot.inventory import Inventory
+
+STEPS = ("stop", "etcd", "control-plane", "nodes", "verify", "cleanup")
+KEY_FILES = ("pki/ca.crt", "encryption.yaml")  # must be the same in archive and state
+
+PhaseCallback = Callable[[str, str], None]  # (step, "start"|"ok"|"failed")
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    inventory: Inventory
+    topology: Topology
+    archive: Archive
+    state: Path
+    restore_state: bool  # the workstation has no state for the cluster: taken from the archive
+    notes: tuple[str, ...] = ()
+
+
+def check_cluster(manifest: Manifest, topo: Topology, *, archive: Path, inventory: str) -> None:
+    if manifest.cluster != topo.name:
+        raise ConfigError(
+            f"{archive} is a backup of cluster {manifest.cluster!r}, but {inventory} describes "
+            f"cluster {topo.name!r}; refusing to restore another cluster's data")
+    if not topo.etcd_members:
+        raise ConfigError(f"{inventory}: cluster {topo.name!r} has no etcd members")
+
+
+def member_notes(manifest: Manifest, topo: Topology) -> tuple[str, ...]:
+    then = {(m.name, m.address) for m in manifest.members}
+    now = {(n.name, n.ip) for n in topo.etcd_members}
+    if then == now:
+        return ()
+    names = ", ".join(sorted(f"{n}={a}" for n, a in now))
+    return (f"the etcd members differ from the backup's; the snapshot is restored onto the "
+            f"inventory's members: {names}",)
+
+
+def check_keys(archive: Archive, state: Path) -> bool:
+    """True when the workstation lacks the cluster's state (it is then taken from the archive);
+    ConfigError when the state belongs to another incarnation of the cluster."""
+    for rel in KEY_FILES:
+        if rel not in archive.state_files:
+            raise ConfigError(f"{archive.path}: the archive lacks {rel} (not written by "
+                              "`kboot backup`?)")
+    if not all((state / rel).is_file() for rel in KEY_FILES):
+        return True
+    for rel, what in zip(KEY_FILES, ("cluster CA", "Secrets encryption key"), strict=True):
+        if archive.read_state_file(rel) != (state / rel).read_bytes():
+            raise ConfigError(
+                f"{archive.path}: its {what} ({rel}) differs from the workstation's at {state}:"
+                " the backup is of an earlier cluster of the same name; to bring that one back,"
+                f" move {state} aside (restore then uses the archive's keys) and run `kboot up`"
+                " after the restore")
+    return False
+
+
+def plan_restore(inventory: Inventory, archive_path: Path) -> RestorePlan:
+    topo = topology_from_inventory(inventory)
+    archive = open_archive(archive_path)
+    check_cluster(archive.manifest, topo, archive=archive_path, inventory=inventory.source)
+    state = state_dir(topo.name)
+    restore_state = check_keys(archive, state)
+    notes = member_notes(archive.manifest, topo)
+    if restore_state:
+        notes += (f"no workstation state at {state}: it is taken from the archive",)
+    return RestorePlan(inventory, topo, archive, state, restore_state, notes)
+
+
+def restore_inventory(plan: RestorePlan, *, snapshot: Path, stamp: str) -> Inventory:
+    """The inventory the restore playbooks run on: per-member restore command lines."""
+    topo, inv = plan.topology, plan.inventory
+    token = restore_token(topo.name, stamp)
+    snap = f"{base_vars()['restore_dir']}/etcd.db"
+    per_host = {n.name: {"etcd_restore_command": snapshot_restore_command(
+        snap, node=n, members=topo.etcd_members, token=token,
+        data_dir=f"{host_data_dir(inv, n)}.restore")} for n in topo.etcd_members}
+    defaults = {**base_vars(), "etcdctl_local": etcdctl(),
+                "restore_snapshot_src": str(snapshot),
+                "restore_snapshot_sha256": plan.archive.manifest.snapshot_sha256,
+                "restore_state_dir": str(plan.state)}
+    return ops_inventory(inv, topo, defaults=defaults, per_host=per_host)
+
+
+def restore(plan: RestorePlan, *, runner: PlaybookRunner, on_phase: PhaseCallback,
+            verify: ApiStep | None, now: datetime.datetime | None = None) -> None:
+    now = now or datetime.datetime.now(datetime.UTC)
+    if plan.restore_state:
+        plan.archive.extract_state(plan.state)
+    books = playbooks_dir() / "restore"
+    kubeconfig = plan.state / "kubeconfigs" / "admin.kubeconfig"
+    with tempfile.TemporaryDirectory(prefix="kboot-restore-") as tmp:
+        snapshot = plan.archive.extract_snapshot(Path(tmp) / "etcd.db")
+        inv = restore_inventory(plan, snapshot=snapshot, stamp=now.strftime("%Y%m%d%H%M%S"))
+        for step in STEPS:
+            on_phase(step, "start")
+            if step == "verify":
+                if verify is not None:
+                    _verify(verify, plan.topology, kubeconfig)
+                on_phase(step, "ok")
+                continue
+            outcome = runner(books / f"{step}.yaml", inv, phase=step)
+            on_phase(step, "ok" if outcome.ok else "failed")
+            if not outcome.ok:
+                raise ClusterError(_failed(step, outcome))
+
+
+def _verify(verify: ApiStep, topo: Topology, kubeconfig: Path) -> None:
+    try:
+        verify(topo, kubeconfig)
+    except ClusterError as err:
+        raise ClusterError(f"the store is restored but the cluster did not verify: {err}; the "
+                           "members' pre-restore etcd data is kept in <data dir>.bak") from None
+
+
+def _failed(step: str, outcome: PhaseOutcome) -> str:
+    kept = ("" if step in ("stop", "cleanup") else
+            "; each member's pre-restore etcd data is kept in <data dir>.bak")
+    return (f"restore step {step} failed{kept}; re-run `kboot restore` to converge:\n  "
+            + "\n  ".join(outcome.failures))
