@@ -39,6 +39,7 @@ GROUP_PACKAGES = {
     "discovery.k8s.io": "io.k8s.api.discovery.v1.",
     "coordination.k8s.io": "io.k8s.api.coordination.v1.",
     "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1.",
+    "certificates.k8s.io": "io.k8s.api.certificates.v1.",
     "autoscaling": "io.k8s.api.autoscaling.v1.",
     "policy": "io.k8s.api.policy.v1.",
 }
@@ -103,6 +104,7 @@ LIST_SEMANTICS: dict[tuple[str, str], dict[str, Any]] = {
     ("PodStatus", "podIPs"): _merge("ip"),
     ("PodStatus", "hostIPs"): _merge("ip"),
     ("NodeStatus", "conditions"): _BY_TYPE,
+    ("CertificateSigningRequestStatus", "conditions"): _BY_TYPE,
     ("NodeStatus", "addresses"): _BY_TYPE,
     ("NodeSpec", "podCIDRs"): _SET,
     ("NodeSpec", "taints"): _ATOMIC,

@@ -123,6 +123,10 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     # coordination.k8s.io/v1
     ResourceKind("coordination.k8s.io", "v1", "Lease", "leases", True),
+    # certificates.k8s.io/v1: kubelet TLS bootstrap (CSRs signed by the controller-manager)
+    ResourceKind("certificates.k8s.io", "v1", "CertificateSigningRequest",
+                 "certificatesigningrequests", False, ("csr",), (), ("status", "approval"),
+                 field_selectors=("spec.signerName",)),
     # rbac.authorization.k8s.io/v1
     ResourceKind("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
     ResourceKind("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from kboot.controlplane.api.certificates import CSR_PRINTER
 from kboot.controlplane.api.printers_apps import APPS_PRINTERS
 from kboot.controlplane.api.printers_base import (
     NAME,
@@ -30,7 +31,8 @@ __all__ = ["human_duration", "printer_columns", "to_table"]
 
 log = logging.getLogger(__name__)
 
-PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS}
+PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS,
+                                "CertificateSigningRequest": CSR_PRINTER}
 
 _DEFAULT = Printer(
     (NAME, column("Created At", "date", "CreationTimestamp is a timestamp representing the "

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kboot.controlplane.api import names
+from kboot.controlplane.api.certificates import validate_csr
 from kboot.controlplane.api.field_errors import (
     FieldError,
     check_enum,
@@ -289,4 +290,5 @@ KIND_RULES: dict[str, Rule] = {
     "EndpointSlice": validate_endpoint_slice,
     "Node": validate_node,
     "Lease": validate_lease,
+    "CertificateSigningRequest": validate_csr,
 }

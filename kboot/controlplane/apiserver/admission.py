@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request, invalid
@@ -147,10 +148,14 @@ def admit_update(kind: ResourceKind, old: JsonObj, new: JsonObj, *, subresource:
         else:
             meta.pop(k, None)
     meta["resourceVersion"] = old_meta.get("resourceVersion")
-    if subresource == "status":
-        new = {**copy.deepcopy(old), "status": new.get("status")}
+    if subresource in ("status", "approval"):
+        incoming = new
+        new = {**copy.deepcopy(old), "status": incoming.get("status")}
         if new["status"] is None:
             new.pop("status")
+        if kind.kind == "CertificateSigningRequest":
+            (certificates.only_approval if subresource == "approval"
+             else certificates.keep_approval)(new, old)
         new["metadata"]["managedFields"] = meta.get("managedFields", old_meta.get("managedFields"))
     elif "status" in kind.subresources:
         _keep_status(new, old)

@@ -186,7 +186,7 @@ async def _resource(state: ServerState, scope: Scope, request: web.Request
                     ) -> web.StreamResponse:
     from kboot.controlplane.apiserver import subresources
     target, method = scope.target, request.method
-    if target.subresource and target.subresource != "status":
+    if target.subresource and target.subresource not in ("status", "approval"):
         return await subresources.handle(state, scope, request)
     if method == "GET":
         if scope.verb == "watch":
@@ -194,7 +194,7 @@ async def _resource(state: ServerState, scope: Scope, request: web.Request
         if target.name is None:
             return await listing.list_handler(state, scope, request)
         return await _get(state, scope, request)
-    if target.subresource == "status" and method not in ("PUT", "PATCH"):
+    if target.subresource in ("status", "approval") and method not in ("PUT", "PATCH"):
         raise method_not_allowed()
     if method == "POST":
         return await crud.create(state, scope, request)

@@ -16,9 +16,11 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kboot.controlplane.api import bootstraptokens
 from kboot.controlplane.apiserver import tokens
 
 log = logging.getLogger(__name__)
@@ -110,12 +112,15 @@ class Authenticator:
 
     def _bootstrap_secret_user(self, token_id: str, secret: str) -> UserInfo | None:
         obj = self.bootstrap_secret(token_id) if self.bootstrap_secret else None
-        if not obj or obj.get("type") != "bootstrap.kubernetes.io/token":
+        if not obj or obj.get("type") != bootstraptokens.SECRET_TYPE:
             return None
-        data = {k: _b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        data = bootstraptokens.data(obj)
         if not hmac.compare_digest(data.get("token-secret", ""), secret):
             return None
         if data.get("usage-bootstrap-authentication") != "true":
+            return None
+        if bootstraptokens.is_expired(obj, datetime.now(UTC)):
+            log.info("rejected expired bootstrap token %s", token_id)
             return None
         extra = [g for g in data.get("auth-extra-groups", "").split(",") if g]
         return _authenticated(f"system:bootstrap:{token_id}", ["system:bootstrappers", *extra])
@@ -138,10 +143,3 @@ class Authenticator:
         return _authenticated(sub, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"],
                               uid)
 
-
-def _b64decode(value: Any) -> str:
-    import base64
-    try:
-        return base64.b64decode(str(value)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return ""

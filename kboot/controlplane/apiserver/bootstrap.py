@@ -13,7 +13,7 @@ import copy
 import logging
 from typing import Any
 
-from kboot.controlplane.api.registry import lookup
+from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.admission import WriteOptions, admit_create
 from kboot.controlplane.apiserver.errors import ApiError
 from kboot.controlplane.apiserver.storage import ObjectStorage
@@ -28,6 +28,9 @@ WRITE = ["create", "update", "patch", "delete", "deletecollection"]
 _WORKLOADS = ["deployments", "replicasets", "statefulsets", "daemonsets", "controllerrevisions"]
 _CORE_USER = ["pods", "services", "endpoints", "configmaps", "secrets", "serviceaccounts",
               "persistentvolumeclaims", "events", "pods/log", "pods/status", "services/status"]
+
+
+_CERTS = "certificates.k8s.io"
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> JsonObj:
@@ -69,14 +72,19 @@ CLUSTER_ROLES: dict[str, list[JsonObj]] = {
         _rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update", "patch",
                                                       "delete"]),
         _rule(["discovery.k8s.io"], ["endpointslices"], READ),
+        # renewing its own client certificate
+        _rule([_CERTS], ["certificatesigningrequests"], ["create", "get", "list", "watch"]),
     ],
     "system:kube-proxy": [
         _rule([""], ["services", "endpoints", "nodes"], READ),
         _rule(["discovery.k8s.io"], ["endpointslices"], READ),
         _rule([""], ["events"], ["create", "patch", "update"]),
     ],
+    # a joining kubelet (bootstrap token) asks for its client certificate through a CSR
     "system:node-bootstrapper": [_rule([""], ["nodes"], ["create", "get"]),
-                                 _rule([""], ["namespaces"], ["get"])],
+                                 _rule([""], ["namespaces"], ["get"]),
+                                 _rule([_CERTS], ["certificatesigningrequests"],
+                                       ["create", "get", "list", "watch"])],
     "view": [_rule([""], [*_CORE_USER, "namespaces"], READ), _rule(["apps"], _WORKLOADS, READ),
              _rule(["batch"], ["jobs"], READ), _rule(["networking.k8s.io"], ["ingresses"], READ)],
     "edit": [_rule([""], _CORE_USER, READ + WRITE), _rule(["apps"], [
@@ -146,7 +154,11 @@ def _family(ip: str) -> str:
 
 async def ensure_defaults(storage: ObjectStorage, *, service_ip: str, advertise_address: str,
                           port: int) -> None:
-    """Create each default object that does not exist yet (idempotent, safe with peers)."""
+    """Create each default object that does not exist yet (idempotent, safe with peers).
+
+    Default ClusterRoles that exist but lack rules a newer kboot grants get those rules added
+    (upstream's auto-reconciliation), so an upgraded cluster gains e.g. the CSR permissions;
+    rules an administrator added are kept."""
     opts = WriteOptions(field_manager="kube-apiserver")
     for group, plural, obj in default_objects(service_ip=service_ip,
                                               advertise_address=advertise_address, port=port):
@@ -154,6 +166,8 @@ async def ensure_defaults(storage: ObjectStorage, *, service_ip: str, advertise_
         assert kind is not None
         meta = obj["metadata"]
         if await storage.store.get(kind.key(meta.get("namespace"), meta["name"])) is not None:
+            if plural == "clusterroles":
+                await _add_missing_rules(storage, kind, meta["name"], obj["rules"])
             continue
         obj = {"apiVersion": kind.api_version, "kind": kind.kind, **obj}
         admitted = admit_create(kind, obj, namespace=meta.get("namespace"), opts=opts,
@@ -165,6 +179,19 @@ async def ensure_defaults(storage: ObjectStorage, *, service_ip: str, advertise_
                 raise
         else:
             log.info("created default %s %s", kind.plural, meta["name"])
+
+
+async def _add_missing_rules(storage: ObjectStorage, kind: ResourceKind, name: str,
+                             rules: list[JsonObj]) -> None:
+    def add(current: JsonObj) -> JsonObj:
+        labels = (current.get("metadata") or {}).get("labels") or {}
+        if labels.get("kubernetes.io/bootstrapping") != "rbac-defaults":
+            return current  # an administrator's own role of that name: not ours to change
+        have = current.get("rules") or []
+        missing = [r for r in rules if r not in have]
+        return {**current, "rules": [*have, *missing]} if missing else current
+
+    await guarded_update(storage, kind, None, name, add)
 
 
 async def ensure_endpoint_member(storage: ObjectStorage, *, address: str) -> None:

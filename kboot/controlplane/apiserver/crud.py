@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver import admission
 from kboot.controlplane.apiserver.admission import WriteOptions
@@ -89,6 +90,9 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
     opts = scope.write_options()
     admission.check_type(kind, body)
     problems = admission.field_warnings(kind, body, duplicates, opts)
+    if kind.kind == "CertificateSigningRequest" and isinstance(body.get("spec"), dict):
+        user = scope.user  # who asked is the caller, whatever the body says
+        body["spec"].update(certificates.requestor(user.name, user.uid, list(user.groups), {}))
     obj = admission.admit_create(kind, body, namespace=scope.target.namespace, opts=opts,
                                  api_version=kind.api_version, applied=applied)
     await ensure_namespace(state, kind, obj["metadata"].get("namespace"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,9 @@ _META = {1: F("name", "s"), 2: F("generateName", "s"), 3: F("namespace", "s"),
          4: F("selfLink", "s"), 5: F("uid", "s"), 6: F("resourceVersion", "s"),
          7: F("generation", "i"), 8: F("creationTimestamp", "t"),
          9: F("deletionTimestamp", "t"), 10: F("deletionGracePeriodSeconds", "i", keep=True),
-         11: F("labels", "ms"), 12: F("annotations", "ms"), 14: F("finalizers", "s", True)}
+         11: F("labels", "ms"), 12: F("annotations", "ms"),
+         13: F("ownerReferences", "OwnerReference", True), 14: F("finalizers", "s", True),
+         17: F("managedFields", "ManagedFieldsEntry", True)}
 _SELECTOR = {1: F("matchLabels", "ms"), 2: F("matchExpressions", "LabelSelectorRequirement",
                                             True)}
 _CONTAINER = {1: F("name", "s"), 2: F("image", "s"), 3: F("command", "s", True),
@@ -67,6 +70,12 @@ _BINDING = {1: F("metadata", "ObjectMeta"), 2: F("subjects", "Subject", True),
 
 MESSAGES: dict[str, dict[int, F]] = {
     "ObjectMeta": _META,
+    "OwnerReference": {1: F("kind", "s"), 3: F("name", "s"), 4: F("uid", "s"),
+                       5: F("apiVersion", "s"), 6: F("controller", "b", keep=True),
+                       7: F("blockOwnerDeletion", "b", keep=True)},
+    "ManagedFieldsEntry": {1: F("manager", "s"), 2: F("operation", "s"), 3: F("apiVersion", "s"),
+                           4: F("time", "t"), 6: F("fieldsType", "s"), 7: F("fieldsV1", "fj"),
+                           8: F("subresource", "s")},
     "LabelSelector": _SELECTOR,
     "LabelSelectorRequirement": {1: F("key", "s"), 2: F("operator", "s"),
                                  3: F("values", "s", True)},
@@ -135,11 +144,24 @@ MESSAGES: dict[str, dict[int, F]] = {
                          4: F("expirationSeconds", "i", keep=True)},
     "BoundObject": {1: F("kind", "s"), 2: F("apiVersion", "s"), 3: F("name", "s"),
                     4: F("uid", "s")},
+    # kubectl certificate approve|deny: a whole CSR PUT to its approval subresource
+    "CertificateSigningRequest": {1: F("metadata", "ObjectMeta"),
+                                  2: F("spec", "CertificateSigningRequestSpec"),
+                                  3: F("status", "CertificateSigningRequestStatus")},
+    "CertificateSigningRequestSpec": {1: F("request", "y"), 2: F("username", "s"),
+                                      3: F("uid", "s"), 4: F("groups", "s", True),
+                                      5: F("usages", "s", True), 7: F("signerName", "s"),
+                                      8: F("expirationSeconds", "i", keep=True)},
+    "CertificateSigningRequestStatus": {1: F("conditions", "CertificateSigningRequestCondition",
+                                             True), 2: F("certificate", "y")},
+    "CertificateSigningRequestCondition": {1: F("type", "s"), 2: F("reason", "s"),
+                                           3: F("message", "s"), 4: F("lastUpdateTime", "t"),
+                                           5: F("lastTransitionTime", "t"), 6: F("status", "s")},
 }
 TOP_LEVEL = frozenset({"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Job",
                        "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
                        "Eviction", "DeleteOptions", "SelfSubjectAccessReview",
-                       "TokenRequest"})
+                       "TokenRequest", "CertificateSigningRequest"})
 
 
 class _Unsupported(Exception):
@@ -234,6 +256,12 @@ def _scalar(value: int | bytes, kind: str) -> Any:
             return None
         moment = datetime.datetime.fromtimestamp(_signed(int(seconds)), datetime.UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if kind == "fj":  # FieldsV1 {raw = 1}: managed fields as JSON text
+        raw = dict(fields(value if isinstance(value, bytes) else b"")).get(1, b"")
+        try:
+            return json.loads(raw if isinstance(raw, bytes) else b"{}")
+        except ValueError:
+            raise _Unsupported("fieldsV1 is not JSON") from None
     if kind == "io":
         parts = dict(fields(value if isinstance(value, bytes) else b""))
         if parts.get(1, 0) == 1:

@@ -26,6 +26,9 @@ class Options:
     node_monitor_period: float = 5.0
     pod_eviction_timeout: float = 60.0
     workers: int = 4
+    cluster_signing_cert_file: str = ""
+    cluster_signing_key_file: str = ""
+    cluster_signing_duration: float = 365 * 24 * 3600.0
 
 
 @dataclass(frozen=True)

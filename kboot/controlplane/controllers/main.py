@@ -23,6 +23,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--node-monitor-period", type=parse_duration, default=5.0)
     p.add_argument("--pod-eviction-timeout", type=parse_duration, default=60.0)
     p.add_argument("--concurrent-workers", type=int, default=4)
+    p.add_argument("--cluster-signing-cert-file", default="",
+                   help="CA certificate that issues approved CSRs (PEM)")
+    p.add_argument("--cluster-signing-key-file", default="", help="that CA's private key (PEM)")
+    p.add_argument("--cluster-signing-duration", type=parse_duration, default=365 * 24 * 3600.0,
+                   help="lifetime of issued certificates (e.g. 8760h)")
     p.add_argument("--controllers", default="*",
                    help=f"comma list; '*' = all, '-name' disables; known: {sorted(CONTROLLERS)}")
     return p
@@ -38,7 +43,10 @@ def main(argv: list[str]) -> int:
                       node_monitor_grace_period=args.node_monitor_grace_period,
                       node_monitor_period=args.node_monitor_period,
                       pod_eviction_timeout=args.pod_eviction_timeout,
-                      workers=args.concurrent_workers)
+                      workers=args.concurrent_workers,
+                      cluster_signing_cert_file=args.cluster_signing_cert_file,
+                      cluster_signing_key_file=args.cluster_signing_key_file,
+                      cluster_signing_duration=args.cluster_signing_duration)
 
     async def work(client: ApiClient) -> None:
         await run_controllers(client, names, options)

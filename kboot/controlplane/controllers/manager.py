@@ -15,6 +15,7 @@ from kboot.controlplane.client.controller import run_controller
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Informers
 from kboot.controlplane.controllers.base import Controller, ControllerContext, Options
+from kboot.controlplane.controllers.certificates import CsrApprover, CsrSigner
 from kboot.controlplane.controllers.daemonset import DaemonSetController
 from kboot.controlplane.controllers.deployment import DeploymentController
 from kboot.controlplane.controllers.endpoints import EndpointsController
@@ -25,6 +26,7 @@ from kboot.controlplane.controllers.namespace import NamespaceController, Servic
 from kboot.controlplane.controllers.nodelifecycle import NodeLifecycleController
 from kboot.controlplane.controllers.replicaset import ReplicaSetController
 from kboot.controlplane.controllers.statefulset import StatefulSetController
+from kboot.controlplane.controllers.tokencleaner import TokenCleaner
 from kboot.controlplane.controllers.volumes import VolumeBinder
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
         ReplicaSetController, DeploymentController, EndpointsController, GarbageCollector,
         NamespaceController, ServiceAccountController, NodeLifecycleController,
         NodeIpamController, StatefulSetController, DaemonSetController, JobController,
-        VolumeBinder)
+        VolumeBinder, CsrApprover, CsrSigner, TokenCleaner)
 }
 
 

@@ -11,14 +11,17 @@ Example::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import socket
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
 from kboot.controlplane import runtime
 from kboot.controlplane.client.rest import Client
+from kboot.controlplane.kubelet import tlsbootstrap
 from kboot.controlplane.kubelet.agent import Kubelet, KubeletConfig
 from kboot.controlplane.kubelet.cri.grpc_runtime import DEFAULT_ENDPOINT, CriRuntime
 from kboot.controlplane.kubelet.node import NodeConfig
@@ -45,7 +48,15 @@ def _csv(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kboot-kubelet", description="kboot's node agent")
-    p.add_argument("--kubeconfig", required=True)
+    p.add_argument("--kubeconfig", required=True,
+                   help="credentials to use; written here by TLS bootstrap when missing")
+    p.add_argument("--bootstrap-kubeconfig", default="",
+                   help="bootstrap-token kubeconfig used to request a client certificate "
+                        "when --kubeconfig has none (removed once it has served)")
+    p.add_argument("--cert-dir", default="/var/lib/kboot/kubelet/pki",
+                   help="where the kubelet keeps its client certificate and key")
+    p.add_argument("--rotate-certificates", action=argparse.BooleanOptionalAction,
+                   default=True, help="renew the client certificate before it expires")
     p.add_argument("--node-name", default=socket.gethostname())
     p.add_argument("--node-ip", required=True)
     p.add_argument("--container-runtime-endpoint", default=DEFAULT_ENDPOINT)
@@ -94,6 +105,11 @@ def config_from(args: argparse.Namespace) -> KubeletConfig:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    paths = tlsbootstrap.Paths(
+        kubeconfig=Path(args.kubeconfig), cert_dir=Path(args.cert_dir),
+        bootstrap_kubeconfig=Path(args.bootstrap_kubeconfig) if args.bootstrap_kubeconfig
+        else None)
+    await tlsbootstrap.ensure_credentials(paths, args.node_name)
     client = Client.from_kubeconfig(args.kubeconfig)
     runtime = CriRuntime(args.container_runtime_endpoint)
     kubelet = Kubelet(client, runtime, config_from(args))
@@ -108,11 +124,31 @@ async def serve(args: argparse.Namespace) -> None:
     await web.TCPSite(runner, args.address, args.port, ssl_context=ctx).start()
     log.info("kubelet %s serving on %s:%d", args.node_name, args.address, args.port)
     try:
-        await kubelet.run()
+        await _run_until_rotated(kubelet, paths, args)
     finally:
         await runner.cleanup()
         await runtime.close()
         await client.close()
+
+
+async def _run_until_rotated(kubelet: Kubelet, paths: tlsbootstrap.Paths,
+                             args: argparse.Namespace) -> None:
+    """Run the kubelet; with rotation on, return once a renewed client certificate is written
+    so that systemd restarts the process on it (pods keep running in containerd)."""
+    if not args.rotate_certificates:
+        await kubelet.run()
+        return
+    agent = asyncio.ensure_future(kubelet.run())
+    rotation = asyncio.ensure_future(tlsbootstrap.rotate_when_due(paths, args.node_name))
+    done, _ = await asyncio.wait({agent, rotation}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (agent, rotation):
+        if task not in done:
+            task.cancel()
+    await asyncio.gather(agent, rotation, return_exceptions=True)
+    if rotation in done and rotation.exception() is None:
+        log.info("client certificate renewed; restarting on it")
+    for task in done:
+        task.result()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,4 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime.run(serve(args))
     except KeyboardInterrupt:
         return 0
+    except tlsbootstrap.BootstrapError as exc:
+        log.error("%s", exc)
+        return 1
     return 0
