@@ -135,7 +135,7 @@ def test_renewal_is_approved_for_the_node_itself_only(
 
     async def renew(name: str) -> str:
         async with Client.from_kubeconfig(paths.kubeconfig) as c:
-            key_pem, csr_pem = tlsbootstrap.new_request(name)
+            _key_pem, csr_pem = tlsbootstrap.new_request(name)
             created = await c.create("certificatesigningrequests", {
                 "metadata": {"generateName": "renew-"},
                 "spec": {"request": encode_pem(csr_pem), "usages": tlsbootstrap.USAGES,
