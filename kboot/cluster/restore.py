@@ -5,12 +5,13 @@ between): the archive is a kboot backup of *this* cluster (same name, same CA as
 workstation state) with the same Secrets encryption key — else restored Secrets could not be
 read. Then :func:`restore` runs the steps of ``playbooks/restore/``:
 
-stop (apiservers, scheduler, controller-manager; then etcd on every member) → etcd (the same
-snapshot restored on every member into a fresh data dir, swapped in, started, healthy) →
-control-plane (encryption key pushed, started, ``/readyz``) → nodes (kubelet, proxy, dns and
-ingress restarted so they re-list the restored store) → verify (through the API) → cleanup (the
-members' pre-restore ``.bak`` data removed). Each step is idempotent and a re-run starts over
-from the stop step, so a run interrupted anywhere converges when re-run.
+preflight (every node reachable, room on the members; changes nothing) → stop (apiservers,
+scheduler, controller-manager; then etcd on every member) → etcd (the same snapshot restored on
+every member into a fresh data dir, swapped in, started, healthy) → control-plane (encryption
+key pushed, started, ``/readyz``) → nodes (kubelet, proxy, dns and ingress restarted so they
+re-list the restored store) → verify (through the API) → cleanup (the members' pre-restore
+``.bak`` data removed). Each step is idempotent and a re-run starts over from the first step,
+so a run interrupted anywhere converges when re-run.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from kboot.cluster.up import ApiStep, PhaseOutcome, PlaybookRunner
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Inventory
 
-STEPS = ("stop", "etcd", "control-plane", "nodes", "verify", "cleanup")
+STEPS = ("preflight", "stop", "etcd", "control-plane", "nodes", "verify", "cleanup")
 KEY_FILES = ("pki/ca.crt", "encryption.yaml")  # must be the same in archive and state
 
 PhaseCallback = Callable[[str, str], None]  # (step, "start"|"ok"|"failed")
@@ -113,6 +114,7 @@ def restore_inventory(plan: RestorePlan, *, snapshot: Path, stamp: str) -> Inven
     defaults = {**base_vars(), "etcdctl_local": etcdctl(),
                 "restore_snapshot_src": str(snapshot),
                 "restore_snapshot_sha256": plan.archive.manifest.snapshot_sha256,
+                "restore_snapshot_size": plan.archive.manifest.snapshot_size,
                 "restore_state_dir": str(plan.state)}
     return ops_inventory(inv, topo, defaults=defaults, per_host=per_host)
 
@@ -149,6 +151,8 @@ def _verify(verify: ApiStep, topo: Topology, kubeconfig: Path) -> None:
 
 
 def _failed(step: str, outcome: PhaseOutcome) -> str:
+    if step == "preflight":
+        return "restore preflight failed; nothing was changed:\n  " + "\n  ".join(outcome.failures)
     kept = ("" if step in ("stop", "cleanup") else
             "; each member's pre-restore etcd data is kept in <data dir>.bak")
     return (f"restore step {step} failed{kept}; re-run `kboot restore` to converge:\n  "

@@ -85,9 +85,10 @@ def test_restore_runs_the_steps_in_order_with_one_token(tmp_path: Path,
         assert kubeconfig == kboot_home / "clusters/prod/kubeconfigs/admin.kubeconfig"
 
     restore(plan, runner=runner, on_phase=lambda s, st: None, verify=verify, now=NOW)
-    assert order == ["restore/stop.yaml", "restore/etcd.yaml", "restore/control-plane.yaml",
-                     "restore/nodes.yaml", "verify", "restore/cleanup.yaml"]
-    ran = runner.calls[1][1]
+    assert order == ["restore/preflight.yaml", "restore/stop.yaml", "restore/etcd.yaml",
+                     "restore/control-plane.yaml", "restore/nodes.yaml", "verify",
+                     "restore/cleanup.yaml"]
+    ran = runner.calls[2][1]
     assert ran.groups[ETCD_GROUP].hosts == ("cp1", "cp2", "cp3")
     commands = {h: shlex.split(ran.hosts[h].vars["etcd_restore_command"])
                 for h in ("cp1", "cp2", "cp3")}
@@ -100,6 +101,16 @@ def test_restore_runs_the_steps_in_order_with_one_token(tmp_path: Path,
     cp1 = ran.hosts["cp1"].vars
     assert cp1["restore_snapshot_sha256"] == plan.archive.manifest.snapshot_sha256
     assert cp1["restore_state_dir"] == str(kboot_home / "clusters/prod")
+    assert cp1["restore_snapshot_size"] == plan.archive.manifest.snapshot_size
+
+
+def test_a_failed_preflight_changes_nothing(tmp_path: Path, kboot_home: Path) -> None:
+    plan = plan_restore(make_inventory(3, 1), _backup(tmp_path, kboot_home))
+    runner = FakeRunner(lambda book, inv: PhaseOutcome(
+        ok=False, failures=("w1: unreachable: connection refused",)))
+    with pytest.raises(ClusterError, match="restore preflight failed; nothing was changed"):
+        restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None)
+    assert [c[0] for c in runner.calls] == ["restore/preflight.yaml"]
 
 
 def test_a_failed_step_stops_the_restore_and_says_how_to_converge(tmp_path: Path,
@@ -109,7 +120,8 @@ def test_a_failed_step_stops_the_restore_and_says_how_to_converge(tmp_path: Path
         ok=book != "restore/etcd.yaml", failures=("cp2: etcd healthy: not healthy after 90s",)))
     with pytest.raises(ClusterError) as err:
         restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None)
-    assert [c[0] for c in runner.calls] == ["restore/stop.yaml", "restore/etcd.yaml"]
+    assert [c[0] for c in runner.calls] == ["restore/preflight.yaml", "restore/stop.yaml",
+                                            "restore/etcd.yaml"]
     text = str(err.value)
     assert "restore step etcd failed" in text and ".bak" in text
     assert "re-run `kboot restore` to converge" in text and "cp2: etcd healthy" in text
@@ -152,7 +164,8 @@ def test_cli_refusal_is_one_line_without_traceback(tmp_path: Path, kboot_home: P
     inv.write_text("cluster: {name: staging}\nhosts:\n  cp1: {address: 10.0.0.11}\n"
                    "groups:\n  control_plane: {hosts: [cp1]}\n")
     assert main(["restore", str(inv), str(path), "--yes"]) == 2
-    err = capsys.readouterr().err
-    assert "is a backup of cluster 'prod'" in err and "Traceback" not in err
+    err = "".join(capsys.readouterr().err.split())  # the terminal may wrap it anywhere
+    assert err.startswith(f"error:{path}isabackupofcluster'prod'")
+    assert "Traceback" not in err
     assert main(["restore", str(inv), str(tmp_path / "nope.tar.gz"), "--yes"]) == 2
-    assert "no such backup file" in capsys.readouterr().err
+    assert "nope.tar.gz:nosuchbackupfile" in "".join(capsys.readouterr().err.split())
