@@ -11,10 +11,10 @@ import pytest
 
 from kboot.cli.main import main
 from kboot.cluster.archive import open_archive
-from kboot.cluster.backup import backup
+from kboot.cluster.backup import archive_path, backup
 from kboot.cluster.etcdsnap import ETCD_GROUP
 from kboot.cluster.restore import plan_restore, restore
-from kboot.cluster.topology import Topology
+from kboot.cluster.topology import Topology, topology_from_inventory
 from kboot.cluster.up import PhaseOutcome
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Inventory
@@ -169,3 +169,18 @@ def test_cli_refusal_is_one_line_without_traceback(tmp_path: Path, kboot_home: P
     assert "Traceback" not in err
     assert main(["restore", str(inv), str(tmp_path / "nope.tar.gz"), "--yes"]) == 2
     assert "nope.tar.gz:nosuchbackupfile" in "".join(capsys.readouterr().err.split())
+
+
+def test_archive_path_default_name_directory_and_mistakes(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    topo = topology_from_inventory(make_inventory(1, 1))
+    monkeypatch.chdir(tmp_path)
+    name = "kboot-backup-prod-20260506T070809Z.tar.gz"
+    assert archive_path(None, topo, NOW) == tmp_path / name
+    assert archive_path(tmp_path, topo, NOW) == tmp_path / name
+    assert archive_path(tmp_path / "x.tgz", topo, NOW) == tmp_path / "x.tgz"
+    (tmp_path / "x.tgz").write_text("old")
+    with pytest.raises(ConfigError, match=r"x\.tgz exists; choose another file name"):
+        archive_path(tmp_path / "x.tgz", topo, NOW)
+    with pytest.raises(ConfigError, match="no such directory"):
+        archive_path(tmp_path / "missing" / "x.tgz", topo, NOW)
