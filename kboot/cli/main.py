@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # an error names paths: never break them
     try:
         rc: int = args.func(args)
         return rc
