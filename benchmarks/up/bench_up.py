@@ -20,8 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kboot.cli.phases import PhaseRunner
-from kboot.cluster.addons import apply_addons
-from kboot.cluster.up import UpReport, prepare_bundle, up
+from kboot.cluster.up import UpReport, prepare_bundle, standard_api_steps, up
 from kboot.cluster.verify import verify_cluster
 from kboot.inventory import load_inventory
 from kboot.lab import Lab
@@ -34,7 +33,8 @@ def _run(inventory: Path, console: Console) -> tuple[UpReport, float]:
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
     start = time.monotonic()
     with PhaseRunner(inv, quiet) as runner:
-        report = up(inv, runner=runner, on_phase=lambda p, s: None, addons=apply_addons,
+        report = up(inv, runner=runner, on_phase=lambda p, s: None,
+                    api_steps=standard_api_steps(),
                     verify=verify_cluster)
     return report, time.monotonic() - start
 

@@ -17,11 +17,9 @@ from typing import Any
 
 from kboot.cluster.pki import HOST_CONFIG_DIR, HOST_PKI_DIR
 from kboot.cluster.topology import Node, Topology
-from kboot.cluster.vars import ETCD_DATA_DIR, NODES_GROUP
+from kboot.cluster.vars import CONTROL_PLANE_GROUP, ETCD_DATA_DIR, ETCD_GROUP, NODES_GROUP
 from kboot.inventory import Group, Host, Inventory
 
-ETCD_GROUP = "kboot_etcd_members"
-CONTROL_PLANE_GROUP = "kboot_control_planes"
 HOST_BACKUP_DIR = "/var/lib/kboot/backup"  # where the snapshot is saved before it is fetched
 HOST_RESTORE_DIR = "/var/lib/kboot/restore"  # where the snapshot is pushed before a restore
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from kboot import pki
+from kboot.cluster.jointoken import KUBECONFIG, STATE_FILE, ensure_join_token
 from kboot.cluster.topology import Node, Topology
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class PushedFile:
 class PkiResult:
     files: dict[str, list[PushedFile]]  # host name -> files to push
     admin_kubeconfig: Path
+    bootstrap_kubeconfig: Path  # the join token's kubeconfig, for nodes still to join
     changed: list[str]  # names of certificates (re)issued this run
 
 
@@ -73,8 +75,16 @@ class _Builder:
             user_name=user_name, client_cert_pem=user.cert_pem(), client_key_pem=user.key_pem(),
             context_name=f"{user_name}@{self.topo.name}",
         )
+        return self._write(rel, pki.kubeconfig_yaml(config).encode())
+
+    def token_kubeconfig(self, rel: str, ca: pki.CertKeyPair, token: str, *,
+                         user_name: str) -> Path:
+        config = pki.build_kubeconfig(cluster_name=self.topo.name, server=LOCAL_API,
+                                      ca_pem=ca.cert_pem(), user_name=user_name, token=token)
+        return self._write(rel, pki.kubeconfig_yaml(config).encode())
+
+    def _write(self, rel: str, data: bytes) -> Path:
         path = self.root / rel
-        data = pki.kubeconfig_yaml(config).encode()
         if not path.exists() or path.read_bytes() != data:
             pki.write_atomic(path, data, mode=0o600)
         return path
@@ -105,8 +115,7 @@ def ensure_pki(root: Path, topo: Topology) -> PkiResult:
     b.secret_file("pki/sa.key", _sa_key_pem)
     b.secret_file("encryption.yaml",
                   lambda: pki.encryption_key_file([("key1", pki.new_encryption_key())]))
-    b.secret_file("tokens.csv", lambda: f"{pki.new_secret_token()},kubelet-bootstrap,10001,"
-                  '"system:bootstrappers"\n')
+    _static_tokens(root / "tokens.csv")
     client = pki.CertSpec
     b.leaf("pki/apiserver-etcd-client", etcd_ca, client("kube-apiserver-etcd-client", client=True))
     b.leaf("pki/apiserver-kubelet-client", ca,
@@ -122,8 +131,24 @@ def ensure_pki(root: Path, topo: Topology) -> PkiResult:
         b.kubeconfig(f"kubeconfigs/{user}.kubeconfig", ca, pair, server=LOCAL_API, user_name=user)
     for node in topo.nodes:
         _node_pki(b, ca, etcd_ca, node)
+    token, renewed = ensure_join_token(root)
+    if renewed:
+        b.changed.append(STATE_FILE)
+    bootstrap_kc = b.token_kubeconfig(KUBECONFIG, ca, token.token.value,
+                                      user_name="kubelet-bootstrap")
     files = {node.name: _pushed(root, topo, node) for node in topo.nodes}
-    return PkiResult(files=files, admin_kubeconfig=admin_kc, changed=b.changed)
+    return PkiResult(files=files, admin_kubeconfig=admin_kc, bootstrap_kubeconfig=bootstrap_kc,
+                     changed=b.changed)
+
+
+def _static_tokens(path: Path) -> None:
+    """The apiserver's token file. Nodes join with expiring bootstrap-token Secrets now; a
+    never-expiring ``kubelet-bootstrap`` line left by an older kboot is dropped."""
+    old = path.read_text() if path.exists() else None
+    lines = [ln for ln in (old or "").splitlines(keepends=True) if ",kubelet-bootstrap," not in ln]
+    new = "".join(lines) or "# token,user,uid,\"groups\" (kboot: none by default)\n"
+    if new != old:
+        pki.write_atomic(path, new.encode(), mode=0o600)
 
 
 def _node_pki(b: _Builder, ca: pki.CertKeyPair, etcd_ca: pki.CertKeyPair, node: Node) -> None:
@@ -144,10 +169,8 @@ def _node_pki(b: _Builder, ca: pki.CertKeyPair, etcd_ca: pki.CertKeyPair, node: 
                                                   ip_addresses=api_ips, server=True))
     b.leaf(f"{d}/kubelet-serving", ca, pki.CertSpec(
         node.name, dns_names=(node.name,), ip_addresses=(node.ip,), server=True))
-    kubelet = b.leaf(f"{d}/kubelet-client", ca, pki.CertSpec(
-        f"system:node:{node.name}", ("system:nodes",), client=True))
-    b.kubeconfig(f"{d}/kubelet.kubeconfig", ca, kubelet, server=LOCAL_API,
-                 user_name=f"system:node:{node.name}")
+    # the kubelet's client certificate is not made here: the node asks for it with its own
+    # key through a CSR (kboot.cluster.jointoken)
 
 
 def _sa_key_pem() -> bytes:
@@ -161,7 +184,6 @@ def _pushed(root: Path, topo: Topology, node: Node) -> list[PushedFile]:
     out = [PushedFile(str(root / "pki/ca.crt"), f"{P}/ca.crt", "0644"),
            PushedFile(str(d / "kubelet-serving.crt"), f"{P}/kubelet.crt", "0644"),
            PushedFile(str(d / "kubelet-serving.key"), f"{P}/kubelet.key"),
-           PushedFile(str(d / "kubelet.kubeconfig"), f"{C}/kubelet.kubeconfig"),
            PushedFile(str(root / "kubeconfigs/proxy.kubeconfig"), f"{C}/proxy.kubeconfig")]
     if node.ingress:
         out.append(PushedFile(str(root / "kubeconfigs/ingress.kubeconfig"),
@@ -177,7 +199,8 @@ def _pushed(root: Path, topo: Topology, node: Node) -> list[PushedFile]:
         for name in ("apiserver-etcd-client", "apiserver-kubelet-client"):
             out += [PushedFile(str(root / f"pki/{name}.crt"), f"{P}/{name}.crt", "0644"),
                     PushedFile(str(root / f"pki/{name}.key"), f"{P}/{name}.key")]
-        out += [PushedFile(str(d / "apiserver.crt"), f"{P}/apiserver.crt", "0644"),
+        out += [PushedFile(str(root / "pki/ca.key"), f"{P}/ca.key"),  # the CSR signer's
+                PushedFile(str(d / "apiserver.crt"), f"{P}/apiserver.crt", "0644"),
                 PushedFile(str(d / "apiserver.key"), f"{P}/apiserver.key"),
                 PushedFile(str(root / "pki/sa.key"), f"{P}/sa.key"),
                 PushedFile(str(root / "encryption.yaml"), f"{C}/encryption.yaml"),

@@ -226,7 +226,8 @@ def build_report(topo: Topology, g: Gathered, *,
             problems.append(f"{h.host}: unreachable ({h.message})")
         problems += [f"{h.host}: {u} is {s}" for u, s in h.units.items() if s != "active"]
     etcd = _etcd(g)
-    problems += _etcd_problems(topo, etcd, g.etcd_host)
+    if topo.etcd_members:  # none with the embedded store (cluster.datastore sqlite)
+        problems += _etcd_problems(topo, etcd, g.etcd_host)
     for lease in LEASES:
         if not g.leases.get(lease) and g.nodes is not None:
             problems.append(f"{lease}: no leader")

@@ -40,6 +40,7 @@ class Topology:
     cluster_domain: str
     api_vip: str | None
     schedulable_control_plane: bool
+    datastore: str = "etcd"  # "sqlite": the apiserver's embedded store, one control plane
 
     @property
     def control_planes(self) -> tuple[Node, ...]:
@@ -92,12 +93,19 @@ def topology_from_inventory(inv: Inventory) -> Topology:
     """Roles from the groups ``control_plane``, ``etcd`` (default: the control planes) and
     ``workers``; raises InventoryError for an unusable layout."""
     cps = set(inv.group_members("control_plane"))
-    etcd = set(inv.group_members("etcd")) or cps
+    datastore = str(inv.cluster.get("datastore", "etcd"))
+    etcd = set(inv.group_members("etcd")) or (cps if datastore == "etcd" else set())
     workers = set(inv.group_members("workers"))
     problems = []
     if not cps:
         problems.append("group control_plane: expected at least one host")
-    if len(etcd) % 2 == 0:
+    if datastore == "sqlite":
+        if len(cps) > 1:
+            problems.append(f"cluster.datastore: sqlite is the embedded single-node store; "
+                            f"expected one control plane, got {len(cps)} (use etcd for HA)")
+        if etcd:
+            problems.append("group etcd: expected no members with cluster.datastore sqlite")
+    elif len(etcd) % 2 == 0:
         problems.append(f"group etcd: expected an odd number of members, got {len(etcd)}")
     ingress = set(inv.group_members("ingress")) if "ingress" in inv.groups else None
     cluster = inv.cluster
@@ -131,6 +139,7 @@ def topology_from_inventory(inv: Inventory) -> Topology:
         cluster_domain=str(cluster.get("cluster_domain", DEFAULTS["cluster_domain"])),
         api_vip=str(cluster["api_vip"]) if cluster.get("api_vip") else None,
         schedulable_control_plane=schedulable,
+        datastore=datastore,
     )
 
 

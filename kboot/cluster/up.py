@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from kboot.bundle import BundleManifest, build_bundle, default_bundle_dir, load_manifest
 from kboot.bundle.build import refresh_bundle
+from kboot.cluster.addons import apply_addons
+from kboot.cluster.jointoken import register_join_token_step
 from kboot.cluster.pki import ensure_pki
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
@@ -28,8 +30,11 @@ log = logging.getLogger(__name__)
 
 PLAYBOOK_PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "loadbalancer",
                    "workers", "ingress")
-APIPHASE_AFTER = "workers"  # the API phases (addons) run right after the nodes are up
-PHASES = (*PLAYBOOK_PHASES[:7], "addons", *PLAYBOOK_PHASES[7:], "verify")
+# API phases and the playbook phase each runs after: the join token must be known to the API
+# before kubelets ask with it; addons need the nodes
+API_PHASES_AFTER = {"loadbalancer": "join-token", "workers": "addons"}
+PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "loadbalancer", "join-token",
+          "workers", "addons", "ingress", "verify")
 
 ApiStep = Callable[[Topology, Path], None]
 
@@ -56,6 +61,11 @@ class UpReport:
     @property
     def changed(self) -> int:
         return sum(o.changed for _, o, _ in self.phases)
+
+
+def standard_api_steps() -> dict[str, ApiStep]:
+    """What a real (not --check) run does through the API between playbook phases."""
+    return {"join-token": register_join_token_step, "addons": apply_addons}
 
 
 PhaseCallback = Callable[[str, str], None]  # (phase, "start"|"ok"|"failed"|"skipped")
@@ -104,9 +114,11 @@ def up(
     on_phase: PhaseCallback,
     bundle_dir: Path | None = None,
     rebuild_bundle: bool = False,
-    addons: ApiStep | None = None,
+    api_steps: Mapping[str, ApiStep] | None = None,
     verify: ApiStep | None = None,
 ) -> UpReport:
+    """``api_steps`` maps API phase names (:data:`API_PHASES_AFTER`) to their steps; check
+    mode passes none."""
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
     bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle)
@@ -125,8 +137,9 @@ def up(
                 f"phase {phase} failed; later phases were not run (re-run `kboot up` after "
                 "fixing):\n  " + "\n  ".join(outcome.failures)
             )
-        if phase == APIPHASE_AFTER and addons is not None:
-            _api_phase("addons", addons, report, pki.admin_kubeconfig, on_phase)
+        step = API_PHASES_AFTER.get(phase, "")
+        if api_steps and step in api_steps:
+            _api_phase(step, api_steps[step], report, pki.admin_kubeconfig, on_phase)
     if verify is not None:
         _api_phase("verify", verify, report, pki.admin_kubeconfig, on_phase)
     return report

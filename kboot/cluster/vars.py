@@ -12,18 +12,31 @@ import time
 import zlib
 from typing import Any
 
+from kboot.bundle.build import ETCD_PACKAGES
 from kboot.cluster.pki import HOST_CONFIG_DIR, HOST_PKI_DIR, PkiResult
 from kboot.cluster.topology import Node, Topology
 from kboot.inventory import Group, Host, Inventory
 
 VENV_DIR = "/opt/kboot/venv"
 ETCD_DATA_DIR = "/var/lib/kboot/etcd"
+SQLITE_DIR = "/var/lib/kboot/store"  # 0700: the embedded store's database and its WAL
 NODES_GROUP = "kboot_nodes"
+# Role groups from the topology (never from the inventory's own groups: an inventory without an
+# ``etcd`` group still has etcd members, and none at all with the embedded store)
+ETCD_GROUP = "kboot_etcd_members"
+CONTROL_PLANE_GROUP = "kboot_control_planes"
 INGRESS_GROUP = "kboot_ingress"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"
 OWN_PROCESSES = ("etcd", "kboot-apiserver", "haproxy", "containerd", "python3", "kboot-kubelet",
                  "kboot-proxy", "sshd")
 PORTS = (2379, 2380, 6443, 10250)
+
+
+def storage_url(topo: Topology) -> str:
+    """The apiserver's ``--storage``: the etcd members, or the embedded SQLite database."""
+    if topo.datastore == "sqlite":
+        return f"sqlite://{SQLITE_DIR}/kboot.db"
+    return etcd_storage_url(topo)
 
 
 def etcd_storage_url(topo: Topology) -> str:
@@ -44,7 +57,9 @@ def cluster_vars(topo: Topology, *, bundle: dict[str, Any]) -> dict[str, Any]:
                                          for n in topo.etcd_members),
         "etcd_wait_seconds": 90,
         "apiserver_wait_seconds": 90,
-        "apiserver_storage_url": etcd_storage_url(topo),
+        "apiserver_storage_url": storage_url(topo),
+        "datastore": topo.datastore,
+        "sqlite_dir": SQLITE_DIR,
         "apiserver_endpoints": [{"name": n.name, "address": n.ip} for n in topo.control_planes],
         "service_cidr": topo.service_cidr,
         "cluster_cidr": topo.pod_cidr,
@@ -77,6 +92,10 @@ def _host_vars(topo: Topology, node: Node, pki: PkiResult) -> dict[str, Any]:
         "node_taints": taints,
         "node_labels": labels,
         "pki_files": [dataclasses.asdict(f) for f in pki.files.get(node.name, [])],
+        "bootstrap_kubeconfig": str(pki.bootstrap_kubeconfig),
+        # Debian packages beyond / short of the bundle's list, by role (one apt run per host)
+        "node_skip_packages": [] if node.etcd else list(ETCD_PACKAGES),
+        "node_extra_packages": ["keepalived"] if node.control_plane and topo.api_vip else [],
     }
 
 
@@ -100,7 +119,10 @@ def cluster_inventory(
         )
     ingress = tuple(n.name for n in topo.ingress_nodes)
     groups = {**inv.groups, NODES_GROUP: Group(NODES_GROUP, hosts=names),
-              INGRESS_GROUP: Group(INGRESS_GROUP, hosts=ingress)}
+              INGRESS_GROUP: Group(INGRESS_GROUP, hosts=ingress),
+              ETCD_GROUP: Group(ETCD_GROUP, hosts=tuple(n.name for n in topo.etcd_members)),
+              CONTROL_PLANE_GROUP: Group(CONTROL_PLANE_GROUP,
+                                         hosts=tuple(n.name for n in topo.control_planes))}
     return dataclasses.replace(inv, hosts=hosts, groups=groups)
 
 

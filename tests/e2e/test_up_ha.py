@@ -51,6 +51,30 @@ def test_five_nodes_ready_with_roles(kboot: Kboot, cluster: str, lab: Lab) -> No
     assert "control-plane" in wide and "worker" in wide
 
 
+def test_nodes_joined_with_bootstrap_tokens_and_csrs(kboot: Kboot, cluster: str,
+                                                    lab: Lab) -> None:
+    """Every kubelet traded the join token for a CSR-issued certificate of its own key."""
+    csrs = json.loads(kboot.kubectl(cluster, "get", "csr", "-o", "json").stdout)["items"]
+    kubelet = [c for c in csrs
+               if c["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet"]
+    assert {c["spec"]["username"].split(":")[1] for c in kubelet} == {"bootstrap"}
+    assert all((c.get("status") or {}).get("certificate") for c in kubelet)
+    assert len(kubelet) == len(lab.nodes)
+    tokens = json.loads(kboot.kubectl(cluster, "-n", "kube-system", "get", "secrets",
+                                      "--field-selector", "type=bootstrap.kubernetes.io/token",
+                                      "-o", "json").stdout)["items"]
+    assert len(tokens) == 1 and "expiration" in tokens[0]["data"]
+    for node in lab.nodes:
+        probe = lab.exec(node.name, ["sh", "-c", (
+            "grep -q 'client-certificate: /var/lib/kboot/kubelet/pki/kubelet-client-current.pem'"
+            " /etc/kboot/kubelet.kubeconfig && test ! -e /etc/kboot/bootstrap-kubelet.kubeconfig"
+            " && test \"$(stat -c %a /var/lib/kboot/kubelet/pki/kubelet-client-current.pem)\""
+            " = 600 && if test -e /etc/kboot/pki/ca.key; then echo has-ca-key; fi")])
+        assert probe.exit_code == 0, f"{node.name}: {probe.stdout}{probe.stderr}"
+        cp = node.role == "control_plane"
+        assert ("has-ca-key" in probe.stdout) is cp, node.name  # only the signer's hosts
+
+
 def test_example_app_answers_through_its_service(kboot: Kboot, cluster: str, lab: Lab) -> None:
     kboot.kubectl(cluster, "apply", "-f", EXAMPLE)
     kboot.kubectl(cluster, "-n", "hello", "rollout", "status", "deployment/hello",

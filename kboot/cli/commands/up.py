@@ -16,8 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kboot.cli.phases import PhaseRunner
-from kboot.cluster.addons import apply_addons
-from kboot.cluster.up import UpReport, up
+from kboot.cluster.up import UpReport, standard_api_steps, up
 from kboot.cluster.verify import verify_cluster
 from kboot.errors import ConfigError
 from kboot.inventory import load_inventory
@@ -65,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
             console.rule(f"[bold]phase {phase}")
 
     verify = None if (args.no_verify or args.check) else verify_cluster
-    addons = None if args.check else apply_addons
+    api_steps = {} if args.check else standard_api_steps()
     with runner:
         report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
-                    rebuild_bundle=args.rebuild_bundle, addons=addons, verify=verify)
+                    rebuild_bundle=args.rebuild_bundle, api_steps=api_steps, verify=verify)
     if args.output == "text":
         _summary(console, report, time.monotonic() - started, check=args.check)
     return 0

@@ -61,3 +61,29 @@ def test_the_bundle_phase_stops_an_interrupted_runs_leftovers(tmp_path: Path) ->
             assert writer.wait(timeout=5) == -9 and not target.exists()
         finally:
             writer.kill()
+
+
+def test_each_host_installs_its_roles_packages_in_one_apt_run(tmp_path: Path) -> None:
+    import yaml
+
+    from kboot.cluster.pki import ensure_pki
+    from kboot.cluster.topology import Node, Topology
+    from kboot.cluster.vars import _host_vars
+    from kboot.templating import render_string
+    play = yaml.safe_load((TEMPLATES.parent / "playbooks" / "up" / "bundle.yaml").read_text())
+    task = next(t for t in play[0]["tasks"] if t["name"].startswith("Debian packages"))
+    cp = Node("cp1", "10.0.0.11", control_plane=True, etcd=True, worker=False)
+    w = Node("w1", "10.0.0.21", control_plane=False, etcd=False, worker=True)
+    packages = ["etcd-server", "etcd-client", "containerd", "haproxy"]
+
+    def install_line(node: Node, vip: str | None) -> str:
+        topo = Topology("t", (cp, w), "10.244.0.0/16", "10.96.0.0/16", "cluster.local", vip,
+                        False)
+        hv = _host_vars(topo, node, ensure_pki(tmp_path, topo))
+        text = render_string(task["shell"], {**hv, "bundle_packages": packages,
+                                             "apt_offline": "apt-get", "bundle_dir": "/b"})
+        return next(ln for ln in text.splitlines() if "install --no-install-recommends" in ln)
+
+    assert install_line(cp, "10.0.0.10").split()[3:] == [*packages, "keepalived"]
+    assert install_line(cp, None).split()[3:] == packages
+    assert install_line(w, "10.0.0.10").split()[3:] == ["containerd", "haproxy"]

@@ -59,9 +59,38 @@ def test_control_plane_only_cluster_is_schedulable() -> None:
         (_inv(1, 1, cluster={"name": "x", "pod_cidr": "10.244.0.1/16"}), "cluster.pod_cidr"),
         (_inv(1, 0, cluster={"name": "x", "schedulable_control_plane": False}),
          "expected at least one worker or a schedulable control plane"),
+        (_inv(3, 1, cluster={"name": "x", "datastore": "sqlite"}),
+         "expected one control plane, got 3 (use etcd for HA)"),
+        (_inv(1, 1, etcd=1, cluster={"name": "x", "datastore": "sqlite"}),
+         "group etcd: expected no members with cluster.datastore sqlite"),
     ],
 )
 def test_unusable_layouts_are_named(inv: Inventory, message: str) -> None:
     with pytest.raises(InventoryError, match=r"inv\.yaml") as err:
         topology_from_inventory(inv)
     assert message in str(err.value)
+
+
+def test_embedded_store_has_no_etcd_members_and_an_sqlite_url() -> None:
+    from kboot.cluster.vars import storage_url
+    topo = topology_from_inventory(_inv(1, 2, cluster={"name": "t", "datastore": "sqlite"}))
+    assert topo.datastore == "sqlite" and topo.etcd_members == ()
+    assert storage_url(topo) == "sqlite:///var/lib/kboot/store/kboot.db"
+    etcd = topology_from_inventory(_inv(3, 1))
+    assert storage_url(etcd).startswith("etcd://10.0.0.11:2379,10.0.0.12:2379,10.0.0.13:2379?")
+
+
+def test_role_groups_come_from_the_topology(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from kboot.cluster.pki import ensure_pki
+    from kboot.cluster.vars import CONTROL_PLANE_GROUP, ETCD_GROUP, cluster_inventory
+    inv = _inv(3, 1)  # no etcd group in the inventory: the control planes are the members
+    topo = topology_from_inventory(inv)
+    cinv = cluster_inventory(inv, topo, ensure_pki(Path(str(tmp_path)), topo), {})
+    assert cinv.group_members(ETCD_GROUP) == ["cp1", "cp2", "cp3"]
+    assert cinv.group_members(CONTROL_PLANE_GROUP) == ["cp1", "cp2", "cp3"]
+    lite = _inv(1, 1, cluster={"name": "t", "datastore": "sqlite"})
+    ltopo = topology_from_inventory(lite)
+    lcinv = cluster_inventory(lite, ltopo, ensure_pki(Path(str(tmp_path)) / "l", ltopo), {})
+    assert lcinv.group_members(ETCD_GROUP) == []
