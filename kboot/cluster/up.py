@@ -23,6 +23,7 @@ from kboot.cluster.pki import ensure_pki
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
 from kboot.cluster.vars import cluster_inventory, cluster_vars
+from kboot.controlplane.client.errors import ApiError
 from kboot.errors import ClusterError
 from kboot.inventory import Inventory
 
@@ -149,6 +150,12 @@ def _api_phase(name: str, step: ApiStep, report: UpReport, kubeconfig: Path,
                on_phase: PhaseCallback) -> None:
     on_phase(name, "start")
     start = time.monotonic()
-    step(report.topology, kubeconfig)
+    try:
+        step(report.topology, kubeconfig)
+    except (ApiError, OSError, TimeoutError) as exc:  # aiohttp's connection errors are OSErrors
+        on_phase(name, "failed")
+        raise ClusterError(
+            f"phase {name} failed: the API at {report.topology.api_server_url} answered "
+            f"{type(exc).__name__}: {exc} (re-run `kboot up` once it is reachable)") from None
     report.phases.append((name, PhaseOutcome(ok=True), time.monotonic() - start))
     on_phase(name, "ok")

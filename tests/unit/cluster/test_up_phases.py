@@ -1,0 +1,62 @@
+"""``kboot up``'s sequencing: API phases run after their playbook phase, and an unreachable API
+is one clear error naming the phase and the address, not a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kboot.cluster import up as up_mod
+from kboot.cluster.topology import Topology
+from kboot.cluster.up import PhaseOutcome, up
+from kboot.errors import ClusterError
+from kboot.inventory import Connection, Group, Host, Inventory
+
+
+def _inventory() -> Inventory:
+    hosts = {"cp1": Host("cp1", Connection(address="10.0.0.11")),
+             "w1": Host("w1", Connection(address="10.0.0.21"))}
+    groups = {"control_plane": Group("control_plane", hosts=("cp1",)),
+              "workers": Group("workers", hosts=("w1",))}
+    return Inventory("inv.yaml", hosts, groups, cluster={"name": "t"})
+
+
+@pytest.fixture
+def no_bundle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KBOOT_HOME", str(tmp_path))
+    monkeypatch.setattr(up_mod, "prepare_bundle", lambda *_a, **_k: {
+        "bundle_digest": "d", "bundle_base": "b", "bundle_tar": "/x.tar", "bundle_dir": "/b",
+        "bundle_packages": [], "kboot_wheel": "/k.whl", "kboot_wheel_name": "k.whl"})
+
+
+def test_api_phases_follow_their_playbook_phase(no_bundle: None) -> None:
+    order: list[str] = []
+
+    def runner(playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
+        order.append(phase)
+        return PhaseOutcome(ok=True)
+
+    def step(name: str):  # type: ignore[no-untyped-def]
+        return lambda topo, kubeconfig: order.append(name)
+
+    up(_inventory(), runner=runner, on_phase=lambda p, s: None,
+       api_steps={"join-token": step("join-token"), "addons": step("addons")},
+       verify=step("verify"))
+    assert order == ["preflight", "bundle", "pki", "etcd", "control-plane", "loadbalancer",
+                     "join-token", "workers", "addons", "ingress", "verify"]
+
+
+def test_an_unreachable_api_is_a_clear_error(no_bundle: None) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def unreachable(topo: Topology, kubeconfig: Path) -> None:
+        raise ConnectionRefusedError(111, "Connect call failed ('10.0.0.11', 6443)")
+
+    with pytest.raises(ClusterError) as err:
+        up(_inventory(), runner=lambda *a, **k: PhaseOutcome(ok=True),
+           on_phase=lambda p, s: seen.append((p, s)), api_steps={"join-token": unreachable})
+    text = str(err.value)
+    assert "phase join-token failed" in text and "https://10.0.0.11:6443" in text
+    assert "ConnectionRefusedError" in text and "re-run `kboot up`" in text
+    assert ("join-token", "failed") in seen and ("workers", "start") not in seen
