@@ -25,17 +25,25 @@ from benchmarks.executor.compare import Snapshot, differences, snapshot
 from benchmarks.executor.hosts import BENCH_ROOT, Inventories, reset_roots, write_inventories
 from benchmarks.executor.peers import DEFAULT_VENV, ensure_venv, versions
 from benchmarks.executor.report import render
-from benchmarks.executor.tools import Timing, ToolError, run_ansible, run_kboot, run_pyinfra
+from benchmarks.executor.tools import (
+    Timing,
+    ToolError,
+    run_ansible,
+    run_floor,
+    run_kboot,
+    run_pyinfra,
+)
 from tests.fixtures.sshd import start_sshd_hosts, stop_sshd_hosts
 
 log = logging.getLogger("benchmarks.executor")
 Runner = Callable[[Inventories, str, Path], Timing]
-TOOLS = ("kboot", "pyinfra", "ansible")
+TOOLS = ("kboot", "pyinfra", "ansible", "floor")  # floor: SSH round trips only, no work
 
 
 def _runners(bin_dir: Path) -> dict[str, Runner]:
     return {
         "kboot": run_kboot,
+        "floor": run_floor,
         "ansible": lambda inv, run, wd: run_ansible(inv, run, wd, bin_dir),
         "pyinfra": lambda inv, run, wd: run_pyinfra(inv, run, wd, bin_dir),
     }
@@ -72,6 +80,9 @@ def bench_size(n: int, tools: list[str], runners: dict[str, Runner], inv: Invent
     reference: tuple[str, Snapshot] | None = None
     for tool in tools:
         log.info("N=%d %s", n, tool)
+        if tool == "floor":  # changes nothing: timed, not compared
+            rows += [runners[tool](inv, "first", workdir), runners[tool](inv, "no-op", workdir)]
+            continue
         try:
             first, noop, snap, issues = bench_tool(runners[tool], inv, workdir, repeat)
         except ToolError as exc:
@@ -95,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.executor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", default="10,50", help="host counts N (default 10,50)")
-    parser.add_argument("--tools", default=",".join(TOOLS), help="subset of kboot,pyinfra,ansible")
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help="subset of kboot,pyinfra,ansible,floor")
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (median)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="peers' virtualenv")
     args = parser.parse_args(argv)

@@ -53,12 +53,20 @@ def scaling(rows: Mapping[int, Sequence[Timing]]) -> list[str]:
         return []
     lo, hi = sizes[0], sizes[-1]
     out = []
-    for run in ("first", "no-op"):
-        a, b = _find(rows[lo], "kboot", run), _find(rows[hi], "kboot", run)
-        if a and b:
-            per_host = (b.cpu - a.cpu) / (hi - lo) * 1000
-            out.append(f"kboot {run}: wall(N={hi})/wall(N={lo}) = {b.wall / a.wall:.2f}; "
-                       f"CPU per additional host = {per_host:.1f} ms")
+    for tool in ("kboot", "floor"):
+        for run in ("first", "no-op"):
+            a, b = _find(rows[lo], tool, run), _find(rows[hi], tool, run)
+            if a and b:
+                per_host = (b.cpu - a.cpu) / (hi - lo) * 1000
+                wall_host = (b.wall - a.wall) / (hi - lo) * 1000
+                out.append(f"{tool} {run}: wall(N={hi})/wall(N={lo}) = {b.wall / a.wall:.2f}; "
+                           f"per additional host: {wall_host:.1f} ms wall, "
+                           f"{per_host:.1f} ms workstation CPU")
+    floor_first = _find(rows[hi], "floor", "first")
+    kboot_lo = _find(rows[lo], "kboot", "first")
+    if floor_first and kboot_lo:
+        out.append(f"the SSH floor alone at N={hi} takes {floor_first.wall / kboot_lo.wall:.2f}x "
+                   f"kboot's whole first run at N={lo}")
     return out
 
 

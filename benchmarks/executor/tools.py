@@ -110,3 +110,12 @@ def _pyinfra_changed(out: str) -> int | None:
         if fields[:2] == ["Grand", "total"] and len(fields) >= 4:
             return 0 if fields[3] == "-" else int(fields[3])
     return None
+
+
+def run_floor(inv: Inventories, run: str, workdir: Path) -> Timing:
+    """The SSH floor (benchmarks/executor/floor.py): kboot's transport, ``true`` only, as many
+    execs per host as kboot's design allows for the run (3 first, 1 no-op)."""
+    execs = 3 if run == "first" else 1
+    cmd = [sys.executable, "-m", "benchmarks.executor.floor", str(inv.kboot), str(execs)]
+    wall, cpu, _out = _timed(cmd, cwd=Path.cwd(), env=dict(os.environ))
+    return Timing("floor", run, wall, cpu, None, float(execs))

@@ -45,6 +45,19 @@ def _http(url: str) -> str:
         return resp.read().decode()
 
 
+def _http_eventually(url: str, timeout: float = 30) -> str:
+    """``rollout status`` says the pods are ready; each node's kboot-proxy installs the Service's
+    rules from the Endpoints a moment later (as kube-proxy does), so allow it that moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _http(url)
+        except OSError:  # URLError: refused until the node's rules are in
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def test_five_nodes_ready_with_roles(kboot: Kboot, cluster: str, lab: Lab) -> None:
     assert _ready_nodes(kboot, cluster) == {n.name: "True" for n in lab.nodes}
     wide = kboot.kubectl(cluster, "get", "nodes", "-o", "wide").stdout
@@ -80,7 +93,7 @@ def test_example_app_answers_through_its_service(kboot: Kboot, cluster: str, lab
     kboot.kubectl(cluster, "-n", "hello", "rollout", "status", "deployment/hello",
                   "--timeout=180s", timeout=200)
     for node in lab.nodes:  # NodePort on every node, from the workstation
-        assert "Hello from kboot" in _http(f"http://{node.address}:30080/")
+        assert "Hello from kboot" in _http_eventually(f"http://{node.address}:30080/")
     svc = json.loads(kboot.kubectl(cluster, "-n", "hello", "get", "svc", "hello",
                                    "-o", "json").stdout)
     cluster_ip = svc["spec"]["clusterIP"]
