@@ -128,6 +128,7 @@ class StatusReport:
     leaders: Mapping[str, str]
     certs: tuple[CertRow, ...]
     problems: tuple[str, ...] = field(default=())
+    store: str = "etcd"  # the apiserver's store: "etcd", or "sqlite" (embedded, no members)
 
     @property
     def healthy(self) -> bool:
@@ -237,7 +238,8 @@ def build_report(topo: Topology, g: Gathered, *,
             problems.append(f"certificate {c.path}: {c.problem}")
         elif c.days_left is not None and c.days_left < CERT_WARN_DAYS:
             problems.append(f"certificate {c.path} expires in {c.days_left} days")
-    return StatusReport(topo.name, nodes, hosts, etcd, dict(g.leases), certs, tuple(problems))
+    return StatusReport(topo.name, nodes, hosts, etcd, dict(g.leases), certs, tuple(problems),
+                        store=topo.datastore)
 
 
 def _node_problems(topo: Topology, nodes: Sequence[NodeRow]) -> list[str]:
@@ -342,7 +344,7 @@ def report_dict(report: StatusReport) -> dict[str, Any]:
                 "notAfter": c.not_after.isoformat() if c.not_after else None,
                 "problem": c.problem}
     return {
-        "cluster": report.cluster, "healthy": report.healthy,
+        "cluster": report.cluster, "healthy": report.healthy, "store": report.store,
         "nodes": [vars(n) for n in report.nodes],
         "hosts": [{"host": h.host, "reachable": h.reachable, "units": dict(h.units),
                    "message": h.message} for h in report.hosts],

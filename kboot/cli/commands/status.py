@@ -58,9 +58,12 @@ def render(report: StatusReport, console: Console) -> None:
         rows.append([h.host, "ok" if not bad else "FAILED", " ".join(bad) or
                      f"{len(h.units)} units active"])
     section("Components", format_table(["Host", "Health", "Details"], rows))
-    section("etcd", format_table(["Member", "ID", "Leader", "Healthy", "Client URLs"], [
-        [m.name, m.id, "*" if m.leader else "", "yes" if m.healthy else "NO",
-         ",".join(m.client_urls)] for m in report.etcd]) if report.etcd else "(unknown)\n")
+    if report.store == "sqlite":
+        section("Store", "embedded sqlite on the control plane (no etcd members)\n")
+    else:
+        section("etcd", format_table(["Member", "ID", "Leader", "Healthy", "Client URLs"], [
+            [m.name, m.id, "*" if m.leader else "", "yes" if m.healthy else "NO",
+             ",".join(m.client_urls)] for m in report.etcd]) if report.etcd else "(unknown)\n")
     section("Leaders", format_table(["Component", "Holder"], [
         [k, v or "<none>"] for k, v in report.leaders.items()]) if report.leaders
         else "(unknown)\n")

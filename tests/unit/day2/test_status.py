@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import io
 import json
 from pathlib import Path
 
+from rich.console import Console
+
+from kboot.cli.commands.status import render
 from kboot.cluster.exec import HostOutput
 from kboot.cluster.status import (
     MARK,
@@ -136,3 +141,20 @@ def test_etcd_output_mixed_with_client_warnings() -> None:
                      "endpoint https://10.0.0.2:2379 (context deadline exceeded)\n")
     assert [(m.name, m.leader, m.healthy) for m in got] == [("cp1", True, True),
                                                            ("cp2", False, False)]
+
+
+def test_embedded_store_cluster_is_healthy_without_etcd() -> None:
+    inv = _inventory()
+    topo = topology_from_inventory(dataclasses.replace(inv, cluster={"datastore": "sqlite"}))
+    cp = topo.node("cp1")
+    assert "kboot-etcd" not in expected_units(cp)
+    assert "etcdctl" not in host_command(topo, cp, with_etcd=False)
+    report = build_report(topo, _gathered(
+        outputs={"cp1": _host_out("cp1", ["active"] * 8), "w1": _host_out("w1", ["active"] * 6)},
+        etcd_host=None), now=NOW)
+    assert report.healthy, report.problems
+    assert report.etcd == () and report_dict(report)["store"] == "sqlite"
+    out = io.StringIO()
+    render(report, Console(file=out, width=200))
+    text = out.getvalue()
+    assert "embedded sqlite" in text and "(unknown)" not in text and "all healthy" in text
