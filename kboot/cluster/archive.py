@@ -3,7 +3,9 @@
 Layout::
 
     manifest.json          what this is (cluster, store kind, members, kboot version, time)
-    store/etcd.db          the etcd snapshot (``etcdctl snapshot save``)
+    store/etcd.db          store ``etcd``: the etcd snapshot (``etcdctl snapshot save``)
+    store/kboot.db         store ``sqlite``: a copy of the embedded store's database (SQLite
+                           online backup API, see :mod:`kboot.cluster.sqlitesnap`)
     state/…                the cluster's workstation state dir: PKI, kubeconfigs, the Secrets
                            encryption key (``encryption.yaml``), tokens
 
@@ -32,8 +34,9 @@ from kboot.errors import ConfigError
 FORMAT = "kboot-backup/1"
 MANIFEST = "manifest.json"
 ETCD_SNAPSHOT = "store/etcd.db"
+SNAPSHOTS = {"etcd": ETCD_SNAPSHOT, "sqlite": "store/kboot.db"}  # store kind -> archive member
 STATE_PREFIX = "state/"
-STORES = ("etcd",)
+STORES = tuple(SNAPSHOTS)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,11 @@ class Manifest:
     created: str  # ISO 8601, UTC
     snapshot_sha256: str
     snapshot_size: int
-    source: str  # the member the snapshot was taken on
+    source: str  # the member (etcd) or control plane (sqlite) the snapshot was taken on
+
+    @property
+    def snapshot_path(self) -> str:
+        return SNAPSHOTS[self.store]
 
     def to_json(self) -> str:
         return json.dumps({
@@ -61,7 +68,7 @@ class Manifest:
             "members": [{"name": m.name, "address": m.address} for m in self.members],
             "kbootVersion": self.kboot_version,
             "created": self.created,
-            "snapshot": {"path": ETCD_SNAPSHOT, "sha256": self.snapshot_sha256,
+            "snapshot": {"path": self.snapshot_path, "sha256": self.snapshot_sha256,
                          "size": self.snapshot_size, "source": self.source},
         }, indent=2) + "\n"
 
@@ -135,7 +142,7 @@ def write_archive(dest: Path, manifest: Manifest, *, snapshot: Path, state: Path
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             _add_bytes(tar, MANIFEST, manifest.to_json().encode())
-            tar.add(snapshot, arcname=ETCD_SNAPSHOT, recursive=False)
+            tar.add(snapshot, arcname=manifest.snapshot_path, recursive=False)
             for path, arcname in _state_files(state):
                 tar.add(path, arcname=arcname, recursive=False)
         os.chmod(tmp, 0o600)
@@ -162,7 +169,7 @@ class Archive:
     def extract_snapshot(self, dest: Path) -> Path:
         """Write the snapshot to ``dest`` (0600) and check its digest against the manifest."""
         with tarfile.open(self.path, "r:gz") as tar:
-            _copy_member(tar, ETCD_SNAPSHOT, dest)
+            _copy_member(tar, self.manifest.snapshot_path, dest)
         if sha256_file(dest) != self.manifest.snapshot_sha256:
             raise ConfigError(f"{self.path}: the snapshot does not match its manifest's sha256 "
                               "(damaged archive)")
@@ -204,11 +211,13 @@ def open_archive(path: Path) -> Archive:
     try:
         with tarfile.open(path, "r:gz") as tar:
             members = {m.name: m for m in tar.getmembers()}
-            if MANIFEST not in members or ETCD_SNAPSHOT not in members:
-                raise ConfigError(f"{path}: not a kboot backup archive (no {MANIFEST} or "
-                                  f"{ETCD_SNAPSHOT})")
+            if MANIFEST not in members:
+                raise ConfigError(f"{path}: not a kboot backup archive (no {MANIFEST})")
             fh = tar.extractfile(MANIFEST)
             manifest = manifest_from_json(fh.read() if fh else b"", source=str(path))
+            if manifest.snapshot_path not in members:
+                raise ConfigError(f"{path}: not a kboot backup archive (no "
+                                  f"{manifest.snapshot_path} for its {manifest.store} store)")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ConfigError(f"{path}: not a kboot backup archive ({exc})") from None
     state = tuple(_state_name(name, path) for name, m in members.items()

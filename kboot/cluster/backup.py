@@ -1,13 +1,16 @@
 """``kboot backup``: one archive on the workstation with everything a restore needs.
 
-The etcd snapshot is taken on one healthy member (``playbooks/backup/etcd-snapshot.yaml``):
-members are tried in inventory order, so a backup works while a minority is down. The archive
-(:mod:`kboot.cluster.archive`) also carries the workstation state dir, since the snapshot's
-Secrets are only readable with the cluster's encryption key.
+The store kind follows the inventory's ``cluster.datastore``:
 
-Every kboot cluster stores its objects in etcd today (``kboot up`` renders the apiserver with an
-``etcd://`` store whatever the inventory's ``datastore`` says), so etcd is the one store kind
-written here; the manifest names it so a later kind can be told apart.
+- ``etcd``: a snapshot taken on one healthy member (``playbooks/backup/etcd-snapshot.yaml``);
+  members are tried in inventory order, so a backup works while a minority is down.
+- ``sqlite``: a consistent copy of the embedded store's database, taken on its one control plane
+  with SQLite's online backup API while the apiserver runs (``playbooks/backup/sqlite-copy.yaml``,
+  :mod:`kboot.cluster.sqlitesnap`).
+
+The archive (:mod:`kboot.cluster.archive`) names the kind in its manifest (a restore refuses an
+archive of the other kind) and also carries the workstation state dir, since the snapshot's
+Secrets are only readable with the cluster's encryption key.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kboot import __version__
 from kboot.cluster.archive import (
@@ -28,7 +32,8 @@ from kboot.cluster.archive import (
 )
 from kboot.cluster.etcdsnap import base_vars, etcdctl, ops_inventory, snapshot_save_command
 from kboot.cluster.resources import playbooks_dir
-from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
+from kboot.cluster.sqlitesnap import DB_NAME, backup_command
+from kboot.cluster.topology import Node, Topology, state_dir, topology_from_inventory
 from kboot.cluster.up import PlaybookRunner
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Inventory
@@ -69,19 +74,19 @@ def archive_path(dest: Path | None, topo: Topology, now: datetime.datetime) -> P
 
 def backup(inventory: Inventory, *, runner: PlaybookRunner, on_phase: PhaseCallback,
            dest: Path | None = None, now: datetime.datetime | None = None) -> BackupReport:
-    """Snapshot etcd, fetch it and write the archive; raises ClusterError when no member could
-    give a snapshot (nothing is written then)."""
+    """Snapshot the store, fetch it and write the archive; raises ClusterError when no member
+    could give a snapshot (nothing is written then)."""
     now = now or datetime.datetime.now(datetime.UTC)
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
     check_state(state, topo.name)
     path = archive_path(dest, topo, now)
     with tempfile.TemporaryDirectory(prefix="kboot-backup-") as tmp:
-        local = Path(tmp) / "etcd.db"
+        local = Path(tmp) / "store.db"
         source, failures = _snapshot(inventory, topo, runner, on_phase, local)
         manifest = Manifest(
-            cluster=topo.name, store="etcd",
-            members=tuple(Member(n.name, n.ip) for n in topo.etcd_members),
+            cluster=topo.name, store=topo.datastore,
+            members=tuple(Member(n.name, n.ip) for n in _sources(topo)),
             kboot_version=__version__,
             created=now.astimezone(datetime.UTC).isoformat(timespec="seconds"),
             snapshot_sha256=sha256_file(local), snapshot_size=local.stat().st_size,
@@ -92,15 +97,30 @@ def backup(inventory: Inventory, *, runner: PlaybookRunner, on_phase: PhaseCallb
     return BackupReport(path=path, manifest=manifest, failures=failures)
 
 
+def _sources(topo: Topology) -> tuple[Node, ...]:
+    """Where the store lives: the etcd members, or the control plane with the embedded store."""
+    return topo.control_planes if topo.datastore == "sqlite" else topo.etcd_members
+
+
+def _snapshot_vars(topo: Topology, local: Path) -> tuple[Path, dict[str, Any]]:
+    """The playbook that takes the store's snapshot on one host, and its variables."""
+    books = playbooks_dir() / "backup"
+    backup_dir = str(base_vars()["backup_dir"])
+    common = {**base_vars(), "backup_local_path": str(local)}
+    if topo.datastore == "sqlite":
+        return books / "sqlite-copy.yaml", {
+            **common, "backup_file": f"{backup_dir}/{DB_NAME}",
+            "sqlite_backup_command": backup_command(f"{backup_dir}/{DB_NAME}")}
+    return books / "etcd-snapshot.yaml", {
+        **common, "etcdctl_local": etcdctl(),
+        "snapshot_save_command": snapshot_save_command(f"{backup_dir}/etcd.db")}
+
+
 def _snapshot(inventory: Inventory, topo: Topology, runner: PlaybookRunner,
               on_phase: PhaseCallback, local: Path) -> tuple[str, tuple[str, ...]]:
-    book = playbooks_dir() / "backup" / "etcd-snapshot.yaml"
-    defaults = {**base_vars(), "etcdctl_local": etcdctl(),
-                "snapshot_save_command": snapshot_save_command(f"{base_vars()['backup_dir']}"
-                                                               "/etcd.db"),
-                "backup_local_path": str(local)}
+    book, defaults = _snapshot_vars(topo, local)
     failures: list[str] = []
-    for member in topo.etcd_members:
+    for member in _sources(topo):
         inv = ops_inventory(inventory, topo, defaults=defaults,
                             groups={SOURCE_GROUP: [member.name]})
         on_phase(f"snapshot on {member.name}", "start")
@@ -110,5 +130,6 @@ def _snapshot(inventory: Inventory, topo: Topology, runner: PlaybookRunner,
             return member.name, tuple(failures)
         on_phase(f"snapshot on {member.name}", "failed")
         failures += outcome.failures or (f"{member.name}: no snapshot fetched",)
-    raise ClusterError("no etcd member gave a snapshot; nothing was written:\n  "
-                       + "\n  ".join(failures))
+    what = ("the control plane gave no copy of the embedded store" if topo.datastore == "sqlite"
+            else "no etcd member gave a snapshot")
+    raise ClusterError(f"{what}; nothing was written:\n  " + "\n  ".join(failures))

@@ -17,7 +17,14 @@ from typing import Any
 
 from kboot.cluster.pki import HOST_CONFIG_DIR, HOST_PKI_DIR
 from kboot.cluster.topology import Node, Topology
-from kboot.cluster.vars import CONTROL_PLANE_GROUP, ETCD_DATA_DIR, ETCD_GROUP, NODES_GROUP
+from kboot.cluster.vars import (
+    CONTROL_PLANE_GROUP,
+    ETCD_DATA_DIR,
+    ETCD_GROUP,
+    NODES_GROUP,
+    SQLITE_DIR,
+    SQLITE_GROUP,
+)
 from kboot.inventory import Group, Host, Inventory
 
 HOST_BACKUP_DIR = "/var/lib/kboot/backup"  # where the snapshot is saved before it is fetched
@@ -65,7 +72,7 @@ def snapshot_restore_command(snapshot: str, *, node: Node, members: Sequence[Nod
 
 def base_vars() -> dict[str, Any]:
     return {"pki_dir": HOST_PKI_DIR, "config_dir": HOST_CONFIG_DIR,
-            "etcd_data_dir": ETCD_DATA_DIR, "etcd_wait_seconds": 90,
+            "etcd_data_dir": ETCD_DATA_DIR, "etcd_wait_seconds": 90, "sqlite_dir": SQLITE_DIR,
             "apiserver_wait_seconds": 90, "backup_dir": HOST_BACKUP_DIR,
             "restore_dir": HOST_RESTORE_DIR}
 
@@ -74,7 +81,8 @@ def ops_inventory(inv: Inventory, topo: Topology, *, defaults: Mapping[str, Any]
                   per_host: Mapping[str, Mapping[str, Any]] | None = None,
                   groups: Mapping[str, Sequence[str]] | None = None) -> Inventory:
     """``inv`` with the groups the day-2 playbooks address (every node, the etcd members, the
-    control planes, plus ``groups``) and variables: ``defaults`` below the inventory's own,
+    control planes, the holder of the embedded store — empty unless ``cluster.datastore`` is
+    sqlite —, plus ``groups``) and variables: ``defaults`` below the inventory's own,
     ``node_ip`` and ``per_host`` above (as ``kboot up`` layers them)."""
     hosts = dict(inv.hosts)
     for node in topo.nodes:
@@ -83,7 +91,10 @@ def ops_inventory(inv: Inventory, topo: Topology, *, defaults: Mapping[str, Any]
         hosts[node.name] = dataclasses.replace(h, vars={**defaults, **h.vars, **extra})
     wanted = {NODES_GROUP: [n.name for n in topo.nodes],
               ETCD_GROUP: [n.name for n in topo.etcd_members],
-              CONTROL_PLANE_GROUP: [n.name for n in topo.control_planes], **(groups or {})}
+              CONTROL_PLANE_GROUP: [n.name for n in topo.control_planes],
+              SQLITE_GROUP: [n.name for n in topo.control_planes
+                             if topo.datastore == "sqlite"],
+              **(groups or {})}
     new_groups = {**inv.groups, **{g: Group(g, hosts=tuple(m)) for g, m in wanted.items()}}
     return dataclasses.replace(inv, hosts=hosts, groups=new_groups)
 

@@ -2,16 +2,18 @@
 
 :func:`plan_restore` validates before anything is touched (the CLI asks for confirmation in
 between): the archive is a kboot backup of *this* cluster (same name, same CA as the
-workstation state) with the same Secrets encryption key — else restored Secrets could not be
-read. Then :func:`restore` runs the steps of ``playbooks/restore/``:
+workstation state), of the store kind the cluster runs on (an etcd snapshot cannot become the
+embedded store's database, nor the other way), with the same Secrets encryption key — else
+restored Secrets could not be read. Then :func:`restore` runs the steps of ``playbooks/restore/``:
 
-preflight (every node reachable, room on the members; changes nothing) → stop (apiservers,
-scheduler, controller-manager; then etcd on every member) → etcd (the same snapshot restored on
-every member into a fresh data dir, swapped in, started, healthy) → control-plane (encryption
-key pushed, started, ``/readyz``) → nodes (kubelet, proxy, dns and ingress restarted so they
-re-list the restored store) → verify (through the API) → cleanup (the members' pre-restore
-``.bak`` data removed). Each step is idempotent and a re-run starts over from the first step,
-so a run interrupted anywhere converges when re-run.
+preflight (every node reachable, room for the restore; changes nothing) → stop (apiservers,
+scheduler, controller-manager; then etcd on every member) → the store step, ``etcd`` (the same
+snapshot restored on every member into a fresh data dir, swapped in, started, healthy) or
+``sqlite`` (the database copy pushed and renamed over the embedded store's database, see
+:mod:`kboot.cluster.sqlitesnap`) → control-plane (encryption key pushed, started, ``/readyz``)
+→ nodes (kubelet, proxy, dns and ingress restarted so they re-list the restored store) → verify
+(through the API) → cleanup (the pre-restore ``.bak`` data removed). Each step is idempotent and
+a re-run starts over from the first step, so a run interrupted anywhere converges when re-run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kboot.cluster.archive import Archive, Manifest, open_archive
 from kboot.cluster.etcdsnap import (
@@ -32,7 +35,8 @@ from kboot.cluster.etcdsnap import (
     snapshot_restore_command,
 )
 from kboot.cluster.resources import playbooks_dir
-from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
+from kboot.cluster.sqlitesnap import DB_NAME, cleanup_paths, db_path, swap_script
+from kboot.cluster.topology import Node, Topology, state_dir, topology_from_inventory
 from kboot.cluster.up import ApiStep, PhaseOutcome, PlaybookRunner
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Inventory
@@ -53,21 +57,42 @@ class RestorePlan:
     notes: tuple[str, ...] = ()
 
 
+def steps(store: str) -> tuple[str, ...]:
+    """The restore steps for a store kind; each but ``verify`` is ``playbooks/restore/<step>``."""
+    return tuple(store if step == "etcd" else step for step in STEPS)
+
+
 def check_cluster(manifest: Manifest, topo: Topology, *, archive: Path, inventory: str) -> None:
     if manifest.cluster != topo.name:
         raise ConfigError(
             f"{archive} is a backup of cluster {manifest.cluster!r}, but {inventory} describes "
             f"cluster {topo.name!r}; refusing to restore another cluster's data")
-    if not topo.etcd_members:
+    if manifest.store != topo.datastore:
+        raise ConfigError(
+            f"{archive} is a backup of the {_store_name(manifest.store)}, but cluster "
+            f"{topo.name!r} runs on the {_store_name(topo.datastore)} (cluster.datastore in "
+            f"{inventory}); a backup restores only onto the same kind of store")
+    if topo.datastore == "etcd" and not topo.etcd_members:
         raise ConfigError(f"{inventory}: cluster {topo.name!r} has no etcd members")
+
+
+def _store_name(store: str) -> str:
+    return {"etcd": "etcd store", "sqlite": "embedded sqlite store"}.get(store, f"{store} store")
+
+
+def _targets(topo: Topology) -> tuple[Node, ...]:
+    return topo.control_planes if topo.datastore == "sqlite" else topo.etcd_members
 
 
 def member_notes(manifest: Manifest, topo: Topology) -> tuple[str, ...]:
     then = {(m.name, m.address) for m in manifest.members}
-    now = {(n.name, n.ip) for n in topo.etcd_members}
+    now = {(n.name, n.ip) for n in _targets(topo)}
     if then == now:
         return ()
     names = ", ".join(sorted(f"{n}={a}" for n, a in now))
+    if topo.datastore == "sqlite":
+        return (f"the control plane differs from the backup's; the database is restored onto "
+                f"{names}",)
     return (f"the etcd members differ from the backup's; the snapshot is restored onto the "
             f"inventory's members: {names}",)
 
@@ -104,14 +129,20 @@ def plan_restore(inventory: Inventory, archive_path: Path) -> RestorePlan:
 
 
 def restore_inventory(plan: RestorePlan, *, snapshot: Path, stamp: str) -> Inventory:
-    """The inventory the restore playbooks run on: per-member restore command lines."""
+    """The inventory the restore playbooks run on: per-member restore command lines (etcd), the
+    swap script (sqlite)."""
     topo, inv = plan.topology, plan.inventory
     token = restore_token(topo.name, stamp)
     snap = f"{base_vars()['restore_dir']}/etcd.db"
-    per_host = {n.name: {"etcd_restore_command": snapshot_restore_command(
-        snap, node=n, members=topo.etcd_members, token=token,
-        data_dir=f"{host_data_dir(inv, n)}.restore")} for n in topo.etcd_members}
+    per_host: dict[str, dict[str, Any]] = {n.name: {
+        "etcd_restore_command": snapshot_restore_command(
+            snap, node=n, members=topo.etcd_members, token=token,
+            data_dir=f"{host_data_dir(inv, n)}.restore")} for n in topo.etcd_members}
+    pushed = f"{base_vars()['restore_dir']}/{DB_NAME}"
     defaults = {**base_vars(), "etcdctl_local": etcdctl(),
+                "sqlite_db": db_path(), "sqlite_pushed": pushed,
+                "sqlite_swap_script": swap_script(pushed),
+                "sqlite_cleanup_paths": [*cleanup_paths(), base_vars()["restore_dir"]],
                 "restore_snapshot_src": str(snapshot),
                 "restore_snapshot_sha256": plan.archive.manifest.snapshot_sha256,
                 "restore_snapshot_size": plan.archive.manifest.snapshot_size,
@@ -126,10 +157,11 @@ def restore(plan: RestorePlan, *, runner: PlaybookRunner, on_phase: PhaseCallbac
         plan.archive.extract_state(plan.state)
     books = playbooks_dir() / "restore"
     kubeconfig = plan.state / "kubeconfigs" / "admin.kubeconfig"
+    store = plan.topology.datastore
     with tempfile.TemporaryDirectory(prefix="kboot-restore-") as tmp:
-        snapshot = plan.archive.extract_snapshot(Path(tmp) / "etcd.db")
+        snapshot = plan.archive.extract_snapshot(Path(tmp) / "store.db")
         inv = restore_inventory(plan, snapshot=snapshot, stamp=now.strftime("%Y%m%d%H%M%S"))
-        for step in STEPS:
+        for step in steps(store):
             on_phase(step, "start")
             if step == "verify":
                 if verify is not None:
@@ -139,21 +171,26 @@ def restore(plan: RestorePlan, *, runner: PlaybookRunner, on_phase: PhaseCallbac
             outcome = runner(books / f"{step}.yaml", inv, phase=step)
             on_phase(step, "ok" if outcome.ok else "failed")
             if not outcome.ok:
-                raise ClusterError(_failed(step, outcome))
+                raise ClusterError(_failed(step, outcome, store))
+
+
+def _kept(store: str) -> str:
+    if store == "sqlite":
+        return f"the pre-restore database is kept as {db_path()}.bak"
+    return "each member's pre-restore etcd data is kept in <data dir>.bak"
 
 
 def _verify(verify: ApiStep, topo: Topology, kubeconfig: Path) -> None:
     try:
         verify(topo, kubeconfig)
     except ClusterError as err:
-        raise ClusterError(f"the store is restored but the cluster did not verify: {err}; the "
-                           "members' pre-restore etcd data is kept in <data dir>.bak") from None
+        raise ClusterError(f"the store is restored but the cluster did not verify: {err}; "
+                           f"{_kept(topo.datastore)}") from None
 
 
-def _failed(step: str, outcome: PhaseOutcome) -> str:
+def _failed(step: str, outcome: PhaseOutcome, store: str) -> str:
     if step == "preflight":
         return "restore preflight failed; nothing was changed:\n  " + "\n  ".join(outcome.failures)
-    kept = ("" if step in ("stop", "cleanup") else
-            "; each member's pre-restore etcd data is kept in <data dir>.bak")
+    kept = "" if step in ("stop", "cleanup") else f"; {_kept(store)}"
     return (f"restore step {step} failed{kept}; re-run `kboot restore` to converge:\n  "
             + "\n  ".join(outcome.failures))

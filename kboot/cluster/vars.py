@@ -25,6 +25,7 @@ NODES_GROUP = "kboot_nodes"
 # ``etcd`` group still has etcd members, and none at all with the embedded store)
 ETCD_GROUP = "kboot_etcd_members"
 CONTROL_PLANE_GROUP = "kboot_control_planes"
+SQLITE_GROUP = "kboot_sqlite_store"  # the control plane holding the embedded store (day-2 ops)
 INGRESS_GROUP = "kboot_ingress"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"
 OWN_PROCESSES = ("etcd", "kboot-apiserver", "haproxy", "containerd", "python3", "kboot-kubelet",

@@ -47,10 +47,11 @@ def run(args: argparse.Namespace) -> int:
     with PhaseRunner(inventory, console, forks=args.forks, verbose=args.verbose) as runner:
         report = backup(inventory, runner=runner, on_phase=on_phase, dest=args.output)
     m = report.manifest
-    members = ", ".join(member.name for member in m.members)
+    members = ("store on " if m.store == "sqlite" else "members ") + ", ".join(
+        member.name for member in m.members)
     console.print(f"backup of cluster [bold]{m.cluster}[/] written: {report.path}\n"
                   f"  {m.store} snapshot from {m.source} ({m.snapshot_size / 1e6:.1f} MB), "
-                  f"members {members}, taken {m.created}\n"
+                  f"{members}, taken {m.created}\n"
                   "  the archive holds the cluster's keys: keep it as safe as the cluster",
                   markup=True, highlight=False)
     return 0

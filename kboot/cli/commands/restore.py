@@ -1,9 +1,10 @@
 """``kboot restore``: put the cluster's store back to a ``kboot backup`` archive.
 
-Checks that the archive is a backup of this inventory's cluster, asks for confirmation, then
-stops the control plane and etcd, restores the snapshot on every etcd member, starts everything
-again and waits until the nodes are Ready. Objects created after the backup are gone afterwards.
-Re-running after an interruption converges.
+Checks that the archive is a backup of this inventory's cluster and of the store kind it runs
+on (etcd, or the embedded sqlite store), asks for confirmation, then stops the control plane
+(and etcd), restores the snapshot on every etcd member or swaps in the embedded store's
+database, starts everything again and waits until the nodes are Ready. Objects created after
+the backup are gone afterwards. Re-running after an interruption converges.
 """
 
 from __future__ import annotations

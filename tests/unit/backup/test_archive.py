@@ -51,7 +51,8 @@ def test_manifest_round_trips_through_json(snapshot: Path) -> None:
     ({"format": "velero/1"}, "format 'velero/1', expected 'kboot-backup/1'"),
     ({"cluster": ""}, "missing or wrong field cluster)"),
     ({"snapshot": None}, "lacks snapshot or members"),
-    ({"store": "sqlite"}, "store 'sqlite' is not supported by this kboot (supported: etcd)"),
+    ({"store": "mysql"}, "store 'mysql' is not supported by this kboot (supported: etcd, "
+                         "sqlite)"),
 ])
 def test_bad_manifests_are_named(snapshot: Path, change: dict[str, object],
                                  message: str) -> None:
@@ -126,8 +127,30 @@ def test_not_an_archive(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such backup file"):
         open_archive(tmp_path / "missing.tar.gz")
     other = _tar(tmp_path / "other.tar.gz", {"etc/passwd": b"x"})
-    with pytest.raises(ConfigError, match=r"no manifest.json or store/etcd.db"):
+    with pytest.raises(ConfigError, match=r"not a kboot backup archive \(no manifest.json\)"):
         open_archive(other)
+
+
+def test_sqlite_archive_carries_the_database_under_its_own_name(tmp_path: Path,
+                                                               snapshot: Path) -> None:
+    dest = tmp_path / "b.tar.gz"
+    manifest = _manifest(snapshot, store="sqlite", members=(Member("cp1", "10.0.0.11"),))
+    write_archive(dest, manifest, snapshot=snapshot, state=tmp_path / "empty")
+    with tarfile.open(dest, "r:gz") as tar:
+        assert "store/kboot.db" in tar.getnames() and "store/etcd.db" not in tar.getnames()
+    archive = open_archive(dest)
+    assert archive.manifest == manifest
+    assert json.loads(manifest.to_json())["snapshot"]["path"] == "store/kboot.db"
+    assert archive.extract_snapshot(tmp_path / "x.db").read_bytes() == snapshot.read_bytes()
+
+
+def test_snapshot_missing_for_the_manifests_store_is_refused(tmp_path: Path,
+                                                            snapshot: Path) -> None:
+    manifest = _manifest(snapshot, store="sqlite").to_json().encode()
+    bad = _tar(tmp_path / "bad.tar.gz", {"manifest.json": manifest,
+                                        "store/etcd.db": snapshot.read_bytes()})
+    with pytest.raises(ConfigError, match=r"no store/kboot\.db for its sqlite store"):
+        open_archive(bad)
 
 
 def test_unsafe_state_path_is_refused(tmp_path: Path, snapshot: Path) -> None:
