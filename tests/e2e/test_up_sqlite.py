@@ -51,6 +51,9 @@ def sqlite_cluster(lab_factory: LabFactory, kboot: Kboot,
     data["groups"].pop("etcd", None)  # the embedded store has no etcd members
     inventory = tmp_path_factory.mktemp("inv") / "sqlite.yaml"
     inventory.write_text(yaml.safe_dump(data))
+    # lab_factory shares this 1 + 1 lab with other modules, whose etcd cluster of the same name
+    # may still run on it: start from clean nodes, as a new embedded-store cluster would
+    kboot("reset", str(lab.inventory_path), "--yes")
     proc = kboot.up(inventory)
     assert "phase verify" in proc.stdout
     return SqliteCluster(lab, inventory, partial(kboot.kubectl, lab.name))
