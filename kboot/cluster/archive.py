@@ -120,11 +120,8 @@ def default_archive_name(cluster: str, now: datetime.datetime) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _state_files(state: Path) -> Iterator[tuple[Path, str]]:
