@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kboot.bundle import BundleManifest, build_bundle, default_bundle_dir, load_manifest
-from kboot.bundle.build import refresh_bundle
+from kboot.bundle.build import PRESENT_PACKAGES, refresh_bundle
 from kboot.cluster.addons import apply_addons
 from kboot.cluster.jointoken import register_join_token_step
 from kboot.cluster.pki import ensure_pki
@@ -103,6 +103,7 @@ def prepare_bundle(bundle_dir: Path | None, *, rebuild: bool) -> dict[str, Any]:
         "bundle_tar": str(archive),
         "bundle_dir": f"/var/lib/kboot/bundle/{manifest.base_digest}",
         "bundle_packages": list(manifest.packages),
+        "bundle_present_packages": list(PRESENT_PACKAGES),
         "kboot_wheel": str(directory / "wheels" / manifest.kboot_wheel),
         "kboot_wheel_name": manifest.kboot_wheel,
     }

@@ -64,6 +64,11 @@ def test_the_bundle_phase_stops_an_interrupted_runs_leftovers(tmp_path: Path) ->
 
 
 def test_each_host_installs_its_roles_packages_in_one_apt_run(tmp_path: Path) -> None:
+    """The rendered apt step, run with stand-ins for apt-get and dpkg-query: each role's
+    packages in one install, general tools only where the host lacks them."""
+    import os
+    import subprocess
+
     import yaml
 
     from kboot.cluster.pki import ensure_pki
@@ -74,16 +79,30 @@ def test_each_host_installs_its_roles_packages_in_one_apt_run(tmp_path: Path) ->
     task = next(t for t in play[0]["tasks"] if t["name"].startswith("Debian packages"))
     cp = Node("cp1", "10.0.0.11", control_plane=True, etcd=True, worker=False)
     w = Node("w1", "10.0.0.21", control_plane=False, etcd=False, worker=True)
-    packages = ["etcd-server", "etcd-client", "containerd", "haproxy"]
+    packages = ["etcd-server", "etcd-client", "containerd", "haproxy", "iptables", "kmod"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # the host has iptables (any version) but no kmod; dpkg-query fails for unknown packages
+    (bin_dir / "dpkg-query").write_text(
+        "#!/bin/sh\nprintf 'iptables=installed kmod=not-installed '\nexit 1\n")
+    (bin_dir / "dpkg-query").chmod(0o755)
 
-    def install_line(node: Node, vip: str | None) -> str:
+    def installed(node: Node, vip: str | None) -> list[str]:
         topo = Topology("t", (cp, w), "10.244.0.0/16", "10.96.0.0/16", "cluster.local", vip,
                         False)
         hv = _host_vars(topo, node, ensure_pki(tmp_path, topo))
-        text = render_string(task["shell"], {**hv, "bundle_packages": packages,
-                                             "apt_offline": "apt-get", "bundle_dir": "/b"})
-        return next(ln for ln in text.splitlines() if "install --no-install-recommends" in ln)
+        text = render_string(task["shell"], {
+            **hv, "bundle_packages": packages, "bundle_present_packages": ["iptables", "kmod"],
+            "apt_offline": "echo apt-get", "bundle_dir": "/b"})
+        lines = text.splitlines()
+        first = next(i for i, ln in enumerate(lines) if ln.startswith("pkgs="))
+        last = next(i for i, ln in enumerate(lines) if "install --no-install-recommends" in ln)
+        fragment = "set -e\n" + "\n".join(lines[first:last + 1]) + "\n"
+        out = subprocess.run(["/bin/sh", "-c", fragment], capture_output=True, text=True,
+                             check=True, env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"})
+        return out.stdout.split()[3:]
 
-    assert install_line(cp, "10.0.0.10").split()[3:] == [*packages, "keepalived"]
-    assert install_line(cp, None).split()[3:] == packages
-    assert install_line(w, "10.0.0.10").split()[3:] == ["containerd", "haproxy"]
+    wanted = ["etcd-server", "etcd-client", "containerd", "haproxy"]
+    assert installed(cp, "10.0.0.10") == [*wanted, "keepalived", "kmod"]
+    assert installed(cp, None) == [*wanted, "kmod"]
+    assert installed(w, "10.0.0.10") == ["containerd", "haproxy", "kmod"]
