@@ -3,7 +3,10 @@
 Capacity comes from ``/proc`` (CPUs, MemTotal) and ``statvfs`` of the root dir; conditions
 Ready/MemoryPressure/DiskPressure/PIDPressure are recomputed on every status update (Ready means
 the runtime reports RuntimeReady and NetworkReady). The Lease in ``kube-node-lease`` is renewed
-every ``lease_interval`` seconds — what the node-lifecycle controller watches.
+every ``lease_interval`` seconds — what the node-lifecycle controller watches. Until the node has
+been posted Ready, the runtime is re-checked every ``fast_interval`` and the status posted as
+soon as it turns ready (like the kubelet's fast status updates at startup): a new node is Ready
+within a second of its network, not at the next 10 s update.
 """
 
 from __future__ import annotations
@@ -106,10 +109,13 @@ class NodeAgent:
     """Registers the Node, keeps its status fresh and renews its Lease."""
 
     def __init__(self, client: ApiClient, runtime: Runtime, config: NodeConfig, *,
-                 status_interval: float = 10.0, lease_interval: float = 10.0) -> None:
+                 status_interval: float = 10.0, lease_interval: float = 10.0,
+                 fast_interval: float = 0.5) -> None:
         self.client, self.runtime, self.config = client, runtime, config
         self.status_interval, self.lease_interval = status_interval, lease_interval
+        self.fast_interval = fast_interval
         self.uid = ""
+        self.ready = False  # the Ready condition last posted
 
     def node_object(self) -> Obj:
         cfg = self.config
@@ -153,6 +159,7 @@ class NodeAgent:
             "conditions": conditions(ok, message, cfg.root_dir),
         }
         await self.client.patch_status("nodes", cfg.name, {"status": status})
+        self.ready = ok
 
     def _lease(self) -> Obj:
         meta: Obj = {"name": self.config.name, "namespace": LEASE_NAMESPACE}
@@ -173,14 +180,20 @@ class NodeAgent:
 
     async def run(self) -> None:
         """Heartbeat forever (errors are logged and retried at the next tick)."""
-        last_status = 0.0
+        last_status = last_lease = -float("inf")
         loop = asyncio.get_running_loop()
         while True:
             try:
-                await self.renew_lease()
-                if loop.time() - last_status >= self.status_interval:
+                if loop.time() - last_lease >= self.lease_interval:
+                    await self.renew_lease()
+                    last_lease = loop.time()
+                due = loop.time() - last_status >= self.status_interval
+                if not due and not self.ready:  # fast updates until Ready
+                    due = (await self._runtime_state())[0]
+                if due:
                     await self.update_status()
                     last_status = loop.time()
             except (ApiError, OSError) as exc:
                 log.warning("node heartbeat failed: %s", exc)
-            await asyncio.sleep(min(self.lease_interval, self.status_interval))
+            tick = min(self.lease_interval, self.status_interval)
+            await asyncio.sleep(tick if self.ready else min(tick, self.fast_interval))

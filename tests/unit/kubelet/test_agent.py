@@ -11,7 +11,7 @@ from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.kubelet.agent import Kubelet, KubeletConfig
 from kboot.controlplane.kubelet.cri.fake import FakeRuntime
-from kboot.controlplane.kubelet.node import NodeConfig
+from kboot.controlplane.kubelet.node import NodeAgent, NodeConfig
 from kboot.controlplane.kubelet.podspec import NodeSettings
 from kboot.controlplane.kubelet.sync import WorkerSettings
 from tests.unit.kubelet.helpers import pod
@@ -118,3 +118,32 @@ def test_young_containers_keep_their_pod_looked_at_often() -> None:
     waiting = {"phase": "Pending", "containerStatuses": [
         {"state": {"waiting": {"reason": "ContainerCreating"}}, "ready": False}]}
     assert _settling(waiting, now=t0 + 60)
+
+
+def test_a_new_node_is_posted_ready_as_soon_as_its_network_is() -> None:
+    """Until Ready, the runtime is re-checked every fast_interval: the node turns Ready within
+    a second of NetworkReady, long before the next regular status update (10 s here)."""
+    client, runtime = FakeClient(), FakeRuntime(network_ready=False)
+    agent = NodeAgent(client, runtime, NodeConfig(name="n1", ip="192.0.2.10"),
+                      status_interval=10.0, lease_interval=10.0, fast_interval=0.05)
+
+    async def ready() -> str:
+        node = await client.get("nodes", "n1")
+        conds = (node.get("status") or {}).get("conditions") or []
+        return next((c["status"] for c in conds if c["type"] == "Ready"), "")
+
+    async def go() -> None:
+        await agent.register()
+        task = asyncio.create_task(agent.run())
+        await asyncio.sleep(0.3)
+        assert await ready() == "False"
+        runtime.network_ready = True
+
+        async def is_ready() -> bool:
+            return await ready() == "True"
+
+        await until(is_ready, timeout=3.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(go())

@@ -39,6 +39,7 @@ class FakeRuntime:
     sandboxes: dict[str, SandboxStatus] = field(default_factory=dict)
     sandbox_configs: dict[str, SandboxConfig] = field(default_factory=dict)
     containers: dict[str, _Container] = field(default_factory=dict)
+    network_ready: bool = True  # what status() reports as NetworkReady (no CNI config yet: False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _id(self, kind: str) -> str:
@@ -48,7 +49,7 @@ class FakeRuntime:
         return "fake", "0.0.1"
 
     async def status(self) -> dict[str, bool]:
-        return {"RuntimeReady": True, "NetworkReady": True}
+        return {"RuntimeReady": True, "NetworkReady": self.network_ready}
 
     async def run_sandbox(self, config: SandboxConfig) -> str:
         sid = self._id("sb")
