@@ -261,6 +261,11 @@ def validate_node(obj: Obj, old: Obj | None) -> list[FieldError]:
             errors.append(required(f"spec.taints[{i}].key"))
         errors += check_enum(f"spec.taints[{i}].effect", taint.get("effect"),
                              ("NoExecute", "NoSchedule", "PreferNoSchedule"))
+    old_spec, spec = (old or {}).get("spec") or {}, obj.get("spec") or {}
+    for field in ("podCIDR", "podCIDRs"):  # a node's pods already have addresses in it
+        if old_spec.get(field) and spec.get(field) != old_spec[field]:
+            errors.append(forbidden(f"spec.{field}", 'node updates may not change podCIDR '
+                                                     'except from "" to valid'))
     return errors
 
 

@@ -31,6 +31,11 @@ class CidrAllocator:
             del self.used[cidr]
 
     def allocate(self, node: str) -> str:
+        """The node's block: the one it already holds here (a patch of ours the informer has not
+        shown yet must not earn it a second block), else the lowest free one."""
+        held = next((c for c, n in self.used.items() if n == node), None)
+        if held is not None:
+            return held
         for subnet in self.network.subnets(new_prefix=self.mask):
             text = str(subnet)
             if text not in self.used:

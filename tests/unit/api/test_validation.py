@@ -223,6 +223,15 @@ UPDATES: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
      {"metadata": meta("rb"), "roleRef": {
          "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r2"}},
      ["roleRef: Invalid value"]),
+    ("Node", {"metadata": meta("n1", ns=None), "spec": {}},
+     {"metadata": meta("n1", ns=None), "spec": {"podCIDR": "10.244.1.0/24",
+                                       "podCIDRs": ["10.244.1.0/24"]}}, []),
+    ("Node", {"metadata": meta("n1", ns=None), "spec": {"podCIDR": "10.244.1.0/24",
+                                               "podCIDRs": ["10.244.1.0/24"]}},
+     {"metadata": meta("n1", ns=None), "spec": {"podCIDR": "10.244.2.0/24",
+                                       "podCIDRs": ["10.244.2.0/24"]}},
+     ["spec.podCIDR: Forbidden: node updates may not change podCIDR",
+      "spec.podCIDRs: Forbidden: node updates may not change podCIDR"]),
     ("Job", {"metadata": meta("j", uid="u"), "spec": {"template": template(
         restartPolicy="Never")}},
      {"metadata": meta("j", uid="u"), "spec": {"template": template(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kboot.controlplane.controllers.base import Options
-from kboot.controlplane.controllers.ipam import NodeIpamController
+from kboot.controlplane.controllers.ipam import CidrAllocator, NodeIpamController
 from kboot.controlplane.controllers.namespace import NamespaceController, ServiceAccountController
 from kboot.controlplane.controllers.nodelifecycle import UNREACHABLE, NodeLifecycleController
 
@@ -53,6 +53,18 @@ def test_ipam_assigns_distinct_blocks_and_skips_used_ones() -> None:
     used["spec"]["podCIDR"] = "10.9.1.0/24"
     run(NodeIpamController, [("nodes", node("n1")), ("nodes", used), ("nodes", node("n3"))],
         body, options=Options(cluster_cidr="10.9.0.0/16"))
+
+
+def test_ipam_gives_a_node_one_block_even_before_its_patch_is_seen() -> None:
+    """A node updated again before the informer shows our podCIDR patch is reconciled again:
+    it must get the block it already has, not a second one (which would leak the first and
+    move a node whose pods already have addresses)."""
+    alloc = CidrAllocator("10.9.0.0/16", 24)
+    first = alloc.allocate("n1")
+    assert alloc.allocate("n1") == first
+    assert alloc.allocate("n2") != first
+    alloc.release("n1")
+    assert alloc.allocate("n3") == first
 
 
 def test_namespace_deletion_empties_then_finalizes() -> None:
