@@ -69,11 +69,12 @@ _DEPENDS_FLAGS = (
 
 @dataclass(frozen=True)
 class BundleManifest:
-    packages: list[str]
+    packages: list[str]  # what hosts install: kboot's DEFAULT_PACKAGES at build time + extras
     debs: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     wheels: dict[str, str] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
     recipe: str = ""  # bundle_recipe() when built: package lists and Python requirements
+    extra_packages: list[str] = field(default_factory=list)  # `kboot bundle build --package`
 
     @property
     def digest(self) -> str:
@@ -133,7 +134,12 @@ def _sha256(path: Path) -> str:
 
 
 def _download_debs(debs: Path, packages: list[str]) -> None:
+    """``debs`` holds exactly ``packages``: the missing downloaded, the no longer needed removed
+    (they would be pushed to every host for nothing)."""
     debs.mkdir(parents=True, exist_ok=True)
+    wanted = set(packages)
+    for stale in [p for p in debs.glob("*.deb") if p.name.split("_", 1)[0] not in wanted]:
+        stale.unlink()
     have = {p.name.split("_", 1)[0] for p in debs.glob("*.deb")}
     missing = [p for p in packages if p not in have]
     if missing:
@@ -197,16 +203,23 @@ def refresh_bundle(out: Path, manifest: BundleManifest) -> BundleManifest:
     """Bring an existing bundle up to date with this kboot: the debs and dependency wheels when
     the recipe changed (a new package or requirement), kboot's own wheel when its source did.
     Returns the manifest, rewritten when anything changed."""
-    packages = list(manifest.packages)
+    extras = list(manifest.extra_packages)
+    packages = bundle_packages(extras)
     changed = False
-    if manifest.recipe != bundle_recipe(packages):
+    if manifest.recipe != bundle_recipe(packages) or manifest.packages != packages:
         log.info("the bundle's packages or Python requirements changed: refreshing it")
         _download_debs(out / "debs", dependency_closure([*packages, *OPTIONAL_PACKAGES]))
         with contextlib.suppress(ConfigError):  # wheels are built from a source tree only
             _build_wheels(out / "wheels", source_tree())
         changed = True
     changed = refresh_kboot_wheel(out) or changed
-    return write_manifest(out, packages) if changed else manifest
+    return write_manifest(out, packages, extras) if changed else manifest
+
+
+def bundle_packages(extras: Iterable[str] = ()) -> list[str]:
+    """What hosts install from a bundle: this kboot's defaults, then the user's extras. A bundle
+    built by an older kboot follows the current defaults when refreshed (its extras stay)."""
+    return list(dict.fromkeys([*DEFAULT_PACKAGES, *extras]))
 
 
 def refresh_kboot_wheel(out: Path) -> bool:
@@ -242,23 +255,26 @@ def source_tree() -> Path:
 
 
 def build_bundle(
-    out: Path | None = None, *, packages: Iterable[str] = DEFAULT_PACKAGES, wheels: bool = True,
+    out: Path | None = None, *, extra_packages: Iterable[str] = (), wheels: bool = True,
     images: bool = True,
 ) -> BundleManifest:
     """Build (or refresh) a bundle in ``out`` and return its manifest (also written to disk)."""
     out = out or default_bundle_dir()
-    pkgs = list(packages)
+    extras = list(extra_packages)
+    pkgs = bundle_packages(extras)
     _download_debs(out / "debs", dependency_closure([*pkgs, *OPTIONAL_PACKAGES]))
     if wheels:
         _build_wheels(out / "wheels", source_tree())
     if images:
         _build_images(out / "images")
-    return write_manifest(out, pkgs)
+    return write_manifest(out, pkgs, extras)
 
 
-def write_manifest(out: Path, packages: list[str]) -> BundleManifest:
+def write_manifest(out: Path, packages: list[str], extras: list[str] | None = None
+                   ) -> BundleManifest:
     manifest = BundleManifest(
         packages=packages,
+        extra_packages=extras or [],
         debs={p.name: _sha256(p) for p in sorted((out / "debs").glob("*.deb"))},
         wheels={p.name: _sha256(p) for p in sorted((out / "wheels").glob("*.whl"))},
         images={p.name: _sha256(p) for p in sorted((out / "images").glob("*.tar"))},

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from kboot.bundle import DEFAULT_PACKAGES, build_bundle, default_bundle_dir
+from kboot.bundle import build_bundle, default_bundle_dir
 
 EPILOG = """examples:
   kboot bundle build                      # into ~/.kboot/bundle (KBOOT_HOME)
@@ -41,7 +41,7 @@ def _build(args: argparse.Namespace) -> int:
     with console.status(f"building bundle in {out}"):
         manifest = build_bundle(
             out,
-            packages=[*DEFAULT_PACKAGES, *args.package],
+            extra_packages=args.package,
             wheels=not args.no_wheels,
             images=not args.no_images,
         )

@@ -28,14 +28,29 @@ def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[
 def test_a_bundle_of_another_recipe_is_refreshed_then_left_alone(
         bundle: tuple[Path, list[str]]) -> None:
     out, calls = bundle
-    old = build.BundleManifest(packages=["etcd-server"], recipe="built-by-an-older-kboot")
+    old = build.BundleManifest(packages=["etcd-server", "python3-venv", "tcpdump"],
+                               extra_packages=["tcpdump"], recipe="built-by-an-older-kboot")
     fresh = build.refresh_bundle(out, old)
-    assert calls == ["debs:etcd-server,keepalived", "wheels deps=True"]
-    assert fresh.recipe == build.bundle_recipe(["etcd-server"]) != old.recipe
+    # this kboot's defaults (an older kboot's python3-venv is gone), the user's extra kept
+    want = [*build.DEFAULT_PACKAGES, "tcpdump"]
+    assert fresh.packages == want and fresh.extra_packages == ["tcpdump"]
+    assert calls == ["debs:" + ",".join(sorted([*want, "keepalived"])), "wheels deps=True"]
+    assert fresh.recipe == build.bundle_recipe(want) != old.recipe
     assert build.load_manifest(out) == fresh
     calls.clear()
     assert build.refresh_bundle(out, fresh) == fresh  # same recipe: nothing to do
     assert calls == []
+
+
+def test_debs_no_longer_needed_leave_the_bundle(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[list[str]] = []
+    monkeypatch.setattr(build, "_run", lambda cmd, cwd=None: ran.append(cmd) or "")
+    for name in ("containerd_1.6_amd64.deb", "python3-venv_3.11_amd64.deb"):
+        (tmp_path / name).write_bytes(b"deb")
+    build._download_debs(tmp_path, ["containerd", "runc"])
+    assert sorted(p.name for p in tmp_path.glob("*.deb")) == ["containerd_1.6_amd64.deb"]
+    assert ran[0] == ["apt-get", "download", "-q", "runc"]
 
 
 def test_the_recipe_follows_packages_and_requirements(monkeypatch: pytest.MonkeyPatch) -> None:
