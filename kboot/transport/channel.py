@@ -23,6 +23,7 @@ from kboot.errors import BecomeError, TransportError, tail
 from kboot.transport.ordered import send_data, send_eof
 
 TIMEOUT_EXIT = 124  # as timeout(1): the command ran out of time
+SCRIPT_SHELL = "/bin/sh -s"  # runs a script sent on stdin: the login shell can exec it as it is
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CHUNK = 65536
 _THREADED_STDIN = 256 * 1024  # send larger stdin from a thread so outputs keep draining
@@ -50,12 +51,19 @@ def shell_line(command: str, *, env: Mapping[str, str] | None, sudo: Sudo | None
     """The exec request: ``/bin/sh -c`` around ``command``, with env exports and sudo.
 
     Without ``stdin`` the command reads /dev/null, so nothing (not even EOF) is sent on the
-    channel after the exec request (see :mod:`.ordered` for why sending late is delicate)."""
+    channel after the exec request (see :mod:`.ordered` for why sending late is delicate).
+    :data:`SCRIPT_SHELL` alone goes unwrapped (any login shell runs that line; bash execs it),
+    else as ``exec``: dash forks for the last command of ``-c``, and on a busy host every process
+    counts."""
     exports = "" if stdin else "exec </dev/null; "
     for name, value in (env or {}).items():
         if not _ENV_NAME.match(name):
             raise ValueError(f"invalid environment variable name {name!r}")
         exports += f"export {name}={shlex.quote(value)}; "
+    if command == SCRIPT_SHELL:
+        if not exports and sudo is None:
+            return command
+        command = "exec " + command
     if sudo is None:
         return "/bin/sh -c " + shlex.quote(exports + command)
     inner = f"printf '%s' {shlex.quote(sudo.ready)} >&2; {exports}{command}"

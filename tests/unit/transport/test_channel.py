@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from kboot.transport.channel import Sudo, shell_line
+from kboot.transport.channel import SCRIPT_SHELL, Sudo, shell_line
 
 
 def test_plain_command_runs_through_sh() -> None:
@@ -47,3 +47,41 @@ def test_without_stdin_the_command_reads_dev_null() -> None:
     assert out == ""
     sudo = shlex.split(shell_line("cat", env=None, sudo=Sudo("[P]", "[R]"), stdin=False))
     assert "exec </dev/null; cat" in sudo[-1]
+
+
+def _script_pid(line: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``line`` as sshd does (the login shell's ``-c``) with a script on stdin: the pid of
+    that login shell, and what the script printed (its own pid, then ``$A``)."""
+    proc = subprocess.Popen(["bash", "-c", line], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=env)
+    out, _ = proc.communicate(b'echo "$$ $A"\n')
+    return proc.pid, out.decode()
+
+
+def test_script_shell_goes_unwrapped() -> None:
+    assert shell_line(SCRIPT_SHELL, env=None, sudo=None) == "/bin/sh -s"
+    pid, out = _script_pid(shell_line(SCRIPT_SHELL, env=None, sudo=None), env={"A": "x"})
+    assert out == f"{pid} x\n"  # the login shell exec'd the script's shell: no process between
+
+
+def test_script_shell_with_exports_is_exec_ed() -> None:
+    line = shell_line(SCRIPT_SHELL, env={"A": "a b"}, sudo=None)
+    assert line == "/bin/sh -c 'export A='\"'\"'a b'\"'\"'; exec /bin/sh -s'"
+    pid, out = _script_pid(line)
+    assert out == f"{pid} a b\n"
+
+
+def test_script_shell_under_sudo_is_exec_ed() -> None:
+    argv = shlex.split(shell_line(SCRIPT_SHELL, env=None, sudo=Sudo("[P]", "[R]")))
+    assert argv[-1] == "printf '%s' '[R]' >&2; exec /bin/sh -s"
+    argv = shlex.split(shell_line(SCRIPT_SHELL, env={"A": "1"}, sudo=Sudo("[P]", "[R]")))
+    assert argv[-1].endswith("; export A=1; exec /bin/sh -s")
+
+
+def test_script_shell_without_stdin_still_reads_dev_null() -> None:
+    line = shell_line(SCRIPT_SHELL, env=None, sudo=None, stdin=False)
+    assert line == "/bin/sh -c 'exec </dev/null; exec /bin/sh -s'"
+
+
+def test_other_commands_keep_their_wrapper() -> None:
+    assert shell_line("/bin/sh -s -x", env=None, sudo=None) == "/bin/sh -c '/bin/sh -s -x'"
