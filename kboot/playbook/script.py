@@ -24,6 +24,12 @@ from kboot.tasks.base import DATA_FN, UMASK_VAR, Command
 INLINE_LIMIT = 256 * 1024
 _MARK = "@@KBOOT-STEP"
 STALE = -1000
+_U = UMASK_VAR[1:]
+# The umask that file-creating commands restore, read with builtins from the shell's own
+# /proc status (Linux >= 4.7); elsewhere from ``$(umask)``, a subshell (a fork).
+_SAVE_UMASK = (f"{_U}=; [ ! -r /proc/$$/status ] || while read -r k v; do "
+              f"if [ \"$k\" = Umask: ]; then {_U}=$v; break; fi; done </proc/$$/status\n"
+              f"[ -n \"{UMASK_VAR}\" ] || {_U}=$(umask)")
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str
     """The script for ``steps``; ``uploads`` maps ``"step-command"`` to pre-uploaded data paths."""
     out = [f"M='{_MARK} {nonce}'", "f=0"]
     if any(UMASK_VAR in c.script for step in steps for c in step.commands):
-        out.append(f"{UMASK_VAR[1:]}=$(umask)")  # restored after files created with their mode
+        out.append(_SAVE_UMASK)  # restored after files created with their mode
     if uploads:
         out.append(f"trap 'rm -f -- {' '.join(quote(p) for p in uploads.values())}' EXIT")
     for step in steps:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+from kboot.facts.files import ABSENT_FILE
 from kboot.playbook.script import Step, build_script, parse_outcomes
 from kboot.tasks.base import Command
+from kboot.tasks.files import Attrs, write_file
 from kboot.transport.fake import FakeTransport
 from tests.unit.playbook.helpers import Harness
 
@@ -247,6 +250,22 @@ def test_grouped_steps_report_the_failing_command_too() -> None:
     outcomes = parse_outcomes(steps, result.stdout, result.stderr, "n0nce")
     assert (outcomes[0].exit_code, outcomes[0].failed_command, outcomes[0].stdout) == (1, 1, "a")
     assert not outcomes[1].ran  # the failure stopped the script
+
+
+def test_files_are_created_with_their_mode_and_the_umask_restored_without_a_subshell(
+        tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    steps = [Step(0, (write_file(str(path), b"x", Attrs(mode=0o640), ABSENT_FILE),),
+                  isolate=False),
+             Step(1, (Command("command umask"),), isolate=False)]
+    script = build_script(steps, "n0nce", uploads={})
+    # ``$(umask)`` would fork; were it used, this stand-in would spoil the restored umask
+    spoiler = 'umask() { if [ $# -eq 0 ]; then echo 0777; else command umask "$@"; fi; }\n'
+    result = subprocess.run(["/bin/sh", "-c", "umask 027; exec /bin/sh -s"],
+                            input=(spoiler + script).encode(), capture_output=True, check=True)
+    outcomes = parse_outcomes(steps, result.stdout.decode(), result.stderr.decode(), "n0nce")
+    assert (outcomes[0].exit_code, outcomes[1].stdout) == (0, "0027")
+    assert path.read_bytes() == b"x" and path.stat().st_mode & 0o777 == 0o640
 
 
 def test_tasks_on_a_file_an_earlier_task_writes_plan_on_its_prediction(tmp_path: Path) -> None:
