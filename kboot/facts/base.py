@@ -9,6 +9,9 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
+ABSENT = "ABSENT"
+"""What a fact's command prints when the thing it describes is not there."""
+
 
 class FactError(ValueError):
     """A fact's output could not be parsed (the host answered something unexpected)."""
@@ -34,7 +37,7 @@ class Fact(Generic[T]):
 
     ``key`` identifies the fact in a host's cache (``"file:/etc/hosts"``); ``command`` is a POSIX
     shell snippet whose stdout ``parse`` turns into the value. Commands must not fail the whole
-    gathering script: they report absence in their output instead (e.g. ``ABSENT``).
+    gathering script: they report absence in their output instead (:data:`ABSENT`).
     ``path`` names the file the fact describes (``listing``: a directory whose entries it
     lists) and ``depends`` trees it derives from. A task's *touched* path makes the fact stale
     when it is the fact's path, lies under one of its ``depends``, is an entry of its listed

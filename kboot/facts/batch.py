@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kboot.facts.base import Fact, FactError, quote
-from kboot.facts.bulk import bulk_facts, bulk_outputs, bulk_script
+from kboot.facts.bulk import bulk_facts, bulk_outputs, bulk_script, stdin_sum
 
 _MARK = "@@KBOOT-FACT"
 
@@ -93,7 +93,7 @@ def guard_condition(facts: Sequence[tuple[Fact[Any], str]]) -> str:
         read = f'g=$( {{ {fact.command}\n}} </dev/null 2>/dev/null )'
         if expected.startswith("sha256:"):
             checks.append(f'{read}; [ "$(printf %s "$g" | sha256sum)" = '
-                          f'"{expected[7:]}  -" ]')
+                          f'"{stdin_sum(expected[7:])}" ]')
         else:
             checks.append(f'{read}; [ "$g" = {quote(expected)} ]')
     return " && ".join(checks) if checks else "true"

@@ -7,7 +7,8 @@ single ``sha256sum``, and only symlinks still cost one ``readlink`` each. The pe
 are then rebuilt byte for byte as :func:`kboot.facts.files.file_stat`'s own command prints them,
 so parsers, caches and the digests guards compare stay exactly as without bulk gathering.
 
-Paths containing a newline or a backslash (which ``sha256sum`` escapes) keep their own command.
+Paths containing a newline or a backslash (which ``sha256sum`` escapes when it names a file)
+keep their own command.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kboot.facts.base import Fact, quote
+from kboot.facts.base import ABSENT, Fact, quote
 
 STAT = "stat"  # Fact.bulk value of file_stat facts
 _STAT_FORMAT = "%F|%a|%U|%G|%s|%n"
-_ABSENT = "ABSENT"
+
+
+def stdin_sum(digest: str) -> str:
+    """What ``sha256sum <file`` prints (stdin is named ``-``), as ``file_stat`` hashes."""
+    return f"{digest}  -"
 
 
 def bulk_facts(facts: Sequence[Fact[Any]]) -> list[Fact[Any]]:
@@ -65,13 +70,13 @@ def bulk_outputs(facts: Sequence[Fact[Any]], sections: Mapping[str, list[str]]
         path = str(fact.path)
         head = stats.get(path)
         if head is None:
-            outputs[fact.key] = _ABSENT
+            outputs[fact.key] = ABSENT
             continue
         kind = head.split("|", 1)[0]
         if kind == "symbolic link":
             extra = "\n".join(_trim(sections.get(f"link {i}", [])))
         elif kind in ("regular file", "regular empty file"):
-            extra = sums.get(path, "")
+            extra = stdin_sum(sums[path]) if path in sums else ""  # unreadable: no sum
         else:
             extra = ""
         outputs[fact.key] = f"{head}\n{extra}" if extra else head

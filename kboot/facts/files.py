@@ -6,10 +6,9 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-from kboot.facts.base import Fact, quote
-from kboot.facts.bulk import STAT
+from kboot.facts.base import ABSENT, Fact, quote
+from kboot.facts.bulk import STAT, stdin_sum
 
-_ABSENT = "ABSENT"
 _TYPES = {
     "regular file": "file",
     "regular empty file": "file",
@@ -56,13 +55,13 @@ ABSENT_FILE = FileStat(exists=False)
 
 def parse_stat(output: str) -> FileStat:
     lines = output.splitlines()
-    if not lines or lines[0].strip() == _ABSENT:
+    if not lines or lines[0].strip() == ABSENT:
         return ABSENT_FILE
     kind, mode, owner, group, size = lines[0].split("|", 4)
     ftype = _TYPES.get(kind, kind)
     extra = lines[1].strip() if len(lines) > 1 else None
     if extra and ftype == "file":
-        extra = extra.split()[0]  # "<sha256>  <path>"
+        extra = extra.split()[0]  # "<sha256>  -"
     return FileStat(
         exists=True,
         type=ftype,
@@ -76,13 +75,16 @@ def parse_stat(output: str) -> FileStat:
 
 
 def file_stat(path: str) -> Fact[FileStat]:
-    """Type, mode, owner, group, size, and sha256 (regular files) or target (symlinks)."""
+    """Type, mode, owner, group, size, and sha256 (regular files) or target (symlinks).
+
+    The file is hashed from stdin: one process (no ``| cut``), and ``sha256sum`` never escapes
+    the name (it prints ``-``). An unreadable file prints no hash line."""
     p = quote(path)
     command = (
         f"if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%s' -- {p}; "
         f"if [ -L {p} ]; then readlink -- {p}; "
-        f"elif [ -f {p} ]; then sha256sum -- {p} | cut -d' ' -f1; fi; "
-        f"else echo {_ABSENT}; fi"
+        f"elif [ -f {p} ]; then sha256sum <{p}; fi; "
+        f"else echo {ABSENT}; fi"
     )
     return Fact(f"file:{path}", command, parse_stat, path=path, bulk=STAT)
 
@@ -91,7 +93,7 @@ def predicted_stat(data: bytes, mode: int, owner: str, group: str) -> str:
     """What :func:`file_stat`'s command prints for a regular file holding ``data``."""
     kind = "regular file" if data else "regular empty file"
     return (f"{kind}|{mode:o}|{owner}|{group}|{len(data)}\n"
-            f"{hashlib.sha256(data).hexdigest()}")
+            f"{stdin_sum(hashlib.sha256(data).hexdigest())}")
 
 
 def predicted_content(data: bytes) -> str:
@@ -112,7 +114,7 @@ def identity(become: bool) -> Fact[tuple[str, str]]:
 
 def parse_content(output: str) -> bytes | None:
     text = output.strip()
-    if text == _ABSENT:
+    if text == ABSENT:
         return None
     return base64.b64decode("".join(text.split()))
 
@@ -120,12 +122,12 @@ def parse_content(output: str) -> bytes | None:
 def file_content(path: str) -> Fact[bytes | None]:
     """A regular file's bytes (``None`` if absent); gathered only for ``--diff``."""
     p = quote(path)
-    command = f"if [ -f {p} ]; then base64 -w0 -- {p}; echo; else echo {_ABSENT}; fi"
+    command = f"if [ -f {p} ]; then base64 -w0 -- {p}; echo; else echo {ABSENT}; fi"
     return Fact(f"content:{path}", command, parse_content, path=path)
 
 
 def parse_directory(output: str) -> list[str] | None:
-    if output.strip() == _ABSENT:
+    if output.strip() == ABSENT:
         return None
     return sorted(line for line in output.splitlines() if line)
 
@@ -133,5 +135,5 @@ def parse_directory(output: str) -> list[str] | None:
 def directory(path: str) -> Fact[list[str] | None]:
     """A directory's entry names, sorted (``None`` if it is not a directory)."""
     p = quote(path)
-    command = f"if [ -d {p} ]; then ls -1A -- {p}; else echo {_ABSENT}; fi"
+    command = f"if [ -d {p} ]; then ls -1A -- {p}; else echo {ABSENT}; fi"
     return Fact(f"dir:{path}", command, parse_directory, path=path, listing=True)
