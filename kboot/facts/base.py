@@ -41,7 +41,9 @@ class Fact(Generic[T]):
     ``path`` names the file the fact describes (``listing``: a directory whose entries it
     lists) and ``depends`` trees it derives from. A task's *touched* path makes the fact stale
     when it is the fact's path, lies under one of its ``depends``, is an entry of its listed
-    directory, or is a recursive touch (``/dir/**``) above its path.
+    directory, or is a recursive touch (``/dir/**``) above its path. ``absent_test`` is a shell
+    condition of builtins only that holds exactly when ``command`` would print :data:`ABSENT`:
+    a guard expecting absence checks it without a subshell.
     """
 
     key: str
@@ -51,6 +53,7 @@ class Fact(Generic[T]):
     depends: tuple[str, ...] = ()
     listing: bool = False
     bulk: str = ""  # gathered together with facts of the same kind (see kboot.facts.bulk)
+    absent_test: str = ""
 
     def stale_after(self, touched: str) -> bool:
         """Whether changing ``touched`` may change this fact."""

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from kboot.facts.base import Fact, FactError, quote
+from kboot.facts.base import ABSENT, Fact, FactError, quote
 from kboot.facts.bulk import bulk_facts, bulk_outputs, bulk_script, stdin_sum
 
 _MARK = "@@KBOOT-FACT"
@@ -87,15 +87,18 @@ def guard_condition(facts: Sequence[tuple[Fact[Any], str]]) -> str:
     Used when tasks were planned with facts that an earlier *opaque* command of the same batch
     may have changed: the batch re-checks them on the host instead of paying a round trip, and
     stops for a re-plan only if one really changed. ``expected`` is the fact's earlier output:
-    compared literally when short, by digest (see :func:`expectation`) when long."""
+    compared literally when short, by digest (see :func:`expectation`) when long. Absence is
+    checked with the fact's ``absent_test`` (builtins: no subshell) when it has one."""
     checks = []
     for fact, expected in facts:
         read = f'g=$( {{ {fact.command}\n}} </dev/null 2>/dev/null )'
-        if expected.startswith("sha256:"):
-            checks.append(f'{read}; [ "$(printf %s "$g" | sha256sum)" = '
-                          f'"{stdin_sum(expected[7:])}" ]')
+        if expected == ABSENT and fact.absent_test:
+            checks.append(f"{{ {fact.absent_test}; }}")
+        elif expected.startswith("sha256:"):
+            checks.append(f'{{ {read}; [ "$(printf %s "$g" | sha256sum)" = '
+                          f'"{stdin_sum(expected[7:])}" ]; }}')
         else:
-            checks.append(f'{read}; [ "$g" = {quote(expected)} ]')
+            checks.append(f'{{ {read}; [ "$g" = {quote(expected)} ]; }}')
     return " && ".join(checks) if checks else "true"
 
 

@@ -86,7 +86,8 @@ def file_stat(path: str) -> Fact[FileStat]:
         f"elif [ -f {p} ]; then sha256sum <{p}; fi; "
         f"else echo {ABSENT}; fi"
     )
-    return Fact(f"file:{path}", command, parse_stat, path=path, bulk=STAT)
+    return Fact(f"file:{path}", command, parse_stat, path=path, bulk=STAT,
+                absent_test=f"[ ! -e {p} ] && [ ! -L {p} ]")
 
 
 def predicted_stat(data: bytes, mode: int, owner: str, group: str) -> str:
@@ -123,7 +124,8 @@ def file_content(path: str) -> Fact[bytes | None]:
     """A regular file's bytes (``None`` if absent); gathered only for ``--diff``."""
     p = quote(path)
     command = f"if [ -f {p} ]; then base64 -w0 -- {p}; echo; else echo {ABSENT}; fi"
-    return Fact(f"content:{path}", command, parse_content, path=path)
+    return Fact(f"content:{path}", command, parse_content, path=path,
+                absent_test=f"[ ! -f {p} ]")
 
 
 def parse_directory(output: str) -> list[str] | None:
@@ -136,4 +138,5 @@ def directory(path: str) -> Fact[list[str] | None]:
     """A directory's entry names, sorted (``None`` if it is not a directory)."""
     p = quote(path)
     command = f"if [ -d {p} ]; then ls -1A -- {p}; else echo {ABSENT}; fi"
-    return Fact(f"dir:{path}", command, parse_directory, path=path, listing=True)
+    return Fact(f"dir:{path}", command, parse_directory, path=path, listing=True,
+                absent_test=f"[ ! -d {p} ]")

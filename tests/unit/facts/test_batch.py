@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from kboot.facts.base import Fact, FactError
-from kboot.facts.batch import gather_script, new_nonce, parse_gathered
+from kboot.facts.base import ABSENT, Fact, FactError
+from kboot.facts.batch import expectation, gather_script, guard_condition, new_nonce, parse_gathered
 from kboot.facts.files import directory, file_content, file_stat
 from kboot.facts.services import systemd_unit
 from kboot.facts.system import kernel_modules, sysctl, user
@@ -71,3 +71,43 @@ def test_truncated_output_is_an_error() -> None:
 ])
 def test_staleness(fact: Fact[object], touched: str, stale: bool) -> None:
     assert fact.stale_after(touched) is stale
+
+
+def _holds(condition: str) -> bool:
+    return _run(f"if {condition}; then echo holds; fi") == "holds\n"
+
+
+def test_a_guard_expecting_absence_needs_no_subshell(tmp_path: Path) -> None:
+    path = str(tmp_path / "f")
+    facts = [file_stat(path), file_content(path), directory(path)]
+    guard = guard_condition([(f, ABSENT) for f in facts])
+    assert "$(" not in guard
+    assert _holds(guard)
+    (tmp_path / "f").write_text("x")
+    assert not _holds(guard)
+    assert not _holds(guard_condition([(file_content(path), ABSENT)]))
+    assert _holds(guard_condition([(directory(path), ABSENT)]))
+
+
+def test_facts_without_an_absent_test_read_their_output() -> None:
+    guard = guard_condition([(sysctl("kernel.no_such_key"), ABSENT)])
+    assert "g=$(" in guard
+    assert _holds(guard)
+
+
+def test_a_guard_fails_when_any_fact_changed() -> None:
+    """A later check must not compare the output an earlier, failed check read."""
+    changed = Fact("one", "echo now", str)
+    same = Fact("two", "echo two", str)
+    assert not _holds(guard_condition([(changed, "was"), (same, "now")]))
+    assert _holds(guard_condition([(changed, "now"), (same, "two")]))
+
+
+def test_a_guard_compares_long_outputs_by_digest(tmp_path: Path) -> None:
+    (tmp_path / "big").write_bytes(b"x" * 4096)
+    fact = file_content(str(tmp_path / "big"))
+    expected = expectation(_run(f"{fact.command}\n"))
+    assert expected.startswith("sha256:")
+    assert _holds(guard_condition([(fact, expected)]))
+    (tmp_path / "big").write_bytes(b"y" * 4096)
+    assert not _holds(guard_condition([(fact, expected)]))
