@@ -99,6 +99,22 @@ def test_second_up_changes_nothing(sqlite_cluster: SqliteCluster, kboot: Kboot) 
     assert events and changed == [], "\n".join(changed)
 
 
+def test_switching_the_store_of_a_live_cluster_is_refused(sqlite_cluster: SqliteCluster,
+                                                         kboot: Kboot) -> None:
+    """The lab's own inventory names the same cluster on etcd: preflight refuses, nothing
+    changes, and the cluster keeps its objects."""
+    c = sqlite_cluster
+    proc = kboot.up(c.lab.inventory_path, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "switching the store of a live cluster is not supported" in out, out
+    assert "Keep cluster.datastore: sqlite" in out and "Traceback" not in out, out
+    assert "phase bundle" not in out, out  # stopped at preflight
+    _, unit = c.sh(c.cp1, "systemctl show -p ExecStart --value kboot-apiserver")
+    assert f"--storage=sqlite://{DB}" in unit, unit
+    c.kubectl("get", "deployment", "sq-web")
+
+
 def test_status_is_healthy_without_etcd(sqlite_cluster: SqliteCluster, kboot: Kboot) -> None:
     proc = kboot("status", str(sqlite_cluster.inventory), check=False)
     out = proc.stdout + proc.stderr

@@ -106,3 +106,37 @@ def test_each_host_installs_its_roles_packages_in_one_apt_run(tmp_path: Path) ->
     assert installed(cp, "10.0.0.10") == [*wanted, "keepalived", "kmod"]
     assert installed(cp, None) == [*wanted, "kmod"]
     assert installed(w, "10.0.0.10") == ["containerd", "haproxy", "kmod"]
+
+
+def test_preflight_refuses_to_switch_the_store_of_a_live_cluster(tmp_path: Path) -> None:
+    """The check reads the installed apiserver unit's --storage: another kind than the
+    inventory's cluster.datastore fails with what to do; the same kind, or no unit, passes."""
+    import subprocess
+
+    import yaml
+
+    from kboot.templating import render_string
+    play = yaml.safe_load((TEMPLATES.parent / "playbooks" / "up" / "preflight.yaml").read_text())
+    task = next(t for t in play[0]["tasks"] if "data store" in t["name"])
+    unit = tmp_path / "kboot-apiserver.service"
+
+    def check(datastore: str, storage: str | None) -> subprocess.CompletedProcess[str]:
+        if storage is None:
+            unit.unlink(missing_ok=True)
+        else:
+            unit.write_text(f"[Service]\nExecStart=/opt/kboot/venv/bin/kboot-apiserver \\\n"
+                            f"  --storage={storage} \\\n  --secure-port=6443\n")
+        script = render_string(task["shell"], {"datastore": datastore}).replace(
+            "/etc/systemd/system/kboot-apiserver.service", str(unit))
+        return subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True)
+
+    etcd = "etcd://10.0.0.11:2379?cacert=/etc/kboot/pki/etcd/ca.crt"
+    assert check("etcd", None).returncode == 0
+    assert check("etcd", etcd).returncode == 0
+    assert check("sqlite", "sqlite:///var/lib/kboot/store/kboot.db").returncode == 0
+    refused = check("sqlite", etcd)
+    assert refused.returncode == 1
+    assert "runs on its etcd store" in refused.stdout
+    assert "Keep cluster.datastore: etcd" in refused.stdout
+    back = check("etcd", "sqlite:///var/lib/kboot/store/kboot.db")
+    assert back.returncode == 1 and "Keep cluster.datastore: sqlite" in back.stdout
