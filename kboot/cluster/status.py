@@ -5,7 +5,9 @@
   the first reachable etcd member also answers ``etcdctl member list`` and ``endpoint status``
   in that same round trip;
 - scheduler and controller-manager leaders (their Leases in kube-system);
-- the workstation PKI's certificates, soonest expiry first.
+- the workstation PKI's certificates, soonest expiry first, and each node's kubelet client
+  certificate (issued on the node through a CSR, so read there with ``openssl`` in the same
+  round trip).
 
 Gathering (:func:`gather_status`) and judging (:func:`build_report`, pure) are separate, so the
 judgement is tested on canned data. A part that cannot be gathered becomes a problem in the
@@ -19,6 +21,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 CERT_WARN_DAYS = 30
 LEASES = ("kube-scheduler", "kube-controller-manager")
 MARK = "KBOOT-SECTION "
+KUBELET_CERT = "/var/lib/kboot/kubelet/pki/kubelet-client-current.pem"
 
 
 def expected_units(node: Node) -> tuple[str, ...]:
@@ -65,6 +69,7 @@ def host_command(topo: Topology, node: Node, *, with_etcd: bool) -> str:
     """The one shell line a host runs for ``kboot status``; sections are marked for parsing."""
     units = " ".join(expected_units(node))
     line = f"echo '{MARK}units'; systemctl is-active {units};"
+    line += f" echo '{MARK}kubelet-cert'; openssl x509 -noout -enddate -in {KUBELET_CERT} 2>&1;"
     if with_etcd:
         etcdctl = _etcdctl(topo, node)
         line += (f" echo '{MARK}members'; {etcdctl} member list 2>&1;"
@@ -199,6 +204,27 @@ def cert_rows(found: Sequence[tuple[Path, CertInfo | str]], root: Path, *,
     return tuple(rows)
 
 
+def kubelet_cert_rows(topo: Topology, outputs: Mapping[str, HostOutput], *,
+                      now: datetime.datetime) -> tuple[CertRow, ...]:
+    """Each reachable node's kubelet client certificate, from ``openssl x509 -enddate``."""
+    rows = []
+    for node in topo.nodes:
+        out = outputs.get(node.name)
+        text = split_sections(out.stdout).get("kubelet-cert") if out else None
+        if out is None or out.status == "unreachable" or text is None:
+            continue
+        path = f"{node.name}:{KUBELET_CERT}"
+        found = re.search(r"^notAfter=(.+)$", text, re.M)
+        if found is None:
+            rows.append(CertRow(path, "", None, None, "missing (the node has not joined)"))
+            continue
+        not_after = datetime.datetime.strptime(found.group(1).strip(), "%b %d %H:%M:%S %Y GMT"
+                                               ).replace(tzinfo=datetime.UTC)
+        rows.append(CertRow(path, f"system:node:{node.name}", not_after,
+                            (not_after - now).days))
+    return tuple(rows)
+
+
 @dataclass(frozen=True)
 class Gathered:
     """Raw inputs of a report, as gathered (or canned by tests)."""
@@ -232,7 +258,9 @@ def build_report(topo: Topology, g: Gathered, *,
     for lease in LEASES:
         if not g.leases.get(lease) and g.nodes is not None:
             problems.append(f"{lease}: no leader")
-    certs = cert_rows(g.certs, g.cert_root, now=now)
+    certs = tuple(sorted(  # unreadable or missing first, then soonest expiry first
+        cert_rows(g.certs, g.cert_root, now=now) + kubelet_cert_rows(topo, g.outputs, now=now),
+        key=lambda c: (c.days_left is not None, c.days_left or 0)))
     for c in certs:
         if c.problem:
             problems.append(f"certificate {c.path}: {c.problem}")

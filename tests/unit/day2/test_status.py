@@ -13,6 +13,7 @@ from rich.console import Console
 from kboot.cli.commands.status import render
 from kboot.cluster.exec import HostOutput
 from kboot.cluster.status import (
+    KUBELET_CERT,
     MARK,
     Gathered,
     build_report,
@@ -158,3 +159,24 @@ def test_embedded_store_cluster_is_healthy_without_etcd() -> None:
     render(report, Console(file=out, width=200))
     text = out.getvalue()
     assert "embedded sqlite" in text and "(unknown)" not in text and "all healthy" in text
+
+
+def test_kubelet_client_certificates_are_read_on_the_nodes() -> None:
+    """Issued on each node through a CSR, so read there: expiry shown with the workstation's
+    certificates (soonest first), a node without one is a problem."""
+    assert "openssl x509 -noout -enddate" in host_command(TOPO, TOPO.nodes[0], with_etcd=False)
+    expires = NOW + datetime.timedelta(days=20, hours=2)
+    cp1 = _host_out("cp1", ["active"] * 9, etcd=True)
+    cp1 = HostOutput("cp1", 0, cp1.stdout + f"{MARK}kubelet-cert\n"
+                     f"notAfter={expires:%b %e %H:%M:%S %Y} GMT\n", "", "ok")
+    w1 = HostOutput("w1", 0, _host_out("w1", ["active"] * 6).stdout + f"{MARK}kubelet-cert\n"
+                    "Could not open file or uri for loading certificate\n", "", "ok")
+    report = build_report(TOPO, _gathered(outputs={"cp1": cp1, "w1": w1}), now=NOW)
+    paths = [c.path for c in report.certs]
+    assert paths == [f"w1:{KUBELET_CERT}", f"cp1:{KUBELET_CERT}", "pki/admin.crt"]
+    cp1_cert = report.certs[1]
+    assert cp1_cert.subject == "system:node:cp1" and cp1_cert.days_left == 20
+    assert cp1_cert.not_after == expires.replace(microsecond=0)
+    problems = "\n".join(report.problems)
+    assert f"certificate w1:{KUBELET_CERT}: missing" in problems
+    assert f"certificate cp1:{KUBELET_CERT} expires in 20 days" in problems
