@@ -86,6 +86,11 @@ def test_status_all_healthy_with_etcd_leader(kboot: Kboot, inv: str, small: Lab)
     assert [m["leader"] for m in report["etcd"]] == [True]
     assert report["leaders"]["kube-scheduler"] and report["leaders"]["kube-controller-manager"]
     assert report["certificates"] and report["certificates"][0]["daysLeft"] > 300
+    kubelet = {c["path"].split(":", 1)[0]: c for c in report["certificates"]
+               if c["path"].endswith(":/var/lib/kboot/kubelet/pki/kubelet-client-current.pem")}
+    assert set(kubelet) == {n.name for n in small.nodes}, report["certificates"]
+    assert all(c["subject"] == f"system:node:{name}" and c["daysLeft"] > 300
+               for name, c in kubelet.items()), kubelet
 
 
 def test_get_pods_wide(kboot: Kboot, inv: str, app: Path, small: Lab) -> None:
