@@ -41,6 +41,9 @@ class Topology:
     api_vip: str | None
     schedulable_control_plane: bool
     datastore: str = "etcd"  # "sqlite": the apiserver's embedded store, one control plane
+    # where hosts get Debian packages: "bundle" (pushed from the workstation, air-gapped) or
+    # "host" (each host's own apt sources; the bundle's wheels and images are still pushed)
+    package_source: str = "bundle"
 
     @property
     def control_planes(self) -> tuple[Node, ...]:
@@ -140,6 +143,7 @@ def topology_from_inventory(inv: Inventory) -> Topology:
         api_vip=str(cluster["api_vip"]) if cluster.get("api_vip") else None,
         schedulable_control_plane=schedulable,
         datastore=datastore,
+        package_source=str(cluster.get("package_source", "bundle")),
     )
 
 

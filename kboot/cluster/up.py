@@ -72,16 +72,26 @@ def standard_api_steps() -> dict[str, ApiStep]:
 PhaseCallback = Callable[[str, str], None]  # (phase, "start"|"ok"|"failed"|"skipped")
 
 
-def bundle_archive(bundle_dir: Path, manifest: BundleManifest) -> Path:
+def archive_base(manifest: BundleManifest, *, debs: bool) -> str:
+    """The name of a bundle's stable part on hosts: its digest, marked when without debs."""
+    return manifest.base_digest if debs else f"{manifest.base_digest}-nodebs"
+
+
+def bundle_archive(bundle_dir: Path, manifest: BundleManifest, *, debs: bool = True) -> Path:
     """One tar of the bundle's large, stable part (all but kboot's own wheel), named by its
-    digest: built once, pushed once per host; a new kboot release only pushes its wheel."""
-    archive = bundle_dir / f"bundle-{manifest.base_digest}.tar"
+    digest: built once, pushed once per host; a new kboot release only pushes its wheel.
+    Without ``debs`` (hosts install Debian packages from their own apt sources) the tar holds
+    only the wheels, the images and the manifest."""
+    base = archive_base(manifest, debs=debs)
+    archive = bundle_dir / f"bundle-{base}.tar"
     if not archive.exists():
         for old in bundle_dir.glob("bundle-*.tar"):
-            old.unlink()
+            if not old.name.startswith(f"bundle-{manifest.base_digest}"):
+                old.unlink()
         tmp = archive.with_suffix(".tmp")
         with tarfile.open(tmp, "w") as tar:
-            for part in ("debs", "images", "manifest.json"):
+            for part in ("debs", "images", "manifest.json") if debs else ("images",
+                                                                          "manifest.json"):
                 tar.add(bundle_dir / part, arcname=part)
             for wheel in sorted((bundle_dir / "wheels").glob("*.whl")):
                 if not wheel.name.startswith("kboot-"):
@@ -90,18 +100,20 @@ def bundle_archive(bundle_dir: Path, manifest: BundleManifest) -> Path:
     return archive
 
 
-def prepare_bundle(bundle_dir: Path | None, *, rebuild: bool) -> dict[str, Any]:
+def prepare_bundle(bundle_dir: Path | None, *, rebuild: bool, debs: bool = True
+                   ) -> dict[str, Any]:
     directory = bundle_dir or default_bundle_dir()
     if rebuild or not (directory / "manifest.json").exists():
         manifest = build_bundle(directory)
     else:
         manifest = refresh_bundle(directory, load_manifest(directory))
-    archive = bundle_archive(directory, manifest)
+    archive = bundle_archive(directory, manifest, debs=debs)
+    base = archive_base(manifest, debs=debs)
     return {
         "bundle_digest": manifest.digest,
-        "bundle_base": manifest.base_digest,
+        "bundle_base": base,
         "bundle_tar": str(archive),
-        "bundle_dir": f"/var/lib/kboot/bundle/{manifest.base_digest}",
+        "bundle_dir": f"/var/lib/kboot/bundle/{base}",
         "bundle_packages": list(manifest.packages),
         "bundle_present_packages": list(PRESENT_PACKAGES),
         "kboot_wheel": str(directory / "wheels" / manifest.kboot_wheel),
@@ -123,7 +135,8 @@ def up(
     mode passes none."""
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
-    bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle)
+    bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle,
+                            debs=topo.package_source == "bundle")
     pki = ensure_pki(state, topo)
     cinv = cluster_inventory(inventory, topo, pki, cluster_vars(topo, bundle=bundle))
     report = UpReport(topology=topo, admin_kubeconfig=pki.admin_kubeconfig)

@@ -60,6 +60,7 @@ def cluster_vars(topo: Topology, *, bundle: dict[str, Any]) -> dict[str, Any]:
         "apiserver_wait_seconds": 90,
         "apiserver_storage_url": storage_url(topo),
         "datastore": topo.datastore,
+        "package_source": topo.package_source,
         "sqlite_dir": SQLITE_DIR,
         "apiserver_endpoints": [{"name": n.name, "address": n.ip} for n in topo.control_planes],
         "service_cidr": topo.service_cidr,

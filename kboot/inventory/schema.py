@@ -162,6 +162,7 @@ CLUSTER: dict[str, Callable[[Any], Any]] = {
     "dns_domain": text,
     "kubernetes_version": text,
     "datastore": one_of("etcd", "sqlite"),
+    "package_source": one_of("bundle", "host"),
 }
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")

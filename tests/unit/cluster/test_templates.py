@@ -140,3 +140,20 @@ def test_preflight_refuses_to_switch_the_store_of_a_live_cluster(tmp_path: Path)
     assert "Keep cluster.datastore: etcd" in refused.stdout
     back = check("etcd", "sqlite:///var/lib/kboot/store/kboot.db")
     assert back.returncode == 1 and "Keep cluster.datastore: sqlite" in back.stdout
+
+
+def test_with_host_package_sources_apt_uses_them_and_no_bundle_source() -> None:
+    import yaml
+
+    from kboot.templating import render_string
+    play = yaml.safe_load((TEMPLATES.parent / "playbooks" / "up" / "bundle.yaml").read_text())
+    apt = play[0]["vars"]["apt_offline"]
+    bundle = render_string(apt, {"package_source": "bundle"})
+    host = render_string(apt, {"package_source": "host"})
+    assert "Dir::Etc::sourcelist=/etc/apt/sources.list.d/kboot.list" in bundle
+    assert "sourcelist" not in host and "sourceparts" not in host
+    assert host.split()[:3] == ["apt-get", "-q", "-y"] and "DPkg::Lock::Timeout=120" in host
+    tasks = {t["name"]: t for t in play[0]["tasks"]}
+    assert "'bundle'" in tasks["the bundle is the host's package source for kboot"]["when"]
+    removal = tasks["no bundle package source (the host's own apt sources are used)"]
+    assert removal["file"]["state"] == "absent" and "'host'" in removal["when"]

@@ -94,3 +94,9 @@ def test_role_groups_come_from_the_topology(tmp_path: object) -> None:
     ltopo = topology_from_inventory(lite)
     lcinv = cluster_inventory(lite, ltopo, ensure_pki(Path(str(tmp_path)) / "l", ltopo), {})
     assert lcinv.group_members(ETCD_GROUP) == []
+
+
+def test_package_source_defaults_to_the_bundle() -> None:
+    assert topology_from_inventory(_inv(1, 1)).package_source == "bundle"
+    topo = topology_from_inventory(_inv(1, 1, cluster={"name": "t", "package_source": "host"}))
+    assert topo.package_source == "host"

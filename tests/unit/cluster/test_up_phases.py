@@ -60,3 +60,28 @@ def test_an_unreachable_api_is_a_clear_error(no_bundle: None) -> None:
     assert "phase join-token failed" in text and "https://10.0.0.11:6443" in text
     assert "ConnectionRefusedError" in text and "re-run `kboot up`" in text
     assert ("join-token", "failed") in seen and ("workers", "start") not in seen
+
+
+def test_the_archive_without_debs_holds_wheels_images_and_manifest(tmp_path: Path) -> None:
+    """cluster.package_source host: hosts install Debian packages from their own sources, so
+    the pushed tar has no debs; both variants of one bundle live side by side."""
+    import tarfile
+
+    from kboot.bundle.build import BundleManifest
+    for part, name in (("debs", "containerd_1.6_amd64.deb"), ("images", "pause.tar"),
+                       ("wheels", "pyyaml-6-py3-none-any.whl"), ("wheels", "kboot-0.1-py3.whl")):
+        (tmp_path / part).mkdir(exist_ok=True)
+        (tmp_path / part / name).write_bytes(b"x")
+    (tmp_path / "manifest.json").write_text("{}")
+    manifest = BundleManifest(packages=["containerd"], debs={"containerd_1.6_amd64.deb": "a"})
+    full = up_mod.bundle_archive(tmp_path, manifest)
+    slim = up_mod.bundle_archive(tmp_path, manifest, debs=False)
+    assert full != slim and full.exists() and slim.exists()
+    assert slim.name == f"bundle-{manifest.base_digest}-nodebs.tar"
+    with tarfile.open(slim) as tar:
+        names = set(tar.getnames())
+    assert not any(n.startswith("debs") for n in names)
+    assert {"images/pause.tar", "manifest.json", "wheels/pyyaml-6-py3-none-any.whl"} <= names
+    assert "wheels/kboot-0.1-py3.whl" not in names  # kboot's own wheel travels apart
+    with tarfile.open(full) as tar:
+        assert "debs/containerd_1.6_amd64.deb" in tar.getnames()

@@ -131,6 +131,13 @@ CASES = [
         2, "cluster.service_cidr", ["host bits set"], id="cidr-host-bits"),
     pytest.param(
         """
+        cluster:
+          package_source: internet
+        hosts: {a: {}}
+        """,
+        2, "cluster.package_source", ["expected one of bundle, host"], id="bad-package-source"),
+    pytest.param(
+        """
         hosts:
           a: {password_env: "hunter2 secret"}
         """,
