@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class Transport(Protocol):
     ``run`` executes a shell command line (``/bin/sh -c``) and returns its result; it raises only
     for transport failures (:class:`kboot.errors.TransportError`), never for non-zero exits.
     ``become`` runs the command as root through sudo (with a password if the host has one).
+
+    ``put`` writes ``data`` — bytes, or a binary file object read in chunks to its end, so a
+    big file is streamed and never held in memory — to ``path`` with ``mode``, atomically
+    (temp file + rename; the temp file is removed if the write fails).
     """
 
     host: str
@@ -43,7 +47,8 @@ class Transport(Protocol):
         env: Mapping[str, str] | None = None,
     ) -> RunResult: ...
 
-    def put(self, data: bytes, path: str, *, mode: int = 0o644, become: bool = False) -> None: ...
+    def put(self, data: bytes | BinaryIO, path: str, *, mode: int = 0o644,
+            become: bool = False) -> None: ...
 
     def get(self, path: str, *, become: bool = False) -> bytes: ...
 

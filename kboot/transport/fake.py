@@ -5,12 +5,13 @@ Two modes:
 * **scripted** (default): ``on(pattern, result)`` answers commands matching an exact string or a
   regex (first match wins, checked in order of registration) with a :class:`RunResult`, a
   stdout string, or a callable ``(command, stdin) -> RunResult``. Unmatched commands exit 127.
-  ``put``/``get`` use an in-memory file system (``files``).
+  ``put``/``get`` use an in-memory file system (``files``; a streamed ``put`` is read into it).
 * **execute** (``execute=True``): unmatched commands really run through ``/bin/sh`` on this
   machine (with ``env`` added, e.g. a ``PATH`` starting with a directory of stub ``systemctl``
-  or ``dpkg-query`` scripts), and ``put``/``get`` use real files. Point the playbook's paths
-  into a temporary directory: this runs kboot's generated batch scripts for real, which is how
-  the runner's batching is tested without SSH.
+  or ``dpkg-query`` scripts), and ``put``/``get`` use real files (a streamed ``put`` is copied
+  in chunks, as the real transports do). Point the playbook's paths into a temporary
+  directory: this runs kboot's generated batch scripts for real, which is how the runner's
+  batching is tested without SSH.
 
 Every call is recorded in ``calls`` (``runs`` lists just the commands). ``unreachable=True``
 makes every call raise :class:`~kboot.errors.ConnectError`; ``latency`` adds a per-call delay
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from kboot.errors import ConnectError
 from kboot.transport.base import RunResult
@@ -43,7 +45,8 @@ class Call:
     target: str  # the command, or the remote path
     stdin: bytes | None = None
     become: bool = False
-    data: bytes | None = None
+    data: bytes | None = None  # a put's bytes (None when streamed from a file object)
+    streamed: bool = False
 
 
 class FakeTransport:
@@ -127,14 +130,20 @@ class FakeTransport:
         return RunResult(command, proc.returncode, proc.stdout.decode(errors="replace"),
                          proc.stderr.decode(errors="replace"), time.monotonic() - started)
 
-    def put(self, data: bytes, path: str, *, mode: int = 0o644, become: bool = False) -> None:
-        self._record(Call("put", path, become=become, data=data))
-        if self.execute:
-            target = Path(path)
-            target.write_bytes(data)
-            target.chmod(mode)
-        else:
-            self.files[path] = data
+    def put(self, data: bytes | BinaryIO, path: str, *, mode: int = 0o644,
+            become: bool = False) -> None:
+        self._record(Call("put", path, become=become,
+                          data=data if isinstance(data, bytes) else None,
+                          streamed=not isinstance(data, bytes)))
+        if not self.execute:
+            self.files[path] = data if isinstance(data, bytes) else data.read()
+            return
+        with open(path, "wb") as fh:
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                shutil.copyfileobj(data, fh)
+        os.chmod(path, mode)
 
     def get(self, path: str, *, become: bool = False) -> bytes:
         self._record(Call("get", path, become=become))

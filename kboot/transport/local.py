@@ -2,16 +2,21 @@
 
 Commands run with ``/bin/sh -c``; ``become`` uses ``sudo`` when kboot is not already root
 (``sudo -n`` without a password, or ``sudo -S -k`` reading the configured password first).
+``put`` streams a file object in chunks into a temp file, renamed (or, through sudo,
+``install``-ed) into place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
+from typing import BinaryIO
 
 from kboot.errors import BecomeError, TransportError
 from kboot.transport.base import RunResult
@@ -65,21 +70,28 @@ class LocalTransport:
                          stderr=proc.stderr.decode(errors="replace"),
                          duration=time.monotonic() - start)
 
-    def put(self, data: bytes, path: str, *, mode: int = 0o644, become: bool = False) -> None:
-        if self._needs_sudo(become):
-            proc = self.execute(f"cat > {_q(path)} && chmod {mode:o} {_q(path)}", stdin=data,
-                                become=True)
-            if proc.returncode != 0:
-                raise TransportError(self.host, f"cannot write {path}: {proc.stderr!r}")
-            return
+    def put(self, data: bytes | BinaryIO, path: str, *, mode: int = 0o644,
+            become: bool = False) -> None:
+        """Write ``data`` to ``path`` atomically: a temp file next to it, renamed; through sudo
+        (``become`` when kboot is not root) a temp file of ours, ``install``-ed as root."""
+        sudo = self._needs_sudo(become)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".kboot-put-", dir=os.path.dirname(path) or ".")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
+            tmp = _write_temp(data, None if sudo else os.path.dirname(path) or ".")
         except OSError as exc:
             raise TransportError(self.host, f"cannot write {path}: {exc}") from exc
+        try:
+            if sudo:
+                proc = self.execute(f"install -m {mode:o} -- {_q(tmp)} {_q(path)}", become=True)
+                if proc.returncode != 0:
+                    raise TransportError(self.host, f"cannot write {path}: {proc.stderr!r}")
+            else:
+                os.chmod(tmp, mode)
+                os.replace(tmp, path)
+        except OSError as exc:
+            raise TransportError(self.host, f"cannot write {path}: {exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def get(self, path: str, *, become: bool = False) -> bytes:
         if self._needs_sudo(become):
@@ -95,6 +107,21 @@ class LocalTransport:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _write_temp(data: bytes | BinaryIO, directory: str | None) -> str:
+    """A new temp file in ``directory`` holding ``data``; removed again if writing fails."""
+    fd, tmp = tempfile.mkstemp(prefix=".kboot-put-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                shutil.copyfileobj(data, fh)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
 
 
 _q = shlex.quote

@@ -5,20 +5,24 @@ Every ``run`` opens one exec channel on the shared connection (no pty, no per-co
 safe; at most ``max_sessions`` (default 6) exec channels are open at once: OpenSSH's
 ``MaxSessions`` is 10, one goes to SFTP, and the server frees a channel a moment after we close
 it (opens it refuses meanwhile are retried: nothing has run yet). Connecting (through jump hosts
-if any) is the only other thing retried; commands never are.
+if any) is the only other thing retried; commands never are. Files go over one SFTP session,
+a file object in pipelined requests of :data:`CHUNK` bytes (never read whole).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import shlex
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Mapping
 from functools import partial
+from typing import BinaryIO
 
 import paramiko
 
@@ -37,6 +41,7 @@ from kboot.transport.route import Hop, resolve_route
 from kboot.transport.target import ConnectionSpec
 
 log = logging.getLogger(__name__)
+CHUNK = 32768  # paramiko's largest SFTP write request
 
 
 class _RetriedOpenFilter(logging.Filter):
@@ -232,17 +237,28 @@ class SSHTransport:
             self._sftp = client
         return self._sftp
 
-    def _sftp_write(self, path: str, data: bytes, mode: int) -> None:
+    def _sftp_write(self, path: str, data: bytes | BinaryIO, mode: int) -> None:
+        """Write ``path`` (a new temp name), removed again when the write fails."""
         with self._sftp_lock:
             sftp = self._sftp_client()
-            with sftp.open(path, "wb") as fh:
-                fh.set_pipelined(True)
-                fh.write(data)
-                fh.chmod(mode)
+            try:
+                with sftp.open(path, "wb") as fh:
+                    fh.set_pipelined(True)
+                    if isinstance(data, bytes):
+                        fh.write(data)
+                    else:
+                        shutil.copyfileobj(data, fh, CHUNK)
+                    fh.chmod(mode)
+            except BaseException:
+                with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                    sftp.remove(path)
+                raise
 
-    def put(self, data: bytes, path: str, *, mode: int = 0o644, become: bool = False) -> None:
-        """Write ``data`` to ``path`` atomically (temp file + rename); as root via sudo when
-        ``become`` and the login user is not root (upload to /tmp, then ``install``)."""
+    def put(self, data: bytes | BinaryIO, path: str, *, mode: int = 0o644,
+            become: bool = False) -> None:
+        """Write ``data`` (bytes, or a file object streamed in chunks) to ``path`` atomically
+        (temp file + rename); as root via sudo when ``become`` and the login user is not root
+        (upload to /tmp, then ``install``)."""
         tmp_name = f".kboot-put-{secrets.token_hex(6)}"
         try:
             if self._sudo(become) is None:
