@@ -68,7 +68,8 @@ class HostPlay:
         self.link = HostLink(run, state, any_errors_fatal=play.any_errors_fatal)
         opts = run.options
         self.expander = Expander(state.name, play.become, opts.check, opts.diff,
-                                 tuple(dict.fromkeys((play.basedir, *opts.search_paths))))
+                                 tuple(dict.fromkeys((play.basedir, *opts.search_paths))),
+                                 run.sources)
         self._scope: dict[str, Any] | None = None
         self._handler = False
         self._ahead: list[TaskSpec] = []

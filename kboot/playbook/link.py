@@ -1,5 +1,6 @@
 """One host's round trips during a play: the gather script, the change script (with uploads of
-big files), fetches; and turning transport failures into the host's recorded outcome.
+big files, workstation files streamed from disk), fetches; and turning transport failures into
+the host's recorded outcome.
 
 Every exec goes through :meth:`HostLink.exec_script` (``/bin/sh -s`` with the script on stdin)
 and is counted, because round trips — not CPU — are what a run's wall time is made of.
@@ -7,13 +8,14 @@ and is counted, because round trips — not CPU — are what a run's wall time i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kboot.errors import BecomeError, ConnectError, TransportError, tail
-from kboot.facts.base import Fact, FactError
+from kboot.errors import BecomeError, ConnectError, PlaybookError, TransportError, tail
+from kboot.facts.base import Fact, FactError, quote
 from kboot.facts.batch import expectation, gather_script, gathered_outputs, new_nonce
 from kboot.playbook.events import Failure, TaskResult
 from kboot.playbook.script import (
@@ -25,7 +27,7 @@ from kboot.playbook.script import (
     upload_path,
 )
 from kboot.playbook.state import HostState, RunState
-from kboot.tasks.base import Fetch
+from kboot.tasks.base import Command, Fetch
 from kboot.transport.base import RunResult, Transport
 
 SHELL = "/bin/sh -s"
@@ -104,14 +106,16 @@ class HostLink:
             return {}
         nonce = new_nonce()
         uploads: dict[str, str] = {}
-        for step in steps:
-            for n, command in enumerate(step.commands):
-                if needs_upload(command):
-                    assert command.data is not None
-                    path = upload_path(nonce, step.index, n)
-                    self.call("upload", self.transport("upload").put, command.data, path,
-                              mode=0o600)
-                    uploads[f"{step.index}-{n}"] = path
+        try:
+            for step in steps:
+                for n, command in enumerate(step.commands):
+                    if needs_upload(command):
+                        path = upload_path(nonce, step.index, n)
+                        self.upload(command, path)
+                        uploads[f"{step.index}-{n}"] = path
+        except HostDown:
+            self.remove(uploads.values())
+            raise
         result = self.exec_script(what, build_script(steps, nonce, uploads=uploads), become)
         outcomes = parse_outcomes(steps, result.stdout, result.stderr, nonce)
         for step in steps:  # a failed guard printed its facts as they are now
@@ -127,6 +131,31 @@ class HostLink:
                                     f"{result.stderr.strip()[-500:]}")
             raise HostDown
         return outcomes
+
+    def upload(self, command: Command, path: str) -> None:
+        """Put a command's data at ``path`` (0600) for ``kb_data``: its bytes, or its
+        workstation file streamed from disk (the host fails if that file changed since it
+        was planned: the plan's checksum would not be the file's)."""
+        transport = self.transport("upload")
+        if command.source is None:
+            assert command.data is not None
+            self.call("upload", transport.put, command.data, path, mode=0o600)
+            return
+        try:
+            source = command.source.open()
+        except (OSError, PlaybookError) as exc:
+            self.fail("upload", message=f"cannot read {command.source.path}: {exc}")
+            raise HostDown from exc
+        with source:
+            self.call("upload", transport.put, source, path, mode=0o600)
+
+    def remove(self, paths: Collection[str]) -> None:
+        """Remove uploads the change script will not (it did not run); best effort, and only
+        while the host is reachable."""
+        if not paths or self.state.unreachable or self.state.transport is None:
+            return
+        with contextlib.suppress(ConnectError, TransportError):
+            self.state.transport.run(f"rm -f -- {' '.join(quote(p) for p in paths)}")
 
     def fetch(self, what: str, items: Sequence[Fetch]) -> str | None:
         """Copy files from the host; returns an error message, or ``None``."""

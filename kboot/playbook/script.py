@@ -5,9 +5,9 @@ between marker lines (carrying a random nonce) written to both stdout and stderr
 output, exit code and failing command are recovered exactly. A failing step sets a flag; at the
 end of its task's steps the script stops, so later tasks never run on that host — unless the
 step may fail (``ignore_errors``, ``failed_when``). File contents travel inside the script as
-base64 (printed by the shell function ``kb_data``), or, when big, were uploaded beforehand and
-are removed afterwards. Every fork counts (all hosts of a lab share the workstation's cores), so
-the scripts avoid needless processes.
+base64 (printed by the shell function ``kb_data``), or, when big (always for a workstation file
+planned by reference), were uploaded beforehand and are removed afterwards. Every fork counts
+(all hosts of a lab share the workstation's cores), so the scripts avoid needless processes.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from typing import Any
 
 from kboot.facts.base import Fact, quote
 from kboot.facts.batch import gather_script
-from kboot.tasks.base import DATA_FN, UMASK_VAR, Command
+from kboot.tasks.base import DATA_FN, INLINE_LIMIT, UMASK_VAR, Command
 
-INLINE_LIMIT = 256 * 1024
 _MARK = "@@KBOOT-STEP"
 STALE = -1000
 _U = UMASK_VAR[1:]
@@ -72,20 +71,28 @@ def printf_format(data: bytes) -> str:
     return "\\055" + text[1:] if text.startswith("-") else text
 
 
-def _data_function(data: bytes, path: str | None) -> str:
-    """``kb_data`` prints a command's data: an uploaded file, else printf (a shell builtin: no
-    process) for small data without NUL bytes, else base64."""
+def _data_function(data: bytes | None, path: str | None) -> str:
+    """``kb_data`` prints a command's data: an uploaded file (always, for a workstation file
+    planned by reference: ``data`` is ``None``), else printf (a shell builtin: no process) for
+    small data without NUL bytes, else base64."""
     if path is not None:
         return f"{DATA_FN}() {{ cat -- {quote(path)}; }}\n"
+    assert data is not None, "a command's source file must be uploaded"
     if len(data) <= PRINTF_LIMIT and b"\0" not in data:
         return f"{DATA_FN}() {{ printf '{printf_format(data)}'; }}\n"
     encoded = base64.b64encode(data).decode("ascii")
     return f"{DATA_FN}() {{ printf '%s' '{encoded}' | base64 -d; }}\n"
 
 
+def _data_prefix(step: Step, index: int, command: Command, uploads: Mapping[str, str]) -> str:
+    """The command's ``kb_data`` definition, if it carries data."""
+    if command.data is None and command.source is None:
+        return ""
+    return _data_function(command.data, uploads.get(f"{step.index}-{index}"))
+
+
 def _command_block(step: Step, index: int, command: Command, uploads: Mapping[str, str]) -> str:
-    key = f"{step.index}-{index}"
-    prefix = "" if command.data is None else _data_function(command.data, uploads.get(key))
+    prefix = _data_prefix(step, index, command, uploads)
     return f"c={index}\n{prefix}{{\n{command.script}\n}} || exit $?\n"
 
 
@@ -105,8 +112,7 @@ def _grouped(step: Step, uploads: Mapping[str, str]) -> str:
     i = step.index
     parts = []
     for n, command in enumerate(step.commands):
-        key = f"{step.index}-{n}"
-        data = "" if command.data is None else _data_function(command.data, uploads.get(key))
+        data = _data_prefix(step, n, command, uploads)
         parts.append(f"c={n} && {{\n{data}{command.script}\n}}")
     chain = " && ".join(parts) if parts else "true"
     return (f"rc=0; {{ {chain}; }} </dev/null || {{ rc=$?; "
@@ -138,7 +144,8 @@ def build_script(steps: Sequence[Step], nonce: str, *, uploads: Mapping[str, str
 
 
 def needs_upload(command: Command) -> bool:
-    return command.data is not None and len(command.data) > INLINE_LIMIT
+    return command.source is not None or (command.data is not None and
+                                          len(command.data) > INLINE_LIMIT)
 
 
 def _sections(text: str, nonce: str) -> tuple[dict[int, list[str]], dict[int, int],

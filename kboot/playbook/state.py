@@ -14,6 +14,7 @@ from kboot.facts.base import Fact
 from kboot.inventory.model import Host, Inventory
 from kboot.playbook.events import Event, EventCallback, Failure, HostResult
 from kboot.playbook.variables import HostVars, fact_vars, groups_var, layered, resolve
+from kboot.tasks.base import SourceFiles
 from kboot.transport.base import Transport
 
 TransportFactory = Callable[[Host], Transport]
@@ -99,6 +100,7 @@ class RunState:
         self.abort = threading.Event()
         self.groups = groups_var(inventory)
         self.hostvars = HostVars(list(inventory.hosts), self.vars_of)
+        self.sources = SourceFiles()  # big workstation files hashed once for all hosts
         self._on_event = on_event
         self._hostvars_cache: dict[str, tuple[int, dict[str, Any]]] = {}
         self._event_lock = threading.Lock()

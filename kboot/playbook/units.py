@@ -14,7 +14,7 @@ from kboot.facts.base import Fact
 from kboot.playbook.model import TaskSpec
 from kboot.playbook.variables import OMIT
 from kboot.tasks.args import ArgError, bind
-from kboot.tasks.base import Plan, TaskContext, TaskDef
+from kboot.tasks.base import Plan, SourceFiles, TaskContext, TaskDef
 from kboot.tasks.files import ModeError
 from kboot.tasks.registry import lookup
 from kboot.templating import evaluate, render_string, render_value
@@ -97,12 +97,13 @@ class Expander:
     check: bool
     diff: bool
     search_paths: tuple[Any, ...]
+    sources: SourceFiles = field(default_factory=SourceFiles)  # the run's, shared by its hosts
 
     def context(self, unit: Unit, facts: Mapping[str, Any] | None = None,
                 identity: tuple[str, str] | None = None) -> TaskContext:
         paths = tuple(dict.fromkeys((unit.task.basedir, *self.search_paths)))
         return TaskContext(self.host, facts or {}, unit.check, self.diff, unit.variables, paths,
-                           identity)
+                           identity, self.sources)
 
     def expand(self, task: TaskSpec, base: Mapping[str, Any],
                overrides: Mapping[str, Any] | None = None) -> list[Unit]:

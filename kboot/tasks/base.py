@@ -4,14 +4,22 @@
 So check mode costs nothing (don't run the plan), diff comes for free, and every task is tested
 as data (args + facts → commands). The runner gathers facts, asks tasks for plans and sends the
 commands of many tasks to a host in one batch.
+
+A file's content is planned either as bytes (inline content, templates, workstation files up to
+:data:`INLINE_LIMIT`) or, for a big workstation file, as a :class:`LocalFile` reference: its
+sha256 is computed once per run by streaming it (:class:`SourceFiles`, shared by every host's
+plans) and the upload streams it from disk, so memory never grows with file size times hosts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from kboot.errors import PlaybookError
 from kboot.facts.base import Fact
@@ -24,15 +32,82 @@ UMASK_VAR = "$U"  # the change script's umask, saved at its start when a command
 """Commands that carry a file's bytes get them from the shell function ``kb_data`` (it prints
 them); the runner defines it: base64 inline in the batch script for small files, reading an
 SFTP upload for big ones."""
+INLINE_LIMIT = 256 * 1024
+"""Contents up to this size travel inside the change script; bigger ones are uploaded first.
+Workstation files up to it are read whole when planned; bigger ones are referenced
+(:class:`LocalFile`)."""
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A workstation file planned by reference: ``size``, ``mtime_ns`` and ``sha256`` are what
+    the plan was made on; the upload streams it from disk (:meth:`open`)."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    def open(self) -> BinaryIO:
+        """The file for reading; refused when it changed since it was planned (the plan's
+        *changed* verdict and predicted checksum would be wrong)."""
+        fh = self.path.open("rb")
+        try:
+            _same_file(self, os.fstat(fh.fileno()))
+        except BaseException:
+            fh.close()
+            raise
+        return fh
+
+
+def _same_file(planned: LocalFile, now: os.stat_result) -> None:
+    if (now.st_size, now.st_mtime_ns) != (planned.size, planned.mtime_ns):
+        raise PlaybookError(f"{planned.path} changed while kboot was using it; run again")
+
+
+Content = bytes | LocalFile
+"""A file's desired content as tasks plan it."""
+
+
+class SourceFiles:
+    """The workstation files a run's tasks put on hosts; one instance per run, shared by all
+    its host threads. A file up to :data:`INLINE_LIMIT` is read (it travels inline); a bigger
+    one is hashed once per (resolved path, size, mtime) by streaming it — not once per host —
+    and becomes a :class:`LocalFile`. Hosts asking for a file being hashed wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hashing: dict[tuple[Path, int, int], threading.Lock] = {}
+        self._digests: dict[tuple[Path, int, int], str] = {}
+
+    def content(self, path: Path) -> Content:
+        resolved = path.resolve()
+        with resolved.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size <= INLINE_LIMIT:
+                return fh.read()
+            key = (resolved, st.st_size, st.st_mtime_ns)
+            with self._lock:
+                lock = self._hashing.setdefault(key, threading.Lock())
+            with lock:
+                digest = self._digests.get(key)
+                if digest is None:
+                    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                    planned = LocalFile(resolved, st.st_size, st.st_mtime_ns, digest)
+                    _same_file(planned, os.fstat(fh.fileno()))  # not written meanwhile
+                    self._digests[key] = digest
+        return LocalFile(resolved, st.st_size, st.st_mtime_ns, digest)
 
 
 @dataclass(frozen=True)
 class Command:
-    """One shell command of a plan. ``data`` is what ``kb_data`` prints while it runs."""
+    """One shell command of a plan. ``data`` — or the workstation file ``source`` — is what
+    ``kb_data`` prints while it runs."""
 
     script: str
     display: str = ""
     data: bytes | None = None
+    source: LocalFile | None = None
 
     def __str__(self) -> str:
         return self.display or self.script
@@ -88,7 +163,8 @@ class Plan:
 @dataclass(frozen=True)
 class TaskContext:
     """Everything a task may consult on one host: the gathered facts, the mode, the host's
-    variables (for templates) and where to look for ``src`` files on the workstation."""
+    variables (for templates), where to look for ``src`` files on the workstation and the
+    run's :class:`SourceFiles` (shared by all hosts)."""
 
     host: str
     facts: Mapping[str, Any] = field(default_factory=dict)
@@ -97,6 +173,7 @@ class TaskContext:
     variables: Mapping[str, Any] = field(default_factory=dict)
     search_paths: tuple[Path, ...] = ()
     identity: tuple[str, str] | None = None  # user and group the commands run as, if known
+    sources: SourceFiles = field(default_factory=SourceFiles)
 
     def fact(self, fact: Fact[T]) -> T:
         try:

@@ -1,7 +1,8 @@
 """Tasks that converge a file's *content*: ``copy``, ``template`` and ``lineinfile``.
 
 Each computes the desired bytes on the workstation and compares their sha256 with the host's
-``file_stat`` fact; only a difference produces a write (atomic: temp file + rename).
+``file_stat`` fact; only a difference produces a write (atomic: temp file + rename). A big
+``copy`` ``src`` is never read whole: it is planned by reference (see :class:`SourceFiles`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from kboot.facts.base import Fact
 from kboot.facts.files import file_content, file_stat
-from kboot.tasks.base import Plan, TaskContext, task
+from kboot.tasks.base import INLINE_LIMIT, Content, Plan, TaskContext, task
 from kboot.tasks.files import Attrs, WriteOptions, content_facts, content_plan
 
 
@@ -35,14 +36,20 @@ def _dest(dest: str, src: str | None) -> str:
 
 
 def _copy_facts(args: CopyArgs, ctx: TaskContext) -> list[Fact[Any]]:
-    return content_facts(_dest(args.dest, args.src), ctx)
+    dest = _dest(args.dest, args.src)
+    if ctx.diff and args.src is not None:  # a big src's diff is a summary: no content gathered
+        big = ctx.find_file(args.src, "files").stat().st_size > INLINE_LIMIT
+        return content_facts(dest, ctx, content=not big)
+    return content_facts(dest, ctx)
 
 
 @task("copy", args=CopyArgs, needs=_copy_facts)
 def copy(args: CopyArgs, ctx: TaskContext) -> Plan:
     """Put a file on the host from inline ``content`` or a workstation ``src`` (looked up in the
     playbook's ``files/`` directory, then next to the playbook). Compared by checksum; ``mode``,
-    ``owner``, ``group`` converge too. ``force: false`` never replaces an existing file.
+    ``owner``, ``group`` converge too. ``force: false`` never replaces an existing file. A
+    ``src`` over 256 KiB is streamed from disk (hashed once per run for all hosts, never held in
+    memory); ``--diff`` shows it as its size and checksum.
 
     ```yaml
     - copy:
@@ -54,10 +61,11 @@ def copy(args: CopyArgs, ctx: TaskContext) -> Plan:
     """
     if (args.content is None) == (args.src is None):
         return Plan(failed="copy needs exactly one of content or src")
+    data: Content
     if args.content is not None:
         data = args.content.encode()
     else:
-        data = ctx.find_file(str(args.src), "files").read_bytes()
+        data = ctx.sources.content(ctx.find_file(str(args.src), "files"))
     return content_plan(_dest(args.dest, args.src), data, Attrs.of(args), ctx, force=args.force,
                         options=WriteOptions(args.validate, args.backup))
 

@@ -23,8 +23,10 @@ from kboot.tasks.base import (
     DATA_FN,
     UMASK_VAR,
     Command,
+    Content,
     Fetch,
     FileDiff,
+    LocalFile,
     Plan,
     TaskContext,
     task,
@@ -83,11 +85,12 @@ class WriteOptions:
     backup: bool = False
 
 
-def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat,
+def write_file(path: str, data: Content, attrs: Attrs, stat: FileStat,
                options: WriteOptions = WriteOptions()) -> Command:
-    """Atomically replace ``path`` with ``data``: a temp file in the same directory (created
-    exclusively, ``set -C``, so nothing planted there is followed), then renamed. Unspecified
-    mode/owner keep the existing file's, or 0644 and the remote user for a new one."""
+    """Atomically replace ``path`` with ``data`` (bytes, or a workstation file uploaded by
+    streaming it): a temp file in the same directory (created exclusively, ``set -C``, so
+    nothing planted there is followed), then renamed. Unspecified mode/owner keep the existing
+    file's, or 0644 and the remote user for a new one."""
     mode = attrs.mode if attrs.mode is not None else (stat.mode if stat.exists else 0o644)
     owner = attrs.owner or (stat.owner if stat.exists else "")
     group = attrs.group or (stat.group if stat.exists else "")
@@ -108,55 +111,83 @@ def write_file(path: str, data: bytes, attrs: Attrs, stat: FileStat,
     steps.append(f'mv -f -- "$t" {quote(path)}')
     script = (f't={temp}; {{ {{ set -C; {umask}{DATA_FN} >"$t"; r=$?; {restore}set +C; '
               f'[ "$r" -eq 0 ]; }} && {" && ".join(steps)}; }} || {{ rm -f -- "$t"; false; }}')
-    return Command(script, display=f"write {path} ({len(data)} bytes, mode {mode:04o})", data=data)
+    display = f"write {path} ({measure(data)[0]} bytes, mode {mode:04o})"
+    if isinstance(data, LocalFile):
+        return Command(script, display=display, source=data)
+    return Command(script, display=display, data=data)
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def measure(data: Content) -> tuple[int, str]:
+    """Size and sha256 of a content (a :class:`LocalFile` was hashed once, when planned)."""
+    if isinstance(data, LocalFile):
+        return data.size, data.sha256
+    return len(data), sha256(data)
+
+
 def _text(data: bytes | None) -> str:
     return "" if data is None else data.decode("utf-8", "replace")
 
 
-def content_plan(path: str, data: bytes, attrs: Attrs, ctx: TaskContext, *,
+def _summary(size: int, digest: str | None) -> str:
+    """What ``--diff`` shows instead of a file too big to read into memory."""
+    return f"(not shown: {size} bytes, sha256 {digest})\n"
+
+
+def _diff(path: str, data: Content, stat: FileStat, ctx: TaskContext) -> FileDiff:
+    """The change as text; a big workstation file (and the file it replaces) as a summary."""
+    if isinstance(data, LocalFile):
+        before = _summary(stat.size, stat.sha256) if stat.exists else ""
+        return FileDiff(path, before, _summary(data.size, data.sha256))
+    return FileDiff(path, _text(ctx.facts.get(file_content(path).key)), _text(data))
+
+
+def content_plan(path: str, data: Content, attrs: Attrs, ctx: TaskContext, *,
                  force: bool = True, options: WriteOptions = WriteOptions()) -> Plan:
     """Converge ``path`` to ``data`` with ``attrs``: the plan shared by copy-like tasks."""
     stat = ctx.fact(file_stat(path))
     if stat.exists and stat.type == "directory":
         return Plan(failed=f"{path} is a directory")
-    same = stat.exists and stat.sha256 == sha256(data)
+    same = stat.exists and stat.sha256 == measure(data)[1]
     if same or (stat.exists and not force):
         commands = attr_commands(path, attrs, stat)
         kept = data if same else None
         return Plan(tuple(commands), touches=(path,),
                     predicts=_predicts(path, kept, attrs, stat, ctx) if kept is not None else ())
-    diff: tuple[FileDiff, ...] = ()
-    if ctx.diff:
-        before = ctx.facts.get(file_content(path).key)
-        diff = (FileDiff(path, _text(before), _text(data)),)
+    diff = (_diff(path, data, stat, ctx),) if ctx.diff else ()
     return Plan((write_file(path, data, attrs, stat, options),), diff=diff, touches=(path,),
                 predicts=_predicts(path, data, attrs, stat, ctx))
 
 
-def _predicts(path: str, data: bytes, attrs: Attrs, stat: FileStat, ctx: TaskContext
+def _predicts(path: str, data: Content, attrs: Attrs, stat: FileStat, ctx: TaskContext
               ) -> tuple[tuple[Fact[Any], str], ...]:
     """The stat and content facts of ``path`` once it holds ``data`` with ``attrs`` (as
     :func:`write_file` and :func:`attr_commands` leave it); the stat only when its owner and
-    group are known (given, kept from the old file, or the identity the commands run as)."""
-    out: list[tuple[Fact[Any], str]] = [(file_content(path), predicted_content(data))]
+    group are known (given, kept from the old file, or the identity the commands run as). No
+    content for a :class:`LocalFile`: it would hold the whole file (base64) per host; a later
+    task reading the content gathers it from the host (the write made the old one stale)."""
+    out: list[tuple[Fact[Any], str]] = []
+    if not isinstance(data, LocalFile):
+        out.append((file_content(path), predicted_content(data)))
     mode = attrs.mode if attrs.mode is not None else (stat.mode if stat.exists else 0o644)
     who = (stat.owner, stat.group) if stat.exists else ctx.identity
     if who is not None:
         owner, group = attrs.owner or who[0], attrs.group or who[1]
         if owner and group:
-            out.append((file_stat(path), predicted_stat(data, mode, owner, group)))
+            size, digest = measure(data)
+            out.append((file_stat(path),
+                        predicted_stat(size, digest, mode=mode, owner=owner, group=group)))
     return tuple(out)
 
 
-def content_facts(path: str, ctx: TaskContext) -> list[Fact[Any]]:
+def content_facts(path: str, ctx: TaskContext, *, content: bool = True) -> list[Fact[Any]]:
+    """What a copy-like task reads: the stat, and under ``--diff`` the content (unless
+    ``content`` is false: a big file's diff is a summary that needs only the stat)."""
     facts: list[Fact[Any]] = [file_stat(path)]
-    if ctx.diff:
+    if ctx.diff and content:
         facts.append(file_content(path))
     return facts
 

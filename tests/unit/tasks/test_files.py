@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kboot.errors import PlaybookError
+from kboot.facts.files import predicted_stat
+from kboot.tasks.base import INLINE_LIMIT, LocalFile
 from kboot.tasks.content import LineInFileArgs, edit_lines
 from kboot.tasks.files import ModeError, parse_mode
 from tests.unit.tasks.helpers import ABSENT, plan, scripts, stat
@@ -161,3 +164,26 @@ def test_fetch_skips_when_local_copy_matches(tmp_path: Path) -> None:
                   {"file:/etc/a": stat(sha256="0" * 64)})
     assert nested.fetch[0].dest == f"{tmp_path}/h1/etc/a"
     assert plan("fetch", args, {"file:/etc/admin.conf": ABSENT}).failed
+
+
+def test_copy_of_a_big_src_plans_a_reference_and_predicts_only_its_stat(tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    big = tmp_path / "files" / "big.bin"
+    data = bytes(range(256)) * (INLINE_LIMIT // 256 + 1)
+    big.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    args = {"src": "big.bin", "dest": "/big", "mode": "0600"}
+    result = plan("copy", args, {"file:/big": stat(sha256="0" * 64)}, search=(tmp_path,),
+                  diff=True)  # no content fact: the diff of a big file needs only the stat
+    (command,) = result.commands
+    assert command.data is None
+    assert command.source == LocalFile(big.resolve(), len(data), big.stat().st_mtime_ns, digest)
+    assert [(f.key, out) for f, out in result.predicts] == [
+        ("file:/big", predicted_stat(len(data), digest, mode=0o600, owner="root", group="root"))]
+    assert result.diff[0].before == f"(not shown: 1 bytes, sha256 {'0' * 64})\n"
+    assert result.diff[0].after == f"(not shown: {len(data)} bytes, sha256 {digest})\n"
+    assert plan("copy", args, {"file:/big": stat(mode=0o600, sha256=digest)},
+                search=(tmp_path,)).commands == ()
+    big.write_bytes(data[:-1] + b"!")  # changed after planning: the upload refuses it
+    with pytest.raises(PlaybookError, match="changed while kboot was using it"):
+        command.source.open()
