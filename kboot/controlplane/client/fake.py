@@ -4,8 +4,10 @@ It keeps the semantics controllers depend on: resourceVersions from one counter,
 concurrency on replace, generation bumps on spec changes, status subresources, finalizers and
 deletionTimestamp (graceful deletion of bound pods), propagation finalizers, selectors,
 pagination, watches that replay from a resourceVersion (``Expired`` after :meth:`compact`), the
-``binding`` and ``eviction`` subresources. Patches use the api package's rules (server-side
-apply is approximated as a merge). ``actions`` records every write for assertions.
+``binding`` and ``eviction`` subresources (an Eviction's ``deleteOptions`` apply, as on the
+apiserver, which models no disruption budgets either: tests that need a 429 subclass the fake).
+Patches use the api package's rules (server-side apply is approximated as a merge).
+``actions`` records every write for assertions.
 """
 
 from __future__ import annotations
@@ -266,8 +268,23 @@ class FakeClient(ApiClient):
             self._store_update(kind, new, obj)
             return {"kind": "Status", "status": "Success"}
         if subresource == "eviction":
-            return await self.delete(kind, name, namespace=namespace)
+            return await self._evict(kind, name, namespace, body)
         raise status_error(404, "NotFound", f"no subresource {subresource}")
+
+    async def _evict(self, kind: ResourceKind, name: str, namespace: str | None,
+                     body: Obj) -> Obj:
+        """As the apiserver's ``pods/eviction``: the Eviction names the pod, its
+        ``deleteOptions`` (grace period, preconditions) apply to the delete."""
+        if (body.get("metadata") or {}).get("name") not in (None, name):
+            raise status_error(400, "BadRequest",
+                               "name in URL does not match name in Eviction object")
+        raw = body.get("deleteOptions") or {}
+        await self.delete(kind, name, namespace=namespace, options=DeleteOptions(
+            propagation_policy=raw.get("propagationPolicy"),
+            grace_period_seconds=raw.get("gracePeriodSeconds"),
+            preconditions=raw.get("preconditions")))
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "code": 201}
 
     async def watch(self, ref: Ref, *, namespace: str | None = None,
                     label_selector: str | None = None, field_selector: str | None = None,

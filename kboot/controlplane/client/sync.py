@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from kboot.controlplane.client.api import ApiClient, DeleteOptions, Obj, Ref
+from kboot.controlplane.client.api import ApiClient, DeleteOptions, Obj, PatchType, Ref
 from kboot.controlplane.client.errors import NotFound
 
 T = TypeVar("T")
@@ -76,9 +76,22 @@ class SyncClient:
     def create(self, ref: Ref, body: Obj) -> Obj:
         return self._call(self._client.create(ref, body))
 
+    def patch(self, ref: Ref, name: str, patch: Any, *, namespace: str | None = None,
+              patch_type: PatchType = "merge") -> Obj:
+        return self._call(self._client.patch(ref, name, patch, namespace=namespace,
+                                             patch_type=patch_type))
+
+    def replace(self, ref: Ref, body: Obj, *, subresource: str | None = None) -> Obj:
+        return self._call(self._client.replace(ref, body, subresource=subresource))
+
     def delete(self, ref: Ref, name: str, *, namespace: str | None = None,
                options: DeleteOptions | None = None) -> Obj:
         return self._call(self._client.delete(ref, name, namespace=namespace, options=options))
+
+    def create_subresource(self, ref: Ref, name: str, subresource: str, body: Obj, *,
+                           namespace: str | None = None) -> Obj:
+        return self._call(self._client.create_subresource(ref, name, subresource, body,
+                                                          namespace=namespace))
 
     def wait_for(self, ref: Ref, predicate: Callable[[builtins.list[Obj]], bool], *,
                  namespace: str | None = None, label_selector: str | None = None,

@@ -7,7 +7,13 @@ import asyncio
 import pytest
 
 from kboot.controlplane.client.api import DeleteOptions, WatchEvent
-from kboot.controlplane.client.errors import AlreadyExists, Conflict, Expired, NotFound
+from kboot.controlplane.client.errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Expired,
+    NotFound,
+)
 from kboot.controlplane.client.fake import FakeClient
 
 
@@ -116,5 +122,32 @@ def test_binding_sets_node_once() -> None:
         assert (await c.get("pods", "a", namespace="ns"))["spec"]["nodeName"] == "n1"
         with pytest.raises(Conflict):
             await c.create_subresource("pods", "a", "binding", binding, namespace="ns")
+
+    asyncio.run(go())
+
+
+def test_eviction_applies_its_delete_options_like_the_apiserver() -> None:
+    async def go() -> None:
+        c = FakeClient()
+        body = pod("a")
+        body["spec"]["nodeName"] = "n1"  # type: ignore[index]
+        uid = (await c.create("pods", body))["metadata"]["uid"]
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
+                    "metadata": {"name": "a", "namespace": "ns"}}
+        with pytest.raises(BadRequest):
+            await c.create_subresource("pods", "a", "eviction",
+                                       {**eviction, "metadata": {"name": "b"}}, namespace="ns")
+        with pytest.raises(Conflict):  # another pod of that name: not the one meant
+            await c.create_subresource("pods", "a", "eviction", {
+                **eviction, "deleteOptions": {"preconditions": {"uid": "other"}}},
+                namespace="ns")
+        status = await c.create_subresource("pods", "a", "eviction", {
+            **eviction, "deleteOptions": {"preconditions": {"uid": uid}}}, namespace="ns")
+        assert (status["status"], status["code"]) == ("Success", 201)
+        assert (await c.get("pods", "a", namespace="ns"))["metadata"]["deletionTimestamp"]
+        await c.create_subresource("pods", "a", "eviction", {
+            **eviction, "deleteOptions": {"gracePeriodSeconds": 0}}, namespace="ns")
+        with pytest.raises(NotFound):
+            await c.get("pods", "a", namespace="ns")
 
     asyncio.run(go())
