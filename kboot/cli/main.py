@@ -1,6 +1,7 @@
 """``kboot``: the command-line entry point.
 
-Each subcommand lives in ``kboot.cli.commands.<name>`` and exposes
+Each subcommand lives in ``kboot.cli.commands.<name>`` (without dashes: ``remove-node`` in
+``removenode``) and exposes
 ``register(subparsers) -> None``; the parser it adds sets ``func`` (``argparse.Namespace -> int``).
 Expected errors (:class:`kboot.errors.KbootError`) print one clear message and exit 2 for user
 mistakes, 1 otherwise; anything else is a bug and keeps its traceback.
@@ -27,6 +28,7 @@ COMMAND_MODULES = (
     "up",
     "kubeconfig",
     "reset",
+    "remove-node",
     "backup",
     "restore",
     "status",
@@ -57,7 +59,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kboot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in (only,) if only in COMMAND_MODULES else COMMAND_MODULES:
-        module = importlib.import_module(f"kboot.cli.commands.{name}")
+        module = importlib.import_module(f"kboot.cli.commands.{name.replace('-', '')}")
         module.register(sub)
     return parser
 

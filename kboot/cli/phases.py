@@ -17,6 +17,7 @@ from kboot.cluster.up import PhaseOutcome
 from kboot.errors import ConfigError
 from kboot.inventory import Host, Inventory, load_inventory
 from kboot.playbook import Playbook, default_transports, run_playbook
+from kboot.playbook.state import TransportFactory
 from kboot.transport.base import Transport
 
 
@@ -53,6 +54,11 @@ class PhaseRunner:
             if host.name not in self._transports:
                 self._transports[host.name] = self._open(host)
             return _Borrowed(self._transports[host.name])
+
+    @property
+    def transports(self) -> TransportFactory:
+        """The runner's connections, for other engine runs on the same hosts to share."""
+        return self._transport
 
     def __call__(self, playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
         return self.run(playbook, inventory)

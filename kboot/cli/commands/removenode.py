@@ -1,0 +1,122 @@
+"""``kboot remove-node``: take a worker out of a running cluster — cordon and drain it through the
+API, reset the host (remove kboot and its data), delete its Node object and Lease.
+
+Workers only: removing a control plane or an etcd member changes etcd's membership and quorum
+and the load balancers' backends, which this command does not do."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+
+from kboot.cli.commands.get import add_kubeconfig_arg, api_call_error, api_errors, kubeconfig_for
+from kboot.cli.phases import PhaseRunner
+from kboot.cluster.removenode import RemoveReport, check_removable, host_probe, remove_node
+from kboot.cluster.topology import topology_from_inventory
+from kboot.controlplane.client.errors import ApiError
+from kboot.controlplane.client.sync import SyncClient
+from kboot.errors import ConfigError
+from kboot.inventory import load_inventory
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXAMPLES = """examples:
+  kboot remove-node inventories/prod.yaml w3            # asks for confirmation
+  kboot remove-node inventories/prod.yaml w3 --yes --timeout 300
+  kboot remove-node inventories/prod.yaml w3 --yes --force   # w3 is dead: skip drain and reset
+then remove the node from the inventory: a later `kboot up` with it still listed joins it again.
+"""
+
+
+def register(subparsers: SubParsers) -> None:
+    p = subparsers.add_parser("remove-node", help="drain, reset and delete a worker node",
+                              description=__doc__, epilog=EXAMPLES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inventory", metavar="INVENTORY")
+    p.add_argument("node", metavar="NODE", help="the worker to remove (an inventory host)")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--force", action="store_true",
+                   help="when the host is unreachable: delete its pods (grace period 0) and its "
+                        "Node object anyway, without draining or resetting it")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="how long the drain may take (default 120)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list ok and skipped tasks")
+    add_kubeconfig_arg(p)
+    p.set_defaults(func=run)
+
+
+def _confirm(console: Console, node: str, cluster: str) -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError(f"kboot remove-node drains {node} and removes kboot and its data from "
+                          "it; pass --yes to confirm")
+    answer = console.input(f"Drain {node}, remove kboot and its data from it and delete it "
+                           f"from cluster {cluster}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _summary(report: RemoveReport, inventory: str) -> list[str]:
+    d, node = report.drained, report.node
+    lines = [f"removed node [bold]{node}[/] from cluster [bold]{report.cluster}[/]:"]
+    if report.registered:
+        verb = "evicted" if report.host_reset else "deleted (grace period 0)"
+        lines.append(f"  cordoned and drained: {len(d.evicted)} pod(s) {verb}"
+                     + (f" ({', '.join(d.evicted)})" if d.evicted else ""))
+        if d.left:
+            lines.append(f"  left to go with the Node (DaemonSet, mirror): {', '.join(d.left)}")
+        if d.unmanaged:
+            lines.append("  [yellow]not recreated (no controller owns them):[/] "
+                         + ", ".join(d.unmanaged))
+    else:
+        lines.append("  no Node object was registered: nothing to drain")
+    if report.host_reset:
+        lines.append(f"  host reset: kboot and its data removed from {node}")
+    else:
+        lines.append(f"  [yellow]host not reset: unreachable ({escape(report.unreachable)}); if "
+                     f"it comes back, reset it (`kboot reset {inventory} --limit {node} --yes`) "
+                     "before its kubelet registers it again[/]")
+    deleted = ((["Node object"] if report.registered else [])
+               + ([f"Lease kube-node-lease/{node}"] if report.lease_deleted else []))
+    lines.append(f"  deleted: {', '.join(deleted)}" if deleted else
+                 "  no Node object or Lease left to delete")
+    if report.ingresses:
+        lines.append(f"  its address removed from Ingress status: {', '.join(report.ingresses)}")
+    lines.append(f"next: remove {node} from {inventory} — a later `kboot up` with {node} still "
+                 "in it would join it to the cluster again")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise ConfigError("--timeout must be a positive number of seconds")
+    inventory = load_inventory(args.inventory, require_groups=("control_plane",))
+    topo = topology_from_inventory(inventory)
+    check_removable(topo, args.node)
+    kubeconfig = kubeconfig_for(args)
+    console = Console(soft_wrap=True)
+    if not args.yes and not _confirm(console, args.node, topo.name):
+        console.print("nothing changed")
+        return 1
+
+    def on_step(step: str, status: str) -> None:
+        if status == "start":
+            console.rule(f"[bold]{step}")
+        elif status in ("skipped", "failed"):
+            console.print(f"[yellow]{step}: {status}[/]"
+                          + (" (--force: going on)" if status == "failed" else ""), markup=True)
+
+    with (PhaseRunner(inventory, console, limit=args.node, forks=1,
+                      verbose=args.verbose) as runner,
+          api_errors(kubeconfig), SyncClient.from_kubeconfig(kubeconfig) as api):
+        try:
+            report = remove_node(inventory, args.node, api=api, runner=runner,
+                                 probe=host_probe(inventory, transports_factory=runner.transports),
+                                 force=args.force, timeout=args.timeout, on_step=on_step)
+        except ApiError as err:
+            raise api_call_error(err) from None
+    console.print("\n".join(_summary(report, args.inventory)), highlight=False)
+    return 0

@@ -1,0 +1,298 @@
+"""``kboot remove-node``: take one worker out of a running cluster cleanly, as kubespray's
+``remove-node.yml``, k0sctl and RKE do.
+
+The steps, in order; a re-run after a failure converges (every step is a no-op when done):
+
+1. **check** (:func:`check_removable`): the node is a worker of the inventory's topology.
+   Control planes and etcd members are refused: removing one changes etcd's membership and
+   quorum and every node's haproxy backends, which this command does not do.
+2. **reach**: the host answers over SSH. An unreachable host stops the command before anything
+   changes, unless ``force``: then the steps that need the host are skipped.
+3. **cordon and drain** (:func:`cordon`, :func:`drain`), as ``kubectl drain --ignore-daemonsets
+   --delete-emptydir-data``: ``spec.unschedulable``, then every pod on the node but
+   DaemonSet-owned and mirror pods is evicted (``pods/eviction`` with the pod's uid as
+   precondition, so a replacement of the same name is never hit; a 429 — a disruption budget —
+   is retried until the timeout) and waited for until gone. On a dead host (forced) no kubelet
+   would finish a graceful delete, so its pods are deleted with grace period 0 instead.
+4. **dns**: the ``kube-dns`` Endpoints without the node, before its kboot-dns stops.
+5. **reset**: ``playbooks/reset.yaml`` on that host only; its kubelet stops for good.
+6. **delete**: the Node object (only now: a running kubelet would register it again), its Lease
+   in ``kube-node-lease``, and the node's address in Ingresses' ``status.loadBalancer`` (the other
+   ingress nodes only ever remove their own).
+
+The DaemonSet and mirror pods left in step 3 go with the Node object: the controller-manager's
+pod GC deletes pods bound to a node that no longer exists.
+
+API steps take a :class:`SyncClient` (tests drive them over the fake client); the host is reached
+only through the :class:`PlaybookRunner` and a :data:`HostProbe`, both supplied by the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from kboot.cluster.addons import dns_objects
+from kboot.cluster.exec import run_on_hosts
+from kboot.cluster.resources import playbooks_dir
+from kboot.cluster.topology import Node, Topology, topology_from_inventory
+from kboot.cluster.up import PlaybookRunner
+from kboot.cluster.vars import with_nodes_group
+from kboot.controlplane.client.api import DeleteOptions, Obj
+from kboot.controlplane.client.errors import Conflict, NotFound, TooManyRequests
+from kboot.controlplane.client.meta import controller_of, key_of
+from kboot.controlplane.client.sync import SyncClient
+from kboot.errors import ClusterError, ConfigError
+from kboot.inventory import Inventory
+from kboot.playbook.state import TransportFactory
+
+log = logging.getLogger(__name__)
+
+LEASE_NAMESPACE = "kube-node-lease"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+EVICTION_RETRY = 5.0  # seconds between evictions a disruption budget refused (kubectl's too)
+POLL = 1.0  # seconds between looks at the pods still terminating
+
+HostProbe = Callable[[str], str]  # host -> "" when it answers over SSH, else why it does not
+StepCallback = Callable[[str, str], None]  # (step, "start" | "ok" | "skipped" | "failed")
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Drained:
+    evicted: tuple[str, ...] = ()  # namespace/name: evicted, or deleted with grace 0 if forced
+    left: tuple[str, ...] = ()  # DaemonSet and mirror pods: they go with the Node object
+    unmanaged: tuple[str, ...] = ()  # evicted pods no controller recreates
+
+
+@dataclass(frozen=True)
+class RemoveReport:
+    cluster: str
+    node: str
+    registered: bool  # the Node object existed (else cordon, drain and its deletion were no-ops)
+    drained: Drained
+    unreachable: str = ""  # why the host was skipped (forced); "" when it was reset
+    lease_deleted: bool = False
+    ingresses: tuple[str, ...] = ()  # Ingresses whose status no longer lists the node
+
+    @property
+    def host_reset(self) -> bool:
+        return not self.unreachable
+
+
+def check_removable(topo: Topology, name: str) -> Node:
+    """The worker ``name``; ConfigError for an unknown node, a control plane or an etcd member."""
+    try:
+        node = topo.node(name)
+    except KeyError:
+        names = ", ".join(n.name for n in topo.nodes)
+        raise ConfigError(f"{name!r} is not a node of cluster {topo.name!r} "
+                          f"(nodes: {names})") from None
+    roles = [r for r, on in (("a control plane", node.control_plane),
+                             ("an etcd member", node.etcd)) if on]
+    if roles:
+        raise ConfigError(
+            f"{name} is {' and '.join(roles)}; kboot remove-node removes workers only "
+            "(removing it would change etcd's membership and quorum and the load balancers' "
+            "backends, which this command does not do)")
+    return node
+
+
+def host_probe(inventory: Inventory, *, transports_factory: TransportFactory | None = None
+               ) -> HostProbe:
+    """A probe running ``true`` on the host through the engine (the caller's connections)."""
+    def probe(host: str) -> str:
+        out = run_on_hosts(inventory, {host: "true"}, transports_factory=transports_factory,
+                           forks=1)[host]
+        return (out.message or "unreachable") if out.status == "unreachable" else ""
+    return probe
+
+
+def cordon(api: SyncClient, name: str) -> bool:
+    """``spec.unschedulable``; False when no Node object of that name exists."""
+    try:
+        api.patch("nodes", name, {"spec": {"unschedulable": True}})
+    except NotFound:
+        return False
+    return True
+
+
+def _leave_on_node(pod: Obj) -> bool:
+    """DaemonSet pods (their controller would recreate them on the node) and mirror pods."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    owner = controller_of(pod) or {}
+    return owner.get("kind") == "DaemonSet" or MIRROR_ANNOTATION in annotations
+
+
+def drain_plan(pods: Iterable[Obj]) -> tuple[list[Obj], list[Obj]]:
+    """The pods to evict and the pods to leave, each sorted by namespace/name."""
+    ordered = sorted(pods, key=key_of)
+    return ([p for p in ordered if not _leave_on_node(p)],
+            [p for p in ordered if _leave_on_node(p)])
+
+
+def _evict(api: SyncClient, pod: Obj, *, delete_now: bool) -> None:
+    md = pod["metadata"]
+    pre = {"uid": md["uid"]}
+    if delete_now:
+        api.delete("pods", md["name"], namespace=md["namespace"],
+                   options=DeleteOptions(grace_period_seconds=0, preconditions=pre))
+        return
+    api.create_subresource("pods", md["name"], "eviction", {
+        "apiVersion": "policy/v1", "kind": "Eviction",
+        "metadata": {"name": md["name"], "namespace": md["namespace"]},
+        "deleteOptions": {"preconditions": pre}}, namespace=md["namespace"])
+
+
+def _evict_all(api: SyncClient, pods: list[Obj], *, delete_now: bool, deadline: float,
+               clock: Clock, sleep: Sleep, timeout: float) -> None:
+    """Evict each pod, retrying those a disruption budget refuses (429) until ``deadline``."""
+    pending = pods
+    while pending:
+        refused: list[tuple[Obj, TooManyRequests]] = []
+        for pod in pending:
+            try:
+                _evict(api, pod, delete_now=delete_now)
+            except (NotFound, Conflict):
+                pass  # gone already, or replaced by a pod of the same name
+            except TooManyRequests as exc:
+                refused.append((pod, exc))
+        if not refused:
+            return
+        if clock() >= deadline:
+            names = ", ".join(f"{key_of(p)} ({e.message or e.reason})" for p, e in refused)
+            raise ClusterError(f"drain timed out after {timeout:g}s: eviction still refused "
+                               f"for {names}; the node stays cordoned")
+        wait = max([e.retry_after or EVICTION_RETRY for _, e in refused])
+        sleep(max(0.0, min(wait, deadline - clock())))
+        pending = [p for p, _ in refused]
+
+
+def _wait_gone(api: SyncClient, name: str, uids: set[str], *, deadline: float, clock: Clock,
+               sleep: Sleep, timeout: float) -> None:
+    while True:
+        left = [p for p in api.list("pods", field_selector=f"spec.nodeName={name}")
+                if p["metadata"]["uid"] in uids]
+        if not left:
+            return
+        if clock() >= deadline:
+            raise ClusterError(f"drain timed out after {timeout:g}s: still terminating on "
+                               f"{name}: {', '.join(sorted(map(key_of, left)))}; the node "
+                               "stays cordoned")
+        sleep(POLL)
+
+
+def drain(api: SyncClient, name: str, *, timeout: float, delete_now: bool = False,
+          clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> Drained:
+    """Evict (or with ``delete_now``, delete with grace 0) the node's pods but DaemonSet and
+    mirror pods, and wait until they are gone; ClusterError after ``timeout`` seconds."""
+    deadline = clock() + timeout
+    evict, leave = drain_plan(api.list("pods", field_selector=f"spec.nodeName={name}"))
+    _evict_all(api, evict, delete_now=delete_now, deadline=deadline, clock=clock, sleep=sleep,
+               timeout=timeout)
+    _wait_gone(api, name, {p["metadata"]["uid"] for p in evict}, deadline=deadline,
+               clock=clock, sleep=sleep, timeout=timeout)
+    return Drained(evicted=tuple(map(key_of, evict)), left=tuple(map(key_of, leave)),
+                   unmanaged=tuple(key_of(p) for p in evict if controller_of(p) is None))
+
+
+def set_dns_endpoints(api: SyncClient, topo: Topology, *, without: str) -> None:
+    """The ``kube-dns`` Endpoints (every node's kboot-dns) without the removed node."""
+    rest = dataclasses.replace(topo, nodes=tuple(n for n in topo.nodes if n.name != without))
+    for obj in dns_objects(rest):
+        if obj["kind"] == "Endpoints":
+            api.apply(obj, field_manager="kboot")
+
+
+def _lb_entries(ing: Obj) -> list[Obj]:
+    return list(((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [])
+
+
+def _without_address(api: SyncClient, ing: Obj, ip: str) -> bool:
+    """One Ingress's status without ``ip``; whether it changed. A read-modify-write racing the
+    ingress controllers' own, so a conflict reads the Ingress again."""
+    for _ in range(3):
+        kept = [e for e in _lb_entries(ing) if e.get("ip") != ip]
+        if len(kept) == len(_lb_entries(ing)):
+            return False
+        ing.setdefault("status", {})["loadBalancer"] = {"ingress": kept}
+        try:
+            api.replace("ingresses", ing, subresource="status")
+            return True
+        except Conflict:
+            ing = api.get("ingresses", ing["metadata"]["name"],
+                          namespace=ing["metadata"]["namespace"])
+        except NotFound:
+            return False
+    log.warning("ingress %s: status still lists %s after 3 conflicts", key_of(ing), ip)
+    return False
+
+
+def forget_ingress_address(api: SyncClient, ip: str) -> tuple[str, ...]:
+    """Remove ``ip`` from every Ingress's ``status.loadBalancer.ingress``; the names changed."""
+    return tuple(key_of(ing) for ing in api.list("ingresses")
+                 if _without_address(api, ing, ip))
+
+
+def delete_node(api: SyncClient, name: str) -> tuple[bool, bool]:
+    """Delete the Node object, then its Lease; whether each existed."""
+    found = []
+    for ref, namespace in (("nodes", None), ("leases", LEASE_NAMESPACE)):
+        try:
+            api.delete(ref, name, namespace=namespace)
+            found.append(True)
+        except NotFound:
+            found.append(False)
+    return found[0], found[1]
+
+
+def _reset_host(inventory: Inventory, topo: Topology, node: Node, *, runner: PlaybookRunner,
+                probe: HostProbe, force: bool) -> str:
+    """Run the reset playbook on the node only; "" when done, else why it was skipped (a host
+    that went away during the reset, with ``force``)."""
+    one = with_nodes_group(inventory, dataclasses.replace(topo, nodes=(node,)))
+    outcome = runner(playbooks_dir() / "reset.yaml", one, phase="reset")
+    if outcome.ok:
+        return ""
+    why = probe(node.name)
+    if why and force:
+        return why
+    raise ClusterError(f"reset of {node.name} failed; it is drained and its Node object kept "
+                       "(re-run `kboot remove-node`):\n  " + "\n  ".join(outcome.failures))
+
+
+def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: PlaybookRunner,
+                probe: HostProbe, force: bool = False, timeout: float = 120.0,
+                on_step: StepCallback = lambda step, status: None,
+                clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> RemoveReport:
+    """Drain, reset and delete the worker ``name`` (the module docstring has the steps)."""
+    topo = topology_from_inventory(inventory)
+    node = check_removable(topo, name)
+    on_step("reach", "start")
+    unreachable = probe(name)
+    if unreachable and not force:
+        raise ClusterError(
+            f"{name} is unreachable ({unreachable}); nothing was changed. Bring it back, or "
+            "pass --force to delete its pods and Node object without draining or resetting it")
+    on_step("reach", "failed" if unreachable else "ok")
+    on_step("drain", "start")
+    registered = cordon(api, name)
+    drained = (drain(api, name, timeout=timeout, delete_now=bool(unreachable), clock=clock,
+                     sleep=sleep) if registered else Drained())
+    set_dns_endpoints(api, topo, without=name)
+    on_step("drain", "ok" if registered else "skipped")
+    on_step("reset", "start")
+    if not unreachable:
+        unreachable = _reset_host(inventory, topo, node, runner=runner, probe=probe,
+                                  force=force)
+    on_step("reset", "skipped" if unreachable else "ok")
+    on_step("delete", "start")
+    _, lease = delete_node(api, name)
+    ingresses = forget_ingress_address(api, node.ip) if node.ingress else ()
+    on_step("delete", "ok")
+    log.info("removed node %s from cluster %s", name, topo.name)
+    return RemoveReport(topo.name, name, registered, drained, unreachable, lease, ingresses)
