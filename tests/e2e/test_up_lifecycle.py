@@ -1,6 +1,7 @@
 """``kboot up`` lifecycle on a small lab (1 control plane + 2 workers): an interrupted run
-converges when re-run, a worker added to the inventory joins without touching the others, and
-``kboot reset`` leaves the nodes clean for a new ``kboot up``."""
+converges when re-run, a worker added to the inventory joins without touching the others,
+``kboot remove-node`` drains, resets and deletes that worker (and ``kboot up`` with it still in
+the inventory joins it again), and ``kboot reset`` leaves the nodes clean for a new ``kboot up``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -38,6 +41,53 @@ def without_w2(small_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iter
     path = tmp_path_factory.mktemp("inv") / "two-nodes.yaml"
     path.write_text(yaml.safe_dump(data))
     yield path
+
+
+CLEAN = ("test ! -e /etc/kboot && test ! -e /var/lib/kboot && ! ip link show cni0 2>/dev/null"
+         " && ! iptables-save | grep -q KBOOT && ! systemctl is-active -q kboot-kubelet"
+         " && ! pgrep -f '[c]ontainerd-shim'")
+
+WEB = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: main
+          image: kboot.io/busybox:1.35
+          imagePullPolicy: IfNotPresent
+          command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+"""
+
+
+def _assert_clean(lab: Lab, node: str) -> None:
+    """Nothing of kboot's left on the host: files, units, CNI bridge, rules, containers."""
+    probe = lab.exec(node, ["sh", "-c", CLEAN])
+    assert probe.exit_code == 0, f"{node} not clean: {probe.stdout}{probe.stderr}"
+
+
+def _poll(fn: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not fn():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(1)
+
+
+def _web_pods(kboot: Kboot, cluster: str) -> dict[str, tuple[str, bool]]:
+    """The Deployment's live pods: name -> (node, Ready)."""
+    items = json.loads(kboot.kubectl(cluster, "get", "pods", "-l", "app=web", "-o",
+                                     "json").stdout)["items"]
+    return {p["metadata"]["name"]: (p["spec"].get("nodeName", ""), any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in p.get("status", {}).get("conditions", [])))
+        for p in items if not p["metadata"].get("deletionTimestamp")}
 
 
 def _ready(kboot: Kboot, cluster: str) -> set[str]:
@@ -75,13 +125,46 @@ def test_added_worker_joins_without_touching_the_others(kboot: Kboot, small_lab:
     assert _ready(kboot, small_lab.name) == {n.name for n in small_lab.nodes}
 
 
+def test_remove_node_drains_resets_and_deletes_a_worker(kboot: Kboot, small_lab: Lab,
+                                                        tmp_path: Path) -> None:
+    """The worker the previous test joined leaves again; its pods move to the other worker.
+    ``kboot up`` with the inventory unchanged then joins it again (as the command warns), so
+    the reset test below still sees every node."""
+    cluster, w2 = small_lab.name, f"{small_lab.name}-w2"
+    kubectl = partial(kboot.kubectl, cluster)
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(WEB)
+    kubectl("apply", "-f", str(manifest))
+    _poll(lambda: (len(pods := _web_pods(kboot, cluster)) == 4
+                   and all(ready for _, ready in pods.values())), 180, "4 web pods Ready")
+    assert w2 in {node for node, _ in _web_pods(kboot, cluster).values()}  # something to drain
+
+    proc = kboot("remove-node", str(small_lab.inventory_path), w2, "--yes")
+    assert f"next: remove {w2} from" in " ".join(proc.stdout.split())
+    assert w2 not in _ready(kboot, cluster)
+    nodes = kubectl("get", "nodes", "-o", "name").stdout.split()
+    assert nodes == [f"node/{cluster}-cp1", f"node/{cluster}-w1"]
+    lease = kubectl("-n", "kube-node-lease", "get", "lease", w2, check=False)
+    assert lease.returncode != 0 and "NotFound" in lease.stderr
+    dns = json.loads(kubectl("-n", "kube-system", "get", "endpoints", "kube-dns", "-o",
+                             "json").stdout)
+    assert w2 not in {a.get("nodeName") for s in dns["subsets"] for a in s["addresses"]}
+    _poll(lambda: (len(pods := _web_pods(kboot, cluster)) == 4
+                   and all(ready and node != w2 for node, ready in pods.values())), 120,
+          "4 web pods Ready on the other nodes")
+    _assert_clean(small_lab, w2)
+
+    kubectl("delete", "-f", str(manifest))
+    proc = kboot.up(small_lab.inventory_path, "-o", "json")  # w2 still listed: joins again
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert {e["host"] for e in events
+            if e.get("kind") == "task_result" and e["status"] == "changed"} == {w2}
+    assert _ready(kboot, cluster) == {n.name for n in small_lab.nodes}
+
+
 def test_reset_leaves_nodes_clean_and_up_works_again(kboot: Kboot, small_lab: Lab) -> None:
     kboot("reset", str(small_lab.inventory_path), "--yes")
     for node in small_lab.nodes:
-        probe = small_lab.exec(node.name, ["sh", "-c", (
-            "test ! -e /etc/kboot && test ! -e /var/lib/kboot && ! ip link show cni0 2>/dev/null"
-            " && ! iptables-save | grep -q KBOOT && ! systemctl is-active -q kboot-kubelet"
-            " && ! pgrep -f '[c]ontainerd-shim'")])
-        assert probe.exit_code == 0, f"{node.name} not clean: {probe.stdout}{probe.stderr}"
+        _assert_clean(small_lab, node.name)
     kboot.up(small_lab.inventory_path)
     assert _ready(kboot, small_lab.name) == {n.name for n in small_lab.nodes}
