@@ -1,7 +1,9 @@
-"""``kboot up`` with ``cluster.package_source: host`` on bare lab machines (1 control plane + 1
-worker): the nodes install the Debian packages with apt from their *own* sources — here a mirror
-the test serves from the workstation over HTTP, lab machines having no route out — the pushed
-part of the bundle holds no debs, the cluster works, and a second ``up`` changes nothing."""
+"""``kboot up`` with ``cluster.package_source: host`` on a bare lab machine (one control plane
+that also runs pods; a lab of its own: the plain 1 + 1 lab belongs to the lab-machine tests,
+which expect fresh machines): the node installs the Debian packages with apt from its *own*
+sources — here a mirror the test serves from the workstation over HTTP, lab machines having no
+route out — the pushed part of the bundle holds no debs, the cluster works, and a second ``up``
+changes nothing."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def _free_port(address: str) -> int:
 def mirror(lab_factory: LabFactory, kboot: Kboot,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
     """The bundle's flat Debian repository over HTTP on the lab bridge's own address."""
-    lab = lab_factory(1, 1)  # the plain image: no cluster packages on the nodes
+    lab = lab_factory(1, 0)  # the plain image: no cluster packages on the node
     if not (BUNDLE_CACHE / "manifest.json").exists():
         kboot("bundle", "build", "-o", str(BUNDLE_CACHE))
     address = lab.spec.gateway
@@ -71,7 +73,7 @@ def mirror(lab_factory: LabFactory, kboot: Kboot,
 @pytest.fixture(scope="module")
 def host_source_cluster(lab_factory: LabFactory, kboot: Kboot, mirror: Mirror,
                         tmp_path_factory: pytest.TempPathFactory) -> HostSourceCluster:
-    lab = lab_factory(1, 1)
+    lab = lab_factory(1, 0)
     for node in lab.nodes:  # the host's own apt sources: only the mirror
         res = lab.exec(node.name, ["sh", "-c", f"echo 'deb [trusted=yes] {mirror.url} ./' "
                                                "> /etc/apt/sources.list"])
