@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kboot.errors import TemplateError
@@ -491,15 +491,34 @@ class HostPlay:
         for unit in ran:
             assert unit.plan is not None
             for path in unit.plan.touches:
-                for key in list(st.facts):
+                for key in maybe_stale(path, st.facts, st.fact_specs):
                     spec = st.fact_specs.get(key)
-                    if spec is not None and spec.stale_after(path):
+                    if key in st.facts and spec is not None and spec.stale_after(path):
                         del st.facts[key]
                         st.unverified.discard(key)
             for fact, output in unit.plan.predicts:
                 self.remember(fact, output, verified=False)
         if any(_opaque(u) for u in ran):
             self.doubt_all()
+
+
+def maybe_stale(touched: str, facts: Iterable[str], specs: Mapping[str, Fact[Any]]) -> list[str]:
+    """The cached facts (keys) that ``touched`` may make stale, for :meth:`Fact.stale_after` to
+    decide: for a plain path only the facts of that path or of its directory's listing, and
+    those derived from trees (``depends``) — not every cached fact for every touched path."""
+    if touched.endswith("/**"):
+        return list(facts)
+    base = touched.rstrip("/") or "/"
+    parent = base.rpartition("/")[0] or "/"
+    out = []
+    for key in facts:
+        spec = specs.get(key)
+        if spec is None:
+            continue
+        path = spec.path.rstrip("/") or "/" if spec.path is not None else None
+        if spec.depends or path in (base, parent):
+            out.append(key)
+    return out
 
 
 def _failed(unit: Unit) -> bool:
