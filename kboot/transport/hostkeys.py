@@ -40,6 +40,29 @@ def known_hosts_name(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
+_parsed: dict[str, tuple[tuple[int, int], paramiko.HostKeys]] = {}
+
+
+def recorded_keys(path: str, hostname: str) -> dict[str, paramiko.PKey]:
+    """The keys ``path`` records for ``hostname`` (``known_hosts_name`` form; hashed entries
+    and multi-name lines included), by key type. The file is parsed once while it stays
+    unchanged (mtime and size) and shared by every connection of the process: parsing it per
+    connection made a run's host-key work grow with the square of its hosts."""
+    with file_lock(path):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size)
+        cached = _parsed.get(path)
+        if cached is None or cached[0] != stamp:
+            keys = paramiko.HostKeys()
+            keys.load(path)
+            cached = _parsed[path] = (stamp, keys)
+    entries = cached[1].lookup(hostname)
+    return dict(entries) if entries is not None else {}
+
+
 def load_known_hosts(path: str) -> paramiko.HostKeys:
     keys = paramiko.HostKeys()
     with file_lock(path):

@@ -32,8 +32,8 @@ from kboot.transport.channel import Outcome, Sudo, exchange, shell_line
 from kboot.transport.hostkeys import (
     KnownHostsPolicy,
     changed_key_error,
-    file_lock,
     known_hosts_name,
+    recorded_keys,
 )
 from kboot.transport.jumppool import POOL
 from kboot.transport.retry import channel_open_policy, with_connect_retries
@@ -152,9 +152,9 @@ class SSHTransport:
         timeout = self._conn.connect_timeout
         sock = self._open_sock(hop, via)
         client = paramiko.SSHClient()
-        with file_lock(self._known_hosts):
-            if os.path.exists(self._known_hosts):
-                client.get_host_keys().load(self._known_hosts)
+        name = known_hosts_name(hop.address, hop.port)
+        for keytype, key in recorded_keys(self._known_hosts, name).items():
+            client.get_host_keys().add(name, keytype, key)
         client.set_missing_host_key_policy(
             KnownHostsPolicy(self.host, self._known_hosts, self._conn.host_key_policy))
         key_file = os.path.expanduser(hop.key_file) if hop.key_file else None

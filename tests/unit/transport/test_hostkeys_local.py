@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import paramiko
+import pytest
 
-from kboot.transport import Transport
+from kboot.transport import Transport, hostkeys
 from kboot.transport.hostkeys import fingerprint, known_hosts_name
 from kboot.transport.local import LocalTransport
 
@@ -51,3 +53,42 @@ def test_open_transport_picks_by_connection() -> None:
     assert isinstance(ssh, SSHTransport) and ssh.user == "deploy"
     assert ssh.route[-1].password == "pw"
     assert "pw" not in repr(ssh.route)
+
+
+def test_recorded_keys_parse_the_file_once_while_it_is_unchanged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every connection of a run asks for its host's keys; the file is parsed once, not once
+    per host (quadratic in hosts), and again only after it changed. Port-specific names,
+    multi-name lines and hashed names are found as paramiko finds them."""
+    keys = []
+    for i in range(3):
+        key_file = tmp_path / f"k{i}"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_file)],
+                       check=True)
+        keys.append(paramiko.Ed25519Key.from_private_key_file(str(key_file)))
+    hashed = paramiko.HostKeys.hash_host("10.0.0.3")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"10.0.0.1,cp1 ssh-ed25519 {keys[0].get_base64()}\n"
+                     f"[10.0.0.2]:2222 ssh-ed25519 {keys[1].get_base64()}\n"
+                     f"{hashed} ssh-ed25519 {keys[2].get_base64()}\n")
+    loads: list[str] = []
+    real_load = paramiko.HostKeys.load
+
+    def counting_load(self: paramiko.HostKeys, filename: str) -> None:
+        loads.append(filename)
+        real_load(self, filename)
+
+    monkeypatch.setattr(paramiko.HostKeys, "load", counting_load)
+    path = str(known)
+    assert hostkeys.recorded_keys(path, "10.0.0.1") == {"ssh-ed25519": keys[0]}
+    assert hostkeys.recorded_keys(path, "cp1") == {"ssh-ed25519": keys[0]}
+    assert hostkeys.recorded_keys(path, "[10.0.0.2]:2222") == {"ssh-ed25519": keys[1]}
+    assert hostkeys.recorded_keys(path, "10.0.0.2") == {}
+    assert hostkeys.recorded_keys(path, "10.0.0.3") == {"ssh-ed25519": keys[2]}
+    assert len(loads) == 1
+    with known.open("a") as fh:  # accept-new appends: the next lookup sees it
+        fh.write(f"10.0.0.4 ssh-ed25519 {keys[1].get_base64()}\n")
+    os.utime(known, ns=(1, 1))
+    assert hostkeys.recorded_keys(path, "10.0.0.4") == {"ssh-ed25519": keys[1]}
+    assert len(loads) == 2
+    assert hostkeys.recorded_keys(str(tmp_path / "missing"), "10.0.0.1") == {}
