@@ -300,3 +300,13 @@ def test_hosts_behind_one_jump_share_its_connection(sshd_hosts: SshdHosts,
     assert len(POOL) == before
     closed = via_a.get_transport()
     assert closed is None or not closed.is_active()
+
+
+def test_an_aead_cipher_is_negotiated(root: SSHTransport) -> None:
+    """AES-GCM first (packets authenticated inside the cipher, not by a MAC compared in
+    Python); OpenSSH offers it, so it is what the connection uses."""
+    from kboot.transport.ssh import connect_or_raise
+
+    assert root.run("true").ok
+    t = connect_or_raise(root)
+    assert t.local_cipher == t.remote_cipher == "aes128-gcm@openssh.com"
