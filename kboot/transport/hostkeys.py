@@ -63,14 +63,6 @@ def recorded_keys(path: str, hostname: str) -> dict[str, paramiko.PKey]:
     return dict(entries) if entries is not None else {}
 
 
-def load_known_hosts(path: str) -> paramiko.HostKeys:
-    keys = paramiko.HostKeys()
-    with file_lock(path):
-        if os.path.exists(path):
-            keys.load(path)
-    return keys
-
-
 class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
     """What to do with a host absent from ``path``: record it (accept-new) or refuse (strict)."""
 
