@@ -41,9 +41,10 @@ from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Node, Topology, topology_from_inventory
 from kboot.cluster.up import PlaybookRunner
 from kboot.cluster.vars import with_nodes_group
+from kboot.controlplane.api.owners import controller_of
 from kboot.controlplane.client.api import DeleteOptions, Obj
 from kboot.controlplane.client.errors import Conflict, NotFound, TooManyRequests
-from kboot.controlplane.client.meta import controller_of, key_of
+from kboot.controlplane.client.meta import key_of
 from kboot.controlplane.client.sync import SyncClient
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Inventory

@@ -13,8 +13,6 @@ Modules, by what the apiserver calls:
 - :mod:`.selectors` — ``parse_label_selector``, ``label_selector_from_dict``,
   ``parse_field_selector`` (→ ``.matches(...)``), ``selector_string``;
 - :mod:`.patch` — ``json_merge_patch``, ``json_patch``, ``strategic_merge_patch``;
-- :mod:`.objects` — write-path preparation (``prepare_for_create``, ``prepare_for_update``,
-  ``prepare_for_status_update``), ``Status`` builders, ``type_meta``;
 - :mod:`.defaults` — ``apply_defaults``; :mod:`.validation` — ``validate``,
   ``unknown_fields``, ``loads_checking_duplicates``; :mod:`.field_errors` — ``FieldError``;
 - :mod:`.apply` — ``server_side_apply``, ``record_update``, ``managed_fields_for``;
@@ -23,7 +21,18 @@ Modules, by what the apiserver calls:
 - :mod:`.quantities` — ``parse_quantity`` for resource arithmetic;
 - :mod:`.errors` — what the rules raise, each error carrying its HTTP code and reason.
 
-A create, in order: ``prepare_for_create`` → ``apply_defaults`` → ``validate`` (with
-``unknown=`` for ``fieldValidation``) → ``record_update`` → store.  An apply:
+Shared Kubernetes rules that the components (scheduler, controllers, kubelet) and the
+apiserver must not each write their own copy of:
+
+- :mod:`.shapes` — the one object alias ``Obj`` and ``TypedDict`` shapes for metadata, owner
+  references, taints and tolerations (with ``metadata``/``taints_of``/``tolerations_of``);
+- :mod:`.tolerations` — ``tolerates`` (upstream's ``ToleratesTaint``), ``first_untolerated``,
+  ``toleration_seconds``;
+- :mod:`.podrefs` — ``pod_references``: the Secrets, ConfigMaps and claims a pod names;
+- :mod:`.owners` — ``controller_of``, ``controller_uid``, ``owner_reference``.
+
+The write path itself (server-owned metadata, generation, status reset) is the apiserver's
+``admission`` module: a create runs ``admit_create`` → ``apply_defaults`` → ``validate``
+(with ``unknown=`` for ``fieldValidation``) → ``record_update`` → store.  An apply:
 ``server_side_apply`` → ``apply_defaults`` → ``validate(old=…)`` → store.
 """

@@ -11,6 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kboot.controlplane.api.podrefs import (
+    CLAIMS,
+    CONFIGMAPS,
+    SECRETS,
+    PodReference,
+    pod_references,
+)
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.watchcache import WatchCaches
@@ -19,46 +26,8 @@ if TYPE_CHECKING:
     from kboot.controlplane.apiserver.authz import Attributes
 
 JsonObj = dict[str, Any]
-_REFERENCED = {"secrets": "secret", "configmaps": "configmap",
-               "persistentvolumeclaims": "pvc"}
+_REFERENCED = (SECRETS, CONFIGMAPS, CLAIMS)
 _WRITES = ("update", "patch", "delete")
-
-
-def _containers(spec: JsonObj) -> list[JsonObj]:
-    return [*(spec.get("initContainers") or []), *(spec.get("containers") or []),
-            *(spec.get("ephemeralContainers") or [])]
-
-
-def pod_references(pod: JsonObj) -> set[tuple[str, str]]:
-    """(kind, name) of every secret/configmap/pvc the pod needs."""
-    spec = pod.get("spec") or {}
-    refs: set[tuple[str, str]] = set()
-    refs.update(("secret", s.get("name", "")) for s in spec.get("imagePullSecrets") or [])
-    for vol in spec.get("volumes") or []:
-        if "secret" in vol:
-            refs.add(("secret", vol["secret"].get("secretName", "")))
-        if "configMap" in vol:
-            refs.add(("configmap", vol["configMap"].get("name", "")))
-        if "persistentVolumeClaim" in vol:
-            refs.add(("pvc", vol["persistentVolumeClaim"].get("claimName", "")))
-        for src in (vol.get("projected") or {}).get("sources") or []:
-            if "secret" in src:
-                refs.add(("secret", src["secret"].get("name", "")))
-            if "configMap" in src:
-                refs.add(("configmap", src["configMap"].get("name", "")))
-    for c in _containers(spec):
-        for env in c.get("env") or []:
-            source = env.get("valueFrom") or {}
-            if "secretKeyRef" in source:
-                refs.add(("secret", source["secretKeyRef"].get("name", "")))
-            if "configMapKeyRef" in source:
-                refs.add(("configmap", source["configMapKeyRef"].get("name", "")))
-        for env_from in c.get("envFrom") or []:
-            if "secretRef" in env_from:
-                refs.add(("secret", env_from["secretRef"].get("name", "")))
-            if "configMapRef" in env_from:
-                refs.add(("configmap", env_from["configMapRef"].get("name", "")))
-    return refs
 
 
 class NodeAuthorizer:
@@ -85,7 +54,7 @@ class NodeAuthorizer:
                 else ("get",)
             if attrs.verb not in verbs or not attrs.name:
                 return False
-            wanted = (_REFERENCED[attrs.resource], attrs.name)
+            wanted = PodReference(attrs.resource, attrs.name)
             return any(wanted in pod_references(p)
                        for p in self._bound_pods(node, attrs.namespace))
         if attrs.resource == "serviceaccounts" and attrs.subresource == "token":

@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from kboot.controlplane.api.owners import controller_of
 from kboot.controlplane.client.api import ApiClient, Obj
 from kboot.controlplane.client.controller import Result
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Informer, Informers
-from kboot.controlplane.client.meta import controller_of, key_of
+from kboot.controlplane.client.meta import key_of
 from kboot.controlplane.client.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,12 @@ import copy
 import logging
 from typing import Any
 
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.owners import controller_of, controller_uid
+from kboot.controlplane.api.shapes import Obj, Toleration, taints_of, tolerations_of
+from kboot.controlplane.api.tolerations import first_untolerated
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.informer import Handlers
-from kboot.controlplane.client.meta import controller_of, is_deleting, labels, selector_matches
+from kboot.controlplane.client.meta import is_deleting, labels, selector_matches
 from kboot.controlplane.controllers import pods as podlib
 from kboot.controlplane.controllers.base import Controller, ControllerContext
 from kboot.controlplane.controllers.expectations import Expectations
@@ -27,7 +29,7 @@ from kboot.controlplane.controllers.rollout import resolve_int_or_percent
 
 log = logging.getLogger(__name__)
 REVISION_LABEL = "controller-revision-hash"
-AUTO_TOLERATIONS = [
+AUTO_TOLERATIONS: list[Toleration] = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
     {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
@@ -36,18 +38,6 @@ AUTO_TOLERATIONS = [
     {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
-
-
-def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool:
-    for tol in tolerations:
-        if tol.get("effect") and tol["effect"] != taint.get("effect"):
-            continue
-        if tol.get("operator") == "Exists" and (not tol.get("key") or
-                                                tol["key"] == taint.get("key")):
-            return True
-        if tol.get("key") == taint.get("key") and tol.get("value") == taint.get("value"):
-            return True
-    return False
 
 
 def _affinity_ok(spec: dict[str, Any], node: Obj) -> bool:
@@ -67,9 +57,7 @@ def should_run(ds: Obj, node: Obj) -> bool:
         return False
     if not _affinity_ok(spec, node):
         return False
-    tolerations = [*(spec.get("tolerations") or []), *AUTO_TOLERATIONS]
-    return all(_tolerated(t, tolerations) for t in (node.get("spec") or {}).get("taints") or []
-               if t.get("effect") in ("NoSchedule", "NoExecute"))
+    return first_untolerated(taints_of(node), [*tolerations_of(spec), *AUTO_TOLERATIONS]) is None
 
 
 class DaemonSetController(Controller):
@@ -105,7 +93,7 @@ class DaemonSetController(Controller):
         uid = ds["metadata"]["uid"]
         out: dict[str, list[Obj]] = {}
         for pod in self.pods.by_index("owner", uid):
-            if (controller_of(pod) or {}).get("uid") == uid and podlib.is_active(pod):
+            if controller_uid(pod) == uid and podlib.is_active(pod):
                 out.setdefault(pod["spec"].get("nodeName", ""), []).append(pod)
         return out
 

@@ -15,17 +15,12 @@ import logging
 import time
 from typing import Any
 
+from kboot.controlplane.api.owners import controller_uid, owner_reference
 from kboot.controlplane.client.api import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Handlers
-from kboot.controlplane.client.meta import (
-    controller_of,
-    is_deleting,
-    now,
-    owner_ref,
-    parse_time,
-)
+from kboot.controlplane.client.meta import is_deleting, now, parse_time
 from kboot.controlplane.controllers import pods as podlib
 from kboot.controlplane.controllers import rollout
 from kboot.controlplane.controllers.base import Controller, ControllerContext
@@ -71,7 +66,7 @@ class DeploymentController(Controller):
     def owned_sets(self, d: Obj) -> list[Obj]:
         uid = d["metadata"]["uid"]
         owned = [rs for rs in self.sets.by_index("owner", uid)
-                 if (controller_of(rs) or {}).get("uid") == uid]
+                 if controller_uid(rs) == uid]
         return sorted(owned, key=lambda rs: (revision(rs), rs["metadata"]["name"]))
 
     async def reconcile(self, key: str) -> Result:
@@ -149,7 +144,7 @@ class DeploymentController(Controller):
             "metadata": {"name": f"{d['metadata']['name']}-{tmpl_hash}",
                          "namespace": d["metadata"]["namespace"],
                          "labels": dict(tmpl["metadata"]["labels"]),
-                         "annotations": annotations, "ownerReferences": [owner_ref(d)]},
+                         "annotations": annotations, "ownerReferences": [owner_reference(d)]},
             "spec": {"replicas": size, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
                      "selector": selector, "template": tmpl},
         }

@@ -15,11 +15,12 @@ import logging
 import time
 from typing import Any
 
+from kboot.controlplane.api.owners import controller_of, controller_uid
 from kboot.controlplane.client.api import DeleteOptions, Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import NotFound
 from kboot.controlplane.client.informer import Handlers
-from kboot.controlplane.client.meta import controller_of, is_deleting, now, parse_time
+from kboot.controlplane.client.meta import is_deleting, now, parse_time
 from kboot.controlplane.controllers import pods as podlib
 from kboot.controlplane.controllers.base import Controller, ControllerContext
 from kboot.controlplane.controllers.expectations import Expectations
@@ -58,7 +59,7 @@ class JobController(Controller):
     def _owned(self, job: Obj) -> list[Obj]:
         uid = job["metadata"]["uid"]
         return [p for p in self.pods.by_index("owner", uid)
-                if (controller_of(p) or {}).get("uid") == uid]
+                if controller_uid(p) == uid]
 
     async def reconcile(self, key: str) -> Result:
         job = self.jobs.get(key)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Any
 
-from kboot.controlplane.client.api import DeleteOptions, Obj
+from kboot.controlplane.api.shapes import Obj, Taint, taints_of, tolerations_of
+from kboot.controlplane.api.tolerations import matching, toleration_seconds
+from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.controller import Result
 from kboot.controlplane.client.errors import NotFound
 from kboot.controlplane.client.informer import Handlers
@@ -31,11 +32,11 @@ NOT_READY = "node.kubernetes.io/not-ready"
 LEASE_NS = "kube-node-lease"
 
 
-def desired_taints(node: Obj, ts: str) -> list[dict[str, Any]]:
+def desired_taints(node: Obj, ts: str) -> list[Taint]:
     """The node's taints with the lifecycle ones set from its Ready condition."""
     status = (podlib.condition(node, "Ready") or {}).get("status")
     key = {"Unknown": UNREACHABLE, "False": NOT_READY}.get(str(status))
-    current = list((node.get("spec") or {}).get("taints") or [])
+    current = list(taints_of(node))
     keep = [t for t in current if t.get("key") not in (UNREACHABLE, NOT_READY)
             or t.get("key") == key]
     if key:
@@ -46,16 +47,14 @@ def desired_taints(node: Obj, ts: str) -> list[dict[str, Any]]:
     return keep
 
 
-def eviction_delay(pod: Obj, taint: dict[str, Any], default: float) -> float | None:
-    """Seconds after the taint was added that the pod goes; None = tolerated forever."""
-    for tol in (pod.get("spec") or {}).get("tolerations") or []:
-        key_ok = tol.get("key") in (None, "", taint["key"]) if tol.get("operator") == "Exists" \
-            else tol.get("key") == taint["key"]
-        effect_ok = tol.get("effect") in (None, "", taint["effect"])
-        if key_ok and effect_ok:
-            seconds = tol.get("tolerationSeconds")
-            return None if seconds is None else float(seconds)
-    return default
+def eviction_delay(pod: Obj, taint: Taint, default: float) -> float | None:
+    """Seconds after ``taint`` (NoExecute) was added that the pod goes; None = tolerated
+    forever. The tolerations that tolerate the taint (the full rule, value included: the
+    lifecycle taints carry none, so an ``Equal`` toleration with a value does not match them)
+    decide by their smallest ``tolerationSeconds``; a pod tolerating it not at all goes after
+    ``default`` (kboot's stand-in for upstream's DefaultTolerationSeconds admission)."""
+    tolerating = matching(tolerations_of(pod.get("spec") or {}), taint)
+    return toleration_seconds(tolerating) if tolerating else default
 
 
 class NodeLifecycleController(Controller):
@@ -108,7 +107,7 @@ class NodeLifecycleController(Controller):
             node = await self._mark_unknown(node)
         ts = now()
         taints = desired_taints(node, ts)
-        if taints != ((node.get("spec") or {}).get("taints") or []):
+        if taints != taints_of(node):
             node = await self.client.patch("nodes", key, {"spec": {"taints": taints or None}})
         await self._evict(node, taints)
         return Result(requeue_after=opts.node_monitor_period)
@@ -130,7 +129,7 @@ class NodeLifecycleController(Controller):
         return await self.client.patch_status("nodes", node["metadata"]["name"],
                                               {"status": {"conditions": conds}})
 
-    async def _evict(self, node: Obj, taints: list[dict[str, Any]]) -> None:
+    async def _evict(self, node: Obj, taints: list[Taint]) -> None:
         no_execute = [t for t in taints if t.get("effect") == "NoExecute"
                       and t.get("key") in (UNREACHABLE, NOT_READY)]
         if not no_execute:

@@ -8,8 +8,9 @@ import hashlib
 import json
 from typing import Any
 
+from kboot.controlplane.api.owners import owner_reference
 from kboot.controlplane.client.api import Obj
-from kboot.controlplane.client.meta import is_deleting, owner_ref, parse_time
+from kboot.controlplane.client.meta import is_deleting, parse_time
 
 TEMPLATE_HASH = "pod-template-hash"
 
@@ -21,7 +22,7 @@ def from_template(template: Obj, owner: Obj, *, name: str | None = None,
     md: dict[str, Any] = dict(tmpl.get("metadata") or {})
     md["labels"] = {**(md.get("labels") or {}), **(extra_labels or {})}
     md["namespace"] = owner["metadata"]["namespace"]
-    md["ownerReferences"] = [owner_ref(owner)]
+    md["ownerReferences"] = [owner_reference(owner)]
     if name:
         md["name"] = name
     else:

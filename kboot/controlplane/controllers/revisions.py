@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import copy
 
+from kboot.controlplane.api.owners import owner_reference
 from kboot.controlplane.client.api import ApiClient, Obj
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Informer
-from kboot.controlplane.client.meta import owner_ref
 from kboot.controlplane.controllers import pods as podlib
 
 
@@ -40,7 +40,7 @@ async def ensure_revision(client: ApiClient, revisions: Informer, owner: Obj) ->
     body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
             "metadata": {"name": name, "namespace": ns,
                          "labels": dict(owner["spec"]["selector"].get("matchLabels") or {}),
-                         "ownerReferences": [owner_ref(owner)]},
+                         "ownerReferences": [owner_reference(owner)]},
             "data": {"spec": {"template": template}}, "revision": top + 1}
     with contextlib.suppress(AlreadyExists):
         await client.create("controllerrevisions", body)

@@ -18,11 +18,12 @@ import copy
 import logging
 from typing import Any
 
+from kboot.controlplane.api.owners import controller_uid
 from kboot.controlplane.client.api import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Handlers
-from kboot.controlplane.client.meta import controller_of, is_deleting
+from kboot.controlplane.client.meta import is_deleting
 from kboot.controlplane.controllers import pods as podlib
 from kboot.controlplane.controllers.base import Controller, ControllerContext
 from kboot.controlplane.controllers.revisions import ensure_revision
@@ -83,7 +84,7 @@ class StatefulSetController(Controller):
         out: dict[int, Obj] = {}
         for pod in self.pods.by_index("owner", uid):
             i = ordinal(name, pod)
-            if i is not None and (controller_of(pod) or {}).get("uid") == uid:
+            if i is not None and controller_uid(pod) == uid:
                 out[i] = pod
         return out
 

@@ -12,6 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kboot.controlplane.api.podrefs import (
+    CLAIMS,
+    CONTAINERS,
+    INIT_CONTAINERS,
+    PodReference,
+    pod_references,
+)
 from kboot.controlplane.kubelet.cri.types import (
     ContainerConfig,
     Mount,
@@ -62,33 +69,14 @@ def parse_quantity(text: str | int | float) -> float:
     return float(value)
 
 
-def references(pod: Obj) -> set[tuple[str, str]]:
-    """(``configmaps``|``secrets``, name) of every object the pod's env and volumes read."""
-    spec = pod.get("spec") or {}
-    refs: set[tuple[str, str]] = set()
-    for vol in spec.get("volumes") or []:
-        if "configMap" in vol:
-            refs.add(("configmaps", vol["configMap"]["name"]))
-        if "secret" in vol:
-            refs.add(("secrets", vol["secret"]["secretName"]))
-        for src in (vol.get("projected") or {}).get("sources") or []:
-            if "configMap" in src:
-                refs.add(("configmaps", src["configMap"]["name"]))
-            if "secret" in src:
-                refs.add(("secrets", src["secret"]["name"]))
-    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        for src in c.get("envFrom") or []:
-            if "configMapRef" in src:
-                refs.add(("configmaps", src["configMapRef"]["name"]))
-            if "secretRef" in src:
-                refs.add(("secrets", src["secretRef"]["name"]))
-        for var in c.get("env") or []:
-            src = var.get("valueFrom") or {}
-            if "configMapKeyRef" in src:
-                refs.add(("configmaps", src["configMapKeyRef"]["name"]))
-            if "secretKeyRef" in src:
-                refs.add(("secrets", src["secretKeyRef"]["name"]))
-    return refs
+def references(pod: Obj) -> set[PodReference]:
+    """The Secrets and ConfigMaps whose data this module reads (env and volumes of the init
+    and regular containers), prefetched before each sync. Left out on purpose: image pull
+    Secrets (the runtime pulls without registry credentials), claims (mounted by path, see
+    :mod:`.claims`) and ephemeral containers (the kubelet does not run them)."""
+    return {ref for ref in pod_references(pod, containers=(INIT_CONTAINERS, CONTAINERS),
+                                          image_pull_secrets=False)
+            if ref.resource != CLAIMS}
 
 
 def pod_labels(pod: Obj) -> dict[str, str]:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kboot.controlplane.api import quantities
-from kboot.controlplane.client.api import Obj
-from kboot.controlplane.client.meta import controller_of, key_of
+from kboot.controlplane.api.owners import controller_uid
+from kboot.controlplane.api.shapes import Obj, Taint, Toleration, taints_of, tolerations_of
+from kboot.controlplane.client.meta import key_of
 
 
 def parse_quantity(value: Any) -> float:
@@ -75,17 +76,17 @@ class PodInfo:
     node_name: str
     node_selector: dict[str, str]
     affinity: dict[str, Any]
-    tolerations: list[dict[str, Any]]
+    tolerations: list[Toleration]
 
     @classmethod
     def of(cls, pod: Obj) -> PodInfo:
         spec = pod.get("spec") or {}
         return cls(pod=pod, key=key_of(pod), requests=pod_requests(pod), ports=host_ports(pod),
-                   owner_uid=(controller_of(pod) or {}).get("uid"),
+                   owner_uid=controller_uid(pod),
                    node_name=str(spec.get("nodeName") or ""),
                    node_selector=dict(spec.get("nodeSelector") or {}),
                    affinity=dict(spec.get("affinity") or {}),
-                   tolerations=list(spec.get("tolerations") or []))
+                   tolerations=list(tolerations_of(spec)))
 
 
 @dataclass
@@ -94,7 +95,7 @@ class NodeInfo:
     name: str
     labels: dict[str, str]
     allocatable: Resources
-    taints: list[dict[str, Any]]
+    taints: list[Taint]
     unschedulable: bool
     ready: bool
     requested: Resources = field(default_factory=Resources)
@@ -113,7 +114,7 @@ class NodeInfo:
                    allocatable=Resources(parse_quantity(alloc.get("cpu", 0)),
                                          parse_quantity(alloc.get("memory", 0)),
                                          int(parse_quantity(alloc.get("pods", 110)))),
-                   taints=list(spec.get("taints") or []),
+                   taints=list(taints_of(node)),
                    unschedulable=bool(spec.get("unschedulable")), ready=ready)
 
     def add_pod(self, pod: Obj) -> None:
@@ -123,7 +124,7 @@ class NodeInfo:
         self.pods[key] = pod
         self.requested = self.requested + pod_requests(pod)
         self.ports.update(host_ports(pod))
-        owner = (controller_of(pod) or {}).get("uid")
+        owner = controller_uid(pod)
         if owner:
             self.owners[owner] += 1
 
@@ -133,7 +134,7 @@ class NodeInfo:
             return
         self.requested = self.requested - pod_requests(old)
         self.ports.subtract(host_ports(old))
-        owner = (controller_of(old) or {}).get("uid")
+        owner = controller_uid(old)
         if owner:
             self.owners[owner] -= 1
 

@@ -11,7 +11,6 @@ from kboot.controlplane.apiserver.authz import Attributes, rule_allows
 from kboot.controlplane.apiserver.errors import ApiError
 from kboot.controlplane.apiserver.listing import decode_continue, encode_continue
 from kboot.controlplane.apiserver.metrics import Metrics
-from kboot.controlplane.apiserver.nodeauth import pod_references
 from kboot.controlplane.apiserver.routing import UnknownResource, parse_path, verb_for
 from kboot.controlplane.apiserver.watch import classify
 from kboot.controlplane.apiserver.watchcache import CacheEvent
@@ -116,19 +115,6 @@ def test_continue_token_roundtrip_and_garbage() -> None:
 ])
 def test_rbac_rule_matching(rule: dict[str, object], attrs: Attributes, allowed: bool) -> None:
     assert rule_allows(rule, attrs) is allowed
-
-
-def test_pod_references() -> None:
-    pod = {"spec": {
-        "imagePullSecrets": [{"name": "pull"}],
-        "volumes": [{"secret": {"secretName": "vol"}}, {"configMap": {"name": "cm"}},
-                    {"persistentVolumeClaim": {"claimName": "data"}},
-                    {"projected": {"sources": [{"secret": {"name": "proj"}}]}}],
-        "containers": [{"env": [{"valueFrom": {"secretKeyRef": {"name": "env"}}}],
-                        "envFrom": [{"configMapRef": {"name": "envcm"}}]}]}}
-    assert pod_references(pod) == {("secret", "pull"), ("secret", "vol"), ("configmap", "cm"),
-                                   ("pvc", "data"), ("secret", "proj"), ("secret", "env"),
-                                   ("configmap", "envcm")}
 
 
 @pytest.mark.parametrize("key", [rsa.generate_private_key(65537, 2048),

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from kboot.controlplane.client.meta import controller_of, key_of, owner_ref, selector_matches
+from kboot.controlplane.api.owners import controller_of, owner_reference
+from kboot.controlplane.client.meta import key_of, selector_matches
 
 LABELS = {"app": "web", "tier": "front"}
 
@@ -26,7 +27,8 @@ def test_structured_selectors(selector: dict[str, Any] | None, expected: bool) -
 def test_keys_and_owner_references() -> None:
     owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
              "metadata": {"name": "rs", "namespace": "ns", "uid": "u1"}}
-    pod = {"metadata": {"name": "p", "namespace": "ns", "ownerReferences": [owner_ref(owner)]}}
+    pod = {"metadata": {"name": "p", "namespace": "ns",
+                        "ownerReferences": [owner_reference(owner)]}}
     assert key_of(pod) == "ns/p"
     assert key_of({"metadata": {"name": "n1"}}) == "n1"
     ref = controller_of(pod)

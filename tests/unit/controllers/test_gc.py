@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from kboot.controlplane.api.owners import owner_reference
 from kboot.controlplane.client.api import DeleteOptions
-from kboot.controlplane.client.meta import owner_ref
 from kboot.controlplane.controllers.gc import GarbageCollector
 
 from .harness import Harness, Obj, run
@@ -16,7 +16,7 @@ def rs(name: str) -> Obj:
 
 async def add_pod(h: Harness, name: str, owner: Obj) -> None:
     await h.fake.create("pods", {"metadata": {"name": name, "namespace": "ns",
-                                              "ownerReferences": [owner_ref(owner)]},
+                                              "ownerReferences": [owner_reference(owner)]},
                                  "spec": {}})
 
 

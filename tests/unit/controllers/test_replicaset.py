@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kboot.controlplane.client.meta import owner_ref
+from kboot.controlplane.api.owners import owner_reference
 from kboot.controlplane.controllers.replicaset import ReplicaSetController
 
 from .harness import Harness, Obj, ready_pod, run, template
@@ -38,7 +38,7 @@ def test_scales_down_unready_pods_first() -> None:
         for i in range(3):
             pod: Obj = {"metadata": {"name": f"p{i}", "namespace": "ns",
                                      "labels": {"app": "web"},
-                                     "ownerReferences": [owner_ref(owner)]}, "spec": {}}
+                                     "ownerReferences": [owner_reference(owner)]}, "spec": {}}
             await h.fake.create("pods", ready_pod(pod) if i != 1 else pod)
         h.fake.graceful_pod_deletion = False
         await h.reconcile("ns/web")

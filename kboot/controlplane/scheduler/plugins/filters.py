@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kboot.controlplane.api.shapes import Taint
+from kboot.controlplane.api.tolerations import first_untolerated, tolerated
 from kboot.controlplane.client.meta import selector_matches
 from kboot.controlplane.scheduler.framework import (
     OK,
@@ -15,13 +17,14 @@ from kboot.controlplane.scheduler.framework import (
 )
 from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo
 
+_UNSCHEDULABLE: Taint = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+
 
 class NodeUnschedulable:
     name = "NodeUnschedulable"
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
-        if node.unschedulable and not _tolerates(pod.tolerations, {
-                "key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
+        if node.unschedulable and not tolerated(_UNSCHEDULABLE, pod.tolerations):
             return unresolvable("node(s) were unschedulable")
         return OK
 
@@ -109,31 +112,15 @@ class NodeAffinity:
         return OK
 
 
-def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
-    for tol in tolerations:
-        if tol.get("effect") and tol["effect"] != taint.get("effect"):
-            continue
-        if tol.get("operator") == "Exists":
-            if not tol.get("key") or tol["key"] == taint.get("key"):
-                return True
-        elif tol.get("key") == taint.get("key") and \
-                (tol.get("value") or "") == (taint.get("value") or ""):
-            return True
-    return False
-
-
 class TaintToleration:
     name = "TaintToleration"
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
-        if not node.taints:
+        taint = first_untolerated(node.taints, pod.tolerations)
+        if taint is None:
             return OK
-        for taint in node.taints:
-            if taint.get("effect") in ("NoSchedule", "NoExecute") and \
-                    not _tolerates(pod.tolerations, taint):
-                return unresolvable(f"node(s) had untolerated taint "
-                                    f"{{{taint.get('key')}: {taint.get('value', '')}}}")
-        return OK
+        return unresolvable(f"node(s) had untolerated taint "
+                            f"{{{taint.get('key')}: {taint.get('value', '')}}}")
 
 
 class NodePorts:
