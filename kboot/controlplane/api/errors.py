@@ -1,7 +1,7 @@
 """The errors the pure API rules raise; each carries the HTTP code and ``reason`` the apiserver
 answers with, so the server maps them to a ``Status`` without a table of its own.
 
-    ApiRuleError(ValueError)          code, reason
+    ApiRuleError(ControlPlaneError, ValueError)   code, reason
     ├── SelectorError                 400 BadRequest: bad selector, unsupported field label
     ├── PatchError                    400 BadRequest (malformed patch) / 422 Invalid (cannot apply)
     │   └── JsonPatchTestFailed       422: a JSON-patch ``test`` operation did not match
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kboot.controlplane.errors import ControlPlaneError
 
-class ApiRuleError(ValueError):
+
+class ApiRuleError(ControlPlaneError, ValueError):
     code = 400
     reason = "BadRequest"
 

@@ -31,6 +31,8 @@ import yaml
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kboot.controlplane.errors import ControlPlaneError
+
 log = logging.getLogger(__name__)
 
 ENVELOPE = b"k8s:enc:"
@@ -39,7 +41,7 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 
 
-class EncryptionError(Exception):
+class EncryptionError(ControlPlaneError):
     """A value cannot be decrypted (unknown key, tampered data, unsupported provider)."""
 
 

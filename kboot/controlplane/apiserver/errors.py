@@ -11,42 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.api.status import StatusError
 
 JsonObj = dict[str, Any]
 
 
-class ApiError(Exception):
-    """An error reply: ``code`` + ``reason`` + ``message`` (+ ``details``)."""
-
-    def __init__(
-        self,
-        code: int,
-        reason: str,
-        message: str,
-        *,
-        details: JsonObj | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.details = details
-        self.headers = headers or {}
-
-    def status(self) -> JsonObj:
-        body: JsonObj = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details is not None:
-            body["details"] = self.details
-        return body
+# The class moved to the pure rules (api/status.py) under a name apart from the client's
+# ApiError; the apiserver keeps importing it by its old name until its modules are renamed.
+ApiError = StatusError
 
 
 def _details(kind: ResourceKind, name: str, **extra: Any) -> JsonObj:

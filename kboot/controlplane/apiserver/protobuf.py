@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj
+from kboot.controlplane.errors import ControlPlaneError
 
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
@@ -164,7 +165,7 @@ TOP_LEVEL = frozenset({"Namespace", "ConfigMap", "Secret", "ServiceAccount", "De
                        "TokenRequest", "CertificateSigningRequest"})
 
 
-class _Unsupported(Exception):
+class _Unsupported(ControlPlaneError):
     pass
 
 

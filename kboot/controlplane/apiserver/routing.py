@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kboot.controlplane.api.registry import ResourceKind, lookup
+from kboot.controlplane.errors import ControlPlaneError
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Target:
         return f"{self.kind.plural}/{self.subresource}" if self.subresource else self.kind.plural
 
 
-class UnknownResource(Exception):
+class UnknownResource(ControlPlaneError):
     """The path is inside a group-version but names no served resource."""
 
 

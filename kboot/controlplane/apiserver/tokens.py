@@ -20,12 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from kboot.controlplane.errors import ControlPlaneError
+
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
-class TokenError(Exception):
+class TokenError(ControlPlaneError):
     """The token is malformed, badly signed or expired."""
 
 

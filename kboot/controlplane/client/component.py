@@ -1,6 +1,16 @@
 """What every control-plane process shares: the common flags (kubeconfig, leader election,
-log level), duration parsing, and :func:`run_component`, which connects, optionally waits
-to lead, runs the work until SIGINT/SIGTERM, and maps the outcome to an exit code.
+log level), duration parsing, and how a process starts and stops.
+
+- :func:`run_process` is every component's ``main``: logging set up one way, the work run on
+  the control-plane runtime (uvloop, tuned GC), SIGINT/SIGTERM cancel it (its ``finally``
+  blocks close clients and servers), and the outcome mapped to an exit code — an expected
+  :class:`~kboot.controlplane.errors.ControlPlaneError` is one log line and exit 1, anything
+  else is a bug and keeps its traceback.
+- :func:`run_component` builds on it for the API-client components: connects with the
+  kubeconfig and optionally waits to lead before running the work.
+
+The scheduler, controller manager, ingress, hollow nodes, DNS, proxy and kubelet start through
+here; the apiserver sets up its own (graceful drain on a stop event, no API client).
 """
 
 from __future__ import annotations
@@ -13,7 +23,8 @@ import re
 import signal
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from kboot.controlplane import runtime
 from kboot.controlplane.client.api import ApiClient
@@ -22,6 +33,7 @@ from kboot.controlplane.client.leaderelection import (
     run_with_leader_election,
 )
 from kboot.controlplane.client.rest import Client
+from kboot.controlplane.errors import ControlPlaneError
 
 log = logging.getLogger(__name__)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -45,9 +57,23 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
-def add_common_flags(parser: argparse.ArgumentParser, *, leader_elect: bool = True) -> None:
-    parser.add_argument("--kubeconfig", required=True, help="kubeconfig of this component")
+def add_log_flags(parser: argparse.ArgumentParser, *, verbose: bool = False) -> None:
+    """``--v``/``--log-level`` (a level name or upstream's 0-9); with ``verbose``, also the
+    ``-v``/``--verbose`` switch (DEBUG) that the DNS, proxy and kubelet have always taken."""
     parser.add_argument("--v", "--log-level", dest="log_level", default="INFO")
+    if verbose:
+        parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
+
+
+def log_level(args: argparse.Namespace) -> str:
+    """The level the flags of :func:`add_log_flags` ask for."""
+    return "DEBUG" if getattr(args, "verbose", False) else str(args.log_level)
+
+
+def add_common_flags(parser: argparse.ArgumentParser, *, leader_elect: bool = True,
+                     verbose: bool = False) -> None:
+    parser.add_argument("--kubeconfig", required=True, help="kubeconfig of this component")
+    add_log_flags(parser, verbose=verbose)
     if not leader_elect:
         return
     parser.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True)
@@ -66,6 +92,29 @@ def setup_logging(level: str) -> None:
 
 
 Work = Callable[[ApiClient], Awaitable[None]]
+Main = Callable[[], Coroutine[Any, Any, int | None]]
+
+
+def run_process(name: str, level: str, main: Main) -> int:
+    """Run ``main()`` as the whole process ``name``; its result (None = 0) is the exit code."""
+    setup_logging(level)
+
+    async def supervise() -> int:
+        task = asyncio.create_task(main())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await task or 0
+        except asyncio.CancelledError:
+            log.info("%s: stopped by signal (pid %d)", name, os.getpid())
+            return 0
+        except ControlPlaneError as exc:
+            log.error("%s: %s", name, exc)
+            log.debug("%s: traceback", name, exc_info=True)
+            return 1
+
+    return runtime.run(supervise())
 
 
 async def _run(args: argparse.Namespace, lease_name: str, work: Work) -> int:
@@ -91,17 +140,4 @@ async def _run(args: argparse.Namespace, lease_name: str, work: Work) -> int:
 
 def run_component(args: argparse.Namespace, *, lease_name: str, work: Work) -> int:
     """Run ``work`` (under leader election on Lease ``lease_name`` when enabled)."""
-    setup_logging(args.log_level)
-
-    async def main() -> int:
-        task = asyncio.create_task(_run(args, lease_name, work))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            return await task
-        except asyncio.CancelledError:
-            log.info("%s: stopped by signal (pid %d)", lease_name, os.getpid())
-            return 0
-
-    return runtime.run(main())
+    return run_process(lease_name, log_level(args), lambda: _run(args, lease_name, work))

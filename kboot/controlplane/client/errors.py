@@ -1,5 +1,8 @@
 """The client's exception hierarchy: one class per Kubernetes ``Status`` reason that callers act on.
 
+What the client *receives*; the apiserver *answers* with ``api.status.StatusError``. Both sit
+under :class:`kboot.controlplane.errors.ControlPlaneError`.
+
 ::
 
     ApiError                 any non-2xx answer; carries the decoded Status
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kboot.controlplane.errors import ControlPlaneError
 
-class ApiError(Exception):
+
+class ApiError(ControlPlaneError):
     """A non-success answer from the apiserver; ``status`` is the decoded ``Status`` object."""
 
     def __init__(self, status: dict[str, Any], *, code: int | None = None,

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import collections
 
+from kboot.controlplane.errors import ControlPlaneError
 
-class ShutDown(Exception):
+
+class ShutDown(ControlPlaneError):
     """The queue was shut down; workers should exit."""
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
-from kboot.controlplane import runtime
 from kboot.controlplane.client.api import ApiClient
+from kboot.controlplane.client.component import add_common_flags, run_component
 from kboot.controlplane.client.informer import Handlers, Informers
-from kboot.controlplane.client.rest import Client
 from kboot.controlplane.dns.server import Resolver, serve
 from kboot.controlplane.dns.zone import Zone, build_zone
 
@@ -26,11 +24,10 @@ log = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kboot-dns", description="kboot's cluster DNS")
-    p.add_argument("--kubeconfig", required=True)
+    add_common_flags(p, leader_elect=False, verbose=True)
     p.add_argument("--bind", default="0.0.0.0")
     p.add_argument("--port", type=int, default=53)
     p.add_argument("--cluster-domain", default="cluster.local")
-    p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
@@ -57,18 +54,10 @@ async def run(client: ApiClient, *, bind: str, port: int, domain: str) -> None:
         await informers.stop()
 
 
-async def _main(args: argparse.Namespace) -> None:
-    client = Client.from_kubeconfig(args.kubeconfig)
-    try:
-        await run(client, bind=args.bind, port=args.port, domain=args.cluster_domain)
-    finally:
-        await client.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        runtime.run(_main(args))
-    return 0
+
+    async def work(client: ApiClient) -> None:
+        await run(client, bind=args.bind, port=args.port, domain=args.cluster_domain)
+
+    return run_component(args, lease_name="kboot-dns", work=work)

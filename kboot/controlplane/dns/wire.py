@@ -12,13 +12,15 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kboot.controlplane.errors import ControlPlaneError
+
 A, NS, CNAME, SOA, PTR, AAAA, SRV, ANY = 1, 2, 5, 6, 12, 28, 33, 255
 CLASS_IN = 1
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
 MAX_UDP = 512
 
 
-class WireError(ValueError):
+class WireError(ControlPlaneError, ValueError):
     """The message cannot be parsed."""
 
 

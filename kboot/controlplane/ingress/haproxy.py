@@ -35,12 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from kboot.controlplane.errors import ControlPlaneError
 from kboot.controlplane.ingress.config import CRT_LIST, RenderedConfig
 
 log = logging.getLogger(__name__)
 
 
-class ConfigRejected(Exception):
+class ConfigRejected(ControlPlaneError):
     """``haproxy -c`` refused a generated configuration (a bug or an unusable input)."""
 
 

@@ -14,10 +14,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from kboot.controlplane.errors import ControlPlaneError
+
 TLS_TYPE = "kubernetes.io/tls"
 
 
-class SecretError(ValueError):
+class SecretError(ControlPlaneError, ValueError):
     """The Secret cannot serve TLS; the message says why (never its contents)."""
 
 

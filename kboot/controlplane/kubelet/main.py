@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from kboot.controlplane import runtime
+from kboot.controlplane.client.component import add_log_flags, log_level, run_process
 from kboot.controlplane.client.rest import Client
 from kboot.controlplane.kubelet import tlsbootstrap
 from kboot.controlplane.kubelet.agent import Kubelet, KubeletConfig
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resync", type=float, default=5.0)
     p.add_argument("--insecure-plain-http", action="store_true",
                    help="serve without TLS and authorize anyone (tests only)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    add_log_flags(p, verbose=True)
     return p
 
 
@@ -157,13 +157,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.insecure_plain_http and not (
             args.tls_cert_file and args.tls_private_key_file and args.client_ca_file):
         parser.error("--tls-cert-file, --tls-private-key-file and --client-ca-file are required")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        runtime.run(serve(args))
-    except KeyboardInterrupt:
-        return 0
-    except tlsbootstrap.BootstrapError as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    return run_process("kboot-kubelet", log_level(args), lambda: serve(args))

@@ -19,6 +19,7 @@ from kboot.controlplane.api.podrefs import (
     PodReference,
     pod_references,
 )
+from kboot.controlplane.errors import ControlPlaneError
 from kboot.controlplane.kubelet.cri.types import (
     ContainerConfig,
     Mount,
@@ -48,7 +49,7 @@ class Lookup(Protocol):
     def token(self, namespace: str, service_account: str, audience: str) -> str | None: ...
 
 
-class ConfigError(Exception):
+class ContainerConfigError(ControlPlaneError):
     """The pod refers to something that is missing (``CreateContainerConfigError``)."""
 
 
@@ -167,7 +168,7 @@ def _value_from(pod: Obj, src: Obj, lookup: Lookup, pod_ip: str) -> str | None:
             if data is None or ref["key"] not in data:
                 if ref.get("optional"):
                     return None
-                raise ConfigError(f"{kind} {ref['name']}/{ref['key']} not found")
+                raise ContainerConfigError(f"{kind} {ref['name']}/{ref['key']} not found")
             value = data[ref["key"]]
             return value.decode(errors="replace") if isinstance(value, bytes) else value
     return None
@@ -196,7 +197,7 @@ def resolve_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = ""
         if data is None:
             if ref.get("optional"):
                 continue
-            raise ConfigError(f"{kind} {ref['name']} not found")
+            raise ContainerConfigError(f"{kind} {ref['name']} not found")
         for key, raw in data.items():
             text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
             env[src.get("prefix", "") + key] = text

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kboot.controlplane.kubelet.podspec import ConfigError, Lookup, field_value
+from kboot.controlplane.kubelet.podspec import ContainerConfigError, Lookup, field_value
 
 Obj = dict[str, Any]
 Files = dict[str, tuple[bytes, int]]
@@ -25,7 +25,7 @@ def _select(data: Mapping[str, bytes] | None, source: Obj, what: str, default_mo
     if data is None:
         if source.get("optional"):
             return {}
-        raise ConfigError(f"{what} not found")
+        raise ContainerConfigError(f"{what} not found")
     items = source.get("items")
     if not items:
         return {k: (v, default_mode) for k, v in data.items()}
@@ -34,7 +34,7 @@ def _select(data: Mapping[str, bytes] | None, source: Obj, what: str, default_mo
         if item["key"] not in data:
             if source.get("optional"):
                 continue
-            raise ConfigError(f"key {item['key']} of {what} not found")
+            raise ContainerConfigError(f"key {item['key']} of {what} not found")
         out[item["path"]] = (data[item["key"]], int(item.get("mode", default_mode)))
     return out
 

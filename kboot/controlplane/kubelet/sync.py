@@ -88,7 +88,7 @@ class PodWorker:
                 return self.status(pod)
             try:
                 paths = self.volumes.setup(pod, lookup, claims=claims, pod_ip=self.pod_ip)
-            except (podspec.ConfigError, OSError) as exc:
+            except (podspec.ContainerConfigError, OSError) as exc:
                 self._wait_all(spec, "CreateContainerConfigError", str(exc))
                 return self.status(pod)
             if not await self._ensure_sandbox(pod):
@@ -296,7 +296,7 @@ class PodWorker:
             envs = podspec.resolve_env(pod, container, lookup, pod_ip=self.pod_ip)
             cfg = podspec.container_config(pod, container, attempt=rec.restarts, envs=envs,
                                            mounts=container_mounts(container, paths))
-        except podspec.ConfigError as exc:
+        except podspec.ContainerConfigError as exc:
             rec.waiting_reason, rec.waiting_message = "CreateContainerConfigError", str(exc)
             return
         await self._remove_old(rec)

@@ -31,6 +31,7 @@ from cryptography.x509.oid import NameOID
 from kboot.controlplane.api import certificates as csrs
 from kboot.controlplane.client.errors import ApiError
 from kboot.controlplane.client.rest import Client
+from kboot.controlplane.errors import ControlPlaneError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ RENEW_AT = 0.8  # of the lifetime: upstream rotates between 70 % and 90 %
 USAGES = ["digital signature", "client auth"]  # an ECDSA key: no key encipherment
 
 
-class BootstrapError(Exception):
+class BootstrapError(ControlPlaneError):
     """The node cannot get a client certificate (denied, failed, no credentials at all)."""
 
 

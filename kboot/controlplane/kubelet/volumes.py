@@ -20,7 +20,7 @@ from typing import Any
 
 from kboot.controlplane.kubelet import projection
 from kboot.controlplane.kubelet.cri.types import Mount
-from kboot.controlplane.kubelet.podspec import ConfigError, Lookup
+from kboot.controlplane.kubelet.podspec import ContainerConfigError, Lookup
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -76,7 +76,7 @@ class VolumeManager:
             elif "persistentVolumeClaim" in vol:
                 claim = vol["persistentVolumeClaim"]["claimName"]
                 if not claims or claim not in claims:
-                    raise ConfigError(f"persistentVolumeClaim {claim} is not bound yet")
+                    raise ContainerConfigError(f"persistentVolumeClaim {claim} is not bound yet")
                 path = Path(claims[claim])
                 path.mkdir(parents=True, exist_ok=True)
             else:
@@ -95,7 +95,7 @@ def container_mounts(container: Obj, paths: Mapping[str, str]) -> tuple[Mount, .
     for vm in container.get("volumeMounts") or []:
         host = paths.get(vm["name"])
         if host is None:
-            raise ConfigError(f"volume {vm['name']} not found")
+            raise ContainerConfigError(f"volume {vm['name']} not found")
         if vm.get("subPath"):
             host = os.path.join(host, vm["subPath"])
             if not os.path.exists(host):

@@ -11,13 +11,15 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from kboot.controlplane.errors import ControlPlaneError
+
 log = logging.getLogger(__name__)
 JUMPS = (("nat", "PREROUTING", "KBOOT-SERVICES"), ("nat", "OUTPUT", "KBOOT-SERVICES"),
          ("nat", "POSTROUTING", "KBOOT-POSTROUTING"), ("filter", "INPUT", "KBOOT-FILTER"),
          ("filter", "FORWARD", "KBOOT-FILTER"), ("filter", "OUTPUT", "KBOOT-FILTER"))
 
 
-class IptablesError(RuntimeError):
+class IptablesError(ControlPlaneError, RuntimeError):
     pass
 
 

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Sequence
 
-from kboot.controlplane import runtime
 from kboot.controlplane.client.api import ApiClient
+from kboot.controlplane.client.component import (
+    add_common_flags,
+    log_level,
+    run_component,
+    run_process,
+)
 from kboot.controlplane.client.informer import Handlers, Informers
-from kboot.controlplane.client.rest import Client
 from kboot.controlplane.proxy import rules
 from kboot.controlplane.proxy.iptables import Iptables, IptablesError
 
@@ -31,13 +34,12 @@ log = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kboot-proxy", description="kboot's Service proxy")
-    p.add_argument("--kubeconfig", required=True)
+    add_common_flags(p, leader_elect=False, verbose=True)
     p.add_argument("--node-name", default=socket.gethostname())
     p.add_argument("--cluster-cidr", default="", help="pod CIDR; other sources get SNAT")
     p.add_argument("--netns", default="", help="apply rules in this network namespace path")
     p.add_argument("--min-sync-period", type=float, default=0.2)
     p.add_argument("--cleanup", action="store_true", help="remove kboot's rules and exit")
-    p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
@@ -90,24 +92,15 @@ class Proxier:
             await self.informers.stop()
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     prefix = ["nsenter", f"--net={args.netns}"] if args.netns else []
     iptables = Iptables(prefix)
     if args.cleanup:
-        await iptables.cleanup()
-        return
-    client = Client.from_kubeconfig(args.kubeconfig)
-    try:
+        return run_process("kboot-proxy", log_level(args), iptables.cleanup)
+
+    async def work(client: ApiClient) -> None:
         await Proxier(client, iptables, cluster_cidr=args.cluster_cidr,
                       min_period=args.min_sync_period).run()
-    finally:
-        await client.close()
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        runtime.run(_serve(args))
-    return 0
+    return run_component(args, lease_name="kboot-proxy", work=work)

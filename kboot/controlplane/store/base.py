@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from kboot.controlplane.errors import ControlPlaneError
 
-class StoreError(Exception):
+
+class StoreError(ControlPlaneError):
     """Base of storage errors."""
 
 

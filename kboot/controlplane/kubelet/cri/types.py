@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from kboot.controlplane.errors import ControlPlaneError
+
 ContainerState = Literal["created", "running", "exited", "unknown"]
 SandboxState = Literal["ready", "notready"]
 
 
-class RuntimeError_(Exception):
+class RuntimeError_(ControlPlaneError):
     """A runtime call failed; ``code`` is the gRPC status name when there is one."""
 
     def __init__(self, message: str, *, code: str = "UNKNOWN") -> None:
