@@ -42,8 +42,7 @@ from kboot.controlplane.api.printers_base import (
     maps,
     sub,
 )
-
-Obj = dict[str, Any]
+from kboot.controlplane.api.shapes import Obj
 
 KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"

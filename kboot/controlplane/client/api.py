@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kboot.controlplane.api.registry import KINDS, ResourceKind, for_api_version
+from kboot.controlplane.api.shapes import Obj as Obj  # re-exported: the client names objects by it
 
-Obj = dict[str, Any]
 Ref = ResourceKind | str
 PatchType = Literal["merge", "json", "strategic", "apply"]
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kboot.controlplane.api.selectors import label_selector_from_dict, selector_string
+from kboot.controlplane.api.shapes import metadata
 from kboot.controlplane.client.api import Obj
 
 __all__ = ["selector_string"]  # re-exported for controllers
@@ -42,11 +43,11 @@ def parse_time(value: str | None) -> float | None:
 
 
 def labels(obj: Obj) -> dict[str, str]:
-    return dict((obj.get("metadata") or {}).get("labels") or {})
+    return dict(metadata(obj).get("labels") or {})
 
 
 def is_deleting(obj: Obj) -> bool:
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+    return bool(metadata(obj).get("deletionTimestamp"))
 
 
 # -- label selectors (parsing and matching live in kboot.controlplane.api.selectors) ---------

@@ -9,7 +9,8 @@ import logging
 from dataclasses import dataclass
 
 from kboot.controlplane.api.owners import controller_of
-from kboot.controlplane.client.api import ApiClient, Obj
+from kboot.controlplane.api.shapes import Obj, metadata
+from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.controller import Result
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Informer, Informers
@@ -60,7 +61,7 @@ class Controller:
         """Enqueue the object's controlling owner if it is of ``kind``."""
         ref = controller_of(obj)
         if ref and ref.get("kind") == kind:
-            ns = (obj.get("metadata") or {}).get("namespace")
+            ns = metadata(obj).get("namespace")
             self.queue.add(f"{ns}/{ref['name']}" if ns else str(ref["name"]))
 
     async def reconcile(self, key: str) -> Result:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from kboot.controlplane.api import certificates as csrs
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import Conflict, NotFound
 from kboot.controlplane.client.informer import Handlers

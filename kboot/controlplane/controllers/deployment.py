@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from kboot.controlplane.api.owners import controller_uid, owner_reference
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.shapes import Obj, metadata
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Handlers
@@ -35,7 +35,7 @@ NOT_COPIED = (REVISION, DESIRED, MAX_REPLICAS,
 
 def revision(obj: Obj) -> int:
     try:
-        return int(((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION, 0))
+        return int((metadata(obj).get("annotations") or {}).get(REVISION, 0))
     except ValueError:
         return 0
 
@@ -95,7 +95,7 @@ class DeploymentController(Controller):
     def _matching_set(self, d: Obj, sets: list[Obj]) -> Obj | None:
         tmpl_hash = podlib.template_hash(d["spec"]["template"])
         for rs in sets:
-            labels = (rs["spec"]["template"].get("metadata") or {}).get("labels") or {}
+            labels = metadata(rs["spec"]["template"]).get("labels") or {}
             if labels.get(podlib.TEMPLATE_HASH) == tmpl_hash:
                 return rs
         return None

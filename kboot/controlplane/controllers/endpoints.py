@@ -12,7 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import NotFound
 from kboot.controlplane.client.informer import Handlers

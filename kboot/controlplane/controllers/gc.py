@@ -16,7 +16,8 @@ import contextlib
 import logging
 
 from kboot.controlplane.api.registry import for_api_version
-from kboot.controlplane.client.api import DeleteOptions, Obj
+from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import NotFound
 from kboot.controlplane.client.informer import Handlers, Informer

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.informer import Handlers
 from kboot.controlplane.controllers.base import Controller, ControllerContext

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from kboot.controlplane.api.owners import controller_of, controller_uid
-from kboot.controlplane.client.api import DeleteOptions, Obj
+from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import NotFound
 from kboot.controlplane.client.informer import Handlers

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 from kboot.controlplane.api.registry import KINDS
-from kboot.controlplane.client.api import DeleteOptions, Obj
+from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import ApiError, NotFound
 from kboot.controlplane.client.informer import Handlers

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from kboot.controlplane.api.owners import owner_reference
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.shapes import Obj, metadata
 from kboot.controlplane.client.meta import is_deleting, parse_time
 
 TEMPLATE_HASH = "pod-template-hash"
@@ -86,7 +86,7 @@ def deletion_rank(pod: Obj) -> tuple[int, int, int, str]:
     """Sort key: delete unscheduled, then pending, then not-ready, then newest pods first."""
     scheduled = 1 if (pod.get("spec") or {}).get("nodeName") else 0
     running = {"Pending": 0, "Unknown": 1, "Running": 2}.get(phase(pod), 0)
-    created = str((pod.get("metadata") or {}).get("creationTimestamp") or "")
+    created = str(metadata(pod).get("creationTimestamp") or "")
     # newest first: invert by sorting on the negated order afterwards
     return (scheduled, running, 1 if is_ready(pod) else 0, _invert(created))
 

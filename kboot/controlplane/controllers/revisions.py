@@ -13,7 +13,8 @@ import contextlib
 import copy
 
 from kboot.controlplane.api.owners import owner_reference
-from kboot.controlplane.client.api import ApiClient, Obj
+from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Informer
 from kboot.controlplane.controllers import pods as podlib

@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from kboot.controlplane.api.owners import controller_uid
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Handlers

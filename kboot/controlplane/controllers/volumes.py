@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from kboot.controlplane.api.quantities import parse_quantity
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.informer import Handlers
 from kboot.controlplane.client.meta import is_deleting, key_of, split_key

@@ -16,11 +16,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.dns import wire
 
-Obj = dict[str, Any]
 TTL = 5
 
 

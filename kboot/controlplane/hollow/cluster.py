@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kboot.controlplane.client.api import ApiClient, DeleteOptions, Obj
+from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.api import ApiClient, DeleteOptions
 from kboot.controlplane.client.controller import DONE, Result, run_controller
 from kboot.controlplane.client.errors import AlreadyExists, NotFound
 from kboot.controlplane.client.informer import Handlers, Informer

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kboot.controlplane.client.api import Obj
+from kboot.controlplane.api.shapes import Obj, metadata
 
 EXIT_CODE = "kboot.io/hollow-exit-code"
 RUN_SECONDS = "kboot.io/hollow-run-seconds"
@@ -26,7 +26,7 @@ def exit_plan(pod: Obj) -> tuple[int, float] | None:
     spec = pod.get("spec") or {}
     if spec.get("restartPolicy", "Always") == "Always":
         return None
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    annotations = metadata(pod).get("annotations") or {}
     run = float(annotations.get(RUN_SECONDS, 1))
     if EXIT_CODE in annotations:
         return int(annotations[EXIT_CODE]), run

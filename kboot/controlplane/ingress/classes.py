@@ -9,9 +9,8 @@ Kept apart from routing so the controller can ask the same question when it deci
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-Obj = dict[str, Any]
+from kboot.controlplane.api.shapes import Obj, metadata
 
 DEFAULT_CONTROLLER = "kboot.io/ingress"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
@@ -19,7 +18,7 @@ LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 
 
 def is_default_class(ingress_class: Obj) -> bool:
-    annotations = (ingress_class.get("metadata") or {}).get("annotations") or {}
+    annotations = metadata(ingress_class).get("annotations") or {}
     return str(annotations.get(DEFAULT_CLASS_ANNOTATION, "")).lower() == "true"
 
 
@@ -38,7 +37,7 @@ def is_ours(ingress: Obj, classes: Iterable[Obj], controller: str) -> bool:
     names, default = our_class_names(classes, controller)
     class_name = (ingress.get("spec") or {}).get("ingressClassName")
     if class_name is None:
-        annotations = (ingress.get("metadata") or {}).get("annotations") or {}
+        annotations = metadata(ingress).get("annotations") or {}
         class_name = annotations.get(LEGACY_CLASS_ANNOTATION)
     if class_name is None:
         return default

@@ -21,11 +21,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.ingress.classes import DEFAULT_CONTROLLER
 from kboot.controlplane.ingress.routes import (
     NO_ROUTE,
     UNAVAILABLE,
-    Obj,
     Problem,
     Route,
     RoutingTable,

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.controller import Result, run_controller
 from kboot.controlplane.client.errors import AlreadyExists, ApiError, Conflict, NotFound
@@ -41,7 +41,6 @@ from kboot.controlplane.ingress.haproxy import Proxy
 from kboot.controlplane.ingress.routes import Problem, key_of
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 SYNC_KEY = "sync"
 KINDS = ("ingresses", "ingressclasses", "services", "endpoints", "secrets")
 TLS_ONLY = "type=kubernetes.io/tls"  # the only Secrets we read (less memory, less exposure)

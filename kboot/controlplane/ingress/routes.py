@@ -16,12 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj, metadata
 from kboot.controlplane.ingress.classes import is_ours
 from kboot.controlplane.ingress.tls import SecretError, tls_pem
-
-Obj = dict[str, Any]
 
 UNAVAILABLE = "be_unavailable"
 NO_ROUTE = "be_no_route"
@@ -86,7 +84,7 @@ def key_of(obj: Obj) -> str:
 
 def age_key(obj: Obj) -> tuple[str, str]:
     """Oldest first: creationTimestamp (RFC 3339 sorts lexically), then namespace/name."""
-    return (str((obj.get("metadata") or {}).get("creationTimestamp") or ""), key_of(obj))
+    return (str(metadata(obj).get("creationTimestamp") or ""), key_of(obj))
 
 
 def _by_key(objs: Iterable[Obj]) -> dict[str, Obj]:
@@ -179,7 +177,7 @@ class _Builder:
         self.routes[key] = Route(host, path_type, path, backend, ingress)
 
     def add_tls(self, ing: Obj, ingress: str, namespace: str) -> None:
-        annotations = (ing.get("metadata") or {}).get("annotations") or {}
+        annotations = metadata(ing).get("annotations") or {}
         redirect = str(annotations.get(SSL_REDIRECT_ANNOTATION, "true")).lower() != "false"
         for entry in (ing.get("spec") or {}).get("tls") or []:
             hosts = [str(h).lower() for h in entry.get("hosts") or [] if _HOST_RE.match(str(h))]

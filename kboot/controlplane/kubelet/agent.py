@@ -21,8 +21,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client import ApiClient, ApiError, NotFound
 from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.events import EventRecorder
@@ -38,7 +38,6 @@ from kboot.controlplane.kubelet.sync import PodWorker, WorkerSettings
 from kboot.controlplane.kubelet.volumes import VolumeManager
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

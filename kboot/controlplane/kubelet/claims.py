@@ -12,13 +12,12 @@ node affinity) back to the same node.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client import AlreadyExists, ApiClient, ApiError, NotFound
 from kboot.controlplane.kubelet.volumes import local_path_dir
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 LOCAL_PATH_CLASS = "local-path"
 
 

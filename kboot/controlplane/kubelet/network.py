@@ -16,10 +16,10 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+
+from kboot.controlplane.api.shapes import Obj
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 CONFLIST_NAME = "10-kboot.conflist"
 ROUTE_PROTO = "199"
 

@@ -17,14 +17,13 @@ import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client import AlreadyExists, ApiClient, ApiError, NotFound
 from kboot.controlplane.client.meta import now, now_micro
 from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 KUBELET_VERSION = "v1.32.0-kboot"
 LEASE_NAMESPACE = "kube-node-lease"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from kboot.controlplane.api.podrefs import (
     CLAIMS,
@@ -19,6 +19,7 @@ from kboot.controlplane.api.podrefs import (
     PodReference,
     pod_references,
 )
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.errors import ControlPlaneError
 from kboot.controlplane.kubelet.cri.types import (
     ContainerConfig,
@@ -28,7 +29,6 @@ from kboot.controlplane.kubelet.cri.types import (
     SandboxConfig,
 )
 
-Obj = dict[str, Any]
 CPU_PERIOD = 100_000
 LABEL_NAME = "io.kubernetes.pod.name"
 LABEL_NAMESPACE = "io.kubernetes.pod.namespace"

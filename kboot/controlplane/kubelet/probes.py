@@ -14,10 +14,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 
 def _port(probe_port: Any, container: Obj) -> int:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.kubelet.podspec import ContainerConfigError, Lookup, field_value
 
-Obj = dict[str, Any]
 Files = dict[str, tuple[bytes, int]]
 DEFAULT_MODE = 0o644
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.kubelet.cri.types import ContainerStatus, Runtime
 from kboot.controlplane.kubelet.probes import probe_loop
-
-Obj = dict[str, Any]
 
 
 @dataclass

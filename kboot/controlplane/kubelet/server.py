@@ -23,7 +23,6 @@ from aiohttp import WSMsgType, web
 from kboot.controlplane.kubelet import execstream, logs
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 AUTHORIZED_GROUP = "system:masters"
 
 

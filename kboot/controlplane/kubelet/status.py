@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.kubelet.cri.types import ContainerStatus
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

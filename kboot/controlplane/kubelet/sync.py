@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.kubelet import logs, podspec
 from kboot.controlplane.kubelet.cri.types import (
     NotFoundError,
@@ -31,7 +31,6 @@ from kboot.controlplane.kubelet.status import ContainerView, pod_status, rfc3339
 from kboot.controlplane.kubelet.volumes import VolumeManager, container_mounts
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 EventSink = Callable[[Obj, str, str, str], None]  # (pod, type, reason, message)
 
 

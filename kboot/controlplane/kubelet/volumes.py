@@ -16,14 +16,13 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.kubelet import projection
 from kboot.controlplane.kubelet.cri.types import Mount
 from kboot.controlplane.kubelet.podspec import ContainerConfigError, Lookup
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 
 
 _FILE_PLUGINS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret",

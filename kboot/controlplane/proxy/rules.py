@@ -19,9 +19,9 @@ import base64
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-Obj = dict[str, Any]
+from kboot.controlplane.api.shapes import Obj
+
 MASQ_MARK = "0x4000/0x4000"
 STATIC_CHAINS = ("KBOOT-SERVICES", "KBOOT-NODEPORTS", "KBOOT-POSTROUTING", "KBOOT-MARK-MASQ")
 AFFINITY_SECONDS = 10800

@@ -17,7 +17,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kboot.controlplane.client.api import ApiClient, Obj
+from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.errors import ApiError, Conflict, NotFound
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Handlers, Informer
