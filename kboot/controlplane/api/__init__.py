@@ -19,7 +19,8 @@ Modules, by what the apiserver calls:
 - :mod:`.tables` — ``to_table`` (Table output); :mod:`.openapi` — ``openapi_root``,
   ``openapi_document``/``openapi_document_bytes``;
 - :mod:`.quantities` — ``parse_quantity`` for resource arithmetic;
-- :mod:`.errors` — what the rules raise, each error carrying its HTTP code and reason.
+- :mod:`.errors` — what the rules raise, each error carrying its HTTP code and reason;
+  :mod:`.status` — ``StatusError``, the failure ``Status`` the server answers with.
 
 Shared Kubernetes rules that the components (scheduler, controllers, kubelet) and the
 apiserver must not each write their own copy of:

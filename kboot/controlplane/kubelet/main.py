@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kboot.controlplane.api.shapes import Taint
 from kboot.controlplane.client.component import add_log_flags, log_level, run_process
 from kboot.controlplane.client.rest import Client
 from kboot.controlplane.kubelet import tlsbootstrap
@@ -32,11 +33,11 @@ from kboot.controlplane.kubelet.sync import WorkerSettings
 log = logging.getLogger(__name__)
 
 
-def _taint(text: str) -> dict[str, str]:
+def _taint(text: str) -> Taint:
     """``key=value:Effect`` or ``key:Effect``."""
     kv, _, effect = text.rpartition(":")
     key, _, value = kv.partition("=")
-    out = {"key": key, "effect": effect}
+    out: Taint = {"key": key, "effect": effect}
     if value:
         out["value"] = value
     return out

@@ -18,7 +18,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.api.shapes import Obj, Taint
 from kboot.controlplane.client import AlreadyExists, ApiClient, ApiError, NotFound
 from kboot.controlplane.client.meta import now, now_micro
 from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
@@ -35,7 +35,7 @@ class NodeConfig:
     port: int = 10250
     root_dir: str = "/var/lib/kboot/kubelet"
     labels: dict[str, str] = field(default_factory=dict)
-    taints: tuple[Obj, ...] = ()
+    taints: tuple[Taint, ...] = ()
     max_pods: int = 110
 
 
