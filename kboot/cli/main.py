@@ -64,6 +64,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def command_paths(parser: argparse.ArgumentParser) -> list[tuple[str, ...]]:
+    """Every (sub)command reachable from ``parser``, as word tuples (``("lab", "ssh")``), read
+    from the parser itself so that tests and completion never drift from what is registered."""
+    paths: list[tuple[str, ...]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                paths.append((name,))
+                paths.extend((name, *rest) for rest in command_paths(child))
+    return paths
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(words[0] if words else None)
