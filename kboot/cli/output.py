@@ -125,7 +125,7 @@ class TextRenderer:
             table.add_column(column)
         for host, state in sorted(self.hosts.items()):
             counts = state["counts"]
-            table.add_row(host, state["status"], str(counts.get("ok", 0)),
+            table.add_row(escape(host), state["status"], str(counts.get("ok", 0)),
                           str(counts.get("changed", 0)),
                           str(counts.get("failed", 0) + counts.get("unreachable", 0)),
                           escape(state["task"]))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from kboot.cli.phases import PhaseRunner, add_runner_arguments, cluster_inventory_arg
 from kboot.cluster.backup import backup
@@ -40,18 +41,19 @@ def run(args: argparse.Namespace) -> int:
 
     def on_phase(step: str, status: str) -> None:
         if status == "start":
-            console.rule(f"[bold]{step}")
+            console.rule(f"[bold]{escape(step)}")
         elif status == "failed":
-            console.print(f"[yellow]{step}: failed[/]", markup=True)
+            console.print(f"[yellow]{escape(step)}: failed[/]", markup=True)
 
     with PhaseRunner(inventory, console, forks=args.forks, verbose=args.verbose) as runner:
         report = backup(inventory, runner=runner, on_phase=on_phase, dest=args.output)
     m = report.manifest
     members = ("store on " if m.store == "sqlite" else "members ") + ", ".join(
         member.name for member in m.members)
-    console.print(f"backup of cluster [bold]{m.cluster}[/] written: {report.path}\n"
-                  f"  {m.store} snapshot from {m.source} ({m.snapshot_size / 1e6:.1f} MB), "
-                  f"{members}, taken {m.created}\n"
+    written = escape(str(report.path))
+    console.print(f"backup of cluster [bold]{escape(m.cluster)}[/] written: {written}\n"
+                  f"  {m.store} snapshot from {escape(m.source)} ({m.snapshot_size / 1e6:.1f} MB), "
+                  f"{escape(members)}, taken {m.created}\n"
                   "  the archive holds the cluster's keys: keep it as safe as the cluster",
                   markup=True, highlight=False)
     return 0

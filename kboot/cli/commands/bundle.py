@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from kboot.bundle import build_bundle, default_bundle_dir
 
@@ -38,7 +39,7 @@ def register(sub: Any) -> None:
 def _build(args: argparse.Namespace) -> int:
     out = args.output or default_bundle_dir()
     console = Console()
-    with console.status(f"building bundle in {out}"):
+    with console.status(f"building bundle in {escape(str(out))}"):
         manifest = build_bundle(
             out,
             extra_packages=args.package,
@@ -46,7 +47,7 @@ def _build(args: argparse.Namespace) -> int:
             images=not args.no_images,
         )
     console.print(
-        f"bundle {manifest.digest} in {out}: {len(manifest.debs)} debs, "
+        f"bundle {manifest.digest} in {escape(str(out))}: {len(manifest.debs)} debs, "
         f"{len(manifest.wheels)} wheels, {len(manifest.images)} images"
     )
     return 0

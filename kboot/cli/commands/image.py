@@ -122,5 +122,5 @@ def run_build(args: argparse.Namespace) -> int:
     except BusyboxMissing as exc:
         raise UserError(str(exc)) from exc
     Console(soft_wrap=True).print(f"{image.name} {image.manifest_digest} -> {args.output}",
-                                  highlight=False)
+                                  markup=False, highlight=False)
     return 0

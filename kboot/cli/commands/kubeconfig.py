@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from kboot.cluster.kubeconfig import merge_into_file
 from kboot.cluster.topology import state_dir, topology_from_inventory
@@ -52,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     context = args.context or f"kboot-{name}"
     target = merge_into_file(path, context=context, target=args.file)
-    Console().print(f"context [bold]{context}[/] merged into {target} and made current")
+    Console().print(f"context [bold]{escape(context)}[/] merged into {escape(str(target))} "
+                    "and made current")
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kboot.lab import Lab
@@ -87,7 +88,7 @@ def _up(args: argparse.Namespace) -> int:
     lab = Lab(args.name, control_planes=args.control_planes, workers=args.workers,
               subnet=args.subnet, image=args.image, inventory_path=args.inventory)
     console = Console()
-    with console.status(f"lab {args.name}: bringing machines up…"):
+    with console.status(f"lab {escape(args.name)}: bringing machines up…"):
         inventory = lab.up()
     _print_status(lab, console)
     rel = os.path.relpath(inventory) if inventory.is_relative_to(Path.cwd()) else inventory
@@ -97,7 +98,7 @@ def _up(args: argparse.Namespace) -> int:
         (f"kboot lab down --name {args.name}", "remove it all"),
     ]
     width = max(len(cmd) for cmd, _ in hints)
-    console.print(f"\ninventory: [bold]{rel}[/]", highlight=False)
+    console.print(f"\ninventory: [bold]{escape(str(rel))}[/]", highlight=False)
     for cmd, what in hints:
         console.print(f"  {cmd.ljust(width)}  # {what}", highlight=False, markup=False)
     return 0
@@ -105,7 +106,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _down(args: argparse.Namespace) -> int:
     Lab(args.name).down()
-    Console().print(f"lab {args.name}: removed")
+    Console().print(f"lab {args.name}: removed", markup=False)
     return 0
 
 
@@ -115,12 +116,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _print_status(lab: Lab, console: Console) -> None:
-    table = Table(title=f"lab {lab.name}")
+    table = Table(title=f"lab {escape(lab.name)}")
     for col in ("node", "role", "state", "IP", "pid"):
         table.add_column(col)
     for st in lab.status():
         colour = "green" if st.state == "running" else "red"
-        table.add_row(st.name, st.role, f"[{colour}]{st.state}[/]", st.address,
+        table.add_row(escape(st.name), st.role, f"[{colour}]{escape(st.state)}[/]", st.address,
                       str(st.pid or "-"))
     console.print(table)
 
@@ -143,7 +144,7 @@ def _fault(args: argparse.Namespace) -> int:
     lab = Lab(args.name)
     action = getattr(lab, args.lab_command)
     action(args.node)
-    Console().print(f"{lab.node(args.node).name}: {args.lab_command} done")
+    Console().print(f"{lab.node(args.node).name}: {args.lab_command} done", markup=False)
     return 0
 
 
@@ -151,11 +152,11 @@ def _partition(args: argparse.Namespace) -> int:
     lab = Lab(args.name)
     lab.partition(args.node, args.peers)
     peers = ", ".join(args.peers) if args.peers else "all other nodes"
-    Console().print(f"{lab.node(args.node).name}: partitioned from {peers}")
+    Console().print(f"{lab.node(args.node).name}: partitioned from {peers}", markup=False)
     return 0
 
 
 def _heal(args: argparse.Namespace) -> int:
     Lab(args.name).heal()
-    Console().print(f"lab {args.name}: healed")
+    Console().print(f"lab {args.name}: healed", markup=False)
     return 0

@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from kboot.cli.commands.get import (
     add_kubeconfig_arg,
@@ -97,7 +98,8 @@ def _component(args: argparse.Namespace) -> int:
             _write(batch, width)
             for host, why in logs.unreachable.items():
                 if host not in reported:
-                    err.print(f"[yellow]{host}: unreachable: {why}[/]", highlight=False)
+                    err.print(f"[yellow]{escape(host)}: unreachable: {escape(str(why))}[/]",
+                              highlight=False)
                     reported.add(host)
     except KeyboardInterrupt:
         return 0

@@ -54,38 +54,42 @@ def _confirm(console: Console, node: str, cluster: str) -> bool:
     if not sys.stdin.isatty():
         raise ConfigError(f"kboot remove-node drains {node} and removes kboot and its data from "
                           "it; pass --yes to confirm")
-    answer = console.input(f"Drain {node}, remove kboot and its data from it and delete it "
-                           f"from cluster {cluster}? [y/N] ")
+    answer = console.input(f"Drain {escape(node)}, remove kboot and its data from it and delete "
+                           f"it from cluster {escape(cluster)}? \\[y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
 
 def _summary(report: RemoveReport, inventory: str) -> list[str]:
-    d, node = report.drained, report.node
-    lines = [f"removed node [bold]{node}[/] from cluster [bold]{report.cluster}[/]:"]
+    """The closing report, as rich markup: every name in it is escaped (pod and Ingress names,
+    the inventory path and the unreachable reason are the user's or the cluster's text)."""
+    d, node, inv = report.drained, escape(report.node), escape(inventory)
+    lines = [f"removed node [bold]{node}[/] from cluster [bold]{escape(report.cluster)}[/]:"]
     if report.registered:
         verb = "evicted" if report.host_reset else "deleted (grace period 0)"
         lines.append(f"  cordoned and drained: {len(d.evicted)} pod(s) {verb}"
-                     + (f" ({', '.join(d.evicted)})" if d.evicted else ""))
+                     + (f" ({escape(', '.join(d.evicted))})" if d.evicted else ""))
         if d.left:
-            lines.append(f"  left to go with the Node (DaemonSet, mirror): {', '.join(d.left)}")
+            lines.append("  left to go with the Node (DaemonSet, mirror): "
+                         + escape(", ".join(d.left)))
         if d.unmanaged:
             lines.append("  [yellow]not recreated (no controller owns them):[/] "
-                         + ", ".join(d.unmanaged))
+                         + escape(", ".join(d.unmanaged)))
     else:
         lines.append("  no Node object was registered: nothing to drain")
     if report.host_reset:
         lines.append(f"  host reset: kboot and its data removed from {node}")
     else:
         lines.append(f"  [yellow]host not reset: unreachable ({escape(report.unreachable)}); if "
-                     f"it comes back, reset it (`kboot reset {inventory} --limit {node} --yes`) "
+                     f"it comes back, reset it (`kboot reset {inv} --limit {node} --yes`) "
                      "before its kubelet registers it again[/]")
     deleted = ((["Node object"] if report.registered else [])
                + ([f"Lease kube-node-lease/{node}"] if report.lease_deleted else []))
     lines.append(f"  deleted: {', '.join(deleted)}" if deleted else
                  "  no Node object or Lease left to delete")
     if report.ingresses:
-        lines.append(f"  its address removed from Ingress status: {', '.join(report.ingresses)}")
-    lines.append(f"next: remove {node} from {inventory} — a later `kboot up` with {node} still "
+        lines.append("  its address removed from Ingress status: "
+                     + escape(", ".join(report.ingresses)))
+    lines.append(f"next: remove {node} from {inv} — a later `kboot up` with {node} still "
                  "in it would join it to the cluster again")
     return lines
 
@@ -104,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
 
     def on_step(step: str, status: str) -> None:
         if status == "start":
-            console.rule(f"[bold]{step}")
+            console.rule(f"[bold]{escape(step)}")
         elif status in ("skipped", "failed"):
-            console.print(f"[yellow]{step}: {status}[/]"
+            console.print(f"[yellow]{escape(step)}: {status}[/]"
                           + (" (--force: going on)" if status == "failed" else ""), markup=True)
 
     with (PhaseRunner(inventory, console, limit=args.node, forks=1,

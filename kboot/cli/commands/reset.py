@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.reset import reset
@@ -42,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise ConfigError("kboot reset removes the cluster's data; pass --yes to confirm")
         hosts = ", ".join(inventory.hosts)
-        answer = console.input(f"Remove kboot and all cluster data from {hosts}? [y/N] ")
+        answer = console.input(f"Remove kboot and all cluster data from {escape(hosts)}? \\[y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             console.print("nothing changed")
             return 1
     with PhaseRunner(inventory, console, forks=args.forks, limit=args.limit) as runner:
         state = reset(inventory, runner=runner, forget=args.forget)
     kept = "removed" if args.forget else "kept"
-    console.print(f"reset done; workstation state {kept}: {state}")
+    console.print(f"reset done; workstation state {kept}: {state}", markup=False)
     return 0

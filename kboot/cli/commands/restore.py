@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from kboot.cli.phases import PhaseRunner, add_runner_arguments, cluster_inventory_arg
 from kboot.cluster.restore import plan_restore, restore
@@ -48,26 +49,28 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_restore(inventory, args.archive)
     console = Console(soft_wrap=True)
     m = plan.archive.manifest
-    console.print(f"backup of cluster [bold]{m.cluster}[/] taken {m.created} on {m.source} "
-                  f"(kboot {m.kboot_version})", markup=True, highlight=False)
+    console.print(f"backup of cluster [bold]{escape(m.cluster)}[/] taken {escape(m.created)} on "
+                  f"{escape(m.source)} (kboot {escape(m.kboot_version)})", markup=True,
+                  highlight=False)
     for note in plan.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", markup=False, highlight=False)
     if not args.yes:
         if not sys.stdin.isatty():
             raise ConfigError("kboot restore replaces the cluster's data; pass --yes to confirm")
-        answer = console.input(f"Replace all objects of cluster {m.cluster} with the backup's "
-                               f"(the control plane stops meanwhile)? [y/N] ")
+        answer = console.input(f"Replace all objects of cluster {escape(m.cluster)} with the "
+                               "backup's (the control plane stops meanwhile)? \\[y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             console.print("nothing changed")
             return 1
 
     def on_phase(step: str, status: str) -> None:
         if status == "start":
-            console.rule(f"[bold]restore {step}")
+            console.rule(f"[bold]restore {escape(step)}")
 
     verify = None if args.no_verify else verify_cluster
     with PhaseRunner(inventory, console, forks=args.forks, verbose=args.verbose) as runner:
         restore(plan, runner=runner, on_phase=on_phase, verify=verify)
-    console.print(f"cluster [bold]{m.cluster}[/] restored to the backup of {m.created}",
+    console.print(f"cluster [bold]{escape(m.cluster)}[/] restored to the backup of "
+                  f"{escape(m.created)}",
                   markup=True, highlight=False)
     return 0

@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from kboot.cli.commands.get import format_table
 from kboot.cluster.status import CERT_WARN_DAYS, StatusReport, gather_status, report_dict
@@ -77,7 +78,7 @@ def render(report: StatusReport, console: Console) -> None:
         for p in report.problems:
             console.print(f"  - {p}", markup=False, highlight=False)
     else:
-        console.print(f"cluster {report.cluster}: {_mark(True)} all healthy")
+        console.print(f"cluster {escape(report.cluster)}: {_mark(True)} all healthy")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kboot.cli.phases import PhaseRunner
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_phase(phase: str, status: str) -> None:
         if args.output == "text" and status == "start":
-            console.rule(f"[bold]phase {phase}")
+            console.rule(f"[bold]phase {escape(phase)}")
 
     verify = None if (args.no_verify or args.check) else verify_cluster
     api_steps = {} if args.check else standard_api_steps()
@@ -83,8 +84,9 @@ def _summary(console: Console, report: UpReport, total: float, *, check: bool) -
     console.print(table)
     verb = "would change" if check else "changed"
     what = f"{report.changed} task(s) {verb}" if report.changed else "no changes"
-    console.print(f"cluster [bold]{report.topology.name}[/]: {what} in {total:.1f}s")
+    console.print(f"cluster [bold]{escape(report.topology.name)}[/]: {what} in {total:.1f}s")
     if not check:
-        console.print(f"admin kubeconfig: {report.admin_kubeconfig}\n"
-                      f"  kubectl --kubeconfig {report.admin_kubeconfig} get nodes\n"
+        path = escape(str(report.admin_kubeconfig))
+        console.print(f"admin kubeconfig: {path}\n"
+                      f"  kubectl --kubeconfig {path} get nodes\n"
                       f"  kboot kubeconfig INVENTORY --merge   # into ~/.kube/config")
