@@ -15,11 +15,13 @@ Public API::
     Lab.stop(node) / Lab.start(node) / Lab.kill(node)
     Lab.partition(node, from_nodes=None) / Lab.heal()
     Lab.nodes, Lab.node(name), Lab.inventory_path, Lab.key_file, Lab.known_hosts
+    Lab.existing_node(name) -> NodeSpec       # full or short name, in the lab as it exists
+    lab_names(state_root=STATE_ROOT) -> list[str]   # the labs on this machine
 """
 
 from __future__ import annotations
 
-from kboot.lab.lab import Lab, NodeStatus
+from kboot.lab.lab import Lab, NodeStatus, lab_names
 from kboot.lab.spec import LabSpec, NodeSpec
 
-__all__ = ["Lab", "LabSpec", "NodeSpec", "NodeStatus"]
+__all__ = ["Lab", "LabSpec", "NodeSpec", "NodeStatus", "lab_names"]

@@ -41,6 +41,13 @@ class NodeStatus:
     pid: int | None  # host pid of the node's init (PID 1 inside), when running
 
 
+def lab_names(state_root: Path = STATE_ROOT) -> list[str]:
+    """The labs that exist on this machine (those with a recorded state), sorted."""
+    if not state_root.is_dir():
+        return []
+    return sorted(d.name for d in state_root.iterdir() if (d / "state.json").is_file())
+
+
 class Lab:
     """One named lab. Constructor arguments are the *desired* shape, used by :meth:`up`; every
     other operation works from the lab's recorded state."""
@@ -97,7 +104,10 @@ class Lab:
     def _state(self) -> LabState:
         st = self._load()
         if st is None:
-            raise LabError(f"no lab named {self.name!r} (run: kboot lab up --name {self.name})")
+            labs = lab_names(self.state_root)
+            there = f"labs here: {', '.join(labs)}" if labs else "there is no lab"
+            raise LabError(f"no lab named {self.name!r} ({there}; create it with: "
+                           f"kboot lab up --name {self.name})")
         return st
 
     def _save(self, st: LabState) -> None:
@@ -115,6 +125,12 @@ class Lab:
 
     def node(self, name: str) -> NodeSpec:
         return self.spec.node_by_name(name)
+
+    def existing_node(self, name: str) -> NodeSpec:
+        """A node of this lab as it exists, by full (``demo-w2``) or short (``w2``) name. Unlike
+        :meth:`node`, never falls back to the desired shape: a lab that does not exist is an
+        error naming the labs there are, not an address that may be another lab's machine."""
+        return self._state().spec.node_by_name(name)
 
     # --- up / down -----------------------------------------------------------------------
     def up(self, *, timeout: float = BOOT_TIMEOUT) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kboot.errors import UserError
 from kboot.lab import Lab
 from kboot.lab.spec import DEFAULT_NAME, DEFAULT_SUBNET
 from kboot.lab.system import require_tools
@@ -126,11 +128,29 @@ def _print_status(lab: Lab, console: Console) -> None:
     console.print(table)
 
 
+def ssh_words(name: str, rest: Sequence[str]) -> tuple[str, list[str]]:
+    """The lab name and the remote command from what follows ``NODE``: argparse's REMAINDER
+    takes ``--name X`` there too (the documented order ``ssh NODE --name X -- CMD``), so the
+    leading ``--name`` options are read here; the command is what follows ``--`` (or, without
+    ``--``, the remaining words, as ``ssh host cmd`` takes them)."""
+    words = list(rest)
+    while words and words[0] != "--":
+        if words[0] == "--name":
+            if len(words) < 2:
+                raise UserError("kboot lab ssh: --name expects a lab name")
+            name, words = words[1], words[2:]
+        elif words[0].startswith("--name="):
+            name, words = words[0].split("=", 1)[1], words[1:]
+        else:
+            break
+    return name, words[1:] if words[:1] == ["--"] else words
+
+
 def _ssh(args: argparse.Namespace) -> int:
     require_tools(["ssh"])
-    lab = Lab(args.name)
-    node = lab.node(args.node)
-    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    name, cmd = ssh_words(args.name, args.cmd)
+    lab = Lab(name)
+    node = lab.existing_node(args.node)
     argv = ["ssh", "-i", str(lab.key_file), "-o", f"UserKnownHostsFile={lab.known_hosts}",
             "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
             f"root@{node.address}"]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
 from kboot.cli.commands import lab as lab_cmd
+from kboot.errors import ConfigError, LabError, UserError
+from kboot.lab import Lab, LabSpec, lab_names
+from kboot.lab.state import LabState, save
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -51,3 +55,48 @@ def test_ssh_passes_the_command_through() -> None:
     ("down", lab_cmd._down), ("status", lab_cmd._status), ("heal", lab_cmd._heal)])
 def test_simple_actions(action: str, func: object) -> None:
     assert parse(action).func is func
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    # the order docs/cli.md shows: --name after the node, before --
+    (["w2", "--name", "demo", "--", "ls", "-l"], ("demo", ["ls", "-l"])),
+    (["w2", "--name=demo", "--", "hostname"], ("demo", ["hostname"])),
+    (["w2", "--name", "demo"], ("demo", [])),
+    (["--name", "demo", "w2", "--", "id"], ("demo", ["id"])),
+    (["w2", "--", "echo", "--name", "x"], ("kboot", ["echo", "--name", "x"])),  # the command's
+    (["w2", "uptime"], ("kboot", ["uptime"])),
+    (["w2"], ("kboot", [])),
+])
+def test_ssh_name_anywhere_and_the_command_after_dashes(
+        argv: list[str], expected: tuple[str, list[str]]) -> None:
+    args = parse("ssh", *argv)
+    assert args.node == "w2" and args.func is lab_cmd._ssh
+    assert lab_cmd.ssh_words(args.name, args.cmd) == expected
+
+
+def test_ssh_name_without_a_value_is_a_user_error() -> None:
+    args = parse("ssh", "w2", "--name")
+    with pytest.raises(UserError, match="--name expects a lab name"):
+        lab_cmd.ssh_words(args.name, args.cmd)
+
+
+def _lab_state(root: Path, name: str) -> None:
+    (root / name).mkdir(parents=True)
+    save(root / name / "state.json", LabState(spec=LabSpec(name, 1, 2, "10.77.9.0/24")))
+
+
+def test_existing_node_resolves_short_and_full_names(tmp_path: Path) -> None:
+    _lab_state(tmp_path, "demo")
+    lab = Lab("demo", state_root=tmp_path)
+    assert lab.existing_node("w2").name == "demo-w2"
+    assert lab.existing_node("demo-w2").address == "10.77.9.22"
+    assert lab_names(tmp_path) == ["demo"]
+
+
+def test_existing_node_of_a_missing_lab_names_the_labs_there_are(tmp_path: Path) -> None:
+    _lab_state(tmp_path, "demo")
+    _lab_state(tmp_path, "other")
+    with pytest.raises(LabError, match=r"no lab named 'kboot' \(labs here: demo, other;"):
+        Lab("kboot", state_root=tmp_path).existing_node("w2")
+    with pytest.raises(ConfigError, match="lab 'demo' has no node 'w3'"):
+        Lab("demo", state_root=tmp_path).existing_node("w3")
