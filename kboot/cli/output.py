@@ -7,8 +7,10 @@ only print.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, Group
@@ -23,6 +25,7 @@ from kboot.playbook import (
     HostFinished,
     HostResult,
     HostStarted,
+    PhaseFinished,
     PlayStarted,
     Recap,
     RunSummary,
@@ -142,6 +145,22 @@ def recap_table(results: dict[str, HostResult] | Any) -> Group:
         table.add_row(Text(host, style=style), str(r.ok), str(r.changed), str(r.unreachable),
                       str(r.failed), str(r.skipped), str(r.rescued), str(r.ignored))
     return Group(table)
+
+
+def phase_table(title: str, phases: Sequence[PhaseFinished],
+                changed: Mapping[str, int] | None = None) -> Table:
+    """Per-phase recap: result, (tasks changed,) local start time and seconds."""
+    table = Table(title=title, title_justify="left")
+    columns = ["phase", "result", *(["changed"] if changed is not None else []), "started",
+               "seconds"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("phase", "result") else "right")
+    for p in phases:
+        started = datetime.datetime.fromtimestamp(p.start).strftime("%H:%M:%S")
+        counts = [str(changed.get(p.phase, 0))] if changed is not None else []
+        result = p.status if p.status == "ok" else f"[bold red]{escape(p.status)}[/]"
+        table.add_row(escape(p.phase), result, *counts, started, f"{p.end - p.start:.1f}")
+    return table
 
 
 def failure_summary(summary: RunSummary) -> str:

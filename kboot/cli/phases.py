@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,13 @@ from kboot.cluster.resources import templates_dir
 from kboot.cluster.up import PhaseOutcome
 from kboot.errors import ConfigError
 from kboot.inventory import Host, Inventory, load_inventory
-from kboot.playbook import Playbook, default_transports, run_playbook
+from kboot.playbook import (
+    PhaseFinished,
+    PhaseStarted,
+    Playbook,
+    default_transports,
+    run_playbook,
+)
 from kboot.playbook.state import TransportFactory
 from kboot.transport.base import Transport
 
@@ -41,8 +49,12 @@ class PhaseRunner:
 
     def __init__(self, inventory: Inventory, console: Console, *, check: bool = False,
                  diff: bool = False, limit: str | None = None, forks: int = 20,
-                 output: str = "text", verbose: bool = False) -> None:
+                 output: str = "text", verbose: bool = False,
+                 now: Callable[[], float] = time.time) -> None:
         self._open = default_transports(inventory, prompt=getpass.getpass)
+        self._now = now
+        self._phase_start: dict[str, float] = {}
+        self.phase_times: list[PhaseFinished] = []  # finished phases, in order
         self._lock = threading.Lock()
         self._transports: dict[str, Transport] = {}
         self.console = console
@@ -59,6 +71,21 @@ class PhaseRunner:
     def transports(self) -> TransportFactory:
         """The runner's connections, for other engine runs on the same hosts to share."""
         return self._transport
+
+    def on_phase(self, phase: str, status: str) -> None:
+        """A cluster operation's phase callback (``"start"``, then ``"ok"``/``"failed"``…):
+        records each phase's wall-clock times for the recap, and with ``--output json`` emits
+        ``phase_started``/``phase_finished`` events between the playbooks' own."""
+        now = self._now()
+        event: PhaseStarted | PhaseFinished
+        if status == "start":
+            self._phase_start[phase] = now
+            event = PhaseStarted(phase, start=now)
+        else:
+            event = PhaseFinished(phase, status, start=self._phase_start.pop(phase, now), end=now)
+            self.phase_times.append(event)
+        if self.output == "json":
+            JsonRenderer(self.console)(event)
 
     def __call__(self, playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
         return self.run(playbook, inventory)

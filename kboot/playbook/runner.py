@@ -20,7 +20,7 @@ from typing import Any
 
 from kboot.errors import ConfigError
 from kboot.inventory import Host, Inventory, resolve_secrets
-from kboot.playbook.events import EventCallback, PlayStarted, Recap, RunSummary
+from kboot.playbook.events import EventCallback, PlayFinished, PlayStarted, Recap, RunSummary
 from kboot.playbook.host import HostPlay
 from kboot.playbook.hosts import play_hosts
 from kboot.playbook.model import Play, Playbook, TaskSpec
@@ -153,6 +153,7 @@ def run_playbook(
                                 thread_name_prefix="kboot-host") as pool:
             for play in book.plays:
                 aborted = _run_play(state, play, pool, limit)
+                state.emit(PlayFinished(play.name))
                 if aborted:
                     break
     finally:

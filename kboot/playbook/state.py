@@ -12,7 +12,7 @@ from typing import Any
 
 from kboot.facts.base import Fact
 from kboot.inventory.model import Host, Inventory
-from kboot.playbook.events import Event, EventCallback, Failure, HostResult
+from kboot.playbook.events import Event, EventCallback, EventClock, Failure, HostResult
 from kboot.playbook.variables import HostVars, fact_vars, groups_var, layered, resolve
 from kboot.tasks.base import SourceFiles
 from kboot.transport.base import Transport
@@ -102,13 +102,14 @@ class RunState:
         self.hostvars = HostVars(list(inventory.hosts), self.vars_of)
         self.sources = SourceFiles()  # big workstation files hashed once for all hosts
         self._on_event = on_event
+        self._clock = EventClock()
         self._hostvars_cache: dict[str, tuple[int, dict[str, Any]]] = {}
         self._event_lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
         if self._on_event is not None:
             with self._event_lock:
-                self._on_event(event)
+                self._on_event(self._clock.stamp(event))
 
     def vars_of(self, name: str) -> Mapping[str, Any]:
         """Another host's variables as ``hostvars[name]`` shows them; cached until that host

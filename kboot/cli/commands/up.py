@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from kboot.cli.output import phase_table
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.up import UpReport, standard_api_steps, up
 from kboot.cluster.verify import verify_cluster
-from kboot.errors import ConfigError
+from kboot.errors import ConfigError, KbootError
 from kboot.inventory import load_inventory
+from kboot.playbook import PhaseFinished
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -61,27 +63,30 @@ def run(args: argparse.Namespace) -> int:
                          forks=args.forks, output=args.output, verbose=args.verbose)
 
     def on_phase(phase: str, status: str) -> None:
+        runner.on_phase(phase, status)
         if args.output == "text" and status == "start":
             console.rule(f"[bold]phase {escape(phase)}")
 
     verify = None if (args.no_verify or args.check) else verify_cluster
     api_steps = {} if args.check else standard_api_steps()
     with runner:
-        report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
-                    rebuild_bundle=args.rebuild_bundle, api_steps=api_steps, verify=verify)
+        try:
+            report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
+                        rebuild_bundle=args.rebuild_bundle, api_steps=api_steps, verify=verify)
+        except KbootError:
+            if args.output == "text" and runner.phase_times:  # where the time went until then
+                console.print(phase_table("kboot up (stopped)", runner.phase_times))
+            raise
     if args.output == "text":
-        _summary(console, report, time.monotonic() - started, check=args.check)
+        _summary(console, report, runner.phase_times, time.monotonic() - started,
+                 check=args.check)
     return 0
 
 
-def _summary(console: Console, report: UpReport, total: float, *, check: bool) -> None:
-    table = Table(title="kboot up", title_justify="left")
-    for col in ("phase", "result", "changed", "seconds"):
-        table.add_column(col)
-    for phase, outcome, seconds in report.phases:
-        table.add_row(phase, "ok" if outcome.ok else "failed", str(outcome.changed),
-                      f"{seconds:.1f}")
-    console.print(table)
+def _summary(console: Console, report: UpReport, phases: Sequence[PhaseFinished], total: float,
+             *, check: bool) -> None:
+    changed = {phase: outcome.changed for phase, outcome, _ in report.phases}
+    console.print(phase_table("kboot up", phases, changed))
     verb = "would change" if check else "changed"
     what = f"{report.changed} task(s) {verb}" if report.changed else "no changes"
     console.print(f"cluster [bold]{escape(report.topology.name)}[/]: {what} in {total:.1f}s")
