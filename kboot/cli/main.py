@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from kboot import __version__
+from kboot.cli.completion import autocomplete_if_asked
 from kboot.errors import KbootError, UserError
 
 COMMAND_MODULES = (
@@ -38,6 +39,7 @@ COMMAND_MODULES = (
     "get",
     "apply",
     "delete",
+    "completion",
 )
 
 EPILOG = """examples:
@@ -78,6 +80,8 @@ def command_paths(parser: argparse.ArgumentParser) -> list[tuple[str, ...]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        autocomplete_if_asked(build_parser)  # the shell's TAB: prints completions and exits
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(words[0] if words else None)
     args = parser.parse_args(words)

@@ -16,6 +16,7 @@ Public API::
     Lab.partition(node, from_nodes=None) / Lab.heal()
     Lab.nodes, Lab.node(name), Lab.inventory_path, Lab.key_file, Lab.known_hosts
     Lab.existing_node(name) -> NodeSpec       # full or short name, in the lab as it exists
+    Lab.existing_nodes() -> tuple[NodeSpec, ...]
     lab_names(state_root=STATE_ROOT) -> list[str]   # the labs on this machine
 """
 

@@ -126,6 +126,10 @@ class Lab:
     def node(self, name: str) -> NodeSpec:
         return self.spec.node_by_name(name)
 
+    def existing_nodes(self) -> tuple[NodeSpec, ...]:
+        """The nodes of this lab as it exists (an error when it does not)."""
+        return self._state().spec.nodes
+
     def existing_node(self, name: str) -> NodeSpec:
         """A node of this lab as it exists, by full (``demo-w2``) or short (``w2``) name. Unlike
         :meth:`node`, never falls back to the desired shape: a lab that does not exist is an

@@ -15,6 +15,7 @@ from kboot.cli.commands.get import (
     kubeconfig_for,
     object_name,
 )
+from kboot.cli.completion import complete, delete_targets
 from kboot.cluster.manifests import load_manifests, resolve_kind
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.client.errors import ApiError, NotFound
@@ -37,7 +38,8 @@ def register(subparsers: SubParsers) -> None:
                               description=__doc__, epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inventory", metavar="INVENTORY")
-    p.add_argument("target", metavar="KIND NAME", nargs="*", help="a kind, then names")
+    complete(p.add_argument("target", metavar="KIND NAME", nargs="*", help="a kind, then names"),
+             delete_targets)
     p.add_argument("-f", "--filename", action="append", metavar="FILE|DIR|-",
                    help="delete the objects of these manifests")
     p.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: default)")

@@ -20,6 +20,7 @@ from kboot.cli.commands.get import (
     api_errors,
     kubeconfig_for,
 )
+from kboot.cli.completion import complete, host_patterns
 from kboot.cluster.exec import HostOutput, PodExec, exec_in_pod, exec_on_hosts
 from kboot.controlplane.client.errors import ApiError
 from kboot.errors import UserError
@@ -44,7 +45,8 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--stdin", action="store_true", help="forward standard input")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     p.add_argument("-it", dest="it", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--hosts", metavar="PATTERN", help="run on these inventory hosts instead")
+    complete(p.add_argument("--hosts", metavar="PATTERN",
+                            help="run on these inventory hosts instead"), host_patterns)
     p.add_argument("--become", action="store_true", help="with --hosts: run as root (sudo)")
     p.add_argument("--forks", type=int, metavar="N", help="with --hosts: parallel hosts (20)")
     add_kubeconfig_arg(p)

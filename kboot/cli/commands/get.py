@@ -18,6 +18,7 @@ import aiohttp
 import yaml
 
 from kboot.cli.commands.kubeconfig import admin_kubeconfig
+from kboot.cli.completion import complete, kinds
 from kboot.cluster.manifests import jsonpath, resolve_kind
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.client.api import ApiClient
@@ -78,7 +79,8 @@ def register(subparsers: SubParsers) -> None:
                               description=__doc__, epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inventory", metavar="INVENTORY")
-    p.add_argument("kind", metavar="KIND", help="pods, po, deployments, deploy.apps, nodes, …")
+    complete(p.add_argument("kind", metavar="KIND",
+                            help="pods, po, deployments, deploy.apps, nodes, …"), kinds)
     p.add_argument("names", metavar="NAME", nargs="*", help="only these objects")
     p.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: default)")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")

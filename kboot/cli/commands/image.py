@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from kboot.cli.completion import complete, host_patterns
 from kboot.errors import ConfigError, UserError
 from kboot.images import (
     BUSYBOX_NAME,
@@ -61,8 +62,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     load.add_argument("image", type=Path, metavar="IMAGE.tar")
     load.add_argument("-i", "--inventory", required=True, metavar="INVENTORY")
-    load.add_argument("--hosts", default="all", metavar="PATTERN",
-                      help="which hosts (default: all)")
+    complete(load.add_argument("--hosts", default="all", metavar="PATTERN",
+                               help="which hosts (default: all)"), host_patterns)
     load.add_argument("-f", "--forks", type=int, default=20, metavar="N")
     load.set_defaults(func=run_load)
     parser.set_defaults(func=lambda _args: _usage(parser))

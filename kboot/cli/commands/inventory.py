@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from rich.console import Console
 
+from kboot.cli.completion import complete, inventory_hosts
 from kboot.errors import ConfigError
 from kboot.inventory import Host, Inventory, load_inventory
 
@@ -42,7 +43,7 @@ def register(subparsers: SubParsers) -> None:
         "show", help="print resolved hosts, groups and variables", epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     show.add_argument("inventory", metavar="INVENTORY", help="kboot YAML, Ansible YAML or INI")
-    show.add_argument("--host", metavar="H", help="only this host")
+    complete(show.add_argument("--host", metavar="H", help="only this host"), inventory_hosts)
     show.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
     show.set_defaults(func=_show)
     check = sub.add_parser(

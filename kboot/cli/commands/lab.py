@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kboot.cli.completion import complete, lab_names, lab_nodes
 from kboot.errors import UserError
 from kboot.lab import Lab
 from kboot.lab.spec import DEFAULT_NAME, DEFAULT_SUBNET
@@ -59,16 +60,16 @@ def register(subparsers: SubParsers) -> None:
     _add(sub, "down", "remove the lab and everything it created", _down)
     _add(sub, "status", "show the lab's machines", _status)
     ssh = _add(sub, "ssh", "open a shell (or run a command) on a node over SSH", _ssh)
-    ssh.add_argument("node")
+    complete(ssh.add_argument("node"), lab_nodes)
     ssh.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND...")
     for action, text in (("stop", "clean shutdown (systemctl poweroff inside)"),
                          ("start", "boot a stopped node again, keeping its disk"),
                          ("kill", "hard power-off")):
-        _add(sub, action, text, _fault).add_argument("node")
+        complete(_add(sub, action, text, _fault).add_argument("node"), lab_nodes)
     part = _add(sub, "partition", "drop traffic between NODE and others", _partition)
-    part.add_argument("node")
-    part.add_argument("--from", dest="peers", nargs="+", metavar="NODE",
-                      help="only these nodes (default: all others)")
+    complete(part.add_argument("node"), lab_nodes)
+    complete(part.add_argument("--from", dest="peers", nargs="+", metavar="NODE",
+                               help="only these nodes (default: all others)"), lab_nodes)
     _add(sub, "heal", "remove every partition", _heal)
     parser.set_defaults(func=lambda _args: _usage(parser))
 
@@ -76,7 +77,8 @@ def register(subparsers: SubParsers) -> None:
 def _add(sub: SubParsers, name: str, text: str, func: object) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=text, description=text, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--name", default=DEFAULT_NAME, help="lab name (default %(default)s)")
+    complete(p.add_argument("--name", default=DEFAULT_NAME, help="lab name (default %(default)s)"),
+             lab_names)
     p.set_defaults(func=func)
     return p
 

@@ -18,6 +18,7 @@ from kboot.cli.commands.get import (
     api_errors,
     kubeconfig_for,
 )
+from kboot.cli.completion import complete, host_patterns
 from kboot.cluster.logs import COMPONENTS, ComponentLogs, LogLine, LogQuery, component_hosts
 from kboot.cluster.topology import topology_from_inventory
 from kboot.controlplane.client.errors import ApiError
@@ -49,7 +50,8 @@ def register(subparsers: SubParsers) -> None:
     p.add_argument("pod", metavar="POD", nargs="?", help="a pod's name (not with --component)")
     p.add_argument("--component", choices=tuple(COMPONENTS), metavar="NAME",
                    help=f"a component's journal: {', '.join(COMPONENTS)}")
-    p.add_argument("--host", metavar="PATTERN", help="with --component: only these hosts")
+    complete(p.add_argument("--host", metavar="PATTERN",
+                            help="with --component: only these hosts"), host_patterns)
     p.add_argument("-c", "--container", metavar="C", help="the pod's container")
     p.add_argument("-n", "--namespace", metavar="NS", default="default")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")

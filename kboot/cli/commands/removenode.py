@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from kboot.cli.commands.get import add_kubeconfig_arg, api_call_error, api_errors, kubeconfig_for
+from kboot.cli.completion import complete, inventory_hosts
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.removenode import RemoveReport, check_removable, host_probe, remove_node
 from kboot.cluster.topology import topology_from_inventory
@@ -38,7 +39,8 @@ def register(subparsers: SubParsers) -> None:
                               description=__doc__, epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inventory", metavar="INVENTORY")
-    p.add_argument("node", metavar="NODE", help="the worker to remove (an inventory host)")
+    complete(p.add_argument("node", metavar="NODE",
+                            help="the worker to remove (an inventory host)"), inventory_hosts)
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--force", action="store_true",
                    help="when the host is unreachable: delete its pods (grace period 0) and its "

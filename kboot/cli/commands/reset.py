@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
+from kboot.cli.completion import complete, host_patterns
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.reset import reset
 from kboot.errors import ConfigError
@@ -32,7 +33,8 @@ def register(subparsers: SubParsers) -> None:
     p.add_argument("--forget", action="store_true",
                    help="also remove the cluster's state (PKI, kubeconfigs) on the workstation")
     p.add_argument("-f", "--forks", type=int, default=20, metavar="N")
-    p.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts")
+    complete(p.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts"),
+             host_patterns)
     p.set_defaults(func=run)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from rich.console import Console
 
+from kboot.cli.completion import complete, host_patterns
 from kboot.cli.output import JsonRenderer, TextRenderer, failure_summary
 from kboot.errors import ConfigError
 from kboot.inventory import load_inventory
@@ -46,7 +47,8 @@ def register(subparsers: SubParsers) -> None:
     parser.add_argument("--check", action="store_true",
                         help="only gather facts and report what would change")
     parser.add_argument("--diff", action="store_true", help="show file differences")
-    parser.add_argument("-l", "--limit", metavar="PATTERN", help="further limit the hosts")
+    complete(parser.add_argument("-l", "--limit", metavar="PATTERN",
+                                 help="further limit the hosts"), host_patterns)
     parser.add_argument("-t", "--tags", action="append", default=[], metavar="T",
                         help="only tasks with these tags (comma-separated, repeatable)")
     parser.add_argument("--skip-tags", action="append", default=[], metavar="T",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
+from kboot.cli.completion import complete, host_patterns
 from kboot.cli.output import phase_table
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.up import UpReport, standard_api_steps, up
@@ -41,7 +42,8 @@ def register(subparsers: SubParsers) -> None:
     p.add_argument("inventory", metavar="INVENTORY", help="the cluster's inventory")
     p.add_argument("--check", action="store_true", help="report what would change; change nothing")
     p.add_argument("--diff", action="store_true", help="show file differences")
-    p.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts")
+    complete(p.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts"),
+             host_patterns)
     p.add_argument("-f", "--forks", type=int, default=20, metavar="N",
                    help="hosts in parallel (default 20)")
     p.add_argument("--bundle", type=Path, metavar="DIR",
