@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "bundle",
     "up",
     "kubeconfig",
+    "kubectl",
     "reset",
     "remove-node",
     "backup",
