@@ -59,3 +59,6 @@ def test_plain_pip_install_gives_a_working_cli(tmp_path: Path) -> None:
         assert result.returncode == 0, f"{shown} --help: {result.stderr}"
         assert "Traceback" not in result.stderr + result.stdout, f"{shown} --help"
         assert "usage: kboot" in result.stdout, f"{shown} --help"
+    completion = subprocess.run([str(bin_dir / "kboot"), "completion", "bash"], env=env,
+                                cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert completion.returncode == 0 and "complete " in completion.stdout, completion.stderr
