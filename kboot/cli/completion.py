@@ -68,7 +68,7 @@ def host_patterns(*, prefix: str, parsed_args: argparse.Namespace) -> list[str]:
 
 
 @_quiet
-def lab_names(*, prefix: str, parsed_args: argparse.Namespace) -> list[str]:
+def labs(*, prefix: str, parsed_args: argparse.Namespace) -> list[str]:
     from kboot.lab import lab_names as names
 
     return names()

@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kboot.cli.completion import complete, lab_names, lab_nodes
+from kboot.cli.completion import complete, lab_nodes, labs
 from kboot.errors import UserError
-from kboot.lab import Lab
-from kboot.lab.spec import DEFAULT_NAME, DEFAULT_SUBNET
+from kboot.lab import Lab, lab_names
+from kboot.lab.spec import DEFAULT_NAME, DEFAULT_SUBNET, parse_node_name
 from kboot.lab.system import require_tools
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _add(sub: SubParsers, name: str, text: str, func: object) -> argparse.Argume
     p = sub.add_parser(name, help=text, description=text, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     complete(p.add_argument("--name", default=DEFAULT_NAME, help="lab name (default %(default)s)"),
-             lab_names)
+             labs)
     p.set_defaults(func=func)
     return p
 
@@ -148,10 +148,19 @@ def ssh_words(name: str, rest: Sequence[str]) -> tuple[str, list[str]]:
     return name, words[1:] if words[:1] == ["--"] else words
 
 
+def lab_for_node(name: str, node: str, labs: Sequence[str]) -> str:
+    """The lab to use: ``--name`` (or its default); but when that lab does not exist and NODE
+    is a full node name of one that does (``kboot lab ssh demo-w2``), that one."""
+    parsed = parse_node_name(node)
+    if name not in labs and parsed is not None and parsed[0] in labs:
+        return parsed[0]
+    return name
+
+
 def _ssh(args: argparse.Namespace) -> int:
     require_tools(["ssh"])
     name, cmd = ssh_words(args.name, args.cmd)
-    lab = Lab(name)
+    lab = Lab(lab_for_node(name, args.node, lab_names()))
     node = lab.existing_node(args.node)
     argv = ["ssh", "-i", str(lab.key_file), "-o", f"UserKnownHostsFile={lab.known_hosts}",
             "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",

@@ -83,7 +83,7 @@ def _labs(root: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
 
 def test_lab_names_and_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _labs(tmp_path, monkeypatch, "demo", "small")
-    assert completion.lab_names(prefix="", parsed_args=ns()) == ["demo", "small"]
+    assert completion.labs(prefix="", parsed_args=ns()) == ["demo", "small"]
     assert completion.lab_nodes(prefix="", parsed_args=ns(name="demo")) == [
         "cp1", "w1", "demo-cp1", "demo-w1"]
     # the default lab does not exist (--name not parsed yet): every lab's nodes by full name

@@ -100,3 +100,13 @@ def test_existing_node_of_a_missing_lab_names_the_labs_there_are(tmp_path: Path)
         Lab("kboot", state_root=tmp_path).existing_node("w2")
     with pytest.raises(ConfigError, match="lab 'demo' has no node 'w3'"):
         Lab("demo", state_root=tmp_path).existing_node("w3")
+
+
+@pytest.mark.parametrize(("name", "node", "expected"), [
+    ("kboot", "demo-w2", "demo"),  # no --name, no lab "kboot": the node's own lab
+    ("kboot", "w2", "kboot"),  # a short name says nothing of its lab
+    ("small", "demo-w2", "small"),  # an existing lab given by --name wins
+    ("kboot", "gone-w2", "kboot"),  # no such lab either: the error will name the labs
+])
+def test_a_full_node_name_finds_its_lab(name: str, node: str, expected: str) -> None:
+    assert lab_cmd.lab_for_node(name, node, ["demo", "small"]) == expected
