@@ -4,7 +4,9 @@ Each subcommand lives in ``kboot.cli.commands.<name>`` (without dashes: ``remove
 ``removenode``) and exposes
 ``register(subparsers) -> None``; the parser it adds sets ``func`` (``argparse.Namespace -> int``).
 Expected errors (:class:`kboot.errors.KbootError`) print one clear message and exit 2 for user
-mistakes, 1 otherwise; anything else is a bug and keeps its traceback.
+mistakes, 1 otherwise; anything else is a bug and keeps its traceback. Their text is the
+user's (paths, names, YAML values), so it is escaped before rich reads markup in it. A shell's
+TAB runs ``main`` too: :mod:`kboot.cli.completion` answers it before anything else.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def command_paths(parser: argparse.ArgumentParser) -> list[tuple[str, ...]]:
     """Every (sub)command reachable from ``parser``, as word tuples (``("lab", "ssh")``), read
-    from the parser itself so that tests and completion never drift from what is registered."""
+    from the parser itself: the plain-install test runs each one's ``--help`` without a list of
+    its own that could drift from what is registered."""
     paths: list[tuple[str, ...]] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
