@@ -3,40 +3,33 @@
 RBAC reads Roles, ClusterRoles and their bindings from the watch cache, so changes take effect as
 soon as the cache sees them; per-user rule sets are memoised and the memo is dropped whenever
 any RBAC cache moves. The ``system:masters`` group is the superuser group, as upstream.
+An aggregated ClusterRole grants the rules of the ClusterRoles its ``aggregationRule`` selects
+(:func:`kboot.controlplane.api.rbac.effective_rules`).
+
+The same rule resolution serves the escalation guard (:mod:`.escalation`): :meth:`RbacAuthorizer.
+rules_for` is what a user holds in a namespace, :meth:`RbacAuthorizer.role_ref_rules` what a
+binding would grant.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from kboot.controlplane.api.registry import lookup
+from multidict import MultiMapping
+
+from kboot.controlplane.api import names, rbac, selectors
+from kboot.controlplane.api.registry import ResourceKind, lookup
+from kboot.controlplane.apiserver.attributes import Attributes, Decision
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.nodeauth import NodeAuthorizer
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 
+__all__ = ["Attributes", "Authorizer", "Decision", "RbacAuthorizer", "rule_allows",
+           "selected_name"]
+
 JsonObj = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Attributes:
-    verb: str
-    group: str = ""
-    resource: str = ""
-    subresource: str = ""
-    namespace: str = ""
-    name: str = ""
-    path: str = ""  # for non-resource requests
-
-    @property
-    def is_resource(self) -> bool:
-        return bool(self.resource)
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    reason: str = ""
+RBAC_GROUP = "rbac.authorization.k8s.io"
+SUPERUSER_GROUP = "system:masters"
 
 
 def _subject_matches(subject: JsonObj, user: UserInfo, binding_ns: str) -> bool:
@@ -47,7 +40,7 @@ def _subject_matches(subject: JsonObj, user: UserInfo, binding_ns: str) -> bool:
         return name in user.groups
     if kind == "ServiceAccount":
         ns = subject.get("namespace") or binding_ns
-        return user.name == f"system:serviceaccount:{ns}:{name}"
+        return bool(ns) and user.name == f"system:serviceaccount:{ns}:{name}"
     return False
 
 
@@ -72,48 +65,92 @@ def rule_allows(rule: JsonObj, attrs: Attributes) -> bool:
     return not names or attrs.name in names
 
 
+def selected_name(kind: ResourceKind, query: MultiMapping[str]) -> str:
+    """The name a list or watch is authorized for: the ``metadata.name`` its *parsed* field
+    selector pins (upstream's RequestInfo), so ``resourceNames`` rules apply to ``kubectl get
+    pod x --watch``; "" when the selector does not parse, pins no name, or pins one that is not
+    a valid path segment. The handlers parse the same text with the same parser, so what is
+    authorized is exactly what is served."""
+    try:
+        fields = selectors.parse_field_selector(kind, query.get("fieldSelector"))
+    except ValueError:
+        return ""
+    name = fields.value_for("metadata.name") or ""
+    return "" if names.is_path_segment_name(name) else name
+
+
+def _kind(plural: str) -> ResourceKind:
+    kind = lookup(RBAC_GROUP, plural)
+    assert kind is not None
+    return kind
+
+
 class RbacAuthorizer:
     def __init__(self, caches: WatchCaches) -> None:
         self.caches = caches
-        self.kinds = [lookup("rbac.authorization.k8s.io", p) for p in
-                      ("roles", "rolebindings", "clusterroles", "clusterrolebindings")]
+        self.roles, self.bindings, self.cluster_roles, self.cluster_bindings = (
+            _kind(p) for p in ("roles", "rolebindings", "clusterroles", "clusterrolebindings"))
         self.memo: dict[UserInfo, list[tuple[str, list[JsonObj]]]] = {}
         self.memo_key: tuple[int, ...] = ()
+        self.cluster_rules: dict[str, list[JsonObj]] = {}  # ClusterRole name → effective rules
 
-    def _objects(self, index: int) -> dict[str, JsonObj]:
-        kind = self.kinds[index]
-        assert kind is not None
+    def _objects(self, kind: ResourceKind) -> dict[str, JsonObj]:
         return self.caches.peek(kind).objects
 
-    def _rules_for(self, user: UserInfo) -> list[tuple[str, list[JsonObj]]]:
-        """(namespace or "" for cluster-wide, rules) granted to ``user``."""
-        key = tuple(self.caches.peek(k).revision for k in self.kinds if k is not None)
+    def _refresh(self) -> None:
+        """Drop the memos when any RBAC cache has moved since they were built."""
+        key = tuple(self.caches.peek(k).revision for k in (
+            self.roles, self.bindings, self.cluster_roles, self.cluster_bindings))
         if key != self.memo_key:
-            self.memo, self.memo_key = {}, key
+            self.memo, self.cluster_rules, self.memo_key = {}, {}, key
+
+    def _cluster_role_rules(self, name: str) -> list[JsonObj] | None:
+        self._refresh()
+        if not self.cluster_rules:
+            roles = {obj["metadata"]["name"]: obj
+                     for obj in self._objects(self.cluster_roles).values()}
+            self.cluster_rules = {n: rbac.effective_rules(n, roles) for n in roles}
+        return self.cluster_rules.get(name)
+
+    def role_ref_rules(self, ref: JsonObj, namespace: str) -> list[JsonObj] | None:
+        """The rules a binding's ``roleRef`` grants (a Role is looked up in the binding's
+        ``namespace``); None when the referenced role does not exist."""
+        name = ref.get("name")
+        if not isinstance(name, str) or not name:
+            return None
+        if ref.get("kind") == "ClusterRole":
+            return self._cluster_role_rules(name)
+        if ref.get("kind") == "Role" and namespace:
+            role = self._objects(self.roles).get(self.roles.key(namespace, name))
+            return None if role is None else [r for r in role.get("rules") or []
+                                              if isinstance(r, dict)]
+        return None
+
+    def _granted(self, user: UserInfo) -> list[tuple[str, list[JsonObj]]]:
+        """(namespace or "" for cluster-wide, rules) granted to ``user``."""
+        self._refresh()
         if user in self.memo:
             return self.memo[user]
-        roles, bindings, cluster_roles, cluster_bindings = (self._objects(i) for i in range(4))
         granted: list[tuple[str, list[JsonObj]]] = []
-        for b in cluster_bindings.values():
+        for b in self._objects(self.cluster_bindings).values():
             if any(_subject_matches(s, user, "") for s in b.get("subjects") or []):
-                role = cluster_roles.get(f"/registry/clusterroles/{b['roleRef']['name']}")
-                if role:
-                    granted.append(("", role.get("rules") or []))
-        for b in bindings.values():
+                ref = {**(b.get("roleRef") or {}), "kind": "ClusterRole"}
+                granted.append(("", self.role_ref_rules(ref, "") or []))
+        for b in self._objects(self.bindings).values():
             ns = b["metadata"].get("namespace", "")
-            if not any(_subject_matches(s, user, ns) for s in b.get("subjects") or []):
-                continue
-            ref = b.get("roleRef") or {}
-            role = (cluster_roles.get(f"/registry/clusterroles/{ref.get('name')}")
-                    if ref.get("kind") == "ClusterRole"
-                    else roles.get(f"/registry/roles/{ns}/{ref.get('name')}"))
-            if role:
-                granted.append((ns, role.get("rules") or []))
+            if any(_subject_matches(s, user, ns) for s in b.get("subjects") or []):
+                granted.append((ns, self.role_ref_rules(b.get("roleRef") or {}, ns) or []))
         self.memo[user] = granted
         return granted
 
+    def rules_for(self, user: UserInfo, namespace: str) -> list[JsonObj]:
+        """Every rule ``user`` holds in ``namespace`` ("" : cluster-wide rules only) — upstream's
+        ``RulesFor``, the owner side of an escalation check."""
+        return [rule for ns, rules in self._granted(user) if not ns or ns == namespace
+                for rule in rules]
+
     def authorize(self, user: UserInfo, attrs: Attributes) -> bool:
-        for ns, rules in self._rules_for(user):
+        for ns, rules in self._granted(user):
             if ns and (not attrs.is_resource or ns != attrs.namespace):
                 continue
             if any(rule_allows(r, attrs) for r in rules):
@@ -129,7 +166,7 @@ class Authorizer:
         self.node = NodeAuthorizer(caches)
 
     def authorize(self, user: UserInfo, attrs: Attributes) -> Decision:
-        if "system:masters" in user.groups:
+        if SUPERUSER_GROUP in user.groups:
             return Decision(True)
         verdict = self.node.decide(user, attrs)
         if verdict is not None:

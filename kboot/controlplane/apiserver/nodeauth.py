@@ -9,7 +9,7 @@ Lease in ``kube-node-lease``, and the status of pods bound to it. Everything els
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kboot.controlplane.api.podrefs import (
     CLAIMS,
@@ -19,11 +19,9 @@ from kboot.controlplane.api.podrefs import (
     pod_references,
 )
 from kboot.controlplane.api.registry import lookup
+from kboot.controlplane.apiserver.attributes import Attributes
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.watchcache import WatchCaches
-
-if TYPE_CHECKING:
-    from kboot.controlplane.apiserver.authz import Attributes
 
 JsonObj = dict[str, Any]
 _REFERENCED = (SECRETS, CONFIGMAPS, CLAIMS)
