@@ -16,7 +16,7 @@ from aiohttp import web
 
 from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind, lookup
-from kboot.controlplane.apiserver import admission
+from kboot.controlplane.apiserver import admission, escalation
 from kboot.controlplane.apiserver.admission import WriteOptions
 from kboot.controlplane.apiserver.codec import decode, decode_object, json_response, media_type
 from kboot.controlplane.apiserver.errors import (
@@ -95,6 +95,8 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
         body["spec"].update(certificates.requestor(user.name, user.uid, list(user.groups), {}))
     obj = admission.admit_create(kind, body, namespace=scope.target.namespace, opts=opts,
                                  api_version=kind.api_version, applied=applied)
+    escalation.guard(state.authorizer, scope.user, kind, new=obj, old=None,
+                     namespace=obj["metadata"].get("namespace"), url_name=scope.target.name)
     await ensure_namespace(state, kind, obj["metadata"].get("namespace"))
     obj = await state.allocators.admit(kind, obj, None, dry_run=opts.dry_run)
     if opts.dry_run:
@@ -144,6 +146,8 @@ async def update_with_allocation(state: ServerState, scope: Scope,
     def with_alloc(current: JsonObj) -> JsonObj:
         previous[:] = [current]
         new = compute(current)
+        escalation.guard(state.authorizer, scope.user, kind, namespace=target.namespace,
+                         url_name=target.name, new=new, old=current)
         return state.allocators.admit_update_sync(kind, new, current)
 
     return await guarded_update(state.storage, kind, target.namespace, target.name, with_alloc,
