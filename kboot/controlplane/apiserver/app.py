@@ -31,7 +31,7 @@ from kboot.controlplane.apiserver import (
     watch,
 )
 from kboot.controlplane.apiserver.auth import UserInfo
-from kboot.controlplane.apiserver.authz import Attributes
+from kboot.controlplane.apiserver.authz import Attributes, selected_name
 from kboot.controlplane.apiserver.codec import (
     AGGREGATED_TYPE,
     AGGREGATED_TYPE_BETA,
@@ -140,7 +140,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     watching = request.query.get("watch", "").lower() in ("true", "1")
     verb = verb_for(request.method, target, watch=watching)
     request[METRIC] = (verb.upper(), target.kind.group, target.resource)
-    _authorize(state, user, target, verb)
+    name = target.name or (selected_name(target.kind, request.query)
+                           if verb in ("list", "watch") else "")
+    _authorize(state, user, target, verb, name=name)
     scope = Scope(target, user, verb, request.query, request.headers.get("User-Agent", ""))
     return await _resource(state, scope, request)
 
@@ -167,17 +169,20 @@ async def _special(request: web.Request, state: ServerState, user: UserInfo
     return None
 
 
-def _authorize(state: ServerState, user: object, target: Target, verb: str) -> None:
+def _authorize(state: ServerState, user: object, target: Target, verb: str, *,
+               name: str | None = None) -> None:
+    """Authorize ``verb`` on ``target``; ``name`` overrides the URL's (a list or watch is
+    authorized for the name its field selector pins)."""
     from kboot.controlplane.apiserver.auth import UserInfo
     assert isinstance(user, UserInfo)
+    name = (target.name or "") if name is None else name
     attrs = Attributes(verb=verb, group=target.kind.group, resource=target.kind.plural,
                        subresource=target.subresource or "", namespace=target.namespace or "",
-                       name=target.name or "")
+                       name=name)
     if state.authorizer.authorize(user, attrs).allowed:
         return
     resource = target.resource
     message = forbidden_message(user.name, verb, resource, target.kind.group, target.namespace)
-    name = target.name or ""
     prefix = f'{resource} "{name}" is forbidden: ' if name else f"{resource} is forbidden: "
     raise forbidden(target.kind.plural, target.kind.group, name, prefix + message)
 

@@ -15,15 +15,16 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.api.selectors import FieldRequirement, FieldSelector
 from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.codec import wants_table
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
-from kboot.controlplane.apiserver.listing import _matcher, now_utc, table_options
+from kboot.controlplane.apiserver.listing import now_utc, parse_selectors, table_options
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.watchcache import (
     CacheEvent,
@@ -56,6 +57,26 @@ def classify(event: CacheEvent, matches: Callable[[JsonObj], bool], namespace: s
     if was_in:
         return "DELETED", event.obj
     return None
+
+
+def watch_matcher(kind: ResourceKind, query: MultiMapping[str], name: str | None
+                  ) -> Callable[[JsonObj], bool]:
+    """What a watch delivers: the caller's parsed selectors, and for a named watch
+    (``…/pods/<name>?watch=true``) only that object.
+
+    The name is added to the *parsed* field selector, never spliced into its text (a selector
+    ending in a backslash would escape the joining comma and drop the name). As upstream, a
+    named watch whose own field selector does not pin the same ``metadata.name`` is a 400."""
+    labels, fields = parse_selectors(kind, query)
+    if name is not None:
+        if fields.requirements and fields.value_for("metadata.name") != name:
+            raise bad_request("fieldSelector metadata.name doesn't match requested name")
+        if not fields.requirements:
+            fields = FieldSelector(fields.kind, (FieldRequirement("metadata.name", "=", name),))
+
+    def matches(obj: JsonObj) -> bool:
+        return labels.matches(obj["metadata"].get("labels") or {}) and fields.matches(obj)
+    return matches
 
 
 class _Stream:
@@ -110,12 +131,7 @@ def _timeout(scope: Scope, state: ServerState) -> float:
 async def watch_handler(state: ServerState, scope: Scope, request: web.Request
                         ) -> web.StreamResponse:
     kind, target = scope.target.kind, scope.target
-    query = scope.query
-    if target.name is not None:
-        extra = f"metadata.name={target.name}"
-        fs = query.get("fieldSelector", "")
-        query = _with(query, "fieldSelector", f"{fs},{extra}" if fs else extra)
-    matches = _matcher(kind, query)
+    matches = watch_matcher(kind, scope.query, target.name)
     table = table_options(scope) if wants_table(request.headers.get("Accept", "")) else None
     deadline = time.monotonic() + _timeout(scope, state)
     cache = await state.caches.get(kind)
@@ -192,8 +208,3 @@ async def _follow(state: ServerState, scope: Scope, cache: KindCache, sub: Subsc
             next_bookmark = time.monotonic() + interval
 
 
-def _with(query: Any, key: str, value: str) -> Any:
-    from multidict import MultiDict
-    out = MultiDict(query)
-    out[key] = value
-    return out
