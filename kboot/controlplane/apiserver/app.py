@@ -165,7 +165,7 @@ async def _special(request: web.Request, state: ServerState, user: UserInfo
         assert accounts is not None
         ns, name = token_path.groups()
         _authorize(state, user, Target(accounts, ns, name, "token"), "create")
-        return await tokenrequest.token_request(state, ns, name, request)
+        return await tokenrequest.token_request(state, ns, name, request, user)
     return None
 
 

@@ -4,7 +4,10 @@ Upstream's rules: a client certificate verified against ``--client-ca-file`` nam
 and the groups by O; a bearer token from ``--token-auth-file`` (CSV ``token,user,uid,"g1,g2"``)
 or a bootstrap token (``<id>.<secret>``, in that file or as a ``bootstrap-token-<id>`` Secret in
 ``kube-system``) maps to its user; a ServiceAccount JWT maps to
-``system:serviceaccount:<ns>:<name>``. Everything else is anonymous and gets 401.
+``system:serviceaccount:<ns>:<name>`` while :mod:`.satokens` finds it still valid (issuer,
+audience, the account and the bound object alive with the token's uids). Everything else is
+anonymous and gets 401 — including credentials that are not printable ASCII (an HTTP header may
+carry any byte; no token kboot issues or reads contains such bytes).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from kboot.controlplane.api import bootstraptokens
-from kboot.controlplane.apiserver import tokens
+from kboot.controlplane.apiserver import satokens, tokens
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
+PRINTABLE_ASCII_RE = re.compile(r"^[\x21-\x7e]+$")
 
 
 @dataclass(frozen=True)
@@ -75,31 +79,36 @@ def load_token_file(path: str) -> dict[str, UserInfo]:
     return users
 
 
-SecretLookup = Callable[[str], dict[str, Any] | None]  # bootstrap-token id → Secret object
-
-
 class Authenticator:
-    """Resolves a request's credentials to a :class:`UserInfo` (or None = anonymous)."""
+    """Resolves a request's credentials to a :class:`UserInfo` (or None = anonymous).
+
+    ``objects`` reads the watch cache (bootstrap-token Secrets, ServiceAccounts and the objects
+    tokens are bound to); without it no bootstrap-Secret or ServiceAccount token is accepted.
+    """
 
     def __init__(self, *, static_tokens: dict[str, UserInfo] | None = None,
                  sa_key: tokens.PublicKey | None = None,
-                 bootstrap_secret: SecretLookup | None = None,
-                 service_account_exists: Callable[[str, str], bool] | None = None) -> None:
+                 objects: satokens.ObjectLookup | None = None,
+                 token_policy: satokens.TokenPolicy | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.static_tokens = static_tokens or {}
         self.sa_key = sa_key
-        self.bootstrap_secret = bootstrap_secret
-        self.service_account_exists = service_account_exists
+        self.objects = objects
+        self.token_policy = token_policy or satokens.TokenPolicy()
+        self.clock = clock
 
     def authenticate(self, peercert: dict[str, Any] | None,
                      authorization: str | None) -> UserInfo | None:
         user = from_peercert(peercert)
         if user is not None:
             return user
-        if authorization and authorization.lower().startswith("bearer "):
+        if authorization and authorization[:7].lower() == "bearer ":
             return self.from_token(authorization[7:].strip())
         return None
 
     def from_token(self, token: str) -> UserInfo | None:
+        if not PRINTABLE_ASCII_RE.match(token):
+            return None
         for known, user in self.static_tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):
                 return user
@@ -111,7 +120,8 @@ class Authenticator:
         return None
 
     def _bootstrap_secret_user(self, token_id: str, secret: str) -> UserInfo | None:
-        obj = self.bootstrap_secret(token_id) if self.bootstrap_secret else None
+        obj = (self.objects("secrets", bootstraptokens.NAMESPACE,
+                            bootstraptokens.secret_name(token_id)) if self.objects else None)
         if not obj or obj.get("type") != bootstraptokens.SECRET_TYPE:
             return None
         data = bootstraptokens.data(obj)
@@ -119,7 +129,7 @@ class Authenticator:
             return None
         if data.get("usage-bootstrap-authentication") != "true":
             return None
-        if bootstraptokens.is_expired(obj, datetime.now(UTC)):
+        if bootstraptokens.is_expired(obj, self.clock()):
             log.info("rejected expired bootstrap token %s", token_id)
             return None
         extra = [g for g in data.get("auth-extra-groups", "").split(",") if g]
@@ -127,19 +137,15 @@ class Authenticator:
 
     def _service_account(self, token: str) -> UserInfo | None:
         assert self.sa_key is not None
+        if self.objects is None:
+            return None
         try:
             claims = tokens.verify(self.sa_key, token)
-        except tokens.TokenError as err:
+            sa = satokens.validate(claims, token, policy=self.token_policy,
+                                   objects=self.objects, now=self.clock())
+        except (tokens.TokenError, satokens.TokenRejected) as err:
             log.debug("rejected service-account token: %s", err)
             return None
-        sub = str(claims.get("sub", ""))
-        parts = sub.split(":")
-        if len(parts) != 4 or parts[:2] != ["system", "serviceaccount"]:
-            return None
-        ns, name = parts[2], parts[3]
-        if self.service_account_exists is not None and not self.service_account_exists(ns, name):
-            return None
-        uid = str(((claims.get("kubernetes.io") or {}).get("serviceaccount") or {}).get("uid", ""))
-        return _authenticated(sub, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"],
-                              uid)
-
+        return _authenticated(f"system:serviceaccount:{sa.namespace}:{sa.name}",
+                              ["system:serviceaccounts", f"system:serviceaccounts:{sa.namespace}"],
+                              sa.uid)

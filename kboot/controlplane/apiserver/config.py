@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kboot.controlplane.apiserver.tokens import ISSUER
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -16,6 +18,8 @@ class ServerConfig:
     encryption_provider_config: str = ""
     service_account_key_file: str = ""
     token_auth_file: str = ""
+    service_account_issuer: str = ISSUER
+    api_audiences: str = ""  # comma-separated; empty: the issuer
     kubelet_client_certificate: str = ""
     kubelet_client_key: str = ""
     kubelet_certificate_authority: str = ""  # defaults to --client-ca-file (the cluster CA)

@@ -16,10 +16,12 @@ import logging
 import signal
 import ssl
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from kboot.controlplane import runtime
+from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver.allocators import ServiceAllocators
 from kboot.controlplane.apiserver.app import build_app
 from kboot.controlplane.apiserver.auth import Authenticator, load_token_file
@@ -28,6 +30,7 @@ from kboot.controlplane.apiserver.bootstrap import ensure_defaults, ensure_endpo
 from kboot.controlplane.apiserver.compaction import Compactor
 from kboot.controlplane.apiserver.config import ServerConfig
 from kboot.controlplane.apiserver.encryption import Encryptor
+from kboot.controlplane.apiserver.satokens import ObjectLookup, TokenPolicy
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.tokens import load_private_key, load_public_key
@@ -49,6 +52,10 @@ def parse_args(argv: list[str]) -> ServerConfig:
     p.add_argument("--encryption-provider-config", default="")
     p.add_argument("--service-account-key-file", default="")
     p.add_argument("--token-auth-file", default="")
+    p.add_argument("--service-account-issuer", default=d.service_account_issuer)
+    p.add_argument("--api-audiences", default=d.api_audiences,
+                   help="comma-separated audiences a token must carry one of (default: the "
+                   "issuer)")
     p.add_argument("--kubelet-client-certificate", default="")
     p.add_argument("--kubelet-client-key", default="")
     p.add_argument("--kubelet-certificate-authority", default="")
@@ -93,21 +100,32 @@ def build_state(cfg: ServerConfig) -> ServerState:
                  if cfg.encryption_provider_config else None)
     storage = ObjectStorage(open_store(cfg.storage), encryptor=encryptor)
     caches = WatchCaches(storage)
-    secrets = caches.caches[("", "secrets")]
-    accounts = caches.caches[("", "serviceaccounts")]
     authenticator = Authenticator(
         static_tokens=load_token_file(cfg.token_auth_file) if cfg.token_auth_file else None,
         sa_key=(load_public_key(Path(cfg.service_account_key_file).read_bytes())
                 if cfg.service_account_key_file else None),
-        bootstrap_secret=lambda tid: secrets.objects.get(
-            f"/registry/secrets/kube-system/bootstrap-token-{tid}"),
-        service_account_exists=lambda ns, name: (
-            f"/registry/serviceaccounts/{ns}/{name}" in accounts.objects),
-    )
+        objects=cache_lookup(caches), token_policy=token_policy(cfg))
     state = assemble(cfg, storage, caches, authenticator)
     if cfg.service_account_key_file:
         state.sa_signing_key = load_private_key(Path(cfg.service_account_key_file).read_bytes())
     return state
+
+
+def cache_lookup(caches: WatchCaches) -> ObjectLookup:
+    """Core objects by (plural, namespace, name) from the watch cache (authentication reads
+    bootstrap-token Secrets, ServiceAccounts and the objects tokens are bound to)."""
+    def find(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        kind = lookup("", plural)
+        if kind is None:
+            return None
+        return caches.peek(kind).objects.get(kind.key(namespace or None, name))
+    return find
+
+
+def token_policy(cfg: ServerConfig) -> TokenPolicy:
+    """The issuer of bound ServiceAccount tokens and the audiences this apiserver accepts."""
+    audiences = tuple(a.strip() for a in cfg.api_audiences.split(",") if a.strip())
+    return TokenPolicy(issuer=cfg.service_account_issuer, audiences=audiences)
 
 
 def assemble(cfg: ServerConfig, storage: ObjectStorage, caches: WatchCaches,
@@ -129,7 +147,8 @@ async def start_background(state: ServerState) -> None:
                           advertise_address=cfg.advertise_address, port=cfg.secure_port)
     await ensure_endpoint_member(state.storage, address=cfg.advertise_address)
     for group, plural in (("", "namespaces"), ("", "services"), ("", "pods"), ("", "secrets"),
-                          ("", "serviceaccounts"), ("rbac.authorization.k8s.io", "roles"),
+                          ("", "serviceaccounts"), ("", "nodes"),
+                          ("rbac.authorization.k8s.io", "roles"),
                           ("rbac.authorization.k8s.io", "rolebindings"),
                           ("rbac.authorization.k8s.io", "clusterroles"),
                           ("rbac.authorization.k8s.io", "clusterrolebindings")):

@@ -56,19 +56,28 @@ def load_public_key(pem: bytes) -> PublicKey:
 
 def issue(key: PrivateKey, *, namespace: str, name: str, uid: str,
           expires_in: int | None = None, audiences: list[str] | None = None,
-          pod: tuple[str, str] | None = None) -> str:
-    """A ServiceAccount token for ``system:serviceaccount:<namespace>:<name>`` (optionally for
-    ``audiences`` and bound to a pod ``(name, uid)``)."""
+          pod: tuple[str, str] | None = None, secret: tuple[str, str] | None = None,
+          issuer: str = ISSUER) -> str:
+    """A ServiceAccount token for ``system:serviceaccount:<namespace>:<name>`` (ServiceAccount
+    ``uid``), optionally for ``audiences`` and bound to a pod or a Secret ``(name, uid)``: the
+    apiserver accepts it only while that account and that object exist with those uids."""
     now = int(time.time())
     k8s: dict[str, Any] = {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}}
     if pod is not None:
         k8s["pod"] = {"name": pod[0], "uid": pod[1]}
-    claims: dict[str, Any] = {"iss": ISSUER, "sub": f"system:serviceaccount:{namespace}:{name}",
+    if secret is not None:
+        k8s["secret"] = {"name": secret[0], "uid": secret[1]}
+    claims: dict[str, Any] = {"iss": issuer, "sub": f"system:serviceaccount:{namespace}:{name}",
                               "iat": now, "nbf": now, "kubernetes.io": k8s}
     if audiences:
         claims["aud"] = audiences
     if expires_in:
         claims["exp"] = now + expires_in
+    return sign_claims(key, claims)
+
+
+def sign_claims(key: PrivateKey, claims: dict[str, Any]) -> str:
+    """A compact JWS of ``claims`` (RS256 for RSA keys, ES256 for P-256 keys)."""
     alg = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
     signing_input = (_b64(json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "."
                      + _b64(json.dumps(claims, separators=(",", ":")).encode()))

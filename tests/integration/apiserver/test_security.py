@@ -154,10 +154,15 @@ def test_token_request(server: ApiServer, ns: str) -> None:
     assert denied.status == 403 and f"system:serviceaccount:{ns}:builder" in denied.body["message"]
     node = server.identity(f"system:node:{ns}-n", ("system:nodes",))
     path = f"/api/v1/namespaces/{ns}/serviceaccounts/builder/token"
-    assert call(server, "POST", path, {"spec": {}}, identity=node).status == 403
+    bound = {"spec": {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "p"}}}
+    assert call(server, "POST", path, bound, identity=node).status == 403
     pod = {"metadata": {"name": "p"}, "spec": {"nodeName": f"{ns}-n",
                                                "serviceAccountName": "builder",
                                                "containers": [{"name": "c", "image": "b"}]}}
     assert call(server, "POST", f"/api/v1/namespaces/{ns}/pods", pod).status == 201
-    assert _eventually(lambda: call(server, "POST", path, {"spec": {}},
+    assert _eventually(lambda: call(server, "POST", path, bound,
                                     identity=node).status == 201)
+    # NodeRestriction: a node's tokens are bound to one of its pods
+    unbound = call(server, "POST", path, {"spec": {}}, identity=node)
+    assert unbound.status == 403
+    assert unbound.body["message"].endswith("node requested token not bound to a pod")
