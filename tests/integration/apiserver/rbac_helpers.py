@@ -25,11 +25,6 @@ def rule(verbs: list[str], resources: list[str], groups: list[str] | None = None
     return out
 
 
-def make_namespace(server: ApiServer, ns: str) -> None:
-    reply = call(server, "POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
-    assert reply.status == 201, reply.body
-
-
 def role_path(ns: str | None, plural: str) -> str:
     return f"{RBAC}/namespaces/{ns}/{plural}" if ns else f"{RBAC}/{plural}"
 

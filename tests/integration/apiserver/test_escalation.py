@@ -5,7 +5,6 @@ RoleBindings and ClusterRoleBindings grant only what the writer holds, unless it
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,7 +18,6 @@ from tests.integration.apiserver.rbac_helpers import (
     binding,
     can,
     grant,
-    make_namespace,
     role_path,
     rule,
     wait_can,
@@ -31,16 +29,8 @@ WRITE_RBAC = ["create", "update", "patch", "get"]
 
 
 @pytest.fixture
-def server(apiserver_sqlite: ApiServer) -> ApiServer:
-    return apiserver_sqlite
-
-
-@pytest.fixture
-def ns(server: ApiServer) -> Iterator[str]:
-    name = f"esc-{uuid.uuid4().hex[:8]}"
-    make_namespace(server, name)
-    yield name
-    call(server, "DELETE", f"/api/v1/namespaces/{name}")
+def ns(namespace: str) -> str:
+    return namespace
 
 
 def _user(server: ApiServer, tag: str) -> Identity:

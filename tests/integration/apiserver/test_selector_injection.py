@@ -6,32 +6,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 
 from tests.fixtures.apiserver import ApiServer, Identity
 from tests.integration.apiserver.http import call
-from tests.integration.apiserver.rbac_helpers import grant, make_namespace, rule, wait_can
+from tests.integration.apiserver.rbac_helpers import grant, rule, wait_can
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def server(apiserver_sqlite: ApiServer) -> ApiServer:
-    return apiserver_sqlite
-
-
-@pytest.fixture
-def ns(server: ApiServer) -> Iterator[str]:
-    name = f"sel-{uuid.uuid4().hex[:8]}"
-    make_namespace(server, name)
+def ns(server: ApiServer, namespace: str) -> str:
+    """A fresh namespace with the ConfigMaps ``mine`` and ``other``."""
     for cm in ("mine", "other"):
-        assert call(server, "POST", f"/api/v1/namespaces/{name}/configmaps",
+        assert call(server, "POST", f"/api/v1/namespaces/{namespace}/configmaps",
                     {"metadata": {"name": cm}, "data": {"k": cm}}).status == 201
-    yield name
-    call(server, "DELETE", f"/api/v1/namespaces/{name}")
+    return namespace
 
 
 @pytest.fixture
