@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import web
@@ -98,7 +98,7 @@ async def logs(state: ServerState, scope: Scope, request: web.Request) -> web.St
     base, container = await _target(state, scope)
     t = scope.target
     query = {k: scope.query[k] for k in LOG_PARAMS if k in scope.query}
-    url = f"{base}/containerLogs/{t.namespace}/{t.name}/{container}?{urlencode(query)}"
+    url = f"{base}/containerLogs/{_segments(t.namespace, t.name, container)}?{urlencode(query)}"
     async with _session(state) as session:
         try:
             upstream = await session.get(url)
@@ -128,7 +128,8 @@ async def stream(state: ServerState, scope: Scope, request: web.Request) -> web.
     t = scope.target
     params = [("command", c) for c in scope.query.getall("command", [])]
     params += [(k, scope.query[k]) for k in STREAM_PARAMS if k in scope.query]
-    url = f"{base}/{t.subresource}/{t.namespace}/{t.name}/{container}?{urlencode(params)}"
+    url = (f"{base}/{_segments(t.subresource, t.namespace, t.name, container)}"
+           f"?{urlencode(params)}")
     return await _websocket_proxy(state, request, url)
 
 
@@ -139,9 +140,15 @@ async def port_forward(state: ServerState, target: Target, request: web.Request
     ``SPDY/3.1+portforward.k8s.io``; the kubelet speaks it)."""
     _require_websocket(request)
     _, base = await _pod_and_base(state, target)
-    url = f"{base}/portForward/{target.namespace}/{target.name}"
-    query = request.query_string  # ports travel as the client sent them
+    url = f"{base}/portForward/{_segments(target.namespace, target.name)}"
+    query = urlencode(list(request.query.items()))  # the client's parameters, re-encoded
     return await _websocket_proxy(state, request, f"{url}?{query}" if query else url)
+
+
+def _segments(*parts: str | None) -> str:
+    """URL path segments for the kubelet, each percent-encoded: names come from the request
+    path (decoded), and a ``/``, ``?`` or ``#`` in one must never address something else."""
+    return "/".join(quote(p or "", safe="") for p in parts)
 
 
 def _require_websocket(request: web.Request) -> None:
