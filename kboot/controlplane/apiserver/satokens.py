@@ -102,7 +102,7 @@ def _ref(value: Any) -> tuple[str, str] | None:
 
 
 def _check_audience(aud: Any, accepted: tuple[str, ...]) -> None:
-    if aud is None:
+    if aud is None or aud == []:
         return  # a token without audiences was issued for the apiserver itself
     wanted = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else None
     if wanted is None or not any(a in accepted for a in wanted):
