@@ -4,8 +4,12 @@ Secrets encrypted at rest in both backends."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import ssl
 import subprocess
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kboot.controlplane.apiserver import tokens
+from kboot.pki import CertSpec, issue, new_ca, save_pair
 from kboot.pki.keys import key_from_pem
 from tests.fixtures.apiserver import BOOTSTRAP_TOKEN, STATIC_TOKEN, ApiServer
 from tests.fixtures.etcd import EtcdCluster
@@ -166,3 +171,27 @@ def test_token_request(server: ApiServer, ns: str) -> None:
     unbound = call(server, "POST", path, {"spec": {}}, identity=node)
     assert unbound.status == 403
     assert unbound.body["message"].endswith("node requested token not bound to a pod")
+
+
+def test_plain_http_is_refused(server: ApiServer) -> None:
+    """TLS is always on: a plaintext request gets no API answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/api/v1/namespaces")
+        status = conn.getresponse().status
+    except (http.client.HTTPException, OSError):
+        status = None  # the TLS server drops the connection
+    finally:
+        conn.close()
+    assert status in (None, 400)  # never 200: no plaintext API
+
+
+def test_client_cert_from_another_ca_is_rejected(server: ApiServer, tmp_path: Path) -> None:
+    """Only certificates of --client-ca-file authenticate (here: a forged system:masters)."""
+    stranger = issue(new_ca("stranger-ca"), CertSpec("kubernetes-admin", ("system:masters",),
+                                                     client=True))
+    cert, key = save_pair(stranger, tmp_path, "stranger")
+    ctx = ssl.create_default_context(cafile=str(server.ca_file))
+    ctx.load_cert_chain(str(cert), str(key))
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"{server.url}/api/v1/secrets", context=ctx, timeout=10).read()
