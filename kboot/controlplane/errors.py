@@ -27,6 +27,7 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     │   ├── KeyExists, KeyNotFound, RevisionConflict, Compacted
     │   └── StoreUnavailable
     ├── apiserver.tokens.TokenError        a bearer token is malformed, badly signed, expired
+    │   └── satokens.TokenRejected         … or names no live ServiceAccount / bound object
     ├── apiserver.routing.UnknownResource  a path names no served resource
     ├── apiserver.encryption.EncryptionError       a value cannot be decrypted
     │   └── EncryptionConfigError          the encryption configuration file is unusable

@@ -143,7 +143,7 @@ class Authenticator:
             claims = tokens.verify(self.sa_key, token)
             sa = satokens.validate(claims, token, policy=self.token_policy,
                                    objects=self.objects, now=self.clock())
-        except (tokens.TokenError, satokens.TokenRejected) as err:
+        except tokens.TokenError as err:  # incl. satokens.TokenRejected
             log.debug("rejected service-account token: %s", err)
             return None
         return _authenticated(f"system:serviceaccount:{sa.namespace}:{sa.name}",

@@ -59,7 +59,7 @@ class ServiceAccountIdentity:
     uid: str
 
 
-class TokenRejected(Exception):
+class TokenRejected(tokens.TokenError):
     """The token is well signed but does not (or no longer does) name a ServiceAccount."""
 
 
