@@ -13,7 +13,8 @@ a good signature still names a user (upstream ``pkg/serviceaccount``):
   deleted counts as gone once its ``deletionTimestamp`` is a minute old (upstream's leeway).
 - **Legacy tokens** (``iss: kubernetes/serviceaccount``, stored in a
   ``kubernetes.io/service-account-token`` Secret): valid while that Secret exists, is not being
-  deleted and holds exactly this token, and the ServiceAccount exists with the claimed uid.
+  deleted, is not labelled ``kubernetes.io/legacy-token-invalid-since`` and holds exactly this
+  token, and the ServiceAccount exists with the claimed uid.
 
 Everything is read from the watch cache through an :data:`ObjectLookup`, so a check costs a few
 dict lookups and never touches the store.
@@ -35,6 +36,7 @@ JsonObj = dict[str, Any]
 ObjectLookup = Callable[[str, str, str], JsonObj | None]  # (plural, namespace, name) → object
 LEGACY_ISSUER = "kubernetes/serviceaccount"
 LEGACY_PREFIX = "kubernetes.io/serviceaccount/"
+INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"  # upstream's token cleaner
 LEEWAY = datetime.timedelta(seconds=60)
 _BOUND_KINDS = (("pod", "pods"), ("secret", "secrets"), ("node", "nodes"))
 
@@ -154,7 +156,9 @@ def _legacy(claims: Mapping[str, Any], raw: str, objects: ObjectLookup
         raise TokenRejected("legacy token claims are incomplete")
     _check_subject(claims.get("sub"), namespace, name)
     secret = objects("secrets", namespace, secret_name)
-    if secret is None or (secret.get("metadata") or {}).get("deletionTimestamp"):
+    meta = (secret or {}).get("metadata") or {}
+    if secret is None or meta.get("deletionTimestamp") or (meta.get("labels") or {}).get(
+            INVALID_SINCE_LABEL):
         raise TokenRejected("Token has been invalidated")
     try:
         stored = base64.b64decode(str((secret.get("data") or {}).get("token") or ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 from typing import Any
 
@@ -66,3 +67,40 @@ def test_bound_tokens(claims: dict[str, Any], accepted: bool) -> None:
 
 def test_default_audience_is_the_issuer() -> None:
     assert satokens.TokenPolicy(issuer="https://i").api_audiences == ("https://i",)
+
+
+LEGACY_TOKEN = "header.payload.signature"
+
+
+def _legacy_objects(**secret_meta: Any) -> satokens.ObjectLookup:
+    secret = {"metadata": {"uid": "s", **secret_meta},
+              "data": {"token": base64.b64encode(LEGACY_TOKEN.encode()).decode()}}
+    objects = {**OBJECTS, ("secrets", "ns", "robot-token"): secret}
+    return lambda plural, namespace, name: objects.get((plural, namespace, name))
+
+
+def _legacy(uid: str = "sa-1") -> dict[str, Any]:
+    prefix = satokens.LEGACY_PREFIX
+    return {"iss": satokens.LEGACY_ISSUER, "sub": "system:serviceaccount:ns:robot",
+            prefix + "namespace": "ns", prefix + "secret.name": "robot-token",
+            prefix + "service-account.name": "robot", prefix + "service-account.uid": uid}
+
+
+@pytest.mark.parametrize(("claims", "raw", "secret_meta", "accepted"), [
+    (_legacy(), LEGACY_TOKEN, {}, True),
+    (_legacy(), "another.token.value", {}, False),  # not the stored copy
+    (_legacy("sa-old"), LEGACY_TOKEN, {}, False),  # recreated account
+    (_legacy(), LEGACY_TOKEN, {"deletionTimestamp": "2026-12-07T11:59:59Z"}, False),
+    (_legacy(), LEGACY_TOKEN, {"labels": {satokens.INVALID_SINCE_LABEL: "2026-12-01"}}, False),
+    ({k: v for k, v in _legacy().items() if not k.endswith("secret.name")}, LEGACY_TOKEN, {},
+     False),
+])
+def test_legacy_tokens(claims: dict[str, Any], raw: str, secret_meta: dict[str, Any],
+                       accepted: bool) -> None:
+    try:
+        satokens.validate(claims, raw, policy=POLICY, objects=_legacy_objects(**secret_meta),
+                          now=NOW)
+    except satokens.TokenRejected:
+        assert not accepted
+    else:
+        assert accepted
