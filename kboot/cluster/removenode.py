@@ -42,6 +42,7 @@ from kboot.cluster.topology import Node, Topology, topology_from_inventory
 from kboot.cluster.up import PlaybookRunner
 from kboot.cluster.vars import with_nodes_group
 from kboot.controlplane.api.owners import controller_of
+from kboot.controlplane.api.selectors import field_equals
 from kboot.controlplane.client.api import DeleteOptions, Obj
 from kboot.controlplane.client.errors import Conflict, NotFound, TooManyRequests
 from kboot.controlplane.client.meta import key_of
@@ -176,7 +177,7 @@ def _evict_all(api: SyncClient, pods: list[Obj], *, delete_now: bool, deadline: 
 def _wait_gone(api: SyncClient, name: str, uids: set[str], *, deadline: float, clock: Clock,
                sleep: Sleep, timeout: float) -> None:
     while True:
-        left = [p for p in api.list("pods", field_selector=f"spec.nodeName={name}")
+        left = [p for p in api.list("pods", field_selector=field_equals("spec.nodeName", name))
                 if p["metadata"]["uid"] in uids]
         if not left:
             return
@@ -192,7 +193,7 @@ def drain(api: SyncClient, name: str, *, timeout: float, delete_now: bool = Fals
     """Evict (or with ``delete_now``, delete with grace 0) the node's pods but DaemonSet and
     mirror pods, and wait until they are gone; ClusterError after ``timeout`` seconds."""
     deadline = clock() + timeout
-    evict, leave = drain_plan(api.list("pods", field_selector=f"spec.nodeName={name}"))
+    evict, leave = drain_plan(api.list("pods", field_selector=field_equals("spec.nodeName", name)))
     _evict_all(api, evict, delete_now=delete_now, deadline=deadline, clock=clock, sleep=sleep,
                timeout=timeout)
     _wait_gone(api, name, {p["metadata"]["uid"] for p in evict}, deadline=deadline,

@@ -19,7 +19,8 @@ from kboot.controlplane.api.names import is_label_value, is_qualified_name
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 
 __all__ = [
-    "FieldSelector", "LabelSelector", "Requirement", "SelectorError", "field_value",
+    "FieldSelector", "LabelSelector", "Requirement", "SelectorError", "field_equals",
+    "field_value",
     "label_selector_from_dict", "parse_field_selector", "parse_label_selector",
     "selector_string", "supported_fields",
 ]
@@ -314,3 +315,11 @@ def parse_field_selector(kind: KindRef, text: str | None) -> FieldSelector:
             raise SelectorError(f"field label not supported: {req.field}")
         reqs.append(req)
     return FieldSelector(rk.kind, tuple(reqs))
+
+
+def field_equals(field: str, value: str) -> str:
+    """The selector text ``field=value`` with ``value`` escaped (upstream's
+    ``OneTermEqualSelector``): a backslash, comma or equals sign in it stays part of the value
+    instead of ending the term — build selectors from names with this, never by splicing."""
+    escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
+    return f"{field}={escaped}"

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kboot.controlplane.api.selectors import field_equals
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client import ApiClient, ApiError, NotFound
 from kboot.controlplane.client.api import DeleteOptions
@@ -77,7 +78,8 @@ class Kubelet:
         self.client, self.runtime, self.config = client, runtime, config
         name = config.node.name
         self.informers = Informers(client)
-        self.pods = self.informers.get("pods", field_selector=f"spec.nodeName={name}")
+        self.pods = self.informers.get("pods",
+                                       field_selector=field_equals("spec.nodeName", name))
         self._objects: dict[tuple[str, str, str], Obj | None] = {}  # (plural, ns, name)
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (token, expiry)
         self.nodes = self.informers.get("nodes")
