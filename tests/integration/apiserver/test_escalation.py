@@ -8,6 +8,9 @@ import uuid
 
 import pytest
 
+from kboot.cluster.addons import manifest_objects
+from kboot.cluster.resources import templates_dir
+from kboot.controlplane.client.sync import SyncClient
 from tests.fixtures.apiserver import ApiServer, Identity
 from tests.integration.apiserver.http import call
 from tests.integration.apiserver.rbac_helpers import (
@@ -272,3 +275,17 @@ def test_kubectl_shows_upstream_message(server: ApiServer, ns: str) -> None:
         f'user "{me.name}" (groups=["dev" "system:authenticated"]) {ESCALATION}:\n'
         '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}'), out.stderr
     wait_until(lambda: not can(server, me, "get", "secrets", ns=ns), "secrets stay forbidden")
+
+
+def test_addons_phase_applies_rbac_as_admin(server: ApiServer) -> None:
+    """``kboot up``'s addons phase server-side-applies kboot's RBAC objects with the admin
+    credentials (``system:masters``), twice on a re-run: no escalation error either time."""
+    path = templates_dir() / "ingress" / "kboot-ingress-rbac.yaml"
+    objects = manifest_objects(path)
+    assert {o["kind"] for o in objects} >= {"ClusterRole", "ClusterRoleBinding"}
+    with SyncClient.from_kubeconfig(server.kubeconfig) as api:
+        for _ in range(2):
+            for obj in objects:
+                api.apply(obj, field_manager="kboot")
+    ingress = server.identity("system:kboot-ingress")
+    wait_can(server, ingress, "list", "ingresses", group="networking.k8s.io")
