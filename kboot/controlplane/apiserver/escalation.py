@@ -92,8 +92,8 @@ def _check_role(authorizer: Authorizer, user: UserInfo, kind: ResourceKind, name
 
 def _check_binding(authorizer: Authorizer, user: UserInfo, kind: ResourceKind, namespace: str,
                    new: JsonObj) -> None:
-    ref = new.get("roleRef") if isinstance(new.get("roleRef"), dict) else {}
-    assert isinstance(ref, dict)
+    raw_ref = new.get("roleRef")
+    ref: JsonObj = raw_ref if isinstance(raw_ref, dict) else {}
     ref_kind, ref_name = ref.get("kind"), str(ref.get("name") or "")
     role_plural = {"ClusterRole": "clusterroles", "Role": "roles"}.get(str(ref_kind))
     if role_plural is None:
