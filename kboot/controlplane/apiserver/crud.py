@@ -18,7 +18,7 @@ from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver import admission, escalation
 from kboot.controlplane.apiserver.admission import WriteOptions
-from kboot.controlplane.apiserver.codec import decode, decode_object, json_response, media_type
+from kboot.controlplane.apiserver.codec import decode, json_response, media_type, read_object
 from kboot.controlplane.apiserver.errors import (
     ApiError,
     JsonObj,
@@ -77,7 +77,7 @@ async def create(state: ServerState, scope: Scope, request: web.Request) -> web.
     target = scope.target
     if target.name is not None:
         raise ApiError(405, "MethodNotAllowed", "POST is not supported on a named object")
-    body, dups = decode_object(await request.read(), media_type(request))
+    body, dups = await read_object(request)
     obj = await create_object(state, scope, body, dups)
     return json_response(obj[0], 201, headers=warning_headers(obj[1]))
 
@@ -119,7 +119,7 @@ async def replace(state: ServerState, scope: Scope, request: web.Request) -> web
     """PUT of the main resource or its ``status``."""
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
-    body, dups = decode_object(await request.read(), media_type(request))
+    body, dups = await read_object(request)
     opts = scope.write_options()
     admission.check_type(kind, body)
     problems = admission.field_warnings(kind, body, dups, opts)

@@ -17,7 +17,7 @@ from kboot.controlplane.api import patch as patches
 from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.apiserver import admission, rules
 from kboot.controlplane.apiserver.admission import WriteOptions
-from kboot.controlplane.apiserver.codec import decode, json_response, media_type
+from kboot.controlplane.apiserver.codec import json_response, media_type, read_decoded
 from kboot.controlplane.apiserver.crud import (
     create_object,
     update_with_allocation,
@@ -67,7 +67,7 @@ async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.R
     media = media_type(request)
     if media not in PATCH_TYPES:
         raise unsupported_media(media)
-    decoded = decode(await request.read(), media)
+    decoded = await read_decoded(request)
     opts = scope.write_options()
     if media == "application/apply-patch+yaml":
         return await _server_side_apply(state, scope, decoded.value, decoded.duplicates, opts)
