@@ -38,7 +38,8 @@ class StatusError(ControlPlaneError):
         self.headers = headers or {}
 
     def status(self) -> dict[str, Any]:
-        """The ``Status`` body (``kind: Status``, ``apiVersion: v1``)."""
+        """The ``Status`` body (``kind: Status``, ``apiVersion: v1``), fields in upstream's order
+        (``…, reason, details, code``: clients compare the bytes)."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -46,8 +47,8 @@ class StatusError(ControlPlaneError):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details is not None:
             body["details"] = self.details
+        body["code"] = self.code
         return body

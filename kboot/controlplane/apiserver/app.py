@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -35,16 +36,20 @@ from kboot.controlplane.apiserver.authz import Attributes, selected_name
 from kboot.controlplane.apiserver.codec import (
     AGGREGATED_TYPE,
     AGGREGATED_TYPE_BETA,
+    DECODER,
     MAX_BODY,
     aggregated_discovery_version,
     json_response,
+    status_response,
     wants_table,
 )
 from kboot.controlplane.apiserver.errors import (
     ApiError,
+    bad_request,
     forbidden,
     forbidden_message,
     method_not_allowed,
+    too_large,
     unauthorized,
 )
 from kboot.controlplane.apiserver.routing import Target, UnknownResource, parse_path, verb_for
@@ -71,23 +76,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except ApiError as err:
         code = err.code
-        return json_response(err.status(), err.code, headers=err.headers)
+        return status_response(err)
     except ApiRuleError as err:
         code = err.code
-        return json_response(ApiError(err.code, err.reason, err.message).status(), err.code)
+        return status_response(ApiError(err.code, err.reason, err.message))
+    except web.HTTPRequestEntityTooLarge:  # a body without Content-Length read past the limit
+        code = 413
+        return status_response(too_large())
     except web.HTTPException as err:
         code = err.status
         raise
     except StoreUnavailable:
         code = 503
-        return json_response(ApiError(503, "ServiceUnavailable", "the storage backend is "
-                                      "unavailable; retry later").status(), 503,
-                             headers={"Retry-After": "1"})
+        return status_response(ApiError(503, "ServiceUnavailable", "the storage backend is "
+                                        "unavailable; retry later", headers={"Retry-After": "1"}))
+    except RecursionError:  # decoding bounds depth; this is the net under every later walk
+        code = 400
+        log.warning("request nested too deeply for %s %s", request.method, request.path)
+        return status_response(bad_request("the request is nested too deeply to be processed"))
     except Exception as err:  # a bug: never let it escape as a bare traceback
         log.exception("internal error serving %s %s", request.method, request.path)
-        return json_response(ApiError(500, "InternalError",
-                                      f"Internal error occurred: {type(err).__name__}").status(),
-                             500)
+        return status_response(ApiError(500, "InternalError",
+                                        f"Internal error occurred: {type(err).__name__}"))
     finally:
         labels = request.get(METRIC, ("", "", ""))
         request.app[STATE].metrics.observe(verb=labels[0] or request.method, group=labels[1],
@@ -117,6 +127,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     public = await _public(request, state)
     if public is not None:
         return public
+    if (request.content_length or 0) > MAX_BODY:  # refuse before reading (or authenticating) it
+        raise too_large()
     user = state.authenticator.authenticate(request.transport.get_extra_info("peercert")
                                             if request.transport else None,
                                             request.headers.get("Authorization"))
@@ -272,7 +284,16 @@ def _openapi(request: web.Request, path: str) -> web.StreamResponse:
 
 
 def build_app(state: ServerState) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY + 1024, middlewares=[error_middleware])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[error_middleware])
     app[STATE] = state
+    # one decode thread: large bodies queue behind each other instead of taking the GIL from
+    # the event loop several at a time
+    decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kboot-decode")
+    app[DECODER] = decoder
+
+    async def stop_decoder(_: web.Application) -> None:
+        decoder.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(stop_decoder)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

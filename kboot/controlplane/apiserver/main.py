@@ -30,6 +30,7 @@ from kboot.controlplane.apiserver.bootstrap import ensure_defaults, ensure_endpo
 from kboot.controlplane.apiserver.compaction import Compactor
 from kboot.controlplane.apiserver.config import ServerConfig
 from kboot.controlplane.apiserver.encryption import Encryptor
+from kboot.controlplane.apiserver.httpserver import StatusRunner
 from kboot.controlplane.apiserver.satokens import ObjectLookup, TokenPolicy
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
@@ -160,7 +161,7 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     await start_background(state)
     compactor = asyncio.create_task(Compactor(state.storage.store,
                                               cfg.compaction_interval).run())
-    runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=2.0)
+    runner = StatusRunner(build_app(state), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     host = cfg.bind_address
     with contextlib.suppress(ValueError):
