@@ -14,7 +14,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -25,6 +24,7 @@ from kboot.controlplane.apiserver import (
     discovery,
     kubeletproxy,
     listing,
+    offload,
     patching,
     reviews,
     rules,
@@ -36,7 +36,6 @@ from kboot.controlplane.apiserver.authz import Attributes, selected_name
 from kboot.controlplane.apiserver.codec import (
     AGGREGATED_TYPE,
     AGGREGATED_TYPE_BETA,
-    DECODER,
     MAX_BODY,
     aggregated_discovery_version,
     json_response,
@@ -286,14 +285,6 @@ def _openapi(request: web.Request, path: str) -> web.StreamResponse:
 def build_app(state: ServerState) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[error_middleware])
     app[STATE] = state
-    # one decode thread: large bodies queue behind each other instead of taking the GIL from
-    # the event loop several at a time
-    decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kboot-decode")
-    app[DECODER] = decoder
-
-    async def stop_decoder(_: web.Application) -> None:
-        decoder.shutdown(wait=False, cancel_futures=True)
-
-    app.on_cleanup.append(stop_decoder)
+    offload.install(app)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

@@ -3,17 +3,15 @@
 kubectl sends JSON (YAML for some apply-patch bodies); strict field validation also needs the
 *duplicate* keys of a body, which plain ``json.loads`` silently drops, so decoding records them.
 Malformed input, and input that would cost more to decode than :mod:`.decodelimits` allows,
-becomes a 400 ``Status`` here, never an exception further in; large bodies are decoded on a worker
-thread (:func:`read_object`) so one client's garbage cannot stall the event loop. Accept headers
-choose between plain objects, ``meta.k8s.io`` Tables and aggregated discovery.
+becomes a 400 ``Status`` here, never an exception further in; large bodies are decoded off the
+event loop (:func:`read_object`, :mod:`.offload`) so one client's garbage cannot stall it.
+Accept headers choose between plain objects, ``meta.k8s.io`` Tables and aggregated discovery.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +33,7 @@ from kboot.controlplane.apiserver.errors import (
     too_large,
     unsupported_media,
 )
+from kboot.controlplane.apiserver.offload import DECODERS
 
 __all__ = ["MAX_BODY", "Decoded", "decode", "decode_object", "read_decoded", "read_object"]
 
@@ -42,11 +41,11 @@ JSON_TYPES = ("application/json", "application/merge-patch+json", "application/j
               "application/strategic-merge-patch+json")
 YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml",
               "text/yaml")
-# Bodies above these sizes are decoded on a worker thread: YAML costs ~1 ms per KiB even with
-# libyaml, JSON ~10 µs per KiB (plus the depth walk); below them the hop costs more than it saves.
-OFFLOAD_YAML = 8 * 1024
+# Bodies above these sizes are decoded off the loop (:mod:`.offload`): YAML costs ~1 ms per KiB
+# even with libyaml, JSON ~10 µs per KiB (plus the depth walk); below them the hop costs more
+# than it saves.
+OFFLOAD_YAML = 16 * 1024
 OFFLOAD_JSON = 256 * 1024
-DECODER: web.AppKey[Executor] = web.AppKey("kboot_decoder", Executor)
 
 
 @dataclass
@@ -139,18 +138,23 @@ def _as_object(decoded: Decoded) -> tuple[JsonObj, list[str]]:
     return decoded.value, decoded.duplicates
 
 
-def _heavy(raw: bytes, content_type: str) -> bool:
-    media = content_type.split(";")[0].strip().lower()
+def _heavy(raw: bytes, media: str) -> bool:
     return len(raw) > (OFFLOAD_YAML if media in YAML_TYPES else OFFLOAD_JSON)
 
 
 async def decode_body(app: web.Application, raw: bytes, content_type: str) -> Decoded:
-    """:func:`decode`, on the app's decode thread when the body is large enough to stall the
-    loop (the thread shares the GIL, but in slices: health checks and watches keep running)."""
-    executor = app.get(DECODER)
-    if executor is None or not _heavy(raw, content_type):
+    """:func:`decode`, off the event loop when the body is large enough to stall it
+    (:mod:`.offload`: YAML in a worker process, JSON on a worker thread)."""
+    decoders = app.get(DECODERS)
+    media = content_type.split(";")[0].strip().lower()
+    if decoders is None or not _heavy(raw, media) or len(raw) > MAX_BODY:
         return decode(raw, content_type)
-    return await asyncio.get_running_loop().run_in_executor(executor, decode, raw, content_type)
+    if media not in YAML_TYPES or raw.lstrip()[:1] == b"{":
+        return await decoders.in_thread(decode, raw, content_type)
+    outcome = await decoders.yaml(raw)
+    if outcome.error:
+        raise bad_request(f"error decoding YAML: {outcome.error}")
+    return Decoded(json.loads(outcome.json), outcome.duplicates)
 
 
 async def read_decoded(request: web.Request) -> Decoded:

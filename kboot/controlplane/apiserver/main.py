@@ -31,6 +31,7 @@ from kboot.controlplane.apiserver.compaction import Compactor
 from kboot.controlplane.apiserver.config import ServerConfig
 from kboot.controlplane.apiserver.encryption import Encryptor
 from kboot.controlplane.apiserver.httpserver import StatusRunner
+from kboot.controlplane.apiserver.offload import DECODERS
 from kboot.controlplane.apiserver.satokens import ObjectLookup, TokenPolicy
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
@@ -161,7 +162,9 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     await start_background(state)
     compactor = asyncio.create_task(Compactor(state.storage.store,
                                               cfg.compaction_interval).run())
-    runner = StatusRunner(build_app(state), access_log=None, shutdown_timeout=2.0)
+    app = build_app(state)
+    await app[DECODERS].start()
+    runner = StatusRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     host = cfg.bind_address
     with contextlib.suppress(ValueError):

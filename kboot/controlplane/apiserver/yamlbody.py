@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
+from dataclasses import dataclass, field
 from typing import Any
 
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.events import AliasEvent
+from yaml.error import YAMLError
+from yaml.events import AliasEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.resolver import Resolver
 
@@ -62,7 +65,7 @@ class _Loader(_EventSource, Composer, SafeConstructor, Resolver):
         self.duplicates: list[str] = []
         self._sizes: dict[int, tuple[int, int]] = {}  # id(anchored node) → (nodes, height)
         self._depth = 0
-        self._deepest = 0
+        self._deepest = 0  # the deepest collection level seen in the node being composed
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()
@@ -77,14 +80,15 @@ class _Loader(_EventSource, Composer, SafeConstructor, Resolver):
                 self.budget.alias(size[0], deepest)
                 self._deepest = max(self._deepest, deepest)
             return Composer.compose_node(self, parent, index)
-        self._depth += 1
-        self.budget.node(self._depth)
+        self._depth += 1  # nodes on the path, this one included; all ancestors are collections
+        level = self._depth if isinstance(event, CollectionStartEvent) else self._depth - 1
+        self.budget.node(level)
         start, outer_deepest = self.budget.decoded, self._deepest
-        self._deepest = self._depth
+        self._deepest = level
         node = Composer.compose_node(self, parent, index)
-        if getattr(event, "anchor", None):
+        if getattr(event, "anchor", None):  # (expanded size, collection levels it spans)
             self._sizes[id(node)] = (self.budget.decoded - start + 1,
-                                     self._deepest - self._depth + 1)
+                                     self._deepest - (self._depth - 1))
         self._deepest = max(outer_deepest, self._deepest)
         self._depth -= 1
         return node
@@ -154,6 +158,10 @@ def _unsupported(loader: _Loader, node: Node) -> None:
                            "supported", node.start_mark)
 
 
+# go-yaml reads 1e3 and 1E-5 as numbers; PyYAML's YAML 1.1 resolver wants a dot in them
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$"),
+                              list("-+0123456789."))
 _Loader.yaml_constructors = {
     **SafeConstructor.yaml_constructors,
     Resolver.DEFAULT_MAPPING_TAG: _construct_mapping,
@@ -174,3 +182,26 @@ def load(raw: bytes) -> tuple[Any, list[str]]:
         return value, loader.duplicates
     finally:
         loader.dispose()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`load_as_json` sends back across a process boundary (plain, picklable)."""
+
+    json: bytes = b""
+    duplicates: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def load_as_json(raw: bytes) -> Outcome:
+    """:func:`load` for a worker process: the value as JSON bytes, or the error's message.
+
+    The parent pays only ``json.loads`` (C) for the result; the Python-level parse, its garbage
+    collections and its peak memory stay in the worker.
+    """
+    try:
+        value, duplicates = load(raw)
+        return Outcome(json.dumps(value, separators=(",", ":"), allow_nan=False).encode(),
+                       duplicates)
+    except (YAMLError, ValueError, TypeError, RecursionError) as err:
+        return Outcome(error=str(err).splitlines()[0][:300] if str(err) else type(err).__name__)

@@ -8,12 +8,11 @@ import http.client
 import json
 import socket
 from collections.abc import Iterator
-from itertools import repeat
 
 import pytest
 
 from tests.fixtures.apiserver import ApiServer, start_apiserver
-from tests.fixtures.readyz import ReadyzProber, RequestLoop, alias_bomb
+from tests.fixtures.readyz import ReadyzProber, RequestLoop, alias_bomb, repeated
 from tests.integration.apiserver.http import Reply, call
 
 pytestmark = pytest.mark.integration
@@ -191,9 +190,9 @@ def test_oversized_url_and_headers_are_431_statuses(server: ApiServer) -> None:
 
 
 def test_readyz_answers_every_probe_while_alias_bombs_arrive(server: ApiServer) -> None:
-    bombs = repeat(alias_bomb(levels=7, fan=10), 200)
-    with ReadyzProber(server) as prober, \
-            RequestLoop(server, "POST", "/api/v1/namespaces/default/pods", bombs) as loop:
+    bombs = repeated("POST", "/api/v1/namespaces/default/pods", alias_bomb(levels=7, fan=10),
+                     times=200)
+    with ReadyzProber(server) as prober, RequestLoop(server, bombs) as loop:
         loop.done.wait(timeout=300)
     assert len(loop.sent) == 200
     assert all(s.status == 400 and b"excessive aliasing" in s.body for s in loop.sent)
@@ -208,8 +207,8 @@ def test_large_yaml_is_decoded_while_readyz_keeps_answering(server: ApiServer) -
     item = "- {name: item, value: [1, 2, 3], nested: {a: b, c: d}}\n"
     heavy = (item * (2 * MIB // len(item))).encode()  # a list, not an object: refused after
     with ReadyzProber(server) as prober, \
-            RequestLoop(server, "POST", "/api/v1/namespaces/default/configmaps",
-                        iter([heavy])) as loop:
+            RequestLoop(server, repeated("POST", "/api/v1/namespaces/default/configmaps", heavy,
+                                         times=1)) as loop:
         loop.done.wait(timeout=300)
     [sent] = loop.sent
     assert sent.status == 400 and b"must be a JSON object" in sent.body
