@@ -163,7 +163,7 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     compactor = asyncio.create_task(Compactor(state.storage.store,
                                               cfg.compaction_interval).run())
     app = build_app(state)
-    await app[DECODERS].start()
+    app[DECODERS].start()
     runner = StatusRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     host = cfg.bind_address
