@@ -29,6 +29,7 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     ├── apiserver.tokens.TokenError        a bearer token is malformed, badly signed, expired
     │   └── satokens.TokenRejected         … or names no live ServiceAccount / bound object
     ├── apiserver.routing.UnknownResource  a path names no served resource
+    ├── apiserver.decodelimits.DecodeLimitError   a body exceeds a decode bound (also ValueError)
     ├── apiserver.encryption.EncryptionError       a value cannot be decrypted
     │   └── EncryptionConfigError          the encryption configuration file is unusable
     ├── client.errors.ApiError             the client received a failure Status

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kboot.controlplane.errors import ControlPlaneError
+
 MAX_BODY = 3 * 1024 * 1024
 MAX_DEPTH = 100
 
@@ -30,7 +32,7 @@ _ALIAS_RANGE_LOW = 400_000
 _ALIAS_RANGE_HIGH = 4_000_000
 
 
-class DecodeLimitError(ValueError):
+class DecodeLimitError(ControlPlaneError, ValueError):
     """The body exceeds a decode bound; the message says which (it becomes a 400 Status)."""
 
 
