@@ -115,15 +115,15 @@ def measure(server: ApiServer, name: str, requests: Iterator[Outgoing] | None,
 def render(phases: list[Phase], seconds: float) -> str:
     idle = phases[0]
     lines = [f"/readyz latency, {seconds:g} s per phase, one other client sending back to back",
-             f"{'phase':<16}{'probes':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-             f"{'p99/idle':>10}  other client: replies by status      load avg"]
+             f"{'phase':<16}{'probes':>7}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
+             f"{'p99/idle':>10}  {'other client: replies by status':<40}load avg"]
     for ph in phases:
         codes = ", ".join(f"{c}: {n}" for c, n in sorted(ph.codes.items())) or "-"
         rate = sum(ph.codes.values()) / seconds
         other = f"{rate:6.1f}/s ({codes})" if ph.codes else "-"
         fails = f"  {ph.failed_probes} probes FAILED" if ph.failed_probes else ""
-        lines.append(f"{ph.name:<16}{ph.probes:>7}{ph.p50_ms:>9.2f}{ph.p99_ms:>9.2f}"
-                     f"{ph.max_ms:>9.1f}{ph.p99_ms / idle.p99_ms:>9.1f}x  {other:<36}"
+        lines.append(f"{ph.name:<16}{ph.probes:>7}{ph.p50_ms:>10.2f}{ph.p99_ms:>10.2f}"
+                     f"{ph.max_ms:>10.1f}{ph.p99_ms / idle.p99_ms:>9.1f}x  {other:<40}"
                      f"{ph.load}{fails}")
     five_xx = sum(n for ph in phases for c, n in ph.codes.items() if c >= 500)
     lines.append(f"5xx replies to the other client: {five_xx}")
