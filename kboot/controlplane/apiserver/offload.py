@@ -17,8 +17,12 @@ A worker process that dies (a body that exhausted memory) is replaced; its reque
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +34,17 @@ from kboot.controlplane.apiserver.yamlbody import Outcome, load_as_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end with the apiserver, even a SIGKILLed one (a worker blocked on its
+    call queue would otherwise outlive it). Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere the
+    worker ends when the apiserver shuts down cleanly."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(0)
 
 
 class BodyDecoders:
@@ -42,7 +57,8 @@ class BodyDecoders:
     @staticmethod
     def _new_process() -> ProcessPoolExecutor:
         # spawn: the worker must not inherit the event loop, sockets or threads of the server
-        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
 
     def start(self) -> None:
         """Start the worker process now (it imports in the background, ~0.5 s) rather than on

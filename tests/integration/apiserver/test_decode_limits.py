@@ -4,10 +4,14 @@ and bodies, large bodies decoded off the event loop (issue 14)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
+import select
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -214,3 +218,31 @@ def test_large_yaml_is_decoded_while_readyz_keeps_answering(server: ApiServer) -
     assert sent.status == 400 and b"must be a JSON object" in sent.body
     assert all(p.status == 200 for p in prober.probes)
     assert len(prober.answered_within(sent.sent, sent.replied)) >= 3
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[1]) == pid:
+                    found.append(int(entry))
+    return found
+
+
+def test_the_decode_worker_ends_with_a_killed_apiserver() -> None:
+    """The YAML decode process must not outlive a SIGKILLed server (it would leak per test)."""
+    with start_apiserver("memory://") as srv:
+        item = "- {a: b}\n"
+        reply = call(srv, "POST", "/api/v1/namespaces/default/configmaps", item * 4096)
+        assert reply.status == 400  # decoded (by the worker: over 16 KiB), then refused
+        children = _children(srv.process.pid)
+        assert children
+        exits = [os.pidfd_open(pid) for pid in children]
+        srv.process.kill()
+        srv.process.wait()
+        for fd in exits:
+            ready, _, _ = select.select([fd], [], [], 60)
+            os.close(fd)
+            assert ready, "a child of the killed apiserver is still running"
