@@ -16,8 +16,10 @@ every ``--interval`` seconds on a kept-alive connection (tests/fixtures/readyz.p
   bombs of random shape, YAML-only types, NaN/1e400, oversized bodies, unknown media types and
   patch types, on random resource paths.
 
-It prints p50/p99/max per phase, the p99 ratio to idle, what the other client achieved and any
-5xx it got (there must be none), and the load average (the machine may be shared).
+Beside the probes, a ConfigMap is created every 50 ms and timed from its create to its ADDED
+event on an open watch. It prints /readyz p50/p99/max per phase, the p99 ratio to idle, watch
+delivery p50/p99, what the other client achieved and any 5xx it got (there must be none), and
+the load average (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tests.fixtures.apiserver import ApiServer, start_apiserver
-from tests.fixtures.readyz import Outgoing, ReadyzProber, RequestLoop, alias_bomb, repeated
+from tests.fixtures.readyz import (
+    Outgoing,
+    ReadyzProber,
+    RequestLoop,
+    WatchProber,
+    alias_bomb,
+    repeated,
+)
 
 PODS = "/api/v1/namespaces/default/pods"
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
@@ -48,6 +57,9 @@ class Phase:
     failed_probes: int
     load: str
     codes: dict[int, int]
+    watch_p50_ms: float
+    watch_p99_ms: float
+    watch_events: int
 
 
 def big_yaml(size: int) -> bytes:
@@ -98,7 +110,9 @@ def load_average() -> str:
 def measure(server: ApiServer, name: str, requests: Iterator[Outgoing] | None,
             seconds: float, interval: float) -> Phase:
     stop = threading.Event()
-    with ReadyzProber(server, interval=interval) as prober:
+    namespace = f"bench-watch-{name.replace(' ', '-').lower()}"
+    with ReadyzProber(server, interval=interval) as prober, \
+            WatchProber(server, namespace) as watcher:
         if requests is None:
             stop.wait(seconds)
             sent = []
@@ -109,21 +123,24 @@ def measure(server: ApiServer, name: str, requests: Iterator[Outgoing] | None,
     ok = [p for p in prober.probes if p.status == 200]
     return Phase(name, len(prober.probes), prober.percentile(0.5, ok), prober.percentile(0.99, ok),
                  max(p.seconds for p in ok) * 1000, len(prober.probes) - len(ok), load_average(),
-                 dict(collections.Counter(s.status for s in sent)))
+                 dict(collections.Counter(s.status for s in sent)), watcher.percentile(0.5),
+                 watcher.percentile(0.99), len(watcher.latencies))
 
 
 def render(phases: list[Phase], seconds: float) -> str:
     idle = phases[0]
     lines = [f"/readyz latency, {seconds:g} s per phase, one other client sending back to back",
              f"{'phase':<16}{'probes':>7}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
-             f"{'p99/idle':>10}  {'other client: replies by status':<40}load avg"]
+             f"{'p99/idle':>10}{'watch p50/p99 ms':>18}  {'other client: replies by status':<40}"
+             "load avg"]
     for ph in phases:
         codes = ", ".join(f"{c}: {n}" for c, n in sorted(ph.codes.items())) or "-"
         rate = sum(ph.codes.values()) / seconds
         other = f"{rate:6.1f}/s ({codes})" if ph.codes else "-"
         fails = f"  {ph.failed_probes} probes FAILED" if ph.failed_probes else ""
         lines.append(f"{ph.name:<16}{ph.probes:>7}{ph.p50_ms:>10.2f}{ph.p99_ms:>10.2f}"
-                     f"{ph.max_ms:>10.1f}{ph.p99_ms / idle.p99_ms:>9.1f}x  {other:<40}"
+                     f"{ph.max_ms:>10.1f}{ph.p99_ms / idle.p99_ms:>9.1f}x"
+                     f"{ph.watch_p50_ms:>9.1f}/{ph.watch_p99_ms:<8.1f}  {other:<40}"
                      f"{ph.load}{fails}")
     five_xx = sum(n for ph in phases for c, n in ph.codes.items() if c >= 500)
     lines.append(f"5xx replies to the other client: {five_xx}")
