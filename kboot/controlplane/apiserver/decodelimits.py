@@ -12,7 +12,8 @@ client, health checks included. Three bounds keep decoding proportional to what 
 - **alias expansion**: go-yaml's rule, which sigs.k8s.io/yaml (and so kube-apiserver) inherits:
   once more than 100 nodes came from aliases and more than 1,000 were decoded, the share decoded
   through aliases may not exceed 99 % up to 400,000 nodes, falling linearly to 10 % at 4,000,000.
-  A bomb is almost all alias, so it fails after a few thousand nodes, before any expansion.
+  A bomb is almost all alias, so it fails after a few thousand nodes, before any expansion;
+  and the text aliases expand to may not exceed twice the body limit (few nodes, long strings).
 
 :class:`ExpansionBudget` counts as the YAML composer goes (an alias counts the expanded size of
 the node it names), so a bomb is refused without ever being expanded.
@@ -27,6 +28,9 @@ from kboot.controlplane.errors import ControlPlaneError
 
 MAX_BODY = 3 * 1024 * 1024
 MAX_DEPTH = 100
+# go-yaml's rule counts nodes, not their size: 900 aliases of a 2 MiB string pass it. Text
+# without aliases is at most the body's size; twice that is room for any honest reuse.
+MAX_EXPANDED_CHARS = 2 * MAX_BODY
 
 _ALIAS_RANGE_LOW = 400_000
 _ALIAS_RANGE_HIGH = 4_000_000
@@ -56,22 +60,30 @@ class ExpansionBudget:
 
     decoded: int = 0
     aliased: int = 0
+    chars: int = 0  # scalar text, as expanded
 
-    def node(self, depth: int) -> None:
-        """Count one node composed at ``depth`` (1 = the document's root)."""
+    def node(self, depth: int, chars: int = 0) -> None:
+        """Count one node composed at collection level ``depth`` (1 = the root collection)
+        with ``chars`` characters of scalar text."""
         if depth > MAX_DEPTH:
             raise depth_error()
         self.decoded += 1
+        self.chars += chars
 
-    def alias(self, size: int, deepest: int) -> None:
-        """Count an alias expanding to ``size`` nodes whose deepest node lands at ``deepest``."""
+    def alias(self, size: int, deepest: int, chars: int) -> None:
+        """Count an alias expanding to ``size`` nodes (``chars`` characters of text) whose
+        deepest collection lands at level ``deepest``."""
         if deepest > MAX_DEPTH:
             raise depth_error()
         self.decoded += size
         self.aliased += size
+        self.chars += chars
         if (self.aliased > 100 and self.decoded > 1000
                 and self.aliased / self.decoded > allowed_alias_ratio(self.decoded)):
             raise DecodeLimitError("document contains excessive aliasing")
+        if self.chars > MAX_EXPANDED_CHARS:  # few nodes, each a long string: a text bomb
+            raise DecodeLimitError(f"document contains excessive aliasing: it expands to more "
+                                   f"than {MAX_EXPANDED_CHARS} characters of text")
 
 
 def check_depth(value: Any) -> None:

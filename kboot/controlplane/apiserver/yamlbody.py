@@ -30,7 +30,7 @@ from typing import Any
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.error import YAMLError
-from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.resolver import Resolver
 
@@ -63,7 +63,8 @@ class _Loader(_EventSource, Composer, SafeConstructor, Resolver):
         Resolver.__init__(self)
         self.budget = ExpansionBudget()
         self.duplicates: list[str] = []
-        self._sizes: dict[int, tuple[int, int]] = {}  # id(anchored node) → (nodes, height)
+        # id(anchored node) → (nodes, collection levels, characters) of its expansion
+        self._sizes: dict[int, tuple[int, int, int]] = {}
         self._depth = 0
         self._deepest = 0  # the deepest collection level seen in the node being composed
 
@@ -76,19 +77,21 @@ class _Loader(_EventSource, Composer, SafeConstructor, Resolver):
                 if size is None:
                     raise DecodeLimitError(f"recursive alias *{event.anchor} (a node may not "
                                            "contain itself)")
-                deepest = self._depth + size[1]
-                self.budget.alias(size[0], deepest)
+                nodes, height, chars = size
+                deepest = self._depth + height
+                self.budget.alias(nodes, deepest, chars)
                 self._deepest = max(self._deepest, deepest)
             return Composer.compose_node(self, parent, index)
         self._depth += 1  # nodes on the path, this one included; all ancestors are collections
         level = self._depth if isinstance(event, CollectionStartEvent) else self._depth - 1
-        self.budget.node(level)
-        start, outer_deepest = self.budget.decoded, self._deepest
+        start, start_chars, outer_deepest = self.budget.decoded, self.budget.chars, self._deepest
+        self.budget.node(level, len(event.value) if isinstance(event, ScalarEvent) else 0)
         self._deepest = level
         node = Composer.compose_node(self, parent, index)
-        if getattr(event, "anchor", None):  # (expanded size, collection levels it spans)
-            self._sizes[id(node)] = (self.budget.decoded - start + 1,
-                                     self._deepest - (self._depth - 1))
+        if getattr(event, "anchor", None):  # what an alias of it will cost
+            self._sizes[id(node)] = (self.budget.decoded - start,
+                                     self._deepest - (self._depth - 1),
+                                     self.budget.chars - start_chars)
         self._deepest = max(outer_deepest, self._deepest)
         self._depth -= 1
         return node

@@ -106,3 +106,11 @@ def test_status_body_fields_in_upstreams_order() -> None:
     assert isinstance(body, bytes) and body.endswith(b"}\n")
     assert list(json.loads(body)) == ["kind", "apiVersion", "metadata", "status", "message",
                                       "reason", "details", "code"]
+
+
+def test_few_aliases_of_a_long_string_are_a_text_bomb() -> None:
+    text = "x" * (1024 * 1024)
+    with pytest.raises(DecodeLimitError, match="characters of text"):
+        yamlbody.load(("a: &s " + text + "\nb: [" + ", ".join(["*s"] * 10) + "]\n").encode())
+    value, _ = yamlbody.load(("a: &s " + text + "\nb: [*s, *s]\n").encode())  # honest reuse
+    assert value["b"] == [text, text]
