@@ -16,6 +16,7 @@ import logging
 import uuid
 
 from kboot.controlplane.client.api import ApiClient, Obj
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.errors import ApiError, NotFound
 from kboot.controlplane.client.meta import now
 
@@ -24,8 +25,10 @@ log = logging.getLogger(__name__)
 
 class EventRecorder:
     def __init__(self, client: ApiClient, component: str, *, host: str = "",
-                 max_in_flight: int = 4, max_pending: int = 1000) -> None:
+                 max_in_flight: int = 4, max_pending: int = 1000,
+                 clock: Clock = REAL_CLOCK) -> None:
         self.client = client
+        self.clock = clock
         self.component = component
         self.host = host
         self.max_pending = max_pending
@@ -59,7 +62,7 @@ class EventRecorder:
                 name, ev_ns, count = seen
                 try:
                     await self.client.patch("events", name, namespace=ev_ns, patch={
-                        "count": count + 1, "lastTimestamp": now()})
+                        "count": count + 1, "lastTimestamp": now(self.clock)})
                     self._seen[cache_key] = (name, ev_ns, count + 1)
                     return
                 except NotFound:
@@ -72,7 +75,7 @@ class EventRecorder:
 
     def _body(self, obj: Obj, ns: str, type_: str, reason: str, message: str) -> Obj:
         md = obj.get("metadata") or {}
-        ts = now()
+        ts = now(self.clock)
         involved = {"kind": obj.get("kind"), "apiVersion": obj.get("apiVersion"),
                     "name": md.get("name"), "uid": md.get("uid"),
                     "resourceVersion": md.get("resourceVersion")}

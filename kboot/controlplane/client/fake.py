@@ -36,6 +36,7 @@ from kboot.controlplane.client.api import (
     WatchEvent,
     resolve,
 )
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.errors import status_error
 
 Filter = Callable[[Obj], bool]
@@ -51,7 +52,8 @@ class _Watcher:
 class FakeClient(ApiClient):
     """Everything lives in ``objects[(plural, key)]``; safe within one event loop."""
 
-    def __init__(self, *, graceful_pod_deletion: bool = True) -> None:
+    def __init__(self, *, graceful_pod_deletion: bool = True, clock: Clock = REAL_CLOCK) -> None:
+        self.clock = clock  # timestamps (creation, deletion) are this clock's wall time
         self.objects: dict[tuple[str, str], Obj] = {}
         self.history: list[tuple[int, str, EventType, Obj, Obj | None]] = []
         self.actions: list[tuple[str, str, str]] = []
@@ -116,7 +118,7 @@ class FakeClient(ApiClient):
                                f'{kind.plural} "{md["name"]}" already exists', name=md["name"])
         body.setdefault("apiVersion", kind.api_version)
         body.setdefault("kind", kind.kind)
-        md.update(uid=str(uuid.uuid4()), creationTimestamp=meta.now(), generation=1)
+        md.update(uid=str(uuid.uuid4()), creationTimestamp=meta.now(self.clock), generation=1)
         md.pop("deletionTimestamp", None)
         self._bump(body)
         self.objects[key] = body
@@ -245,7 +247,7 @@ class FakeClient(ApiClient):
         if meta.is_deleting(old) and new["metadata"].get("finalizers") == fins:
             return copy.deepcopy(old)
         new["metadata"]["finalizers"] = fins
-        new["metadata"]["deletionTimestamp"] = meta.now()
+        new["metadata"]["deletionTimestamp"] = meta.now(self.clock)
         old_md = old["metadata"]
         old_md["deletionTimestamp"] = new["metadata"]["deletionTimestamp"]
         return self._store_update(kind, new, {**old, "metadata": {**old_md}})

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kboot.controlplane.client.api import ApiClient, Obj, Ref, WatchEvent, resolve
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.errors import Expired
 from kboot.controlplane.client.meta import key_of
 
@@ -63,8 +64,9 @@ class Informer:
     def __init__(self, client: ApiClient, ref: Ref, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None,
                  resync_period: float | None = None,
-                 indexers: dict[str, IndexFunc] | None = None) -> None:
-        self.client, self.kind = client, resolve(ref)
+                 indexers: dict[str, IndexFunc] | None = None,
+                 clock: Clock = REAL_CLOCK) -> None:
+        self.client, self.kind, self.clock = client, resolve(ref), clock
         self.namespace, self.label_selector = namespace, label_selector
         self.field_selector, self.resync_period = field_selector, resync_period
         self.cache: dict[str, Obj] = {}
@@ -176,7 +178,7 @@ class Informer:
 
     async def _resync(self) -> None:
         while self.resync_period:
-            await asyncio.sleep(self.resync_period)
+            await self.clock.sleep(self.resync_period)
             for obj in list(self.cache.values()):
                 self._dispatch("MODIFIED", obj, obj)
 
@@ -199,7 +201,7 @@ class Informer:
                 except Exception as exc:
                     log.warning("informer %s: %s; retrying in %.1fs", self.kind.plural, exc,
                                 delay)
-                    await asyncio.sleep(delay)
+                    await self.clock.sleep(delay)
                     delay = min(delay * 2, 10.0)
         finally:
             resync.cancel()
@@ -208,8 +210,9 @@ class Informer:
 class Informers:
     """One shared informer per (resource, namespace, selectors); start them all, wait for sync."""
 
-    def __init__(self, client: ApiClient, *, resync_period: float | None = None) -> None:
-        self.client = client
+    def __init__(self, client: ApiClient, *, resync_period: float | None = None,
+                 clock: Clock = REAL_CLOCK) -> None:
+        self.client, self.clock = client, clock
         self.resync_period = resync_period
         self._informers: dict[tuple[str, str | None, str | None, str | None], Informer] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -220,7 +223,8 @@ class Informers:
         if key not in self._informers:
             self._informers[key] = Informer(
                 self.client, ref, namespace=namespace, label_selector=label_selector,
-                field_selector=field_selector, resync_period=self.resync_period)
+                field_selector=field_selector, resync_period=self.resync_period,
+                clock=self.clock)
             if self._tasks:  # already started: start late joiners too
                 self._tasks.append(asyncio.create_task(self._informers[key].run()))
         return self._informers[key]

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from kboot.controlplane.client.api import ApiClient, Obj
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.errors import ApiError, NotFound
 from kboot.controlplane.client.meta import now_micro
 
@@ -34,15 +34,16 @@ class LeaderElectionConfig:
 
 class LeaderElector:
     def __init__(self, client: ApiClient, *, name: str, identity: str,
-                 config: LeaderElectionConfig) -> None:
+                 config: LeaderElectionConfig, clock: Clock = REAL_CLOCK) -> None:
         self.client, self.name, self.identity, self.config = client, name, identity, config
+        self.clock = clock
         self._observed: tuple[str, str] | None = None
         self._observed_at = 0.0
         self.is_leader = False
 
     def _lease_body(self, old: Obj | None) -> Obj:
         spec = dict((old or {}).get("spec") or {})
-        ts = now_micro()
+        ts = now_micro(self.clock)
         if spec.get("holderIdentity") != self.identity:
             spec["acquireTime"] = ts
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (old is not None)
@@ -58,10 +59,10 @@ class LeaderElector:
         holder = spec.get("holderIdentity") or ""
         record = (holder, str(spec.get("renewTime")))
         if record != self._observed:
-            self._observed, self._observed_at = record, time.monotonic()
+            self._observed, self._observed_at = record, self.clock.monotonic()
         if not holder or holder == self.identity:
             return False
-        return time.monotonic() - self._observed_at < self.config.lease_duration
+        return self.clock.monotonic() - self._observed_at < self.config.lease_duration
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt; True when we hold the lease afterwards."""
@@ -94,18 +95,19 @@ class LeaderElector:
 
     async def acquire(self) -> None:
         while not await self.try_acquire_or_renew():
-            await asyncio.sleep(self.config.retry_period)
+            await self.clock.sleep(self.config.retry_period)
         self.is_leader = True
         log.info("lease %s: %s became leader", self.name, self.identity)
 
     async def keep_renewing(self) -> None:
         """Return when the lease could not be renewed within the renew deadline."""
-        last = time.monotonic()
+        last = self.clock.monotonic()
+        patience = self.config.renew_deadline - self.config.retry_period
         while True:
-            await asyncio.sleep(self.config.retry_period)
+            await self.clock.sleep(self.config.retry_period)
             if await self.try_acquire_or_renew():
-                last = time.monotonic()
-            elif time.monotonic() - last > self.config.renew_deadline - self.config.retry_period:
+                last = self.clock.monotonic()
+            elif self.clock.monotonic() - last > patience:
                 self.is_leader = False
                 log.error("lease %s: %s lost leadership", self.name, self.identity)
                 return
@@ -113,14 +115,15 @@ class LeaderElector:
 
 async def run_with_leader_election(client: ApiClient, *, name: str, identity: str,
                                    callback: Callable[[], Awaitable[None]],
-                                   config: LeaderElectionConfig | None = None) -> bool:
+                                   config: LeaderElectionConfig | None = None,
+                                   clock: Clock = REAL_CLOCK) -> bool:
     """Wait to lead, then run ``callback`` while leading.
 
     Returns False when leadership was lost (the callback was cancelled), True when the callback
     finished by itself. Cancelling this coroutine releases the lease.
     """
     elector = LeaderElector(client, name=name, identity=identity,
-                            config=config or LeaderElectionConfig())
+                            config=config or LeaderElectionConfig(), clock=clock)
     await elector.acquire()
     work = asyncio.ensure_future(callback())
     renew = asyncio.create_task(elector.keep_renewing())

@@ -11,6 +11,7 @@ from typing import Any
 from kboot.controlplane.api.selectors import label_selector_from_dict, selector_string
 from kboot.controlplane.api.shapes import metadata
 from kboot.controlplane.client.api import Obj
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 
 __all__ = ["selector_string"]  # re-exported for controllers
 
@@ -27,12 +28,23 @@ def split_key(key: str) -> tuple[str | None, str]:
     return (ns, name) if sep else (None, ns)
 
 
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+MICRO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-def now_micro() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def format_time(seconds: float) -> str:
+    """Epoch seconds as a Kubernetes Time (RFC 3339, seconds, UTC)."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime(TIME_FORMAT)
+
+
+def now(clock: Clock = REAL_CLOCK) -> str:
+    """``clock``'s wall time as a Kubernetes Time (RFC 3339, seconds)."""
+    return clock.now().strftime(TIME_FORMAT)
+
+
+def now_micro(clock: Clock = REAL_CLOCK) -> str:
+    """``clock``'s wall time as a Kubernetes MicroTime (Lease renewTime, Event times)."""
+    return clock.now().strftime(MICRO_FORMAT)
 
 
 def parse_time(value: str | None) -> float | None:

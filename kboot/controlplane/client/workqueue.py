@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock, Timer
 from kboot.controlplane.errors import ControlPlaneError
 
 
@@ -20,12 +21,16 @@ class ShutDown(ControlPlaneError):
 
 
 class WorkQueue:
-    def __init__(self, *, base_delay: float = 0.005, max_delay: float = 60.0) -> None:
+    """Delays (``add_after``, backoff) run on ``clock``: a test's :class:`FakeClock` fires them."""
+
+    def __init__(self, *, base_delay: float = 0.005, max_delay: float = 60.0,
+                 clock: Clock = REAL_CLOCK) -> None:
         self._queue: collections.deque[str] = collections.deque()
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
         self._failures: dict[str, int] = {}
-        self._delayed: dict[str, tuple[float, asyncio.TimerHandle]] = {}
+        self._delayed: dict[str, tuple[float, Timer]] = {}
+        self.clock = clock
         self._wakeup = asyncio.Event()
         self._shutdown = False
         self.base_delay = base_delay
@@ -52,14 +57,13 @@ class WorkQueue:
         if delay <= 0:
             self.add(key)
             return
-        loop = asyncio.get_running_loop()
-        when = loop.time() + delay
+        when = self.clock.monotonic() + delay
         pending = self._delayed.get(key)
         if pending is not None:
             if pending[0] <= when:
                 return
             pending[1].cancel()
-        self._delayed[key] = (when, loop.call_at(when, self._fire, key))
+        self._delayed[key] = (when, self.clock.call_later(delay, lambda: self._fire(key)))
 
     def _fire(self, key: str) -> None:
         self._delayed.pop(key, None)

@@ -1,5 +1,5 @@
 """What every controller shares: the :class:`ControllerContext` (client, shared informers,
-event recorder, options) and the :class:`Controller` base with its workqueue and enqueue
+event recorder, options, clock) and the :class:`Controller` base with its workqueue and enqueue
 helpers. Nothing here is global; the manager builds one context and passes it down.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from kboot.controlplane.api.owners import controller_of
 from kboot.controlplane.api.shapes import Obj, metadata
 from kboot.controlplane.client.api import ApiClient
+from kboot.controlplane.client.clock import Clock
 from kboot.controlplane.client.controller import Result
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Informer, Informers
@@ -39,6 +40,8 @@ class ControllerContext:
     informers: Informers
     recorder: EventRecorder
     options: Options
+    clock: Clock
+    """Every read of time in a controller goes through it (tests pass a ``FakeClock``)."""
 
 
 class Controller:
@@ -49,7 +52,8 @@ class Controller:
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
         self.client = ctx.client
-        self.queue = WorkQueue()
+        self.clock = ctx.clock
+        self.queue = WorkQueue(clock=ctx.clock)
 
     def informer(self, ref: str, **kw: str) -> Informer:
         return self.ctx.informers.get(ref, **kw)

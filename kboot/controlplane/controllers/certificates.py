@@ -30,6 +30,7 @@ from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import Conflict, NotFound
 from kboot.controlplane.client.informer import Handlers
+from kboot.controlplane.client.meta import now
 from kboot.controlplane.controllers.base import Controller, ControllerContext
 
 log = logging.getLogger(__name__)
@@ -38,17 +39,8 @@ NODE_CLIENT_USAGES = frozenset({"digital signature", "key encipherment", "client
 BACKDATE = datetime.timedelta(minutes=5)  # tolerate clock skew between nodes
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _stamp() -> str:
-    return _now().strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _with_condition(csr: Obj, type_: str, reason: str, message: str) -> Obj:
+def _with_condition(csr: Obj, type_: str, reason: str, message: str, *, stamp: str) -> Obj:
     status = dict(csr.get("status") or {})
-    stamp = _stamp()
     status["conditions"] = [*(status.get("conditions") or []), {
         "type": type_, "status": "True", "reason": reason, "message": message,
         "lastUpdateTime": stamp, "lastTransitionTime": stamp}]
@@ -102,7 +94,8 @@ class CsrApprover(Controller):
             return DONE
         try:
             await self.client.replace("certificatesigningrequests",
-                                      _with_condition(csr, "Approved", "AutoApproved", message),
+                                      _with_condition(csr, "Approved", "AutoApproved", message,
+                                                      stamp=now(self.clock)),
                                       subresource="approval")
         except NotFound:
             return DONE
@@ -123,8 +116,9 @@ class Ca:
             raise ValueError(f"{key_file}: unsupported CA key type")
         self.key = key
 
-    def sign(self, req: csrs.Request, usages: list[str], lifetime: datetime.timedelta) -> bytes:
-        now = _now()
+    def sign(self, req: csrs.Request, usages: list[str], lifetime: datetime.timedelta, *,
+             now: datetime.datetime) -> bytes:
+        """A certificate valid from ``now`` (backdated for skew) for ``lifetime``."""
         not_after = min(now + lifetime, self.cert.not_valid_after_utc)
         public = req.csr.public_key()
         builder = (x509.CertificateBuilder()
@@ -211,12 +205,14 @@ class CsrSigner(Controller):
         except ValueError as exc:
             problem = str(exc)
         if problem is not None:
-            body = _with_condition(csr, "Failed", "SignerValidationFailure", problem)
+            body = _with_condition(csr, "Failed", "SignerValidationFailure", problem,
+                                   stamp=now(self.clock))
         else:
             lifetime = self.lifetime
             if isinstance(spec.get("expirationSeconds"), int):
                 lifetime = min(lifetime, datetime.timedelta(seconds=spec["expirationSeconds"]))
-            pem = self.ca.sign(req, list(spec.get("usages") or []), lifetime)
+            pem = self.ca.sign(req, list(spec.get("usages") or []), lifetime,
+                               now=self.clock.now())
             body = {**csr, "status": {**(csr.get("status") or {}),
                                       "certificate": csrs.encode_pem(pem)}}
         try:

@@ -69,7 +69,7 @@ class DaemonSetController(Controller):
         self.nodes = self.informer("nodes")
         self.pods = self.informer("pods")
         self.revisions = self.informer("controllerrevisions")
-        self.expectations = Expectations()
+        self.expectations = Expectations(ctx.clock)
         self.sets.add_handlers(Handlers(on_add=self.enqueue,
                                         on_update=lambda _o, n: self.enqueue(n)))
         every = Handlers(on_add=self._all, on_update=lambda _o, n: self._all(n),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from typing import Any
 
 from kboot.controlplane.api.owners import controller_uid, owner_reference
@@ -20,7 +19,7 @@ from kboot.controlplane.api.shapes import Obj, metadata
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.errors import AlreadyExists
 from kboot.controlplane.client.informer import Handlers
-from kboot.controlplane.client.meta import is_deleting, now, parse_time
+from kboot.controlplane.client.meta import format_time, is_deleting, parse_time
 from kboot.controlplane.controllers import pods as podlib
 from kboot.controlplane.controllers import rollout
 from kboot.controlplane.controllers.base import Controller, ControllerContext
@@ -201,7 +200,7 @@ class DeploymentController(Controller):
             await self.client.delete("replicasets", md["name"], namespace=md["namespace"])
 
     async def _sync_status(self, d: Obj, new: Obj, olds: list[Obj]) -> dict[str, Any]:
-        status = deployment_status(d, new, olds)
+        status = deployment_status(d, new, olds, now=self.clock.time())
         old = d.get("status") or {}
         if _status_key(old) != _status_key(status):
             md = d["metadata"]
@@ -218,7 +217,8 @@ def _status_key(status: dict[str, Any]) -> tuple[Any, ...]:
     return (*(status.get(f, 0) for f in fields), conds)
 
 
-def deployment_status(d: Obj, new: Obj, olds: list[Obj]) -> dict[str, Any]:
+def deployment_status(d: Obj, new: Obj, olds: list[Obj], *, now: float) -> dict[str, Any]:
+    """The Deployment's status from its ReplicaSets; ``now`` is wall time (epoch seconds)."""
     def total(field: str, sets: list[Obj]) -> int:
         return sum(int((rs.get("status") or {}).get(field) or 0) for rs in sets)
 
@@ -233,7 +233,7 @@ def deployment_status(d: Obj, new: Obj, olds: list[Obj]) -> dict[str, Any]:
         replicas=total("replicas", every), updatedReplicas=updated,
         readyReplicas=total("readyReplicas", every), availableReplicas=available,
         unavailableReplicas=max(0, sum(_spec_replicas(rs) for rs in every) - available))
-    ts, name = now(), new["metadata"]["name"]
+    ts, name = format_time(now), new["metadata"]["name"]
     if available >= replicas - unavailable:
         podlib.set_condition(status, {"type": "Available", "status": "True",
                                       "reason": "MinimumReplicasAvailable",
@@ -245,12 +245,12 @@ def deployment_status(d: Obj, new: Obj, olds: list[Obj]) -> dict[str, Any]:
                                                  "availability."}, ts)
     complete = (updated == replicas and status["replicas"] == replicas
                 and total("availableReplicas", [new]) == replicas)
-    _progressing(d, status, complete=complete, name=name, ts=ts)
+    _progressing(d, status, complete=complete, name=name, ts=ts, now=now)
     return status
 
 
 def _progressing(d: Obj, status: dict[str, Any], *, complete: bool, name: str,
-                 ts: str) -> None:
+                 ts: str, now: float) -> None:
     """Progressing: True while counts move; False (ProgressDeadlineExceeded) once they have
     not moved for ``progressDeadlineSeconds`` (600) mid-rollout, which fails
     ``kubectl rollout status``."""
@@ -269,7 +269,7 @@ def _progressing(d: Obj, status: dict[str, Any], *, complete: bool, name: str,
             if c["type"] == "Progressing":
                 c["lastUpdateTime"] = ts
         return
-    elif time.time() - (parse_time(cond.get("lastUpdateTime")) or time.time()) > \
+    elif now - (parse_time(cond.get("lastUpdateTime")) or now) > \
             progress_deadline(d):
         new = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
                "message": f'ReplicaSet "{name}" has timed out progressing.'}

@@ -5,8 +5,9 @@ ControllerExpectations)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+
+from kboot.controlplane.client.clock import Clock
 
 
 @dataclass
@@ -17,12 +18,12 @@ class _Pending:
 
 
 class Expectations:
-    def __init__(self, ttl: float = 30.0) -> None:
-        self.ttl = ttl
+    def __init__(self, clock: Clock, ttl: float = 30.0) -> None:
+        self.clock, self.ttl = clock, ttl
         self._pending: dict[str, _Pending] = {}
 
     def expect(self, key: str, *, adds: int = 0, deletes: int = 0) -> None:
-        self._pending[key] = _Pending(adds, deletes, time.monotonic())
+        self._pending[key] = _Pending(adds, deletes, self.clock.monotonic())
 
     def observed_add(self, key: str) -> None:
         p = self._pending.get(key)
@@ -45,7 +46,7 @@ class Expectations:
         p = self._pending.get(key)
         if p is None:
             return True
-        if (p.adds <= 0 and p.deletes <= 0) or time.monotonic() - p.at > self.ttl:
+        if (p.adds <= 0 and p.deletes <= 0) or self.clock.monotonic() - p.at > self.ttl:
             del self._pending[key]
             return True
         return False

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from typing import Any
 
 from kboot.controlplane.api.owners import controller_of, controller_uid
@@ -43,7 +42,7 @@ class JobController(Controller):
         super().__init__(ctx)
         self.jobs = self.informer("jobs")
         self.pods = self.informer("pods")
-        self.expectations = Expectations()
+        self.expectations = Expectations(ctx.clock)
         self.jobs.add_handlers(Handlers(on_add=self.enqueue,
                                         on_update=lambda _o, n: self.enqueue(n)))
         self.pods.add_handlers(Handlers(on_add=self._pod_added,
@@ -73,7 +72,7 @@ class JobController(Controller):
         active = [p for p in pods if podlib.is_active(p)]
         succeeded = sum(podlib.phase(p) == "Succeeded" for p in pods)
         failed = sum(podlib.phase(p) == "Failed" for p in pods)
-        status.setdefault("startTime", now())
+        status.setdefault("startTime", now(self.clock))
         completions = spec.get("completions")
         verdict = self._verdict(job, status, succeeded, failed, completions)
         requeue: Result = DONE
@@ -88,8 +87,9 @@ class JobController(Controller):
             await self._scale(job, key, active, max(0, want))
         deadline = spec.get("activeDeadlineSeconds")
         if deadline and verdict is None:
-            started = parse_time(status["startTime"]) or time.time()
-            requeue = Result(requeue_after=max(0.5, started + float(deadline) - time.time()))
+            started = parse_time(status["startTime"]) or self.clock.time()
+            requeue = Result(requeue_after=max(0.5, started + float(deadline)
+                                               - self.clock.time()))
         status.update(active=len(active), succeeded=succeeded, failed=failed,
                       ready=sum(podlib.is_ready(p) for p in active))
         await self._write_status(job, status)
@@ -99,8 +99,8 @@ class JobController(Controller):
                  completions: int | None) -> tuple[str, str, str] | None:
         spec = job["spec"]
         deadline = spec.get("activeDeadlineSeconds")
-        started = parse_time(status.get("startTime")) or time.time()
-        if deadline is not None and time.time() - started >= float(deadline):
+        started = parse_time(status.get("startTime")) or self.clock.time()
+        if deadline is not None and self.clock.time() - started >= float(deadline):
             return "Failed", "DeadlineExceeded", "Job was active longer than specified deadline"
         if failed > int(spec.get("backoffLimit", 6)):
             return "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
@@ -110,7 +110,7 @@ class JobController(Controller):
 
     def _finish(self, job: Obj, status: dict[str, Any], kind: str, reason: str,
                 message: str) -> None:
-        ts = now()
+        ts = now(self.clock)
         conds = [c for c in status.get("conditions") or [] if c.get("type") != kind]
         conds.append({"type": kind, "status": "True", "lastProbeTime": ts,
                       "lastTransitionTime": ts, **({"reason": reason, "message": message}
@@ -157,7 +157,7 @@ class JobController(Controller):
         done_at = parse_time((job.get("status") or {}).get("completionTime")) or \
             max((parse_time(c.get("lastTransitionTime")) or 0.0)
                 for c in job["status"].get("conditions") or [{}])
-        left = done_at + float(ttl) - time.time()
+        left = done_at + float(ttl) - self.clock.time()
         if left > 0:
             return Result(requeue_after=left)
         md = job["metadata"]

@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from kboot.controlplane.client.api import ApiClient
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.controller import run_controller
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Informers
@@ -54,17 +55,18 @@ def select(spec: str) -> list[str]:
     return sorted(chosen)
 
 
-def build(client: ApiClient, names: list[str], options: Options) -> tuple[Informers,
-                                                                         list[Controller]]:
-    informers = Informers(client)
+def build(client: ApiClient, names: list[str], options: Options, *,
+          clock: Clock = REAL_CLOCK) -> tuple[Informers, list[Controller]]:
+    informers = Informers(client, clock=clock)
     ctx = ControllerContext(client=client, informers=informers,
-                            recorder=EventRecorder(client, "controller-manager"),
-                            options=options)
+                            recorder=EventRecorder(client, "controller-manager", clock=clock),
+                            options=options, clock=clock)
     return informers, [CONTROLLERS[n](ctx) for n in names]
 
 
-async def run_controllers(client: ApiClient, names: list[str], options: Options) -> None:
-    informers, controllers = build(client, names, options)
+async def run_controllers(client: ApiClient, names: list[str], options: Options, *,
+                          clock: Clock = REAL_CLOCK) -> None:
+    informers, controllers = build(client, names, options, clock=clock)
     informers.start()
     try:
         await informers.wait_synced()

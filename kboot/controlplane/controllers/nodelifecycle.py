@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 
 from kboot.controlplane.api.shapes import Obj, Taint, taints_of, tolerations_of
 from kboot.controlplane.api.tolerations import matching, toleration_seconds
@@ -77,7 +76,7 @@ class NodeLifecycleController(Controller):
         lastHeartbeatTime (each tracked separately), timed by our own clock."""
         if self._markers.get((node, source)) != marker:
             self._markers[(node, source)] = marker
-            self._beats[node] = time.monotonic()
+            self._beats[node] = self.clock.monotonic()
 
     def _lease(self, lease: Obj) -> None:
         name = lease["metadata"]["name"]
@@ -100,12 +99,12 @@ class NodeLifecycleController(Controller):
                 self._markers.pop((key, source), None)
             return Result()
         opts = self.ctx.options
-        last = self._beats.setdefault(key, time.monotonic())
+        last = self._beats.setdefault(key, self.clock.monotonic())
         ready = podlib.condition(node, "Ready")
-        if time.monotonic() - last > opts.node_monitor_grace_period and \
+        if self.clock.monotonic() - last > opts.node_monitor_grace_period and \
                 (ready or {}).get("status") != "Unknown":
             node = await self._mark_unknown(node)
-        ts = now()
+        ts = now(self.clock)
         taints = desired_taints(node, ts)
         if taints != taints_of(node):
             node = await self.client.patch("nodes", key, {"spec": {"taints": taints or None}})
@@ -113,7 +112,7 @@ class NodeLifecycleController(Controller):
         return Result(requeue_after=opts.node_monitor_period)
 
     async def _mark_unknown(self, node: Obj) -> Obj:
-        ts = now()
+        ts = now(self.clock)
         conds = []
         for c in (node.get("status") or {}).get("conditions") or []:
             conds.append({**c, "status": "Unknown", "reason": "NodeStatusUnknown",
@@ -135,7 +134,8 @@ class NodeLifecycleController(Controller):
         if not no_execute:
             return
         taint = no_execute[0]
-        age = time.time() - (parse_time(taint.get("timeAdded")) or time.time())
+        moment = self.clock.time()
+        age = moment - (parse_time(taint.get("timeAdded")) or moment)
         grace = 0 if taint["key"] == UNREACHABLE else None
         for pod in self.pods.by_index("nodeName", node["metadata"]["name"]):
             delay = eviction_delay(pod, taint, self.ctx.options.pod_eviction_timeout)

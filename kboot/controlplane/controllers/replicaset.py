@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from kboot.controlplane.api.owners import controller_of, controller_uid
@@ -34,7 +33,7 @@ class ReplicaSetController(Controller):
         super().__init__(ctx)
         self.sets = self.informer("replicasets")
         self.pods = self.informer("pods")
-        self.expectations = Expectations()
+        self.expectations = Expectations(ctx.clock)
         self.sets.add_handlers(Handlers(on_add=self.enqueue,
                                         on_update=lambda _o, n: self.enqueue(n),
                                         on_delete=self._set_deleted))
@@ -127,7 +126,7 @@ class ReplicaSetController(Controller):
         self.ctx.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {names}")
 
     async def _update_status(self, rs: Obj, owned: list[Obj]) -> None:
-        status = compute_status(rs, owned, time.time())
+        status = compute_status(rs, owned, self.clock.time())
         old = rs.get("status") or {}
         if all(old.get(k, 0) == v for k, v in status.items() if k != "conditions"):
             return

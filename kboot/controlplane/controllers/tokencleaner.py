@@ -7,7 +7,6 @@ and the credential gone for good. A token not yet expired is looked at again whe
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from kboot.controlplane.api import bootstraptokens
 from kboot.controlplane.client.controller import DONE, Result
@@ -35,7 +34,7 @@ class TokenCleaner(Controller):
         expires = bootstraptokens.expiration(secret)
         if expires is None:
             return DONE
-        left = (expires - datetime.now(UTC)).total_seconds()
+        left = (expires - self.clock.now()).total_seconds()
         if left > 0:
             return Result(requeue_after=left + 1)
         name = secret["metadata"]["name"]

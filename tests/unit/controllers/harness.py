@@ -1,4 +1,9 @@
-"""Run one controller over the fake apiserver: seed objects, sync informers, reconcile keys."""
+"""Run one controller over the fake apiserver: seed objects, sync informers, reconcile keys.
+
+Time is a :class:`FakeClock` (``h.clock``): a test that needs time to pass advances it; the
+informers and the fake client meet through in-loop queues, so "settled" means "the loop is
+idle", never "some milliseconds went by".
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from kboot.controlplane.client.clock import FakeClock, run_until_idle
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.client.informer import Informers
@@ -16,12 +22,14 @@ Obj = dict[str, Any]
 
 
 class Harness:
-    def __init__(self, fake: FakeClient, controller: Controller, informers: Informers) -> None:
+    def __init__(self, fake: FakeClient, controller: Controller, informers: Informers,
+                 clock: FakeClock) -> None:
         self.fake, self.controller, self.informers = fake, controller, informers
+        self.clock = clock
 
     async def settle(self) -> None:
-        for _ in range(3):
-            await asyncio.sleep(0.005)
+        """Let every watch event already emitted reach the informers and their handlers."""
+        await run_until_idle()
 
     async def reconcile(self, key: str) -> Any:
         await self.settle()
@@ -33,18 +41,19 @@ class Harness:
 def run(cls: type[C], seeds: list[tuple[str, Obj]],
         body: Callable[[Harness], Awaitable[None]], *, options: Options | None = None) -> None:
     async def go() -> None:
-        fake = FakeClient()
+        clock = FakeClock()
+        fake = FakeClient(clock=clock)
         for ref, obj in seeds:
             fake.seed(ref, obj)
-        informers = Informers(fake)
+        informers = Informers(fake, clock=clock)
         ctx = ControllerContext(client=fake, informers=informers,
-                                recorder=EventRecorder(fake, "test"),
-                                options=options or Options())
+                                recorder=EventRecorder(fake, "test", clock=clock),
+                                options=options or Options(), clock=clock)
         controller = cls(ctx)
         informers.start()
         await informers.wait_synced(2)
         try:
-            await body(Harness(fake, controller, informers))
+            await body(Harness(fake, controller, informers, clock))
         finally:
             await informers.stop()
 

@@ -102,13 +102,18 @@ def test_stalled_rollout_reports_progress_deadline_exceeded() -> None:
         await h.reconcile("ns/web")  # RS created, never becomes available
         cond = {c["type"]: c for c in h.fake.all("deployments", "ns")[0]["status"]["conditions"]}
         assert cond["Progressing"]["reason"] == "ReplicaSetUpdated"
-        await h.reconcile("ns/web")  # nothing moved since, deadline 0
+        await h.clock.advance(599)
+        await h.reconcile("ns/web")  # nothing moved, within the deadline
+        cond = {c["type"]: c for c in h.fake.all("deployments", "ns")[0]["status"]["conditions"]}
+        assert cond["Progressing"]["status"] == "True"
+        await h.clock.advance(2)
+        await h.reconcile("ns/web")  # nothing moved for longer than the deadline
         cond = {c["type"]: c for c in h.fake.all("deployments", "ns")[0]["status"]["conditions"]}
         assert (cond["Progressing"]["status"], cond["Progressing"]["reason"]) == (
             "False", "ProgressDeadlineExceeded")
 
     d = deployment()
-    d["spec"]["progressDeadlineSeconds"] = 0
+    d["spec"]["progressDeadlineSeconds"] = 600
     run(DeploymentController, [("deployments", d)], body)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from kboot.controlplane.controllers.base import Options
 from kboot.controlplane.controllers.ipam import CidrAllocator, NodeIpamController
 from kboot.controlplane.controllers.namespace import NamespaceController, ServiceAccountController
@@ -22,7 +20,10 @@ def test_silent_node_goes_unknown_gets_tainted_and_its_pods_are_evicted() -> Non
     async def body(h: Harness) -> None:
         await h.reconcile("n1")
         assert not h.fake.all("nodes")[0]["spec"].get("taints")
-        await asyncio.sleep(0.25)
+        await h.clock.advance(39)
+        await h.reconcile("n1")
+        assert not h.fake.all("nodes")[0]["spec"].get("taints"), "still within the grace"
+        await h.clock.advance(2)
         await h.reconcile("n1")
         n = h.fake.all("nodes")[0]
         ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
@@ -39,7 +40,7 @@ def test_silent_node_goes_unknown_gets_tainted_and_its_pods_are_evicted() -> Non
     plain = ready_pod({"metadata": {"name": "plain", "namespace": "ns"}, "spec": {}})
     run(NodeLifecycleController,
         [("nodes", node("n1")), ("pods", tolerant), ("pods", plain)], body,
-        options=Options(node_monitor_grace_period=0.2, pod_eviction_timeout=0))
+        options=Options(node_monitor_grace_period=40, pod_eviction_timeout=0))
 
 
 def test_ipam_assigns_distinct_blocks_and_skips_used_ones() -> None:
