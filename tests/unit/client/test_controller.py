@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from kboot.controlplane.client.clock import FakeClock
 from kboot.controlplane.client.controller import Result, run_controller
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.fake import FakeClient
@@ -23,23 +24,29 @@ class Flaky:
         if len(self.calls) < 3:
             raise RuntimeError("transient")
         if len(self.calls) == 3:
-            return Result(requeue_after=0.01)
+            return Result(requeue_after=10)
         return Result()
 
 
 def test_failing_key_is_retried_until_it_succeeds() -> None:
-    async def go() -> tuple[list[str], int]:
-        q = WorkQueue(base_delay=0.001)
+    async def go() -> tuple[list[int], int]:
+        clock = FakeClock()
+        q = WorkQueue(base_delay=1, clock=clock)
         r = Flaky()
         task = asyncio.create_task(run_controller(r, q, workers=2))
         q.add("ns/a")
-        await asyncio.sleep(0.2)
+        seen = []
+        # failure 1 at t=0, backoff 1 s; failure 2 at t=1, backoff 2 s; success at t=3 asks
+        # for a requeue after 10 s; the 4th pass at t=13 is the last
+        for step in (0, 0.9, 0.2, 1.8, 0.2, 9.8, 0.2, 100):
+            await clock.advance(step)
+            seen.append(len(r.calls))
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return r.calls, q.num_requeues("ns/a")
+        return seen, q.num_requeues("ns/a")
 
-    calls, requeues = asyncio.run(go())
-    assert calls == ["ns/a"] * 4  # 2 failures, 1 requeue_after, then done
+    seen, requeues = asyncio.run(go())
+    assert seen == [1, 1, 2, 2, 3, 3, 4, 4]  # 2 failures, 1 requeue_after, then done
     assert requeues == 0
 
 

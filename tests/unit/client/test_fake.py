@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from kboot.controlplane.client.api import DeleteOptions, WatchEvent
+from kboot.controlplane.client.clock import run_until_idle
 from kboot.controlplane.client.errors import (
     AlreadyExists,
     BadRequest,
@@ -98,9 +99,9 @@ def test_watch_replays_from_resource_version_and_expires_after_compaction() -> N
                 seen.append(ev)
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0)
+        await run_until_idle()
         await c.delete("pods", "a", namespace="ns")
-        await asyncio.sleep(0)
+        await run_until_idle()
         c.end_watches()
         await task
         assert [(e.type, e.object["metadata"]["name"]) for e in seen] == [

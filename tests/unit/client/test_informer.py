@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kboot.controlplane.client.api import DeleteOptions
+from kboot.controlplane.client.clock import FakeClock, run_until_idle
 from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.client.informer import Handlers, Informer
 
@@ -29,7 +30,7 @@ def test_informer_syncs_dispatches_and_indexes() -> None:
         await c.patch("pods", "a", {"metadata": {"labels": {"x": "y"}}}, namespace="ns")
         await c.delete("pods", "b", namespace="ns",
                        options=DeleteOptions(grace_period_seconds=0))
-        await asyncio.sleep(0.01)
+        await run_until_idle()
         assert events == [("add", "a"), ("add", "b"), ("update", "a"), ("delete", "b")]
         assert [p["metadata"]["name"] for p in inf.by_index("nodeName", "n1")] == ["a"]
         assert inf.by_index("nodeName", "n2") == []
@@ -57,7 +58,7 @@ def test_informer_relists_after_expired_and_sees_missed_deletes() -> None:
         c.compact()
         for w in watchers:
             w.queue.put_nowait(None)
-        await asyncio.sleep(0.05)
+        await run_until_idle()
         assert deleted == ["a"]
         assert set(inf.cache) == {"ns/z"}
         assert inf.resource_version != inf_rv
@@ -67,17 +68,21 @@ def test_informer_relists_after_expired_and_sees_missed_deletes() -> None:
 
 
 def test_resync_replays_cached_objects_as_updates() -> None:
-    async def go() -> int:
-        c = FakeClient()
+    async def go() -> list[int]:
+        clock = FakeClock()
+        c = FakeClient(clock=clock)
         await c.create("pods", _pod("a"))
-        inf = Informer(c, "pods", resync_period=0.05)
+        inf = Informer(c, "pods", resync_period=30, clock=clock)
         updates: list[str] = []
         inf.add_handlers(Handlers(on_update=lambda old, new: updates.append(
             new["metadata"]["name"])))
         task = asyncio.create_task(inf.run())
-        await asyncio.sleep(0.2)
+        counts = []
+        for step in (29, 2, 30):
+            await clock.advance(step)
+            counts.append(len(updates))
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return len(updates)
+        return counts
 
-    assert asyncio.run(go()) >= 2
+    assert asyncio.run(go()) == [0, 1, 2]  # one replay per period, none before

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from kboot.controlplane.client.clock import FakeClock, run_until_idle
 from kboot.controlplane.client.workqueue import ShutDown, WorkQueue
 
 
@@ -37,7 +38,8 @@ def test_key_added_while_processing_is_requeued_only_after_done() -> None:
 
 def test_two_workers_never_hold_the_same_key() -> None:
     async def go() -> list[str]:
-        q = WorkQueue()
+        clock = FakeClock()
+        q = WorkQueue(clock=clock)
         holding: set[str] = set()
         log: list[str] = []
 
@@ -49,7 +51,7 @@ def test_two_workers_never_hold_the_same_key() -> None:
                     return
                 assert k not in holding
                 holding.add(k)
-                await asyncio.sleep(0.001)
+                await clock.sleep(0.001)  # the work takes time: others run meanwhile
                 log.append(k)
                 holding.discard(k)
                 q.done(k)
@@ -58,8 +60,9 @@ def test_two_workers_never_hold_the_same_key() -> None:
         for _ in range(20):
             for k in ("x", "y"):
                 q.add(k)
-            await asyncio.sleep(0.0005)
-        await asyncio.sleep(0.05)
+            await clock.advance(0.0005)
+        await clock.advance(0.05)
+        assert not holding and len(q) == 0  # everything added was processed
         q.shutdown()
         await asyncio.gather(*tasks)
         return log
@@ -94,12 +97,19 @@ def test_forget_resets_backoff() -> None:
 
 def test_add_after_delivers_later_and_earliest_delay_wins() -> None:
     async def go() -> None:
-        q = WorkQueue()
+        clock = FakeClock()
+        q = WorkQueue(clock=clock)
         q.add_after("k", 0.5)
         q.add_after("k", 0.02)
         assert len(q) == 0
-        got = await asyncio.wait_for(q.get(), 0.3)
-        assert got == "k"
+        await clock.advance(0.019)
+        assert len(q) == 0
+        await clock.advance(0.002)
+        assert len(q) == 1
+        assert await q.get() == "k"
+        q.done("k")
+        await clock.advance(1)
+        assert len(q) == 0  # the later delay was dropped: earliest wins, delivered once
 
     asyncio.run(go())
 
@@ -108,7 +118,8 @@ def test_shutdown_wakes_waiting_workers() -> None:
     async def go() -> None:
         q = WorkQueue()
         waiter = asyncio.create_task(q.get())
-        await asyncio.sleep(0)
+        await run_until_idle()
+        assert not waiter.done()
         q.shutdown()
         with pytest.raises(ShutDown):
             await waiter
