@@ -80,6 +80,31 @@ REAL_CLOCK: Clock = LoopClock()
 """The one real clock; components default to it when their caller passes none."""
 
 
+async def wait_event(clock: Clock, event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds of ``clock`` time pass.
+
+    True when the event was set. The clock-driven form of
+    ``asyncio.wait_for(event.wait(), timeout)`` for waits that are timing (a resync period),
+    not I/O.
+    """
+    if event.is_set():
+        return True
+    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def settle(value: bool) -> None:
+        if not done.done():
+            done.set_result(value)
+
+    waiter = asyncio.ensure_future(event.wait())
+    waiter.add_done_callback(lambda w: settle(not w.cancelled()))
+    timer = clock.call_later(timeout, lambda: settle(False))
+    try:
+        return await done
+    finally:
+        timer.cancel()
+        waiter.cancel()
+
+
 async def run_until_idle(max_rounds: int = 10_000) -> None:
     """Yield until no other callback is ready to run (the loop would block on I/O or timers).
 

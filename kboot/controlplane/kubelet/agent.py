@@ -17,7 +17,6 @@ import base64
 import contextlib
 import logging
 import shutil
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from kboot.controlplane.api.selectors import field_equals
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client import ApiClient, ApiError, NotFound
 from kboot.controlplane.client.api import DeleteOptions
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock, wait_event
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Handlers, Informers
 from kboot.controlplane.client.meta import parse_time
@@ -55,12 +55,11 @@ class KubeletConfig:
 YOUNG = 10.0  # seconds after a container starts during which its pod is re-synced often
 
 
-def _settling(status: Obj, now: float | None = None) -> bool:
+def _settling(status: Obj, now: float) -> bool:
     """Whether the pod should be looked at again soon (0.5 s, not ``resync``): containers not
     yet running and ready, or started in the last ``YOUNG`` seconds — without container events
     from the runtime, that is how a short-lived container's exit (a Job, a smoke test) is seen
     within a second."""
-    now = time.time() if now is None else now
     for st in status.get("containerStatuses") or []:
         running = st["state"].get("running")
         if running is None or not st["ready"]:
@@ -74,18 +73,20 @@ def _settling(status: Obj, now: float | None = None) -> bool:
 class Kubelet:
     """The node agent: create inside a running loop, then ``await run()``."""
 
-    def __init__(self, client: ApiClient, runtime: Runtime, config: KubeletConfig) -> None:
+    def __init__(self, client: ApiClient, runtime: Runtime, config: KubeletConfig, *,
+                 clock: Clock = REAL_CLOCK) -> None:
         self.client, self.runtime, self.config = client, runtime, config
+        self.clock = clock  # resyncs, back-offs, probes, heartbeats and timestamps
         name = config.node.name
-        self.informers = Informers(client)
+        self.informers = Informers(client, clock=clock)
         self.pods = self.informers.get("pods",
                                        field_selector=field_equals("spec.nodeName", name))
         self._objects: dict[tuple[str, str, str], Obj | None] = {}  # (plural, ns, name)
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (token, expiry)
         self.nodes = self.informers.get("nodes")
-        self.recorder = EventRecorder(client, "kubelet", host=name)
+        self.recorder = EventRecorder(client, "kubelet", host=name, clock=clock)
         self.volumes = VolumeManager(config.node.root_dir)
-        self.node_agent = NodeAgent(client, runtime, config.node)
+        self.node_agent = NodeAgent(client, runtime, config.node, clock=clock)
         self.workers: dict[str, PodWorker] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -110,12 +111,11 @@ class Kubelet:
         """ServiceAccount tokens for projected volumes (TokenRequest), renewed at 80 %."""
         ns = pod["metadata"].get("namespace", "default")
         sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
-        loop = asyncio.get_running_loop()
         for vol in (pod.get("spec") or {}).get("volumes") or []:
             for src in (vol.get("projected") or {}).get("sources") or []:
                 tok = src.get("serviceAccountToken")
                 key = (ns, sa, (tok or {}).get("audience", ""))
-                if tok is None or self._tokens.get(key, ("", 0.0))[1] > loop.time():
+                if tok is None or self._tokens.get(key, ("", 0.0))[1] > self.clock.monotonic():
                     continue
                 seconds = int(tok.get("expirationSeconds", 3600))
                 body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
@@ -130,7 +130,8 @@ class Kubelet:
                 except (ApiError, KeyError) as exc:
                     log.debug("no token for %s/%s: %s", ns, sa, exc)
                     continue
-                self._tokens[key] = (resp["status"]["token"], loop.time() + seconds * 0.8)
+                self._tokens[key] = (resp["status"]["token"],
+                                     self.clock.monotonic() + seconds * 0.8)
 
     def token(self, namespace: str, service_account: str, audience: str) -> str | None:
         found = self._tokens.get((namespace, service_account, audience))
@@ -252,7 +253,8 @@ class Kubelet:
 
     async def _pod_loop(self, uid: str) -> None:
         worker = PodWorker(self.runtime, self.volumes, self.config.worker,
-                           events=self.recorder.event, wake=lambda: self.wake(uid))
+                           events=self.recorder.event, wake=lambda: self.wake(uid),
+                           clock=self.clock)
         self.workers[uid] = worker
         last: Obj | None = None
         seen: Obj | None = None
@@ -266,9 +268,8 @@ class Kubelet:
                     return
                 seen = pod
                 last = await self._sync_once(worker, pod, last)
-                delay = 0.5 if _settling(last) else self.config.resync
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(event.wait(), delay)
+                delay = 0.5 if _settling(last, self.clock.time()) else self.config.resync
+                await wait_event(self.clock, event, delay)
         except asyncio.CancelledError:
             worker.stop_probes()
             raise

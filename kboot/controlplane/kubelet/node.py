@@ -11,7 +11,6 @@ within a second of its network, not at the next 10 s update.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import platform
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from kboot.controlplane.api.shapes import Obj, Taint
 from kboot.controlplane.client import AlreadyExists, ApiClient, ApiError, NotFound
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.meta import now, now_micro
 from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
 
@@ -86,8 +86,8 @@ def _disk_pressure(root_dir: str) -> bool:
     return st.f_bavail < st.f_blocks * 0.1
 
 
-def conditions(runtime_ok: bool, message: str, root_dir: str) -> list[Obj]:
-    ts = now()
+def conditions(runtime_ok: bool, message: str, root_dir: str, *, ts: str) -> list[Obj]:
+    """The node's conditions, all stamped ``ts`` (this heartbeat's time)."""
 
     def cond(kind: str, ok: bool, reason: str, msg: str) -> Obj:
         return {"type": kind, "status": "True" if ok else "False", "reason": reason,
@@ -109,8 +109,9 @@ class NodeAgent:
 
     def __init__(self, client: ApiClient, runtime: Runtime, config: NodeConfig, *,
                  status_interval: float = 10.0, lease_interval: float = 10.0,
-                 fast_interval: float = 0.5) -> None:
+                 fast_interval: float = 0.5, clock: Clock = REAL_CLOCK) -> None:
         self.client, self.runtime, self.config = client, runtime, config
+        self.clock = clock
         self.status_interval, self.lease_interval = status_interval, lease_interval
         self.fast_interval = fast_interval
         self.uid = ""
@@ -155,7 +156,7 @@ class NodeAgent:
                           {"type": "Hostname", "address": cfg.name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.port}},
             "nodeInfo": node_info(version),
-            "conditions": conditions(ok, message, cfg.root_dir),
+            "conditions": conditions(ok, message, cfg.root_dir, ts=now(self.clock)),
         }
         await self.client.patch_status("nodes", cfg.name, {"status": status})
         self.ready = ok
@@ -167,32 +168,31 @@ class NodeAgent:
                                         "name": self.config.name, "uid": self.uid}]
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
                 "spec": {"holderIdentity": self.config.name, "leaseDurationSeconds": 40,
-                         "renewTime": now_micro()}}
+                         "renewTime": now_micro(self.clock)}}
 
     async def renew_lease(self) -> None:
         try:
             await self.client.patch("leases", self.config.name, namespace=LEASE_NAMESPACE,
                                     patch={"spec": {"holderIdentity": self.config.name,
-                                                    "renewTime": now_micro()}})
+                                                    "renewTime": now_micro(self.clock)}})
         except NotFound:
             await self.client.create("leases", self._lease(), namespace=LEASE_NAMESPACE)
 
     async def run(self) -> None:
         """Heartbeat forever (errors are logged and retried at the next tick)."""
         last_status = last_lease = -float("inf")
-        loop = asyncio.get_running_loop()
         while True:
             try:
-                if loop.time() - last_lease >= self.lease_interval:
+                if self.clock.monotonic() - last_lease >= self.lease_interval:
                     await self.renew_lease()
-                    last_lease = loop.time()
-                due = loop.time() - last_status >= self.status_interval
+                    last_lease = self.clock.monotonic()
+                due = self.clock.monotonic() - last_status >= self.status_interval
                 if not due and not self.ready:  # fast updates until Ready
                     due = (await self._runtime_state())[0]
                 if due:
                     await self.update_status()
-                    last_status = loop.time()
+                    last_status = self.clock.monotonic()
             except (ApiError, OSError) as exc:
                 log.warning("node heartbeat failed: %s", exc)
             tick = min(self.lease_interval, self.status_interval)
-            await asyncio.sleep(tick if self.ready else min(tick, self.fast_interval))
+            await self.clock.sleep(tick if self.ready else min(tick, self.fast_interval))

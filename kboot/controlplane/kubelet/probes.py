@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,12 @@ async def run_probe(probe: Obj, *, runtime: Runtime, container_id: str, containe
 
 async def probe_loop(probe: Obj, *, kind: str, runtime: Runtime, container_id: str,
                      container: Obj, pod_ip: str, report: Callable[[str, bool], None],
-                     gate: Callable[[], bool] = lambda: True) -> None:
+                     gate: Callable[[], bool] = lambda: True, clock: Clock = REAL_CLOCK) -> None:
     """Probe forever; call ``report(kind, result)`` whenever the thresholded result flips.
 
     *gate* says whether to probe now (liveness and readiness wait for the startup probe).
     """
-    await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
+    await clock.sleep(float(probe.get("initialDelaySeconds", 0)))
     period = float(probe.get("periodSeconds", 10))
     need_ok = int(probe.get("successThreshold", 1))
     need_fail = int(probe.get("failureThreshold", 3))
@@ -102,4 +103,4 @@ async def probe_loop(probe: Obj, *, kind: str, runtime: Runtime, container_id: s
             elif result is not False and fail_run >= need_fail:
                 result = False
                 report(kind, False)
-        await asyncio.sleep(period)
+        await clock.sleep(period)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.clock import Clock
 from kboot.controlplane.kubelet.cri.types import ContainerStatus, Runtime
 from kboot.controlplane.kubelet.probes import probe_loop
 
@@ -47,7 +48,8 @@ class Record:
         self.probes = []
 
     def start_probes(self, container: Obj, *, runtime: Runtime, pod_ip: str,
-                     on_unhealthy: Callable[[], None], wake: Callable[[], None]) -> None:
+                     on_unhealthy: Callable[[], None], wake: Callable[[], None],
+                     clock: Clock) -> None:
         """(Re)start startup/liveness/readiness probes for the current instance."""
         self.stop_probes()
         self.ready = "readinessProbe" not in container
@@ -73,4 +75,4 @@ class Record:
                 gate = (lambda: True) if kind == "startup" else (lambda: self.started)
                 self.probes.append(asyncio.create_task(probe_loop(
                     probe, kind=kind, runtime=runtime, container_id=cid, container=container,
-                    pod_ip=pod_ip, report=report, gate=gate)))
+                    pod_ip=pod_ip, report=report, gate=gate, clock=clock)))

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
+from kboot.controlplane.client.meta import now
 from kboot.controlplane.kubelet import logs, podspec
 from kboot.controlplane.kubelet.cri.types import (
     NotFoundError,
@@ -27,7 +28,7 @@ from kboot.controlplane.kubelet.cri.types import (
     SandboxConfig,
 )
 from kboot.controlplane.kubelet.records import Record
-from kboot.controlplane.kubelet.status import ContainerView, pod_status, rfc3339
+from kboot.controlplane.kubelet.status import ContainerView, pod_status
 from kboot.controlplane.kubelet.volumes import VolumeManager, container_mounts
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,16 @@ def _should_restart(policy: str, exit_code: int) -> bool:
 
 
 class PodWorker:
-    """Owns one pod (by UID) on this node; never runs two syncs at once."""
+    """Owns one pod (by UID) on this node; never runs two syncs at once.
+
+    Back-offs, probe periods and the timestamps it reports run on ``clock``.
+    """
 
     def __init__(self, runtime: Runtime, volumes: VolumeManager, settings: WorkerSettings, *,
-                 events: EventSink, wake: Callable[[], None] = lambda: None) -> None:
+                 events: EventSink, wake: Callable[[], None] = lambda: None,
+                 clock: Clock = REAL_CLOCK) -> None:
         self.runtime, self.volumes, self.settings = runtime, volumes, settings
+        self.clock = clock
         self.events, self.wake = events, wake
         self.sandbox_id = ""
         self.sandbox: SandboxConfig | None = None
@@ -78,7 +84,7 @@ class PodWorker:
         async with self.lock:
             spec = pod.get("spec") or {}
             if not self.start_time:
-                self.start_time = rfc3339(time.time_ns())
+                self.start_time = now(self.clock)
             if not self.adopted:
                 await self._adopt(pod)
             if self.frozen is not None:
@@ -105,7 +111,7 @@ class PodWorker:
 
     async def _rotate_logs(self, pod: Obj) -> None:
         base = Path(podspec.log_directory(pod, self.settings.node.log_root))
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        stamp = self.clock.now().strftime("%Y%m%d-%H%M%S")
         for rec in self.records.values():
             path = base / rec.name / f"{rec.restarts}.log"
             if rec.running and logs.rotate(path, max_bytes=self.settings.log_max_bytes,
@@ -166,7 +172,7 @@ class PodWorker:
                 await self.runtime.stop_sandbox(self.sandbox_id)
                 await self.runtime.remove_sandbox(self.sandbox_id)
             self.sandbox_id = ""
-        if time.monotonic() < self.sandbox_not_before:
+        if self.clock.monotonic() < self.sandbox_not_before:
             return False
         attempt = self.sandbox.attempt + 1 if self.sandbox else 0
         cfg = podspec.sandbox_config(pod, self.settings.node, attempt=attempt)
@@ -179,7 +185,7 @@ class PodWorker:
             self.events(pod, "Warning", "FailedCreatePodSandBox", str(exc))
             self._wait_all(pod.get("spec") or {}, "ContainerCreating", str(exc))
             self.sandbox_backoff = min(30.0, self.sandbox_backoff * 2 or 1.0)
-            self.sandbox_not_before = time.monotonic() + self.sandbox_backoff
+            self.sandbox_not_before = self.clock.monotonic() + self.sandbox_backoff
             return False
         self.sandbox, self.sandbox_backoff = cfg, 0.0
         for rec in self.records.values():  # a new sandbox means new containers
@@ -246,8 +252,8 @@ class PodWorker:
     async def _restart(self, pod: Obj, container: Obj, lookup: podspec.Lookup,
                        paths: Mapping[str, str]) -> None:
         rec = self.record(container["name"])
-        now = time.monotonic()
-        if now < rec.not_before:
+        moment = self.clock.monotonic()
+        if moment < rec.not_before:
             rec.waiting_reason = "CrashLoopBackOff"
             rec.waiting_message = (f"back-off {rec.backoff:.0f}s restarting failed container="
                                    f"{rec.name} pod={pod['metadata']['name']}")
@@ -257,12 +263,12 @@ class PodWorker:
         rec.restarts += 1
         rec.backoff = (min(self.settings.backoff_max, rec.backoff * 2) if rec.backoff
                        else self.settings.backoff_initial)
-        rec.not_before = now + rec.backoff
+        rec.not_before = moment + rec.backoff
         await self._start(pod, container, lookup, paths)
 
     async def _pull_if_needed(self, pod: Obj, container: Obj, rec: Record) -> bool:
         image, policy = container["image"], container.get("imagePullPolicy", "IfNotPresent")
-        if time.monotonic() < rec.pull_not_before:
+        if self.clock.monotonic() < rec.pull_not_before:
             rec.waiting_reason = "ImagePullBackOff"
             rec.waiting_message = f"Back-off pulling image \"{image}\""
             return False
@@ -283,7 +289,7 @@ class PodWorker:
             self.events(pod, "Warning", "Failed", f"Failed to pull image \"{image}\": {exc}")
             rec.pull_backoff = min(self.settings.backoff_max, rec.pull_backoff * 2 or
                                    self.settings.backoff_initial)
-            rec.pull_not_before = time.monotonic() + rec.pull_backoff
+            rec.pull_not_before = self.clock.monotonic() + rec.pull_backoff
             return False
 
     async def _start(self, pod: Obj, container: Obj, lookup: podspec.Lookup,
@@ -328,7 +334,7 @@ class PodWorker:
             self.events(pod, "Warning", "Unhealthy", f"Liveness probe failed for {rec.name}")
 
         rec.start_probes(container, runtime=self.runtime, pod_ip=self.pod_ip,
-                         on_unhealthy=unhealthy, wake=self.wake)
+                         on_unhealthy=unhealthy, wake=self.wake, clock=self.clock)
 
     def stop_probes(self) -> None:
         for rec in self.records.values():
@@ -352,7 +358,7 @@ class PodWorker:
             containers=[self._view(c) for c in spec.get("containers") or []],
             init_done=self.init_done, init_failed=self.init_failed, pod_ip=self.pod_ip,
             host_ip=self.settings.host_ip, start_time=self.start_time,
-            now=rfc3339(time.time_ns()))
+            now=now(self.clock))
 
     async def _stop(self, rec: Record, grace: int) -> None:
         if rec.container_id and rec.running:

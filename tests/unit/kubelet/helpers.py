@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kboot.controlplane.client.clock import FakeClock
 from kboot.controlplane.kubelet.cri.fake import FakeRuntime
 from kboot.controlplane.kubelet.podspec import NodeSettings
 from kboot.controlplane.kubelet.sync import PodWorker, WorkerSettings
@@ -45,14 +46,17 @@ class Harness:
     runtime: FakeRuntime
     worker: PodWorker
     events: list[tuple[str, str, str]]
+    clock: FakeClock
 
 
 def harness(tmp_path: Path, *, backoff: float = 0.0) -> Harness:
-    runtime = FakeRuntime()
+    """A worker whose back-offs and probes run on ``clock`` (advance it; never sleep)."""
+    clock = FakeClock()
+    runtime = FakeRuntime(clock=clock)
     events: list[tuple[str, str, str]] = []
     settings = WorkerSettings(node=NodeSettings(log_root=str(tmp_path / "logs"),
                                                 cluster_dns=("10.96.0.10",)),
                               host_ip="192.0.2.1", backoff_initial=backoff, backoff_max=1.0)
     worker = PodWorker(runtime, VolumeManager(tmp_path / "root"), settings,
-                       events=lambda _p, t, r, m: events.append((t, r, m)))
-    return Harness(runtime, worker, events)
+                       events=lambda _p, t, r, m: events.append((t, r, m)), clock=clock)
+    return Harness(runtime, worker, events, clock)

@@ -1,4 +1,7 @@
-"""Kubelet over the fake API and FakeRuntime: registration, lease, status, graceful deletion."""
+"""Kubelet over the fake API and FakeRuntime: registration, lease, status, graceful deletion.
+
+Everything runs on one :class:`FakeClock`: the tests advance it until a condition holds
+(bounded in simulated seconds), never sleeping."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from kboot.controlplane.client.api import DeleteOptions
+from kboot.controlplane.client.clock import FakeClock
 from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.kubelet.agent import Kubelet, KubeletConfig
 from kboot.controlplane.kubelet.cri.fake import FakeRuntime
@@ -17,22 +21,26 @@ from kboot.controlplane.kubelet.sync import WorkerSettings
 from tests.unit.kubelet.helpers import pod
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def until(clock: FakeClock, check: Callable[[], Awaitable[bool]],
+                limit: float = 120.0) -> float:
+    """Advance ``clock`` until ``check()`` holds; the simulated seconds it took."""
+    start = clock.monotonic()
     while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
+        assert clock.monotonic() - start < limit, "condition not reached"
+        await clock.advance(0.1)
+    return clock.monotonic() - start
 
 
 def _kubelet(tmp_path: Path) -> tuple[FakeClient, FakeRuntime, Kubelet]:
-    client, runtime = FakeClient(), FakeRuntime()
+    clock = FakeClock()
+    client, runtime = FakeClient(clock=clock), FakeRuntime(clock=clock)
     cfg = KubeletConfig(
         node=NodeConfig(name="n1", ip="192.0.2.10", port=10250, root_dir=str(tmp_path)),
         worker=WorkerSettings(node=NodeSettings(log_root=str(tmp_path / "logs"),
                                                 cgroup_root="/kbt-unit"), host_ip="192.0.2.10"),
         cni_conf_dir=str(tmp_path / "cni"), manage_routes=False, resync=0.2,
         local_path_dir=str(tmp_path / "lp"))
-    return client, runtime, Kubelet(client, runtime, cfg)
+    return client, runtime, Kubelet(client, runtime, cfg, clock=clock)
 
 
 def test_node_registration_lease_and_pod_lifecycle(tmp_path: Path) -> None:
@@ -52,7 +60,7 @@ def test_node_registration_lease_and_pod_lifecycle(tmp_path: Path) -> None:
             st = (await client.get("pods", "web", namespace="default")).get("status") or {}
             return st.get("phase") == "Running"
 
-        await until(running)
+        await until(kubelet.clock, running)
         node = await client.get("nodes", "n1")
         assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
         assert {"type": "InternalIP", "address": "192.0.2.10"} in node["status"]["addresses"]
@@ -66,7 +74,7 @@ def test_node_registration_lease_and_pod_lifecycle(tmp_path: Path) -> None:
         async def cni_written() -> bool:
             return (tmp_path / "cni" / "10-kboot.conflist").is_file()
 
-        await until(cni_written)
+        await until(kubelet.clock, cni_written)
         assert "10.244.7.0/24" in (tmp_path / "cni" / "10-kboot.conflist").read_text()
         await client.delete("pods", "web", namespace="default",
                             options=DeleteOptions(grace_period_seconds=3))
@@ -74,7 +82,7 @@ def test_node_registration_lease_and_pod_lifecycle(tmp_path: Path) -> None:
         async def gone() -> bool:
             return not client.all("pods")
 
-        await until(gone)
+        await until(kubelet.clock, gone)
         assert not runtime.sandboxes
         assert ("stop_container", "c") in runtime.calls
         task.cancel()
@@ -100,7 +108,7 @@ def test_orphaned_sandboxes_are_removed_at_start(tmp_path: Path) -> None:
         async def cleaned() -> bool:
             return [s.name for s in runtime.sandboxes.values()] == ["foreign"]
 
-        await until(cleaned)
+        await until(kubelet.clock, cleaned)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -123,9 +131,11 @@ def test_young_containers_keep_their_pod_looked_at_often() -> None:
 def test_a_new_node_is_posted_ready_as_soon_as_its_network_is() -> None:
     """Until Ready, the runtime is re-checked every fast_interval: the node turns Ready within
     a second of NetworkReady, long before the next regular status update (10 s here)."""
-    client, runtime = FakeClient(), FakeRuntime(network_ready=False)
+    clock = FakeClock()
+    client, runtime = FakeClient(clock=clock), FakeRuntime(network_ready=False, clock=clock)
     agent = NodeAgent(client, runtime, NodeConfig(name="n1", ip="192.0.2.10"),
-                      status_interval=10.0, lease_interval=10.0, fast_interval=0.05)
+                      status_interval=10.0, lease_interval=10.0, fast_interval=0.5,
+                      clock=clock)
 
     async def ready() -> str:
         node = await client.get("nodes", "n1")
@@ -135,14 +145,15 @@ def test_a_new_node_is_posted_ready_as_soon_as_its_network_is() -> None:
     async def go() -> None:
         await agent.register()
         task = asyncio.create_task(agent.run())
-        await asyncio.sleep(0.3)
+        await clock.advance(3)
         assert await ready() == "False"
         runtime.network_ready = True
 
         async def is_ready() -> bool:
             return await ready() == "True"
 
-        await until(is_ready, timeout=3.0)
+        took = await until(clock, is_ready)
+        assert took <= 0.5 + 0.1  # one fast_interval (simulated), not the 10 s status period
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 

@@ -12,7 +12,8 @@ from kboot.controlplane.kubelet import claims, node, status
 def test_capacity_and_conditions(tmp_path: Path) -> None:
     cap = node.capacity(str(tmp_path), 110)
     assert int(cap["cpu"]) >= 1 and cap["memory"].endswith("Ki") and cap["pods"] == "110"
-    conds = {c["type"]: c for c in node.conditions(False, "runtime down", str(tmp_path))}
+    conds = {c["type"]: c for c in node.conditions(False, "runtime down", str(tmp_path),
+                                                       ts="2026-01-01T00:00:00Z")}
     assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "KubeletNotReady"
     assert set(conds) == {"Ready", "MemoryPressure", "DiskPressure", "PIDPressure"}
 

@@ -57,7 +57,7 @@ def test_pending_while_init_container_runs(tmp_path: Path) -> None:
 
 
 def test_crash_restarts_with_backoff_and_counts(tmp_path: Path) -> None:
-    h = harness(tmp_path, backoff=0.2)
+    h = harness(tmp_path, backoff=10)
     h.runtime.exit_on_start["c"] = 1
     p = pod()
 
@@ -65,17 +65,21 @@ def test_crash_restarts_with_backoff_and_counts(tmp_path: Path) -> None:
         out = []
         for _ in range(3):
             out.append(await h.worker.sync(p, StaticLookup()))
-        await asyncio.sleep(0.25)
+        await h.clock.advance(9.5)
+        out.append(await h.worker.sync(p, StaticLookup()))  # still backing off
+        await h.clock.advance(1)
         out.append(await h.worker.sync(p, StaticLookup()))
         return out
 
-    first, second, third, fourth = run(go())
+    first, second, third, early, fourth = run(go())
     assert _state(first, "c")["restartCount"] == 0
     assert _state(second, "c")["restartCount"] == 1  # first restart is immediate
     st = _state(third, "c")
     assert st["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert st["lastState"]["terminated"]["exitCode"] == 1
     assert third["phase"] == "Running"  # restartPolicy Always: crash-looping pods stay Running
+    assert _state(early, "c")["restartCount"] == 1
+    assert "back-off 10s" in _state(early, "c")["state"]["waiting"]["message"]
     assert _state(fourth, "c")["restartCount"] == 2
     assert not _state(fourth, "c")["ready"]
 
@@ -169,7 +173,7 @@ def test_emptydir_survives_container_restart(tmp_path: Path) -> None:
 
 def test_probes_gate_readiness_and_liveness_restarts(tmp_path: Path) -> None:
     h = harness(tmp_path)
-    probe = {"exec": {"command": ["true"]}, "periodSeconds": 0.05, "failureThreshold": 1}
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 10, "failureThreshold": 1}
     c = {"name": "c", "image": BB, "readinessProbe": probe, "livenessProbe": probe}
     p = pod(containers=[c])
 
@@ -177,10 +181,10 @@ def test_probes_gate_readiness_and_liveness_restarts(tmp_path: Path) -> None:
         h.runtime.exec_exit["c"] = 1
         first = await h.worker.sync(p, StaticLookup())
         h.runtime.exec_exit["c"] = 0
-        await asyncio.sleep(0.15)
+        await h.clock.advance(10)  # one probe period
         ready = await h.worker.sync(p, StaticLookup())
         h.runtime.exec_exit["c"] = 1
-        await asyncio.sleep(0.15)
+        await h.clock.advance(10)
         restarted = await h.worker.sync(p, StaticLookup())
         h.worker.stop_probes()
         return first, ready, restarted

@@ -9,9 +9,9 @@ makes every start of container *name* exit at once with *code*; :meth:`exit` end
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass, field, replace
 
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.kubelet.cri.types import (
     ContainerConfig,
     ContainerStatus,
@@ -40,7 +40,11 @@ class FakeRuntime:
     sandbox_configs: dict[str, SandboxConfig] = field(default_factory=dict)
     containers: dict[str, _Container] = field(default_factory=dict)
     network_ready: bool = True  # what status() reports as NetworkReady (no CNI config yet: False)
+    clock: Clock = REAL_CLOCK  # created/started/finished times are this clock's wall time
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _now_ns(self) -> int:
+        return int(self.clock.time() * 1e9)
 
     def _id(self, kind: str) -> str:
         return f"{kind}{next(self._ids)}"
@@ -57,7 +61,7 @@ class FakeRuntime:
         n = len(self.sandboxes) + 2
         self.sandboxes[sid] = SandboxStatus(
             id=sid, name=config.name, namespace=config.namespace, uid=config.uid,
-            attempt=config.attempt, state="ready", created_at=time.time_ns(),
+            attempt=config.attempt, state="ready", created_at=self._now_ns(),
             ip=f"10.244.0.{n}", labels=dict(config.labels))
         self.sandbox_configs[sid] = config
         return sid
@@ -94,19 +98,19 @@ class FakeRuntime:
         self.calls.append(("create_container", config.name))
         self.containers[cid] = _Container(ContainerStatus(
             id=cid, name=config.name, attempt=config.attempt, state="created",
-            sandbox_id=sandbox_id, created_at=time.time_ns(), image=config.image,
+            sandbox_id=sandbox_id, created_at=self._now_ns(), image=config.image,
             image_ref="sha256:fake", log_path=config.log_path, labels=dict(config.labels)),
             config)
         return cid
 
     def _finish(self, c: _Container, code: int, reason: str) -> None:
         c.status = replace(c.status, state="exited", exit_code=code, reason=reason,
-                           finished_at=time.time_ns())
+                           finished_at=self._now_ns())
 
     async def start_container(self, container_id: str) -> None:
         c = self.containers[container_id]
         self.calls.append(("start_container", c.config.name))
-        c.status = replace(c.status, state="running", started_at=time.time_ns())
+        c.status = replace(c.status, state="running", started_at=self._now_ns())
         if c.config.name in self.exit_on_start:
             code = self.exit_on_start[c.config.name]
             self._finish(c, code, "Completed" if code == 0 else "Error")
