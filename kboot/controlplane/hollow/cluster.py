@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.api import ApiClient, DeleteOptions
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.controller import DONE, Result, run_controller
 from kboot.controlplane.client.errors import AlreadyExists, NotFound
 from kboot.controlplane.client.informer import Handlers, Informer
@@ -44,8 +44,7 @@ class HollowOptions:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-def node_body(name: str, index: int, opts: HollowOptions) -> Obj:
-    ts = now()
+def node_body(name: str, index: int, opts: HollowOptions, *, ts: str) -> Obj:
     capacity = {"cpu": opts.cpu, "memory": opts.memory, "pods": str(opts.max_pods),
                 "ephemeral-storage": "100Gi"}
     conditions = [{"type": t, "status": "False", "reason": f"KubeletHas{r}",
@@ -81,13 +80,14 @@ def host_ip(index: int) -> str:
 
 class HollowCluster:
     def __init__(self, client: ApiClient, names: list[str], opts: HollowOptions,
-                 pods: Informer, nodes: Informer) -> None:
+                 pods: Informer, nodes: Informer, *, clock: Clock = REAL_CLOCK) -> None:
         self.client, self.names, self.opts = client, names, opts
+        self.clock = clock
         self.index = {n: i for i, n in enumerate(names)}
         self.paused: set[str] = set()
         self.pods, self.nodes = pods, nodes
         self._registered: dict[str, float] = {}
-        self.queue = WorkQueue(base_delay=0.05, max_delay=5.0)
+        self.queue = WorkQueue(base_delay=0.05, max_delay=5.0, clock=clock)
         self._ips: dict[str, int] = {}
         self.name = "hollow-pods"
         pods.add_handlers(Handlers(on_add=self._pod, on_update=lambda _o, n: self._pod(n)))
@@ -115,12 +115,12 @@ class HollowCluster:
     # -- nodes and leases -------------------------------------------------------------------
 
     async def register(self, name: str) -> None:
-        body = node_body(name, self.index[name], self.opts)
+        body = node_body(name, self.index[name], self.opts, ts=now(self.clock))
         try:
             await self.client.create("nodes", body)
         except AlreadyExists:
             await self.client.patch_status("nodes", name, {"status": body["status"]})
-        self._registered[name] = time.monotonic()
+        self._registered[name] = self.clock.monotonic()
 
     def _cidr(self, name: str) -> ipaddress.IPv4Network | None:
         """The node's podCIDR (from node IPAM); a private fallback if none comes in 10 s."""
@@ -128,13 +128,13 @@ class HollowCluster:
         cidr = (node.get("spec") or {}).get("podCIDR")
         if cidr:
             return ipaddress.IPv4Network(cidr)
-        if time.monotonic() - self._registered.get(name, 0.0) < 10.0:
+        if self.clock.monotonic() - self._registered.get(name, 0.0) < 10.0:
             return None
         i = self.index[name]
         return ipaddress.IPv4Network(f"10.{200 + i // 256}.{i % 256}.0/24")
 
     async def heartbeat(self, name: str) -> None:
-        ts = now_micro()
+        ts = now_micro(self.clock)
         try:
             await self.client.patch("leases", name, {"spec": {"renewTime": ts}},
                                     namespace=LEASE_NS)
@@ -152,7 +152,7 @@ class HollowCluster:
                       if c.get("type") == "Ready"), {})
         if ready.get("status") != "True":
             await self.client.patch_status("nodes", name, {"status": node_body(
-                name, self.index[name], self.opts)["status"]})
+                name, self.index[name], self.opts, ts=now(self.clock))["status"]})
 
     async def _heartbeats(self) -> None:
         step = self.opts.heartbeat / max(1, len(self.names))
@@ -166,7 +166,7 @@ class HollowCluster:
                     await self.ensure_ready(name)
                 except Exception as exc:
                     log.warning("hollow node %s: heartbeat failed: %s", name, exc)
-                await asyncio.sleep(step)
+                await self.clock.sleep(step)
 
     # -- pods -------------------------------------------------------------------------------
 
@@ -211,20 +211,20 @@ class HollowCluster:
     async def _start(self, pod: Obj, node: str, net: ipaddress.IPv4Network) -> None:
         md = pod["metadata"]
         new = podlib.running_status(pod, host_ip=host_ip(self.index[node]),
-                                    pod_ip=self._pod_ip(node, net), ts=now())
+                                    pod_ip=self._pod_ip(node, net), ts=now(self.clock))
         await self.client.patch_status("pods", md["name"], namespace=md["namespace"],
                                        patch={"status": new})
 
     async def _maybe_finish(self, pod: Obj, plan: tuple[int, float]) -> Result:
         code, run = plan
         started = parse_time((pod.get("status") or {}).get("startTime")) or 0.0
-        left = started + run - time.time()
+        left = started + run - self.clock.time()
         if left > 0:
             return Result(requeue_after=left)
         md = pod["metadata"]
         await self.client.patch_status("pods", md["name"], namespace=md["namespace"],
                                        patch={"status": podlib.terminated_status(pod, code,
-                                                                                 now())})
+                                                                                 now(self.clock))})
         return DONE
 
     async def run(self, *, register_concurrency: int = 32) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.api import ApiClient
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.controller import Result, run_controller
 from kboot.controlplane.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kboot.controlplane.client.events import EventRecorder
@@ -64,14 +65,16 @@ class Settings:
 class IngressController:
     name = "ingress"
 
-    def __init__(self, client: ApiClient, proxy: Proxy, settings: Settings) -> None:
+    def __init__(self, client: ApiClient, proxy: Proxy, settings: Settings, *,
+                 clock: Clock = REAL_CLOCK) -> None:
         self.client, self.proxy, self.settings = client, proxy, settings
-        self.informers = Informers(client)
+        self.informers = Informers(client, clock=clock)
         self.caches: dict[str, Informer] = {
             k: self.informers.get(k, field_selector=TLS_ONLY if k == "secrets" else None)
             for k in KINDS}
-        self.queue = WorkQueue()
-        self.recorder = EventRecorder(client, "kboot-ingress", host=settings.node_name)
+        self.queue = WorkQueue(clock=clock)  # debounce and resync delays
+        self.recorder = EventRecorder(client, "kboot-ingress", host=settings.node_name,
+                                      clock=clock)
         self._reported: dict[str, tuple[Problem, ...]] = {}
         self.last: RenderedConfig | None = None
         proxy.on_exit = lambda: self.queue.add_after(SYNC_KEY, 0.5)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.api import ApiClient
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.errors import ApiError, Conflict, NotFound
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Handlers, Informer
@@ -141,15 +142,16 @@ class Scheduler:
     """Wires informers, the queue, the algorithm and binding together."""
 
     def __init__(self, client: ApiClient, *, pods: Informer, nodes: Informer,
-                 bind_concurrency: int = 64, percentage_of_nodes_to_score: int = 0) -> None:
+                 bind_concurrency: int = 64, percentage_of_nodes_to_score: int = 0,
+                 clock: Clock = REAL_CLOCK) -> None:
         self.client = client
         self.snapshot = Snapshot()
         self.algorithm = Algorithm(self.snapshot,
                                    percentage_of_nodes_to_score=percentage_of_nodes_to_score)
-        self.queue = WorkQueue(base_delay=1.0, max_delay=10.0)
+        self.queue = WorkQueue(base_delay=1.0, max_delay=10.0, clock=clock)  # retry backoff
         self.pending: dict[str, Obj] = {}
         self.assumed: dict[str, str] = {}
-        self.recorder = EventRecorder(client, SCHEDULER_NAME)
+        self.recorder = EventRecorder(client, SCHEDULER_NAME, clock=clock)
         self._binds = asyncio.Semaphore(bind_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self.scheduled = 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kboot.controlplane.client.clock import FakeClock
 from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.client.informer import Informers
 from kboot.controlplane.hollow.cluster import HollowCluster, HollowOptions
@@ -33,19 +34,21 @@ def test_exit_plan(p: dict[str, Any], expected: tuple[int, float] | None) -> Non
     assert exit_plan(p) == expected
 
 
-async def eventually(probe: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(clock: FakeClock, probe: Any, limit: float = 60.0) -> None:
+    """Advance simulated time until ``probe()`` holds (at most ``limit`` simulated s)."""
+    start = clock.monotonic()
     while not await probe():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
+        assert clock.monotonic() - start < limit, "condition not reached"
+        await clock.advance(0.1)
 
 
 def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
     async def go() -> None:
-        fake = FakeClient()
-        informers = Informers(fake)
+        clock = FakeClock()
+        fake = FakeClient(clock=clock)
+        informers = Informers(fake, clock=clock)
         cluster = HollowCluster(fake, ["h-0"], HollowOptions(heartbeat=0.05),
-                                informers.get("pods"), informers.get("nodes"))
+                                informers.get("pods"), informers.get("nodes"), clock=clock)
         informers.start()
         await informers.wait_synced(1)
         await fake.create("namespaces", {"metadata": {"name": "ns"}})
@@ -54,7 +57,7 @@ def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
         async def registered() -> bool:
             return bool(fake.all("leases"))
 
-        await eventually(registered)
+        await eventually(clock, registered)
         node = (await fake.get("nodes", "h-0"))
         assert node["status"]["allocatable"]["pods"] == "110"
         lease = await fake.get("leases", "h-0", namespace="kube-node-lease")
@@ -74,7 +77,7 @@ def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
                       for p in fake.all("pods")}
             return phases == {"p": "Failed", "srv": "Running"}
 
-        await eventually(settled)
+        await eventually(clock, settled)
         srv = await fake.get("pods", "srv", namespace="ns")
         assert srv["status"]["phase"] == "Running"
         assert srv["status"]["podIP"].startswith("10.244.7.")
@@ -87,7 +90,7 @@ def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:
         async def finished() -> bool:
             return [p["metadata"]["name"] for p in fake.all("pods")] == ["p"]
 
-        await eventually(finished)
+        await eventually(clock, finished)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await informers.stop()

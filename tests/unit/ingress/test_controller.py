@@ -8,6 +8,7 @@ import copy
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kboot.controlplane.client.clock import FakeClock
 from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.ingress.config import RenderedConfig
 from kboot.controlplane.ingress.controller import IngressController, Settings
@@ -30,26 +31,31 @@ class RecordingProxy:
         pass
 
 
-async def _until(check: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(0.01)
+def _clock(fake: FakeClient) -> FakeClock:
+    assert isinstance(fake.clock, FakeClock)
+    return fake.clock
+
+
+async def _until(fake: FakeClient, check: Callable[[], bool], limit: float = 30.0) -> None:
+    """Advance the test's fake clock until ``check()`` holds (``limit`` simulated seconds)."""
+    await _clock(fake).advance_until(check, step=0.01, limit=limit)
 
 
 def _run(seeds: list[tuple[str, Obj]],
          body: Callable[[FakeClient, IngressController, RecordingProxy], Awaitable[None]],
          *, node_ip: str = "10.0.0.1") -> None:
     async def go() -> None:
-        fake = FakeClient()
+        clock = FakeClock()
+        fake = FakeClient(clock=clock)
         for ref, obj in seeds:
             fake.seed(ref, copy.deepcopy(obj))
         proxy = RecordingProxy()
         ctl = IngressController(fake, proxy, Settings(node_name="n1", node_ip=node_ip,
-                                                      bind_addresses=(), debounce=0.02))
+                                                      bind_addresses=(), debounce=0.02),
+                                clock=clock)
         task = asyncio.create_task(ctl.run())
         try:
-            await _until(lambda: bool(proxy.applied))
+            await _until(fake, lambda: bool(proxy.applied))
             await body(fake, ctl, proxy)
         finally:
             task.cancel()
@@ -71,7 +77,7 @@ def test_creates_default_class_and_sets_status() -> None:
         assert cls["metadata"]["name"] == "kboot"
         assert cls["metadata"]["annotations"] == {
             "ingressclass.kubernetes.io/is-default-class": "true"}
-        await _until(lambda: bool(fake.all("ingresses", "default")[0].get("status", {})
+        await _until(fake, lambda: bool(fake.all("ingresses", "default")[0].get("status", {})
                                   .get("loadBalancer", {}).get("ingress")))
         [ing] = fake.all("ingresses", "default")
         assert ing["status"]["loadBalancer"]["ingress"] == [{"ip": "10.0.0.1"}]
@@ -95,13 +101,13 @@ def test_events_are_recorded_once_per_problem_and_status_merges_other_nodes() ->
     seeds = [("ingressclasses", ingress_class(default=True)), ("ingresses", broken)]
 
     async def body(fake: FakeClient, ctl: IngressController, proxy: RecordingProxy) -> None:
-        await _until(lambda: bool(_events(fake, "broken")))
+        await _until(fake, lambda: bool(_events(fake, "broken")))
         before = len(proxy.applied)
         for i in range(3):  # unrelated changes trigger re-renders
             await fake.create("services", service(f"other{i}", ("http", 80)),
                               namespace="default")
-        await _until(lambda: len(proxy.applied) > before)
-        await asyncio.sleep(0.1)
+        await _until(fake, lambda: len(proxy.applied) > before)
+        await _clock(fake).advance(0.1)
         [event] = _events(fake, "broken")
         assert (event["reason"], event["type"], event["count"]) == (
             "BackendServiceMissing", "Warning", 1)
@@ -109,7 +115,7 @@ def test_events_are_recorded_once_per_problem_and_status_merges_other_nodes() ->
         assert ing["status"]["loadBalancer"]["ingress"] == [{"ip": "10.0.0.1"},
                                                             {"ip": "10.0.0.9"}]
         await fake.create("services", service("missing", ("http", 80)), namespace="default")
-        await _until(lambda: any(e["reason"] == "Sync" for e in _events(fake, "broken")))
+        await _until(fake, lambda: any(e["reason"] == "Sync" for e in _events(fake, "broken")))
     _run(seeds, body)
 
 
@@ -118,7 +124,7 @@ def test_bursts_of_changes_are_debounced() -> None:
         before = len(proxy.applied)
         for i in range(20):
             await fake.create("services", service(f"s{i}", ("http", 80)), namespace="default")
-        await asyncio.sleep(0.3)
+        await _clock(fake).advance(0.3)
         assert 1 <= len(proxy.applied) - before <= 3
     _run([("ingressclasses", ingress_class(default=True))], body)
 
@@ -131,9 +137,9 @@ def test_status_is_removed_when_an_ingress_leaves_our_class() -> None:
         def lb() -> list[Obj]:
             obj = fake.all("ingresses", "default")[0]
             return list(obj.get("status", {}).get("loadBalancer", {}).get("ingress") or [])
-        await _until(lambda: lb() == [{"ip": "10.0.0.1"}])
+        await _until(fake, lambda: lb() == [{"ip": "10.0.0.1"}])
         current = await fake.get("ingresses", "moving", namespace="default")
         current["spec"]["ingressClassName"] = "elsewhere"
         await fake.replace("ingresses", current)
-        await _until(lambda: lb() == [])
+        await _until(fake, lambda: lb() == [])
     _run(seeds, body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from kboot.controlplane.client.clock import run_until_idle
 from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.client.informer import Informers
 from kboot.controlplane.scheduler.scheduler import Algorithm, Scheduler, nodes_to_find
@@ -60,10 +61,8 @@ def test_scheduler_binds_pods_and_reports_unschedulable_ones() -> None:
         for i in range(2):
             await fake.create("pods", pod(f"ok{i}", cpu="600m"))
         await fake.create("pods", pod("huge", cpu="2"))
-        for _ in range(50):
-            await asyncio.sleep(0.01)
-            if sched.scheduled == 2:
-                break
+        await run_until_idle()  # the fake client answers in-loop: idle means all handled
+        assert sched.scheduled == 2
         await sched.recorder.flush()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
