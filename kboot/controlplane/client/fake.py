@@ -21,10 +21,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kboot.controlplane.api.field_errors import FORBIDDEN
 from kboot.controlplane.api.patch import json_merge_patch, json_patch
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.api.selectors import parse_field_selector, parse_label_selector
 from kboot.controlplane.api.strategic import strategic_merge_patch
+from kboot.controlplane.api.validation_pods import validate_pod
 from kboot.controlplane.client import meta
 from kboot.controlplane.client.api import (
     ApiClient,
@@ -58,8 +60,10 @@ class FakeClient(ApiClient):
         self.history: list[tuple[int, str, EventType, Obj, Obj | None]] = []
         self.actions: list[tuple[str, str, str]] = []
         self.graceful_pod_deletion = graceful_pod_deletion
-        self._rv = itertools.count(1)
-        self.revision = 0
+        # as on a real server, even an empty store has a version: a list's resourceVersion
+        # is never "0", which a watch would read as "any version, start with a full replay"
+        self._rv = itertools.count(2)
+        self.revision = 1
         self.compacted = 0
         self._watchers: list[_Watcher] = []
 
@@ -163,6 +167,8 @@ class FakeClient(ApiClient):
             new["status"] = copy.deepcopy(old.get("status"))
             if new["status"] is None:
                 new.pop("status")
+        if kind.kind == "Pod" and subresource is None:
+            _check_pod_update(new, old)
         return self._store_update(kind, new, old)
 
     # -- verbs ------------------------------------------------------------------------------
@@ -344,6 +350,19 @@ def _patched(kind: ResourceKind, old: Obj, patch: Any, patch_type: PatchType) ->
     else:
         new = json_merge_patch(old, patch)
     return new
+
+
+def _check_pod_update(new: Obj, old: Obj) -> None:
+    """As the apiserver: a pod's spec is immutable but for images, tolerations added, the
+    active deadline and the grace period (the fake skips the rest of validation, so unit tests
+    may keep their pods minimal)."""
+    errors = [e for e in validate_pod({"spec": new.get("spec") or {}},
+                                      {"spec": old.get("spec") or {}})
+              if e.type == FORBIDDEN and e.field == "spec"]
+    if errors:
+        name = old["metadata"]["name"]
+        raise status_error(422, "Invalid", f'Pod "{name}" is invalid: spec: {errors[0].message}',
+                           name=name, kind="pods")
 
 
 def _blocked(kind: ResourceKind, obj: Obj) -> bool:
