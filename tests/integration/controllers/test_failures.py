@@ -4,13 +4,13 @@ SQLite-backed apiserver; short grace periods and leases (see ``cluster.py``)."""
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from kboot.controlplane.client.sync import SyncClient
 from tests.fixtures.apiserver import ApiServer, start_apiserver
+from tests.waiting import stays
 
 from .cluster import ControlPlane, running_pods, wait_for
 from .test_workloads import deployment, namespace
@@ -72,14 +72,13 @@ def test_standby_controller_manager_takes_over_when_the_leader_dies(
     ns = namespace(cp, "leader")
     assert wait_for("a leader", lambda: holder(client), cp=cp) == "cm-a"
     cp.controller_manager("cm-b")
-    time.sleep(2)
-    assert holder(client) == "cm-a"  # the standby waits
-    assert "became leader" not in (cp.work / "cm-b.log").read_text()
+    stays("cm-a leading while the standby waits",  # several of cm-b's retry periods
+          lambda: holder(client) == "cm-a"
+          and "became leader" not in (cp.work / "cm-b.log").read_text(), seconds=2)
     cp.stop("cm-a", signal.SIGKILL)  # no chance to release the lease
-    killed = time.monotonic()
-    wait_for("cm-b leads", lambda: holder(client) == "cm-b", timeout=15, cp=cp)
-    # lease 3 s + retry 0.5 s, plus slack for a loaded 2-core machine
-    assert time.monotonic() - killed < 3 + 0.5 + 6
+    # how soon (one lease duration after the last renewal) is asserted in simulated time by
+    # tests/unit/client/test_leaderelection.py; here only that it happens
+    wait_for("cm-b leads", lambda: holder(client) == "cm-b", timeout=60, cp=cp)
     cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("after", 2))
     wait_for("cm-b reconciles", lambda: len(running_pods(client, ns, "app=after")) == 2,
              timeout=45, cp=cp)
@@ -94,8 +93,8 @@ def test_standby_scheduler_takes_over_when_the_leader_dies(cp: ControlPlane,
 
     assert wait_for("a scheduler leader", sched_holder, cp=cp) == "sched-a"
     cp.scheduler("sched-b")
-    time.sleep(1.5)
-    assert sched_holder() == "sched-a"
+    stays("sched-a leading while the standby waits", lambda: sched_holder() == "sched-a",
+          seconds=1.5)
     cp.stop("sched-a", signal.SIGKILL)
     wait_for("sched-b leads", lambda: sched_holder() == "sched-b", timeout=15, cp=cp)
     ns = namespace(cp, "sched-ha")

@@ -6,12 +6,12 @@ import contextlib
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.integration.kubelet.cluster import Cluster, one_node_cluster
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,14 @@ def dns(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
              "sys.exit(main(sys.argv[1:]))", "--kubeconfig", str(kubeconfig),
              "--bind", cluster.node.host_ip, "--port", "53"],
             stdout=out, stderr=subprocess.STDOUT)
-    time.sleep(0.5)
+
+    def serving() -> bool:
+        assert proc.poll() is None, f"kboot-dns exited: {log.read_text()[-2000:]}"
+        return "DNS serving on" in log.read_text()
+
     try:
+        wait_until("kboot-dns to serve", serving, timeout=30,
+                   diagnose=lambda: log.read_text()[-2000:])
         yield proc
     finally:
         proc.terminate()

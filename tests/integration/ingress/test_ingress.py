@@ -10,7 +10,6 @@ import os
 import signal
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,10 +158,8 @@ def test_update_changes_routing_without_failed_requests(env: Env) -> None:
     try:
         for target, pod in (("svc-flip-c", "pod-c"), ("svc-flip-a", "pod-a"),
                             ("svc-flip-c", "pod-c")):
-            started = time.monotonic()
             _retarget(env, "flip", target)
-            eventually(_latest_is(seen, pod), timeout=5)
-            assert time.monotonic() - started < 5
+            eventually(_latest_is(seen, pod), timeout=30)  # bounds a hang, not a speed claim
     finally:
         stop.set()
         client.join()
@@ -218,7 +215,9 @@ def test_missing_tls_secret_gets_an_event_and_http_keeps_working(env: Env) -> No
                        tls=[{"hosts": ["nosecret.example.test"], "secretName": "absent"}]))
     eventually(lambda: _expect(env.get("nosecret.example.test"), "pod-c"))
     eventually(lambda: _reasons(env, "nosecret", "TLSSecretMissing"))
-    time.sleep(1.0)  # further syncs (status updates, other changes) must not repeat the Event
+    # a later full re-render (another Ingress now served) must not repeat the Event
+    env.create(ingress("later", rule("later.example.test", path("/", "svc-ns"))))
+    eventually(lambda: _expect(env.get("later.example.test"), "pod-c"))
     [event] = [e for e in env.events("nosecret") if e["reason"] == "TLSSecretMissing"]
     assert event["type"] == "Warning" and event["count"] == 1
     assert "absent" in event["message"]

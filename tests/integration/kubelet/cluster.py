@@ -24,6 +24,7 @@ from kboot.pki import CertSpec, issue, save_pair
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.etcd import free_port
 from tests.integration.kubelet.harness import Node, build_test_images, containerd_node
+from tests.waiting import wait_until
 
 NODE_NAME = "kbt-node"
 BB = "kboot.io/busybox:1.35"
@@ -121,7 +122,11 @@ def one_node_cluster(slot: int, *, resync: float = 1.0) -> Iterator[Cluster]:
         finally:
             for kind in ("pods", "services"):
                 cluster.kubectl("delete", kind, "--all", "--wait=false", "--grace-period=0")
-            time.sleep(0.5)
+            with contextlib.suppress(AssertionError):  # best effort: the node is torn down next
+                wait_until("the kubelet to remove the pods' containers",
+                           lambda: not cluster.node.ctr("-n", "k8s.io", "containers", "list",
+                                                        "-q", check=False).stdout.strip(),
+                           timeout=15, interval=0.2)
             _stop(cluster.kubelet)
 
 

@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import jinja2
 
 from kboot.images import build_busybox, build_pause, import_command
+from tests.waiting import wait_until
 
 PREFIX = "kbt-cri"
 SERVICE_CIDR = "10.96.0.0/12"  # the apiserver's default --service-cluster-ip-range
@@ -79,9 +79,13 @@ def _pids_matching(text: str) -> list[int]:
 
 
 def _kill_matching(text: str) -> None:
+    """SIGKILL the processes whose command line has ``text``; return once they are gone."""
     for pid in _pids_matching(text):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(AssertionError):  # best effort: the caller cleans up regardless
+        wait_until(f"processes matching {text} to exit", lambda: not _pids_matching(text),
+                   timeout=10, interval=0.05)
 
 
 def _remove_cgroups(name: str) -> None:
@@ -101,7 +105,6 @@ def cleanup_leftovers(slot: int | None = None) -> None:
     """Kill containerd/shims and remove netns, veths, routes, cgroups and dirs of kbt-cri runs."""
     tag = f"{PREFIX}-{slot}-" if slot is not None else f"{PREFIX}-"
     _kill_matching(str(TMP_BASE / tag))  # containerd, shims and runc of that run
-    time.sleep(0.2)
     for ns in sh("ip", "netns", "list", check=False).stdout.split("\n"):
         name = ns.split(" ")[0]
         if name.startswith(tag.rstrip("-")) or (slot is None and name.startswith(PREFIX)):
@@ -161,14 +164,14 @@ def _start_containerd(node: Node) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{node.netns}", "containerd",
                              "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if Path(node.socket).exists() and node.ctr("version", check=False).returncode == 0:
-            return proc
-        time.sleep(0.1)
-    proc.kill()
-    tail = (node.workdir / "containerd.log").read_text()[-2000:]
-    raise RuntimeError("containerd did not start: " + tail)
+    try:
+        wait_until("containerd to answer", lambda: Path(node.socket).exists()
+                   and node.ctr("version", check=False).returncode == 0, timeout=20)
+    except AssertionError:
+        proc.kill()
+        tail = (node.workdir / "containerd.log").read_text()[-2000:]
+        raise RuntimeError("containerd did not start: " + tail) from None
+    return proc
 
 
 def import_images(node: Node, images_dir: Path) -> None:
@@ -207,6 +210,5 @@ def containerd_node(slot: int, images_dir: Path) -> Iterator[Node]:
                 proc.wait(timeout=5)
             proc.kill()
         _kill_matching(str(workdir))
-        time.sleep(0.2)
         _remove_cgroups(node.cgroup_root.lstrip("/"))
         cleanup_leftovers(slot)

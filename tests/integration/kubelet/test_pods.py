@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import subprocess
-import time
 import urllib.request
 
 import pytest
 
 from tests.integration.kubelet.cluster import Cluster, pod
+from tests.waiting import stays, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def _logs(cluster: Cluster, *args: str, expect: str, timeout: float = 40) -> str:
     """``kubectl logs`` until it shows *expect* (a just-started container may not have
-    written yet on a loaded machine); the last output either way."""
-    deadline, out = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
+    written yet on a loaded machine)."""
+    def shown() -> str | None:
         out = cluster.kubectl("logs", *args).stdout
-        if out == expect:
-            break
-        time.sleep(0.3)
-    return out
+        return out if out == expect else None
+
+    return wait_until(f"logs {args} to be {expect!r}", shown, timeout=timeout, interval=0.3)
 
 
 def _cs(p: dict) -> dict:  # type: ignore[type-arg]
@@ -112,10 +110,11 @@ def test_configmap_secret_env_files_and_emptydir(cluster: Cluster) -> None:
                  {"name": "sec", "secret": {"secretName": "creds"}},
                  {"name": "scratch", "emptyDir": {}}]))
     cluster.wait_running("configured")
-    deadline, logs = time.monotonic() + 40, ""
-    while time.monotonic() < deadline and "hi there" not in logs:  # the echo may lag
-        logs = cluster.kubectl("logs", "configured").stdout
-        time.sleep(0.3)
+    def greeted() -> str | None:  # the echo may lag
+        out = cluster.kubectl("logs", "configured").stdout
+        return out if "hi there" in out else None
+
+    logs = wait_until("the configured pod's greeting", greeted, timeout=40, interval=0.3)
     assert "COLOR=blue PASS=s3cret" in logs and "hi there" in logs and "s3cret" in logs
     p = cluster.wait("pod", "configured", lambda p: _cs(p)["restartCount"] >= 1
                      and "running" in _cs(p)["state"], timeout=30)
@@ -229,9 +228,13 @@ def test_http_and_tcp_probes_from_the_kubelet(cluster: Cluster) -> None:
     assert _cs(p)["restartCount"] == 0
     p = cluster.wait_running("web-404")
     cluster.wait("pod", "web-404", lambda p: "running" in _cs(p)["state"])
-    time.sleep(3)
-    p = cluster.get("pod", "web-404")
-    assert p is not None and not _cs(p)["ready"] and _cs(p)["restartCount"] == 0
+
+    def unready_and_never_restarted() -> bool:
+        p = cluster.get("pod", "web-404")
+        return p is not None and not _cs(p)["ready"] and _cs(p)["restartCount"] == 0
+
+    stays("web-404 unready, not restarted", unready_and_never_restarted, seconds=3,
+          interval=0.5)  # a few probe periods: a failing readiness probe never restarts
 
 
 def test_kubelet_restart_adopts_running_pods(cluster: Cluster) -> None:
@@ -245,17 +248,20 @@ def test_kubelet_restart_adopts_running_pods(cluster: Cluster) -> None:
 
     sandboxes = mine()
     assert len(sandboxes) == 2
+    logged = len(cluster.kubelet_log.read_text())
     cluster.restart_kubelet()
-    time.sleep(3)
+    wait_until("the restarted kubelet adopts the pod's sandbox",
+               lambda: "of pod survivor" in cluster.kubelet_log.read_text()[logged:],
+               diagnose=lambda: cluster.kubelet_log.read_text()[-2000:])
+    # the restarted kubelet's port may take a moment
+    wait_until("exec through the restarted kubelet",
+               lambda: cluster.kubectl("exec", "survivor", "--", "true").returncode == 0,
+               timeout=30, interval=0.5, diagnose=lambda: cluster.kubelet_log.read_text()[-2000:])
     after = cluster.wait_running("survivor")
     assert after["status"]["podIP"] == before["status"]["podIP"]
     assert _cs(after)["containerID"] == _cs(before)["containerID"]
     assert _cs(after)["restartCount"] == 0 and _cs(after)["ready"]
     assert mine() == sandboxes
-    deadline = time.monotonic() + 30  # the restarted kubelet's port may take a moment
-    while cluster.kubectl("exec", "survivor", "--", "true").returncode != 0:
-        assert time.monotonic() < deadline, cluster.kubelet_log.read_text()[-2000:]
-        time.sleep(0.5)
 
 
 def test_security_context_user(cluster: Cluster) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
-import time
 
 import aiohttp
 import pytest
 
 from tests.integration.kubelet.cluster import NODE_NAME, Cluster, pod
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +48,12 @@ def test_only_the_apiserver_identity_is_authorized(cluster: Cluster) -> None:
                 missing = r.status
         return ok_status, body, denied, missing
 
-    ok_status, body, denied, missing = asyncio.run(go())
-    deadline = time.monotonic() + 30
-    while body != "hi\n" and time.monotonic() < deadline:  # the echo may lag on a loaded host
-        time.sleep(0.3)
-        ok_status, body, denied, missing = asyncio.run(go())
+    def echoed() -> tuple[int, str, int, int] | None:  # the echo may lag on a loaded host
+        got = asyncio.run(go())
+        return got if got[1] == "hi\n" else None
+
+    ok_status, body, denied, missing = wait_until("the pod's log line", echoed, timeout=30,
+                                                  interval=0.3)
     assert (ok_status, body) == (200, "hi\n")
     assert denied == 403 and missing == 404
 
@@ -69,13 +71,19 @@ def test_tty_exec_with_resize(cluster: Cluster) -> None:
                 url, ssl=ctx, protocols=("v5.channel.k8s.io",)) as ws:
             proto = ws.protocol or ""
             await ws.send_bytes(b"\x04" + json.dumps({"Width": 91, "Height": 37}).encode())
-            await asyncio.sleep(0.3)
-            await ws.send_bytes(b"\x00stty size; exit 4\n")
+            # the resize and stdin travel apart: ask for the size until the shell sees it
+            await ws.send_bytes(b"\x00stty size\n")
+            sizes = 0
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.BINARY:
                     break
                 if msg.data[0] == 1:
                     out += msg.data[1:]
+                    seen = re.findall(rb"^(\d+ \d+)\r?$", out, re.MULTILINE)
+                    if len(seen) > sizes:
+                        sizes = len(seen)
+                        again = b"exit 4" if seen[-1] == b"37 91" else b"stty size"
+                        await ws.send_bytes(b"\x00" + again + b"\n")
                 elif msg.data[0] == 3:
                     status = json.loads(msg.data[1:])
         return proto, out, status

@@ -162,7 +162,7 @@ async def test_watch_from_rv_selectors_and_deletes() -> None:
         rv = listed["metadata"]["resourceVersion"]
         task = asyncio.create_task(watch_lines(
             h, f"{NS}/pods?watch=true&resourceVersion={rv}&labelSelector=app%3Dweb", 3))
-        await asyncio.sleep(0.1)
+        # no need to wait for the watch to start: it replays everything after rv
         await h.json("POST", f"{NS}/pods", pod("w", app="web"), expect=201)
         await h.json("POST", f"{NS}/pods", pod("other", app="db"), expect=201)
         await h.json("PATCH", f"{NS}/pods/w", {"metadata": {"labels": {"app": "gone"}}},
@@ -208,9 +208,9 @@ async def test_watch_bookmarks_timeout_and_expired() -> None:
 async def test_table_watch_and_server_side_apply_conflict() -> None:
     async with running() as h:
         table_accept = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
-        task = asyncio.create_task(watch_lines(h, f"{NS}/configmaps?watch=1", 2,
-                                               headers=table_accept))
-        await asyncio.sleep(0.1)
+        rv = (await h.json("GET", f"{NS}/configmaps"))["metadata"]["resourceVersion"]
+        task = asyncio.create_task(watch_lines(
+            h, f"{NS}/configmaps?watch=1&resourceVersion={rv}", 2, headers=table_accept))
         apply = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"},
                  "data": {"k": "1"}}
         path = f"{NS}/configmaps/ssa?fieldManager="

@@ -8,7 +8,6 @@ Revisions are global, so the assertions are about order and relations, never abs
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -272,11 +271,11 @@ class StoreContract:
             kv = await store.get(p + "event")
             assert kv is not None and kv.lease != 0, "update keeps the key's lease"
             await store.create(p + "plain", b"p")
-            began = time.monotonic()
-            got = await take(store.watch(p + "event", from_revision=start), 3, timeout=TTL + 10)
+            # the timeout bounds a key that never expires; how soon is not asserted (a loaded
+            # machine decides that)
+            got = await take(store.watch(p + "event", from_revision=start), 3, timeout=TTL + 30)
             assert [e.type for e in got] == ["PUT", "PUT", "DELETE"]
             assert got[2].prev_kv is not None and got[2].prev_kv.mod_revision == r2
-            assert time.monotonic() - began < TTL + 8
             assert await store.get(p + "event") is None
             assert await store.get(p + "plain") is not None
 

@@ -100,12 +100,30 @@ def test_threads_missing_the_cache_together_compile_once(monkeypatch: pytest.Mon
     from kboot.templating import render as module
     calls: list[str] = []
     real = module._ENV.from_string
+    arrived = threading.Condition()
+    count = [0]
+
+    class CountingLock:
+        """The cache lock, counting the threads that have reached it."""
+
+        def __enter__(self) -> None:
+            with arrived:
+                count[0] += 1
+                arrived.notify_all()
+            real_lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            real_lock.release()
+
+    real_lock = threading.Lock()
 
     def slow(source: str) -> object:
         calls.append(source)
-        time.sleep(0.05)  # every thread arrives while the first compiles
+        with arrived:  # compile only once every thread waits for the lock (generous bound)
+            assert arrived.wait_for(lambda: count[0] == 8, timeout=30), count[0]
         return real(source)
     monkeypatch.setattr(module._ENV, "from_string", slow)
+    monkeypatch.setattr(module, "_lock", CountingLock())
     source = "{{ x }}-compiled-once-" + str(time.time())
     out: list[str] = []
     threads = [threading.Thread(target=lambda: out.append(module.render_string(source, {"x": 1})))
