@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kboot.controlplane.api import certificates as csrs
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.errors import ApiError
 from kboot.controlplane.client.rest import Client
 from kboot.controlplane.errors import ControlPlaneError
@@ -101,7 +102,8 @@ def new_request(node_name: str) -> tuple[bytes, bytes]:
 
 
 async def request_certificate(client: Client, node_name: str, *, poll: float = 0.2,
-                              timeout: float = 900.0) -> tuple[bytes, bytes]:
+                              timeout: float = 900.0,
+                              clock: Clock = REAL_CLOCK) -> tuple[bytes, bytes]:
     """Ask for and wait for a node client certificate; (certificate PEM, key PEM)."""
     key_pem, csr_pem = new_request(node_name)
     created = await client.create("certificatesigningrequests", {
@@ -111,9 +113,8 @@ async def request_certificate(client: Client, node_name: str, *, poll: float = 0
                  "signerName": csrs.KUBELET_CLIENT_SIGNER}})
     name = created["metadata"]["name"]
     log.info("asked for a client certificate: CertificateSigningRequest %s", name)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
+    deadline = clock.monotonic() + timeout
+    while clock.monotonic() < deadline:
         csr = await client.get("certificatesigningrequests", name)
         for type_ in ("Denied", "Failed"):
             cond = csrs.condition(csr, type_)
@@ -123,7 +124,7 @@ async def request_certificate(client: Client, node_name: str, *, poll: float = 0
         cert = (csr.get("status") or {}).get("certificate")
         if cert:
             return csrs.decode_field(cert), key_pem
-        await asyncio.sleep(poll)
+        await clock.sleep(poll)
     raise BootstrapError(f"CertificateSigningRequest {name} was not issued within "
                          f"{timeout:.0f} s (is the controller-manager running?)")
 
@@ -149,11 +150,12 @@ def write_credentials(paths: Paths, source_kubeconfig: Path, cert_pem: bytes,
     _write_private(paths.kubeconfig, yaml.safe_dump(config, sort_keys=False).encode())
 
 
-async def _obtain(paths: Paths, source: Path, node_name: str) -> None:
+async def _obtain(paths: Paths, source: Path, node_name: str, *,
+                  clock: Clock = REAL_CLOCK) -> None:
     while True:
         client = Client.from_kubeconfig(source)
         try:
-            cert_pem, key_pem = await request_certificate(client, node_name)
+            cert_pem, key_pem = await request_certificate(client, node_name, clock=clock)
             break
         except ApiError as exc:  # not yet allowed / API not up: retry like upstream
             log.warning("client certificate request failed (%s); retrying in 5 s", exc)
@@ -161,20 +163,21 @@ async def _obtain(paths: Paths, source: Path, node_name: str) -> None:
             log.warning("API not reachable (%s); retrying in 5 s", exc)
         finally:
             await client.close()
-        await asyncio.sleep(5)
+        await clock.sleep(5)
     write_credentials(paths, source, cert_pem, key_pem)
     log.info("wrote client certificate %s", paths.current)
 
 
-async def ensure_credentials(paths: Paths, node_name: str) -> None:
+async def ensure_credentials(paths: Paths, node_name: str, *,
+                             clock: Clock = REAL_CLOCK) -> None:
     """Leave ``paths.kubeconfig`` with a valid client certificate before the kubelet starts."""
-    now = datetime.datetime.now(datetime.UTC)
+    now = clock.now()
     cert = client_certificate(paths.kubeconfig) if paths.kubeconfig.exists() else None
     if cert is not None and now < cert.not_valid_after_utc:
         if now < renewal_due(cert):
             return
         log.info("client certificate expires %s: renewing", cert.not_valid_after_utc)
-        await _obtain(paths, paths.kubeconfig, node_name)
+        await _obtain(paths, paths.kubeconfig, node_name, clock=clock)
         return
     bootstrap = paths.bootstrap_kubeconfig
     if bootstrap is None or not bootstrap.exists():
@@ -182,19 +185,19 @@ async def ensure_credentials(paths: Paths, node_name: str) -> None:
         raise BootstrapError(f"{paths.kubeconfig}: client certificate {state} and no "
                              "bootstrap kubeconfig to request one (re-run `kboot up`)")
     log.info("no valid client certificate: bootstrapping with %s", bootstrap)
-    await _obtain(paths, bootstrap, node_name)
+    await _obtain(paths, bootstrap, node_name, clock=clock)
     bootstrap.unlink(missing_ok=True)
 
 
-async def rotate_when_due(paths: Paths, node_name: str) -> None:
+async def rotate_when_due(paths: Paths, node_name: str, *, clock: Clock = REAL_CLOCK) -> None:
     """Sleep until the certificate is due for renewal, renew it, and return (the caller then
     restarts on the new credentials)."""
     cert = client_certificate(paths.kubeconfig)
     if cert is None:  # token credentials: nothing to rotate
         await asyncio.Event().wait()
         return
-    wait = (renewal_due(cert) - datetime.datetime.now(datetime.UTC)).total_seconds()
+    wait = (renewal_due(cert) - clock.now()).total_seconds()
     while wait > 0:
-        await asyncio.sleep(min(wait, 3600.0))
-        wait = (renewal_due(cert) - datetime.datetime.now(datetime.UTC)).total_seconds()
-    await _obtain(paths, paths.kubeconfig, node_name)
+        await clock.sleep(min(wait, 3600.0))
+        wait = (renewal_due(cert) - clock.now()).total_seconds()
+    await _obtain(paths, paths.kubeconfig, node_name, clock=clock)

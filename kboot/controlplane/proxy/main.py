@@ -19,6 +19,7 @@ import socket
 from collections.abc import Sequence
 
 from kboot.controlplane.client.api import ApiClient
+from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.component import (
     add_common_flags,
     log_level,
@@ -45,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 class Proxier:
     def __init__(self, client: ApiClient, iptables: Iptables, *, cluster_cidr: str = "",
-                 min_period: float = 0.2) -> None:
+                 min_period: float = 0.2, clock: Clock = REAL_CLOCK) -> None:
         self.iptables, self.cluster_cidr, self.min_period = iptables, cluster_cidr, min_period
-        self.informers = Informers(client)
+        self.clock = clock  # the pause between syncs (rate limit)
+        self.informers = Informers(client, clock=clock)
         self.services = self.informers.get("services")
         self.endpoints = self.informers.get("endpoints")
         self.dirty = asyncio.Event()
@@ -87,7 +89,7 @@ class Proxier:
                     log.error("applying rules failed: %s", exc)
                     self.applied = ""
                     self.dirty.set()
-                await asyncio.sleep(self.min_period)
+                await self.clock.sleep(self.min_period)
         finally:
             await self.informers.stop()
 
