@@ -364,3 +364,31 @@ class ApiClientContract:
                 await c.create_subresource("pods", "p", "binding", binding, namespace=NS)
 
         backend.run(case)
+
+    def test_eviction_deletes_with_its_options(self, backend: Backend) -> None:
+        async def case(c: ApiClient) -> None:
+            await c.create("pods", pod("p", node="n1"))
+            eviction: dict[str, Any] = {"apiVersion": "policy/v1", "kind": "Eviction",
+                                        "metadata": {"name": "p", "namespace": NS},
+                                        "deleteOptions": {"gracePeriodSeconds": 0}}
+            await c.create_subresource("pods", "p", "eviction", eviction, namespace=NS)
+            with pytest.raises(NotFound):
+                await c.get("pods", "p", namespace=NS)
+            with pytest.raises(NotFound):
+                await c.create_subresource("pods", "p", "eviction", eviction, namespace=NS)
+
+        backend.run(case)
+
+    def test_server_side_apply_creates_then_updates(self, backend: Backend) -> None:
+        async def case(c: ApiClient) -> None:
+            body = cm("applied")
+            made = await c.patch("configmaps", "applied", body, namespace=NS,
+                                 patch_type="apply", field_manager="test")
+            assert made["data"] == {"k": "v"} and made["metadata"]["uid"]
+            changed = {**body, "data": {"k": "v2"}}
+            again = await c.patch("configmaps", "applied", changed, namespace=NS,
+                                  patch_type="apply", field_manager="test")
+            assert again["data"] == {"k": "v2"}
+            assert again["metadata"]["uid"] == made["metadata"]["uid"]
+
+        backend.run(case)
