@@ -5,7 +5,8 @@ the real REST :class:`Client` talking to an in-process kboot-apiserver on the me
 (as the Store contract runs over every backend). Whatever a unit test learns from the fake is
 therefore true of the apiserver, for the verbs below: create/get/list (selectors, pages),
 watch (from a version, selector transitions), replace (optimistic concurrency), patch (merge,
-JSON, strategic), delete (finalizers, preconditions, graceful pods) and the status subresource.
+JSON, strategic, server-side apply), delete (finalizers, preconditions, graceful pods), the
+status subresource, binding and eviction.
 
 Known, deliberate difference (not asserted): the fake does not require a request's Namespace
 to exist, so unit tests need not create one.
