@@ -11,6 +11,7 @@ import subprocess
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from kboot.pki.keys import key_from_pem
 from tests.fixtures.apiserver import BOOTSTRAP_TOKEN, STATIC_TOKEN, ApiServer
 from tests.fixtures.etcd import EtcdCluster
 from tests.integration.apiserver.http import call
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +70,9 @@ def test_service_account_token(server: ApiServer, ns: str) -> None:
     assert call(server, "GET", f"/api/v1/namespaces/{ns}/pods", token=other).status == 401
 
 
-def _eventually(check: object, timeout: float = 5.0) -> bool:
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
+def _eventually(check: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """``check`` holds within a generous deadline (RBAC and token caches settle)."""
+    return wait_until("the access check", check, timeout=timeout, interval=0.05)
 
 
 def _pod(name: str, node: str, secret: str) -> dict[str, object]:

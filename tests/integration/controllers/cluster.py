@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.sync import SyncClient
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.etcd import _pid_alive
+from tests.waiting import wait_until
 
 PREFIX = "kboot-cp-test-"
 T = TypeVar("T")
@@ -129,15 +129,8 @@ def control_plane(server: ApiServer, *, nodes: int = 3) -> Iterator[ControlPlane
 def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 60.0,
              interval: float = 0.25, cp: ControlPlane | None = None) -> T:
     """Poll ``probe`` until it returns something truthy; fail with the components' logs."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n"
-                         f"{cp.logs() if cp else ''}")
+    return wait_until(what, probe, timeout=timeout, interval=interval,
+                      diagnose=cp.logs if cp else None)
 
 
 def running_pods(client: SyncClient, namespace: str, selector: str) -> list[dict[str, Any]]:

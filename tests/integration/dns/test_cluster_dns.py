@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
 from tests.integration.kubelet.cluster import Cluster, pod
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +35,12 @@ def test_service_names_resolve_inside_a_pod(cluster: Cluster,
     resolv = cluster.kubectl("exec", "asker", "--", "cat", "/etc/resolv.conf").stdout
     assert f"nameserver {cluster.node.host_ip}" in resolv
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in resolv
-    deadline, out = time.monotonic() + 40, ""
-    while time.monotonic() < deadline and out != "found-by-name":
-        out = cluster.kubectl("exec", "asker", "--", "timeout", "5", "wget", "-q", "-O-",
-                              "http://named:8080/").stdout.strip()
-        time.sleep(0.3)
-    assert out == "found-by-name", (dns.poll(), (cluster.node.workdir / "dns.log").read_text())
+    def by_name() -> bool:
+        return cluster.kubectl("exec", "asker", "--", "timeout", "5", "wget", "-q", "-O-",
+                               "http://named:8080/").stdout.strip() == "found-by-name"
+
+    wait_until("a Service reached by name", by_name, timeout=40, interval=0.3,
+               diagnose=lambda: f"{dns.poll()} {(cluster.node.workdir / 'dns.log').read_text()}")
     look = cluster.kubectl("exec", "asker", "--", "nslookup",
                            "virtual.default.svc.cluster.local").stdout
     assert virtual["spec"]["clusterIP"] in look

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.fixtures.etcd import _pid_alive, free_port
+from tests.waiting import wait_until
 
 PREFIX = "kboot-ingress-test-"
 _DIR_RE = re.compile(rf"{PREFIX}(\d+)-")
@@ -93,15 +93,23 @@ def request(port: int, host: str, path: str = "/", *, tls: ssl.SSLContext | None
 
 
 def eventually(fn: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.1) -> T:
-    """Call ``fn`` until it returns without an AssertionError/OSError; return its value."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Call ``fn`` until it returns without an AssertionError/OSError; return its value (on
+    timeout, the last failure is raised)."""
+    failures: list[Exception] = []
+
+    def attempt() -> tuple[T] | None:
         try:
-            return fn()
-        except (AssertionError, OSError, ValueError, IndexError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(interval)
+            return (fn(),)
+        except (AssertionError, OSError, ValueError, IndexError) as exc:
+            failures[:] = [exc]
+            return None
+
+    try:
+        return wait_until("a condition", attempt, timeout=timeout, interval=interval)[0]
+    except AssertionError:
+        if failures:
+            raise failures[0] from None
+        raise
 
 
 # -- the controller ------------------------------------------------------------------------

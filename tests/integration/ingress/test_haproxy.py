@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,6 +23,7 @@ from tests.fixtures.etcd import free_port
 from tests.integration.ingress.harness import PREFIX, backend, cleanup_leftovers, request
 from tests.unit.ingress.cases import MATCH_CASES, MATCH_SERVICES, SCENARIOS, matching_ingress
 from tests.unit.ingress.objects import endpoints, ingress_class, service
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 HAPROXY = Path("/usr/sbin/haproxy")
@@ -127,9 +127,8 @@ def test_back_to_back_reloads_are_never_lost(workdir: Path) -> None:
 
 
 def _body(port: int) -> str:
-    deadline = time.monotonic() + 3  # old workers may answer until the new ones took over
-    while True:
+    def new_body() -> str | None:  # old workers may answer until the new ones took over
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
-        if body == "v5" or time.monotonic() > deadline:
-            return body
-        time.sleep(0.05)
+        return body if body == "v5" else None
+
+    return wait_until("the reloaded workers to answer", new_body, timeout=30, interval=0.05)

@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,16 +59,16 @@ class Cluster:
 
     def wait(self, kind: str, name: str, check: Callable[[Obj], bool], *, timeout: float = 60,
              namespace: str = "default") -> Obj:
-        deadline = time.monotonic() + timeout
-        obj: Obj | None = None
-        while time.monotonic() < deadline:
-            obj = self.get(kind, name, namespace)
-            if obj is not None and check(obj):
-                return obj
-            time.sleep(0.25)
-        raise AssertionError(f"{kind}/{name} did not reach the condition: "
-                             f"{json.dumps((obj or {}).get('status'))[:1500]}\n"
-                             f"kubelet log:\n{self.kubelet_log.read_text()[-3000:]}")
+        last: list[Obj | None] = [None]
+
+        def reached() -> Obj | None:
+            obj = last[0] = self.get(kind, name, namespace)
+            return obj if obj is not None and check(obj) else None
+
+        return wait_until(f"{kind}/{name} to reach the condition", reached, timeout=timeout,
+                          interval=0.25,
+                          diagnose=lambda: f"{json.dumps((last[0] or {}).get('status'))[:1500]}"
+                          f"\nkubelet log:\n{self.kubelet_log.read_text()[-3000:]}")
 
     def wait_running(self, name: str, timeout: float = 60) -> Obj:
         return self.wait("pod", name, lambda p: (p.get("status") or {}).get("phase")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 import urllib.request
 
 import pytest
 
 from tests.integration.kubelet.cluster import Cluster, pod
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +32,13 @@ def test_clusterip_and_nodeport_reach_the_pod(cluster: Cluster,
     svc = cluster.get("service", "web")
     assert svc is not None
     cluster_ip = svc["spec"]["clusterIP"]
-    deadline, out = time.monotonic() + 40, ""
-    while time.monotonic() < deadline and out != "via-service":
-        res = cluster.kubectl("exec", "client", "--", "timeout", "3", "wget", "-q", "-O-",
-                              f"http://{cluster_ip}/")
-        out = res.stdout.strip()
-        time.sleep(0.3)
-    assert out == "via-service", (proxy.poll(), (cluster.node.workdir / "proxy.log").read_text())
+    def via_service() -> bool:
+        return cluster.kubectl("exec", "client", "--", "timeout", "3", "wget", "-q", "-O-",
+                               f"http://{cluster_ip}/").stdout.strip() == "via-service"
+
+    wait_until("the Service's ClusterIP to answer", via_service, timeout=40, interval=0.3,
+               diagnose=lambda: f"{proxy.poll()} "
+                                f"{(cluster.node.workdir / 'proxy.log').read_text()}")
     saved = cluster.node.ctr("version").returncode == 0 and subprocess.run(
         ["ip", "netns", "exec", cluster.node.netns, "iptables-save", "-t", "nat"],
         capture_output=True, text=True).stdout
@@ -69,11 +69,12 @@ def test_clusterip_balances_across_endpoints(cluster: Cluster,
     script = ("for i in $(seq 1 24); do timeout 3 wget -q -O- http://"
               f"{svc['spec']['clusterIP']}/; done")
     seen: set[str] = set()
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and seen != {"lb-a", "lb-b"}:
-        out = cluster.kubectl("exec", "lb-client", "--", "sh", "-c", script).stdout
-        seen |= set(out.split())
-    assert seen == {"lb-a", "lb-b"}
+
+    def both_answered() -> bool:
+        seen.update(cluster.kubectl("exec", "lb-client", "--", "sh", "-c", script).stdout.split())
+        return seen == {"lb-a", "lb-b"}
+
+    wait_until("both endpoints to answer", both_answered, timeout=40, interval=0)
 
 
 def test_service_without_endpoints_is_refused(cluster: Cluster,
@@ -85,10 +86,10 @@ def test_service_without_endpoints_is_refused(cluster: Cluster,
                    "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]}})
     svc = cluster.get("service", "nobody")
     assert svc is not None
-    deadline, err = time.monotonic() + 40, ""
-    while time.monotonic() < deadline and "refused" not in err.lower():
+    def refused() -> str | None:
         # `timeout 5`: without the REJECT the connection would hang, and wget says no "refused"
         err = cluster.kubectl("exec", "refused-client", "--", "timeout", "5", "wget", "-q",
                               "-O-", f"http://{svc['spec']['clusterIP']}/").stderr
-        time.sleep(0.3)
-    assert "refused" in err.lower(), err
+        return err if "refused" in err.lower() else None
+
+    wait_until("an endpoint-less Service to refuse", refused, timeout=40, interval=0.3)

@@ -6,7 +6,6 @@ import re
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from kboot.inventory import Connection, JumpHost, load_inventory, resolve_secret
 from kboot.transport import Transport, open_transport
 from kboot.transport.ssh import SSHTransport
 from tests.fixtures.sshd import SshdHosts
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -251,10 +251,8 @@ def test_reconnects_after_the_connection_drops(sshd_hosts: SshdHosts, known_host
                                 user="kbootdeploy"))
     first = t.connect()
     first.sock.shutdown(socket.SHUT_RDWR)  # the network drops the TCP connection
-    deadline = time.monotonic() + 15  # generous: the suite may share 2 loaded cores
-    while first.is_active() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not first.is_active()
+    wait_until("paramiko to notice the drop", lambda: not first.is_active(), timeout=30,
+               interval=0.05)
     assert t.run("echo back").stdout == "back\n"
     assert t.connect() is not first
     t.close()
