@@ -79,7 +79,7 @@ def test_tty_exec_with_resize(cluster: Cluster) -> None:
                     break
                 if msg.data[0] == 1:
                     out += msg.data[1:]
-                    seen = re.findall(rb"^(\d+ \d+)\r?$", out, re.MULTILINE)
+                    seen = re.findall(rb"^(\d+ \d+)\r*$", out, re.MULTILINE)
                     if len(seen) > sizes:
                         sizes = len(seen)
                         again = b"exit 4" if seen[-1] == b"37 91" else b"stty size"
