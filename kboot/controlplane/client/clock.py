@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import heapq
+import inspect
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
@@ -207,16 +208,21 @@ class FakeClock:
         self._mono = target
         await run_until_idle()
 
-    async def advance_until(self, predicate: Callable[[], bool], *, step: float = 0.1,
-                            limit: float = 600.0) -> float:
-        """Advance in ``step``s until ``predicate()`` holds; return the simulated time taken.
+    async def advance_until(self, predicate: Callable[[], bool | Awaitable[bool]], *,
+                            step: float = 0.1, limit: float = 600.0) -> float:
+        """Advance in ``step``s until ``predicate()`` (sync or async) holds; return the
+        simulated time taken.
 
         Raises ``AssertionError`` after ``limit`` simulated seconds (a test's generous bound,
         costing no real time).
         """
+        async def holds() -> bool:
+            result = predicate()
+            return bool(await result) if inspect.isawaitable(result) else bool(result)
+
         start = self._mono
         await run_until_idle()
-        while not predicate():
+        while not await holds():
             if self._mono - start >= limit:
                 raise AssertionError(f"condition not reached within {limit} simulated s")
             await self.advance(step)

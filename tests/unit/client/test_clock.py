@@ -78,6 +78,12 @@ def test_advance_until_reports_simulated_time_and_fails_past_its_limit() -> None
         task = asyncio.create_task(later())
         assert await clock.advance_until(done.is_set, step=1) == 3
         await task
+
+        async def later_async() -> bool:
+            return clock.monotonic() >= start + 5
+
+        start = clock.monotonic()
+        assert await clock.advance_until(later_async, step=1) == 5
         with pytest.raises(AssertionError, match="within 5"):
             await clock.advance_until(lambda: False, step=1, limit=5)
 

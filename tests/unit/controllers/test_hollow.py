@@ -34,12 +34,9 @@ def test_exit_plan(p: dict[str, Any], expected: tuple[int, float] | None) -> Non
     assert exit_plan(p) == expected
 
 
-async def eventually(clock: FakeClock, probe: Any, limit: float = 60.0) -> None:
-    """Advance simulated time until ``probe()`` holds (at most ``limit`` simulated s)."""
-    start = clock.monotonic()
-    while not await probe():
-        assert clock.monotonic() - start < limit, "condition not reached"
-        await clock.advance(0.1)
+async def eventually(clock: FakeClock, probe: Any) -> None:
+    """Advance simulated time until ``probe()`` holds."""
+    await clock.advance_until(probe, limit=60)
 
 
 def test_hollow_node_registers_runs_finishes_and_deletes_pods() -> None:

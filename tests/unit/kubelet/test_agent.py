@@ -24,11 +24,7 @@ from tests.unit.kubelet.helpers import pod
 async def until(clock: FakeClock, check: Callable[[], Awaitable[bool]],
                 limit: float = 120.0) -> float:
     """Advance ``clock`` until ``check()`` holds; the simulated seconds it took."""
-    start = clock.monotonic()
-    while not await check():
-        assert clock.monotonic() - start < limit, "condition not reached"
-        await clock.advance(0.1)
-    return clock.monotonic() - start
+    return await clock.advance_until(check, limit=limit)
 
 
 def _kubelet(tmp_path: Path) -> tuple[FakeClient, FakeRuntime, Kubelet]:
