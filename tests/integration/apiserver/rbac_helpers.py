@@ -4,9 +4,9 @@ milliseconds; every wait polls a SelfSubjectAccessReview for a stated condition)
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from tests import waiting
 from tests.fixtures.apiserver import ApiServer, Identity
 from tests.integration.apiserver.http import Reply, call
 
@@ -70,10 +70,7 @@ def can(server: ApiServer, who: Identity, verb: str, resource: str, *, ns: str =
 
 def wait_until(check: Any, what: str, timeout: float = WAIT_SECONDS) -> None:
     """Poll ``check()`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
+    waiting.wait_until(what, check, timeout=timeout, interval=0.05)
 
 
 def wait_can(server: ApiServer, who: Identity, verb: str, resource: str, **kw: str) -> None:
