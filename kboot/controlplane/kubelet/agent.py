@@ -245,6 +245,17 @@ class Kubelet:
         except RuntimeError_:
             return False
 
+    async def pod_netns(self, namespace: str, pod: str) -> str | None:
+        """Where port-forward dials: the network namespace of the pod's live sandbox."""
+        obj = self.pods.get(f"{namespace}/{pod}")
+        worker = self.workers.get(obj["metadata"]["uid"]) if obj is not None else None
+        if worker is None or not worker.sandbox_id or worker.terminal:
+            return None
+        try:
+            return await self.runtime.sandbox_netns(worker.sandbox_id)
+        except RuntimeError_:
+            return None
+
     # -- one pod ------------------------------------------------------------------------------
 
     def _current(self, uid: str) -> Obj | None:

@@ -2,7 +2,8 @@
 
 Routes (upstream's paths): ``GET /containerLogs/{ns}/{pod}/{container}`` (text/plain, chunked
 while following), ``GET|POST /exec/{ns}/{pod}/{container}`` and ``/attach/…`` (WebSocket
-``v5``/``v4.channel.k8s.io``), ``GET /healthz``. TLS with the node's serving certificate;
+``v5``/``v4.channel.k8s.io``), ``GET|POST /portForward/{ns}/{pod}`` (:mod:`.portforward`),
+``GET /metrics`` (port-forward counters), ``GET /healthz``. TLS with the node's serving certificate;
 clients must present a certificate signed by the cluster CA **and** belong to group
 ``system:masters`` (the apiserver's kubelet-client certificate) — nothing else is authorized.
 """
@@ -20,7 +21,8 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
-from kboot.controlplane.kubelet import execstream, logs
+from kboot.controlplane.kubelet import execstream, logs, portforward
+from kboot.controlplane.portforward.stats import Stats
 
 log = logging.getLogger(__name__)
 AUTHORIZED_GROUP = "system:masters"
@@ -43,6 +45,8 @@ class Containers(Protocol):
                              ) -> ContainerRef | None: ...
 
     async def is_running(self, container_id: str) -> bool: ...
+
+    async def pod_netns(self, namespace: str, pod: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ def _int(request: web.Request, name: str) -> int | None:
 class KubeletServer:
     def __init__(self, containers: Containers, config: ServerConfig) -> None:
         self.containers, self.config = containers, config
+        self.portforward_stats = Stats()
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -103,7 +108,17 @@ class KubeletServer:
         for verb, handler in (("exec", self.exec), ("attach", self.attach)):
             app.router.add_route("GET", f"/{verb}/{{ns}}/{{pod}}/{{container}}", handler)
             app.router.add_route("POST", f"/{verb}/{{ns}}/{{pod}}/{{container}}", handler)
+        for method in ("GET", "POST"):
+            app.router.add_route(method, "/portForward/{ns}/{pod}", self.port_forward)
+        app.router.add_get("/metrics", self.metrics)
         return app
+
+    async def port_forward(self, request: web.Request) -> web.StreamResponse:
+        return await portforward.handle(request, self.containers, self.portforward_stats)
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(text=self.portforward_stats.render("kubelet"),
+                            content_type="text/plain")
 
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")

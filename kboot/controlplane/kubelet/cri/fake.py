@@ -85,6 +85,11 @@ class FakeRuntime:
             raise NotFoundError(sandbox_id, code="NOT_FOUND")
         return self.sandboxes[sandbox_id]
 
+    async def sandbox_netns(self, sandbox_id: str) -> str:
+        """Fake sandboxes share the test process's network namespace (path "")."""
+        await self.sandbox_status(sandbox_id)
+        return ""
+
     async def list_sandboxes(self, *, labels: dict[str, str] | None = None
                              ) -> list[SandboxStatus]:
         want = (labels or {}).items()

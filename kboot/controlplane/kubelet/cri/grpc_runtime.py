@@ -7,6 +7,7 @@ only here. gRPC ``NOT_FOUND`` becomes :class:`NotFoundError`; every other failur
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -122,6 +123,21 @@ def _image(i: Any) -> ImageInfo:
                      size=i.size)
 
 
+def netns_from_info(info: str, sandbox_id: str) -> str:
+    try:
+        doc = json.loads(info or "{}")
+    except ValueError:
+        doc = {}
+    spaces = (((doc.get("runtimeSpec") or {}).get("linux") or {}).get("namespaces") or [])
+    path = next((n.get("path") for n in spaces if n.get("type") == "network"), None)
+    if path:
+        return str(path)
+    if doc.get("pid"):
+        return f"/proc/{int(doc['pid'])}/ns/net"
+    raise RuntimeError_(f"the runtime does not say where sandbox {sandbox_id}'s network "
+                        "namespace is")
+
+
 class CriRuntime:
     """containerd (or any CRI runtime) at *endpoint*, e.g. ``unix:///run/containerd/…sock``."""
 
@@ -169,6 +185,13 @@ class CriRuntime:
         r = await self._call(self._rt.PodSandboxStatus,
                              pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id))
         return _sandbox_status(r.status, ip=r.status.network.ip)
+
+    async def sandbox_netns(self, sandbox_id: str) -> str:
+        """The sandbox's network namespace, from containerd's verbose status (its runtime
+        spec names the namespace path; the sandbox process's ``/proc/PID/ns/net`` otherwise)."""
+        r = await self._call(self._rt.PodSandboxStatus,
+                             pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=True))
+        return netns_from_info(r.info.get("info", ""), sandbox_id)
 
     async def list_sandboxes(self, *, labels: dict[str, str] | None = None
                              ) -> list[SandboxStatus]:

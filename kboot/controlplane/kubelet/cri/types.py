@@ -155,6 +155,8 @@ class Runtime(Protocol):
 
     async def sandbox_status(self, sandbox_id: str) -> SandboxStatus: ...
 
+    async def sandbox_netns(self, sandbox_id: str) -> str: ...  # network namespace path
+
     async def list_sandboxes(self, *, labels: dict[str, str] | None = None
                              ) -> list[SandboxStatus]: ...
 
