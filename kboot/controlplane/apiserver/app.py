@@ -22,10 +22,10 @@ from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import (
     crud,
     discovery,
-    kubeletproxy,
     listing,
     offload,
     patching,
+    portforward,
     reviews,
     rules,
     tokenrequest,
@@ -168,8 +168,9 @@ async def _special(request: web.Request, state: ServerState, user: UserInfo
         pods = lookup("", "pods")
         assert pods is not None
         pf = Target(pods, forward.group(1), forward.group(2), "portforward")
+        request[METRIC] = ("CREATE", "", pf.resource)
         _authorize(state, user, pf, "create")
-        return await kubeletproxy.port_forward(state, pf, request)
+        return await portforward.port_forward(state, pf, request)
     token_path = tokenrequest.PATH_RE.match(request.path)
     if token_path and request.method == "POST":
         accounts = lookup("", "serviceaccounts")

@@ -1,6 +1,6 @@
 """``pods/log``, ``pods/exec`` and ``pods/attach``: proxied to the pod's kubelet.
 
-``pods/portforward`` is relayed the same way to ``/portForward/<ns>/<pod>``. The interface
+``pods/portforward`` lives in :mod:`.portforward` (it also relays raw SPDY). The interface
 (docs/apiserver.md): the kubelet serves HTTPS on the node's
 ``status.daemonEndpoints.kubeletEndpoint.Port`` (default 10250) at its ``InternalIP``;
 ``GET /containerLogs/<ns>/<pod>/<container>?follow=&tailLines=&timestamps=&sinceSeconds=
@@ -131,18 +131,6 @@ async def stream(state: ServerState, scope: Scope, request: web.Request) -> web.
     url = (f"{base}/{_segments(t.subresource, t.namespace, t.name, container)}"
            f"?{urlencode(params)}")
     return await _websocket_proxy(state, request, url)
-
-
-async def port_forward(state: ServerState, target: Target, request: web.Request
-                       ) -> web.StreamResponse:
-    """portforward: WebSocket to ``/portForward/<ns>/<pod>`` on the kubelet, frames relayed
-    unchanged (kubectl 1.32 tunnels SPDY inside, subprotocol
-    ``SPDY/3.1+portforward.k8s.io``; the kubelet speaks it)."""
-    _require_websocket(request)
-    _, base = await _pod_and_base(state, target)
-    url = f"{base}/portForward/{_segments(target.namespace, target.name)}"
-    query = urlencode(list(request.query.items()))  # the client's parameters, re-encoded
-    return await _websocket_proxy(state, request, f"{url}?{query}" if query else url)
 
 
 def _segments(*parts: str | None) -> str:

@@ -11,6 +11,8 @@ import bisect
 import collections
 from dataclasses import dataclass, field
 
+from kboot.controlplane.portforward.stats import Stats
+
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -34,6 +36,7 @@ class Metrics:
         self.requests: collections.Counter[Labels] = collections.Counter()
         self.latency: dict[tuple[str, str, str], _Histogram] = {}
         self.watchers: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.portforward = Stats()  # sessions by protocol (pods/portforward)
 
     def observe(self, *, verb: str, group: str, resource: str, code: int,
                 seconds: float) -> None:
@@ -70,4 +73,4 @@ class Metrics:
         for (group, resource), n in sorted(self.watchers.items()):
             lines.append(f'apiserver_registered_watchers{{group="{group}",'
                          f'resource="{resource}"}} {n}')
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self.portforward.render("apiserver")

@@ -40,7 +40,7 @@ class _Pipe(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.reader.feed_eof()
-        return True  # keep the write half open: the peer may still read
+        return True  # keep the write half open if the transport can (TLS cannot)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reader.feed_eof()
@@ -86,13 +86,12 @@ def take_over(request: web.Request) -> RawConn:
     reach the returned RawConn, not the HTTP parser. Call it *before* answering 101, so no
     byte of the new protocol can reach aiohttp; the 101 still goes out through aiohttp."""
     transport = request.transport
-    if not isinstance(transport, asyncio.Transport):
+    if transport is None or transport.is_closing():
         raise ConnectionResetError("the client went away before the upgrade")
     reader = asyncio.StreamReader(limit=READ_LIMIT)
     reader.set_transport(transport)  # pauses reading while the reader is full
     pipe = _Pipe(reader)
     transport.set_protocol(pipe)
-    request.protocol.force_close()  # aiohttp closes (not reuses) it once the handler returns
     return RawConn(transport, pipe)
 
 
@@ -102,6 +101,7 @@ async def upgrade(request: web.Request, headers: dict[str, str]
     response for the handler to return once it is done with the connection."""
     conn = take_over(request)
     response = web.StreamResponse(status=101, headers={"Connection": "Upgrade", **headers})
+    response.force_close()  # aiohttp closes, never reuses, the connection after the handler
     await response.prepare(request)
     return conn, response
 

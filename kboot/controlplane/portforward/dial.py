@@ -83,6 +83,7 @@ async def connect(netns: str, port: int, *, label: str
             return await asyncio.open_connection(sock=sock, limit=1 << 18)
         except OSError as err:
             sock.close()
-            failures.append(f"{name}: dial {host}:{port}: {err.strerror or err}")
+            reason = os.strerror(err.errno).lower() if err.errno else str(err)
+            failures.append(f"{name}: dial {host}:{port}: connect: {reason}")
     raise DialError(f"failed to connect to localhost:{port} inside {label}: "
                     + "; ".join(failures))

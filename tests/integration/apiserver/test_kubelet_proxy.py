@@ -76,6 +76,9 @@ def test_port_forward_websocket_is_relayed(apiserver_sqlite: ApiServer,
                                            kubelet: FakeKubelet) -> None:
     server, ns = apiserver_sqlite, "proxy-pf"
     _node_and_pod(server, kubelet, ns)
+    pod = call(server, "GET", f"/api/v1/namespaces/{ns}/pods/p").body
+    pod["status"] = {"phase": "Running"}  # only a Running pod is forwarded to
+    assert call(server, "PUT", f"/api/v1/namespaces/{ns}/pods/p/status", pod).status == 200
 
     async def exchange() -> tuple[str | None, bytes]:
         connector = aiohttp.TCPConnector(ssl=server.ssl_context())
