@@ -10,8 +10,12 @@ Also here: :func:`local_servers`, an HTTP server (``GET /n`` answers ``hello n``
 from __future__ import annotations
 
 import asyncio
+import http.client
+import os
+import re
 import socket
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +27,7 @@ from aiohttp import web
 
 from kboot.controlplane.kubelet.server import ContainerRef, KubeletServer, ServerConfig
 from kboot.pki import CertSpec, issue, save_pair
-from tests.fixtures.apiserver import ApiServer
+from tests.fixtures.apiserver import KUBECTL, ApiServer, Identity
 from tests.fixtures.etcd import free_port
 
 
@@ -132,3 +136,39 @@ def local_servers() -> Iterator[LocalServers]:
         http.shutdown()
         http.server_close()
         echo.close()
+
+
+MODES = {"websocket": {}, "spdy": {"KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}}
+
+
+@contextmanager
+def kubectl_forward(server: ApiServer, ns: str, target: str, remote: int | str, mode: str,
+             identity: Identity | None = None) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """``kubectl port-forward`` to a random local port: (local port, the process)."""
+    home = server.workdir / "home"
+    home.mkdir(exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin"), "HOME": str(home), **MODES[mode]}
+    config = (identity or server.admin).kubeconfig
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(config), "port-forward", "-n", ns,
+                             target, f"0:{remote}",
+                             "--address", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
+        assert found, f"kubectl said {line!r}; stderr: {proc.stderr.read() if proc.stderr else ''}"
+        yield int(found.group(1)), proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()

@@ -4,15 +4,12 @@ portforward_kubelet.py), in all three protocols, with the bad inputs of issue 18
 
 from __future__ import annotations
 
-import http.client
 import os
-import re
 import select
 import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,17 +17,19 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.stream import portforward
 
-from tests.fixtures.apiserver import KUBECTL, ApiServer, Identity, kubeconfig_data
+from tests.fixtures.apiserver import KUBECTL, ApiServer, kubeconfig_data
 from tests.integration.apiserver.http import call
 from tests.integration.apiserver.portforward_kubelet import (
+    MODES,
     Kubelet,
     LocalServers,
+    http_get,
+    kubectl_forward,
     local_servers,
     run_kubelet,
 )
 
 pytestmark = pytest.mark.integration
-MODES = {"websocket": {}, "spdy": {"KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}}
 
 
 @pytest.fixture
@@ -75,55 +74,22 @@ def _cluster(server: ApiServer, kubelet: Kubelet, ns: str, http_port: int) -> No
                 deploy).status == 201
 
 
-@contextmanager
-def _forward(server: ApiServer, ns: str, target: str, remote: int | str, mode: str,
-             identity: Identity | None = None) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    """``kubectl port-forward`` to a random local port: (local port, the process)."""
-    home = server.workdir / "home"
-    home.mkdir(exist_ok=True)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin"), "HOME": str(home), **MODES[mode]}
-    config = (identity or server.admin).kubeconfig
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(config), "port-forward", "-n", ns,
-                             target, f"0:{remote}",
-                             "--address", "127.0.0.1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
-        assert found, f"kubectl said {line!r}; stderr: {proc.stderr.read() if proc.stderr else ''}"
-        yield int(found.group(1)), proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _get(port: int, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_kubectl_port_forward_serves_http(apiserver_sqlite: ApiServer, kubelet: Kubelet,
                                           servers: LocalServers, mode: str) -> None:
     server, ns = apiserver_sqlite, f"pf-{mode}"
     _cluster(server, kubelet, ns, servers.http_port)
-    with _forward(server, ns, "pod/web", servers.http_port, mode) as (port, _):
+    with kubectl_forward(server, ns, "pod/web", servers.http_port, mode) as (port, _):
         for i in range(100):
-            assert _get(port, f"/{i}") == (200, f"hello {i}".encode())
+            assert http_get(port, f"/{i}") == (200, f"hello {i}".encode())
         with ThreadPoolExecutor(20) as pool:
-            answers = list(pool.map(lambda i: _get(port, f"/c{i}"), range(20)))
+            answers = list(pool.map(lambda i: http_get(port, f"/c{i}"), range(20)))
         assert answers == [(200, f"hello c{i}".encode()) for i in range(20)]
-        status, body = _get(port, "/big?n=3000000")
+        status, body = http_get(port, "/big?n=3000000")
         assert (status, len(body)) == (200, 3000000)
     for target, remote in (("svc/web", "80"), ("deploy/web", str(servers.http_port))):
-        with _forward(server, ns, target, remote, mode) as (port, _):
-            assert _get(port, "/via") == (200, b"hello via")
+        with kubectl_forward(server, ns, target, remote, mode) as (port, _):
+            assert http_get(port, "/via") == (200, b"hello via")
     metrics = call(server, "GET", "/metrics", accept="text/plain").body
     protocol = "spdy" if mode == "spdy" else "websocket-spdy"
     assert f'apiserver_portforward_sessions_total{{protocol="{protocol}"}}' in str(metrics)
@@ -135,7 +101,7 @@ def test_closed_port_is_a_clear_error_and_nothing_hangs(
         mode: str) -> None:
     server, ns = apiserver_sqlite, f"pf-closed-{mode}"
     _cluster(server, kubelet, ns, servers.http_port)
-    with _forward(server, ns, "pod/web", servers.closed_port, mode) as (port, proc):
+    with kubectl_forward(server, ns, "pod/web", servers.closed_port, mode) as (port, proc):
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert sock.recv(100) == b""  # closed, not hung

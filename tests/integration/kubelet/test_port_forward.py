@@ -1,0 +1,63 @@
+"""``kubectl port-forward`` into a real pod (containerd, CNI netns) through apiserver and kubelet.
+
+The pod's busybox ``httpd`` listens on the pod's *loopback* only, so an answer proves the
+kubelet dialed inside the pod's network namespace (the pod IP would not reach it).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.integration.apiserver.portforward_kubelet import MODES, http_get, kubectl_forward
+from tests.integration.kubelet.cluster import Cluster, one_node_cluster, pod
+
+pytestmark = pytest.mark.integration
+HTTPD = ("mkdir -p /www && echo -n hello > /www/index.html && "
+         "exec httpd -f -p 127.0.0.1:8080 -h /www")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with one_node_cluster(slot=27) as c:  # a slot of its own: other modules may run at once
+        yield c
+
+
+@pytest.fixture(scope="module")
+def web(cluster: Cluster) -> str:
+    cluster.apply(pod("pf-web", HTTPD))
+    cluster.wait_running("pf-web")
+    return "pf-web"
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_forwards_into_the_pods_loopback(cluster: Cluster, web: str, mode: str) -> None:
+    with kubectl_forward(cluster.server, "default", f"pod/{web}", 8080, mode) as (port, _):
+        for _ in range(100):
+            assert http_get(port, "/index.html") == (200, b"hello")
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda _: http_get(port, "/index.html"), range(20)))
+        assert answers == [(200, b"hello")] * 20
+
+
+def test_closed_port_and_finished_pod(cluster: Cluster, web: str) -> None:
+    with kubectl_forward(cluster.server, "default", f"pod/{web}", 9999, "spdy") as (port, proc):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert sock.recv(100) == b""
+        assert proc.wait(30) != 0
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    assert f"an error occurred forwarding {port} -> 9999" in err
+    assert "inside the network namespace of pod default/pf-web" in err
+    assert "connection refused" in err
+    cluster.apply(pod("pf-done", "echo done", restartPolicy="Never"))
+    cluster.wait("pod", "pf-done", lambda p: p.get("status", {}).get("phase") == "Succeeded")
+    done = cluster.kubectl("port-forward", "pod/pf-done", "0:8080", timeout=30)
+    assert done.returncode != 0 and "not running" in done.stderr, done.stderr
+    # the kubelet and apiserver still serve
+    with kubectl_forward(cluster.server, "default", f"pod/{web}", 8080, "websocket") as (p, _):
+        assert http_get(p, "/index.html") == (200, b"hello")
