@@ -29,8 +29,8 @@ class Conn(Protocol):
 class _Pipe(asyncio.Protocol):
     """The protocol a taken-over transport feeds: a StreamReader plus write flow control."""
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
+    def __init__(self, reader: asyncio.StreamReader, previous: asyncio.BaseProtocol) -> None:
+        self.reader, self.previous = reader, previous
         self.lost = asyncio.get_running_loop().create_future()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -47,6 +47,9 @@ class _Pipe(asyncio.Protocol):
         self._writable.set()
         if not self.lost.done():
             self.lost.set_result(None)
+        # the HTTP server still counts the connection as open (shutdown waits for it): tell it
+        with contextlib.suppress(Exception):
+            self.previous.connection_lost(exc)
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -90,7 +93,7 @@ def take_over(request: web.Request) -> RawConn:
         raise ConnectionResetError("the client went away before the upgrade")
     reader = asyncio.StreamReader(limit=READ_LIMIT)
     reader.set_transport(transport)  # pauses reading while the reader is full
-    pipe = _Pipe(reader)
+    pipe = _Pipe(reader, transport.get_protocol())
     transport.set_protocol(pipe)
     return RawConn(transport, pipe)
 
