@@ -68,7 +68,7 @@ class RawConn:
         self.transport, self.pipe = transport, pipe
 
     async def read(self) -> bytes:
-        return await self.pipe.reader.read(65536)
+        return await self.pipe.reader.read(READ_LIMIT)
 
     async def write(self, data: bytes) -> None:
         if self.transport.is_closing():
@@ -116,7 +116,7 @@ class StreamConn:
         self.reader, self.writer = reader, writer
 
     async def read(self) -> bytes:
-        return await self.reader.read(65536)
+        return await self.reader.read(READ_LIMIT)
 
     async def write(self, data: bytes) -> None:
         self.writer.write(data)
