@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from kboot.controlplane.portforward import spdy
 from kboot.controlplane.portforward.conn import Conn
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 PROTOCOL = "portforward.k8s.io"
 CHUNK = 131072  # bigger frames: fewer TLS records and syscalls per MB
 QUEUE_CHUNKS = 16
+PAIR_TIMEOUT = 30.0  # upstream's stream-creation timeout: the second stream of a pair is late
 Dial = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 
@@ -65,8 +67,10 @@ def request_id(headers: spdy.Headers, stream_id: int) -> str:
 class SpdySession:
     """Serve one connection until the client leaves; :meth:`run` never raises for bad peers."""
 
-    def __init__(self, conn: Conn, dial: Dial, stats: Stats) -> None:
+    def __init__(self, conn: Conn, dial: Dial, stats: Stats, *,
+                 pair_timeout: float = PAIR_TIMEOUT) -> None:
         self.conn, self.dial, self.stats = conn, dial, stats
+        self.pair_timeout = pair_timeout
         self.codec = spdy.Codec()
         self._lock = asyncio.Lock()
         self._streams: dict[int, _Stream] = {}
@@ -126,12 +130,39 @@ class SpdySession:
         self._streams[frame.stream_id] = stream
         await self.send(spdy.SynReply(frame.stream_id))
         key = request_id(frame.headers, frame.stream_id)
-        pair = self._pairs.setdefault(key, _Pair(int(port)))
+        if key not in self._pairs:
+            self._pairs[key] = _Pair(int(port))
+            self._spawn(self._expire(key, self._pairs[key]))
+        pair = self._pairs[key]
         setattr(pair, kind, stream)
         if pair.data is not None and pair.error is not None and pair.task is None:
-            pair.task = asyncio.create_task(self._forward(key, pair))
-            self._tasks.add(pair.task)
-            pair.task.add_done_callback(self._tasks.discard)
+            pair.task = self._spawn(self._forward(key, pair))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _expire(self, key: str, pair: _Pair) -> None:
+        """A pair still missing a stream after ``pair_timeout`` is dropped, its error stream
+        (if that one came) saying why."""
+        await asyncio.sleep(self.pair_timeout)
+        if pair.task is not None or self._pairs.get(key) is not pair:
+            return
+        del self._pairs[key]
+        frames: list[spdy.Frame] = []
+        if pair.error is not None:
+            self._streams.pop(pair.error.stream_id, None)
+            frames += [spdy.Data(pair.error.stream_id,
+                                 f"timed out waiting for the data stream of request {key}"
+                                 .encode()),
+                       spdy.Data(pair.error.stream_id, b"", spdy.FLAG_FIN)]
+        if pair.data is not None:
+            self._streams.pop(pair.data.stream_id, None)
+            frames.append(spdy.RstStream(pair.data.stream_id, spdy.CANCEL))
+        with contextlib.suppress(ConnectionError):
+            await self.send(*frames)
 
     def _on_reset(self, stream_id: int) -> None:
         stream = self._streams.get(stream_id)

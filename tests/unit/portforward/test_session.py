@@ -112,6 +112,30 @@ def test_another_spdy_version_ends_the_session_with_goaway() -> None:
     assert asyncio.run(go()) == [spdy.GoAway(0, spdy.PROTOCOL_ERROR)]
 
 
+def test_a_pair_missing_its_data_stream_times_out() -> None:
+    client = spdy.Codec()
+    wire = client.encode(spdy.SynStream(1, {"streamtype": "error", "port": "80",
+                                            "requestid": "0"}))
+
+    async def go() -> list[spdy.Frame]:
+        conn, done = MemoryConn([wire], asyncio.Event()), asyncio.Event()
+
+        async def write(data: bytes) -> None:
+            conn.out += data
+            if len(spdy.Codec().feed(bytes(conn.out))) == 3:
+                done.set()
+
+        conn.write = write  # type: ignore[method-assign]
+        conn.done = done
+        session = SpdySession(conn, None, Stats(), pair_timeout=0.01)  # type: ignore[arg-type]
+        await asyncio.wait_for(session.run(), 10)
+        return spdy.Codec().feed(bytes(conn.out))
+
+    assert asyncio.run(go()) == [
+        spdy.SynReply(1), spdy.Data(1, b"timed out waiting for the data stream of request 0"),
+        spdy.Data(1, b"", spdy.FLAG_FIN)]
+
+
 def test_request_ids_of_old_clients_pair_consecutive_streams() -> None:
     assert request_id({"requestid": "7", "streamtype": "data"}, 9) == "7"
     assert request_id({"streamtype": "error"}, 1) == request_id({"streamtype": "data"}, 3)
