@@ -7,13 +7,15 @@ kubelet dialed inside the pod's network namespace (the pod IP would not reach it
 from __future__ import annotations
 
 import socket
+import ssl
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.integration.apiserver.portforward_kubelet import MODES, http_get, kubectl_forward
-from tests.integration.kubelet.cluster import Cluster, one_node_cluster, pod
+from tests.integration.kubelet.cluster import NODE_NAME, Cluster, one_node_cluster, pod
 
 pytestmark = pytest.mark.integration
 HTTPD = ("mkdir -p /www && echo -n hello > /www/index.html && "
@@ -61,3 +63,20 @@ def test_closed_port_and_finished_pod(cluster: Cluster, web: str) -> None:
     # the kubelet and apiserver still serve
     with kubectl_forward(cluster.server, "default", f"pod/{web}", 8080, "websocket") as (p, _):
         assert http_get(p, "/index.html") == (200, b"hello")
+    metrics = _kubelet_metrics(cluster)
+    assert "kubelet_portforward_stream_errors_total 1" in metrics
+    assert 'kubelet_portforward_sessions_total{protocol="spdy"}' in metrics
+    assert 'kubelet_portforward_sessions{protocol="websocket-spdy"} 0' in metrics
+
+
+def _kubelet_metrics(cluster: Cluster) -> str:
+    """The kubelet's /metrics, read with the apiserver's kubelet-client identity."""
+    node = cluster.get("node", NODE_NAME)
+    assert node is not None
+    port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    ctx = ssl.create_default_context(cafile=str(cluster.server.ca_file))
+    ctx.load_cert_chain(str(cluster.server.kubelet_client_cert_file),
+                        str(cluster.server.kubelet_client_key_file))
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", context=ctx,
+                                timeout=30) as resp:
+        return str(resp.read().decode())
