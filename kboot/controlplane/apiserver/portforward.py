@@ -24,6 +24,7 @@ from aiohttp import web
 
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.kubeletproxy import _relay as relay_messages
 from kboot.controlplane.apiserver.kubeletproxy import _segments, kubelet_address
 from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.state import ServerState
@@ -170,28 +171,8 @@ async def _websocket(state: ServerState, request: web.Request, url: str) -> web.
             protocol = "websocket-spdy" if chosen == WS_PROTOCOLS[0] else "websocket"
             state.metrics.portforward.started(protocol)
             try:
-                await _relay(client, upstream)
+                await relay_messages(client, upstream)  # the same relay as exec
             finally:
                 state.metrics.portforward.ended(protocol)
                 await client.close()
             return client
-
-
-async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
-                 ) -> None:
-    async def copy(source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-                   sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in source:
-            if msg.type == aiohttp.WSMsgType.BINARY:
-                await sink.send_bytes(msg.data)
-            elif msg.type == aiohttp.WSMsgType.TEXT:
-                await sink.send_str(msg.data)
-            else:
-                break
-
-    tasks = [asyncio.create_task(copy(upstream, client)), asyncio.create_task(copy(client,
-                                                                                   upstream))]
-    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
