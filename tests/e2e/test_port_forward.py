@@ -5,9 +5,9 @@ lab (1 control plane + 1 worker), from the workstation with the real kubectl 1.3
   requests, through ``pod/``, ``svc/`` and ``deploy/``, in both tunnel modes (WebSocket, and
   SPDY forced with ``KUBECTL_PORT_FORWARD_WEBSOCKETS=false``);
 - the official Python client's ``portforward``: the logic of kubernetes-client/python's e2e
-  ``test_portforward_raw`` (two echo ports and a closed one; busybox ``nc -ll -e cat`` stands in
-  for its ``python`` image's port_server.py) and ``test_portforward_http`` (busybox ``httpd``
-  for its ``nginx``);
+  ``test_portforward_raw`` and ``test_portforward_http`` (python_portforward.py; busybox
+  ``nc -ll -e cat`` stands in for its ``python`` image's port_server.py, busybox ``httpd`` for
+  its ``nginx``);
 - a closed port, a pod that is not Running and a user without the verb: clear kubectl errors,
   and the cluster keeps serving.
 """
@@ -15,7 +15,6 @@ lab (1 control plane + 1 worker), from the workstation with the real kubectl 1.3
 from __future__ import annotations
 
 import json
-import select
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -28,12 +27,12 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes.stream import portforward
 
 from kboot.lab import Lab
 from tests.e2e.conftest import KUBECTL, Kboot
 from tests.fixtures.lab import LabFactory
 from tests.integration.apiserver.portforward_kubelet import MODES, http_get, kubectl_forward
+from tests.integration.apiserver.python_portforward import check_http, check_raw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
@@ -76,6 +75,7 @@ spec:
     - name: echo
       image: kboot.io/busybox:1.35
       command: [sh, -c, "nc -ll -p 1234 -e cat & nc -ll -p 1235 -e cat & wait"]
+      readinessProbe: {tcpSocket: {port: 1235}, periodSeconds: 1}
 ---
 apiVersion: v1
 kind: Pod
@@ -157,55 +157,12 @@ def _api(c: PfCluster) -> k8s.CoreV1Api:
     return k8s.CoreV1Api(k8s.ApiClient(cfg))
 
 
-def _read(sock: socket.socket) -> bytes:
-    data = b""
-    while True:
-        ready, _, _ = select.select([sock], [], [], 1)
-        if not ready:
-            return data
-        chunk = sock.recv(1024)
-        assert chunk != b"", "Unexpected socket close"
-        data += chunk
-
-
 def test_python_client_portforward_raw(cluster: PfCluster) -> None:
-    pf = portforward(_api(cluster).connect_get_namespaced_pod_portforward, "echo", "pf",
-                     ports="1234,1235,1236")
-    assert pf.connected
-    s1234, s1235 = pf.socket(1234), pf.socket(1235)
-    s1234.setblocking(True)
-    s1235.setblocking(True)
-    s1234.sendall(b"Test port 1234 forwarding...")
-    s1235.sendall(b"Test port 1235 forwarding...")
-    assert _read(s1234) == b"Test port 1234 forwarding..."
-    assert _read(s1235) == b"Test port 1235 forwarding..."
-    assert pf.connected
-    s1236 = pf.socket(1236)
-    with pytest.raises(OSError):
-        s1236.sendall(b"This should fail...")
-    assert pf.error(1236) is not None
-    s1236.close()
-    for sock in (s1234, s1235):
-        assert pf.connected
-        sent = b"Another test using fileno %d" % sock.fileno()
-        sock.sendall(sent)
-        assert _read(sock) == sent
-        sock.close()
-    assert pf.error(1234) is None and pf.error(1235) is None
+    check_raw(_api(cluster), "echo", "pf", (1234, 1235), 1236)
 
 
 def test_python_client_portforward_http(cluster: PfCluster) -> None:
-    pf = portforward(_api(cluster).connect_get_namespaced_pod_portforward, _web_pod(cluster),
-                     "pf", ports="8080")
-    sock = pf.socket(8080)
-    sock.setblocking(True)
-    sock.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
-    reply = b""
-    while chunk := sock.recv(65536):
-        reply += chunk
-    assert reply.startswith(b"HTTP/1.") and b" 200 " in reply.split(b"\r\n")[0]
-    assert reply.endswith(b"hello")
-    sock.close()
+    assert check_http(_api(cluster), _web_pod(cluster), "pf", 8080) == (200, "hello")
 
 
 def test_bad_input_is_a_clear_error(cluster: PfCluster, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ table: a listed pod's network namespace is the test process's own (path ""), so 
 server, SPDY/WebSocket code and kubectl, without containerd.
 
 Also here: :func:`local_servers`, an HTTP server (``GET /n`` answers ``hello n``, ``GET
-/big?n=BYTES`` answers that many bytes) and a TCP echo server, both on 127.0.0.1.
+/big?n=BYTES`` answers that many bytes) and two TCP echo servers, all on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
 @dataclass
 class LocalServers:
     http_port: int
-    echo_port: int
+    echo_ports: tuple[int, int]
     closed_port: int
 
 
@@ -125,17 +125,20 @@ def _echo(listener: socket.socket) -> None:
 def local_servers() -> Iterator[LocalServers]:
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     http.daemon_threads = True
-    echo = socket.create_server(("127.0.0.1", 0))
-    threads = [threading.Thread(target=http.serve_forever, daemon=True),
-               threading.Thread(target=_echo, args=(echo,), daemon=True)]
+    echoes = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    threads = [threading.Thread(target=http.serve_forever, daemon=True)]
+    threads += [threading.Thread(target=_echo, args=(e,), daemon=True) for e in echoes]
     for t in threads:
         t.start()
     try:
-        yield LocalServers(http.server_address[1], echo.getsockname()[1], free_port())
+        yield LocalServers(http.server_address[1],
+                           (echoes[0].getsockname()[1], echoes[1].getsockname()[1]),
+                           free_port())
     finally:
         http.shutdown()
         http.server_close()
-        echo.close()
+        for echo in echoes:
+            echo.close()
 
 
 MODES = {"websocket": {}, "spdy": {"KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}}

@@ -5,7 +5,7 @@ portforward_kubelet.py), in all three protocols, with the bad inputs of issue 18
 from __future__ import annotations
 
 import os
-import select
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes.stream import portforward
 
 from tests.fixtures.apiserver import KUBECTL, ApiServer, kubeconfig_data
 from tests.integration.apiserver.http import call
@@ -28,6 +27,7 @@ from tests.integration.apiserver.portforward_kubelet import (
     local_servers,
     run_kubelet,
 )
+from tests.integration.apiserver.python_portforward import check_http, check_raw
 
 pytestmark = pytest.mark.integration
 
@@ -90,9 +90,7 @@ def test_kubectl_port_forward_serves_http(apiserver_sqlite: ApiServer, kubelet: 
     for target, remote in (("svc/web", "80"), ("deploy/web", str(servers.http_port))):
         with kubectl_forward(server, ns, target, remote, mode) as (port, _):
             assert http_get(port, "/via") == (200, b"hello via")
-    metrics = call(server, "GET", "/metrics", accept="text/plain").body
-    protocol = "spdy" if mode == "spdy" else "websocket-spdy"
-    assert f'apiserver_portforward_sessions_total{{protocol="{protocol}"}}' in str(metrics)
+    assert _sessions(server, "spdy" if mode == "spdy" else "websocket-spdy") >= 3
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
@@ -156,44 +154,20 @@ def _python_api(server: ApiServer) -> k8s.CoreV1Api:
 
 def test_python_client_portforward_raw_and_http(apiserver_sqlite: ApiServer, kubelet: Kubelet,
                                                 servers: LocalServers) -> None:
-    """The logic of kubernetes-client/python's e2e ``test_portforward_raw`` and
-    ``test_portforward_http``, with an echo server and an HTTP server standing in for the
-    pod's (the upstream tests need a ``python`` and an ``nginx`` image)."""
+    """kubernetes-client/python's e2e ``test_portforward_raw`` and ``test_portforward_http``
+    logic (python_portforward.py), local servers standing in for its images."""
     server, ns = apiserver_sqlite, "pf-python"
     _cluster(server, kubelet, ns, servers.http_port)
     api = _python_api(server)
-    ports = f"{servers.echo_port},{servers.http_port},{servers.closed_port}"
-    pf = portforward(api.connect_get_namespaced_pod_portforward, "web", ns, ports=ports)
-    assert pf.connected
-    echo, web = pf.socket(servers.echo_port), pf.socket(servers.http_port)
-    echo.setblocking(True)
-    web.setblocking(True)
-    echo.sendall(b"Test port forwarding...")
-    assert _read_until_quiet(echo) == b"Test port forwarding..."
-    web.sendall(b"GET /py HTTP/1.0\r\n\r\n")
-    reply = _read_until_quiet(web)
-    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"hello py")
-    closed = pf.socket(servers.closed_port)
-    with pytest.raises(OSError):
-        closed.sendall(b"This should fail...")
-    error = pf.error(servers.closed_port)
-    assert error is not None and "connection refused" in error.lower()
-    assert pf.error(servers.echo_port) is None
-    echo.sendall(b"Another test")
-    assert _read_until_quiet(echo) == b"Another test"
-    for sock in (echo, web, closed):
-        sock.close()
+    before = _sessions(server, "websocket")
+    check_raw(api, "web", ns, servers.echo_ports, servers.closed_port)
+    assert check_http(api, "web", ns, servers.http_port) == (200, "hello ")
+    assert _sessions(server, "websocket") - before == 11  # 10 raw rounds + 1 http
+    assert kubelet.server.portforward_stats.stream_errors == 10  # one closed port per round
 
 
-def _read_until_quiet(sock: socket.socket) -> bytes:
-    """What arrives until the socket closes or stays quiet for a second (the upstream tests'
-    loop: a select timeout ends the read, the data is then asserted)."""
-    data = b""
-    while True:
-        ready, _, _ = select.select([sock], [], [], 1)
-        if not ready:
-            return data
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
+def _sessions(server: ApiServer, protocol: str) -> int:
+    text = str(call(server, "GET", "/metrics", accept="text/plain").body)
+    found = re.search(rf'apiserver_portforward_sessions_total{{protocol="{protocol}"}} (\d+)',
+                      text)
+    return int(found.group(1)) if found else 0
