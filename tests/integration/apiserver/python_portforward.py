@@ -18,7 +18,16 @@ import urllib.request
 from typing import Any
 
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 from kubernetes.stream import portforward
+
+
+def core_api(kubeconfig: dict[str, Any]) -> k8s.CoreV1Api:
+    """The official client's CoreV1Api for a kubeconfig given as a dict."""
+    cfg = k8s.Configuration()
+    k8s_config.load_kube_config_from_dict(kubeconfig,  # type: ignore[no-untyped-call]
+                                          client_configuration=cfg)
+    return k8s.CoreV1Api(k8s.ApiClient(cfg))
 
 
 def _echo_exchange(socks: dict[socket.socket, bytes]) -> None:

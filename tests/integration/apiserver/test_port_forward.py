@@ -13,8 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
 from tests.fixtures.apiserver import KUBECTL, ApiServer, kubeconfig_data
 from tests.integration.apiserver.http import call
@@ -27,7 +25,7 @@ from tests.integration.apiserver.portforward_kubelet import (
     local_servers,
     run_kubelet,
 )
-from tests.integration.apiserver.python_portforward import check_http, check_raw
+from tests.integration.apiserver.python_portforward import check_http, check_raw, core_api
 
 pytestmark = pytest.mark.integration
 
@@ -146,19 +144,13 @@ def test_not_running_pod_and_missing_verb_are_clear_errors(
     assert server.kubectl("get", "pods", "-n", ns).returncode == 0
 
 
-def _python_api(server: ApiServer) -> k8s.CoreV1Api:
-    cfg = k8s.Configuration()
-    k8s_config.load_kube_config_from_dict(kubeconfig_data(server), client_configuration=cfg)
-    return k8s.CoreV1Api(k8s.ApiClient(cfg))
-
-
 def test_python_client_portforward_raw_and_http(apiserver_sqlite: ApiServer, kubelet: Kubelet,
                                                 servers: LocalServers) -> None:
     """kubernetes-client/python's e2e ``test_portforward_raw`` and ``test_portforward_http``
     logic (python_portforward.py), local servers standing in for its images."""
     server, ns = apiserver_sqlite, "pf-python"
     _cluster(server, kubelet, ns, servers.http_port)
-    api = _python_api(server)
+    api = core_api(kubeconfig_data(server))
     before = _sessions(server, "websocket")
     check_raw(api, "web", ns, servers.echo_ports, servers.closed_port)
     assert check_http(api, "web", ns, servers.http_port) == (200, "hello ")

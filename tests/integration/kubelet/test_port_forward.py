@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.fixtures.apiserver import kubeconfig_data
 from tests.integration.apiserver.portforward_kubelet import MODES, http_get, kubectl_forward
+from tests.integration.apiserver.python_portforward import check_http, check_raw, core_api
 from tests.integration.kubelet.cluster import NODE_NAME, Cluster, one_node_cluster, pod
 
 pytestmark = pytest.mark.integration
@@ -45,7 +47,21 @@ def test_forwards_into_the_pods_loopback(cluster: Cluster, web: str, mode: str) 
         assert answers == [(200, b"hello")] * 20
 
 
+def test_python_client_against_a_real_pod(cluster: Cluster, web: str) -> None:
+    """kubernetes-client/python's upstream portforward checks (python_portforward.py)."""
+    cluster.apply(pod("pf-echo", "nc -ll -p 1234 -e cat & nc -ll -p 1235 -e cat & wait",
+                      container={"readinessProbe": {"tcpSocket": {"port": 1235},
+                                                    "periodSeconds": 1}}))
+    cluster.wait("pod", "pf-echo", lambda p: any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (p.get("status") or {}).get("conditions") or []))
+    api = core_api(kubeconfig_data(cluster.server))
+    check_raw(api, "pf-echo", "default", (1234, 1235), 1236, rounds=3)
+    assert check_http(api, web, "default", 8080) == (200, "hello")
+
+
 def test_closed_port_and_finished_pod(cluster: Cluster, web: str) -> None:
+    errors_before = _stream_errors(_kubelet_metrics(cluster))
     with kubectl_forward(cluster.server, "default", f"pod/{web}", 9999, "spdy") as (port, proc):
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
@@ -64,9 +80,15 @@ def test_closed_port_and_finished_pod(cluster: Cluster, web: str) -> None:
     with kubectl_forward(cluster.server, "default", f"pod/{web}", 8080, "websocket") as (p, _):
         assert http_get(p, "/index.html") == (200, b"hello")
     metrics = _kubelet_metrics(cluster)
-    assert "kubelet_portforward_stream_errors_total 1" in metrics
+    assert _stream_errors(metrics) == errors_before + 1
     assert 'kubelet_portforward_sessions_total{protocol="spdy"}' in metrics
     assert 'kubelet_portforward_sessions{protocol="websocket-spdy"} 0' in metrics
+
+
+def _stream_errors(metrics: str) -> int:
+    line = next(x for x in metrics.splitlines()
+                if x.startswith("kubelet_portforward_stream_errors_total "))
+    return int(line.split()[1])
 
 
 def _kubelet_metrics(cluster: Cluster) -> str:
