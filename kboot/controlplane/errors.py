@@ -44,6 +44,8 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     │   └── NotFoundError
     ├── kubelet.tlsbootstrap.BootstrapError    no client certificate can be had
     ├── dns.wire.WireError                 a DNS message cannot be parsed (also ValueError)
+    ├── portforward.spdy.FrameError        a port-forward peer sent bytes that are not SPDY/3.1
+    ├── portforward.dial.DialError         nothing accepted a forwarded connection in the pod
     ├── proxy.iptables.IptablesError       iptables-restore failed (also RuntimeError)
     ├── ingress.tls.SecretError            a Secret cannot serve TLS (also ValueError)
     └── ingress.haproxy.ConfigRejected     ``haproxy -c`` refused a generated configuration
