@@ -34,7 +34,8 @@ from tests.fixtures.lab import LabFactory
 from tests.integration.apiserver.portforward_kubelet import MODES, http_get, kubectl_forward
 from tests.integration.apiserver.python_portforward import check_http, check_raw
 
-pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+pytestmark = [pytest.mark.e2e, pytest.mark.lab,
+              pytest.mark.timeout(1800)]  # its setup runs kboot up (slow on a busy machine)
 
 APPS = """
 apiVersion: v1
