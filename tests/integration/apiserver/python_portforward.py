@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import select
 import socket
-import time
 import urllib.request
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.stream import portforward
+
+from tests.waiting import wait_until
 
 
 def core_api(kubeconfig: dict[str, Any]) -> k8s.CoreV1Api:
@@ -31,17 +32,21 @@ def core_api(kubeconfig: dict[str, Any]) -> k8s.CoreV1Api:
 
 
 def _echo_exchange(socks: dict[socket.socket, bytes]) -> None:
+    """Read until every socket got back what was sent on it (upstream's select loop; the
+    deadline only bounds a hang)."""
     replies = dict.fromkeys(socks, b"")
-    deadline = time.time() + 60
-    while any(replies[s] != sent for s, sent in socks.items()):
+
+    def complete() -> bool:
         assert all(s.fileno() != -1 for s in socks)
-        assert time.time() < deadline
         ready, _, _ = select.select(list(socks), [], [], 1)
         for sock in ready:
             data = sock.recv(1024)
             assert data != b"", "Unexpected socket close"
             replies[sock] += data
             assert socks[sock].startswith(replies[sock])
+        return all(replies[s] == sent for s, sent in socks.items())
+
+    wait_until("the echoes", complete, interval=0)
 
 
 def check_raw(api: k8s.CoreV1Api, name: str, namespace: str, echo: tuple[int, int],
@@ -71,15 +76,10 @@ def check_raw(api: k8s.CoreV1Api, name: str, namespace: str, echo: tuple[int, in
             sock.sendall(again)
             _echo_exchange({sock: again})
             sock.close()
-        _wait(lambda pf=pf: not pf.connected)  # upstream: time.sleep(1), then assertFalse
+        # upstream sleeps 1 s, then asserts: here the wait is for the condition itself
+        wait_until("the session to end once every socket is closed",
+                   lambda pf=pf: not pf.connected)
         assert pf.error(first) is None and pf.error(second) is None
-
-
-def _wait(condition: Any, seconds: float = 10) -> None:
-    deadline = time.time() + seconds
-    while not condition():
-        assert time.time() < deadline, "the port-forward session did not end"
-        time.sleep(0.1)
 
 
 def check_http(api: k8s.CoreV1Api, name: str, namespace: str, port: int) -> tuple[int, str]:
