@@ -103,7 +103,8 @@ def pod_spec_defaults(spec: Obj) -> None:
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})
     spec.setdefault("enableServiceLinks", True)
-    for c in _list(spec, "containers") + _list(spec, "initContainers"):
+    for c in (_list(spec, "containers") + _list(spec, "initContainers")
+              + _list(spec, "ephemeralContainers")):
         _container(c)
     for v in _list(spec, "volumes"):
         _volume(v)

@@ -80,6 +80,11 @@ def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
     return errors
 
 
+def validate_container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
+    """The rules every kind of container shares (name, image, ports, env, mounts)."""
+    return _container(c, path, volumes)
+
+
 def _resources(resources: Any, path: str) -> list[FieldError]:
     """Quantities are non-negative and requests do not exceed limits."""
     if not isinstance(resources, dict):
@@ -172,6 +177,8 @@ def _comparable_pod_spec(spec: Obj) -> Obj:
 def validate_pod(obj: Obj, old: Obj | None) -> list[FieldError]:
     spec = obj.get("spec") or {}
     errors = validate_pod_spec(spec, "spec")
+    if old is None and spec.get("ephemeralContainers"):
+        errors.append(forbidden("spec.ephemeralContainers", "cannot be set on create"))
     if old is not None:
         old_spec = copy.deepcopy(old.get("spec") or {})
         if not old_spec.get("nodeName") and spec.get("nodeName"):

@@ -26,6 +26,7 @@ _SUB: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "log": ("", "v1", "Pod", ("get",)),
     "exec": ("", "v1", "PodExecOptions", ("create", "get")),
     "attach": ("", "v1", "PodAttachOptions", ("create", "get")),
+    "ephemeralcontainers": ("", "", "", ("get", "patch", "update")),
 }
 
 

@@ -21,6 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from kboot.controlplane.api.registry import lookup
+from kboot.controlplane.apiserver import streams
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
 from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.state import Scope, ServerState
@@ -40,9 +41,10 @@ def pick_container(pod: JsonObj, wanted: str | None) -> str:
     spec = pod.get("spec") or {}
     names = [c.get("name", "") for c in spec.get("containers") or []]
     init = [c.get("name", "") for c in spec.get("initContainers") or []]
+    debug = [c.get("name", "") for c in spec.get("ephemeralContainers") or []]
     name = pod["metadata"]["name"]
     if wanted:
-        if wanted not in names + init:
+        if wanted not in names + init + debug:
             raise bad_request(f"container {wanted} is not valid for pod {name}")
         return wanted
     default = (pod["metadata"].get("annotations") or {}).get(
@@ -124,7 +126,9 @@ async def logs(state: ServerState, scope: Scope, request: web.Request) -> web.St
 async def stream(state: ServerState, scope: Scope, request: web.Request) -> web.StreamResponse:
     """exec/attach: WebSocket to ``/<exec|attach>/<ns>/<pod>/<container>`` on the kubelet."""
     _require_websocket(request)
-    base, container = await _target(state, scope)
+    pod, base = await _pod_and_base(state, scope.target)
+    container = pick_container(pod, scope.query.get("container"))
+    streams.ensure_running(pod, container, scope.target.subresource or "exec")
     t = scope.target
     params = [("command", c) for c in scope.query.getall("command", [])]
     params += [(k, scope.query[k]) for k in STREAM_PARAMS if k in scope.query]

@@ -1,5 +1,6 @@
 """Subresources other than status: ``scale``, ``pods/binding``, ``pods/eviction``; and the
-kubelet-proxied ``pods/log``, ``pods/exec``, ``pods/attach`` (see :mod:`.kubeletproxy`).
+kubelet-proxied ``pods/log``, ``pods/exec``, ``pods/attach`` (see :mod:`.kubeletproxy`);
+``pods/ephemeralcontainers`` (see :mod:`.ephemeral`).
 
 ``scale`` is a view: ``autoscaling/v1 Scale`` with ``spec.replicas`` from the workload and
 ``status.selector`` rendered as a label-selector *string*; writing it writes the workload's
@@ -14,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from kboot.controlplane.api import selectors
-from kboot.controlplane.apiserver import admission, kubeletproxy
+from kboot.controlplane.apiserver import admission, ephemeral, kubeletproxy
 from kboot.controlplane.apiserver.codec import decode, decode_object, json_response, media_type
 from kboot.controlplane.apiserver.crud import delete_object
 from kboot.controlplane.apiserver.errors import (
@@ -41,6 +42,8 @@ async def handle(state: ServerState, scope: Scope, request: web.Request) -> web.
         return await kubeletproxy.logs(state, scope, request)
     if sub in ("exec", "attach") and request.method in ("GET", "POST"):
         return await kubeletproxy.stream(state, scope, request)
+    if sub == "ephemeralcontainers":
+        return await ephemeral.handle(state, scope, request)
     raise method_not_allowed()
 
 

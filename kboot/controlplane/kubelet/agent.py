@@ -239,6 +239,11 @@ class Kubelet:
         return ContainerRef(container_id=cid, log_path=base / f"{attempt}.log",
                             previous_log_path=previous, running=running)
 
+    async def attach_url(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
+                         stderr: bool) -> str:
+        return await self.runtime.attach(container_id, stdin=stdin, tty=tty, stdout=stdout,
+                                         stderr=stderr)
+
     async def is_running(self, container_id: str) -> bool:
         try:
             return (await self.runtime.container_status(container_id)).state == "running"

@@ -24,6 +24,7 @@ from kboot.controlplane.errors import ControlPlaneError
 from kboot.controlplane.kubelet.cri.types import (
     ContainerConfig,
     Mount,
+    NamespaceMode,
     PortMapping,
     Resources,
     SandboxConfig,
@@ -126,7 +127,8 @@ def sandbox_config(pod: Obj, node: NodeSettings, *, attempt: int = 0) -> Sandbox
         dns_searches=searches, dns_options=options, port_mappings=tuple(ports),
         labels=pod_labels(pod), annotations=dict(meta.get("annotations") or {}),
         cgroup_parent=f"{node.cgroup_root}/pod{meta['uid']}",
-        host_network=bool(spec.get("hostNetwork")))
+        host_network=bool(spec.get("hostNetwork")), host_pid=bool(spec.get("hostPID")),
+        host_ipc=bool(spec.get("hostIPC")))
 
 
 def resources(container: Obj) -> Resources:
@@ -211,10 +213,22 @@ def resolve_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = ""
     return list(env.items())
 
 
+def _pid_mode(spec: Obj, target_id: str) -> NamespaceMode:
+    """Upstream's order: the node's (hostPID), a debug target's, the pod's shared one, its own."""
+    if spec.get("hostPID"):
+        return "node"
+    if target_id:
+        return "target"
+    return "pod" if spec.get("shareProcessNamespace") else "container"
+
+
 def container_config(pod: Obj, container: Obj, *, attempt: int, envs: list[tuple[str, str]],
-                     mounts: tuple[Mount, ...]) -> ContainerConfig:
+                     mounts: tuple[Mount, ...], target_id: str = "") -> ContainerConfig:
+    """``target_id``: for an ephemeral container with ``targetContainerName``, the running
+    target's container ID, whose PID namespace it joins (``kubectl debug --target``)."""
     env_map = dict(envs)
-    pod_sec = (pod.get("spec") or {}).get("securityContext") or {}
+    spec = pod.get("spec") or {}
+    pod_sec = spec.get("securityContext") or {}
     sec = {**pod_sec, **(container.get("securityContext") or {})}
     return ContainerConfig(
         name=container["name"], image=container["image"], attempt=attempt,
@@ -228,4 +242,6 @@ def container_config(pod: Obj, container: Obj, *, attempt: int, envs: list[tuple
         tty=bool(container.get("tty")), resources=resources(container),
         privileged=bool(sec.get("privileged")), run_as_user=sec.get("runAsUser"),
         run_as_group=sec.get("runAsGroup"),
-        readonly_rootfs=bool(sec.get("readOnlyRootFilesystem")))
+        readonly_rootfs=bool(sec.get("readOnlyRootFilesystem")),
+        pid_mode=_pid_mode(spec, target_id), ipc_mode="node" if spec.get("hostIPC") else "pod",
+        target_id=target_id if _pid_mode(spec, target_id) == "target" else "")

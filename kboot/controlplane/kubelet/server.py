@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
-from kboot.controlplane.kubelet import execstream, logs, portforward
+from kboot.controlplane.errors import ControlPlaneError
+from kboot.controlplane.kubelet import attachstream, execstream, logs, portforward
 from kboot.controlplane.portforward.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class Containers(Protocol):
     async def is_running(self, container_id: str) -> bool: ...
 
     async def pod_netns(self, namespace: str, pod: str) -> str | None: ...
+
+    async def attach_url(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
+                         stderr: bool) -> str: ...  # raises ControlPlaneError with the reason
 
 
 @dataclass(frozen=True)
@@ -174,21 +178,21 @@ class KubeletServer:
         return ws
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
-        """Attach = the container's output as it happens (from its CRI log), until it exits.
-
-        stdin is not relayed: containerd keeps a CRI container's stdio to itself.
-        """
+        """Attach to the container's own stdio through the runtime (:mod:`.attachstream`)."""
         ref = await self._find(request)
+        name = request.match_info["container"]
+        if not ref.running:
+            raise web.HTTPBadRequest(text=f"container {name} is not running\n")
+        tty = _bool(request, "tty")
+        try:
+            url = await self.containers.attach_url(
+                ref.container_id, stdin=_bool(request, "stdin"), tty=tty,
+                stdout=_bool(request, "stdout"), stderr=_bool(request, "stderr") and not tty)
+        except ControlPlaneError as err:
+            raise web.HTTPBadRequest(text=f"cannot attach to container {name}: {err}\n") from None
         ws = web.WebSocketResponse(protocols=execstream.PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
-
-        async def running() -> bool:
-            return await self.containers.is_running(ref.container_id)
-
-        opts = logs.LogOptions(follow=True, tail_lines=0)
-        async for chunk in logs.stream_log(ref.log_path, opts, running=running, now=time.time()):
-            await ws.send_bytes(bytes([execstream.STDOUT]) + chunk)
-        await ws.send_bytes(execstream.status_frame(0, ()))
+        await attachstream.relay(ws, url)
         await ws.close()
         return ws
 

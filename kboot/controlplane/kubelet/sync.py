@@ -20,7 +20,7 @@ from pathlib import Path
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.meta import now
-from kboot.controlplane.kubelet import logs, podspec
+from kboot.controlplane.kubelet import ephemeral, logs, podspec
 from kboot.controlplane.kubelet.cri.types import (
     NotFoundError,
     Runtime,
@@ -28,7 +28,7 @@ from kboot.controlplane.kubelet.cri.types import (
     SandboxConfig,
 )
 from kboot.controlplane.kubelet.records import Record
-from kboot.controlplane.kubelet.status import ContainerView, pod_status
+from kboot.controlplane.kubelet.status import ContainerView, container_status, pod_status
 from kboot.controlplane.kubelet.volumes import VolumeManager, container_mounts
 
 log = logging.getLogger(__name__)
@@ -103,11 +103,21 @@ class PodWorker:
             if self.init_done and not self.init_failed:
                 for container in spec.get("containers") or []:
                     await self._step(pod, container, lookup, paths)
+                await self._ephemeral(pod, lookup, paths)
             await self._rotate_logs(pod)
             status = self.status(pod)
             if status["phase"] in ("Succeeded", "Failed"):
                 await self._finish_terminal()
             return status
+
+    async def _ephemeral(self, pod: Obj, lookup: podspec.Lookup,
+                         paths: Mapping[str, str]) -> None:
+        launches, waiting = ephemeral.to_start(pod.get("spec") or {}, self.records)
+        for name, reason in waiting.items():
+            rec = self.record(name)
+            rec.waiting_reason, rec.waiting_message = "ContainerCreating", reason
+        for launch in launches:
+            await self._start(pod, launch.container, lookup, paths, target_id=launch.target_id)
 
     async def _rotate_logs(self, pod: Obj) -> None:
         base = Path(podspec.log_directory(pod, self.settings.node.log_root))
@@ -293,14 +303,15 @@ class PodWorker:
             return False
 
     async def _start(self, pod: Obj, container: Obj, lookup: podspec.Lookup,
-                     paths: Mapping[str, str]) -> None:
+                     paths: Mapping[str, str], *, target_id: str = "") -> None:
         rec = self.record(container["name"])
         if self.sandbox is None or not await self._pull_if_needed(pod, container, rec):
             return
         try:
             envs = podspec.resolve_env(pod, container, lookup, pod_ip=self.pod_ip)
             cfg = podspec.container_config(pod, container, attempt=rec.restarts, envs=envs,
-                                           mounts=container_mounts(container, paths))
+                                           mounts=container_mounts(container, paths),
+                                           target_id=target_id)
         except podspec.ContainerConfigError as exc:
             rec.waiting_reason, rec.waiting_message = "CreateContainerConfigError", str(exc)
             return
@@ -353,12 +364,17 @@ class PodWorker:
 
     def status(self, pod: Obj) -> Obj:
         spec = pod.get("spec") or {}
-        return pod_status(
+        status = pod_status(
             pod, init=[self._view(c) for c in spec.get("initContainers") or []],
             containers=[self._view(c) for c in spec.get("containers") or []],
             init_done=self.init_done, init_failed=self.init_failed, pod_ip=self.pod_ip,
             host_ip=self.settings.host_ip, start_time=self.start_time,
             now=now(self.clock))
+        debug = [c for c in spec.get("ephemeralContainers") or [] if isinstance(c, dict)]
+        if debug:  # outside pod_status: they count towards neither phase nor readiness
+            status["ephemeralContainerStatuses"] = [
+                container_status(self._view(c)) for c in debug]
+        return status
 
     async def _stop(self, rec: Record, grace: int) -> None:
         if rec.container_id and rec.running:

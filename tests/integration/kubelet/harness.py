@@ -158,6 +158,7 @@ def _start_containerd(node: Node) -> subprocess.Popen[bytes]:
         "containerd/config.toml.j2", containerd_root=str(node.workdir / "root"),
         containerd_state=str(node.workdir / "state"), containerd_socket=node.socket,
         containerd_snapshotter="overlayfs", cni_conf_dir=str(cni_conf),
+        stream_server_address=node.node_ip,
         netns_under_state=True))
     log = open(node.workdir / "containerd.log", "wb")  # noqa: SIM115 - lives with the process
     # nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroup mounts runc needs.

@@ -5,7 +5,7 @@ import warnings
 
 from . import api_pb2 as api__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -109,6 +109,11 @@ class RuntimeServiceStub:
                 request_serializer=api__pb2.ExecRequest.SerializeToString,
                 response_deserializer=api__pb2.ExecResponse.FromString,
                 _registered_method=True)
+        self.Attach = channel.unary_unary(
+                '/runtime.v1.RuntimeService/Attach',
+                request_serializer=api__pb2.AttachRequest.SerializeToString,
+                response_deserializer=api__pb2.AttachResponse.FromString,
+                _registered_method=True)
         self.Status = channel.unary_unary(
                 '/runtime.v1.RuntimeService/Status',
                 request_serializer=api__pb2.StatusRequest.SerializeToString,
@@ -209,6 +214,12 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Attach(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Status(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -292,6 +303,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.Exec,
                     request_deserializer=api__pb2.ExecRequest.FromString,
                     response_serializer=api__pb2.ExecResponse.SerializeToString,
+            ),
+            'Attach': grpc.unary_unary_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=api__pb2.AttachRequest.FromString,
+                    response_serializer=api__pb2.AttachResponse.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
@@ -704,6 +720,33 @@ class RuntimeService:
             '/runtime.v1.RuntimeService/Exec',
             api__pb2.ExecRequest.SerializeToString,
             api__pb2.ExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/Attach',
+            api__pb2.AttachRequest.SerializeToString,
+            api__pb2.AttachResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -156,6 +156,12 @@ class FakeRuntime:
         self.calls.append(("exec_sync", c.config.name))
         return ExecResult(stdout=b"", stderr=b"", exit_code=self.exec_exit.get(c.config.name, 0))
 
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
+                     stderr: bool) -> str:
+        c = await self.container_status(container_id)
+        self.calls.append(("attach", c.name))
+        return f"http://127.0.0.1:0/attach/{container_id}"
+
     async def image_status(self, image: str) -> ImageInfo | None:
         return ImageInfo(id="sha256:fake", repo_tags=(image,)) if image in self.images else None
 

@@ -34,10 +34,13 @@ pb: Any = _pb  # generated code: untyped on purpose (excluded from mypy)
 pb_grpc: Any = _pb_grpc
 _STATES = {0: "created", 1: "running", 2: "exited", 3: "unknown"}
 _PROTOCOLS = {"TCP": 0, "UDP": 1, "SCTP": 2}
+_NS_MODES = {"pod": 0, "container": 1, "node": 2, "target": 3}
 
 
 def sandbox_pb(cfg: SandboxConfig) -> Any:
     ns_mode = pb.NODE if cfg.host_network else pb.POD
+    pid_mode = pb.NODE if cfg.host_pid else pb.CONTAINER
+    ipc_mode = pb.NODE if cfg.host_ipc else pb.POD
     return pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name=cfg.name, uid=cfg.uid, namespace=cfg.namespace,
                                        attempt=cfg.attempt),
@@ -55,8 +58,8 @@ def sandbox_pb(cfg: SandboxConfig) -> Any:
         linux=pb.LinuxPodSandboxConfig(
             cgroup_parent=cfg.cgroup_parent,
             security_context=pb.LinuxSandboxSecurityContext(
-                namespace_options=pb.NamespaceOption(network=ns_mode, pid=pb.CONTAINER,
-                                                     ipc=pb.POD)),
+                namespace_options=pb.NamespaceOption(network=ns_mode, pid=pid_mode,
+                                                     ipc=ipc_mode)),
         ),
     )
 
@@ -90,7 +93,9 @@ def container_pb(cfg: ContainerConfig) -> Any:
 def _security(cfg: ContainerConfig) -> Any:
     ctx = pb.LinuxContainerSecurityContext(
         privileged=cfg.privileged, readonly_rootfs=cfg.readonly_rootfs,
-        namespace_options=pb.NamespaceOption(pid=pb.CONTAINER))
+        namespace_options=pb.NamespaceOption(pid=_NS_MODES[cfg.pid_mode],
+                                             ipc=_NS_MODES[cfg.ipc_mode],
+                                             target_id=cfg.target_id))
     if cfg.run_as_user is not None:
         ctx.run_as_user.value = cfg.run_as_user
     if cfg.run_as_group is not None:
@@ -233,6 +238,13 @@ class CriRuntime:
         req = pb.ExecSyncRequest(container_id=container_id, cmd=cmd, timeout=timeout)
         r = await self._call(self._rt.ExecSync, req, timeout=timeout + 10 if timeout else None)
         return ExecResult(stdout=r.stdout, stderr=r.stderr, exit_code=r.exit_code)
+
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
+                     stderr: bool) -> str:
+        req = pb.AttachRequest(container_id=container_id, stdin=stdin, tty=tty, stdout=stdout,
+                               stderr=stderr)
+        r = await self._call(self._rt.Attach, req)
+        return str(r.url)
 
     async def image_status(self, image: str) -> ImageInfo | None:
         r = await self._call(self._img.ImageStatus,

@@ -14,6 +14,8 @@ from typing import Literal, Protocol
 from kboot.controlplane.errors import ControlPlaneError
 
 ContainerState = Literal["created", "running", "exited", "unknown"]
+# CRI NamespaceMode: share the sandbox's namespace, own one, the node's, or a target container's
+NamespaceMode = Literal["pod", "container", "node", "target"]
 SandboxState = Literal["ready", "notready"]
 
 
@@ -68,6 +70,8 @@ class SandboxConfig:
     annotations: dict[str, str] = field(default_factory=dict)
     cgroup_parent: str = ""
     host_network: bool = False
+    host_pid: bool = False
+    host_ipc: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class ContainerConfig:
     run_as_user: int | None = None
     run_as_group: int | None = None
     readonly_rootfs: bool = False
+    pid_mode: NamespaceMode = "container"
+    ipc_mode: NamespaceMode = "pod"
+    target_id: str = ""  # with pid_mode "target": the container whose PID namespace to join
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,9 @@ class Runtime(Protocol):
     async def container_status(self, container_id: str) -> ContainerStatus: ...
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: int) -> ExecResult: ...
+
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
+                     stderr: bool) -> str: ...  # the runtime's streaming URL for this attach
 
     async def image_status(self, image: str) -> ImageInfo | None: ...
 
