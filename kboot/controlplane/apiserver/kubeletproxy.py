@@ -125,10 +125,12 @@ async def logs(state: ServerState, scope: Scope, request: web.Request) -> web.St
 
 async def stream(state: ServerState, scope: Scope, request: web.Request) -> web.StreamResponse:
     """exec/attach: WebSocket to ``/<exec|attach>/<ns>/<pod>/<container>`` on the kubelet."""
-    _require_websocket(request)
     pod, base = await _pod_and_base(state, scope.target)
     container = pick_container(pod, scope.query.get("container"))
+    # before the protocol check: kubectl retries a refused WebSocket with SPDY, and the user
+    # must see why the stream cannot open, not that SPDY is unsupported
     streams.ensure_running(pod, container, scope.target.subresource or "exec")
+    _require_websocket(request)
     t = scope.target
     params = [("command", c) for c in scope.query.getall("command", [])]
     params += [(k, scope.query[k]) for k in STREAM_PARAMS if k in scope.query]

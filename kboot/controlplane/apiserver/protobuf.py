@@ -54,16 +54,19 @@ _CONTAINER = {1: F("name", "s"), 2: F("image", "s"), 3: F("command", "s", True),
                                                                      True),
               7: F("env", "EnvVar", True), 8: F("resources", "ResourceRequirements"),
               13: F("terminationMessagePath", "s"), 14: F("imagePullPolicy", "s"),
+              9: F("volumeMounts", "VolumeMount", True),
               16: F("stdin", "b"), 17: F("stdinOnce", "b"), 18: F("tty", "b"),
               20: F("terminationMessagePolicy", "s")}
-_POD_SPEC = {2: F("containers", "Container", True), 3: F("restartPolicy", "s"),
+_POD_SPEC = {1: F("volumes", "Volume", True),
+             2: F("containers", "Container", True), 3: F("restartPolicy", "s"),
              4: F("terminationGracePeriodSeconds", "i", keep=True),
              5: F("activeDeadlineSeconds", "i", keep=True), 6: F("dnsPolicy", "s"),
              7: F("nodeSelector", "ms"), 8: F("serviceAccountName", "s"),
              9: F("serviceAccount", "s"), 10: F("nodeName", "s"), 11: F("hostNetwork", "b"),
              12: F("hostPID", "b"), 13: F("hostIPC", "b"), 16: F("hostname", "s"),
              17: F("subdomain", "s"), 19: F("schedulerName", "s"),
-             20: F("initContainers", "Container", True), 24: F("priorityClassName", "s")}
+             20: F("initContainers", "Container", True),
+             22: F("tolerations", "Toleration", True), 24: F("priorityClassName", "s")}
 _RULE = {1: F("verbs", "s", True), 2: F("apiGroups", "s", True), 3: F("resources", "s", True),
          4: F("resourceNames", "s", True), 5: F("nonResourceURLs", "s", True)}
 _BINDING = {1: F("metadata", "ObjectMeta"), 2: F("subjects", "Subject", True),
@@ -99,7 +102,16 @@ MESSAGES: dict[str, dict[int, F]] = {
                        7: F("paused", "b"), 9: F("progressDeadlineSeconds", "i", keep=True)},
     "Strategy": {1: F("type", "s")},
     "PodTemplateSpec": {1: F("metadata", "ObjectMeta"), 2: F("spec", "PodSpec")},
+    # kubectl debug node/N creates its pod in protobuf: host namespaces, the host's / mounted
+    "Pod": {1: F("metadata", "ObjectMeta"), 2: F("spec", "PodSpec"), 3: F("status", "Ignored")},
     "PodSpec": _POD_SPEC,
+    "Volume": {1: F("name", "s"), 2: F("", "VolumeSource")},  # "": inlined in JSON
+    "VolumeSource": {1: F("hostPath", "HostPathVolumeSource")},
+    "HostPathVolumeSource": {1: F("path", "s"), 2: F("type", "s")},
+    "VolumeMount": {1: F("name", "s"), 2: F("readOnly", "b"), 3: F("mountPath", "s"),
+                    4: F("subPath", "s"), 5: F("mountPropagation", "s")},
+    "Toleration": {1: F("key", "s"), 2: F("operator", "s"), 3: F("value", "s"),
+                   4: F("effect", "s"), 5: F("tolerationSeconds", "i", keep=True)},
     "Container": _CONTAINER,
     "ContainerPort": {1: F("name", "s"), 2: F("hostPort", "i"), 3: F("containerPort", "i"),
                       4: F("protocol", "s"), 5: F("hostIP", "s")},
@@ -159,8 +171,8 @@ MESSAGES: dict[str, dict[int, F]] = {
                                            3: F("message", "s"), 4: F("lastUpdateTime", "t"),
                                            5: F("lastTransitionTime", "t"), 6: F("status", "s")},
 }
-TOP_LEVEL = frozenset({"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Job",
-                       "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
+TOP_LEVEL = frozenset({"Pod", "Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment",
+                       "Job", "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
                        "Eviction", "DeleteOptions", "SelfSubjectAccessReview",
                        "TokenRequest", "CertificateSigningRequest"})
 
@@ -293,6 +305,9 @@ def decode_message(name: str, data: bytes) -> JsonObj:
             continue
         if spec.type in MESSAGES:
             decoded: Any = decode_message(spec.type, value if isinstance(value, bytes) else b"")
+            if not spec.name:  # an embedded struct whose fields JSON inlines
+                out.update(decoded)
+                continue
         else:
             decoded = _scalar(value, spec.type)
         if spec.repeated:

@@ -24,14 +24,15 @@ def _state(pod: JsonObj, container: str) -> JsonObj | None:
 
 
 def ensure_running(pod: JsonObj, container: str, subresource: str) -> None:
-    """400 unless the pod is not finished and *container* is reported running."""
+    """400 when the pod has finished or reports *container* as not running. A container the
+    kubelet has not reported on yet is left for the kubelet to judge."""
     verb = _VERBS.get(subresource, subresource)
     phase = (pod.get("status") or {}).get("phase")
     if phase in ("Succeeded", "Failed"):
         raise bad_request(f"cannot {verb} a container in a completed pod; current phase is "
                           f"{phase}")
     state = _state(pod, container)
-    if state is None or "running" not in state:
+    if state is not None and "running" not in state:
         detail = ""
         if state and "waiting" in state:
             detail = f" (waiting: {(state['waiting'] or {}).get('reason', 'unknown')})"

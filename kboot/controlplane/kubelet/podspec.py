@@ -122,7 +122,10 @@ def sandbox_config(pod: Obj, node: NodeSettings, *, attempt: int = 0) -> Sandbox
     servers, searches, options = _dns(pod, node)
     return SandboxConfig(
         name=meta["name"], namespace=meta.get("namespace", "default"), uid=meta["uid"],
-        attempt=attempt, hostname=(spec.get("hostname") or meta["name"])[:63],
+        # a host-network pod shares the node's UTS namespace: it keeps the node's hostname
+        # (runc refuses to set one without a private UTS namespace)
+        attempt=attempt, hostname="" if spec.get("hostNetwork")
+        else (spec.get("hostname") or meta["name"])[:63],
         log_directory=log_directory(pod, node.log_root), dns_servers=servers,
         dns_searches=searches, dns_options=options, port_mappings=tuple(ports),
         labels=pod_labels(pod), annotations=dict(meta.get("annotations") or {}),

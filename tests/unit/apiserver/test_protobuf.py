@@ -58,7 +58,7 @@ def test_service_secret_and_binding() -> None:
 
 @pytest.mark.parametrize("raw", [
     b"not protobuf",
-    b"k8s\x00\x0a\x0a\x0a\x02v1\x12\x04Pod\x12\x00",  # a kind the decoder does not know
+    b"k8s\x00\x0a\x0a\x0a\x02v1\x12\x04Node\x12\x00",  # a kind the decoder does not know
     SECRET[:-9],  # truncated
     # a ConfigMap whose metadata carries an unknown field (number 99) with a value
     b"k8s\x00\x0a\x0f\x0a\x02v1\x12\x09ConfigMap\x12\x06\x0a\x04\x98\x06\x01\x00",
