@@ -5,23 +5,18 @@ of a stopped pod, a user without the verb and an invalid ephemeral container."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
-import pty
-import select
 import socket
-import struct
 import subprocess
-import termios
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.apiserver import KUBECTL
+from tests.fixtures.streams import in_pty, read_until, resize, stop
 from tests.integration.apiserver.http import call
 from tests.integration.kubelet.cluster import BB, NODE_NAME, Cluster, one_node_cluster, pod
 
@@ -38,36 +33,6 @@ def _kubectl_cmd(cluster: Cluster, *args: str) -> list[str]:
     return [KUBECTL, "--kubeconfig", str(cluster.server.admin.kubeconfig), *args]
 
 
-def _read_until(proc: subprocess.Popen[bytes], fd: int, wanted: bytes, timeout: float = 60
-                ) -> bytes:
-    """Output of *fd* until it contains *wanted* (or the deadline, or the process ends)."""
-    out = b""
-    deadline = time.monotonic() + timeout
-    while wanted not in out and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1.0)
-        if not ready:
-            if proc.poll() is not None:
-                break
-            continue
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the pty's other side closed
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def test_attach_sees_output_and_sends_stdin(cluster: Cluster) -> None:
     cluster.apply(pod("echoer", "echo ready; while read l; do echo got:$l; done; sleep 3600",
                       container={"stdin": True}))
@@ -79,9 +44,9 @@ def test_attach_sees_output_and_sends_stdin(cluster: Cluster) -> None:
     try:
         proc.stdin.write(b"hello-attach\n")
         proc.stdin.flush()
-        out = _read_until(proc, proc.stdout.fileno(), b"got:hello-attach")
+        out = read_until(proc, proc.stdout.fileno(), b"got:hello-attach")
     finally:
-        _stop(proc)
+        stop(proc)
     assert b"got:hello-attach" in out, out.decode(errors="replace")
 
 
@@ -92,10 +57,10 @@ def test_attach_without_stdin_follows_output(cluster: Cluster) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     try:
-        first = _read_until(proc, proc.stdout.fileno(), b"tick-")
-        out = _read_until(proc, proc.stdout.fileno(), b"\n", timeout=30)
+        first = read_until(proc, proc.stdout.fileno(), b"tick-")
+        out = read_until(proc, proc.stdout.fileno(), b"\n", timeout=30)
     finally:
-        _stop(proc)
+        stop(proc)
     assert b"tick-" in first + out, (first + out).decode(errors="replace")
 
 
@@ -109,30 +74,19 @@ def test_run_interactive_attaches_and_removes(cluster: Cluster) -> None:
     assert gone is None or gone["metadata"].get("deletionTimestamp")
 
 
-def _pty_kubectl(cluster: Cluster, rows: int, cols: int, *args: str
-                 ) -> tuple[subprocess.Popen[bytes], int]:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    proc = subprocess.Popen(_kubectl_cmd(cluster, *args), stdin=slave, stdout=slave,
-                            stderr=slave, start_new_session=True)
-    os.close(slave)
-    return proc, master
-
-
 def test_exec_tty_resize_reaches_the_terminal(cluster: Cluster) -> None:
     cluster.apply(pod("tty-exec", "sleep 3600"))
     cluster.wait_running("tty-exec")
-    proc, master = _pty_kubectl(cluster, 33, 101, "exec", "-it", "tty-exec", "--", "sh")
+    proc, master = in_pty(_kubectl_cmd(cluster, "exec", "-it", "tty-exec", "--", "sh"), 33, 101)
     try:
         os.write(master, b"stty size\n")
-        out = _read_until(proc, master, b"33 101")
-        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        os.kill(proc.pid, 28)  # SIGWINCH: what the terminal sends kubectl on a resize
+        out = read_until(proc, master, b"33 101")
+        resize(proc, master, 40, 120)
         os.write(master, b"stty size\n")
-        out += _read_until(proc, master, b"40 120")
+        out += read_until(proc, master, b"40 120")
         os.write(master, b"exit\n")
     finally:
-        _stop(proc)
+        stop(proc)
         os.close(master)
     assert b"33 101" in out and b"40 120" in out, out.decode(errors="replace")
 
