@@ -96,6 +96,10 @@ def test_attach_sees_output_and_sends_stdin(cluster: Cluster) -> None:
     finally:
         stop(proc)
     assert b"got:over-the-attach" in out, out.decode(errors="replace")
+    run = cluster.kubectl("-n", NS, "run", "once", "-i", "--rm", "--restart=Never",
+                          f"--image={BB}", "--", "sh", "-c", "read l; echo run-got:$l",
+                          input="piped\n")
+    assert "run-got:piped" in run.stdout, run.stdout + run.stderr
 
 
 def test_exec_tty_resize_reaches_stty(cluster: Cluster) -> None:
