@@ -65,6 +65,19 @@ def ctr_command(ctr: str, address: str, req: ExecRequest) -> list[str]:
     return [*cmd, req.container_id, *req.command]
 
 
+def parse_size(payload: bytes) -> tuple[int, int] | None:
+    """(rows, columns) of a resize message ``{"Width":…,"Height":…}``; None if malformed."""
+    try:
+        size = json.loads(payload or b"{}")
+        return int(size.get("Height", 24)), int(size.get("Width", 80))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _set_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
 class ExecSession:
     """One running exec: feed it frames with :meth:`on_frame`, await :meth:`wait`."""
 
@@ -74,9 +87,14 @@ class ExecSession:
         self.master = -1
         self._readers: list[asyncio.Task[None]] = []
 
-    async def start(self, argv: list[str]) -> None:
+    async def start(self, argv: list[str], size: tuple[int, int] | None = None) -> None:
+        """Run *argv*; with a tty, *size* (rows, columns) is the terminal's size from the
+        start: ctr copies it to the container's tty when it starts, and later sizes follow
+        through SIGWINCH (a resize sent before ctr listens for SIGWINCH would be lost)."""
         if self.req.tty:
             self.master, slave = os.openpty()
+            if size is not None:
+                _set_size(self.master, *size)
 
             def setup() -> None:  # runs in the child: make the pty its controlling terminal
                 os.setsid()
@@ -119,10 +137,9 @@ class ExecSession:
         if channel == STDIN:
             await self._write_stdin(payload)
         elif channel == RESIZE and self.master >= 0:
-            size = json.loads(payload or b"{}")
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ,
-                        struct.pack("HHHH", int(size.get("Height", 24)),
-                                    int(size.get("Width", 80)), 0, 0))
+            size = parse_size(payload)
+            if size is not None:
+                _set_size(self.master, *size)
         elif channel == CLOSE and payload[:1] == bytes([STDIN]):
             self.close_stdin()
 

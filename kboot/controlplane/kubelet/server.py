@@ -202,12 +202,18 @@ class KubeletServer:
 
         session = execstream.ExecSession(req, send)
         argv = execstream.ctr_command(self.config.ctr, self.config.containerd_address, req)
+        size, early, closed = await _initial_size(ws) if req.tty else (None, [], False)
+        if closed:
+            await ws.close()
+            return
         try:
-            await session.start(argv)
+            await session.start(argv, size)
         except OSError as exc:
             await ws.send_bytes(execstream.error_frame(str(exc)))
             await ws.close()
             return
+        for frame in early:
+            await session.on_frame(frame)
         reader = asyncio.create_task(self._read_frames(ws, session))
         code = await session.wait()
         reader.cancel()
@@ -225,3 +231,23 @@ class KubeletServer:
         session.close_stdin()  # the client went away: give the command a moment, then kill it
         await asyncio.sleep(1.0)
         session.kill()
+
+
+async def _initial_size(ws: web.WebSocketResponse, wait: float = 1.0
+                        ) -> tuple[tuple[int, int] | None, list[bytes], bool]:
+    """For a tty exec: the terminal size kubectl sends right after connecting (up to *wait*
+    seconds), the frames that came before it, and whether the client already went away."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    early: list[bytes] = []
+    while (left := deadline - loop.time()) > 0:
+        try:
+            msg = await ws.receive(timeout=left)
+        except TimeoutError:
+            break
+        if msg.type != WSMsgType.BINARY:
+            return None, early, True
+        if msg.data[:1] == bytes([execstream.RESIZE]):
+            return execstream.parse_size(msg.data[1:]), early, False
+        early.append(msg.data)
+    return None, early, False

@@ -28,3 +28,18 @@ def test_tty_session_has_a_terminal(run: Runner) -> None:
         return code, b"".join(out)
     code, out = run(session())
     assert code == 3 and out.startswith(b"/dev/pts/")
+
+
+def test_tty_session_starts_with_the_clients_size() -> None:
+    """The first resize kubectl sends sizes the terminal before the command starts (a size set
+    later reaches ctr only through SIGWINCH, which it may not listen for yet)."""
+    async def session() -> bytes:
+        out: list[bytes] = []
+
+        async def send(frame: bytes) -> None:
+            out.append(frame[1:])
+        s = ExecSession(ExecRequest("c", ("sh",), tty=True), send)
+        await s.start(["sh", "-c", "stty size"], size=(31, 97))
+        await asyncio.wait_for(s.wait(), 10)
+        return b"".join(out)
+    assert asyncio.run(session()).strip() == b"31 97"
