@@ -3,6 +3,9 @@
 Phases (each visible, each idempotent): preflight → bundle → pki → etcd → control-plane →
 loadbalancer → workers → verify. A failed phase stops the run with the host, task, command and
 output tail; re-running converges. ``--check --diff`` shows what would change on the hosts.
+
+Exit status with ``--check`` (for CI gates): 0 nothing to do, 2 changes pending, 1 anything
+failed (an unreachable host, a failed task, a mistake in the inventory).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from kboot.cli.output import phase_table
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.up import UpReport, standard_api_steps, up
 from kboot.cluster.verify import verify_cluster
-from kboot.errors import ConfigError, KbootError
+from kboot.errors import ConfigError, KbootError, UserError
 from kboot.inventory import load_inventory
 from kboot.playbook import PhaseFinished
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 EXAMPLES = """examples:
   kboot up inventories/prod.yaml
   kboot up inventories/prod.yaml --check --diff       # what would change, changing nothing
+  kboot up inventories/prod.yaml --check              # exit 0 nothing to do, 2 changes pending
   kboot up inventories/lab-kboot.yaml --forks 20 -v
   kboot up inventories/prod.yaml --bundle /srv/kboot-bundle   # air-gapped: a prepared bundle
 """
@@ -55,7 +59,21 @@ def register(subparsers: SubParsers) -> None:
     p.set_defaults(func=run)
 
 
+CHANGES_PENDING = 2
+"""``--check``'s exit status when ``kboot up`` would change something (as ``terraform plan
+-detailed-exitcode``); every failure then exits 1, so 2 means only this."""
+
+
 def run(args: argparse.Namespace) -> int:
+    if not args.check:
+        return _run(args)
+    try:
+        return _run(args)
+    except UserError as exc:  # exit 2 belongs to "changes pending" here
+        raise KbootError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise ConfigError("--forks must be at least 1")
     inventory = load_inventory(args.inventory, require_groups=("control_plane",))
@@ -82,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "text":
         _summary(console, report, runner.phase_times, time.monotonic() - started,
                  check=args.check)
-    return 0
+    return CHANGES_PENDING if args.check and report.changed else 0
 
 
 def _summary(console: Console, report: UpReport, phases: Sequence[PhaseFinished], total: float,
