@@ -3,6 +3,7 @@ machines, with its state in a temporary ``KBOOT_HOME`` and the bundle cached acr
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,16 @@ from kboot.lab import Lab
 
 BUNDLE_CACHE = Path(os.environ.get("KBOOT_TEST_BUNDLE", "/var/cache/kboot/bundle"))
 KUBECTL = "/usr/bin/kubectl"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``kboot up --check --diff -o json`` said: its exit status, the (host, task) pairs it
+    would change and the file diffs it showed (path → after)."""
+
+    status: int
+    changed: frozenset[tuple[str, str]]
+    diffs: dict[str, str]
 
 
 @dataclass
@@ -39,6 +50,18 @@ class Kboot:
            ) -> subprocess.CompletedProcess[str]:
         return self("up", str(inventory), "--bundle", str(BUNDLE_CACHE), *extra, check=check)
 
+    def check(self, inventory: Path) -> CheckReport:
+        """``kboot up INVENTORY --check --diff``; a failure (exit 1) is an AssertionError."""
+        proc = self.up(inventory, "--check", "--diff", "-o", "json", check=False)
+        if proc.returncode not in (0, 2):
+            raise AssertionError(f"kboot up --check exited {proc.returncode}\n"
+                                 f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+        events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        changed = [e for e in events
+                   if e.get("kind") == "task_result" and e["status"] == "changed"]
+        return CheckReport(proc.returncode, frozenset((e["host"], e["task"]) for e in changed),
+                           {d["path"]: d["after"] for e in changed for d in e["diff"]})
+
     def kubeconfig(self, cluster: str) -> Path:
         return self.home / "clusters" / cluster / "kubeconfigs" / "admin.kubeconfig"
 
@@ -52,6 +75,15 @@ class Kboot:
             raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}\n"
                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc
+
+
+DRIFT = "# drifted by hand\n"
+
+
+def drift_file(lab: Lab, node: str, path: str) -> None:
+    """A hand edit of a file kboot renders (what ``--check`` must report, and ``up`` undo)."""
+    res = lab.exec(node, ["sh", "-c", f"printf '{DRIFT}' >> {path}"])
+    assert res.exit_code == 0, res.stderr
 
 
 @pytest.fixture(scope="session")

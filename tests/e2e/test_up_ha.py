@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from kboot.lab import Lab
-from tests.e2e.conftest import Kboot
+from tests.e2e.conftest import DRIFT, CheckReport, Kboot, drift_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
@@ -152,6 +152,24 @@ def test_second_up_changes_nothing(kboot: Kboot, cluster: str, lab: Lab) -> None
                if e.get("kind") == "task_result" and e["status"] != "ok"
                and e["status"] != "skipped"]
     assert events and changed == []
+
+
+def test_check_reports_nothing_then_exactly_a_drift_on_the_vip_cluster(
+        kboot: Kboot, cluster: str, lab: Lab) -> None:
+    """Issue 21: ``--check --diff`` on the converged HA cluster with its virtual address (the
+    keepalived configuration is rendered from a probe check mode used to skip) has nothing to
+    do; a hand-edited keepalived.conf on one node is exactly what it reports; ``up`` undoes it."""
+    assert kboot.check(lab.inventory_path) == CheckReport(0, frozenset(), {})
+    cp2, conf = f"{lab.name}-cp2", "/etc/keepalived/keepalived.conf"
+    drift_file(lab, cp2, conf)
+    report = kboot.check(lab.inventory_path)
+    assert report.changed == {(cp2, "keepalived configuration"), (cp2, "restart keepalived")}
+    assert report.status == 2 and list(report.diffs) == [conf]
+    assert "vrrp_instance kboot_api" in report.diffs[conf] and DRIFT not in report.diffs[conf]
+    assert DRIFT in lab.exec(cp2, ["cat", conf]).stdout  # check mode changed nothing
+    kboot.up(lab.inventory_path)
+    assert DRIFT not in lab.exec(cp2, ["cat", conf]).stdout
+    assert kboot.check(lab.inventory_path) == CheckReport(0, frozenset(), {})
 
 
 def _unit_times(lab: Lab, node: str, unit: str) -> tuple[int, int]:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from kboot.lab import Lab
-from tests.e2e.conftest import BUNDLE_CACHE, Kboot
+from tests.e2e.conftest import BUNDLE_CACHE, CheckReport, Kboot
 from tests.fixtures.lab import LabFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
@@ -121,3 +121,21 @@ def test_second_up_changes_nothing(host_source_cluster: HostSourceCluster,
     changed = [f"{e['host']}: {e['task']}" for e in events
                if e.get("kind") == "task_result" and e["status"] not in ("ok", "skipped")]
     assert events and changed == [], "\n".join(changed)
+
+
+def test_check_reports_nothing_then_exactly_a_drift(host_source_cluster: HostSourceCluster,
+                                                   kboot: Kboot) -> None:
+    """Issue 21 on a single node: ``--check --diff`` on the converged cluster has nothing to
+    do; a kboot service stopped by hand is exactly what it reports (exit 2); ``up`` starts it
+    again."""
+    c = host_source_cluster
+    node = c.lab.nodes[0].name
+    assert kboot.check(c.inventory) == CheckReport(0, frozenset(), {})
+    assert c.sh(node, "systemctl stop kboot-proxy")[0] == 0
+    report = kboot.check(c.inventory)
+    assert report.changed == {(node, "node services running (restarted where their unit changed)")}
+    assert report.status == 2
+    assert c.sh(node, "systemctl is-active kboot-proxy")[1].strip() == "inactive"
+    kboot.up(c.inventory)
+    assert c.sh(node, "systemctl is-active kboot-proxy")[1].strip() == "active"
+    assert kboot.check(c.inventory) == CheckReport(0, frozenset(), {})

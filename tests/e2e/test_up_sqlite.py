@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from kboot.lab import Lab
-from tests.e2e.conftest import Kboot
+from tests.e2e.conftest import CheckReport, Kboot
 from tests.fixtures.lab import LabFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
@@ -97,6 +97,27 @@ def test_second_up_changes_nothing(sqlite_cluster: SqliteCluster, kboot: Kboot) 
     changed = [f"{e['host']}: {e['task']}" for e in events
                if e.get("kind") == "task_result" and e["status"] not in ("ok", "skipped")]
     assert events and changed == [], "\n".join(changed)
+
+
+def test_check_reports_nothing_then_exactly_a_drift(sqlite_cluster: SqliteCluster,
+                                                   kboot: Kboot) -> None:
+    """Issue 21 on the embedded store: ``--check --diff`` on the converged cluster has nothing
+    to do; the store's directory opened up by hand is exactly what it reports (exit 2);
+    ``up`` closes it again. And check mode runs preflight: the lab's own inventory (the same
+    cluster on etcd) is refused there too, exit 1."""
+    c = sqlite_cluster
+    assert kboot.check(c.inventory) == CheckReport(0, frozenset(), {})
+    assert c.sh(c.cp1, f"chmod 0755 {STORE_DIR}")[0] == 0
+    report = kboot.check(c.inventory)
+    assert report.changed == {(c.cp1, "the embedded store's directory (cluster.datastore sqlite)")}
+    assert report.status == 2 and list(report.diffs) == [STORE_DIR]
+    assert c.sh(c.cp1, f"stat -c %a {STORE_DIR}")[1].strip() == "755"  # check changed nothing
+    kboot.up(c.inventory)
+    assert c.sh(c.cp1, f"stat -c %a {STORE_DIR}")[1].strip() == "700"
+    assert kboot.check(c.inventory) == CheckReport(0, frozenset(), {})
+    proc = kboot.up(c.lab.inventory_path, "--check", check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "switching the store of a live cluster is not supported" in proc.stdout + proc.stderr
 
 
 def test_switching_the_store_of_a_live_cluster_is_refused(sqlite_cluster: SqliteCluster,
