@@ -114,7 +114,8 @@ def dependency_closure(packages: Iterable[str]) -> list[str]:
     """Real (non-virtual) packages the given ones need, recursively, without 'required' ones."""
     out = _run(["apt-cache", "depends", *_DEPENDS_FLAGS, *packages])
     names = sorted({ln.strip() for ln in out.splitlines() if ln and not ln.startswith((" ", "<"))})
-    return [n for n in names if n not in _required_packages(names)]
+    required = _required_packages(names)  # one apt-cache call, not one per package
+    return [n for n in names if n not in required]
 
 
 def _required_packages(names: list[str]) -> set[str]:

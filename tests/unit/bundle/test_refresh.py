@@ -59,3 +59,20 @@ def test_the_recipe_follows_packages_and_requirements(monkeypatch: pytest.Monkey
     assert build.bundle_recipe(["a"]) != one
     monkeypatch.setattr(build, "_requirements", lambda: ["uvloop>=0.19"])
     assert build.bundle_recipe(["a", "b"]) != one
+
+
+def test_the_dependency_closure_asks_apt_for_priorities_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One ``apt-cache show`` for all names (it was one per package: minutes per bundle)."""
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], *, cwd: Path | None = None) -> str:
+        calls.append(cmd)
+        if cmd[1] == "depends":
+            return "a\n  Depends: b\nb\nc\n<virtual>\n"
+        return "Package: a\nPriority: optional\n\nPackage: b\nPriority: required\n\n" \
+               "Package: c\nPriority: important\n"
+
+    monkeypatch.setattr(build, "_run", fake_run)
+    assert build.dependency_closure(["a"]) == ["a", "c"]
+    assert [c[1] for c in calls] == ["depends", "show"]
