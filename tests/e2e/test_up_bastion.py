@@ -46,6 +46,10 @@ def bastion_cluster(lab_factory: LabFactory, kboot: Kboot,
         data["hosts"][name]["jump"] = [bastion.name]
     inventory = tmp_path_factory.mktemp("inv") / "bastion.yaml"
     inventory.write_text(yaml.safe_dump(data))
+    plan = kboot.check(inventory)  # on bare machines: a plan of everything, nothing done
+    assert plan.status == 2 and {host for host, _ in plan.changed} == set(members)
+    for name in members:
+        assert lab.exec(name, ["test", "-e", "/etc/kboot"]).exit_code != 0, name
     proc = kboot.up(inventory)
     assert "phase verify" in proc.stdout
     return BastionCluster(lab, inventory, bastion.address, members)
