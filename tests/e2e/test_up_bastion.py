@@ -1,4 +1,4 @@
-"""``kboot up`` and ``kboot up --check`` on HA without a virtual address, behind a bastion: two
+"""``kboot up`` and ``kboot up --check`` on HA without a virtual address, behind a bastion: three
 control planes (etcd members; schedulable, there being no workers) that kboot reaches only
 through a jump host — the lab's third machine, in no cluster group (the cheapest honest
 topology with one: its own small lab, the larger ones belong to modules that expect them
@@ -36,7 +36,7 @@ class BastionCluster:
 @pytest.fixture(scope="module")
 def bastion_cluster(lab_factory: LabFactory, kboot: Kboot,
                     tmp_path_factory: pytest.TempPathFactory) -> BastionCluster:
-    lab = lab_factory(2, 1, image="provisioned")
+    lab = lab_factory(3, 1, image="provisioned")
     data = yaml.safe_load(lab.inventory_path.read_text())
     del data["cluster"]["api_vip"]  # clients use the first control plane's address
     bastion = next(n for n in lab.nodes if n.role == "worker")
