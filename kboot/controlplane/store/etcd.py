@@ -37,6 +37,7 @@ from kboot.controlplane.store.etcd_channel import (
     map_error,
     parse_endpoints,
 )
+from kboot.controlplane.store.etcd_watch import StreamEnded, open_stream, to_kv
 from kboot.controlplane.store.keys import prefix_end, range_start
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,7 @@ LEASE_REUSE_MAX = 60
 RESUBSCRIBE_DELAY = 0.5
 
 
-def _kv(raw: Any) -> KeyValue:
-    return KeyValue(
-        raw.key.decode(), bytes(raw.value), raw.create_revision, raw.mod_revision, raw.lease
-    )
+_kv = to_kv
 
 
 def _range_end(prefix: str) -> bytes:
@@ -227,47 +225,38 @@ class EtcdStore:
         return self._watch(prefix, from_revision)
 
     async def _watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
+        """Follow ``prefix`` on a stream read by a thread (``etcd_watch``: one loop wake-up per
+        burst, not per event); a broken stream resumes after the last delivered revision."""
         next_rev = from_revision + 1
+        key, end = prefix.encode() or b"\0", _range_end(prefix)
         while True:
-            call = rpc.WatchStub(self._channels.channel()).Watch()
+            stream, feed = open_stream(self._channels.sync_channel, key, end, next_rev)
             try:
-                create = rpc.WatchCreateRequest(
-                    key=prefix.encode() or b"\0",
-                    range_end=_range_end(prefix),
-                    start_revision=next_rev,
-                    prev_kv=True,
-                    progress_notify=True,
-                )
-                await call.write(rpc.WatchRequest(create_request=create))
-                async for response in call:
-                    self._check_watch(response, next_rev - 1)
-                    for event in response.events:
-                        converted = self._event(event)
-                        yield converted
-                        next_rev = converted.kv.mod_revision + 1
-            except grpc.aio.AioRpcError as err:
-                if self._closed or err.code() == grpc.StatusCode.CANCELLED:
+                while True:
+                    for item in await feed.take():
+                        if isinstance(item, BaseException):
+                            raise item
+                        for event in item:
+                            yield event
+                            next_rev = event.kv.mod_revision + 1
+            except Compacted as err:
+                self._compacted = max(self._compacted, err.compacted)
+                raise
+            except StreamEnded as err:
+                if self._closed:
                     return
-                if err.code() not in FAILOVER_CODES:
+                self._channels.fail_over(err)
+                await asyncio.sleep(RESUBSCRIBE_DELAY)
+            except grpc.RpcError as err:
+                code = err.code() if isinstance(err, grpc.Call) else None
+                if self._closed or code == grpc.StatusCode.CANCELLED:
+                    return
+                if code not in FAILOVER_CODES:
                     raise map_error(err) from err
-                self._channels.fail_over(err.details())
+                self._channels.fail_over(err.details() if isinstance(err, grpc.Call) else err)
                 await asyncio.sleep(RESUBSCRIBE_DELAY)
             finally:
-                call.cancel()
-
-    def _check_watch(self, response: Any, requested: int) -> None:
-        if response.compact_revision:
-            self._compacted = max(self._compacted, int(response.compact_revision))
-            raise Compacted(requested, int(response.compact_revision))
-        if response.canceled:
-            raise StoreError(f"etcd canceled the watch: {response.cancel_reason}")
-
-    @staticmethod
-    def _event(event: Any) -> WatchEvent:
-        prev = _kv(event.prev_kv) if event.HasField("prev_kv") else None
-        if event.type == rpc.Event.DELETE:
-            return WatchEvent("DELETE", _kv(event.kv), prev)
-        return WatchEvent("PUT", _kv(event.kv), prev)
+                stream.close()
 
     async def close(self) -> None:
         self._closed = True

@@ -92,6 +92,7 @@ class Channels:
         self.timeout = timeout
         self._tls = tls
         self._channels: dict[int, grpc.aio.Channel] = {}
+        self._sync_channels: dict[int, grpc.Channel] = {}  # watch streams read on threads
         self._active = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -109,6 +110,20 @@ class Channels:
                 chan = grpc.aio.secure_channel(target, creds, options=CHANNEL_OPTIONS)
             self._channels[index] = chan
         return self._channels[index]
+
+    def sync_channel(self) -> grpc.Channel:
+        """A blocking channel to the active endpoint, for watch streams read on a thread
+        (``etcd_watch``): unlike ``grpc.aio`` ones, it belongs to no event loop."""
+        index = self._active
+        if index not in self._sync_channels:
+            target = str(self.endpoints[index])
+            creds = self._tls.credentials()
+            if creds is None:
+                chan = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+            else:
+                chan = grpc.secure_channel(target, creds, options=CHANNEL_OPTIONS)
+            self._sync_channels[index] = chan
+        return self._sync_channels[index]
 
     def kv(self) -> Any:
         return rpc.KVStub(self.channel())
@@ -142,9 +157,12 @@ class Channels:
         channels, self._channels = self._channels, {}
         for chan in channels.values():
             await chan.close()
+        sync_channels, self._sync_channels = self._sync_channels, {}
+        for sync in sync_channels.values():
+            sync.close()
 
 
-def map_error(err: grpc.aio.AioRpcError) -> StoreError:
+def map_error(err: grpc.aio.AioRpcError | grpc.Call) -> StoreError:
     code, details = err.code(), err.details() or ""
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return StoreUnavailable(f"etcd {code.name.lower()}: {details}")
