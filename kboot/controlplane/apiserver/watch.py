@@ -160,7 +160,7 @@ async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _St
     ns = scope.target.namespace
     if start_rv == 0:
         keys, rev = cache.keys(ns), cache.revision
-        sub = cache.subscribe(rev)
+        sub = cache.subscribe(rev, ns)
         for key in keys:
             obj = cache.objects.get(key)
             if obj is not None and matches(obj):
@@ -172,7 +172,7 @@ async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _St
             await stream.send("BOOKMARK", mark)
     else:
         try:
-            sub = cache.subscribe(start_rv)
+            sub = cache.subscribe(start_rv, ns)
         except ApiError as err:
             await stream.send("ERROR", err.status())
             return

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -60,10 +62,16 @@ class CacheEvent:
 
 
 class Subscriber:
-    """One watcher's queue; ``closed`` means the cache dropped it (overflow or relist)."""
+    """One watcher's queue; ``closed`` means the cache dropped it (overflow or relist).
 
-    def __init__(self, after: int) -> None:
+    ``namespace`` (None: all) is the only part of the watcher's selection the cache indexes on:
+    an event is offered only to the subscribers of its namespace and to all-namespace ones, so
+    a burst in one namespace costs nothing per watcher of the others (kubelets, controllers).
+    """
+
+    def __init__(self, after: int, namespace: str | None = None) -> None:
         self.after = after
+        self.namespace = namespace
         self.queue: collections.deque[CacheEvent] = collections.deque()
         self.wake = asyncio.Event()
         self.closed = False
@@ -106,9 +114,12 @@ class KindCache:
         self.revision = 0
         self.oldest = 0  # buffered events cover revisions (oldest, revision]
         self.events: collections.deque[CacheEvent] = collections.deque(maxlen=BUFFER_EVENTS)
-        self.subscribers: set[Subscriber] = set()
+        self.subscribers: dict[str | None, set[Subscriber]] = {}  # by namespace, None = all
         self.ready = asyncio.Event()
-        self.progress = asyncio.Condition()
+        # (revision, tie-break, future) of wait_for callers; a heap, so an applied event checks
+        # only the smallest one
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._tickets = itertools.count()
         self.listeners: list[Callable[[CacheEvent], None]] = []
 
     async def run(self) -> None:
@@ -118,7 +129,7 @@ class KindCache:
                 await self._list()
                 async for ev in self.storage.store.watch(self.prefix,
                                                          from_revision=self.revision):
-                    await self._apply(ev)
+                    self._apply(ev)
             except asyncio.CancelledError:
                 raise
             except Compacted:
@@ -140,16 +151,25 @@ class KindCache:
             if not page.more:
                 break
             start = page.last_key
-        for sub in self.subscribers:
-            sub.close()  # their view may have a gap; they re-watch
-        self.subscribers.clear()
+        self.close_subscribers()  # their view may have a gap; they re-watch
         self.events.clear()
         self.objects, self.revision, self.oldest = objects, revision, revision
         self.encoded = {}
         self.ready.set()
-        await self._notify()
+        self._release()
 
-    async def _apply(self, ev: WatchEvent) -> None:
+    def close_subscribers(self) -> None:
+        for subs in self.subscribers.values():
+            for sub in subs:
+                sub.close()
+        self.subscribers.clear()
+
+    def _apply(self, ev: WatchEvent) -> None:
+        """Apply one store event: objects, the event buffer, subscribers, listeners, waiters.
+
+        Synchronous on purpose: a batch of events from the store is applied without yielding
+        to the loop in between, so readers never see half a batch and no event waits for a
+        loop iteration of its own."""
         key, rev = ev.kv.key, ev.kv.mod_revision
         prev = self.objects.get(key)
         if ev.type == "DELETE":
@@ -168,29 +188,51 @@ class KindCache:
             self.oldest = self.events[0].rv
         self.events.append(event)
         self.revision = rev
-        for sub in list(self.subscribers):
-            if not sub.offer(event):
-                self.subscribers.discard(sub)
+        self._offer(None, event)
+        namespace = obj["metadata"].get("namespace")
+        if namespace:
+            self._offer(namespace, event)
         for listener in self.listeners:
             listener(event)
-        await self._notify()
+        self._release()
 
-    async def _notify(self) -> None:
-        async with self.progress:
-            self.progress.notify_all()
+    def _offer(self, namespace: str | None, event: CacheEvent) -> None:
+        subs = self.subscribers.get(namespace)
+        if not subs:
+            return
+        dropped = [sub for sub in subs if not sub.offer(event)]
+        for sub in dropped:
+            subs.discard(sub)
 
-    def subscribe(self, after: int) -> Subscriber:
-        """Events with revision > ``after``: buffered ones now, live ones as they come."""
+    def _release(self) -> None:
+        """Wake the wait_for callers whose revision the cache has reached."""
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= self.revision:
+            future = heapq.heappop(waiters)[2]
+            if not future.done():
+                future.set_result(None)
+
+    def subscribe(self, after: int, namespace: str | None = None) -> Subscriber:
+        """Events with revision > ``after`` (of ``namespace``, or all): buffered ones now, live
+        ones as they come."""
         if after < self.oldest:
             raise gone_too_old(after, self.oldest)
-        sub = Subscriber(after)
+        sub = Subscriber(after, namespace or None)
         for event in self.events:
-            sub.offer(event)
-        self.subscribers.add(sub)
+            if sub.namespace is None or event.obj["metadata"].get("namespace") == sub.namespace:
+                sub.offer(event)
+        self.subscribers.setdefault(sub.namespace, set()).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        self.subscribers.discard(sub)
+        subs = self.subscribers.get(sub.namespace)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self.subscribers[sub.namespace]
+
+    def subscriber_count(self) -> int:
+        return sum(len(subs) for subs in self.subscribers.values())
 
     def snapshot(self, namespace: str | None) -> tuple[list[JsonObj], int]:
         """Current objects (in key order) and the revision they reflect."""
@@ -210,11 +252,12 @@ class KindCache:
 
     async def wait_for(self, revision: int, timeout: float = 3.0) -> bool:
         """Wait until the cache has applied ``revision``; False on timeout."""
-        async def reached() -> None:
-            async with self.progress:
-                await self.progress.wait_for(lambda: self.revision >= revision)
+        if self.revision >= revision:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (revision, next(self._tickets), future))
         try:
-            await asyncio.wait_for(reached(), timeout)
+            await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return False
         return True
@@ -240,9 +283,7 @@ class WatchCaches:
     def end_watches(self) -> None:
         """Close every subscription, so open watch streams end cleanly (shutdown)."""
         for cache in self.caches.values():
-            for sub in cache.subscribers:
-                sub.close()
-            cache.subscribers.clear()
+            cache.close_subscribers()
 
     async def get(self, kind: ResourceKind) -> KindCache:
         cache = self.caches[(kind.group, kind.plural)]

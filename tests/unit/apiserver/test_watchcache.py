@@ -1,0 +1,198 @@
+"""The watch cache's catch-up semantics: after a burst every acknowledged write is in the cache
+once it reports that revision, events reach subscribers in revision order, namespaced
+subscribers see only their namespace, and ``wait_for`` wakes exactly when a revision is applied.
+Plus the etcd watch's thread-to-loop feed (order kept, errors passed through)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from kboot.controlplane.api.registry import ResourceKind, lookup
+from kboot.controlplane.apiserver.errors import JsonObj
+from kboot.controlplane.apiserver.storage import ObjectStorage
+from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, Subscriber
+from kboot.controlplane.store import open_store
+from kboot.controlplane.store.base import KeyValue, WatchEvent
+from kboot.controlplane.store.etcd_watch import Feed, Item
+from tests.unit.apiserver.harness import async_test
+
+
+def _configmaps() -> ResourceKind:
+    kind = lookup("", "configmaps")
+    assert kind is not None
+    return kind
+
+
+CONFIGMAPS = _configmaps()
+
+
+def cm(namespace: str, name: str) -> JsonObj:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace}, "data": {"k": "v"}}
+
+
+async def running_cache(storage: ObjectStorage, kind: ResourceKind) -> tuple[KindCache,
+                                                                          asyncio.Task[None]]:
+    cache = KindCache(storage, kind)
+    task = asyncio.create_task(cache.run())
+    await cache.ready.wait()
+    return cache, task
+
+
+async def stopped(task: asyncio.Task[None], storage: ObjectStorage) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await storage.store.close()
+
+
+def drain(sub: Subscriber) -> list[int]:
+    revs = [event.rv for event in sub.queue]
+    sub.queue.clear()
+    return revs
+
+
+@async_test
+async def test_burst_every_acknowledged_object_is_in_the_cache_in_order() -> None:
+    storage = ObjectStorage(open_store("memory://"))
+    cache, task = await running_cache(storage, CONFIGMAPS)
+    try:
+        sub = cache.subscribe(cache.revision)
+        created = await asyncio.gather(*(storage.create(CONFIGMAPS, cm("a", f"c{i}"))
+                                         for i in range(300)))
+        acked = {o["metadata"]["name"]: int(o["metadata"]["resourceVersion"]) for o in created}
+        assert await cache.wait_for(max(acked.values()))
+        items, revision = cache.snapshot("a")
+        assert revision >= max(acked.values())
+        assert {o["metadata"]["name"] for o in items} == set(acked)
+        assert all(int(o["metadata"]["resourceVersion"]) == acked[o["metadata"]["name"]]
+                   for o in items)
+        delivered = drain(sub)
+        assert delivered == sorted(acked.values())  # every event, once, in revision order
+    finally:
+        await stopped(task, storage)
+
+
+@async_test
+async def test_wait_for_wakes_when_the_revision_is_applied_and_times_out_otherwise() -> None:
+    storage = ObjectStorage(open_store("memory://"))
+    cache, task = await running_cache(storage, CONFIGMAPS)
+    try:
+        assert await cache.wait_for(cache.revision)  # already there: no wait
+        target = cache.revision + 1
+        waiter = asyncio.create_task(cache.wait_for(target, timeout=30))
+        never = asyncio.create_task(cache.wait_for(target + 100, timeout=0.05))
+        await storage.create(CONFIGMAPS, cm("a", "x"))
+        assert await waiter
+        assert cache.revision >= target and "x" in {o["metadata"]["name"]
+                                                    for o in cache.snapshot("a")[0]}
+        assert not await never
+    finally:
+        await stopped(task, storage)
+
+
+@async_test
+async def test_namespaced_subscribers_see_only_their_namespace_live_and_replayed() -> None:
+    storage = ObjectStorage(open_store("memory://"))
+    cache, task = await running_cache(storage, CONFIGMAPS)
+    try:
+        start = cache.revision
+        in_a, in_b, everywhere = (cache.subscribe(start, "a"), cache.subscribe(start, "b"),
+                                  cache.subscribe(start))
+        revs = {}
+        for ns, name in (("a", "1"), ("b", "2"), ("a", "3")):
+            obj = await storage.create(CONFIGMAPS, cm(ns, name))
+            revs[name] = int(obj["metadata"]["resourceVersion"])
+        assert await cache.wait_for(revs["3"])
+        assert drain(in_a) == [revs["1"], revs["3"]]
+        assert drain(in_b) == [revs["2"]]
+        assert drain(everywhere) == [revs["1"], revs["2"], revs["3"]]
+        replayed = cache.subscribe(start, "b")  # from the event buffer
+        assert drain(replayed) == [revs["2"]]
+        for sub in (in_a, in_b, everywhere, replayed):
+            cache.unsubscribe(sub)
+        assert cache.subscriber_count() == 0
+    finally:
+        await stopped(task, storage)
+
+
+class _BurstStore:
+    """A store whose watch delivers one big batch without yielding (as the etcd feed does)."""
+
+    def __init__(self, events: list[WatchEvent]) -> None:
+        self.events = events
+        self.delivered = asyncio.Event()
+
+    async def list(self, prefix: str, *, revision: int = 0, limit: int = 0,
+                   start_after: str = "") -> object:
+        from kboot.controlplane.store.base import ListResult
+        return ListResult([], 1, False)
+
+    async def watch_gen(self) -> AsyncIterator[WatchEvent]:
+        for event in self.events:
+            yield event
+        self.delivered.set()
+        await asyncio.Event().wait()
+
+    def watch(self, prefix: str, *, from_revision: int) -> AsyncIterator[WatchEvent]:
+        return self.watch_gen()
+
+
+@async_test
+async def test_a_batch_is_applied_whole_with_deletes_and_updates() -> None:
+    key = CONFIGMAPS.key
+    raw = [(b'{"metadata":{"name":"a","namespace":"n"}}', key("n", "a")),
+           (b'{"metadata":{"name":"b","namespace":"n"}}', key("n", "b"))]
+    events = [WatchEvent("PUT", KeyValue(k, v, 2 + i, 2 + i), None)
+              for i, (v, k) in enumerate(raw)]
+    events.append(WatchEvent("PUT", KeyValue(raw[0][1], raw[0][0], 2, 4),
+                             KeyValue(raw[0][1], raw[0][0], 2, 2)))
+    events.append(WatchEvent("DELETE", KeyValue(raw[1][1], b"", 3, 5),
+                             KeyValue(raw[1][1], raw[1][0], 3, 3)))
+    fake = _BurstStore(events)
+    storage = ObjectStorage(fake)  # type: ignore[arg-type]
+    cache = KindCache(storage, CONFIGMAPS)
+    seen: list[CacheEvent] = []
+    cache.listeners.append(seen.append)  # subscribers are closed by the initial list
+    task = asyncio.create_task(cache.run())
+    try:
+        await fake.delivered.wait()
+        assert cache.revision == 5
+        assert list(cache.objects) == [key("n", "a")]
+        assert cache.objects[key("n", "a")]["metadata"]["resourceVersion"] == "4"
+        assert [(e.type, e.rv) for e in seen] == [
+            ("ADDED", 2), ("ADDED", 3), ("MODIFIED", 4), ("DELETED", 5)]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize("items", [5000])
+def test_feed_keeps_order_across_threads_and_passes_errors(items: int) -> None:
+    async def scenario() -> None:
+        feed = Feed(asyncio.get_running_loop())
+        boom = RuntimeError("stream broke")
+
+        def produce() -> None:
+            for i in range(items):
+                feed.put([WatchEvent("PUT", KeyValue(f"/k/{i}", b"", i + 1, i + 1), None)])
+            feed.put(boom)
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        seen: list[int] = []
+        error: Item | None = None
+        while error is None:
+            for item in await feed.take():
+                if isinstance(item, BaseException):
+                    error = item
+                else:
+                    seen.extend(e.kv.mod_revision for e in item)
+        thread.join()
+        assert seen == list(range(1, items + 1))
+        assert error is boom
+
+    asyncio.run(scenario())
