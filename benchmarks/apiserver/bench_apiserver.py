@@ -234,6 +234,9 @@ async def run(args: argparse.Namespace, server: ApiServer, store_url: str,
     rows.append(Row("  201 -> visible in rv=0 lists", None, pct(result.list_lag, .5),
                     pct(result.list_lag, .99), f"{len(result.list_lag)} creates, "
                     f"{result.snapshots} full rv=0 lists checked (target p99 <= 100 ms)"))
+    rows.append(Row("    (the probe's own round trip, included above)", None,
+                    pct(result.probe_rtt, .5), pct(result.probe_rtt, .99),
+                    f"{len(result.probe_rtt)} probes"))
     rows.append(Row(f"  201 -> delivered to {args.watchers} watchers", None,
                     pct(result.watch_lag, .5), pct(result.watch_lag, .99),
                     f"{len(result.watch_lag)} deliveries: {args.full_watchers} get all, "

@@ -39,6 +39,7 @@ class BurstResult:
     watch_lag: list[float] = field(default_factory=list)  # seconds, per delivery to a full one
     failures: list[str] = field(default_factory=list)
     snapshots: int = 0
+    probe_rtt: list[float] = field(default_factory=list)  # the probe's own round trips
     shard_deliveries: int = 0
 
 
@@ -67,12 +68,14 @@ async def _writers(http: aiohttp.ClientSession, base: str, total: int, concurren
 
 
 async def _probe(http: aiohttp.ClientSession, empty_ns: str, stop: asyncio.Event,
-                 seen: list[tuple[float, int]]) -> None:
+                 seen: list[tuple[float, int]], rtt: list[float]) -> None:
     url = f"/api/v1/namespaces/{empty_ns}/configmaps?resourceVersion=0"
     while not stop.is_set():
+        sent = time.perf_counter()
         async with http.get(url) as resp:
             rv = int((await resp.json())["metadata"]["resourceVersion"])
         seen.append((time.perf_counter(), rv))
+        rtt.append(seen[-1][0] - sent)
 
 
 async def _snapshots(http: aiohttp.ClientSession, base: str, acks: _Acks, stop: asyncio.Event,
@@ -140,7 +143,7 @@ async def burst(session: Session, ns: str, empty_ns: str, *, total: int, concurr
             await opened.acquire()
         stop = asyncio.Event()
         probes: list[tuple[float, int]] = []
-        side = [asyncio.create_task(_probe(http, empty_ns, stop, probes)),
+        side = [asyncio.create_task(_probe(http, empty_ns, stop, probes, result.probe_rtt)),
                 asyncio.create_task(_snapshots(http, base, acks, stop, result))]
         t0 = time.perf_counter()
         await _writers(http, base, total, concurrency, shards, acks)
