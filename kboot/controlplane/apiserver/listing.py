@@ -185,11 +185,23 @@ async def _cached_list_body(state: ServerState, scope: Scope) -> bytes:
     return head[:-1] + b',"items":[' + b",".join(bodies) + b"]}"
 
 
+async def _whole_from_cache(state: ServerState, scope: Scope) -> bool:
+    """Whether the whole list can be the cache's pre-serialised objects: ``resourceVersion=0``,
+    or a consistent list (no resourceVersion, no limit) when the cache has applied the store's
+    current revision — read after the request arrived, so every acknowledged write is in it."""
+    rv_param = scope.query.get("resourceVersion", "")
+    if rv_param == "0":
+        return True
+    if rv_param or _int_param(scope.query, "limit"):
+        return False
+    cache = await state.caches.get(scope.target.kind)
+    return cache.revision >= await state.storage.store.current_revision()
+
+
 async def list_handler(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     kind = scope.target.kind
     table = wants_table(request.headers.get("Accept", ""))
-    if not table and scope.query.get("resourceVersion") == "0" and not scope.query.get(
-            "continue"):
+    if not table and not scope.query.get("continue") and await _whole_from_cache(state, scope):
         return web.Response(body=await _cached_list_body(state, scope),
                             headers={"Content-Type": "application/json"})
     items, meta = await list_objects(state, scope)

@@ -158,9 +158,13 @@ async def watch_handler(state: ServerState, scope: Scope, request: web.Request
 async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _Stream,
                  matches: Callable[[JsonObj], bool], start_rv: int, deadline: float) -> None:
     ns = scope.target.namespace
+
+    def accepts(event: CacheEvent) -> bool:
+        return classify(event, matches, ns) is not None
+
     if start_rv == 0:
         keys, rev = cache.keys(ns), cache.revision
-        sub = cache.subscribe(rev, ns)
+        sub = cache.subscribe(rev, ns, accepts)
         for key in keys:
             obj = cache.objects.get(key)
             if obj is not None and matches(obj):
@@ -172,7 +176,7 @@ async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _St
             await stream.send("BOOKMARK", mark)
     else:
         try:
-            sub = cache.subscribe(start_rv, ns)
+            sub = cache.subscribe(start_rv, ns, accepts)
         except ApiError as err:
             await stream.send("ERROR", err.status())
             return

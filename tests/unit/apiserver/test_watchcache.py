@@ -14,11 +14,12 @@ import pytest
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.errors import JsonObj
 from kboot.controlplane.apiserver.storage import ObjectStorage
+from kboot.controlplane.apiserver.watch import classify
 from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, Subscriber
 from kboot.controlplane.store import open_store
 from kboot.controlplane.store.base import KeyValue, WatchEvent
 from kboot.controlplane.store.etcd_watch import Feed, Item
-from tests.unit.apiserver.harness import async_test
+from tests.unit.apiserver.harness import async_test, running
 
 
 def _configmaps() -> ResourceKind:
@@ -196,3 +197,40 @@ def test_feed_keeps_order_across_threads_and_passes_errors(items: int) -> None:
         assert error is boom
 
     asyncio.run(scenario())
+
+
+@async_test
+async def test_selective_subscriber_queues_only_what_its_watcher_would_see() -> None:
+    storage = ObjectStorage(open_store("memory://"))
+    cache, task = await running_cache(storage, CONFIGMAPS)
+    try:
+        def accepts(event: CacheEvent) -> bool:
+            return classify(event, lambda o: o["metadata"]["name"].startswith("keep"),
+                            "a") is not None
+
+        sub = cache.subscribe(cache.revision, "a", accepts)
+        kept = await storage.create(CONFIGMAPS, cm("a", "keep-1"))
+        last = await storage.create(CONFIGMAPS, cm("a", "drop-1"))
+        assert await cache.wait_for(int(last["metadata"]["resourceVersion"]))
+        assert drain(sub) == [int(kept["metadata"]["resourceVersion"])]
+    finally:
+        await stopped(task, storage)
+
+
+@async_test
+async def test_consistent_list_never_misses_a_write_the_cache_has_not_applied() -> None:
+    async with running() as h:
+        base = "/api/v1/namespaces/default/configmaps"
+        await h.json("POST", base, {"metadata": {"name": "before"}}, expect=201)
+        caches = h.state.caches
+        frozen = caches.peek(CONFIGMAPS)
+        for t in caches.tasks:
+            if t.get_name() == f"watchcache-{frozen.prefix}":
+                t.cancel()
+                await asyncio.gather(t, return_exceptions=True)
+        created = await h.json("POST", base, {"metadata": {"name": "after"}}, expect=201)
+        assert frozen.revision < int(created["metadata"]["resourceVersion"])  # really behind
+        consistent = await h.json("GET", base)
+        assert {o["metadata"]["name"] for o in consistent["items"]} == {"before", "after"}
+        stale = await h.json("GET", f"{base}?resourceVersion=0")  # rv=0 may be stale, is here
+        assert {o["metadata"]["name"] for o in stale["items"]} == {"before"}
