@@ -20,18 +20,14 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.api.selectors import FieldRequirement, FieldSelector
+from kboot.controlplane.api.selectors import FieldRequirement, FieldSelector, field_value
 from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.codec import wants_table
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.fanout import IndexSpec, Subscriber
 from kboot.controlplane.apiserver.listing import now_utc, parse_selectors, table_options
 from kboot.controlplane.apiserver.state import Scope, ServerState
-from kboot.controlplane.apiserver.watchcache import (
-    CacheEvent,
-    KindCache,
-    Subscriber,
-    event_line,
-)
+from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, event_line
 
 log = logging.getLogger(__name__)
 CLIENT_CHECK_SECONDS = 5.0
@@ -77,6 +73,31 @@ def watch_matcher(kind: ResourceKind, query: MultiMapping[str], name: str | None
     def matches(obj: JsonObj) -> bool:
         return labels.matches(obj["metadata"].get("labels") or {}) and fields.matches(obj)
     return matches
+
+
+def selection_index(kind: ResourceKind, query: MultiMapping[str], name: str | None
+                    ) -> IndexSpec | None:
+    """An equality the watch's selection requires, for the cache's subscriber index: the
+    watched name, else the first ``field=value``, else the first ``label=value`` (or ``label
+    in (value)``). None when the selection pins nothing (the watcher sees every event)."""
+    labels, fields = parse_selectors(kind, query)
+    kind_name = fields.kind
+
+    def field_of(field: str) -> Callable[[JsonObj], str | None]:
+        return lambda obj: field_value(kind_name, obj, field)
+
+    def label_of(key: str) -> Callable[[JsonObj], str | None]:
+        return lambda obj: (obj["metadata"].get("labels") or {}).get(key)
+
+    if name is not None:
+        return IndexSpec("field:metadata.name", field_of("metadata.name"), name)
+    for req in fields.requirements:
+        if req.op == "=":
+            return IndexSpec(f"field:{req.field}", field_of(req.field), req.value)
+    for label in labels.requirements:
+        if label.op in ("=", "==", "in") and len(label.values) == 1:
+            return IndexSpec(f"label:{label.key}", label_of(label.key), label.values[0])
+    return None
 
 
 class _Stream:
@@ -132,6 +153,7 @@ async def watch_handler(state: ServerState, scope: Scope, request: web.Request
                         ) -> web.StreamResponse:
     kind, target = scope.target.kind, scope.target
     matches = watch_matcher(kind, scope.query, target.name)
+    index = selection_index(kind, scope.query, target.name)
     table = table_options(scope) if wants_table(request.headers.get("Accept", "")) else None
     deadline = time.monotonic() + _timeout(scope, state)
     cache = await state.caches.get(kind)
@@ -147,7 +169,7 @@ async def watch_handler(state: ServerState, scope: Scope, request: web.Request
     stream = _Stream(request, response, kind, table)
     state.metrics.watch_started(kind.group, kind.plural)
     try:
-        await _serve(state, scope, cache, stream, matches, start_rv, deadline)
+        await _serve(state, scope, cache, stream, matches, index, start_rv, deadline)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -156,7 +178,8 @@ async def watch_handler(state: ServerState, scope: Scope, request: web.Request
 
 
 async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _Stream,
-                 matches: Callable[[JsonObj], bool], start_rv: int, deadline: float) -> None:
+                 matches: Callable[[JsonObj], bool], index: IndexSpec | None, start_rv: int,
+                 deadline: float) -> None:
     ns = scope.target.namespace
 
     def accepts(event: CacheEvent) -> bool:
@@ -164,7 +187,7 @@ async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _St
 
     if start_rv == 0:
         keys, rev = cache.keys(ns), cache.revision
-        sub = cache.subscribe(rev, ns, accepts)
+        sub = cache.subscribe(rev, ns, accepts, index)
         for key in keys:
             obj = cache.objects.get(key)
             if obj is not None and matches(obj):
@@ -176,7 +199,7 @@ async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _St
             await stream.send("BOOKMARK", mark)
     else:
         try:
-            sub = cache.subscribe(start_rv, ns, accepts)
+            sub = cache.subscribe(start_rv, ns, accepts, index)
         except ApiError as err:
             await stream.send("ERROR", err.status())
             return

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 from kboot.controlplane.api.registry import KINDS, ResourceKind
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, gone_too_old
+from kboot.controlplane.apiserver.fanout import Fanout, IndexSpec, Subscriber
 from kboot.controlplane.apiserver.storage import ObjectStorage, collection_prefix
 from kboot.controlplane.store.base import Compacted, WatchEvent
 
 log = logging.getLogger(__name__)
 
 BUFFER_EVENTS = 5000
-SUBSCRIBER_BACKLOG = 20000
 
 
 def _encode(obj: JsonObj) -> bytes:
@@ -61,52 +61,6 @@ class CacheEvent:
         return self._line
 
 
-class Subscriber:
-    """One watcher's queue; ``closed`` means the cache dropped it (overflow or relist).
-
-    ``namespace`` (None: all) is the part of the watcher's selection the cache indexes on: an
-    event is offered only to the subscribers of its namespace and to all-namespace ones, so a
-    burst in one namespace costs nothing per watcher of the others. ``accepts`` is the rest of
-    the selection (labels, fields), checked when the event is offered: an event the watcher
-    would drop never wakes its task (1,000 selective watchers cost one cheap check each per
-    event, not 1,000 task switches).
-    """
-
-    def __init__(self, after: int, namespace: str | None = None,
-                 accepts: Callable[[CacheEvent], bool] | None = None) -> None:
-        self.after = after
-        self.namespace = namespace
-        self.accepts = accepts
-        self.queue: collections.deque[CacheEvent] = collections.deque()
-        self.wake = asyncio.Event()
-        self.closed = False
-
-    def offer(self, event: CacheEvent) -> bool:
-        if event.rv <= self.after or (self.accepts is not None and not self.accepts(event)):
-            return True
-        if len(self.queue) >= SUBSCRIBER_BACKLOG:
-            self.close()
-            return False
-        self.queue.append(event)
-        self.wake.set()
-        return True
-
-    def close(self) -> None:
-        self.closed = True
-        self.wake.set()
-
-    async def next_batch(self, timeout: float) -> list[CacheEvent]:
-        if not self.queue and not self.closed:
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout)
-            except TimeoutError:
-                return []
-        batch = list(self.queue)
-        self.queue.clear()
-        return batch
-
-
 class KindCache:
     """Current objects and recent events of one resource type."""
 
@@ -119,7 +73,7 @@ class KindCache:
         self.revision = 0
         self.oldest = 0  # buffered events cover revisions (oldest, revision]
         self.events: collections.deque[CacheEvent] = collections.deque(maxlen=BUFFER_EVENTS)
-        self.subscribers: dict[str | None, set[Subscriber]] = {}  # by namespace, None = all
+        self.subscribers = Fanout()
         self.ready = asyncio.Event()
         # (revision, tie-break, future) of wait_for callers; a heap, so an applied event checks
         # only the smallest one
@@ -164,10 +118,7 @@ class KindCache:
         self._release()
 
     def close_subscribers(self) -> None:
-        for subs in self.subscribers.values():
-            for sub in subs:
-                sub.close()
-        self.subscribers.clear()
+        self.subscribers.close_all()
 
     def _apply(self, ev: WatchEvent) -> None:
         """Apply one store event: objects, the event buffer, subscribers, listeners, waiters.
@@ -193,21 +144,10 @@ class KindCache:
             self.oldest = self.events[0].rv
         self.events.append(event)
         self.revision = rev
-        self._offer(None, event)
-        namespace = obj["metadata"].get("namespace")
-        if namespace:
-            self._offer(namespace, event)
+        self.subscribers.offer(event, obj["metadata"].get("namespace") or None)
         for listener in self.listeners:
             listener(event)
         self._release()
-
-    def _offer(self, namespace: str | None, event: CacheEvent) -> None:
-        subs = self.subscribers.get(namespace)
-        if not subs:
-            return
-        dropped = [sub for sub in subs if not sub.offer(event)]
-        for sub in dropped:
-            subs.discard(sub)
 
     def _release(self) -> None:
         """Wake the wait_for callers whose revision the cache has reached."""
@@ -218,27 +158,25 @@ class KindCache:
                 future.set_result(None)
 
     def subscribe(self, after: int, namespace: str | None = None,
-                  accepts: Callable[[CacheEvent], bool] | None = None) -> Subscriber:
+                  accepts: Callable[[CacheEvent], bool] | None = None,
+                  index: IndexSpec | None = None) -> Subscriber:
         """Events with revision > ``after`` (of ``namespace``, or all, that ``accepts``):
-        buffered ones now, live ones as they come."""
+        buffered ones now, live ones as they come. ``index`` is an equality ``accepts``
+        implies, so the cache offers the subscriber only events that can satisfy it."""
         if after < self.oldest:
             raise gone_too_old(after, self.oldest)
-        sub = Subscriber(after, namespace or None, accepts)
+        sub = Subscriber(after, namespace or None, accepts, index)
         for event in self.events:
             if sub.namespace is None or event.obj["metadata"].get("namespace") == sub.namespace:
                 sub.offer(event)
-        self.subscribers.setdefault(sub.namespace, set()).add(sub)
+        self.subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        subs = self.subscribers.get(sub.namespace)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self.subscribers[sub.namespace]
+        self.subscribers.remove(sub)
 
     def subscriber_count(self) -> int:
-        return sum(len(subs) for subs in self.subscribers.values())
+        return len(self.subscribers)
 
     def snapshot(self, namespace: str | None) -> tuple[list[JsonObj], int]:
         """Current objects (in key order) and the revision they reflect."""

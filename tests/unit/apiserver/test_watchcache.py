@@ -6,6 +6,7 @@ Plus the etcd watch's thread-to-loop feed (order kept, errors passed through).""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator
 
@@ -13,9 +14,10 @@ import pytest
 
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.errors import JsonObj
+from kboot.controlplane.apiserver.fanout import Fanout, IndexSpec, Subscriber
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.watch import classify
-from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, Subscriber
+from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache
 from kboot.controlplane.store import open_store
 from kboot.controlplane.store.base import KeyValue, WatchEvent
 from kboot.controlplane.store.etcd_watch import Feed, Item
@@ -234,3 +236,54 @@ async def test_consistent_list_never_misses_a_write_the_cache_has_not_applied() 
         assert {o["metadata"]["name"] for o in consistent["items"]} == {"before", "after"}
         stale = await h.json("GET", f"{base}?resourceVersion=0")  # rv=0 may be stale, is here
         assert {o["metadata"]["name"] for o in stale["items"]} == {"before"}
+
+
+def _event(rv: int, app: str | None, prev_app: str | None, name: str = "x") -> CacheEvent:
+    def obj(value: str | None) -> JsonObj:
+        labels = {"app": value} if value is not None else {}
+        return {"metadata": {"name": name, "namespace": "a", "labels": labels}}
+    return CacheEvent("MODIFIED" if prev_app is not None else "ADDED", rv, obj(app),
+                      obj(prev_app) if prev_app is not None else None)
+
+
+def test_fanout_offers_indexed_subscribers_their_value_now_or_before() -> None:
+    def app_of(o: JsonObj) -> str | None:
+        return o["metadata"]["labels"].get("app")  # type: ignore[no-any-return]
+
+    fanout = Fanout()
+    web = Subscriber(0, "a", index=IndexSpec("label:app", app_of, "web"))
+    db_everywhere = Subscriber(0, None, index=IndexSpec("label:app", app_of, "db"))
+    plain = Subscriber(0, "a")
+    other_ns = Subscriber(0, "b")
+    for sub in (web, db_everywhere, plain, other_ns):
+        fanout.add(sub)
+    events = [_event(1, "web", None), _event(2, "db", "web"), _event(3, "db", None),
+              _event(4, None, None), _event(5, "web", "db")]
+    for event in events:
+        fanout.offer(event, "a")
+    assert drain(web) == [1, 2, 5]  # entered, left (offered via its old value), re-entered
+    assert drain(db_everywhere) == [2, 3, 5]
+    assert drain(plain) == [1, 2, 3, 4, 5]
+    assert drain(other_ns) == []
+    for sub in (web, db_everywhere, plain, other_ns):
+        fanout.remove(sub)
+    assert len(fanout) == 0 and list(fanout) == []
+
+
+@async_test
+async def test_field_indexed_watch_sees_a_pod_bound_to_its_node() -> None:
+    async with running() as h:
+        base = "/api/v1/namespaces/default/pods"
+        pod = {"metadata": {"name": "p"},
+               "spec": {"containers": [{"name": "c", "image": "pause"}]}}
+        start = (await h.json("GET", base))["metadata"]["resourceVersion"]
+        resp = await h.request(
+            "GET", f"{base}?watch=1&resourceVersion={start}&fieldSelector=spec.nodeName%3Dn1")
+        await h.json("POST", base, pod, expect=201)
+        await h.json("POST", f"{base}/p/binding", {
+            "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"}}, expect=201)
+        line = await asyncio.wait_for(resp.content.readline(), 30)
+        event = json.loads(line)
+        assert (event["type"], event["object"]["spec"]["nodeName"]) == ("ADDED", "n1")
+        resp.close()
