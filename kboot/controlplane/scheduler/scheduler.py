@@ -106,10 +106,12 @@ class Algorithm:
         feasible: list[NodeInfo] = []
         reasons: Counter[str] = Counter()
         checked = 0
+        # on ready, schedulable, untainted nodes those filters pass for any pod: skip them
+        on_plain = [p for p in active if not getattr(p, "passes_plain_nodes", False)]
         for i in range(n):
             node = nodes[(self._start + i) % n]
             checked += 1
-            for plugin in active:
+            for plugin in on_plain if node.plain else active:
                 status = plugin.filter(state, pod, node)
                 if status is not OK:
                     reasons[status.reason] += 1
@@ -124,13 +126,13 @@ class Algorithm:
     def _best(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> str:
         if len(nodes) == 1:
             return nodes[0].name
-        scorers = [(p.weight, p) for p in self.profile.scores if p.relevant(pod)]
+        scorers = [(p.weight, p.score) for p in self.profile.scores if p.relevant(pod)]
         best: list[str] = []
         top = -1.0
         for node in nodes:
             total = 0.0
-            for weight, plugin in scorers:
-                total += weight * plugin.score(state, pod, node)
+            for weight, score in scorers:
+                total += weight * score(state, pod, node)
             if total > top + 1e-9:
                 top, best = total, [node.name]
             elif total > top - 1e-9:

@@ -99,6 +99,9 @@ class NodeInfo:
     unschedulable: bool
     ready: bool
     requested: Resources = field(default_factory=Resources)
+    #: Ready, schedulable and untainted: every filter marked ``passes_plain_nodes`` says OK
+    #: here for any pod, so the algorithm skips those filters on such nodes.
+    plain: bool = False
     pods: dict[str, Obj] = field(default_factory=dict)
     ports: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     owners: Counter[str] = field(default_factory=Counter)
@@ -109,13 +112,14 @@ class NodeInfo:
         alloc = status.get("allocatable") or status.get("capacity") or {}
         ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                     for c in status.get("conditions") or [])
+        taints, unschedulable = list(taints_of(node)), bool(spec.get("unschedulable"))
         return cls(node=node, name=node["metadata"]["name"],
                    labels=dict(node["metadata"].get("labels") or {}),
                    allocatable=Resources(parse_quantity(alloc.get("cpu", 0)),
                                          parse_quantity(alloc.get("memory", 0)),
                                          int(parse_quantity(alloc.get("pods", 110)))),
-                   taints=list(taints_of(node)),
-                   unschedulable=bool(spec.get("unschedulable")), ready=ready)
+                   taints=taints, unschedulable=unschedulable, ready=ready,
+                   plain=ready and not unschedulable and not taints)
 
     def add_pod(self, pod: Obj) -> None:
         key = key_of(pod)

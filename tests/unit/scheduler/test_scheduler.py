@@ -77,3 +77,23 @@ def test_scheduler_binds_pods_and_reports_unschedulable_ones() -> None:
     assert failed and failed[0]["involvedObject"]["name"] == "huge"
     assert failed[0]["message"] == "0/2 nodes are available: 2 Insufficient cpu."
     assert sum(e["reason"] == "Scheduled" for e in events) == 2
+
+
+def test_plain_node_fast_path_keeps_every_filter_on_other_nodes() -> None:
+    """Filters skipped on ready, schedulable, untainted nodes still run everywhere else."""
+    taint = {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
+    snap = Snapshot()
+    snap.set_node(node("not-ready", ready=False))
+    snap.set_node(node("cordoned", unschedulable=True))
+    snap.set_node(node("tainted", taints=[taint]))
+    snap.set_node(node("full", cpu="1"))
+    assert [n.plain for n in snap.nodes.values()] == [False, False, False, True]
+    algo = Algorithm(snap)
+    refused = algo.schedule(pod(cpu="2"))
+    assert refused.node is None and refused.diagnosis is not None
+    assert refused.diagnosis.message() == (
+        "0/4 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint "
+        "{dedicated: gpu}, 1 node(s) were not ready, 1 node(s) were unschedulable.")
+    tolerating = pod(cpu="2", tolerations=[{"key": "dedicated", "operator": "Equal",
+                                            "value": "gpu", "effect": "NoSchedule"}])
+    assert algo.schedule(tolerating).node == "tainted"

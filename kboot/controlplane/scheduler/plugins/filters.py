@@ -22,6 +22,7 @@ _UNSCHEDULABLE: Taint = {"key": "node.kubernetes.io/unschedulable", "effect": "N
 
 class NodeUnschedulable:
     name = "NodeUnschedulable"
+    passes_plain_nodes = True
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if node.unschedulable and not tolerated(_UNSCHEDULABLE, pod.tolerations):
@@ -34,6 +35,7 @@ _NOT_READY = unschedulable("node(s) were not ready")
 
 class NodeReady:
     name = "NodeReady"
+    passes_plain_nodes = True
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         return OK if node.ready else _NOT_READY
@@ -114,6 +116,7 @@ class NodeAffinity:
 
 class TaintToleration:
     name = "TaintToleration"
+    passes_plain_nodes = True
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         taint = first_untolerated(node.taints, pod.tolerations)
