@@ -1,7 +1,8 @@
 """List: selectors, pagination with continue tokens, resourceVersion semantics, Table output.
 
-``resourceVersion`` unset reads the store at its current revision (a quorum read, like upstream
-on etcd 3.4); ``0`` answers from the watch cache; ``N`` reads at revision N (410 when compacted).
+``resourceVersion`` unset reads the store's current revision and answers from the watch cache
+when the cache has applied it, else from the store (a quorum read, like upstream on etcd 3.4);
+``0`` answers from the watch cache; ``N`` reads at revision N (410 when compacted).
 Continue tokens are upstream's shape — unpadded base64url of
 ``{"v":"meta.k8s.io/v1","rv":R,"start":"<key after the prefix>\\u0000"}`` — so a page chain is a
 consistent snapshot at R.
