@@ -37,7 +37,7 @@ from kboot.controlplane.store.etcd_channel import (
     map_error,
     parse_endpoints,
 )
-from kboot.controlplane.store.etcd_watch import StreamEnded, open_stream, to_kv
+from kboot.controlplane.store.etcd_watch import StreamEnded, WatchMux, to_kv
 from kboot.controlplane.store.keys import prefix_end, range_start
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class EtcdStore:
         self._leases = _Leases(self._channels)
         self._compacted = 0
         self._closed = False
+        self._mux: WatchMux | None = None
 
     async def _kv_call(self, method: str, request: Any, *, mutating: bool = False) -> Any:
         timeout = self._channels.timeout
@@ -224,13 +225,27 @@ class EtcdStore:
     def watch(self, prefix: str, *, from_revision: int) -> AsyncIterator[WatchEvent]:
         return self._watch(prefix, from_revision)
 
+    def _watch_mux(self) -> WatchMux:
+        """The live shared watch stream, opened on the active endpoint when there is none."""
+        if self._mux is None or self._mux.broken:
+            self._mux = WatchMux(self._channels.sync_channel(), self._stream_broken)
+        return self._mux
+
+    def _stream_broken(self, err: BaseException) -> None:
+        """Runs once per broken stream (on its thread): move to the next endpoint if the
+        member is gone; the watches resubscribe on a new stream."""
+        code = err.code() if isinstance(err, grpc.Call) else None
+        if not self._closed and (isinstance(err, StreamEnded) or code in FAILOVER_CODES):
+            self._channels.fail_over(err.details() if isinstance(err, grpc.Call) else err)
+
     async def _watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
-        """Follow ``prefix`` on a stream read by a thread (``etcd_watch``: one loop wake-up per
-        burst, not per event); a broken stream resumes after the last delivered revision."""
+        """Follow ``prefix`` on the shared stream (``etcd_watch``: read on a thread, one loop
+        wake-up per burst); a broken stream resumes after the last delivered revision."""
         next_rev = from_revision + 1
         key, end = prefix.encode() or b"\0", _range_end(prefix)
         while True:
-            stream, feed = open_stream(self._channels.sync_channel, key, end, next_rev)
+            mux = self._watch_mux()
+            watch_id, feed = mux.open(key, end, next_rev)
             try:
                 while True:
                     for item in await feed.take():
@@ -242,10 +257,9 @@ class EtcdStore:
             except Compacted as err:
                 self._compacted = max(self._compacted, err.compacted)
                 raise
-            except StreamEnded as err:
+            except StreamEnded:
                 if self._closed:
                     return
-                self._channels.fail_over(err)
                 await asyncio.sleep(RESUBSCRIBE_DELAY)
             except grpc.RpcError as err:
                 code = err.code() if isinstance(err, grpc.Call) else None
@@ -253,11 +267,12 @@ class EtcdStore:
                     return
                 if code not in FAILOVER_CODES:
                     raise map_error(err) from err
-                self._channels.fail_over(err.details() if isinstance(err, grpc.Call) else err)
                 await asyncio.sleep(RESUBSCRIBE_DELAY)
             finally:
-                stream.close()
+                mux.cancel(watch_id)
 
     async def close(self) -> None:
         self._closed = True
+        if self._mux is not None:
+            self._mux.close()
         await self._channels.close()

@@ -1,13 +1,14 @@
-"""One etcd watch stream, read on its own thread and handed to the event loop in batches.
+"""etcd watch streams read on a thread and handed to the event loop in batches.
 
 Why a thread: on ``grpc.aio`` a stream delivers one message per ``read()``, and every read is a
 round trip through the event loop (the completion arrives from grpc's poller, then the awaiting
 task is scheduled). etcd sends one watch response per committed transaction, so under a write
 burst the watch drained about one event per loop iteration while the same iteration completed
 dozens of writes: the watch cache fell seconds (thousands of events) behind the store (issue 22).
-Here a plain thread blocks on a synchronous gRPC stream, converts each response as it arrives and
-appends it to a :class:`Feed`; the loop is woken once per burst and takes everything that
-arrived, in order, in one step. Ordering is the stream's: one producer, one FIFO, one consumer.
+Here a plain thread blocks on a synchronous gRPC stream (all of a store's watches on one,
+:class:`WatchMux`), converts each response as it arrives and appends it to the watch's
+:class:`Feed`; the loop is woken once per burst and takes everything that arrived, in order, in
+one step. Ordering is the stream's: one producer, one FIFO, one consumer per watch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -95,49 +97,86 @@ def convert(response: Any, requested: int) -> Item:
     return events
 
 
-class WatchStream:
-    """One etcd watch (``prefix``, from ``start_revision``) pumped by a daemon thread."""
+class WatchMux:
+    """Every watch of one store on one gRPC stream, read by one thread.
 
-    def __init__(self, channel: grpc.Channel, prefix: bytes, range_end: bytes,
-                 start_revision: int, feed: Feed) -> None:
+    etcd multiplexes watchers on a stream by ``watch_id``; we choose the ids (etcd ≥ 3.4 takes
+    client-assigned ones), so routing a response is one dictionary lookup. One stream instead
+    of one per resource type keeps the apiserver at two threads for all its watches (a
+    blocking gRPC stream iterator wakes ten times a second while idle). When the stream breaks
+    every watch gets the error and ``on_broken`` runs once (failover); the next ``open`` makes
+    a new stream.
+    """
+
+    def __init__(self, channel: grpc.Channel, on_broken: Callable[[BaseException], None]
+                 ) -> None:
         self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        create = rpc.WatchCreateRequest(key=prefix, range_end=range_end,
-                                        start_revision=start_revision, prev_kv=True,
-                                        progress_notify=True)
-        self._requests.put(rpc.WatchRequest(create_request=create))
+        self._lock = threading.Lock()
+        self._feeds: dict[int, tuple[Feed, int]] = {}  # watch id -> (feed, requested revision)
+        self._ids = itertools.count(1)
+        self._on_broken = on_broken
+        self.broken = False
         self._call = rpc.WatchStub(channel).Watch(self._outgoing())
-        self._feed = feed
-        self._requested = start_revision - 1
-        self._thread = threading.Thread(target=self._pump, name=f"etcd-watch {prefix!r}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._pump, name="etcd-watch", daemon=True)
         self._thread.start()
 
+    def open(self, prefix: bytes, range_end: bytes, start_revision: int) -> tuple[int, Feed]:
+        """Start a watch; its responses arrive on the returned feed (on the calling loop)."""
+        feed = Feed(asyncio.get_running_loop())
+        watch_id = next(self._ids)
+        with self._lock:
+            self._feeds[watch_id] = (feed, start_revision - 1)
+        create = rpc.WatchCreateRequest(key=prefix, range_end=range_end,
+                                        start_revision=start_revision, prev_kv=True,
+                                        progress_notify=True, watch_id=watch_id)
+        self._requests.put(rpc.WatchRequest(create_request=create))
+        return watch_id, feed
+
+    def cancel(self, watch_id: int) -> None:
+        with self._lock:
+            known = self._feeds.pop(watch_id, None) is not None
+        if known and not self.broken:
+            cancel = rpc.WatchCancelRequest(watch_id=watch_id)
+            self._requests.put(rpc.WatchRequest(cancel_request=cancel))
+
     def _outgoing(self) -> Iterator[Any]:
-        # keep the send side open (etcd ends a watch whose client half-closes) until close()
+        # keep the send side open (etcd ends a stream whose client half-closes) until close()
         while (request := self._requests.get()) is not None:
             yield request
 
     def _pump(self) -> None:
-        feed, requested = self._feed, self._requested
+        error: BaseException
         try:
             for response in self._call:
-                item = convert(response, requested)
-                feed.put(item)
-                if isinstance(item, BaseException):
-                    return
-            feed.put(StreamEnded("etcd closed the watch stream"))
+                self._route(response)
+            error = StreamEnded("etcd closed the watch stream")
         except grpc.RpcError as err:
-            feed.put(err)
-        except Exception as err:  # a bug in conversion must reach the reader, not vanish
-            feed.put(err)
+            error = err
+        except Exception as err:  # a bug in routing must reach the readers, not vanish
+            error = err
+        self.broken = True
+        self._requests.put(None)
+        with self._lock:
+            feeds, self._feeds = list(self._feeds.values()), {}
+        for feed, _ in feeds:
+            feed.put(error)
+        self._on_broken(error)
+
+    def _route(self, response: Any) -> None:
+        with self._lock:
+            entry = self._feeds.get(response.watch_id)
+        if entry is None or (response.created and not response.canceled):
+            return  # a cancelled watch's last responses, or a creation acknowledgement
+        feed, requested = entry
+        item = convert(response, requested)
+        if isinstance(item, BaseException):
+            with self._lock:
+                self._feeds.pop(response.watch_id, None)
+        if item or isinstance(item, BaseException):
+            feed.put(item)
 
     def close(self) -> None:
         """Cancel the stream; the thread ends as soon as grpc reports the cancellation."""
+        self.broken = True
         self._requests.put(None)
         self._call.cancel()
-
-
-def open_stream(channel_for: Callable[[], grpc.Channel], prefix: bytes, range_end: bytes,
-                start_revision: int) -> tuple[WatchStream, Feed]:
-    feed = Feed(asyncio.get_running_loop())
-    return WatchStream(channel_for(), prefix, range_end, start_revision, feed), feed
