@@ -125,6 +125,9 @@ class WatchMux:
         feed = Feed(asyncio.get_running_loop())
         watch_id = next(self._ids)
         with self._lock:
+            if self.broken:  # broke after the caller chose this stream: resubscribe
+                feed.put(StreamEnded("etcd watch stream broke while opening a watch"))
+                return watch_id, feed
             self._feeds[watch_id] = (feed, start_revision - 1)
         create = rpc.WatchCreateRequest(key=prefix, range_end=range_end,
                                         start_revision=start_revision, prev_kv=True,
@@ -154,9 +157,9 @@ class WatchMux:
             error = err
         except Exception as err:  # a bug in routing must reach the readers, not vanish
             error = err
-        self.broken = True
         self._requests.put(None)
-        with self._lock:
+        with self._lock:  # with open(): every watch either gets the error or sees ``broken``
+            self.broken = True
             feeds, self._feeds = list(self._feeds.values()), {}
         for feed, _ in feeds:
             feed.put(error)
