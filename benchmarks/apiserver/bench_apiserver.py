@@ -237,11 +237,12 @@ async def run(args: argparse.Namespace, server: ApiServer, store_url: str,
     rows.append(Row("    (the probe's own round trip, included above)", None,
                     pct(result.probe_rtt, .5), pct(result.probe_rtt, .99),
                     f"{len(result.probe_rtt)} probes"))
+    selective = args.watchers - args.full_watchers
+    shares = (f"{args.full_watchers} get all, the rest 1/{selective} each" if selective > 0
+              else "each gets all")
     rows.append(Row(f"  201 -> delivered to {args.watchers} watchers", None,
                     pct(result.watch_lag, .5), pct(result.watch_lag, .99),
-                    f"{len(result.watch_lag)} deliveries: {args.full_watchers} get all, "
-                    f"the rest 1/{max(1, args.watchers - args.full_watchers)} each "
-                    f"(target p99 <= 100 ms)"))
+                    f"{len(result.watch_lag)} deliveries: {shares} (target p99 <= 100 ms)"))
     rows += await lists(server, "bench-burst", args.burst, failures)
     rows.append(await watch_delivery(server, "bench-watch", args.watchers, args.events,
                                      failures))
