@@ -46,6 +46,7 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     ├── dns.wire.WireError                 a DNS message cannot be parsed (also ValueError)
     ├── portforward.spdy.FrameError        a port-forward peer sent bytes that are not SPDY/3.1
     ├── portforward.dial.DialError         nothing accepted a forwarded connection in the pod
+    ├── portforward.channels.PortsError    a port-forward ``ports`` query is not a list of TCP ports
     ├── proxy.iptables.IptablesError       iptables-restore failed (also RuntimeError)
     ├── ingress.tls.SecretError            a Secret cannot serve TLS (also ValueError)
     └── ingress.haproxy.ConfigRejected     ``haproxy -c`` refused a generated configuration

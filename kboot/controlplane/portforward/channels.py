@@ -18,6 +18,7 @@ import struct
 
 from aiohttp import WSMsgType, web
 
+from kboot.controlplane.errors import ControlPlaneError
 from kboot.controlplane.portforward.dial import DialError
 from kboot.controlplane.portforward.session import CHUNK, QUEUE_CHUNKS, Dial
 from kboot.controlplane.portforward.stats import Stats
@@ -25,7 +26,7 @@ from kboot.controlplane.portforward.stats import Stats
 PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
 
 
-class PortsError(ValueError):
+class PortsError(ControlPlaneError, ValueError):
     """The ``ports`` query is missing or not a list of TCP ports."""
 
 
