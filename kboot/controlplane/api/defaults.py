@@ -13,6 +13,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from kboot.controlplane.api import typed
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 
 Obj = dict[str, Any]
@@ -23,10 +24,14 @@ _JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
 
 
 def apply_defaults(kind: KindRef, obj: Obj) -> Obj:
-    """A defaulted copy of ``obj`` (an object of ``kind``)."""
-    out = copy.deepcopy(obj)
-    rule = _RULES.get(resolve_kind(kind).kind)
-    if rule is not None:
+    """A defaulted copy of ``obj`` (an object of ``kind``), null fields dropped.  An object with
+    type errors is returned undefaulted: validation reports them, and no rule here has to guess
+    what a mistyped field meant."""
+    rk = resolve_kind(kind)
+    decoded = typed.decode(rk, obj)
+    out = copy.deepcopy(obj if decoded.errors else decoded.obj)
+    rule = _RULES.get(rk.kind)
+    if rule is not None and not decoded.errors:
         rule(out)
     return out
 

@@ -19,6 +19,9 @@ _SUFFIXES: dict[str, Fraction] = {
     "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
     "Pi": Fraction(2**50), "Ei": Fraction(2**60),
 }
+# Quantities are exact fractions, so an exponent costs work in proportion to its value; no
+# resource needs more than this (an exbibyte is about 1e18).
+MAX_EXPONENT = 100
 QUANTITY_ERROR = ("quantities must match the regular expression "
                   f"'{QUANTITY_RE.pattern}'")
 
@@ -39,7 +42,10 @@ def parse_quantity(value: str | int | float) -> Fraction:
     if suffix in _SUFFIXES:
         scale = _SUFFIXES[suffix]
     elif re.fullmatch(r"[eE][-+]?[0-9]+", suffix):
-        scale = Fraction(10) ** int(suffix[1:])
+        exponent = int(suffix[1:])
+        if abs(exponent) > MAX_EXPONENT:  # 10**99999999 would take minutes to compute
+            raise ValueError(f"{QUANTITY_ERROR}; the exponent may be at most {MAX_EXPONENT}")
+        scale = Fraction(10) ** exponent
     else:
         raise ValueError(QUANTITY_ERROR)
     return Fraction(number) * scale

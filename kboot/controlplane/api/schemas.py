@@ -28,10 +28,32 @@ QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 
 
+# The client models ``schemas.json`` is generated from say only "integer" (rendered int64);
+# upstream's API types are int32 except these fields, which are int64.
+INT64_FIELDS = frozenset({
+    "generation", "observedGeneration", "deletionGracePeriodSeconds",
+    "terminationGracePeriodSeconds", "activeDeadlineSeconds", "startingDeadlineSeconds",
+    "runAsUser", "runAsGroup", "fsGroup", "supplementalGroups", "tolerationSeconds", "revision",
+    "expirationSeconds", "seconds", "sizeBytes", "gracePeriodSeconds", "uid", "gid",
+    "remainingItemCount", "maxExpirationSeconds", "defaultUser", "capacity",
+})
+
+
+def _restore_int_formats(definitions: dict[str, Schema]) -> None:
+    """Give every integer property upstream's ``int32``/``int64`` format (typed decoding
+    refuses ``replicas: 2147483648``; the OpenAPI documents say what upstream says)."""
+    for definition in definitions.values():
+        for name, prop in (definition.get("properties") or {}).items():
+            target = prop.get("items", prop) if prop.get("type") == "array" else prop
+            if isinstance(target, dict) and target.get("type") == "integer":
+                target["format"] = "int64" if name in INT64_FIELDS else "int32"
+
+
 @cache
 def _data() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("schemas.json").read_text()
     data: dict[str, Any] = json.loads(text)
+    _restore_int_formats(data["definitions"])
     return data
 
 

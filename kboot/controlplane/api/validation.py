@@ -1,7 +1,7 @@
 """Validation: schema-driven checks plus each kind's semantic rules.
 
 - :func:`validate` returns every :class:`FieldError` of an object (types and required fields
-  from the kind's schema, ``metadata`` rules, then the kind's own rules in
+  from the kind's schema via :func:`.typed.decode`, ``metadata`` rules, then the kind's rules in
   :mod:`.validation_pods` and :mod:`.validation_kinds`; with ``old`` also the update rules such
   as immutable selectors).  Required fields under ``status`` are not enforced: upstream only
   checks them by hand-written rules, and our kubelet and controllers write partial status.
@@ -15,30 +15,12 @@ Call it after :func:`~kboot.controlplane.api.defaults.apply_defaults`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from collections.abc import Callable
 from typing import Any
 
-from kboot.controlplane.api import names
-from kboot.controlplane.api.field_errors import (
-    TYPE_INVALID,
-    FieldError,
-    forbidden,
-    invalid,
-    required,
-)
-from kboot.controlplane.api.quantities import QUANTITY_ERROR, is_quantity
-from kboot.controlplane.api.schemas import (
-    INT_OR_STRING,
-    QUANTITY,
-    KindRef,
-    Schema,
-    deref,
-    kind_schema,
-    resolve_kind,
-)
+from kboot.controlplane.api import names, typed
+from kboot.controlplane.api.field_errors import FieldError, forbidden, invalid, required
+from kboot.controlplane.api.schemas import KindRef, resolve_kind
 from kboot.controlplane.api.validation_kinds import KIND_RULES
 
 Obj = dict[str, Any]
@@ -53,10 +35,13 @@ def validate(kind: KindRef, obj: Obj, *, old: Obj | None = None,
     """All validation errors of ``obj`` (a create when ``old`` is None, else an update).
     Pass a list as ``unknown`` to also collect :func:`unknown_fields` in the same walk."""
     rk = resolve_kind(kind)
-    errors: list[FieldError] = []
-    _walk(obj, kind_schema(rk), "", errors, unknown)
-    if any(e.type == TYPE_INVALID for e in errors):
-        return errors  # semantic rules assume well-typed input
+    decoded = typed.decode(rk, obj)
+    if unknown is not None:
+        unknown.extend(decoded.unknown)
+    if decoded.errors:
+        return decoded.errors  # semantic rules assume well-typed input
+    obj = decoded.obj
+    errors = list(decoded.missing)
     errors.extend(validate_metadata(obj.get("metadata") or {}, kind=rk.kind,
                                     namespaced=rk.namespaced))
     rule = KIND_RULES.get(rk.kind)
@@ -73,85 +58,7 @@ def validate(kind: KindRef, obj: Obj, *, old: Obj | None = None,
 
 def unknown_fields(kind: KindRef, obj: Obj) -> list[str]:
     """Paths (``spec.containers[0].foo``) of fields ``kind``'s schema does not define."""
-    unknown: list[str] = []
-    _walk(obj, kind_schema(kind), "", [], unknown)
-    return unknown
-
-
-# ------------------------------------------------------------------------------ schema walk
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _type_error(value: Any, schema: Schema) -> str | None:
-    """Why ``value`` does not fit a leaf ``schema`` (None when it does)."""
-    ref = schema.get("$ref", "")
-    if ref.endswith(INT_OR_STRING):
-        ok = isinstance(value, (int, str)) and not isinstance(value, bool)
-        return None if ok else "must be an integer or a string"
-    if ref.endswith(QUANTITY):
-        return None if is_quantity(value) else QUANTITY_ERROR
-    kind = schema.get("type")
-    checks: dict[str, Callable[[Any], bool]] = {
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "array": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-    }
-    check = checks.get(kind or "")
-    if check is not None and not check(value):
-        return f"must be of type {kind}"
-    if kind == "string" and schema.get("format") == "byte":
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return "must be base64-encoded data"
-    return None
-
-
-def _walk(value: Any, schema: Schema | None, path: str, errors: list[FieldError],
-          unknown: list[str] | None) -> None:
-    if value is None or schema is None:
-        return
-    problem = _type_error(value, schema)
-    if problem is not None:
-        errors.append(FieldError(TYPE_INVALID, path, problem, value))
-        return
-    if schema.get("$ref", "").endswith((INT_OR_STRING, QUANTITY)):
-        return
-    target = deref(schema)
-    if target is not schema and _type_error(value, target) is not None:
-        errors.append(FieldError(TYPE_INVALID, path, f"must be of type {target.get('type')}",
-                                 value))
-        return
-    if isinstance(value, list):
-        item_schema = target.get("items")
-        for i, item in enumerate(value):
-            _walk(item, item_schema, f"{path}[{i}]", errors, unknown)
-    elif isinstance(value, dict):
-        _walk_object(value, target, path, errors, unknown)
-
-
-def _walk_object(value: Obj, schema: Schema, path: str, errors: list[FieldError],
-                 unknown: list[str] | None) -> None:
-    props: dict[str, Schema] = schema.get("properties", {})
-    extra = schema.get("additionalProperties")
-    closed = bool(props) and not schema.get("x-kubernetes-preserve-unknown-fields")
-    for key, item in value.items():
-        if key in props:
-            _walk(item, props[key], _join(path, key), errors, unknown)
-        elif isinstance(extra, dict):
-            _walk(item, extra, f"{path}[{key}]", errors, unknown)
-        elif closed and unknown is not None:
-            unknown.append(_join(path, key))
-    if not path.startswith("status"):
-        for key in schema.get("required", ()):
-            if value.get(key) is None:
-                errors.append(required(_join(path, key)))
+    return typed.decode(kind, obj).unknown
 
 
 # ------------------------------------------------------------------------------- metadata
@@ -225,6 +132,10 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Pairs:
             out.duplicates.append(key)
         out[key] = value
     return out
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
 
 
 def _collect(value: Any, path: str, found: list[str]) -> Any:
