@@ -18,7 +18,13 @@ from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver import admission, escalation
 from kboot.controlplane.apiserver.admission import WriteOptions
-from kboot.controlplane.apiserver.codec import decode, json_response, media_type, read_object
+from kboot.controlplane.apiserver.bodies import typed_body
+from kboot.controlplane.apiserver.codec import (
+    decode,
+    json_response,
+    media_type,
+    read_object,
+)
 from kboot.controlplane.apiserver.errors import (
     ApiError,
     JsonObj,
@@ -26,6 +32,7 @@ from kboot.controlplane.apiserver.errors import (
     conflict,
     forbidden,
     not_found,
+    unsupported_media,
 )
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.storage import revision_of
@@ -55,6 +62,22 @@ def _header_safe(text: str) -> str:
     return "".join(out)
 
 
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+
+
+async def read_object_body(request: web.Request, *, empty: JsonObj | None = None
+                           ) -> tuple[JsonObj, list[str]]:
+    """A create/update body: one object, never in a patch media type (415 as upstream: a
+    patch is not an object, and decoding it as one would silently drop its directives).
+    Large bodies are decoded off the loop; ``empty`` stands for a blank body, as in
+    :func:`~.codec.read_object`."""
+    media = media_type(request)
+    if media in PATCH_TYPES:
+        raise unsupported_media(media)
+    return await read_object(request, empty=empty)
+
+
 async def ensure_namespace(state: ServerState, kind: ResourceKind, namespace: str | None) -> None:
     """A namespaced create needs an existing, non-terminating namespace."""
     if not kind.namespaced or namespace is None:
@@ -77,7 +100,7 @@ async def create(state: ServerState, scope: Scope, request: web.Request) -> web.
     target = scope.target
     if target.name is not None:
         raise ApiError(405, "MethodNotAllowed", "POST is not supported on a named object")
-    body, dups = await read_object(request)
+    body, dups = await read_object_body(request)
     obj = await create_object(state, scope, body, dups)
     return json_response(obj[0], 201, headers=warning_headers(obj[1]))
 
@@ -119,7 +142,7 @@ async def replace(state: ServerState, scope: Scope, request: web.Request) -> web
     """PUT of the main resource or its ``status``."""
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
-    body, dups = await read_object(request)
+    body, dups = await read_object_body(request)
     opts = scope.write_options()
     admission.check_type(kind, body)
     problems = admission.field_warnings(kind, body, dups, opts)
@@ -154,31 +177,46 @@ async def update_with_allocation(state: ServerState, scope: Scope,
                                 dry_run=opts.dry_run)
 
 
-def _delete_options(raw: bytes, content_type: str, scope: Scope) -> JsonObj:
-    opts: JsonObj = {}
+def _read_delete_options(raw: bytes, content_type: str, scope: Scope) -> JsonObj:
+    body: Any = {}
     if raw.strip():
-        value = decode(raw, content_type or "application/json").value
-        if not isinstance(value, dict):
-            raise bad_request("DeleteOptions must be an object")
-        opts = value
+        body = decode(raw, content_type or "application/json").value
+    return delete_options(body, scope)
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _query_grace(text: str) -> int:
+    try:
+        grace = int(text)
+    except ValueError:
+        raise bad_request(f'invalid value for gracePeriodSeconds: "{text}": must be an '
+                          "integer") from None
+    if not _INT64[0] <= grace <= _INT64[1]:
+        raise bad_request(f'invalid value for gracePeriodSeconds: "{text}": out of range')
+    return grace
+
+
+def delete_options(body: Any, scope: Scope) -> JsonObj:
+    """``DeleteOptions`` from a body (typed by its schema) and the query, which wins."""
+    opts = typed_body("DeleteOptions", body, group="meta.k8s.io")
     q = scope.query
     if "propagationPolicy" in q:
         opts["propagationPolicy"] = q["propagationPolicy"]
     if "gracePeriodSeconds" in q:
-        opts["gracePeriodSeconds"] = q["gracePeriodSeconds"]
+        opts["gracePeriodSeconds"] = _query_grace(q["gracePeriodSeconds"])
     if "dryRun" in q:
         opts["dryRun"] = q.getall("dryRun")
     policy = opts.get("propagationPolicy")
     if policy not in (None, "Foreground", "Background", "Orphan"):
         raise bad_request(f'Unsupported propagationPolicy "{policy}"')
+    for value in opts.get("dryRun") or ():
+        if value != "All":
+            raise bad_request(f'unsupported dryRun value "{value}"; only "All" is supported')
     grace = opts.get("gracePeriodSeconds")
-    if grace is not None:
-        try:
-            opts["gracePeriodSeconds"] = int(grace)
-        except (TypeError, ValueError):
-            raise bad_request("gracePeriodSeconds must be an integer") from None
-        if opts["gracePeriodSeconds"] < 0:
-            opts["gracePeriodSeconds"] = 1 if opts["gracePeriodSeconds"] != 0 else 0
+    if grace is not None and grace < 0:
+        opts["gracePeriodSeconds"] = 1
     return opts
 
 
@@ -203,6 +241,11 @@ def _pod_grace(obj: JsonObj, opts: JsonObj) -> int:
     return int(grace)
 
 
+# terminationGracePeriodSeconds is an int64: a grace of 10**18 s must still give a
+# deletionTimestamp (Python's datetime ends at year 9999); a century is "never" for a pod.
+_MAX_GRACE = 100 * 365 * 24 * 3600
+
+
 def mark_deleting(kind: ResourceKind, obj: JsonObj, opts: JsonObj) -> JsonObj:
     """The object after a DELETE request (removal happens when it qualifies)."""
     new = copy.deepcopy(obj)
@@ -220,8 +263,8 @@ def mark_deleting(kind: ResourceKind, obj: JsonObj, opts: JsonObj) -> JsonObj:
         old_grace = meta.get("deletionGracePeriodSeconds")
         if old_grace is not None and grace >= old_grace:
             return new
-    meta["deletionTimestamp"] = (now + datetime.timedelta(seconds=grace)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+    meta["deletionTimestamp"] = (now + datetime.timedelta(seconds=min(grace, _MAX_GRACE))
+                                 ).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta["deletionGracePeriodSeconds"] = grace
     if kind.kind == "Namespace":
         new.setdefault("status", {})["phase"] = "Terminating"
@@ -250,7 +293,7 @@ async def delete_object(state: ServerState, scope: Scope, name: str, opts: JsonO
 
 async def delete(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target = scope.target
-    opts = _delete_options(await request.read(), media_type(request), scope)
+    opts = _read_delete_options(await request.read(), media_type(request), scope)
     if target.name is None:
         return await delete_collection(state, scope, opts)
     for _ in range(3):

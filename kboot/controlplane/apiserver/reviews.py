@@ -7,35 +7,64 @@ the same Node+RBAC authorizer that guards real requests.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from kboot.controlplane.api.field_errors import TYPE_INVALID, FieldError, invalid
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.authz import Attributes
-from kboot.controlplane.apiserver.codec import decode_object, json_response, media_type
-from kboot.controlplane.apiserver.errors import bad_request
+from kboot.controlplane.apiserver.bodies import invalid_body
+from kboot.controlplane.apiserver.codec import json_response
+from kboot.controlplane.apiserver.crud import read_object_body
 from kboot.controlplane.apiserver.state import ServerState
 
 PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
+_RESOURCE_FIELDS = ("verb", "group", "version", "resource", "subresource", "namespace", "name")
+_NON_RESOURCE_FIELDS = ("verb", "path")
+
+
+def _strings(value: Any, path: str, names: tuple[str, ...]) -> list[FieldError]:
+    if not isinstance(value, dict):
+        return [FieldError(TYPE_INVALID, path, "must be of type object", value)]
+    return [FieldError(TYPE_INVALID, f"{path}.{k}", "must be of type string", value[k])
+            for k in names if value.get(k) is not None and not isinstance(value[k], str)]
+
+
+def _attributes(spec: Any) -> Attributes:
+    """The ``spec`` as authorizer attributes; 422 naming the field for a malformed one."""
+    if not isinstance(spec, dict):
+        raise invalid_body("SelfSubjectAccessReview", "", [FieldError(
+            TYPE_INVALID if spec is not None else "FieldValueRequired", "spec",
+            "must be of type object", spec)], group="authorization.k8s.io")
+    resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    errors: list[FieldError] = []
+    if resource is not None:
+        errors += _strings(resource, "spec.resourceAttributes", _RESOURCE_FIELDS)
+    if non_resource is not None:
+        errors += _strings(non_resource, "spec.nonResourceAttributes", _NON_RESOURCE_FIELDS)
+    if resource is not None and non_resource is not None:
+        errors.append(invalid("spec.nonResourceAttributes", non_resource, "cannot be specified "
+                              "in combination with resourceAttributes"))
+    if resource is None and non_resource is None:
+        errors.append(invalid("spec.resourceAttributes", None, "exactly one of "
+                              "nonResourceAttributes or resourceAttributes must be specified"))
+    if errors:
+        raise invalid_body("SelfSubjectAccessReview", "", errors, group="authorization.k8s.io")
+    if isinstance(resource, dict):
+        return Attributes(**{k: resource.get(k) or "" for k in _RESOURCE_FIELDS
+                             if k != "version"})
+    assert isinstance(non_resource, dict)
+    return Attributes(verb=non_resource.get("verb") or "", path=non_resource.get("path") or "")
+
+
 async def self_subject_access_review(state: ServerState, user: UserInfo,
                                      request: web.Request) -> web.Response:
-    body, _ = decode_object(await request.read(), media_type(request))
-    spec = body.get("spec") or {}
-    resource = spec.get("resourceAttributes")
-    non_resource = spec.get("nonResourceAttributes")
-    if isinstance(resource, dict):
-        attrs = Attributes(verb=str(resource.get("verb", "")),
-                           group=str(resource.get("group", "")),
-                           resource=str(resource.get("resource", "")),
-                           subresource=str(resource.get("subresource", "")),
-                           namespace=str(resource.get("namespace", "")),
-                           name=str(resource.get("name", "")))
-    elif isinstance(non_resource, dict):
-        attrs = Attributes(verb=str(non_resource.get("verb", "")),
-                           path=str(non_resource.get("path", "")))
-    else:
-        raise bad_request("spec.resourceAttributes or spec.nonResourceAttributes is required")
+    body, _ = await read_object_body(request)
+    spec = body.get("spec")
+    attrs = _attributes(spec)
     decision = state.authorizer.authorize(user, attrs)
     status: dict[str, object] = {"allowed": decision.allowed}
     if decision.reason:

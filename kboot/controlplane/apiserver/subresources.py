@@ -14,10 +14,16 @@ from typing import Any
 
 from aiohttp import web
 
-from kboot.controlplane.api import selectors
+from kboot.controlplane.api import field_errors, selectors
 from kboot.controlplane.apiserver import admission, ephemeral, kubeletproxy
-from kboot.controlplane.apiserver.codec import decode, decode_object, json_response, media_type
-from kboot.controlplane.apiserver.crud import delete_object
+from kboot.controlplane.apiserver.bodies import invalid_body, typed_body
+from kboot.controlplane.apiserver.codec import json_response, media_type, read_decoded
+from kboot.controlplane.apiserver.crud import (
+    PATCH_TYPES,
+    delete_object,
+    delete_options,
+    read_object_body,
+)
 from kboot.controlplane.apiserver.errors import (
     ApiError,
     JsonObj,
@@ -25,7 +31,7 @@ from kboot.controlplane.apiserver.errors import (
     conflict,
     method_not_allowed,
 )
-from kboot.controlplane.apiserver.patching import PATCH_TYPES, _apply_patch
+from kboot.controlplane.apiserver.patching import _apply_patch
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.writes import guarded_update
 
@@ -58,14 +64,13 @@ def to_scale(obj: JsonObj) -> JsonObj:
                        "selector": selectors.selector_string(spec.get("selector"))}}
 
 
-def _replicas(scale: Any) -> int:
-    replicas = ((scale or {}).get("spec") or {}).get("replicas", 0)
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        raise ApiError(422, "Invalid", f"Scale.autoscaling \"\" is invalid: spec.replicas: "
-                       f"Invalid value: {replicas!r}: must be greater than or equal to 0",
-                       details={"causes": [{"reason": "FieldValueInvalid",
-                                            "field": "spec.replicas",
-                                            "message": "must be greater than or equal to 0"}]})
+def _replicas(scale: JsonObj, name: str) -> int:
+    """``spec.replicas`` of a typed Scale (absent: 0, as upstream's zero value)."""
+    replicas: int = (scale.get("spec") or {}).get("replicas", 0)
+    if replicas < 0:
+        raise invalid_body("Scale", name, [field_errors.invalid(
+            "spec.replicas", replicas, "must be greater than or equal to 0")],
+            group="autoscaling")
     return replicas
 
 
@@ -77,12 +82,12 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
                                                               target.name)))
     if request.method not in ("PUT", "PATCH"):
         raise method_not_allowed()
-    raw = await request.read()
     media = media_type(request)
     if request.method == "PATCH" and media not in PATCH_TYPES[:3]:
         raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {media} on scale")
-    body: Any = (decode_object(raw, media)[0] if request.method == "PUT"
-                 else decode(raw, media).value)
+    body: Any = (typed_body("Scale", (await read_object_body(request))[0], name=target.name,
+                            group="autoscaling") if request.method == "PUT"
+                 else (await read_decoded(request)).value)
     opts = scope.write_options()
 
     def compute(current: JsonObj) -> JsonObj:
@@ -93,11 +98,12 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
                 raise conflict(kind, target.name or "")
             new_scale = body
         else:
-            new_scale = _apply_patch("Deployment", "application/merge-patch+json"
-                                     if media.startswith("application/strategic") else media,
-                                     scale, body)
+            new_scale = typed_body("Scale", _apply_patch(
+                "Deployment", "application/merge-patch+json"
+                if media.startswith("application/strategic") else media, scale, body),
+                name=target.name or "", group="autoscaling")
         new = copy.deepcopy(current)
-        new.setdefault("spec", {})["replicas"] = _replicas(new_scale)
+        new.setdefault("spec", {})["replicas"] = _replicas(new_scale, target.name or "")
         return admission.admit_update(kind, current, new, subresource="scale", opts=opts,
                                       api_version=kind.api_version)
 
@@ -109,12 +115,10 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
 async def _binding(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
-    body, _ = decode_object(await request.read(), media_type(request))
-    node = ((body.get("target") or {}).get("name") or "")
+    body = typed_body("Binding", (await read_object_body(request))[0], name=target.name)
+    node = (body.get("target") or {}).get("name") or ""
     if not node:
-        raise ApiError(422, "Invalid", "Binding is invalid: target.name: Required value",
-                       details={"causes": [{"reason": "FieldValueRequired",
-                                            "field": "target.name", "message": "Required value"}]})
+        raise invalid_body("Binding", target.name, [field_errors.required("target.name")])
     opts = scope.write_options()
 
     def compute(current: JsonObj) -> JsonObj:
@@ -143,14 +147,12 @@ async def _binding(state: ServerState, scope: Scope, request: web.Request) -> we
 async def _eviction(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target = scope.target
     assert target.name is not None
-    raw = await request.read()
-    body = decode_object(raw, media_type(request))[0] if raw.strip() else {}
+    body = typed_body("Eviction", (await read_object_body(request, empty={}))[0],
+                      name=target.name, group="policy")
     name = (body.get("metadata") or {}).get("name")
     if name not in (None, target.name):
         raise bad_request("name in URL does not match name in Eviction object")
-    options = body.get("deleteOptions") or {}
-    if scope.query.getall("dryRun", []):
-        options["dryRun"] = ["All"]
+    options = delete_options(body.get("deleteOptions") or {}, scope)
     await delete_object(state, scope, target.name, options)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                           "status": "Success", "code": 201}, 201)
