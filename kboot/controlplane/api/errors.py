@@ -35,7 +35,10 @@ class SelectorError(ApiRuleError):
 
 
 class PatchError(ApiRuleError):
-    """A patch that is malformed (400) or cannot be applied to the document (422)."""
+    """A patch that is malformed (400) or cannot be applied to the document (422); ``field``
+    names where in the document it failed (``spec.ports[0]``), for the 422's cause."""
+
+    field = ""
 
 
 class JsonPatchTestFailed(PatchError):

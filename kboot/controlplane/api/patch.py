@@ -157,5 +157,21 @@ def json_patch(doc: Any, ops: Any) -> Any:
     for op in ops:
         if not isinstance(op, Mapping):
             raise PatchError(f"a JSON patch operation must be an object, not {op!r}")
-        result = _operation(result, op)
+        try:
+            result = _operation(result, op)
+        except PatchError as err:
+            if err.code == 422 and not err.field:
+                err.field = field_path(op.get("path"))
+            raise
     return result
+
+
+def field_path(pointer: Any) -> str:
+    """A JSON pointer as a field path: ``/spec/ports/0/port`` → ``spec.ports[0].port``."""
+    if not isinstance(pointer, str) or not pointer.startswith("/"):
+        return "<document>"
+    out = ""
+    for token in _pointer(pointer):
+        out += f"[{token}]" if token.isdigit() or token == "-" else (
+            f".{token}" if out else token)
+    return out or "<document>"

@@ -64,13 +64,13 @@ def _merge_map(
     if directive == "replace":
         return _merge_map({}, {k: v for k, v in patch.items() if k != "$patch"}, schema)
     if directive != "merge":
-        raise PatchError(f"unknown patch type: {directive!r}", code=422)
+        raise PatchError(f"unknown patch type: {directive!r}")
     retain = patch.get("$retainKeys")
     if retain is not None:
         if not isinstance(retain, list):
-            raise PatchError("$retainKeys must be a list", code=422)
+            raise PatchError("$retainKeys must be a list")
         original = {k: v for k, v in original.items() if k in retain}
-    server_lists = {key[len(_SET_ORDER):]: list(original.get(key[len(_SET_ORDER):]) or ())
+    server_lists = {key[len(_SET_ORDER):]: _as_list(original.get(key[len(_SET_ORDER):]))
                     for key in patch if key.startswith(_SET_ORDER)}
     for key, value in patch.items():
         if key in _PLAIN_DIRECTIVES or key.startswith(_SET_ORDER):
@@ -84,10 +84,15 @@ def _merge_map(
     for key, order in patch.items():
         if key.startswith(_SET_ORDER):
             field = key[len(_SET_ORDER):]
+            _check_order(order, child(schema, field))
             if isinstance(original.get(field), list):
                 original[field] = _order(original[field], order, server_lists[field],
                                          child(schema, field))
     return original
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
 
 
 def _merge_key(original: dict[str, Any], key: str, value: Any, schema: Schema | None) -> None:
@@ -106,7 +111,7 @@ def _merge_key(original: dict[str, Any], key: str, value: Any, schema: Schema | 
 
 def _delete_from_list(original: dict[str, Any], field: str, values: Any) -> None:
     if not isinstance(values, list):
-        raise PatchError(f"{_DELETE_FROM}{field} must be a list", code=422)
+        raise PatchError(f"{_DELETE_FROM}{field} must be a list")
     current = original.get(field)
     if isinstance(current, list):
         original[field] = [v for v in current if v not in values]
@@ -136,10 +141,9 @@ def _merge_list(original: list[Any], patch: list[Any], schema: Schema | None) ->
 
 def _merge_item(result: list[Any], item: Any, key: str, schema: Schema | None) -> None:
     if not isinstance(item, Mapping):
-        raise PatchError(f"list items of a list merged by {key!r} must be objects", code=422)
+        raise PatchError(f"list items of a list merged by {key!r} must be objects")
     if key not in item:
-        raise PatchError(f"map: {dict(item)} does not contain declared merge key: {key}",
-                         code=422)
+        raise PatchError(f"map: {dict(item)} does not contain declared merge key: {key}")
     matches = [i for i, cur in enumerate(result)
                if isinstance(cur, Mapping) and cur.get(key) == item[key]]
     if item.get("$patch") == "delete":
@@ -158,12 +162,25 @@ def _merge_item(result: list[Any], item: Any, key: str, schema: Schema | None) -
         result[matches[0]] = merged
 
 
+def _check_order(order: Any, schema: Schema | None) -> None:
+    """A ``$setElementOrder`` list: maps carrying the merge key (scalars for primitive lists),
+    upstream's ``ErrBadPatchFormatForSetElementOrderList`` otherwise."""
+    if not isinstance(order, list):
+        raise PatchError("$setElementOrder must be a list")
+    key = list_semantics(schema).merge_key
+    for item in order:
+        if key and not (isinstance(item, Mapping) and key in item):
+            raise PatchError(f"$setElementOrder items must be maps with the merge key {key}: "
+                             f"{item!r}")
+        if not key and isinstance(item, (Mapping, list)):
+            raise PatchError(f"$setElementOrder items of a primitive list must be scalars: "
+                             f"{item!r}")
+
+
 def _order(current: list[Any], order: Any, server: list[Any],
            schema: Schema | None) -> list[Any]:
     """Upstream's ``normalizeElementOrder``: items named in ``order`` come in that order, the
     others (server-only) keep their order and are interleaved by their original positions."""
-    if not isinstance(order, list):
-        raise PatchError("$setElementOrder must be a list", code=422)
     key = list_semantics(schema).merge_key
 
     def ident(item: Any) -> str:

@@ -19,6 +19,7 @@ from kboot.controlplane.apiserver import admission, rules
 from kboot.controlplane.apiserver.admission import WriteOptions
 from kboot.controlplane.apiserver.codec import json_response, media_type, read_decoded
 from kboot.controlplane.apiserver.crud import (
+    PATCH_TYPES,
     create_object,
     update_with_allocation,
     warning_headers,
@@ -32,18 +33,20 @@ from kboot.controlplane.apiserver.errors import (
 )
 from kboot.controlplane.apiserver.state import Scope, ServerState
 
-PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
-
 
 def rule_error(err: ApiRuleError) -> ApiError:
     details = None
+    message = err.message
     causes = getattr(err, "causes", None)
     if causes:
         details = {"causes": [{"reason": "FieldManagerConflict", "message":
                                f'conflict with "{c.manager}"', "field": c.field}
                               for c in causes]}
-    return ApiError(err.code, err.reason, err.message, details=details)
+    elif isinstance(err, patches.PatchError) and err.field:  # a patch that cannot apply here
+        message = f"{err.field}: {err.message}"
+        details = {"causes": [{"reason": "FieldValueInvalid", "message": err.message,
+                               "field": err.field}]}
+    return ApiError(err.code, err.reason, message, details=details)
 
 
 def _apply_patch(kind: Any, media: str, current: JsonObj, body: Any) -> JsonObj:
@@ -80,10 +83,10 @@ async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.R
 
     def compute(current: JsonObj) -> JsonObj:
         patched = _apply_patch(kind, media, copy.deepcopy(current), decoded.value)
+        admission.check_type(kind, patched)  # also: metadata must still be an object
         rv = (patched.get("metadata") or {}).get("resourceVersion")
         if rv and str(rv) != current["metadata"].get("resourceVersion"):
             raise conflict(kind, target.name or "")
-        admission.check_type(kind, patched)
         problems[:] = admission.field_warnings(kind, patched, decoded.duplicates, opts)
         return admission.admit_update(kind, current, patched, subresource=target.subresource,
                                       opts=opts, api_version=kind.api_version)
