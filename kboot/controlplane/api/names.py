@@ -47,6 +47,26 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     return errs
 
 
+def is_wildcard_dns1123_subdomain(value: str) -> list[str]:
+    """``*.example.com``: a ``*.`` then a DNS-1123 subdomain (Ingress rule hosts)."""
+    if value.startswith("*.") and not is_dns1123_subdomain(value[2:]) and len(value) <= 253:
+        return []
+    return ["a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS "
+            "subdomain, which must consist of lower case alphanumeric characters, '-' or '.' "
+            "and end with an alphanumeric character (e.g. '*.example.com', regex used for "
+            rf"validation is '\*\.{_SUBDOMAIN}')"]
+
+
+def ingress_host_errors(host: str) -> list[str]:
+    """An Ingress rule ``host``: a DNS-1123 subdomain or a ``*.`` wildcard of one, never an IP
+    address (upstream's ``validateIngressRules``)."""
+    if host.startswith("*"):
+        return is_wildcard_dns1123_subdomain(host)
+    if re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*", host):
+        return ["must be a DNS name, not an IP address"]
+    return is_dns1123_subdomain(host)
+
+
 def is_path_segment_name(value: str) -> list[str]:
     """RBAC object names: anything usable as one URL path segment."""
     if value in (".", ".."):

@@ -186,6 +186,10 @@ def validate_ingress(obj: Obj, old: Obj | None) -> list[FieldError]:
     elif not spec.get("rules"):
         errors.append(invalid("spec", spec, "either `defaultBackend` or `rules` must be specified"))
     for i, rule in enumerate(dicts(spec.get("rules"))):
+        host = rule.get("host")
+        if host:
+            errors += [invalid(f"spec.rules[{i}].host", host, e)
+                       for e in names.ingress_host_errors(host)]
         for j, path in enumerate(dicts((rule.get("http") or {}).get("paths"))):
             where = f"spec.rules[{i}].http.paths[{j}]"
             kind = path.get("pathType")

@@ -94,8 +94,28 @@ class ServiceAllocators:
         if svc_type != "ExternalName":
             self._assign_ip(spec, old_spec, used_ips, name)
         if svc_type in ("NodePort", "LoadBalancer"):
+            self._check_ports(spec, old_spec, used_ports, name)
             self._assign_ports(spec, old_spec, used_ports)
         return new
+
+    def _check_ports(self, spec: JsonObj, old_spec: JsonObj, used: set[int], name: str) -> None:
+        """Requested nodePorts lie in ``--service-node-port-range`` and are free (a port this
+        Service already held stays its own)."""
+        held = {p.get("nodePort") for p in old_spec.get("ports") or []}
+        for i, port in enumerate(spec.get("ports") or []):
+            wanted = port.get("nodePort")
+            if not wanted or wanted in held:
+                continue
+            if not self.port_low <= wanted <= self.port_high:
+                why = (f"provided port is not in the valid range. The range of valid ports is "
+                       f"{self.port_low}-{self.port_high}")
+            elif wanted in used:
+                why = "provided port is already allocated"
+            else:
+                continue
+            raise invalid(_svc_kind(), name, [{"reason": "FieldValueInvalid",
+                                               "field": f"spec.ports[{i}].nodePort",
+                                               "message": f"Invalid value: {wanted}: {why}"}])
 
     def _assign_ip(self, spec: JsonObj, old_spec: JsonObj, used: set[str], name: str) -> None:
         if old_spec.get("clusterIP"):

@@ -58,11 +58,16 @@ def decode_continue(token: str) -> tuple[int, str]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         rv, start = int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError):
+        start.encode()  # a key is UTF-8: a lone surrogate cannot name one
+    except (ValueError, KeyError, TypeError, OverflowError, UnicodeError, RecursionError):
         raise bad_request("continue key is not valid: invalid continue token") from None
-    if data.get("v") != "meta.k8s.io/v1" or rv <= 0:
+    if data.get("v") != "meta.k8s.io/v1" or not 0 < rv <= MAX_REVISION:
         raise bad_request("continue key is not valid: incorrect encoded start resourceVersion")
     return rv, start.rstrip("\u0000")
+
+
+MAX_REVISION = 2**63 - 1  # store revisions are int64 (etcd's); larger is not a version
+_MAX_LIMIT = 2**31  # more objects than any store holds: a larger limit means the same
 
 
 def _int_param(query: MultiMapping[str], name: str) -> int:
@@ -73,7 +78,41 @@ def _int_param(query: MultiMapping[str], name: str) -> int:
         raise bad_request(f"invalid {name} parameter: {value!r}") from None
     if n < 0:
         raise bad_request(f"{name} must be non-negative")
+    if n > MAX_REVISION:
+        raise bad_request(f"invalid {name} parameter: {value!r}: out of range")
     return n
+
+
+def parse_resource_version(query: MultiMapping[str]) -> int:
+    """``resourceVersion`` as an int64 revision (0 when unset); 400 for anything else, as
+    upstream (which parses it as an unsigned integer before reading anything)."""
+    text = query.get("resourceVersion", "") or "0"
+    try:
+        rv = int(text)
+    except ValueError:
+        rv = -1
+    if not 0 <= rv <= MAX_REVISION:
+        raise bad_request(f'invalid resourceVersion "{text}": resourceVersion: Invalid value: '
+                          "must be an unsigned 64-bit integer that names a store revision")
+    return rv
+
+
+def check_resource_version_match(query: MultiMapping[str]) -> None:
+    """``resourceVersionMatch``: ``NotOlderThan`` or ``Exact``, and only with a
+    ``resourceVersion`` (``Exact`` not with ``0``), as upstream's list options validation."""
+    match = query.get("resourceVersionMatch", "")
+    if not match:
+        return
+    if match not in ("NotOlderThan", "Exact"):
+        raise bad_request(f'resourceVersionMatch: Unsupported value: "{match}": supported '
+                          'values: "Exact", "NotOlderThan"')
+    rv = query.get("resourceVersion", "")
+    if not rv:
+        raise bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden "
+                          "unless resourceVersion is provided")
+    if match == "Exact" and rv == "0":
+        raise bad_request('resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is '
+                          'forbidden for resourceVersion "0"')
 
 
 def _matcher(kind: ResourceKind, query: MultiMapping[str]) -> Any:
@@ -88,8 +127,10 @@ async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj],
     """Matching objects and the list metadata (resourceVersion, continue)."""
     kind, ns, q = scope.target.kind, scope.target.namespace, scope.query
     matches = _matcher(kind, q)
-    limit = _int_param(q, "limit")
+    limit = min(_int_param(q, "limit"), _MAX_LIMIT)
     rv_param = q.get("resourceVersion", "")
+    parse_resource_version(q)
+    check_resource_version_match(q)
     token = q.get("continue", "")
     if token and rv_param:
         raise bad_request("specifying resource version is not allowed when using continue")
@@ -105,7 +146,7 @@ async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj],
     if token:
         revision, start = decode_continue(token)
     elif rv_param:
-        revision = _int_param(q, "resourceVersion")
+        revision = parse_resource_version(q)
     prefix = collection_prefix(kind, ns)
     return await _paged(state, kind, ns, matches, limit=limit, revision=revision,
                         start=prefix + start if start else "", from_token=bool(token))
@@ -202,6 +243,7 @@ async def _whole_from_cache(state: ServerState, scope: Scope) -> bool:
 async def list_handler(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     kind = scope.target.kind
     table = wants_table(request.headers.get("Accept", ""))
+    check_resource_version_match(scope.query)
     if not table and not scope.query.get("continue") and await _whole_from_cache(state, scope):
         return web.Response(body=await _cached_list_body(state, scope),
                             headers={"Content-Type": "application/json"})
