@@ -8,6 +8,7 @@ quantity syntax with it.
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -31,6 +32,8 @@ def parse_quantity(value: str | int | float) -> Fraction:
     if isinstance(value, bool):
         raise ValueError(QUANTITY_ERROR)
     if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(QUANTITY_ERROR)
         return Fraction(value)
     text = value.strip()
     m = QUANTITY_RE.match(text)
