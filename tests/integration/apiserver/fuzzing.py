@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import strategies as st
 
 from kboot.controlplane.api.registry import KINDS, ResourceKind
@@ -160,6 +164,14 @@ _RBAC = "rbac.authorization.k8s.io"
 _RULES = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
 _SUBJECTS = [{"kind": "User", "name": "fuzz-user", "apiGroup": _RBAC}]
 
+def _csr() -> str:
+    """A real (base64 PEM) certificate request: CSR validation parses it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fuzz")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
+
+
 SEEDS: dict[str, dict[str, Any]] = {
     "Namespace": {},
     "Node": {"spec": {"podCIDR": "10.244.9.0/24"}},
@@ -190,7 +202,7 @@ SEEDS: dict[str, dict[str, Any]] = {
     "EndpointSlice": {"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}]},
     "Lease": {"spec": {"holderIdentity": "fuzz"}},
     "CertificateSigningRequest": {"spec": {"signerName": "example.com/fuzz",
-                                           "usages": ["client auth"], "request": ""}},
+                                           "usages": ["client auth"], "request": _csr()}},
     "Role": {"rules": _RULES},
     "RoleBinding": {"roleRef": {"apiGroup": _RBAC, "kind": "Role", "name": "r"},
                     "subjects": _SUBJECTS},
