@@ -225,7 +225,10 @@ def validate_csr(obj: Obj, old: Obj | None) -> list[FieldError]:
 
 def keep_approval(new: Obj, old: Obj) -> None:
     """The ``status`` subresource may not add or drop Approved/Denied (upstream's status
-    strategy): those come from ``old``; the other conditions and the certificate from ``new``."""
+    strategy): those come from ``old``; the other conditions and the certificate from ``new``.
+    A ``status`` that is not an object is left for validation to refuse."""
+    if not isinstance(new.get("status") or {}, dict):
+        return
     approval = [c for c in maps(sub(old, "status", "conditions"))
                 if c.get("type") in ("Approved", "Denied")]
     others = [dict(c) for c in maps(sub(new, "status", "conditions"))

@@ -233,6 +233,10 @@ def item(kind: ResourceKind, name: str = TARGET, sub: str = "") -> str:
 
 FUZZ_KINDS = tuple(k for k in KINDS if k.kind in SEEDS)
 
+
+def kind_named(name: str) -> ResourceKind:
+    return next(k for k in FUZZ_KINDS if k.kind == name)
+
 # ------------------------------------------------------------------------------ strategies
 
 _BIG_INTS = (2**31 - 1, 2**31, -(2**31) - 1, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**18,

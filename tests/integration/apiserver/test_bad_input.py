@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.apiserver import ApiServer
+from tests.integration.apiserver import fuzzing
 from tests.integration.apiserver.http import Reply, call
 
 pytestmark = pytest.mark.integration
@@ -204,6 +205,7 @@ _J, _M, _S = ("application/json", "application/merge-patch+json",
               "application/strategic-merge-patch+json")
 _JP, _A, _Y = "application/json-patch+json", "application/apply-patch+yaml", "application/yaml"
 _SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+_CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 _NULL_CPU = _with(_DEPLOY, "spec.template.spec.containers[0].resources", {"limits": {"cpu": None}})
 
 CASES = [
@@ -329,6 +331,9 @@ CASES = [
     Case("post-with-patch-type", "POST", "configmaps", {"metadata": {"name": "m"}}, 415,
          "merge-patch", _M),
     Case("put-with-patch-type", "PUT", "apps/deployments/web", _DEPLOY, 415, "strategic", _S),
+    # found by the fuzz suite
+    Case("csr-status-string", "PATCH", f"{_CSRS}/issue14/status", {"status": "x"}, 422,
+         "status", _M),
 ]
 
 _PREFIXES = {"apps": "/apis/apps/v1", "batch": "/apis/batch/v1",
@@ -351,7 +356,9 @@ def bad_ns(apiserver_sqlite: ApiServer) -> str:
     for path, body in [("/api/v1/namespaces", {"metadata": {"name": ns}}),
                        (f"/apis/apps/v1/namespaces/{ns}/deployments", _DEPLOY),
                        (f"/api/v1/namespaces/{ns}/pods", _POD),
-                       (f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "sa"}})]:
+                       (f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "sa"}}),
+                       (_CSRS, fuzzing.seed(fuzzing.kind_named("CertificateSigningRequest"),
+                                            "issue14"))]:
         reply = call(server, "POST", path, body)
         assert reply.status in (201, 409), reply.body
     return ns

@@ -44,6 +44,7 @@ from tests.integration.apiserver.fuzzing import (
     fields_by_category,
     item,
     junk,
+    kind_named,
     max_examples,
     paths_of,
     pointer,
@@ -92,16 +93,12 @@ def client(fuzz_server: ApiServer, concurrent_probes: None) -> Iterator[Client]:
         reply = c.request("POST", collection(kind), encode(seed(kind), "json"),
                           {"Content-Type": "application/json"})
         assert reply.status in (201, 409), reply.describe()
-    sa = c.request("POST", collection(_kind("ServiceAccount")),
-                   encode(seed(_kind("ServiceAccount"), "default"), "json"),
+    sa = c.request("POST", collection(kind_named("ServiceAccount")),
+                   encode(seed(kind_named("ServiceAccount"), "default"), "json"),
                    {"Content-Type": "application/json"})
     assert sa.status in (201, 409), sa.describe()
     yield c
     c.close()
-
-
-def _kind(name: str) -> ResourceKind:
-    return next(k for k in FUZZ_KINDS if k.kind == name)
 
 
 def _send(client: Client, method: str, path: str, value: Any, media: str,
@@ -261,7 +258,7 @@ def test_subresources(client: Client, data: st.DataObject, call: tuple[str, str]
         _send(client, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body,
               media)
         return
-    kind = _kind(kind_name)
+    kind = kind_named(kind_name)
     name = "default" if sub == "token" else TARGET
     if sub in ("scale", "approval"):
         method = data.draw(st.sampled_from(["GET", "PUT", "PATCH"]))
