@@ -19,7 +19,9 @@ from kboot.controlplane.apiserver import admission, rules
 from kboot.controlplane.apiserver.admission import WriteOptions
 from kboot.controlplane.apiserver.codec import json_response, media_type, read_decoded
 from kboot.controlplane.apiserver.crud import (
-    PATCH_TYPES,
+    PATCH_TYPES as PATCH_TYPES,  # re-exported: handlers of patchable subresources use it
+)
+from kboot.controlplane.apiserver.crud import (
     create_object,
     update_with_allocation,
     warning_headers,
