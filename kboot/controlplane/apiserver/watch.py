@@ -25,7 +25,12 @@ from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.codec import wants_table
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
 from kboot.controlplane.apiserver.fanout import IndexSpec, Subscriber
-from kboot.controlplane.apiserver.listing import now_utc, parse_selectors, table_options
+from kboot.controlplane.apiserver.listing import (
+    now_utc,
+    parse_resource_version,
+    parse_selectors,
+    table_options,
+)
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, event_line
 
@@ -133,6 +138,10 @@ class _Stream:
             await self.response.write(_line(event_type, obj))
 
 
+MAX_INT64 = 2**63 - 1
+MAX_WATCH_SECONDS = 10**9  # ~31 years: longer is forever, and loop.call_at needs a float
+
+
 def _bookmark(kind: ResourceKind, rv: int) -> JsonObj:
     return {"kind": kind.kind, "apiVersion": kind.api_version,
             "metadata": {"resourceVersion": str(rv)}}
@@ -142,9 +151,12 @@ def _timeout(scope: Scope, state: ServerState) -> float:
     raw = scope.query.get("timeoutSeconds", "")
     if raw:
         try:
-            return max(0.0, float(int(raw)))
+            seconds = int(raw)
         except ValueError:
-            raise bad_request(f"invalid timeoutSeconds: {raw!r}") from None
+            seconds = -1
+        if not 0 <= seconds <= MAX_INT64:  # upstream parses an int64 (a float overflowed here)
+            raise bad_request(f"invalid timeoutSeconds: {raw!r}")
+        return float(min(seconds, MAX_WATCH_SECONDS))
     base = state.config.min_request_timeout
     return float(base + random.randint(0, base))
 
@@ -157,11 +169,7 @@ async def watch_handler(state: ServerState, scope: Scope, request: web.Request
     table = table_options(scope) if wants_table(request.headers.get("Accept", "")) else None
     deadline = time.monotonic() + _timeout(scope, state)
     cache = await state.caches.get(kind)
-    rv_param = scope.query.get("resourceVersion", "")
-    try:
-        start_rv = int(rv_param or "0")
-    except ValueError:
-        raise bad_request(f"invalid resourceVersion: {rv_param!r}") from None
+    start_rv = parse_resource_version(scope.query)
     response = web.StreamResponse(headers={"Content-Type": "application/json",
                                            "Cache-Control": "no-cache, private"})
     response.enable_chunked_encoding()
