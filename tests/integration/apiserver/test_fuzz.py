@@ -14,13 +14,14 @@ CI runs a bounded number of examples per property (about a minute on two cores);
 A survey (every 5xx listed instead of stopping at the first, plus the server log with their
 tracebacks): ``KBOOT_FUZZ_SURVEY=/some/dir``.
 
-``concurrent_probes`` is the hook for checks that must hold *while* the fuzzer runs (e.g. a
-``/readyz`` latency probe): override it (same name, module scope) to start and stop them.
+``concurrent_probes`` runs checks that must hold *while* the fuzzer runs: a ``/readyz`` prober
+whose every probe must be answered.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import urllib.parse
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from hypothesis import strategies as st
 
 from kboot.controlplane.api.registry import ResourceKind
 from tests.fixtures.apiserver import ApiServer, start_apiserver
+from tests.fixtures.readyz import ReadyzProber
 from tests.integration.apiserver.fuzzing import (
     FUZZ_KINDS,
     NS,
@@ -58,6 +60,7 @@ from tests.integration.apiserver.fuzzing import (
 )
 
 pytestmark = pytest.mark.integration
+log = logging.getLogger(__name__)
 
 
 
@@ -79,8 +82,19 @@ def fuzz_server() -> Iterator[ApiServer]:
 
 @pytest.fixture(scope="module")
 def concurrent_probes(fuzz_server: ApiServer) -> Iterator[None]:
-    """Checks running alongside the fuzzer (none by default; see the module docstring)."""
-    yield
+    """``/readyz`` probed every 50 ms for as long as the fuzzer runs: every probe must be answered
+    200 (the server never stops serving health checks while a client sends garbage). Latency is
+    a benchmark's business, not a test's (``benchmarks/apiserver/bench_readyz.py`` has a
+    random-garbage phase next to idle), so the figures are only logged here."""
+    with ReadyzProber(fuzz_server, interval=0.05) as prober:
+        yield
+    assert len(prober.probes) >= 10, "the prober hardly ran while the fuzzer did"
+    failed = [p for p in prober.probes if p.status != 200]
+    assert not failed, f"{len(failed)} of {len(prober.probes)} /readyz probes failed: {failed[:5]}"
+    waits = sorted(p.seconds for p in prober.probes)
+    log.info("/readyz while fuzzing: %d probes, p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+             len(waits), 1000 * waits[len(waits) // 2], 1000 * waits[int(len(waits) * 0.99)],
+             1000 * waits[-1])
 
 
 @pytest.fixture(scope="module")
