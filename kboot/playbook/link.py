@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from kboot.errors import BecomeError, ConnectError, PlaybookError, TransportError, tail
 from kboot.facts.base import Fact, FactError, quote
-from kboot.facts.batch import expectation, gather_script, gathered_outputs, new_nonce
+from kboot.facts.batch import gather_script, gathered_outputs, new_nonce
 from kboot.playbook.events import Failure, TaskResult
 from kboot.playbook.script import (
     Step,
@@ -86,19 +86,18 @@ class HostLink:
         self.state.execs += 1
         return self.call(what, transport.run, SHELL, stdin=script.encode(), become=become)
 
-    def gather(self, facts: Sequence[Fact[Any]], *, become: bool) -> dict[str, Any]:
-        """Gather ``facts`` in one exec; remembers each output's digest for guards."""
+    def gather(self, facts: Sequence[Fact[Any]], *, become: bool,
+               cache: Collection[str] | None = None) -> dict[str, Any]:
+        """Gather ``facts`` in one exec into the host's fact cache (only the keys in ``cache``
+        if given); returns every value. An output that cannot be parsed fails the host."""
         nonce = new_nonce()
         result = self.exec_script("gathering facts", gather_script(facts, nonce), become)
         try:
             outputs = gathered_outputs(facts, result.stdout, nonce)
-            values = {fact.key: fact.value(outputs[fact.key]) for fact in facts}
+            return self.state.facts.gathered(facts, outputs, cache=cache)
         except FactError as exc:
             self.fail("gathering facts", message=f"{exc}; stderr: {result.stderr[-500:]}")
             raise HostDown from exc
-        self.state.fact_digests.update({k: expectation(out) for k, out in outputs.items()})
-        self.state.unverified.difference_update(outputs)
-        return values
 
     def execute(self, what: str, steps: Sequence[Step], become: bool) -> dict[int, StepOutcome]:
         """Run ``steps`` in one exec (big file contents uploaded first)."""

@@ -9,7 +9,8 @@ from typing import Any
 from kboot.errors import TemplateError
 from kboot.playbook.events import Status, TaskResult
 from kboot.playbook.script import StepOutcome
-from kboot.playbook.units import Unit
+from kboot.playbook.units import Planned, Unit
+from kboot.tasks.base import Plan
 from kboot.templating import evaluate, render_value
 
 
@@ -29,15 +30,16 @@ def _output(value: dict[str, Any], outcome: StepOutcome) -> None:
                  stderr_lines=outcome.stderr.splitlines())
 
 
-def base_result(unit: Unit, outcome: StepOutcome | None) -> UnitResult:
+def base_result(planned: Planned, outcome: StepOutcome | None) -> UnitResult:
     """The result before ``changed_when``/``failed_when``."""
+    unit = planned.unit
     if unit.skipped is not None:
         return UnitResult("skipped", {"skipped": True, "changed": False,
                                       "skip_reason": unit.skipped})
-    if unit.error is not None:
-        return UnitResult("failed", {"failed": True, "changed": False, "msg": unit.error},
-                          msg=unit.error)
-    plan = unit.plan
+    if planned.error is not None:
+        return UnitResult("failed", {"failed": True, "changed": False, "msg": planned.error},
+                          msg=planned.error)
+    plan = planned.plan
     assert plan is not None
     value: dict[str, Any] = {"changed": False, "failed": False, **plan.result}
     if plan.msg:
@@ -45,8 +47,8 @@ def base_result(unit: Unit, outcome: StepOutcome | None) -> UnitResult:
     if plan.failed:
         value.update(failed=True, msg=plan.failed)
         return UnitResult("failed", value, msg=plan.failed)
-    if unit.executes:
-        return _executed(unit, value, outcome)
+    if planned.executes:
+        return _executed(plan, value, outcome)
     if plan.commands and unit.check:
         value.update(changed=plan.changed, stdout="", stderr="", stdout_lines=[],
                      stderr_lines=[])
@@ -58,9 +60,7 @@ def base_result(unit: Unit, outcome: StepOutcome | None) -> UnitResult:
     return UnitResult("changed" if plan.changed else "ok", value, msg=plan.msg)
 
 
-def _executed(unit: Unit, value: dict[str, Any], outcome: StepOutcome | None) -> UnitResult:
-    plan = unit.plan
-    assert plan is not None
+def _executed(plan: Plan, value: dict[str, Any], outcome: StepOutcome | None) -> UnitResult:
     if outcome is None or not outcome.ran:
         value.update(failed=True, msg="did not run (the batch stopped earlier)")
         return UnitResult("failed", value, msg=value["msg"])
@@ -84,10 +84,11 @@ def verdict(exprs: tuple[Any, ...], unit: Unit, value: dict[str, Any]) -> bool:
     return all(bool(evaluate(e, variables)) for e in exprs)
 
 
-def apply_conditions(unit: Unit, result: UnitResult) -> UnitResult:
+def apply_conditions(planned: Planned, result: UnitResult) -> UnitResult:
     """Apply ``changed_when``, ``failed_when`` and ``ignore_errors`` (in Ansible's order)."""
+    unit = planned.unit
     task = unit.task
-    if result.status == "skipped" or unit.error is not None:
+    if result.status == "skipped" or planned.error is not None:
         return result
     try:
         if task.changed_when is not None and result.status in ("ok", "changed"):
@@ -118,8 +119,8 @@ def _label(unit: Unit) -> Any:
         return unit.item
 
 
-def event(unit: Unit, result: UnitResult, host: str, *, handler: bool) -> TaskResult:
-    plan = unit.plan
+def event(planned: Planned, result: UnitResult, host: str, *, handler: bool) -> TaskResult:
+    unit, plan = planned.unit, planned.plan
     censored = unit.task.no_log
     stdout = str(result.value.get("stdout", ""))
     stderr = str(result.value.get("stderr", ""))

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kboot.facts.base import Fact
 from kboot.inventory.model import Host, Inventory
 from kboot.playbook.events import Event, EventCallback, EventClock, Failure, HostResult
+from kboot.playbook.factcache import FactCache
 from kboot.playbook.variables import HostVars, fact_vars, groups_var, layered, resolve
 from kboot.tasks.base import SourceFiles
 from kboot.transport.base import Transport
@@ -34,12 +34,7 @@ class RunOptions:
 @dataclass
 class HostState:
     host: Host
-    facts: dict[str, Any] = field(default_factory=dict)  # fact cache: key → value
-    fact_specs: dict[str, Fact[Any]] = field(default_factory=dict)  # key → its Fact
-    fact_digests: dict[str, str] = field(default_factory=dict)  # key → digest of its output
-    # facts that may no longer hold (after an opaque command, or predicted from a task's
-    # write): tasks may plan on them, but their steps re-check them on the host (guards)
-    unverified: set[str] = field(default_factory=set)
+    facts: FactCache = field(default_factory=FactCache)
     setup: dict[str, Any] = field(default_factory=dict)  # gather_facts result (ansible_facts)
     runtime: dict[str, Any] = field(default_factory=dict)  # register / set_fact
     transport: Transport | None = None

@@ -39,9 +39,7 @@ class Unit:
     facts: list[Fact[Any]] = field(default_factory=list)
     skipped: str | None = None  # why it does not run (``when`` false)
     error: str | None = None  # failed before running (bad args, undefined variable …)
-    plan: Plan | None = None
-    guarded: bool = False  # planned on facts an opaque command may have changed: re-check them
-    expected: tuple[tuple[Fact[Any], str], ...] = ()  # guarded: the facts' expected outputs
+    plan: Plan | None = None  # a local task's plan, made while expanding
 
     @property
     def decided(self) -> bool:
@@ -49,9 +47,41 @@ class Unit:
         return self.skipped is not None or self.error is not None or (
             self.definition is not None and self.definition.local)
 
+    def planned(self) -> Planned:
+        """A decided unit as planned (it needs no facts)."""
+        return Planned(self, self.plan, self.error)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A unit with its plan for one batch (or why it could not be planned). A *guarded* unit
+    was planned on facts not known to hold: its step first re-checks that the host still
+    prints the ``expected`` outputs."""
+
+    unit: Unit
+    plan: Plan | None
+    error: str | None = None
+    guarded: bool = False
+    expected: tuple[tuple[Fact[Any], str], ...] = ()
+
     @property
     def executes(self) -> bool:
-        return self.plan is not None and bool(self.plan.commands) and not self.check
+        return self.plan is not None and bool(self.plan.commands) and not self.unit.check
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or (self.plan is not None and self.plan.failed is not None)
+
+    @property
+    def opaque(self) -> bool:
+        """Whether the unit's commands may change anything. ``changed_when: false`` declares a
+        command read-only, so it does not invalidate facts (Ansible users write it for
+        probes)."""
+        changed_when = self.unit.task.changed_when
+        read_only = changed_when is not None and all(
+            c is False or (isinstance(c, str) and c.strip().lower() == "false")
+            for c in changed_when)
+        return self.plan is not None and self.plan.opaque and not read_only
 
 
 def loop_items(task: TaskSpec, variables: Mapping[str, Any]) -> list[Any] | None:

@@ -160,6 +160,10 @@ class Plan:
         return (bool(self.commands) and self.changes) or bool(self.fetch)
 
 
+class UndeclaredFact(LookupError):
+    """A task's plan read a fact its ``needs`` does not declare: a bug in the task."""
+
+
 @dataclass(frozen=True)
 class TaskContext:
     """Everything a task may consult on one host: the gathered facts, the mode, the host's
@@ -176,10 +180,14 @@ class TaskContext:
     sources: SourceFiles = field(default_factory=SourceFiles)
 
     def fact(self, fact: Fact[T]) -> T:
+        """The value of ``fact``, which the task's ``needs`` must declare: the runner gives a
+        plan exactly the facts its task declares, so an undeclared read fails every time
+        (and the library test over every task finds it before a user does)."""
         try:
             value: T = self.facts[fact.key]
         except KeyError:
-            raise KeyError(f"fact {fact.key} was not declared by the task") from None
+            raise UndeclaredFact(f"fact {fact.key} was not declared by the task's needs") \
+                from None
         return value
 
     @property

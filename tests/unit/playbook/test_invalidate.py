@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from kboot.facts.base import Fact
 from kboot.facts.files import directory, file_content, file_stat
-from kboot.playbook.host import maybe_stale
+from kboot.playbook.factcache import maybe_stale
 
 FACTS = [
     file_stat("/etc/app/app.conf"), file_content("/etc/app/app.conf"), file_stat("/etc/app"),
@@ -24,13 +24,12 @@ def test_the_shortcut_finds_exactly_the_stale_facts() -> None:
     specs = {f.key: f for f in FACTS}
     for touched in TOUCHED:
         want = {k for k, f in specs.items() if f.stale_after(touched)}
-        found = {k for k in maybe_stale(touched, specs, specs) if specs[k].stale_after(touched)}
+        found = {f.key for f in maybe_stale(touched, FACTS) if f.stale_after(touched)}
         assert found == want, touched
 
 
 def test_a_plain_path_does_not_visit_unrelated_facts() -> None:
-    specs = {f.key: f for f in FACTS}
-    candidates = set(maybe_stale("/etc/app/app.conf", specs, specs))
+    candidates = {f.key for f in maybe_stale("/etc/app/app.conf", FACTS)}
     assert "file:/etc/apps" not in candidates and "file:/" not in candidates
     assert {"file:/etc/app/app.conf", "content:/etc/app/app.conf", "dir:/etc/app",
             "tree:/var/lib/app"} <= candidates
