@@ -342,3 +342,26 @@ def test_a_wait_for_timeout_fails_its_own_task_with_its_message(tmp_path: Path) 
     (failure,) = summary.failures
     assert failure.task == "wait" and "timeout after 1s" in failure.output
     assert not (tmp_path / "b").exists()
+
+
+def test_a_template_error_in_until_fails_the_task_without_retrying(tmp_path: Path) -> None:
+    h = Harness(tmp_path, 1)
+    counter = tmp_path / "count"
+    summary = h.run(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: poll
+      shell: "echo x >> {counter}"
+      register: n
+      until: n.rc == no_such_variable
+      retries: 5
+      delay: 0
+    - {{name: never, copy: {{dest: "{tmp_path}/never", content: x}}}}
+""")
+    assert counter.read_text() == "x\n"  # the condition cannot be evaluated: no retry
+    assert h.statuses("h0") == [("poll", "failed")]
+    assert not (tmp_path / "never").exists()
+    (failure,) = summary.results["h0"].failures
+    assert failure.task == "poll" and failure.location.endswith("pb.yml:5")
+    assert failure.message.startswith("until: ") and "no_such_variable" in failure.message
