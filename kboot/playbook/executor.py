@@ -19,7 +19,6 @@ from typing import Any
 from kboot.errors import TemplateError
 from kboot.facts.base import Fact
 from kboot.facts.files import identity
-from kboot.facts.system import setup_facts
 from kboot.playbook.batching import Overlay, plan_batch, steps
 from kboot.playbook.link import HostDown, HostLink
 from kboot.playbook.recording import Recorder
@@ -31,7 +30,6 @@ from kboot.playbook.units import PLAN_ERRORS, Expander, Planned, Unit
 from kboot.tasks.base import Plan, UndeclaredFact
 
 log = logging.getLogger(__name__)
-SETUP_KEYS = frozenset(f.key for f in setup_facts())
 Lookahead = Callable[[], Mapping[str, Fact[Any]]]
 
 
@@ -75,7 +73,7 @@ class SegmentRunner:
         done = self.recorder.record(batch, outcomes, until_error)
         self.invalidate(batch[:done])
         if done < len(batch):  # a guard found a difference: doubt every fact, take the fresh
-            self.state.facts.doubt_all(keep=SETUP_KEYS)
+            self.state.facts.doubt_all()
             stale = outcomes.get(done)
             if stale is not None and stale.fresh:
                 self.state.facts.learn(batch[done].unit.facts, stale.fresh)
@@ -145,7 +143,7 @@ class SegmentRunner:
             if attempt == task.retries or self.run.abort.is_set():
                 break
             time.sleep(task.delay)
-            self.state.facts.forget_all(keep=SETUP_KEYS)
+            self.state.facts.forget_all()
             self.ensure_facts([unit])
             planned = self.plan_unit(unit, {})
             if planned.failed:
@@ -166,5 +164,5 @@ class SegmentRunner:
             for fact, output in planned.plan.predicts:
                 cache.remember(fact, output, verified=False)
         if any(p.opaque for p in ran):
-            cache.doubt_all(keep=SETUP_KEYS)
+            cache.doubt_all()
 

@@ -111,17 +111,15 @@ class FactCache:
                 del self._entries[fact.key]
                 self._unverified.discard(fact.key)
 
-    def doubt_all(self, *, keep: Collection[str] = ()) -> None:
+    def doubt_all(self) -> None:
         """Keep every cached fact, but re-check it on the host before relying on it (after an
-        opaque command, or a guard that found a difference); ``keep`` and identities stay
-        verified."""
-        self._unverified.update(k for k in self._entries
-                                if k not in keep and not k.startswith("identity:"))
+        opaque command, or a guard that found a difference). Whom the commands run as
+        (identities) no command changes: they stay verified."""
+        self._unverified.update(k for k in self._entries if not k.startswith("identity:"))
 
-    def forget_all(self, *, keep: Collection[str] = ()) -> None:
-        """Drop every fact but ``keep`` (an ``until`` retry re-reads what it plans on)."""
-        for key in [k for k in self._entries if k not in keep]:
-            del self._entries[key]
+    def forget_all(self) -> None:
+        """Drop every fact (an ``until`` retry re-reads what it plans on)."""
+        self._entries.clear()
         self._unverified.clear()
 
 

@@ -30,13 +30,16 @@ from kboot.facts.base import Fact
 from kboot.facts.files import identity
 from kboot.facts.system import ansible_facts, setup_facts
 from kboot.playbook.events import HostFinished, HostStarted, TaskResult
-from kboot.playbook.executor import SETUP_KEYS, SegmentRunner
+from kboot.playbook.executor import SegmentRunner
 from kboot.playbook.link import HostDown, HostLink
 from kboot.playbook.model import Play, TaskSpec
 from kboot.playbook.scope import HostScope
 from kboot.playbook.state import HostState, RunState
 from kboot.playbook.units import Expander, Unit
 from kboot.tasks.registry import lookup
+
+SETUP_KEYS = frozenset(f.key for f in setup_facts())
+"""``gather_facts`` results: variables (``ansible_facts``), not cached facts."""
 
 
 class HostPlay:

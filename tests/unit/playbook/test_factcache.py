@@ -83,15 +83,15 @@ def test_a_touched_path_drops_exactly_its_stale_facts() -> None:
     assert OTHER.key not in cache and WHO.key in cache
 
 
-def test_doubting_keeps_values_but_not_identities_or_kept_keys_trust() -> None:
-    cache = gathered()
-    cache.doubt_all(keep={OTHER.key})
-    assert cache.value(CONF.key) == ABSENT_FILE and not cache.verified(CONF.key)
-    assert cache.verified(OTHER.key) and cache.verified(WHO.key)
-
-
-def test_forgetting_keeps_only_the_kept_keys() -> None:
+def test_doubting_keeps_values_but_not_their_trust_except_identities() -> None:
     cache = gathered()
     cache.doubt_all()
-    cache.forget_all(keep={WHO.key})
-    assert len(cache) == 1 and cache.verified(WHO.key)
+    assert cache.value(CONF.key) == ABSENT_FILE and not cache.verified(CONF.key)
+    assert cache.doubtful([OTHER]) and cache.verified(WHO.key)
+
+
+def test_forgetting_drops_every_fact_and_doubt() -> None:
+    cache = gathered()
+    cache.doubt_all()
+    cache.forget_all()
+    assert len(cache) == 0 and cache.missing([CONF]) == [CONF] and not cache.doubtful([CONF])
