@@ -54,7 +54,7 @@ def test_push_then_anonymous_pull_through_the_mirror_and_no_resend(registry: Reg
 
 def test_the_mirror_refuses_writes_and_the_push_instance_wants_credentials(
         registry: Registry) -> None:
-    with pytest.raises(RegistryError, match="405|UNSUPPORTED|unsupported"):
+    with pytest.raises(RegistryError, match=r"405|UNSUPPORTED|unsupported"):
         DistributionClient(registry.endpoint("mirror")).request(
             "POST", "/v2/docker.io/library/x/blobs/uploads/", expect=(202,))
     with pytest.raises(RegistryError, match="401"):
