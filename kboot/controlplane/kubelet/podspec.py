@@ -72,12 +72,11 @@ def parse_quantity(text: str | int | float) -> float:
 
 
 def references(pod: Obj) -> set[PodReference]:
-    """The Secrets and ConfigMaps whose data this module reads (env and volumes of the init
-    and regular containers), prefetched before each sync. Left out on purpose: image pull
-    Secrets (the runtime pulls without registry credentials), claims (mounted by path, see
-    :mod:`.claims`) and ephemeral containers (the kubelet does not run them)."""
-    return {ref for ref in pod_references(pod, containers=(INIT_CONTAINERS, CONTAINERS),
-                                          image_pull_secrets=False)
+    """The Secrets and ConfigMaps whose data the kubelet reads (env and volumes of the init
+    and regular containers, ``imagePullSecrets`` for registry credentials), prefetched before
+    each sync. Left out on purpose: claims (mounted by path, see :mod:`.claims`) and ephemeral
+    containers (the kubelet does not run them)."""
+    return {ref for ref in pod_references(pod, containers=(INIT_CONTAINERS, CONTAINERS))
             if ref.resource != CLAIMS}
 
 

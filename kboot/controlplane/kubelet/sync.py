@@ -20,7 +20,7 @@ from pathlib import Path
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.meta import now
-from kboot.controlplane.kubelet import ephemeral, logs, podspec
+from kboot.controlplane.kubelet import ephemeral, logs, podspec, pullhints, pullsecrets
 from kboot.controlplane.kubelet.cri.types import (
     NotFoundError,
     Runtime,
@@ -43,6 +43,8 @@ class WorkerSettings:
     backoff_max: float = 300.0
     log_max_bytes: int = 10 * 2**20  # upstream's containerLogMaxSize
     log_max_files: int = 5
+    # containerd's hosts.toml directory: a failed pull names the registries it went to
+    registry_hosts_dir: str = "/etc/containerd/certs.d"
 
 
 def _should_restart(policy: str, exit_code: int) -> bool:
@@ -276,7 +278,8 @@ class PodWorker:
         rec.not_before = moment + rec.backoff
         await self._start(pod, container, lookup, paths)
 
-    async def _pull_if_needed(self, pod: Obj, container: Obj, rec: Record) -> bool:
+    async def _pull_if_needed(self, pod: Obj, container: Obj, rec: Record,
+                              lookup: podspec.Lookup) -> bool:
         image, policy = container["image"], container.get("imagePullPolicy", "IfNotPresent")
         if self.clock.monotonic() < rec.pull_not_before:
             rec.waiting_reason = "ImagePullBackOff"
@@ -291,21 +294,41 @@ class PodWorker:
             if policy == "Never":
                 raise RuntimeError_(f"image {image} not present with pull policy of Never")
             self.events(pod, "Normal", "Pulling", f"Pulling image \"{image}\"")
-            await self.runtime.pull_image(image)
+            await self._pull(pod, image, lookup)
             return True
         except RuntimeError_ as exc:
             reason = "ErrImageNeverPull" if policy == "Never" else "ErrImagePull"
-            rec.waiting_reason, rec.waiting_message = reason, str(exc)
-            self.events(pod, "Warning", "Failed", f"Failed to pull image \"{image}\": {exc}")
+            message = str(exc) + pullhints.resolved_through(image,
+                                                            self.settings.registry_hosts_dir)
+            rec.waiting_reason, rec.waiting_message = reason, message
+            self.events(pod, "Warning", "Failed", f"Failed to pull image \"{image}\": {message}")
             rec.pull_backoff = min(self.settings.backoff_max, rec.pull_backoff * 2 or
                                    self.settings.backoff_initial)
             rec.pull_not_before = self.clock.monotonic() + rec.pull_backoff
             return False
 
+    async def _pull(self, pod: Obj, image: str, lookup: podspec.Lookup) -> None:
+        """Anonymous without matching pull secrets; else each matching credential in turn
+        (the last failure is the error), as upstream's keyring."""
+        ns = pod["metadata"].get("namespace", "default")
+        found = [lookup.secret(ns, ref.get("name") or "")
+                 for ref in (pod.get("spec") or {}).get("imagePullSecrets") or []]
+        creds = pullsecrets.credentials(image, [s for s in found if s is not None])
+        if not creds:
+            await self.runtime.pull_image(image)
+            return
+        for i, cred in enumerate(creds):
+            try:
+                await self.runtime.pull_image(image, cred)
+                return
+            except RuntimeError_:
+                if i == len(creds) - 1:
+                    raise
+
     async def _start(self, pod: Obj, container: Obj, lookup: podspec.Lookup,
                      paths: Mapping[str, str], *, target_id: str = "") -> None:
         rec = self.record(container["name"])
-        if self.sandbox is None or not await self._pull_if_needed(pod, container, rec):
+        if self.sandbox is None or not await self._pull_if_needed(pod, container, rec, lookup):
             return
         try:
             envs = podspec.resolve_env(pod, container, lookup, pod_ip=self.pod_ip)

@@ -18,6 +18,7 @@ from kboot.controlplane.kubelet.cri.types import (
     ExecResult,
     ImageInfo,
     NotFoundError,
+    PullAuth,
     RuntimeError_,
     SandboxConfig,
     SandboxStatus,
@@ -41,6 +42,9 @@ class FakeRuntime:
     containers: dict[str, _Container] = field(default_factory=dict)
     network_ready: bool = True  # what status() reports as NetworkReady (no CNI config yet: False)
     clock: Clock = REAL_CLOCK  # created/started/finished times are this clock's wall time
+    # images a pull succeeds for: None = anonymously, a PullAuth = only with those credentials
+    pullable: dict[str, PullAuth | None] = field(default_factory=dict)
+    pull_auths: list[PullAuth | None] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _now_ns(self) -> int:
@@ -165,8 +169,13 @@ class FakeRuntime:
     async def image_status(self, image: str) -> ImageInfo | None:
         return ImageInfo(id="sha256:fake", repo_tags=(image,)) if image in self.images else None
 
-    async def pull_image(self, image: str) -> str:
+    async def pull_image(self, image: str, auth: PullAuth | None = None) -> str:
         self.calls.append(("pull_image", image))
+        self.pull_auths.append(auth)
+        wanted = self.pullable.get(image)
+        if image in self.pullable and (wanted is None or wanted == auth):
+            self.images.add(image)
+            return f"sha256:{image}"
         raise RuntimeError_(f"failed to pull {image}: no registry reachable", code="UNKNOWN")
 
     async def list_images(self) -> list[ImageInfo]:

@@ -22,6 +22,7 @@ from kboot.controlplane.kubelet.cri.types import (
     ExecResult,
     ImageInfo,
     NotFoundError,
+    PullAuth,
     RuntimeError_,
     SandboxConfig,
     SandboxStatus,
@@ -251,9 +252,14 @@ class CriRuntime:
                              pb.ImageStatusRequest(image=pb.ImageSpec(image=image)))
         return _image(r.image) if r.HasField("image") and r.image.id else None
 
-    async def pull_image(self, image: str) -> str:
+    async def pull_image(self, image: str, auth: PullAuth | None = None) -> str:
+        # no server_address: containerd then offers the credentials to the host its hosts.toml
+        # resolves the name to (a mirror), not only to the image's own registry host
+        cred = (pb.AuthConfig(username=auth.username, password=auth.password,
+                              identity_token=auth.identity_token) if auth else None)
         r = await self._call(self._img.PullImage,
-                             pb.PullImageRequest(image=pb.ImageSpec(image=image)), timeout=60)
+                             pb.PullImageRequest(image=pb.ImageSpec(image=image), auth=cred),
+                             timeout=60)
         return str(r.image_ref)
 
     async def list_images(self) -> list[ImageInfo]:

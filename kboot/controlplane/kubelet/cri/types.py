@@ -140,6 +140,15 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class PullAuth:
+    """Registry credentials for one pull (CRI ``AuthConfig``; see kubelet.pullsecrets)."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     id: str
     repo_tags: tuple[str, ...] = ()
@@ -188,7 +197,7 @@ class Runtime(Protocol):
 
     async def image_status(self, image: str) -> ImageInfo | None: ...
 
-    async def pull_image(self, image: str) -> str: ...
+    async def pull_image(self, image: str, auth: PullAuth | None = None) -> str: ...
 
     async def list_images(self) -> list[ImageInfo]: ...
 
