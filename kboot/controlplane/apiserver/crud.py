@@ -16,7 +16,7 @@ from aiohttp import web
 
 from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind, lookup
-from kboot.controlplane.apiserver import admission, escalation
+from kboot.controlplane.apiserver import admission, escalation, sapullsecrets
 from kboot.controlplane.apiserver.admission import WriteOptions
 from kboot.controlplane.apiserver.bodies import typed_body
 from kboot.controlplane.apiserver.codec import (
@@ -121,6 +121,7 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
     escalation.guard(state.authorizer, scope.user, kind, new=obj, old=None,
                      namespace=obj["metadata"].get("namespace"), url_name=scope.target.name)
     await ensure_namespace(state, kind, obj["metadata"].get("namespace"))
+    await sapullsecrets.add_pull_secrets(state, kind, obj)
     obj = await state.allocators.admit(kind, obj, None, dry_run=opts.dry_run)
     if opts.dry_run:
         return obj, problems
