@@ -47,8 +47,8 @@ DEFAULT_PACKAGES = (
 PRESENT_PACKAGES = ("iptables", "kmod", "ca-certificates")
 
 # In the bundle's repository but installed only where needed (keepalived: control planes of a
-# cluster with an api_vip).
-OPTIONAL_PACKAGES = ("keepalived",)
+# cluster with an api_vip; docker-registry: control planes of a cluster with the registry on).
+OPTIONAL_PACKAGES = ("keepalived", "docker-registry")
 # Only on etcd members (kboot.cluster.vars decides per host).
 ETCD_PACKAGES = ("etcd-server", "etcd-client")
 # The installer a node's virtualenv is made with, run from its wheel: ``python3 -m venv

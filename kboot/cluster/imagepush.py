@@ -23,7 +23,7 @@ from kboot.cluster.registry import (
     ensure_credentials,
     registry_settings,
 )
-from kboot.cluster.topology import Node, state_dir, topology_from_inventory
+from kboot.cluster.topology import Node, Topology, state_dir, topology_from_inventory
 from kboot.errors import ClusterError, ConfigError
 from kboot.images.distribution import DistributionClient, Endpoint, RegistryError
 from kboot.images.layout import ImageSource, ImageSourceError, open_source
@@ -134,6 +134,16 @@ def require_complete(report: PushReport) -> None:
             "the push did not reach every control plane's registry (images must be on each "
             "for pulls to survive the loss of one; fix and push again, present blobs are "
             "skipped):\n  " + "\n  ".join(f"{n}: {why}" for n, why in report.failures.items()))
+
+
+def push_bundle_images(topo: Topology, state: Path, images_dir: Path) -> None:
+    """``kboot up``'s registry-images step: the bundle's images (pause, busybox) into every
+    control plane's registry, so nodes pull their sandbox image like any other."""
+    creds = ensure_credentials(state)
+    nodes = [_endpoints(n, state / "pki" / "ca.crt", creds) for n in topo.control_planes]
+    paths = sorted(images_dir.glob("*.tar"))
+    if paths:
+        require_complete(replicate(nodes, paths))
 
 
 def list_images(inventory: Inventory) -> dict[str, dict[str, list[str]]]:

@@ -7,6 +7,7 @@ A phase that fails stops the run (later phases build on it); re-running converge
 
 from __future__ import annotations
 
+import functools
 import logging
 import tarfile
 import time
@@ -18,8 +19,15 @@ from typing import Any, Protocol
 from kboot.bundle import BundleManifest, build_bundle, default_bundle_dir, load_manifest
 from kboot.bundle.build import PRESENT_PACKAGES, refresh_bundle
 from kboot.cluster.addons import apply_addons
+from kboot.cluster.imagepush import push_bundle_images
 from kboot.cluster.jointoken import register_join_token_step
 from kboot.cluster.pki import ensure_pki
+from kboot.cluster.registry import (
+    add_registry_files,
+    ensure_credentials,
+    registry_settings,
+    registry_vars,
+)
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
 from kboot.cluster.vars import cluster_inventory, cluster_vars
@@ -29,13 +37,15 @@ from kboot.inventory import Inventory
 
 log = logging.getLogger(__name__)
 
-PLAYBOOK_PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "loadbalancer",
-                   "workers", "ingress")
+PLAYBOOK_PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "registry",
+                   "loadbalancer", "workers", "ingress")
 # API phases and the playbook phase each runs after: the join token must be known to the API
 # before kubelets ask with it; addons need the nodes
 API_PHASES_AFTER = {"loadbalancer": "join-token", "workers": "addons"}
-PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "loadbalancer", "join-token",
-          "workers", "addons", "ingress", "verify")
+# the bundle's images go into the cluster registry before any node pulls its sandbox image
+REGISTRY_IMAGES_AFTER = "registry"
+PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "registry", "registry-images",
+          "loadbalancer", "join-token", "workers", "addons", "ingress", "verify")
 
 ApiStep = Callable[[Topology, Path], None]
 
@@ -138,7 +148,12 @@ def up(
     bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle,
                             debs=topo.package_source == "bundle")
     pki = ensure_pki(state, topo)
-    cinv = cluster_inventory(inventory, topo, pki, cluster_vars(topo, bundle=bundle))
+    registry = registry_settings(inventory)
+    if registry.enabled:
+        add_registry_files(pki, state, topo)
+    defaults = {**cluster_vars(topo, bundle=bundle),
+                **registry_vars(registry, topo, ensure_credentials(state))}
+    cinv = cluster_inventory(inventory, topo, pki, defaults)
     report = UpReport(topology=topo, admin_kubeconfig=pki.admin_kubeconfig)
     books = playbooks_dir() / "up"
     for phase in PLAYBOOK_PHASES:
@@ -152,6 +167,10 @@ def up(
                 f"phase {phase} failed; later phases were not run (re-run `kboot up` after "
                 "fixing):\n  " + "\n  ".join(outcome.failures)
             )
+        if phase == REGISTRY_IMAGES_AFTER and api_steps and registry.enabled:
+            _api_phase("registry-images", functools.partial(
+                _push_bundle_images, state=state, images=Path(bundle["bundle_tar"]).parent /
+                "images"), report, pki.admin_kubeconfig, on_phase)
         step = API_PHASES_AFTER.get(phase, "")
         if api_steps and step in api_steps:
             _api_phase(step, api_steps[step], report, pki.admin_kubeconfig, on_phase)
@@ -160,12 +179,20 @@ def up(
     return report
 
 
+def _push_bundle_images(topo: Topology, _kubeconfig: Path, *, state: Path, images: Path
+                        ) -> None:
+    push_bundle_images(topo, state, images)
+
+
 def _api_phase(name: str, step: ApiStep, report: UpReport, kubeconfig: Path,
                on_phase: PhaseCallback) -> None:
     on_phase(name, "start")
     start = time.monotonic()
     try:
         step(report.topology, kubeconfig)
+    except ClusterError:  # already says what failed (the registry-images step)
+        on_phase(name, "failed")
+        raise
     except (ApiError, OSError, TimeoutError) as exc:  # aiohttp's connection errors are OSErrors
         on_phase(name, "failed")
         raise ClusterError(

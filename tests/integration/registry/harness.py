@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from kboot import pki
 from kboot.cluster.registry import Credentials, ensure_credentials
 from kboot.images.distribution import Endpoint
+from kboot.templating import render_string
 
 ROOT = Path(__file__).resolve().parents[3]
 BINARY = Path("/usr/bin/docker-registry")
@@ -76,8 +76,7 @@ def run_registry(tmp: Path) -> Iterator[Registry]:
     pki.save_pair(ca, tmp / "pki", "ca")
     pki.save_pair(leaf, tmp / "pki", "registry")
     creds = ensure_credentials(tmp)
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    template = env.from_string((ROOT / "templates/registry/config.yml.j2").read_text())
+    template = (ROOT / "templates/registry/config.yml.j2").read_text()
     ports = {"mirror": free_port(), "push": free_port(), "private": free_port()}
     layout = {"mirror": ("public", True, ""), "push": ("public", False, "push.htpasswd"),
               "private": ("private", False, "private.htpasswd")}
@@ -85,11 +84,11 @@ def run_registry(tmp: Path) -> Iterator[Registry]:
     try:
         for instance, (store, readonly, htpasswd) in layout.items():
             config = tmp / f"{instance}.yml"
-            config.write_text(template.render(
+            config.write_text(render_string(template, dict(
                 instance=instance, rootdirectory=str(tmp / "store" / store), readonly=readonly,
                 addr=f"127.0.0.1:{ports[instance]}", http_secret="test-secret",
                 certificate=str(tmp / "pki/registry.crt"), key=str(tmp / "pki/registry.key"),
-                htpasswd=str(tmp / "registry" / htpasswd) if htpasswd else ""))
+                htpasswd=str(tmp / "registry" / htpasswd) if htpasswd else "")))
             procs.append(subprocess.Popen([str(BINARY), "serve", str(config)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             _wait_ready(ports[instance], tmp / "pki/ca.crt", procs[-1])

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from kboot.cluster.imagepush import push_to_node
@@ -21,6 +20,7 @@ from kboot.controlplane.kubelet import pullhints
 from kboot.controlplane.kubelet.cri.grpc_runtime import CriRuntime
 from kboot.controlplane.kubelet.cri.types import PullAuth, RuntimeError_
 from kboot.images import ImageConfig, build_busybox
+from kboot.templating import render_string
 from tests.integration.registry.harness import ROOT, Registry, run_registry
 from tests.integration.registry.test_push import node
 
@@ -28,8 +28,7 @@ PRIVATE = "registry.kboot.internal/team/app:1"
 
 
 def _render(template: str, **values: object) -> str:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string((ROOT / "templates" / template).read_text()).render(**values)
+    return render_string((ROOT / "templates" / template).read_text(), values)
 
 
 def write_hosts(reg: Registry, hosts_dir: Path) -> None:

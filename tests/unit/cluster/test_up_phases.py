@@ -43,8 +43,8 @@ def test_api_phases_follow_their_playbook_phase(no_bundle: None) -> None:
     up(_inventory(), runner=runner, on_phase=lambda p, s: None,
        api_steps={"join-token": step("join-token"), "addons": step("addons")},
        verify=step("verify"))
-    assert order == ["preflight", "bundle", "pki", "etcd", "control-plane", "loadbalancer",
-                     "join-token", "workers", "addons", "ingress", "verify"]
+    assert order == ["preflight", "bundle", "pki", "etcd", "control-plane", "registry",
+                     "loadbalancer", "join-token", "workers", "addons", "ingress", "verify"]
 
 
 def test_an_unreachable_api_is_a_clear_error(no_bundle: None) -> None:
