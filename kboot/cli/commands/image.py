@@ -1,11 +1,14 @@
-"""``kboot image``: build OCI image tarballs locally (no registry needed).
+"""``kboot image``: build OCI image tarballs locally, push them to the cluster registry (or
+import them on every host of a cluster without one), list what the registry holds.
 
 Examples::
 
     kboot image build --from-busybox kboot.io/busybox:1.35 -o busybox.tar
     kboot image build --pause -o pause.tar
-  kboot image load web.tar -i inventories/prod.yaml             # every host imports it
+    kboot image load web.tar -i inventories/prod.yaml             # every host imports it
     kboot image build ./site --name kboot.io/web:1 --base-busybox -o web.tar --cmd httpd -f -p 80
+    kboot image push web.tar app-oci/ -i inventories/prod.yaml     # every control plane's registry
+    kboot image list -i inventories/prod.yaml
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ EXAMPLES = """examples:
   kboot image build --pause -o pause.tar
   kboot image load web.tar -i inventories/prod.yaml             # every host imports it
   kboot image build ./site --name kboot.io/web:1 --base-busybox -o web.tar --cmd httpd -f -p 8080
+  kboot image build --standins -o images/      # busybox, nginx, python as docker.io/library/*
+  kboot image push images/*.tar saved.tar oci-dir/ -i inventories/prod.yaml
+  kboot image list -i inventories/prod.yaml
+  kboot image pull-secret -i inventories/prod.yaml -n apps | kubectl apply -f -
 """
 
 
@@ -48,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument("--from-busybox", metavar="NAME", nargs="?", const=BUSYBOX_NAME,
                        help="a static-busybox image named NAME")
     build.add_argument("--pause", action="store_true", help="the CRI sandbox (pause) image")
+    build.add_argument("--standins", action="store_true",
+                       help="busybox, nginx and python stand-ins (docker.io/library/NAME:latest)"
+                            " built from this machine, into the -o directory")
     build.add_argument("--base-busybox", action="store_true",
                        help="put the directory over a busybox base layer")
     build.add_argument("--entrypoint", nargs="+", default=[], help="image Entrypoint")
@@ -56,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument("--env", action="append", default=[], metavar="K=V")
     build.add_argument("--workdir", default="")
     build.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]")
-    build.add_argument("-o", "--output", type=Path, required=True, help="output .tar")
+    build.add_argument("-o", "--output", type=Path, required=True,
+                       help="output .tar (a directory with --standins)")
     build.set_defaults(func=run_build)
     load = sub.add_parser("load", help="push an image tarball to hosts and import it",
                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,6 +77,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                help="which hosts (default: all)"), host_patterns)
     load.add_argument("-f", "--forks", type=int, default=20, metavar="N")
     load.set_defaults(func=run_load)
+    push = sub.add_parser("push", help="push image tarballs / OCI layouts to the cluster registry",
+                          epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    push.add_argument("images", type=Path, nargs="+", metavar="IMAGE.tar|DIR",
+                      help="OCI layout (tar or directory) or docker-archive (docker save)")
+    push.add_argument("-i", "--inventory", required=True, metavar="INVENTORY")
+    push.add_argument("--chunk-size", type=int, default=0, metavar="BYTES",
+                      help="upload blobs in chunks of BYTES (default: one streamed request)")
+    push.set_defaults(func=run_push)
+    listing = sub.add_parser("list", help="repositories and tags the cluster registry holds")
+    listing.add_argument("-i", "--inventory", required=True, metavar="INVENTORY")
+    listing.set_defaults(func=run_list)
+    secret = sub.add_parser("pull-secret", help="print a Secret (YAML) for private images")
+    secret.add_argument("-i", "--inventory", required=True, metavar="INVENTORY")
+    secret.add_argument("--name", default="kboot-registry", help="Secret name")
+    secret.add_argument("-n", "--namespace", default="default")
+    secret.set_defaults(func=run_pull_secret)
     parser.set_defaults(func=lambda _args: _usage(parser))
 
 
@@ -86,6 +113,47 @@ def run_load(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def run_push(args: argparse.Namespace) -> int:
+    from kboot.cluster.imagepush import push_images, require_complete
+    from kboot.inventory import load_inventory
+
+    console = Console(soft_wrap=True)
+    report = push_images(load_inventory(args.inventory), args.images,
+                         chunk_size=args.chunk_size)
+    for node, stats in report.per_node.items():
+        console.print(f"{node}: {stats.manifests} manifests, {stats.blobs_sent} blobs sent "
+                      f"({stats.bytes_sent / 2**20:.1f} MiB), {stats.blobs_skipped} present",
+                      markup=False, highlight=False)
+    pushed = next(iter(report.per_node.values()), None)
+    for ref in pushed.pushed if pushed else []:
+        console.print(f"pushed {ref}", markup=False, highlight=False)
+    require_complete(report)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from kboot.cluster.imagepush import list_images
+    from kboot.inventory import load_inventory
+
+    console = Console(soft_wrap=True)
+    stores = list_images(load_inventory(args.inventory))
+    for store, repos in stores.items():
+        for repo, tags in repos.items():
+            name = f"registry.kboot.internal/{repo}" if store == "private" else repo
+            console.print(f"{name}  {' '.join(tags)}", markup=False, highlight=False)
+    return 0
+
+
+def run_pull_secret(args: argparse.Namespace) -> int:
+    from kboot.cluster.imagepush import pull_secret
+    from kboot.inventory import load_inventory
+
+    secret = pull_secret(load_inventory(args.inventory), name=args.name,
+                         namespace=args.namespace)
+    print(yaml.safe_dump(secret, sort_keys=False), end="")
+    return 0
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
@@ -103,6 +171,18 @@ def _config(args: argparse.Namespace, default_cmd: tuple[str, ...]) -> ImageConf
 
 
 def _build(args: argparse.Namespace) -> BuiltImage:
+    if args.standins:
+        from kboot.images.standins import StandInError, build_standins
+        try:
+            built = build_standins(args.output)
+        except StandInError as exc:
+            raise UserError(str(exc)) from exc
+        console = Console(soft_wrap=True)
+        for path, image in built[:-1]:
+            console.print(f"{image.name} {image.manifest_digest} -> {path}", markup=False,
+                          highlight=False)
+        args.output = built[-1][0]
+        return built[-1][1]
     if args.pause:
         return build_pause(args.output)
     if args.from_busybox:
