@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from kboot.cli.phases import PhaseRunner, add_runner_arguments, cluster_inventory_arg
 from kboot.cluster.backup import backup
+from kboot.cluster.registry import registry_settings
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -56,4 +57,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{escape(members)}, taken {m.created}\n"
                   "  the archive holds the cluster's keys: keep it as safe as the cluster",
                   markup=True, highlight=False)
+    if registry_settings(inventory).enabled:
+        console.print("  not included: the cluster registry's images (/var/lib/kboot/registry on "
+                      "the control planes); push them again after a restore (docs/images.md)",
+                      markup=False, highlight=False)
     return 0
