@@ -35,9 +35,17 @@ class Registry:
     creds: Credentials
     ports: dict[str, int]  # mirror, push, private
     state: Path
+    address: str = "127.0.0.1"
+    procs: tuple[subprocess.Popen[bytes], ...] = ()
+
+    def stop(self) -> None:
+        """The loss of this "control plane": every instance killed."""
+        for proc in self.procs:
+            proc.kill()
+            proc.wait(timeout=10)
 
     def endpoint(self, instance: str, *, user: str = "push") -> Endpoint:
-        address = f"127.0.0.1:{self.ports[instance]}"
+        address = f"{self.address}:{self.ports[instance]}"
         if instance == "mirror" or user == "anonymous":
             return Endpoint(address, self.ca_file)
         if user == "pull":
@@ -51,13 +59,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_ready(port: int, ca: Path, proc: subprocess.Popen[bytes]) -> None:
+def _wait_ready(address: str, port: int, ca: Path, proc: subprocess.Popen[bytes]) -> None:
     ctx = ssl.create_default_context(cafile=str(ca))
     for _ in range(200):
         if proc.poll() is not None:
             raise RuntimeError(f"docker-registry exited with {proc.returncode}")
         try:
-            urllib.request.urlopen(f"https://127.0.0.1:{port}/v2/", context=ctx, timeout=2)
+            urllib.request.urlopen(f"https://{address}:{port}/v2/", context=ctx, timeout=2)
             return
         except urllib.error.HTTPError:
             return  # 401: up, wants credentials
@@ -67,33 +75,47 @@ def _wait_ready(port: int, ca: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def run_registry(tmp: Path) -> Iterator[Registry]:
+def run_registry(tmp: Path, *, address: str = "127.0.0.1", like: Registry | None = None
+                 ) -> Iterator[Registry]:
+    """Three instances on ``address``; ``like``: another control plane of the same cluster
+    (its CA, credentials and ports, a store of its own)."""
     if not BINARY.exists():
         pytest.skip("docker-registry is not installed (scripts/setup.sh installs it)")
-    ca = pki.new_ca("test-ca")
+    if like is None:
+        ca = pki.new_ca("test-ca")
+        pki.save_pair(ca, tmp / "pki", "ca")
+        creds = ensure_credentials(tmp)
+    else:
+        loaded = pki.load_pair(like.state / "pki", "ca")
+        assert loaded is not None
+        ca, creds = loaded, like.creds
+        (tmp / "registry").mkdir(parents=True, exist_ok=True)
+        for name in ("push.htpasswd", "private.htpasswd"):
+            (tmp / "registry" / name).write_bytes((like.state / "registry" / name).read_bytes())
     leaf = pki.issue(ca, pki.CertSpec("kboot-registry", dns_names=("localhost",),
-                                      ip_addresses=("127.0.0.1",), server=True))
-    pki.save_pair(ca, tmp / "pki", "ca")
+                                      ip_addresses=("127.0.0.1", "127.0.0.2"), server=True))
     pki.save_pair(leaf, tmp / "pki", "registry")
-    creds = ensure_credentials(tmp)
     template = (ROOT / "templates/registry/config.yml.j2").read_text()
-    ports = {"mirror": free_port(), "push": free_port(), "private": free_port()}
+    ports = dict(like.ports) if like else {"mirror": free_port(), "push": free_port(),
+                                           "private": free_port()}
     layout = {"mirror": ("public", True, ""), "push": ("public", False, "push.htpasswd"),
               "private": ("private", False, "private.htpasswd")}
+    ca_file = like.ca_file if like else tmp / "pki/ca.crt"
     procs = []
     try:
         for instance, (store, readonly, htpasswd) in layout.items():
             config = tmp / f"{instance}.yml"
             config.write_text(render_string(template, dict(
                 instance=instance, rootdirectory=str(tmp / "store" / store), readonly=readonly,
-                addr=f"127.0.0.1:{ports[instance]}", http_secret="test-secret",
+                addr=f"{address}:{ports[instance]}", http_secret="test-secret",
                 certificate=str(tmp / "pki/registry.crt"), key=str(tmp / "pki/registry.key"),
                 htpasswd=str(tmp / "registry" / htpasswd) if htpasswd else "")))
             procs.append(subprocess.Popen([str(BINARY), "serve", str(config)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            _wait_ready(ports[instance], tmp / "pki/ca.crt", procs[-1])
-        yield Registry(tmp / "pki/ca.crt", creds, ports, tmp)
+            _wait_ready(address, ports[instance], ca_file, procs[-1])
+        yield Registry(ca_file, creds, ports, tmp, address, tuple(procs))
     finally:
         for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)

@@ -31,10 +31,12 @@ def _render(template: str, **values: object) -> str:
     return render_string((ROOT / "templates" / template).read_text(), values)
 
 
-def write_hosts(reg: Registry, hosts_dir: Path) -> None:
-    """kboot's hosts.toml for docker.io (mirror) and the private host, at the test ports."""
+def write_hosts(reg: Registry, hosts_dir: Path, *, others: tuple[str, ...] = ()) -> None:
+    """kboot's hosts.toml for docker.io (mirror) and the private host, at the test ports;
+    ``reg`` stands for the node's haproxy, ``others`` for the control planes behind it."""
     common = {"registry_ports": reg.ports, "registry_upstream": False,
-              "pki_dir": str(reg.ca_file.parent), "registry_endpoints": []}
+              "pki_dir": str(reg.ca_file.parent),
+              "registry_endpoints": [{"name": a, "address": a} for a in others]}
     for host, ns, store in (("docker.io", "docker.io", "mirror"),
                             ("registry.kboot.internal", "", "private")):
         (hosts_dir / host).mkdir(parents=True, exist_ok=True)
