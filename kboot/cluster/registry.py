@@ -35,6 +35,7 @@ from typing import Any
 import bcrypt
 
 from kboot import pki
+from kboot.cluster.pki import HOST_CONFIG_DIR as HOST_CONFIG_DIR_ROOT
 from kboot.cluster.pki import HOST_PKI_DIR, PkiResult, PushedFile
 from kboot.cluster.topology import Topology
 from kboot.errors import InventoryError, Location
@@ -43,6 +44,7 @@ from kboot.inventory import Inventory
 
 HOST_DIR = "/var/lib/kboot/registry"
 HOST_CONFIG_DIR = "/etc/kboot/registry"
+HOST_HTPASSWD_DIR = HOST_CONFIG_DIR_ROOT
 MIRROR_PORT, PUSH_PORT, PRIVATE_PORT = 5000, 5001, 5002
 DEFAULT_MIRRORS = ("docker.io", "registry.k8s.io", "ghcr.io", "quay.io", "kboot.io")
 PUSH_USER, PULL_USER = "kboot-push", "kboot-pull"
@@ -144,9 +146,12 @@ def add_registry_files(result: PkiResult, state: Path, topo: Topology) -> None:
         result.files.setdefault(node.name, []).extend([
             PushedFile(str(directory / "registry.crt"), f"{HOST_PKI_DIR}/registry.crt", "0644"),
             PushedFile(str(directory / "registry.key"), f"{HOST_PKI_DIR}/registry.key"),
-            PushedFile(str(directory / "push.htpasswd"), f"{HOST_CONFIG_DIR}/push.htpasswd"),
+            # next to the other pushed configuration (the registry's own directory is made
+            # later, by the registry phase)
+            PushedFile(str(directory / "push.htpasswd"),
+                       f"{HOST_HTPASSWD_DIR}/registry-push.htpasswd"),
             PushedFile(str(directory / "private.htpasswd"),
-                       f"{HOST_CONFIG_DIR}/private.htpasswd"),
+                       f"{HOST_HTPASSWD_DIR}/registry-private.htpasswd"),
         ])
 
 

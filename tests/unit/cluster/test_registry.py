@@ -81,7 +81,7 @@ def test_certificate_sans_and_files_for_control_planes_only(tmp_path: Path) -> N
     result = ensure_pki(tmp_path, TOPO)
     add_registry_files(result, tmp_path, TOPO)
     dests = {f.dest for f in result.files["cp2"]}
-    assert {"/etc/kboot/pki/registry.crt", "/etc/kboot/registry/private.htpasswd"} <= dests
+    assert {"/etc/kboot/pki/registry.crt", "/etc/kboot/registry-private.htpasswd"} <= dests
     assert not any("registry" in f.dest for f in result.files["w1"])
     cert = pki.load_pair(tmp_path / "registry", "registry")
     assert cert is not None
