@@ -7,7 +7,6 @@ this branch (docker-registry is in its repository)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from kboot.images.standins import build_standins
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
 from tests.fixtures.lab import LabFactory
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
@@ -53,14 +53,7 @@ def _pod(name: str, image: str, *, secret: str = "") -> str:
 
 
 def _poll(fn: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f}s")
-        time.sleep(2)
+    return wait_until(what, fn, timeout=timeout, interval=2)
 
 
 @pytest.fixture(scope="module")

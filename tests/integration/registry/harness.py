@@ -11,7 +11,6 @@ import contextlib
 import socket
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from kboot import pki
 from kboot.cluster.registry import Credentials, ensure_credentials
 from kboot.images.distribution import Endpoint
 from kboot.templating import render_string
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 BINARY = Path("/usr/bin/docker-registry")
@@ -61,17 +61,19 @@ def free_port() -> int:
 
 def _wait_ready(address: str, port: int, ca: Path, proc: subprocess.Popen[bytes]) -> None:
     ctx = ssl.create_default_context(cafile=str(ca))
-    for _ in range(200):
+
+    def answers() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"docker-registry exited with {proc.returncode}")
         try:
             urllib.request.urlopen(f"https://{address}:{port}/v2/", context=ctx, timeout=2)
-            return
         except urllib.error.HTTPError:
-            return  # 401: up, wants credentials
+            return True  # 401: up, wants credentials
         except OSError:
-            time.sleep(0.05)  # polling a starting process, not synchronising a test
-    raise RuntimeError(f"docker-registry on {port} did not answer")
+            return False
+        return True
+
+    wait_until(f"docker-registry on {address}:{port}", answers, timeout=30)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from kboot.images import ImageConfig, build_busybox
 from kboot.templating import render_string
 from tests.integration.registry.harness import ROOT, Registry, run_registry
 from tests.integration.registry.test_push import node
+from tests.waiting import wait_until
 
 PRIVATE = "registry.kboot.internal/team/app:1"
 
@@ -58,10 +58,7 @@ def run_containerd(work: Path, hosts_dir: Path) -> Iterator[str]:
     proc = subprocess.Popen(["containerd", "--config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            if sock.exists():
-                break
-            time.sleep(0.05)  # polling a starting process
+        wait_until("containerd's socket", sock.exists, timeout=30)
         yield f"unix://{sock}"
     finally:
         proc.terminate()
