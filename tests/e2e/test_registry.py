@@ -80,6 +80,18 @@ def _running_on(kboot: Kboot, cluster: str) -> set[str]:
             if p.get("status", {}).get("phase") == "Running"}
 
 
+def _pull_failures(kboot: Kboot, cluster: str, pod: str) -> list[str]:
+    """The messages of the pod's ``Failed`` events (they outlive the ErrImagePull state,
+    which turns into ImagePullBackOff between attempts)."""
+    items = json.loads(kboot.kubectl(cluster, "get", "events", "-o", "json").stdout)["items"]
+    return [e.get("message", "") for e in items
+            if e.get("involvedObject", {}).get("name") == pod and e.get("reason") == "Failed"]
+
+
+def _pod_state(kboot: Kboot, cluster: str, pod: str) -> str:
+    return kboot.kubectl(cluster, "get", "pod", pod, "-o", "json", check=False).stdout[-2000:]
+
+
 def _waiting(kboot: Kboot, cluster: str, pod: str) -> dict[str, str]:
     status = json.loads(kboot.kubectl(cluster, "get", "pod", pod, "-o", "json").stdout)
     for st in status.get("status", {}).get("containerStatuses") or []:
@@ -111,10 +123,13 @@ def test_a_never_pushed_image_fails_naming_the_registry(kboot: Kboot, reg_lab: L
     manifest = tmp_path / "nothere.json"
     manifest.write_text(_pod("nothere", "docker.io/library/nothere:latest"))
     kboot.kubectl(reg_lab.name, "apply", "-f", str(manifest))
-    waiting = _poll(lambda: (w := _waiting(kboot, reg_lab.name, "nothere")).get(
-        "reason") == "ErrImagePull" and w, 120, "ErrImagePull")
-    assert isinstance(waiting, dict)
-    assert "127.0.0.1:5000/v2/docker.io" in waiting["message"]
+    failures = wait_until("a Failed pull event", lambda: _pull_failures(
+        kboot, reg_lab.name, "nothere"), timeout=180, interval=2,
+        diagnose=lambda: _pod_state(kboot, reg_lab.name, "nothere"))
+    assert "not found" in failures[0]
+    assert "127.0.0.1:5000/v2/docker.io" in failures[0]  # the registry it was looked up in
+    assert _waiting(kboot, reg_lab.name, "nothere").get("reason") in (
+        "ErrImagePull", "ImagePullBackOff")
 
 
 def test_a_private_image_needs_its_pull_secret(kboot: Kboot, reg_lab: Lab, first_two: Path,
@@ -132,6 +147,7 @@ def test_a_private_image_needs_its_pull_secret(kboot: Kboot, reg_lab: Lab, first
     _poll(lambda: json.loads(kboot.kubectl(reg_lab.name, "get", "pod", "private-with", "-o",
                                            "json").stdout)["status"].get("phase") == "Running",
           180, "the pod with the pull secret running")
-    waiting = _poll(lambda: (w := _waiting(kboot, reg_lab.name, "private-without")).get(
-        "reason") == "ErrImagePull" and w, 120, "ErrImagePull without the secret")
-    assert isinstance(waiting, dict) and "401" in waiting["message"]
+    failures = wait_until("a Failed pull event without the secret", lambda: _pull_failures(
+        kboot, reg_lab.name, "private-without"), timeout=180, interval=2,
+        diagnose=lambda: _pod_state(kboot, reg_lab.name, "private-without"))
+    assert "401" in failures[0]
