@@ -9,7 +9,9 @@ Without ``--inventory`` it brings up a 1 + 4 lab (``kbrb``, pre-provisioned imag
 10.87.250.0/24: five nodes) and runs ``kboot up``. Two images of the same size with different
 random content (so no layer is shared between the two paths) are built locally; each path is
 timed from the kboot command to the moment a DaemonSet using the image (tolerating every taint)
-has a Running pod on every node. Prints both times and their ratio.
+has a Running pod on every node. Prints both times and their ratio. (Do not start it while
+an e2e session with ``KBOOT_TEST_LAB_PREFIX=kbr`` is starting: that session removes leftover
+``kbr*`` labs, ``kbrb`` included.)
 """
 
 from __future__ import annotations
