@@ -9,12 +9,17 @@ re-push after fixing a node sends only what that node lacks.
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import paramiko
 
 from kboot.cluster.registry import (
     PRIVATE_PORT,
@@ -23,13 +28,15 @@ from kboot.cluster.registry import (
     ensure_credentials,
     registry_settings,
 )
+from kboot.cluster.sshtunnel import Tunnel, reachable
 from kboot.cluster.topology import Node, Topology, state_dir, topology_from_inventory
-from kboot.errors import ClusterError, ConfigError
+from kboot.errors import ClusterError, ConfigError, KbootError
 from kboot.images.distribution import DistributionClient, Endpoint, RegistryError
 from kboot.images.layout import ImageSource, ImageSourceError, open_source
 from kboot.images.push import PRIVATE_HOST, PushStats, push_image, target
 from kboot.inventory import Inventory
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 
@@ -59,6 +66,38 @@ def registry_nodes(inventory: Inventory) -> list[RegistryNode]:
         raise ConfigError(f"no cluster state for {topo.name!r} at {state}: run `kboot up` first")
     creds = ensure_credentials(state)
     return [_endpoints(n, ca, creds) for n in topo.control_planes]
+
+
+@contextlib.contextmanager
+def reached_nodes(inventory: Inventory, *, via_ssh: bool | None = None
+                  ) -> Iterator[list[RegistryNode]]:
+    """:func:`registry_nodes`, each reached directly or through SSH tunnels to the node itself
+    (``via_ssh`` True; None: when its push port does not answer from here). A node whose
+    tunnel cannot be opened keeps its direct address: the push then fails naming it."""
+    tunnels: list[Tunnel] = []
+    try:
+        out = []
+        for reg in registry_nodes(inventory):
+            address = reg.push.address.rsplit(":", 1)[0]
+            if via_ssh is False or (via_ssh is None and reachable(address, PUSH_PORT)):
+                out.append(reg)
+                continue
+            try:
+                push = Tunnel(inventory.hosts[reg.node], (address, PUSH_PORT))
+                tunnels.append(push)
+                private = Tunnel(inventory.hosts[reg.node], (address, PRIVATE_PORT))
+                tunnels.append(private)
+            except (KbootError, OSError, paramiko.SSHException) as exc:
+                log.warning("%s: no SSH tunnel to its registry: %s", reg.node, exc)
+                out.append(reg)
+                continue
+            out.append(RegistryNode(
+                reg.node, dataclasses.replace(reg.push, address=f"127.0.0.1:{push.port}"),
+                dataclasses.replace(reg.private, address=f"127.0.0.1:{private.port}")))
+        yield out
+    finally:
+        for tunnel in tunnels:
+            tunnel.close()
 
 
 def _endpoints(node: Node, ca: Path, creds: Credentials) -> RegistryNode:
@@ -107,11 +146,12 @@ def push_to_node(reg: RegistryNode, paths: Sequence[Path], *, chunk_size: int = 
 
 
 def push_images(inventory: Inventory, paths: Sequence[Path], *, chunk_size: int = 0,
-                progress: Progress | None = None) -> PushReport:
+                progress: Progress | None = None, via_ssh: bool | None = None) -> PushReport:
     """Push to every control plane's registry in parallel."""
     for s in open_sources(paths):  # read errors first, before any upload
         s.close()
-    return replicate(registry_nodes(inventory), paths, chunk_size=chunk_size, progress=progress)
+    with reached_nodes(inventory, via_ssh=via_ssh) as nodes:
+        return replicate(nodes, paths, chunk_size=chunk_size, progress=progress)
 
 
 def replicate(nodes: Sequence[RegistryNode], paths: Sequence[Path], *, chunk_size: int = 0,
@@ -146,16 +186,18 @@ def push_bundle_images(topo: Topology, state: Path, images_dir: Path) -> None:
         require_complete(replicate(nodes, paths))
 
 
-def list_images(inventory: Inventory) -> dict[str, dict[str, list[str]]]:
+def list_images(inventory: Inventory, *, via_ssh: bool | None = None
+                ) -> dict[str, dict[str, list[str]]]:
     """``{"public": {repository: tags}, "private": {...}}`` from the first control plane that
     answers (the stores are replicas)."""
     errors = []
-    for reg in registry_nodes(inventory):
-        try:
-            return {store: _contents(DistributionClient(ep))
-                    for store, ep in (("public", reg.push), ("private", reg.private))}
-        except RegistryError as exc:
-            errors.append(f"{reg.node}: {exc}")
+    with reached_nodes(inventory, via_ssh=via_ssh) as nodes:
+        for reg in nodes:
+            try:
+                return {store: _contents(DistributionClient(ep))
+                        for store, ep in (("public", reg.push), ("private", reg.private))}
+            except RegistryError as exc:
+                errors.append(f"{reg.node}: {exc}")
     raise ClusterError("no control plane's registry answered:\n  " + "\n  ".join(errors))
 
 

@@ -181,3 +181,15 @@ def test_pulls_survive_the_loss_of_a_control_plane(kboot: Kboot, ha_lab: Lab,
             diagnose=lambda: _pod_state(kboot, cluster, "after-loss"))
     finally:
         ha_lab.start("cp1")
+
+
+def test_push_and_list_through_ssh_tunnels(kboot: Kboot, reg_lab: Lab, first_two: Path,
+                                           tmp_path: Path) -> None:
+    """--via-ssh: the registry reached over the control plane's SSH connection (127.0.0.1 on
+    the workstation, the cluster CA still checked)."""
+    build_busybox(tmp_path / "t.tar", name="quay.io/acme/tunnelled:1")
+    out = kboot("image", "push", "--via-ssh", str(tmp_path / "t.tar"), "-i",
+                str(first_two)).stdout
+    assert "pushed quay.io/acme/tunnelled:1@sha256:" in out
+    listing = kboot("image", "list", "--via-ssh", "-i", str(first_two)).stdout
+    assert "quay.io/acme/tunnelled  1" in listing

@@ -87,6 +87,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     push.set_defaults(func=run_push)
     listing = sub.add_parser("list", help="repositories and tags the cluster registry holds")
     listing.add_argument("-i", "--inventory", required=True, metavar="INVENTORY")
+    for cmd in (push, listing):
+        route = cmd.add_mutually_exclusive_group()
+        route.add_argument("--via-ssh", dest="via_ssh", action="store_const", const=True,
+                           help="reach the registries through SSH tunnels to the control planes "
+                                "(default: only those whose port 5001 does not answer)")
+        route.add_argument("--direct", dest="via_ssh", action="store_const", const=False,
+                           help="never tunnel")
     listing.set_defaults(func=run_list)
     secret = sub.add_parser("pull-secret", help="print a Secret (YAML) for private images")
     secret.add_argument("-i", "--inventory", required=True, metavar="INVENTORY")
@@ -119,7 +126,7 @@ def run_push(args: argparse.Namespace) -> int:
 
     console = Console(soft_wrap=True)
     report = push_images(load_inventory(args.inventory), args.images,
-                         chunk_size=args.chunk_size)
+                         chunk_size=args.chunk_size, via_ssh=args.via_ssh)
     for node, stats in report.per_node.items():
         console.print(f"{node}: {stats.manifests} manifests, {stats.blobs_sent} blobs sent "
                       f"({stats.bytes_sent / 2**20:.1f} MiB), {stats.blobs_skipped} present",
@@ -136,7 +143,7 @@ def run_list(args: argparse.Namespace) -> int:
     from kboot.inventory import load_inventory
 
     console = Console(soft_wrap=True)
-    stores = list_images(load_inventory(args.inventory))
+    stores = list_images(load_inventory(args.inventory), via_ssh=args.via_ssh)
     for store, repos in stores.items():
         for repo, tags in repos.items():
             name = f"registry.kboot.internal/{repo}" if store == "private" else repo
