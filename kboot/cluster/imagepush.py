@@ -72,8 +72,9 @@ def registry_nodes(inventory: Inventory) -> list[RegistryNode]:
 def reached_nodes(inventory: Inventory, *, via_ssh: bool | None = None
                   ) -> Iterator[list[RegistryNode]]:
     """:func:`registry_nodes`, each reached directly or through SSH tunnels to the node itself
-    (``via_ssh`` True; None: when its push port does not answer from here). A node whose
-    tunnel cannot be opened keeps its direct address: the push then fails naming it."""
+    (``via_ssh`` True; None: when its push port does not answer from here). With None, a node
+    whose tunnel cannot be opened keeps its direct address (the push then fails naming it);
+    with True that is an error."""
     tunnels: list[Tunnel] = []
     try:
         out = []
@@ -88,6 +89,9 @@ def reached_nodes(inventory: Inventory, *, via_ssh: bool | None = None
                 private = Tunnel(inventory.hosts[reg.node], (address, PRIVATE_PORT))
                 tunnels.append(private)
             except (KbootError, OSError, paramiko.SSHException) as exc:
+                if via_ssh:
+                    raise ClusterError(f"{reg.node}: no SSH tunnel to its registry: {exc}"
+                                       ) from None
                 log.warning("%s: no SSH tunnel to its registry: %s", reg.node, exc)
                 out.append(reg)
                 continue
