@@ -12,6 +12,8 @@ APT_PACKAGES=(
   # the real services the tests run on this machine
   etcd-server etcd-client containerd runc containernetworking-plugins haproxy
   busybox-static socat conntrack dpkg-dev python3-venv vagrant
+  # the cluster registry's tests run real instances (tests/integration/registry)
+  docker-registry
 )
 
 missing=()
@@ -23,8 +25,9 @@ if ((${#missing[@]})); then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# The Debian etcd and containerd packages start services on install; kboot and its tests run their
-# own instances, so the package-started ones are stopped where an init system runs them.
+# The Debian etcd, containerd and docker-registry packages start services on install; kboot and
+# its tests run their own instances, so the package-started ones are stopped where an init system
+# runs them.
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
