@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "backup",
     "restore",
     "status",
+    "certs",
     "logs",
     "exec",
     "get",

@@ -7,9 +7,10 @@ the ``pki`` playbook copies with checksum-based tasks — so a re-run pushes not
 
 from __future__ import annotations
 
+import datetime
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -40,10 +41,32 @@ class PkiResult:
     changed: list[str]  # names of certificates (re)issued this run
 
 
+@dataclass(frozen=True)
+class RenewPolicy:
+    """When ``kboot up`` reissues a still-valid leaf, and for how long new leaves are valid.
+
+    From the inventory's ``cluster.certs`` (``renew_before_days``, ``leaf_days``); ``force``
+    names leaves to reissue whatever their state (``kboot certs renew``)."""
+
+    renew_before: datetime.timedelta = pki.RENEW_BEFORE
+    leaf_days: int = pki.LEAF_DAYS
+    force: frozenset[str] = frozenset()
+
+
+def renew_policy(cluster: dict[str, object], force: Collection[str] = ()) -> RenewPolicy:
+    """The policy of an inventory's ``cluster:`` section (already type-checked)."""
+    certs = cluster.get("certs")
+    settings = certs if isinstance(certs, dict) else {}
+    before = settings.get("renew_before_days", pki.RENEW_BEFORE.days)
+    days = settings.get("leaf_days", pki.LEAF_DAYS)
+    return RenewPolicy(datetime.timedelta(days=float(before)), int(days), frozenset(force))
+
+
 class _Builder:
-    def __init__(self, root: Path, topo: Topology) -> None:
+    def __init__(self, root: Path, topo: Topology, policy: RenewPolicy) -> None:
         self.root = root
         self.topo = topo
+        self.policy = policy
         self.changed: list[str] = []
 
     def ca(self, rel: str, cn: str) -> pki.CertKeyPair:
@@ -57,9 +80,11 @@ class _Builder:
 
     def leaf(self, rel: str, ca: pki.CertKeyPair, spec: pki.CertSpec) -> pki.CertKeyPair:
         directory, name = self._split(rel)
+        spec = replace(spec, days=self.policy.leaf_days)
         pair = pki.load_pair(directory, name)
         if pair is not None:
-            problem = pki.reuse_problem(pair.cert, spec, ca.cert)
+            problem = ("renewal asked for" if rel in self.policy.force else pki.reuse_problem(
+                pair.cert, spec, ca.cert, renew_before=self.policy.renew_before))
             if problem is None:
                 return pair
             log.info("reissuing %s: %s", rel, problem)
@@ -107,36 +132,78 @@ def _node_names(node: Node) -> tuple[str, ...]:
     return (node.name, "localhost")
 
 
-def ensure_pki(root: Path, topo: Topology) -> PkiResult:
+ETCD_CA = "pki/etcd/ca"
+CA = "pki/ca"
+CAS = {CA: "kboot-ca", ETCD_CA: "kboot-etcd-ca"}
+_USERS = (("scheduler", "system:kube-scheduler"),
+          ("controller-manager", "system:kube-controller-manager"),
+          ("proxy", "system:kube-proxy"),
+          ("ingress", "system:kboot-ingress"))
+
+
+def leaf_specs(topo: Topology) -> dict[str, tuple[str, pki.CertSpec]]:
+    """Every leaf the workstation issues: its path under the state directory (without
+    ``.crt``) → (its CA's path, what it must say). ``kboot up`` issues from this and
+    ``kboot certs check`` compares what it finds on disk and on the hosts against it."""
+    client = pki.CertSpec
+    out = {
+        "pki/apiserver-etcd-client": (ETCD_CA, client("kube-apiserver-etcd-client", client=True)),
+        "pki/apiserver-kubelet-client": (CA, client("kube-apiserver-kubelet-client",
+                                                    ("system:masters",), client=True)),
+        "pki/admin": (CA, client("kubernetes-admin", ("system:masters",), client=True)),
+    }
+    out.update({f"pki/{user}": (CA, client(cn, client=True)) for user, cn in _USERS})
+    for node in topo.nodes:
+        out.update(node_specs(topo, node))
+    return out
+
+
+def node_specs(topo: Topology, node: Node) -> dict[str, tuple[str, pki.CertSpec]]:
+    """The leaves issued for one node (under ``nodes/<name>/``). The kubelet's client
+    certificate is not among them: the node asks for it with its own key through a CSR
+    (kboot.cluster.jointoken)."""
+    d = f"nodes/{node.name}"
+    ips = (node.ip, "127.0.0.1")
+    out: dict[str, tuple[str, pki.CertSpec]] = {}
+    if node.etcd:
+        both = pki.CertSpec(node.name, dns_names=_node_names(node), ip_addresses=ips,
+                            server=True, client=True)
+        out[f"{d}/etcd/server"] = (ETCD_CA, both)
+        out[f"{d}/etcd/peer"] = (ETCD_CA, both)
+    if node.control_plane:
+        svc = "kubernetes.default.svc"
+        dns = (*_node_names(node), "kubernetes", "kubernetes.default", svc,
+               f"{svc}.{topo.cluster_domain}")
+        api_ips = (*ips, topo.kubernetes_service_ip, *([topo.api_vip] if topo.api_vip else []))
+        out[f"{d}/apiserver"] = (CA, pki.CertSpec("kube-apiserver", dns_names=dns,
+                                                  ip_addresses=api_ips, server=True))
+    out[f"{d}/kubelet-serving"] = (CA, pki.CertSpec(
+        node.name, dns_names=(node.name,), ip_addresses=(node.ip,), server=True))
+    return out
+
+
+def ensure_pki(root: Path, topo: Topology, policy: RenewPolicy | None = None) -> PkiResult:
     """Create or refresh the cluster's PKI under ``root`` and say what each host receives."""
-    b = _Builder(root, topo)
-    ca = b.ca("pki/ca", "kboot-ca")
-    etcd_ca = b.ca("pki/etcd/ca", "kboot-etcd-ca")
+    b = _Builder(root, topo, policy or RenewPolicy())
+    cas = {rel: b.ca(rel, cn) for rel, cn in CAS.items()}
+    ca = cas[CA]
     b.secret_file("pki/sa.key", _sa_key_pem)
     b.secret_file("encryption.yaml",
                   lambda: pki.encryption_key_file([("key1", pki.new_encryption_key())]))
     _static_tokens(root / "tokens.csv")
-    client = pki.CertSpec
-    b.leaf("pki/apiserver-etcd-client", etcd_ca, client("kube-apiserver-etcd-client", client=True))
-    b.leaf("pki/apiserver-kubelet-client", ca,
-           client("kube-apiserver-kubelet-client", ("system:masters",), client=True))
-    admin = b.leaf("pki/admin", ca, client("kubernetes-admin", ("system:masters",), client=True))
-    admin_kc = b.kubeconfig("kubeconfigs/admin.kubeconfig", ca, admin,
+    leaves = {rel: b.leaf(rel, cas[ca_rel], spec) for rel, (ca_rel, spec) in
+              leaf_specs(topo).items()}
+    admin_kc = b.kubeconfig("kubeconfigs/admin.kubeconfig", ca, leaves["pki/admin"],
                             server=topo.api_server_url, user_name="admin")
-    for user, cn in (("scheduler", "system:kube-scheduler"),
-                     ("controller-manager", "system:kube-controller-manager"),
-                     ("proxy", "system:kube-proxy"),
-                     ("ingress", "system:kboot-ingress")):
-        pair = b.leaf(f"pki/{user}", ca, client(cn, client=True))
-        b.kubeconfig(f"kubeconfigs/{user}.kubeconfig", ca, pair, server=LOCAL_API, user_name=user)
-    for node in topo.nodes:
-        _node_pki(b, ca, etcd_ca, node)
+    for user, _cn in _USERS:
+        b.kubeconfig(f"kubeconfigs/{user}.kubeconfig", ca, leaves[f"pki/{user}"],
+                     server=LOCAL_API, user_name=user)
     token, renewed = ensure_join_token(root)
     if renewed:
         b.changed.append(STATE_FILE)
     bootstrap_kc = b.token_kubeconfig(KUBECONFIG, ca, token.token.value,
                                       user_name="kubelet-bootstrap")
-    files = {node.name: _pushed(root, topo, node) for node in topo.nodes}
+    files = {node.name: pushed_files(root, topo, node) for node in topo.nodes}
     return PkiResult(files=files, admin_kubeconfig=admin_kc, bootstrap_kubeconfig=bootstrap_kc,
                      changed=b.changed)
 
@@ -151,34 +218,12 @@ def _static_tokens(path: Path) -> None:
         pki.write_atomic(path, new.encode(), mode=0o600)
 
 
-def _node_pki(b: _Builder, ca: pki.CertKeyPair, etcd_ca: pki.CertKeyPair, node: Node) -> None:
-    topo = b.topo
-    d = f"nodes/{node.name}"
-    ips = (node.ip, "127.0.0.1")
-    if node.etcd:
-        both = pki.CertSpec(node.name, dns_names=_node_names(node), ip_addresses=ips,
-                            server=True, client=True)
-        b.leaf(f"{d}/etcd/server", etcd_ca, both)
-        b.leaf(f"{d}/etcd/peer", etcd_ca, both)
-    if node.control_plane:
-        svc = "kubernetes.default.svc"
-        dns = (*_node_names(node), "kubernetes", "kubernetes.default", svc,
-               f"{svc}.{topo.cluster_domain}")
-        api_ips = (*ips, topo.kubernetes_service_ip, *([topo.api_vip] if topo.api_vip else []))
-        b.leaf(f"{d}/apiserver", ca, pki.CertSpec("kube-apiserver", dns_names=dns,
-                                                  ip_addresses=api_ips, server=True))
-    b.leaf(f"{d}/kubelet-serving", ca, pki.CertSpec(
-        node.name, dns_names=(node.name,), ip_addresses=(node.ip,), server=True))
-    # the kubelet's client certificate is not made here: the node asks for it with its own
-    # key through a CSR (kboot.cluster.jointoken)
-
-
 def _sa_key_pem() -> bytes:
     private_pem, _public_pem = pki.new_service_account_key()
     return private_pem
 
 
-def _pushed(root: Path, topo: Topology, node: Node) -> list[PushedFile]:
+def pushed_files(root: Path, topo: Topology, node: Node) -> list[PushedFile]:
     P, C = HOST_PKI_DIR, HOST_CONFIG_DIR
     d = root / "nodes" / node.name
     out = [PushedFile(str(root / "pki/ca.crt"), f"{P}/ca.crt", "0644"),

@@ -21,7 +21,7 @@ from kboot.bundle.build import PRESENT_PACKAGES, refresh_bundle
 from kboot.cluster.addons import apply_addons
 from kboot.cluster.imagepush import push_bundle_images
 from kboot.cluster.jointoken import register_join_token_step
-from kboot.cluster.pki import ensure_pki
+from kboot.cluster.pki import ensure_pki, renew_policy
 from kboot.cluster.registry import (
     add_registry_files,
     ensure_credentials,
@@ -147,7 +147,7 @@ def up(
     state = state_dir(topo.name)
     bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle,
                             debs=topo.package_source == "bundle")
-    pki = ensure_pki(state, topo)
+    pki = ensure_pki(state, topo, renew_policy(inventory.cluster))  # renews what expires soon
     registry = registry_settings(inventory)
     if registry.enabled:
         add_registry_files(pki, state, topo)

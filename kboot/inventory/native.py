@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kboot.inventory.clustersettings import NESTED
 from kboot.inventory.problems import Problems, Where
 from kboot.inventory.raw import RawGroup, RawHost, RawInventory
 from kboot.inventory.schema import CLUSTER, CONNECTION, Bad, plain, taint, text
@@ -123,6 +124,9 @@ def _group(name: str, body: Any, line: Where, problems: Problems) -> RawGroup:
 def _cluster(body: LMap, problems: Problems) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in body.items():
+        if key in NESTED:
+            out[key] = NESTED[key](value, body.line_of(key), problems)
+            continue
         try:
             out[key] = CLUSTER[key](value) if key in CLUSTER else plain(value)
         except Bad as exc:

@@ -1,0 +1,144 @@
+"""The cluster-wide run lock: two ``kboot up`` (or day-2) runs never interleave.
+
+The lock is a file on the first control plane (``/var/lib/kboot/run.lock``), created with the
+shell's noclobber (``O_EXCL``): of two runs racing, exactly one creates it. It holds its owner
+(user@host, pid, command, a random token) as JSON; the file's mtime is when it was taken, read
+on the host so the age does not depend on the workstation's clock. A second run fails fast
+with who holds it and since when. Releasing removes the file only if it still holds our token
+(a ``--force-unlock`` by someone else must not be undone by the run it evicted).
+
+One round trip to take it, one to release it. A run killed with SIGKILL or a workstation that
+died leaves the lock behind: ``--force-unlock`` clears it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import secrets
+import shlex
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kboot.cluster.exec import HostOutput, run_on_hosts
+from kboot.cluster.topology import Topology
+from kboot.errors import ClusterError
+from kboot.inventory import Inventory
+from kboot.playbook.state import TransportFactory
+
+LOCK_DIR = "/var/lib/kboot"
+LOCK_FILE = f"{LOCK_DIR}/run.lock"
+MARK = "KBOOT-LOCK "
+
+
+class LockHeld(ClusterError):
+    """Another run holds the cluster's lock."""
+
+
+@dataclass(frozen=True)
+class LockOwner:
+    user: str
+    host: str
+    pid: int
+    command: str
+    token: str = ""
+    age_seconds: int | None = None
+
+    def describe(self) -> str:
+        age = "" if self.age_seconds is None else f" since {_age(self.age_seconds)} ago"
+        return f"{self.user}@{self.host} (pid {self.pid}, `{self.command}`){age}"
+
+
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def me(command: str) -> LockOwner:
+    return LockOwner(getpass.getuser(), socket.gethostname(), os.getpid(), command,
+                     secrets.token_hex(8))
+
+
+def acquire_command(owner: LockOwner, *, force: bool) -> str:
+    """The shell line that takes the lock (after removing any with ``force``) and reports
+    ``acquired``, or ``held`` followed by the holder's JSON and the lock's age."""
+    doc = json.dumps({"user": owner.user, "host": owner.host, "pid": owner.pid,
+                      "command": owner.command, "token": owner.token,
+                      "since": int(time.time())})
+    clear = f"rm -f {LOCK_FILE}; " if force else ""
+    return (f"mkdir -p {LOCK_DIR} && {clear}"
+            f"if ( set -C; printf '%s\\n' {shlex.quote(doc)} > {LOCK_FILE} ) 2>/dev/null; "
+            f"then echo '{MARK}acquired'; else echo '{MARK}held'; cat {LOCK_FILE}; "
+            f"echo \"{MARK}age $(( $(date +%s) - $(stat -c %Y {LOCK_FILE}) ))\"; fi")
+
+
+def release_command(owner: LockOwner) -> str:
+    return (f"grep -qF {shlex.quote(owner.token)} {LOCK_FILE} 2>/dev/null && rm -f {LOCK_FILE};"
+            " exit 0")
+
+
+def parse_holder(stdout: str) -> LockOwner | None:
+    """The holder reported by :func:`acquire_command`, or None when we acquired it."""
+    if f"{MARK}acquired" in stdout:
+        return None
+    doc: dict[str, object] = {}
+    age: int | None = None
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                doc = json.loads(line)
+        elif line.startswith(f"{MARK}age "):
+            with contextlib.suppress(ValueError):
+                age = int(line.split()[-1])
+    return LockOwner(str(doc.get("user", "?")), str(doc.get("host", "?")),
+                     int(str(doc.get("pid", 0)) or 0), str(doc.get("command", "?")),
+                     str(doc.get("token", "")), age)
+
+
+def _holder_host(topo: Topology) -> str:
+    return topo.control_planes[0].name
+
+
+def _run(inventory: Inventory, host: str, command: str,
+         transports_factory: TransportFactory | None) -> HostOutput:
+    return run_on_hosts(inventory, {host: command}, become=True,
+                        transports_factory=transports_factory)[host]
+
+
+def acquire(inventory: Inventory, topo: Topology, owner: LockOwner, *, force: bool = False,
+            transports_factory: TransportFactory | None = None) -> None:
+    host = _holder_host(topo)
+    out = _run(inventory, host, acquire_command(owner, force=force), transports_factory)
+    if not out.ok or MARK not in out.stdout:
+        raise ClusterError(f"cannot take the cluster's run lock {host}:{LOCK_FILE}: "
+                           f"{out.status}: {(out.stderr or out.message).strip()[:400]}")
+    holder = parse_holder(out.stdout)
+    if holder is not None:
+        raise LockHeld(f"cluster {topo.name} is locked by {holder.describe()} "
+                       f"({host}:{LOCK_FILE}); wait for that run to finish, or pass "
+                       "--force-unlock if it is dead")
+
+
+def release(inventory: Inventory, topo: Topology, owner: LockOwner, *,
+            transports_factory: TransportFactory | None = None) -> None:
+    _run(inventory, _holder_host(topo), release_command(owner), transports_factory)
+
+
+@contextlib.contextmanager
+def cluster_lock(inventory: Inventory, topo: Topology, command: str, *, force: bool = False,
+                 transports_factory: TransportFactory | None = None) -> Iterator[LockOwner]:
+    """Hold the run lock for the ``with`` body; released even when the body fails."""
+    owner = me(command)
+    acquire(inventory, topo, owner, force=force, transports_factory=transports_factory)
+    try:
+        yield owner
+    finally:
+        release(inventory, topo, owner, transports_factory=transports_factory)
