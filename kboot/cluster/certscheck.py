@@ -27,12 +27,12 @@ from cryptography import x509
 from kboot import pki
 from kboot.cluster.exec import HostOutput, run_on_hosts
 from kboot.cluster.pki import CAS, HOST_PKI_DIR, leaf_specs, pushed_files
+from kboot.cluster.status import MARK, split_sections
 from kboot.cluster.topology import Node, Topology
 from kboot.inventory import Inventory
 from kboot.playbook.state import TransportFactory
 
 KUBELET_CLIENT = "/var/lib/kboot/kubelet/pki/kubelet-client-current.pem"
-MARK = "KBOOT-CERT "
 WORKSTATION = "workstation"
 Status = Literal["ok", "expiring", "expired", "mismatch", "error"]
 #: ``kboot certs check``'s exit codes (documented in docs/cli.md)
@@ -179,15 +179,7 @@ def node_command() -> str:
 
 def parse_node_output(text: str) -> dict[str, bytes]:
     """``{path: PEM}`` from :func:`node_command`'s output (an error text stays as is)."""
-    out: dict[str, list[str]] = {}
-    current = ""
-    for line in text.splitlines():
-        if line.startswith(MARK):
-            current = line[len(MARK):].strip()
-            out[current] = []
-        elif current:
-            out[current].append(line)
-    return {k: ("\n".join(v) + "\n").encode() for k, v in out.items()}
+    return {k: (v + "\n").encode() for k, v in split_sections(text).items()}
 
 
 def check_local(root: Path, topo: Topology, *, threshold: datetime.timedelta,

@@ -66,22 +66,23 @@ def me(command: str) -> LockOwner:
                      secrets.token_hex(8))
 
 
-def acquire_command(owner: LockOwner, *, force: bool) -> str:
+def acquire_command(owner: LockOwner, *, force: bool, path: str = LOCK_FILE) -> str:
     """The shell line that takes the lock (after removing any with ``force``) and reports
     ``acquired``, or ``held`` followed by the holder's JSON and the lock's age."""
     doc = json.dumps({"user": owner.user, "host": owner.host, "pid": owner.pid,
                       "command": owner.command, "token": owner.token,
                       "since": int(time.time())})
-    clear = f"rm -f {LOCK_FILE}; " if force else ""
-    return (f"mkdir -p {LOCK_DIR} && {clear}"
-            f"if ( set -C; printf '%s\\n' {shlex.quote(doc)} > {LOCK_FILE} ) 2>/dev/null; "
-            f"then echo '{MARK}acquired'; else echo '{MARK}held'; cat {LOCK_FILE}; "
-            f"echo \"{MARK}age $(( $(date +%s) - $(stat -c %Y {LOCK_FILE}) ))\"; fi")
+    p = shlex.quote(path)
+    clear = f"rm -f {p}; " if force else ""
+    return (f"mkdir -p {shlex.quote(os.path.dirname(path))} && {clear}"
+            f"if ( set -C; printf '%s\\n' {shlex.quote(doc)} > {p} ) 2>/dev/null; "
+            f"then echo '{MARK}acquired'; else echo '{MARK}held'; cat {p}; "
+            f"echo \"{MARK}age $(( $(date +%s) - $(stat -c %Y {p}) ))\"; fi")
 
 
-def release_command(owner: LockOwner) -> str:
-    return (f"grep -qF {shlex.quote(owner.token)} {LOCK_FILE} 2>/dev/null && rm -f {LOCK_FILE};"
-            " exit 0")
+def release_command(owner: LockOwner, path: str = LOCK_FILE) -> str:
+    p = shlex.quote(path)
+    return f"grep -qF {shlex.quote(owner.token)} {p} 2>/dev/null && rm -f {p}; exit 0"
 
 
 def parse_holder(stdout: str) -> LockOwner | None:

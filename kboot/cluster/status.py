@@ -238,8 +238,8 @@ class Gathered:
     cert_root: Path
 
 
-def build_report(topo: Topology, g: Gathered, *,
-                 now: datetime.datetime | None = None) -> StatusReport:
+def build_report(topo: Topology, g: Gathered, *, now: datetime.datetime | None = None,
+                 warn_days: float = CERT_WARN_DAYS) -> StatusReport:
     """Judge the gathered data: every problem is named, nothing is dropped."""
     now = now or datetime.datetime.now(datetime.UTC)
     problems: list[str] = []
@@ -264,8 +264,11 @@ def build_report(topo: Topology, g: Gathered, *,
     for c in certs:
         if c.problem:
             problems.append(f"certificate {c.path}: {c.problem}")
-        elif c.days_left is not None and c.days_left < CERT_WARN_DAYS:
-            problems.append(f"certificate {c.path} expires in {c.days_left} days")
+        elif c.days_left is not None and c.days_left < 0:
+            problems.append(f"certificate {c.path} has EXPIRED (kboot certs renew)")
+        elif c.days_left is not None and c.days_left < warn_days:
+            problems.append(f"certificate {c.path} expires in {c.days_left} days (`kboot up` "
+                            "renews it, or `kboot certs renew`; the kubelet's renews itself)")
     return StatusReport(topo.name, nodes, hosts, etcd, dict(g.leases), certs, tuple(problems),
                         store=topo.datastore)
 
@@ -350,7 +353,7 @@ def _host_outputs(inventory: Inventory, topo: Topology, *,
 
 def gather_status(inventory: Inventory, topo: Topology, *, kubeconfig: Path | None = None,
                   transports_factory: TransportFactory | None = None,
-                  forks: int = 20) -> StatusReport:
+                  forks: int = 20, warn_days: float = CERT_WARN_DAYS) -> StatusReport:
     """Hosts (over SSH) and the API (over HTTPS) are asked at the same time."""
     root = state_dir(topo.name)
     kubeconfig = kubeconfig or root / "kubeconfigs" / "admin.kubeconfig"
@@ -362,7 +365,7 @@ def gather_status(inventory: Inventory, topo: Topology, *, kubeconfig: Path | No
                                     else (None, {}, f"no admin kubeconfig at {kubeconfig}"))
     certs = scan_certs(root) if root.is_dir() else []
     return build_report(topo, Gathered(nodes, api_error, outputs, etcd_host, leases, certs,
-                                       root))
+                                       root), warn_days=warn_days)
 
 
 def report_dict(report: StatusReport) -> dict[str, Any]:

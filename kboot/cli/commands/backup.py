@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
+from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.phases import PhaseRunner, add_runner_arguments, cluster_inventory_arg
 from kboot.cluster.backup import backup
 from kboot.cluster.registry import registry_settings
+from kboot.cluster.topology import topology_from_inventory
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -33,6 +35,7 @@ def register(subparsers: SubParsers) -> None:
                    help="archive file or directory (default: "
                         "./kboot-backup-<cluster>-<UTC time>.tar.gz); never overwritten")
     add_runner_arguments(p)
+    add_lock_argument(p)
     p.set_defaults(func=run)
 
 
@@ -46,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         elif status == "failed":
             console.print(f"[yellow]{escape(step)}: failed[/]", markup=True)
 
-    with PhaseRunner(inventory, console, forks=args.forks, verbose=args.verbose) as runner:
+    topo = topology_from_inventory(inventory)
+    with PhaseRunner(inventory, console, forks=args.forks, verbose=args.verbose) as runner, \
+            guarded(inventory, topo, "kboot backup", ("backup",), console=console,
+                    force_unlock=args.force_unlock, transports_factory=runner.transports):
         report = backup(inventory, runner=runner, on_phase=on_phase, dest=args.output)
     m = report.manifest
     members = ("store on " if m.store == "sqlite" else "members ") + ", ".join(

@@ -15,7 +15,9 @@ from rich.markup import escape
 
 from kboot.cli.commands.get import add_kubeconfig_arg, api_call_error, api_errors, kubeconfig_for
 from kboot.cli.completion import complete, inventory_hosts
+from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.phases import PhaseRunner
+from kboot.cluster.hooks import run_hooks
 from kboot.cluster.removenode import RemoveReport, check_removable, host_probe, remove_node
 from kboot.cluster.topology import topology_from_inventory
 from kboot.controlplane.client.errors import ApiError
@@ -48,6 +50,7 @@ def register(subparsers: SubParsers) -> None:
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="how long the drain may take (default 120)")
     p.add_argument("-v", "--verbose", action="store_true", help="also list ok and skipped tasks")
+    add_lock_argument(p)
     add_kubeconfig_arg(p)
     p.set_defaults(func=run)
 
@@ -109,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     def on_step(step: str, status: str) -> None:
+        if step == "drain" and status in ("start", "ok"):  # the inventory's drain hooks
+            run_hooks(inventory, "before_drain" if status == "start" else "after_drain",
+                      env={"KBOOT_NODE": args.node})
         if status == "start":
             console.rule(f"[bold]{escape(step)}")
         elif status in ("skipped", "failed"):
@@ -117,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
 
     with (PhaseRunner(inventory, console, limit=args.node, forks=1,
                       verbose=args.verbose) as runner,
+          guarded(inventory, topo, "kboot remove-node", (), console=console,
+                  force_unlock=args.force_unlock, transports_factory=runner.transports),
           api_errors(kubeconfig), SyncClient.from_kubeconfig(kubeconfig) as api):
         try:
             report = remove_node(inventory, args.node, api=api, runner=runner,

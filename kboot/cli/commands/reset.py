@@ -10,8 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from kboot.cli.completion import complete, host_patterns
+from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.reset import reset
+from kboot.cluster.topology import topology_from_inventory
 from kboot.errors import ConfigError
 from kboot.inventory import load_inventory
 
@@ -35,6 +37,7 @@ def register(subparsers: SubParsers) -> None:
     p.add_argument("-f", "--forks", type=int, default=20, metavar="N")
     complete(p.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts"),
              host_patterns)
+    add_lock_argument(p)
     p.set_defaults(func=run)
 
 
@@ -49,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             console.print("nothing changed")
             return 1
-    with PhaseRunner(inventory, console, forks=args.forks, limit=args.limit) as runner:
+    topo = topology_from_inventory(inventory)
+    with PhaseRunner(inventory, console, forks=args.forks, limit=args.limit) as runner, \
+            guarded(inventory, topo, "kboot reset", ("reset",), console=console,
+                    force_unlock=args.force_unlock, transports_factory=runner.transports):
         state = reset(inventory, runner=runner, forget=args.forget)
     kept = "removed" if args.forget else "kept"
     console.print(f"reset done; workstation state {kept}: {state}", markup=False)

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from kboot.cli.commands.get import format_table
-from kboot.cluster.status import CERT_WARN_DAYS, StatusReport, gather_status, report_dict
+from kboot.cluster.pki import renew_policy
+from kboot.cluster.status import StatusReport, gather_status, report_dict
 from kboot.cluster.topology import topology_from_inventory
 from kboot.inventory import load_inventory
 from kboot.playbook import default_transports
@@ -41,7 +42,7 @@ def _mark(ok: bool) -> str:
     return "[green]ok[/]" if ok else "[bold red]FAIL[/]"
 
 
-def render(report: StatusReport, console: Console) -> None:
+def render(report: StatusReport, console: Console, warn_days: float = 30) -> None:
     def section(title: str, text: str) -> None:
         console.print(f"[bold]{title}[/]")
         console.print(text, markup=False, highlight=False, end="")
@@ -71,7 +72,7 @@ def render(report: StatusReport, console: Console) -> None:
     section("Certificates (soonest expiry first)", format_table(
         ["Certificate", "Subject", "Expires", "Days"],
         [[c.path, c.subject, f"{c.not_after:%Y-%m-%d}" if c.not_after else c.problem,
-          (str(c.days_left) + (" WARN" if c.days_left < CERT_WARN_DAYS else ""))
+          (str(c.days_left) + (" WARN" if c.days_left < warn_days else ""))
           if c.days_left is not None else "?"] for c in report.certs]))
     if report.problems:
         console.print(f"[bold red]{len(report.problems)} problem(s):[/]")
@@ -84,11 +85,12 @@ def render(report: StatusReport, console: Console) -> None:
 def run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory, require_groups=("control_plane",))
     topo = topology_from_inventory(inventory)
-    report = gather_status(inventory, topo, forks=args.forks,
+    warn_days = renew_policy(inventory.cluster).renew_before.days  # when `up` renews
+    report = gather_status(inventory, topo, forks=args.forks, warn_days=warn_days,
                            transports_factory=default_transports(inventory,
                                                                  prompt=getpass.getpass))
     if args.output == "json":
         sys.stdout.write(json.dumps(report_dict(report), indent=2) + "\n")
     else:
-        render(report, Console(soft_wrap=True))
+        render(report, Console(soft_wrap=True), warn_days)
     return 0 if report.healthy else 1

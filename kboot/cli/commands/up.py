@@ -11,6 +11,7 @@ failed (an unreachable host, a failed task, a mistake in the inventory).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +21,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from kboot.cli.completion import complete, host_patterns
+from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.output import phase_table
 from kboot.cli.phases import PhaseRunner
+from kboot.cluster.hooks import is_upgrade, record_deployed
+from kboot.cluster.topology import state_dir, topology_from_inventory
 from kboot.cluster.up import UpReport, standard_api_steps, up
 from kboot.cluster.verify import verify_cluster
 from kboot.errors import ConfigError, KbootError, UserError
@@ -56,6 +60,7 @@ def register(subparsers: SubParsers) -> None:
     p.add_argument("--no-verify", action="store_true", help="skip the verify phase")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.add_argument("-v", "--verbose", action="store_true", help="also list ok and skipped tasks")
+    add_lock_argument(p)
     p.set_defaults(func=run)
 
 
@@ -89,10 +94,20 @@ def _run(args: argparse.Namespace) -> int:
 
     verify = None if (args.no_verify or args.check) else verify_cluster
     api_steps = {} if args.check else standard_api_steps()
+    topo = topology_from_inventory(inventory)
+    state = state_dir(topo.name)
+    events = ("up", "upgrade") if is_upgrade(state) else ("up",)
     with runner:
         try:
-            report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
-                        rebuild_bundle=args.rebuild_bundle, api_steps=api_steps, verify=verify)
+            # --check changes nothing: no lock to take, no hooks to run
+            with (contextlib.nullcontext() if args.check else guarded(
+                    inventory, topo, "kboot up", events, console=console,
+                    force_unlock=args.force_unlock, transports_factory=runner.transports)):
+                report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
+                            rebuild_bundle=args.rebuild_bundle, api_steps=api_steps,
+                            verify=verify)
+            if not args.check:
+                record_deployed(state)
         except KbootError:
             if args.output == "text" and runner.phase_times:  # where the time went until then
                 console.print(phase_table("kboot up (stopped)", runner.phase_times))

@@ -1,0 +1,50 @@
+"""The run lock's shell lines, run by a real /bin/sh on a temporary path: exactly one of two
+takers wins, the loser learns the holder and its age, only the holder's release removes it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from kboot.cluster.lock import LockOwner, acquire_command, parse_holder, release_command
+
+
+def _sh(command: str) -> str:
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _owner(user: str, token: str) -> LockOwner:
+    return LockOwner(user, "ws1", 4242, "kboot up inv.yaml", token)
+
+
+def test_second_taker_sees_the_holder_and_force_unlock_clears_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "lockdir" / "run.lock")
+    alice, bob = _owner("alice", "tok-a"), _owner("bob", "tok-b")
+    assert parse_holder(_sh(acquire_command(alice, force=False, path=path))) is None
+    holder = parse_holder(_sh(acquire_command(bob, force=False, path=path)))
+    assert holder is not None
+    assert (holder.user, holder.host, holder.pid, holder.command) == (
+        "alice", "ws1", 4242, "kboot up inv.yaml")
+    assert holder.age_seconds is not None and holder.age_seconds >= 0
+    assert "alice@ws1 (pid 4242, `kboot up inv.yaml`) since" in holder.describe()
+    # bob's release must not remove alice's lock
+    _sh(release_command(bob, path))
+    assert Path(path).exists()
+    # --force-unlock: bob takes it over; alice's late release leaves bob's lock alone
+    assert parse_holder(_sh(acquire_command(bob, force=True, path=path))) is None
+    _sh(release_command(alice, path))
+    assert "tok-b" in Path(path).read_text()
+    _sh(release_command(bob, path))
+    assert not Path(path).exists()
+
+
+def test_lock_file_is_created_atomically_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "run.lock")
+    commands = [acquire_command(_owner(f"u{i}", f"t{i}"), force=False, path=path)
+                for i in range(8)]
+    procs = [subprocess.Popen(["sh", "-c", c], stdout=subprocess.PIPE, text=True)
+             for c in commands]
+    outputs = [p.communicate()[0] for p in procs]
+    winners = [o for o in outputs if parse_holder(o) is None]
+    assert len(winners) == 1
