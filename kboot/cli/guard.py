@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 from rich.console import Console
@@ -40,7 +42,9 @@ def guarded(inventory: Inventory, topo: Topology, command: str, events: Sequence
         elif status == "failed":
             console.print(f"[bold red]{escape(hook.label)}: failed[/]")
 
-    with cluster_lock(inventory, topo, command, force=force_unlock,
+    argv = sys.argv[1:]  # the lock's owner shows the command line as typed, when there is one
+    shown = f"kboot {shlex.join(argv)}" if argv and argv[0] == command.split()[1] else command
+    with cluster_lock(inventory, topo, shown, force=force_unlock,
                       transports_factory=transports_factory):
         for event in events:
             run_hooks(inventory, f"before_{event}", env=env,
