@@ -16,7 +16,6 @@ from kboot.cluster.certscheck import (
     EXIT_FAILED,
     EXIT_OK,
     KUBELET_CLIENT,
-    MARK,
     CheckReport,
     check_local,
     check_nodes,
@@ -26,6 +25,7 @@ from kboot.cluster.certscheck import (
 from kboot.cluster.certsrenew import select_leaves
 from kboot.cluster.exec import HostOutput
 from kboot.cluster.pki import RenewPolicy, ensure_pki, pushed_files
+from kboot.cluster.status import MARK
 from kboot.cluster.topology import Node, Topology
 from kboot.errors import UserError
 
