@@ -37,7 +37,7 @@ def guarded(inventory: Inventory, topo: Topology, command: str, events: Sequence
             env: Mapping[str, str] | None = None) -> Iterator[None]:
     def on_hook(hook: Hook, status: str) -> None:
         if status == "start":
-            where = "workstation" if hook.on == "workstation" else hook.on
+            where = hook.hosts
             console.print(f"[bold]{escape(hook.label)}[/] on {escape(where)}")
         elif status == "failed":
             console.print(f"[bold red]{escape(hook.label)}: failed[/]")

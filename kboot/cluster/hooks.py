@@ -2,7 +2,7 @@
 
 ``cluster.hooks`` (checked by :mod:`kboot.inventory.clustersettings`) maps events such as
 ``before_up`` to a list of hooks; each runs on the workstation (a local ``/bin/sh`` command) or
-on the hosts matching ``on`` (one SSH round trip, all matching hosts in parallel). Hooks of one
+on the hosts matching ``hosts`` (one SSH round trip, all matching hosts in parallel). Hooks of one
 event run in the order written, and the first failure stops the operation with a
 :class:`HookError` naming the event, the hook and where it failed — a hook is a gate (e.g.
 "take the node out of the external load balancer first"), so going on would defeat it.
@@ -42,7 +42,7 @@ class Hook:
     index: int
     name: str
     run: str
-    on: str
+    hosts: str
     become: bool
     timeout: float
 
@@ -58,7 +58,7 @@ def hooks_for(inventory: Inventory, event: str) -> list[Hook]:
     if event not in HOOK_EVENTS:
         raise ValueError(f"unknown hook event {event!r}")
     hooks: Mapping[str, list[dict[str, Any]]] = inventory.cluster.get("hooks") or {}
-    return [Hook(event, i, str(h["name"]), str(h["run"]), str(h["on"]), bool(h["become"]),
+    return [Hook(event, i, str(h["name"]), str(h["run"]), str(h["hosts"]), bool(h["become"]),
                  float(h["timeout"])) for i, h in enumerate(hooks.get(event) or ())]
 
 
@@ -83,9 +83,9 @@ def _local(hook: Hook, env: Mapping[str, str]) -> None:
 
 def _remote(hook: Hook, inventory: Inventory, env: Mapping[str, str],
             transports_factory: TransportFactory | None) -> None:
-    hosts = select_hosts(inventory, hook.on)
+    hosts = select_hosts(inventory, hook.hosts)
     if not hosts:
-        raise HookError(f"{hook.label}: 'on: {hook.on}' matches no host of "
+        raise HookError(f"{hook.label}: 'hosts: {hook.hosts}' matches no host of "
                         f"{inventory.source}")
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
     command = f"export {exports}; {hook.run}" if exports else hook.run
@@ -96,7 +96,7 @@ def _remote(hook: Hook, inventory: Inventory, env: Mapping[str, str],
         lines = [f"{o.host}: " + (f"exit code {o.exit_code}: " if o.exit_code is not None
                                   else f"{o.status}: ") + _tail(o.stderr or o.stdout or o.message)
                  for o in failed]
-        raise HookError(f"{hook.label} (on {hook.on}) failed on {len(failed)} of {len(hosts)} "
+        raise HookError(f"{hook.label} (on {hook.hosts}) failed on {len(failed)} of {len(hosts)} "
                         "host(s); the run stopped:\n  " + "\n  ".join(lines))
 
 
@@ -112,7 +112,7 @@ def run_hooks(inventory: Inventory, event: str, *, env: Mapping[str, str] | None
         if on_hook:
             on_hook(hook, "start")
         try:
-            if hook.on == WORKSTATION:
+            if hook.hosts == WORKSTATION:
                 _local(hook, full_env)
             else:
                 _remote(hook, inventory, full_env, transports_factory)

@@ -5,7 +5,9 @@ be long; "cluster.hooks: bad" would not say which entry). The normalised values 
 the cluster layer reads without re-checking::
 
     certs: {renew_before_days: float, leaf_days: int}
-    hooks: {event: [{name, run, on, become, timeout}, ...]}
+    hooks: {event: [{name, run, hosts, become, timeout}, ...]}
+
+(``hosts``, not ``on``: YAML 1.1 reads an unquoted ``on`` key as the boolean true.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from kboot.inventory.yamlsrc import LList, LMap
 HOOK_EVENTS = tuple(f"{when}_{what}" for what in ("up", "upgrade", "backup", "reset", "drain",
                                                   "uncordon", "certs_renew", "rotate_ca")
                     for when in ("before", "after"))
-HOOK_KEYS = ("run", "on", "name", "become", "timeout")
+HOOK_KEYS = ("run", "hosts", "name", "become", "timeout")
 CERT_KEYS = ("renew_before_days", "leaf_days")
 WORKSTATION = "workstation"
 DEFAULT_HOOK_TIMEOUT = 600.0
@@ -59,10 +61,10 @@ def check_certs(body: Any, line: Where, problems: Problems) -> dict[str, Any]:
 
 def _hook(item: Any, where: Where, field: str, problems: Problems) -> dict[str, Any] | None:
     if isinstance(item, str) and item.strip():
-        return {"name": item, "run": item, "on": WORKSTATION, "become": False,
+        return {"name": item, "run": item, "hosts": WORKSTATION, "become": False,
                 "timeout": DEFAULT_HOOK_TIMEOUT}
     if not isinstance(item, LMap):
-        problems.add(where, field, "expected a command string or a mapping {run, on, name, "
+        problems.add(where, field, "expected a command string or a mapping {run, hosts, name, "
                      f"become, timeout}}, got {type(item).__name__} {item!r}")
         return None
     ok = True
@@ -70,8 +72,8 @@ def _hook(item: Any, where: Where, field: str, problems: Problems) -> dict[str, 
         if key not in HOOK_KEYS:
             problems.unknown_key(item.line_of(key), f"{field}.{key}", key, HOOK_KEYS)
             ok = False
-    checks = {"run": text, "on": text, "name": text, "become": boolean, "timeout": seconds}
-    hook: dict[str, Any] = {"on": WORKSTATION, "become": False, "timeout": DEFAULT_HOOK_TIMEOUT}
+    checks = {"run": text, "hosts": text, "name": text, "become": boolean, "timeout": seconds}
+    hook: dict[str, Any] = {"hosts": WORKSTATION, "become": False, "timeout": DEFAULT_HOOK_TIMEOUT}
     for key, check in checks.items():
         if key not in item:
             continue
@@ -84,9 +86,9 @@ def _hook(item: Any, where: Where, field: str, problems: Problems) -> dict[str, 
         problems.add(item.line, field, "a hook needs 'run' (the command)")
         return None
     hook.setdefault("name", hook["run"])
-    if hook["become"] and hook["on"] == WORKSTATION:
+    if hook["become"] and hook["hosts"] == WORKSTATION:
         problems.add(item.line_of("become"), f"{field}.become",
-                     "become applies to hooks run on hosts ('on: PATTERN'), not on the "
+                     "become applies to hooks run on hosts ('hosts: PATTERN'), not on the "
                      "workstation")
         ok = False
     return hook if ok else None

@@ -65,7 +65,7 @@ class Cluster:
 def _hooks(log: Path) -> dict[str, Any]:
     return {
         "before_up": [f"echo before_up >> {log}",
-                      {"name": "mark hosts", "on": "control_plane", "become": True,
+                      {"name": "mark hosts", "hosts": "control_plane", "become": True,
                        "run": "echo \"$KBOOT_EVENT\" > /tmp/kboot-hook-mark"}],
         "after_up": [f"echo after_up >> {log}"],
         "before_certs_renew": [f"echo before_certs_renew >> {log}"],
