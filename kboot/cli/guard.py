@@ -34,7 +34,8 @@ def add_lock_argument(parser: argparse.ArgumentParser) -> None:
 def guarded(inventory: Inventory, topo: Topology, command: str, events: Sequence[str], *,
             console: Console, force_unlock: bool = False,
             transports_factory: TransportFactory | None = None,
-            env: Mapping[str, str] | None = None) -> Iterator[None]:
+            env: Mapping[str, str] | None = None,
+            unreachable_ok: bool = False) -> Iterator[None]:
     def on_hook(hook: Hook, status: str) -> None:
         if status == "start":
             where = hook.hosts
@@ -45,7 +46,7 @@ def guarded(inventory: Inventory, topo: Topology, command: str, events: Sequence
     argv = sys.argv[1:]  # the lock's owner shows the command line as typed, when there is one
     shown = f"kboot {shlex.join(argv)}" if argv and argv[0] == command.split()[1] else command
     with cluster_lock(inventory, topo, shown, force=force_unlock,
-                      transports_factory=transports_factory):
+                      transports_factory=transports_factory, unreachable_ok=unreachable_ok):
         for event in events:
             run_hooks(inventory, f"before_{event}", env=env,
                       transports_factory=transports_factory, on_hook=on_hook)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import logging
 import os
 import secrets
 import shlex
@@ -30,6 +31,8 @@ from kboot.errors import ClusterError
 from kboot.inventory import Inventory
 from kboot.playbook.state import TransportFactory
 
+log = logging.getLogger(__name__)
+
 LOCK_DIR = "/var/lib/kboot"
 LOCK_FILE = f"{LOCK_DIR}/run.lock"
 MARK = "KBOOT-LOCK "
@@ -37,6 +40,10 @@ MARK = "KBOOT-LOCK "
 
 class LockHeld(ClusterError):
     """Another run holds the cluster's lock."""
+
+
+class LockHostUnreachable(ClusterError):
+    """The host that keeps the lock cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,9 @@ def acquire(inventory: Inventory, topo: Topology, owner: LockOwner, *, force: bo
             transports_factory: TransportFactory | None = None) -> None:
     host = _holder_host(topo)
     out = _run(inventory, host, acquire_command(owner, force=force), transports_factory)
+    if out.status == "unreachable":
+        raise LockHostUnreachable(f"cannot take the cluster's run lock: {host} is unreachable "
+                                  f"({out.message.strip()[:300]})")
     if not out.ok or MARK not in out.stdout:
         raise ClusterError(f"cannot take the cluster's run lock {host}:{LOCK_FILE}: "
                            f"{out.status}: {(out.stderr or out.message).strip()[:400]}")
@@ -135,10 +145,20 @@ def release(inventory: Inventory, topo: Topology, owner: LockOwner, *,
 
 @contextlib.contextmanager
 def cluster_lock(inventory: Inventory, topo: Topology, command: str, *, force: bool = False,
-                 transports_factory: TransportFactory | None = None) -> Iterator[LockOwner]:
-    """Hold the run lock for the ``with`` body; released even when the body fails."""
+                 transports_factory: TransportFactory | None = None,
+                 unreachable_ok: bool = False) -> Iterator[LockOwner]:
+    """Hold the run lock for the ``with`` body; released even when the body fails.
+    ``unreachable_ok``: a lock host that cannot be reached is warned about and the body runs
+    unlocked (``kboot reset`` of a cluster whose first control plane is dead)."""
     owner = me(command)
-    acquire(inventory, topo, owner, force=force, transports_factory=transports_factory)
+    try:
+        acquire(inventory, topo, owner, force=force, transports_factory=transports_factory)
+    except LockHostUnreachable as err:
+        if not unreachable_ok:
+            raise
+        log.warning("%s; going on without the lock", err)
+        yield owner
+        return
     try:
         yield owner
     finally:

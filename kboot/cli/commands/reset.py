@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     topo = topology_from_inventory(inventory)
     with PhaseRunner(inventory, console, forks=args.forks, limit=args.limit) as runner, \
             guarded(inventory, topo, "kboot reset", ("reset",), console=console,
-                    force_unlock=args.force_unlock, transports_factory=runner.transports):
+                    force_unlock=args.force_unlock, transports_factory=runner.transports,
+                    unreachable_ok=True):  # resetting what is left of a dead cluster
         state = reset(inventory, runner=runner, forget=args.forget)
     kept = "removed" if args.forget else "kept"
     console.print(f"reset done; workstation state {kept}: {state}", markup=False)

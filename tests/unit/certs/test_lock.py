@@ -6,7 +6,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from kboot.cluster import lock
+from kboot.cluster.exec import HostOutput
 from kboot.cluster.lock import LockOwner, acquire_command, parse_holder, release_command
+from kboot.cluster.topology import topology_from_inventory
+from kboot.inventory import Connection, Group, Host, Inventory
 
 
 def _sh(command: str) -> str:
@@ -48,3 +54,20 @@ def test_lock_file_is_created_atomically_once(tmp_path: Path) -> None:
     outputs = [p.communicate()[0] for p in procs]
     winners = [o for o in outputs if parse_holder(o) is None]
     assert len(winners) == 1
+
+
+def test_unreachable_lock_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``up`` stops; ``reset`` (unreachable_ok) goes on unlocked, naming the host."""
+    inv = Inventory("inv.yaml", hosts={"cp1": Host("cp1", Connection("10.0.0.1"),
+                                                   groups=("control_plane",))},
+                    groups={"control_plane": Group("control_plane", hosts=("cp1",))})
+    topo = topology_from_inventory(inv)
+    monkeypatch.setattr(lock, "run_on_hosts", lambda _inv, commands, **_kw: {
+        h: HostOutput(h, None, "", "", "unreachable", "no route to host") for h in commands})
+    with pytest.raises(lock.LockHostUnreachable, match="cp1 is unreachable"), \
+            lock.cluster_lock(inv, topo, "kboot up"):
+        pass
+    ran = []
+    with lock.cluster_lock(inv, topo, "kboot reset", unreachable_ok=True):
+        ran.append(True)
+    assert ran == [True]
