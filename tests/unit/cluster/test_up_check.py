@@ -4,6 +4,7 @@ and the exit status tells CI "nothing to do" (0), "changes pending" (2) and "fai
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,9 @@ def _fake_up(changed: int, monkeypatch: pytest.MonkeyPatch, inv: Path) -> list[b
         return report
 
     monkeypatch.setattr(up_cmd, "up", fake_up)
+    # no hosts to hold the run lock; the state (deployed version) in the test's directory
+    monkeypatch.setattr(up_cmd, "guarded", lambda *_a, **_kw: contextlib.nullcontext())
+    monkeypatch.setenv("KBOOT_HOME", str(inv.parent / "home"))
     return checks
 
 
