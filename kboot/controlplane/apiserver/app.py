@@ -22,6 +22,7 @@ from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import (
     crud,
     discovery,
+    impersonation,
     listing,
     offload,
     patching,
@@ -133,6 +134,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                                             request.headers.get("Authorization"))
     if user is None:
         raise unauthorized()
+    user = impersonation.impersonate(state.authorizer.authorize, user, request.headers)
     special = await _special(request, state, user)
     if special is not None:
         return special
@@ -163,6 +165,8 @@ async def _special(request: web.Request, state: ServerState, user: UserInfo
     """Endpoints outside the registry's resource tree: access reviews, port-forward, tokens."""
     if request.path == reviews.PATH and request.method == "POST":
         return await reviews.self_subject_access_review(state, user, request)
+    if request.path == reviews.WHOAMI_PATH and request.method == "POST":
+        return await reviews.self_subject_review(user, request)
     forward = PORT_FORWARD_RE.match(request.path)
     if forward and request.method in ("GET", "POST"):
         pods = lookup("", "pods")

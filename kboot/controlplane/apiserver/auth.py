@@ -34,9 +34,14 @@ PRINTABLE_ASCII_RE = re.compile(r"^[\x21-\x7e]+$")
 
 @dataclass(frozen=True)
 class UserInfo:
+    """Who a request acts as. ``extra`` is upstream's ``user.Info.GetExtra()`` as sorted
+    ``(key, values)`` pairs (hashable: per-user rule sets are memoised on this object); only
+    impersonation (``Impersonate-Extra-<key>``) sets it today."""
+
     name: str
     groups: tuple[str, ...] = ()
     uid: str = ""
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def node_name(self) -> str | None:

@@ -1,4 +1,5 @@
-"""``SelfSubjectAccessReview`` (``kubectl auth can-i``): may the caller do this?
+"""``SelfSubjectAccessReview`` (``kubectl auth can-i``): may the caller do this? And
+``SelfSubjectReview`` (``kubectl auth whoami``): who is the caller?
 
 Served at ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`` for every
 authenticated user (upstream grants it through ``system:basic-user``); the answer comes from
@@ -20,6 +21,7 @@ from kboot.controlplane.apiserver.crud import read_object_body
 from kboot.controlplane.apiserver.state import ServerState
 
 PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+WHOAMI_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
 _RESOURCE_FIELDS = ("verb", "group", "version", "resource", "subresource", "namespace", "name")
@@ -73,3 +75,24 @@ async def self_subject_access_review(state: ServerState, user: UserInfo,
                           "apiVersion": "authorization.k8s.io/v1",
                           "metadata": {"creationTimestamp": None}, "spec": spec,
                           "status": status}, 201)
+
+
+def user_info(user: UserInfo) -> dict[str, object]:
+    """``authentication.k8s.io/v1`` ``UserInfo`` (empty fields left out, as upstream)."""
+    info: dict[str, object] = {"username": user.name}
+    if user.uid:
+        info["uid"] = user.uid
+    if user.groups:
+        info["groups"] = list(user.groups)
+    if user.extra:
+        info["extra"] = {key: list(values) for key, values in user.extra}
+    return info
+
+
+async def self_subject_review(user: UserInfo, request: web.Request) -> web.Response:
+    """``kubectl auth whoami``: the caller's identity as the server sees it (after
+    impersonation). The body is read (and must be JSON) but carries nothing to act on."""
+    await read_object_body(request)
+    return json_response({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                          "metadata": {"creationTimestamp": None},
+                          "status": {"userInfo": user_info(user)}}, 201)
