@@ -91,8 +91,9 @@ def user_info(user: UserInfo) -> dict[str, object]:
 
 async def self_subject_review(user: UserInfo, request: web.Request) -> web.Response:
     """``kubectl auth whoami``: the caller's identity as the server sees it (after
-    impersonation). The body is read (and must be JSON) but carries nothing to act on."""
-    await read_object_body(request)
+    impersonation). The body (JSON or, from kubectl, protobuf) carries nothing to act on, so
+    it is drained, never decoded."""
+    await request.read()
     return json_response({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
                           "metadata": {"creationTimestamp": None},
                           "status": {"userInfo": user_info(user)}}, 201)
