@@ -167,6 +167,8 @@ async def _special(request: web.Request, state: ServerState, user: UserInfo
         return await reviews.self_subject_access_review(state, user, request)
     if request.path == reviews.WHOAMI_PATH and request.method == "POST":
         return await reviews.self_subject_review(user, request)
+    if request.path == reviews.RULES_PATH and request.method == "POST":
+        return await reviews.self_subject_rules_review(state, user, request)
     forward = PORT_FORWARD_RE.match(request.path)
     if forward and request.method in ("GET", "POST"):
         pods = lookup("", "pods")

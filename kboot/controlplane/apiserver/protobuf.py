@@ -145,6 +145,9 @@ MESSAGES: dict[str, dict[int, F]] = {
     "Preconditions": {1: F("uid", "s"), 2: F("resourceVersion", "s")},
     "SelfSubjectAccessReview": {1: F("metadata", "ObjectMeta"), 2: F("spec", "ReviewSpec"),
                                 3: F("status", "Ignored")},
+    "SelfSubjectRulesReview": {1: F("metadata", "ObjectMeta"), 2: F("spec", "RulesReviewSpec"),
+                               3: F("status", "Ignored")},
+    "RulesReviewSpec": {1: F("namespace", "s")},
     "ReviewSpec": {1: F("resourceAttributes", "ResourceAttributes"),
                    2: F("nonResourceAttributes", "NonResourceAttributes")},
     "ResourceAttributes": {1: F("namespace", "s"), 2: F("verb", "s"), 3: F("group", "s"),
@@ -174,6 +177,7 @@ MESSAGES: dict[str, dict[int, F]] = {
 TOP_LEVEL = frozenset({"Pod", "Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment",
                        "Job", "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
                        "Eviction", "DeleteOptions", "SelfSubjectAccessReview",
+                       "SelfSubjectRulesReview",
                        "TokenRequest", "CertificateSigningRequest"})
 
 

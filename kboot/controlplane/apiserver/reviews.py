@@ -1,5 +1,6 @@
 """``SelfSubjectAccessReview`` (``kubectl auth can-i``): may the caller do this? And
-``SelfSubjectReview`` (``kubectl auth whoami``): who is the caller?
+``SelfSubjectReview`` (``kubectl auth whoami``): who is the caller? And
+``SelfSubjectRulesReview`` (``kubectl auth can-i --list``): what may the caller do here?
 
 Served at ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`` for every
 authenticated user (upstream grants it through ``system:basic-user``); the answer comes from
@@ -22,6 +23,7 @@ from kboot.controlplane.apiserver.state import ServerState
 
 PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 WHOAMI_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+RULES_PATH = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
 
 
 _RESOURCE_FIELDS = ("verb", "group", "version", "resource", "subresource", "namespace", "name")
@@ -97,3 +99,32 @@ async def self_subject_review(user: UserInfo, request: web.Request) -> web.Respo
     return json_response({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
                           "metadata": {"creationTimestamp": None},
                           "status": {"userInfo": user_info(user)}}, 201)
+
+
+def _rules_status(rules: list[dict[str, Any]], incomplete: bool) -> dict[str, object]:
+    """RBAC rules split as ``SubjectRulesReviewStatus`` wants them."""
+    resource = [{k: r[k] for k in ("verbs", "apiGroups", "resources", "resourceNames") if r.get(k)}
+                for r in rules if r.get("resources")]
+    non_resource = [{"verbs": r.get("verbs") or [], "nonResourceURLs": r["nonResourceURLs"]}
+                    for r in rules if r.get("nonResourceURLs")]
+    return {"resourceRules": resource, "nonResourceRules": non_resource,
+            "incomplete": incomplete}
+
+
+async def self_subject_rules_review(state: ServerState, user: UserInfo,
+                                    request: web.Request) -> web.Response:
+    """The RBAC rules the caller holds in ``spec.namespace`` (cluster-wide ones included), as
+    upstream's RulesFor; ``incomplete`` for a node, whose Node-authorizer rights depend on its
+    pods and are not listed."""
+    body, _ = await read_object_body(request)
+    spec = body.get("spec")
+    namespace = spec.get("namespace") if isinstance(spec, dict) else None
+    if not isinstance(namespace, str):
+        raise invalid_body("SelfSubjectRulesReview", "", [FieldError(
+            TYPE_INVALID, "spec.namespace", "must be of type string", namespace)],
+            group="authorization.k8s.io")
+    rules = state.authorizer.rbac.rules_for(user, namespace)
+    return json_response({"kind": "SelfSubjectRulesReview",
+                          "apiVersion": "authorization.k8s.io/v1",
+                          "metadata": {"creationTimestamp": None}, "spec": spec,
+                          "status": _rules_status(rules, user.node_name is not None)}, 201)

@@ -221,3 +221,30 @@ def test_escalation_checks_use_the_impersonated_identity(
     assert f'user "{bob}" (groups=["system:authenticated"])' in message
     admin_create(server, role_path(namespace, "rolebindings"),
                  binding("as-admin", "ClusterRole", "cluster-admin", bob))  # without --as: fine
+
+
+def test_can_i_list_as_a_service_account_shows_its_rules(
+        server: ApiServer, namespace: str) -> None:
+    """``kubectl auth can-i --list --as=system:serviceaccount:NS:SA`` (SelfSubjectRulesReview):
+    the account's rules in the namespace, none of the admin's."""
+    account = f"system:serviceaccount:{namespace}:builder"
+    grant(server, namespace, "builder-reads-pods", "builder",
+          [rule(["get", "list"], ["pods"])])
+    # grant() binds a User; bind the ServiceAccount as well
+    admin_create(server, role_path(namespace, "rolebindings"),
+                 binding("builder-sa", "Role", "builder-reads-pods", "builder",
+                         subject_kind="ServiceAccount"))
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": "list", "resource": "pods",
+                                              "namespace": namespace}}}
+    wait_until(lambda: raw(server, "POST", "/apis/authorization.k8s.io/v1/"
+                           "selfsubjectaccessreviews", [("Impersonate-User", account)],
+                           body=review).body["status"]["allowed"],
+               f"{account} may list pods")
+    done = server.kubectl("auth", "can-i", "--list", "-n", namespace, f"--as={account}")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:] if line.split()}
+    assert "[get list]" in rows["pods"]
+    assert "*.*" not in rows  # the admin's cluster-admin rules did not come along
+    mine = server.kubectl("auth", "can-i", "--list", "-n", namespace)
+    assert "*.*" in mine.stdout
