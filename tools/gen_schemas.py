@@ -58,7 +58,8 @@ EXTRA_ROOTS = (
     ("V1Eviction", "policy", "Eviction"),
 )
 # Fields the client types as "object" but upstream types as IntOrString.
-INT_OR_STRING_FIELDS = {"targetPort", "maxSurge", "maxUnavailable", "port", "partition"}
+INT_OR_STRING_FIELDS = {"targetPort", "maxSurge", "maxUnavailable", "port", "partition",
+                        "minAvailable"}
 # string maps whose values are resource quantities (upstream: map[ResourceName]Quantity).
 QUANTITY_MAPS = {
     "limits", "requests", "capacity", "allocatable", "hard", "used", "allocatedResources",

@@ -23,6 +23,7 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     │   ├── PatchError                     400/422: malformed patch, cannot apply
     │   │   └── JsonPatchTestFailed        422: a JSON-patch ``test`` did not match
     │   └── ApplyConflict                  409: server-side apply field-manager conflicts
+    ├── api.disruption.EvictionRefused     429/403: a disruption budget forbids an eviction
     ├── store.base.StoreError              the revisioned store refused or failed
     │   ├── KeyExists, KeyNotFound, RevisionConflict, Compacted
     │   └── StoreUnavailable
@@ -38,6 +39,7 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     │   │   └── AlreadyExists
     │   ├── TooManyRequests                429 (``retry_after``)
     │   └── ServerUnavailable              5xx
+    ├── controllers.disruption.ScaleUnknown   a budget's pods' controller is not known yet
     ├── client.workqueue.ShutDown          the queue was shut down (workers exit)
     ├── kubelet.podspec.ContainerConfigError   a pod refers to something missing
     ├── kubelet.cri.types.RuntimeError_    a CRI call failed (``code``: gRPC status)

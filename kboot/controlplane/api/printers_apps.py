@@ -156,8 +156,24 @@ BINDING = Printer(
     _binding_cells,
 )
 
+def _bound(pdb: Obj, field: str) -> str:
+    value = sub(pdb, "spec", field)
+    return "N/A" if value is None else str(value)
+
+
+PDB = Printer(
+    (NAME, column("Min Available", description="The minimum number or percentage of available "
+                  "pods this budget requires."),
+     column("Max Unavailable", description="The maximum number or percentage of unavailable "
+            "pods this budget requires."),
+     column("Allowed Disruptions", "integer", description="Calculated number of pods that can "
+            "be disrupted at this time."), AGE),
+    lambda p, now: [_bound(p, "minAvailable"), _bound(p, "maxUnavailable"),
+                    _int(p, "status", "disruptionsAllowed"), age(p, now)],
+)
+
 APPS_PRINTERS: dict[str, Printer] = {
     "Deployment": DEPLOYMENT, "ReplicaSet": REPLICA_SET, "StatefulSet": STATEFUL_SET,
     "DaemonSet": DAEMON_SET, "Job": JOB, "ControllerRevision": CONTROLLER_REVISION,
-    "RoleBinding": BINDING, "ClusterRoleBinding": BINDING,
+    "RoleBinding": BINDING, "ClusterRoleBinding": BINDING, "PodDisruptionBudget": PDB,
 }

@@ -116,6 +116,9 @@ KINDS: tuple[ResourceKind, ...] = (
     # batch/v1
     ResourceKind("batch", "v1", "Job", "jobs", True, (), _WORKLOAD, ("status",),
                  field_selectors=("status.successful",)),
+    # policy/v1: budgets the eviction subresource and the disruption controller honour
+    ResourceKind("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",),
+                 (), ("status",)),
     # networking.k8s.io/v1
     ResourceKind("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), (),
                  ("status",), storage="ingress"),

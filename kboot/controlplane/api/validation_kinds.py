@@ -11,6 +11,7 @@ from typing import Any
 
 from kboot.controlplane.api import names
 from kboot.controlplane.api.certificates import validate_csr
+from kboot.controlplane.api.disruption import validate_pdb
 from kboot.controlplane.api.field_errors import (
     FieldError,
     check_enum,
@@ -298,6 +299,7 @@ KIND_RULES: dict[str, Rule] = {
     "ClusterRoleBinding": lambda obj, old: _binding(obj, old, kinds=("ClusterRole",)),
     "EndpointSlice": validate_endpoint_slice,
     "Node": validate_node,
+    "PodDisruptionBudget": validate_pdb,
     "Lease": validate_lease,
     "CertificateSigningRequest": validate_csr,
 }

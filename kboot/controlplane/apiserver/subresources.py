@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from kboot.controlplane.api import field_errors, selectors
-from kboot.controlplane.apiserver import admission, ephemeral, kubeletproxy
+from kboot.controlplane.apiserver import admission, ephemeral, eviction, kubeletproxy
 from kboot.controlplane.apiserver.bodies import invalid_body, typed_body
 from kboot.controlplane.apiserver.codec import json_response, media_type, read_decoded
 from kboot.controlplane.apiserver.crud import (
@@ -153,6 +153,8 @@ async def _eviction(state: ServerState, scope: Scope, request: web.Request) -> w
     if name not in (None, target.name):
         raise bad_request("name in URL does not match name in Eviction object")
     options = delete_options(body.get("deleteOptions") or {}, scope)
+    if not options.get("dryRun"):
+        await eviction.check_budgets(state, target.namespace or "", target.name)
     await delete_object(state, scope, target.name, options)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                           "status": "Success", "code": 201}, 201)

@@ -19,6 +19,7 @@ from kboot.controlplane.controllers.base import Controller, ControllerContext, O
 from kboot.controlplane.controllers.certificates import CsrApprover, CsrSigner
 from kboot.controlplane.controllers.daemonset import DaemonSetController
 from kboot.controlplane.controllers.deployment import DeploymentController
+from kboot.controlplane.controllers.disruption import DisruptionController
 from kboot.controlplane.controllers.endpoints import EndpointsController
 from kboot.controlplane.controllers.gc import GarbageCollector
 from kboot.controlplane.controllers.ipam import NodeIpamController
@@ -37,7 +38,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
         ReplicaSetController, DeploymentController, EndpointsController, GarbageCollector,
         NamespaceController, ServiceAccountController, NodeLifecycleController,
         NodeIpamController, StatefulSetController, DaemonSetController, JobController,
-        VolumeBinder, CsrApprover, CsrSigner, TokenCleaner)
+        VolumeBinder, CsrApprover, CsrSigner, TokenCleaner, DisruptionController)
 }
 
 
