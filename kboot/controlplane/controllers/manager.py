@@ -26,6 +26,10 @@ from kboot.controlplane.controllers.ipam import NodeIpamController
 from kboot.controlplane.controllers.job import JobController
 from kboot.controlplane.controllers.namespace import NamespaceController, ServiceAccountController
 from kboot.controlplane.controllers.nodelifecycle import NodeLifecycleController
+from kboot.controlplane.controllers.protection import (
+    PvcProtectionController,
+    PvProtectionController,
+)
 from kboot.controlplane.controllers.replicaset import ReplicaSetController
 from kboot.controlplane.controllers.statefulset import StatefulSetController
 from kboot.controlplane.controllers.tokencleaner import TokenCleaner
@@ -38,7 +42,8 @@ CONTROLLERS: dict[str, type[Controller]] = {
         ReplicaSetController, DeploymentController, EndpointsController, GarbageCollector,
         NamespaceController, ServiceAccountController, NodeLifecycleController,
         NodeIpamController, StatefulSetController, DaemonSetController, JobController,
-        VolumeBinder, CsrApprover, CsrSigner, TokenCleaner, DisruptionController)
+        VolumeBinder, CsrApprover, CsrSigner, TokenCleaner, DisruptionController,
+        PvcProtectionController, PvProtectionController)
 }
 
 
