@@ -32,6 +32,7 @@ class Options:
     cluster_signing_cert_file: str = ""
     cluster_signing_key_file: str = ""
     cluster_signing_duration: float = 365 * 24 * 3600.0
+    root_ca: str = ""  # PEM published as kube-root-ca.crt in every namespace
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ import argparse
 
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.component import add_common_flags, parse_duration, run_component
+from kboot.controlplane.client.config import load_kubeconfig
 from kboot.controlplane.controllers.base import Options
 from kboot.controlplane.controllers.manager import CONTROLLERS, run_controllers, select
+from kboot.controlplane.controllers.rootca import root_ca
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,9 +30,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-signing-key-file", default="", help="that CA's private key (PEM)")
     p.add_argument("--cluster-signing-duration", type=parse_duration, default=365 * 24 * 3600.0,
                    help="lifetime of issued certificates (e.g. 8760h)")
+    p.add_argument("--root-ca-file", default="",
+                   help="CA published as kube-root-ca.crt in every namespace (PEM; default: "
+                        "the kubeconfig's CA)")
     p.add_argument("--controllers", default="*",
                    help=f"comma list; '*' = all, '-name' disables; known: {sorted(CONTROLLERS)}")
     return p
+
+
+def _root_ca(p: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    try:
+        return root_ca(args.root_ca_file, load_kubeconfig(args.kubeconfig))
+    except (OSError, UnicodeDecodeError) as exc:
+        p.error(f"--root-ca-file/--kubeconfig: cannot read the root CA: {exc}")
 
 
 def main(argv: list[str]) -> int:
@@ -46,7 +58,8 @@ def main(argv: list[str]) -> int:
                       workers=args.concurrent_workers,
                       cluster_signing_cert_file=args.cluster_signing_cert_file,
                       cluster_signing_key_file=args.cluster_signing_key_file,
-                      cluster_signing_duration=args.cluster_signing_duration)
+                      cluster_signing_duration=args.cluster_signing_duration,
+                      root_ca=_root_ca(parser(), args))
 
     async def work(client: ApiClient) -> None:
         await run_controllers(client, names, options)

@@ -31,6 +31,7 @@ from kboot.controlplane.controllers.protection import (
     PvProtectionController,
 )
 from kboot.controlplane.controllers.replicaset import ReplicaSetController
+from kboot.controlplane.controllers.rootca import RootCaPublisher
 from kboot.controlplane.controllers.statefulset import StatefulSetController
 from kboot.controlplane.controllers.tokencleaner import TokenCleaner
 from kboot.controlplane.controllers.volumes import VolumeBinder
@@ -43,7 +44,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
         NamespaceController, ServiceAccountController, NodeLifecycleController,
         NodeIpamController, StatefulSetController, DaemonSetController, JobController,
         VolumeBinder, CsrApprover, CsrSigner, TokenCleaner, DisruptionController,
-        PvcProtectionController, PvProtectionController)
+        PvcProtectionController, PvProtectionController, RootCaPublisher)
 }
 
 

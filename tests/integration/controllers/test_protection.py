@@ -4,6 +4,7 @@ controller-manager + scheduler + hollow nodes, driven with the real kubectl."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,30 @@ spec:
         "persistentvolumes", "pv-protected")["metadata"].get("finalizers") or []), cp=cp)
     cp.kubectl("delete", "pv", "pv-protected")  # Available, not bound: goes at once
     assert gone(client, "persistentvolumes", "pv-protected")
+
+
+def root_ca_map(client: SyncClient, ns: str) -> dict[str, Any] | None:
+    try:
+        cm = client.get("configmaps", "kube-root-ca.crt", namespace=ns)
+    except NotFound:
+        return None
+    return cm if not cm["metadata"].get("deletionTimestamp") else None
+
+
+def test_kube_root_ca_is_published_and_restored(cp: ControlPlane, client: SyncClient,
+                                                server: ApiServer) -> None:
+    ca = server.ca_file.read_text()
+    cp.kubectl("create", "namespace", "ca-check")
+    first = wait_for("kube-root-ca.crt", lambda: root_ca_map(client, "ca-check"), cp=cp)
+    assert first["data"] == {"ca.crt": ca}
+    assert root_ca_map(client, "default") is not None
+
+    cp.kubectl("delete", "configmap", "kube-root-ca.crt", "-n", "ca-check")
+    again = wait_for("recreated", lambda: root_ca_map(client, "ca-check"), cp=cp)
+    assert again["metadata"]["uid"] != first["metadata"]["uid"]
+
+    cp.kubectl("patch", "configmap", "kube-root-ca.crt", "-n", "ca-check", "--type=merge",
+               "-p", '{"data": {"ca.crt": "tampered"}}')
+    wait_for("restored", lambda: (root_ca_map(client, "ca-check") or {}).get("data") == {
+        "ca.crt": ca}, cp=cp)
+    cp.kubectl("delete", "namespace", "ca-check", "--wait=false")
