@@ -15,6 +15,7 @@ from kboot.controlplane.api import disruption
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.api.selectors import SelectorError, label_selector_from_dict
 from kboot.controlplane.apiserver.admission import now_rfc3339
+from kboot.controlplane.apiserver.crud import _check_preconditions as check_preconditions
 from kboot.controlplane.apiserver.errors import ApiError, internal
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.writes import guarded_update
@@ -42,11 +43,14 @@ def _selects(pdb: JsonObj, labels: dict[str, str]) -> bool:
         return False
 
 
-async def check_budgets(state: ServerState, namespace: str, name: str) -> None:
+async def check_budgets(state: ServerState, namespace: str, name: str,
+                        options: JsonObj) -> None:
     """Raise a 429 (or 403/500) if evicting the pod would break its budget; otherwise debit the
-    budget (when the pod is healthy) and return, and the caller deletes the pod."""
+    budget (when the pod is healthy) and return, and the caller deletes the pod. The delete
+    options' preconditions are checked first, so a stale eviction never spends a disruption."""
     assert PDB is not None and PODS is not None
     pod = await state.storage.get(PODS, namespace, name)
+    check_preconditions(PODS, pod, options)
     if _ignores_budgets(pod):
         return
     labels = (pod.get("metadata") or {}).get("labels") or {}

@@ -154,7 +154,7 @@ async def _eviction(state: ServerState, scope: Scope, request: web.Request) -> w
         raise bad_request("name in URL does not match name in Eviction object")
     options = delete_options(body.get("deleteOptions") or {}, scope)
     if not options.get("dryRun"):
-        await eviction.check_budgets(state, target.namespace or "", target.name)
+        await eviction.check_budgets(state, target.namespace or "", target.name, options)
     await delete_object(state, scope, target.name, options)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                           "status": "Success", "code": 201}, 201)

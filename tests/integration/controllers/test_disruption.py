@@ -61,9 +61,11 @@ def status_is(client: SyncClient, ns: str, name: str,
     return status if all(status.get(k) == v for k, v in want.items()) else None
 
 
-def evict(cp: ControlPlane, ns: str, pod: str) -> subprocess.CompletedProcess[str]:
+def evict(cp: ControlPlane, ns: str, pod: str,
+          uid: str | None = None) -> subprocess.CompletedProcess[str]:
     body = json.dumps({"apiVersion": "policy/v1", "kind": "Eviction",
-                       "metadata": {"name": pod, "namespace": ns}})
+                       "metadata": {"name": pod, "namespace": ns},
+                       **({"deleteOptions": {"preconditions": {"uid": uid}}} if uid else {})})
     return cp.server.kubectl("create", "--raw", f"/api/v1/namespaces/{ns}/pods/{pod}/eviction",
                              "-f", "-", input=body)
 
@@ -169,6 +171,10 @@ def test_eviction_is_refused_until_a_replacement_is_ready(
     cp.kubectl("scale", "deploy/db", "-n", ns, "--replicas=3")
     wait_for("a third replica counted", lambda: status_is(client, ns, "db", currentHealthy=3,
                                                           disruptionsAllowed=1), cp=cp)
+    stale = evict(cp, ns, victim, uid="not-the-pods-uid")
+    assert stale.returncode != 0 and "Precondition failed" in stale.stderr, stale.stderr
+    status = client.get("poddisruptionbudgets", "db", namespace=ns)["status"]
+    assert status["disruptionsAllowed"] == 1 and not status.get("disruptedPods")
     done = evict(cp, ns, victim)
     assert done.returncode == 0, done.stderr
     assert victim not in {p["metadata"]["name"] for p in running_pods(client, ns, "app=db")}
