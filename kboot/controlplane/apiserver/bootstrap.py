@@ -86,15 +86,17 @@ CLUSTER_ROLES: dict[str, list[JsonObj]] = {
                                  _rule([_CERTS], ["certificatesigningrequests"],
                                        ["create", "get", "list", "watch"])],
     "view": [_rule([""], [*_CORE_USER, "namespaces"], READ), _rule(["apps"], _WORKLOADS, READ),
-             _rule(["batch"], ["jobs"], READ), _rule(["networking.k8s.io"], ["ingresses"], READ)],
+             _rule(["batch"], ["jobs"], READ), _rule(["networking.k8s.io"], ["ingresses"], READ),
+             _rule(["policy"], ["poddisruptionbudgets"], READ)],
     "edit": [_rule([""], _CORE_USER, READ + WRITE), _rule(["apps"], [
         *_WORKLOADS, "deployments/scale", "replicasets/scale", "statefulsets/scale"], READ + WRITE),
         _rule(["batch"], ["jobs"], READ + WRITE),
         _rule(["networking.k8s.io"], ["ingresses"], READ + WRITE),
+        _rule(["policy"], ["poddisruptionbudgets"], READ + WRITE),
         _rule([""], ["pods/exec", "pods/attach", "pods/eviction"], ["create", "get"]),
         _rule([""], ["namespaces"], READ)],
     "admin": [_rule(["", "apps", "batch", "networking.k8s.io", "rbac.authorization.k8s.io",
-                     "coordination.k8s.io", "discovery.k8s.io"], ALL, ALL)],
+                     "coordination.k8s.io", "discovery.k8s.io", "policy"], ALL, ALL)],
 }
 
 # binding name → (cluster role, subject kind, subject name)
