@@ -1,7 +1,7 @@
 """Request bodies in Kubernetes protobuf (``application/vnd.kubernetes.protobuf``), decoded to JSON.
 
 kubectl's typed clients — ``kubectl create namespace|configmap|secret|serviceaccount|
-deployment|job|service|role|rolebinding|clusterrole|clusterrolebinding`` — send protobuf with no
+deployment|job|service|role|rolebinding|clusterrole|clusterrolebinding|pdb`` — send protobuf with no
 JSON fallback, so the server must read it. A body is ``k8s\\0`` + ``runtime.Unknown`` {typeMeta
 {apiVersion, kind}, raw}; ``raw`` is the typed message. This module knows the messages (field
 numbers of upstream's ``generated.proto``) those generators fill, decodes them into the JSON
@@ -138,6 +138,12 @@ MESSAGES: dict[str, dict[int, F]] = {
                 4: F("namespace", "s")},
     "RoleRef": {1: F("apiGroup", "s"), 2: F("kind", "s"), 3: F("name", "s")},
     "Eviction": {1: F("metadata", "ObjectMeta"), 2: F("deleteOptions", "DeleteOptions")},
+    # kubectl create pdb
+    "PodDisruptionBudget": {1: F("metadata", "ObjectMeta"), 2: F("spec", "PodDisruptionBudgetSpec"),
+                            3: F("status", "Ignored")},
+    "PodDisruptionBudgetSpec": {1: F("minAvailable", "io"), 2: F("selector", "LabelSelector"),
+                                3: F("maxUnavailable", "io"),
+                                4: F("unhealthyPodEvictionPolicy", "s")},
     "DeleteOptions": {1: F("gracePeriodSeconds", "i", keep=True),
                       2: F("preconditions", "Preconditions"),
                       3: F("orphanDependents", "b", keep=True), 4: F("propagationPolicy", "s"),
@@ -177,6 +183,7 @@ MESSAGES: dict[str, dict[int, F]] = {
 TOP_LEVEL = frozenset({"Pod", "Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment",
                        "Job", "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
                        "Eviction", "DeleteOptions", "SelfSubjectAccessReview",
+                       "PodDisruptionBudget",
                        "SelfSubjectRulesReview",
                        "TokenRequest", "CertificateSigningRequest"})
 

@@ -134,6 +134,11 @@ metadata: {name: pct}
 spec: {minAvailable: "150%", selector: {matchLabels: {app: x}}}
 """)
     assert bad.returncode != 0 and "must not be greater than 100%" in bad.stderr
+    # kubectl's generator (a protobuf body where the server offers it) and explain
+    cp.kubectl("create", "pdb", "made", "-n", ns, "--selector=app=x", "--max-unavailable=25%")
+    assert cp.kubectl("get", "pdb", "made", "-n", ns, "-o", "jsonpath={.spec.maxUnavailable}") \
+        == "25%"
+    assert "IntOrString" in cp.kubectl("explain", "pdb.spec.minAvailable")
 
 
 def test_a_budget_selecting_nothing_says_so(cp: ControlPlane, client: SyncClient) -> None:
