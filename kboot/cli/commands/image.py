@@ -44,7 +44,7 @@ EXAMPLES = """examples:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("image", help="build container images without a registry",
+    parser = subparsers.add_parser("image", help="build, push, list and load container images",
                                    epilog=EXAMPLES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="image_command", metavar="ACTION")

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
+from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.phases import PhaseRunner, add_runner_arguments, cluster_inventory_arg
 from kboot.cluster.restore import plan_restore, restore
+from kboot.cluster.topology import topology_from_inventory
 from kboot.cluster.verify import verify_cluster
 from kboot.errors import ConfigError
 
@@ -41,6 +43,7 @@ def register(subparsers: SubParsers) -> None:
     p.add_argument("--no-verify", action="store_true",
                    help="do not wait for the nodes and a smoke pod after the restore")
     add_runner_arguments(p)
+    add_lock_argument(p)
     p.set_defaults(func=run)
 
 
@@ -68,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
             console.rule(f"[bold]restore {escape(step)}")
 
     verify = None if args.no_verify else verify_cluster
-    with PhaseRunner(inventory, console, forks=args.forks, verbose=args.verbose) as runner:
+    topo = topology_from_inventory(inventory)
+    with PhaseRunner(inventory, console, forks=args.forks, verbose=args.verbose) as runner, \
+            guarded(inventory, topo, "kboot restore", (), console=console,
+                    force_unlock=args.force_unlock, transports_factory=runner.transports):
         restore(plan, runner=runner, on_phase=on_phase, verify=verify)
     console.print(f"cluster [bold]{escape(m.cluster)}[/] restored to the backup of "
                   f"{escape(m.created)}",
