@@ -84,7 +84,9 @@ def cluster(lab_factory: LabFactory, kboot: Kboot,
         certs={"leaf_days": 10, "renew_before_days": 0}, hooks=_hooks(log))
     c = Cluster(lab, kboot, work / "inventory.yaml", data, log)
     c.write()
-    kboot("reset", str(lab.inventory_path), "--yes")  # the lab may hold another module's
+    # the lab may hold another module's cluster, and the workstation that cluster's PKI: kept, its
+    # year-long leaves would be reused and never be the short-lived ones this module checks
+    kboot("reset", str(lab.inventory_path), "--yes", "--forget")
     proc = kboot.up(c.inventory)
     assert "phase verify" in proc.stdout
     yield c
