@@ -38,8 +38,8 @@ def bastion_cluster(lab_factory: LabFactory, kboot: Kboot,
                     tmp_path_factory: pytest.TempPathFactory) -> BastionCluster:
     lab = lab_factory(3, 1, image="provisioned")
     # the 3 + 1 lab is shared (test_registry's HA cluster runs on it first): back to bare
-    # machines, which the check plan below expects, and no workstation state of that cluster
-    kboot("reset", str(lab.inventory_path), "--yes", "--forget")
+    # machines, which the check plan below expects
+    kboot("reset", str(lab.inventory_path), "--yes")
     data = yaml.safe_load(lab.inventory_path.read_text())
     del data["cluster"]["api_vip"]  # clients use the first control plane's address
     bastion = next(n for n in lab.nodes if n.role == "worker")
