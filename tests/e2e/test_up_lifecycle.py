@@ -26,10 +26,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 
 @pytest.fixture(scope="module")
-def small_lab(lab_factory: LabFactory) -> Lab:
+def small_lab(lab_factory: LabFactory, kboot: Kboot) -> Lab:
     # The pre-provisioned image (Debian packages already installed, services off) keeps these
     # three extra `kboot up` runs short; test_up_ha.py covers the install from bare machines.
-    return lab_factory(1, 2, image="provisioned")
+    lab = lab_factory(1, 2, image="provisioned")
+    # the lab is shared (test_registry's cluster runs on it first); these tests start from
+    # machines without a cluster: an interrupted first install, w2 not yet joined
+    kboot("reset", str(lab.inventory_path), "--yes")
+    return lab
 
 
 @pytest.fixture(scope="module")
