@@ -10,9 +10,9 @@ cached bundle (a link); ``export PATH=…/.venv/bin…`` → the interpreter run
 Between the tour's lines the test waits for what a reader waits for (the example's pods before
 ``curl``) and checks what the tour's comments promise.
 
-The tour ends with ``kboot reset`` and ``kboot lab down``: this module must stay the last user
-of the 3 + 2 lab (``test_ingress`` and ``test_up_ha`` run before it; later modules use other
-labs)."""
+The tour ends with ``kboot reset`` and ``kboot lab down``: this module must stay the last e2e
+user of the 3 + 2 cluster (``test_ingress`` and ``test_up_ha`` run before it), and it brings the
+lab back up, without a cluster, for the lab-machine tests that run after it."""
 
 from __future__ import annotations
 
@@ -137,3 +137,4 @@ def test_every_tour_line_works_as_written(kboot: Kboot, ha_cluster: str, lab: La
         elif line.startswith("kboot lab down"):
             assert not Lab(lab.name).state_dir.exists()
     assert ups == 2
+    lab.up()  # the session's 3 + 2 lab back, bare, for tests/integration/lab
