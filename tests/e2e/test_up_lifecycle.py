@@ -116,7 +116,11 @@ def test_interrupted_up_converges_on_rerun(kboot: Kboot, small_lab: Lab, without
     proc.wait(timeout=60)
     assert seen_install, "the run ended before the bundle phase"
     assert proc.returncode == -signal.SIGKILL
-    kboot.up(without_w2)
+    # a SIGKILLed run leaves its run lock behind: a plain re-run is refused naming it, and
+    # --force-unlock (what the refusal tells the user) takes it over
+    refused = kboot("up", str(without_w2), "--bundle", str(BUNDLE_CACHE), check=False)
+    assert refused.returncode != 0 and "is locked by" in refused.stderr + refused.stdout
+    kboot.up(without_w2, "--force-unlock")
     assert _ready(kboot, small_lab.name) == {f"{small_lab.name}-cp1", f"{small_lab.name}-w1"}
 
 
