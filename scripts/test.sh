@@ -10,7 +10,7 @@ echo "== mypy";   mypy
 echo "== import contracts"; lint-imports
 echo "== pytest"
 set +e
-pytest "$@"
+pytest --durations=40 "$@"
 rc=$?
 set -e
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
