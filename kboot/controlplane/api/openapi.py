@@ -198,13 +198,15 @@ def _object_ops(rk: ResourceKind, ref: str, *, suffix: str = "",
     return ops
 
 
-def _paths(rk: ResourceKind) -> Doc:
+def _paths(rk: ResourceKind, refs: tuple[str, str] | None = None) -> Doc:
+    """Operations of a kind; ``refs`` names its object and list schemas (default: the
+    built-in definitions)."""
     base = "/" + gv_path(rk)
     ns = "/namespaces/{namespace}" if rk.namespaced else ""
     ns_param = [_param("namespace", "string", "object name and auth scope, such as for teams "
                                               "and projects", location="path")] if ns else []
     name_param = [_param("name", "string", f"name of the {rk.kind}", location="path")]
-    ref, list_ref = definition_name(rk), list_definition_name(rk)
+    ref, list_ref = refs or (definition_name(rk), list_definition_name(rk))
     collection: Doc = {
         "get": _op(rk, "list", "list", body=None, params=_LIST_PARAMS, response=list_ref,
                    codes=("200",)),
@@ -243,16 +245,27 @@ def _build(path: str) -> Doc | None:
     if not kinds:
         return None
     roots = [definition_name(rk) for rk in kinds] + [list_definition_name(rk) for rk in kinds]
-    roots += [extra_definition_name(n) for n in ("Status", "DeleteOptions", "WatchEvent")]
-    if any("scale" in rk.subresources for rk in kinds):
+    paths: Doc = {}
+    for rk in kinds:
+        paths.update(_paths(rk))
+    return _assemble(_shared_schemas(roots, scale=any("scale" in rk.subresources
+                                                      for rk in kinds)), paths)
+
+
+def _shared_schemas(roots: list[str], *, scale: bool) -> Doc:
+    """``roots`` and every definition they reach, plus what every document needs."""
+    roots = [*roots, *(extra_definition_name(n) for n in ("Status", "DeleteOptions",
+                                                          "WatchEvent"))]
+    if scale:
         roots.append(extra_definition_name("Scale"))
     schemas = {name: _convert(definitions()[name]) for name in _closure(roots)}
     schemas["io.k8s.apimachinery.pkg.apis.meta.v1.Patch"] = {
         "description": "Patch is provided to give a concrete name and type to the Kubernetes "
                        "PATCH request body.", "type": "object"}
-    paths: Doc = {}
-    for rk in kinds:
-        paths.update(_paths(rk))
+    return schemas
+
+
+def _assemble(schemas: Doc, paths: Doc) -> Doc:
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": _VERSION},
@@ -302,3 +315,50 @@ def openapi_root() -> Doc:
     for path in sorted({gv_path(rk) for rk in KINDS}):
         paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={document_hash(path)}"}
     return {"paths": paths}
+
+
+# ------------------------------------------------------------ kinds without built-in schemas
+
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+_LIST_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
+
+
+def schema_names(rk: ResourceKind) -> tuple[str, str]:
+    """Names of a run-time kind's object and list schemas, as upstream names custom resources'
+    (reversed group, version, kind: ``com.example.v1.Widget``)."""
+    prefix = ".".join([*reversed(rk.group.split(".")), rk.version]) if rk.group else rk.version
+    return f"{prefix}.{rk.kind}", f"{prefix}.{rk.kind}List"
+
+
+def opaque_schema(rk: ResourceKind) -> Doc:
+    """The OpenAPI schema of a kind that keeps whatever it is sent (metadata is typed)."""
+    return {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                           "metadata": {"$ref": _PREFIX + _OBJECT_META}},
+            "x-kubernetes-group-version-kind": [{"group": rk.group, "version": rk.version,
+                                                 "kind": rk.kind}]}
+
+
+def custom_document(kinds: list[tuple[ResourceKind, Doc]]) -> Doc:
+    """The document of a group-version served by kinds registered at run time, each given with
+    its OpenAPI 3 object schema (refs already ``#/components/schemas/…``)."""
+    schemas = _shared_schemas([_OBJECT_META, _LIST_META], scale=any(
+        "scale" in rk.subresources for rk, _ in kinds))
+    paths: Doc = {}
+    for rk, schema in kinds:
+        ref, list_ref = schema_names(rk)
+        schemas[ref] = schema
+        schemas[list_ref] = {
+            "type": "object", "required": ["items"],
+            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                           "items": {"type": "array", "items": {"$ref": _PREFIX + ref}},
+                           "metadata": {"$ref": _PREFIX + _LIST_META}},
+            "x-kubernetes-group-version-kind": [{"group": rk.group, "version": rk.version,
+                                                 "kind": f"{rk.kind}List"}]}
+        paths.update(_paths(rk, (ref, list_ref)))
+    return _assemble(dict(sorted(schemas.items())), paths)
+
+
+def builtin_paths() -> frozenset[str]:
+    """The group-version paths the built-in documents cover."""
+    return frozenset(gv_path(rk) for rk in KINDS)

@@ -99,9 +99,17 @@ def extra_definition_name(name: str) -> str:
     return found
 
 
+# The schema of a kind registered at run time without a built-in definition: any fields, kept
+# as sent (managed fields, apply and patches then treat every list as atomic).
+OPAQUE: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
 def kind_schema(kind: KindRef) -> Schema:
-    """The top-level schema of a kind (its definition, ``x-kubernetes-group-version-kind`` set)."""
-    return definitions()[definition_name(kind)]
+    """The top-level schema of a kind (its definition, ``x-kubernetes-group-version-kind`` set);
+    :data:`OPAQUE` for a kind outside the built-in set (registered at run time)."""
+    rk = resolve_kind(kind)
+    name = _data()["kinds"].get(f"{rk.api_version}/{rk.kind}")
+    return definitions()[name] if name is not None else OPAQUE
 
 
 def deref(schema: Schema) -> Schema:

@@ -14,19 +14,16 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request, invalid
+from kboot.controlplane.apiserver.strategy import Strategy
+
+if TYPE_CHECKING:
+    from kboot.controlplane.apiserver.auth import UserInfo
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-# Kinds whose metadata.generation counts spec changes (upstream strategies that set it).
-_NO_GENERATION = frozenset({"Pod", "Event", "ConfigMap", "Secret", "Endpoints", "EndpointSlice",
-                            "Lease", "ServiceAccount", "ControllerRevision", "Role",
-                            "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Node",
-                            "Namespace"})
 _META_IMMUTABLE = ("uid", "creationTimestamp", "namespace", "name", "selfLink",
                    "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 
@@ -40,12 +37,14 @@ class WriteOptions:
     dry_run: bool = False
 
 
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def rfc3339(moment: datetime.datetime) -> str:
+    """A timestamp as API objects carry it (seconds, ``Z``)."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def check_type(kind: ResourceKind, obj: JsonObj) -> None:
+def check_type(strategy: Strategy, obj: JsonObj) -> None:
     """apiVersion/kind in the body must name the URL's kind (when given)."""
+    kind = strategy.kind
     api_version, body_kind = obj.get("apiVersion"), obj.get("kind")
     if body_kind not in (None, "", kind.kind) or api_version not in (None, "", kind.api_version):
         raise bad_request(f'the API version in the data ({api_version}) does not match the '
@@ -58,11 +57,12 @@ def check_type(kind: ResourceKind, obj: JsonObj) -> None:
     obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
 
 
-def field_warnings(kind: ResourceKind, obj: JsonObj, duplicates: list[str],
+def field_warnings(strategy: Strategy, obj: JsonObj, duplicates: list[str],
                    opts: WriteOptions) -> list[str]:
     """Unknown and duplicate fields: 400 under Strict, warnings under Warn. Unknown fields are
     then dropped from ``obj`` (in place), as upstream never stores them."""
-    unknown = rules.unknown_fields(kind, obj)
+    kind = strategy.kind
+    unknown = strategy.unknown_fields(obj)
     problems = [f'duplicate field "{d}"' for d in duplicates]
     problems += [f'unknown field "{f}"' for f in unknown]
     if problems and opts.field_validation == "Strict":
@@ -96,9 +96,12 @@ def _generate_name(meta: JsonObj) -> None:
         meta["name"] = f"{meta['generateName']}{suffix}"
 
 
-def admit_create(kind: ResourceKind, obj: JsonObj, *, namespace: str | None,
-                 opts: WriteOptions, api_version: str, applied: bool = False) -> JsonObj:
-    """Fill server-owned metadata, default and validate a new object (422 on errors)."""
+def admit_create(strategy: Strategy, obj: JsonObj, *, namespace: str | None,
+                 opts: WriteOptions, now: datetime.datetime, user: UserInfo | None = None,
+                 applied: bool = False) -> JsonObj:
+    """Fill server-owned metadata, default and validate a new object (422 on errors);
+    ``user`` is who asked (None for objects the server creates itself)."""
+    kind = strategy.kind
     meta = obj.setdefault("metadata", {})
     if kind.namespaced:
         body_ns = meta.get("namespace")
@@ -109,33 +112,33 @@ def admit_create(kind: ResourceKind, obj: JsonObj, *, namespace: str | None,
     else:
         meta.pop("namespace", None)
     _generate_name(meta)
-    now = now_rfc3339()
     for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
         meta.pop(k, None)
     meta["uid"] = str(uuid.uuid4())
-    meta["creationTimestamp"] = now
-    if kind.kind not in _NO_GENERATION:
+    meta["creationTimestamp"] = rfc3339(now)
+    if strategy.generation:
         meta["generation"] = 1
     else:
         meta.pop("generation", None)
-    if "status" in kind.subresources and kind.kind not in ("Pod", "Node", "Namespace"):
-        obj.pop("status", None)
-    obj = rules.apply_defaults(kind, rules.normalize(kind, obj))
-    _validate(kind, obj, None)
+    strategy.prepare_for_create(obj, user=user)
+    obj = strategy.default(strategy.normalize(obj))
+    _validate(strategy, obj, None)
     if not applied:  # server-side apply recorded its own Apply entry
-        rules.record_update(kind, obj, None, manager=opts.field_manager)
+        strategy.record_update(obj, None, manager=opts.field_manager, subresource=None, now=now)
     return obj
 
 
-def _validate(kind: ResourceKind, obj: JsonObj, old: JsonObj | None) -> None:
-    causes = rules.validate(kind, obj, old)
+def _validate(strategy: Strategy, obj: JsonObj, old: JsonObj | None) -> None:
+    causes = strategy.validate(obj, old)
     if causes:
-        raise invalid(kind, (obj.get("metadata") or {}).get("name", ""), causes)
+        raise invalid(strategy.kind, (obj.get("metadata") or {}).get("name", ""), causes)
 
 
-def admit_update(kind: ResourceKind, old: JsonObj, new: JsonObj, *, subresource: str | None,
-                 opts: WriteOptions, api_version: str, manager_op: str = "Update") -> JsonObj:
+def admit_update(strategy: Strategy, old: JsonObj, new: JsonObj, *, subresource: str | None,
+                 opts: WriteOptions, now: datetime.datetime, manager_op: str = "Update"
+                 ) -> JsonObj:
     """Merge an incoming full object onto the stored one per the endpoint's rules."""
+    kind = strategy.kind
     new = copy.deepcopy(new)
     meta = new.setdefault("metadata", {})
     old_meta = old.get("metadata") or {}
@@ -153,15 +156,14 @@ def admit_update(kind: ResourceKind, old: JsonObj, new: JsonObj, *, subresource:
         new = {**copy.deepcopy(old), "status": incoming.get("status")}
         if new["status"] is None:
             new.pop("status")
-        if kind.kind == "CertificateSigningRequest":
-            (certificates.only_approval if subresource == "approval"
-             else certificates.keep_approval)(new, old)
+        strategy.prepare_for_update(new, old, subresource=subresource)
         new["metadata"]["managedFields"] = meta.get("managedFields", old_meta.get("managedFields"))
     elif "status" in kind.subresources:
         _keep_status(new, old)
-    new = rules.apply_defaults(kind, rules.normalize(kind, new))
-    _bump_generation(kind, old, new)
-    _validate(kind, new, old)
+    new = strategy.default(strategy.normalize(new))
+    if strategy.generation:
+        _bump_generation(old, new)
+    _validate(strategy, new, old)
     if manager_op == "Update":
         base = old
         sent = (new.get("metadata") or {}).get("managedFields")
@@ -169,7 +171,8 @@ def admit_update(kind: ResourceKind, old: JsonObj, new: JsonObj, *, subresource:
             # the writer reset managedFields (e.g. kubectl's client-side → server-side apply
             # migration): its list is the new starting point
             base = {**old, "metadata": {**old_meta, "managedFields": sent}}
-        rules.record_update(kind, new, base, manager=opts.field_manager, subresource=subresource)
+        strategy.record_update(new, base, manager=opts.field_manager, subresource=subresource,
+                               now=now)
     return new
 
 
@@ -180,9 +183,7 @@ def _keep_status(new: JsonObj, old: JsonObj) -> None:
         new.pop("status", None)
 
 
-def _bump_generation(kind: ResourceKind, old: JsonObj, new: JsonObj) -> None:
-    if kind.kind in _NO_GENERATION:
-        return
+def _bump_generation(old: JsonObj, new: JsonObj) -> None:
     ignored = ("metadata", "status", "kind", "apiVersion")
     before = {k: v for k, v in old.items() if k not in ignored}
     after = {k: v for k, v in new.items() if k not in ignored}
@@ -200,16 +201,13 @@ def ensure_rv_matches(kind: ResourceKind, body: JsonObj, current: JsonObj) -> No
         raise conflict(kind, current["metadata"]["name"])
 
 
-def is_being_removed(kind: ResourceKind, obj: JsonObj) -> bool:
-    """A deleting object with no finalizers left (pods: only once grace is 0) is removed."""
+def is_being_removed(strategy: Strategy, obj: JsonObj) -> bool:
+    """A deleting object with no finalizers left is removed, unless its kind still holds it
+    (a scheduled pod until its grace is 0, a namespace until its content is gone)."""
     meta = obj.get("metadata") or {}
     if not meta.get("deletionTimestamp") or meta.get("finalizers"):
         return False
-    if kind.kind == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
-        return False
-    if kind.kind == "Pod" and (obj.get("spec") or {}).get("nodeName"):
-        return meta.get("deletionGracePeriodSeconds") == 0
-    return True
+    return not strategy.holds_removal(obj)
 
 
 def unwrap_api_error(err: Any) -> ApiError:

@@ -81,10 +81,9 @@ class ServiceAllocators:
                                                f'Invalid value: ["{ip}"]: failed to allocate IP '
                                                f"{ip}: provided IP is already allocated"}])
 
-    def admit_update_sync(self, kind: ResourceKind, new: JsonObj, old: JsonObj | None) -> JsonObj:
-        """Assign ClusterIP/NodePorts to a Service being written (others pass through)."""
-        if kind.kind != "Service":
-            return new
+    def admit(self, new: JsonObj, old: JsonObj | None) -> JsonObj:
+        """A copy of the Service being written (``old``: None on create) with its ClusterIP
+        and NodePorts assigned."""
         new = copy.deepcopy(new)
         spec = new.setdefault("spec", {})
         old_spec = (old or {}).get("spec") or {}
@@ -148,13 +147,8 @@ class ServiceAllocators:
                 used.add(port["nodePort"])
                 self.pending_ports.add(port["nodePort"])
 
-    async def admit(self, kind: ResourceKind, obj: JsonObj, old: JsonObj | None, *,
-                    dry_run: bool) -> JsonObj:
-        return self.admit_update_sync(kind, obj, old)
-
-    async def release(self, kind: ResourceKind, obj: JsonObj) -> None:
-        if kind.kind != "Service":
-            return
+    def release(self, obj: JsonObj) -> None:
+        """Forget the pending addresses of a Service that was not (or is no longer) stored."""
         spec = obj.get("spec") or {}
         self.pending_ips.discard(spec.get("clusterIP", ""))
         for port in spec.get("ports") or []:

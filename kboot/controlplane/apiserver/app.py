@@ -25,10 +25,10 @@ from kboot.controlplane.apiserver import (
     impersonation,
     listing,
     offload,
+    openapidocs,
     patching,
     portforward,
     reviews,
-    rules,
     tokenrequest,
     watch,
 )
@@ -139,7 +139,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if special is not None:
         return special
     try:
-        target = parse_path(request.path)
+        target = parse_path(request.path, state.kinds)
     except UnknownResource:
         raise ApiError(404, "NotFound", "the server could not find the requested resource"
                        ) from None
@@ -235,8 +235,8 @@ async def _get(state: ServerState, scope: Scope, request: web.Request) -> web.St
     assert target.name is not None
     obj = await state.storage.get(target.kind, target.namespace, target.name)
     if wants_table(request.headers.get("Accept", "")):
-        table = rules.to_table(target.kind, [obj], include_object=listing.table_options(scope),
-                               now=listing.now_utc())
+        table = state.strategy(target.kind).to_table(
+            [obj], include_object=listing.table_options(scope), now=state.clock.now())
         table["metadata"] = {"resourceVersion": obj["metadata"]["resourceVersion"]}
         return json_response(table)
     return json_response(obj)
@@ -250,37 +250,37 @@ async def _non_resource(request: web.Request, state: ServerState) -> web.StreamR
     if path in ("/api", "/apis"):
         version = aggregated_discovery_version(accept)
         if version:
-            body = discovery.aggregated(path == "/api", version)
+            body = discovery.aggregated(state.kinds, path == "/api", version)
             return json_response(body, content_type=AGGREGATED_TYPE if version == "v2"
                                  else AGGREGATED_TYPE_BETA)
         if path == "/api":
             cfg = state.config
             return json_response(discovery.api_versions(
                 f"{cfg.advertise_address}:{cfg.secure_port}"))
-        return json_response(discovery.api_group_list())
+        return json_response(discovery.api_group_list(state.kinds))
     if path == "/metrics":
         return web.Response(text=state.metrics.render(),
                             content_type="text/plain", charset="utf-8")
     if path.startswith("/openapi/"):
-        return _openapi(request, path)
+        return _openapi(request, state, path)
     parts = path.strip("/").split("/")
     doc = None
     if parts[0] == "api" and len(parts) == 2:
-        doc = discovery.resource_list("", parts[1])
+        doc = discovery.resource_list(state.kinds, "", parts[1])
     elif parts[0] == "apis" and len(parts) == 2:
-        doc = discovery.api_group(parts[1])
+        doc = discovery.api_group(state.kinds, parts[1])
     elif parts[0] == "apis" and len(parts) == 3:
-        doc = discovery.resource_list(parts[1], parts[2])
+        doc = discovery.resource_list(state.kinds, parts[1], parts[2])
     if doc is None:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     return json_response(doc)
 
 
-def _openapi(request: web.Request, path: str) -> web.StreamResponse:
+def _openapi(request: web.Request, state: ServerState, path: str) -> web.StreamResponse:
     if path == "/openapi/v3":
-        return json_response(rules.openapi_root())
+        return json_response(openapidocs.root(state.kinds))
     if path.startswith("/openapi/v3/"):
-        doc = rules.openapi_document(path.removeprefix("/openapi/v3/"))
+        doc = openapidocs.document(state.kinds, path.removeprefix("/openapi/v3/"))
         if doc is not None:
             cache = ("public, immutable, max-age=31536000" if request.query.get("hash")
                      else "no-cache, private")

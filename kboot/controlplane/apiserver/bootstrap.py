@@ -18,6 +18,7 @@ from kboot.controlplane.apiserver.admission import WriteOptions, admit_create
 from kboot.controlplane.apiserver.errors import ApiError
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.writes import guarded_update
+from kboot.controlplane.client.clock import Clock
 
 log = logging.getLogger(__name__)
 JsonObj = dict[str, Any]
@@ -155,7 +156,7 @@ def _family(ip: str) -> str:
 
 
 async def ensure_defaults(storage: ObjectStorage, *, service_ip: str, advertise_address: str,
-                          port: int) -> None:
+                          port: int, clock: Clock) -> None:
     """Create each default object that does not exist yet (idempotent, safe with peers).
 
     Default ClusterRoles that exist but lack rules a newer kboot grants get those rules added
@@ -172,8 +173,8 @@ async def ensure_defaults(storage: ObjectStorage, *, service_ip: str, advertise_
                 await _add_missing_rules(storage, kind, meta["name"], obj["rules"])
             continue
         obj = {"apiVersion": kind.api_version, "kind": kind.kind, **obj}
-        admitted = admit_create(kind, obj, namespace=meta.get("namespace"), opts=opts,
-                                api_version=kind.api_version)
+        admitted = admit_create(storage.kinds.strategy(kind), obj,
+                                namespace=meta.get("namespace"), opts=opts, now=clock.now())
         try:
             await storage.create(kind, admitted)
         except ApiError as err:

@@ -2,8 +2,10 @@
 
 Each handler takes the server state and the parsed request scope and returns an aiohttp
 response; errors are raised as ApiError. Deletion follows upstream's lifecycle: finalizers and
-the Foreground/Orphan policies only mark the object (``deletionTimestamp``), a scheduled pod is
-deleted gracefully (its kubelet finishes with a grace-0 delete), everything else goes at once.
+the Foreground/Orphan policies only mark the object (``deletionTimestamp``), a kind whose
+strategy gives a grace period (a scheduled pod) is deleted gracefully, everything else goes at
+once. What differs per kind is asked of the kind's :class:`~.strategy.Strategy`; this module
+names no kind.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind, lookup
-from kboot.controlplane.apiserver import admission, escalation, sapullsecrets
+from kboot.controlplane.apiserver import admission, escalation
 from kboot.controlplane.apiserver.admission import WriteOptions
 from kboot.controlplane.apiserver.bodies import typed_body
 from kboot.controlplane.apiserver.codec import (
@@ -36,6 +37,7 @@ from kboot.controlplane.apiserver.errors import (
 )
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.storage import revision_of
+from kboot.controlplane.apiserver.strategy import Strategy
 from kboot.controlplane.apiserver.writes import guarded_update
 
 NAMESPACES = lookup("", "namespaces")
@@ -110,25 +112,23 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
                         ) -> tuple[JsonObj, list[str]]:
     """The shared create path (also used by server-side apply upserts)."""
     kind = scope.target.kind
+    strategy = state.strategy(kind)
     opts = scope.write_options()
-    admission.check_type(kind, body)
-    problems = admission.field_warnings(kind, body, duplicates, opts)
-    if kind.kind == "CertificateSigningRequest" and isinstance(body.get("spec"), dict):
-        user = scope.user  # who asked is the caller, whatever the body says
-        body["spec"].update(certificates.requestor(user.name, user.uid, list(user.groups), {}))
-    obj = admission.admit_create(kind, body, namespace=scope.target.namespace, opts=opts,
-                                 api_version=kind.api_version, applied=applied)
+    admission.check_type(strategy, body)
+    problems = admission.field_warnings(strategy, body, duplicates, opts)
+    obj = admission.admit_create(strategy, body, namespace=scope.target.namespace, opts=opts,
+                                 now=state.clock.now(), user=scope.user, applied=applied)
     escalation.guard(state.authorizer, scope.user, kind, new=obj, old=None,
                      namespace=obj["metadata"].get("namespace"), url_name=scope.target.name)
     await ensure_namespace(state, kind, obj["metadata"].get("namespace"))
-    await sapullsecrets.add_pull_secrets(state, kind, obj)
-    obj = await state.allocators.admit(kind, obj, None, dry_run=opts.dry_run)
+    obj = await strategy.admit_create(state, obj)
     if opts.dry_run:
+        await strategy.release(state, obj)
         return obj, problems
     try:
         return await state.storage.create(kind, obj), problems
     except ApiError:
-        await state.allocators.release(kind, obj)
+        await strategy.release(state, obj)
         raise
 
 
@@ -145,16 +145,17 @@ async def replace(state: ServerState, scope: Scope, request: web.Request) -> web
     assert target.name is not None
     body, dups = await read_object_body(request)
     opts = scope.write_options()
-    admission.check_type(kind, body)
-    problems = admission.field_warnings(kind, body, dups, opts)
+    strategy = state.strategy(kind)
+    admission.check_type(strategy, body)
+    problems = admission.field_warnings(strategy, body, dups, opts)
     if (body.get("metadata") or {}).get("namespace") not in (None, target.namespace):
         raise bad_request("the namespace of the provided object does not match the namespace "
                           "sent on the request")
 
     def compute(current: JsonObj) -> JsonObj:
         admission.ensure_rv_matches(kind, body, current)
-        return admission.admit_update(kind, current, body, subresource=target.subresource,
-                                      opts=opts, api_version=kind.api_version)
+        return admission.admit_update(strategy, current, body, subresource=target.subresource,
+                                      opts=opts, now=state.clock.now())
 
     obj = await update_with_allocation(state, scope, compute, opts)
     return json_response(obj, headers=warning_headers(problems))
@@ -162,9 +163,10 @@ async def replace(state: ServerState, scope: Scope, request: web.Request) -> web
 
 async def update_with_allocation(state: ServerState, scope: Scope,
                                  compute: Any, opts: WriteOptions) -> JsonObj:
-    """guarded_update plus Service IP/port bookkeeping."""
+    """guarded_update plus the kind's admission that needs the server (Service IPs/ports)."""
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
+    strategy = state.strategy(kind)
     previous: list[JsonObj] = []
 
     def with_alloc(current: JsonObj) -> JsonObj:
@@ -172,7 +174,7 @@ async def update_with_allocation(state: ServerState, scope: Scope,
         new = compute(current)
         escalation.guard(state.authorizer, scope.user, kind, namespace=target.namespace,
                          url_name=target.name, new=new, old=current)
-        return state.allocators.admit_update_sync(kind, new, current)
+        return strategy.admit_update(state, new, current)
 
     return await guarded_update(state.storage, kind, target.namespace, target.name, with_alloc,
                                 dry_run=opts.dry_run)
@@ -233,33 +235,24 @@ def _check_preconditions(kind: ResourceKind, obj: JsonObj, opts: JsonObj) -> Non
                        f"meta: {meta.get('resourceVersion')}")
 
 
-def _pod_grace(obj: JsonObj, opts: JsonObj) -> int:
-    if not (obj.get("spec") or {}).get("nodeName"):
-        return 0
-    grace = opts.get("gracePeriodSeconds")
-    if grace is None:
-        grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-    return int(grace)
-
-
 # terminationGracePeriodSeconds is an int64: a grace of 10**18 s must still give a
 # deletionTimestamp (Python's datetime ends at year 9999); a century is "never" for a pod.
 _MAX_GRACE = 100 * 365 * 24 * 3600
 
 
-def mark_deleting(kind: ResourceKind, obj: JsonObj, opts: JsonObj) -> JsonObj:
+def mark_deleting(strategy: Strategy, obj: JsonObj, opts: JsonObj, *,
+                  now: datetime.datetime) -> JsonObj:
     """The object after a DELETE request (removal happens when it qualifies)."""
     new = copy.deepcopy(obj)
     meta = new["metadata"]
     finalizers = list(meta.get("finalizers") or [])
     policy = opts.get("propagationPolicy")
     marker = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
-    if marker and marker not in finalizers and kind.kind not in ("Pod", "Event"):
+    if marker and marker not in finalizers and strategy.propagation_marks:
         finalizers.append(marker)
     if finalizers:
         meta["finalizers"] = finalizers
-    grace = _pod_grace(obj, opts) if kind.kind == "Pod" else 0
-    now = datetime.datetime.now(datetime.UTC)
+    grace = strategy.grace_seconds(obj, opts)
     if meta.get("deletionTimestamp"):
         old_grace = meta.get("deletionGracePeriodSeconds")
         if old_grace is not None and grace >= old_grace:
@@ -267,27 +260,27 @@ def mark_deleting(kind: ResourceKind, obj: JsonObj, opts: JsonObj) -> JsonObj:
     meta["deletionTimestamp"] = (now + datetime.timedelta(seconds=min(grace, _MAX_GRACE))
                                  ).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta["deletionGracePeriodSeconds"] = grace
-    if kind.kind == "Namespace":
-        new.setdefault("status", {})["phase"] = "Terminating"
+    strategy.mark_terminating(new)
     return new
 
 
 async def delete_object(state: ServerState, scope: Scope, name: str, opts: JsonObj) -> JsonObj:
     kind, ns = scope.target.kind, scope.target.namespace
+    strategy = state.strategy(kind)
     dry_run = bool(opts.get("dryRun"))
+    now = state.clock.now()
 
     def compute(current: JsonObj) -> JsonObj:
         _check_preconditions(kind, current, opts)
-        return mark_deleting(kind, current, opts)
+        return mark_deleting(strategy, current, opts, now=now)
 
     current = await state.storage.get(kind, ns, name)
-    compute(current)  # preconditions first, even for immediate deletes
-    new = mark_deleting(kind, current, opts)
-    if admission.is_being_removed(kind, new):
+    new = compute(current)  # preconditions first, even for immediate deletes
+    if admission.is_being_removed(strategy, new):
         if dry_run:
             return current
         deleted = await state.storage.delete(kind, current, expected=revision_of(current))
-        await state.allocators.release(kind, current)
+        await strategy.release(state, current)
         return deleted
     return await guarded_update(state.storage, kind, ns, name, compute, dry_run=dry_run)
 
@@ -311,7 +304,7 @@ async def delete(state: ServerState, scope: Scope, request: web.Request) -> web.
 async def delete_collection(state: ServerState, scope: Scope, opts: JsonObj) -> web.Response:
     from kboot.controlplane.apiserver.listing import parse_selectors
     kind = scope.target.kind
-    labels, fields = parse_selectors(kind, scope.query)
+    labels, fields = parse_selectors(state.strategy(kind), scope.query)
     page = await state.storage.list(kind, scope.target.namespace)
     deleted = []
     for obj in page.items:

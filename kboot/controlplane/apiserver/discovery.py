@@ -3,16 +3,16 @@
 
 kubectl 1.32 asks ``/api`` and ``/apis`` for the aggregated form and decides by the reply's
 Content-Type; the Python dynamic client and older tools use the legacy documents. Both come from
-the same registry entries, so they cannot disagree. The documents never change while the server
-runs, so they are built once.
+the same registry entries, so they cannot disagree. The served kinds change at run time
+(:class:`~.kinds.KindRegistry`), so each document is memoised per registry generation.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from kboot.controlplane.api.registry import KINDS, ResourceKind
+from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.apiserver.kinds import KindRegistry
 
 JsonObj = dict[str, Any]
 
@@ -23,17 +23,17 @@ _SUB: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "scale": ("autoscaling", "v1", "Scale", ("get", "patch", "update")),
     "binding": ("", "v1", "Binding", ("create",)),
     "eviction": ("policy", "v1", "Eviction", ("create",)),
-    "log": ("", "v1", "Pod", ("get",)),
+    "log": ("", "", "", ("get",)),  # answers with the kind itself (upstream: pods/log → Pod)
     "exec": ("", "v1", "PodExecOptions", ("create", "get")),
     "attach": ("", "v1", "PodAttachOptions", ("create", "get")),
     "ephemeralcontainers": ("", "", "", ("get", "patch", "update")),
 }
 
 
-def groups() -> list[tuple[str, str]]:
+def groups(kinds: KindRegistry) -> list[tuple[str, str]]:
     """(group, version) pairs served, core first, in registry order."""
     seen: dict[tuple[str, str], None] = {}
-    for k in KINDS:
+    for k in kinds.kinds():
         seen[(k.group, k.version)] = None
     return list(seen)
 
@@ -63,14 +63,15 @@ def _legacy_resources(kind: ResourceKind) -> list[JsonObj]:
     return out
 
 
-@cache
-def resource_list(group: str, version: str) -> JsonObj | None:
-    kinds = [k for k in KINDS if k.group == group and k.version == version]
-    if not kinds:
-        return None
-    gv = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": [r for k in kinds for r in _legacy_resources(k)]}
+def resource_list(kinds: KindRegistry, group: str, version: str) -> JsonObj | None:
+    def build() -> JsonObj | None:
+        served = [k for k in kinds.kinds() if k.group == group and k.version == version]
+        if not served:
+            return None
+        gv = f"{group}/{version}" if group else version
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+                "resources": [r for k in served for r in _legacy_resources(k)]}
+    return kinds.memo(("discovery.resources", group, version), build)
 
 
 def api_versions(server_address: str) -> JsonObj:
@@ -79,21 +80,24 @@ def api_versions(server_address: str) -> JsonObj:
                                             "serverAddress": server_address}]}
 
 
-def _api_group(group: str) -> JsonObj:
-    versions = [{"groupVersion": f"{group}/{v}", "version": v} for g, v in groups() if g == group]
+def _api_group(kinds: KindRegistry, group: str) -> JsonObj:
+    versions = [{"groupVersion": f"{group}/{v}", "version": v}
+                for g, v in groups(kinds) if g == group]
     return {"name": group, "versions": versions, "preferredVersion": versions[0]}
 
 
-@cache
-def api_group_list() -> JsonObj:
-    names = list(dict.fromkeys(g for g, _ in groups() if g))
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_api_group(g) for g in names]}
+def api_group_list(kinds: KindRegistry) -> JsonObj:
+    def build() -> JsonObj:
+        names = list(dict.fromkeys(g for g, _ in groups(kinds) if g))
+        return {"kind": "APIGroupList", "apiVersion": "v1",
+                "groups": [_api_group(kinds, g) for g in names]}
+    return kinds.memo("discovery.groups", build)
 
 
-def api_group(group: str) -> JsonObj | None:
-    if not any(g == group for g, _ in groups()) or not group:
+def api_group(kinds: KindRegistry, group: str) -> JsonObj | None:
+    if not any(g == group for g, _ in groups(kinds)) or not group:
         return None
-    return {"kind": "APIGroup", "apiVersion": "v1", **_api_group(group)}
+    return {"kind": "APIGroup", "apiVersion": "v1", **_api_group(kinds, group)}
 
 
 def _aggregated_resource(kind: ResourceKind) -> JsonObj:
@@ -119,19 +123,23 @@ def _aggregated_resource(kind: ResourceKind) -> JsonObj:
     return res
 
 
-@cache
-def aggregated(core: bool, version: str = "v2") -> JsonObj:
+def aggregated(kinds: KindRegistry, core: bool, version: str = "v2") -> JsonObj:
     """``APIGroupDiscoveryList`` for ``/api`` (core=True) or ``/apis``."""
+    return kinds.memo(("discovery.aggregated", core, version),
+                      lambda: _aggregated(kinds, core, version))
+
+
+def _aggregated(kinds: KindRegistry, core: bool, version: str) -> JsonObj:
     items = []
-    names = list(dict.fromkeys(g for g, _ in groups() if (g == "") == core))
+    names = list(dict.fromkeys(g for g, _ in groups(kinds) if (g == "") == core))
     for group in names:
         versions = []
-        for g, v in groups():
+        for g, v in groups(kinds):
             if g != group:
                 continue
-            kinds = [k for k in KINDS if k.group == g and k.version == v]
+            served = [k for k in kinds.kinds() if k.group == g and k.version == v]
             versions.append({"version": v, "freshness": "Current",
-                             "resources": [_aggregated_resource(k) for k in kinds]})
+                             "resources": [_aggregated_resource(k) for k in served]})
         items.append({"metadata": {"name": group, "creationTimestamp": None},
                       "versions": versions})
     return {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}",

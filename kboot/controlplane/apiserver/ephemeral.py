@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from kboot.controlplane.api import validation_ephemeral
-from kboot.controlplane.apiserver import admission, rules
+from kboot.controlplane.apiserver import admission
 from kboot.controlplane.apiserver.codec import decode, decode_object, json_response, media_type
 from kboot.controlplane.apiserver.errors import (
     ApiError,
@@ -45,6 +45,7 @@ async def handle(state: ServerState, scope: Scope, request: web.Request) -> web.
     body: Any = (decode_object(raw, media)[0] if request.method == "PUT"
                  else decode(raw, media).value)
     opts = scope.write_options()
+    strategy = state.strategy(kind)
 
     def compute(current: JsonObj) -> JsonObj:
         if request.method == "PUT":
@@ -61,15 +62,15 @@ async def handle(state: ServerState, scope: Scope, request: web.Request) -> web.
         candidate["spec"]["ephemeralContainers"] = wanted if isinstance(wanted, list) else []
         if not candidate["spec"]["ephemeralContainers"]:
             candidate["spec"].pop("ephemeralContainers")
-        candidate = rules.apply_defaults(kind, candidate)
+        candidate = strategy.default(candidate)
         errors = validation_ephemeral.validate_update(candidate["spec"], current.get("spec") or {})
         if errors:
             raise invalid(kind, target.name or "", [e.cause() for e in errors])
         with_list = copy.deepcopy(current)
         with_list["spec"] = copy.deepcopy(candidate["spec"])
-        return admission.admit_update(kind, with_list, candidate,
+        return admission.admit_update(strategy, with_list, candidate,
                                       subresource="ephemeralcontainers", opts=opts,
-                                      api_version=kind.api_version)
+                                      now=state.clock.now())
 
     obj = await guarded_update(state.storage, kind, target.namespace, target.name, compute,
                                dry_run=opts.dry_run)

@@ -14,7 +14,7 @@ from typing import Any
 from kboot.controlplane.api import disruption
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.api.selectors import SelectorError, label_selector_from_dict
-from kboot.controlplane.apiserver.admission import now_rfc3339
+from kboot.controlplane.apiserver.admission import rfc3339
 from kboot.controlplane.apiserver.crud import _check_preconditions as check_preconditions
 from kboot.controlplane.apiserver.errors import ApiError, internal
 from kboot.controlplane.apiserver.state import ServerState
@@ -67,7 +67,7 @@ async def check_budgets(state: ServerState, namespace: str, name: str,
         if spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow" or (
                 0 < status.get("desiredHealthy", 0) <= status.get("currentHealthy", 0)):
             return  # an unready pod never counted as healthy: evicting it costs nothing
-    stamp = now_rfc3339()
+    stamp = rfc3339(state.clock.now())
 
     def debit(current: JsonObj) -> JsonObj:
         try:

@@ -11,7 +11,6 @@ consistent snapshot at R.
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 from typing import Any
 
@@ -21,11 +20,11 @@ from multidict import MultiMapping
 from kboot.controlplane.api import selectors
 from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.codec import dumps, json_response, wants_table
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.storage import collection_prefix
+from kboot.controlplane.apiserver.strategy import Strategy
 
 MAX_PAGE_SCAN = 1000
 CONTINUE_EXPIRED = (
@@ -36,11 +35,12 @@ CONTINUE_EXPIRED = (
     "the time the first chunk was returned and now may show up in the list.")
 
 
-def parse_selectors(kind: ResourceKind, query: MultiMapping[str]
+def parse_selectors(strategy: Strategy, query: MultiMapping[str]
                     ) -> tuple[selectors.LabelSelector, selectors.FieldSelector]:
+    """The request's label and field selectors (the kind's strategy knows its fields)."""
     try:
         return (selectors.parse_label_selector(query.get("labelSelector")),
-                selectors.parse_field_selector(kind, query.get("fieldSelector")))
+                strategy.field_selector(query.get("fieldSelector")))
     except ApiRuleError as err:
         raise bad_request(err.message) from None
     except ValueError as err:
@@ -115,8 +115,8 @@ def check_resource_version_match(query: MultiMapping[str]) -> None:
                           'forbidden for resourceVersion "0"')
 
 
-def _matcher(kind: ResourceKind, query: MultiMapping[str]) -> Any:
-    labels, fields = parse_selectors(kind, query)
+def _matcher(strategy: Strategy, query: MultiMapping[str]) -> Any:
+    labels, fields = parse_selectors(strategy, query)
 
     def matches(obj: JsonObj) -> bool:
         return labels.matches(obj["metadata"].get("labels") or {}) and fields.matches(obj)
@@ -126,7 +126,7 @@ def _matcher(kind: ResourceKind, query: MultiMapping[str]) -> Any:
 async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj], JsonObj]:
     """Matching objects and the list metadata (resourceVersion, continue)."""
     kind, ns, q = scope.target.kind, scope.target.namespace, scope.query
-    matches = _matcher(kind, q)
+    matches = _matcher(state.strategy(kind), q)
     limit = min(_int_param(q, "limit"), _MAX_LIMIT)
     rv_param = q.get("resourceVersion", "")
     parse_resource_version(q)
@@ -211,14 +211,10 @@ def table_options(scope: Scope) -> str:
     return include
 
 
-def now_utc() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 async def _cached_list_body(state: ServerState, scope: Scope) -> bytes:
     """A ``resourceVersion=0`` list from the cache's pre-serialised objects."""
     kind, ns = scope.target.kind, scope.target.namespace
-    matches = _matcher(kind, scope.query)
+    matches = _matcher(state.strategy(kind), scope.query)
     cache = await state.caches.get(kind)
     rev = cache.revision
     bodies = [cache.encoded_of(k) for k in cache.keys(ns) if matches(cache.objects[k])]
@@ -249,7 +245,8 @@ async def list_handler(state: ServerState, scope: Scope, request: web.Request) -
                             headers={"Content-Type": "application/json"})
     items, meta = await list_objects(state, scope)
     if table:
-        doc = rules.to_table(kind, items, include_object=table_options(scope), now=now_utc())
+        doc = state.strategy(kind).to_table(items, include_object=table_options(scope),
+                                            now=state.clock.now())
         doc["metadata"] = meta
         return json_response(doc)
     return json_response({"kind": f"{kind.kind}List", "apiVersion": kind.api_version,

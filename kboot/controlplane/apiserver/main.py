@@ -146,7 +146,8 @@ async def start_background(state: ServerState) -> None:
     cfg = state.config
     state.caches.start()
     await ensure_defaults(state.storage, service_ip=state.allocators.first_ip,
-                          advertise_address=cfg.advertise_address, port=cfg.secure_port)
+                          advertise_address=cfg.advertise_address, port=cfg.secure_port,
+                          clock=state.clock)
     await ensure_endpoint_member(state.storage, address=cfg.advertise_address)
     for group, plural in (("", "namespaces"), ("", "services"), ("", "pods"), ("", "secrets"),
                           ("", "serviceaccounts"), ("", "nodes"),

@@ -82,30 +82,31 @@ async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.R
     elif not isinstance(decoded.value, dict):
         raise bad_request("the patch must be a JSON object")
     problems: list[str] = []
+    strategy = state.strategy(kind)
 
     def compute(current: JsonObj) -> JsonObj:
         patched = _apply_patch(kind, media, copy.deepcopy(current), decoded.value)
-        admission.check_type(kind, patched)  # also: metadata must still be an object
+        admission.check_type(strategy, patched)  # also: metadata must still be an object
         rv = (patched.get("metadata") or {}).get("resourceVersion")
         if rv and str(rv) != current["metadata"].get("resourceVersion"):
             raise conflict(kind, target.name or "")
-        problems[:] = admission.field_warnings(kind, patched, decoded.duplicates, opts)
-        return admission.admit_update(kind, current, patched, subresource=target.subresource,
-                                      opts=opts, api_version=kind.api_version)
+        problems[:] = admission.field_warnings(strategy, patched, decoded.duplicates, opts)
+        return admission.admit_update(strategy, current, patched, subresource=target.subresource,
+                                      opts=opts, now=state.clock.now())
 
     obj = await update_with_allocation(state, scope, compute, opts)
     return json_response(obj, headers=warning_headers(problems))
 
 
-def _apply_config(scope: Scope, body: Any) -> JsonObj:
+def _apply_config(state: ServerState, scope: Scope, body: Any) -> JsonObj:
     """The applied configuration, checked against the URL (name, kind, fieldManager)."""
-    target, kind = scope.target, scope.target.kind
+    target = scope.target
     if not isinstance(body, dict):
         raise bad_request("the apply configuration must be an object")
     if not scope.query.get("fieldManager"):
         raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
                           "value: is required for apply patch")
-    admission.check_type(kind, body)
+    admission.check_type(state.strategy(target.kind), body)
     meta = body.setdefault("metadata", {})
     if meta.get("name") not in (None, target.name):
         raise bad_request("the name of the object does not match the name on the URL")
@@ -113,11 +114,12 @@ def _apply_config(scope: Scope, body: Any) -> JsonObj:
     return body
 
 
-def _applied(scope: Scope, current: JsonObj | None, body: JsonObj, opts: WriteOptions
-             ) -> JsonObj:
+def _applied(state: ServerState, scope: Scope, current: JsonObj | None, body: JsonObj,
+             opts: WriteOptions) -> JsonObj:
     try:
         return rules.server_side_apply(scope.target.kind, current, body,
                                        manager=opts.field_manager, force=scope.flag("force"),
+                                       now=state.clock.now(),
                                        subresource=scope.target.subresource)
     except ApiRuleError as err:
         raise rule_error(err) from None
@@ -127,11 +129,13 @@ async def _server_side_apply(state: ServerState, scope: Scope, raw: Any,
                              duplicates: list[str], opts: WriteOptions) -> web.Response:
     """Upsert: create from the configuration when absent, else merge with ownership."""
     target, kind = scope.target, scope.target.kind
-    body = _apply_config(scope, raw)
-    problems = admission.field_warnings(kind, body, duplicates, opts)
+    body = _apply_config(state, scope, raw)
+    strategy = state.strategy(kind)
+    problems = admission.field_warnings(strategy, body, duplicates, opts)
     if await state.storage.store.get(kind.key(target.namespace, target.name or "")) is None:
         try:
-            obj, more = await create_object(state, scope, _applied(scope, None, body, opts), [],
+            obj, more = await create_object(state, scope, _applied(state, scope, None, body, opts),
+                                            [],
                                             applied=True)
             return json_response(obj, 201, headers=warning_headers(problems + more))
         except ApiError as err:
@@ -139,9 +143,10 @@ async def _server_side_apply(state: ServerState, scope: Scope, raw: Any,
                 raise
 
     def compute(current: JsonObj) -> JsonObj:
-        return admission.admit_update(kind, current, _applied(scope, current, body, opts),
+        return admission.admit_update(strategy, current,
+                                      _applied(state, scope, current, body, opts),
                                       subresource=target.subresource, opts=opts,
-                                      api_version=kind.api_version, manager_op="Apply")
+                                      now=state.clock.now(), manager_op="Apply")
 
     obj = await update_with_allocation(state, scope, compute, opts)
     return json_response(obj, headers=warning_headers(problems))

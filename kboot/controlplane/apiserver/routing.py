@@ -9,9 +9,16 @@ authorizer and the metrics agree on the resource, namespace, name and verb.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from kboot.controlplane.api.registry import ResourceKind, lookup
+from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.errors import ControlPlaneError
+
+
+class KindLookup(Protocol):
+    """What routing needs of the served kinds (a :class:`~.kinds.KindRegistry`)."""
+
+    def lookup(self, group: str, plural: str) -> ResourceKind | None: ...
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,9 @@ def _group_version(parts: list[str]) -> tuple[str, str, list[str]] | None:
     return None
 
 
-def parse_path(path: str) -> Target | None:
-    """Parse a resource path; None when the path is not a resource path (discovery etc.).
+def parse_path(path: str, kinds: KindLookup) -> Target | None:
+    """Parse a resource path against the served ``kinds``; None when the path is not a
+    resource path (discovery etc.).
 
     Raises UnknownResource for ``/api/v1/nonsense`` style paths.
     """
@@ -53,10 +61,10 @@ def parse_path(path: str) -> Target | None:
         return None
     namespace: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3:
-        candidate = lookup(group, rest[2])
+        candidate = kinds.lookup(group, rest[2])
         if candidate is not None and candidate.namespaced and candidate.version == version:
             namespace, rest = rest[1], rest[2:]
-    kind = lookup(group, rest[0])
+    kind = kinds.lookup(group, rest[0])
     if kind is None or kind.version != version or len(rest) > 3:
         raise UnknownResource(path)
     if namespace is None and kind.namespaced and len(rest) > 1:

@@ -7,11 +7,10 @@ handlers never depend on the rule modules' internal shapes.
 
 from __future__ import annotations
 
-import base64
 import datetime
 from typing import Any
 
-from kboot.controlplane.api import apply, defaults, openapi, tables, validation
+from kboot.controlplane.api import apply, defaults, tables, validation
 from kboot.controlplane.api.registry import ResourceKind
 
 JsonObj = dict[str, Any]
@@ -33,15 +32,11 @@ def unknown_fields(kind: ResourceKind, obj: JsonObj) -> list[str]:
 
 
 def record_update(kind: ResourceKind, obj: JsonObj, old: JsonObj | None, *, manager: str,
-                  subresource: str | None = None) -> None:
+                  now: datetime.datetime, subresource: str | None = None) -> None:
     """Record ``manager``'s Update in ``obj``'s ``metadata.managedFields`` (in place)."""
     obj.setdefault("metadata", {})["managedFields"] = apply.record_update(
-        kind, old, obj, manager=manager, api_version=kind.api_version, now=_now(),
+        kind, old, obj, manager=manager, api_version=kind.api_version, now=now,
         subresource=subresource or "")
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def to_table(kind: ResourceKind, objects: list[JsonObj], *, include_object: str,
@@ -51,25 +46,16 @@ def to_table(kind: ResourceKind, objects: list[JsonObj], *, include_object: str,
                            include_columns=include_columns)
 
 
-def openapi_root() -> JsonObj:
-    """``/openapi/v3``: one entry per served group-version (with its document hash)."""
-    return openapi.openapi_root()
-
-
-def openapi_document(gv_path: str) -> bytes | None:
-    """The serialized OpenAPI v3 document of ``api/v1`` or ``apis/<g>/<v>``."""
-    return openapi.openapi_document_bytes(gv_path)
-
-
 def server_side_apply(kind: ResourceKind, current: JsonObj | None, config: JsonObj, *,
-                      manager: str, force: bool, subresource: str | None = None) -> JsonObj:
+                      manager: str, force: bool, now: datetime.datetime,
+                      subresource: str | None = None) -> JsonObj:
     """``current`` (None: create) with ``config`` applied by ``manager``; managedFields updated.
 
     Raises ApplyConflict (409) when another manager owns a changed field and not ``force``.
     """
     config = _default_port_protocols(config)
     return apply.server_side_apply(kind, current, config, manager=manager, force=force,
-                                   api_version=kind.api_version, now=_now(),
+                                   api_version=kind.api_version, now=now,
                                    subresource=subresource or "")
 
 
@@ -87,17 +73,3 @@ def _default_port_protocols(value: Any) -> Any:
     if isinstance(value, list):
         return [_default_port_protocols(v) for v in value]
     return value
-
-
-def normalize(kind: ResourceKind, obj: JsonObj) -> JsonObj:
-    """Upstream's conversion-time rewrites: a Secret's ``stringData`` folds into ``data``."""
-    if kind.kind != "Secret" or "stringData" not in obj:
-        return obj
-    out = dict(obj)
-    string_data = out.pop("stringData") or {}
-    if isinstance(string_data, dict):
-        data = dict(out.get("data") or {})
-        for key, value in string_data.items():
-            data[key] = base64.b64encode(str(value).encode()).decode()
-        out["data"] = data
-    return out

@@ -5,17 +5,19 @@ the same), so the kubelet only ever reads the pod spec. A missing ServiceAccount
 
 from __future__ import annotations
 
-from kboot.controlplane.api.registry import ResourceKind, lookup
+from typing import TYPE_CHECKING
+
+from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver.errors import JsonObj
-from kboot.controlplane.apiserver.state import ServerState
+
+if TYPE_CHECKING:
+    from kboot.controlplane.apiserver.strategy import Server
 
 SERVICE_ACCOUNTS = lookup("", "serviceaccounts")
 assert SERVICE_ACCOUNTS is not None
 
 
-async def add_pull_secrets(state: ServerState, kind: ResourceKind, pod: JsonObj) -> None:
-    if kind.kind != "Pod" or kind.group != "":
-        return
+async def add_pull_secrets(state: Server, pod: JsonObj) -> None:
     spec = pod.get("spec")
     if not isinstance(spec, dict) or spec.get("imagePullSecrets"):
         return

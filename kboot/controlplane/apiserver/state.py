@@ -1,6 +1,7 @@
 """What every handler receives: the server-wide state and the per-request scope.
 
-``ServerState`` is built once at startup (store, caches, auth, allocators, metrics) and passed
+``ServerState`` is built once at startup (store and served kinds, caches, auth, allocators,
+metrics, clock) and passed
 explicitly — no module-level globals. ``Scope`` is the parsed request: target, user, verb and the
 query parameters handlers share.
 """
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import MultiMapping
 
+from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.admission import WriteOptions
 from kboot.controlplane.apiserver.auth import Authenticator, UserInfo
 from kboot.controlplane.apiserver.config import ServerConfig
@@ -23,10 +25,13 @@ from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.tokens import PrivateKey
 from kboot.controlplane.apiserver.watchcache import WatchCaches
+from kboot.controlplane.client.clock import Clock, LoopClock
 
 if TYPE_CHECKING:
     from kboot.controlplane.apiserver.allocators import ServiceAllocators
     from kboot.controlplane.apiserver.authz import Authorizer
+    from kboot.controlplane.apiserver.kinds import KindRegistry
+    from kboot.controlplane.apiserver.strategy import Strategy
 
 
 @dataclass
@@ -40,7 +45,16 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     kubelet_ssl: ssl.SSLContext | None = None
     sa_signing_key: PrivateKey | None = None
+    clock: Clock = field(default_factory=LoopClock)
     ready: bool = False
+
+    @property
+    def kinds(self) -> KindRegistry:
+        """The served kinds and their strategies (held by the storage)."""
+        return self.storage.kinds
+
+    def strategy(self, kind: ResourceKind) -> Strategy:
+        return self.storage.kinds.strategy(kind)
 
 
 STATE: web.AppKey[ServerState] = web.AppKey("kboot_state", ServerState)

@@ -2,8 +2,9 @@
 
 This is the one place that knows how an object becomes bytes under ``/registry/…`` (reference
 §14): JSON without ``metadata.resourceVersion`` (the store's ``mod_revision`` *is* the
-resourceVersion, filled in on read), Secrets encrypted at rest by an :class:`Encryptor`, Events
-written with a TTL lease, and the 1.5 MiB object limit. Store errors become API errors here.
+resourceVersion, filled in on read), encryption at rest by an :class:`Encryptor` and TTL leases
+as each kind's strategy asks (:class:`~.strategy.StorageOptions`: Secrets are sealed, Events
+expire), and the 1.5 MiB object limit. Store errors become API errors here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kboot.controlplane.apiserver.errors import (
     gone_too_old,
     not_found,
 )
+from kboot.controlplane.apiserver.kinds import KindRegistry
 from kboot.controlplane.store.base import (
     Compacted,
     KeyExists,
@@ -31,8 +33,6 @@ from kboot.controlplane.store.base import (
 )
 
 MAX_OBJECT_BYTES = 1536 * 1024
-EVENT_TTL_SECONDS = 3600
-ENCRYPTED_KINDS = frozenset({("", "Secret")})
 
 
 class Encryptor(Protocol):
@@ -63,14 +63,21 @@ def collection_prefix(kind: ResourceKind, namespace: str | None) -> str:
 
 
 class ObjectStorage:
-    """Typed access to API objects; every method returns objects with resourceVersion set."""
+    """Typed access to API objects; every method returns objects with resourceVersion set.
 
-    def __init__(self, store: Store, *, encryptor: Encryptor | None = None) -> None:
+    ``kinds`` is the registry of served kinds and their strategies (the built-in one unless
+    given). It lives here because every writer — handlers, startup defaults, guarded updates —
+    holds the storage, and a kind's storage options (encryption, TTL) are read on each write.
+    """
+
+    def __init__(self, store: Store, *, encryptor: Encryptor | None = None,
+                 kinds: KindRegistry | None = None) -> None:
         self.store = store
         self.encryptor = encryptor
+        self.kinds = kinds if kinds is not None else KindRegistry.builtin()
 
     def _encrypted(self, kind: ResourceKind) -> bool:
-        return self.encryptor is not None and (kind.group, kind.kind) in ENCRYPTED_KINDS
+        return self.encryptor is not None and self.kinds.storage_options(kind).encrypted
 
     def encode(self, kind: ResourceKind, obj: JsonObj) -> bytes:
         meta = dict(obj.get("metadata") or {})
@@ -102,7 +109,7 @@ class ObjectStorage:
 
     async def create(self, kind: ResourceKind, obj: JsonObj) -> JsonObj:
         data = self.encode(kind, obj)
-        ttl = EVENT_TTL_SECONDS if kind.kind == "Event" else None
+        ttl = self.kinds.storage_options(kind).ttl_seconds
         name = obj["metadata"]["name"]
         try:
             rev = await self.store.create(object_key(kind, obj), data, ttl=ttl)

@@ -104,8 +104,8 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
                 name=target.name or "", group="autoscaling")
         new = copy.deepcopy(current)
         new.setdefault("spec", {})["replicas"] = _replicas(new_scale, target.name or "")
-        return admission.admit_update(kind, current, new, subresource="scale", opts=opts,
-                                      api_version=kind.api_version)
+        return admission.admit_update(state.strategy(kind), current, new, subresource="scale",
+                                      opts=opts, now=state.clock.now())
 
     obj = await guarded_update(state.storage, kind, target.namespace, target.name, compute,
                                dry_run=opts.dry_run)
@@ -134,8 +134,8 @@ async def _binding(state: ServerState, scope: Scope, request: web.Request) -> we
         annotations = (body.get("metadata") or {}).get("annotations")
         if annotations:
             new["metadata"].setdefault("annotations", {}).update(annotations)
-        return admission.admit_update(kind, current, new, subresource="binding", opts=opts,
-                                      api_version=kind.api_version)
+        return admission.admit_update(state.strategy(kind), current, new,
+                                      subresource="binding", opts=opts, now=state.clock.now())
 
     cached = state.caches.peek(kind).objects.get(kind.key(target.namespace, target.name))
     await guarded_update(state.storage, kind, target.namespace, target.name, compute,

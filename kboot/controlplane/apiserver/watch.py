@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -21,18 +20,18 @@ from multidict import MultiMapping
 
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.api.selectors import FieldRequirement, FieldSelector, field_value
-from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.codec import wants_table
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
 from kboot.controlplane.apiserver.fanout import IndexSpec, Subscriber
 from kboot.controlplane.apiserver.listing import (
-    now_utc,
     parse_resource_version,
     parse_selectors,
     table_options,
 )
 from kboot.controlplane.apiserver.state import Scope, ServerState
+from kboot.controlplane.apiserver.strategy import Strategy
 from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, event_line
+from kboot.controlplane.client.clock import Clock
 
 log = logging.getLogger(__name__)
 CLIENT_CHECK_SECONDS = 5.0
@@ -60,7 +59,7 @@ def classify(event: CacheEvent, matches: Callable[[JsonObj], bool], namespace: s
     return None
 
 
-def watch_matcher(kind: ResourceKind, query: MultiMapping[str], name: str | None
+def watch_matcher(strategy: Strategy, query: MultiMapping[str], name: str | None
                   ) -> Callable[[JsonObj], bool]:
     """What a watch delivers: the caller's parsed selectors, and for a named watch
     (``…/pods/<name>?watch=true``) only that object.
@@ -68,7 +67,7 @@ def watch_matcher(kind: ResourceKind, query: MultiMapping[str], name: str | None
     The name is added to the *parsed* field selector, never spliced into its text (a selector
     ending in a backslash would escape the joining comma and drop the name). As upstream, a
     named watch whose own field selector does not pin the same ``metadata.name`` is a 400."""
-    labels, fields = parse_selectors(kind, query)
+    labels, fields = parse_selectors(strategy, query)
     if name is not None:
         if fields.requirements and fields.value_for("metadata.name") != name:
             raise bad_request("fieldSelector metadata.name doesn't match requested name")
@@ -80,12 +79,12 @@ def watch_matcher(kind: ResourceKind, query: MultiMapping[str], name: str | None
     return matches
 
 
-def selection_index(kind: ResourceKind, query: MultiMapping[str], name: str | None
+def selection_index(strategy: Strategy, query: MultiMapping[str], name: str | None
                     ) -> IndexSpec | None:
     """An equality the watch's selection requires, for the cache's subscriber index: the
     watched name, else the first ``field=value``, else the first ``label=value`` (or ``label
     in (value)``). None when the selection pins nothing (the watcher sees every event)."""
-    labels, fields = parse_selectors(kind, query)
+    labels, fields = parse_selectors(strategy, query)
     kind_name = fields.kind
 
     def field_of(field: str) -> Callable[[JsonObj], str | None]:
@@ -108,11 +107,12 @@ def selection_index(kind: ResourceKind, query: MultiMapping[str], name: str | No
 class _Stream:
     """Writes events to one client, as plain objects or one-row Tables."""
 
-    def __init__(self, request: web.Request, response: web.StreamResponse, kind: ResourceKind,
-                 table: str | None) -> None:
+    def __init__(self, request: web.Request, response: web.StreamResponse, strategy: Strategy,
+                 table: str | None, clock: Clock) -> None:
         self.request = request
         self.response = response
-        self.kind = kind
+        self.strategy = strategy
+        self.clock = clock
         self.table = table  # includeObject value when Table output was asked for
         self.sent_columns = False
 
@@ -123,8 +123,9 @@ class _Stream:
     async def send(self, event_type: str, obj: JsonObj, cached: CacheEvent | None = None,
                    *, body: bytes | None = None) -> None:
         if self.table is not None and event_type not in ("BOOKMARK", "ERROR"):
-            table = rules.to_table(self.kind, [obj], include_object=self.table, now=now_utc(),
-                                   include_columns=not self.sent_columns)
+            table = self.strategy.to_table([obj], include_object=self.table,
+                                           now=self.clock.now(),
+                                           include_columns=not self.sent_columns)
             table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
             self.sent_columns = True
             await self.response.write(_line(event_type, table))
@@ -164,17 +165,18 @@ def _timeout(scope: Scope, state: ServerState) -> float:
 async def watch_handler(state: ServerState, scope: Scope, request: web.Request
                         ) -> web.StreamResponse:
     kind, target = scope.target.kind, scope.target
-    matches = watch_matcher(kind, scope.query, target.name)
-    index = selection_index(kind, scope.query, target.name)
+    strategy = state.strategy(kind)
+    matches = watch_matcher(strategy, scope.query, target.name)
+    index = selection_index(strategy, scope.query, target.name)
     table = table_options(scope) if wants_table(request.headers.get("Accept", "")) else None
-    deadline = time.monotonic() + _timeout(scope, state)
+    deadline = state.clock.monotonic() + _timeout(scope, state)
     cache = await state.caches.get(kind)
     start_rv = parse_resource_version(scope.query)
     response = web.StreamResponse(headers={"Content-Type": "application/json",
                                            "Cache-Control": "no-cache, private"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    stream = _Stream(request, response, kind, table)
+    stream = _Stream(request, response, strategy, table, state.clock)
     state.metrics.watch_started(kind.group, kind.plural)
     try:
         await _serve(state, scope, cache, stream, matches, index, start_rv, deadline)
@@ -223,10 +225,11 @@ async def _follow(state: ServerState, scope: Scope, cache: KindCache, sub: Subsc
                   last_rv: int, deadline: float) -> None:
     bookmarks = scope.flag("allowWatchBookmarks")
     interval = state.config.bookmark_interval
-    next_bookmark = time.monotonic() + interval
+    clock = state.clock
+    next_bookmark = clock.monotonic() + interval
     kind = scope.target.kind
     while not sub.closed or sub.queue:
-        now = time.monotonic()
+        now = clock.monotonic()
         if now >= deadline:
             return
         wait = min(deadline - now, next_bookmark - now if bookmarks else deadline - now,
@@ -238,8 +241,8 @@ async def _follow(state: ServerState, scope: Scope, cache: KindCache, sub: Subsc
             last_rv = max(last_rv, event.rv)
             if seen is not None:
                 await stream.send(seen[0], seen[1], event)
-        if bookmarks and time.monotonic() >= next_bookmark:
+        if bookmarks and clock.monotonic() >= next_bookmark:
             await stream.send("BOOKMARK", _bookmark(kind, max(last_rv, cache.revision)))
-            next_bookmark = time.monotonic() + interval
+            next_bookmark = clock.monotonic() + interval
 
 

@@ -19,10 +19,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kboot.controlplane.api.registry import KINDS, ResourceKind
+from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.errors import ApiError, JsonObj, gone_too_old
 from kboot.controlplane.apiserver.fanout import Fanout, IndexSpec, Subscriber
 from kboot.controlplane.apiserver.storage import ObjectStorage, collection_prefix
+from kboot.controlplane.apiserver.strategy import Strategy
 from kboot.controlplane.store.base import Compacted, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -208,21 +209,53 @@ class KindCache:
 
 
 class WatchCaches:
-    """All kinds' caches, started together; ``get`` waits until a cache has listed."""
+    """One cache per served kind, started together; ``get`` waits until a cache has listed.
+
+    The caches follow the storage's kind registry: a kind registered while the server runs
+    gets a cache (started at once when the others run), an unregistered one loses it (its
+    watch streams end)."""
 
     def __init__(self, storage: ObjectStorage) -> None:
-        self.caches = {(k.group, k.plural): KindCache(storage, k) for k in KINDS}
-        self.tasks: list[asyncio.Task[None]] = []
+        self.storage = storage
+        self.caches = {(k.group, k.plural): KindCache(storage, k) for k in storage.kinds.kinds()}
+        self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self.started = False
+        self._retired: list[asyncio.Task[None]] = []  # caches of unregistered kinds, ending
+        self._unsubscribe = storage.kinds.subscribe(self._kinds_changed)
+
+    def _kinds_changed(self, change: str, strategy: Strategy) -> None:
+        kind = strategy.kind
+        key = (kind.group, kind.plural)
+        if change == "added":
+            self.caches[key] = KindCache(self.storage, kind)
+            if self.started:
+                self._start(key)
+            return
+        cache = self.caches.pop(key, None)
+        task = self.tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+            self._retired.append(task)
+        if cache is not None:
+            cache.close_subscribers()
+
+    def _start(self, key: tuple[str, str]) -> None:
+        cache = self.caches[key]
+        self.tasks[key] = asyncio.create_task(cache.run(), name=f"watchcache-{cache.prefix}")
 
     def start(self) -> None:
-        for cache in self.caches.values():
-            self.tasks.append(asyncio.create_task(cache.run(), name=f"watchcache-{cache.prefix}"))
+        self.started = True
+        for key in self.caches:
+            self._start(key)
 
     async def stop(self) -> None:
-        for task in self.tasks:
+        self.started = False
+        tasks = [*self.tasks.values(), *self._retired]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.tasks.clear()
+        self._retired.clear()
 
     def end_watches(self) -> None:
         """Close every subscription, so open watch streams end cleanly (shutdown)."""
@@ -230,7 +263,9 @@ class WatchCaches:
             cache.close_subscribers()
 
     async def get(self, kind: ResourceKind) -> KindCache:
-        cache = self.caches[(kind.group, kind.plural)]
+        cache = self.caches.get((kind.group, kind.plural))
+        if cache is None:  # unregistered after the request was routed
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if not cache.ready.is_set():
             try:
                 await asyncio.wait_for(cache.ready.wait(), 30)

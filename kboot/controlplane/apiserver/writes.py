@@ -34,6 +34,7 @@ async def guarded_update(storage: ObjectStorage, kind: ResourceKind, namespace: 
     costs a conflict and a real read. Only for writes whose ``compute`` never fails merely
     because its input is older than the store (e.g. bindings: "already assigned" and
     "being deleted" only ever become true)."""
+    strategy = storage.kinds.strategy(kind)
     for attempt in range(MAX_ATTEMPTS):
         if attempt == 0 and suggestion is not None:
             current = suggestion
@@ -45,7 +46,7 @@ async def guarded_update(storage: ObjectStorage, kind: ResourceKind, namespace: 
         if dry_run:
             return new
         try:
-            if is_being_removed(kind, new):
+            if is_being_removed(strategy, new):
                 return await storage.delete(kind, new, expected=revision_of(current))
             return await storage.update(kind, new, expected=revision_of(current))
         except ApiError as err:

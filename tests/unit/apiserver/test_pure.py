@@ -9,11 +9,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kboot.controlplane.apiserver import codec, discovery, tokens
 from kboot.controlplane.apiserver.authz import Attributes, rule_allows
 from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.kinds import KindRegistry
 from kboot.controlplane.apiserver.listing import decode_continue, encode_continue
 from kboot.controlplane.apiserver.metrics import Metrics
 from kboot.controlplane.apiserver.routing import UnknownResource, parse_path, verb_for
 from kboot.controlplane.apiserver.watch import classify
 from kboot.controlplane.apiserver.watchcache import CacheEvent
+
+KINDS = KindRegistry.builtin()
 
 
 @pytest.mark.parametrize(("path", "expected"), [
@@ -27,7 +30,7 @@ from kboot.controlplane.apiserver.watchcache import CacheEvent
     ("/apis/rbac.authorization.k8s.io/v1/clusterroles", ("clusterroles", None, None, None)),
 ])
 def test_parse_path(path: str, expected: tuple[str, str | None, str | None, str | None]) -> None:
-    t = parse_path(path)
+    t = parse_path(path, KINDS)
     assert t is not None
     assert (t.kind.plural, t.namespace, t.name, t.subresource) == expected
 
@@ -37,12 +40,12 @@ def test_parse_path(path: str, expected: tuple[str, str | None, str | None, str 
                                   "/api/v1/namespaces/a/configmaps/c/scale"])
 def test_parse_path_unknown(path: str) -> None:
     with pytest.raises(UnknownResource):
-        parse_path(path)
+        parse_path(path, KINDS)
 
 
 def test_non_resource_paths() -> None:
-    assert parse_path("/api") is None and parse_path("/apis/apps/v1") is None
-    assert parse_path("/version") is None
+    assert parse_path("/api", KINDS) is None and parse_path("/apis/apps/v1", KINDS) is None
+    assert parse_path("/version", KINDS) is None
 
 
 @pytest.mark.parametrize(("method", "path", "watch", "verb"), [
@@ -54,7 +57,7 @@ def test_non_resource_paths() -> None:
     ("PATCH", "/api/v1/namespaces/a/pods/p/status", False, "patch"),
 ])
 def test_verbs(method: str, path: str, watch: bool, verb: str) -> None:
-    target = parse_path(path)
+    target = parse_path(path, KINDS)
     assert target is not None and verb_for(method, target, watch=watch) == verb
 
 
@@ -135,20 +138,20 @@ def test_service_account_tokens(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivate
 
 
 def test_discovery_documents() -> None:
-    core = discovery.resource_list("", "v1")
+    core = discovery.resource_list(KINDS, "", "v1")
     assert core is not None
     names = {r["name"]: r for r in core["resources"]}
     assert names["pods"]["categories"] == ["all"] and names["pods"]["shortNames"] == ["po"]
     assert names["pods/eviction"]["group"] == "policy"
-    apps = discovery.resource_list("apps", "v1")
+    apps = discovery.resource_list(KINDS, "apps", "v1")
     assert apps is not None
     scale = {r["name"]: r for r in apps["resources"]}["deployments/scale"]
     assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
-    agg = discovery.aggregated(False)
+    agg = discovery.aggregated(KINDS, False)
     assert agg["kind"] == "APIGroupDiscoveryList"
     groups = {i["metadata"]["name"] for i in agg["items"]}
     assert {"apps", "batch", "rbac.authorization.k8s.io"} <= groups and "" not in groups
-    core_agg = discovery.aggregated(True)["items"][0]["versions"][0]["resources"]
+    core_agg = discovery.aggregated(KINDS, True)["items"][0]["versions"][0]["resources"]
     pods = next(r for r in core_agg if r["resource"] == "pods")
     assert pods["scope"] == "Namespaced"
     assert {s["subresource"] for s in pods["subresources"]} >= {"status", "log", "exec"}

@@ -226,7 +226,7 @@ async def test_consistent_list_never_misses_a_write_the_cache_has_not_applied() 
         await h.json("POST", base, {"metadata": {"name": "before"}}, expect=201)
         caches = h.state.caches
         frozen = caches.peek(CONFIGMAPS)
-        for t in caches.tasks:
+        for t in caches.tasks.values():
             if t.get_name() == f"watchcache-{frozen.prefix}":
                 t.cancel()
                 await asyncio.gather(t, return_exceptions=True)
