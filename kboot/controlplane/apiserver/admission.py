@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request, invalid
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_request, invalid
 from kboot.controlplane.apiserver.strategy import Strategy
 
 if TYPE_CHECKING:
@@ -210,5 +210,5 @@ def is_being_removed(strategy: Strategy, obj: JsonObj) -> bool:
     return not strategy.holds_removal(obj)
 
 
-def unwrap_api_error(err: Any) -> ApiError:
-    return ApiError(err.code, err.reason, err.message)
+def unwrap_api_error(err: Any) -> StatusError:
+    return StatusError(err.code, err.reason, err.message)

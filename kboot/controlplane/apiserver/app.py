@@ -4,7 +4,7 @@ Every request goes through the same steps: public endpoints (``/version``, healt
 first; everything else is authenticated (client certificate, then bearer token; anonymous →
 401), classified (non-resource path or a resource :class:`~.routing.Target`), authorized
 (Node, then RBAC; 403 with upstream's wording) and handed to its handler. Handlers raise
-ApiError; the middleware renders it as a ``Status`` and records metrics. An unexpected exception
+StatusError; the middleware renders it as a ``Status`` and records metrics. An unexpected exception
 is logged and becomes a 500 — bad input must never get there.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -44,7 +43,7 @@ from kboot.controlplane.apiserver.codec import (
     wants_table,
 )
 from kboot.controlplane.apiserver.errors import (
-    ApiError,
+    StatusError,
     bad_request,
     forbidden,
     forbidden_message,
@@ -68,18 +67,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.monotonic()
+    clock = request.app[STATE].clock
+    started = clock.monotonic()
     code = 500
     try:
         response = await handler(request)
         code = response.status
         return response
-    except ApiError as err:
+    except StatusError as err:
         code = err.code
         return status_response(err)
     except ApiRuleError as err:
         code = err.code
-        return status_response(ApiError(err.code, err.reason, err.message))
+        return status_response(StatusError(err.code, err.reason, err.message))
     except web.HTTPRequestEntityTooLarge:  # a body without Content-Length read past the limit
         code = 413
         return status_response(too_large())
@@ -88,7 +88,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except StoreUnavailable:
         code = 503
-        return status_response(ApiError(503, "ServiceUnavailable", "the storage backend is "
+        return status_response(StatusError(503, "ServiceUnavailable", "the storage backend is "
                                         "unavailable; retry later", headers={"Retry-After": "1"}))
     except RecursionError:  # decoding bounds depth; this is the net under every later walk
         code = 400
@@ -96,13 +96,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return status_response(bad_request("the request is nested too deeply to be processed"))
     except Exception as err:  # a bug: never let it escape as a bare traceback
         log.exception("internal error serving %s %s", request.method, request.path)
-        return status_response(ApiError(500, "InternalError",
+        return status_response(StatusError(500, "InternalError",
                                         f"Internal error occurred: {type(err).__name__}"))
     finally:
         labels = request.get(METRIC, ("", "", ""))
         request.app[STATE].metrics.observe(verb=labels[0] or request.method, group=labels[1],
                                            resource=labels[2], code=code,
-                                           seconds=time.monotonic() - started)
+                                           seconds=clock.monotonic() - started)
 
 
 async def _public(request: web.Request, state: ServerState) -> web.StreamResponse | None:
@@ -141,13 +141,13 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     try:
         target = parse_path(request.path, state.kinds)
     except UnknownResource:
-        raise ApiError(404, "NotFound", "the server could not find the requested resource"
+        raise StatusError(404, "NotFound", "the server could not find the requested resource"
                        ) from None
     if target is None:
         attrs = Attributes(verb=request.method.lower() if request.method != "GET" else "get",
                            path=request.path)
         if not state.authorizer.authorize(user, attrs).allowed:
-            raise ApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot get path '
+            raise StatusError(403, "Forbidden", f'forbidden: User "{user.name}" cannot get path '
                            f'"{request.path}"')
         return await _non_resource(request, state)
     watching = request.query.get("watch", "").lower() in ("true", "1")
@@ -272,7 +272,7 @@ async def _non_resource(request: web.Request, state: ServerState) -> web.StreamR
     elif parts[0] == "apis" and len(parts) == 3:
         doc = discovery.resource_list(state.kinds, parts[1], parts[2])
     if doc is None:
-        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        raise StatusError(404, "NotFound", "the server could not find the requested resource")
     return json_response(doc)
 
 
@@ -286,7 +286,7 @@ def _openapi(request: web.Request, state: ServerState, path: str) -> web.StreamR
                      else "no-cache, private")
             return web.Response(body=doc, headers={"Content-Type": "application/json",
                                                    "Cache-Control": cache})
-    raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    raise StatusError(404, "NotFound", "the server could not find the requested resource")
 
 
 def build_app(state: ServerState) -> web.Application:

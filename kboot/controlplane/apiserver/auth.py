@@ -17,14 +17,13 @@ import hmac
 import io
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kboot.controlplane.api import bootstraptokens
 from kboot.controlplane.apiserver import satokens, tokens
+from kboot.controlplane.client.clock import Clock, LoopClock
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +94,12 @@ class Authenticator:
                  sa_key: tokens.PublicKey | None = None,
                  objects: satokens.ObjectLookup | None = None,
                  token_policy: satokens.TokenPolicy | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock | None = None) -> None:
         self.static_tokens = static_tokens or {}
         self.sa_key = sa_key
         self.objects = objects
         self.token_policy = token_policy or satokens.TokenPolicy()
-        self.clock = clock
+        self.clock: Clock = clock or LoopClock()
 
     def authenticate(self, peercert: dict[str, Any] | None,
                      authorization: str | None) -> UserInfo | None:
@@ -134,7 +133,7 @@ class Authenticator:
             return None
         if data.get("usage-bootstrap-authentication") != "true":
             return None
-        if bootstraptokens.is_expired(obj, self.clock()):
+        if bootstraptokens.is_expired(obj, self.clock.now()):
             log.info("rejected expired bootstrap token %s", token_id)
             return None
         extra = [g for g in data.get("auth-extra-groups", "").split(",") if g]
@@ -145,9 +144,9 @@ class Authenticator:
         if self.objects is None:
             return None
         try:
-            claims = tokens.verify(self.sa_key, token)
+            claims = tokens.verify(self.sa_key, token, now=self.clock.time())
             sa = satokens.validate(claims, token, policy=self.token_policy,
-                                   objects=self.objects, now=self.clock())
+                                   objects=self.objects, now=self.clock.now())
         except tokens.TokenError as err:  # incl. satokens.TokenRejected
             log.debug("rejected service-account token: %s", err)
             return None

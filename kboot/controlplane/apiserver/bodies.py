@@ -13,17 +13,17 @@ from typing import Any
 from kboot.controlplane.api import typed
 from kboot.controlplane.api.field_errors import FieldError, invalid_message
 from kboot.controlplane.api.schemas import definitions, extra_definition_name
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_request
 
 
 def invalid_body(kind: str, name: str, errors: list[FieldError], *,
-                 group: str = "") -> ApiError:
+                 group: str = "") -> StatusError:
     """A 422 ``Invalid`` for ``errors`` in a ``kind`` body (causes name the fields)."""
     details: JsonObj = {"name": name, "kind": kind,
                         "causes": [e.cause() for e in errors]}
     if group:
         details["group"] = group
-    return ApiError(422, "Invalid", invalid_message(kind, name, errors), details=details)
+    return StatusError(422, "Invalid", invalid_message(kind, name, errors), details=details)
 
 
 def json_type(value: Any) -> str:

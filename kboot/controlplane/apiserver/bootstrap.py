@@ -15,7 +15,7 @@ from typing import Any
 
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.admission import WriteOptions, admit_create
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.writes import guarded_update
 from kboot.controlplane.client.clock import Clock
@@ -177,7 +177,7 @@ async def ensure_defaults(storage: ObjectStorage, *, service_ip: str, advertise_
                                 namespace=meta.get("namespace"), opts=opts, now=clock.now())
         try:
             await storage.create(kind, admitted)
-        except ApiError as err:
+        except StatusError as err:
             if err.code != 409:
                 raise
         else:

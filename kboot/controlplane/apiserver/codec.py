@@ -27,8 +27,8 @@ from kboot.controlplane.apiserver.decodelimits import (
     may_be_too_deep,
 )
 from kboot.controlplane.apiserver.errors import (
-    ApiError,
     JsonObj,
+    StatusError,
     bad_request,
     too_large,
     unsupported_media,
@@ -171,7 +171,7 @@ async def read_object(request: web.Request, *, empty: JsonObj | None = None
     return _as_object(await decode_body(request.app, raw, media_type(request)))
 
 
-def status_response(err: ApiError) -> web.Response:
+def status_response(err: StatusError) -> web.Response:
     """An error as upstream writes it: the ``Status`` JSON, then a newline (Go's json.Encoder)."""
     return web.Response(body=dumps(err.status()) + b"\n", status=err.code,
                         headers={**err.headers, "Content-Type": "application/json"})

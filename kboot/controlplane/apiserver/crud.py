@@ -1,7 +1,7 @@
 """Create, get, replace and delete of single objects (and ``deletecollection``).
 
 Each handler takes the server state and the parsed request scope and returns an aiohttp
-response; errors are raised as ApiError. Deletion follows upstream's lifecycle: finalizers and
+response; errors are raised as StatusError. Deletion follows upstream's lifecycle: finalizers and
 the Foreground/Orphan policies only mark the object (``deletionTimestamp``), a kind whose
 strategy gives a grace period (a scheduled pod) is deleted gracefully, everything else goes at
 once. What differs per kind is asked of the kind's :class:`~.strategy.Strategy`; this module
@@ -27,8 +27,8 @@ from kboot.controlplane.apiserver.codec import (
     read_object,
 )
 from kboot.controlplane.apiserver.errors import (
-    ApiError,
     JsonObj,
+    StatusError,
     bad_request,
     conflict,
     forbidden,
@@ -101,7 +101,7 @@ async def ensure_namespace(state: ServerState, kind: ResourceKind, namespace: st
 async def create(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target = scope.target
     if target.name is not None:
-        raise ApiError(405, "MethodNotAllowed", "POST is not supported on a named object")
+        raise StatusError(405, "MethodNotAllowed", "POST is not supported on a named object")
     body, dups = await read_object_body(request)
     obj = await create_object(state, scope, body, dups)
     return json_response(obj[0], 201, headers=warning_headers(obj[1]))
@@ -127,7 +127,7 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
         return obj, problems
     try:
         return await state.storage.create(kind, obj), problems
-    except ApiError:
+    except StatusError:
         await strategy.release(state, obj)
         raise
 
@@ -294,7 +294,7 @@ async def delete(state: ServerState, scope: Scope, request: web.Request) -> web.
         try:
             obj = await delete_object(state, scope, target.name, opts)
             return json_response(obj)
-        except ApiError as err:
+        except StatusError as err:
             if err.reason != "Conflict" or "Precondition" in err.message:
                 raise
     obj = await delete_object(state, scope, target.name, opts)
@@ -312,7 +312,7 @@ async def delete_collection(state: ServerState, scope: Scope, opts: JsonObj) -> 
             continue
         try:
             deleted.append(await delete_object(state, scope, obj["metadata"]["name"], opts))
-        except ApiError as err:
+        except StatusError as err:
             if err.code != 404:
                 raise
     return json_response({"kind": f"{kind.kind}List", "apiVersion": kind.api_version,

@@ -20,8 +20,8 @@ from kboot.controlplane.api import validation_ephemeral
 from kboot.controlplane.apiserver import admission
 from kboot.controlplane.apiserver.codec import decode, decode_object, json_response, media_type
 from kboot.controlplane.apiserver.errors import (
-    ApiError,
     JsonObj,
+    StatusError,
     conflict,
     invalid,
     method_not_allowed,
@@ -40,7 +40,7 @@ async def handle(state: ServerState, scope: Scope, request: web.Request) -> web.
         raise method_not_allowed()
     raw, media = await request.read(), media_type(request)
     if request.method == "PATCH" and media not in PATCH_TYPES[:3]:
-        raise ApiError(415, "UnsupportedMediaType",
+        raise StatusError(415, "UnsupportedMediaType",
                        f"unsupported patch type {media} on pods/ephemeralcontainers")
     body: Any = (decode_object(raw, media)[0] if request.method == "PUT"
                  else decode(raw, media).value)

@@ -31,7 +31,7 @@ from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.attributes import Attributes
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.authz import RBAC_GROUP, SUPERUSER_GROUP, Authorizer
-from kboot.controlplane.apiserver.errors import ApiError, forbidden, not_found
+from kboot.controlplane.apiserver.errors import StatusError, forbidden, not_found
 
 JsonObj = dict[str, Any]
 ROLE_KINDS = ("roles", "clusterroles")
@@ -125,6 +125,6 @@ def _name(obj: JsonObj) -> str:
     return str((obj.get("metadata") or {}).get("name") or "")
 
 
-def _forbidden(kind: ResourceKind, name: str, why: str) -> ApiError:
+def _forbidden(kind: ResourceKind, name: str, why: str) -> StatusError:
     return forbidden(kind.plural, kind.group, name,
                      f'{kind.plural}.{kind.group} "{name}" is forbidden: {why}')

@@ -16,7 +16,7 @@ from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.api.selectors import SelectorError, label_selector_from_dict
 from kboot.controlplane.apiserver.admission import rfc3339
 from kboot.controlplane.apiserver.crud import _check_preconditions as check_preconditions
-from kboot.controlplane.apiserver.errors import ApiError, internal
+from kboot.controlplane.apiserver.errors import StatusError, internal
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.writes import guarded_update
 
@@ -78,8 +78,8 @@ async def check_budgets(state: ServerState, namespace: str, name: str,
     await guarded_update(state.storage, PDB, namespace, pdb["metadata"]["name"], debit)
 
 
-def _refusal(refused: disruption.EvictionRefused) -> ApiError:
+def _refusal(refused: disruption.EvictionRefused) -> StatusError:
     if refused.code == 429:
-        return ApiError(429, "TooManyRequests", refused.message, details={
+        return StatusError(429, "TooManyRequests", refused.message, details={
             "causes": [{"reason": "DisruptionBudget", "message": refused.cause}]})
-    return ApiError(403, "Forbidden", refused.message)
+    return StatusError(403, "Forbidden", refused.message)

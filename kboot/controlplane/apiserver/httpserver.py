@@ -23,7 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from kboot.controlplane.apiserver.codec import status_response
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +32,18 @@ MAX_FIELD = 64 * 1024  # one header line
 MAX_HEADERS = 128
 
 
-def error_status(status: int, exc: BaseException | None, message: str | None) -> ApiError:
+def error_status(status: int, exc: BaseException | None, message: str | None) -> StatusError:
     """The Status for a request the HTTP layer could not handle."""
     if isinstance(exc, LineTooLong) or (message or "").startswith("Too many headers"):
-        return ApiError(431, "RequestHeaderFieldsTooLarge",
+        return StatusError(431, "RequestHeaderFieldsTooLarge",
                         f"request header fields too large: the request line and each header "
                         f"may be at most {MAX_LINE} bytes, at most {MAX_HEADERS} headers")
     if status == 400:
         detail = (message or str(exc or "") or "malformed request").splitlines()[0][:300]
-        return ApiError(400, "BadRequest", f"malformed HTTP request: {detail}")
+        return StatusError(400, "BadRequest", f"malformed HTTP request: {detail}")
     if status == 504:
-        return ApiError(504, "Timeout", "the request timed out")
-    return ApiError(500, "InternalError", "Internal error occurred: the HTTP layer failed")
+        return StatusError(504, "Timeout", "the request timed out")
+    return StatusError(500, "InternalError", "Internal error occurred: the HTTP layer failed")
 
 
 class _StatusRequestHandler(RequestHandler):

@@ -27,7 +27,12 @@ from multidict import MultiMapping
 from kboot.controlplane.api import names
 from kboot.controlplane.apiserver.attributes import Attributes, Decision
 from kboot.controlplane.apiserver.auth import UserInfo
-from kboot.controlplane.apiserver.errors import ApiError, bad_request, forbidden, forbidden_message
+from kboot.controlplane.apiserver.errors import (
+    StatusError,
+    bad_request,
+    forbidden,
+    forbidden_message,
+)
 
 USER_HEADER = "Impersonate-User"
 GROUP_HEADER = "Impersonate-Group"
@@ -101,7 +106,7 @@ def _checks(wanted: Requested) -> list[Attributes]:
     return checks
 
 
-def _refused(caller: UserInfo, attrs: Attributes) -> ApiError:
+def _refused(caller: UserInfo, attrs: Attributes) -> StatusError:
     """403 in upstream's words: ``users "bob" is forbidden: User "alice" cannot impersonate
     resource "users" in API group "" at the cluster scope``."""
     resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import streams
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_request
 from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.state import Scope, ServerState
 
@@ -63,7 +63,7 @@ def kubelet_address(node: JsonObj) -> tuple[str, int]:
     ip = next((a.get("address") for a in addresses if a.get("type") == "InternalIP"), None)
     ip = ip or next((a.get("address") for a in addresses), None)
     if not ip:
-        raise ApiError(503, "ServiceUnavailable",
+        raise StatusError(503, "ServiceUnavailable",
                        f"node {node['metadata']['name']} has no address to reach its kubelet")
     port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get(
         "Port", DEFAULT_KUBELET_PORT)
@@ -105,11 +105,11 @@ async def logs(state: ServerState, scope: Scope, request: web.Request) -> web.St
         try:
             upstream = await session.get(url)
         except (aiohttp.ClientError, OSError) as err:
-            raise ApiError(502, "InternalError", f"Get \"{url}\": {err}") from None
+            raise StatusError(502, "InternalError", f"Get \"{url}\": {err}") from None
         async with upstream:
             if upstream.status != 200:
                 text = (await upstream.text())[:2000]
-                raise ApiError(upstream.status if upstream.status < 600 else 502,
+                raise StatusError(upstream.status if upstream.status < 600 else 502,
                                "BadRequest" if upstream.status == 400 else "InternalError",
                                text or f"kubelet answered {upstream.status}")
             response = web.StreamResponse(headers={"Content-Type": "text/plain"})
@@ -160,7 +160,7 @@ async def _websocket_proxy(state: ServerState, request: web.Request, url: str
             upstream = await session.ws_connect(url, protocols=offered, max_msg_size=0,
                                                 autoping=True)
         except (aiohttp.ClientError, OSError) as err:
-            raise ApiError(502, "InternalError", f"error dialing kubelet: {err}") from None
+            raise StatusError(502, "InternalError", f"error dialing kubelet: {err}") from None
         async with upstream:
             chosen = upstream.protocol
             client = web.WebSocketResponse(protocols=[chosen] if chosen else (), max_msg_size=0)

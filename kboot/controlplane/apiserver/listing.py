@@ -21,7 +21,7 @@ from kboot.controlplane.api import selectors
 from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.codec import dumps, json_response, wants_table
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_request
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.storage import collection_prefix
 from kboot.controlplane.apiserver.strategy import Strategy
@@ -184,9 +184,9 @@ async def _paged(state: ServerState, kind: ResourceKind, ns: str | None, matches
             page = await state.storage.list(kind, ns, revision=revision,
                                             limit=max(want, min(MAX_PAGE_SCAN, want * 2))
                                             if limit else 0, start_after=start)
-        except ApiError as err:
+        except StatusError as err:
             if err.code == 410 and from_token:
-                raise ApiError(410, "Expired", CONTINUE_EXPIRED) from None
+                raise StatusError(410, "Expired", CONTINUE_EXPIRED) from None
             raise
         revision = page.revision
         for obj in page.items:

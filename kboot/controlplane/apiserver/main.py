@@ -37,6 +37,7 @@ from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.tokens import load_private_key, load_public_key
 from kboot.controlplane.apiserver.watchcache import WatchCaches
+from kboot.controlplane.client.clock import Clock, LoopClock
 from kboot.controlplane.store import open_store
 
 log = logging.getLogger(__name__)
@@ -102,12 +103,13 @@ def build_state(cfg: ServerConfig) -> ServerState:
                  if cfg.encryption_provider_config else None)
     storage = ObjectStorage(open_store(cfg.storage), encryptor=encryptor)
     caches = WatchCaches(storage)
-    authenticator = Authenticator(
+    clock = LoopClock()
+    authenticator = Authenticator(clock=clock,
         static_tokens=load_token_file(cfg.token_auth_file) if cfg.token_auth_file else None,
         sa_key=(load_public_key(Path(cfg.service_account_key_file).read_bytes())
                 if cfg.service_account_key_file else None),
         objects=cache_lookup(caches), token_policy=token_policy(cfg))
-    state = assemble(cfg, storage, caches, authenticator)
+    state = assemble(cfg, storage, caches, authenticator, clock=clock)
     if cfg.service_account_key_file:
         state.sa_signing_key = load_private_key(Path(cfg.service_account_key_file).read_bytes())
     return state
@@ -131,9 +133,10 @@ def token_policy(cfg: ServerConfig) -> TokenPolicy:
 
 
 def assemble(cfg: ServerConfig, storage: ObjectStorage, caches: WatchCaches,
-             authenticator: Authenticator) -> ServerState:
-    """The server state from its parts (tests build the parts in memory)."""
-    return ServerState(
+             authenticator: Authenticator, *, clock: Clock | None = None) -> ServerState:
+    """The server state from its parts (tests build the parts in memory); ``clock`` is the
+    one every handler reads time from (the authenticator should share it)."""
+    return ServerState(clock=clock or LoopClock(),
         config=cfg, storage=storage, caches=caches, authenticator=authenticator,
         authorizer=Authorizer(caches),
         allocators=ServiceAllocators(caches, cidr=cfg.service_cluster_ip_range,

@@ -27,8 +27,8 @@ from kboot.controlplane.apiserver.crud import (
     warning_headers,
 )
 from kboot.controlplane.apiserver.errors import (
-    ApiError,
     JsonObj,
+    StatusError,
     bad_request,
     conflict,
     unsupported_media,
@@ -36,7 +36,7 @@ from kboot.controlplane.apiserver.errors import (
 from kboot.controlplane.apiserver.state import Scope, ServerState
 
 
-def rule_error(err: ApiRuleError) -> ApiError:
+def rule_error(err: ApiRuleError) -> StatusError:
     details = None
     message = err.message
     causes = getattr(err, "causes", None)
@@ -48,7 +48,7 @@ def rule_error(err: ApiRuleError) -> ApiError:
         message = f"{err.field}: {err.message}"
         details = {"causes": [{"reason": "FieldValueInvalid", "message": err.message,
                                "field": err.field}]}
-    return ApiError(err.code, err.reason, message, details=details)
+    return StatusError(err.code, err.reason, message, details=details)
 
 
 def _apply_patch(kind: Any, media: str, current: JsonObj, body: Any) -> JsonObj:
@@ -138,7 +138,7 @@ async def _server_side_apply(state: ServerState, scope: Scope, raw: Any,
                                             [],
                                             applied=True)
             return json_response(obj, 201, headers=warning_headers(problems + more))
-        except ApiError as err:
+        except StatusError as err:
             if err.reason != "AlreadyExists":  # created meanwhile: apply to it instead
                 raise
 

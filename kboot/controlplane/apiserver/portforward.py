@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from kboot.controlplane.api.registry import lookup
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_request
 from kboot.controlplane.apiserver.kubeletproxy import _relay as relay_messages
 from kboot.controlplane.apiserver.kubeletproxy import _segments, kubelet_address
 from kboot.controlplane.apiserver.routing import Target
@@ -98,7 +98,7 @@ async def _dial_spdy(state: ServerState, ip: str, port: int, path: str, versions
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(ip, port, ssl=_ssl(state), limit=1 << 18), 10)
     except (TimeoutError, OSError) as err:
-        raise ApiError(502, "InternalError", f"error dialing kubelet at {ip}:{port}: {err}"
+        raise StatusError(502, "InternalError", f"error dialing kubelet at {ip}:{port}: {err}"
                        ) from None
     stream = conn.StreamConn(reader, writer)
     try:
@@ -111,15 +111,15 @@ async def _dial_spdy(state: ServerState, ip: str, port: int, path: str, versions
             length = int(headers.get("content-length", "0") or 0)
             body = await asyncio.wait_for(reader.read(min(length, 4096)), 10) if length else b""
             text = body.decode(errors="replace").strip() or f"kubelet answered {status}"
-            raise ApiError(status if 400 <= status < 600 else 502,
+            raise StatusError(status if 400 <= status < 600 else 502,
                            REASONS.get(status, "InternalError"), text)
         return _Upgraded(stream, headers.get(SPDY_VERSION_HEADER.lower(), ""))
     except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
             ValueError) as err:
         await stream.close()
-        raise ApiError(502, "InternalError", f"error upgrading the kubelet connection: {err}"
+        raise StatusError(502, "InternalError", f"error upgrading the kubelet connection: {err}"
                        ) from None
-    except ApiError:
+    except StatusError:
         await stream.close()
         raise
 
@@ -159,11 +159,11 @@ async def _websocket(state: ServerState, request: web.Request, url: str) -> web.
         try:
             upstream = await session.ws_connect(url, protocols=offered, max_msg_size=0)
         except aiohttp.WSServerHandshakeError as err:
-            raise ApiError(err.status if 400 <= err.status < 600 else 502,
+            raise StatusError(err.status if 400 <= err.status < 600 else 502,
                            REASONS.get(err.status, "InternalError"),
                            f"the kubelet refused the port-forward: {err.message}") from None
         except (aiohttp.ClientError, OSError) as err:
-            raise ApiError(502, "InternalError", f"error dialing kubelet: {err}") from None
+            raise StatusError(502, "InternalError", f"error dialing kubelet: {err}") from None
         async with upstream:
             chosen = upstream.protocol
             client = web.WebSocketResponse(protocols=[chosen] if chosen else (), max_msg_size=0)

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError
 from kboot.controlplane.errors import ControlPlaneError
 
 MAGIC = b"k8s\x00"
@@ -192,8 +192,8 @@ class _Unsupported(ControlPlaneError):
     pass
 
 
-def _unsupported(message: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType",
+def _unsupported(message: str) -> StatusError:
+    return StatusError(415, "UnsupportedMediaType",
                     f"kboot-apiserver cannot decode this protobuf body ({message}); send "
                     f"JSON instead (e.g. kubectl create -f / kubectl apply -f)")
 

@@ -15,8 +15,8 @@ from typing import Protocol
 
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.errors import (
-    ApiError,
     JsonObj,
+    StatusError,
     already_exists,
     conflict,
     gone_too_old,
@@ -84,7 +84,7 @@ class ObjectStorage:
         meta.pop("resourceVersion", None)
         data = json.dumps({**obj, "metadata": meta}, separators=(",", ":")).encode()
         if len(data) > MAX_OBJECT_BYTES:
-            raise ApiError(413, "RequestEntityTooLarge",
+            raise StatusError(413, "RequestEntityTooLarge",
                            f"Request entity too large: object is {len(data)} bytes, "
                            f"limit is {MAX_OBJECT_BYTES}")
         if self._encrypted(kind) and self.encryptor is not None:
@@ -155,9 +155,9 @@ class ObjectStorage:
         return ListPage(items, result.revision, result.more, last)
 
 
-def too_large_revision(requested: int, current: int) -> ApiError:
+def too_large_revision(requested: int, current: int) -> StatusError:
     """Upstream's answer to a read at a revision the store has not reached (504, retryable)."""
-    return ApiError(504, "Timeout", f"Too large resource version: {requested}, current: "
+    return StatusError(504, "Timeout", f"Too large resource version: {requested}, current: "
                     f"{current}", details={"causes": [{"reason": "ResourceVersionTooLarge",
                                                        "message": "Too large resource version"}],
                                            "retryAfterSeconds": 1},

@@ -25,8 +25,8 @@ from kboot.controlplane.apiserver.crud import (
     read_object_body,
 )
 from kboot.controlplane.apiserver.errors import (
-    ApiError,
     JsonObj,
+    StatusError,
     bad_request,
     conflict,
     method_not_allowed,
@@ -84,7 +84,7 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
         raise method_not_allowed()
     media = media_type(request)
     if request.method == "PATCH" and media not in PATCH_TYPES[:3]:
-        raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {media} on scale")
+        raise StatusError(415, "UnsupportedMediaType", f"unsupported patch type {media} on scale")
     body: Any = (typed_body("Scale", (await read_object_body(request))[0], name=target.name,
                             group="autoscaling") if request.method == "PUT"
                  else (await read_decoded(request)).value)

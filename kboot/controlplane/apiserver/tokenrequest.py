@@ -21,7 +21,13 @@ from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import tokens
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.codec import decode_object, json_response, media_type
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request, conflict, forbidden
+from kboot.controlplane.apiserver.errors import (
+    JsonObj,
+    StatusError,
+    bad_request,
+    conflict,
+    forbidden,
+)
 from kboot.controlplane.apiserver.state import ServerState
 
 PATH_RE = re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)/token$")
@@ -33,7 +39,7 @@ def _expiration(spec: JsonObj) -> int:
     seconds = spec.get("expirationSeconds", DEFAULT_SECONDS)
     if not isinstance(seconds, int) or isinstance(seconds, bool) or not (
             MIN_SECONDS <= seconds <= MAX_SECONDS):
-        raise ApiError(422, "Invalid", "TokenRequest is invalid: spec.expirationSeconds: "
+        raise StatusError(422, "Invalid", "TokenRequest is invalid: spec.expirationSeconds: "
                        "Invalid value: may not specify a duration less than 10 minutes",
                        details={"causes": [{"reason": "FieldValueInvalid",
                                             "field": "spec.expirationSeconds",
@@ -51,13 +57,13 @@ def _audiences(spec: JsonObj, default: tuple[str, ...]) -> list[str]:
     return list(value) or list(default)
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(422, "Invalid", f"TokenRequest is invalid: {field}: {message}",
+def _invalid(field: str, message: str) -> StatusError:
+    return StatusError(422, "Invalid", f"TokenRequest is invalid: {field}: {message}",
                     details={"causes": [{"reason": "FieldValueInvalid", "field": field,
                                          "message": message}]})
 
 
-def _node_forbidden(account: str, why: str) -> ApiError:
+def _node_forbidden(account: str, why: str) -> StatusError:
     return forbidden("serviceaccounts", "", account,
                      f'serviceaccounts "{account}" is forbidden: {why}')
 
@@ -105,7 +111,7 @@ async def _bound_object(state: ServerState, namespace: str, account: str, user: 
 async def token_request(state: ServerState, namespace: str, name: str,
                         request: web.Request, user: UserInfo) -> web.Response:
     if state.sa_signing_key is None:
-        raise ApiError(503, "ServiceUnavailable", "token signing is not configured: "
+        raise StatusError(503, "ServiceUnavailable", "token signing is not configured: "
                        "--service-account-key-file must hold a private key")
     raw = await request.read()
     body = decode_object(raw, media_type(request))[0] if raw.strip() else {}
@@ -119,7 +125,8 @@ async def token_request(state: ServerState, namespace: str, name: str,
     policy = state.authenticator.token_policy
     audiences = _audiences(spec, policy.api_audiences)
     bound = await _bound_object(state, namespace, name, user, spec)
-    token = tokens.issue(state.sa_signing_key, namespace=namespace, name=name,
+    now = state.clock.now()
+    token = tokens.issue(state.sa_signing_key, namespace=namespace, name=name, now=now.timestamp(),
                          uid=account["metadata"].get("uid", ""), expires_in=seconds,
                          audiences=audiences, issuer=policy.issuer,
                          pod=bound[1] if bound and bound[0] == "pod" else None,
@@ -127,7 +134,7 @@ async def token_request(state: ServerState, namespace: str, name: str,
     out_spec = {**spec, "audiences": audiences, "expirationSeconds": seconds}
     if bound is not None:
         out_spec["boundObjectRef"] = {**spec["boundObjectRef"], "uid": bound[1][1]}
-    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+    expires = now + datetime.timedelta(seconds=seconds)
     return json_response({"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
                           "metadata": {"name": name, "namespace": namespace,
                                        "creationTimestamp": None},

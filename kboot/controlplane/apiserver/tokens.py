@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -57,22 +56,23 @@ def load_public_key(pem: bytes) -> PublicKey:
 def issue(key: PrivateKey, *, namespace: str, name: str, uid: str,
           expires_in: int | None = None, audiences: list[str] | None = None,
           pod: tuple[str, str] | None = None, secret: tuple[str, str] | None = None,
-          issuer: str = ISSUER) -> str:
+          issuer: str = ISSUER, now: float) -> str:
     """A ServiceAccount token for ``system:serviceaccount:<namespace>:<name>`` (ServiceAccount
     ``uid``), optionally for ``audiences`` and bound to a pod or a Secret ``(name, uid)``: the
-    apiserver accepts it only while that account and that object exist with those uids."""
-    now = int(time.time())
+    apiserver accepts it only while that account and that object exist with those uids.
+    ``now`` (epoch seconds, from the server's clock) is the issue time."""
+    issued = int(now)
     k8s: dict[str, Any] = {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}}
     if pod is not None:
         k8s["pod"] = {"name": pod[0], "uid": pod[1]}
     if secret is not None:
         k8s["secret"] = {"name": secret[0], "uid": secret[1]}
     claims: dict[str, Any] = {"iss": issuer, "sub": f"system:serviceaccount:{namespace}:{name}",
-                              "iat": now, "nbf": now, "kubernetes.io": k8s}
+                              "iat": issued, "nbf": issued, "kubernetes.io": k8s}
     if audiences:
         claims["aud"] = audiences
     if expires_in:
-        claims["exp"] = now + expires_in
+        claims["exp"] = issued + expires_in
     return sign_claims(key, claims)
 
 
@@ -97,8 +97,9 @@ def load_private_key(pem: bytes) -> PrivateKey | None:
     return key if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) else None
 
 
-def verify(key: PublicKey, token: str) -> dict[str, Any]:
-    """The claims of a valid, unexpired token; TokenError otherwise."""
+def verify(key: PublicKey, token: str, *, now: float) -> dict[str, Any]:
+    """The claims of a valid token unexpired at ``now`` (epoch seconds); TokenError
+    otherwise."""
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenError("not a JWT")
@@ -123,6 +124,6 @@ def verify(key: PublicKey, token: str) -> dict[str, Any]:
     if not isinstance(claims, dict):
         raise TokenError("claims must be an object")
     exp = claims.get("exp")
-    if isinstance(exp, int | float) and exp < time.time():
+    if isinstance(exp, int | float) and exp < now:
         raise TokenError("token expired")
     return claims

@@ -21,7 +21,7 @@ from multidict import MultiMapping
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.api.selectors import FieldRequirement, FieldSelector, field_value
 from kboot.controlplane.apiserver.codec import wants_table
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj, bad_request
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_request
 from kboot.controlplane.apiserver.fanout import IndexSpec, Subscriber
 from kboot.controlplane.apiserver.listing import (
     parse_resource_version,
@@ -210,7 +210,7 @@ async def _serve(state: ServerState, scope: Scope, cache: KindCache, stream: _St
     else:
         try:
             sub = cache.subscribe(start_rv, ns, accepts, index)
-        except ApiError as err:
+        except StatusError as err:
             await stream.send("ERROR", err.status())
             return
     try:

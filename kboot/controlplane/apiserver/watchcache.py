@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj, gone_too_old
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError, gone_too_old
 from kboot.controlplane.apiserver.fanout import Fanout, IndexSpec, Subscriber
 from kboot.controlplane.apiserver.storage import ObjectStorage, collection_prefix
 from kboot.controlplane.apiserver.strategy import Strategy
@@ -265,12 +265,12 @@ class WatchCaches:
     async def get(self, kind: ResourceKind) -> KindCache:
         cache = self.caches.get((kind.group, kind.plural))
         if cache is None:  # unregistered after the request was routed
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         if not cache.ready.is_set():
             try:
                 await asyncio.wait_for(cache.ready.wait(), 30)
             except TimeoutError:
-                raise ApiError(503, "ServiceUnavailable",
+                raise StatusError(503, "ServiceUnavailable",
                                f"the watch cache of {kind.plural} is not ready") from None
         return cache
 

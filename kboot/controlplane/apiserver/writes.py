@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.admission import is_being_removed
-from kboot.controlplane.apiserver.errors import ApiError, JsonObj
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError
 from kboot.controlplane.apiserver.storage import ObjectStorage, revision_of
 
 MAX_ATTEMPTS = 8
@@ -49,7 +49,7 @@ async def guarded_update(storage: ObjectStorage, kind: ResourceKind, namespace: 
             if is_being_removed(strategy, new):
                 return await storage.delete(kind, new, expected=revision_of(current))
             return await storage.update(kind, new, expected=revision_of(current))
-        except ApiError as err:
+        except StatusError as err:
             if err.reason != "Conflict" or attempt == MAX_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")

@@ -8,6 +8,7 @@ import http.client
 import json
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -54,7 +55,8 @@ def test_service_account_token(server: ApiServer, ns: str) -> None:
     assert sa.status == 201
     key = key_from_pem(server.sa_key_file.read_bytes())
     assert isinstance(key, rsa.RSAPrivateKey)
-    token = tokens.issue(key, namespace=ns, name="robot", uid=sa.body["metadata"]["uid"])
+    token = tokens.issue(key, namespace=ns, name="robot", uid=sa.body["metadata"]["uid"],
+                         now=time.time())
     denied = call(server, "GET", f"/api/v1/namespaces/{ns}/pods", token=token)
     assert denied.status == 403
     assert f'"system:serviceaccount:{ns}:robot"' in denied.body["message"]
@@ -66,7 +68,7 @@ def test_service_account_token(server: ApiServer, ns: str) -> None:
                 "rolebindings", binding).status == 201
     assert _eventually(lambda: call(server, "GET", f"/api/v1/namespaces/{ns}/pods",
                                     token=token).status == 200)
-    other = tokens.issue(key, namespace=ns, name="ghost", uid="x")
+    other = tokens.issue(key, namespace=ns, name="ghost", uid="x", now=time.time())
     assert call(server, "GET", f"/api/v1/namespaces/{ns}/pods", token=other).status == 401
 
 

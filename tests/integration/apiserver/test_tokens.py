@@ -11,6 +11,7 @@ import base64
 import http.client
 import json
 import ssl
+import time
 from typing import Any
 
 import pytest
@@ -74,7 +75,7 @@ def test_audience_must_be_the_apiservers(server: ApiServer, ns: str) -> None:
     assert _status(server, ns, mixed) == 403
     other_issuer = tokens.issue(_signing_key(server), namespace=ns, name="robot",
                                 uid=_uid(server, f"/api/v1/namespaces/{ns}/serviceaccounts/robot"),
-                                issuer="https://issuer.example.com")
+                                issuer="https://issuer.example.com", now=time.time())
     assert _status(server, ns, other_issuer) == 401
 
 

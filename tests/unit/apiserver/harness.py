@@ -18,6 +18,7 @@ from kboot.controlplane.apiserver.main import assemble, start_background
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.watchcache import WatchCaches
+from kboot.controlplane.client.clock import Clock
 from kboot.controlplane.store import open_store
 
 ADMIN = "admin-token"
@@ -57,12 +58,14 @@ def _dumps(body: Any) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running(**config: Any) -> AsyncIterator[Harness]:
+async def running(*, clock: Clock | None = None, **config: Any) -> AsyncIterator[Harness]:
+    """The server; ``clock`` (e.g. a FakeClock) is the time it stamps objects with."""
     cfg = ServerConfig(tls_cert_file="-", tls_private_key_file="-", storage="memory://",
                        **config)
     storage = ObjectStorage(open_store("memory://"))
     caches = WatchCaches(storage)
-    state = assemble(cfg, storage, caches, Authenticator(static_tokens=USERS))
+    state = assemble(cfg, storage, caches, Authenticator(static_tokens=USERS, clock=clock),
+                     clock=clock)
     await start_background(state)
     state.ready = True
     client: TestClient[Any, Any] = TestClient(TestServer(build_app(state)))

@@ -14,7 +14,7 @@ from kboot.controlplane.apiserver.decodelimits import (
     allowed_alias_ratio,
     check_depth,
 )
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 
 
 @pytest.mark.parametrize("decoded,ratio", [
@@ -52,7 +52,7 @@ def test_depth_limit_is_exact_for_json_and_yaml(depth: int, ok: bool) -> None:
         if ok:
             assert codec.decode(text, media).value == nested
         else:
-            with pytest.raises(ApiError, match="nested too deeply"):
+            with pytest.raises(StatusError, match="nested too deeply"):
                 codec.decode(text, media)
     block = "".join("  " * i + "- \n" for i in range(depth - 1)) + "  " * (depth - 1) + "- 1\n"
     if ok:
@@ -89,7 +89,7 @@ def test_yaml_values_are_what_sigs_k8s_io_yaml_gives(text: str, expected: object
     ("[1]\n---\n[2]\n", "single document"),
 ])
 def test_yaml_without_json_form_is_a_400(text: str, words: str) -> None:
-    with pytest.raises(ApiError, match=words) as err:
+    with pytest.raises(StatusError, match=words) as err:
         codec.decode(text.encode(), "application/yaml")
     assert err.value.code == 400
 
@@ -102,7 +102,7 @@ def test_worker_outcome_carries_value_or_message() -> None:
 
 
 def test_status_body_fields_in_upstreams_order() -> None:
-    body = codec.status_response(ApiError(404, "NotFound", "x", details={"name": "n"})).body
+    body = codec.status_response(StatusError(404, "NotFound", "x", details={"name": "n"})).body
     assert isinstance(body, bytes) and body.endswith(b"}\n")
     assert list(json.loads(body)) == ["kind", "apiVersion", "metadata", "status", "message",
                                       "reason", "details", "code"]

@@ -10,7 +10,7 @@ import pytest
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.authz import Authorizer
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 from kboot.controlplane.apiserver.escalation import guard
 
 G = "rbac.authorization.k8s.io"
@@ -117,7 +117,7 @@ def test_guard(grants: list[tuple[str, dict[str, Any]]], plural: str, ns: str | 
     authorizer = Authorizer(_Caches([CLUSTER_ADMIN, *grants]))  # type: ignore[arg-type]
     try:
         guard(authorizer, ME, _kind(G, plural), namespace=ns, url_name=None, new=obj, old=None)
-    except ApiError as err:
+    except StatusError as err:
         assert not allowed, err.message
         assert err.code == 403
     else:

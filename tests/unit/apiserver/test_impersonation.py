@@ -8,7 +8,7 @@ from multidict import CIMultiDict
 
 from kboot.controlplane.apiserver.attributes import Attributes, Decision
 from kboot.controlplane.apiserver.auth import UserInfo
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 from kboot.controlplane.apiserver.impersonation import impersonate, requested, service_account
 
 ALICE = UserInfo("alice", ("dev", "system:authenticated"))
@@ -53,7 +53,7 @@ def test_user_and_groups_need_each_grant_and_get_system_authenticated() -> None:
 
 def test_refusal_names_the_first_thing_not_granted_in_upstreams_words() -> None:
     table = Table(imp("users", "bob"))
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(StatusError) as err:
         impersonate(table, ALICE, headers(("Impersonate-User", "bob"),
                                           ("Impersonate-Group", "system:masters")))
     assert err.value.code == 403
@@ -65,7 +65,7 @@ def test_refusal_names_the_first_thing_not_granted_in_upstreams_words() -> None:
 def test_groups_without_a_user_is_a_bad_request() -> None:
     for pair in (("Impersonate-Group", "ops"), ("Impersonate-Uid", "1"),
                  ("Impersonate-Extra-scopes", "view")):
-        with pytest.raises(ApiError) as err:
+        with pytest.raises(StatusError) as err:
             impersonate(Table(), MASTER, headers(pair))
         assert err.value.code == 400, pair
 
@@ -77,7 +77,7 @@ def test_service_account_is_checked_in_its_namespace_and_gets_its_groups() -> No
     assert got.groups == ("system:serviceaccounts", "system:serviceaccounts:ci",
                           "system:authenticated")
     assert table.asked == [imp("serviceaccounts", "builder", ns="ci")]
-    with pytest.raises(ApiError) as err:  # a users grant is not a serviceaccounts grant
+    with pytest.raises(StatusError) as err:  # a users grant is not a serviceaccounts grant
         impersonate(Table(imp("users", "system:serviceaccount:ci:builder")), ALICE,
                     headers(("Impersonate-User", "system:serviceaccount:ci:builder")))
     assert str(err.value.message).startswith('serviceaccounts "builder" is forbidden: User '
@@ -93,7 +93,7 @@ def test_uid_and_extras_are_checked_in_authentication_group() -> None:
                                             ("Impersonate-Uid", "u-1"),
                                             ("Impersonate-Extra-Scopes", "view")))
     assert (got.uid, got.extra) == ("u-1", (("scopes", ("view",)),))
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(StatusError) as err:
         impersonate(table, ALICE, headers(("Impersonate-User", "bob"),
                                           ("Impersonate-Extra-scopes", "edit")))
     assert str(err.value.message).startswith(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 from kboot.controlplane.apiserver.protobuf import decode_object
 
 # kubectl create deployment d1 --image=nginx:1 --replicas=3 --port=80
@@ -64,6 +64,6 @@ def test_service_secret_and_binding() -> None:
     b"k8s\x00\x0a\x0f\x0a\x02v1\x12\x09ConfigMap\x12\x06\x0a\x04\x98\x06\x01\x00",
 ])
 def test_unknown_or_broken_bodies_are_refused(raw: bytes) -> None:
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(StatusError) as err:
         decode_object(raw)
     assert err.value.code == 415

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from kboot.controlplane.apiserver import codec, discovery, tokens
 from kboot.controlplane.apiserver.authz import Attributes, rule_allows
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 from kboot.controlplane.apiserver.kinds import KindRegistry
 from kboot.controlplane.apiserver.listing import decode_continue, encode_continue
 from kboot.controlplane.apiserver.metrics import Metrics
@@ -68,10 +68,10 @@ def test_decode_detects_duplicates_and_rejects_garbage() -> None:
     assert y.value == {"a": 2} and y.duplicates == ["a"]
     for raw, ctype in [(b"{", "application/json"), (b"a: [", "application/yaml"),
                        (b"\xff\xfe", "application/yaml"), (b"[" * 100000, "application/json")]:
-        with pytest.raises(ApiError) as err:
+        with pytest.raises(StatusError) as err:
             codec.decode(raw, ctype)
         assert err.value.code == 400
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(StatusError) as err:
         codec.decode(b"{}", "application/vnd.kubernetes.protobuf")
     assert err.value.code == 415
 
@@ -94,7 +94,7 @@ def test_continue_token_roundtrip_and_garbage() -> None:
     token = encode_continue(42, "ns/name")
     assert "=" not in token and decode_continue(token) == (42, "ns/name")
     for bad in ("!!!", "e30", encode_continue(0, "x")):
-        with pytest.raises(ApiError) as err:
+        with pytest.raises(StatusError) as err:
             decode_continue(bad)
         assert err.value.code == 400
 
@@ -123,18 +123,19 @@ def test_rbac_rule_matching(rule: dict[str, object], attrs: Attributes, allowed:
 @pytest.mark.parametrize("key", [rsa.generate_private_key(65537, 2048),
                                  ec.generate_private_key(ec.SECP256R1())])
 def test_service_account_tokens(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
-    token = tokens.issue(key, namespace="ns", name="sa", uid="u1", expires_in=60)
-    claims = tokens.verify(key.public_key(), token)
+    now = 1_700_000_000.0  # the server's clock, passed in
+    token = tokens.issue(key, namespace="ns", name="sa", uid="u1", expires_in=60, now=now)
+    claims = tokens.verify(key.public_key(), token, now=now + 59)
     assert claims["sub"] == "system:serviceaccount:ns:sa"
+    assert (claims["iat"], claims["exp"]) == (int(now), int(now) + 60)
+    with pytest.raises(tokens.TokenError, match="expired"):
+        tokens.verify(key.public_key(), token, now=now + 61)
     head, body, sig = token.split(".")
     with pytest.raises(tokens.TokenError):
-        tokens.verify(key.public_key(), f"{head}.{body}x.{sig}")
-    expired = tokens.issue(key, namespace="ns", name="sa", uid="u1", expires_in=-5)
-    with pytest.raises(tokens.TokenError):
-        tokens.verify(key.public_key(), expired)
+        tokens.verify(key.public_key(), f"{head}.{body}x.{sig}", now=now)
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
     with pytest.raises(tokens.TokenError):
-        tokens.verify(other, token)
+        tokens.verify(other, token, now=now)
 
 
 def test_discovery_documents() -> None:

@@ -5,6 +5,7 @@ followers about every change."""
 from __future__ import annotations
 
 import ast
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from kboot.controlplane.api.registry import KINDS, ResourceKind
 from kboot.controlplane.apiserver import strategies
 from kboot.controlplane.apiserver.kinds import KindConflict, KindRegistry
 from kboot.controlplane.apiserver.strategy import SchemalessStrategy, Strategy
+from kboot.controlplane.client.clock import FakeClock
+from tests.unit.apiserver.harness import async_test, running
 
 APISERVER = Path(strategies.__file__).parent
 # the generic path: what every kind goes through (subresource handlers such as binding, scale
@@ -21,6 +24,7 @@ GENERIC = ("admission", "crud", "patching", "writes", "listing", "watch", "watch
            "storage", "rules", "routing", "discovery", "kinds", "strategy", "openapidocs",
            "app", "state")
 KIND_NAMES = frozenset(k.kind for k in KINDS)
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
 def _kind_mentions(source: str) -> list[str]:
@@ -145,3 +149,21 @@ def test_schemaless_strategy_keeps_objects_and_checks_metadata() -> None:
     assert strategy.validate(obj, None) == []
     causes = strategy.validate({"metadata": {"name": "Bad_Name", "namespace": "d"}}, None)
     assert [c["field"] for c in causes] == ["metadata.name"]
+
+
+@async_test
+async def test_the_server_stamps_time_from_its_clock() -> None:
+    clock = FakeClock(start=datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC))
+    async with running(clock=clock) as h:
+        base = "/api/v1/namespaces/default/pods"
+        pod = {"metadata": {"name": "p"}, "spec": {"nodeName": "n1",
+               "terminationGracePeriodSeconds": 30, "containers": [{"name": "c",
+                                                                     "image": "busybox"}]}}
+        created = await h.json("POST", base, pod, expect=201)
+        assert created["metadata"]["creationTimestamp"] == "2030-05-06T07:08:09Z"
+        assert created["metadata"]["managedFields"][0]["time"] == "2030-05-06T07:08:09Z"
+        await clock.advance(90)
+        table = await h.json("GET", base, headers={"Accept": TABLE})
+        assert table["rows"][0]["cells"][4] == "90s"  # AGE, from the server's clock
+        deleting = await h.json("DELETE", f"{base}/p")
+        assert deleting["metadata"]["deletionTimestamp"] == "2030-05-06T07:10:09Z"  # +90+30

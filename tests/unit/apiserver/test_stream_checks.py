@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 from kboot.controlplane.apiserver.kubeletproxy import pick_container
 from kboot.controlplane.apiserver.protobuf import decode_object
 from kboot.controlplane.apiserver.streams import ensure_running
@@ -36,7 +36,7 @@ def test_running_and_not_yet_reported_containers_pass() -> None:
      "container c is not running in pod p (terminated)"),
 ])
 def test_refusals(pod: dict[str, Any], sub: str, message: str) -> None:
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(StatusError) as err:
         ensure_running(pod, "c", sub)
     assert (err.value.code, err.value.message) == (400, message)
 
