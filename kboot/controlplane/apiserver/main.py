@@ -13,14 +13,12 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import signal
 import ssl
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from kboot.controlplane import runtime
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver.allocators import ServiceAllocators
 from kboot.controlplane.apiserver.app import build_app
@@ -38,12 +36,14 @@ from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.tokens import load_private_key, load_public_key
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 from kboot.controlplane.client.clock import Clock, LoopClock
+from kboot.controlplane.client.component import add_log_flags, log_level, run_process
 from kboot.controlplane.store import open_store
 
 log = logging.getLogger(__name__)
 
 
-def parse_args(argv: list[str]) -> ServerConfig:
+def parse_args(argv: list[str]) -> tuple[ServerConfig, str]:
+    """The server's configuration and the log level from the command line."""
     p = argparse.ArgumentParser(prog="kboot-apiserver")
     d = ServerConfig()
     p.add_argument("--bind-address", default=d.bind_address)
@@ -68,12 +68,10 @@ def parse_args(argv: list[str]) -> ServerConfig:
     p.add_argument("--compaction-interval", type=float, default=d.compaction_interval)
     p.add_argument("--bookmark-interval", type=float, default=d.bookmark_interval)
     p.add_argument("--min-request-timeout", type=int, default=d.min_request_timeout)
-    p.add_argument("--log-level", default="INFO")
+    add_log_flags(p)
     ns = p.parse_args(argv)
-    logging.basicConfig(level=ns.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fields = {k: v for k, v in vars(ns).items() if k != "log_level"}
-    return ServerConfig(**fields)
+    return ServerConfig(**fields), log_level(ns)
 
 
 def serving_context(cfg: ServerConfig) -> ssl.SSLContext:
@@ -162,6 +160,9 @@ async def start_background(state: ServerState) -> None:
 
 
 async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set or the task is cancelled (SIGTERM through
+    :func:`~kboot.controlplane.client.component.run_process`); either way the ``finally``
+    drains: not ready, watch streams ended, connections closed, caches and store stopped."""
     state = build_state(cfg)
     await start_background(state)
     compactor = asyncio.create_task(Compactor(state.storage.store,
@@ -193,14 +194,5 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
 
 
 def main(argv: list[str]) -> int:
-    cfg = parse_args(argv)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(cfg, stop)
-
-    runtime.run(run())
-    return 0
+    cfg, level = parse_args(argv)
+    return run_process("kboot-apiserver", level, lambda: serve(cfg, asyncio.Event()))

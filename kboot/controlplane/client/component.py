@@ -9,8 +9,10 @@ log level), duration parsing, and how a process starts and stops.
 - :func:`run_component` builds on it for the API-client components: connects with the
   kubeconfig and optionally waits to lead before running the work.
 
-The scheduler, controller manager, ingress, hollow nodes, DNS, proxy and kubelet start through
-here; the apiserver sets up its own (graceful drain on a stop event, no API client).
+Every component starts through here: the scheduler, controller manager, ingress, hollow
+nodes, DNS, proxy and kubelet with :func:`run_component` or :func:`run_process`, the apiserver
+with :func:`run_process` (no API client; its ``serve`` drains in its ``finally`` when the
+signal cancels it).
 """
 
 from __future__ import annotations
