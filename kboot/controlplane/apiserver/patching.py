@@ -70,8 +70,14 @@ async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.R
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
     media = media_type(request)
+    strategy = state.strategy(kind)
     if media not in PATCH_TYPES:
         raise unsupported_media(media)
+    if media == "application/strategic-merge-patch+json" and not strategy.strategic_merge:
+        raise StatusError(415, "UnsupportedMediaType", "the body of the request was in an "
+                          "unknown format - accepted media types include: "
+                          "application/json-patch+json, application/merge-patch+json, "
+                          "application/apply-patch+yaml")
     decoded = await read_decoded(request)
     opts = scope.write_options()
     if media == "application/apply-patch+yaml":
@@ -82,7 +88,6 @@ async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.R
     elif not isinstance(decoded.value, dict):
         raise bad_request("the patch must be a JSON object")
     problems: list[str] = []
-    strategy = state.strategy(kind)
 
     def compute(current: JsonObj) -> JsonObj:
         patched = _apply_patch(kind, media, copy.deepcopy(current), decoded.value)

@@ -137,6 +137,7 @@ class Policy(TypedDict, total=False):
     generation: bool
     keeps_status_on_create: bool
     propagation_marks: bool
+    strategic_merge: bool
     storage: StorageOptions
 
 

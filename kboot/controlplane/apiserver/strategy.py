@@ -79,12 +79,15 @@ class Strategy:
     sent with a create (it belongs to the controllers); a few kinds accept it.
     ``propagation_marks``: a Foreground/Orphan delete adds the ``foregroundDeletion``/``orphan``
     finalizer (the garbage collector honours it); kinds nothing owns skip it.
+    ``strategic_merge``: whether strategic-merge patches are accepted (they need the patch
+    directives of a built-in schema; upstream refuses them for custom resources with 415).
     """
 
     kind: ResourceKind
     generation: bool = True
     keeps_status_on_create: bool = False
     propagation_marks: bool = True
+    strategic_merge: bool = True
     storage: StorageOptions = field(default_factory=StorageOptions)
 
     # ----------------------------------------------------------------- decode, default, validate
@@ -177,6 +180,8 @@ class SchemalessStrategy(Strategy):
 
     Subclass (or replace single methods of) this for kinds whose rules come from data, as a
     CustomResourceDefinition's structural schema will."""
+
+    strategic_merge: bool = False
 
     def unknown_fields(self, obj: JsonObj) -> list[str]:
         return []

@@ -86,12 +86,14 @@ async def _tls_site(h: Harness, home: Path) -> AsyncIterator[Path]:
         await runner.cleanup()
 
 
-async def _kubectl(config: Path, *args: str, cache: str = "cache") -> tuple[int, str, str]:
+async def _kubectl(config: Path, *args: str, cache: str = "cache",
+                   stdin: str = "") -> tuple[int, str, str]:
     """The real kubectl against the in-process server (its own discovery cache)."""
     proc = await asyncio.create_subprocess_exec(
         KUBECTL, f"--kubeconfig={config}", f"--cache-dir={config.parent / cache}", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -130,6 +132,9 @@ async def _crud(h: Harness) -> None:
     status = await h.json("PUT", f"{BASE}/w1/status",
                           {**patched, "spec": {"size": 9}, "status": {"ready": True}})
     assert status["status"] == {"ready": True} and status["spec"]["size"] == 3
+    refused = await h.json("PATCH", f"{BASE}/w1", {"spec": {"size": 4}}, expect=415,
+                           content_type="application/strategic-merge-patch+json")
+    assert "application/merge-patch+json" in refused["message"]
 
 
 async def _watch_sees_a_create(h: Harness) -> None:
@@ -169,6 +174,17 @@ async def test_a_kind_registered_at_run_time_is_served_then_unregistered(
         code, out, err = await _kubectl(kubeconfig, "get", "wd", "w1", "-o", "json")
         assert code == 0, err
         assert json.loads(out)["spec"]["size"] == 3
+        manifest = {"apiVersion": f"{GROUP}/v1", "kind": "Widget",
+                    "metadata": {"name": "applied"}, "spec": {"size": 2, "tags": ["a"]}}
+        code, out, err = await _kubectl(kubeconfig, "apply", "-f", "-",
+                                        stdin=json.dumps(manifest))
+        assert code == 0 and "widget.example.kboot.dev/applied created" in out, err
+        manifest["spec"] = {"size": 5}
+        code, out, err = await _kubectl(kubeconfig, "apply", "-f", "-",
+                                        stdin=json.dumps(manifest))
+        assert code == 0 and "widget.example.kboot.dev/applied configured" in out, err
+        applied = await h.json("GET", f"{BASE}/applied")
+        assert applied["spec"] == {"size": 5}  # client-side apply's merge patch removed tags
         code, out, err = await _kubectl(kubeconfig, "delete", "widget", "w3")
         assert code == 0 and 'widget.example.kboot.dev "w3" deleted' in out, err
         assert (await h.request("GET", f"{BASE}/w3")).status == 404
@@ -178,7 +194,7 @@ async def test_a_kind_registered_at_run_time_is_served_then_unregistered(
         # the open watch (its initial ADDED events sent) ends: read() returns at end of stream
         sent = await asyncio.wait_for(open_watch.content.read(), 10)
         assert [json.loads(line)["object"]["metadata"]["name"]
-                for line in sent.splitlines()] == ["w1"]
+                for line in sent.splitlines()] == ["applied", "w1"]
         assert (await h.request("GET", f"{BASE}/w1")).status == 404
         assert (await h.request("GET", f"/apis/{GROUP}/v1")).status == 404
         groups, aggregated, openapi = await _discovery(h)
