@@ -1,9 +1,11 @@
 """Admission of writes: server-populated metadata, spec/status split, generation, field
 managers, defaulting and validation — the steps every create, update and patch shares.
 
-Handlers call :func:`admit_create` and :func:`admit_update` with the decoded object; the pure
-rules (defaults, validation, strict field checks) live in :mod:`kboot.controlplane.api`, and this
-module applies them in upstream's order and turns their findings into ``Status`` errors.
+Handlers call :func:`admit_create` and :func:`admit_update` with the kind's
+:class:`~.strategy.Strategy` and the decoded object; the strategy supplies what differs per kind
+(defaults, validation, unknown fields, status reset, generation policy, subresource rules), and
+this module applies it in upstream's order and turns its findings into ``Status`` errors. It
+names no kind.
 """
 
 from __future__ import annotations
