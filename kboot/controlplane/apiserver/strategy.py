@@ -12,6 +12,7 @@ decode                        :meth:`Strategy.normalize`, :meth:`Strategy.unknow
 defaulting / validation       :meth:`Strategy.default`, :meth:`Strategy.validate`
 create                        :meth:`Strategy.prepare_for_create` (status reset, requestor...)
 update                        :meth:`Strategy.prepare_for_update` (status subresource rules)
+patch                         :attr:`Strategy.strategic_merge` (accepted or 415)
 generation                    :attr:`Strategy.generation` (does ``metadata.generation`` count)
 managed fields                :meth:`Strategy.record_update`
 delete                        :meth:`Strategy.grace_seconds`, :attr:`Strategy.propagation_marks`,
