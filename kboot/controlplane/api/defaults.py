@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kboot.controlplane.api import typed
+from kboot.controlplane.api.networkpolicy import default_network_policy
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 
 Obj = dict[str, Any]
@@ -287,5 +288,5 @@ _RULES: dict[str, Callable[[Obj], None]] = {
     "Deployment": _deployment, "ReplicaSet": _replicaset, "StatefulSet": _statefulset,
     "DaemonSet": _daemonset, "Job": _job, "RoleBinding": _binding_subjects,
     "ClusterRoleBinding": _binding_subjects, "EndpointSlice": _endpoint_slice,
-    "IngressClass": _ingress_class,
+    "IngressClass": _ingress_class, "NetworkPolicy": default_network_policy,
 }

@@ -123,6 +123,8 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), (),
                  ("status",), storage="ingress"),
     ResourceKind("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    ResourceKind("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True,
+                 ("netpol",)),
     # discovery.k8s.io/v1
     ResourceKind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     # coordination.k8s.io/v1

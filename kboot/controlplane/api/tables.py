@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kboot.controlplane.api.certificates import CSR_PRINTER
+from kboot.controlplane.api.networkpolicy import NETWORK_POLICY_PRINTER
 from kboot.controlplane.api.printers_apps import APPS_PRINTERS
 from kboot.controlplane.api.printers_base import (
     NAME,
@@ -32,7 +33,8 @@ __all__ = ["human_duration", "printer_columns", "to_table"]
 log = logging.getLogger(__name__)
 
 PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS,
-                                "CertificateSigningRequest": CSR_PRINTER}
+                                "CertificateSigningRequest": CSR_PRINTER,
+                                "NetworkPolicy": NETWORK_POLICY_PRINTER}
 
 _DEFAULT = Printer(
     (NAME, column("Created At", "date", "CreationTimestamp is a timestamp representing the "

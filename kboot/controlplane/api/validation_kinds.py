@@ -22,6 +22,7 @@ from kboot.controlplane.api.field_errors import (
     invalid,
     required,
 )
+from kboot.controlplane.api.networkpolicy import validate_network_policy
 from kboot.controlplane.api.validation_pods import (
     PROTOCOLS,
     dicts,
@@ -293,6 +294,7 @@ KIND_RULES: dict[str, Rule] = {
     "PersistentVolume": validate_pv,
     "Ingress": validate_ingress,
     "IngressClass": validate_ingress_class,
+    "NetworkPolicy": validate_network_policy,
     "Role": lambda obj, old: _rules(obj, cluster=False),
     "ClusterRole": lambda obj, old: _rules(obj, cluster=True),
     "RoleBinding": lambda obj, old: _binding(obj, old, kinds=("ClusterRole", "Role")),

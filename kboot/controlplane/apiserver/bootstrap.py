@@ -80,6 +80,9 @@ CLUSTER_ROLES: dict[str, list[JsonObj]] = {
         _rule([""], ["services", "endpoints", "nodes"], READ),
         _rule(["discovery.k8s.io"], ["endpointslices"], READ),
         _rule([""], ["events"], ["create", "patch", "update"]),
+        # NetworkPolicy enforcement (as a CNI's node agent): policies, pods and namespaces
+        _rule([""], ["pods", "namespaces"], READ),
+        _rule(["networking.k8s.io"], ["networkpolicies"], READ),
     ],
     # a joining kubelet (bootstrap token) asks for its client certificate through a CSR
     "system:node-bootstrapper": [_rule([""], ["nodes"], ["create", "get"]),
@@ -87,12 +90,13 @@ CLUSTER_ROLES: dict[str, list[JsonObj]] = {
                                  _rule([_CERTS], ["certificatesigningrequests"],
                                        ["create", "get", "list", "watch"])],
     "view": [_rule([""], [*_CORE_USER, "namespaces"], READ), _rule(["apps"], _WORKLOADS, READ),
-             _rule(["batch"], ["jobs"], READ), _rule(["networking.k8s.io"], ["ingresses"], READ),
+             _rule(["batch"], ["jobs"], READ),
+             _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], READ),
              _rule(["policy"], ["poddisruptionbudgets"], READ)],
     "edit": [_rule([""], _CORE_USER, READ + WRITE), _rule(["apps"], [
         *_WORKLOADS, "deployments/scale", "replicasets/scale", "statefulsets/scale"], READ + WRITE),
         _rule(["batch"], ["jobs"], READ + WRITE),
-        _rule(["networking.k8s.io"], ["ingresses"], READ + WRITE),
+        _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], READ + WRITE),
         _rule(["policy"], ["poddisruptionbudgets"], READ + WRITE),
         _rule([""], ["pods/exec", "pods/attach", "pods/eviction"], ["create", "get"]),
         _rule([""], ["namespaces"], READ)],
