@@ -16,7 +16,9 @@ from kboot.controlplane.errors import ControlPlaneError
 log = logging.getLogger(__name__)
 JUMPS = (("nat", "PREROUTING", "KBOOT-SERVICES"), ("nat", "OUTPUT", "KBOOT-SERVICES"),
          ("nat", "POSTROUTING", "KBOOT-POSTROUTING"), ("filter", "INPUT", "KBOOT-FILTER"),
-         ("filter", "FORWARD", "KBOOT-FILTER"), ("filter", "OUTPUT", "KBOOT-FILTER"))
+         ("filter", "FORWARD", "KBOOT-FILTER"), ("filter", "OUTPUT", "KBOOT-FILTER"),
+         ("filter", "FORWARD", "KBOOT-NETPOL"))
+COMMENTS = {"KBOOT-NETPOL": "kboot network policies"}
 
 
 class IptablesError(ControlPlaneError, RuntimeError):
@@ -36,8 +38,8 @@ class Iptables:
             raise IptablesError(f"{' '.join(cmd)}: {err.decode(errors='replace').strip()}")
         return out.decode()
 
-    async def chains(self) -> set[str]:
-        text = await self.run("iptables-save", "-t", "nat")
+    async def chains(self, table: str = "nat") -> set[str]:
+        text = await self.run("iptables-save", "-t", table)
         return {line[1:].split()[0] for line in text.splitlines() if line.startswith(":")}
 
     async def restore(self, rules: str) -> None:
@@ -64,12 +66,14 @@ class Iptables:
             while await self._has(table, chain, target):
                 await self.run("iptables", "-t", table, "-D", *_jump(chain, target))
         ours = sorted(c for c in await self.chains() if c.startswith("KBOOT-"))
+        filters = sorted(c for c in await self.chains("filter") if c.startswith("KBOOT-"))
         text = "\n".join(["*nat", *(f":{c} - [0:0]" for c in ours), *(f"-X {c}" for c in ours),
-                          "COMMIT", "*filter", ":KBOOT-FILTER - [0:0]", "-X KBOOT-FILTER",
-                          "COMMIT", ""])
+                          "COMMIT", "*filter", *(f":{c} - [0:0]" for c in filters),
+                          *(f"-X {c}" for c in filters), "COMMIT", ""])
         await self.restore(text)
 
 
 def _jump(chain: str, target: str) -> list[str]:
     extra = ["-m", "conntrack", "--ctstate", "NEW"] if target == "KBOOT-FILTER" else []
-    return [chain, *extra, "-m", "comment", "--comment", "kboot services", "-j", target]
+    comment = COMMENTS.get(target, "kboot services")
+    return [chain, *extra, "-m", "comment", "--comment", comment, "-j", target]

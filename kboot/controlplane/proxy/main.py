@@ -1,8 +1,9 @@
-"""``kboot-proxy``: keeps the node's Service rules equal to :func:`rules.render` of the API state.
+"""``kboot-proxy``: keeps the node's Service rules equal to :func:`rules.render` of the API state,
+and its NetworkPolicy rules equal to :func:`netpolrules.render` (this node's pods).
 
-Informers on Services and Endpoints only mark the state dirty; one loop renders the rules
-(a pure function) and applies them atomically when the text changed, at most every
-``--min-sync-period`` seconds.
+Informers on Services, Endpoints, NetworkPolicies, Pods and Namespaces only mark the state
+dirty; one loop renders the rules (pure functions) and applies them atomically (one
+``iptables-restore``) when the text changed, at most every ``--min-sync-period`` seconds.
 
 Example::
 
@@ -27,7 +28,7 @@ from kboot.controlplane.client.component import (
     run_process,
 )
 from kboot.controlplane.client.informer import Handlers, Informers
-from kboot.controlplane.proxy import rules
+from kboot.controlplane.proxy import netpol, netpolrules, rules
 from kboot.controlplane.proxy.iptables import Iptables, IptablesError
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 class Proxier:
     def __init__(self, client: ApiClient, iptables: Iptables, *, cluster_cidr: str = "",
-                 min_period: float = 0.2, clock: Clock = REAL_CLOCK) -> None:
+                 node_name: str = "", min_period: float = 0.2,
+                 clock: Clock = REAL_CLOCK) -> None:
         self.iptables, self.cluster_cidr, self.min_period = iptables, cluster_cidr, min_period
         self.clock = clock  # the pause between syncs (rate limit)
         self.informers = Informers(client, clock=clock)
         self.services = self.informers.get("services")
         self.endpoints = self.informers.get("endpoints")
+        self.node_name = node_name  # NetworkPolicies are enforced for this node's pods
+        self.policies = self.informers.get("networkpolicies")
+        self.pods = self.informers.get("pods")
+        self.namespaces = self.informers.get("namespaces")
         self.dirty = asyncio.Event()
         self.applied = ""
 
@@ -61,20 +67,29 @@ class Proxier:
     async def sync(self) -> bool:
         """Apply the rules if they changed; True when something was written."""
         ports = rules.service_ports(self.services.objects(), self.endpoints.objects())
+        isolated = netpol.node_isolations(
+            node=self.node_name, policies=self.policies.objects(), pods=self.pods.objects(),
+            namespaces=self.namespaces.objects(), services=self.services.objects(),
+            endpoints=self.endpoints.objects())
+        policy_rules = netpolrules.render(isolated,
+                                          existing_chains=await self.iptables.chains("filter"))
         text = rules.render(ports, cluster_cidr=self.cluster_cidr,
-                            existing_chains=await self.iptables.chains())
+                            existing_chains=await self.iptables.chains(),
+                            filter_rules=policy_rules)
         if text == self.applied:
             return False
         await self.iptables.restore(text)
         await self.iptables.ensure_jumps()
         self.applied = text
-        log.info("applied rules for %d service ports", len(ports))
+        log.info("applied rules for %d service ports, %d isolated pod directions", len(ports),
+                 len(isolated))
         return True
 
     async def run(self) -> None:
         handlers = Handlers(on_add=self._mark, on_update=self._mark, on_delete=self._mark)
-        self.services.add_handlers(handlers)
-        self.endpoints.add_handlers(handlers)
+        for informer in (self.services, self.endpoints, self.policies, self.pods,
+                         self.namespaces):
+            informer.add_handlers(handlers)
         await self.iptables.enable_bridge_netfilter()
         self.informers.start()
         try:
@@ -103,6 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def work(client: ApiClient) -> None:
         await Proxier(client, iptables, cluster_cidr=args.cluster_cidr,
-                      min_period=args.min_sync_period).run()
+                      node_name=args.node_name, min_period=args.min_sync_period).run()
 
     return run_component(args, lease_name="kboot-proxy", work=work)

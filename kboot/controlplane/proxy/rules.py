@@ -54,16 +54,16 @@ class ServicePort:
         return f"{base}:{self.port_name}" if self.port_name else base
 
 
-def _hash(text: str) -> str:
+def chain_hash(text: str) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest())[:16].decode()
 
 
 def svc_chain(sp: ServicePort) -> str:
-    return f"KBOOT-SVC-{_hash(sp.key + '/' + sp.protocol)}"
+    return f"KBOOT-SVC-{chain_hash(sp.key + '/' + sp.protocol)}"
 
 
 def sep_chain(sp: ServicePort, ep: Endpoint) -> str:
-    return f"KBOOT-SEP-{_hash(f'{sp.key}/{sp.protocol}/{ep.ip}:{ep.port}')}"
+    return f"KBOOT-SEP-{chain_hash(f'{sp.key}/{sp.protocol}/{ep.ip}:{ep.port}')}"
 
 
 def _endpoints(endpoints: Obj | None, port: Obj) -> tuple[Endpoint, ...]:
@@ -148,8 +148,9 @@ def _sep_rules(sp: ServicePort, ep: Endpoint) -> list[str]:
 
 
 def render(ports: Sequence[ServicePort], *, cluster_cidr: str = "",
-           existing_chains: Iterable[str] = ()) -> str:
-    """The ``iptables-restore --noflush`` input for the nat table."""
+           existing_chains: Iterable[str] = (), filter_rules: Sequence[str] = ()) -> str:
+    """The ``iptables-restore --noflush`` input for the nat table, and the filter table's
+    ``KBOOT-FILTER`` plus *filter_rules* (the NetworkPolicy chains), applied in one go."""
     wanted: list[str] = list(STATIC_CHAINS)
     rules = [f"-A KBOOT-MARK-MASQ -j MARK --set-xmark {MASQ_MARK}",
              f"-A KBOOT-POSTROUTING -m mark ! --mark {MASQ_MARK} -j RETURN",
@@ -168,7 +169,7 @@ def render(ports: Sequence[ServicePort], *, cluster_cidr: str = "",
     stale = sorted(c for c in set(existing_chains) - set(wanted) if c.startswith("KBOOT-"))
     lines = ["*nat", *(f":{c} - [0:0]" for c in [*wanted, *stale]), *rules]
     lines += [f"-X {c}" for c in stale]
-    return "\n".join([*lines, "COMMIT", *_filter(ports), "COMMIT", ""])
+    return "\n".join([*lines, "COMMIT", *_filter(ports), *filter_rules, "COMMIT", ""])
 
 
 def _filter(ports: Sequence[ServicePort]) -> list[str]:
