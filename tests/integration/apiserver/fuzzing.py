@@ -199,6 +199,9 @@ SEEDS: dict[str, dict[str, Any]] = {
         {"path": "/", "pathType": "Prefix",
          "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}},
     "IngressClass": {"spec": {"controller": "example.com/fuzz"}},
+    "NetworkPolicy": {"spec": {"podSelector": {"matchLabels": _LABELS}, "ingress": [
+        {"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+         "ports": [{"port": 80, "endPort": 90}]}]}},
     "EndpointSlice": {"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}]},
     "Lease": {"spec": {"holderIdentity": "fuzz"}},
     "CertificateSigningRequest": {"spec": {"signerName": "example.com/fuzz",

@@ -122,3 +122,21 @@ def test_valid_policies_get_defaults_columns_and_describe(server: ApiServer) -> 
     assert "To Port Range: 8000-8100/TCP" in text and "To Port: dns/UDP" in text, text
     assert "NamespaceSelector: team=a" in text and "10.0.0.0/8" in text, text
     assert "Policy Types: Ingress, Egress" in text, text
+
+
+JUNK = [{"ingress": "x"}, {"ingress": ["x"]}, {"ingress": [{"ports": [5]}]},
+        {"ingress": [{"from": [3]}]}, {"egress": [{"to": [{"ipBlock": "x"}]}]},
+        {"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": "10.1.0.0/16"}}]}]},
+        {"ingress": [{"from": [{"ipBlock": {"cidr": 7}}]}]},
+        {"ingress": [{"ports": [{"port": True}]}]}, {"ingress": [{"ports": [{"port": 1.5}]}]},
+        {"ingress": [{"ports": [{"port": 80, "endPort": "90"}]}]},
+        {"policyTypes": "Ingress"}, {"policyTypes": [None]}, {"podSelector": "x"},
+        {"podSelector": {"matchExpressions": [{"key": "a", "operator": "Bogus"}]}}]
+
+
+@pytest.mark.parametrize("change", JUNK, ids=[json.dumps(j)[:40] for j in JUNK])
+def test_junk_is_a_4xx_naming_the_field(server: ApiServer, change: dict[str, Any]) -> None:
+    reply = call(server, "POST", f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies",
+                 _policy(**change))
+    assert reply.status in (400, 422), reply.body
+    assert reply.body["kind"] == "Status" and "spec." in reply.body["message"], reply.body
