@@ -29,7 +29,7 @@ from kboot.controlplane.proxy.netpol import ANY, Allow, Isolation
 from kboot.controlplane.proxy.rules import chain_hash
 
 ENTRY = "KBOOT-NETPOL"
-PREFIXES = ("KBOOT-NP-", ENTRY)
+COMMENT_MAX = 255
 
 
 def chain(iso: Isolation) -> str:
@@ -54,9 +54,10 @@ def _chain_rules(iso: Isolation) -> list[str]:
     name = chain(iso)
     rules = [_rule(name, allow, cidr, iso.direction) for allow in iso.allows
              for cidr in allow.cidrs]
-    policies = ",".join(iso.policies)
-    rules.append(f'-A {name} -m comment --comment "{iso.pod.key} {iso.direction} not allowed '
-                 f'by {policies}" -j DROP')
+    comment = f"{iso.pod.key} {iso.direction} not allowed by {','.join(iso.policies)}"
+    if len(comment) > COMMENT_MAX:  # the kernel's limit: longer comments fail the restore
+        comment = comment[:COMMENT_MAX - 3] + "..."
+    rules.append(f'-A {name} -m comment --comment "{comment}" -j DROP')
     return rules
 
 

@@ -255,3 +255,12 @@ def test_same_input_renders_the_same_rules() -> None:
                                                     pods=POD_OBJS[::-1],
                                                     namespaces=NS_OBJS[::-1]))
     assert one == two
+
+
+def test_long_policy_lists_keep_the_comment_within_the_kernel_limit() -> None:
+    policies = [policy("x", f"policy-with-a-rather-long-name-{i}", ingress=[]) for i in range(20)]
+    lines = netpolrules.render(netpol.node_isolations(node="n0", policies=policies,
+                                                      pods=POD_OBJS, namespaces=NS_OBJS))
+    drops = [line for line in lines if line.endswith("-j DROP")]
+    assert drops and all(len(line.split('"')[1]) <= 255 for line in drops)
+    assert all(line.split('"')[1].endswith("...") for line in drops)
