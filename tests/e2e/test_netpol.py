@@ -52,8 +52,8 @@ class Cluster:
         self.kboot, self.lab, self.name, self.tmp = kboot, lab, lab.name, tmp
 
     def apply(self, *objs: dict[str, object]) -> None:
-        path = self.tmp / "objs.json"
-        path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objs)}))
+        path = self.tmp / "objs.yaml"  # JSON documents are YAML documents
+        path.write_text("\n---\n".join(json.dumps(obj) for obj in objs))
         self.kboot.kubectl(self.name, "apply", "-f", str(path))
 
     def sh(self, pod: str, ns: str, script: str) -> tuple[int, str]:
