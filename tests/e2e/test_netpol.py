@@ -72,8 +72,9 @@ class Cluster:
         return {client: self.connects(client, ip) for client in CLIENTS}
 
     def diagnose(self) -> str:
-        out = self.lab.exec(f"{self.name}-w1", ["iptables-save", "-t", "filter"])
-        return out.stdout[-4000:]
+        return "\n".join(f"{node}:\n" + self.lab.exec(
+            f"{self.name}-{node}", ["iptables-save", "-t", "filter"]).stdout[-3000:]
+            for node in ("w1", "w2"))
 
 
 @pytest.fixture(scope="module")
