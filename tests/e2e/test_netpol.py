@@ -122,7 +122,7 @@ def test_default_deny_then_allow_by_pod_then_namespace_selector(cluster: Cluster
     _until(c, "default deny to block everyone", ip,
            {"near": False, "far": False, "other": False})
     rules = c.lab.exec(f"{c.name}-w1", ["iptables-save", "-t", "filter"]).stdout
-    assert "KBOOT-NETPOL" in rules and "np-a/server ingress not allowed by default-deny" in rules
+    assert "KBOOT-NETPOL" in rules and "np-a: ingress not allowed by default-deny" in rules
 
     c.apply(_policy("np-a", "clients", {
         "podSelector": {"matchLabels": {"app": "server"}},

@@ -20,8 +20,10 @@ The result, :class:`Isolation`, is what :mod:`kboot.controlplane.proxy.netpolrul
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kboot.controlplane.api.networkpolicy import parse_cidr
 from kboot.controlplane.api.selectors import (
@@ -192,13 +194,12 @@ def _in_cidrs(ip: str, cidrs: Sequence[str]) -> bool:
     return any(address in ipaddress.ip_network(c) for c in cidrs)
 
 
-def _peers(rule: Obj, field: str, policy_ns: str,
-           world: World) -> list[tuple[tuple[str, ...], PodInfo | None]]:
+def _peers(rule: Obj, field: str, policy_ns: str, world: World) -> Peers:
     """The rule's remote side: (CIDRs, the pod they stand for or None for a plain block)."""
     peers = rule.get(field) or []
     if not peers:
         return [(ANY, None)]
-    out: list[tuple[tuple[str, ...], PodInfo | None]] = []
+    out: Peers = []
     for peer in peers:
         if peer.get("ipBlock") is not None:
             out.append((_ip_block(peer["ipBlock"]), None))
@@ -225,10 +226,12 @@ def _named(port: Obj) -> bool:
     return isinstance(value, str) and not value.isdigit()
 
 
-def _rule_allows(rule: Obj, direction: str, policy_ns: str, local: PodInfo,
+Peers = list[tuple[tuple[str, ...], PodInfo | None]]
+
+
+def _rule_allows(rule: Obj, direction: str, peers: Peers, local: PodInfo,
                  world: World) -> list[Allow]:
     ports: list[Obj] = [p for p in rule.get("ports") or [] if isinstance(p, dict)]
-    peers = _peers(rule, "from" if direction == "ingress" else "to", policy_ns, world)
     out: list[Allow] = []
     for cidrs, pod in peers:
         if not cidrs:
@@ -256,23 +259,71 @@ def isolations(policies: Iterable[Obj], world: World, local: Iterable[PodInfo]) 
     for policy in sorted(policies, key=lambda p: p["metadata"]["name"]):
         by_ns.setdefault(policy["metadata"].get("namespace") or "default", []).append(policy)
     out: list[Isolation] = []
+    peers: dict[int, Peers] = {}  # a rule's peers do not depend on the local pod: once each
+    # what a pod may do depends on it only through the policies selecting it and (ingress
+    # named ports) its own ports: pods alike in those share one computation
+    done: dict[tuple[object, ...], tuple[Allow, ...]] = {}
     for pod in sorted(local, key=lambda p: p.key):
         for direction, types_name in (("ingress", "Ingress"), ("egress", "Egress")):
-            allows: list[Allow] = []
-            names: list[str] = []
-            for policy in by_ns.get(pod.namespace, []):
-                spec = policy.get("spec") or {}
-                if types_name not in _policy_types(spec) or \
-                        not _selector(spec.get("podSelector")).matches(pod.label_map()):
-                    continue
-                names.append(policy["metadata"]["name"])
-                for rule in spec.get(direction) or []:
-                    allows += _rule_allows(rule or {}, direction, pod.namespace, pod, world)
-            if names:
-                unique = sorted(set(allows), key=lambda a: (a.cidrs, a.protocol, a.port,
-                                                            a.end_port))
-                out.append(Isolation(pod, direction, tuple(unique), tuple(names)))
+            selecting = [p for p in by_ns.get(pod.namespace, [])
+                         if types_name in _policy_types(p.get("spec") or {})
+                         and _selector((p.get("spec") or {}).get("podSelector")).matches(
+                             pod.label_map())]
+            if not selecting:
+                continue
+            names = tuple(p["metadata"]["name"] for p in selecting)
+            key = (pod.namespace, direction, names, pod.ports if direction == "ingress" else ())
+            if key not in done:
+                allows: list[Allow] = []
+                for policy in selecting:
+                    for rule in (policy.get("spec") or {}).get(direction) or []:
+                        rule = rule or {}
+                        if id(rule) not in peers:
+                            field = "from" if direction == "ingress" else "to"
+                            peers[id(rule)] = _peers(rule, field, pod.namespace, world)
+                        allows += _rule_allows(rule, direction, peers[id(rule)], pod, world)
+                done[key] = _merge(allows)
+            out.append(Isolation(pod, direction, done[key], names))
     return out
+
+
+def _merge(allows: Iterable[Allow]) -> tuple[Allow, ...]:
+    """One entry per (protocol, port range) with its addresses collapsed into the fewest
+    CIDRs (pods of one node are often adjacent): fewer rules, the same set of packets."""
+    by_port: dict[tuple[str, int, int], set[str]] = {}
+    for allow in allows:
+        by_port.setdefault((allow.protocol, allow.port, allow.end_port), set()).update(
+            allow.cidrs)
+    return tuple(Allow(collapse(cidrs), *key) for key, cidrs in sorted(by_port.items()))
+
+
+@lru_cache(maxsize=65536)
+def _interval(cidr: str) -> tuple[int, int]:
+    address, _, bits = cidr.partition("/")
+    start = int.from_bytes(socket.inet_aton(address), "big")
+    size = 1 << (32 - int(bits or 32))
+    start &= ~(size - 1)
+    return start, start + size
+
+
+def collapse(cidrs: Iterable[str]) -> tuple[str, ...]:
+    """The union of IPv4 CIDRs as the fewest CIDRs, in address order (integer arithmetic:
+    ``ipaddress.collapse_addresses`` costs seconds on a thousand-pod cluster)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(_interval(c) for c in cidrs):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out: list[str] = []
+    for start, end in merged:
+        while start < end:
+            size = start & -start if start else 1 << 32
+            while size > end - start:
+                size >>= 1
+            out.append(f"{socket.inet_ntoa(start.to_bytes(4, 'big'))}/{33 - size.bit_length()}")
+            start += size
+    return tuple(out)
 
 
 def _policy_types(spec: Obj) -> list[str]:

@@ -16,6 +16,8 @@ Chains (``FORWARD`` jumps to ``KBOOT-NETPOL``)::
     KBOOT-NP-E-<hash>   one RETURN per allowed (destination CIDR, protocol, port range), then DROP
     KBOOT-NP-I-<hash>   the same with source CIDRs, then DROP
 
+(one chain per distinct allowance: pods of a namespace selected by the same policies share it).
+
 RETURN (not ACCEPT) leaves the packet to the rest of ``FORWARD``, so a pod isolated both ways
 on one node is checked by both chains. Traffic between the node and its pods never reaches
 ``FORWARD`` (it is INPUT/OUTPUT), so health checks are allowed as upstream CNIs allow them.
@@ -33,8 +35,11 @@ COMMENT_MAX = 255
 
 
 def chain(iso: Isolation) -> str:
+    """Pods with the same allowances (same namespace, policies and resolved rules) share one
+    chain, so a policy over many alike pods costs one jump per pod, not one rule set each."""
     letter = "I" if iso.direction == "ingress" else "E"
-    return f"KBOOT-NP-{letter}-{chain_hash(iso.pod.key + '/' + iso.pod.ip)}"
+    content = repr((iso.pod.namespace, iso.direction, iso.policies, iso.allows))
+    return f"KBOOT-NP-{letter}-{chain_hash(content)}"
 
 
 def _rule(name: str, allow: Allow, cidr: str, direction: str) -> str:
@@ -54,7 +59,7 @@ def _chain_rules(iso: Isolation) -> list[str]:
     name = chain(iso)
     rules = [_rule(name, allow, cidr, iso.direction) for allow in iso.allows
              for cidr in allow.cidrs]
-    comment = f"{iso.pod.key} {iso.direction} not allowed by {','.join(iso.policies)}"
+    comment = f"{iso.pod.namespace}: {iso.direction} not allowed by {','.join(iso.policies)}"
     if len(comment) > COMMENT_MAX:  # the kernel's limit: longer comments fail the restore
         comment = comment[:COMMENT_MAX - 3] + "..."
     rules.append(f'-A {name} -m comment --comment "{comment}" -j DROP')
@@ -63,8 +68,11 @@ def _chain_rules(iso: Isolation) -> list[str]:
 
 def render(entries: Sequence[Isolation], *, existing_chains: Iterable[str] = ()) -> list[str]:
     """Lines for the ``*filter`` table (without ``*filter``/``COMMIT``): our chains declared
-    (which flushes them), filled, and the chains of pods no longer isolated deleted."""
-    wanted = [ENTRY, *(chain(iso) for iso in entries)]
+    (which flushes them), filled, and the chains no pod needs any more deleted."""
+    chains: dict[str, Isolation] = {}
+    for iso in entries:
+        chains.setdefault(chain(iso), iso)
+    wanted = [ENTRY, *chains]
     rules = [f"-A {ENTRY} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
              f'-A {ENTRY} -m addrtype --src-type LOCAL -m comment --comment "from this node" '
              "-j RETURN"]
@@ -72,7 +80,7 @@ def render(entries: Sequence[Isolation], *, existing_chains: Iterable[str] = ())
         flag = "-s" if iso.direction == "egress" else "-d"
         rules.append(f'-A {ENTRY} {flag} {iso.pod.ip}/32 -m comment --comment '
                      f'"{iso.pod.key} {iso.direction}" -j {chain(iso)}')
-    for iso in entries:
+    for iso in chains.values():
         rules += _chain_rules(iso)
     stale = sorted(c for c in set(existing_chains) - set(wanted) if c.startswith("KBOOT-NP-"))
     return [*(f":{c} - [0:0]" for c in [*wanted, *stale]), *rules, *(f"-X {c}" for c in stale)]

@@ -52,7 +52,7 @@ def test_default_deny_then_allow_one_client(cluster: Cluster,
         "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "np-friend"}}}],
                      "ports": [{"port": "http"}]}]}))
     until({"np-friend": True, "np-stranger": False}, "the friend only to connect")
-    assert "default/np-server ingress not allowed by np-deny,np-friend" in rules()
+    assert "default: ingress not allowed by np-deny,np-friend" in rules()
     for name in ("np-deny", "np-friend"):
         cluster.kubectl("delete", "networkpolicy", name)
     until({"np-friend": True, "np-stranger": True}, "both to connect once policies are gone")

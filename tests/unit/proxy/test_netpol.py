@@ -9,6 +9,7 @@ entries (if isolated) and the server's ingress entries (if isolated) must both a
 from __future__ import annotations
 
 import ipaddress
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -209,9 +210,8 @@ def test_dns_rule_to_kube_dns_allows_the_node_level_dns_addresses() -> None:
         services=[DNS_SVC], endpoints=[DNS_EP])
     x_a = next(e for e in entries if e.pod.key == "x/a")
     assert x_a.direction == "egress"
-    assert set(x_a.allows) == {
-        netpol.Allow((f"172.30.85.{n}/32",), proto, 53)
-        for n in (11, 12) for proto in ("UDP", "TCP")}
+    assert set(x_a.allows) == {netpol.Allow(("172.30.85.11/32", "172.30.85.12/32"), proto, 53)
+                               for proto in ("UDP", "TCP")}
 
 
 def test_ip_block_except_becomes_disjoint_cidrs() -> None:
@@ -242,7 +242,7 @@ def test_rendered_chains() -> None:
         "-j RETURN",
         f'-A KBOOT-NETPOL -d 10.244.0.10/32 -m comment --comment "x/a ingress" -j {name}',
         f"-A {name} -s 10.1.0.0/16 -p tcp -m tcp --dport 80:90 -j RETURN",
-        f'-A {name} -m comment --comment "x/a ingress not allowed by a" -j DROP',
+        f'-A {name} -m comment --comment "x: ingress not allowed by a" -j DROP',
         "-X KBOOT-NP-I-GONE"]
 
 
@@ -264,3 +264,50 @@ def test_long_policy_lists_keep_the_comment_within_the_kernel_limit() -> None:
     drops = [line for line in lines if line.endswith("-j DROP")]
     assert drops and all(len(line.split('"')[1]) <= 255 for line in drops)
     assert all(line.split('"')[1].endswith("...") for line in drops)
+
+
+def test_adjacent_peers_collapse_into_one_cidr_per_port() -> None:
+    pods = [{**_pod_obj(f"y/p{i}", 0), "status": {"podIP": f"10.244.7.{i}", "phase": "Running"}}
+            for i in range(8, 16)]
+    entries = netpol.node_isolations(
+        node="n0", namespaces=NS_OBJS, pods=[*POD_OBJS, *pods],
+        policies=[policy("x", "from-y", POD_A, ingress=[{"from": [{"namespaceSelector": NS_Y}],
+                                                         "ports": [{"port": 80}]}])])
+    [x_a] = [e for e in entries if e.pod.key == "x/a"]
+    assert x_a.allows == (netpol.Allow((f"{IPS['y/b']}/32", f"{IPS['y/a']}/32",
+                                        "10.244.7.8/29"), "TCP", 80),)
+
+
+@pytest.mark.parametrize(("cidrs", "want"), [
+    (["0.0.0.0/0", "10.0.0.1/32"], ["0.0.0.0/0"]),
+    (["10.0.0.0/25", "10.0.0.128/25"], ["10.0.0.0/24"]),
+    (["10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32"], ["10.0.0.1/32", "10.0.0.2/31"]),
+    (["10.0.0.5/24"], ["10.0.0.0/24"]),  # host bits, as upstream's sloppy parse allows
+    (["255.255.255.255/32", "255.255.255.254/32"], ["255.255.255.254/31"]),
+])
+def test_collapse_matches_ipaddress(cidrs: list[str], want: list[str]) -> None:
+    assert list(netpol.collapse(cidrs)) == want
+    reference = ipaddress.collapse_addresses(ipaddress.ip_network(c, strict=False)
+                                             for c in cidrs)
+    assert [str(n) for n in reference] == want
+
+
+def test_alike_pods_share_one_chain() -> None:
+    lines = netpolrules.render(netpol.node_isolations(
+        node="n0", policies=[policy("x", "deny", ingress=[{"from": [{"podSelector": POD_B}]}])],
+        pods=POD_OBJS, namespaces=NS_OBJS))
+    jumps = [line for line in lines if line.startswith("-A KBOOT-NETPOL -d")]
+    assert len(jumps) == 2  # x/a and x/c run on n0
+    assert len({line.split()[-1] for line in jumps}) == 1
+    assert sum(line.endswith("-j DROP") for line in lines) == 1
+
+
+def test_collapse_agrees_with_ipaddress_on_random_sets() -> None:
+    rng = random.Random(17)
+    for _ in range(200):
+        prefixes = [22, 24, 28, 30, 31, 32, 32, 32]
+        cidrs = [f"10.{rng.randrange(2)}.{rng.randrange(4)}.{rng.randrange(256)}/"
+                 f"{rng.choice(prefixes)}" for _ in range(rng.randrange(1, 12))]
+        reference = ipaddress.collapse_addresses(ipaddress.ip_network(c, strict=False)
+                                                 for c in cidrs)
+        assert list(netpol.collapse(cidrs)) == [str(n) for n in reference], cidrs
