@@ -175,7 +175,15 @@ def _endpoint_slice(obj: Obj) -> None:
         port.setdefault("protocol", "TCP")
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
 def _namespace(obj: Obj) -> None:
+    # Upstream (since 1.21) forces this label to the name on every write, so that
+    # NetworkPolicy namespaceSelectors and webhook namespaceSelectors can pick a namespace by name.
+    name = _dict(obj.get("metadata")).get("name")
+    if isinstance(name, str) and name:
+        _sub(obj["metadata"], "labels")[NAMESPACE_NAME_LABEL] = name
     _sub(obj, "spec").setdefault("finalizers", ["kubernetes"])
     _sub(obj, "status").setdefault("phase", "Active")
 

@@ -150,5 +150,15 @@ def test_qos_class(resources: list[dict[str, Any]], qos: str) -> None:
 @pytest.mark.parametrize("kind", [k.kind for k in KINDS])
 def test_every_kind_defaults_an_empty_object(kind: str) -> None:
     out = apply_defaults(kind, {"metadata": {"name": "x"}})
-    assert out["metadata"] == {"name": "x"}
+    labels = {"labels": {"kubernetes.io/metadata.name": "x"}} if kind == "Namespace" else {}
+    assert out["metadata"] == {"name": "x", **labels}
     assert apply_defaults(kind, out) == out
+
+
+def test_namespace_name_label_is_forced_to_the_name() -> None:
+    out = apply_defaults("Namespace", {"metadata": {"name": "team-a", "labels": {
+        "kubernetes.io/metadata.name": "forged", "env": "prod"}}})
+    assert out["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team-a", "env": "prod"}
+    # generateName-only bodies are defaulted again once the server has picked the name
+    assert "labels" not in apply_defaults("Namespace", {"metadata": {"generateName": "x-"}})[
+        "metadata"]
