@@ -22,10 +22,12 @@ FORBIDDEN = "FieldValueForbidden"
 TYPE_INVALID = "FieldValueTypeInvalid"
 TOO_LONG = "FieldValueTooLong"
 NOT_FOUND = "FieldValueNotFound"
+TOO_MANY = "FieldValueTooMany"
 
 _LEADS = {REQUIRED: "Required value", INVALID: "Invalid value", NOT_SUPPORTED: "Unsupported value",
           DUPLICATE: "Duplicate value", FORBIDDEN: "Forbidden", TYPE_INVALID: "Invalid value",
-          TOO_LONG: "Too long", NOT_FOUND: "Not found"}
+          TOO_LONG: "Too long", NOT_FOUND: "Not found",
+          TOO_MANY: "Too many"}
 
 
 def _render(value: Any) -> str:
@@ -102,6 +104,11 @@ def in_range(field: str, value: Any, low: int, high: int | None = None) -> list[
     if low <= value <= high:
         return []
     return [invalid(field, value, f"must be between {low} and {high}, inclusive")]
+
+
+def too_many(field: str, actual: int, limit: int) -> FieldError:
+    """Upstream's ``field.TooMany``: ``Too many: 5: must have at most 3 items``."""
+    return FieldError(TOO_MANY, field, f"must have at most {limit} items", actual)
 
 
 def immutable(field: str, value: Any) -> FieldError:

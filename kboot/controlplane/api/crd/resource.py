@@ -1,0 +1,176 @@
+"""One served version of a custom resource: its schema compiled once, applied to every write.
+
+:class:`ResourceSchema` is what the CRD serving layer keeps per (CRD, version).  Its
+:meth:`~ResourceSchema.admit` does upstream's write pipeline on a decoded body, in upstream's
+order:
+
+1. prune unknown fields (:mod:`.pruning`): the removed paths become ``unknown field "<path>"``
+   — an error under ``fieldValidation=Strict``, warnings under ``Warn``;
+2. default (:mod:`.defaulting`);
+3. validate: ``metadata`` like any object's (name a DNS subdomain, namespace/labels/annotations,
+   the schema's own ``metadata.name`` constraints), the schema (:mod:`.values`, list types),
+   ``x-kubernetes-embedded-resource`` objects (``apiVersion``, ``kind``, ``metadata``), then
+   the CEL rules (:mod:`.cel`, transition rules against ``old``) — only when the schema
+   passed, so a rule never reports a type mismatch the schema already named.
+
+:meth:`~ResourceSchema.read` prunes and defaults an object read from storage (upstream defaults
+on read too, so a default added to a CRD shows on objects stored before).  Status and scale
+subresource writes use the same :meth:`admit`: the caller decides which parts of the body it
+keeps.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from kboot.controlplane.api import names
+from kboot.controlplane.api.crd.cel import RuleTree, compile_rules, evaluate
+from kboot.controlplane.api.crd.defaulting import apply_defaults
+from kboot.controlplane.api.crd.paths import child, field_of, index
+from kboot.controlplane.api.crd.pruning import prune
+from kboot.controlplane.api.crd.values import validate_value
+from kboot.controlplane.api.field_errors import FieldError, invalid, required
+from kboot.controlplane.api.validation import validate_labels, validate_metadata
+
+Schema = dict[str, Any]
+FIELD_VALIDATIONS = ("Ignore", "Warn", "Strict")
+
+
+class SchemaCompileError(ValueError):
+    """The schema's CEL rules do not compile (the CRD write should have been refused)."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class Admitted:
+    """The outcome of a write: the object as it would be stored, and what to answer.
+
+    ``errors`` non-empty means 422 (``field_errors.invalid_message``); ``strict_errors``
+    non-empty means 400 ``strict decoding error: unknown field "spec.x", ...``; ``warnings``
+    go to the ``Warning`` headers.
+    """
+
+    obj: dict[str, Any]
+    errors: list[FieldError] = field(default_factory=list)
+    strict_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+class ResourceSchema:
+    """A version's ``openAPIV3Schema`` ready to prune, default and validate custom resources."""
+
+    def __init__(self, schema: Schema | None, *, kind: str, namespaced: bool) -> None:
+        self.schema: Schema = copy.deepcopy(schema) if schema else {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        self.kind = kind
+        self.namespaced = namespaced
+        tree, errors = compile_rules(self.schema, "openAPIV3Schema")
+        if errors:
+            raise SchemaCompileError(errors)
+        self.rules: RuleTree = tree
+        self._value_schema = _without_metadata(self.schema)
+
+    def read(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Prune and default an object read from storage (in place; returned for chaining)."""
+        prune(obj, self.schema)
+        apply_defaults(obj, self._value_schema)
+        return obj
+
+    def admit(self, obj: dict[str, Any], *, old: dict[str, Any] | None = None,
+              field_validation: str = "Warn") -> Admitted:
+        """Prune, default and validate a create (``old`` None) or update body, in place."""
+        unknown = prune(obj, self.schema)
+        messages = [f'unknown field "{p}"' for p in unknown]
+        result = Admitted(obj=obj, unknown=unknown)
+        if field_validation == "Strict":
+            result.strict_errors = messages
+        elif field_validation == "Warn":
+            result.warnings = messages
+        apply_defaults(obj, self._value_schema)
+        result.errors = self.validate(obj, old=old)
+        return result
+
+    def validate(self, obj: dict[str, Any], *, old: dict[str, Any] | None = None
+                 ) -> list[FieldError]:
+        """Validation alone (the object is already pruned and defaulted)."""
+        meta = field_of(obj, "metadata")
+        errors = validate_metadata(meta, kind=self.kind, namespaced=self.namespaced)
+        errors.extend(_schema_metadata(self.schema, meta))
+        errors.extend(validate_value(self._value_schema, obj))
+        errors.extend(embedded_errors(self._value_schema, obj, ""))
+        if not self.rules.empty() and not errors:
+            errors.extend(evaluate(self.rules, self.schema, obj, old, has_old=old is not None))
+        return errors
+
+
+def _without_metadata(schema: Schema) -> Schema:
+    """The root schema with ``metadata`` validated as ObjectMeta, not by the schema."""
+    out = dict(schema)
+    props = dict(out.get("properties") or {})
+    props["metadata"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    out["properties"] = props
+    return out
+
+
+def _schema_metadata(schema: Schema, meta: dict[str, Any]) -> list[FieldError]:
+    """The schema may constrain ``metadata.name``/``generateName`` (only those)."""
+    props = ((schema.get("properties") or {}).get("metadata") or {}).get("properties") or {}
+    errors: list[FieldError] = []
+    for name in ("name", "generateName"):
+        if isinstance(props.get(name), dict) and name in meta:
+            errors.extend(validate_value(props[name], meta[name], f"metadata.{name}"))
+    return errors
+
+
+def embedded_errors(schema: Schema, value: Any, path: str) -> list[FieldError]:
+    """``x-kubernetes-embedded-resource`` objects: apiVersion, kind and metadata checked as
+    upstream's ``objectmeta.Validate`` does (below the root)."""
+    errors: list[FieldError] = []
+    if isinstance(value, dict):
+        if path and schema.get("x-kubernetes-embedded-resource"):
+            errors.extend(_embedded(value, path))
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for name, item in value.items():
+            sub = props.get(name, extra)
+            if isinstance(sub, dict) and not (not path and name == "metadata"):
+                errors.extend(embedded_errors(sub, item, child(path, name)))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors.extend(embedded_errors(schema["items"], item, index(path, i)))
+    return errors
+
+
+def _embedded(value: dict[str, Any], path: str) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for name in ("apiVersion", "kind"):
+        if name not in value:
+            errors.append(required(child(path, name)))
+            continue
+        text = value[name]
+        if not isinstance(text, str):
+            errors.append(invalid(child(path, name), text, "must be a string"))
+        elif not text:
+            errors.append(invalid(child(path, name), text, "must not be empty"))
+        elif name == "kind":
+            problems = names.is_dns1035_label(text.lower())
+            if problems:
+                errors.append(invalid(child(path, name), text, "may have mixed case, but should "
+                                      "otherwise match: " + ",".join(problems)))
+    meta = value.get("metadata")
+    if meta is None:
+        return errors
+    if not isinstance(meta, dict):
+        return [*errors, invalid(child(path, "metadata"), meta, "must be an object")]
+    meta_name = meta.get("name")
+    if isinstance(meta_name, str) and meta_name:
+        errors.extend(invalid(child(path, "metadata", "name"), meta_name, e)
+                      for e in names.is_dns1123_subdomain(meta_name))
+    errors.extend(validate_labels(meta.get("labels") or {}, child(path, "metadata", "labels")))
+    return errors
