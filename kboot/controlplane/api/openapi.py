@@ -9,9 +9,10 @@
   their query parameters.
 
 kubectl's ``apply``/``create`` check for a PATCH operation tagged with the object's GVK that
-lists a ``fieldValidation`` query parameter; without it they fall back to client-side
-validation through ``/openapi/v2``, which we do not serve.  Documents are immutable: they are
-built once and shared (callers must not mutate them; use :func:`openapi_document_bytes`).
+lists a ``fieldValidation`` query parameter; without it (a kind nobody serves) they fall back
+to client-side validation through ``/openapi/v2`` (:mod:`.openapi_v2`).  Documents are
+immutable: they are built once and shared (callers must not mutate them; use
+:func:`openapi_document_bytes`).
 """
 
 from __future__ import annotations

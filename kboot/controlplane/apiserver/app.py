@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from kboot.controlplane.api import openapi_v2
 from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import (
@@ -277,6 +278,11 @@ async def _non_resource(request: web.Request, state: ServerState) -> web.StreamR
 
 
 def _openapi(request: web.Request, state: ServerState, path: str) -> web.StreamResponse:
+    if path == "/openapi/v2":
+        as_json, as_proto = openapidocs.v2(state.kinds)
+        if openapi_v2.wants_protobuf(request.headers.get("Accept", "")):
+            return web.Response(body=as_proto, content_type=openapi_v2.PROTOBUF_TYPE)
+        return web.Response(body=as_json, content_type="application/json")
     if path == "/openapi/v3":
         return json_response(openapidocs.root(state.kinds))
     if path.startswith("/openapi/v3/"):

@@ -1,4 +1,4 @@
-"""``/openapi/v3`` for the kinds served right now.
+"""``/openapi/v3`` (and ``/openapi/v2``) for the kinds served right now.
 
 The built-in group-versions keep their documents from :mod:`kboot.controlplane.api.openapi`
 (built from ``schemas.json``, immutable). A group-version served only by kinds registered at run
@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from kboot.controlplane.api import openapi
+from kboot.controlplane.api import openapi, openapi_v2
+from kboot.controlplane.api.registry import KINDS
 from kboot.controlplane.apiserver.errors import JsonObj
 from kboot.controlplane.apiserver.kinds import KindRegistry
 
@@ -58,3 +59,21 @@ def root(kinds: KindRegistry) -> JsonObj:
             paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
         return {"paths": paths}
     return kinds.memo("openapi.root", build)
+
+
+def v2(kinds: KindRegistry) -> tuple[bytes, bytes]:
+    """``/openapi/v2`` as (JSON, protobuf): the built-in kinds' definitions plus those of the
+    kinds registered at run time, memoised per registry generation."""
+    def build() -> tuple[bytes, bytes]:
+        extra: JsonObj = {}
+        for strategy in kinds.strategies():
+            rk = strategy.kind
+            if rk in KINDS:
+                continue
+            ref, list_ref = openapi.schema_names(rk)
+            extra[ref] = openapi_v2.from_v3(strategy.openapi_schema())
+            extra[list_ref] = openapi_v2.list_definition(rk.group, rk.version, rk.kind, ref)
+        if not extra:
+            return openapi_v2.builtin_document_bytes()
+        return openapi_v2.serialize(openapi_v2.openapi_v2_document(extra))
+    return kinds.memo("openapi.v2", build)
