@@ -22,7 +22,10 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     │   ├── SelectorError                  400: bad selector, unsupported field label
     │   ├── PatchError                     400/422: malformed patch, cannot apply
     │   │   └── JsonPatchTestFailed        422: a JSON-patch ``test`` did not match
-    │   └── ApplyConflict                  409: server-side apply field-manager conflicts
+    │   ├── ApplyConflict                  409: server-side apply field-manager conflicts
+    │   ├── crd.resource.SchemaCompileError   422: a CRD schema's CEL rules do not compile
+    │   ├── crd.celfuncs.CelFunctionError  a CEL extension function got arguments it refuses
+    │   └── crd.jsonpath.JSONPathError     a printer-column/scale JSONPath outside the subset
     ├── api.disruption.EvictionRefused     429/403: a disruption budget forbids an eviction
     ├── store.base.StoreError              the revisioned store refused or failed
     │   ├── KeyExists, KeyNotFound, RevisionConflict, Compacted

@@ -17,8 +17,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from kboot.controlplane.api.errors import ApiRuleError
 
-class CelFunctionError(ValueError):
+
+class CelFunctionError(ApiRuleError):
     """A Kubernetes extension function was called with arguments it does not accept."""
 
 

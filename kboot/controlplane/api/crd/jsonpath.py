@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kboot.controlplane.api.errors import ApiRuleError
+
 _TOKEN = re.compile(r"""\.(?P<field>[A-Za-z0-9_$-]+)
                       |\[(?P<quoted>'[^']*'|"[^"]*")\]
                       |\[(?P<index>-?\d+|\*)\]
@@ -21,7 +23,7 @@ _TOKEN = re.compile(r"""\.(?P<field>[A-Za-z0-9_$-]+)
                       |\.\*""", re.VERBOSE)
 
 
-class JSONPathError(ValueError):
+class JSONPathError(ApiRuleError):
     """A path outside the supported subset."""
 
 

@@ -31,6 +31,7 @@ from kboot.controlplane.api.crd.defaulting import apply_defaults
 from kboot.controlplane.api.crd.paths import child, field_of, index
 from kboot.controlplane.api.crd.pruning import prune
 from kboot.controlplane.api.crd.values import validate_value
+from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.api.field_errors import FieldError, invalid, required
 from kboot.controlplane.api.validation import validate_labels, validate_metadata
 
@@ -38,11 +39,11 @@ Schema = dict[str, Any]
 FIELD_VALIDATIONS = ("Ignore", "Warn", "Strict")
 
 
-class SchemaCompileError(ValueError):
+class SchemaCompileError(ApiRuleError):
     """The schema's CEL rules do not compile (the CRD write should have been refused)."""
 
     def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(str(e) for e in errors))
+        super().__init__("; ".join(str(e) for e in errors), code=422)
         self.errors = errors
 
 
