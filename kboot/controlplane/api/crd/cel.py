@@ -17,7 +17,7 @@ Semantics follow upstream (``pkg/apiserver/schema/cel``):
   whose value is the schema type, e.g. ``Invalid value: "object": ...``); ``fieldPath``
   (``.spec.x``, relative to the node) moves the error;
 - a rule whose evaluation errors (a missing key without ``has()``, a type mismatch) fails with
-  the evaluator's message.
+  ``<evaluator's message> evaluating rule: <message or rule>``.
 
 Not implemented (documented in docs/apiserver.md): cost estimation and budgets, the
 ``quantity``/``url``/``ip``/``cidr``/``semver``/``format`` libraries, ``date-time``/``duration``
@@ -233,13 +233,19 @@ def _run(rule: Rule, schema: Schema, value: Any, old: Any, path: str) -> list[Fi
     type_name = schema.get("type") or ("object" if isinstance(value, dict) else "")
     try:
         result = rule.program.execute(context)
-    except Exception as exc:
-        return [invalid(where, type_name, _describe(exc))]
+    except Exception as exc:  # the evaluator raises many types: all are failures of the rule
+        return [invalid(where, type_name,
+                        f"{_describe(exc)} evaluating rule: {_rule_string(rule)}")]
     if result is True:
         return []
     if result is not False:
         return [invalid(where, type_name, f"rule returned a non-boolean value: {result!r}")]
     return [_failure(rule, where, type_name, context)]
+
+
+def _rule_string(rule: Rule) -> str:
+    """Upstream's ``ruleErrorString``: the message when there is one, else the rule."""
+    return (rule.message or "").strip() or rule.text.strip()
 
 
 def _describe(exc: Exception) -> str:
@@ -249,7 +255,7 @@ def _describe(exc: Exception) -> str:
 
 
 def _failure(rule: Rule, where: str, type_name: str, context: Any) -> FieldError:
-    message = rule.message or f"failed rule: {rule.text}"
+    message = (rule.message or "").strip() or f"failed rule: {rule.text.strip()}"
     if rule.message_program is not None:
         try:
             evaluated = rule.message_program.execute(context)
@@ -262,5 +268,5 @@ def _failure(rule: Rule, where: str, type_name: str, context: Any) -> FieldError
     if rule.reason == FORBIDDEN:
         return FieldError(FORBIDDEN, where, message)
     if rule.reason == DUPLICATE:
-        return FieldError(DUPLICATE, where, message, type_name)
+        return FieldError(DUPLICATE, where, "", type_name)
     return invalid(where, type_name, message)
