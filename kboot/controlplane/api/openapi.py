@@ -83,6 +83,11 @@ def _closure(roots: list[str]) -> list[str]:
     return sorted(seen)
 
 
+def reachable(roots: list[str]) -> list[str]:
+    """Every definition name ``roots`` reach through ``$ref`` (sorted), the roots included."""
+    return _closure(roots)
+
+
 def _refs(schema: Any) -> list[str]:
     if isinstance(schema, list):
         return [r for s in schema for r in _refs(s)]

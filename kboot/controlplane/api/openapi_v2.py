@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from kboot.controlplane.api.openapi import reachable
 from kboot.controlplane.api.registry import KINDS
 from kboot.controlplane.api.schemas import (
     definition_name,
@@ -47,34 +48,12 @@ def _convert(schema: Any) -> Any:
     return out
 
 
-def _closure(roots: list[str]) -> list[str]:
-    defs = definitions()
-    seen: set[str] = set()
-    stack = list(roots)
-    while stack:
-        name = stack.pop()
-        if name in seen or name not in defs:
-            continue
-        seen.add(name)
-        stack.extend(_refs(defs[name]))
-    return sorted(seen)
-
-
-def _refs(schema: Any) -> list[str]:
-    if isinstance(schema, list):
-        return [r for s in schema for r in _refs(s)]
-    if not isinstance(schema, dict):
-        return []
-    own = [schema["$ref"]] if isinstance(schema.get("$ref"), str) else []
-    return own + [r for v in schema.values() for r in _refs(v)]
-
-
 @cache
 def _builtin_definitions() -> Mapping[str, Any]:
     roots = [definition_name(rk) for rk in KINDS] + [list_definition_name(rk) for rk in KINDS]
     roots += [extra_definition_name(n) for n in ("Status", "DeleteOptions", "WatchEvent",
                                                  "Scale")]
-    return {name: _convert(definitions()[name]) for name in _closure(roots)}
+    return {name: _convert(definitions()[name]) for name in reachable(roots)}
 
 
 def openapi_v2_document(extra: Mapping[str, Any] | None = None) -> Doc:
