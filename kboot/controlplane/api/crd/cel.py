@@ -34,7 +34,7 @@ from typing import Any
 import cel
 
 from kboot.controlplane.api.crd.celfuncs import EXTENSIONS, unsupported
-from kboot.controlplane.api.crd.paths import child, index, key
+from kboot.controlplane.api.crd.paths import child, field_of, index, key, list_of
 from kboot.controlplane.api.field_errors import (
     DUPLICATE,
     FORBIDDEN,
@@ -85,13 +85,13 @@ def compile_rules(schema: Schema, path: str) -> tuple[RuleTree, list[FieldError]
 def _compile(schema: Schema, path: str, errors: list[FieldError], *,
              correlatable: bool) -> RuleTree:
     tree = RuleTree()
-    for i, spec in enumerate(schema.get("x-kubernetes-validations") or ()):
+    for i, spec in enumerate(list_of(schema, "x-kubernetes-validations")):
         if isinstance(spec, dict) and isinstance(spec.get("rule"), str):
             rule = _compile_rule(spec, index(child(path, "x-kubernetes-validations"), i),
                                  errors, correlatable=correlatable)
             if rule is not None:
                 tree.rules.append(rule)
-    for name, sub in (schema.get("properties") or {}).items():
+    for name, sub in field_of(schema, "properties").items():
         if isinstance(sub, dict):
             branch = _compile(sub, key(child(path, "properties"), name), errors,
                               correlatable=correlatable)
@@ -175,7 +175,7 @@ def evaluate(tree: RuleTree, schema: Schema, value: Any, old: Any, *,
 def _children(tree: RuleTree, schema: Schema, value: Any, old: Any,
               has_old: bool) -> Iterator[tuple[Any, RuleTree, Schema, Any, Any, bool]]:
     if isinstance(value, dict):
-        properties = schema.get("properties") or {}
+        properties = field_of(schema, "properties")
         old_map = old if has_old and isinstance(old, dict) else {}
         for name, sub in value.items():
             branch = tree.properties.get(name) if name in properties else tree.additional
@@ -184,7 +184,7 @@ def _children(tree: RuleTree, schema: Schema, value: Any, old: Any,
                 yield ((lambda p, n=name: child(p, n)), branch, sub_schema, sub,
                        old_map.get(name), name in old_map)
     elif isinstance(value, list) and tree.items is not None:
-        items = schema.get("items") or {}
+        items = field_of(schema, "items")
         olds = _old_items(schema, old if has_old and isinstance(old, list) else [])
         for i, item in enumerate(value):
             old_item = olds.get(_map_key(schema, item)) if olds else None
@@ -193,7 +193,7 @@ def _children(tree: RuleTree, schema: Schema, value: Any, old: Any,
 
 
 def _map_key(schema: Schema, item: Any) -> tuple[Any, ...] | None:
-    keys = schema.get("x-kubernetes-list-map-keys") or ()
+    keys = [k for k in list_of(schema, "x-kubernetes-list-map-keys") if isinstance(k, str)]
     if schema.get("x-kubernetes-list-type") != "map" or not isinstance(item, dict):
         return None
     return tuple(str(item.get(k)) for k in keys)
@@ -213,7 +213,7 @@ def _cel_value(value: Any, schema: Schema) -> Any:
     if schema.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, dict):
-        props = schema.get("properties") or {}
+        props = field_of(schema, "properties")
         extra = schema.get("additionalProperties")
         return {k: _cel_value(v, props.get(k) or (extra if isinstance(extra, dict) else {}))
                 for k, v in value.items()}

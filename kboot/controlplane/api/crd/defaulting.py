@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from kboot.controlplane.api.crd.paths import field_of
+
 Schema = dict[str, Any]
 
 
@@ -31,7 +33,7 @@ def apply_defaults(value: Any, schema: Schema) -> None:
 
 
 def _object(obj: dict[str, Any], schema: Schema) -> None:
-    properties = schema.get("properties") or {}
+    properties = field_of(schema, "properties")
     for name, sub in properties.items():
         if not isinstance(sub, dict):
             continue

@@ -28,7 +28,7 @@ from typing import Any
 
 from kboot.controlplane.api import names
 from kboot.controlplane.api.crd.cel import compile_rules
-from kboot.controlplane.api.crd.paths import child, field_of, index, key
+from kboot.controlplane.api.crd.paths import child, field_of, index, key, list_of
 from kboot.controlplane.api.crd.pruning import prune_value
 from kboot.controlplane.api.crd.structural import schema_errors
 from kboot.controlplane.api.crd.values import validate_value
@@ -62,15 +62,16 @@ def validate_crd(crd: Obj) -> list[FieldError]:
 def validate_crd_update(crd: Obj, old: Obj) -> list[FieldError]:
     """A CRD update: everything :func:`validate_crd` checks plus the immutable parts."""
     errors = validate_crd(crd)
-    spec, old_spec = crd.get("spec") or {}, old.get("spec") or {}
-    established = any(c.get("type") == "Established" and c.get("status") == "True"
-                      for c in (old.get("status") or {}).get("conditions") or ())
+    spec, old_spec = field_of(crd, "spec"), field_of(old, "spec")
+    established = any(isinstance(c, dict) and c.get("type") == "Established"
+                      and c.get("status") == "True"
+                      for c in list_of(field_of(old, "status"), "conditions"))
     if established and spec.get("scope") != old_spec.get("scope"):
         errors.append(immutable("spec.scope", spec.get("scope")))
     if spec.get("group") != old_spec.get("group"):
         errors.append(immutable("spec.group", spec.get("group")))
-    stored = (crd.get("status") or {}).get("storedVersions") or []
-    declared = {v.get("name") for v in spec.get("versions") or () if isinstance(v, dict)}
+    stored = list_of(field_of(crd, "status"), "storedVersions")
+    declared = {v.get("name") for v in list_of(spec, "versions") if isinstance(v, dict)}
     for i, name in enumerate(stored):
         if name not in declared:
             errors.append(invalid(f"status.storedVersions[{i}]", name, f"missing from "
@@ -85,6 +86,8 @@ def _metadata(meta: Obj, spec: Obj) -> list[FieldError]:
     name = meta.get("name")
     if not name:
         return [required("metadata.name", "name or generateName is required")]
+    if not isinstance(name, str):
+        return [invalid("metadata.name", name, "must be a string")]
     errors = [invalid("metadata.name", name, e) for e in names.is_dns1123_subdomain(name)]
     names_ = field_of(spec, "names")
     if name != f"{names_.get('plural', '')}.{spec.get('group', '')}":
@@ -133,7 +136,7 @@ def names_errors(names_: Obj, path: str) -> list[FieldError]:
             errors.append(invalid(f"{path}.{field}", value, "may have mixed case, but should "
                                   "otherwise match: " + ",".join(problems)))
     for field in ("shortNames", "categories"):
-        for i, value in enumerate(names_.get(field) or ()):
+        for i, value in enumerate(list_of(names_, field)):
             if problems := names.is_dns1035_label(str(value)):
                 errors.append(invalid(f"{path}.{field}[{i}]", value, ",".join(problems)))
     if names_.get("kind") and names_.get("kind") == names_.get("listKind"):
@@ -147,25 +150,25 @@ def names_errors(names_: Obj, path: str) -> list[FieldError]:
 
 def _versions(spec: Obj) -> list[FieldError]:
     errors: list[FieldError] = []
-    listed = [v for v in spec.get("versions") or () if isinstance(v, dict)]
+    listed = [v for v in list_of(spec, "versions") if isinstance(v, dict)]
     if not listed:
         return [required("spec.versions")]
-    top_schema = (spec.get("validation") or {}).get("openAPIV3Schema")
+    top_schema = field_of(spec, "validation").get("openAPIV3Schema")
     seen: set[str] = set()
     for i, version in enumerate(listed):
         base = f"spec.versions[{i}]"
         name = str(version.get("name") or "")
         if problems := names.is_dns1035_label(name):
             errors.append(invalid(f"{base}.name", name, ",".join(problems)))
-        subresources = version.get("subresources") or spec.get("subresources") or {}
-        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        subresources = field_of(version, "subresources") or field_of(spec, "subresources")
+        schema = field_of(version, "schema").get("openAPIV3Schema")
         if schema is None and top_schema is None:
             errors.append(required(f"{base}.schema.openAPIV3Schema"))
         elif schema is not None:
             errors.extend(check_schema(schema, f"{base}.schema.openAPIV3Schema",
                                        status=isinstance(subresources.get("status"), dict)))
         errors.extend(_subresources(version.get("subresources"), f"{base}.subresources"))
-        for j, column in enumerate(version.get("additionalPrinterColumns") or ()):
+        for j, column in enumerate(list_of(version, "additionalPrinterColumns")):
             errors.extend(_column(column, f"{base}.additionalPrinterColumns[{j}]"))
         if name in seen:
             errors.append(invalid("spec.versions", _brief(listed),
@@ -226,7 +229,7 @@ def _defaults(schema: Obj, path: str, *, root: bool = False) -> list[FieldError]
         if json.dumps(pruned, sort_keys=True) != json.dumps(default, sort_keys=True):
             errors.append(invalid(child(path, "default"), default,
                                   "must not have unknown fields"))
-    for name, sub in (schema.get("properties") or {}).items():
+    for name, sub in field_of(schema, "properties").items():
         if isinstance(sub, dict):
             if root and name == "metadata" and "default" in sub:
                 errors.append(forbidden(child(key(child(path, "properties"), name), "default"),
@@ -337,7 +340,12 @@ def _review_versions(listed: Any, path: str) -> list[FieldError]:
         return [required(path)]
     errors: list[FieldError] = []
     seen: set[str] = set()
+    if not isinstance(listed, list):
+        return [invalid(path, listed, "must be a list of strings")]
     for i, version in enumerate(listed):
+        if not isinstance(version, str):
+            errors.append(invalid(index(path, i), version, "must be a string"))
+            continue
         if version in seen:
             errors.append(invalid(index(path, i), version, "duplicate version"))
             continue

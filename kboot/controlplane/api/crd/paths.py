@@ -28,3 +28,9 @@ def field_of(obj: Any, name: str) -> dict[str, Any]:
     """``obj[name]`` when both are JSON objects, else an empty object (bodies are untrusted)."""
     value = obj.get(name) if isinstance(obj, dict) else None
     return value if isinstance(value, dict) else {}
+
+
+def list_of(obj: Any, name: str) -> list[Any]:
+    """``obj[name]`` when it is a JSON array, else an empty list."""
+    value = obj.get(name) if isinstance(obj, dict) else None
+    return value if isinstance(value, list) else []

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kboot.controlplane.api.crd.paths import child, index
+from kboot.controlplane.api.crd.paths import child, field_of, index
 
 Schema = dict[str, Any]
 
@@ -58,7 +58,7 @@ def _walk(value: Any, schema: Schema, path: str, removed: list[str]) -> None:
 
 def _object(obj: dict[str, Any], schema: Schema, path: str, removed: list[str], *,
             resource: bool) -> None:
-    properties = schema.get("properties") or {}
+    properties = field_of(schema, "properties")
     additional = schema.get("additionalProperties")
     preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
     for name in list(obj):

@@ -113,7 +113,7 @@ class ResourceSchema:
 def _without_metadata(schema: Schema) -> Schema:
     """The root schema with ``metadata`` validated as ObjectMeta, not by the schema."""
     out = dict(schema)
-    props = dict(out.get("properties") or {})
+    props = dict(field_of(out, "properties"))
     props["metadata"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     out["properties"] = props
     return out
@@ -121,7 +121,7 @@ def _without_metadata(schema: Schema) -> Schema:
 
 def _schema_metadata(schema: Schema, meta: dict[str, Any]) -> list[FieldError]:
     """The schema may constrain ``metadata.name``/``generateName`` (only those)."""
-    props = ((schema.get("properties") or {}).get("metadata") or {}).get("properties") or {}
+    props = field_of(field_of(field_of(schema, "properties"), "metadata"), "properties")
     errors: list[FieldError] = []
     for name in ("name", "generateName"):
         if isinstance(props.get(name), dict) and name in meta:
@@ -136,7 +136,7 @@ def embedded_errors(schema: Schema, value: Any, path: str) -> list[FieldError]:
     if isinstance(value, dict):
         if path and schema.get("x-kubernetes-embedded-resource"):
             errors.extend(_embedded(value, path))
-        props = schema.get("properties") or {}
+        props = field_of(schema, "properties")
         extra = schema.get("additionalProperties")
         for name, item in value.items():
             sub = props.get(name, extra)
@@ -173,5 +173,5 @@ def _embedded(value: dict[str, Any], path: str) -> list[FieldError]:
     if isinstance(meta_name, str) and meta_name:
         errors.extend(invalid(child(path, "metadata", "name"), meta_name, e)
                       for e in names.is_dns1123_subdomain(meta_name))
-    errors.extend(validate_labels(meta.get("labels") or {}, child(path, "metadata", "labels")))
+    errors.extend(validate_labels(field_of(meta, "labels"), child(path, "metadata", "labels")))
     return errors

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kboot.controlplane.api.crd.paths import child, index, key
+from kboot.controlplane.api.crd.paths import child, field_of, index, key, list_of
 from kboot.controlplane.api.crd.values import compiled_pattern
 from kboot.controlplane.api.field_errors import (
     FieldError,
@@ -101,7 +101,7 @@ def _props(schema: Schema, path: str, *, in_meta: bool) -> list[FieldError]:
 
 def _children(schema: Schema, path: str, *, in_meta: bool) -> list[FieldError]:
     errors: list[FieldError] = []
-    for name, sub in (schema.get("properties") or {}).items():
+    for name, sub in field_of(schema, "properties").items():
         if isinstance(sub, dict):
             errors.extend(_props(sub, key(child(path, "properties"), name),
                                  in_meta=in_meta or (name == "metadata")))
@@ -110,7 +110,7 @@ def _children(schema: Schema, path: str, *, in_meta: bool) -> list[FieldError]:
         if isinstance(sub, dict):
             errors.extend(_props(sub, child(path, name), in_meta=in_meta))
     for name in ("allOf", "anyOf", "oneOf"):
-        for i, sub in enumerate(schema.get(name) or ()):
+        for i, sub in enumerate(list_of(schema, name)):
             if isinstance(sub, dict):
                 errors.extend(_props(sub, index(child(path, name), i), in_meta=in_meta))
     return errors
@@ -135,7 +135,7 @@ def _map_type(schema: Schema, path: str) -> list[FieldError]:
 
 def _list_type(schema: Schema, path: str) -> list[FieldError]:
     list_type = schema.get("x-kubernetes-list-type")
-    keys = schema.get("x-kubernetes-list-map-keys") or []
+    keys = list_of(schema, "x-kubernetes-list-map-keys")
     errors: list[FieldError] = []
     items = schema.get("items") if isinstance(schema.get("items"), dict) else None
     if list_type is not None:
@@ -189,14 +189,17 @@ def _map_list(schema: Schema, items: Schema | None, keys: list[Any],
         return [invalid(child(path, "items", "type"), items.get("type"),
                         "must be object if parent array's x-kubernetes-list-type is map")]
     errors: list[FieldError] = []
-    properties = items.get("properties") or {}
-    if len(set(map(str, keys))) != len(keys):
+    properties = field_of(items, "properties")
+    if not all(isinstance(k, str) for k in keys):
+        return [invalid(child(path, "x-kubernetes-list-map-keys"), keys,
+                        "entries must all be names of item properties")]
+    if len(set(keys)) != len(keys):
         errors.append(invalid(child(path, "x-kubernetes-list-map-keys"), keys,
                               "must not contain duplicate entries"))
     if any(k not in properties for k in keys):
         errors.append(invalid(child(path, "x-kubernetes-list-map-keys"), keys,
                               "entries must all be names of item properties"))
-    required_keys = set(items.get("required") or ())
+    required_keys = {k for k in list_of(items, "required") if isinstance(k, str)}
     for k in keys:
         prop = properties.get(k)
         if not isinstance(prop, dict):
@@ -217,7 +220,7 @@ def _map_list(schema: Schema, items: Schema | None, keys: list[Any],
 
 def _validation_rules(schema: Schema, path: str) -> list[FieldError]:
     errors: list[FieldError] = []
-    for i, rule in enumerate(schema.get("x-kubernetes-validations") or ()):
+    for i, rule in enumerate(list_of(schema, "x-kubernetes-validations")):
         base = index(child(path, "x-kubernetes-validations"), i)
         if not isinstance(rule, dict):
             errors.append(invalid(base, rule, "must be an object"))
@@ -268,7 +271,7 @@ def _invariants(schema: Schema, level: str, path: str) -> list[FieldError]:
         errors.append(required(child(path, "items"), "must be specified"))
     if isinstance(items, dict):
         errors.extend(_invariants(items, _ITEM, child(path, "items")))
-    properties = schema.get("properties") or {}
+    properties = field_of(schema, "properties")
     for name, sub in properties.items():
         if isinstance(sub, dict):
             errors.extend(_invariants(sub, _FIELD, key(child(path, "properties"), name)))
@@ -341,7 +344,7 @@ def _metadata(meta: Schema, check_meta: bool, level: str, path: str) -> list[Fie
         errors.append(invalid(child(path, "type"), meta.get("type", ""), "must be object"))
     if level == _ROOT:
         rest = {k: v for k, v in meta.items() if k not in ("type", "default")}
-        props = rest.get("properties") or {}
+        props = field_of(rest, "properties")
         if set(props) <= {"name", "generateName"}:
             rest.pop("properties", None)
         if rest:
@@ -371,11 +374,11 @@ def _value_validation(schema: Schema, path: str, *, in_nested: bool = False) -> 
     ``anyOf: [{type: integer}, {type: string}]`` is the one allowed exception)."""
     errors: list[FieldError] = []
     skip_any_of = schema.get("anyOf") == _INT_OR_STRING_ANY_OF
-    all_of = schema.get("allOf") or []
+    all_of = list_of(schema, "allOf")
     skip_first = bool(all_of) and isinstance(all_of[0], dict) \
         and all_of[0].get("anyOf") == _INT_OR_STRING_ANY_OF
     for name in ("anyOf", "allOf", "oneOf"):
-        for i, sub in enumerate(schema.get(name) or ()):
+        for i, sub in enumerate(list_of(schema, name)):
             if (name == "anyOf" and skip_any_of) or not isinstance(sub, dict):
                 continue
             errors.extend(_nested(sub, index(child(path, name), i),
@@ -396,12 +399,12 @@ def _nested(schema: Schema, path: str, *, skip_any_of: bool) -> list[FieldError]
     if schema.get("x-kubernetes-validations"):
         errors.append(forbidden(child(path, "x-kubernetes-validations"),
                                 "must be empty to be structural"))
-    if "metadata" in (schema.get("properties") or {}):
+    if "metadata" in field_of(schema, "properties"):
         errors.append(forbidden(key(child(path, "properties"), "metadata"),
                                 "must not be specified in a nested context"))
     inner = {k: v for k, v in schema.items() if k != "anyOf"} if skip_any_of else schema
     errors.extend(_value_validation(inner, path, in_nested=True))
-    for name, sub in (schema.get("properties") or {}).items():
+    for name, sub in field_of(schema, "properties").items():
         if isinstance(sub, dict):
             errors.extend(_nested(sub, key(child(path, "properties"), name), skip_any_of=False))
     for name in ("items", "additionalProperties"):
@@ -418,12 +421,12 @@ def _completeness(schema: Schema, path: str) -> list[FieldError]:
     """Every property a value validation names must be in the structural part."""
     errors: list[FieldError] = []
     for name in ("allOf", "anyOf", "oneOf"):
-        for i, sub in enumerate(schema.get(name) or ()):
+        for i, sub in enumerate(list_of(schema, name)):
             if isinstance(sub, dict):
                 errors.extend(_complete(sub, schema, path, index(child(path, name), i)))
     if isinstance(schema.get("not"), dict):
         errors.extend(_complete(schema["not"], schema, path, child(path, "not")))
-    for name, sub in (schema.get("properties") or {}).items():
+    for name, sub in field_of(schema, "properties").items():
         if isinstance(sub, dict):
             errors.extend(_completeness(sub, key(child(path, "properties"), name)))
     for name in ("items", "additionalProperties"):
@@ -437,8 +440,8 @@ def _complete(nested: Schema, structural: Schema | None, s_path: str,
     if structural is None:
         return [required(s_path, f"because it is defined in {v_path}")]
     errors: list[FieldError] = []
-    s_props = structural.get("properties") or {}
-    for name, sub in (nested.get("properties") or {}).items():
+    s_props = field_of(structural, "properties")
+    for name, sub in field_of(nested, "properties").items():
         if not isinstance(sub, dict):
             continue
         target = s_props.get(name)
@@ -453,7 +456,7 @@ def _complete(nested: Schema, structural: Schema | None, s_path: str,
         errors.extend(_complete(nested["items"], items if isinstance(items, dict) else None,
                                 child(s_path, "items"), child(v_path, "items")))
     for name in ("allOf", "anyOf", "oneOf"):
-        for i, sub in enumerate(nested.get(name) or ()):
+        for i, sub in enumerate(list_of(nested, name)):
             if isinstance(sub, dict):
                 errors.extend(_complete(sub, structural, s_path, index(child(v_path, name), i)))
     if isinstance(nested.get("not"), dict):

@@ -23,7 +23,7 @@ from typing import Any
 
 from kboot.controlplane.api.crd.formats import format_ok
 from kboot.controlplane.api.crd.numbers import go_number, is_number, json_type
-from kboot.controlplane.api.crd.paths import child, index
+from kboot.controlplane.api.crd.paths import child, field_of, index, list_of
 from kboot.controlplane.api.field_errors import (
     TOO_LONG,
     TYPE_INVALID,
@@ -216,10 +216,10 @@ def _object(schema: Schema, value: dict[str, Any], path: str) -> list[FieldError
     max_props = schema.get("maxProperties")
     if isinstance(max_props, int) and len(value) > max_props:
         errors.append(too_many(path, len(value), max_props))
-    for key in schema.get("required") or ():
-        if key not in value:
+    for key in list_of(schema, "required"):
+        if isinstance(key, str) and key not in value:
             errors.append(required(child(path, key)))
-    properties = schema.get("properties") or {}
+    properties = field_of(schema, "properties")
     additional = schema.get("additionalProperties")
     for key, item in value.items():
         sub = properties.get(key)
@@ -237,7 +237,7 @@ def _fewest(results: list[list[FieldError]]) -> list[FieldError]:
 def _composite(schema: Schema, value: Any, path: str) -> list[FieldError]:
     errors: list[FieldError] = []
     quoted = json.dumps(_name(path))
-    all_of = [s for s in schema.get("allOf") or () if isinstance(s, dict)]
+    all_of = [s for s in list_of(schema, "allOf") if isinstance(s, dict)]
     if all_of:
         results = [_validate(s, value, path) for s in all_of]
         for result in results:
@@ -247,13 +247,13 @@ def _composite(schema: Schema, value: Any, path: str) -> list[FieldError]:
             none = ". None validated" if failed == len(results) else ""
             errors.append(invalid("", "", f"{quoted} must validate all the schemas (allOf)"
                                           f"{none}"))
-    any_of = [s for s in schema.get("anyOf") or () if isinstance(s, dict)]
+    any_of = [s for s in list_of(schema, "anyOf") if isinstance(s, dict)]
     if any_of:
         results = [_validate(s, value, path) for s in any_of]
         if all(results):
             errors.append(invalid("", "", f"{quoted} must validate at least one schema (anyOf)"))
             errors.extend(_fewest(results))
-    one_of = [s for s in schema.get("oneOf") or () if isinstance(s, dict)]
+    one_of = [s for s in list_of(schema, "oneOf") if isinstance(s, dict)]
     if one_of:
         results = [_validate(s, value, path) for s in one_of]
         valid = sum(1 for r in results if not r)
@@ -281,14 +281,14 @@ def list_type_errors(schema: Schema, value: Any, path: str) -> list[FieldError]:
         if kind == "set":
             errors.extend(_set_duplicates(value, path))
         elif kind == "map":
-            keys = [k for k in schema.get("x-kubernetes-list-map-keys") or ()
+            keys = [k for k in list_of(schema, "x-kubernetes-list-map-keys")
                     if isinstance(k, str)]
             errors.extend(_map_duplicates(value, keys, items or {}, path))
         if items is not None:
             for i, item in enumerate(value):
                 errors.extend(list_type_errors(items, item, index(path, i)))
     elif isinstance(value, dict):
-        properties = schema.get("properties") or {}
+        properties = field_of(schema, "properties")
         additional = schema.get("additionalProperties")
         for key, item in value.items():
             sub = properties.get(key, additional)
@@ -312,7 +312,7 @@ def _map_duplicates(value: list[Any], keys: list[str], items: Schema,
                     path: str) -> list[FieldError]:
     seen: set[str] = set()
     errors: list[FieldError] = []
-    properties = items.get("properties") or {}
+    properties = field_of(items, "properties")
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             continue

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kboot.controlplane.api.crd.paths import field_of, list_of
+
 Obj = dict[str, Any]
 
 
@@ -48,19 +50,19 @@ def _spec(crd: Obj) -> Obj:
 def versions(crd: Obj) -> list[Version]:
     """Every version in ``spec.versions`` order, with top-level fallbacks applied."""
     spec = _spec(crd)
-    top_schema = (spec.get("validation") or {}).get("openAPIV3Schema")
+    top_schema = field_of(spec, "validation").get("openAPIV3Schema")
     out = []
-    for v in spec.get("versions") or ():
+    for v in list_of(spec, "versions"):
         if not isinstance(v, dict):
             continue
-        schema = (v.get("schema") or {}).get("openAPIV3Schema") or top_schema
+        schema = field_of(v, "schema").get("openAPIV3Schema") or top_schema
         out.append(Version(
             name=str(v.get("name") or ""), served=bool(v.get("served")),
             storage=bool(v.get("storage")),
             schema=schema if isinstance(schema, dict) else None,
-            subresources=v.get("subresources") or spec.get("subresources") or {},
+            subresources=v.get("subresources") or field_of(spec, "subresources"),
             columns=list(v.get("additionalPrinterColumns")
-                         or spec.get("additionalPrinterColumns") or ()),
+                         or list_of(spec, "additionalPrinterColumns")),
             deprecated=bool(v.get("deprecated")),
             deprecation_warning=v.get("deprecationWarning")))
     return out
@@ -96,7 +98,7 @@ def group_version(crd: Obj, version: str) -> str:
 
 def convert(obj: Obj, crd: Obj, to_version: str) -> Obj:
     """``conversion: None``: the same object under ``<group>/<to_version>`` (a copy)."""
-    strategy = ((_spec(crd).get("conversion") or {}).get("strategy")) or "None"
+    strategy = field_of(_spec(crd), "conversion").get("strategy") or "None"
     if strategy != "None":
         raise NotImplementedError(f"conversion strategy {strategy!r} needs a webhook")
     out = copy.deepcopy(obj)
