@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from kboot.controlplane.api.crd.regex import compile_re2
 from kboot.controlplane.api.errors import ApiRuleError
 
 
@@ -112,13 +113,20 @@ def list_max(items: Any) -> Any:
     return max(values)
 
 
+def _regex(pattern: str) -> re.Pattern[str]:
+    compiled = compile_re2(pattern)
+    if compiled is None:
+        raise CelFunctionError(f"invalid regular expression: {pattern!r}")
+    return compiled
+
+
 def find(s: Any, pattern: str) -> str:
-    found = re.search(pattern, _str(s, "find"))
+    found = _regex(pattern).search(_str(s, "find"))
     return found.group(0) if found else ""
 
 
 def find_all(s: Any, pattern: str, limit: int = -1) -> list[str]:
-    found = [m.group(0) for m in re.finditer(pattern, _str(s, "findAll"))]
+    found = [m.group(0) for m in _regex(pattern).finditer(_str(s, "findAll"))]
     return found if limit < 0 else found[:limit]
 
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from typing import Any
 
 from kboot.controlplane.api.crd.formats import format_ok
 from kboot.controlplane.api.crd.numbers import go_number, is_number, json_type
 from kboot.controlplane.api.crd.paths import child, field_of, index, list_of
+from kboot.controlplane.api.crd.regex import compile_re2
 from kboot.controlplane.api.field_errors import (
     TOO_LONG,
     TYPE_INVALID,
@@ -118,13 +118,9 @@ def _string(schema: Schema, value: str, path: str) -> list[FieldError]:
     return errors
 
 
-@lru_cache(maxsize=1024)
 def compiled_pattern(pattern: str) -> re.Pattern[str] | None:
-    """The pattern compiled (ECMA patterns as Python ones), or None when it does not compile."""
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
+    """The pattern (RE2 syntax, see :mod:`.regex`) compiled, or None when it does not compile."""
+    return compile_re2(pattern)
 
 
 def _matches(pattern: str, value: str) -> bool:
