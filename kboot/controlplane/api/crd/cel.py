@@ -161,10 +161,13 @@ def evaluate(tree: RuleTree, schema: Schema, value: Any, old: Any, *,
     errors: list[FieldError] = []
     if value is None:
         return errors
+    contexts: dict[bool, Any] = {}
     for rule in tree.rules:
         if rule.transition and not has_old:
             continue
-        errors.extend(_run(rule, schema, value, old, path))
+        if rule.transition not in contexts:   # one context per node: converted once
+            contexts[rule.transition] = _context(schema, value, old, transition=rule.transition)
+        errors.extend(_run(rule, schema, value, path, contexts[rule.transition]))
     for name, branch, sub_schema, sub_value, sub_old, sub_has_old in _children(
             tree, schema, value, old, has_old):
         errors.extend(evaluate(branch, sub_schema, sub_value, sub_old,
@@ -223,11 +226,14 @@ def _cel_value(value: Any, schema: Schema) -> Any:
     return value
 
 
-def _run(rule: Rule, schema: Schema, value: Any, old: Any, path: str) -> list[FieldError]:
+def _context(schema: Schema, value: Any, old: Any, *, transition: bool) -> Any:
     variables = {"self": _cel_value(value, schema)}
-    if rule.transition:
+    if transition:
         variables["oldSelf"] = _cel_value(old, schema)
-    context = cel.Context(variables=variables, functions=EXTENSIONS)
+    return cel.Context(variables=variables, functions=EXTENSIONS)
+
+
+def _run(rule: Rule, schema: Schema, value: Any, path: str, context: Any) -> list[FieldError]:
     where = path + rule.field_path if rule.field_path else path
     where = where.lstrip(".")
     type_name = schema.get("type") or ("object" if isinstance(value, dict) else "")
