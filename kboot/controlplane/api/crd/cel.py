@@ -156,14 +156,16 @@ def _compile_rule(spec: dict[str, Any], path: str, errors: list[FieldError], *,
 
 
 def evaluate(tree: RuleTree, schema: Schema, value: Any, old: Any, *,
-             path: str = "", has_old: bool = False) -> list[FieldError]:
-    """Run the rules of ``tree`` over ``value`` (``old`` the correlated old value)."""
+             path: str = "", has_old: bool = False,
+             transition: bool | None = None) -> list[FieldError]:
+    """Run the rules of ``tree`` over ``value`` (``old`` the correlated old value); with
+    ``transition`` True/False only the transition/other rules."""
     errors: list[FieldError] = []
     if value is None:
         return errors
     contexts: dict[bool, Any] = {}
     for rule in tree.rules:
-        if rule.transition and not has_old:
+        if (rule.transition and not has_old) or transition not in (None, rule.transition):
             continue
         if rule.transition not in contexts:   # one context per node: converted once
             contexts[rule.transition] = _context(schema, value, old, transition=rule.transition)
@@ -171,7 +173,7 @@ def evaluate(tree: RuleTree, schema: Schema, value: Any, old: Any, *,
     for name, branch, sub_schema, sub_value, sub_old, sub_has_old in _children(
             tree, schema, value, old, has_old):
         errors.extend(evaluate(branch, sub_schema, sub_value, sub_old,
-                               path=name(path), has_old=sub_has_old))
+                               path=name(path), has_old=sub_has_old, transition=transition))
     return errors
 
 

@@ -11,7 +11,9 @@ order:
    the schema's own ``metadata.name`` constraints), the schema (:mod:`.values`, list types),
    ``x-kubernetes-embedded-resource`` objects (``apiVersion``, ``kind``, ``metadata``), then
    the CEL rules (:mod:`.cel`, transition rules against ``old``) — only when the schema
-   passed, so a rule never reports a type mismatch the schema already named.
+   passed, so a rule never reports a type mismatch the schema already named.  On updates,
+   errors on values the update did not change are dropped (:mod:`.ratcheting`, upstream's
+   ``CRDValidationRatcheting``, on by default in 1.32).
 
 :meth:`~ResourceSchema.read` prunes and defaults an object read from storage (upstream defaults
 on read too, so a default added to a CRD shows on objects stored before).  Status and scale
@@ -30,6 +32,7 @@ from kboot.controlplane.api.crd.cel import RuleTree, compile_rules, evaluate
 from kboot.controlplane.api.crd.defaulting import apply_defaults
 from kboot.controlplane.api.crd.paths import child, field_of, index
 from kboot.controlplane.api.crd.pruning import prune
+from kboot.controlplane.api.crd.ratcheting import ratchet
 from kboot.controlplane.api.crd.values import validate_value
 from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.api.field_errors import FieldError, invalid, required
@@ -103,11 +106,23 @@ class ResourceSchema:
         meta = field_of(obj, "metadata")
         errors = validate_metadata(meta, kind=self.kind, namespaced=self.namespaced)
         errors.extend(_schema_metadata(self.schema, meta))
-        errors.extend(validate_value(self._value_schema, obj))
-        errors.extend(embedded_errors(self._value_schema, obj, ""))
+        schema_errors = validate_value(self._value_schema, obj)
+        schema_errors.extend(embedded_errors(self._value_schema, obj, ""))
+        if old is not None:
+            schema_errors = ratchet(schema_errors, self._value_schema, obj, old)
+        errors.extend(schema_errors)
         if not self.rules.empty() and not errors:
-            errors.extend(evaluate(self.rules, self.schema, obj, old, has_old=old is not None))
+            errors.extend(self._rule_errors(obj, old))
         return errors
+
+    def _rule_errors(self, obj: dict[str, Any], old: dict[str, Any] | None
+                     ) -> list[FieldError]:
+        if old is None:
+            return evaluate(self.rules, self.schema, obj, None)
+        # transition rules always apply; the others ratchet like the schema
+        plain = evaluate(self.rules, self.schema, obj, old, has_old=True, transition=False)
+        kept = ratchet(plain, self._value_schema, obj, old)
+        return kept + evaluate(self.rules, self.schema, obj, old, has_old=True, transition=True)
 
 
 def _without_metadata(schema: Schema) -> Schema:
