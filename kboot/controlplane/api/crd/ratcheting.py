@@ -46,8 +46,7 @@ def _unchanged_along(path: str, schema: Schema, new: Any, old: Any) -> bool:
 def _field(schema: Schema, new: Any, old: Any, name: str) -> tuple[Any, Any, Schema, bool]:
     if not (isinstance(new, dict) and isinstance(old, dict) and name in new and name in old):
         return None, None, {}, False
-    props = field_of(schema, "properties")
-    sub = props.get(name) if isinstance(props.get(name), dict) else field_of(
+    sub = field_of(field_of(schema, "properties"), name) or field_of(
         schema, "additionalProperties")
     return new[name], old[name], sub, True
 
