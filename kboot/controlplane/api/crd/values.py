@@ -306,6 +306,10 @@ def _set_duplicates(value: list[Any], path: str) -> list[FieldError]:
 
 def _map_duplicates(value: list[Any], keys: list[str], items: Schema,
                     path: str) -> list[FieldError]:
+    for i, item in enumerate(value):
+        if item is not None and not isinstance(item, dict):
+            return [invalid(index(path, i), item,
+                            "must be an object for an array of list-type map")]
     seen: set[str] = set()
     errors: list[FieldError] = []
     properties = field_of(items, "properties")

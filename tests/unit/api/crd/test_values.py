@@ -131,6 +131,8 @@ def test_list_types_reject_duplicates_at_the_item() -> None:
     assert errors(as_map, [{"name": "a"}, {"name": "a", "proto": "UDP"}]) == []
     assert errors(as_map, [{"name": "a"}, {"name": "a", "proto": "TCP"}]) == [
         'spec.x[1]: Duplicate value: {"name": "a", "proto": "TCP"}']
+    assert 'spec.x[1]: Invalid value: "b": must be an object for an array of list-type map' \
+        in errors(as_map, [{"name": "a"}, "b"])
     atomic = {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "atomic"}
     assert errors(atomic, ["a", "a"]) == []
 
