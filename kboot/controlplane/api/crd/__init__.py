@@ -9,16 +9,30 @@ The public API, by the moment the serving layer needs it:
 - **CRD writes**: :func:`definition.validate_crd` (names, scope, versions, schemas — structural
   rules, defaults, list/map types, CEL rules compiled — subresources, printer columns,
   conversion) and :func:`definition.validate_crd_update` (stored versions, scope immutability).
+- **Names**: :func:`naming.calculate_names` (``status.acceptedNames``, ``NamesAccepted`` and
+  ``Established`` conditions against built-in kinds and other CRDs of the group).
 - **Serving a version**: :func:`versions.served_versions`, :func:`versions.storage_version`,
   :func:`versions.version_of` (per-version schema/subresources/columns, top-level fallbacks),
   :func:`versions.convert` (``conversion: None``: the apiVersion rewrite).
 - **Custom resource writes and reads**: :class:`resource.ResourceSchema` compiled once per
   served version; ``admit(obj, old=..., field_validation=...)`` prunes, defaults, validates
-  (schema, metadata, embedded resources, list types, CEL) and returns an :class:`resource.Admitted`
-  with errors and Strict/Warn unknown-field messages; ``read(obj)`` defaults an object read from
-  storage.
+  (schema, metadata, embedded resources, list types, CEL; updates ratchet) and returns an
+  :class:`resource.Admitted` with errors and Strict/Warn unknown-field messages; ``read(obj)``
+  prunes and defaults an object read from storage.
 - **Tables, scale, OpenAPI**: :mod:`columns` (``additionalPrinterColumns`` → Table columns and
   cells), :mod:`scale` (``autoscaling/v1`` Scale from and onto a custom resource),
-  :mod:`openapi` (the per-group-version ``/openapi/v3`` document and the ``/openapi/v2``
-  definitions of CRD kinds).
+  :mod:`openapi` (the per-group-version ``/openapi/v3`` document, the ``/openapi/v2``
+  definitions of CRD kinds, and :func:`openapi.resource_kind`: a CRD version as a
+  :class:`~kboot.controlplane.api.registry.ResourceKind` for routing and discovery).
+
+A write of a custom resource, as the serving layer would do it::
+
+    version = versions.version_of(crd, "v1")            # per-version schema, subresources
+    schema = resource.ResourceSchema(version.schema, kind="Widget", namespaced=True)  # cache
+    result = schema.admit(body, old=stored, field_validation="Strict")
+    if result.strict_errors:    # 400: '<Kind> in version "v1" cannot be handled as a <Kind>:
+        ...                     #       strict decoding error: ' + ", ".join(strict_errors)
+    if result.errors:           # 422: field_errors.invalid_message(kind, name, result.errors)
+        ...
+    store(result.obj); warn(result.warnings)
 """
