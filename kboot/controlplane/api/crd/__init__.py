@@ -19,6 +19,8 @@ The public API, by the moment the serving layer needs it:
   (schema, metadata, embedded resources, list types, CEL; updates ratchet) and returns an
   :class:`resource.Admitted` with errors and Strict/Warn unknown-field messages; ``read(obj)``
   prunes and defaults an object read from storage.
+- **Status subresource and generation**: :mod:`writes` (``prepare_create``,
+  ``prepare_update``, ``prepare_status_update``).
 - **Tables, scale, OpenAPI**: :mod:`columns` (``additionalPrinterColumns`` → Table columns and
   cells), :mod:`scale` (``autoscaling/v1`` Scale from and onto a custom resource),
   :mod:`openapi` (the per-group-version ``/openapi/v3`` document, the ``/openapi/v2``
