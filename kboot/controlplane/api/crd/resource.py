@@ -27,16 +27,16 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from kboot.controlplane.api import names
 from kboot.controlplane.api.crd.cel import RuleTree, compile_rules, evaluate
 from kboot.controlplane.api.crd.defaulting import apply_defaults
-from kboot.controlplane.api.crd.paths import child, field_of, index
+from kboot.controlplane.api.crd.embedded import embedded_errors
+from kboot.controlplane.api.crd.paths import field_of
 from kboot.controlplane.api.crd.pruning import prune
 from kboot.controlplane.api.crd.ratcheting import ratchet
 from kboot.controlplane.api.crd.values import validate_value
 from kboot.controlplane.api.errors import ApiRuleError
-from kboot.controlplane.api.field_errors import FieldError, invalid, required
-from kboot.controlplane.api.validation import validate_labels, validate_metadata
+from kboot.controlplane.api.field_errors import FieldError
+from kboot.controlplane.api.validation import validate_metadata
 
 Schema = dict[str, Any]
 FIELD_VALIDATIONS = ("Ignore", "Warn", "Strict")
@@ -141,52 +141,4 @@ def _schema_metadata(schema: Schema, meta: dict[str, Any]) -> list[FieldError]:
     for name in ("name", "generateName"):
         if isinstance(props.get(name), dict) and name in meta:
             errors.extend(validate_value(props[name], meta[name], f"metadata.{name}"))
-    return errors
-
-
-def embedded_errors(schema: Schema, value: Any, path: str) -> list[FieldError]:
-    """``x-kubernetes-embedded-resource`` objects: apiVersion, kind and metadata checked as
-    upstream's ``objectmeta.Validate`` does (below the root)."""
-    errors: list[FieldError] = []
-    if isinstance(value, dict):
-        if path and schema.get("x-kubernetes-embedded-resource"):
-            errors.extend(_embedded(value, path))
-        props = field_of(schema, "properties")
-        extra = schema.get("additionalProperties")
-        for name, item in value.items():
-            sub = props.get(name, extra)
-            if isinstance(sub, dict) and not (not path and name == "metadata"):
-                errors.extend(embedded_errors(sub, item, child(path, name)))
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            errors.extend(embedded_errors(schema["items"], item, index(path, i)))
-    return errors
-
-
-def _embedded(value: dict[str, Any], path: str) -> list[FieldError]:
-    errors: list[FieldError] = []
-    for name in ("apiVersion", "kind"):
-        if name not in value:
-            errors.append(required(child(path, name)))
-            continue
-        text = value[name]
-        if not isinstance(text, str):
-            errors.append(invalid(child(path, name), text, "must be a string"))
-        elif not text:
-            errors.append(invalid(child(path, name), text, "must not be empty"))
-        elif name == "kind":
-            problems = names.is_dns1035_label(text.lower())
-            if problems:
-                errors.append(invalid(child(path, name), text, "may have mixed case, but should "
-                                      "otherwise match: " + ",".join(problems)))
-    meta = value.get("metadata")
-    if meta is None:
-        return errors
-    if not isinstance(meta, dict):
-        return [*errors, invalid(child(path, "metadata"), meta, "must be an object")]
-    meta_name = meta.get("name")
-    if isinstance(meta_name, str) and meta_name:
-        errors.extend(invalid(child(path, "metadata", "name"), meta_name, e)
-                      for e in names.is_dns1123_subdomain(meta_name))
-    errors.extend(validate_labels(field_of(meta, "labels"), child(path, "metadata", "labels")))
     return errors

@@ -82,7 +82,7 @@ def test_defaults_apply_on_write_and_on_read() -> None:
 def test_validation_errors_carry_upstream_paths() -> None:
     body = widget(replicas=-1, mode="slow", labels={"a": 1},
                   ports=[{"name": "a"}, {"name": "a"}],
-                  template={"kind": "Pod", "metadata": {"name": "Not_Valid"}})
+                  template={"kind": "Pod", "metadata": {"name": "a/b", "labels": {"x": "!"}}})
     body["metadata"]["name"] = "Bad_Name"
     found = [str(e) for e in schema().admit(body).errors]
     assert found == [
@@ -96,11 +96,12 @@ def test_validation_errors_carry_upstream_paths() -> None:
         'spec.labels.a: Invalid value: "integer": spec.labels.a in body must be of type string: '
         '"integer"',
         'spec.ports[1]: Duplicate value: {"name": "a"}',
-        "spec.template.apiVersion: Required value",
-        'spec.template.metadata.name: Invalid value: "Not_Valid": a lowercase RFC 1123 '
-        "subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
-        "start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-        "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        "spec.template.apiVersion: Required value: must not be empty",
+        "spec.template.metadata.name: Invalid value: \"a/b\": may not contain '/'",
+        'spec.template.metadata.labels[x]: Invalid value: "!": a valid label must be an empty '
+        "string or consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+        "with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex "
+        "used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
     ]
 
 
