@@ -33,9 +33,10 @@ from kboot.controlplane.api.crd.embedded import embedded_errors
 from kboot.controlplane.api.crd.paths import field_of
 from kboot.controlplane.api.crd.pruning import prune
 from kboot.controlplane.api.crd.ratcheting import ratchet
+from kboot.controlplane.api.crd.scale import replica_path_errors
 from kboot.controlplane.api.crd.values import validate_value
 from kboot.controlplane.api.errors import ApiRuleError
-from kboot.controlplane.api.field_errors import FieldError
+from kboot.controlplane.api.field_errors import FieldError, invalid
 from kboot.controlplane.api.validation import validate_metadata
 
 Schema = dict[str, Any]
@@ -69,11 +70,16 @@ class Admitted:
 class ResourceSchema:
     """A version's ``openAPIV3Schema`` ready to prune, default and validate custom resources."""
 
-    def __init__(self, schema: Schema | None, *, kind: str, namespaced: bool) -> None:
+    def __init__(self, schema: Schema | None, *, kind: str, namespaced: bool,
+                 api_version: str | None = None, scale: Schema | None = None) -> None:
+        """``api_version`` (``group/version``), when given, is required of bodies; ``scale``
+        (the version's ``subresources.scale``) adds upstream's replica-path checks."""
         self.schema: Schema = copy.deepcopy(schema) if schema else {
             "type": "object", "x-kubernetes-preserve-unknown-fields": True}
         self.kind = kind
         self.namespaced = namespaced
+        self.api_version = api_version
+        self.scale = scale
         tree, errors = compile_rules(self.schema, "openAPIV3Schema")
         if errors:
             raise SchemaCompileError(errors)
@@ -103,6 +109,9 @@ class ResourceSchema:
     def validate(self, obj: dict[str, Any], *, old: dict[str, Any] | None = None
                  ) -> list[FieldError]:
         """Validation alone (the object is already pruned and defaulted)."""
+        type_errors = self._type_meta(obj)
+        if type_errors:
+            return type_errors
         meta = field_of(obj, "metadata")
         errors = validate_metadata(meta, kind=self.kind, namespaced=self.namespaced)
         errors.extend(_schema_metadata(self.schema, meta))
@@ -111,8 +120,20 @@ class ResourceSchema:
         if old is not None:
             schema_errors = ratchet(schema_errors, self._value_schema, obj, old)
         errors.extend(schema_errors)
+        if self.scale is not None:
+            errors.extend(replica_path_errors(obj, self.scale))
         if not self.rules.empty() and not errors:
             errors.extend(self._rule_errors(obj, old))
+        return errors
+
+    def _type_meta(self, obj: dict[str, Any]) -> list[FieldError]:
+        """Upstream's ``ValidateTypeMeta``: the body names this kind and version."""
+        errors: list[FieldError] = []
+        if obj.get("kind") != self.kind:
+            errors.append(invalid("kind", obj.get("kind"), f"must be {self.kind}"))
+        if self.api_version is not None and obj.get("apiVersion") != self.api_version:
+            errors.append(invalid("apiVersion", obj.get("apiVersion"),
+                                  f"must be {self.api_version}"))
         return errors
 
     def _rule_errors(self, obj: dict[str, Any], old: dict[str, Any] | None

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from kboot.controlplane.api.crd.jsonpath import find, set_path
+from kboot.controlplane.api.crd.numbers import go_number
 from kboot.controlplane.api.crd.paths import field_of
 from kboot.controlplane.api.field_errors import FieldError, in_range, invalid
 
@@ -57,3 +58,71 @@ def apply_scale(obj: Obj, scale: Obj, replicas: int) -> Obj:
     out = copy.deepcopy(obj)
     set_path(out, str(scale.get("specReplicasPath", ".spec.replicas")), replicas)
     return out
+
+
+_MAX_INT32 = 2**31 - 1
+
+
+def replica_path_errors(obj: Obj, scale: Obj) -> list[FieldError]:
+    """Upstream's ``ValidateScaleSpec``/``ValidateScaleStatus`` on every write: the replica
+    paths hold non-negative int32s (or nothing) and the selector path a string."""
+    errors: list[FieldError] = []
+    for key in ("specReplicasPath", "statusReplicasPath"):
+        path = scale.get(key)
+        if not isinstance(path, str) or not path:
+            continue
+        found = _nested(obj, path)
+        if found is None:
+            continue
+        if not isinstance(found, int) or isinstance(found, bool):
+            errors.append(invalid(path, 0, f"{path} accessor error: {go_repr(found)} is of the "
+                                           f"type {go_type(found)}, expected int64"))
+        elif found < 0:
+            errors.append(invalid(path, found, "should be a non-negative integer"))
+        elif found > _MAX_INT32:
+            errors.append(invalid(path, found, f"should be less than or equal to {_MAX_INT32}"))
+    selector = scale.get("labelSelectorPath")
+    if isinstance(selector, str) and selector:
+        found = _nested(obj, selector)
+        if found is not None and not isinstance(found, str):
+            errors.append(invalid(selector, "", f"{selector} accessor error: {go_repr(found)} is "
+                                                f"of the type {go_type(found)}, expected string"))
+    return errors
+
+
+def _nested(obj: Obj, path: str) -> Any:
+    """The value at a dotted path (upstream's ``NestedFieldNoCopy``), None when absent."""
+    node: Any = obj
+    for part in path.lstrip(".").split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def go_type(value: Any) -> str:
+    """Go's ``%T`` of a decoded JSON value."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]interface {}"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    return "int64"
+
+
+def go_repr(value: Any) -> str:
+    """Go's ``%v`` of a decoded JSON value (close enough for scalars)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_repr(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_repr(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    return go_number(value) if isinstance(value, int | float) else str(value)

@@ -141,3 +141,21 @@ def test_pruning_and_defaulting_are_idempotent(body: dict[str, Any]) -> None:
     assert set(obj) <= {"apiVersion", "kind", "metadata", "spec", "status"}
     if isinstance(obj.get("spec"), dict):
         assert set(obj["spec"]) <= set(SCHEMA["properties"]["spec"]["properties"])
+
+
+def test_type_meta_and_scale_paths_as_upstream_validator() -> None:
+    scale = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.ready",
+             "labelSelectorPath": ".status.selector"}
+    rs = ResourceSchema(SCHEMA, kind="Widget", namespaced=True, api_version="example.com/v1",
+                        scale=scale)
+    wrong = widget()
+    wrong["apiVersion"], wrong["kind"] = "example.com/v2", "Gadget"
+    assert [str(e) for e in rs.admit(wrong).errors] == [
+        'kind: Invalid value: "Gadget": must be Widget',
+        'apiVersion: Invalid value: "example.com/v2": must be example.com/v1']
+    body = widget(replicas=-2)
+    body["status"] = {"ready": 2**31}
+    found = [str(e) for e in rs.admit(body).errors]
+    assert ".spec.replicas: Invalid value: -2: should be a non-negative integer" in found
+    assert ".status.ready: Invalid value: 2147483648: should be less than or equal to " \
+           "2147483647" in found

@@ -150,3 +150,16 @@ def test_openapi_v2_definitions_drop_what_swagger_2_cannot_say() -> None:
     doc = openapi_v2_document(defs)
     assert doc["definitions"]["com.example.stable.v1.CronTabList"]["properties"]["items"][
         "items"] == {"$ref": "#/definitions/com.example.stable.v1.CronTab"}
+
+
+def test_replica_paths_must_hold_integers() -> None:
+    spec = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector"}
+    found = [str(e) for e in scale.replica_path_errors(
+        {"spec": {"replicas": "two"}, "status": {"selector": {"app": "x"}}}, spec)]
+    assert found == [
+        ".spec.replicas: Invalid value: 0: .spec.replicas accessor error: two is of the type "
+        "string, expected int64",
+        '.status.selector: Invalid value: "": .status.selector accessor error: '
+        "map[app:x] is of the type map[string]interface {}, expected string"]
+    assert scale.replica_path_errors({"spec": {}}, spec) == []
