@@ -20,8 +20,8 @@ Semantics follow upstream (``pkg/apiserver/schema/cel``):
   ``<evaluator's message> evaluating rule: <message or rule>``.
 
 Not implemented (documented in docs/apiserver.md): cost estimation and budgets, the
-``quantity``/``url``/``ip``/``cidr``/``semver``/``format`` libraries, ``date-time``/``duration``
-formatted strings as CEL timestamps/durations (they are strings to rules).
+``quantity``/``url``/``ip``/``cidr``/``semver``/``format`` libraries.  Values are typed by
+the schema (:mod:`.celvalues`): formatted strings are timestamps, durations and bytes.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 import cel
 
 from kboot.controlplane.api.crd.celfuncs import EXTENSIONS, unsupported
+from kboot.controlplane.api.crd.celvalues import cel_value
 from kboot.controlplane.api.crd.paths import child, field_of, index, key, list_of
 from kboot.controlplane.api.field_errors import (
     DUPLICATE,
@@ -213,25 +214,10 @@ def _old_items(schema: Schema, olds: list[Any]) -> dict[Any, Any]:
     return out
 
 
-def _cel_value(value: Any, schema: Schema) -> Any:
-    """JSON → CEL: declared numbers become doubles (upstream types by schema, not by value)."""
-    if schema.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, dict):
-        props = field_of(schema, "properties")
-        extra = schema.get("additionalProperties")
-        return {k: _cel_value(v, props.get(k) or (extra if isinstance(extra, dict) else {}))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-        return [_cel_value(v, items or {}) for v in value]
-    return value
-
-
 def _context(schema: Schema, value: Any, old: Any, *, transition: bool) -> Any:
-    variables = {"self": _cel_value(value, schema)}
+    variables = {"self": cel_value(value, schema)}
     if transition:
-        variables["oldSelf"] = _cel_value(old, schema)
+        variables["oldSelf"] = cel_value(old, schema)
     return cel.Context(variables=variables, functions=EXTENSIONS)
 
 

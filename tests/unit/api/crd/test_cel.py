@@ -130,3 +130,23 @@ def test_optional_old_self_is_refused_with_a_clear_message() -> None:
     assert [str(e) for e in errors] == [
         "s.properties[a].x-kubernetes-validations[0].optionalOldSelf: Invalid value: true: "
         "optionalOldSelf needs CEL optional types, which kboot's CEL evaluator does not support"]
+
+
+def test_formatted_strings_are_typed_for_rules() -> None:
+    schema = spec_with(
+        [{"rule": "self.expiry > timestamp('2025-01-01T00:00:00Z')", "message": "expired"},
+         {"rule": "self.every < duration('1h')", "message": "too slow"},
+         {"rule": "self.since.getFullYear() >= 2020", "message": "too old"},
+         {"rule": "size(self.blob) == 5", "message": "five bytes"}],
+        expiry={"type": "string", "format": "date-time"},
+        every={"type": "string", "format": "duration"},
+        since={"type": "string", "format": "date"},
+        blob={"type": "string", "format": "byte"})
+    good = {"expiry": "2026-03-01T10:00:00Z", "every": "30m", "since": "2021-05-04",
+            "blob": "aGVsbG8="}
+    assert check(schema, {"spec": good}) == []
+    bad = {"expiry": "2024-03-01T10:00:00+02:00", "every": "1h30m", "since": "2019-01-01",
+           "blob": "aGk="}
+    assert check(schema, {"spec": bad}) == [
+        'spec: Invalid value: "object": expired', 'spec: Invalid value: "object": too slow',
+        'spec: Invalid value: "object": too old', 'spec: Invalid value: "object": five bytes']
