@@ -20,8 +20,9 @@ Semantics follow upstream (``pkg/apiserver/schema/cel``):
   ``<evaluator's message> evaluating rule: <message or rule>``.
 
 Not implemented (documented in docs/apiserver.md): cost estimation and budgets, the
-``quantity``/``url``/``ip``/``cidr``/``semver``/``format`` libraries.  Values are typed by
-the schema (:mod:`.celvalues`): formatted strings are timestamps, durations and bytes.
+``url``/``ip``/``cidr``/``semver``/``format`` libraries (``quantity`` is
+:mod:`.celquantity`).  Values are typed by the schema (:mod:`.celvalues`): formatted
+strings are timestamps, durations and bytes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 import cel
 
 from kboot.controlplane.api.crd.celfuncs import EXTENSIONS, unsupported
+from kboot.controlplane.api.crd.celquantity import FUNCTIONS as QUANTITY_FUNCTIONS
 from kboot.controlplane.api.crd.celvalues import cel_value
 from kboot.controlplane.api.crd.paths import child, field_of, index, key, list_of
 from kboot.controlplane.api.field_errors import (
@@ -46,6 +48,7 @@ from kboot.controlplane.api.field_errors import (
 )
 
 Schema = dict[str, Any]
+_FUNCTIONS = {**EXTENSIONS, **QUANTITY_FUNCTIONS}
 _OLD_SELF = re.compile(r"\boldSelf\b")
 _FIELD_PATH = re.compile(r"^(\.[A-Za-z_][A-Za-z0-9_-]*|\[['\"][^'\"]+['\"]\]|\[\d+\])+$")
 
@@ -118,7 +121,7 @@ def _program(text: str, where: str, spec: Any, errors: list[FieldError]) -> Any:
     except (ValueError, RuntimeError) as exc:
         errors.append(invalid(where, spec, f"compilation failed: {exc}"))
         return None
-    missing = unsupported(list(program.functions()))
+    missing = [f for f in unsupported(list(program.functions())) if f not in _FUNCTIONS]
     if missing:
         errors.append(invalid(where, spec, "compilation failed: " + ", ".join(
             f"function '{m}' is not supported by kboot's CEL evaluator" for m in missing)))
@@ -218,7 +221,7 @@ def _context(schema: Schema, value: Any, old: Any, *, transition: bool) -> Any:
     variables = {"self": cel_value(value, schema)}
     if transition:
         variables["oldSelf"] = cel_value(old, schema)
-    return cel.Context(variables=variables, functions=EXTENSIONS)
+    return cel.Context(variables=variables, functions=_FUNCTIONS)
 
 
 def _run(rule: Rule, schema: Schema, value: Any, path: str, context: Any) -> list[FieldError]:

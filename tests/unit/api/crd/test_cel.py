@@ -150,3 +150,27 @@ def test_formatted_strings_are_typed_for_rules() -> None:
     assert check(schema, {"spec": bad}) == [
         'spec: Invalid value: "object": expired', 'spec: Invalid value: "object": too slow',
         'spec: Invalid value: "object": too old', 'spec: Invalid value: "object": five bytes']
+
+
+@pytest.mark.parametrize(("rule", "ok"), [
+    ("quantity(self.memory).isGreaterThan(quantity('1Gi'))", True),
+    ("quantity(self.memory).isLessThan(quantity('1Gi'))", False),
+    ("quantity(self.memory) == quantity('2147483648')", True),
+    ("quantity('1') == quantity('1000m')", True),
+    ("quantity(self.memory).compareTo(quantity('2Gi')) == 0", True),
+    ("quantity(self.memory).add(quantity('1Gi')).isGreaterThan(quantity('2.5Gi'))", True),
+    ("quantity(self.cpu).sub(1).sign() == -1", True),
+    ("quantity(self.cpu).isInteger() == false && quantity(self.memory).asInteger() > 0", True),
+    ("quantity(self.cpu).asApproximateFloat() == 0.5", True),
+    ("isQuantity(self.cpu) && !isQuantity('lots')", True),
+])
+def test_quantity_library(rule: str, ok: bool) -> None:
+    schema = spec_with([{"rule": rule}], memory={"type": "string"}, cpu={"type": "string"})
+    found = check(schema, {"spec": {"memory": "2Gi", "cpu": "500m"}})
+    assert (found == []) == ok, found
+
+
+def test_a_bad_quantity_fails_the_rule_naming_it() -> None:
+    schema = spec_with([{"rule": "quantity(self.cpu).sign() >= 0"}], cpu={"type": "string"})
+    found = check(schema, {"spec": {"cpu": "lots"}})
+    assert len(found) == 1 and "evaluating rule: quantity(self.cpu).sign() >= 0" in found[0]

@@ -262,11 +262,12 @@ def test_cel_rules_compile_or_the_crd_is_refused_naming_the_rule() -> None:
     assert "compilation failed" in found[0]
     unsupported = {"type": "object", "properties": {"a": {"type": "string",
                                                           "x-kubernetes-validations": [
-        {"rule": "quantity(self).isGreaterThan(quantity('1'))"}]}}}
+        {"rule": "url(self).getHost() == 'x' && self.format([1]) == ''"}]}}}
     found = with_schema(unsupported)
     assert len(found) == 1
-    assert "function 'isGreaterThan' is not supported by kboot's CEL evaluator" in found[0]
-    assert "function 'quantity' is not supported" in found[0]
+    assert "function 'url' is not supported by kboot's CEL evaluator" in found[0]
+    assert "function 'getHost' is not supported" in found[0]
+    assert "function 'format' is not supported" in found[0]
 
 
 def test_transition_rules_under_atomic_lists_are_refused() -> None:
