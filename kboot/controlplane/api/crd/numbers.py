@@ -1,4 +1,5 @@
-"""Go's ``%v`` rendering of numbers, so messages read as upstream's (``10``, not ``10.0``)."""
+"""Go's renderings of JSON values (``%v``, ``%T``), so messages read as upstream's (``10``, not
+``10.0``; ``map[a:b]``; ``float64``)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,25 @@ def json_type(value: Any) -> str:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_GO_TYPES = {"null": "<nil>", "boolean": "bool", "integer": "int64", "number": "float64",
+             "string": "string", "array": "[]interface {}", "object": "map[string]interface {}"}
+
+
+def go_type(value: Any) -> str:
+    """Go's ``%T`` of a decoded JSON value (as client-go's unstructured helpers print it)."""
+    return _GO_TYPES.get(json_type(value), json_type(value))
+
+
+def go_repr(value: Any) -> str:
+    """Go's ``%v`` of a decoded JSON value (close enough for scalars)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_repr(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_repr(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    return go_number(value) if isinstance(value, int | float) else str(value)

@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from kboot.controlplane.api.crd.jsonpath import find, set_path
-from kboot.controlplane.api.crd.numbers import go_number
+from kboot.controlplane.api.crd.numbers import go_repr, go_type
 from kboot.controlplane.api.crd.paths import field_of
 from kboot.controlplane.api.field_errors import FieldError, in_range, invalid
 
@@ -98,31 +98,3 @@ def _nested(obj: Obj, path: str) -> Any:
             return None
         node = node[part]
     return node
-
-
-def go_type(value: Any) -> str:
-    """Go's ``%T`` of a decoded JSON value."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    return "int64"
-
-
-def go_repr(value: Any) -> str:
-    """Go's ``%v`` of a decoded JSON value (close enough for scalars)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{go_repr(v)}" for k, v in sorted(value.items())) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(go_repr(v) for v in value) + "]"
-    if value is None:
-        return "<nil>"
-    return go_number(value) if isinstance(value, int | float) else str(value)
