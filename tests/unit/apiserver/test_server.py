@@ -263,7 +263,13 @@ async def test_rbac_node_rules_metrics_and_discovery() -> None:
             in metrics
         version = await h.json("GET", "/version", token="")
         assert version["minor"] == "32"
-        assert (await h.request("GET", "/openapi/v2")).status == 404
+        v2 = await h.request("GET", "/openapi/v2", headers={
+            "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+        assert v2.status == 200
+        assert v2.headers["Content-Type"] == \
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        assert (await v2.read()).startswith(b"\x0a\x032.0")
+        assert (await h.json("GET", "/openapi/v2"))["swagger"] == "2.0"
         root = await h.json("GET", "/openapi/v3")
         url = root["paths"]["apis/apps/v1"]["serverRelativeURL"]
         doc = await h.json("GET", url)
