@@ -71,3 +71,22 @@ def test_helm_install_names_an_unknown_kind(apiserver_sqlite: ApiServer,
     assert proc.returncode != 0
     assert "failed to download openapi" not in proc.stderr
     assert 'no matches for kind "Gadget" in version "example.com/v1"' in proc.stderr
+
+
+def test_kubectl_validates_a_list_of_objects(apiserver_sqlite: ApiServer) -> None:
+    # a v1 List is validated client-side through /openapi/v2 (v3 has no "List" kind)
+    manifest = """apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: listed-a, namespace: default}
+  data: {a: b}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: listed-b, namespace: default}
+"""
+    proc = apiserver_sqlite.kubectl("apply", "--validate=strict", "-f", "-", input=manifest)
+    assert proc.returncode == 0, proc.stderr
+    assert "listed-a created" in proc.stdout and "listed-b created" in proc.stdout
+    apiserver_sqlite.kubectl("delete", "configmap", "listed-a", "listed-b", "-n", "default")
