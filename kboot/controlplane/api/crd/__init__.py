@@ -23,9 +23,10 @@ The public API, by the moment the serving layer needs it:
   ``prepare_update``, ``prepare_status_update``).
 - **Tables, scale, OpenAPI**: :mod:`columns` (``additionalPrinterColumns`` → Table columns and
   cells), :mod:`scale` (``autoscaling/v1`` Scale from and onto a custom resource),
-  :mod:`openapi` (the per-group-version ``/openapi/v3`` document, the ``/openapi/v2``
-  definitions of CRD kinds, and :func:`openapi.resource_kind`: a CRD version as a
-  :class:`~kboot.controlplane.api.registry.ResourceKind` for routing and discovery).
+  :mod:`openapi` (:func:`openapi.object_schema`, the kind's OpenAPI schema a CRD-backed
+  strategy's ``openapi_schema()`` returns — the apiserver's ``openapidocs`` turns it into the
+  ``/openapi/v3`` document and ``/openapi/v2`` definitions — and :func:`openapi.resource_kind`:
+  a CRD version as a :class:`~kboot.controlplane.api.registry.ResourceKind` to register).
 
 A write of a custom resource, as the serving layer would do it::
 
