@@ -28,6 +28,13 @@ The public API, by the moment the serving layer needs it:
   ``/openapi/v3`` document and ``/openapi/v2`` definitions — and :func:`openapi.resource_kind`:
   a CRD version as a :class:`~kboot.controlplane.api.registry.ResourceKind` to register).
 
+How it maps onto the apiserver's per-kind ``Strategy`` (``apiserver/strategy.py``) for a
+CRD-backed kind: ``unknown_fields`` → :func:`pruning.unknown_fields`; ``default`` →
+``ResourceSchema.read`` (prune + default); ``validate`` → ``[e.cause() for e in
+ResourceSchema.validate(obj, old=old)]``; ``prepare_for_create``/``prepare_for_update`` →
+:mod:`writes`; ``to_table`` → :mod:`columns`; ``openapi_schema`` →
+:func:`openapi.object_schema`.
+
 A write of a custom resource, as the serving layer would do it::
 
     version = versions.version_of(crd, "v1")            # per-version schema, subresources

@@ -15,6 +15,7 @@ ObjectMeta fields (upstream's ``objectmeta.Coerce`` drops the rest).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kboot.controlplane.api.crd.paths import child, field_of, index
@@ -36,6 +37,11 @@ def prune(obj: dict[str, Any], schema: Schema) -> list[str]:
     removed: list[str] = []
     _object(obj, schema, "", removed, resource=True)
     return removed
+
+
+def unknown_fields(obj: dict[str, Any], schema: Schema) -> list[str]:
+    """The paths :func:`prune` would remove, without changing ``obj``."""
+    return prune(copy.deepcopy(obj), schema)
 
 
 def prune_value(value: Any, schema: Schema, path: str = "") -> list[str]:

@@ -159,3 +159,10 @@ def test_type_meta_and_scale_paths_as_upstream_validator() -> None:
     assert ".spec.replicas: Invalid value: -2: should be a non-negative integer" in found
     assert ".status.ready: Invalid value: 2147483648: should be less than or equal to " \
            "2147483647" in found
+
+
+def test_unknown_fields_leaves_the_object_alone() -> None:
+    from kboot.controlplane.api.crd.pruning import unknown_fields
+    body = widget(junk=1)
+    assert unknown_fields(body, SCHEMA) == ["spec.junk"]
+    assert body["spec"] == {"junk": 1}
