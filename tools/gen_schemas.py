@@ -42,9 +42,11 @@ GROUP_PACKAGES = {
     "certificates.k8s.io": "io.k8s.api.certificates.v1.",
     "autoscaling": "io.k8s.api.autoscaling.v1.",
     "policy": "io.k8s.api.policy.v1.",
+    "admissionregistration.k8s.io": "io.k8s.api.admissionregistration.v1.",
 }
 PREFIX_PACKAGES = {
     "CoreV1": "", "DiscoveryV1": "discovery.k8s.io", "RbacV1": "rbac.authorization.k8s.io",
+    "AdmissionregistrationV1": "admissionregistration.k8s.io",
 }
 META_TYPES = {
     "ObjectMeta", "ListMeta", "LabelSelector", "LabelSelectorRequirement", "OwnerReference",
@@ -127,6 +129,8 @@ LIST_SEMANTICS: dict[tuple[str, str], dict[str, Any]] = {
     ("ClusterRole", "rules"): _ATOMIC,
     ("RoleBinding", "subjects"): _ATOMIC,
     ("ClusterRoleBinding", "subjects"): _ATOMIC,
+    ("ValidatingWebhookConfiguration", "webhooks"): _merge("name"),
+    ("MutatingWebhookConfiguration", "webhooks"): _merge("name"),
 }
 # (type, field) -> patch strategy on a non-list field.
 RETAIN_KEYS: set[tuple[str, str]] = {("DeploymentSpec", "strategy")}

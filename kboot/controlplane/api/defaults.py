@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from kboot.controlplane.api import typed
 from kboot.controlplane.api.networkpolicy import default_network_policy
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
+from kboot.controlplane.api.webhookconfigs import default_configuration
 
 Obj = dict[str, Any]
 
@@ -297,4 +299,6 @@ _RULES: dict[str, Callable[[Obj], None]] = {
     "DaemonSet": _daemonset, "Job": _job, "RoleBinding": _binding_subjects,
     "ClusterRoleBinding": _binding_subjects, "EndpointSlice": _endpoint_slice,
     "IngressClass": _ingress_class, "NetworkPolicy": default_network_policy,
+    "ValidatingWebhookConfiguration": partial(default_configuration, mutating=False),
+    "MutatingWebhookConfiguration": partial(default_configuration, mutating=True),
 }

@@ -133,6 +133,11 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("certificates.k8s.io", "v1", "CertificateSigningRequest",
                  "certificatesigningrequests", False, ("csr",), (), ("status", "approval"),
                  field_selectors=("spec.signerName",)),
+    # admissionregistration.k8s.io/v1: dynamic admission webhooks (apiserver/webhooks/)
+    ResourceKind("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+                 "validatingwebhookconfigurations", False, categories=("api-extensions",)),
+    ResourceKind("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+                 "mutatingwebhookconfigurations", False, categories=("api-extensions",)),
     # rbac.authorization.k8s.io/v1
     ResourceKind("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
     ResourceKind("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),

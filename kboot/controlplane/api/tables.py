@@ -27,6 +27,7 @@ from kboot.controlplane.api.printers_base import (
 )
 from kboot.controlplane.api.printers_core import CORE_PRINTERS
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
+from kboot.controlplane.api.webhookconfigs import WEBHOOK_CONFIGURATION_PRINTER
 
 __all__ = ["human_duration", "printer_columns", "to_table"]
 
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 
 PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS,
                                 "CertificateSigningRequest": CSR_PRINTER,
-                                "NetworkPolicy": NETWORK_POLICY_PRINTER}
+                                "NetworkPolicy": NETWORK_POLICY_PRINTER,
+                                "ValidatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER,
+                                "MutatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER}
 
 _DEFAULT = Printer(
     (NAME, column("Created At", "date", "CreationTimestamp is a timestamp representing the "

@@ -33,6 +33,7 @@ from kboot.controlplane.api.validation_pods import (
     validate_replicaset,
     validate_statefulset,
 )
+from kboot.controlplane.api.webhookconfigs import validate_configuration
 
 Obj = dict[str, Any]
 Rule = Callable[[Obj, "Obj | None"], list[FieldError]]
@@ -304,4 +305,6 @@ KIND_RULES: dict[str, Rule] = {
     "PodDisruptionBudget": validate_pdb,
     "Lease": validate_lease,
     "CertificateSigningRequest": validate_csr,
+    "ValidatingWebhookConfiguration": validate_configuration,
+    "MutatingWebhookConfiguration": validate_configuration,
 }
