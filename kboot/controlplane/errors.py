@@ -34,6 +34,8 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     │   └── satokens.TokenRejected         … or names no live ServiceAccount / bound object
     ├── apiserver.routing.UnknownResource  a path names no served resource
     ├── apiserver.decodelimits.DecodeLimitError   a body exceeds a decode bound (also ValueError)
+    ├── apiserver.webhooks.client.CallError   an admission webhook could not be called
+    │   └── review.ReviewError             … or answered outside the AdmissionReview protocol
     ├── apiserver.encryption.EncryptionError       a value cannot be decrypted
     │   └── EncryptionConfigError          the encryption configuration file is unusable
     ├── client.errors.ApiError             the client received a failure Status

@@ -38,6 +38,7 @@ from kboot.controlplane.apiserver.errors import (
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.storage import revision_of
 from kboot.controlplane.apiserver.strategy import Strategy
+from kboot.controlplane.apiserver.webhooks import write as webhooks
 from kboot.controlplane.apiserver.writes import guarded_update
 
 NAMESPACES = lookup("", "namespaces")
@@ -122,6 +123,14 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
                      namespace=obj["metadata"].get("namespace"), url_name=scope.target.name)
     await ensure_namespace(state, kind, obj["metadata"].get("namespace"))
     obj = await strategy.admit_create(state, obj)
+    try:
+        reviewed, more = await webhooks.review(state, scope, operation="CREATE", obj=obj,
+                                               old=None, dry_run=opts.dry_run)
+    except StatusError:
+        await strategy.release(state, obj)
+        raise
+    assert reviewed is not None
+    obj, problems = reviewed, problems + more
     if opts.dry_run:
         await strategy.release(state, obj)
         return obj, problems
@@ -157,17 +166,26 @@ async def replace(state: ServerState, scope: Scope, request: web.Request) -> web
         return admission.admit_update(strategy, current, body, subresource=target.subresource,
                                       opts=opts, now=state.clock.now())
 
-    obj = await update_with_allocation(state, scope, compute, opts)
+    obj = await update_with_allocation(state, scope, compute, opts, warnings=problems)
     return json_response(obj, headers=warning_headers(problems))
 
 
 async def update_with_allocation(state: ServerState, scope: Scope,
-                                 compute: Any, opts: WriteOptions) -> JsonObj:
-    """guarded_update plus the kind's admission that needs the server (Service IPs/ports)."""
+                                 compute: Any, opts: WriteOptions, *,
+                                 warnings: list[str] | None = None) -> JsonObj:
+    """guarded_update plus Service IP/port bookkeeping and admission webhooks (whose warnings
+    of the attempt that was stored extend ``warnings``)."""
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
     strategy = state.strategy(kind)
     previous: list[JsonObj] = []
+    hook_warnings: list[str] = []
+
+    async def review(new: JsonObj, current: JsonObj) -> JsonObj:
+        obj, hook_warnings[:] = await webhooks.review(state, scope, operation="UPDATE", obj=new,
+                                                      old=current, dry_run=opts.dry_run)
+        assert obj is not None
+        return obj
 
     def with_alloc(current: JsonObj) -> JsonObj:
         previous[:] = [current]
@@ -176,8 +194,11 @@ async def update_with_allocation(state: ServerState, scope: Scope,
                          url_name=target.name, new=new, old=current)
         return strategy.admit_update(state, new, current)
 
-    return await guarded_update(state.storage, kind, target.namespace, target.name, with_alloc,
-                                dry_run=opts.dry_run)
+    obj = await guarded_update(state.storage, kind, target.namespace, target.name, with_alloc,
+                               dry_run=opts.dry_run, review=review)
+    if warnings is not None:
+        warnings.extend(hook_warnings)
+    return obj
 
 
 def _read_delete_options(raw: bytes, content_type: str, scope: Scope) -> JsonObj:
@@ -276,6 +297,8 @@ async def delete_object(state: ServerState, scope: Scope, name: str, opts: JsonO
 
     current = await state.storage.get(kind, ns, name)
     new = compute(current)  # preconditions first, even for immediate deletes
+    await webhooks.review(state, scope, operation="DELETE", obj=None, old=current,
+                          dry_run=dry_run)
     if admission.is_being_removed(strategy, new):
         if dry_run:
             return current

@@ -35,6 +35,7 @@ from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.tokens import load_private_key, load_public_key
 from kboot.controlplane.apiserver.watchcache import WatchCaches
+from kboot.controlplane.apiserver.webhooks.dispatcher import WebhookDispatcher
 from kboot.controlplane.client.clock import Clock, LoopClock
 from kboot.controlplane.client.component import add_log_flags, log_level, run_process
 from kboot.controlplane.store import open_store
@@ -139,7 +140,7 @@ def assemble(cfg: ServerConfig, storage: ObjectStorage, caches: WatchCaches,
         authorizer=Authorizer(caches),
         allocators=ServiceAllocators(caches, cidr=cfg.service_cluster_ip_range,
                                      node_ports=cfg.service_node_port_range),
-        kubelet_ssl=kubelet_context(cfg))
+        kubelet_ssl=kubelet_context(cfg), webhooks=WebhookDispatcher(caches))
 
 
 async def start_background(state: ServerState) -> None:
@@ -190,6 +191,8 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.2)  # let watch handlers finish their streams
         await runner.cleanup()
         await state.caches.stop()
+        if state.webhooks is not None:
+            await state.webhooks.close()
         await state.storage.store.close()
 
 

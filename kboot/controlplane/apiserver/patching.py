@@ -99,7 +99,7 @@ async def patch(state: ServerState, scope: Scope, request: web.Request) -> web.R
         return admission.admit_update(strategy, current, patched, subresource=target.subresource,
                                       opts=opts, now=state.clock.now())
 
-    obj = await update_with_allocation(state, scope, compute, opts)
+    obj = await update_with_allocation(state, scope, compute, opts, warnings=problems)
     return json_response(obj, headers=warning_headers(problems))
 
 
@@ -153,5 +153,5 @@ async def _server_side_apply(state: ServerState, scope: Scope, raw: Any,
                                       subresource=target.subresource, opts=opts,
                                       now=state.clock.now(), manager_op="Apply")
 
-    obj = await update_with_allocation(state, scope, compute, opts)
+    obj = await update_with_allocation(state, scope, compute, opts, warnings=problems)
     return json_response(obj, headers=warning_headers(problems))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kboot.controlplane.apiserver.authz import Authorizer
     from kboot.controlplane.apiserver.kinds import KindRegistry
     from kboot.controlplane.apiserver.strategy import Strategy
+    from kboot.controlplane.apiserver.webhooks.dispatcher import WebhookDispatcher
 
 
 @dataclass
@@ -46,6 +47,7 @@ class ServerState:
     kubelet_ssl: ssl.SSLContext | None = None
     sa_signing_key: PrivateKey | None = None
     clock: Clock = field(default_factory=LoopClock)
+    webhooks: WebhookDispatcher | None = None  # admission webhooks (None: not called)
     ready: bool = False
 
     @property

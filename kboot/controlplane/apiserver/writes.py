@@ -9,7 +9,7 @@ finalizers left) is removed instead of rewritten.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.admission import is_being_removed
@@ -27,13 +27,16 @@ def _comparable(obj: JsonObj) -> JsonObj:
 
 async def guarded_update(storage: ObjectStorage, kind: ResourceKind, namespace: str | None,
                          name: str, compute: Callable[[JsonObj], JsonObj], *,
-                         dry_run: bool = False, suggestion: JsonObj | None = None) -> JsonObj:
+                         dry_run: bool = False, suggestion: JsonObj | None = None,
+                         review: Callable[[JsonObj, JsonObj], Awaitable[JsonObj]] | None = None
+                         ) -> JsonObj:
     """Apply ``compute(current) -> new`` atomically; returns the stored (or would-be) object.
 
     ``suggestion`` (the watch cache's copy, like upstream's) saves the first read; a stale one
     costs a conflict and a real read. Only for writes whose ``compute`` never fails merely
     because its input is older than the store (e.g. bindings: "already assigned" and
-    "being deleted" only ever become true)."""
+    "being deleted" only ever become true). ``review(new, current) -> new`` is the
+    asynchronous admission step after ``compute`` (webhooks), re-run with every attempt."""
     strategy = storage.kinds.strategy(kind)
     for attempt in range(MAX_ATTEMPTS):
         if attempt == 0 and suggestion is not None:
@@ -41,6 +44,8 @@ async def guarded_update(storage: ObjectStorage, kind: ResourceKind, namespace: 
         else:
             current = await storage.get(kind, namespace, name)
         new = compute(current)
+        if review is not None:
+            new = await review(new, current)
         if _comparable(new) == _comparable(current):
             return current
         if dry_run:
