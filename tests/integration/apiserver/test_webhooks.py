@@ -13,7 +13,6 @@ import itertools
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.etcd import free_port
 from tests.fixtures.webhook_server import WebhookServer
 from tests.integration.apiserver.http import call
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -80,13 +80,12 @@ def webhook(name: str, client_config: dict[str, Any], ns: str, *, resources: lis
 
 def in_force(server: ApiServer, plural: str, name: str) -> None:
     """Wait until the apiserver's watch cache (which the dispatcher reads) holds ``name``."""
-    for _ in range(300):
+    def cached() -> bool:
         reply = call(server, "GET", f"{GROUP}/{plural}?resourceVersion=0")
         assert reply.status == 200, reply.body
-        if any(i["metadata"]["name"] == name for i in reply.body["items"]):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{plural}/{name} never reached the watch cache")
+        return any(i["metadata"]["name"] == name for i in reply.body["items"])
+
+    wait_until(f"{plural}/{name} in the watch cache", cached, timeout=30, interval=0.01)
 
 
 def configure(server: ApiServer, ns: str, kind: str, *entries: dict[str, Any]) -> None:
