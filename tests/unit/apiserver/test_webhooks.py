@@ -13,7 +13,7 @@ import pytest
 
 from kboot.controlplane.api import defaults, validation
 from kboot.controlplane.api.registry import lookup
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.api.status import StatusError
 from kboot.controlplane.apiserver.webhooks.client import (
     CallError,
     destination,
@@ -398,13 +398,13 @@ def test_denial_and_failure_policies() -> None:
     deny = {"d.example.com": lambda req: {"allowed": False,
                                           "status": {"message": "nope", "code": 403}}}
     disp, _ = dispatcher(deny, validating=[hook_entry("d.example.com")])
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(StatusError) as err:
         run(disp, attrs(obj=pod()))
     assert err.value.code == 403 and "denied the request: nope" in err.value.message
 
     down = {"f.example.com": CallError("connection refused")}
     disp, _ = dispatcher(down, validating=[hook_entry("f.example.com")])
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(StatusError) as err:
         run(disp, attrs(obj=pod()))
     assert err.value.code == 500
     assert err.value.message == ('Internal error occurred: failed calling webhook '
@@ -426,7 +426,7 @@ def test_dry_run_needs_side_effect_free_webhooks() -> None:
     cache = disp.caches.peek(VWC)
     cache.objects["v"]["webhooks"][0]["sideEffects"] = "Unknown"
     cache.revision += 1
-    with pytest.raises(ApiError, match=r'"s\.example\.com" does not support dry run'):
+    with pytest.raises(StatusError, match=r'"s\.example\.com" does not support dry run'):
         run(disp, attrs(obj=pod(), dry_run=True))
     assert client.calls == []
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kboot.controlplane.api.patch import PatchError, json_patch
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.api.status import StatusError
 from kboot.controlplane.apiserver.webhooks.client import CallError
 from kboot.controlplane.apiserver.webhooks.matching import Attributes, JsonObj
 
@@ -135,7 +135,7 @@ def apply_patch(obj: JsonObj, ops: list[Any], webhook: str) -> JsonObj:
     return result
 
 
-def denial(webhook: str, status: Mapping[str, Any]) -> ApiError:
+def denial(webhook: str, status: Mapping[str, Any]) -> StatusError:
     """Upstream's ``ToStatusErr``: code at least 400, the webhook's message or reason."""
     code = status.get("code")
     code = code if isinstance(code, int) and 400 <= code <= 599 else 400
@@ -148,4 +148,4 @@ def denial(webhook: str, status: Mapping[str, Any]) -> ApiError:
     else:
         text = f"{denied_by} without explanation"
     details = status.get("details") if isinstance(status.get("details"), dict) else None
-    return ApiError(code, str(reason or ""), text, details=details)
+    return StatusError(code, str(reason or ""), text, details=details)

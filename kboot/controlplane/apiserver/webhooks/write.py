@@ -28,7 +28,7 @@ def revalidator(kind: ResourceKind, old: JsonObj | None) -> Revalidate:
 async def review(state: ServerState, scope: Scope, *, operation: str, obj: JsonObj | None,
                  old: JsonObj | None, dry_run: bool) -> tuple[JsonObj | None, list[str]]:
     """Run the webhooks ``obj`` (None for deletes) matches; the object to store and the
-    warnings for the client. Raises the ``ApiError`` that refuses the write."""
+    warnings for the client. Raises the ``StatusError`` that refuses the write."""
     dispatcher = state.webhooks
     if dispatcher is None:
         return obj, []
