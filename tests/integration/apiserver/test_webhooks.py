@@ -245,3 +245,38 @@ def test_webhook_configurations_are_never_sent_to_webhooks(
     # the configuration itself stays editable and deletable although its webhook is down
     ok(server.kubectl("label", "validatingwebhookconfiguration", ns, f"webhook-test={ns}"))
     ok(server.kubectl("delete", "validatingwebhookconfiguration", ns))
+
+
+def test_every_apiserver_of_a_cluster_follows_configurations(
+        etcd_url: str, tmp_path: Path) -> None:
+    """Two apiservers on one etcd: a configuration written through one is enforced by the
+    other as soon as its watch cache has it, and its removal likewise."""
+    name = f"ha{next(_ids)}-{tmp_path.name[-6:]}".lower().replace("_", "-")
+    with start_apiserver(etcd_url) as first, start_apiserver(etcd_url) as second:
+        hook_server = WebhookServer(first.ca, tmp_path).start()
+        try:
+            reply = call(first, "POST", "/api/v1/namespaces",
+                         {"metadata": {"name": name, "labels": {"webhook-test": name}}})
+            assert reply.status == 201, reply.body
+            configure(first, name, "ValidatingWebhookConfiguration",
+                      webhook("deny.kboot.test", hook_server.client_config("/deny"), name,
+                              resources=["configmaps"]))
+            in_force(second, "validatingwebhookconfigurations", name)
+            bad = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                "name": "bad", "namespace": name, "labels": {"deny": "yes"}}})
+            err = failed(second.kubectl("apply", "-f", "-", input=bad))
+            assert 'admission webhook "deny.kboot.test" denied the request' in err
+            ok(first.kubectl("delete", "validatingwebhookconfiguration", name))
+
+            def gone() -> bool:
+                reply = call(second, "GET", f"{GROUP}/validatingwebhookconfigurations"
+                                            "?resourceVersion=0")
+                return all(i["metadata"]["name"] != name for i in reply.body["items"])
+
+            wait_until("the configuration gone from the second cache", gone, timeout=30,
+                       interval=0.01)
+            ok(second.kubectl("apply", "-f", "-", input=bad))
+        finally:
+            hook_server.stop()
+            call(first, "DELETE", f"{GROUP}/validatingwebhookconfigurations/{name}")
+            call(first, "DELETE", f"/api/v1/namespaces/{name}")
