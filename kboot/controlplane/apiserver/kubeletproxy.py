@@ -25,6 +25,7 @@ from kboot.controlplane.apiserver import streams
 from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_request
 from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.state import Scope, ServerState
+from kboot.controlplane.apiserver.webhooks import write as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,11 @@ async def stream(state: ServerState, scope: Scope, request: web.Request) -> web.
     """exec/attach: WebSocket to ``/<exec|attach>/<ns>/<pod>/<container>`` on the kubelet."""
     pod, base = await _pod_and_base(state, scope.target)
     container = pick_container(pod, scope.query.get("container"))
-    # before the protocol check: kubectl retries a refused WebSocket with SPDY, and the user
-    # must see why the stream cannot open, not that SPDY is unsupported
+    # before the protocol check (the running check and admission webhooks): kubectl retries a
+    # refused WebSocket with SPDY, and the user must see why the stream cannot open, not that
+    # SPDY is unsupported
     streams.ensure_running(pod, container, scope.target.subresource or "exec")
+    await webhooks.review_connect(state, scope, webhooks.connect_options(scope, container))
     _require_websocket(request)
     t = scope.target
     params = [("command", c) for c in scope.query.getall("command", [])]

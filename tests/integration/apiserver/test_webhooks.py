@@ -23,6 +23,7 @@ import yaml
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.etcd import free_port
 from tests.fixtures.webhook_server import WebhookServer
+from tests.integration.apiserver.fake_kubelet import run_fake_kubelet
 from tests.integration.apiserver.http import call
 from tests.waiting import wait_until
 
@@ -280,3 +281,28 @@ def test_every_apiserver_of_a_cluster_follows_configurations(
             hook_server.stop()
             call(first, "DELETE", f"{GROUP}/validatingwebhookconfigurations/{name}")
             call(first, "DELETE", f"/api/v1/namespaces/{name}")
+
+
+def test_exec_is_a_connect_webhooks_can_refuse(server: ApiServer, hooks: WebhookServer,
+                                               ns: str, tmp_path: Path) -> None:
+    with run_fake_kubelet(server, tmp_path) as kubelet:
+        node = {"metadata": {"name": f"{ns}-node"},
+                "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                           "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet.port}}}}
+        assert call(server, "POST", "/api/v1/nodes", node).status == 201
+        pod = {"metadata": {"name": "p"}, "spec": {
+            "nodeName": f"{ns}-node", "containers": [{"name": "main", "image": "busybox"}]}}
+        assert call(server, "POST", f"/api/v1/namespaces/{ns}/pods", pod).status == 201
+        configure(server, ns, "ValidatingWebhookConfiguration",
+                  webhook("connect.kboot.test", hooks.client_config("/refuse"), ns,
+                          resources=["pods/exec"], operations=("CONNECT",)))
+        err = failed(server.kubectl("exec", "-n", ns, "p", "--", "echo", "hi"))
+        assert ('admission webhook "connect.kboot.test" denied the request: refused by the '
+                'test webhook') in err
+        review = [r for r in reviews_for(hooks, ns) if r["operation"] == "CONNECT"][-1]
+        assert review["kind"]["kind"] == "PodExecOptions"
+        assert review["subResource"] == "exec" and review["name"] == "p"
+        assert review["object"]["command"] == ["echo", "hi"]
+        assert review["object"]["container"] == "main"
+        assert not any(r.startswith("/exec") for r in kubelet.requests)
+        call(server, "DELETE", f"/api/v1/nodes/{ns}-node")

@@ -439,3 +439,21 @@ def test_configuration_changes_are_seen_per_cache_revision() -> None:
                                 hook_entry("v.example.com"), name="v"))
     run(disp, attrs(obj=pod()))
     assert client.calls == ["v.example.com"]
+
+
+def test_connect_options_are_sent_and_never_patched() -> None:
+    seen: list[Any] = []
+
+    def patcher(req: dict[str, Any]) -> dict[str, Any]:
+        seen.append(req["kind"])
+        return add_label("a")(req) if req["object"].get("metadata") else \
+            {"allowed": True, "patchType": "JSONPatch",
+             "patch": b64([{"op": "add", "path": "/command", "value": ["rm"]}])}
+
+    connect = [rule(operations=["CONNECT"], resources=["pods/exec"])]
+    disp, client = dispatcher({"m.example.com": patcher},
+                              mutating=[hook_entry("m.example.com", rules=connect)])
+    options = {"kind": "PodExecOptions", "apiVersion": "v1", "command": ["ls"]}
+    obj, _ = run(disp, attrs(op="CONNECT", sub="exec", obj=options))
+    assert obj == options and client.calls == ["m.example.com"]
+    assert seen == [{"group": "", "version": "v1", "kind": "PodExecOptions"}]

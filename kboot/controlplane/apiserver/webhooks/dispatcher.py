@@ -172,7 +172,7 @@ class WebhookDispatcher:
         warnings.extend(verdict.warnings)
         if not verdict.allowed:
             raise denial(hook.name, verdict.status)
-        if verdict.patch is None or attrs.obj is None:
+        if verdict.patch is None or attrs.obj is None or attrs.operation == "CONNECT":
             return attrs.obj
         try:
             return _keep_server_fields(attrs.obj, apply_patch(attrs.obj, verdict.patch,

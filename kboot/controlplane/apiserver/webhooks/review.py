@@ -55,7 +55,10 @@ class Requester:
 def build_request(attrs: Attributes, user: Requester, *, uid: str | None = None) -> JsonObj:
     """The ``AdmissionReview`` body sent for ``attrs`` (object in the served version)."""
     kind = attrs.kind
-    gvk = {"group": kind.group, "version": kind.version, "kind": kind.kind}
+    # a CONNECT's kind is its options' (PodExecOptions), as upstream's subresource scope says
+    kind_name = str(attrs.obj.get("kind")) if attrs.operation == "CONNECT" and attrs.obj \
+        else kind.kind
+    gvk = {"group": kind.group, "version": kind.version, "kind": kind_name}
     gvr = {"group": kind.group, "version": kind.version, "resource": kind.plural}
     user_info: JsonObj = {"username": user.username}
     if user.uid:

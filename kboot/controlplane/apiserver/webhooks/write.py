@@ -42,3 +42,31 @@ async def review(state: ServerState, scope: Scope, *, operation: str, obj: JsonO
                        obj=obj, old=old, dry_run=dry_run)
     return await dispatcher.admit(attrs, requester_of(scope.user),
                                   revalidator(target.kind, old))
+
+
+_CONNECT_OPTIONS = {"exec": "PodExecOptions", "attach": "PodAttachOptions"}
+_STREAM_FLAGS = ("stdin", "stdout", "stderr", "tty")
+
+
+def connect_options(scope: Scope, container: str) -> JsonObj:
+    """The ``PodExecOptions``/``PodAttachOptions`` a CONNECT review carries, from the query."""
+    sub = scope.target.subresource or "exec"
+    options: JsonObj = {"kind": _CONNECT_OPTIONS.get(sub, "PodExecOptions"),
+                        "apiVersion": "v1", "container": container}
+    for flag in _STREAM_FLAGS:
+        options[flag] = scope.query.get(flag, "").lower() in ("true", "1")
+    if sub == "exec":
+        options["command"] = list(scope.query.getall("command", []))
+    return options
+
+
+async def review_connect(state: ServerState, scope: Scope, options: JsonObj) -> None:
+    """CONNECT (``pods/exec``, ``pods/attach``): webhooks may refuse the stream; the options
+    are not changed by a mutating webhook's patch (there is no object to store)."""
+    if state.webhooks is None:
+        return
+    target = scope.target
+    attrs = Attributes(operation="CONNECT", kind=target.kind,
+                       subresource=target.subresource or "", namespace=target.namespace,
+                       name=target.name or "", obj=options, old=None)
+    await state.webhooks.admit(attrs, requester_of(scope.user), lambda obj: obj)
