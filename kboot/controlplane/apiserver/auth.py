@@ -42,6 +42,18 @@ class UserInfo:
     uid: str = ""
     extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
+    def to_json(self) -> dict[str, object]:
+        """``authentication.k8s.io/v1`` ``UserInfo`` (empty fields left out, as upstream): what
+        ``kubectl auth whoami`` and admission webhooks' reviews carry."""
+        info: dict[str, object] = {"username": self.name}
+        if self.uid:
+            info["uid"] = self.uid
+        if self.groups:
+            info["groups"] = list(self.groups)
+        if self.extra:
+            info["extra"] = {key: list(values) for key, values in self.extra}
+        return info
+
     @property
     def node_name(self) -> str | None:
         """The node this identity speaks for (``system:node:<name>`` in ``system:nodes``)."""

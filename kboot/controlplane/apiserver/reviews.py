@@ -79,18 +79,6 @@ async def self_subject_access_review(state: ServerState, user: UserInfo,
                           "status": status}, 201)
 
 
-def user_info(user: UserInfo) -> dict[str, object]:
-    """``authentication.k8s.io/v1`` ``UserInfo`` (empty fields left out, as upstream)."""
-    info: dict[str, object] = {"username": user.name}
-    if user.uid:
-        info["uid"] = user.uid
-    if user.groups:
-        info["groups"] = list(user.groups)
-    if user.extra:
-        info["extra"] = {key: list(values) for key, values in user.extra}
-    return info
-
-
 async def self_subject_review(user: UserInfo, request: web.Request) -> web.Response:
     """``kubectl auth whoami``: the caller's identity as the server sees it (after
     impersonation). The body (JSON or, from kubectl, protobuf) carries nothing to act on, so
@@ -98,7 +86,7 @@ async def self_subject_review(user: UserInfo, request: web.Request) -> web.Respo
     await request.read()
     return json_response({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
                           "metadata": {"creationTimestamp": None},
-                          "status": {"userInfo": user_info(user)}}, 201)
+                          "status": {"userInfo": user.to_json()}}, 201)
 
 
 def _rules_status(rules: list[dict[str, Any]], incomplete: bool) -> dict[str, object]:

@@ -14,6 +14,7 @@ import pytest
 from kboot.controlplane.api import defaults, validation
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.api.status import StatusError
+from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.webhooks.client import (
     CallError,
     destination,
@@ -28,7 +29,6 @@ from kboot.controlplane.apiserver.webhooks.matching import (
     webhooks_of,
 )
 from kboot.controlplane.apiserver.webhooks.review import (
-    Requester,
     ReviewError,
     apply_patch,
     build_request,
@@ -43,7 +43,7 @@ NAMESPACES = lookup("", "namespaces")
 VWC = lookup("admissionregistration.k8s.io", "validatingwebhookconfigurations")
 MWC = lookup("admissionregistration.k8s.io", "mutatingwebhookconfigurations")
 assert PODS and DEPLOYMENTS and NODES and NAMESPACES and VWC and MWC
-USER = Requester("alice", groups=("devs",))
+USER = UserInfo("alice", groups=("devs",))
 
 
 def hook_entry(name: str = "deny.example.com", **extra: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kboot.controlplane.api.registry import ResourceKind, lookup
+from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.errors import bad_request, internal
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 from kboot.controlplane.apiserver.webhooks.client import (
@@ -37,7 +38,6 @@ from kboot.controlplane.apiserver.webhooks.matching import (
     webhooks_of,
 )
 from kboot.controlplane.apiserver.webhooks.review import (
-    Requester,
     ReviewError,
     Verdict,
     apply_patch,
@@ -118,7 +118,7 @@ class WebhookDispatcher:
                 raise bad_request(f'admission webhook "{hook.name}" does not support dry run')
         return found
 
-    async def admit(self, attrs: Attributes, user: Requester, revalidate: Revalidate
+    async def admit(self, attrs: Attributes, user: UserInfo, revalidate: Revalidate
                     ) -> tuple[JsonObj | None, list[str]]:
         """The object after mutating webhooks (revalidated if changed) once every validating
         webhook allowed it, and the warnings webhooks returned. Raises the refusal."""
@@ -136,7 +136,7 @@ class WebhookDispatcher:
             await self._validate(validating, attrs, user, warnings)
         return attrs.obj, warnings
 
-    async def _call(self, hook: Webhook, attrs: Attributes, user: Requester) -> Verdict | None:
+    async def _call(self, hook: Webhook, attrs: Attributes, user: UserInfo) -> Verdict | None:
         """One call; None when it failed and ``failurePolicy: Ignore`` lets the write on."""
         review = build_request(attrs, user)
         try:
@@ -152,7 +152,7 @@ class WebhookDispatcher:
             raise internal(f'failed calling webhook "{hook.name}": {err}')
         log.warning('failed calling webhook "%s" (failurePolicy Ignore): %s', hook.name, err)
 
-    async def _mutate(self, hooks: list[Webhook], attrs: Attributes, user: Requester,
+    async def _mutate(self, hooks: list[Webhook], attrs: Attributes, user: UserInfo,
                       warnings: list[str]) -> JsonObj | None:
         obj = attrs.obj
         after: dict[tuple[str, str], Any] = {}
@@ -164,7 +164,7 @@ class WebhookDispatcher:
                 obj = await self._mutate_one(hook, replace(attrs, obj=obj), user, warnings)
         return obj
 
-    async def _mutate_one(self, hook: Webhook, attrs: Attributes, user: Requester,
+    async def _mutate_one(self, hook: Webhook, attrs: Attributes, user: UserInfo,
                           warnings: list[str]) -> JsonObj | None:
         verdict = await self._call(hook, attrs, user)
         if verdict is None:
@@ -181,7 +181,7 @@ class WebhookDispatcher:
             self._failed(hook, err)
             return attrs.obj
 
-    async def _validate(self, hooks: list[Webhook], attrs: Attributes, user: Requester,
+    async def _validate(self, hooks: list[Webhook], attrs: Attributes, user: UserInfo,
                         warnings: list[str]) -> None:
         results = await asyncio.gather(*(self._call(h, attrs, user) for h in hooks),
                                        return_exceptions=True)
@@ -215,9 +215,3 @@ def _keep_server_fields(before: JsonObj, after: JsonObj) -> JsonObj:
             meta.pop(field, None)
     after["apiVersion"], after["kind"] = before.get("apiVersion"), before.get("kind")
     return after
-
-
-def requester_of(user: Any) -> Requester:
-    """The review's ``userInfo`` from the apiserver's :class:`~..auth.UserInfo`."""
-    return Requester(username=user.name, uid=user.uid, groups=tuple(user.groups),
-                     extra=tuple(user.extra))

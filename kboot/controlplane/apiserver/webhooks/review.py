@@ -18,6 +18,7 @@ from typing import Any
 
 from kboot.controlplane.api.patch import PatchError, json_patch
 from kboot.controlplane.api.status import StatusError
+from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.webhooks.client import CallError
 from kboot.controlplane.apiserver.webhooks.matching import Attributes, JsonObj
 
@@ -42,17 +43,7 @@ class Verdict:
     status: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class Requester:
-    """The ``userInfo`` of the review."""
-
-    username: str
-    uid: str = ""
-    groups: tuple[str, ...] = ()
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-
-def build_request(attrs: Attributes, user: Requester, *, uid: str | None = None) -> JsonObj:
+def build_request(attrs: Attributes, user: UserInfo, *, uid: str | None = None) -> JsonObj:
     """The ``AdmissionReview`` body sent for ``attrs`` (object in the served version)."""
     kind = attrs.kind
     # a CONNECT's kind is its options' (PodExecOptions), as upstream's subresource scope says
@@ -60,17 +51,10 @@ def build_request(attrs: Attributes, user: Requester, *, uid: str | None = None)
         else kind.kind
     gvk = {"group": kind.group, "version": kind.version, "kind": kind_name}
     gvr = {"group": kind.group, "version": kind.version, "resource": kind.plural}
-    user_info: JsonObj = {"username": user.username}
-    if user.uid:
-        user_info["uid"] = user.uid
-    if user.groups:
-        user_info["groups"] = list(user.groups)
-    if user.extra:
-        user_info["extra"] = {k: list(v) for k, v in user.extra}
     request: JsonObj = {
         "uid": uid or str(uuid.uuid4()), "kind": gvk, "resource": gvr,
         "requestKind": gvk, "requestResource": gvr,
-        "name": attrs.name, "operation": attrs.operation, "userInfo": user_info,
+        "name": attrs.name, "operation": attrs.operation, "userInfo": user.to_json(),
         "object": attrs.obj, "oldObject": attrs.old, "dryRun": attrs.dry_run,
     }
     if attrs.subresource:

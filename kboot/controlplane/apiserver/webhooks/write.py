@@ -10,7 +10,7 @@ from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.errors import invalid
 from kboot.controlplane.apiserver.state import Scope, ServerState
-from kboot.controlplane.apiserver.webhooks.dispatcher import Revalidate, requester_of
+from kboot.controlplane.apiserver.webhooks.dispatcher import Revalidate
 from kboot.controlplane.apiserver.webhooks.matching import Attributes, JsonObj
 
 
@@ -40,7 +40,7 @@ async def review(state: ServerState, scope: Scope, *, operation: str, obj: JsonO
                        namespace=meta.get("namespace") or target.namespace,
                        name=str(meta.get("name") or target.name or ""),
                        obj=obj, old=old, dry_run=dry_run)
-    return await dispatcher.admit(attrs, requester_of(scope.user),
+    return await dispatcher.admit(attrs, scope.user,
                                   revalidator(target.kind, old))
 
 
@@ -69,4 +69,4 @@ async def review_connect(state: ServerState, scope: Scope, options: JsonObj) -> 
     attrs = Attributes(operation="CONNECT", kind=target.kind,
                        subresource=target.subresource or "", namespace=target.namespace,
                        name=target.name or "", obj=options, old=None)
-    await state.webhooks.admit(attrs, requester_of(scope.user), lambda obj: obj)
+    await state.webhooks.admit(attrs, scope.user, lambda obj: obj)
