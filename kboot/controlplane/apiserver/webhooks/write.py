@@ -6,21 +6,21 @@ the dispatcher knows nothing of requests, scopes or the server state.
 
 from __future__ import annotations
 
-from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver import rules
 from kboot.controlplane.apiserver.errors import invalid
 from kboot.controlplane.apiserver.state import Scope, ServerState
+from kboot.controlplane.apiserver.strategy import Strategy
 from kboot.controlplane.apiserver.webhooks.dispatcher import Revalidate
 from kboot.controlplane.apiserver.webhooks.matching import Attributes, JsonObj
 
 
-def revalidator(kind: ResourceKind, old: JsonObj | None) -> Revalidate:
-    """Default and validate an object a webhook changed, as the write path did before."""
+def revalidator(strategy: Strategy, old: JsonObj | None) -> Revalidate:
+    """Default and validate an object a webhook changed, as the write path did before (with
+    the kind's strategy, so run-time kinds are checked against their own schema)."""
     def run(obj: JsonObj) -> JsonObj:
-        obj = rules.apply_defaults(kind, rules.normalize(kind, obj))
-        causes = rules.validate(kind, obj, old)
+        obj = strategy.default(strategy.normalize(obj))
+        causes = strategy.validate(obj, old)
         if causes:
-            raise invalid(kind, (obj.get("metadata") or {}).get("name", ""), causes)
+            raise invalid(strategy.kind, (obj.get("metadata") or {}).get("name", ""), causes)
         return obj
     return run
 
@@ -41,7 +41,7 @@ async def review(state: ServerState, scope: Scope, *, operation: str, obj: JsonO
                        name=str(meta.get("name") or target.name or ""),
                        obj=obj, old=old, dry_run=dry_run)
     return await dispatcher.admit(attrs, scope.user,
-                                  revalidator(target.kind, old))
+                                  revalidator(state.strategy(target.kind), old))
 
 
 _CONNECT_OPTIONS = {"exec": "PodExecOptions", "attach": "PodAttachOptions"}
