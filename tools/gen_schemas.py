@@ -41,12 +41,15 @@ GROUP_PACKAGES = {
     "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1.",
     "certificates.k8s.io": "io.k8s.api.certificates.v1.",
     "autoscaling": "io.k8s.api.autoscaling.v1.",
+    "autoscaling/v2": "io.k8s.api.autoscaling.v2.",
+    "apiregistration.k8s.io": "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.",
     "policy": "io.k8s.api.policy.v1.",
     "admissionregistration.k8s.io": "io.k8s.api.admissionregistration.v1.",
 }
 PREFIX_PACKAGES = {
     "CoreV1": "", "DiscoveryV1": "discovery.k8s.io", "RbacV1": "rbac.authorization.k8s.io",
     "AdmissionregistrationV1": "admissionregistration.k8s.io",
+    "ApiregistrationV1": "apiregistration.k8s.io",
 }
 META_TYPES = {
     "ObjectMeta", "ListMeta", "LabelSelector", "LabelSelectorRequirement", "OwnerReference",
@@ -116,6 +119,9 @@ LIST_SEMANTICS: dict[tuple[str, str], dict[str, Any]] = {
     ("ServiceSpec", "ipFamilies"): _ATOMIC,
     ("ServiceStatus", "conditions"): _BY_TYPE,
     ("NamespaceStatus", "conditions"): _BY_TYPE,
+    ("APIServiceStatus", "conditions"): _BY_TYPE,
+    ("HorizontalPodAutoscalerStatus", "conditions"): _BY_TYPE,
+    ("HorizontalPodAutoscalerSpec", "metrics"): _ATOMIC,
     ("PersistentVolumeClaimStatus", "conditions"): _BY_TYPE,
     ("DeploymentStatus", "conditions"): _BY_TYPE,
     ("ReplicaSetStatus", "conditions"): _BY_TYPE,
@@ -156,10 +162,13 @@ class Generator:
         if cls_name in self.names:
             return self.names[cls_name]
         own_group, bare = _split_class(cls_name)
+        package = own_group if own_group is not None else group
+        if cls_name.startswith("V2") and f"{package}/v2" in GROUP_PACKAGES:
+            package += "/v2"  # autoscaling/v2 types live beside autoscaling/v1's Scale
         if bare in META_TYPES:
             name = META + bare
         else:
-            name = GROUP_PACKAGES[own_group if own_group is not None else group] + bare
+            name = GROUP_PACKAGES[package] + bare
         self.names[cls_name] = name
         return name
 
@@ -231,17 +240,17 @@ def _list_extensions(bare: str, field: str, schema: dict[str, Any]) -> dict[str,
     return ext
 
 
-def _kind_class(group: str, kind: str) -> str:
+def _kind_class(version: str, kind: str) -> str:
     if kind == "Event":
         return "CoreV1Event"
-    return f"V1{kind}"
+    return f"{version.capitalize()}{kind}"
 
 
-def _root(gen: Generator, cls_name: str, group: str, kind: str) -> str:
+def _root(gen: Generator, cls_name: str, group: str, kind: str, version: str = "v1") -> str:
     name = gen.add(cls_name, group)
     if kind:
         gen.defs[name]["x-kubernetes-group-version-kind"] = [
-            {"group": group, "kind": kind, "version": "v1"}
+            {"group": group, "kind": kind, "version": version}
         ]
     return name
 
@@ -251,10 +260,11 @@ def generate() -> dict[str, Any]:
     kinds: dict[str, str] = {}
     lists: dict[str, str] = {}
     for rk in sorted(KINDS, key=lambda k: k.group != ""):  # core first: shared types are core
-        cls_name = _kind_class(rk.group, rk.kind)
-        kinds[f"{rk.api_version}/{rk.kind}"] = _root(gen, cls_name, rk.group, rk.kind)
+        cls_name = _kind_class(rk.version, rk.kind)
+        kinds[f"{rk.api_version}/{rk.kind}"] = _root(gen, cls_name, rk.group, rk.kind,
+                                                     rk.version)
         lists[f"{rk.api_version}/{rk.kind}"] = _root(gen, cls_name + "List", rk.group,
-                                                     rk.kind + "List")
+                                                     rk.kind + "List", rk.version)
     extras = {kind or _split_class(cls_name)[1]: _root(gen, cls_name, group, kind)
               for cls_name, group, kind in EXTRA_ROOTS}
     used = {(bare, f) for bare, f in LIST_SEMANTICS} | RETAIN_KEYS

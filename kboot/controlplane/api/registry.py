@@ -144,6 +144,12 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
     ResourceKind("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
                  False),
+    # apiregistration.k8s.io/v1: aggregated APIs (kboot/controlplane/apiserver/aggregator.py)
+    ResourceKind("apiregistration.k8s.io", "v1", "APIService", "apiservices", False, (),
+                 ("api-extensions",), ("status",)),
+    # autoscaling/v2: the HPA controller (kboot/controlplane/controllers/hpa.py)
+    ResourceKind("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
+                 ("hpa",), ("all",), ("status",)),
 )
 
 BY_PLURAL: dict[tuple[str, str], ResourceKind] = {(k.group, k.plural): k for k in KINDS}

@@ -17,6 +17,7 @@ from typing import Any
 from kboot.controlplane.api.certificates import CSR_PRINTER
 from kboot.controlplane.api.networkpolicy import NETWORK_POLICY_PRINTER
 from kboot.controlplane.api.printers_apps import APPS_PRINTERS
+from kboot.controlplane.api.printers_autoscaling import AUTOSCALING_PRINTERS
 from kboot.controlplane.api.printers_base import (
     NAME,
     Column,
@@ -33,7 +34,7 @@ __all__ = ["human_duration", "printer_columns", "to_table"]
 
 log = logging.getLogger(__name__)
 
-PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS,
+PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS, **AUTOSCALING_PRINTERS,
                                 "CertificateSigningRequest": CSR_PRINTER,
                                 "NetworkPolicy": NETWORK_POLICY_PRINTER,
                                 "ValidatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER,
