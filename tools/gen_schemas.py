@@ -165,10 +165,7 @@ class Generator:
         package = own_group if own_group is not None else group
         if cls_name.startswith("V2") and f"{package}/v2" in GROUP_PACKAGES:
             package += "/v2"  # autoscaling/v2 types live beside autoscaling/v1's Scale
-        if bare in META_TYPES:
-            name = META + bare
-        else:
-            name = GROUP_PACKAGES[package] + bare
+        name = META + bare if bare in META_TYPES else GROUP_PACKAGES[package] + bare
         self.names[cls_name] = name
         return name
 
