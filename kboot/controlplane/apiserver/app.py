@@ -20,6 +20,8 @@ from kboot.controlplane.api import openapi_v2
 from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import (
+    aggdiscovery,
+    aggregator,
     crud,
     discovery,
     impersonation,
@@ -139,6 +141,14 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     special = await _special(request, state, user)
     if special is not None:
         return special
+    backend = aggregator.backend_for_path(state, request.path)
+    if backend is not None and state.aggregation is not None:
+        attrs = aggregator.attributes(request.method, request.path,
+                                      watch=request.query.get("watch", "") in ("true", "1"))
+        request[METRIC] = (attrs.verb.upper(), backend.group, attrs.resource)
+        aggregator.authorize(state, user, attrs)
+        return await aggregator.proxy(state, state.aggregation.transport, backend, user,
+                                      request)
     try:
         target = parse_path(request.path, state.kinds)
     except UnknownResource:
@@ -248,17 +258,19 @@ async def _non_resource(request: web.Request, state: ServerState) -> web.StreamR
         raise method_not_allowed()
     path = request.path.rstrip("/")
     accept = request.headers.get("Accept", "")
+    cached = state.aggregation.discovery if state.aggregation else {}
     if path in ("/api", "/apis"):
         version = aggregated_discovery_version(accept)
         if version:
-            body = discovery.aggregated(state.kinds, path == "/api", version)
+            body = (discovery.aggregated(state.kinds, True, version) if path == "/api"
+                    else aggdiscovery.aggregated(state.kinds, version, cached))
             return json_response(body, content_type=AGGREGATED_TYPE if version == "v2"
                                  else AGGREGATED_TYPE_BETA)
         if path == "/api":
             cfg = state.config
             return json_response(discovery.api_versions(
                 f"{cfg.advertise_address}:{cfg.secure_port}"))
-        return json_response(discovery.api_group_list(state.kinds))
+        return json_response(aggdiscovery.api_group_list(state.kinds, cached))
     if path == "/metrics":
         return web.Response(text=state.metrics.render(),
                             content_type="text/plain", charset="utf-8")
@@ -269,7 +281,7 @@ async def _non_resource(request: web.Request, state: ServerState) -> web.StreamR
     if parts[0] == "api" and len(parts) == 2:
         doc = discovery.resource_list(state.kinds, "", parts[1])
     elif parts[0] == "apis" and len(parts) == 2:
-        doc = discovery.api_group(state.kinds, parts[1])
+        doc = aggdiscovery.api_group(state.kinds, parts[1], cached)
     elif parts[0] == "apis" and len(parts) == 3:
         doc = discovery.resource_list(state.kinds, parts[1], parts[2])
     if doc is None:

@@ -23,6 +23,10 @@ class ServerConfig:
     kubelet_client_certificate: str = ""
     kubelet_client_key: str = ""
     kubelet_certificate_authority: str = ""  # defaults to --client-ca-file (the cluster CA)
+    # towards aggregated servers; default: the kubelet client certificate and the client CA
+    proxy_client_cert_file: str = ""
+    proxy_client_key_file: str = ""
+    requestheader_client_ca_file: str = ""
     advertise_address: str = "127.0.0.1"
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: str = "30000-32767"

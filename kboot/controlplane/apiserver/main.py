@@ -20,7 +20,10 @@ from typing import Any
 from aiohttp import web
 
 from kboot.controlplane.api.registry import lookup
+from kboot.controlplane.apiserver import apiservices
+from kboot.controlplane.apiserver.aggregator import Transport
 from kboot.controlplane.apiserver.allocators import ServiceAllocators
+from kboot.controlplane.apiserver.apiservices import Aggregation
 from kboot.controlplane.apiserver.app import build_app
 from kboot.controlplane.apiserver.auth import Authenticator, load_token_file
 from kboot.controlplane.apiserver.authz import Authorizer
@@ -63,6 +66,9 @@ def parse_args(argv: list[str]) -> tuple[ServerConfig, str]:
     p.add_argument("--kubelet-client-certificate", default="")
     p.add_argument("--kubelet-client-key", default="")
     p.add_argument("--kubelet-certificate-authority", default="")
+    p.add_argument("--proxy-client-cert-file", default="")
+    p.add_argument("--proxy-client-key-file", default="")
+    p.add_argument("--requestheader-client-ca-file", default="")
     p.add_argument("--advertise-address", default=d.advertise_address)
     p.add_argument("--service-cluster-ip-range", default=d.service_cluster_ip_range)
     p.add_argument("--service-node-port-range", default=d.service_node_port_range)
@@ -141,6 +147,15 @@ def assemble(cfg: ServerConfig, storage: ObjectStorage, caches: WatchCaches,
         allocators=ServiceAllocators(caches, cidr=cfg.service_cluster_ip_range,
                                      node_ports=cfg.service_node_port_range),
         kubelet_ssl=kubelet_context(cfg), webhooks=WebhookDispatcher(caches))
+        kubelet_ssl=kubelet_context(cfg), aggregation=aggregation_of(cfg))
+
+
+def aggregation_of(cfg: ServerConfig) -> Aggregation:
+    """Proxying to aggregated servers with the proxy client certificate (upstream's
+    ``--proxy-client-cert-file``; kboot defaults to the kubelet client certificate)."""
+    cert = cfg.proxy_client_cert_file or cfg.kubelet_client_certificate
+    key = cfg.proxy_client_key_file or cfg.kubelet_client_key
+    return Aggregation(Transport(cert, key))
 
 
 async def start_background(state: ServerState) -> None:
@@ -151,6 +166,11 @@ async def start_background(state: ServerState) -> None:
                           advertise_address=cfg.advertise_address, port=cfg.secure_port,
                           clock=state.clock)
     await ensure_endpoint_member(state.storage, address=cfg.advertise_address)
+    await apiservices.ensure_local(state)
+    apiservices.follow_kinds(state)
+    await apiservices.publish_authentication(
+        state, cfg.proxy_client_cert_file or cfg.kubelet_client_certificate,
+        cfg.requestheader_client_ca_file or cfg.client_ca_file)
     for group, plural in (("", "namespaces"), ("", "services"), ("", "pods"), ("", "secrets"),
                           ("", "serviceaccounts"), ("", "nodes"),
                           ("rbac.authorization.k8s.io", "roles"),
@@ -168,6 +188,8 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     await start_background(state)
     compactor = asyncio.create_task(Compactor(state.storage.store,
                                               cfg.compaction_interval).run())
+    assert state.aggregation is not None
+    availability = asyncio.create_task(apiservices.run(state, state.aggregation))
     app = build_app(state)
     app[DECODERS].start()
     runner = StatusRunner(app, access_log=None, shutdown_timeout=2.0)
@@ -187,6 +209,8 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
         log.info("shutting down")
         state.ready = False
         compactor.cancel()
+        availability.cancel()
+        await state.aggregation.transport.close()
         state.caches.end_watches()
         await asyncio.sleep(0.2)  # let watch handlers finish their streams
         await runner.cleanup()

@@ -29,6 +29,7 @@ from kboot.controlplane.client.clock import Clock, LoopClock
 
 if TYPE_CHECKING:
     from kboot.controlplane.apiserver.allocators import ServiceAllocators
+    from kboot.controlplane.apiserver.apiservices import Aggregation
     from kboot.controlplane.apiserver.authz import Authorizer
     from kboot.controlplane.apiserver.kinds import KindRegistry
     from kboot.controlplane.apiserver.strategy import Strategy
@@ -48,6 +49,7 @@ class ServerState:
     sa_signing_key: PrivateKey | None = None
     clock: Clock = field(default_factory=LoopClock)
     webhooks: WebhookDispatcher | None = None  # admission webhooks (None: not called)
+    aggregation: Aggregation | None = None  # APIService proxying and discovery (aggregator.py)
     ready: bool = False
 
     @property

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import logging
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from kboot.controlplane.client.clock import REAL_CLOCK, Clock, wait_event
 from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Handlers, Informers
 from kboot.controlplane.client.meta import parse_time
-from kboot.controlplane.kubelet import network, podspec
+from kboot.controlplane.kubelet import network, podspec, resourcemetrics
 from kboot.controlplane.kubelet.cgroups import remove_cgroup
 from kboot.controlplane.kubelet.claims import resolve_claims
 from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
@@ -238,6 +239,17 @@ class Kubelet:
         previous = base / f"{attempt - 1}.log" if attempt else None
         return ContainerRef(container_id=cid, log_path=base / f"{attempt}.log",
                             previous_log_path=previous, running=running)
+
+    async def resource_metrics(self) -> str:
+        """``/metrics/resource``: this node's and its running containers' usage (cgroups)."""
+        running = [resourcemetrics.ContainerId(
+            c.labels.get(podspec.LABEL_NAMESPACE, ""), c.labels.get(podspec.LABEL_NAME, ""),
+            c.labels.get(podspec.LABEL_UID, ""), c.labels.get(podspec.LABEL_CONTAINER, ""), c.id)
+            for c in await self.runtime.list_containers() if c.state == "running"
+            and podspec.LABEL_UID in c.labels]
+        return await asyncio.to_thread(resourcemetrics.scrape, running,
+                                       self.config.worker.node.cgroup_root,
+                                       int(time.time() * 1000))
 
     async def attach_url(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
                          stderr: bool) -> str:

@@ -27,6 +27,9 @@ from kboot.controlplane.portforward.stats import Stats
 
 log = logging.getLogger(__name__)
 AUTHORIZED_GROUP = "system:masters"
+# the metrics server's scrape identity may read resource usage, nothing else
+METRICS_GROUP = "system:kboot-metrics"
+METRICS_PATHS = frozenset({"/metrics/resource"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Containers(Protocol):
                              ) -> ContainerRef | None: ...
 
     async def is_running(self, container_id: str) -> bool: ...
+
+    async def resource_metrics(self) -> str: ...  # /metrics/resource (resourcemetrics.py)
 
     async def pod_netns(self, namespace: str, pod: str) -> str | None: ...
 
@@ -81,7 +86,9 @@ def authorizer(*, allow_plain_http: bool) -> Any:
         transport = request.transport
         tls = transport is not None and transport.get_extra_info("sslcontext") is not None
         peercert = transport.get_extra_info("peercert") if tls and transport else None
-        allowed = AUTHORIZED_GROUP in _groups(peercert) or (allow_plain_http and not tls)
+        groups = _groups(peercert)
+        allowed = AUTHORIZED_GROUP in groups or (allow_plain_http and not tls) or (
+            METRICS_GROUP in groups and request.path in METRICS_PATHS)
         if request.path != "/healthz" and not allowed:
             return web.Response(status=403,
                                 text="Forbidden: only the apiserver may use the kubelet\n")
@@ -115,6 +122,7 @@ class KubeletServer:
         for method in ("GET", "POST"):
             app.router.add_route(method, "/portForward/{ns}/{pod}", self.port_forward)
         app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/metrics/resource", self.resource_metrics)
         return app
 
     async def port_forward(self, request: web.Request) -> web.StreamResponse:
@@ -122,6 +130,10 @@ class KubeletServer:
 
     async def metrics(self, _request: web.Request) -> web.Response:
         return web.Response(text=self.portforward_stats.render("kubelet"),
+                            content_type="text/plain")
+
+    async def resource_metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(text=await self.containers.resource_metrics(),
                             content_type="text/plain")
 
     async def healthz(self, _request: web.Request) -> web.Response:

@@ -1,0 +1,118 @@
+"""``GET /metrics/resource``: the node's and its containers' CPU and memory, read from cgroups,
+in upstream kubelet's Prometheus format (what metrics-server scrapes).
+
+Series (upstream names, timestamps in milliseconds):
+``node_cpu_usage_seconds_total`` and ``node_memory_working_set_bytes`` (from ``/proc/stat`` and
+``/proc/meminfo``: the node is the whole machine, as the kubelet's root cgroup is), and per
+running container ``container_cpu_usage_seconds_total`` and
+``container_memory_working_set_bytes`` with labels ``container``, ``namespace``, ``pod``, read
+from the container's cgroup ``<cgroup-root>/pod<uid>/<container-id>`` (cgroup v2: ``cpu.stat``
+``usage_usec``, ``memory.current`` minus ``inactive_file``; v1: ``cpuacct.usage``,
+``memory.usage_in_bytes`` minus ``total_inactive_file``). Working set is upstream's definition:
+usage minus the inactive page cache the kernel can drop. A container whose cgroup cannot be
+read (it just exited) is left out of the scrape.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kboot.controlplane.kubelet.cgroups import CGROUP_FS
+
+
+@dataclass(frozen=True)
+class ContainerId:
+    namespace: str
+    pod: str
+    uid: str
+    container: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: float  # cumulative core-seconds
+    memory_bytes: int  # working set
+
+
+def _stat_value(text: str, key: str) -> int | None:
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return None
+
+
+def cgroup_usage(cgroup: str, base: Path = CGROUP_FS) -> Usage | None:
+    """Usage of one cgroup (path relative to the cgroup mount), v2 or v1; None if absent."""
+    rel = cgroup.strip("/")
+    try:
+        if (base / "cgroup.controllers").exists():
+            d = base / rel
+            usec = _stat_value((d / "cpu.stat").read_text(), "usage_usec") or 0
+            current = int((d / "memory.current").read_text())
+            inactive = _stat_value((d / "memory.stat").read_text(), "inactive_file") or 0
+            return Usage(usec / 1e6, max(current - inactive, 0))
+        nanos = int((base / "cpuacct" / rel / "cpuacct.usage").read_text())
+        mem = base / "memory" / rel
+        usage = int((mem / "memory.usage_in_bytes").read_text())
+        inactive = _stat_value((mem / "memory.stat").read_text(), "total_inactive_file") or 0
+        return Usage(nanos / 1e9, max(usage - inactive, 0))
+    except (OSError, ValueError):
+        return None
+
+
+def node_usage(proc: Path = Path("/proc")) -> Usage:
+    """The machine's CPU time (all busy jiffies) and memory in use (total minus available)."""
+    fields = (proc / "stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in fields]
+    busy = sum(values) - values[3] - (values[4] if len(values) > 4 else 0)  # minus idle, iowait
+    meminfo = {line.split(":")[0]: int(line.split()[1]) * 1024
+               for line in (proc / "meminfo").read_text().splitlines() if line.split()[1:]}
+    used = meminfo.get("MemTotal", 0) - meminfo.get("MemAvailable", 0)
+    return Usage(busy / os.sysconf("SC_CLK_TCK"), max(used, 0))
+
+
+def _labels(c: ContainerId) -> str:
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'container="{esc(c.container)}",namespace="{esc(c.namespace)}",pod="{esc(c.pod)}"'
+
+
+def render(node: Usage, containers: Iterable[tuple[ContainerId, Usage]], now_ms: int) -> str:
+    """The Prometheus text of one scrape."""
+    items = list(containers)
+    lines = [
+        "# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the "
+        "container in core-seconds",
+        "# TYPE container_cpu_usage_seconds_total counter",
+        *(f"container_cpu_usage_seconds_total{{{_labels(c)}}} {u.cpu_seconds:.9f} {now_ms}"
+          for c, u in items),
+        "# HELP container_memory_working_set_bytes [STABLE] Current working set of the "
+        "container in bytes",
+        "# TYPE container_memory_working_set_bytes gauge",
+        *(f"container_memory_working_set_bytes{{{_labels(c)}}} {u.memory_bytes} {now_ms}"
+          for c, u in items),
+        "# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node "
+        "in core-seconds",
+        "# TYPE node_cpu_usage_seconds_total counter",
+        f"node_cpu_usage_seconds_total {node.cpu_seconds:.9f} {now_ms}",
+        "# HELP node_memory_working_set_bytes [STABLE] Current working set of the node in bytes",
+        "# TYPE node_memory_working_set_bytes gauge",
+        f"node_memory_working_set_bytes {node.memory_bytes} {now_ms}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def scrape(containers: Iterable[ContainerId], cgroup_root: str, now_ms: int, *,
+           base: Path = CGROUP_FS, proc: Path = Path("/proc")) -> str:
+    """Read every container's cgroup and the node's counters; render them."""
+    usages = []
+    for c in containers:
+        usage = cgroup_usage(f"{cgroup_root.strip('/')}/pod{c.uid}/{c.id}", base)
+        if usage is not None:
+            usages.append((c, usage))
+    return render(node_usage(proc), usages, now_ms)
