@@ -72,7 +72,7 @@ def name_errors(kind: str, name: str) -> list[str]:
         return names.is_dns1123_label(name)
     if kind == "Service":
         return names.is_dns1035_label(name)
-    if kind in _RBAC:
+    if kind in _RBAC or kind == "APIService":  # APIService: "<version>.<group>", "v1." too
         return names.is_path_segment_name(name)
     return names.is_dns1123_subdomain(name)
 

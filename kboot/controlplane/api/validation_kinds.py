@@ -23,6 +23,7 @@ from kboot.controlplane.api.field_errors import (
     required,
 )
 from kboot.controlplane.api.networkpolicy import validate_network_policy
+from kboot.controlplane.api.validation_autoscaling import validate_apiservice, validate_hpa
 from kboot.controlplane.api.validation_pods import (
     PROTOCOLS,
     dicts,
@@ -307,4 +308,6 @@ KIND_RULES: dict[str, Rule] = {
     "CertificateSigningRequest": validate_csr,
     "ValidatingWebhookConfiguration": validate_configuration,
     "MutatingWebhookConfiguration": validate_configuration,
+    "APIService": validate_apiservice,
+    "HorizontalPodAutoscaler": validate_hpa,
 }

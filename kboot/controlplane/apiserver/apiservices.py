@@ -98,12 +98,16 @@ async def ensure_local(state: ServerState) -> None:
     have = {o["metadata"]["name"]: o for o in existing}
     opts = WriteOptions(field_manager="kube-apiserver")
     for group, version in served:
-        if local_name(group, version) in have:
-            continue
-        obj = admit_create(state.strategy(kind), local_apiservice(group, version, _now(state)),
-                           namespace=None, opts=opts, now=state.clock.now())
-        with contextlib.suppress(StatusError):  # another apiserver made it first
-            await state.storage.create(kind, obj)
+        name = local_name(group, version)
+        if name not in have:
+            obj = admit_create(state.strategy(kind),
+                               local_apiservice(group, version, _now(state)), namespace=None,
+                               opts=opts, now=state.clock.now())
+            with contextlib.suppress(StatusError):  # another apiserver made it first
+                await state.storage.create(kind, obj)
+        # status is not taken on create (a status subresource): set it as a status write
+        await _set_available(state, name, "True", "Local",
+                             "Local APIServices are always available")
     for name, obj in have.items():
         spec = obj.get("spec") or {}
         labels = obj["metadata"].get("labels") or {}

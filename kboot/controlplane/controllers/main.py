@@ -7,6 +7,7 @@ acts. Losing the lease exits non-zero so systemd restarts the process as a fresh
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.component import add_common_flags, parse_duration, run_component
@@ -14,6 +15,8 @@ from kboot.controlplane.client.config import load_kubeconfig
 from kboot.controlplane.controllers.base import Options
 from kboot.controlplane.controllers.manager import CONTROLLERS, run_controllers, select
 from kboot.controlplane.controllers.rootca import root_ca
+from kboot.controlplane.metricsserver.component import MetricsOptions
+from kboot.controlplane.metricsserver.component import run as run_metrics_server
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,6 +36,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--root-ca-file", default="",
                    help="CA published as kube-root-ca.crt in every namespace (PEM; default: "
                         "the kubeconfig's CA)")
+    p.add_argument("--metrics-bind-address", default="",
+                   help="this host's address: serve metrics.k8s.io there (as the leader) and "
+                        "register it as an APIService (default: no metrics server)")
+    p.add_argument("--metrics-port", type=int, default=4443)
+    p.add_argument("--metric-resolution", type=parse_duration, default=10.0,
+                   help="seconds between kubelet scrapes")
     p.add_argument("--controllers", default="*",
                    help=f"comma list; '*' = all, '-name' disables; known: {sorted(CONTROLLERS)}")
     return p
@@ -61,7 +70,20 @@ def main(argv: list[str]) -> int:
                       cluster_signing_duration=args.cluster_signing_duration,
                       root_ca=_root_ca(parser(), args))
 
+    metrics = None
+    if args.metrics_bind_address:
+        if not (args.cluster_signing_cert_file and args.cluster_signing_key_file):
+            parser().error("--metrics-bind-address needs --cluster-signing-cert-file and "
+                           "--cluster-signing-key-file (the metrics server's certificates)")
+        metrics = MetricsOptions(args.metrics_bind_address, args.metrics_port,
+                                 args.cluster_signing_cert_file, args.cluster_signing_key_file,
+                                 args.metric_resolution)
+
     async def work(client: ApiClient) -> None:
-        await run_controllers(client, names, options)
+        if metrics is None:
+            await run_controllers(client, names, options)
+            return
+        await asyncio.gather(run_controllers(client, names, options),
+                             run_metrics_server(client, metrics))
 
     return run_component(args, lease_name="kube-controller-manager", work=work)
