@@ -22,6 +22,7 @@ from kboot.controlplane.controllers.deployment import DeploymentController
 from kboot.controlplane.controllers.disruption import DisruptionController
 from kboot.controlplane.controllers.endpoints import EndpointsController
 from kboot.controlplane.controllers.gc import GarbageCollector
+from kboot.controlplane.controllers.hpa import HpaController
 from kboot.controlplane.controllers.ipam import NodeIpamController
 from kboot.controlplane.controllers.job import JobController
 from kboot.controlplane.controllers.namespace import NamespaceController, ServiceAccountController
@@ -44,7 +45,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
         NamespaceController, ServiceAccountController, NodeLifecycleController,
         NodeIpamController, StatefulSetController, DaemonSetController, JobController,
         VolumeBinder, CsrApprover, CsrSigner, TokenCleaner, DisruptionController,
-        PvcProtectionController, PvProtectionController, RootCaPublisher)
+        PvcProtectionController, PvProtectionController, RootCaPublisher, HpaController)
 }
 
 
