@@ -1,0 +1,77 @@
+"""``/metrics/resource`` from fake cgroup trees (v2 and v1) and a fake /proc, and the metrics
+server's parsing and rates over two such scrapes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kboot.controlplane.kubelet.resourcemetrics import ContainerId, cgroup_usage, scrape
+from kboot.controlplane.metricsserver.usage import UsageStore, parse
+
+C = ContainerId("default", "web-1", "uid1", "app", "cid1")
+
+
+def _proc(tmp: Path, busy: int) -> Path:
+    proc = tmp / "proc"
+    proc.mkdir(exist_ok=True)
+    (proc / "stat").write_text(f"cpu  {busy} 0 0 1000 0 0 0 0 0 0\ncpu0 1 2 3 4\n")
+    (proc / "meminfo").write_text("MemTotal:  4000000 kB\nMemAvailable:  3000000 kB\n")
+    return proc
+
+
+def _v2(tmp: Path, usec: int, current: int) -> Path:
+    base = tmp / "cg2"
+    d = base / "kubepods" / "poduid1" / "cid1"
+    d.mkdir(parents=True, exist_ok=True)
+    (base / "cgroup.controllers").write_text("cpu memory\n")
+    (d / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec 1\n")
+    (d / "memory.current").write_text(f"{current}\n")
+    (d / "memory.stat").write_text("anon 1\ninactive_file 1048576\n")
+    return base
+
+
+def test_cgroup_v2_and_v1_usage(tmp_path: Path) -> None:
+    base = _v2(tmp_path, 2_500_000, 10_485_760)
+    usage = cgroup_usage("/kubepods/poduid1/cid1", base)
+    assert usage is not None
+    assert (usage.cpu_seconds, usage.memory_bytes) == (2.5, 9_437_184)
+    v1 = tmp_path / "cg1"
+    (v1 / "cpuacct" / "x").mkdir(parents=True)
+    (v1 / "memory" / "x").mkdir(parents=True)
+    (v1 / "cpuacct" / "x" / "cpuacct.usage").write_text("3000000000\n")
+    (v1 / "memory" / "x" / "memory.usage_in_bytes").write_text("2000\n")
+    (v1 / "memory" / "x" / "memory.stat").write_text("total_inactive_file 500\n")
+    usage = cgroup_usage("x", v1)
+    assert usage is not None
+    assert (usage.cpu_seconds, usage.memory_bytes) == (3.0, 1500)
+    assert cgroup_usage("gone", v1) is None
+
+
+def test_two_scrapes_give_rates(tmp_path: Path) -> None:
+    first = scrape([C], "/kubepods", 1_000_000, base=_v2(tmp_path, 1_000_000, 10_485_760),
+                   proc=_proc(tmp_path, 1000))
+    assert 'container_cpu_usage_seconds_total{container="app",namespace="default",' \
+           'pod="web-1"} 1.000000000 1000000' in first
+    second = scrape([C], "/kubepods", 1_010_000, base=_v2(tmp_path, 3_000_000, 20_971_520),
+                    proc=_proc(tmp_path, 1000 + 500))
+    store = UsageStore()
+    store.record("n1", parse(first, 0))
+    assert store.pod_metrics() == []  # one sample: no rate yet
+    store.record("n1", parse(second, 0))
+    pod = store.pod_metrics()[0]
+    assert pod["metadata"] == {"name": "web-1", "namespace": "default",
+                               "creationTimestamp": "1970-01-01T00:16:50Z"}
+    assert pod["containers"] == [{"name": "app", "usage": {"cpu": "200000000n",
+                                                          "memory": "19456Ki"}}]
+    assert pod["window"] == "10s"
+    node = store.node_metrics()[0]
+    assert node["usage"]["memory"] == "1000000Ki"  # MemTotal - MemAvailable
+    assert node["usage"]["cpu"].endswith("n") and node["usage"]["cpu"] != "0n"
+
+
+def test_a_restarted_container_waits_for_a_new_rate() -> None:
+    store = UsageStore()
+    line = 'container_cpu_usage_seconds_total{container="a",namespace="n",pod="p"} %s %d\n'
+    store.record("n1", parse(line % ("50", 1000), 0))
+    store.record("n1", parse(line % ("1", 2000), 0))  # counter went backwards
+    assert store.pod_metrics() == []
