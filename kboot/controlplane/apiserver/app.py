@@ -24,6 +24,7 @@ from kboot.controlplane.apiserver import (
     aggregator,
     crud,
     discovery,
+    hpav1,
     impersonation,
     listing,
     offload,
@@ -188,6 +189,8 @@ async def _special(request: web.Request, state: ServerState, user: UserInfo
         request[METRIC] = ("CREATE", "", pf.resource)
         _authorize(state, user, pf, "create")
         return await portforward.port_forward(state, pf, request)
+    if request.path.startswith("/apis/autoscaling/v1/"):
+        return await hpav1.handle(state, user, request, _authorize)
     token_path = tokenrequest.PATH_RE.match(request.path)
     if token_path and request.method == "POST":
         accounts = lookup("", "serviceaccounts")

@@ -144,6 +144,16 @@ MESSAGES: dict[str, dict[int, F]] = {
     "PodDisruptionBudgetSpec": {1: F("minAvailable", "io"), 2: F("selector", "LabelSelector"),
                                 3: F("maxUnavailable", "io"),
                                 4: F("unhealthyPodEvictionPolicy", "s")},
+    # kubectl autoscale (autoscaling/v1, converted in hpav1.py)
+    "HorizontalPodAutoscaler": {1: F("metadata", "ObjectMeta"),
+                                2: F("spec", "HorizontalPodAutoscalerSpec"),
+                                3: F("status", "Ignored")},
+    "HorizontalPodAutoscalerSpec": {1: F("scaleTargetRef", "CrossVersionObjectReference"),
+                                    2: F("minReplicas", "i", keep=True),
+                                    3: F("maxReplicas", "i"),
+                                    4: F("targetCPUUtilizationPercentage", "i", keep=True)},
+    "CrossVersionObjectReference": {1: F("kind", "s"), 2: F("name", "s"),
+                                    3: F("apiVersion", "s")},
     "DeleteOptions": {1: F("gracePeriodSeconds", "i", keep=True),
                       2: F("preconditions", "Preconditions"),
                       3: F("orphanDependents", "b", keep=True), 4: F("propagationPolicy", "s"),
@@ -183,7 +193,7 @@ MESSAGES: dict[str, dict[int, F]] = {
 TOP_LEVEL = frozenset({"Pod", "Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment",
                        "Job", "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
                        "Eviction", "DeleteOptions", "SelfSubjectAccessReview",
-                       "PodDisruptionBudget",
+                       "PodDisruptionBudget", "HorizontalPodAutoscaler",
                        "SelfSubjectRulesReview",
                        "TokenRequest", "CertificateSigningRequest"})
 

@@ -164,3 +164,31 @@ def test_aggregated_requests_are_authorized_and_unreachable_backends_reported(
     reply = call(apiserver, "GET", "/apis/metrics.k8s.io/v1beta1/nodes")
     assert reply.status == 503
     assert "metrics-server" in reply.body["message"]
+
+
+DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment",
+              "metadata": {"name": "web", "namespace": "default"},
+              "spec": {"selector": {"matchLabels": {"app": "web"}},
+                       "template": {"metadata": {"labels": {"app": "web"}},
+                                    "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+
+
+def test_kubectl_autoscale_and_get_hpa(apiserver: ApiServer) -> None:
+    _apply(apiserver, [DEPLOYMENT])
+    made = apiserver.kubectl("autoscale", "deployment/web", "--min=2", "--max=5",
+                             "--cpu-percent=40")
+    assert made.returncode == 0, made.stderr
+    listed = apiserver.kubectl("get", "hpa", "web")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split("\n")[1].split()[:5] == [
+        "web", "Deployment/web", "cpu:", "<unknown>/40%", "2"]
+    v1 = call(apiserver, "GET", "/apis/autoscaling/v1/namespaces/default/"
+              "horizontalpodautoscalers/web").body
+    assert v1["spec"]["targetCPUUtilizationPercentage"] == 40
+    bad = apiserver.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"},
+                 "minReplicas": 3, "maxReplicas": 2}}))
+    assert bad.returncode != 0
+    assert "spec.maxReplicas" in bad.stderr and "minReplicas" in bad.stderr
