@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kboot.controlplane.errors import ControlPlaneError
+
 TOLERANCE = 0.1
 DEFAULT_UP: dict[str, Any] = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
                               "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15},
@@ -34,7 +36,7 @@ DEFAULT_DOWN: dict[str, Any] = {"stabilizationWindowSeconds": 300, "selectPolicy
                                               "periodSeconds": 15}]}
 
 
-class MetricsUnavailable(Exception):
+class MetricsUnavailable(ControlPlaneError):
     """No usable samples (or requests) for the pods of the target."""
 
 
