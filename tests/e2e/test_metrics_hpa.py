@@ -16,6 +16,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
+from kboot.lab import Lab
 from tests.e2e.conftest import KUBECTL, Kboot
 from tests.fixtures.lab import LabFactory
 from tests.waiting import wait_until
@@ -40,12 +41,30 @@ def _kubectl(kboot: Kboot, cluster: str, *args: str, input: str | None = None,
 
 
 @pytest.fixture(scope="module")
-def kubectl(lab_factory: LabFactory, kboot: Kboot) -> Kubectl:
+def lab(lab_factory: LabFactory, kboot: Kboot) -> Lab:
     lab = lab_factory(1, 1, image="provisioned")
     kboot.up(lab.inventory_path)
-    run = partial(_kubectl, kboot, lab.name)
-    run("create", "namespace", NS)
-    return run
+    _kubectl(kboot, lab.name, "create", "namespace", NS)
+    return lab
+
+
+@pytest.fixture(scope="module")
+def kubectl(lab: Lab, kboot: Kboot) -> Kubectl:
+    return partial(_kubectl, kboot, lab.name)
+
+
+def _diagnose(lab: Lab, kubectl: Kubectl) -> str:
+    """What the metrics path looks like when a wait fails: the API's answer, the kubelets'
+    cgroup trees and the metrics server's log lines."""
+    out = [kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/pods", check=False).stdout,
+           kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout]
+    for node in lab.nodes:
+        res = lab.exec(node.name, ["sh", "-c", "find /sys/fs/cgroup/memory/kubepods "
+                                   "/sys/fs/cgroup/cpuacct/kubepods -maxdepth 2 | head -20; "
+                                   "journalctl -u kboot-controller-manager --no-pager | "
+                                   "grep -i metric | tail -5"])
+        out.append(f"{node.name}: {res.stdout!r} {res.stderr!r}")
+    return "\n".join(out)
 
 
 def _deployment(burn: str) -> str:
@@ -89,7 +108,7 @@ def _replicas(kubectl: Kubectl) -> int:
     return int(out or 0)
 
 
-def test_metrics_api_and_kubectl_top(kubectl: Kubectl) -> None:
+def test_metrics_api_and_kubectl_top(lab: Lab, kubectl: Kubectl) -> None:
     wait_until("the metrics APIService to be Available", lambda: "True" in kubectl(
         "get", "apiservice", "v1beta1.metrics.k8s.io", "-o",
         "jsonpath={.status.conditions[?(@.type=='Available')].status}").stdout, timeout=180)
@@ -103,7 +122,8 @@ def test_metrics_api_and_kubectl_top(kubectl: Kubectl) -> None:
     print("kubectl top nodes:", nodes)
     pods = wait_until("kubectl top pods -A showing the burner", lambda: (
         rows if (rows := _top_rows(kubectl, "pods", "-A"))
-        and any(r[0] == NS and _nonzero(r[2], r[3]) for r in rows) else None), timeout=180)
+        and any(r[0] == NS and _nonzero(r[2], r[3]) for r in rows) else None), timeout=180,
+        diagnose=lambda: _diagnose(lab, kubectl))
     print("kubectl top pods -A:", pods)
     raw = json.loads(kubectl("get", "--raw", f"/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/"
                              "pods").stdout)
@@ -113,7 +133,8 @@ def test_metrics_api_and_kubectl_top(kubectl: Kubectl) -> None:
 def test_hpa_scales_up_under_load_and_down_after(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=_deployment("1"))
     kubectl("apply", "-f", "-", input=HPA)
-    wait_until("the HPA to scale the burner up", lambda: _replicas(kubectl) >= 2, timeout=300)
+    wait_until("the HPA to scale the burner up", lambda: _replicas(kubectl) >= 2, timeout=300,
+               diagnose=lambda: kubectl("-n", NS, "describe", "hpa", "burn").stdout)
     listed = kubectl("-n", NS, "get", "hpa", "burn").stdout
     print(listed)
     assert "Deployment/burn" in listed and "cpu: " in listed and "/50%" in listed

@@ -11,6 +11,12 @@ from the container's cgroup ``<cgroup-root>/pod<uid>/<container-id>`` (cgroup v2
 ``memory.usage_in_bytes`` minus ``total_inactive_file``). Working set is upstream's definition:
 usage minus the inactive page cache the kernel can drop. A container whose cgroup cannot be
 read (it just exited) is left out of the scrape.
+
+Where the v1 ``cpuacct`` hierarchy has no per-container directory (seen in lab nodes: runc
+created only the pod's there, while ``memory`` has the container's), the container's CPU time
+is the sum of ``utime + stime + cutime + cstime`` of the processes in its ``memory`` cgroup
+(``/proc/<pid>/stat``): exact for live processes and reaped children, and a counter that goes
+backwards when a process exits — which the metrics server skips as a restart.
 """
 
 from __future__ import annotations
@@ -46,7 +52,22 @@ def _stat_value(text: str, key: str) -> int | None:
     return None
 
 
-def cgroup_usage(cgroup: str, base: Path = CGROUP_FS) -> Usage | None:
+def _procs_cpu_seconds(procs_file: Path, proc: Path) -> float:
+    """CPU seconds of the processes listed in a ``cgroup.procs`` file (and their reaped
+    children)."""
+    ticks = 0
+    for pid in procs_file.read_text().split():
+        try:
+            stat = (proc / pid / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat.rpartition(")")[2].split()
+        ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cgroup_usage(cgroup: str, base: Path = CGROUP_FS, proc: Path = Path("/proc")
+                 ) -> Usage | None:
     """Usage of one cgroup (path relative to the cgroup mount), v2 or v1; None if absent."""
     rel = cgroup.strip("/")
     try:
@@ -56,11 +77,13 @@ def cgroup_usage(cgroup: str, base: Path = CGROUP_FS) -> Usage | None:
             current = int((d / "memory.current").read_text())
             inactive = _stat_value((d / "memory.stat").read_text(), "inactive_file") or 0
             return Usage(usec / 1e6, max(current - inactive, 0))
-        nanos = int((base / "cpuacct" / rel / "cpuacct.usage").read_text())
         mem = base / "memory" / rel
         usage = int((mem / "memory.usage_in_bytes").read_text())
         inactive = _stat_value((mem / "memory.stat").read_text(), "total_inactive_file") or 0
-        return Usage(nanos / 1e9, max(usage - inactive, 0))
+        cpuacct = base / "cpuacct" / rel / "cpuacct.usage"
+        seconds = (int(cpuacct.read_text()) / 1e9 if cpuacct.exists()
+                   else _procs_cpu_seconds(mem / "cgroup.procs", proc))
+        return Usage(seconds, max(usage - inactive, 0))
     except (OSError, ValueError):
         return None
 
@@ -112,7 +135,7 @@ def scrape(containers: Iterable[ContainerId], cgroup_root: str, now_ms: int, *,
     """Read every container's cgroup and the node's counters; render them."""
     usages = []
     for c in containers:
-        usage = cgroup_usage(f"{cgroup_root.strip('/')}/pod{c.uid}/{c.id}", base)
+        usage = cgroup_usage(f"{cgroup_root.strip('/')}/pod{c.uid}/{c.id}", base, proc)
         if usage is not None:
             usages.append((c, usage))
     return render(node_usage(proc), usages, now_ms)

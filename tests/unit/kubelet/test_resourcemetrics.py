@@ -3,7 +3,10 @@ server's parsing and rates over two such scrapes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from kboot.controlplane.kubelet.resourcemetrics import ContainerId, cgroup_usage, scrape
 from kboot.controlplane.metricsserver.usage import UsageStore, parse
@@ -45,6 +48,27 @@ def test_cgroup_v2_and_v1_usage(tmp_path: Path) -> None:
     assert usage is not None
     assert (usage.cpu_seconds, usage.memory_bytes) == (3.0, 1500)
     assert cgroup_usage("gone", v1) is None
+
+
+def test_cgroup_v1_without_a_cpuacct_directory_sums_its_processes(tmp_path: Path) -> None:
+    v1 = tmp_path / "cg1"
+    mem = v1 / "memory" / "kubepods" / "poduid1" / "cid1"
+    mem.mkdir(parents=True)
+    (v1 / "cpuacct" / "kubepods" / "poduid1").mkdir(parents=True)  # the pod's only
+    (mem / "memory.usage_in_bytes").write_text("4096\n")
+    (mem / "memory.stat").write_text("total_inactive_file 0\n")
+    (mem / "cgroup.procs").write_text("7\n8\n9\n")  # 9 has exited
+    proc = tmp_path / "proc"
+    for pid, ticks in (("7", (100, 50, 0, 0)), ("8", (20, 10, 5, 5))):
+        (proc / pid).mkdir(parents=True)
+        fields = ["S", "1", "1", "1", "0", "-1", "0", "0", "0", "0", "0",
+                  *[str(t) for t in ticks], "20", "0"]
+        (proc / pid / "stat").write_text(f"{pid} (sh (x)) {' '.join(fields)}\n")
+    usage = cgroup_usage("kubepods/poduid1/cid1", v1, proc)
+    assert usage is not None
+    clk = os.sysconf("SC_CLK_TCK")
+    assert usage.cpu_seconds == pytest.approx(190 / clk)
+    assert usage.memory_bytes == 4096
 
 
 def test_two_scrapes_give_rates(tmp_path: Path) -> None:
