@@ -25,8 +25,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 BB = "kboot.io/busybox:1.35"
 NS = "autoscale"
 Kubectl = Callable[..., CompletedProcess[str]]
-# burns one core while BURN=1 (the limit holds it to 200m), idles otherwise
-SCRIPT = 'if [ "$BURN" = 1 ]; then while :; do :; done; fi; exec sleep 36000'
+# holds ~15 MB (a busybox shell alone is a few hundred KiB: `top` would print 0Mi), then burns
+# one core while BURN=1 (the limit holds it to 200m) or idles
+SCRIPT = ('x=$(seq 1 2000000); if [ "$BURN" = 1 ]; then while :; do :; done; fi; '
+          'while :; do sleep 3600; done')
 
 
 def _kubectl(kboot: Kboot, cluster: str, *args: str, input: str | None = None,
@@ -99,7 +101,9 @@ def _top_rows(kubectl: Kubectl, *args: str) -> list[list[str]] | None:
 
 
 def _nonzero(cpu: str, memory: str) -> bool:
-    return cpu not in ("0", "0m") and memory not in ("0", "0Mi", "0Ki")
+    """Measured (not ``<unknown>``) and above zero: ``250m``, ``2``; ``12Mi``."""
+    return cpu[:1].isdigit() and cpu not in ("0", "0m") and memory[:1].isdigit() and \
+        memory not in ("0", "0Mi", "0Ki")
 
 
 def _replicas(kubectl: Kubectl) -> int:
