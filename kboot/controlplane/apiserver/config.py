@@ -27,6 +27,7 @@ class ServerConfig:
     proxy_client_cert_file: str = ""
     proxy_client_key_file: str = ""
     requestheader_client_ca_file: str = ""
+    apiservice_probe_interval: float = 5.0  # seconds between availability checks
     advertise_address: str = "127.0.0.1"
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: str = "30000-32767"

@@ -69,6 +69,9 @@ def parse_args(argv: list[str]) -> tuple[ServerConfig, str]:
     p.add_argument("--proxy-client-cert-file", default="")
     p.add_argument("--proxy-client-key-file", default="")
     p.add_argument("--requestheader-client-ca-file", default="")
+    p.add_argument("--apiservice-probe-interval", type=float,
+                   default=d.apiservice_probe_interval,
+                   help="seconds between availability checks of service-backed APIServices")
     p.add_argument("--advertise-address", default=d.advertise_address)
     p.add_argument("--service-cluster-ip-range", default=d.service_cluster_ip_range)
     p.add_argument("--service-node-port-range", default=d.service_node_port_range)
@@ -189,7 +192,8 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     compactor = asyncio.create_task(Compactor(state.storage.store,
                                               cfg.compaction_interval).run())
     assert state.aggregation is not None
-    availability = asyncio.create_task(apiservices.run(state, state.aggregation))
+    availability = asyncio.create_task(apiservices.run(state, state.aggregation,
+                                                       cfg.apiservice_probe_interval))
     app = build_app(state)
     app[DECODERS].start()
     runner = StatusRunner(app, access_log=None, shutdown_timeout=2.0)

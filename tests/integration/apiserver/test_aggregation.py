@@ -22,7 +22,7 @@ from kboot.controlplane.metricsserver.component import registration
 from kboot.controlplane.metricsserver.server import MetricsApi, serving_context
 from kboot.controlplane.metricsserver.usage import UsageStore, parse
 from kboot.pki import CertSpec, issue
-from tests.fixtures.apiserver import ApiServer
+from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.etcd import free_port
 from tests.integration.apiserver.http import call
 from tests.waiting import wait_until
@@ -48,6 +48,13 @@ NODE_STATUS = {"status": {"capacity": {"cpu": "2", "memory": "4Gi"},
 class Backend:
     port: int
     seen_users: list[str]
+
+
+@pytest.fixture
+def apiserver() -> Iterator[ApiServer]:
+    """A private server that probes APIServices every 0.5 s (the default is 5 s)."""
+    with start_apiserver(extra_args=["--apiservice-probe-interval=0.5"]) as server:
+        yield server
 
 
 @pytest.fixture
