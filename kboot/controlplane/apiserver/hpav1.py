@@ -21,7 +21,7 @@ from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import crud
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.codec import json_response
-from kboot.controlplane.apiserver.errors import ApiError
+from kboot.controlplane.apiserver.errors import StatusError
 from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.state import Scope, ServerState
 
@@ -98,11 +98,11 @@ async def handle(state: ServerState, user: UserInfo, request: web.Request,
         authorize(state, user, target, "create")
         body, duplicates = await crud.read_object_body(request)
         if body.get("apiVersion") not in (None, V1):
-            raise ApiError(400, "BadRequest", f"expected apiVersion {V1}, got "
+            raise StatusError(400, "BadRequest", f"expected apiVersion {V1}, got "
                            f"{body.get('apiVersion')}")
         scope = Scope(target, user, "create", request.query,
                       request.headers.get("User-Agent", ""))
         created, _ = await crud.create_object(state, scope, to_v2(body), duplicates)
         return json_response(to_v1(created), 201)
-    raise ApiError(405, "MethodNotAllowed", f"{request.method} on autoscaling/v1 "
+    raise StatusError(405, "MethodNotAllowed", f"{request.method} on autoscaling/v1 "
                    "horizontalpodautoscalers is not supported by kboot; use autoscaling/v2")
