@@ -149,8 +149,8 @@ def assemble(cfg: ServerConfig, storage: ObjectStorage, caches: WatchCaches,
         authorizer=Authorizer(caches),
         allocators=ServiceAllocators(caches, cidr=cfg.service_cluster_ip_range,
                                      node_ports=cfg.service_node_port_range),
-        kubelet_ssl=kubelet_context(cfg), webhooks=WebhookDispatcher(caches))
-        kubelet_ssl=kubelet_context(cfg), aggregation=aggregation_of(cfg))
+        kubelet_ssl=kubelet_context(cfg), webhooks=WebhookDispatcher(caches),
+        aggregation=aggregation_of(cfg))
 
 
 def aggregation_of(cfg: ServerConfig) -> Aggregation:
