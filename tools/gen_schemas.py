@@ -45,6 +45,7 @@ GROUP_PACKAGES = {
     "apiregistration.k8s.io": "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.",
     "policy": "io.k8s.api.policy.v1.",
     "admissionregistration.k8s.io": "io.k8s.api.admissionregistration.v1.",
+    "scheduling.k8s.io": "io.k8s.api.scheduling.v1.",
 }
 PREFIX_PACKAGES = {
     "CoreV1": "", "DiscoveryV1": "discovery.k8s.io", "RbacV1": "rbac.authorization.k8s.io",

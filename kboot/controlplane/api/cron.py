@@ -24,13 +24,15 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 
+from kboot.controlplane.api.errors import ApiRuleError
+
 __all__ = ["CronError", "Schedule", "load_zone", "parse"]
 
 UTC = dt.UTC
 
 
-class CronError(ValueError):
-    """A schedule that does not parse; the message is upstream's wording."""
+class CronError(ApiRuleError):
+    """A schedule or zone that does not parse; the message is upstream's wording."""
 
 
 @dataclass(frozen=True)

@@ -278,6 +278,15 @@ def _job(obj: Obj) -> None:
                        "controller-uid": uid, "job-name": name})
 
 
+def _cronjob(obj: Obj) -> None:
+    spec = _sub(obj, "spec")
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    _job(_sub(spec, "jobTemplate"))  # no uid there: the Jobs get their selectors when created
+
+
 def _binding_subjects(obj: Obj) -> None:
     for subject in _list(obj, "subjects"):
         if subject.get("kind") in ("User", "Group"):
@@ -296,7 +305,7 @@ _RULES: dict[str, Callable[[Obj], None]] = {
     "Pod": _pod, "Service": _service, "Endpoints": _endpoints, "Namespace": _namespace,
     "Secret": _secret, "PersistentVolumeClaim": _pvc, "PersistentVolume": _pv,
     "Deployment": _deployment, "ReplicaSet": _replicaset, "StatefulSet": _statefulset,
-    "DaemonSet": _daemonset, "Job": _job, "RoleBinding": _binding_subjects,
+    "DaemonSet": _daemonset, "Job": _job, "CronJob": _cronjob, "RoleBinding": _binding_subjects,
     "ClusterRoleBinding": _binding_subjects, "EndpointSlice": _endpoint_slice,
     "IngressClass": _ingress_class, "NetworkPolicy": default_network_policy,
     "ValidatingWebhookConfiguration": partial(default_configuration, mutating=False),

@@ -116,6 +116,9 @@ KINDS: tuple[ResourceKind, ...] = (
     # batch/v1
     ResourceKind("batch", "v1", "Job", "jobs", True, (), _WORKLOAD, ("status",),
                  field_selectors=("status.successful",)),
+    ResourceKind("batch", "v1", "CronJob", "cronjobs", True, ("cj",), _WORKLOAD, ("status",)),
+    # scheduling.k8s.io/v1: pod priorities (the Priority admission, scheduler preemption)
+    ResourceKind("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     # policy/v1: budgets the eviction subresource and the disruption controller honour
     ResourceKind("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",),
                  (), ("status",)),

@@ -26,6 +26,7 @@ from kboot.controlplane.api.printers_base import (
     human_duration,
     meta,
 )
+from kboot.controlplane.api.printers_batch import BATCH_PRINTERS
 from kboot.controlplane.api.printers_core import CORE_PRINTERS
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 from kboot.controlplane.api.webhookconfigs import WEBHOOK_CONFIGURATION_PRINTER
@@ -35,6 +36,7 @@ __all__ = ["human_duration", "printer_columns", "to_table"]
 log = logging.getLogger(__name__)
 
 PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS, **AUTOSCALING_PRINTERS,
+                                **BATCH_PRINTERS,
                                 "CertificateSigningRequest": CSR_PRINTER,
                                 "NetworkPolicy": NETWORK_POLICY_PRINTER,
                                 "ValidatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER,

@@ -11,6 +11,7 @@ from typing import Any
 
 from kboot.controlplane.api import names
 from kboot.controlplane.api.certificates import validate_csr
+from kboot.controlplane.api.cronjobs import validate_cronjob
 from kboot.controlplane.api.disruption import validate_pdb
 from kboot.controlplane.api.field_errors import (
     FieldError,
@@ -289,6 +290,7 @@ KIND_RULES: dict[str, Rule] = {
     "StatefulSet": validate_statefulset,
     "DaemonSet": validate_daemonset,
     "Job": validate_job,
+    "CronJob": validate_cronjob,
     "Service": validate_service,
     "ConfigMap": validate_configmap,
     "Secret": validate_secret,
