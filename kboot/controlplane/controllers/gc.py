@@ -26,7 +26,7 @@ from kboot.controlplane.controllers.base import Controller, ControllerContext
 
 log = logging.getLogger(__name__)
 WATCHED = ("deployments", "replicasets", "pods", "statefulsets", "daemonsets", "jobs",
-           "controllerrevisions", "persistentvolumeclaims", "endpointslices")
+           "controllerrevisions", "persistentvolumeclaims", "endpointslices", "cronjobs")
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"
 
 

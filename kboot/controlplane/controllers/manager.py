@@ -17,6 +17,7 @@ from kboot.controlplane.client.events import EventRecorder
 from kboot.controlplane.client.informer import Informers
 from kboot.controlplane.controllers.base import Controller, ControllerContext, Options
 from kboot.controlplane.controllers.certificates import CsrApprover, CsrSigner
+from kboot.controlplane.controllers.cronjob import CronJobController
 from kboot.controlplane.controllers.daemonset import DaemonSetController
 from kboot.controlplane.controllers.deployment import DeploymentController
 from kboot.controlplane.controllers.disruption import DisruptionController
@@ -45,7 +46,8 @@ CONTROLLERS: dict[str, type[Controller]] = {
         NamespaceController, ServiceAccountController, NodeLifecycleController,
         NodeIpamController, StatefulSetController, DaemonSetController, JobController,
         VolumeBinder, CsrApprover, CsrSigner, TokenCleaner, DisruptionController,
-        PvcProtectionController, PvProtectionController, RootCaPublisher, HpaController)
+        PvcProtectionController, PvProtectionController, RootCaPublisher, HpaController,
+        CronJobController)
 }
 
 
