@@ -1,7 +1,8 @@
 """Request bodies in Kubernetes protobuf (``application/vnd.kubernetes.protobuf``), decoded to JSON.
 
 kubectl's typed clients — ``kubectl create namespace|configmap|secret|serviceaccount|
-deployment|job|service|role|rolebinding|clusterrole|clusterrolebinding|pdb`` — send protobuf with no
+deployment|job|cronjob|priorityclass|service|role|rolebinding|clusterrole|clusterrolebinding|
+pdb`` — send protobuf with no
 JSON fallback, so the server must read it. A body is ``k8s\\0`` + ``runtime.Unknown`` {typeMeta
 {apiVersion, kind}, raw}; ``raw`` is the typed message. This module knows the messages (field
 numbers of upstream's ``generated.proto``) those generators fill, decodes them into the JSON
@@ -66,7 +67,8 @@ _POD_SPEC = {1: F("volumes", "Volume", True),
              12: F("hostPID", "b"), 13: F("hostIPC", "b"), 16: F("hostname", "s"),
              17: F("subdomain", "s"), 19: F("schedulerName", "s"),
              20: F("initContainers", "Container", True),
-             22: F("tolerations", "Toleration", True), 24: F("priorityClassName", "s")}
+             22: F("tolerations", "Toleration", True), 24: F("priorityClassName", "s"),
+             30: F("enableServiceLinks", "b", keep=True)}
 _RULE = {1: F("verbs", "s", True), 2: F("apiGroups", "s", True), 3: F("resources", "s", True),
          4: F("resourceNames", "s", True), 5: F("nonResourceURLs", "s", True)}
 _BINDING = {1: F("metadata", "ObjectMeta"), 2: F("subjects", "Subject", True),
@@ -121,7 +123,22 @@ MESSAGES: dict[str, dict[int, F]] = {
     "JobSpec": {1: F("parallelism", "i", keep=True), 2: F("completions", "i", keep=True),
                 3: F("activeDeadlineSeconds", "i", keep=True), 4: F("selector", "LabelSelector"),
                 5: F("manualSelector", "b", keep=True), 6: F("template", "PodTemplateSpec"),
-                7: F("backoffLimit", "i", keep=True)},
+                7: F("backoffLimit", "i", keep=True),
+                8: F("ttlSecondsAfterFinished", "i", keep=True), 9: F("completionMode", "s"),
+                10: F("suspend", "b", keep=True), 14: F("podReplacementPolicy", "s")},
+    # kubectl create cronjob; kubectl create job --from=cronjob/x sends the defaulted template
+    "CronJob": {1: F("metadata", "ObjectMeta"), 2: F("spec", "CronJobSpec"),
+                3: F("status", "Ignored")},
+    "CronJobSpec": {1: F("schedule", "s"), 2: F("startingDeadlineSeconds", "i", keep=True),
+                    3: F("concurrencyPolicy", "s"), 4: F("suspend", "b", keep=True),
+                    5: F("jobTemplate", "JobTemplateSpec"),
+                    6: F("successfulJobsHistoryLimit", "i", keep=True),
+                    7: F("failedJobsHistoryLimit", "i", keep=True), 8: F("timeZone", "s")},
+    "JobTemplateSpec": {1: F("metadata", "ObjectMeta"), 2: F("spec", "JobSpec")},
+    # kubectl create priorityclass
+    "PriorityClass": {1: F("metadata", "ObjectMeta"), 2: F("value", "i", keep=True),
+                      3: F("globalDefault", "b"), 4: F("description", "s"),
+                      5: F("preemptionPolicy", "s")},
     "Service": {1: F("metadata", "ObjectMeta"), 2: F("spec", "ServiceSpec"),
                 3: F("status", "Ignored")},
     "ServiceSpec": {1: F("ports", "ServicePort", True), 2: F("selector", "ms"),
@@ -193,7 +210,8 @@ MESSAGES: dict[str, dict[int, F]] = {
 TOP_LEVEL = frozenset({"Pod", "Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment",
                        "Job", "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
                        "Eviction", "DeleteOptions", "SelfSubjectAccessReview",
-                       "PodDisruptionBudget", "HorizontalPodAutoscaler",
+                       "PodDisruptionBudget", "HorizontalPodAutoscaler", "CronJob",
+                       "PriorityClass",
                        "SelfSubjectRulesReview",
                        "TokenRequest", "CertificateSigningRequest"})
 

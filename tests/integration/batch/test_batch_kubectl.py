@@ -1,0 +1,73 @@
+"""CronJob and PriorityClass through the real kubectl 1.32 against kboot-apiserver (SQLite)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+import pytest
+
+from tests.fixtures.apiserver import ApiServer
+
+pytestmark = pytest.mark.integration
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"kubectl failed ({proc.returncode}): {proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture
+def ns(apiserver_sqlite: ApiServer) -> str:
+    name = f"batch-{uuid.uuid4().hex[:6]}"
+    ok(apiserver_sqlite.kubectl("create", "namespace", name))
+    return name
+
+
+def test_create_get_and_instantiate_a_cronjob(apiserver_sqlite: ApiServer, ns: str) -> None:
+    k = apiserver_sqlite.kubectl
+    ok(k("create", "cronjob", "tick", "-n", ns, "--image=busybox", "--schedule=*/5 * * * *",
+         "--", "date"))
+    out = ok(k("get", "cronjob", "-n", ns)).splitlines()
+    assert out[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE",
+                              "LAST", "SCHEDULE", "AGE"]
+    assert out[1].split()[:7] == ["tick", "*/5", "*", "*", "*", "*", "<none>"]
+    assert out[1].split()[7:10] == ["False", "0", "<none>"]
+    cj = json.loads(ok(k("get", "cj", "tick", "-n", ns, "-o", "json")))
+    assert cj["spec"]["concurrencyPolicy"] == "Allow"
+    assert cj["spec"]["successfulJobsHistoryLimit"] == 3
+    ok(k("create", "job", "by-hand", "-n", ns, "--from=cronjob/tick"))
+    job = json.loads(ok(k("get", "job", "by-hand", "-n", ns, "-o", "json")))
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["date"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--schedule=61 * * * *"],
+     'spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61'),
+    (["--schedule=CRON_TZ=UTC 0 * * * *"],
+     "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"),
+    (["--schedule=@often"], "unrecognized descriptor: @often"),
+])
+def test_bad_schedules_are_422_naming_the_field(apiserver_sqlite: ApiServer, ns: str,
+                                                args: list[str], message: str) -> None:
+    proc = apiserver_sqlite.kubectl("create", "cronjob", "bad", "-n", ns, "--image=busybox",
+                                    *args)
+    assert proc.returncode != 0
+    assert '"bad" is invalid' in proc.stderr
+    assert message in proc.stderr
+
+
+def test_unknown_time_zone_is_refused(apiserver_sqlite: ApiServer, ns: str) -> None:
+    manifest = json.dumps({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "tz", "namespace": ns},
+        "spec": {"schedule": "0 9 * * *", "timeZone": "Mars/Olympus", "jobTemplate": {
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                           "containers": [{"name": "c", "image": "x"}]}}}}}})
+    proc = apiserver_sqlite.kubectl("apply", "-f", "-", input=manifest)
+    assert proc.returncode != 0
+    assert 'spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus' \
+        in proc.stderr
