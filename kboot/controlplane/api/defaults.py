@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from kboot.controlplane.api import typed
+from kboot.controlplane.api import priorities, typed
 from kboot.controlplane.api.networkpolicy import default_network_policy
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 from kboot.controlplane.api.webhookconfigs import default_configuration
@@ -305,7 +305,8 @@ _RULES: dict[str, Callable[[Obj], None]] = {
     "Pod": _pod, "Service": _service, "Endpoints": _endpoints, "Namespace": _namespace,
     "Secret": _secret, "PersistentVolumeClaim": _pvc, "PersistentVolume": _pv,
     "Deployment": _deployment, "ReplicaSet": _replicaset, "StatefulSet": _statefulset,
-    "DaemonSet": _daemonset, "Job": _job, "CronJob": _cronjob, "RoleBinding": _binding_subjects,
+    "DaemonSet": _daemonset, "Job": _job, "CronJob": _cronjob, "PriorityClass": priorities.defaults,
+    "RoleBinding": _binding_subjects,
     "ClusterRoleBinding": _binding_subjects, "EndpointSlice": _endpoint_slice,
     "IngressClass": _ingress_class, "NetworkPolicy": default_network_policy,
     "ValidatingWebhookConfiguration": partial(default_configuration, mutating=False),

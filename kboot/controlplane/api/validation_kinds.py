@@ -25,6 +25,7 @@ from kboot.controlplane.api.field_errors import (
 )
 from kboot.controlplane.api.networkpolicy import validate_network_policy
 from kboot.controlplane.api.validation_autoscaling import validate_apiservice, validate_hpa
+from kboot.controlplane.api.priorities import validate_priority_class
 from kboot.controlplane.api.validation_pods import (
     PROTOCOLS,
     dicts,
@@ -291,6 +292,7 @@ KIND_RULES: dict[str, Rule] = {
     "DaemonSet": validate_daemonset,
     "Job": validate_job,
     "CronJob": validate_cronjob,
+    "PriorityClass": validate_priority_class,
     "Service": validate_service,
     "ConfigMap": validate_configmap,
     "Secret": validate_secret,

@@ -13,6 +13,7 @@ import copy
 import logging
 from typing import Any
 
+from kboot.controlplane.api.priorities import builtin_classes
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.admission import WriteOptions, admit_create
 from kboot.controlplane.apiserver.errors import StatusError
@@ -152,6 +153,7 @@ def default_objects(*, service_ip: str, advertise_address: str, port: int
             "metadata": {"name": name, "labels": auto},
             "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role},
             "subjects": [{"apiGroup": rbac, "kind": kind, "name": subject}]}))
+    out += [("scheduling.k8s.io", "priorityclasses", pc) for pc in builtin_classes()]
     return out
 
 

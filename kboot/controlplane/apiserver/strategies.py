@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from kboot.controlplane.api import certificates
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver import sapullsecrets
+from kboot.controlplane.apiserver import priority, sapullsecrets
 from kboot.controlplane.apiserver.strategy import JsonObj, Server, StorageOptions, Strategy
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class PodStrategy(Strategy):
 
     async def admit_create(self, state: Server, obj: JsonObj) -> JsonObj:
         await sapullsecrets.add_pull_secrets(state, obj)
+        await priority.admit_pod(state, obj)  # the Priority admission plugin
         return obj
 
 
@@ -121,6 +122,18 @@ class CertificateSigningRequestStrategy(Strategy):
             certificates.keep_approval(new, old)
 
 
+@dataclass(frozen=True)
+class PriorityClassStrategy(Strategy):
+    """PriorityClasses: no spec (no generation); at most one ``globalDefault`` (the Priority
+    admission plugin's check, :mod:`.priority`)."""
+
+    generation: bool = False
+
+    async def admit_create(self, state: Server, obj: JsonObj) -> JsonObj:
+        await priority.one_default(state, obj)
+        return obj
+
+
 _CORE, _RBAC = "", "rbac.authorization.k8s.io"
 _SPECIAL: dict[tuple[str, str], type[Strategy]] = {
     (_CORE, "Pod"): PodStrategy,
@@ -128,6 +141,7 @@ _SPECIAL: dict[tuple[str, str], type[Strategy]] = {
     (_CORE, "Secret"): SecretStrategy,
     (_CORE, "Service"): ServiceStrategy,
     ("certificates.k8s.io", "CertificateSigningRequest"): CertificateSigningRequestStrategy,
+    ("scheduling.k8s.io", "PriorityClass"): PriorityClassStrategy,
 }
 
 

@@ -71,3 +71,37 @@ def test_unknown_time_zone_is_refused(apiserver_sqlite: ApiServer, ns: str) -> N
     assert proc.returncode != 0
     assert 'spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus' \
         in proc.stderr
+
+
+def _pod(name: str, ns: str, **spec: object) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name,
+                                                                       "namespace": ns},
+                       "spec": {"containers": [{"name": "c", "image": "busybox"}], **spec}})
+
+
+def test_priority_classes_and_the_priority_admission(apiserver_sqlite: ApiServer,
+                                                     ns: str) -> None:
+    k = apiserver_sqlite.kubectl
+    out = ok(k("get", "priorityclasses")).splitlines()
+    assert out[0].split() == ["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"]
+    rows = {line.split()[0]: line.split() for line in out[1:]}
+    assert rows["system-node-critical"][1:3] == ["2000001000", "false"]
+    assert rows["system-cluster-critical"][1:3] == ["2000000000", "false"]
+    high = f"high-{ns}"
+    ok(k("create", "priorityclass", high, "--value=1000", "--preemption-policy=Never"))
+    try:
+        ok(k("apply", "-f", "-", input=_pod("important", ns, priorityClassName=high)))
+        pod = json.loads(ok(k("get", "pod", "important", "-n", ns, "-o", "json")))
+        assert (pod["spec"]["priority"], pod["spec"]["preemptionPolicy"]) == (1000, "Never")
+        ok(k("apply", "-f", "-", input=_pod("critical", ns,
+                                            priorityClassName="system-cluster-critical")))
+        pod = json.loads(ok(k("get", "pod", "critical", "-n", ns, "-o", "json")))
+        assert pod["spec"]["priority"] == 2000000000
+        proc = k("apply", "-f", "-", input=_pod("lost", ns, priorityClassName="nope"))
+        assert proc.returncode != 0
+        assert 'pods "lost" is forbidden: no PriorityClass with name nope was found' \
+            in proc.stderr
+        proc = k("create", "priorityclass", "system-mine", "--value=5")
+        assert proc.returncode != 0 and "reserved for system use only" in proc.stderr
+    finally:
+        ok(k("delete", "priorityclass", high))
