@@ -34,7 +34,7 @@ from kboot.controlplane.scheduler.framework import (
     PreFilterPlugin,
     ScorePlugin,
 )
-from kboot.controlplane.scheduler.plugins import filters, scores
+from kboot.controlplane.scheduler.plugins import filters, scores, spread
 from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,15 @@ class Profile:
 def default_profile() -> Profile:
     anti, name, affinity, ports = (filters.InterPodAntiAffinity(), filters.NodeName(),
                                    filters.NodeAffinity(), filters.NodePorts())
-    pod_affinity = filters.InterPodAffinity()
+    pod_affinity, topology = filters.InterPodAffinity(), spread.PodTopologySpread()
     return Profile(
-        pre_filters=(anti, pod_affinity, name, affinity, ports),
+        pre_filters=(anti, pod_affinity, name, affinity, ports, topology),
         filters=(filters.NodeUnschedulable(), name, affinity, filters.TaintToleration(),
-                 filters.NodeReady(), filters.NodeResourcesFit(), ports, anti, pod_affinity),
+                 filters.NodeReady(), filters.NodeResourcesFit(), ports, anti, pod_affinity,
+                 topology),
         scores=(scores.LeastAllocated(), scores.SelectorSpread(),
-                scores.PreferredNodeAffinity(), scores.PreferredPodAffinity()))
+                scores.PreferredNodeAffinity(), scores.PreferredPodAffinity(),
+                spread.PodTopologySpreadScore()))
 
 
 def nodes_to_find(total: int, percentage: int) -> int:
