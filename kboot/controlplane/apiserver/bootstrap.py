@@ -56,6 +56,7 @@ CLUSTER_ROLES: dict[str, list[JsonObj]] = {
         _rule([""], ["pods"], ["delete"]),
         _rule([""], ["events"], ["create", "patch", "update"]),
         _rule(["apps"], ["replicasets", "statefulsets"], READ),
+        _rule(["policy"], ["poddisruptionbudgets"], READ),
         _rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update", "list",
                                                       "watch"]),
     ],

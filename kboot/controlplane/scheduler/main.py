@@ -28,6 +28,7 @@ async def run_scheduler(client: ApiClient, *, percentage: int = 0,
                         bind_concurrency: int = 64) -> None:
     informers = Informers(client)
     scheduler = Scheduler(client, pods=informers.get("pods"), nodes=informers.get("nodes"),
+                          pdbs=informers.get("poddisruptionbudgets"),
                           percentage_of_nodes_to_score=percentage,
                           bind_concurrency=bind_concurrency)
     informers.start()

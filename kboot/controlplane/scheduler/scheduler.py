@@ -11,11 +11,13 @@ search stopped so load spreads over all nodes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.api import ApiClient
@@ -35,6 +37,7 @@ from kboot.controlplane.scheduler.framework import (
     ScorePlugin,
 )
 from kboot.controlplane.scheduler.plugins import filters, scores, spread
+from kboot.controlplane.scheduler.preemption import Candidate, Preemptor
 from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
 
 log = logging.getLogger(__name__)
@@ -146,12 +149,15 @@ class Scheduler:
     """Wires informers, the queue, the algorithm and binding together."""
 
     def __init__(self, client: ApiClient, *, pods: Informer, nodes: Informer,
-                 bind_concurrency: int = 64, percentage_of_nodes_to_score: int = 0,
-                 clock: Clock = REAL_CLOCK) -> None:
+                 pdbs: Informer | None = None, bind_concurrency: int = 64,
+                 percentage_of_nodes_to_score: int = 0, clock: Clock = REAL_CLOCK) -> None:
         self.client = client
         self.snapshot = Snapshot()
         self.algorithm = Algorithm(self.snapshot,
                                    percentage_of_nodes_to_score=percentage_of_nodes_to_score)
+        profile = self.algorithm.profile
+        self.preemptor = Preemptor(self.snapshot, profile.filters, profile.pre_filters)
+        self.pdbs = pdbs
         self.queue = WorkQueue(base_delay=1.0, max_delay=10.0, clock=clock)  # retry backoff
         self.pending: dict[str, Obj] = {}
         self.assumed: dict[str, str] = {}
@@ -186,7 +192,8 @@ class Scheduler:
             self.pending.pop(key, None)
             self.assumed.pop(key, None)
             if self.snapshot.pod_node.get(key) == node and phase not in ("Succeeded", "Failed"):
-                return  # already counted there (status updates do not change requests)
+                self.snapshot.refresh(pod)  # already counted there: requests do not change
+                return
             if phase in ("Succeeded", "Failed"):
                 self.snapshot.unplace(pod)
             else:
@@ -225,21 +232,64 @@ class Scheduler:
         pod = self.pending.get(key)
         if pod is None or key in self.assumed:
             return
+        if key in self.snapshot.pod_node:  # its nomination's reservation: not against itself
+            self.snapshot.unplace(pod)
         decision = self.algorithm.schedule(pod)
         if decision.node is None:
             assert decision.diagnosis is not None
             message = decision.diagnosis.message()
             log.info("pod %s unschedulable: %s", key, message)
             self.recorder.event(pod, "Warning", "FailedScheduling", message)
+            self._try_preemption(pod)
             self.queue.add_rate_limited(key)
             return
         self.queue.forget(key)
         self.pending.pop(key, None)
         self.assumed[key] = decision.node
         self.snapshot.place(pod, decision.node)
-        task = asyncio.create_task(self._bind(pod, decision.node))
+        self._spawn(self._bind(pod, decision.node))
+
+    # -- preemption -------------------------------------------------------------------------
+
+    def _try_preemption(self, pod: Obj) -> None:
+        """Nominate a node and evict lower-priority victims there (see :mod:`.preemption`).
+        The nominated node is reserved for the pod in the snapshot, so pods scheduled meanwhile
+        do not take the room its victims free."""
+        nominated = str((pod.get("status") or {}).get("nominatedNodeName") or "")
+        candidate = self.preemptor.find(pod, self.pdbs.objects() if self.pdbs else [])
+        if candidate is None:
+            if nominated in self.snapshot.nodes:
+                self.snapshot.place(pod, nominated)  # still waiting for its victims
+            return
+        self.snapshot.place(pod, candidate.node)
+        self._spawn(self._preempt(pod, candidate))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _preempt(self, pod: Obj, candidate: Candidate) -> None:
+        md, node = pod["metadata"], candidate.node
+        for victim in candidate.victims:
+            vmd = victim["metadata"]
+            self.recorder.event(victim, "Normal", "Preempted",
+                                f"Preempted by pod {md.get('uid')} on node {node}")
+            with contextlib.suppress(ApiError):
+                await self.client.patch_status("pods", vmd["name"], namespace=vmd["namespace"],
+                                               patch={"status": {"conditions": [{
+                                                   "type": "DisruptionTarget", "status": "True",
+                                                   "reason": "PreemptionByScheduler",
+                                                   "message": f"{SCHEDULER_NAME}: preempting "
+                                                              "to accommodate a higher "
+                                                              "priority pod"}]}})
+            with contextlib.suppress(NotFound):
+                await self.client.delete("pods", vmd["name"], namespace=vmd["namespace"])
+        log.info("pod %s/%s nominated to %s, preempting %d pod(s)", md["namespace"], md["name"],
+                 node, len(candidate.victims))
+        with contextlib.suppress(NotFound):
+            await self.client.patch_status("pods", md["name"], namespace=md["namespace"],
+                                           patch={"status": {"nominatedNodeName": node}})
 
     async def _bind(self, pod: Obj, node: str) -> None:
         md = pod["metadata"]

@@ -175,6 +175,14 @@ class Snapshot:
         else:
             info.add_pod(pod)
 
+    def refresh(self, pod: Obj) -> None:
+        """Keep the newest copy of a placed pod whose requests did not change (preemption
+        reads its deletion and priority from it)."""
+        key = key_of(pod)
+        info = self.nodes.get(self.pod_node.get(key, ""))
+        if info is not None and key in info.pods:
+            info.pods[key] = pod
+
     def unplace(self, pod: Obj) -> None:
         key = key_of(pod)
         node_name = self.pod_node.pop(key, None)
