@@ -46,11 +46,13 @@ GROUP_PACKAGES = {
     "policy": "io.k8s.api.policy.v1.",
     "admissionregistration.k8s.io": "io.k8s.api.admissionregistration.v1.",
     "scheduling.k8s.io": "io.k8s.api.scheduling.v1.",
+    "events.k8s.io": "io.k8s.api.events.v1.",
 }
 PREFIX_PACKAGES = {
     "CoreV1": "", "DiscoveryV1": "discovery.k8s.io", "RbacV1": "rbac.authorization.k8s.io",
     "AdmissionregistrationV1": "admissionregistration.k8s.io",
     "ApiregistrationV1": "apiregistration.k8s.io",
+    "EventsV1": "events.k8s.io",
 }
 META_TYPES = {
     "ObjectMeta", "ListMeta", "LabelSelector", "LabelSelectorRequirement", "OwnerReference",
@@ -242,6 +244,8 @@ def _kind_class(version: str, kind: str) -> str:
     if kind == "Event":
         return "CoreV1Event"
     return f"{version.capitalize()}{kind}"
+        return "EventsV1Event" if group == "events.k8s.io" else "CoreV1Event"
+    return f"V1{kind}"
 
 
 def _root(gen: Generator, cls_name: str, group: str, kind: str, version: str = "v1") -> str:

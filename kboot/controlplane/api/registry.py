@@ -104,6 +104,12 @@ KINDS: tuple[ResourceKind, ...] = (
                  ("status",)),
     ResourceKind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), (),
                  ("status",)),
+    # events.k8s.io/v1: the same stored Events as core/v1, converted (api/events.py)
+    ResourceKind("events.k8s.io", "v1", "Event", "events", True, ("ev",), storage="events",
+                 field_selectors=("regarding.kind", "regarding.namespace", "regarding.name",
+                                  "regarding.uid", "regarding.apiVersion",
+                                  "regarding.resourceVersion", "regarding.fieldPath", "reason",
+                                  "reportingController", "type")),
     # apps/v1
     ResourceKind("apps", "v1", "Deployment", "deployments", True, ("deploy",), _WORKLOAD,
                  ("status", "scale")),

@@ -305,8 +305,9 @@ def parse_field_selector(kind: KindRef, text: str | None) -> FieldSelector:
     """Parse a ``fieldSelector`` for ``kind``; unsupported fields raise :class:`SelectorError`
     with upstream's message ``field label not supported: <field>``."""
     rk = resolve_kind(kind)
+    ref = f"{rk.api_version}/{rk.kind}"  # not the bare kind: Event is served by two groups
     if not text or not text.strip():
-        return FieldSelector(rk.kind)
+        return FieldSelector(ref)
     allowed = supported_fields(rk)
     reqs = []
     for term in _split_unescaped(text, ","):
@@ -314,7 +315,7 @@ def parse_field_selector(kind: KindRef, text: str | None) -> FieldSelector:
         if req.field not in allowed:
             raise SelectorError(f"field label not supported: {req.field}")
         reqs.append(req)
-    return FieldSelector(rk.kind, tuple(reqs))
+    return FieldSelector(ref, tuple(reqs))
 
 
 def field_equals(field: str, value: str) -> str:

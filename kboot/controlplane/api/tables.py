@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from kboot.controlplane.api import events
 from kboot.controlplane.api.certificates import CSR_PRINTER
 from kboot.controlplane.api.networkpolicy import NETWORK_POLICY_PRINTER
 from kboot.controlplane.api.printers_apps import APPS_PRINTERS
@@ -91,8 +92,10 @@ def to_table(
     printer = printer_for(kind)
     moment = now or datetime.now(UTC)
     rows = []
+    # events.k8s.io Events print as the core Events they are stored as (upstream's one printer)
+    shown = events.to_core if resolve_kind(kind).group == "events.k8s.io" else dict
     for obj in objects:
-        cells = _cells(printer, obj, moment)
+        cells = _cells(printer, shown(dict(obj)), moment)
         if printer.name_first:
             cells = [meta(obj).get("name", ""), *cells]
         row: dict[str, Any] = {"cells": cells}

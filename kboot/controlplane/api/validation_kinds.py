@@ -13,6 +13,7 @@ from kboot.controlplane.api import names
 from kboot.controlplane.api.certificates import validate_csr
 from kboot.controlplane.api.cronjobs import validate_cronjob
 from kboot.controlplane.api.disruption import validate_pdb
+from kboot.controlplane.api.events import validate_event
 from kboot.controlplane.api.field_errors import (
     FieldError,
     check_enum,
@@ -292,6 +293,7 @@ KIND_RULES: dict[str, Rule] = {
     "DaemonSet": validate_daemonset,
     "Job": validate_job,
     "CronJob": validate_cronjob,
+    "Event": validate_event,
     "PriorityClass": validate_priority_class,
     "Service": validate_service,
     "ConfigMap": validate_configmap,

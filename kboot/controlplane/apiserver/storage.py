@@ -80,6 +80,9 @@ class ObjectStorage:
         return self.encryptor is not None and self.kinds.storage_options(kind).encrypted
 
     def encode(self, kind: ResourceKind, obj: JsonObj) -> bytes:
+        stored_as = self.kinds.storage_options(kind).stored_as
+        if stored_as is not None:
+            obj = stored_as.to_storage(obj)
         meta = dict(obj.get("metadata") or {})
         meta.pop("resourceVersion", None)
         data = json.dumps({**obj, "metadata": meta}, separators=(",", ":")).encode()
@@ -101,11 +104,17 @@ class ObjectStorage:
     def decode(self, kv: KeyValue) -> JsonObj:
         return self.decode_value(kv.value, kv.mod_revision, kv.key)
 
+    def decode_as(self, kind: ResourceKind, kv: KeyValue) -> JsonObj:
+        """A stored object in ``kind``'s representation (see ``StorageOptions.stored_as``)."""
+        obj = self.decode(kv)
+        stored_as = self.kinds.storage_options(kind).stored_as
+        return stored_as.from_storage(obj) if stored_as is not None else obj
+
     async def get(self, kind: ResourceKind, namespace: str | None, name: str) -> JsonObj:
         kv = await self.store.get(kind.key(namespace, name))
         if kv is None:
             raise not_found(kind, name)
-        return self.decode(kv)
+        return self.decode_as(kind, kv)
 
     async def create(self, kind: ResourceKind, obj: JsonObj) -> JsonObj:
         data = self.encode(kind, obj)
@@ -150,7 +159,7 @@ class ObjectStorage:
                                            start_after=start_after)
         except Compacted as err:
             raise gone_too_old(err.requested, err.compacted) from None
-        items = [self.decode(kv) for kv in result.items]
+        items = [self.decode_as(kind, kv) for kv in result.items]
         last = result.items[-1].key if result.items else start_after
         return ListPage(items, result.revision, result.more, last)
 

@@ -13,10 +13,16 @@ import base64
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict
 
-from kboot.controlplane.api import certificates
+from kboot.controlplane.api import certificates, events
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver import priority, sapullsecrets
-from kboot.controlplane.apiserver.strategy import JsonObj, Server, StorageOptions, Strategy
+from kboot.controlplane.apiserver.strategy import (
+    JsonObj,
+    Representation,
+    Server,
+    StorageOptions,
+    Strategy,
+)
 
 if TYPE_CHECKING:
     from kboot.controlplane.apiserver.auth import UserInfo
@@ -160,6 +166,12 @@ _DATA: dict[tuple[str, str], Policy] = {
     (_CORE, "Node"): {"generation": False, "keeps_status_on_create": True},
     (_CORE, "Event"): {"generation": False, "propagation_marks": False,
                        "storage": StorageOptions(ttl_seconds=EVENT_TTL_SECONDS)},
+    # the same stored Events, shown with events.k8s.io/v1's field names (api/events.py)
+    ("events.k8s.io", "Event"): {"generation": False, "propagation_marks": False,
+                                 "storage": StorageOptions(ttl_seconds=EVENT_TTL_SECONDS,
+                                                           stored_as=Representation(
+                                                               events.to_core,
+                                                               events.from_core))},
     **{key: {"generation": False} for key in (
         (_CORE, "ConfigMap"), (_CORE, "Endpoints"), (_CORE, "ServiceAccount"),
         ("discovery.k8s.io", "EndpointSlice"), ("coordination.k8s.io", "Lease"),

@@ -36,6 +36,7 @@ Strategies are frozen dataclasses, so a kind's policy can be written as data:
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -62,12 +63,23 @@ class Server(Protocol):
 
 
 @dataclass(frozen=True)
+class Representation:
+    """A kind kept in another kind's stored shape (upstream: one storage, several versions or
+    groups): ``to_storage`` on every write, ``from_storage`` on every read and watch event."""
+
+    to_storage: Callable[[JsonObj], JsonObj]
+    from_storage: Callable[[JsonObj], JsonObj]
+
+
+@dataclass(frozen=True)
 class StorageOptions:
     """How a kind's objects are kept: sealed by the configured encryptor, and/or written with
-    a lease of ``ttl_seconds`` (upstream's ``--event-ttl``)."""
+    a lease of ``ttl_seconds`` (upstream's ``--event-ttl``), and/or ``stored_as`` another
+    kind's shape under the same keys (``events.k8s.io`` Events are core Events)."""
 
     encrypted: bool = False
     ttl_seconds: int | None = None
+    stored_as: Representation | None = None
 
 
 @dataclass(frozen=True)

@@ -132,12 +132,13 @@ class KindCache:
         if ev.type == "DELETE":
             if prev is None and ev.prev_kv is None:
                 return
-            last = prev if prev is not None else self.storage.decode(ev.prev_kv)  # type: ignore[arg-type]
+            last = prev if prev is not None else \
+                self.storage.decode_as(self.kind, ev.prev_kv)  # type: ignore[arg-type]
             obj = {**last, "metadata": {**last["metadata"], "resourceVersion": str(rev)}}
             self.objects.pop(key, None)
             event = CacheEvent("DELETED", rev, obj, prev)
         else:
-            obj = self.storage.decode(ev.kv)
+            obj = self.storage.decode_as(self.kind, ev.kv)
             self.objects[key] = obj
             event = CacheEvent("MODIFIED" if prev is not None else "ADDED", rev, obj, prev)
         self.encoded.pop(key, None)

@@ -105,3 +105,45 @@ def test_priority_classes_and_the_priority_admission(apiserver_sqlite: ApiServer
         assert proc.returncode != 0 and "reserved for system use only" in proc.stderr
     finally:
         ok(k("delete", "priorityclass", high))
+
+
+def test_events_k8s_io_is_the_same_storage_as_core_events(apiserver_sqlite: ApiServer,
+                                                          ns: str) -> None:
+    k = apiserver_sqlite.kubectl
+    new = {"apiVersion": "events.k8s.io/v1", "kind": "Event",
+           "metadata": {"name": "op.1", "namespace": ns},
+           "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "example.io/op",
+           "reportingInstance": "op-0", "action": "Reconcile", "reason": "Synced",
+           "type": "Normal", "note": "synced the widget",
+           "regarding": {"kind": "Pod", "namespace": ns, "name": "widget", "apiVersion": "v1"}}
+    ok(k("create", "-f", "-", input=json.dumps(new)))
+    core = json.loads(ok(k("get", "events", "op.1", "-n", ns, "-o", "json")))
+    assert core["apiVersion"] == "v1"
+    assert core["involvedObject"]["name"] == "widget"
+    assert (core["message"], core["reportingComponent"]) == ("synced the widget",
+                                                             "example.io/op")
+    old = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "legacy", "namespace": ns},
+           "involvedObject": {"kind": "Pod", "namespace": ns, "name": "widget"},
+           "reason": "Pulled", "message": "image pulled", "type": "Normal", "count": 3,
+           "source": {"component": "kubelet"}}
+    ok(k("create", "-f", "-", input=json.dumps(old)))
+    listed = json.loads(ok(k("get", "events.v1.events.k8s.io", "-n", ns, "-o", "json",
+                             "--field-selector", "regarding.name=widget")))
+    by_name = {e["metadata"]["name"]: e for e in listed["items"]}
+    assert set(by_name) == {"op.1", "legacy"}
+    legacy = by_name["legacy"]
+    assert (legacy["note"], legacy["deprecatedCount"], legacy["deprecatedSource"]) == (
+        "image pulled", 3, {"component": "kubelet"})
+    assert "involvedObject" not in legacy and legacy["regarding"]["name"] == "widget"
+    ok(k("patch", "events.v1.events.k8s.io", "op.1", "-n", ns, "--type=merge", "-p",
+         json.dumps({"series": {"count": 2,
+                                "lastObservedTime": "2026-01-01T00:01:00.000000Z"}})))
+    core = json.loads(ok(k("get", "events", "op.1", "-n", ns, "-o", "json")))
+    assert core["series"]["count"] == 2
+    table = ok(k("get", "events.v1.events.k8s.io", "-n", ns)).splitlines()
+    assert table[0].split()[:4] == ["LAST", "SEEN", "TYPE", "REASON"]
+    assert any("Synced" in line and "pod/widget" in line for line in table[1:])
+    bad = {**new, "metadata": {"name": "op.2", "namespace": ns}}
+    del bad["eventTime"]
+    proc = k("create", "-f", "-", input=json.dumps(bad))
+    assert proc.returncode != 0 and "eventTime: Required value" in proc.stderr

@@ -170,4 +170,5 @@ def test_field_selector_value_for_indexes() -> None:
     sel = parse_field_selector("Pod", "spec.nodeName=n1,metadata.name!=x")
     assert sel.value_for("spec.nodeName") == "n1"
     assert sel.value_for("metadata.name") is None
-    assert parse_field_selector("apps/v1/Deployment", "metadata.name=d1").kind == "Deployment"
+    selector = parse_field_selector("apps/v1/Deployment", "metadata.name=d1")
+    assert selector.kind == "apps/v1/Deployment"
