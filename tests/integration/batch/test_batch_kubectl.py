@@ -42,6 +42,11 @@ def test_create_get_and_instantiate_a_cronjob(apiserver_sqlite: ApiServer, ns: s
     assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["date"]
+    described = ok(k("describe", "cronjob", "tick", "-n", ns))
+    assert "Schedule:" in described and "*/5 * * * *" in described
+    assert "Concurrency Policy:" in described
+    explained = ok(k("explain", "cronjob.spec.timeZone"))
+    assert "time zone" in explained.lower()
 
 
 @pytest.mark.parametrize(("args", "message"), [
