@@ -7,7 +7,8 @@ would break a PodDisruptionBudget (``status.disruptionsAllowed`` used up) are gi
 first, so budgets are respected where another choice exists. Among the candidate nodes the
 choice follows upstream's order: fewest budget violations, then the lowest highest-victim
 priority, the lowest sum of victim priorities, the fewest victims, the latest start among the
-most important victims.
+most important victims. As upstream, the search stops once max(100, 10% of the nodes)
+candidates are found, starting where the previous search stopped.
 
 A pod with ``preemptionPolicy: Never`` never preempts; a pod already nominated to a node
 whose lower-priority pods are still terminating waits for them instead of preempting again.
@@ -16,7 +17,7 @@ The scheduler (:mod:`.scheduler`) evicts the victims and sets ``status.nominated
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from kboot.controlplane.api.priorities import pod_priority
@@ -29,7 +30,17 @@ from kboot.controlplane.scheduler.framework import (
     FilterPlugin,
     PreFilterPlugin,
 )
-from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
+from kboot.controlplane.scheduler.snapshot import (
+    NodeInfo,
+    PodInfo,
+    Resources,
+    Snapshot,
+    pod_requests,
+)
+
+# upstream's DefaultPreemption arguments: look for at least this many candidate nodes
+MIN_CANDIDATES = 100
+MIN_CANDIDATE_PERCENT = 10
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,7 @@ class Preemptor:
         self.snapshot = snapshot
         self.filters = filters
         self.pre_filters = pre_filters
+        self._offset = 0
 
     def find(self, pod: Obj, pdbs: Sequence[Obj]) -> Candidate | None:
         """The node and victims to preempt for ``pod``, or None."""
@@ -98,17 +110,26 @@ class Preemptor:
         skipped = {p.name for p in self.pre_filters if p.pre_filter(state, info) is SKIP}
         active = [f for f in self.filters if f.name not in skipped]
         mine = pod_priority(pod)
-        candidates = []
-        for node in self.snapshot.nodes.values():
+        candidates: list[Candidate] = []
+        nodes = list(self.snapshot.nodes.values())
+        want = max(MIN_CANDIDATES, len(nodes) * MIN_CANDIDATE_PERCENT // 100)
+        for i in range(len(nodes)):  # from where the last search stopped, as upstream
+            node = nodes[(self._offset + i) % len(nodes)]
             found = self._victims(state, info, active, node, mine, pdbs)
             if found is not None:
                 candidates.append(found)
+                if len(candidates) >= want:
+                    self._offset = (self._offset + i + 1) % len(nodes)
+                    break
         return pick(candidates)
 
     def _victims(self, state: CycleState, pod: PodInfo, active: list[FilterPlugin],
                  node: NodeInfo, mine: int, pdbs: Sequence[Obj]) -> Candidate | None:
+        alloc, want = node.allocatable, pod.requests
+        if want.cpu > alloc.cpu + 1e-9 or want.memory > alloc.memory:
+            return None  # not even on an empty node
         lower = {k: p for k, p in node.pods.items() if pod_priority(p) < mine and k != pod.key}
-        if not lower:
+        if not lower or not _room_without(node, lower.values(), pod):
             return None
         keep = [p for k, p in node.pods.items() if k not in lower and k != pod.key]
         trial = _node_with(node, keep)
@@ -127,6 +148,16 @@ class Preemptor:
                     victims.append(p)
                     violations += counts
         return Candidate(node.name, tuple(victims), violations) if victims else None
+
+
+def _room_without(node: NodeInfo, victims: Iterable[Obj], pod: PodInfo) -> bool:
+    """Cheap first check: would cpu, memory and pod count fit with every victim gone?"""
+    freed = sum((pod_requests(v) for v in victims), Resources())
+    used = node.requested - freed
+    room = node.allocatable - used
+    want = pod.requests
+    return (used.pods + 1 <= node.allocatable.pods and want.cpu <= room.cpu + 1e-9
+            and want.memory <= room.memory)
 
 
 def _node_with(node: NodeInfo, pods: list[Obj]) -> NodeInfo:

@@ -8,6 +8,7 @@ them (before its binding call returns); binding failures forget the assumption.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,13 @@ def parse_quantity(value: Any) -> float:
     """A Kubernetes quantity (``100m``, ``1.5``, ``128Mi``, ``1e3``) as a float."""
     if isinstance(value, int | float):
         return float(value)
-    return float(quantities.parse_quantity(str(value)))
+    return _parse_text(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> float:
+    """Quantities repeat (``100m``, ``128Mi``): parse each spelling once."""
+    return float(quantities.parse_quantity(text))
 
 
 @dataclass(frozen=True)
