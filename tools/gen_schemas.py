@@ -240,12 +240,10 @@ def _list_extensions(bare: str, field: str, schema: dict[str, Any]) -> dict[str,
     return ext
 
 
-def _kind_class(version: str, kind: str) -> str:
+def _kind_class(group: str, version: str, kind: str) -> str:
     if kind == "Event":
-        return "CoreV1Event"
-    return f"{version.capitalize()}{kind}"
         return "EventsV1Event" if group == "events.k8s.io" else "CoreV1Event"
-    return f"V1{kind}"
+    return f"{version.capitalize()}{kind}"
 
 
 def _root(gen: Generator, cls_name: str, group: str, kind: str, version: str = "v1") -> str:
@@ -262,7 +260,7 @@ def generate() -> dict[str, Any]:
     kinds: dict[str, str] = {}
     lists: dict[str, str] = {}
     for rk in sorted(KINDS, key=lambda k: k.group != ""):  # core first: shared types are core
-        cls_name = _kind_class(rk.version, rk.kind)
+        cls_name = _kind_class(rk.group, rk.version, rk.kind)
         kinds[f"{rk.api_version}/{rk.kind}"] = _root(gen, cls_name, rk.group, rk.kind,
                                                      rk.version)
         lists[f"{rk.api_version}/{rk.kind}"] = _root(gen, cls_name + "List", rk.group,

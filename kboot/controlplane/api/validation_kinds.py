@@ -25,8 +25,8 @@ from kboot.controlplane.api.field_errors import (
     required,
 )
 from kboot.controlplane.api.networkpolicy import validate_network_policy
-from kboot.controlplane.api.validation_autoscaling import validate_apiservice, validate_hpa
 from kboot.controlplane.api.priorities import validate_priority_class
+from kboot.controlplane.api.validation_autoscaling import validate_apiservice, validate_hpa
 from kboot.controlplane.api.validation_pods import (
     PROTOCOLS,
     dicts,
