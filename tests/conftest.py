@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.lab",
     "tests.fixtures.etcd",
     "tests.fixtures.apiserver",
+    "tests.fixtures.phases",
 ]
