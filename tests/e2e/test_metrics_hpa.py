@@ -45,7 +45,7 @@ def _kubectl(kboot: Kboot, cluster: str, *args: str, input: str | None = None,
 @pytest.fixture(scope="module")
 def lab(lab_factory: LabFactory, kboot: Kboot) -> Lab:
     lab = lab_factory(1, 1, image="provisioned")
-    kboot.up(lab.inventory_path)
+    kboot.converge(lab)  # the shared lab's cluster, whatever module ran before
     _kubectl(kboot, lab.name, "create", "namespace", NS)
     return lab
 

@@ -157,7 +157,9 @@ def configurations(ca_bundle: str) -> list[dict[str, object]]:
 def cluster(lab_factory: LabFactory, kboot: Kboot,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     lab = lab_factory(1, 1, image="provisioned")
-    kboot.up(lab.inventory_path)
+    # the shared 1 + 1 lab's cluster; test_up_sqlite's embedded-store cluster (run just before
+    # this module) is reset first, since `up` refuses to switch a live cluster's store
+    kboot.converge(lab)
     c = Cluster(lab, partial(_kubectl, kboot, lab.name))
     images = tmp_path_factory.mktemp("standins")
     python_tar = next(p for p, _ in build_standins(images) if p.name == "python.tar")
