@@ -51,10 +51,11 @@ class KbootRun:
 
 # What a cluster holds after the last ``kboot`` run of this session that touched it: the
 # inventory a successful ``up`` used, RESET after a successful ``reset``, UNKNOWN after a failed
-# or interrupted ``up``/``reset`` or a run that changes the cluster's shape or store.
+# or interrupted run of these verbs or a ``remove-node`` (a shape no inventory describes). A
+# successful ``restore`` keeps what was there (same cluster, older objects).
 RESET = "reset"
 UNKNOWN = "unknown"
-_SHAPE_CHANGING = frozenset({"remove-node", "restore"})
+_TRACKED = frozenset({"up", "reset", "restore", "remove-node"})
 
 
 def _cluster_name(inventory: str) -> str | None:
@@ -85,8 +86,8 @@ class Kboot:
         verb = args[0] if args else ""
         if verb == "up" and "--check" in args:
             verb = "up --check"
-        cluster = _cluster_name(args[1]) if len(args) > 1 and verb in (
-            "up", "reset", *_SHAPE_CHANGING) else None
+        cluster = _cluster_name(args[1]) if len(args) > 1 and verb in _TRACKED else None
+        previous = self.clusters.get(cluster or "", RESET)
         if cluster is not None:
             self.clusters[cluster] = UNKNOWN  # until the run below says otherwise
         start = time.monotonic()
@@ -94,8 +95,8 @@ class Kboot:
                               capture_output=True, text=True, timeout=timeout, check=False)
         self.runs.append(KbootRun(_current_module(), verb, proc.returncode,
                                   time.monotonic() - start))
-        if cluster is not None and proc.returncode == 0 and verb in ("up", "reset"):
-            self.clusters[cluster] = args[1] if verb == "up" else RESET
+        if cluster is not None and proc.returncode == 0 and verb != "remove-node":
+            self.clusters[cluster] = {"up": args[1], "reset": RESET}.get(verb, previous)
         if check and proc.returncode != 0:
             raise AssertionError(f"kboot {' '.join(args)} exited {proc.returncode}\n"
                                  f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
