@@ -118,6 +118,13 @@ class Kboot:
             self("reset", inventory, "--yes")
         return self.up(lab.inventory_path)
 
+    def bare(self, lab: Lab) -> None:
+        """The lab's machines with no cluster on them: one ``kboot reset`` unless this session
+        left nothing there. For modules that grow a cluster from part of a shared lab (a worker
+        added later must really be new to the cluster)."""
+        if self.clusters.get(lab.name, RESET) != RESET:
+            self("reset", str(lab.inventory_path), "--yes")
+
     def check(self, inventory: Path) -> CheckReport:
         """``kboot up INVENTORY --check --diff``; a failure (exit 1) is an AssertionError."""
         proc = self.up(inventory, "--check", "--diff", "-o", "json", check=False)

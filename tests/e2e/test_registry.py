@@ -69,6 +69,7 @@ def first_two(reg_lab: Lab, kboot: Kboot, tmp_path_factory: pytest.TempPathFacto
     data["groups"]["workers"]["hosts"].remove(w2)
     path = tmp_path_factory.mktemp("inv") / "two-nodes.yaml"
     path.write_text(yaml.safe_dump(data))
+    kboot.bare(reg_lab)  # another module may have joined w2 already (test_netpol shares the lab)
     kboot.up(path)
     return path
 
