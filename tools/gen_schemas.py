@@ -47,6 +47,7 @@ GROUP_PACKAGES = {
     "admissionregistration.k8s.io": "io.k8s.api.admissionregistration.v1.",
     "scheduling.k8s.io": "io.k8s.api.scheduling.v1.",
     "events.k8s.io": "io.k8s.api.events.v1.",
+    "storage.k8s.io": "io.k8s.api.storage.v1.",
 }
 PREFIX_PACKAGES = {
     "CoreV1": "", "DiscoveryV1": "discovery.k8s.io", "RbacV1": "rbac.authorization.k8s.io",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from kboot.controlplane.api import priorities, typed
+from kboot.controlplane.api import priorities, storageclasses, typed
 from kboot.controlplane.api.networkpolicy import default_network_policy
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 from kboot.controlplane.api.webhookconfigs import default_configuration
@@ -311,4 +311,5 @@ _RULES: dict[str, Callable[[Obj], None]] = {
     "IngressClass": _ingress_class, "NetworkPolicy": default_network_policy,
     "ValidatingWebhookConfiguration": partial(default_configuration, mutating=False),
     "MutatingWebhookConfiguration": partial(default_configuration, mutating=True),
+    "StorageClass": storageclasses.default_storage_class,
 }

@@ -40,10 +40,13 @@ AGE = column("Age", description="CreationTimestamp is a timestamp representing t
 class Printer:
     columns: tuple[Column, ...]
     cells: Callable[[Obj, datetime], list[Any]]
+    # the cells include the name cell (StorageClass prints "local-path (default)")
+    names_itself: bool = False
 
     @property
     def name_first(self) -> bool:
-        return bool(self.columns) and self.columns[0].get("name") == "Name"
+        return (bool(self.columns) and self.columns[0].get("name") == "Name"
+                and not self.names_itself)
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -136,6 +136,11 @@ KINDS: tuple[ResourceKind, ...] = (
                  ("netpol",)),
     # discovery.k8s.io/v1
     ResourceKind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
+    # storage.k8s.io/v1: classes for dynamic provisioning (kboot's local-path), CSI objects
+    # that charts read
+    ResourceKind("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+    ResourceKind("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False),
+    ResourceKind("storage.k8s.io", "v1", "CSINode", "csinodes", False),
     # coordination.k8s.io/v1
     ResourceKind("coordination.k8s.io", "v1", "Lease", "leases", True),
     # certificates.k8s.io/v1: kubelet TLS bootstrap (CSRs signed by the controller-manager)

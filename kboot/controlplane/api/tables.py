@@ -29,6 +29,7 @@ from kboot.controlplane.api.printers_base import (
 )
 from kboot.controlplane.api.printers_batch import BATCH_PRINTERS
 from kboot.controlplane.api.printers_core import CORE_PRINTERS
+from kboot.controlplane.api.printers_storage import STORAGE_PRINTERS
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 from kboot.controlplane.api.webhookconfigs import WEBHOOK_CONFIGURATION_PRINTER
 
@@ -41,7 +42,8 @@ PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS, **AUTOSCALING_
                                 "CertificateSigningRequest": CSR_PRINTER,
                                 "NetworkPolicy": NETWORK_POLICY_PRINTER,
                                 "ValidatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER,
-                                "MutatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER}
+                                "MutatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER,
+                                **STORAGE_PRINTERS}
 
 _DEFAULT = Printer(
     (NAME, column("Created At", "date", "CreationTimestamp is a timestamp representing the "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kboot.controlplane.api import names
+from kboot.controlplane.api import names, storageclasses
 from kboot.controlplane.api.certificates import validate_csr
 from kboot.controlplane.api.cronjobs import validate_cronjob
 from kboot.controlplane.api.disruption import validate_pdb
@@ -316,4 +316,7 @@ KIND_RULES: dict[str, Rule] = {
     "MutatingWebhookConfiguration": validate_configuration,
     "APIService": validate_apiservice,
     "HorizontalPodAutoscaler": validate_hpa,
+    "StorageClass": storageclasses.validate_storage_class,
+    "CSIDriver": storageclasses.validate_csi_driver,
+    "CSINode": storageclasses.validate_csi_node,
 }

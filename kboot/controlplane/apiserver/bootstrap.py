@@ -52,6 +52,9 @@ CLUSTER_ROLES: dict[str, list[JsonObj]] = {
         _rule([""], ["pods", "nodes", "namespaces", "services", "persistentvolumeclaims",
                      "persistentvolumes", "replicationcontrollers"], READ),
         _rule([""], ["pods/binding", "bindings"], ["create"]),
+        # VolumeBinding: the selected-node annotation on WaitForFirstConsumer claims
+        _rule([""], ["persistentvolumeclaims"], ["patch", "update"]),
+        _rule(["storage.k8s.io"], ["storageclasses", "csinodes", "csidrivers"], READ),
         _rule([""], ["pods/status"], ["patch", "update"]),
         _rule([""], ["pods"], ["delete"]),
         _rule([""], ["events"], ["create", "patch", "update"]),
@@ -68,10 +71,9 @@ CLUSTER_ROLES: dict[str, list[JsonObj]] = {
         _rule([""], ["pods", "pods/status"], ["create", "delete", "update", "patch"]),
         _rule([""], ["events"], ["create", "patch", "update"]),
         _rule([""], ["secrets", "configmaps", "persistentvolumeclaims"], ["get"]),
-        # the kubelet's local-path provisioner: a PV per claim, bound by the node
-        _rule([""], ["persistentvolumes"], ["create"]),
-        _rule([""], ["persistentvolumeclaims", "persistentvolumeclaims/status"],
-              ["patch", "update"]),
+        # local-path data removal: the finalizer of a volume pinned to the node (the Node
+        # authorizer allows no other PV write)
+        _rule([""], ["persistentvolumes"], ["patch", "update"]),
         _rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update", "patch",
                                                       "delete"]),
         _rule(["discovery.k8s.io"], ["endpointslices"], READ),

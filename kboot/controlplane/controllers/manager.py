@@ -32,6 +32,7 @@ from kboot.controlplane.controllers.protection import (
     PvcProtectionController,
     PvProtectionController,
 )
+from kboot.controlplane.controllers.provisioner import LocalPathProvisioner
 from kboot.controlplane.controllers.replicaset import ReplicaSetController
 from kboot.controlplane.controllers.rootca import RootCaPublisher
 from kboot.controlplane.controllers.statefulset import StatefulSetController
@@ -47,7 +48,8 @@ CONTROLLERS: dict[str, type[Controller]] = {
         NodeIpamController, StatefulSetController, DaemonSetController, JobController,
         VolumeBinder, CsrApprover, CsrSigner, TokenCleaner, DisruptionController,
         PvcProtectionController, PvProtectionController, RootCaPublisher, HpaController,
-        CronJobController)
+        CronJobController,
+        LocalPathProvisioner)
 }
 
 

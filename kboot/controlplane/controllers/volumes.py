@@ -4,11 +4,13 @@
   same ``storageClassName``, every requested access mode and enough capacity (a PV whose
   ``claimRef`` names the claim is taken first): the PV gets ``claimRef`` and phase Bound, the
   claim ``volumeName`` and phase Bound with the PV's capacity and modes.
-- Claims of class ``local-path`` are left alone: the kubelet's local-path provisioner creates
-  and binds their PVs when the first pod using one starts (whoever provisions binds).
+- A claim of a ``WaitForFirstConsumer`` class binds only to a PV made for it (``claimRef``
+  naming it: the provisioner's, see :mod:`.provisioner`), never to any fitting one, so its
+  data lands on the node the scheduler chose. Claims wait with an event saying why: for their
+  first consumer, or for a StorageClass that does not exist (named in the event).
 - A PV whose claim is gone becomes Released (it is never deleted here: reclaiming data is the
   provisioner's business); an unclaimed PV is marked Available; a PV whose claim names it
-  (``spec.volumeName``, e.g. bound by the local-path provisioner) is marked Bound.
+  (``spec.volumeName``) is marked Bound.
 Keys are ``claim|<ns>/<name>`` and ``volume|<name>``.
 """
 
@@ -19,13 +21,13 @@ from typing import Any
 
 from kboot.controlplane.api.quantities import parse_quantity
 from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.api.storageclasses import WAIT, binding_mode, claim_class
 from kboot.controlplane.client.controller import DONE, Result
 from kboot.controlplane.client.informer import Handlers
 from kboot.controlplane.client.meta import is_deleting, key_of, split_key
 from kboot.controlplane.controllers.base import Controller, ControllerContext
 
 log = logging.getLogger(__name__)
-LOCAL_PATH = "local-path"
 
 
 def storage_bytes(value: Any) -> int:
@@ -70,6 +72,7 @@ class VolumeBinder(Controller):
         super().__init__(ctx)
         self.claims = self.informer("persistentvolumeclaims")
         self.volumes = self.informer("persistentvolumes")
+        self.classes = self.informer("storageclasses")
         claim = Handlers(on_add=self._claim, on_update=lambda _o, c: self._claim(c),
                          on_delete=self._claim_gone)
         self.claims.add_handlers(claim)
@@ -105,10 +108,9 @@ class VolumeBinder(Controller):
         claim = self.claims.get(key)
         if claim is None or is_deleting(claim) or (claim.get("spec") or {}).get("volumeName"):
             return
-        if (claim.get("spec") or {}).get("storageClassName") == LOCAL_PATH:
-            return  # the kubelet's local-path provisioner binds these
         pv = best_volume(claim, self.volumes.objects())
-        if pv is None:
+        if pv is None or (not (pv.get("spec") or {}).get("claimRef") and self._waits(claim)):
+            self._explain(claim)
             return
         md, ns = claim["metadata"], split_key(key)[0]
         ref = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": ns,
@@ -126,6 +128,21 @@ class VolumeBinder(Controller):
                                            "capacity": pv["spec"].get("capacity")}})
         log.info("bound claim %s to volume %s", key, pv_name)
 
+    def _waits(self, claim: Obj) -> bool:
+        """A WaitForFirstConsumer claim binds only to the volume provisioned for it."""
+        sc = self.classes.get(claim_class(claim)) if claim_class(claim) else None
+        return sc is not None and binding_mode(sc) == WAIT
+
+    def _explain(self, claim: Obj) -> None:
+        """Upstream's events on a claim that stays Pending."""
+        name = claim_class(claim)
+        if name and self.classes.get(name) is None:
+            self.ctx.recorder.event(claim, "Warning", "ProvisioningFailed",
+                                    f'storageclass.storage.k8s.io "{name}" not found')
+        elif self._waits(claim):
+            self.ctx.recorder.event(claim, "Normal", "WaitForFirstConsumer",
+                                    "waiting for first consumer to be created before binding")
+
     async def _sync_volume(self, name: str) -> None:
         pv = self.volumes.get(name)
         if pv is None or is_deleting(pv):
@@ -140,7 +157,7 @@ class VolumeBinder(Controller):
             if gone or claim is None:
                 want = "Released" if phase == "Bound" else (phase or "Available")
             elif (claim.get("spec") or {}).get("volumeName") == name:
-                want = "Bound"  # e.g. bound by the kubelet's local-path provisioner
+                want = "Bound"
             else:
                 want = phase or "Available"
         if want != phase:

@@ -1,6 +1,7 @@
 """``Kubelet``: binds the API (informers, status patches, events) to per-pod workers.
 
-Informers watch this node's pods (``spec.nodeName=<node>``) and the Nodes. ConfigMaps and
+Informers watch this node's pods (``spec.nodeName=<node>``), the Nodes, and PersistentVolumes
+(to remove deleted local-path volumes' data, :mod:`.localpath`). ConfigMaps and
 Secrets are read by name (the Node authorizer allows a kubelet nothing else) before every sync
 of a pod that references them, so changes reach env of new containers and volume files within
 one resync period. Handlers only wake pod tasks; each pod has exactly one task running its
@@ -34,6 +35,7 @@ from kboot.controlplane.kubelet import network, podspec, resourcemetrics
 from kboot.controlplane.kubelet.cgroups import remove_cgroup
 from kboot.controlplane.kubelet.claims import resolve_claims
 from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
+from kboot.controlplane.kubelet.localpath import LocalPathCleaner
 from kboot.controlplane.kubelet.node import NodeAgent, NodeConfig
 from kboot.controlplane.kubelet.server import ContainerRef
 from kboot.controlplane.kubelet.sync import PodWorker, WorkerSettings
@@ -85,6 +87,8 @@ class Kubelet:
         self._objects: dict[tuple[str, str, str], Obj | None] = {}  # (plural, ns, name)
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (token, expiry)
         self.nodes = self.informers.get("nodes")
+        self.cleaner = LocalPathCleaner(client, self.informers.get("persistentvolumes"),
+                                        node=name, base=config.local_path_dir)
         self.recorder = EventRecorder(client, "kubelet", host=name, clock=clock)
         self.volumes = VolumeManager(config.node.root_dir)
         self.node_agent = NodeAgent(client, runtime, config.node, clock=clock)
@@ -312,8 +316,7 @@ class Kubelet:
         try:
             await self._prefetch(pod)
             await self._prefetch_tokens(pod)
-            claims = await resolve_claims(self.client, pod, node=self.config.node.name,
-                                          base=self.config.local_path_dir)
+            claims = await resolve_claims(self.client, pod)
             status = await worker.sync(pod, self, claims=claims)
         except ApiError as exc:
             log.warning("pod %s: %s", pod["metadata"]["name"], exc)

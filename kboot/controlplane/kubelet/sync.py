@@ -29,7 +29,7 @@ from kboot.controlplane.kubelet.cri.types import (
 )
 from kboot.controlplane.kubelet.records import Record
 from kboot.controlplane.kubelet.status import ContainerView, container_status, pod_status
-from kboot.controlplane.kubelet.volumes import VolumeManager, container_mounts
+from kboot.controlplane.kubelet.volumes import VolumeManager, VolumeNotReady, container_mounts
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[Obj, str, str, str], None]  # (pod, type, reason, message)
@@ -95,6 +95,9 @@ class PodWorker:
                 return self.status(pod)
             try:
                 paths = self.volumes.setup(pod, lookup, claims=claims, pod_ip=self.pod_ip)
+            except VolumeNotReady as exc:
+                self._wait_all(spec, "ContainerCreating", str(exc))
+                return self.status(pod)
             except (podspec.ContainerConfigError, OSError) as exc:
                 self._wait_all(spec, "CreateContainerConfigError", str(exc))
                 return self.status(pod)

@@ -5,7 +5,7 @@ it survives container restarts and goes with the pod); configMap and secret volu
 directories of files rewritten atomically (write + rename) whenever :meth:`setup` runs again,
 which the kubelet does on every sync, so updates to the object reach running containers
 through the bind mount; hostPath and persistentVolumeClaim volumes point at node paths (a
-claim's path is resolved by the kubelet from its bound PV — see ``local_path``).
+claim's path is resolved by the kubelet from its bound PV — see :mod:`.claims`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.errors import ControlPlaneError
 from kboot.controlplane.kubelet import projection
 from kboot.controlplane.kubelet.cri.types import Mount
 from kboot.controlplane.kubelet.podspec import ContainerConfigError, Lookup
@@ -39,6 +40,11 @@ def _files(pod: Obj, kind: str, src: Obj, lookup: Lookup, pod_ip: str) -> projec
     if kind == "downwardAPI":
         return projection.downward_files(pod, src, pod_ip, mode)
     return projection.projected_files(pod, src, lookup, pod_ip)
+
+
+class VolumeNotReady(ControlPlaneError):
+    """A volume cannot be set up yet (an unbound claim): the pod waits in
+    ``ContainerCreating``, as upstream's volume manager does, never a config error."""
 
 
 class VolumeManager:
@@ -75,7 +81,8 @@ class VolumeManager:
             elif "persistentVolumeClaim" in vol:
                 claim = vol["persistentVolumeClaim"]["claimName"]
                 if not claims or claim not in claims:
-                    raise ContainerConfigError(f"persistentVolumeClaim {claim} is not bound yet")
+                    raise VolumeNotReady(f"waiting for persistentVolumeClaim {claim} to be "
+                                         "bound")
                 path = Path(claims[claim])
                 path.mkdir(parents=True, exist_ok=True)
             else:
@@ -102,8 +109,3 @@ def container_mounts(container: Obj, paths: Mapping[str, str]) -> tuple[Mount, .
         out.append(Mount(container_path=vm["mountPath"], host_path=host,
                          readonly=bool(vm.get("readOnly"))))
     return tuple(out)
-
-
-def local_path_dir(base: str, namespace: str, claim: str, uid: str) -> str:
-    """Where the local-path provisioner keeps a claim's data on its node."""
-    return os.path.join(base, f"pvc-{uid}_{namespace}_{claim}")

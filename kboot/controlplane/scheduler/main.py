@@ -10,7 +10,7 @@ import logging
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.component import add_common_flags, run_component
 from kboot.controlplane.client.informer import Informers
-from kboot.controlplane.scheduler.scheduler import Scheduler
+from kboot.controlplane.scheduler.scheduler import Scheduler, StorageInformers
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,13 @@ def parser() -> argparse.ArgumentParser:
 async def run_scheduler(client: ApiClient, *, percentage: int = 0,
                         bind_concurrency: int = 64) -> None:
     informers = Informers(client)
+    storage = StorageInformers(claims=informers.get("persistentvolumeclaims"),
+                               volumes=informers.get("persistentvolumes"),
+                               classes=informers.get("storageclasses"))
     scheduler = Scheduler(client, pods=informers.get("pods"), nodes=informers.get("nodes"),
                           pdbs=informers.get("poddisruptionbudgets"),
                           percentage_of_nodes_to_score=percentage,
-                          bind_concurrency=bind_concurrency)
+                          bind_concurrency=bind_concurrency, storage=storage)
     informers.start()
     try:
         await informers.wait_synced()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kboot.controlplane.api.shapes import Obj
+from kboot.controlplane.api.storageclasses import SELECTED_NODE
 from kboot.controlplane.client.api import ApiClient
 from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.errors import ApiError, Conflict, NotFound
@@ -38,6 +39,7 @@ from kboot.controlplane.scheduler.framework import (
 )
 from kboot.controlplane.scheduler.plugins import filters, scores, spread
 from kboot.controlplane.scheduler.preemption import Candidate, Preemptor
+from kboot.controlplane.scheduler.plugins.volumes import VolumeBinding, VolumeCatalog
 from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
 
 log = logging.getLogger(__name__)
@@ -52,15 +54,17 @@ class Profile:
     scores: Sequence[ScorePlugin]
 
 
-def default_profile() -> Profile:
+def default_profile(volumes: VolumeBinding | None = None) -> Profile:
+    """The plugins in upstream's order; ``volumes`` when the scheduler watches claims."""
     anti, name, affinity, ports = (filters.InterPodAntiAffinity(), filters.NodeName(),
                                    filters.NodeAffinity(), filters.NodePorts())
     pod_affinity, topology = filters.InterPodAffinity(), spread.PodTopologySpread()
+    extra = (volumes,) if volumes is not None else ()
     return Profile(
-        pre_filters=(anti, pod_affinity, name, affinity, ports, topology),
+        pre_filters=(anti, pod_affinity, name, affinity, ports, topology, *extra),
         filters=(filters.NodeUnschedulable(), name, affinity, filters.TaintToleration(),
                  filters.NodeReady(), filters.NodeResourcesFit(), ports, anti, pod_affinity,
-                 topology),
+                 topology, *extra),
         scores=(scores.LeastAllocated(), scores.SelectorSpread(),
                 scores.PreferredNodeAffinity(), scores.PreferredPodAffinity(),
                 spread.PodTopologySpreadScore()))
@@ -145,15 +149,26 @@ class Algorithm:
         return random.choice(best)
 
 
+@dataclass(frozen=True)
+class StorageInformers:
+    """What the VolumeBinding filter reads: claims, volumes and storage classes."""
+
+    claims: Informer
+    volumes: Informer
+    classes: Informer
+
+
 class Scheduler:
     """Wires informers, the queue, the algorithm and binding together."""
 
     def __init__(self, client: ApiClient, *, pods: Informer, nodes: Informer,
                  pdbs: Informer | None = None, bind_concurrency: int = 64,
-                 percentage_of_nodes_to_score: int = 0, clock: Clock = REAL_CLOCK) -> None:
+                 percentage_of_nodes_to_score: int = 0, clock: Clock = REAL_CLOCK,
+                 storage: StorageInformers | None = None) -> None:
         self.client = client
         self.snapshot = Snapshot()
-        self.algorithm = Algorithm(self.snapshot,
+        self.volumes = VolumeBinding(VolumeCatalog()) if storage is not None else None
+        self.algorithm = Algorithm(self.snapshot, default_profile(self.volumes),
                                    percentage_of_nodes_to_score=percentage_of_nodes_to_score)
         profile = self.algorithm.profile
         self.preemptor = Preemptor(self.snapshot, profile.filters, profile.pre_filters)
@@ -169,6 +184,24 @@ class Scheduler:
                                     on_delete=self._node_gone))
         pods.add_handlers(Handlers(on_add=self._pod, on_update=lambda _o, p: self._pod(p),
                                    on_delete=self._pod_gone))
+        if storage is not None and self.volumes is not None:
+            catalog = self.volumes.catalog
+            for informer, table in ((storage.claims, catalog.claims),
+                                    (storage.volumes, catalog.volumes),
+                                    (storage.classes, catalog.classes)):
+                informer.add_handlers(self._storage_handlers(table))
+
+    def _storage_handlers(self, table: dict[str, Obj]) -> Handlers:
+        """Keep one table of the volume catalog; any change may let pending pods fit."""
+        def put(obj: Obj) -> None:
+            table[key_of(obj)] = obj
+            self._retry_pending()
+
+        def drop(obj: Obj) -> None:
+            table.pop(key_of(obj), None)
+            self._retry_pending()
+
+        return Handlers(on_add=put, on_update=lambda _o, obj: put(obj), on_delete=drop)
 
     # -- cache maintenance (informer handlers) ----------------------------------------------
 
@@ -243,6 +276,8 @@ class Scheduler:
             self._try_preemption(pod)
             self.queue.add_rate_limited(key)
             return
+        if self.volumes is not None and self._awaits_volumes(key, pod, decision.node):
+            return
         self.queue.forget(key)
         self.pending.pop(key, None)
         self.assumed[key] = decision.node
@@ -290,6 +325,33 @@ class Scheduler:
         with contextlib.suppress(NotFound):
             await self.client.patch_status("pods", md["name"], namespace=md["namespace"],
                                            patch={"status": {"nominatedNodeName": node}})
+
+    def _awaits_volumes(self, key: str, pod: Obj, node: str) -> bool:
+        """Unbound WaitForFirstConsumer claims: name ``node`` on them and keep the pod pending
+        until they are bound (claim and volume events retry it; the backoff is a fallback)."""
+        assert self.volumes is not None
+        annotate, unbound = self.volumes.to_provision(pod, node)
+        if not unbound:
+            return False
+        if annotate:
+            task = asyncio.create_task(self._select_node(pod, annotate, node))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self.queue.add_rate_limited(key)
+        return True
+
+    async def _select_node(self, pod: Obj, claims: list[str], node: str) -> None:
+        ns = pod["metadata"]["namespace"]
+        for name in claims:
+            try:
+                await self.client.patch("persistentvolumeclaims", name, namespace=ns,
+                                        patch={"metadata": {"annotations": {
+                                            SELECTED_NODE: node}}})
+            except (ApiError, OSError, TimeoutError) as exc:
+                log.warning("claim %s/%s: selecting node %s: %s", ns, name, node, exc)
+                return
+        self.recorder.event(pod, "Normal", "WaitingForVolumes",
+                            f"provisioning {', '.join(claims)} on node {node}")
 
     async def _bind(self, pod: Obj, node: str) -> None:
         md = pod["metadata"]

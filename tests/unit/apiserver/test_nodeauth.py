@@ -1,4 +1,5 @@
-"""The Node authorizer: a kubelet may read and bind only the claims its own pods use."""
+"""The Node authorizer: a kubelet may read only the claims its own pods use, and write only the
+PersistentVolumes pinned to it (the local-path data finalizer)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kboot.controlplane.apiserver.authz import Attributes
 from kboot.controlplane.apiserver.nodeauth import NodeAuthorizer
 
 PODS = lookup("", "pods")
+PVS = lookup("", "persistentvolumes")
 
 
 @dataclass
@@ -21,13 +23,15 @@ class _Cache:
 
 
 class _Caches:
-    def __init__(self, pods: list[dict[str, Any]]) -> None:
-        assert PODS is not None
+    def __init__(self, pods: list[dict[str, Any]], volumes: tuple[dict[str, Any], ...] = ()
+                 ) -> None:
+        assert PODS is not None and PVS is not None
         self.cache = _Cache({PODS.key(p["metadata"]["namespace"], p["metadata"]["name"]): p
                              for p in pods})
+        self.volumes = _Cache({PVS.key(None, v["metadata"]["name"]): v for v in volumes})
 
-    def peek(self, _kind: object) -> _Cache:
-        return self.cache
+    def peek(self, kind: object) -> _Cache:
+        return self.volumes if kind is PVS else self.cache
 
 
 def _pod(name: str, node: str, claim: str) -> dict[str, Any]:
@@ -43,18 +47,45 @@ NODE_A = UserInfo("system:node:a", ("system:nodes",))
     ("verb", "claim", "subresource", "allowed"),
     [
         ("get", "data-a", "", True),
-        ("patch", "data-a", "", True),  # local-path binding: spec.volumeName
-        ("patch", "data-a", "status", True),  # and status.phase
+        ("patch", "data-a", "", False),  # binding is the controller-manager's
+        ("patch", "data-a", "status", False),
         ("delete", "data-a", "", False),
         ("get", "data-b", "", False),  # claim of a pod on another node
         ("patch", "data-b", "", False),
         ("list", "", "", False),
     ],
 )
-def test_node_may_bind_only_claims_of_its_pods(
+def test_node_may_read_only_claims_of_its_pods(
         verb: str, claim: str, subresource: str, allowed: bool) -> None:
     authorizer = NodeAuthorizer(_Caches([_pod("p1", "a", "data-a"),  # type: ignore[arg-type]
                                          _pod("p2", "b", "data-b")]))
     attrs = Attributes(verb=verb, resource="persistentvolumeclaims", subresource=subresource,
                        namespace="ns", name=claim)
+    assert authorizer.decide(NODE_A, attrs) is allowed
+
+
+def _pv(name: str, node: str) -> dict[str, Any]:
+    term = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In",
+                                  "values": [node]}]}
+    return {"metadata": {"name": name},
+            "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": [term]}}}}
+
+
+@pytest.mark.parametrize(
+    ("verb", "volume", "allowed"),
+    [
+        ("patch", "pv-a", True),  # dropping the local-path data finalizer
+        ("update", "pv-a", True),
+        ("patch", "pv-b", False),  # pinned to another node
+        ("patch", "pv-none", False),  # not in the cache
+        ("delete", "pv-a", False),
+        ("create", "", False),  # provisioning is the controller-manager's
+        ("get", "pv-b", None),  # reads: RBAC's system:node role
+    ],
+)
+def test_node_may_write_only_volumes_pinned_to_it(verb: str, volume: str,
+                                                  allowed: bool | None) -> None:
+    caches = _Caches([], (_pv("pv-a", "a"), _pv("pv-b", "b")))
+    authorizer = NodeAuthorizer(caches)  # type: ignore[arg-type]
+    attrs = Attributes(verb=verb, resource="persistentvolumes", name=volume)
     assert authorizer.decide(NODE_A, attrs) is allowed

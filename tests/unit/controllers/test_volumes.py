@@ -1,4 +1,4 @@
-"""The PersistentVolume binder: matching table, binding, local-path left alone, release."""
+"""The PersistentVolume binder: matching table, binding, WaitForFirstConsumer claims, release."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_best_volume_prefers_pre_bound_then_smallest() -> None:
     assert best_volume(claim(), vols)["metadata"]["name"] == "mine"  # type: ignore[index]
 
 
-def test_binds_claims_skips_local_path_and_releases() -> None:
+def test_binds_claims_by_class_and_releases() -> None:
     async def body(h: Harness) -> None:
         await h.reconcile("claim|ns/data")
         await h.reconcile("claim|ns/local")

@@ -27,29 +27,28 @@ def test_qos_classes() -> None:
     assert status.qos_class(spec({"limits": {"cpu": "1", "memory": "1Gi"}})) == "Guaranteed"
 
 
-def test_local_path_provisions_and_binds(tmp_path: Path) -> None:
+def test_claims_resolve_to_bound_volumes_only(tmp_path: Path) -> None:
+    """The kubelet never provisions: an unbound claim resolves to nothing (the pod waits)."""
     client = FakeClient()
 
-    async def go() -> tuple[dict, dict, dict[str, str]]:  # type: ignore[type-arg]
-        await client.create("persistentvolumeclaims", {
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "data", "namespace": "default"},
-            "spec": {"storageClassName": "local-path", "accessModes": ["ReadWriteOnce"],
-                     "resources": {"requests": {"storage": "2Gi"}}}})
+    async def go() -> dict[str, str]:
+        for name, volume in (("bound", "pv1"), ("unbound", "")):
+            spec = {"storageClassName": "local-path", "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "2Gi"}}}
+            if volume:
+                spec["volumeName"] = volume
+            await client.create("persistentvolumeclaims", {
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+        await client.create("persistentvolumes", {
+            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv1"},
+            "spec": {"capacity": {"storage": "2Gi"},
+                     "hostPath": {"path": str(tmp_path / "pv1")}}})
         pod = {"metadata": {"name": "p", "namespace": "default"}, "spec": {"volumes": [
-            {"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]}}
-        paths = await claims.resolve_claims(client, pod, node="n1", base=str(tmp_path))
-        again = await claims.resolve_claims(client, pod, node="n1", base=str(tmp_path))
-        assert again == paths
-        pvc = await client.get("persistentvolumeclaims", "data", namespace="default")
-        pv = await client.get("persistentvolumes", pvc["spec"]["volumeName"])
-        return pvc, pv, paths
+            {"name": "a", "persistentVolumeClaim": {"claimName": "bound"}},
+            {"name": "b", "persistentVolumeClaim": {"claimName": "unbound"}},
+            {"name": "c", "persistentVolumeClaim": {"claimName": "missing"}}]}}
+        return await claims.resolve_claims(client, pod)
 
-    pvc, pv, paths = asyncio.run(go())
-    assert pvc["status"]["phase"] == "Bound"
-    assert pv["spec"]["capacity"] == {"storage": "2Gi"}
-    term = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]
-    assert term["matchExpressions"][0]["values"] == ["n1"]
-    assert paths["data"] == pv["spec"]["hostPath"]["path"]
-    assert paths["data"].startswith(str(tmp_path))
-    assert len(client.all("persistentvolumes")) == 1
+    assert asyncio.run(go()) == {"bound": str(tmp_path / "pv1")}
+    assert not client.all("persistentvolumes")[0]["spec"].get("claimRef")

@@ -1,0 +1,50 @@
+"""Upstream's DefaultStorageClass and PersistentVolumeClaimResize admission plugins.
+
+- A claim created without ``spec.storageClassName`` gets the default class (the newest
+  ``is-default-class`` one) when there is one; an explicit ``""`` stays ``""`` (it asks for
+  a pre-created volume only), as upstream.
+- A claim update that changes ``resources.requests.storage`` is refused (403, upstream's
+  wording) unless the claim is bound, its class allows expansion and it does not shrink.
+
+Kept out of the generic write path: :mod:`.crud` calls the two hooks with one line each.
+"""
+
+from __future__ import annotations
+
+from kboot.controlplane.api.registry import ResourceKind, lookup
+from kboot.controlplane.api.storageclasses import claim_class, default_class, resize_error
+from kboot.controlplane.apiserver.errors import JsonObj, forbidden
+from kboot.controlplane.apiserver.state import ServerState
+
+CLASSES = lookup("storage.k8s.io", "storageclasses")
+assert CLASSES is not None
+
+
+def _is_claim(kind: ResourceKind) -> bool:
+    return kind.group == "" and kind.plural == "persistentvolumeclaims"
+
+
+async def default_class_on_create(state: ServerState, kind: ResourceKind, obj: JsonObj) -> None:
+    """DefaultStorageClass: fill ``spec.storageClassName`` of a new claim."""
+    spec = obj.get("spec")
+    if not _is_claim(kind) or not isinstance(spec, dict) or ("storageClassName" in spec \
+            and spec["storageClassName"] is not None):
+        return
+    assert CLASSES is not None
+    cache = await state.caches.get(CLASSES)
+    name = default_class(cache.objects.values())
+    if name is not None:
+        spec["storageClassName"] = name
+
+
+def check_resize(state: ServerState, kind: ResourceKind, new: JsonObj, old: JsonObj) -> None:
+    """PersistentVolumeClaimResize: refuse what the claim's class cannot do."""
+    if not _is_claim(kind):
+        return
+    assert CLASSES is not None
+    sc = state.caches.peek(CLASSES).objects.get(CLASSES.key(None, claim_class(old)))
+    problem = resize_error(new, old, sc)
+    if problem is not None:
+        name = (old.get("metadata") or {}).get("name", "")
+        raise forbidden("persistentvolumeclaims", "", name,
+                        f'persistentvolumeclaims "{name}" is forbidden: {problem}')
