@@ -3,7 +3,9 @@ credentials (server-side apply, field manager ``kboot``; re-applying is a no-op)
 
 - ``kube-system/kube-dns``: a Service on the cluster DNS address whose Endpoints are every
   node's kboot-dns (on the node address), so pods reach DNS through kboot-proxy;
-- the RBAC objects of optional components (``templates/ingress/kboot-ingress-rbac.yaml``).
+- the RBAC objects of optional components (``templates/ingress/kboot-ingress-rbac.yaml``);
+- the default StorageClass ``local-path`` (``WaitForFirstConsumer``, provisioner
+  ``kboot.io/local-path``: data under ``/var/lib/kboot/local-path`` on the pod's node).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import yaml
 
 from kboot.cluster.resources import templates_dir
 from kboot.cluster.topology import Topology
+from kboot.controlplane.api.storageclasses import local_path_class
 from kboot.controlplane.client.sync import SyncClient
 
 DNS_PORTS = ({"name": "dns", "port": 53, "protocol": "UDP"},
@@ -44,7 +47,7 @@ def manifest_objects(path: Path) -> list[dict[str, Any]]:
 
 
 def addon_objects(topo: Topology) -> list[dict[str, Any]]:
-    objects = dns_objects(topo)
+    objects = [*dns_objects(topo), local_path_class()]
     if topo.ingress_nodes:
         objects += manifest_objects(templates_dir() / "ingress" / "kboot-ingress-rbac.yaml")
     return objects

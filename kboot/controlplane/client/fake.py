@@ -254,9 +254,8 @@ class FakeClient(ApiClient):
             return copy.deepcopy(old)
         new["metadata"]["finalizers"] = fins
         new["metadata"]["deletionTimestamp"] = meta.now(self.clock)
-        old_md = old["metadata"]
-        old_md["deletionTimestamp"] = new["metadata"]["deletionTimestamp"]
-        return self._store_update(kind, new, {**old, "metadata": {**old_md}})
+        # compared with the stored object as it was, so watchers see the deletion mark
+        return self._store_update(kind, new, {**old, "metadata": {**old["metadata"]}})
 
     def _graceful(self, kind: ResourceKind, obj: Obj, opts: DeleteOptions) -> bool:
         return (self.graceful_pod_deletion and kind.plural == "pods"

@@ -55,6 +55,11 @@ class LocalPathCleaner:
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _t: self._busy.discard(name))
 
+    async def settle(self) -> None:
+        """Wait for the removals under way (tests; shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def _owner_of(self, pv: Obj) -> str | None:
         return to_clean(pv, node=self.node, base=self.base)
 
