@@ -149,17 +149,19 @@ class VolumeBinder(Controller):
             return
         ref = (pv.get("spec") or {}).get("claimRef")
         phase = (pv.get("status") or {}).get("phase")
+        unclaimed = "Available" if phase in (None, "", "Pending") else phase
         if not ref:
             want = "Available"
         else:
             claim = self.claims.get(f"{ref.get('namespace')}/{ref.get('name')}")
             gone = claim is None or (ref.get("uid") and claim["metadata"]["uid"] != ref["uid"])
             if gone or claim is None:
-                want = "Released" if phase == "Bound" else (phase or "Available")
+                # a claimRef with a uid names one claim, which is gone: released
+                want = "Released" if phase == "Bound" or ref.get("uid") else unclaimed
             elif (claim.get("spec") or {}).get("volumeName") == name:
                 want = "Bound"
-            else:
-                want = phase or "Available"
+            else:  # pre-bound (e.g. provisioned for the claim), waiting to be bound
+                want = unclaimed
         if want != phase:
             await self.client.patch_status("persistentvolumes", name,
                                            {"status": {"phase": want}})

@@ -25,8 +25,19 @@ def server() -> Iterator[ApiServer]:
         yield srv
 
 
-def claim(name: str, finalizers: str = "[]") -> str:
+def claim(name: str, namespace: str, finalizers: str = "[]") -> str:
+    """A claim and a volume made for it (a pod with an unbound claim is never scheduled)."""
     return f"""apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: pv-{namespace}-{name}}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  hostPath: {{path: /tmp/pv-{namespace}-{name}}}
+  claimRef: {{namespace: {namespace}, name: {name}}}
+---
+apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {{name: {name}, finalizers: {finalizers}}}
 spec:
@@ -58,7 +69,8 @@ def test_a_namespace_holding_a_protected_claim_is_deleted_completely(
         cp: ControlPlane, client: SyncClient) -> None:
     cp.kubectl("create", "namespace", "claims")
     # the finalizer a real cluster's admission puts on every claim: nothing used to remove it
-    cp.kubectl("apply", "-n", "claims", "-f", "-", input=claim("data", f"[{PVC_PROTECTION}]"))
+    cp.kubectl("apply", "-n", "claims", "-f", "-",
+               input=claim("data", "claims", f"[{PVC_PROTECTION}]"))
     cp.kubectl("apply", "-n", "claims", "-f", "-", input=pod_using("user", "data"))
     wait_for("pod running", lambda: running_pods(client, "claims", "app=user"), cp=cp)
     cp.kubectl("delete", "namespace", "claims", "--wait=false")
@@ -69,7 +81,7 @@ def test_a_claim_in_use_is_kept_until_its_pod_is_gone(
         cp: ControlPlane, client: SyncClient) -> None:
     ns = "inuse"
     cp.kubectl("create", "namespace", ns)
-    cp.kubectl("apply", "-n", ns, "-f", "-", input=claim("db"))
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=claim("db", ns))
     wait_for("finalizer added", lambda: PVC_PROTECTION in (client.get(
         "persistentvolumeclaims", "db", namespace=ns)["metadata"].get("finalizers") or []),
         cp=cp)
@@ -77,7 +89,7 @@ def test_a_claim_in_use_is_kept_until_its_pod_is_gone(
     wait_for("pod running", lambda: running_pods(client, ns, "app=db"), cp=cp)
     cp.kubectl("delete", "pvc", "db", "-n", ns, "--wait=false")
     # a claim deleted after this one, unused, goes: the controller has had its turn
-    cp.kubectl("apply", "-n", ns, "-f", "-", input=claim("probe"))
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=claim("probe", ns))
     wait_for("probe protected", lambda: PVC_PROTECTION in (client.get(
         "persistentvolumeclaims", "probe", namespace=ns)["metadata"].get("finalizers") or []),
         cp=cp)

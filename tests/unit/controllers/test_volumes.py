@@ -81,3 +81,28 @@ def test_a_volume_bound_by_the_local_path_provisioner_is_marked_bound() -> None:
     run(VolumeBinder, [("persistentvolumeclaims", local),
                        ("persistentvolumes", volume("pvc-uid-local", cls="local-path",
                                                     ref=ref))], body)
+
+
+def test_a_pre_bound_volume_becomes_available_then_bound() -> None:
+    """A volume made for a claim (``claimRef``, phase Pending from defaulting) must become
+    Available so the binder takes it; a pre-bound volume whose claim uid is gone is Released."""
+    made = volume("made", ref={"namespace": "ns", "name": "data"})
+    made["status"] = {"phase": "Pending"}
+    orphan = volume("orphan", ref={"namespace": "ns", "name": "never", "uid": "u-x"})
+    orphan["status"] = {"phase": "Pending"}
+
+    async def body(h: Harness) -> None:
+        await h.reconcile("volume|made")
+        await h.reconcile("volume|orphan")
+        phases = {v["metadata"]["name"]: v["status"]["phase"]
+                  for v in h.fake.all("persistentvolumes")}
+        assert phases == {"made": "Available", "orphan": "Released"}
+        await h.reconcile("claim|ns/data")
+        await h.reconcile("volume|made")
+        assert h.fake.all("persistentvolumeclaims", "ns")[0]["spec"]["volumeName"] == "made"
+        made_now = next(v for v in h.fake.all("persistentvolumes")
+                        if v["metadata"]["name"] == "made")
+        assert made_now["status"]["phase"] == "Bound"
+
+    run(VolumeBinder, [("persistentvolumeclaims", claim()), ("persistentvolumes", made),
+                       ("persistentvolumes", orphan)], body)
