@@ -168,6 +168,7 @@ class Scheduler:
         self.client = client
         self.snapshot = Snapshot()
         self.volumes = VolumeBinding(VolumeCatalog()) if storage is not None else None
+        self.volume_node: dict[str, str] = {}  # pod key -> node named on its claims
         self.algorithm = Algorithm(self.snapshot, default_profile(self.volumes),
                                    percentage_of_nodes_to_score=percentage_of_nodes_to_score)
         profile = self.algorithm.profile
@@ -224,6 +225,7 @@ class Scheduler:
         if node:
             self.pending.pop(key, None)
             self.assumed.pop(key, None)
+            self.volume_node.pop(key, None)
             if self.snapshot.pod_node.get(key) == node and phase not in ("Succeeded", "Failed"):
                 self.snapshot.refresh(pod)  # already counted there: requests do not change
                 return
@@ -240,6 +242,7 @@ class Scheduler:
 
     def _pod_gone(self, pod: Obj) -> None:
         key = key_of(pod)
+        self.volume_node.pop(key, None)
         self.pending.pop(key, None)
         self.assumed.pop(key, None)
         if key in self.snapshot.pod_node:
@@ -330,9 +333,14 @@ class Scheduler:
         """Unbound WaitForFirstConsumer claims: name ``node`` on them and keep the pod pending
         until they are bound (claim and volume events retry it; the backoff is a fallback)."""
         assert self.volumes is not None
+        chosen = self.volume_node.get(key)
+        if chosen in self.snapshot.nodes:  # an earlier attempt's choice stands (in flight)
+            node = str(chosen)
         annotate, unbound = self.volumes.to_provision(pod, node)
         if not unbound:
+            self.volume_node.pop(key, None)
             return False
+        self.volume_node[key] = node
         if annotate:
             task = asyncio.create_task(self._select_node(pod, annotate, node))
             self._tasks.add(task)
