@@ -201,9 +201,10 @@ spec:
 
 def test_local_path_volume_outlives_its_pod(
         kboot: Kboot, small: Lab, tmp_path: Path) -> None:
-    """A StatefulSet's claim is provisioned on the node by the kubelet (a PV with node
-    affinity, a directory under /var/lib/kboot/local-path), bound, and its data is still there
-    for the pod that replaces a deleted one."""
+    """A StatefulSet's claim is provisioned on the pod's node by the controller-manager's
+    local-path provisioner (a PV with node affinity, a directory under
+    /var/lib/kboot/local-path), bound, and its data is still there for the pod that replaces a
+    deleted one."""
     manifest = tmp_path / "stateful.yaml"
     manifest.write_text(STATEFUL)
     kubectl = partial(kboot.kubectl, small.name)

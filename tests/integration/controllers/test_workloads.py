@@ -105,7 +105,17 @@ def test_deployment_runs_spreads_rolls_undoes_scales_and_cascades(
              and not client.list("replicasets", namespace=ns), cp=cp)
 
 
-STATEFULSET = """apiVersion: apps/v1
+# the default class ``kboot up`` installs: claims without a class get it (a pod whose claim
+# cannot be bound is never scheduled)
+STATEFULSET = """apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local-path
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: kboot.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: web}
 spec:
