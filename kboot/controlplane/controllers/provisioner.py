@@ -44,7 +44,7 @@ from kboot.controlplane.api.storageclasses import (
 )
 from kboot.controlplane.api.tolerations import first_untolerated
 from kboot.controlplane.client.controller import DONE, Result
-from kboot.controlplane.client.errors import AlreadyExists, Conflict, NotFound
+from kboot.controlplane.client.errors import AlreadyExists, NotFound
 from kboot.controlplane.client.informer import Handlers
 from kboot.controlplane.client.meta import is_deleting, key_of
 from kboot.controlplane.controllers.base import Controller, ControllerContext
@@ -218,8 +218,8 @@ class LocalPathProvisioner(Controller):
     async def _drop_finalizer(self, pv: Obj) -> None:
         meta = pv["metadata"]
         left = [f for f in meta.get("finalizers") or [] if f != DATA_FINALIZER]
-        try:
+        try:  # a Conflict goes to the queue, which retries on fresh state
             await self.client.patch("persistentvolumes", meta["name"], {"metadata": {
                 "finalizers": left, "resourceVersion": meta.get("resourceVersion")}})
-        except (NotFound, Conflict):
+        except NotFound:
             return

@@ -17,11 +17,12 @@ import shutil
 
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.api.storageclasses import DATA_FINALIZER, pinned_node, under_base
-from kboot.controlplane.client import ApiClient, ApiError, NotFound
+from kboot.controlplane.client import ApiClient, ApiError, Conflict, NotFound
 from kboot.controlplane.client.informer import Handlers, Informer
 from kboot.controlplane.kubelet.claims import pv_path
 
 log = logging.getLogger(__name__)
+_ATTEMPTS = 5
 
 
 def to_clean(pv: Obj, *, node: str, base: str) -> str | None:
@@ -67,15 +68,21 @@ class LocalPathCleaner:
         path = self._owner_of(pv)
         if path is None:
             return
-        meta = pv["metadata"]
+        name = str(pv["metadata"]["name"])
         try:
             await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
-            left = [f for f in meta.get("finalizers") or [] if f != DATA_FINALIZER]
-            await self.client.patch("persistentvolumes", meta["name"], {"metadata": {
-                "finalizers": left, "resourceVersion": meta.get("resourceVersion")}})
+            for _ in range(_ATTEMPTS):  # other finalizers may go meanwhile: re-read, retry
+                meta = pv["metadata"]
+                left = [f for f in meta.get("finalizers") or [] if f != DATA_FINALIZER]
+                try:
+                    await self.client.patch("persistentvolumes", name, {"metadata": {
+                        "finalizers": left, "resourceVersion": meta.get("resourceVersion")}})
+                    break
+                except Conflict:
+                    pv = await self.client.get("persistentvolumes", name)
         except NotFound:
             return
-        except (ApiError, OSError) as exc:  # a conflict: the next update event retries
-            log.warning("volume %s: removing %s: %s", meta["name"], path, exc)
+        except (ApiError, OSError) as exc:
+            log.warning("volume %s: removing %s: %s", name, path, exc)
             return
-        log.info("volume %s: removed its data %s", meta["name"], path)
+        log.info("volume %s: removed its data %s", name, path)
