@@ -192,6 +192,7 @@ async def update_with_allocation(state: ServerState, scope: Scope,
         previous[:] = [current]
         new = compute(current)
         storageadmission.check_resize(state, kind, new, current)
+        storageadmission.check_node_write(scope.user, kind, new, current)
         escalation.guard(state.authorizer, scope.user, kind, namespace=target.namespace,
                          url_name=target.name, new=new, old=current)
         return strategy.admit_update(state, new, current)

@@ -5,6 +5,9 @@
   a pre-created volume only), as upstream.
 - A claim update that changes ``resources.requests.storage`` is refused (403, upstream's
   wording) unless the claim is bound, its class allows expansion and it does not shrink.
+- A node's write of a PersistentVolume (the Node authorizer allows it only on volumes pinned to
+  that node) may only remove finalizers: what the kubelet's local-path cleanup needs, in the
+  spirit of upstream's NodeRestriction (a node cannot re-point a volume at another path).
 
 Kept out of the generic write path: :mod:`.crud` calls the two hooks with one line each.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.api.storageclasses import claim_class, default_class, resize_error
+from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.errors import JsonObj, forbidden
 from kboot.controlplane.apiserver.state import ServerState
 
@@ -35,6 +39,27 @@ async def default_class_on_create(state: ServerState, kind: ResourceKind, obj: J
     name = default_class(cache.objects.values())
     if name is not None:
         spec["storageClassName"] = name
+
+
+_SERVER_META = ("finalizers", "managedFields", "resourceVersion", "generation")
+
+
+def _without_finalizers(obj: JsonObj) -> JsonObj:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_META}
+    return {**obj, "metadata": meta}
+
+
+def check_node_write(user: UserInfo, kind: ResourceKind, new: JsonObj, old: JsonObj) -> None:
+    """NodeRestriction for volumes: a node only removes finalizers of a PV."""
+    if user.node_name is None or kind.group != "" or kind.plural != "persistentvolumes":
+        return
+    before = set((old.get("metadata") or {}).get("finalizers") or [])
+    after = set((new.get("metadata") or {}).get("finalizers") or [])
+    if not after <= before or _without_finalizers(new) != _without_finalizers(old):
+        name = (old.get("metadata") or {}).get("name", "")
+        raise forbidden("persistentvolumes", "", name,
+                        f'persistentvolumes "{name}" is forbidden: node "{user.node_name}" '
+                        "may only remove finalizers of a persistent volume")
 
 
 def check_resize(state: ServerState, kind: ResourceKind, new: JsonObj, old: JsonObj) -> None:

@@ -170,3 +170,50 @@ def test_an_unknown_class_leaves_the_pod_pending_with_an_event_naming_it(
     assert pod["status"]["phase"] == "Pending" and not pod["spec"].get("nodeName")
     claim_events = cp.kubectl("describe", "pvc", "data-web-0", "-n", ns)
     assert 'storageclass.storage.k8s.io "fast-ssd" not found' in claim_events
+
+
+def test_a_node_may_only_remove_finalizers_of_volumes_pinned_to_it(
+        cp: ControlPlane, client: SyncClient) -> None:
+    """The local-path cleanup's rights, and nothing more: Node authorizer + NodeRestriction."""
+    for name, node in (("pv-node-a", "node-a"), ("pv-node-b", "node-b")):
+        cp.kubectl("apply", "-f", "-", input=f"""apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {name}, finalizers: [{DATA_FINALIZER}, example.com/keep]}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  hostPath: {{path: /var/lib/kboot/local-path/pvc-x_ns_{name}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [{node}]}}]
+""")
+    kubelet = cp.server.identity("system:node:node-a", ["system:nodes"])
+
+    def as_node(*args: str, input: str | None = None) -> Any:
+        return cp.server.kubectl(*args, identity=kubelet, input=input)
+
+    drop = '{"metadata":{"finalizers":["example.com/keep"]}}'
+    assert as_node("get", "pv", "pv-node-b").returncode == 0  # reading: system:node
+    other = as_node("patch", "pv", "pv-node-b", "--type=merge", "-p", drop)
+    assert other.returncode != 0 and "forbidden" in other.stderr.lower()
+    moved = as_node("patch", "pv", "pv-node-a", "--type=merge", "-p",
+                    '{"spec":{"hostPath":{"path":"/etc"}}}')
+    assert moved.returncode != 0 and "may only remove finalizers" in moved.stderr
+    added = as_node("patch", "pv", "pv-node-a", "--type=merge", "-p",
+                    '{"metadata":{"finalizers":["a","b","c"]}}')
+    assert added.returncode != 0 and "may only remove finalizers" in added.stderr
+    made = as_node("create", "-f", "-", input="""apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv-by-node}
+spec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], hostPath: {path: /tmp/x}}
+""")
+    assert made.returncode != 0 and "forbidden" in made.stderr.lower()
+    ok = as_node("patch", "pv", "pv-node-a", "--type=merge", "-p", drop)
+    assert ok.returncode == 0, ok.stderr
+    left = client.get("persistentvolumes", "pv-node-a")["metadata"]["finalizers"]
+    assert DATA_FINALIZER not in left and "example.com/keep" in left
+    for name in ("pv-node-a", "pv-node-b"):
+        cp.kubectl("patch", "pv", name, "--type=merge", "-p", '{"metadata":{"finalizers":[]}}')
+        cp.kubectl("delete", "pv", name)
