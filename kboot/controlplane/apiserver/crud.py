@@ -123,7 +123,6 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
                      namespace=obj["metadata"].get("namespace"), url_name=scope.target.name)
     await ensure_namespace(state, kind, obj["metadata"].get("namespace"))
     obj = await strategy.admit_create(state, obj)
-    await storageadmission.default_class_on_create(state, kind, obj)
     try:
         reviewed, more = await webhooks.review(state, scope, operation="CREATE", obj=obj,
                                                old=None, dry_run=opts.dry_run)
@@ -191,7 +190,6 @@ async def update_with_allocation(state: ServerState, scope: Scope,
     def with_alloc(current: JsonObj) -> JsonObj:
         previous[:] = [current]
         new = compute(current)
-        storageadmission.check_resize(state, kind, new, current)
         storageadmission.check_node_write(scope.user, kind, new, current)
         escalation.guard(state.authorizer, scope.user, kind, namespace=target.namespace,
                          url_name=target.name, new=new, old=current)

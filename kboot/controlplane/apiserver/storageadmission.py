@@ -1,4 +1,5 @@
-"""Upstream's DefaultStorageClass and PersistentVolumeClaimResize admission plugins.
+"""Upstream's DefaultStorageClass and PersistentVolumeClaimResize admission plugins (the
+claims' strategy, :class:`ClaimStrategy`), and a NodeRestriction rule for volumes.
 
 - A claim created without ``spec.storageClassName`` gets the default class (the newest
   ``is-default-class`` one) when there is one; an explicit ``""`` stays ``""`` (it asks for
@@ -9,36 +10,61 @@
   that node) may only remove finalizers: what the kubelet's local-path cleanup needs, in the
   spirit of upstream's NodeRestriction (a node cannot re-point a volume at another path).
 
-Kept out of the generic write path: :mod:`.crud` calls the two hooks with one line each.
+The claim rules are :class:`ClaimStrategy`'s admission hooks; the volume rule depends on who
+writes, which strategies do not see, so :mod:`.crud` calls :func:`check_node_write` itself.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.api.storageclasses import claim_class, default_class, resize_error
-from kboot.controlplane.apiserver.auth import UserInfo
-from kboot.controlplane.apiserver.errors import JsonObj, forbidden
-from kboot.controlplane.apiserver.state import ServerState
+from kboot.controlplane.apiserver.errors import forbidden
+from kboot.controlplane.apiserver.strategy import JsonObj, Server, Strategy
+
+if TYPE_CHECKING:
+    from kboot.controlplane.apiserver.auth import UserInfo
 
 CLASSES = lookup("storage.k8s.io", "storageclasses")
 assert CLASSES is not None
 
 
-def _is_claim(kind: ResourceKind) -> bool:
-    return kind.group == "" and kind.plural == "persistentvolumeclaims"
+@dataclass(frozen=True)
+class ClaimStrategy(Strategy):
+    """PersistentVolumeClaims: DefaultStorageClass on create, the resize rules on update."""
+
+    async def admit_create(self, state: Server, obj: JsonObj) -> JsonObj:
+        await default_class_on_create(state, obj)
+        return obj
+
+    def admit_update(self, state: Server, new: JsonObj, old: JsonObj) -> JsonObj:
+        check_resize(state, new, old)
+        return new
 
 
-async def default_class_on_create(state: ServerState, kind: ResourceKind, obj: JsonObj) -> None:
+async def default_class_on_create(state: Server, obj: JsonObj) -> None:
     """DefaultStorageClass: fill ``spec.storageClassName`` of a new claim."""
     spec = obj.get("spec")
-    if not _is_claim(kind) or not isinstance(spec, dict) or ("storageClassName" in spec \
-            and spec["storageClassName"] is not None):
+    if not isinstance(spec, dict) or spec.get("storageClassName") is not None:
         return
     assert CLASSES is not None
     cache = await state.caches.get(CLASSES)
     name = default_class(cache.objects.values())
     if name is not None:
         spec["storageClassName"] = name
+
+
+def check_resize(state: Server, new: JsonObj, old: JsonObj) -> None:
+    """PersistentVolumeClaimResize: refuse what the claim's class cannot do."""
+    assert CLASSES is not None
+    sc = state.caches.peek(CLASSES).objects.get(CLASSES.key(None, claim_class(old)))
+    problem = resize_error(new, old, sc)
+    if problem is not None:
+        name = (old.get("metadata") or {}).get("name", "")
+        raise forbidden("persistentvolumeclaims", "", name,
+                        f'persistentvolumeclaims "{name}" is forbidden: {problem}')
 
 
 _SERVER_META = ("finalizers", "managedFields", "resourceVersion", "generation")
@@ -61,15 +87,3 @@ def check_node_write(user: UserInfo, kind: ResourceKind, new: JsonObj, old: Json
                         f'persistentvolumes "{name}" is forbidden: node "{user.node_name}" '
                         "may only remove finalizers of a persistent volume")
 
-
-def check_resize(state: ServerState, kind: ResourceKind, new: JsonObj, old: JsonObj) -> None:
-    """PersistentVolumeClaimResize: refuse what the claim's class cannot do."""
-    if not _is_claim(kind):
-        return
-    assert CLASSES is not None
-    sc = state.caches.peek(CLASSES).objects.get(CLASSES.key(None, claim_class(old)))
-    problem = resize_error(new, old, sc)
-    if problem is not None:
-        name = (old.get("metadata") or {}).get("name", "")
-        raise forbidden("persistentvolumeclaims", "", name,
-                        f'persistentvolumeclaims "{name}" is forbidden: {problem}')

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypedDict
 from kboot.controlplane.api import certificates, events
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver import priority, sapullsecrets
+from kboot.controlplane.apiserver.storageadmission import ClaimStrategy
 from kboot.controlplane.apiserver.strategy import (
     JsonObj,
     Representation,
@@ -148,6 +149,7 @@ _SPECIAL: dict[tuple[str, str], type[Strategy]] = {
     (_CORE, "Service"): ServiceStrategy,
     ("certificates.k8s.io", "CertificateSigningRequest"): CertificateSigningRequestStrategy,
     ("scheduling.k8s.io", "PriorityClass"): PriorityClassStrategy,
+    (_CORE, "PersistentVolumeClaim"): ClaimStrategy,
 }
 
 

@@ -38,8 +38,8 @@ from kboot.controlplane.scheduler.framework import (
     ScorePlugin,
 )
 from kboot.controlplane.scheduler.plugins import filters, scores, spread
-from kboot.controlplane.scheduler.preemption import Candidate, Preemptor
 from kboot.controlplane.scheduler.plugins.volumes import VolumeBinding, VolumeCatalog
+from kboot.controlplane.scheduler.preemption import Candidate, Preemptor
 from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
 
 log = logging.getLogger(__name__)
