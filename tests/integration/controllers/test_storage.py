@@ -168,8 +168,9 @@ def test_an_unknown_class_leaves_the_pod_pending_with_an_event_naming_it(
     assert 'storageclass.storage.k8s.io "fast-ssd" not found' in message
     pod = client.get("pods", "web-0", namespace=ns)
     assert pod["status"]["phase"] == "Pending" and not pod["spec"].get("nodeName")
-    claim_events = cp.kubectl("describe", "pvc", "data-web-0", "-n", ns)
-    assert 'storageclass.storage.k8s.io "fast-ssd" not found' in claim_events
+    # the binder's event on the claim is recorded on its own schedule: wait for it too
+    wait_for("ProvisioningFailed on the claim", lambda: 'storageclass.storage.k8s.io "fast-ssd" '
+             'not found' in cp.kubectl("describe", "pvc", "data-web-0", "-n", ns), cp=cp)
 
 
 def test_a_node_may_only_remove_finalizers_of_volumes_pinned_to_it(
