@@ -90,7 +90,7 @@ def _kubectl(kboot: Kboot, cluster: str, *args: str, input: str | None = None,
 @pytest.fixture(scope="module")
 def cluster(lab_factory: LabFactory, kboot: Kboot) -> Cluster:
     lab = lab_factory(1, 1, image="provisioned")
-    kboot.up(lab.inventory_path)
+    kboot.converge(lab)  # the shared 1 + 1 cluster (reset first only if another was left)
     c = Cluster(lab, partial(_kubectl, kboot, lab.name))
     c.kubectl("delete", "namespace", NS, "--ignore-not-found", "--timeout=180s", timeout=200)
     c.kubectl("create", "namespace", NS)
