@@ -104,6 +104,9 @@ KINDS: tuple[ResourceKind, ...] = (
                  ("status",)),
     ResourceKind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), (),
                  ("status",)),
+    # quotas and default limits (admission: apiserver/limitranger.py, apiserver/resourcequota.py)
+    ResourceKind("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), (), ("status",)),
+    ResourceKind("", "v1", "LimitRange", "limitranges", True, ("limits",)),
     # events.k8s.io/v1: the same stored Events as core/v1, converted (api/events.py)
     ResourceKind("events.k8s.io", "v1", "Event", "events", True, ("ev",), storage="events",
                  field_selectors=("regarding.kind", "regarding.namespace", "regarding.name",

@@ -30,6 +30,7 @@ from kboot.controlplane.api.printers_base import (
 from kboot.controlplane.api.printers_batch import BATCH_PRINTERS
 from kboot.controlplane.api.printers_core import CORE_PRINTERS
 from kboot.controlplane.api.printers_storage import STORAGE_PRINTERS
+from kboot.controlplane.api.quotas import PRINTER as QUOTA_PRINTER
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 from kboot.controlplane.api.webhookconfigs import WEBHOOK_CONFIGURATION_PRINTER
 
@@ -41,6 +42,7 @@ PRINTERS: dict[str, Printer] = {**CORE_PRINTERS, **APPS_PRINTERS, **AUTOSCALING_
                                 **BATCH_PRINTERS,
                                 "CertificateSigningRequest": CSR_PRINTER,
                                 "NetworkPolicy": NETWORK_POLICY_PRINTER,
+                                "ResourceQuota": QUOTA_PRINTER,
                                 "ValidatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER,
                                 "MutatingWebhookConfiguration": WEBHOOK_CONFIGURATION_PRINTER,
                                 **STORAGE_PRINTERS}

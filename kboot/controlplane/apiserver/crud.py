@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from kboot.controlplane.api.registry import ResourceKind, lookup
-from kboot.controlplane.apiserver import admission, escalation, storageadmission
+from kboot.controlplane.apiserver import admission, escalation, resourcequota, storageadmission
 from kboot.controlplane.apiserver.admission import WriteOptions
 from kboot.controlplane.apiserver.bodies import typed_body
 from kboot.controlplane.apiserver.codec import (
@@ -126,10 +126,11 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
     try:
         reviewed, more = await webhooks.review(state, scope, operation="CREATE", obj=obj,
                                                old=None, dry_run=opts.dry_run)
+        assert reviewed is not None
+        await resourcequota.admit(state, kind, reviewed, dry_run=opts.dry_run)  # the last step
     except StatusError:
         await strategy.release(state, obj)
         raise
-    assert reviewed is not None
     obj, problems = reviewed, problems + more
     if opts.dry_run:
         await strategy.release(state, obj)
@@ -138,6 +139,7 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
         return await state.storage.create(kind, obj), problems
     except StatusError:
         await strategy.release(state, obj)
+        await resourcequota.release(state, kind, obj)
         raise
 
 

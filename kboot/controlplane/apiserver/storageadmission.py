@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.api.storageclasses import claim_class, default_class, resize_error
+from kboot.controlplane.apiserver import limitranger
 from kboot.controlplane.apiserver.errors import forbidden
 from kboot.controlplane.apiserver.strategy import JsonObj, Server, Strategy
 
@@ -33,9 +34,11 @@ assert CLASSES is not None
 
 @dataclass(frozen=True)
 class ClaimStrategy(Strategy):
-    """PersistentVolumeClaims: DefaultStorageClass on create, the resize rules on update."""
+    """PersistentVolumeClaims: the LimitRanger's storage bounds and DefaultStorageClass on
+    create (upstream's plugin order), the resize rules on update."""
 
     async def admit_create(self, state: Server, obj: JsonObj) -> JsonObj:
+        obj = await limitranger.admit_claim(state, obj)
         await default_class_on_create(state, obj)
         return obj
 

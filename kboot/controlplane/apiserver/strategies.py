@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, TypedDict
 
 from kboot.controlplane.api import certificates, events
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver import priority, sapullsecrets
+from kboot.controlplane.apiserver import limitranger, priority, sapullsecrets
+from kboot.controlplane.apiserver.quotastrategies import LimitRangeStrategy, ResourceQuotaStrategy
 from kboot.controlplane.apiserver.storageadmission import ClaimStrategy
 from kboot.controlplane.apiserver.strategy import (
     JsonObj,
@@ -57,7 +58,7 @@ class PodStrategy(Strategy):
     async def admit_create(self, state: Server, obj: JsonObj) -> JsonObj:
         await sapullsecrets.add_pull_secrets(state, obj)
         await priority.admit_pod(state, obj)  # the Priority admission plugin
-        return obj
+        return await limitranger.admit_pod(state, obj)  # the LimitRanger admission plugin
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,8 @@ _SPECIAL: dict[tuple[str, str], type[Strategy]] = {
     ("certificates.k8s.io", "CertificateSigningRequest"): CertificateSigningRequestStrategy,
     ("scheduling.k8s.io", "PriorityClass"): PriorityClassStrategy,
     (_CORE, "PersistentVolumeClaim"): ClaimStrategy,
+    (_CORE, "ResourceQuota"): ResourceQuotaStrategy,
+    (_CORE, "LimitRange"): LimitRangeStrategy,
 }
 
 
