@@ -307,6 +307,7 @@ async def delete_object(state: ServerState, scope: Scope, name: str, opts: JsonO
             return current
         deleted = await state.storage.delete(kind, current, expected=revision_of(current))
         await strategy.release(state, current)
+        await resourcequota.release(state, kind, current)
         return deleted
     return await guarded_update(state.storage, kind, ns, name, compute, dry_run=dry_run)
 

@@ -134,12 +134,15 @@ async def _charge_one(state: Server, kind: ResourceKind, obj: JsonObj, name: str
 async def release(state: Server, kind: ResourceKind, obj: JsonObj, *,
                   only: set[str] | None = None) -> None:
     """Give back the charge of a create that did not happen (the store refused it, or another
-    quota did); ``only`` these quotas when given. Best effort: what a persistent conflict
-    leaves is corrected by the quota controller."""
+    quota did) or of an object just removed; ``only`` these quotas when given. Best effort:
+    what a persistent conflict leaves is corrected by the quota controller."""
     namespace = obj["metadata"].get("namespace")
     if not namespace:
         return
-    delta = {k: -v for k, v in quotas.usage(kind.plural, kind.group, obj).items()}
+    meta = {k: v for k, v in obj["metadata"].items()
+            if k not in ("deletionTimestamp", "deletionGracePeriodSeconds")}
+    delta = {k: -v for k, v in quotas.usage(kind.plural, kind.group,
+                                            {**obj, "metadata": meta}).items()}
     for quota in await _quotas(state, namespace):
         name = quota["metadata"]["name"]
         if only is None or name in only:
