@@ -193,7 +193,7 @@ def default_pod(pod: Obj, ranges: Iterable[Obj]) -> Obj:
     out = copy.deepcopy(pod)
     spec = out.get("spec") or {}
     notes: list[str] = []
-    for group in ("initContainers", "containers"):
+    for group in ("containers", "initContainers"):
         for c in spec.get(group) or []:
             notes += _merge_container(c, limits, requests, init=group == "initContainers")
     if notes:
