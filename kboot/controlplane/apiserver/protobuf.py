@@ -139,6 +139,14 @@ MESSAGES: dict[str, dict[int, F]] = {
     "PriorityClass": {1: F("metadata", "ObjectMeta"), 2: F("value", "i", keep=True),
                       3: F("globalDefault", "b"), 4: F("description", "s"),
                       5: F("preemptionPolicy", "s")},
+    # kubectl create quota
+    "ResourceQuota": {1: F("metadata", "ObjectMeta"), 2: F("spec", "ResourceQuotaSpec"),
+                      3: F("status", "Ignored")},
+    "ResourceQuotaSpec": {1: F("hard", "mq"), 2: F("scopes", "s", True),
+                          3: F("scopeSelector", "ScopeSelector")},
+    "ScopeSelector": {1: F("matchExpressions", "ScopedResourceSelectorRequirement", True)},
+    "ScopedResourceSelectorRequirement": {1: F("scopeName", "s"), 2: F("operator", "s"),
+                                          3: F("values", "s", True)},
     "Service": {1: F("metadata", "ObjectMeta"), 2: F("spec", "ServiceSpec"),
                 3: F("status", "Ignored")},
     "ServiceSpec": {1: F("ports", "ServicePort", True), 2: F("selector", "ms"),
@@ -211,7 +219,7 @@ TOP_LEVEL = frozenset({"Pod", "Namespace", "ConfigMap", "Secret", "ServiceAccoun
                        "Job", "Service", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
                        "Eviction", "DeleteOptions", "SelfSubjectAccessReview",
                        "PodDisruptionBudget", "HorizontalPodAutoscaler", "CronJob",
-                       "PriorityClass",
+                       "PriorityClass", "ResourceQuota",
                        "SelfSubjectRulesReview",
                        "TokenRequest", "CertificateSigningRequest"})
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -150,6 +151,6 @@ def test_valid_quota_and_table_cells() -> None:
                    {"pods": "1", "limits.cpu": "500m", "requests.memory": "0"})
     assert quotas.validate(quota, None) == []
     assert [c["name"] for c in quotas.PRINTER.columns] == ["Name", "Age", "Request", "Limit"]
-    now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+    now = datetime.now(UTC)
     assert quotas.PRINTER.cells(quota, now)[1:] == [
         "pods: 1/5, requests.memory: 0/1Gi", "limits.cpu: 500m/2"]
