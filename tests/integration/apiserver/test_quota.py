@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.apiserver import ApiServer
+from tests.fixtures.apiserver import ApiServer, start_apiserver
+from tests.fixtures.etcd import start_etcd
 from tests.integration.apiserver.http import call
 
 
@@ -121,3 +122,23 @@ def test_invalid_quota_and_limit_range_are_422(apiserver: ApiServer, ns: str) ->
                      {"type": "Container", "min": {"cpu": "2"}, "max": {"cpu": "1"}}]}})
     assert reply.status == 422, reply.body
     assert "min value 2 is greater than max value 1" in reply.body["message"], reply.body
+
+
+def test_two_apiservers_on_one_store_never_overshoot() -> None:
+    with start_etcd() as etcd, start_apiserver(etcd.url) as one, \
+            start_apiserver(etcd.url) as two:
+        ns = "q-two-servers"
+        assert call(one, "POST", "/api/v1/namespaces", {"metadata": {"name": ns}}).status == 201
+        _apply(one, {"apiVersion": "v1", "kind": "ResourceQuota",
+                     "metadata": {"name": "q", "namespace": ns},
+                     "spec": {"hard": {"pods": "5"}}})
+
+        def create(i: int) -> int:
+            server = (one, two)[i % 2]
+            return call(server, "POST", f"/api/v1/namespaces/{ns}/pods", _pod(f"c{i}", ns)).status
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            statuses = list(pool.map(create, range(20)))
+        assert statuses.count(201) == 5 and statuses.count(403) == 15, statuses
+        assert len(call(two, "GET", f"/api/v1/namespaces/{ns}/pods").body["items"]) == 5
+        assert _used(one, ns) == {"pods": "5"}
