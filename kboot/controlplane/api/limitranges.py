@@ -31,6 +31,18 @@ CONTAINER, POD, CLAIM = "Container", "Pod", "PersistentVolumeClaim"
 TYPES = (CONTAINER, POD, CLAIM)
 ANNOTATION = "kubernetes.io/limit-ranger"
 _BOUNDS = ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")
+# upstream's order checks: (lower bound, upper bound, the field the error names, message)
+_ORDER = (
+    ("min", "max", "min", "min value {min} is greater than max value {max}"),
+    ("min", "defaultRequest", "defaultRequest",
+     "min value {min} is greater than default request value {defaultRequest}"),
+    ("defaultRequest", "max", "defaultRequest",
+     "default request value {defaultRequest} is greater than max value {max}"),
+    ("defaultRequest", "default", "defaultRequest",
+     "default request value {defaultRequest} is greater than default limit value {default}"),
+    ("min", "default", "default", "min value {min} is greater than default value {default}"),
+    ("default", "max", "default", "default value {default} is greater than max value {max}"),
+)
 
 
 def show(value: Any) -> str:
@@ -97,37 +109,14 @@ def _bound_errors(path: str, item: Obj) -> list[FieldError]:
             else:
                 values[bound][res] = parsed
     mins, maxs = values.get("min", {}), values.get("max", {})
-    defs, reqs = values.get("default", {}), values.get("defaultRequest", {})
     raw = {b: item.get(b) or {} for b in _BOUNDS}
-    names = set(mins) | set(maxs) | set(defs) | set(reqs) | set(values.get(
-        "maxLimitRequestRatio", {}))
-    for res in sorted(names):
-        lo, hi, d, r = mins.get(res), maxs.get(res), defs.get(res), reqs.get(res)
-        s = {b: show(raw[b][res]) for b in _BOUNDS if res in raw[b] and _q(raw[b][res]) is not None}
-        if lo is not None and hi is not None and lo > hi:
-            errors.append(invalid(f"{path}.min[{res}]", s["min"],
-                                  f"min value {s['min']} is greater than max value {s['max']}"))
-        if r is not None:
-            where = f"{path}.defaultRequest[{res}]"
-            if lo is not None and lo > r:
-                errors.append(invalid(where, s["defaultRequest"], f"min value {s['min']} is "
-                                      f"greater than default request value {s['defaultRequest']}"))
-            if hi is not None and r > hi:
-                errors.append(invalid(where, s["defaultRequest"], "default request value "
-                                      f"{s['defaultRequest']} is greater than max value "
-                                      f"{s['max']}"))
-            if d is not None and r > d:
-                errors.append(invalid(where, s["defaultRequest"], "default request value "
-                                      f"{s['defaultRequest']} is greater than default limit "
-                                      f"value {s['default']}"))
-        if d is not None:
-            where = f"{path}.default[{res}]"
-            if lo is not None and lo > d:
-                errors.append(invalid(where, s["default"], f"min value {s['min']} is greater "
-                                      f"than default value {s['default']}"))
-            if hi is not None and d > hi:
-                errors.append(invalid(where, s["default"], f"default value {s['default']} is "
-                                      f"greater than max value {s['max']}"))
+    for res in sorted({r for v in values.values() for r in v}):
+        s = {b: show(raw[b][res]) for b in _BOUNDS if res in values.get(b, {})}
+        for lower, upper, at, text in _ORDER:
+            lo, hi = values.get(lower, {}).get(res), values.get(upper, {}).get(res)
+            if lo is not None and hi is not None and lo > hi:
+                errors.append(invalid(f"{path}.{at}[{res}]", s[at], text.format(**s)))
+        lo, hi = mins.get(res), maxs.get(res)
         ratio = values.get("maxLimitRequestRatio", {}).get(res)
         if ratio is not None:
             where = f"{path}.maxLimitRequestRatio[{res}]"
