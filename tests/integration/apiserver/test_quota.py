@@ -142,3 +142,33 @@ def test_two_apiservers_on_one_store_never_overshoot() -> None:
         assert statuses.count(201) == 5 and statuses.count(403) == 15, statuses
         assert len(call(two, "GET", f"/api/v1/namespaces/{ns}/pods").body["items"]) == 5
         assert _used(one, ns) == {"pods": "5"}
+
+
+def _claim(name: str, ns: str, size: str, cls: str = "fast") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": cls,
+                     "resources": {"requests": {"storage": size}}}}
+
+
+def test_claims_meet_limit_range_and_storage_quota(apiserver: ApiServer, ns: str) -> None:
+    _apply(apiserver, {"apiVersion": "v1", "kind": "LimitRange",
+                       "metadata": {"name": "lr", "namespace": ns},
+                       "spec": {"limits": [{"type": "PersistentVolumeClaim",
+                                            "min": {"storage": "1Gi"}}]}})
+    _apply(apiserver, {"apiVersion": "v1", "kind": "ResourceQuota",
+                       "metadata": {"name": "q", "namespace": ns},
+                       "spec": {"hard": {"requests.storage": "3Gi",
+                                         "fast.storageclass.storage.k8s.io/requests.storage":
+                                             "2Gi"}}})
+    small = apiserver.kubectl("apply", "-f", "-", input=json.dumps(_claim("s", ns, "500Mi")))
+    assert ('persistentvolumeclaims "s" is forbidden: minimum storage usage per '
+            'PersistentVolumeClaim is 1Gi, but request is 500Mi') in small.stderr, small.stderr
+    _apply(apiserver, _claim("a", ns, "2Gi"))
+    over = apiserver.kubectl("apply", "-f", "-", input=json.dumps(_claim("b", ns, "1Gi")))
+    assert ("exceeded quota: q, requested: fast.storageclass.storage.k8s.io/requests.storage="
+            "1Gi, used: fast.storageclass.storage.k8s.io/requests.storage=2Gi, limited: "
+            "fast.storageclass.storage.k8s.io/requests.storage=2Gi") in over.stderr, over.stderr
+    _apply(apiserver, _claim("c", ns, "1Gi", cls="slow"))
+    assert _used(apiserver, ns) == {"requests.storage": "3Gi",
+                                    "fast.storageclass.storage.k8s.io/requests.storage": "2Gi"}
