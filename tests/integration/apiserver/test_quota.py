@@ -172,3 +172,17 @@ def test_claims_meet_limit_range_and_storage_quota(apiserver: ApiServer, ns: str
     _apply(apiserver, _claim("c", ns, "1Gi", cls="slow"))
     assert _used(apiserver, ns) == {"requests.storage": "3Gi",
                                     "fast.storageclass.storage.k8s.io/requests.storage": "2Gi"}
+
+
+def test_changed_hard_limits_show_at_once(apiserver: ApiServer, ns: str) -> None:
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota",
+             "metadata": {"name": "q", "namespace": ns}, "spec": {"hard": {"pods": "1"}}}
+    _apply(apiserver, quota)
+    _apply(apiserver, _pod("p", ns))
+    quota["spec"]["hard"] = {"pods": "3", "configmaps": "4"}
+    _apply(apiserver, quota)
+    status = call(apiserver, "GET", f"/api/v1/namespaces/{ns}/resourcequotas/q").body["status"]
+    assert status["hard"] == {"pods": "3", "configmaps": "4"}
+    _apply(apiserver, {"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "c", "namespace": ns}})
+    assert _used(apiserver, ns) == {"pods": "1", "configmaps": "1"}
