@@ -22,6 +22,7 @@ raises :class:`~kboot.controlplane.client.errors.ApiError` (one subclass per rea
     │   ├── SelectorError                  400: bad selector, unsupported field label
     │   ├── CronError                      a cron schedule or time zone does not parse
     │   ├── PriorityRefused                403: a pod's priority class is unknown or overridden
+    │   ├── quotas.QuotaRefused            403: a write would exceed a ResourceQuota
     │   ├── PatchError                     400/422: malformed patch, cannot apply
     │   │   └── JsonPatchTestFailed        422: a JSON-patch ``test`` did not match
     │   ├── ApplyConflict                  409: server-side apply field-manager conflicts

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
+from kboot.controlplane.api.errors import ApiRuleError
 from kboot.controlplane.api.field_errors import (
     FieldError,
     check_enum,
@@ -318,8 +319,11 @@ def missing_requests(pod: Obj, hard: Iterable[str]) -> str | None:
                                        for k, v in sorted(missing.items()))
 
 
-class QuotaRefused(Exception):
+class QuotaRefused(ApiRuleError):
     """A write the quota does not allow; the message is upstream's sentence."""
+
+    code = 403
+    reason = "Forbidden"
 
 
 def charge(quota: Obj, delta: Mapping[str, Fraction]) -> Usage:
