@@ -150,6 +150,13 @@ def _evict(api: SyncClient, pod: Obj, *, delete_now: bool) -> None:
         "deleteOptions": {"preconditions": pre}}, namespace=md["namespace"])
 
 
+def _refusal(exc: TooManyRequests) -> str:
+    """Why an eviction was refused: the Status causes name the budget ("The disruption budget
+    web needs 2 healthy pods and has 2 currently"), its message only says that one exists."""
+    said = [c["message"] for c in exc.causes if c.get("message")]
+    return "; ".join(said) if said else (exc.message or exc.reason)
+
+
 def _evict_all(api: SyncClient, pods: list[Obj], *, delete_now: bool, deadline: float,
                clock: Clock, sleep: Sleep, timeout: float) -> None:
     """Evict each pod, retrying those a disruption budget refuses (429) until ``deadline``."""
@@ -166,7 +173,7 @@ def _evict_all(api: SyncClient, pods: list[Obj], *, delete_now: bool, deadline: 
         if not refused:
             return
         if clock() >= deadline:
-            names = ", ".join(f"{key_of(p)} ({e.message or e.reason})" for p, e in refused)
+            names = ", ".join(f"{key_of(p)} ({_refusal(e)})" for p, e in refused)
             raise ClusterError(f"drain timed out after {timeout:g}s: eviction still refused "
                                f"for {names}; the node stays cordoned")
         wait = max([e.retry_after or EVICTION_RETRY for _, e in refused])

@@ -66,7 +66,9 @@ class Budgeted(FakeClient):
             self.refuse[name] -= 1
             self.actions.append(("refused/eviction", "pods", f"{namespace}/{name}"))
             raise status_error(429, "TooManyRequests", "Cannot evict pod as it would violate "
-                               "the pod's disruption budget.")
+                               "the pod's disruption budget.", causes=[{
+                                   "type": "DisruptionBudget", "message": "The disruption "
+                                   "budget web needs 2 healthy pods and has 2 currently"}])
         return await super().create_subresource(ref, name, subresource, body,
                                                 namespace=namespace)
 
@@ -226,8 +228,9 @@ def test_a_budget_that_never_allows_the_eviction_times_out() -> None:
         with pytest.raises(ClusterError) as err:
             world.remove(timeout=12)
         assert str(err.value) == (
-            "drain timed out after 12s: eviction still refused for default/web-1 (Cannot evict "
-            "pod as it would violate the pod's disruption budget.); the node stays cordoned")
+            "drain timed out after 12s: eviction still refused for default/web-1 (The "
+            "disruption budget web needs 2 healthy pods and has 2 currently); the node stays "
+            "cordoned")
         assert world.sleeps == [5.0, 5.0, 2.0]  # the last try at the deadline
         assert world.runs == [] and world.api.get("nodes", "w1")
 
