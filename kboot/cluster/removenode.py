@@ -57,6 +57,9 @@ LEASE_NAMESPACE = "kube-node-lease"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 EVICTION_RETRY = 5.0  # seconds between evictions a disruption budget refused (kubectl's too)
 POLL = 1.0  # seconds between looks at the pods still terminating
+Refused = Callable[[str, str], None]
+"""Told (pod key, why) the first time a disruption budget refuses a pod's eviction: a drain
+that waits on a budget says so while it waits, not only when it gives up."""
 
 HostProbe = Callable[[str], str]  # host -> "" when it answers over SSH, else why it does not
 StepCallback = Callable[[str, str], None]  # (step, "start" | "ok" | "skipped" | "failed")
@@ -158,9 +161,9 @@ def _refusal(exc: TooManyRequests) -> str:
 
 
 def _evict_all(api: SyncClient, pods: list[Obj], *, delete_now: bool, deadline: float,
-               clock: Clock, sleep: Sleep, timeout: float) -> None:
+               clock: Clock, sleep: Sleep, timeout: float, on_refused: Refused) -> None:
     """Evict each pod, retrying those a disruption budget refuses (429) until ``deadline``."""
-    pending = pods
+    pending, told = pods, set[str]()
     while pending:
         refused: list[tuple[Obj, TooManyRequests]] = []
         for pod in pending:
@@ -172,6 +175,10 @@ def _evict_all(api: SyncClient, pods: list[Obj], *, delete_now: bool, deadline: 
                 refused.append((pod, exc))
         if not refused:
             return
+        for p, e in refused:
+            if key_of(p) not in told:
+                told.add(key_of(p))
+                on_refused(key_of(p), _refusal(e))
         if clock() >= deadline:
             names = ", ".join(f"{key_of(p)} ({_refusal(e)})" for p, e in refused)
             raise ClusterError(f"drain timed out after {timeout:g}s: eviction still refused "
@@ -196,13 +203,14 @@ def _wait_gone(api: SyncClient, name: str, uids: set[str], *, deadline: float, c
 
 
 def drain(api: SyncClient, name: str, *, timeout: float, delete_now: bool = False,
-          clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> Drained:
+          on_refused: Refused = lambda pod, why: None, clock: Clock = time.monotonic,
+          sleep: Sleep = time.sleep) -> Drained:
     """Evict (or with ``delete_now``, delete with grace 0) the node's pods but DaemonSet and
     mirror pods, and wait until they are gone; ClusterError after ``timeout`` seconds."""
     deadline = clock() + timeout
     evict, leave = drain_plan(api.list("pods", field_selector=field_equals("spec.nodeName", name)))
     _evict_all(api, evict, delete_now=delete_now, deadline=deadline, clock=clock, sleep=sleep,
-               timeout=timeout)
+               timeout=timeout, on_refused=on_refused)
     _wait_gone(api, name, {p["metadata"]["uid"] for p in evict}, deadline=deadline,
                clock=clock, sleep=sleep, timeout=timeout)
     return Drained(evicted=tuple(map(key_of, evict)), left=tuple(map(key_of, leave)),
@@ -277,7 +285,8 @@ def _reset_host(inventory: Inventory, topo: Topology, node: Node, *, runner: Pla
 def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: PlaybookRunner,
                 probe: HostProbe, force: bool = False, timeout: float = 120.0,
                 on_step: StepCallback = lambda step, status: None,
-                clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> RemoveReport:
+                on_refused: Refused = lambda pod, why: None, clock: Clock = time.monotonic,
+                sleep: Sleep = time.sleep) -> RemoveReport:
     """Drain, reset and delete the worker ``name`` (the module docstring has the steps)."""
     topo = topology_from_inventory(inventory)
     node = check_removable(topo, name)
@@ -290,8 +299,9 @@ def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: Pla
     on_step("reach", "failed" if unreachable else "ok")
     on_step("drain", "start")
     registered = cordon(api, name)
-    drained = (drain(api, name, timeout=timeout, delete_now=bool(unreachable), clock=clock,
-                     sleep=sleep) if registered else Drained())
+    drained = (drain(api, name, timeout=timeout, delete_now=bool(unreachable),
+                     on_refused=on_refused, clock=clock, sleep=sleep)
+               if registered else Drained())
     set_dns_endpoints(api, topo, without=name)
     on_step("drain", "ok" if registered else "skipped")
     on_step("reset", "start")

@@ -121,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[yellow]{escape(step)}: {status}[/]"
                           + (" (--force: going on)" if status == "failed" else ""), markup=True)
 
+    def on_refused(pod: str, why: str) -> None:
+        console.print(f"waiting: eviction of {escape(pod)} refused ({escape(why)}); retrying "
+                      f"until --timeout ({args.timeout:g}s)", highlight=False)
+
     with (PhaseRunner(inventory, console, limit=args.node, forks=1,
                       verbose=args.verbose) as runner,
           guarded(inventory, topo, "kboot remove-node", (), console=console,
@@ -129,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             report = remove_node(inventory, args.node, api=api, runner=runner,
                                  probe=host_probe(inventory, transports_factory=runner.transports),
-                                 force=args.force, timeout=args.timeout, on_step=on_step)
+                                 force=args.force, timeout=args.timeout, on_step=on_step,
+                                 on_refused=on_refused)
         except ApiError as err:
             raise api_call_error(err) from None
     console.print("\n".join(_summary(report, args.inventory)), highlight=False)

@@ -212,8 +212,12 @@ def test_retries_an_eviction_a_disruption_budget_refuses() -> None:
     for world in budgeted({"web-1": 2})():
         world.fake.seed("pods", pod("web-1", "w1"))
         world.fake.seed("pods", pod("web-2", "w1"))
-        drained = drain(world.api, "w1", timeout=60, clock=world.clock, sleep=world.sleep)
+        told: list[tuple[str, str]] = []
+        drained = drain(world.api, "w1", timeout=60, clock=world.clock, sleep=world.sleep,
+                        on_refused=lambda pod, why, told=told: told.append((pod, why)))
         assert drained.evicted == ("default/web-1", "default/web-2")
+        assert told == [("default/web-1", "The disruption budget web needs 2 healthy pods "
+                                          "and has 2 currently")]  # once, not per retry
         assert [a for a in world.writes() if a[2] == "default/web-1"] == [
             ("refused/eviction", "pods", "default/web-1"),
             ("refused/eviction", "pods", "default/web-1"),
