@@ -16,6 +16,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
+import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
@@ -68,7 +69,7 @@ def lab(lab_factory: LabFactory, kboot: Kboot) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def kubectl(lab: Lab, kboot: Kboot) -> Kubectl:
     k: Kubectl = partial(_kubectl, kboot, lab.name)
-    k("apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in GUARDED))
+    k("apply", "-f", "-", input=yaml.safe_dump_all(GUARDED))
     return k
 
 
