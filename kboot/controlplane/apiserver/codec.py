@@ -173,7 +173,7 @@ async def read_object(request: web.Request, *, empty: JsonObj | None = None
 
 def status_response(err: StatusError) -> web.Response:
     """An error as upstream writes it: the ``Status`` JSON, then a newline (Go's json.Encoder)."""
-    return web.Response(body=dumps(err.status()) + b"\n", status=err.code,
+    return web.Response(body=err.encode(), status=err.code,
                         headers={**err.headers, "Content-Type": "application/json"})
 
 

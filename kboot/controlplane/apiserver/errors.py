@@ -51,9 +51,10 @@ def conflict(kind: ResourceKind, name: str, why: str | None = None) -> StatusErr
 def invalid(kind: ResourceKind, name: str, causes: list[JsonObj]) -> StatusError:
     summary = ", ".join(
         f"{c.get('field', '')}: {c.get('message', '')}".lstrip(": ") for c in causes)
-    return StatusError(422, "Invalid", f'{kind.kind} "{name}" is invalid: [{summary}]'
-                    if len(causes) > 1 else f'{kind.kind} "{name}" is invalid: {summary}',
-                    details=_details(kind, name, kind_name=kind.kind, causes=causes))
+    qualified = f"{kind.kind}.{kind.group}" if kind.group else kind.kind  # Deployment.apps
+    return StatusError(422, "Invalid", f'{qualified} "{name}" is invalid: [{summary}]'
+                       if len(causes) > 1 else f'{qualified} "{name}" is invalid: {summary}',
+                       details=_details(kind, name, kind_name=kind.kind, causes=causes))
 
 
 def bad_request(message: str, causes: list[JsonObj] | None = None) -> StatusError:
