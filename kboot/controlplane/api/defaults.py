@@ -16,6 +16,7 @@ from typing import Any
 
 from kboot.controlplane.api import priorities, storageclasses, typed
 from kboot.controlplane.api.networkpolicy import default_network_policy
+from kboot.controlplane.api.replicationcontrollers import rc_defaults
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 from kboot.controlplane.api.webhookconfigs import default_configuration
 
@@ -229,6 +230,11 @@ def _replicaset(obj: Obj) -> None:
     _template(obj)
 
 
+def _replication_controller(obj: Obj) -> None:
+    rc_defaults(obj)
+    _template(obj)
+
+
 def _statefulset(obj: Obj) -> None:
     spec = _sub(obj, "spec")
     spec.setdefault("replicas", 1)
@@ -312,4 +318,5 @@ _RULES: dict[str, Callable[[Obj], None]] = {
     "ValidatingWebhookConfiguration": partial(default_configuration, mutating=False),
     "MutatingWebhookConfiguration": partial(default_configuration, mutating=True),
     "StorageClass": storageclasses.default_storage_class,
+    "ReplicationController": _replication_controller,
 }

@@ -176,4 +176,5 @@ APPS_PRINTERS: dict[str, Printer] = {
     "Deployment": DEPLOYMENT, "ReplicaSet": REPLICA_SET, "StatefulSet": STATEFUL_SET,
     "DaemonSet": DAEMON_SET, "Job": JOB, "ControllerRevision": CONTROLLER_REVISION,
     "RoleBinding": BINDING, "ClusterRoleBinding": BINDING, "PodDisruptionBudget": PDB,
+    "ReplicationController": REPLICA_SET,  # upstream prints both alike (its selector a map)
 }

@@ -113,6 +113,10 @@ KINDS: tuple[ResourceKind, ...] = (
                                   "regarding.uid", "regarding.apiVersion",
                                   "regarding.resourceVersion", "regarding.fieldPath", "reason",
                                   "reportingController", "type")),
+    # the ReplicaSet's core/v1 predecessor (equality selector); charts and the Python client's
+    # e2e suite still create them
+    ResourceKind("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",),
+                 _WORKLOAD, ("status", "scale"), field_selectors=("status.replicas",)),
     # apps/v1
     ResourceKind("apps", "v1", "Deployment", "deployments", True, ("deploy",), _WORKLOAD,
                  ("status", "scale")),

@@ -26,6 +26,7 @@ from kboot.controlplane.api.field_errors import (
 )
 from kboot.controlplane.api.networkpolicy import validate_network_policy
 from kboot.controlplane.api.priorities import validate_priority_class
+from kboot.controlplane.api.replicationcontrollers import validate_replication_controller
 from kboot.controlplane.api.validation_autoscaling import validate_apiservice, validate_hpa
 from kboot.controlplane.api.validation_pods import (
     PROTOCOLS,
@@ -289,6 +290,7 @@ KIND_RULES: dict[str, Rule] = {
     "Pod": validate_pod,
     "Deployment": validate_deployment,
     "ReplicaSet": validate_replicaset,
+    "ReplicationController": validate_replication_controller,
     "StatefulSet": validate_statefulset,
     "DaemonSet": validate_daemonset,
     "Job": validate_job,

@@ -29,7 +29,8 @@ READ = ["get", "list", "watch"]
 WRITE = ["create", "update", "patch", "delete", "deletecollection"]
 _WORKLOADS = ["deployments", "replicasets", "statefulsets", "daemonsets", "controllerrevisions"]
 _CORE_USER = ["pods", "services", "endpoints", "configmaps", "secrets", "serviceaccounts",
-              "persistentvolumeclaims", "events", "pods/log", "pods/status", "services/status"]
+              "persistentvolumeclaims", "events", "pods/log", "pods/status", "services/status",
+              "replicationcontrollers", "replicationcontrollers/scale"]
 
 
 _CERTS = "certificates.k8s.io"

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from kboot.controlplane.api import field_errors, selectors
+from kboot.controlplane.api.replicationcontrollers import workload_selector
 from kboot.controlplane.apiserver import admission, ephemeral, eviction, kubeletproxy
 from kboot.controlplane.apiserver.bodies import invalid_body, typed_body
 from kboot.controlplane.apiserver.codec import json_response, media_type, read_decoded
@@ -61,7 +62,7 @@ def to_scale(obj: JsonObj) -> JsonObj:
                                               "creationTimestamp") if k in meta},
             "spec": {"replicas": spec.get("replicas", 1)},
             "status": {"replicas": status.get("replicas", 0),
-                       "selector": selectors.selector_string(spec.get("selector"))}}
+                       "selector": selectors.selector_string(workload_selector(obj))}}
 
 
 def _replicas(scale: JsonObj, name: str) -> int:

@@ -25,8 +25,9 @@ from kboot.controlplane.client.meta import is_deleting, key_of, split_key
 from kboot.controlplane.controllers.base import Controller, ControllerContext
 
 log = logging.getLogger(__name__)
-WATCHED = ("deployments", "replicasets", "pods", "statefulsets", "daemonsets", "jobs",
-           "controllerrevisions", "persistentvolumeclaims", "endpointslices", "cronjobs")
+WATCHED = ("deployments", "replicasets", "replicationcontrollers", "pods", "statefulsets",
+           "daemonsets", "jobs", "controllerrevisions", "persistentvolumeclaims", "endpointslices",
+           "cronjobs")
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"
 
 

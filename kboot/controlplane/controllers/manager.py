@@ -34,6 +34,7 @@ from kboot.controlplane.controllers.protection import (
 )
 from kboot.controlplane.controllers.provisioner import LocalPathProvisioner
 from kboot.controlplane.controllers.replicaset import ReplicaSetController
+from kboot.controlplane.controllers.replicationcontroller import ReplicationControllerController
 from kboot.controlplane.controllers.resourcequota import ResourceQuotaController
 from kboot.controlplane.controllers.rootca import RootCaPublisher
 from kboot.controlplane.controllers.statefulset import StatefulSetController
@@ -49,7 +50,8 @@ CONTROLLERS: dict[str, type[Controller]] = {
         NodeIpamController, StatefulSetController, DaemonSetController, JobController,
         VolumeBinder, CsrApprover, CsrSigner, TokenCleaner, DisruptionController,
         PvcProtectionController, PvProtectionController, RootCaPublisher, HpaController,
-        CronJobController, LocalPathProvisioner, ResourceQuotaController)
+        CronJobController, LocalPathProvisioner, ResourceQuotaController,
+        ReplicationControllerController)
 }
 
 

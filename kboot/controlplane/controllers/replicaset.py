@@ -28,10 +28,13 @@ BURST = 500
 
 class ReplicaSetController(Controller):
     name = "replicaset"
+    # the kind it manages: ReplicationController reuses all of this (its controller.py subclass)
+    plural = "replicasets"
+    owner_kind = "ReplicaSet"
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        self.sets = self.informer("replicasets")
+        self.sets = self.informer(self.plural)
         self.pods = self.informer("pods")
         self.expectations = Expectations(ctx.clock)
         self.sets.add_handlers(Handlers(on_add=self.enqueue,
@@ -45,7 +48,7 @@ class ReplicaSetController(Controller):
 
     def _owner_key(self, pod: Obj) -> str | None:
         ref = controller_of(pod)
-        if ref and ref.get("kind") == "ReplicaSet":
+        if ref and ref.get("kind") == self.owner_kind:
             return f"{pod['metadata']['namespace']}/{ref['name']}"
         return None
 
@@ -132,7 +135,7 @@ class ReplicaSetController(Controller):
             return
         ns, name = split_key(key_of(rs))
         try:
-            await self.client.patch_status("replicasets", name, namespace=ns,
+            await self.client.patch_status(self.plural, name, namespace=ns,
                                            patch={"status": status})
         except NotFound:
             return
