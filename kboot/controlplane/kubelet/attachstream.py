@@ -42,6 +42,19 @@ async def relay(client: web.WebSocketResponse, url: str) -> None:
             await _pump_both(client, upstream)
 
 
+def frame_bytes(msg: aiohttp.WSMessage) -> bytes | None:
+    """A client's channel frame as bytes, or None when the connection ends. Text frames count
+    as their UTF-8 bytes: the Python client sends ``str`` stdin as text frames (channel byte
+    first), and upstream's kubelet reads both frame types alike."""
+    if msg.type == WSMsgType.BINARY:
+        data: bytes = msg.data
+        return data
+    if msg.type == WSMsgType.TEXT:
+        text: str = msg.data
+        return text.encode()
+    return None
+
+
 async def _pump_both(client: web.WebSocketResponse,
                      upstream: aiohttp.ClientWebSocketResponse) -> None:
     async def down() -> None:
@@ -52,11 +65,12 @@ async def _pump_both(client: web.WebSocketResponse,
 
     async def up() -> None:
         async for msg in client:
-            if msg.type != WSMsgType.BINARY:
+            data = frame_bytes(msg)
+            if data is None:
                 break
-            if msg.data[:1] == bytes([execstream.CLOSE]):
+            if data[:1] == bytes([execstream.CLOSE]):
                 continue  # v5 half-close: no v4 equivalent
-            await upstream.send_bytes(msg.data)
+            await upstream.send_bytes(data)
 
     tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
     _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -236,8 +236,9 @@ class KubeletServer:
     async def _read_frames(self, ws: web.WebSocketResponse,
                            session: execstream.ExecSession) -> None:
         async for msg in ws:
-            if msg.type == WSMsgType.BINARY:
-                await session.on_frame(msg.data)
+            data = attachstream.frame_bytes(msg)
+            if data is not None:
+                await session.on_frame(data)
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 break
         session.close_stdin()  # the client went away: give the command a moment, then kill it
@@ -257,9 +258,10 @@ async def _initial_size(ws: web.WebSocketResponse, wait: float = 1.0
             msg = await ws.receive(timeout=left)
         except TimeoutError:
             break
-        if msg.type != WSMsgType.BINARY:
+        data = attachstream.frame_bytes(msg)
+        if data is None:
             return None, early, True
-        if msg.data[:1] == bytes([execstream.RESIZE]):
-            return execstream.parse_size(msg.data[1:]), early, False
-        early.append(msg.data)
+        if data[:1] == bytes([execstream.RESIZE]):
+            return execstream.parse_size(data[1:]), early, False
+        early.append(data)
     return None, early, False

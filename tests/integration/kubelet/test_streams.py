@@ -12,6 +12,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.fixtures.apiserver import KUBECTL
 from tests.fixtures.streams import in_pty, read_until, resize, stop
 from tests.integration.apiserver.http import call
 from tests.integration.kubelet.cluster import BB, NODE_NAME, Cluster, one_node_cluster, pod
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +195,31 @@ def test_streams_are_counted_in_metrics(cluster: Cluster) -> None:
     text = call(cluster.server, "GET", "/metrics", accept="text/plain").body
     assert 'resource="pods/attach",verb="CREATE"' in text
     assert 'resource="pods/ephemeralcontainers",verb="PATCH"' in text
+
+
+def test_python_client_stdin_in_text_frames_and_v5_half_close(cluster: Cluster) -> None:
+    """The official Python client writes ``str`` stdin as websocket *text* frames (channel
+    byte first) and half-closes stdin with v5's CLOSE frame: ``cat`` echoes, then exits 0."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+    from kubernetes.stream.ws_client import ERROR_CHANNEL
+
+    cluster.apply(pod("catter", "sleep 3600"))
+    cluster.wait_running("catter")
+    api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(cluster.server.admin.kubeconfig))
+    core: Any = client.CoreV1Api(api_client)
+    resp: Any = stream(core.connect_post_namespaced_pod_exec, "catter", "default",
+                       command=["/bin/sh", "-c", "cat"], stderr=True, stdin=True, stdout=True,
+                       tty=False, _preload_content=False)
+    try:
+        assert resp.subprotocol == "v5.channel.k8s.io"
+        resp.write_stdin("as-text\n")
+        assert resp.readline_stdout(timeout=10) == "as-text"
+        resp.close_channel(0)
+        status = wait_until("cat's exit status", lambda: resp.update(timeout=1) or
+                            resp.read_channel(ERROR_CHANNEL), timeout=30, interval=0)
+        assert json.loads(status)["status"] == "Success"
+    finally:
+        resp.close()
+        api_client.close()
