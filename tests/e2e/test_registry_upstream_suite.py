@@ -50,6 +50,18 @@ def cluster(lab_factory: LabFactory, kboot: Kboot, tmp_path_factory: pytest.Temp
     return lab
 
 
+def _diagnose(lab: Lab, kboot: Kboot) -> str:
+    """What the cluster says after a failure: pods, recent events, the kubelets' exec lines."""
+    parts = [kboot.kubectl(lab.name, "get", "pods", "-A", "-o", "wide", check=False).stdout,
+             kboot.kubectl(lab.name, "get", "events", "-n", "default", check=False
+                           ).stdout[-4000:]]
+    for node in lab.nodes:
+        res = lab.exec(node.name, ["sh", "-c", "journalctl -u kboot-kubelet --no-pager -n 2000"
+                                               " | grep -iE 'exec|error' | tail -n 30"])
+        parts.append(f"--- {node.name} kubelet\n{res.stdout}")
+    return "\n".join(parts)
+
+
 def _unexpected(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
     bad = {}
     for name, outcome in outcomes.items():
@@ -71,7 +83,8 @@ def test_the_python_clients_own_e2e_suite_passes(cluster: Lab, kboot: Kboot,
         print(f"  {outcome.result:8} {name}")
     assert len(outcomes) == UPSTREAM_TESTS, tail
     bad = _unexpected(outcomes)
-    assert not bad, "\n\n".join(f"{n}: {o.result}\n{o.detail}" for n, o in sorted(bad.items()))
+    assert not bad, "\n\n".join([*(f"{n}: {o.result}\n{o.detail}" for n, o in sorted(bad.items())),
+                                  _diagnose(cluster, kboot)])
     # the tests issue 19 names by hand: pods from the pushed stand-ins, exec, port-forward
     for name in ("test_client.TestClient.test_pod_apis", "test_client.TestClient.test_exit_code",
                  "test_client.TestClient.test_pod_exec_close_channel",

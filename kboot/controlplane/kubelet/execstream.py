@@ -86,6 +86,7 @@ class ExecSession:
         self.proc: asyncio.subprocess.Process | None = None
         self.master = -1
         self._readers: list[asyncio.Task[None]] = []
+        self.unsent_stderr = b""  # the tail of stderr the client did not ask for
 
     async def start(self, argv: list[str], size: tuple[int, int] | None = None) -> None:
         """Run *argv*; with a tty, *size* (rows, columns) is the terminal's size from the
@@ -118,6 +119,8 @@ class ExecSession:
             wanted = self.req.stdout if channel == STDOUT else self.req.stderr
             if wanted:
                 await self.send(bytes([channel]) + chunk)
+            elif channel == STDERR:  # ctr's own errors land here too: keep them for the log
+                self.unsent_stderr = (self.unsent_stderr + chunk)[-2000:]
 
     async def _pump_fd(self, fd: int, channel: int) -> None:
         loop = asyncio.get_running_loop()

@@ -229,6 +229,11 @@ class KubeletServer:
         reader = asyncio.create_task(self._read_frames(ws, session))
         code = await session.wait()
         reader.cancel()
+        if code:
+            log.info("exec %s in container %s exited %d%s", list(req.command),
+                     req.container_id[:12], code, f" (stderr not streamed: "
+                     f"{session.unsent_stderr.decode(errors='replace')!r})"
+                     if session.unsent_stderr else "")
         with contextlib.suppress(Exception):
             await ws.send_bytes(execstream.status_frame(code, req.command))
         await ws.close()
