@@ -40,8 +40,13 @@ class ExecRequest:
 
 
 def status_frame(exit_code: int, command: tuple[str, ...]) -> bytes:
-    """The channel-3 Status kubectl turns into "command terminated with exit code N"."""
+    """The channel-3 Status kubectl turns into "command terminated with exit code N". A
+    negative code is the runner (ctr) killed by a signal, not the command's exit: an
+    InternalError saying so, never a made-up "exit code -6"."""
     body: dict[str, Any]
+    if exit_code < 0:
+        return error_frame(f"error executing command {list(command)}: the exec runner (ctr) "
+                           f"was killed by signal {-exit_code}")
     if exit_code == 0:
         body = {"metadata": {}, "status": "Success"}
     else:

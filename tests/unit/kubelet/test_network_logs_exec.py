@@ -106,6 +106,8 @@ def test_status_frames() -> None:
     body = json.loads(frame[1:])
     assert frame[0] == execstream.STATUS and body["reason"] == "NonZeroExitCode"
     assert body["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
+    killed = json.loads(execstream.status_frame(-6, ("uptime",))[1:])
+    assert killed["reason"] == "InternalError" and "killed by signal 6" in killed["message"]
 
 
 def test_ctr_command() -> None:
