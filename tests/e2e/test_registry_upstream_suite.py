@@ -26,17 +26,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 # how many tests the vendored files hold (a collection error must not pass for "no failures")
 UPSTREAM_TESTS = 45
 
-# test → why it cannot pass yet; keep this as short as the API allows
-NEEDS_OTHER_WORK: dict[str, str] = {
-    "test_utils.TestUtils.test_create_apiservice_from_yaml_with_conflict":
-        "creates an apiregistration.k8s.io/v1 APIService: aggregation is engineer aggr's "
-        "work this session (issue 16); kboot answers 404 for the group until it lands",
-}
+# test → why it cannot pass yet; keep this as short as the API allows (empty since
+# APIService landed: test_create_apiservice_from_yaml_with_conflict passes)
+NEEDS_OTHER_WORK: dict[str, str] = {}
 # skips upstream's own code decides on (the test calls SkipTest itself) → why
 UPSTREAM_SKIPS: dict[str, str] = {
     "test_utils.TestUtils.test_metrics_utilities_integration":
-        "skips itself when metrics.k8s.io answers 404; the metrics API comes with "
-        "aggregation (engineer aggr)",
+        "skips itself when its pod is not Running within 60 s or metrics.k8s.io answers 404 "
+        "(the metrics API is deployed by kboot up with aggregation; its first scrape may lag)",
 }
 
 
