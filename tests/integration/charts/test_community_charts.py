@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.helm import Helm
 from tests.integration.controllers.cluster import ControlPlane, wait_for
-
-from .conftest import Helm
 
 pytestmark = pytest.mark.integration
 VENDORED = Path(__file__).resolve().parents[2] / "charts" / "community"

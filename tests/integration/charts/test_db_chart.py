@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.helm import Helm
 from tests.integration.controllers.cluster import ControlPlane, wait_for
-
-from .conftest import Helm
 
 pytestmark = pytest.mark.integration
 CHART = str(Path(__file__).resolve().parents[2] / "charts" / "db")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.helm import Helm
 from tests.integration.controllers.cluster import ControlPlane, wait_for
-
-from .conftest import Helm
 
 pytestmark = pytest.mark.integration
 TOGGLES = ["--set", "ingress.enabled=true", "--set", "autoscaling.enabled=true",
