@@ -3,8 +3,8 @@ on (ingress, autoscaling, service account) installs, upgrades, rolls back and un
 ``--wait``, so its pods really run and pass their HTTP probes; the namespace is deleted after.
 
 Images are offline: the chart runs the preloaded ``kboot.io/busybox`` serving HTTP with
-``httpd`` in place of nginx (one ``command`` line added to the generated template). Runs on the
-shared 1+1 provisioned lab (the topology of test_streams); the in-process modules under
+``httpd`` in place of nginx (one ``command`` line added to the generated template). Joins the
+shared 1+1 provisioned lab with one ``kboot.converge(lab)``; the in-process modules under
 tests/integration/charts cover everything that needs no running container.
 """
 
