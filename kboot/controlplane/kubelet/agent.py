@@ -34,7 +34,7 @@ from kboot.controlplane.client.meta import parse_time
 from kboot.controlplane.kubelet import network, podspec, resourcemetrics
 from kboot.controlplane.kubelet.cgroups import remove_cgroup
 from kboot.controlplane.kubelet.claims import resolve_claims
-from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
+from kboot.controlplane.kubelet.cri.types import ContainerStatus, Runtime, RuntimeError_
 from kboot.controlplane.kubelet.localpath import LocalPathCleaner
 from kboot.controlplane.kubelet.node import NodeAgent, NodeConfig
 from kboot.controlplane.kubelet.server import ContainerRef
@@ -246,14 +246,26 @@ class Kubelet:
 
     async def resource_metrics(self) -> str:
         """``/metrics/resource``: this node's and its running containers' usage (cgroups)."""
+        listed = [c for c in await self.runtime.list_containers()
+                  if c.state == "running" and podspec.LABEL_UID in c.labels]
+        started = await asyncio.gather(*(self._started_ns(c) for c in listed))
         running = [resourcemetrics.ContainerId(
             c.labels.get(podspec.LABEL_NAMESPACE, ""), c.labels.get(podspec.LABEL_NAME, ""),
-            c.labels.get(podspec.LABEL_UID, ""), c.labels.get(podspec.LABEL_CONTAINER, ""), c.id)
-            for c in await self.runtime.list_containers() if c.state == "running"
-            and podspec.LABEL_UID in c.labels]
+            c.labels.get(podspec.LABEL_UID, ""), c.labels.get(podspec.LABEL_CONTAINER, ""), c.id,
+            started_ns=at) for c, at in zip(listed, started, strict=True)]
         return await asyncio.to_thread(resourcemetrics.scrape, running,
                                        self.config.worker.node.cgroup_root,
                                        int(time.time() * 1000))
+
+    async def _started_ns(self, listed: ContainerStatus) -> int:
+        """When a running container started: CRI ListContainers carries no ``started_at``, so ask
+        its status; 0 when it is gone meanwhile (its start-time series is then left out)."""
+        if listed.started_at:
+            return listed.started_at
+        try:
+            return (await self.runtime.container_status(listed.id)).started_at
+        except RuntimeError_:
+            return 0
 
     async def attach_url(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
                          stderr: bool) -> str:

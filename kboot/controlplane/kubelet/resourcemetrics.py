@@ -12,6 +12,11 @@ from the container's cgroup ``<cgroup-root>/pod<uid>/<container-id>`` (cgroup v2
 usage minus the inactive page cache the kernel can drop. A container whose cgroup cannot be
 read (it just exited) is left out of the scrape.
 
+Each such container also has ``container_start_time_seconds`` (when the runtime started it, the
+CRI status's ``started_at``; the sample's timestamp is that start time, as upstream's kubelet
+writes it). The metrics server uses it as the earlier point of a container it has seen only
+once (zero CPU at start), so a new pod has metrics after one scrape rather than two.
+
 Where the v1 ``cpuacct`` hierarchy has no per-container directory (seen in lab nodes: runc
 created only the pod's there, while ``memory`` has the container's), the container's CPU time
 is the sum of ``utime + stime + cutime + cstime`` of the processes in its ``memory`` cgroup
@@ -24,6 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from kboot.controlplane.kubelet.cgroups import CGROUP_FS
@@ -36,6 +42,7 @@ class ContainerId:
     uid: str
     container: str
     id: str
+    started_ns: int = 0  # CRI started_at (Unix nanoseconds); 0: unknown, no start-time series
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,16 @@ def _labels(c: ContainerId) -> str:
     return f'container="{esc(c.container)}",namespace="{esc(c.namespace)}",pod="{esc(c.pod)}"'
 
 
+def _go_float(value: float) -> str:
+    """A float as Prometheus' Go exposition writes it (shortest digits, exponent from 1e6 on:
+    ``1.6243962483020916e+09``)."""
+    digits = repr(value)
+    if "e" in digits or "inf" in digits or "nan" in digits or abs(value) < 1e6:
+        return digits
+    mantissa, _, exp = format(Decimal(digits).normalize(), "e").partition("e")
+    return f"{mantissa}e{exp[0]}{int(exp[1:]):02d}"
+
+
 def render(node: Usage, containers: Iterable[tuple[ContainerId, Usage]], now_ms: int) -> str:
     """The Prometheus text of one scrape."""
     items = list(containers)
@@ -119,6 +136,11 @@ def render(node: Usage, containers: Iterable[tuple[ContainerId, Usage]], now_ms:
         "# TYPE container_memory_working_set_bytes gauge",
         *(f"container_memory_working_set_bytes{{{_labels(c)}}} {u.memory_bytes} {now_ms}"
           for c, u in items),
+        "# HELP container_start_time_seconds [STABLE] Start time of the container since unix "
+        "epoch in seconds",
+        "# TYPE container_start_time_seconds gauge",
+        *(f"container_start_time_seconds{{{_labels(c)}}} {_go_float(c.started_ns / 1e9)} "
+          f"{c.started_ns // 1_000_000}" for c, _ in items if c.started_ns > 0),
         "# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node "
         "in core-seconds",
         "# TYPE node_cpu_usage_seconds_total counter",

@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.clock import FakeClock
 from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.kubelet.agent import Kubelet, KubeletConfig
-from kboot.controlplane.kubelet.cri.fake import FakeRuntime
+from kboot.controlplane.kubelet.cri.fake import FakeRuntime, _Container
+from kboot.controlplane.kubelet.cri.types import ContainerConfig, ContainerStatus
 from kboot.controlplane.kubelet.node import NodeAgent, NodeConfig
 from kboot.controlplane.kubelet.podspec import NodeSettings
 from kboot.controlplane.kubelet.sync import WorkerSettings
@@ -154,3 +156,15 @@ def test_a_new_node_is_posted_ready_as_soon_as_its_network_is() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(go())
+
+
+def test_resource_metrics_ask_the_runtime_when_a_listed_container_has_no_start(
+        tmp_path: Path) -> None:
+    """CRI ListContainers has no ``started_at`` (only ContainerStatus does)."""
+    _, runtime, kubelet = _kubelet(tmp_path)
+    full = ContainerStatus(id="cid1", name="app", attempt=0, state="running",
+                           started_at=1_624_396_248_302_091_600)
+    runtime.containers["cid1"] = _Container(full, ContainerConfig("app", "img"))
+    listed = replace(full, started_at=0)
+    assert asyncio.run(kubelet._started_ns(listed)) == 1_624_396_248_302_091_600
+    assert asyncio.run(kubelet._started_ns(replace(listed, id="gone"))) == 0
