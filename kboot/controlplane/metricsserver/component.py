@@ -136,7 +136,7 @@ async def run(client: ApiClient, options: MetricsOptions) -> None:
     ca_pem = Path(options.ca_cert_file).read_bytes()
     now = datetime.datetime.now(datetime.UTC)
     requestheader_ca, allowed = await requestheader_settings(client)
-    store = UsageStore()
+    store = UsageStore(resolution=options.resolution)
 
     async def select_pods(namespace: str | None, selector: str) -> set[tuple[str, str]]:
         return {(p["metadata"]["namespace"], p["metadata"]["name"])

@@ -1,11 +1,20 @@
 """What the metrics server knows: the last two scrapes of every kubelet, turned into
 ``metrics.k8s.io/v1beta1`` NodeMetrics and PodMetrics (pure: no I/O, no clock).
 
-CPU is a rate, so it needs two samples of the cumulative counters: usage is
+CPU is a rate, so it needs two points of the cumulative counters: usage is
 ``(cpu2 - cpu1) / (t2 - t1)`` cores, reported in nanocores (``123456789n``) like metrics-server;
-memory is the latest working set, in ``Ki``. The ``window`` is the time between the samples. A
-container seen once, or whose counter went backwards (restarted), has no CPU rate yet and its
-pod is left out until the next scrape — as metrics-server does.
+memory is the latest working set, in ``Ki``. The ``window`` is the time between the points.
+
+A container seen once, or restarted (its counter went backwards or its
+``container_start_time_seconds`` changed), has no earlier sample; as metrics-server does, its
+start time is then the earlier point, with zero CPU: ``cpu / (t - start)``. So a new pod has
+metrics after the first scrape that sees it, not the second. Guards, as upstream's: the start
+must be before the sample, and the container must be fresh (``t - start`` below a bound), since
+for an old container first seen (the metrics server just started) the average over its life is
+no current rate. Upstream's bounds are 10 s to one resolution, an empty range at kboot's 10 s
+resolution, so kboot's are ``FRESH_MIN_WINDOW`` (shorter windows are mostly the runtime's start
+cost) to two resolutions (a container started just after a scrape is first seen a little more
+than one resolution later). Otherwise (and always for nodes) the pod waits for the next scrape.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from typing import Any
 JsonObj = dict[str, Any]
 GROUP_VERSION = "metrics.k8s.io/v1beta1"
 ContainerKey = tuple[str, str, str]  # namespace, pod, container
+FRESH_MIN_WINDOW = 1.0  # seconds: the shortest start-to-sample window used as a rate
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,7 @@ class Sample:
     cpu_seconds: float
     memory_bytes: int
     timestamp_ms: int
+    started_ms: int = 0  # container_start_time_seconds; 0: unknown
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ def parse(text: str, now_ms: int) -> Scrape:
     node_ts = now_ms
     cpu: dict[ContainerKey, tuple[float, int]] = {}
     mem: dict[ContainerKey, int] = {}
+    started: dict[ContainerKey, int] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -74,17 +86,29 @@ def parse(text: str, now_ms: int) -> Scrape:
             cpu[key] = (value, ts)
         elif name == "container_memory_working_set_bytes":
             mem[key] = int(value)
+        elif name == "container_start_time_seconds":
+            started[key] = round(value * 1000)  # its timestamp is the start itself: unused
     node = Sample(node_cpu, node_mem or 0, node_ts) if node_cpu is not None else None
-    containers = {k: Sample(c, mem.get(k, 0), ts) for k, (c, ts) in cpu.items()}
+    containers = {k: Sample(c, mem.get(k, 0), ts, started.get(k, 0))
+                  for k, (c, ts) in cpu.items()}
     return Scrape(node, containers)
 
 
 def _rate(old: Sample | None, new: Sample) -> tuple[int, float] | None:
-    """(nanocores, window seconds), or None without a usable earlier sample."""
-    if old is None or new.timestamp_ms <= old.timestamp_ms or new.cpu_seconds < old.cpu_seconds:
+    """(nanocores, window seconds) from two samples of one run; None without a usable one."""
+    if (old is None or new.timestamp_ms <= old.timestamp_ms or new.cpu_seconds < old.cpu_seconds
+            or new.started_ms != old.started_ms):
         return None
     window = (new.timestamp_ms - old.timestamp_ms) / 1000
     return int((new.cpu_seconds - old.cpu_seconds) / window * 1e9), window
+
+
+def _rate_since_start(new: Sample, resolution: float) -> tuple[int, float] | None:
+    """(nanocores, window seconds) from a fresh container's start (zero CPU then) to ``new``."""
+    window = (new.timestamp_ms - new.started_ms) / 1000
+    if not new.started_ms or not FRESH_MIN_WINDOW <= window < 2 * resolution:
+        return None
+    return int(new.cpu_seconds / window * 1e9), window
 
 
 def _time(ms: int) -> str:
@@ -97,8 +121,10 @@ def _usage(nanocores: int, memory: int) -> JsonObj:
 
 @dataclass
 class UsageStore:
-    """Two scrapes per node (older, newer); replaced on every successful scrape."""
+    """Two scrapes per node (older, newer); replaced on every successful scrape.
+    ``resolution`` is the seconds between scrapes (it bounds which containers are fresh)."""
 
+    resolution: float = 10.0
     scrapes: dict[str, tuple[Scrape | None, Scrape]] = field(default_factory=dict)
 
     def record(self, node: str, scrape: Scrape) -> None:
@@ -130,7 +156,7 @@ class UsageStore:
         for old, new in self.scrapes.values():
             for (ns, pod, container), sample in new.containers.items():
                 before = old.containers.get((ns, pod, container)) if old else None
-                rate = _rate(before, sample)
+                rate = _rate(before, sample) or _rate_since_start(sample, self.resolution)
                 if rate is None:
                     incomplete.add((ns, pod))
                     continue

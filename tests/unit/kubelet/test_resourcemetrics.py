@@ -99,3 +99,51 @@ def test_a_restarted_container_waits_for_a_new_rate() -> None:
     store.record("n1", parse(line % ("50", 1000), 0))
     store.record("n1", parse(line % ("1", 2000), 0))  # counter went backwards
     assert store.pod_metrics() == []
+
+
+def test_running_containers_have_upstreams_start_time_series(tmp_path: Path) -> None:
+    started = ContainerId("default", "web-1", "uid1", "app", "cid1",
+                          started_ns=1_624_396_248_302_091_600)
+    text = scrape([started, ContainerId("default", "web-1", "uid1", "side", "cid2")],
+                  "/kubepods", 1_624_396_278_302, base=_v2(tmp_path, 1_000_000, 10_485_760),
+                  proc=_proc(tmp_path, 1000))
+    assert ("# HELP container_start_time_seconds [STABLE] Start time of the container since "
+            "unix epoch in seconds\n# TYPE container_start_time_seconds gauge\n"
+            'container_start_time_seconds{container="app",namespace="default",pod="web-1"} '
+            "1.6243962483020916e+09 1624396248302\n") in text
+    assert text.count("container_start_time_seconds{") == 1  # cid2: no cgroup, no start
+
+
+def _series(cpu: float, at_ms: int, started_s: float | None) -> str:
+    labels = 'container="a",namespace="n",pod="p"'
+    text = f"container_cpu_usage_seconds_total{{{labels}}} {cpu} {at_ms}\n"
+    if started_s is not None:
+        text += f"container_start_time_seconds{{{labels}}} {started_s:e} {int(started_s * 1000)}\n"
+    return text
+
+
+def test_a_new_container_has_a_rate_from_its_start_after_one_scrape() -> None:
+    store = UsageStore(resolution=10.0)
+    store.record("n1", parse(_series(1.0, 1_004_000, 1_000.0), 0))
+    (pod,) = store.pod_metrics()
+    assert pod["containers"][0]["usage"]["cpu"] == "250000000n"  # 1 s of CPU over 4 s
+    assert pod["window"] == "4s"
+
+
+def test_the_start_time_is_used_only_for_a_fresh_container() -> None:
+    for started in (1_003.5, 980.0, 1_004.0, 1_005.0):  # too near, too old, at or after the sample
+        store = UsageStore(resolution=10.0)
+        store.record("n1", parse(_series(1.0, 1_004_000, started), 0))
+        assert store.pod_metrics() == [], started
+
+
+def test_a_restarted_container_gets_a_rate_from_its_new_start() -> None:
+    store = UsageStore(resolution=10.0)
+    store.record("n1", parse(_series(50.0, 1_000_000, 500.0), 0))
+    store.record("n1", parse(_series(60.0, 1_010_000, 1_005.0), 0))  # counter grew, new start
+    (pod,) = store.pod_metrics()
+    assert pod["containers"][0]["usage"]["cpu"] == "12000000000n"  # 60 s since the restart
+    assert pod["window"] == "5s"
+    store.record("n1", parse(_series(62.0, 1_020_000, 1_005.0), 0))  # same run: two samples
+    (pod,) = store.pod_metrics()
+    assert (pod["containers"][0]["usage"]["cpu"], pod["window"]) == ("200000000n", "10s")
