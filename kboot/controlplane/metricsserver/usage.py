@@ -26,7 +26,7 @@ from typing import Any
 JsonObj = dict[str, Any]
 GROUP_VERSION = "metrics.k8s.io/v1beta1"
 ContainerKey = tuple[str, str, str]  # namespace, pod, container
-FRESH_MIN_WINDOW = 1.0  # seconds: the shortest start-to-sample window used as a rate
+FRESH_MIN_WINDOW = 0.25  # seconds: the shortest start-to-sample window used as a rate
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def test_a_new_container_has_a_rate_from_its_start_after_one_scrape() -> None:
 
 
 def test_the_start_time_is_used_only_for_a_fresh_container() -> None:
-    for started in (1_003.5, 980.0, 1_004.0, 1_005.0):  # too near, too old, at or after the sample
+    for started in (1_003.9, 980.0, 1_004.0, 1_005.0):  # too near, too old, at or after the sample
         store = UsageStore(resolution=10.0)
         store.record("n1", parse(_series(1.0, 1_004_000, started), 0))
         assert store.pod_metrics() == [], started
