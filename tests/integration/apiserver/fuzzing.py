@@ -183,6 +183,12 @@ SEEDS: dict[str, dict[str, Any]] = {
     "ServiceAccount": {},
     "Event": {"involvedObject": {"kind": "Pod", "name": "p", "namespace": NS},
               "reason": "Fuzz", "message": "m", "type": "Normal"},
+    # the same stored Events in events.k8s.io's shape (its creates require the new fields)
+    "events.k8s.io/Event": {"regarding": {"kind": "Pod", "name": "p", "namespace": NS},
+                            "reason": "Fuzz", "note": "m", "type": "Normal", "action": "Fuzz",
+                            "eventTime": "2026-01-01T00:00:00.000000Z",
+                            "reportingController": "example.com/fuzz",
+                            "reportingInstance": "fuzz-1"},
     "PersistentVolume": {"spec": {"capacity": {"storage": "1Gi"},
                                   "accessModes": ["ReadWriteOnce"],
                                   "hostPath": {"path": "/tmp/fuzz"}}},
@@ -220,7 +226,7 @@ def seed(kind: ResourceKind, name: str = TARGET) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "labels": dict(_LABELS)}
     if kind.namespaced:
         meta["namespace"] = NS
-    body = json.loads(json.dumps(SEEDS[kind.kind]))
+    body = json.loads(json.dumps(SEEDS.get(f"{kind.group}/{kind.kind}", SEEDS[kind.kind])))
     return {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": meta, **body}
 
 
