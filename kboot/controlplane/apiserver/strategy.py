@@ -21,6 +21,7 @@ admission with server state   :meth:`Strategy.admit_create`, :meth:`Strategy.adm
                               :meth:`Strategy.release`
 presentation                  :meth:`Strategy.to_table`, :meth:`Strategy.field_selector`,
                               :meth:`Strategy.openapi_schema`
+scale subresource             :meth:`Strategy.to_scale`, :meth:`Strategy.scaled`
 storage                       :attr:`Strategy.storage` (encryption at rest, TTL)
 ============================  ==================================================================
 
@@ -35,6 +36,7 @@ Strategies are frozen dataclasses, so a kind's policy can be written as data:
 
 from __future__ import annotations
 
+import copy
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kboot.controlplane.api import openapi, selectors, validation
 from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.api.replicationcontrollers import workload_selector
 from kboot.controlplane.apiserver import rules
 
 if TYPE_CHECKING:
@@ -184,6 +187,25 @@ class Strategy:
         """The kind's OpenAPI 3 schema, for group-versions without a built-in document (the
         built-in kinds' documents come from their schemas)."""
         return openapi.opaque_schema(self.kind)
+
+    # ----------------------------------------------------------------------------------- scale
+
+    def to_scale(self, obj: JsonObj) -> JsonObj:
+        """The ``autoscaling/v1`` Scale view of ``obj`` (the ``scale`` subresource)."""
+        meta = obj["metadata"]
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                  "creationTimestamp") if k in meta},
+                "spec": {"replicas": spec.get("replicas", 1)},
+                "status": {"replicas": status.get("replicas", 0),
+                           "selector": selectors.selector_string(workload_selector(obj))}}
+
+    def scaled(self, obj: JsonObj, replicas: int) -> JsonObj:
+        """A copy of ``obj`` with ``replicas`` written where its Scale reads them."""
+        new = copy.deepcopy(obj)
+        new.setdefault("spec", {})["replicas"] = replicas
+        return new
 
 
 @dataclass(frozen=True)

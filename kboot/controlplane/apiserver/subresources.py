@@ -14,8 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kboot.controlplane.api import field_errors, selectors
-from kboot.controlplane.api.replicationcontrollers import workload_selector
+from kboot.controlplane.api import field_errors
 from kboot.controlplane.apiserver import admission, ephemeral, eviction, kubeletproxy
 from kboot.controlplane.apiserver.bodies import invalid_body, typed_body
 from kboot.controlplane.apiserver.codec import json_response, media_type, read_decoded
@@ -54,17 +53,6 @@ async def handle(state: ServerState, scope: Scope, request: web.Request) -> web.
     raise method_not_allowed()
 
 
-def to_scale(obj: JsonObj) -> JsonObj:
-    meta = obj["metadata"]
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                              "creationTimestamp") if k in meta},
-            "spec": {"replicas": spec.get("replicas", 1)},
-            "status": {"replicas": status.get("replicas", 0),
-                       "selector": selectors.selector_string(workload_selector(obj))}}
-
-
 def _replicas(scale: JsonObj, name: str) -> int:
     """``spec.replicas`` of a typed Scale (absent: 0, as upstream's zero value)."""
     replicas: int = (scale.get("spec") or {}).get("replicas", 0)
@@ -77,10 +65,11 @@ def _replicas(scale: JsonObj, name: str) -> int:
 
 async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target, kind = scope.target, scope.target.kind
+    strategy = state.strategy(kind)
     assert target.name is not None
     if request.method == "GET":
-        return json_response(to_scale(await state.storage.get(kind, target.namespace,
-                                                              target.name)))
+        return json_response(strategy.to_scale(await state.storage.get(
+            kind, target.namespace, target.name)))
     if request.method not in ("PUT", "PATCH"):
         raise method_not_allowed()
     media = media_type(request)
@@ -92,7 +81,7 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
     opts = scope.write_options()
 
     def compute(current: JsonObj) -> JsonObj:
-        scale = to_scale(current)
+        scale = strategy.to_scale(current)
         if request.method == "PUT":
             wanted = (body.get("metadata") or {}).get("resourceVersion")
             if wanted and wanted != scale["metadata"]["resourceVersion"]:
@@ -103,14 +92,13 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
                 "Deployment", "application/merge-patch+json"
                 if media.startswith("application/strategic") else media, scale, body),
                 name=target.name or "", group="autoscaling")
-        new = copy.deepcopy(current)
-        new.setdefault("spec", {})["replicas"] = _replicas(new_scale, target.name or "")
-        return admission.admit_update(state.strategy(kind), current, new, subresource="scale",
+        new = strategy.scaled(current, _replicas(new_scale, target.name or ""))
+        return admission.admit_update(strategy, current, new, subresource="scale",
                                       opts=opts, now=state.clock.now())
 
     obj = await guarded_update(state.storage, kind, target.namespace, target.name, compute,
                                dry_run=opts.dry_run)
-    return json_response(to_scale(obj))
+    return json_response(strategy.to_scale(obj))
 
 
 async def _binding(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
