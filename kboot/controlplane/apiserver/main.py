@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from kboot.controlplane.api.registry import lookup
-from kboot.controlplane.apiserver import apiservices
+from kboot.controlplane.apiserver import apiservices, crdcontroller
 from kboot.controlplane.apiserver.aggregator import Transport
 from kboot.controlplane.apiserver.allocators import ServiceAllocators
 from kboot.controlplane.apiserver.apiservices import Aggregation
@@ -164,7 +164,10 @@ def aggregation_of(cfg: ServerConfig) -> Aggregation:
 async def start_background(state: ServerState) -> None:
     """Start the watch caches and create the default objects; wait for the caches auth needs."""
     cfg = state.config
+    crdcontroller.install(state)
     state.caches.start()
+    state.crd_controller = crdcontroller.CRDController(state)
+    state.crd_controller.start()
     await ensure_defaults(state.storage, service_ip=state.allocators.first_ip,
                           advertise_address=cfg.advertise_address, port=cfg.secure_port,
                           clock=state.clock)
@@ -181,6 +184,13 @@ async def start_background(state: ServerState) -> None:
                           ("rbac.authorization.k8s.io", "clusterroles"),
                           ("rbac.authorization.k8s.io", "clusterrolebindings")):
         await state.caches.caches[(group, plural)].ready.wait()
+
+
+async def stop_background(state: ServerState) -> None:
+    """Stop what :func:`start_background` started (the CRD controller, the watch caches)."""
+    if state.crd_controller is not None:
+        await state.crd_controller.stop()
+    await state.caches.stop()
 
 
 async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
@@ -218,7 +228,7 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
         state.caches.end_watches()
         await asyncio.sleep(0.2)  # let watch handlers finish their streams
         await runner.cleanup()
-        await state.caches.stop()
+        await stop_background(state)
         if state.webhooks is not None:
             await state.webhooks.close()
         await state.storage.store.close()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from kboot.controlplane.apiserver.allocators import ServiceAllocators
     from kboot.controlplane.apiserver.apiservices import Aggregation
     from kboot.controlplane.apiserver.authz import Authorizer
+    from kboot.controlplane.apiserver.crdcontroller import CRDController
     from kboot.controlplane.apiserver.kinds import KindRegistry
     from kboot.controlplane.apiserver.strategy import Strategy
     from kboot.controlplane.apiserver.webhooks.dispatcher import WebhookDispatcher
@@ -51,6 +52,7 @@ class ServerState:
     webhooks: WebhookDispatcher | None = None  # admission webhooks (None: not called)
     aggregation: Aggregation | None = None  # APIService proxying and discovery (aggregator.py)
     ready: bool = False
+    crd_controller: CRDController | None = None  # started by main.start_background
 
     @property
     def kinds(self) -> KindRegistry:

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kboot.controlplane.apiserver.app import build_app
 from kboot.controlplane.apiserver.auth import Authenticator, UserInfo
 from kboot.controlplane.apiserver.config import ServerConfig
-from kboot.controlplane.apiserver.main import assemble, start_background
+from kboot.controlplane.apiserver.main import assemble, start_background, stop_background
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.watchcache import WatchCaches
@@ -74,7 +74,7 @@ async def running(*, clock: Clock | None = None, **config: Any) -> AsyncIterator
         yield Harness(client, state)
     finally:
         await client.close()
-        await caches.stop()
+        await stop_background(state)
         await storage.store.close()
 
 

@@ -1,0 +1,140 @@
+"""The strategy of a custom resource: one served version of a CustomResourceDefinition.
+
+:func:`strategy_for` turns a CRD (with its accepted names) into the
+:class:`CustomResourceStrategy` the :class:`~.kinds.KindRegistry` serves. Everything it does
+comes from the CRD and the pure library :mod:`kboot.controlplane.api.crd`: pruning and
+defaulting (``default``), unknown fields for ``fieldValidation`` (``unknown_fields``), the
+structural schema, metadata, embedded resources and CEL rules (``validate``, ratcheting on
+updates), ``additionalPrinterColumns`` (``to_table``), the scale subresource
+(``to_scale``/``scaled``) and the OpenAPI schema (``openapi_schema``). Status subresource and
+generation rules are the generic path's (``kind.subresources`` carries ``status``).
+
+Only the storage version is served (``conversion: None`` needs nothing more: the stored
+``apiVersion`` is the served one); other served versions are listed in the CRD but not routed.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kboot.controlplane.api.crd import columns as crd_columns
+from kboot.controlplane.api.crd import openapi as crd_openapi
+from kboot.controlplane.api.crd import scale as crd_scale
+from kboot.controlplane.api.crd.paths import field_of
+from kboot.controlplane.api.crd.pruning import unknown_fields
+from kboot.controlplane.api.crd.resource import ResourceSchema
+from kboot.controlplane.api.crd.versions import Version, storage_version
+from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.apiserver.strategy import JsonObj, SchemalessStrategy
+
+# field selectors every custom resource supports (upstream: metadata.name/namespace)
+_FIELDS = ("metadata.name", "metadata.namespace")
+
+
+@dataclass(frozen=True)
+class CustomResourceStrategy(SchemalessStrategy):
+    """A custom resource kind served from its CRD's storage version."""
+
+    crd: JsonObj = field(default_factory=dict, compare=False)
+    version: Version | None = field(default=None, compare=False)
+    schema: ResourceSchema | None = field(default=None, compare=False)
+    fingerprint: str = ""  # what the kind was built from: changes re-register it
+
+    # ----------------------------------------------------------------- decode, default, validate
+
+    def unknown_fields(self, obj: JsonObj) -> list[str]:
+        if self.schema is None:
+            return []
+        return unknown_fields(obj, self.schema.schema)
+
+    def default(self, obj: JsonObj) -> JsonObj:
+        out = super().default(obj)
+        return self.schema.read(copy.deepcopy(out)) if self.schema is not None else out
+
+    def validate(self, obj: JsonObj, old: JsonObj | None) -> list[JsonObj]:
+        if self.schema is None:
+            return super().validate(obj, old)
+        return [e.cause() for e in self.schema.validate(obj, old=old)]
+
+    # --------------------------------------------------------------------------- presentation
+
+    def _columns(self) -> list[JsonObj]:
+        return list(self.version.columns) if self.version is not None else []
+
+    def to_table(self, objects: list[JsonObj], *, include_object: str, now: datetime.datetime,
+                 include_columns: bool = True) -> JsonObj:
+        columns = self._columns()
+        rows = []
+        for obj in objects:
+            row: JsonObj = {"cells": crd_columns.row_cells(obj, columns, now)}
+            if include_object == "Object":
+                row["object"] = obj
+            elif include_object != "None":
+                row["object"] = {"kind": "PartialObjectMetadata",
+                                 "apiVersion": "meta.k8s.io/v1",
+                                 "metadata": obj.get("metadata") or {}}
+            rows.append(row)
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": ""},
+                "columnDefinitions": (crd_columns.table_columns(columns)
+                                      if include_columns else []),
+                "rows": rows}
+
+    def openapi_schema(self) -> JsonObj:
+        return crd_openapi.object_schema(self.crd, self.kind.version)
+
+    # ----------------------------------------------------------------------------------- scale
+
+    def to_scale(self, obj: JsonObj) -> JsonObj:
+        scale = self.version.scale if self.version is not None else None
+        return crd_scale.scale_of(obj, scale or {})
+
+    def scaled(self, obj: JsonObj, replicas: int) -> JsonObj:
+        scale = self.version.scale if self.version is not None else None
+        return crd_scale.apply_scale(obj, scale or {}, replicas)
+
+
+def accepted_kind(crd: JsonObj, version: str) -> ResourceKind:
+    """The served kind of ``crd``'s ``version`` under its *accepted* names (a name refused
+    for a conflict is never served), with upstream's field selectors."""
+    accepted = field_of(field_of(crd, "status"), "acceptedNames")
+    shown = {**crd, "spec": {**field_of(crd, "spec"),
+                             "names": {**field_of(field_of(crd, "spec"), "names"), **accepted}}}
+    rk = crd_openapi.resource_kind(shown, version)
+    return ResourceKind(rk.group, rk.version, rk.kind, rk.plural, rk.namespaced,
+                        rk.short_names, rk.categories, rk.subresources, storage=rk.storage,
+                        field_selectors=_FIELDS)
+
+
+def fingerprint(crd: JsonObj) -> str:
+    """What serving depends on: the spec and the accepted names."""
+    return json.dumps([field_of(crd, "spec"),
+                       field_of(field_of(crd, "status"), "acceptedNames")], sort_keys=True)
+
+
+def strategy_for(crd: JsonObj) -> CustomResourceStrategy | None:
+    """The strategy serving ``crd`` (its accepted names, storage version); None when it has
+    no served storage version. Raises the library's ``SchemaCompileError`` on CEL rules that
+    do not compile (the CRD's own validation refuses those)."""
+    version = storage_version(crd)
+    if version is None or not version.served:
+        return None
+    kind = accepted_kind(crd, version.name)
+    schema = ResourceSchema(version.schema, kind=kind.kind, namespaced=kind.namespaced,
+                            api_version=kind.api_version, scale=version.scale)
+    return CustomResourceStrategy(kind, crd=crd, version=version, schema=schema,
+                                  fingerprint=fingerprint(crd))
+
+
+def storage_kind(crd: JsonObj) -> ResourceKind | None:
+    """The kind under which ``crd``'s objects are stored (cleanup after a delete)."""
+    version = storage_version(crd)
+    return accepted_kind(crd, version.name) if version is not None else None
+
+
+def is_custom(strategy: Any) -> bool:
+    return isinstance(strategy, CustomResourceStrategy)
