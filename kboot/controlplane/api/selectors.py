@@ -16,6 +16,7 @@ from typing import Any
 
 from kboot.controlplane.api.errors import SelectorError
 from kboot.controlplane.api.names import is_label_value, is_qualified_name
+from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 
 __all__ = [
@@ -241,7 +242,10 @@ def supported_fields(kind: KindRef) -> tuple[str, ...]:
 
 def field_value(kind: KindRef, obj: Mapping[str, Any], field: str) -> str:
     """The string value of a selectable field (booleans ``true``/``false``; missing ``""``)."""
-    path = _FIELD_ALIASES.get((resolve_kind(kind).kind, field), field)
+    # by name, not resolve_kind: kinds registered at run time (custom resources) are not in
+    # the built-in registry, and none of them has an alias
+    name = kind.kind if isinstance(kind, ResourceKind) else kind.rpartition("/")[2]
+    path = _FIELD_ALIASES.get((name, field), field)
     value: Any = obj
     for part in path.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
