@@ -16,17 +16,14 @@ from typing import TYPE_CHECKING
 
 from kboot.controlplane.api.crd import definition
 from kboot.controlplane.api.crd.paths import field_of, list_of
-from kboot.controlplane.api.registry import ResourceKind
+from kboot.controlplane.api.crd.served import CRD_KIND
 from kboot.controlplane.apiserver.strategy import JsonObj, SchemalessStrategy
 
 if TYPE_CHECKING:
     from kboot.controlplane.apiserver.auth import UserInfo
 
-GROUP = "apiextensions.k8s.io"
+__all__ = ["CLEANUP_FINALIZER", "CRD_KIND", "CRDStrategy", "crd_strategy"]
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
-CRD_KIND = ResourceKind(GROUP, "v1", "CustomResourceDefinition", "customresourcedefinitions",
-                        False, ("crd", "crds"), ("api-extensions",), ("status",),
-                        field_selectors=("metadata.name",))
 
 _COLUMNS = [{"name": "Name", "type": "string", "format": "name", "description": "",
              "priority": 0},

@@ -27,12 +27,10 @@ from kboot.controlplane.api.crd import scale as crd_scale
 from kboot.controlplane.api.crd.paths import field_of
 from kboot.controlplane.api.crd.pruning import unknown_fields
 from kboot.controlplane.api.crd.resource import ResourceSchema
+from kboot.controlplane.api.crd.served import accepted_kind
 from kboot.controlplane.api.crd.versions import Version, storage_version
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.strategy import JsonObj, SchemalessStrategy
-
-# field selectors every custom resource supports (upstream: metadata.name/namespace)
-_FIELDS = ("metadata.name", "metadata.namespace")
 
 
 @dataclass(frozen=True)
@@ -96,18 +94,6 @@ class CustomResourceStrategy(SchemalessStrategy):
     def scaled(self, obj: JsonObj, replicas: int) -> JsonObj:
         scale = self.version.scale if self.version is not None else None
         return crd_scale.apply_scale(obj, scale or {}, replicas)
-
-
-def accepted_kind(crd: JsonObj, version: str) -> ResourceKind:
-    """The served kind of ``crd``'s ``version`` under its *accepted* names (a name refused
-    for a conflict is never served), with upstream's field selectors."""
-    accepted = field_of(field_of(crd, "status"), "acceptedNames")
-    shown = {**crd, "spec": {**field_of(crd, "spec"),
-                             "names": {**field_of(field_of(crd, "spec"), "names"), **accepted}}}
-    rk = crd_openapi.resource_kind(shown, version)
-    return ResourceKind(rk.group, rk.version, rk.kind, rk.plural, rk.namespaced,
-                        rk.short_names, rk.categories, rk.subresources, storage=rk.storage,
-                        field_selectors=_FIELDS)
 
 
 def fingerprint(crd: JsonObj) -> str:

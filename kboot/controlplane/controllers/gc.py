@@ -7,7 +7,12 @@
   first; the finalizer is removed once none remain;
 - **orphan**: an owner with the ``orphan`` finalizer has its ownerReference removed from every
   dependent, then the finalizer is removed.
-Keys are ``<plural>|<namespace>/<name>``.
+Keys are ``<plural>|<namespace>/<name>`` (``<plural>.<group>|…`` for custom resources).
+
+Custom resources take part in both directions (a Deployment owned by a custom resource, a
+custom resource owned by a Deployment): the collector watches the CRDs and starts an informer
+for every kind an established CRD serves (:func:`~kboot.controlplane.api.crd.served.
+served_kind`), as upstream's collector follows discovery.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from kboot.controlplane.api.registry import for_api_version
+from kboot.controlplane.api.crd.served import CRD_KIND, served_kind
+from kboot.controlplane.api.registry import ResourceKind, for_api_version
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.controller import DONE, Result
@@ -36,13 +42,42 @@ class GarbageCollector(Controller):
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        self.by_plural: dict[str, Informer] = {p: self.informer(p) for p in WATCHED}
+        self.by_plural: dict[str, Informer] = {}
+        self.kinds: dict[str, ResourceKind] = {}  # by_plural's keys → their kinds
         self.uids: dict[str, str] = {}  # uid -> "plural|key"
-        for plural, inf in self.by_plural.items():
-            inf.add_handlers(Handlers(
-                on_add=lambda o, p=plural: self._seen(p, o),  # type: ignore[misc]
-                on_update=lambda _old, o, p=plural: self._seen(p, o),  # type: ignore[misc]
-                on_delete=lambda o, p=plural: self._gone(p, o)))  # type: ignore[misc]
+        for plural in WATCHED:
+            self._follow(plural, self.informer(plural))
+        self.crds = self.ctx.informers.get(CRD_KIND)
+        self.crds.add_handlers(Handlers(on_add=self._crd,
+                                        on_update=lambda _old, crd: self._crd(crd)))
+
+    def _follow(self, plural: str, inf: Informer) -> None:
+        self.by_plural[plural] = inf
+        self.kinds[plural] = inf.kind
+        inf.add_handlers(Handlers(
+            on_add=lambda o, p=plural: self._seen(p, o),  # type: ignore[misc]
+            on_update=lambda _old, o, p=plural: self._seen(p, o),  # type: ignore[misc]
+            on_delete=lambda o, p=plural: self._gone(p, o)))  # type: ignore[misc]
+
+    def _crd(self, crd: Obj) -> None:
+        """Start following the custom resources of a newly established CRD."""
+        kind = served_kind(crd)
+        if kind is None:
+            return
+        key = f"{kind.plural}.{kind.group}"
+        if key not in self.by_plural:
+            self._follow(key, self.ctx.informers.get(kind))
+
+    def _kind_of(self, ref: dict[str, str]) -> tuple[str, ResourceKind] | None:
+        """The followed kind an ownerReference names (None: not followed)."""
+        api_version, kind_name = ref.get("apiVersion", ""), ref.get("kind", "")
+        for key, kind in self.kinds.items():
+            if kind.api_version == api_version and kind.kind == kind_name:
+                return key, kind
+        builtin = for_api_version(api_version, kind_name)
+        if builtin is not None and builtin.plural in self.by_plural:
+            return builtin.plural, builtin
+        return None
 
     def _seen(self, plural: str, obj: Obj) -> None:
         md = obj["metadata"]
@@ -83,9 +118,10 @@ class GarbageCollector(Controller):
     async def _owner_exists(self, ref: dict[str, str], namespace: str | None) -> bool:
         if ref["uid"] in self.uids:
             return True
-        kind = for_api_version(ref.get("apiVersion", ""), ref.get("kind", ""))
-        if kind is None or kind.plural not in self.by_plural:
+        followed = self._kind_of(ref)
+        if followed is None:
             return True  # a kind we do not track: never delete on ignorance
+        kind = followed[1]
         try:
             live = await self.client.get(kind, ref["name"],
                                          namespace=namespace if kind.namespaced else None)
@@ -103,14 +139,15 @@ class GarbageCollector(Controller):
                 return
         log.info("gc: deleting %s %s: all owners are gone", plural, key_of(obj))
         with contextlib.suppress(NotFound):
-            await self.client.delete(plural, md["name"], namespace=md.get("namespace"),
+            await self.client.delete(self.kinds[plural], md["name"],
+                                     namespace=md.get("namespace"),
                                      options=DeleteOptions(propagation_policy="Background",
                                                            preconditions={"uid": md["uid"]}))
 
     async def _remove_finalizer(self, plural: str, obj: Obj, finalizer: str) -> None:
         md = obj["metadata"]
         left = [f for f in md.get("finalizers") or [] if f != finalizer]
-        await self.client.patch(plural, md["name"], namespace=md.get("namespace"),
+        await self.client.patch(self.kinds[plural], md["name"], namespace=md.get("namespace"),
                                 patch={"metadata": {"finalizers": left or None}})
 
     async def _foreground(self, plural: str, obj: Obj) -> Result:
@@ -122,7 +159,7 @@ class GarbageCollector(Controller):
                 continue
             ns, name = split_key(dkey)
             with contextlib.suppress(NotFound):
-                await self.client.delete(dplural, name, namespace=ns,
+                await self.client.delete(self.kinds[dplural], name, namespace=ns,
                                          options=DeleteOptions(propagation_policy="Foreground"))
         if deps:
             return Result(requeue_after=2.0)
@@ -139,6 +176,6 @@ class GarbageCollector(Controller):
             refs = [r for r in child["metadata"].get("ownerReferences") or [] if r["uid"] != uid]
             ns, name = split_key(dkey)
             with contextlib.suppress(NotFound):
-                await self.client.patch(dplural, name, namespace=ns,
+                await self.client.patch(self.kinds[dplural], name, namespace=ns,
                                         patch={"metadata": {"ownerReferences": refs or None}})
         await self._remove_finalizer(plural, obj, ORPHAN)

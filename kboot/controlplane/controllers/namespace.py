@@ -1,5 +1,7 @@
 """Namespace deletion: once a Namespace has a deletionTimestamp, delete everything namespaced
-in it, wait until nothing is left, then finalize it (drop ``kubernetes`` from
+in it — the built-in kinds and every namespaced kind an established CRD serves (upstream's
+controller asks discovery; ours reads the CRDs discovery is built from) — wait until nothing
+is left, then finalize it (drop ``kubernetes`` from
 ``spec.finalizers``, through the ``finalize`` subresource when the server has it) so the
 apiserver removes it. Also keeps a ``default`` ServiceAccount in every active namespace.
 """
@@ -8,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from kboot.controlplane.api.registry import KINDS
+from kboot.controlplane.api.crd.served import CRD_KIND, served_kind
+from kboot.controlplane.api.registry import KINDS, ResourceKind
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.api import DeleteOptions
 from kboot.controlplane.client.controller import DONE, Result
@@ -39,7 +42,7 @@ class NamespaceController(Controller):
         if ns is None or not is_deleting(ns):
             return DONE
         remaining = 0
-        for kind in NAMESPACED:
+        for kind in (*NAMESPACED, *await self._custom_kinds()):
             try:
                 page = await self.client.list(kind, namespace=key)
             except ApiError:
@@ -57,6 +60,15 @@ class NamespaceController(Controller):
             return Result(requeue_after=1.0)
         await self._finalize(ns)
         return DONE
+
+    async def _custom_kinds(self) -> list[ResourceKind]:
+        """The namespaced kinds the established CRDs serve right now."""
+        try:
+            crds = [crd async for crd in self.client.list_all(CRD_KIND)]
+        except ApiError:
+            return []
+        kinds = (served_kind(crd) for crd in crds)
+        return [k for k in kinds if k is not None and k.namespaced]
 
     async def _finalize(self, ns: Obj) -> None:
         fins = [f for f in (ns.get("spec") or {}).get("finalizers") or [] if f != "kubernetes"]
