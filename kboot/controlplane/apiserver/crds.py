@@ -58,6 +58,20 @@ class CRDStrategy(SchemalessStrategy):
 
     generation: bool = True
 
+    def default(self, obj: JsonObj) -> JsonObj:
+        """Upstream's CRD defaults: ``singular`` (the kind in lower case), ``listKind``
+        (``<Kind>List``), ``conversion.strategy: None``."""
+        out = super().default(obj)
+        spec = out.get("spec")
+        if not isinstance(spec, dict):
+            return out
+        names = spec.get("names")
+        if isinstance(names, dict) and isinstance(names.get("kind"), str) and names["kind"]:
+            names.setdefault("singular", names["kind"].lower())
+            names.setdefault("listKind", f"{names['kind']}List")
+        spec.setdefault("conversion", {"strategy": "None"})
+        return out
+
     def validate(self, obj: JsonObj, old: JsonObj | None) -> list[JsonObj]:
         causes = super().validate(obj, old)
         errors = (definition.validate_crd(obj) if old is None

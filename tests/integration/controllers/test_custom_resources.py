@@ -6,10 +6,15 @@ scheduler and hollow nodes, driven with the real kubectl."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.e2e.operator.webapp import WEBAPP_CRD, webapp
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.integration.apiserver.crd_data import CRD_NAME, crontab, crontab_crd
 
@@ -77,3 +82,36 @@ def test_garbage_collection_and_namespace_deletion_follow_custom_resources(
     wait_for("the namespace and its CronTab are gone",
              lambda: _absent(cp, "namespace", "tabs"), cp=cp)
     assert _absent(cp, "ct", "inside", "-n", "tabs")
+
+
+def test_an_operator_on_the_official_python_client_owns_deployments(cp: ControlPlane) -> None:
+    """The test operator (``tests/e2e/operator``, the Python client's watch loop) as a host
+    process: a WebApp gets a Deployment owned by it; deleting the WebApp collects it. The lab
+    e2e runs the same operator as a pod."""
+    cp.kubectl("apply", "-f", "-", input=json.dumps(WEBAPP_CRD))
+    cp.kubectl("wait", "--for=condition=Established", "crd/webapps.apps.kboot.dev",
+               "--timeout=30s")
+    script = Path(__file__).resolve().parents[2] / "e2e" / "operator" / "webapp_operator.py"
+    log = cp.work / "operator.log"
+    with log.open("wb") as out:
+        operator = subprocess.Popen([sys.executable, str(script)], stdout=out,
+                                    stderr=subprocess.STDOUT,
+                                    env={**os.environ, "KUBECONFIG": str(cp.server.kubeconfig)})
+    try:
+        cp.kubectl("create", "-f", "-", input=json.dumps(webapp("shop", "nginx:1", 2)))
+        wait_for("the operator's Deployment", lambda: not _absent(cp, "deployment", "shop-web"),
+                 cp=cp)
+        deployment = json.loads(cp.kubectl("get", "deployment", "shop-web", "-o", "json"))
+        owner = deployment["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["name"], owner["uid"]) == (
+            "WebApp", "shop", _uid(cp, "webapp", "shop"))
+        assert deployment["spec"]["replicas"] == 2
+        wait_for("the WebApp's status names its Deployment", lambda: json.loads(cp.kubectl(
+            "get", "wa", "shop", "-o", "json")).get("status", {}).get("deployment"), cp=cp)
+        cp.kubectl("delete", "webapp", "shop", "--wait=false")
+        wait_for("the owned Deployment is collected",
+                 lambda: _absent(cp, "deployment", "shop-web"), cp=cp)
+    finally:
+        operator.terminate()
+        operator.wait(10)
+    assert "created deployment default/shop-web" in log.read_text()
