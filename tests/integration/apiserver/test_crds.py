@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -187,3 +188,67 @@ def test_two_apiservers_serve_a_crd_created_through_one() -> None:
         while second.kubectl("get", "--raw", f"/apis/{GROUP}/v1").returncode == 0:
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+DATA = Path(__file__).resolve().parents[2] / "unit" / "api" / "crd" / "data"
+CERTIFICATE = {
+    "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {"secretName": "web-tls", "dnsNames": ["web.example.com"],
+             "issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}}
+SERVICE_MONITOR = {
+    "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {"selector": {"matchLabels": {"app": "web"}},
+             "endpoints": [{"port": "metrics", "interval": "30s"}]}}
+
+
+def test_real_crds_rbac_and_a_name_conflict(apiserver: ApiServer) -> None:
+    """cert-manager's and prometheus-operator's CRDs as published are served (printer columns
+    with filters, categories); RBAC grants custom resources like built-ins; a CRD claiming a
+    built-in kind's names is NamesAccepted=False and not served."""
+    for name in ("cert-manager.io_certificates.yaml",
+                 "monitoring.coreos.com_servicemonitors.yaml"):
+        _ok(apiserver, "apply", "--server-side", "-f", str(DATA / name))
+    for crd in ("certificates.cert-manager.io", "servicemonitors.monitoring.coreos.com"):
+        _ok(apiserver, "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
+    _ok(apiserver, "apply", "-f", "-", input=json.dumps(CERTIFICATE))
+    _ok(apiserver, "apply", "-f", "-", input=json.dumps(SERVICE_MONITOR))
+    header = _ok(apiserver, "get", "certs").splitlines()[0].split()
+    assert header == ["NAME", "READY", "SECRET", "AGE"]
+    assert "certificate.cert-manager.io/web" in _ok(apiserver, "get", "cert-manager",
+                                                    "-o", "name")
+    bad = {**SERVICE_MONITOR, "metadata": {"name": "bad", "namespace": "default"},
+           "spec": {"selector": {}, "endpoints": [{"port": "m", "scheme": "gopher"}]}}
+    refused = apiserver.kubectl("apply", "-f", "-", input=json.dumps(bad))
+    assert refused.returncode != 0 and "spec.endpoints[0].scheme" in refused.stderr, \
+        refused.stderr
+
+    # RBAC: nothing granted → 403; a Role on servicemonitors → allowed, certificates still not
+    viewer = apiserver.identity("viewer")
+    denied = apiserver.kubectl("get", "servicemonitors", identity=viewer)
+    assert denied.returncode != 0 and "forbidden" in denied.stderr
+    _ok(apiserver, "create", "role", "monitors", "--verb=get,list",
+        "--resource=servicemonitors.monitoring.coreos.com")
+    _ok(apiserver, "create", "rolebinding", "monitors", "--role=monitors", "--user=viewer")
+    allowed = apiserver.kubectl("get", "servicemonitors", "-o", "name", identity=viewer)
+    assert allowed.returncode == 0 and "servicemonitor.monitoring.coreos.com/web" in \
+        allowed.stdout, allowed.stderr
+    assert apiserver.kubectl("get", "certificates", identity=viewer).returncode != 0
+
+    # a second CRD of cert-manager's group claiming the kind Certificate: refused, not served
+    clash = crontab_crd()
+    clash["metadata"]["name"] = "othercerts.cert-manager.io"
+    clash["spec"]["group"] = "cert-manager.io"
+    clash["spec"]["names"] = {"plural": "othercerts", "kind": "Certificate"}
+    _ok(apiserver, "apply", "-f", "-", input=json.dumps(clash))
+    _ok(apiserver, "wait", "--for=condition=NamesAccepted=False",
+        "crd/othercerts.cert-manager.io", "--timeout=30s")
+    crd = json.loads(_ok(apiserver, "get", "crd", "othercerts.cert-manager.io", "-o", "json"))
+    names = {c["type"]: c for c in crd["status"]["conditions"]}
+    # kind and listKind both clash; as upstream's naming controller, the last check reports
+    assert names["NamesAccepted"]["reason"] == "ListKindConflict"
+    assert names["NamesAccepted"]["message"] == '"CertificateList" is already in use'
+    assert names["Established"]["status"] == "False"
+    missing = apiserver.kubectl("get", "--raw", "/apis/cert-manager.io/v1/othercerts")
+    assert missing.returncode != 0
