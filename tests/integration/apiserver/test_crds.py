@@ -12,6 +12,7 @@ import json
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 import yaml
@@ -135,8 +136,22 @@ def test_crd_served_to_kubectl(apiserver: ApiServer) -> None:
     assert _ok(apiserver, "get", "ct", "-o", "name").strip() == ""
 
 
+def _next_event(stream: IO[str]) -> str:
+    """The type of the next event ``kubectl get -w -o json`` prints (multi-line JSON)."""
+    buffer = ""
+    while True:
+        line = stream.readline()
+        assert line, "kubectl's watch ended"
+        buffer += line
+        try:
+            event, _ = json.JSONDecoder().raw_decode(buffer)
+        except ValueError:
+            continue
+        return str(event["type"])
+
+
 def _watch_then_delete(server: ApiServer) -> None:
-    """``kubectl get -w`` sees the deletion of ``hourly``."""
+    """``kubectl get -w`` sees ``hourly`` (ADDED), then its deletion (DELETED)."""
     home = server.workdir / "home"
     watch = subprocess.Popen(
         [KUBECTL, "--kubeconfig", str(server.admin.kubeconfig), "get", "ct", "hourly",
@@ -145,26 +160,12 @@ def _watch_then_delete(server: ApiServer) -> None:
         env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
     try:
         assert watch.stdout is not None
-        decoder = json.JSONDecoder()
-        buffer, events = "", list[str]()
-        while len(events) < 1:
-            buffer += watch.stdout.readline()
-            try:
-                event, _ = decoder.raw_decode(buffer)
-            except ValueError:
-                continue
-            events.append(event["type"])
-            buffer = ""
+        assert _next_event(watch.stdout) == "ADDED"
         _ok(server, "delete", "ct", "hourly")
-        while "DELETED" not in events:
-            buffer += watch.stdout.readline()
-            try:
-                event, _ = decoder.raw_decode(buffer)
-            except ValueError:
-                continue
-            events.append(event["type"])
-            buffer = ""
-        assert events[0] == "ADDED" and events[-1] == "DELETED"
+        events = [_next_event(watch.stdout)]
+        while events[-1] != "DELETED":
+            events.append(_next_event(watch.stdout))
+        assert set(events) <= {"MODIFIED", "DELETED"}, events
     finally:
         watch.terminate()
         watch.wait(10)
