@@ -40,7 +40,7 @@ RBAC: list[dict[str, Any]] = [
      "subjects": [{"kind": "ServiceAccount", "name": "webapp-operator",
                    "namespace": "default"}]},
 ]
-OPERATOR = {
+OPERATOR: dict[str, Any] = {
     "apiVersion": "apps/v1", "kind": "Deployment",
     "metadata": {"name": "webapp-operator", "namespace": "default"},
     "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "webapp-operator"}},
@@ -83,7 +83,15 @@ def test_a_python_client_operator_owns_deployments_of_its_custom_resources(
     _apply(kboot, lab, tmp_path, "crd", WEBAPP_CRD)
     kboot.kubectl(lab.name, "wait", "--for=condition=Established",
                   "crd/webapps.apps.kboot.dev", "--timeout=60s")
-    _apply(kboot, lab, tmp_path, "operator", *RBAC, OPERATOR)
+    # kboot's kubelet sets no service environment variables (enableServiceLinks) yet, so the
+    # in-cluster config is told where the API is: the `kubernetes` Service's ClusterIP
+    api_ip = kboot.kubectl(lab.name, "get", "service", "kubernetes", "-o",
+                           "jsonpath={.spec.clusterIP}").stdout.strip()
+    operator = json.loads(json.dumps(OPERATOR))
+    operator["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "KUBERNETES_SERVICE_HOST", "value": api_ip},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": "443"}]
+    _apply(kboot, lab, tmp_path, "operator", *RBAC, operator)
     kboot.kubectl(lab.name, "rollout", "status", "deployment/webapp-operator",
                   "--timeout=300s", timeout=330)
 
