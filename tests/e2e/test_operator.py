@@ -7,11 +7,14 @@ cluster registry — no download."""
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
@@ -59,6 +62,37 @@ def cluster(lab_factory: LabFactory, kboot: Kboot) -> Lab:
     return lab
 
 
+def _in_cluster_credentials(kboot: Kboot, lab: Lab) -> dict[str, Any]:
+    """What a kubelet projects into ``/var/run/secrets/kubernetes.io/serviceaccount`` (a
+    TokenRequest token, the cluster CA, the namespace), as a Secret: kboot's kubelet does not
+    project ServiceAccount tokens yet."""
+    token = kboot.kubectl(lab.name, "create", "token", "webapp-operator",
+                          "--duration=2h").stdout.strip()
+    config = yaml.safe_load(kboot.kubeconfig(lab.name).read_text())
+    ca = config["clusters"][0]["cluster"]["certificate-authority-data"]
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "webapp-operator-token", "namespace": "default"},
+            "data": {"token": base64.b64encode(token.encode()).decode(), "ca.crt": ca,
+                     "namespace": base64.b64encode(b"default").decode()}}
+
+
+def _operator(kboot: Kboot, lab: Lab) -> dict[str, Any]:
+    """The operator's Deployment, told where the API is (kboot's kubelet sets no service
+    environment variables yet) and given the credentials Secret at the in-cluster path."""
+    api_ip = kboot.kubectl(lab.name, "get", "service", "kubernetes", "-o",
+                           "jsonpath={.spec.clusterIP}").stdout.strip()
+    operator = copy.deepcopy(OPERATOR)
+    pod = operator["spec"]["template"]["spec"]
+    pod["automountServiceAccountToken"] = False
+    pod["volumes"] = [{"name": "sa", "secret": {"secretName": "webapp-operator-token"}}]
+    pod["containers"][0]["env"] = [{"name": "KUBERNETES_SERVICE_HOST", "value": api_ip},
+                                   {"name": "KUBERNETES_SERVICE_PORT", "value": "443"}]
+    pod["containers"][0]["volumeMounts"] = [
+        {"name": "sa", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+         "readOnly": True}]
+    return operator
+
+
 def _apply(kboot: Kboot, lab: Lab, tmp: Path, name: str, *objects: Any) -> None:
     path = tmp / f"{name}.json"
     path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
@@ -83,15 +117,9 @@ def test_a_python_client_operator_owns_deployments_of_its_custom_resources(
     _apply(kboot, lab, tmp_path, "crd", WEBAPP_CRD)
     kboot.kubectl(lab.name, "wait", "--for=condition=Established",
                   "crd/webapps.apps.kboot.dev", "--timeout=60s")
-    # kboot's kubelet sets no service environment variables (enableServiceLinks) yet, so the
-    # in-cluster config is told where the API is: the `kubernetes` Service's ClusterIP
-    api_ip = kboot.kubectl(lab.name, "get", "service", "kubernetes", "-o",
-                           "jsonpath={.spec.clusterIP}").stdout.strip()
-    operator = json.loads(json.dumps(OPERATOR))
-    operator["spec"]["template"]["spec"]["containers"][0]["env"] = [
-        {"name": "KUBERNETES_SERVICE_HOST", "value": api_ip},
-        {"name": "KUBERNETES_SERVICE_PORT", "value": "443"}]
-    _apply(kboot, lab, tmp_path, "operator", *RBAC, operator)
+    _apply(kboot, lab, tmp_path, "rbac", *RBAC)
+    _apply(kboot, lab, tmp_path, "operator", _in_cluster_credentials(kboot, lab),
+           _operator(kboot, lab))
     kboot.kubectl(lab.name, "rollout", "status", "deployment/webapp-operator",
                   "--timeout=300s", timeout=330)
 
@@ -119,5 +147,6 @@ def test_a_python_client_operator_owns_deployments_of_its_custom_resources(
     for kind, name in (("deployment", "webapp-operator"), ("clusterrolebinding",
                        "webapp-operator"), ("clusterrole", "webapp-operator"),
                        ("serviceaccount", "webapp-operator"),
+                       ("secret", "webapp-operator-token"),
                        ("crd", "webapps.apps.kboot.dev")):
         kboot.kubectl(lab.name, "delete", kind, name, "--ignore-not-found")
