@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from benchmarks.apiserver.bench_apiserver import Row, ensure_ns, pct, session
-from tests.fixtures.apiserver import ApiServer, start_apiserver
-from tests.fixtures.etcd import start_etcd
+from benchmarks.scheduler.bench_scheduler import server_on
+from tests.fixtures.apiserver import ApiServer
 from tests.integration.apiserver.crd_data import CRD_NAME, GROUP, crontab, crontab_crd
 
 Body = Callable[[int], dict[str, Any]]
@@ -93,17 +92,6 @@ async def run(server: ApiServer, total: int, concurrency: int) -> list[Row]:
         for label, path, body in ((cm, cr) if rnd == 0 else (cr, cm)):
             rows.append(await creates(server, label, path, body, total, concurrency))
     return rows
-
-
-@contextlib.contextmanager
-def server_on(store: str) -> Iterator[ApiServer]:
-    if store == "etcd":
-        with start_etcd() as etcd, start_apiserver(etcd.url, log_level="WARNING") as srv:
-            yield srv
-    else:
-        with start_apiserver("sqlite" if store == "sqlite" else "memory://",
-                             log_level="WARNING") as srv:
-            yield srv
 
 
 def main() -> None:
