@@ -95,6 +95,16 @@ class CRDStrategy(SchemalessStrategy):
                             "message": "CustomResourceDefinition marked for deletion; "
                                        "CustomResource deletion will begin soon"}, now)
 
+    def openapi_schema(self) -> JsonObj:
+        """The opaque schema plus free-form ``spec`` and ``status``: kubectl's client-side
+        validation through ``/openapi/v2`` (e.g. of a ``List`` holding a CRD) refuses fields a
+        kind's definition does not name, whatever ``x-kubernetes-preserve-unknown-fields``."""
+        schema = super().openapi_schema()
+        free = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        schema["properties"] = {**schema.get("properties", {}), "spec": dict(free),
+                                "status": dict(free)}
+        return schema
+
     def to_table(self, objects: list[JsonObj], *, include_object: str, now: datetime.datetime,
                  include_columns: bool = True) -> JsonObj:
         table = super().to_table(objects, include_object=include_object, now=now,

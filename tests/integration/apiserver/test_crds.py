@@ -31,7 +31,9 @@ def _ok(server: ApiServer, *args: str, input: str | None = None) -> str:
 
 
 def _establish(server: ApiServer) -> None:
-    _ok(server, "apply", "-f", "-", input=json.dumps(crontab_crd()))
+    # as a List: kubectl then validates it against /openapi/v2, which must name spec
+    _ok(server, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                      "items": [crontab_crd()]}))
     _ok(server, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
 
 
