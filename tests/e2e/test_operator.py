@@ -142,7 +142,8 @@ def test_a_python_client_operator_owns_deployments_of_its_custom_resources(
     wait_until("the garbage collector deletes the owned Deployment",
                lambda: _get(kboot, lab, "deployment", "shop-web") is None, timeout=120,
                interval=2)
-    assert "created deployment default/shop-web" in _operator_log(kboot, lab)
+    log = _operator_log(kboot, lab)
+    assert "created deployment default/shop-web" in log and "Traceback" not in log, log
 
     for kind, name in (("deployment", "webapp-operator"), ("clusterrolebinding",
                        "webapp-operator"), ("clusterrole", "webapp-operator"),

@@ -50,7 +50,7 @@ def reconcile(apps: Any, custom: Any, app: dict[str, Any]) -> None:
     except ApiException as exc:
         if exc.status != 409:
             raise
-        apps.patch_namespaced_deployment(ns, name, {"spec": {"replicas":
+        apps.patch_namespaced_deployment(name, ns, {"spec": {"replicas":
                                                              wanted["spec"]["replicas"]}})
     custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, ns, PLURAL, app["metadata"]["name"], {"status": {"deployment": name}})
