@@ -178,11 +178,12 @@ def _expect(got: tuple[int, str], pod: str) -> None:
 
 
 def _retarget(env: Env, name: str, service_name: str) -> None:
-    def change(obj: Obj) -> None:
-        obj["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = service_name
-    current = env.api.get("ingresses", name, namespace="default")
-    change(current)
-    env.api.run(lambda c: c.replace("ingresses", current))
+    # a JSON patch, as `kubectl patch --type=json` sends: no resourceVersion, so the controller's
+    # concurrent status writes cannot make it a 409 (a read-modify-replace here raced them)
+    change = [{"op": "replace", "path": "/spec/rules/0/http/paths/0/backend/service/name",
+               "value": service_name}]
+    env.api.run(lambda c: c.patch("ingresses", name, change, namespace="default",
+                                  patch_type="json"))
 
 
 def test_deleting_a_backend_service_yields_503_for_that_route_only(env: Env) -> None:
