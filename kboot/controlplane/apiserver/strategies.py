@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from kboot.controlplane.api import certificates, events
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver import limitranger, priority, sapullsecrets
+from kboot.controlplane.apiserver import limitranger, priority, saadmission, sapullsecrets
 from kboot.controlplane.apiserver.quotastrategies import LimitRangeStrategy, ResourceQuotaStrategy
 from kboot.controlplane.apiserver.storageadmission import ClaimStrategy
 from kboot.controlplane.apiserver.strategy import (
@@ -37,7 +37,7 @@ EVENT_TTL_SECONDS = 3600
 class PodStrategy(Strategy):
     """Pods: no generation; the status sent on create is kept (static and mirror pods); a
     scheduled pod is deleted gracefully (its kubelet finishes with a grace-0 delete); the
-    ServiceAccount's ``imagePullSecrets`` are added on create."""
+    ServiceAccount admission (:mod:`.saadmission`) and its ``imagePullSecrets`` run on create."""
 
     generation: bool = False
     keeps_status_on_create: bool = True
@@ -56,7 +56,8 @@ class PodStrategy(Strategy):
         return scheduled and (obj.get("metadata") or {}).get("deletionGracePeriodSeconds") != 0
 
     async def admit_create(self, state: Server, obj: JsonObj) -> JsonObj:
-        await sapullsecrets.add_pull_secrets(state, obj)
+        await saadmission.admit_pod(state, obj)  # the ServiceAccount admission plugin
+        await sapullsecrets.add_pull_secrets(state, obj)  # its imagePullSecrets part
         await priority.admit_pod(state, obj)  # the Priority admission plugin
         return await limitranger.admit_pod(state, obj)  # the LimitRanger admission plugin
 
