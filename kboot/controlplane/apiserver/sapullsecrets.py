@@ -1,7 +1,7 @@
 """The ServiceAccount admission step for registry credentials: a pod created without
 ``imagePullSecrets`` gets its ServiceAccount's (upstream's ServiceAccount admission plugin does
-the same), so the kubelet only ever reads the pod spec. A missing ServiceAccount adds nothing
-(upstream would reject the pod; kboot leaves that to the token controller's own handling)."""
+the same), so the kubelet only ever reads the pod spec. It runs after :mod:`.saadmission`, which
+has already defaulted the ServiceAccount and refused a missing named one."""
 
 from __future__ import annotations
 
