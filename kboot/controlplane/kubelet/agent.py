@@ -87,6 +87,7 @@ class Kubelet:
         self._objects: dict[tuple[str, str, str], Obj | None] = {}  # (plural, ns, name)
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (token, expiry)
         self.nodes = self.informers.get("nodes")
+        self.service_informer = self.informers.get("services")  # service env variables
         self.cleaner = LocalPathCleaner(client, self.informers.get("persistentvolumes"),
                                         node=name, base=config.local_path_dir)
         self.recorder = EventRecorder(client, "kubelet", host=name, clock=clock)
@@ -141,6 +142,10 @@ class Kubelet:
     def token(self, namespace: str, service_account: str, audience: str) -> str | None:
         found = self._tokens.get((namespace, service_account, audience))
         return found[0] if found else None
+
+    def services(self) -> list[Obj]:
+        """Every Service known (:class:`serviceenv.ServiceLister`)."""
+        return self.service_informer.objects()
 
     def configmap(self, namespace: str, name: str) -> Mapping[str, str] | None:
         obj = self._objects.get(("configmaps", namespace, name))

@@ -189,11 +189,12 @@ def _expand(value: str, env: Mapping[str, str]) -> str:
                   lambda m: env.get(m.group(1), m.group(0)), value).replace("$$", "$")
 
 
-def resolve_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = ""
-                ) -> list[tuple[str, str]]:
-    """envFrom first, then env (later wins); ``$(VAR)`` references expanded as upstream."""
+def resolve_env(pod: Obj, container: Obj, lookup: Lookup, *, pod_ip: str = "",
+                service_env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Service variables, then envFrom, then env (later wins); ``$(VAR)`` references expanded
+    as upstream (service variables included)."""
     ns = pod["metadata"].get("namespace", "default")
-    env: dict[str, str] = {}
+    env: dict[str, str] = dict(service_env or {})
     for src in container.get("envFrom") or []:
         kind = "configMapRef" if "configMapRef" in src else "secretRef"
         ref = src[kind]

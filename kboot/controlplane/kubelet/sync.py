@@ -20,7 +20,7 @@ from pathlib import Path
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.meta import now
-from kboot.controlplane.kubelet import ephemeral, logs, podspec, pullhints, pullsecrets
+from kboot.controlplane.kubelet import ephemeral, logs, podspec, pullhints, pullsecrets, serviceenv
 from kboot.controlplane.kubelet.cri.types import (
     NotFoundError,
     Runtime,
@@ -334,7 +334,8 @@ class PodWorker:
         if self.sandbox is None or not await self._pull_if_needed(pod, container, rec, lookup):
             return
         try:
-            envs = podspec.resolve_env(pod, container, lookup, pod_ip=self.pod_ip)
+            envs = podspec.resolve_env(pod, container, lookup, pod_ip=self.pod_ip,
+                                       service_env=serviceenv.pod_service_env(pod, lookup))
             cfg = podspec.container_config(pod, container, attempt=rec.restarts, envs=envs,
                                            mounts=container_mounts(container, paths),
                                            target_id=target_id)
