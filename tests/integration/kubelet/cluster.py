@@ -103,6 +103,17 @@ def _kubelet_args(server: ApiServer, node: Node, port: int, work: Path,
         "--backoff-initial", "1", "--resync", str(resync)]
 
 
+def _publish_controller_objects(cluster: Cluster) -> None:
+    """What kboot's controllers keep in every namespace and no controller runs here: the
+    ``default`` ServiceAccount and the ``kube-root-ca.crt`` ConfigMap (the ServiceAccount
+    admission's projected volume needs both)."""
+    cluster.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "default", "namespace": "default"}})
+    cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "kube-root-ca.crt", "namespace": "default"},
+                   "data": {"ca.crt": cluster.server.ca_file.read_text()}})
+
+
 @contextlib.contextmanager
 def one_node_cluster(slot: int, *, resync: float = 1.0) -> Iterator[Cluster]:
     images = build_test_images(Path(tempfile.gettempdir()) / "kbt-cri-images")
@@ -117,6 +128,7 @@ def one_node_cluster(slot: int, *, resync: float = 1.0) -> Iterator[Cluster]:
         try:
             cluster.wait("node", NODE_NAME, lambda n: bool(n.get("status")), timeout=30,
                          namespace="default")
+            _publish_controller_objects(cluster)
             yield cluster
         finally:
             for kind in ("pods", "services"):

@@ -269,3 +269,24 @@ def test_security_context_user(cluster: Cluster) -> None:
                       securityContext={"runAsUser": 1000, "runAsGroup": 2000}))
     cluster.wait_running("nonroot")
     assert _logs(cluster, "nonroot", expect="1000\n2000\n") == "1000\n2000\n"
+
+
+def test_service_account_token_and_service_env_reach_the_container(cluster: Cluster) -> None:
+    """The ServiceAccount admission's volume is filled by the real kubelet (bound token, CA,
+    namespace) and the master Service's variables are in the environment, which is what
+    in-cluster clients read."""
+    mount = "/var/run/secrets/kubernetes.io/serviceaccount"
+    cluster.apply(pod("incluster", "sleep 3600"))
+    cluster.wait_running("incluster")
+    token = cluster.kubectl("exec", "incluster", "--", "cat", f"{mount}/token")
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.count(".") == 2  # a JWT
+    ns = cluster.kubectl("exec", "incluster", "--", "cat", f"{mount}/namespace")
+    assert ns.stdout == "default"
+    ca = cluster.kubectl("exec", "incluster", "--", "cat", f"{mount}/ca.crt")
+    assert ca.stdout == cluster.server.ca_file.read_text()
+    env = cluster.kubectl("exec", "incluster", "--", "env").stdout.splitlines()
+    service = cluster.get("service", "kubernetes")
+    assert service is not None
+    assert f"KUBERNETES_SERVICE_HOST={service['spec']['clusterIP']}" in env
+    assert "KUBERNETES_SERVICE_PORT=443" in env
