@@ -251,10 +251,13 @@ class KubeletServer:
         session.kill()
 
 
-async def _initial_size(ws: web.WebSocketResponse, wait: float = 1.0
+async def _initial_size(ws: web.WebSocketResponse, wait: float = 5.0
                         ) -> tuple[tuple[int, int] | None, list[bytes], bool]:
     """For a tty exec: the terminal size kubectl sends right after connecting (up to *wait*
-    seconds), the frames that came before it, and whether the client already went away."""
+    seconds), the frames that came before it, and whether the client already went away. The
+    wait ends as soon as the size arrives; its bound only matters for clients that send none
+    (1 s was too short through the apiserver's relay on a loaded machine: the command started
+    at 0x0 and `stty size` failed)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     early: list[bytes] = []
