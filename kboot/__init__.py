@@ -11,4 +11,4 @@ The package has two halves that never mix (see docs/architecture.md):
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
