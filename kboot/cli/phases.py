@@ -22,6 +22,7 @@ from kboot.playbook import (
     PhaseFinished,
     PhaseStarted,
     Playbook,
+    TaskResult,
     default_transports,
     run_playbook,
 )
@@ -95,10 +96,17 @@ class PhaseRunner:
         renderer: TextRenderer | JsonRenderer = (
             JsonRenderer(self.console) if self.output == "json"
             else TextRenderer(self.console, show_diff=self.diff, verbose=self.verbose))
+        changed_tasks: list[tuple[str, str]] = []
+
+        def on_event(event: Any) -> None:
+            if isinstance(event, TaskResult) and event.status == "changed":
+                changed_tasks.append((event.host, event.task))
+            renderer(event)
+
         try:
             summary = run_playbook(playbook, inventory, transports_factory=self._transport,
                                    check=self.check, diff=self.diff, limit=self.limit,
-                                   forks=self.forks, on_event=renderer,
+                                   forks=self.forks, on_event=on_event,
                                    search_paths=[templates_dir()])
         finally:
             renderer.close()
@@ -107,7 +115,8 @@ class PhaseRunner:
         if summary.aborted:
             failures += (summary.aborted,)
         changed = sum(r.changed for r in summary.results.values())
-        return PhaseOutcome(ok=summary.ok, changed=changed, failures=failures)
+        return PhaseOutcome(ok=summary.ok, changed=changed, failures=failures,
+                            changed_tasks=tuple(changed_tasks))
 
     def close(self) -> None:
         for t in self._transports.values():

@@ -55,6 +55,7 @@ class PhaseOutcome:
     ok: bool
     changed: int = 0
     failures: tuple[str, ...] = ()  # one line per failed host: "host: task: message"
+    changed_tasks: tuple[tuple[str, str], ...] = ()  # (host, task) of each changed result
 
 
 class PlaybookRunner(Protocol):
@@ -72,6 +73,10 @@ class UpReport:
     @property
     def changed(self) -> int:
         return sum(o.changed for _, o, _ in self.phases)
+
+    @property
+    def changed_tasks(self) -> list[tuple[str, str]]:
+        return [pair for _, o, _ in self.phases for pair in o.changed_tasks]
 
 
 def standard_api_steps() -> dict[str, ApiStep]:

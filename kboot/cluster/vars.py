@@ -14,6 +14,7 @@ from typing import Any
 
 from kboot.bundle.build import ETCD_PACKAGES
 from kboot.cluster.pki import HOST_CONFIG_DIR, HOST_PKI_DIR, PkiResult
+from kboot.cluster.rollout import ROLLING_GROUP, rolling_order
 from kboot.cluster.topology import Node, Topology
 from kboot.inventory import Group, Host, Inventory
 
@@ -124,7 +125,8 @@ def cluster_inventory(
               INGRESS_GROUP: Group(INGRESS_GROUP, hosts=ingress),
               ETCD_GROUP: Group(ETCD_GROUP, hosts=tuple(n.name for n in topo.etcd_members)),
               CONTROL_PLANE_GROUP: Group(CONTROL_PLANE_GROUP,
-                                         hosts=tuple(n.name for n in topo.control_planes))}
+                                         hosts=tuple(n.name for n in topo.control_planes)),
+              ROLLING_GROUP: Group(ROLLING_GROUP, hosts=rolling_order(topo))}
     return dataclasses.replace(inv, hosts=hosts, groups=groups)
 
 

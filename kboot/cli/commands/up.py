@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +20,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from kboot.cli.completion import complete, host_patterns
 from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.output import phase_table
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.hooks import is_upgrade, record_deployed
+from kboot.cluster.rollout import RestartStep, restart_plan
 from kboot.cluster.topology import state_dir, topology_from_inventory
 from kboot.cluster.up import UpReport, standard_api_steps, up
 from kboot.cluster.verify import verify_cluster
@@ -112,10 +115,33 @@ def _run(args: argparse.Namespace) -> int:
             if args.output == "text" and runner.phase_times:  # where the time went until then
                 console.print(phase_table("kboot up (stopped)", runner.phase_times))
             raise
+    if args.check:
+        _print_plan(console, restart_plan(topo, report.changed_tasks), args.output)
     if args.output == "text":
         _summary(console, report, runner.phase_times, time.monotonic() - started,
                  check=args.check)
     return CHANGES_PENDING if args.check and report.changed else 0
+
+
+def _print_plan(console: Console, plan: Sequence[RestartStep], output: str) -> None:
+    """``--check``'s restart plan: which kboot services a run would restart on which node, in
+    which order (one node at a time; control planes first), and what it waits for after each."""
+    if output == "json":
+        steps = [{"host": s.host, "services": list(s.services), "reasons": list(s.reasons),
+                  "waits_for": list(s.waits_for)} for s in plan]
+        console.file.write(json.dumps({"kind": "restart_plan", "steps": steps}) + "\n")
+        console.file.flush()
+        return
+    if not plan:
+        console.print("restart plan: no kboot service would restart")
+        return
+    table = Table(title="restart plan (one node at a time, in this order)")
+    for column in ("#", "host", "restarts", "why", "then waits for"):
+        table.add_column(column)
+    for i, s in enumerate(plan, 1):
+        table.add_row(str(i), escape(s.host), " ".join(s.services), ", ".join(s.reasons),
+                      ", ".join(s.waits_for) or "-")
+    console.print(table)
 
 
 def _summary(console: Console, report: UpReport, phases: Sequence[PhaseFinished], total: float,
