@@ -32,6 +32,7 @@ from kboot.controlplane.apiserver.compaction import Compactor
 from kboot.controlplane.apiserver.config import ServerConfig
 from kboot.controlplane.apiserver.encryption import Encryptor
 from kboot.controlplane.apiserver.httpserver import StatusRunner
+from kboot.controlplane.apiserver.migrations import apply_migrations
 from kboot.controlplane.apiserver.offload import DECODERS
 from kboot.controlplane.apiserver.satokens import ObjectLookup, TokenPolicy
 from kboot.controlplane.apiserver.state import ServerState
@@ -164,6 +165,7 @@ def aggregation_of(cfg: ServerConfig) -> Aggregation:
 async def start_background(state: ServerState) -> None:
     """Start the watch caches and create the default objects; wait for the caches auth needs."""
     cfg = state.config
+    await apply_migrations(state.storage)  # objects of an older release's shape, rewritten
     crdcontroller.install(state)
     state.caches.start()
     state.crd_controller = crdcontroller.CRDController(state)
