@@ -1,0 +1,286 @@
+"""A real upgrade: the previous kboot release (``releases.toml``, built from this repository's
+history with ``git archive``) installs a cluster on the shared 3 + 1 provisioned lab, a workload
+serves through its Service while a client keeps requesting it and another keeps asking the API
+through the virtual address; then ``kboot up --check`` of the current tree shows the restart
+plan and ``kboot up`` upgrades: control planes first, one at a time, then the worker; no request
+through the Service fails, no pod restarts, and the API is never away longer than a VIP
+failover.
+
+Cost in the suite: this module runs first on the 3 + 1 lab (``RUNS_FIRST_ON_ITS_LAB``), so the
+old release's full install replaces the install the lab's first user would make anyway, and the
+upgrade leaves the lab's own cluster converged for test_registry's ``kboot up``. What it adds: one
+``pip wheel`` of the old tree, one ``up --check`` and one upgrading ``up`` (a rolling restart).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kboot import __version__
+from kboot.lab import Lab
+from tests.e2e.conftest import BUNDLE_CACHE, UNKNOWN, Kboot
+from tests.e2e.test_up_ha import _unit_times
+from tests.fixtures.lab import LabFactory
+from tests.fixtures.release import Release, export, previous_release
+
+pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+
+# the old release installs on bare machines: before any other module's cluster is on the lab
+RUNS_FIRST_ON_ITS_LAB = True
+
+EXAMPLE = "examples/hello.yaml"  # 3 replicas, NodePort 30080
+# The longest the API may be away through the virtual address: keepalived's failover as
+# templates/keepalived/keepalived.conf.j2 configures it — the haproxy check fails twice 2 s
+# apart (4 s), then the backups wait 3 advertisement intervals of 1 s (3 s) — plus 1 s of skew.
+VIP_FAILOVER_S = 2 * 2 + 3 * 1 + 1
+VERSION_PROBE = "/opt/kboot/venv/bin/python -c 'import kboot; print(kboot.__version__)'"
+
+
+@dataclass
+class Poller:
+    """Calls ``probe`` every ``interval`` seconds in a thread; keeps (time, ok, detail)."""
+
+    probe: Callable[[], str]
+    interval: float = 0.2
+    results: list[tuple[float, bool, str]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                detail = self.probe()
+                self.results.append((now, True, str(detail)[:80]))
+            except Exception as exc:
+                self.results.append((now, False, f"{type(exc).__name__}: {exc}"[:200]))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    @property
+    def failures(self) -> list[tuple[float, bool, str]]:
+        return [r for r in self.results if not r[1]]
+
+    def longest_outage(self) -> float:
+        """Seconds from the first failure of a run of failures to the next success."""
+        longest, since = 0.0, None
+        for when, ok, _ in self.results:
+            if not ok and since is None:
+                since = when
+            elif ok and since is not None:
+                longest, since = max(longest, when - since), None
+        if since is not None:
+            longest = max(longest, self.results[-1][0] - since)
+        return longest
+
+
+def _api_probe(kubeconfig: Path, workdir: Path) -> Callable[[], str]:
+    """GET /readyz through the kubeconfig's server (the VIP) with its client certificate."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+    ca, cert, key = workdir / "ca.crt", workdir / "client.crt", workdir / "client.key"
+    ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+    key.write_bytes(base64.b64decode(user["client-key-data"]))
+    key.chmod(0o600)
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(str(cert), str(key))
+    url = cluster["server"] + "/readyz"
+
+    def probe() -> str:
+        with urllib.request.urlopen(url, timeout=5, context=context) as resp:
+            return str(resp.read().decode())
+    return probe
+
+
+def _service_probe(address: str) -> Callable[[], str]:
+    def probe() -> str:
+        with urllib.request.urlopen(f"http://{address}:30080/", timeout=5) as resp:
+            body = str(resp.read().decode())
+        assert "Hello from kboot" in body, body[:200]
+        return body
+    return probe
+
+
+def _old_bundle(release: Release) -> Path:
+    """The old release's bundle: the session's bundle (Debian packages, images, dependency
+    wheels: offline) hard-linked, without kboot's own wheel, which the old release's ``kboot up``
+    builds from its own tree (``refresh_kboot_wheel``: ``pip wheel`` of the exported source)."""
+    out = BUNDLE_CACHE.parent / f"{BUNDLE_CACHE.name}-release-{release.version}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for part in ("debs", "images"):
+        subprocess.run(["cp", "-al", str(BUNDLE_CACHE / part), str(out / part)], check=True)
+    (out / "debs" / "Packages").unlink()  # rewritten by a refresh: a copy, not a link
+    shutil.copy(BUNDLE_CACHE / "debs" / "Packages", out / "debs" / "Packages")
+    (out / "wheels").mkdir()
+    for wheel in (BUNDLE_CACHE / "wheels").glob("*.whl"):
+        if not wheel.name.startswith("kboot-"):
+            os.link(wheel, out / "wheels" / wheel.name)
+    for tar in BUNDLE_CACHE.glob("bundle-*.tar"):  # the stable part, reused when it matches
+        os.link(tar, out / tar.name)
+    shutil.copy(BUNDLE_CACHE / "manifest.json", out / "manifest.json")
+    return out
+
+
+def _node_versions(lab: Lab) -> dict[str, str]:
+    return {n.name: lab.exec(n.name, ["sh", "-c", VERSION_PROBE]).stdout.strip()
+            for n in lab.nodes}
+
+
+def _pods(kboot: Kboot, cluster: str) -> dict[str, tuple[str, int]]:
+    items = json.loads(kboot.kubectl(cluster, "-n", "hello", "get", "pods", "-l", "app=hello",
+                                     "-o", "json").stdout)["items"]
+    return {p["metadata"]["name"]: (p["metadata"]["uid"], sum(
+        c.get("restartCount", 0) for c in p["status"].get("containerStatuses", [])))
+        for p in items}
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    lab: Lab
+    release: Release
+    before: dict[str, str]  # node → kboot version on it before the upgrade
+    after: dict[str, str]
+    plan: list[dict[str, object]]  # --check's restart_plan steps
+    events: list[dict[str, object]]  # the upgrading run's -o json events
+    api: Poller
+    service: Poller
+    pods_before: dict[str, tuple[str, int]]
+    pods_after: dict[str, tuple[str, int]]
+
+
+@pytest.fixture(scope="module")
+def upgrade(lab_factory: LabFactory, kboot: Kboot,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upgrade]:
+    release = previous_release()  # ReleaseMissing (a failure, never a skip) without history
+    old_tree = export(release, tmp_path_factory.mktemp("release") / f"kboot-{release.version}")
+    lab = lab_factory(3, 1, image="provisioned")
+    kboot.bare(lab)  # nothing when this module runs first on the lab (RUNS_FIRST_ON_ITS_LAB)
+    bundle = _old_bundle(release)
+    kboot.clusters[lab.name] = UNKNOWN  # until the upgrade below converges the lab's cluster
+    start = time.monotonic()
+    old = subprocess.run(  # the old release's CLI: its tree first on the path (cwd for -m)
+        [sys.executable, "-m", "kboot.cli.main", "up", str(lab.inventory_path),
+         "--bundle", str(bundle)], cwd=old_tree,
+        env={**kboot.env(), "PYTHONPATH": str(old_tree)}, capture_output=True, text=True,
+        timeout=1800, check=False)
+    print(f"old release {release.version} install: {time.monotonic() - start:.0f}s")
+    assert old.returncode == 0, f"kboot {release.version} up:\n{old.stdout[-6000:]}\n" \
+                                f"{old.stderr[-3000:]}"
+    wheels = [w.name for w in (bundle / "wheels").glob("kboot-*.whl")]
+    assert wheels == [f"kboot-{release.version}-py3-none-any.whl"], wheels
+    before = _node_versions(lab)
+
+    cluster = lab.name
+    kboot.kubectl(cluster, "apply", "-f", EXAMPLE)
+    kboot.kubectl(cluster, "-n", "hello", "rollout", "status", "deployment/hello",
+                  "--timeout=180s", timeout=200)
+    worker = next(n for n in lab.nodes if n.role == "worker")
+    service = Poller(_service_probe(worker.address))
+    api = Poller(_api_probe(kboot.kubeconfig(cluster), tmp_path_factory.mktemp("api")))
+    deadline = time.monotonic() + 60  # kboot-proxy installs the NodePort rules a moment later
+    while True:
+        try:
+            service.probe()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    pods_before = _pods(kboot, cluster)
+
+    check = kboot.up(lab.inventory_path, "--check", "-o", "json", check=False)
+    assert check.returncode == 2, check.stdout[-3000:] + check.stderr[-2000:]
+    plans = [json.loads(line) for line in check.stdout.splitlines()
+             if line.startswith('{"kind": "restart_plan"')]
+    assert len(plans) == 1, check.stdout[-3000:]
+    assert _node_versions(lab) == before  # --check changed nothing
+
+    service.start()
+    api.start()
+    try:
+        proc = kboot.up(lab.inventory_path, "-o", "json")
+    finally:
+        service.stop()
+        api.stop()
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    yield Upgrade(lab, release, before, _node_versions(lab), plans[0]["steps"], events,
+                  api, service, pods_before, _pods(kboot, cluster))
+    kboot.kubectl(cluster, "delete", "namespace", "hello", "--wait=false")
+
+
+def test_the_old_release_ran_before_and_the_current_one_after(upgrade: Upgrade) -> None:
+    assert set(upgrade.before.values()) == {upgrade.release.version}, upgrade.before
+    assert set(upgrade.after.values()) == {__version__}, upgrade.after
+    assert upgrade.release.version != __version__
+
+
+def test_check_shows_the_restart_plan_control_planes_first(upgrade: Upgrade) -> None:
+    nodes = {n.name: n for n in upgrade.lab.nodes}
+    hosts = [str(s["host"]) for s in upgrade.plan]
+    cps = [n for n in hosts if nodes[n].role == "control_plane"]
+    assert hosts == [*cps, *(n for n in hosts if n not in cps)]
+    assert sorted(hosts) == sorted(nodes), hosts
+    for step in upgrade.plan:
+        services = list(step["services"])  # type: ignore[call-overload]
+        assert step["reasons"] == ["new kboot code"], step
+        assert "kboot-etcd" not in services, step  # etcd is a Debian package: not restarted
+        if nodes[str(step["host"])].role == "control_plane":
+            assert services[:3] == ["kboot-apiserver", "kboot-scheduler",
+                                    "kboot-controller-manager"], step
+            assert step["waits_for"] == ["apiserver /readyz"], step
+        else:
+            assert "kboot-apiserver" not in services and "kboot-kubelet" in services, step
+
+
+def test_services_restarted_in_the_plans_order_one_node_at_a_time(upgrade: Upgrade) -> None:
+    rolled = [e["host"] for e in upgrade.events if e.get("kind") == "task_result"
+              and str(e["task"]).startswith("services restarted") and e["status"] == "changed"]
+    assert rolled == [s["host"] for s in upgrade.plan], rolled
+    lab = upgrade.lab
+    cps = [n.name for n in lab.nodes if n.role == "control_plane"]
+    windows = sorted(_unit_times(lab, n, "kboot-apiserver") for n in cps)
+    for (_, up_again), (next_stop, _) in itertools.pairwise(windows):
+        assert next_stop > up_again, f"apiservers down at the same time: {windows}"
+    worker = next(n.name for n in lab.nodes if n.role == "worker")
+    kubelet_stop = _unit_times(lab, worker, "kboot-kubelet")[0]
+    assert kubelet_stop > max(up for _, up in windows), "the worker restarted before a cp"
+
+
+def test_no_request_through_the_service_failed_and_no_pod_restarted(upgrade: Upgrade) -> None:
+    assert len(upgrade.service.results) > 50, len(upgrade.service.results)
+    assert upgrade.service.failures == [], upgrade.service.failures[:10]
+    assert upgrade.pods_after == upgrade.pods_before
+
+
+def test_api_never_away_longer_than_a_vip_failover(upgrade: Upgrade) -> None:
+    outage = upgrade.api.longest_outage()
+    print(f"API polls: {len(upgrade.api.results)}, failed: {len(upgrade.api.failures)}, "
+          f"longest outage {outage:.1f}s; service requests: {len(upgrade.service.results)}")
+    assert len(upgrade.api.results) > 50
+    assert outage <= VIP_FAILOVER_S, upgrade.api.failures[:10]
