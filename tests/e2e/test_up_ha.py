@@ -3,7 +3,6 @@ main job, as tests. The cluster is built once for this module; tests run in orde
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 import urllib.request
@@ -170,42 +169,6 @@ def test_check_reports_nothing_then_exactly_a_drift_on_the_vip_cluster(
     kboot.up(lab.inventory_path)
     assert DRIFT not in lab.exec(cp2, ["cat", conf]).stdout
     assert kboot.check(lab.inventory_path) == CheckReport(0, frozenset(), {})
-
-
-def _unit_times(lab: Lab, node: str, unit: str) -> tuple[int, int]:
-    """(ActiveExit, ActiveEnter) of a unit in CLOCK_MONOTONIC microseconds (lab machines share
-    the workstation's kernel, so the clocks of all nodes compare)."""
-    out = lab.exec(node, ["systemctl", "show", unit, "-p", "ActiveExitTimestampMonotonic",
-                          "-p", "ActiveEnterTimestampMonotonic"]).stdout
-    values = dict(line.split("=", 1) for line in out.split())
-    return int(values["ActiveExitTimestampMonotonic"]), int(values["ActiveEnterTimestampMonotonic"])
-
-
-def test_new_kboot_code_restarts_services_node_by_node(kboot: Kboot, cluster: str,
-                                                       lab: Lab) -> None:
-    """What an upgrade does on the nodes: the venv link moves to the new code, then the kboot
-    services restart one node at a time, each apiserver ready before the next one stops —
-    never the whole control plane at once. (The link is pointed elsewhere by hand here, which
-    is what `kboot up` sees after a new kboot release.)"""
-    cps = [n.name for n in lab.nodes if n.short.startswith("cp")]
-    before = {n: _unit_times(lab, n, "kboot-apiserver")[1] for n in cps}
-    for node in lab.nodes:
-        assert lab.exec(node.name, ["ln", "-sfn", "/opt/kboot/elsewhere",
-                                    "/opt/kboot/venv"]).exit_code == 0
-    proc = kboot.up(lab.inventory_path, "-o", "json")
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    rolled = [e["host"] for e in events if e.get("kind") == "task_result"
-              and e["task"].startswith("services restarted") and e["status"] == "changed"]
-    assert sorted(rolled) == sorted(n.name for n in lab.nodes), rolled
-    windows = sorted(_unit_times(lab, n, "kboot-apiserver") for n in cps)
-    assert all(_unit_times(lab, n, "kboot-apiserver")[1] > before[n] for n in cps)
-    for (_, up_again), (next_stop, _) in itertools.pairwise(windows):
-        assert next_stop > up_again, f"apiservers down at the same time: {windows}"
-    for node in lab.nodes:
-        link = lab.exec(node.name, ["readlink", "/opt/kboot/venv"]).stdout.strip()
-        assert link.startswith("/opt/kboot/venv-"), link
-        assert lab.exec(node.name, ["test", "-e", "/run/kboot/restart"]).exit_code != 0
-    assert set(_ready_nodes(kboot, cluster).values()) == {"True"}
 
 
 def test_losing_a_control_plane_node_keeps_the_cluster_working(

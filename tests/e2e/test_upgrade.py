@@ -35,11 +35,11 @@ import yaml
 from kboot import __version__
 from kboot.lab import Lab
 from tests.e2e.conftest import BUNDLE_CACHE, UNKNOWN, Kboot
-from tests.e2e.test_up_ha import _unit_times
 from tests.fixtures.lab import LabFactory
 from tests.fixtures.release import Release, export, previous_release
 
-pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+pytestmark = [pytest.mark.e2e, pytest.mark.lab,
+              pytest.mark.timeout(2400)]  # its set-up installs a release and upgrades it
 
 # the old release installs on bare machines: before any other module's cluster is on the lab
 RUNS_FIRST_ON_ITS_LAB = True
@@ -150,6 +150,15 @@ def _old_bundle(release: Release) -> Path:
 def _node_versions(lab: Lab) -> dict[str, str]:
     return {n.name: lab.exec(n.name, ["sh", "-c", VERSION_PROBE]).stdout.strip()
             for n in lab.nodes}
+
+
+def _unit_times(lab: Lab, node: str, unit: str) -> tuple[int, int]:
+    """(ActiveExit, ActiveEnter) of a unit in CLOCK_MONOTONIC microseconds (lab machines share
+    the workstation's kernel, so the clocks of all nodes compare)."""
+    out = lab.exec(node, ["systemctl", "show", unit, "-p", "ActiveExitTimestampMonotonic",
+                          "-p", "ActiveEnterTimestampMonotonic"]).stdout
+    values = dict(line.split("=", 1) for line in out.split())
+    return int(values["ActiveExitTimestampMonotonic"]), int(values["ActiveEnterTimestampMonotonic"])
 
 
 def _pods(kboot: Kboot, cluster: str) -> dict[str, tuple[str, int]]:
@@ -270,6 +279,10 @@ def test_services_restarted_in_the_plans_order_one_node_at_a_time(upgrade: Upgra
     worker = next(n.name for n in lab.nodes if n.role == "worker")
     kubelet_stop = _unit_times(lab, worker, "kboot-kubelet")[0]
     assert kubelet_stop > max(up for _, up in windows), "the worker restarted before a cp"
+    for node in lab.nodes:  # the link moved to the new venv, no restart left pending
+        link = lab.exec(node.name, ["readlink", "/opt/kboot/venv"]).stdout.strip()
+        assert link.startswith("/opt/kboot/venv-"), link
+        assert lab.exec(node.name, ["test", "-e", "/run/kboot/restart"]).exit_code != 0
 
 
 def test_no_request_through_the_service_failed_and_no_pod_restarted(upgrade: Upgrade) -> None:
