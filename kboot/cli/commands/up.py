@@ -2,7 +2,9 @@
 
 Phases (each visible, each idempotent): preflight → bundle → pki → etcd → control-plane →
 loadbalancer → workers → verify. A failed phase stops the run with the host, task, command and
-output tail; re-running converges. ``--check --diff`` shows what would change on the hosts.
+output tail; re-running converges. ``--check --diff`` shows what would change on the hosts and
+ends with the restart plan (which kboot services restart on which node, control planes first,
+one node at a time).
 
 Exit status with ``--check`` (for CI gates): 0 nothing to do, 2 changes pending, 1 anything
 failed (an unreachable host, a failed task, a mistake in the inventory).
