@@ -33,8 +33,9 @@ import pytest
 import yaml
 
 from kboot import __version__
+from kboot.cluster.up import prepare_bundle
 from kboot.lab import Lab
-from tests.e2e.conftest import BUNDLE_CACHE, UNKNOWN, Kboot
+from tests.e2e.conftest import BUNDLE_CACHE, UNKNOWN, Kboot, KbootRun, _current_module
 from tests.fixtures.lab import LabFactory
 from tests.fixtures.release import Release, export, previous_release
 
@@ -130,6 +131,7 @@ def _old_bundle(release: Release) -> Path:
     """The old release's bundle: the session's bundle (Debian packages, images, dependency
     wheels: offline) hard-linked, without kboot's own wheel, which the old release's ``kboot up``
     builds from its own tree (``refresh_kboot_wheel``: ``pip wheel`` of the exported source)."""
+    prepare_bundle(BUNDLE_CACHE, rebuild=False)  # built when missing (a fresh CI machine), tar
     out = BUNDLE_CACHE.parent / f"{BUNDLE_CACHE.name}-release-{release.version}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -198,7 +200,10 @@ def upgrade(lab_factory: LabFactory, kboot: Kboot,
          "--bundle", str(bundle)], cwd=old_tree,
         env={**kboot.env(), "PYTHONPATH": str(old_tree)}, capture_output=True, text=True,
         timeout=1800, check=False)
-    print(f"old release {release.version} install: {time.monotonic() - start:.0f}s")
+    seconds = time.monotonic() - start
+    kboot.runs.append(KbootRun(_current_module(), f"up {release.version}", old.returncode,
+                               seconds))  # in the session's "kboot runs per e2e module"
+    print(f"old release {release.version} install: {seconds:.0f}s")
     assert old.returncode == 0, f"kboot {release.version} up:\n{old.stdout[-6000:]}\n" \
                                 f"{old.stderr[-3000:]}"
     wheels = [w.name for w in (bundle / "wheels").glob("kboot-*.whl")]
