@@ -23,7 +23,7 @@ from kboot.lab.image import ImageKind, ensure_image
 from kboot.lab.inventory import render_inventory, render_known_hosts
 from kboot.lab.spec import CACHE_ROOT, DEFAULT_NAME, DEFAULT_SUBNET, STATE_ROOT, LabSpec, NodeSpec
 from kboot.lab.state import LabState, NodeRecord
-from kboot.lab.system import require_root, require_tools, run, write_file
+from kboot.lab.system import ensure_host_sysctls, require_root, require_tools, run, write_file
 from kboot.transport.base import RunResult
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class Lab:
         image = ensure_image(self.cache_root, _image_kind(st.image))
         self._ensure_key()
         network.load_host_modules()
+        ensure_host_sysctls()
         network.ensure_bridge(st.spec)
         network.ensure_host_firewall(st.spec)
         self._save(st)

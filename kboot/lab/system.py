@@ -32,6 +32,40 @@ TOOL_PACKAGES: Mapping[str, str] = {
 }
 
 
+# Kernel limits every lab machine shares with the host: all nodes run as the host's root, so one
+# per-user inotify budget serves every node's systemd, journald, containerd and kubelet. The
+# kernel default of 128 inotify instances runs out at about a dozen nodes, and then containerd
+# fails to load its CRI plugin ("failed to create fsnotify watcher: too many open files") and
+# every kubelet on that node crash-loops. The values are kind's multi-node recommendation.
+HOST_SYSCTL_MINIMUMS: Mapping[str, int] = {
+    "fs/inotify/max_user_instances": 8192,
+    "fs/inotify/max_user_watches": 524288,
+}
+
+
+def sysctls_to_raise(current: Mapping[str, int],
+                     minimums: Mapping[str, int] = HOST_SYSCTL_MINIMUMS) -> dict[str, int]:
+    """The limits below their minimum, with the value to raise each to (never lowers one)."""
+    return {key: low for key, low in minimums.items() if current.get(key, 0) < low}
+
+
+def ensure_host_sysctls(proc_sys: Path = Path("/proc/sys")) -> dict[str, int]:
+    """Raise the host's shared kernel limits that lab nodes need (see HOST_SYSCTL_MINIMUMS);
+    returns what was raised. Limits that cannot be read are left alone."""
+    current: dict[str, int] = {}
+    for key in HOST_SYSCTL_MINIMUMS:
+        try:
+            current[key] = int((proc_sys / key).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            current[key] = HOST_SYSCTL_MINIMUMS[key]  # unknown: do not touch
+    raised = sysctls_to_raise(current)
+    for key, value in raised.items():
+        (proc_sys / key).write_text(f"{value}\n")
+        log.info("raised %s from %d to %d for lab nodes", key.replace("/", "."),
+                 current[key], value)
+    return raised
+
+
 def require_root() -> None:
     if os.geteuid() != 0:
         raise LabError("kboot lab needs root (network namespaces, mounts, systemd-nspawn)")
