@@ -15,6 +15,7 @@ from kboot.controlplane.api import defaults, validation
 from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.api.status import StatusError
 from kboot.controlplane.apiserver.auth import UserInfo
+from kboot.controlplane.apiserver.errors import not_found
 from kboot.controlplane.apiserver.webhooks.client import (
     CallError,
     destination,
@@ -298,10 +299,24 @@ def test_service_resolution() -> None:
 # ------------------------------------------------------------------ the dispatcher
 
 
+class FakeStorage:
+    """What the store holds; a cache may lag behind it."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Any] = {}
+
+    async def get(self, kind: Any, namespace: str | None, name: str) -> Any:
+        try:
+            return self.objects[kind.key(namespace, name)]
+        except KeyError:
+            raise not_found(kind, name) from None
+
+
 @dataclass
 class FakeCache:
     objects: dict[str, Any] = field(default_factory=dict)
     revision: int = 1
+    storage: FakeStorage = field(default_factory=FakeStorage)
 
 
 class FakeCaches:
@@ -439,6 +454,24 @@ def test_configuration_changes_are_seen_per_cache_revision() -> None:
                                 hook_entry("v.example.com"), name="v"))
     run(disp, attrs(obj=pod()))
     assert client.calls == ["v.example.com"]
+
+
+def test_a_namespace_not_yet_cached_is_read_from_the_store() -> None:
+    """One store watch per kind: a namespace just created through another apiserver can be
+    missing from this one's cache while a configuration written after it is cached. Its labels
+    are then read from the store, so the configuration's namespaceSelector matches."""
+    answers = {"n.example.com": lambda req: {"allowed": False, "status": {"message": "no"}}}
+    disp, client = dispatcher(answers, validating=[hook_entry(
+        "n.example.com", namespaceSelector={"matchLabels": {"team": "a"}})])
+    store = disp.caches.peek(NAMESPACES).storage  # type: ignore[attr-defined]
+    store.objects[NAMESPACES.key(None, "default")] = {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "default", "labels": {"team": "a"}}}
+    with pytest.raises(StatusError, match="denied the request: no"):
+        run(disp, attrs(obj=pod()))
+    # a namespace neither cached nor stored has no labels: the selector does not match
+    obj, _ = run(disp, attrs(obj=pod(), ns="elsewhere"))
+    assert obj["metadata"]["name"] == "x" and client.calls == ["n.example.com"]
 
 
 def test_connect_options_are_sent_and_never_patched() -> None:

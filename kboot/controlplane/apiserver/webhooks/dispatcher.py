@@ -22,7 +22,7 @@ from typing import Any
 
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.auth import UserInfo
-from kboot.controlplane.apiserver.errors import bad_request, internal
+from kboot.controlplane.apiserver.errors import StatusError, bad_request, internal
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 from kboot.controlplane.apiserver.webhooks.client import (
     CallError,
@@ -101,17 +101,29 @@ class WebhookDispatcher:
         eps = self.caches.peek(ENDPOINTS).objects.get(ENDPOINTS.key(namespace, name))
         return resolve_from_objects(svc, eps, port=port)
 
-    def _namespace_labels(self, attrs: Attributes) -> dict[str, str]:
-        if not attrs.namespace:
+    async def _namespace_labels(self, attrs: Attributes) -> dict[str, str]:
+        """The labels of the namespace a namespaced write is in: from the watch cache, else
+        from the store (upstream's namespace matcher does the same live read). Each kind's
+        cache follows its own store watch, so a namespace just created through another
+        apiserver of the cluster can be missing here while a configuration written after it
+        is already cached; without the read its webhooks would silently not match."""
+        if not attrs.namespace or not attrs.kind.namespaced:
             return {}
-        ns = self.caches.peek(NAMESPACES).objects.get(NAMESPACES.key(None, attrs.namespace))
+        cache = self.caches.peek(NAMESPACES)
+        ns = cache.objects.get(NAMESPACES.key(None, attrs.namespace))
+        if ns is None:
+            try:
+                ns = await cache.storage.get(NAMESPACES, None, attrs.namespace)
+            except StatusError as err:
+                if err.code != 404:
+                    raise
         return dict(((ns or {}).get("metadata") or {}).get("labels") or {})
 
     async def _matching(self, attrs: Attributes, *, mutating: bool) -> list[Webhook]:
         hooks = await self.hooks(mutating=mutating)
         if not hooks:
             return []
-        labels = self._namespace_labels(attrs)
+        labels = await self._namespace_labels(attrs)
         found = [h for h in hooks if matches(h, attrs, labels)]
         for hook in found:
             if attrs.dry_run and hook.side_effects not in DRY_RUN_SAFE:
