@@ -14,15 +14,16 @@ from kboot.lab import machine as lab_machine
 from kboot.lab.cleanup import NSPAWN_LOCKS, leftover_netns, leftover_veths
 from kboot.lab.network import link_exists
 from kboot.lab.rootfs import mounted_paths
+from tests.fixtures.lab import TEST_LAB_OCTET, TEST_LAB_PREFIX
 
 pytestmark = pytest.mark.lab
 
-NAME = "kbtlife"
+NAME = f"{TEST_LAB_PREFIX}life"  # apart from other sessions' labs, like the shared ones
 
 
 @pytest.fixture
 def life(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(NAME, control_planes=1, workers=1, subnet="10.77.90.0/24",
+    lab = Lab(NAME, control_planes=1, workers=1, subnet=f"10.{TEST_LAB_OCTET}.90.0/24",
               inventory_path=tmp_path / "inv.yaml")
     lab.down()  # leftovers of a crashed earlier run
     try:
@@ -68,7 +69,7 @@ def test_up_converges_and_down_leaves_nothing(life: Lab, tmp_path: Path) -> None
     pids = [s.pid for s in life.status()]
     life.stop("w1")
     with pytest.raises(LabError, match=r"exists on 10\.77\.90\.0/24"):
-        Lab(NAME, subnet="10.77.91.0/24").up()
+        Lab(NAME, subnet=f"10.{TEST_LAB_OCTET}.91.0/24").up()
     Lab(NAME, control_planes=2, workers=1).up()  # converge: keeps its subnet, adds cp2
     after = life.status()
     assert [s.name for s in after] == [f"{NAME}-cp1", f"{NAME}-cp2", f"{NAME}-w1"]
