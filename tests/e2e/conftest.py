@@ -161,21 +161,6 @@ def drift_file(lab: Lab, node: str, path: str) -> None:
     assert res.exit_code == 0, res.stderr
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """E2E modules that set ``RUNS_FIRST_ON_ITS_LAB = True`` run before the other e2e modules
-    (each group keeps its order; non-e2e tests keep their places). Such a module resets its
-    shared lab and installs its own variant of the lab's cluster, which the next modules'
-    ``kboot up`` of the lab's inventory converges: run first, its reset finds bare machines and
-    the cluster is installed once instead of twice (e.g. test_certs_hooks before
-    test_backup_restore on the 1 + 1 lab)."""
-    slots = [i for i, item in enumerate(items) if item.nodeid.startswith("tests/e2e/")]
-    e2e = [items[i] for i in slots]
-    ordered = sorted(e2e, key=lambda item: not getattr(
-        getattr(item, "module", None), "RUNS_FIRST_ON_ITS_LAB", False))
-    for i, item in zip(slots, ordered, strict=True):
-        items[i] = item
-
-
 KBOOT_RUNS = pytest.StashKey[list[KbootRun]]()
 
 

@@ -19,9 +19,10 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
 
 PASSWORD = "br-s3cr3t-v1"
 DATA_DIR = "/var/lib/kboot/etcd"

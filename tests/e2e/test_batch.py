@@ -17,9 +17,10 @@ import pytest
 from kboot.controlplane.api.quantities import parse_quantity
 from tests.e2e.conftest import Kboot
 from tests.e2e.test_streams import _kubectl
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
 BB = "kboot.io/busybox:1.35"
 NS = "batch"
 Kubectl = Callable[..., CompletedProcess[str]]

@@ -24,11 +24,12 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import BUNDLE_CACHE, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
-# before the other modules on the 1 + 1 lab (tests/e2e/conftest.py): the reset below then finds
+LABS = (Shape(1, 1, "provisioned"),)
+# before the other modules on the 1 + 1 lab (tests/fixtures/lab.py): the reset below then finds
 # bare machines, and the next module converges this cluster instead of installing another
 RUNS_FIRST_ON_ITS_LAB = True
 

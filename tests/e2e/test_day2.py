@@ -15,9 +15,10 @@ import pytest
 
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"
 LOGGER = """\

@@ -18,10 +18,11 @@ import pytest
 
 from tests.e2e.conftest import Kboot
 from tests.fixtures.helm import Helm, helm_binary
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
 NS = "helm-web"
 SERVE = 'mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 80 -h /www'
 VALUES = ["--set", "image.repository=kboot.io/busybox", "--set", "image.tag=1.35",

@@ -16,8 +16,10 @@ import pytest
 from kboot import pki
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
+from tests.fixtures.lab import Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(3, 2),)
 
 APPS = """
 apiVersion: v1

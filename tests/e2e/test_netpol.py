@@ -24,10 +24,11 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 2, "provisioned"),)
 
 CLIENTS = {"near": ("np-a", "w1"), "far": ("np-a", "w2"), "other": ("np-b", "w2")}
 

@@ -20,10 +20,11 @@ from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
 from tests.e2e.operator.image import IMAGE, build_operator_image
 from tests.e2e.operator.webapp import WEBAPP_CRD, webapp
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
 
 RBAC: list[dict[str, Any]] = [
     {"apiVersion": "v1", "kind": "ServiceAccount",

@@ -21,10 +21,11 @@ import yaml
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
 from tests.e2e.test_streams import _kubectl
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 2, "provisioned"),)
 NS = "pdb"
 Kubectl = Callable[..., CompletedProcess[str]]
 REFUSED = "Cannot evict pod as it would violate the pod's disruption budget."

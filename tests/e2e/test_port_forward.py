@@ -30,12 +30,13 @@ from kubernetes import config as k8s_config
 
 from kboot.lab import Lab
 from tests.e2e.conftest import KUBECTL, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.integration.apiserver.portforward_kubelet import MODES, http_get, kubectl_forward
 from tests.integration.apiserver.python_portforward import check_http, check_raw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab,
               pytest.mark.timeout(1800)]  # its setup runs kboot up (slow on a busy machine)
+LABS = (Shape(1, 1, "provisioned"),)
 
 APPS = """
 apiVersion: v1

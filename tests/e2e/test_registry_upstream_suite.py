@@ -18,10 +18,11 @@ import pytest
 from kboot.images.standins import build_standins
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.upstream.runner import Outcome, run_suite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 2, "provisioned"),)
 
 # how many tests the vendored files hold (a collection error must not pass for "no failures")
 UPSTREAM_TESTS = 45

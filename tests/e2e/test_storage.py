@@ -18,10 +18,11 @@ import pytest
 
 from kboot.lab import Lab
 from tests.e2e.conftest import KUBECTL, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
 BB = "kboot.io/busybox:1.35"
 NS = "storage"
 

@@ -23,10 +23,11 @@ import yaml
 from kboot import pki
 from kboot.lab import Lab
 from tests.e2e.conftest import KUBECTL, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.fixtures.streams import in_pty, read_until, resize, stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
 BB = "kboot.io/busybox:1.35"
 NS = "streams"
 

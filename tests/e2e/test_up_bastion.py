@@ -16,9 +16,10 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import DRIFT, CheckReport, Kboot, drift_file
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(3, 1, "provisioned"),)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import DRIFT, CheckReport, Kboot, drift_file
+from tests.fixtures.lab import Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(3, 2),)
 
 EXAMPLE = "examples/hello.yaml"
 

@@ -20,9 +20,13 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import BUNDLE_CACHE, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 2, "provisioned"),)
+# after the other modules on the 1 + 2 lab (tests/fixtures/lab.py): its tests start from bare
+# machines (one reset of the shared cluster), and no module after it needs its cluster
+RUNS_LAST_ON_ITS_LAB = True
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +34,8 @@ def small_lab(lab_factory: LabFactory, kboot: Kboot) -> Lab:
     # The pre-provisioned image (Debian packages already installed, services off) keeps these
     # three extra `kboot up` runs short; test_up_ha.py covers the install from bare machines.
     lab = lab_factory(1, 2, image="provisioned")
-    # the lab is shared (test_registry's cluster runs on it first); these tests start from
-    # machines without a cluster: an interrupted first install, w2 not yet joined
+    # the lab is shared (the other 1 + 2 modules' cluster runs on it before); these tests
+    # start from machines without a cluster: an interrupted first install, w2 not yet joined
     kboot("reset", str(lab.inventory_path), "--yes")
     return lab
 

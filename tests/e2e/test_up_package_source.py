@@ -21,9 +21,10 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import BUNDLE_CACHE, CheckReport, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 0),)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,10 @@ import pytest
 from kboot.lab import Lab
 from kboot.lab.spec import DEFAULT_SUBNET
 from tests.e2e.conftest import BUNDLE_CACHE, KUBECTL, Kboot
+from tests.fixtures.lab import Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(3, 2),)
 
 ROOT = Path(__file__).resolve().parents[2]
 TOUR_LAB = "demo"

@@ -18,9 +18,13 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import CheckReport, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
+# after the other modules on the 1 + 1 lab (tests/fixtures/lab.py): nobody after it has to
+# reset its embedded-store cluster (a store switch is refused); the lab goes down instead
+RUNS_LAST_ON_ITS_LAB = True
 
 STORE_DIR = "/var/lib/kboot/store"
 DB = f"{STORE_DIR}/kboot.db"

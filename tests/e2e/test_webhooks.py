@@ -31,10 +31,11 @@ from cryptography.x509.oid import NameOID
 from kboot.images.standins import build_standins
 from kboot.lab import Lab
 from tests.e2e.conftest import KUBECTL, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+LABS = (Shape(1, 1, "provisioned"),)
 
 SERVER_NS = "webhook-system"  # where the webhook runs: never selected by its own webhooks
 HOOKED = "hooked"  # labelled webhooks=on: the namespace the webhooks select
@@ -157,8 +158,8 @@ def configurations(ca_bundle: str) -> list[dict[str, object]]:
 def cluster(lab_factory: LabFactory, kboot: Kboot,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     lab = lab_factory(1, 1, image="provisioned")
-    # the shared 1 + 1 lab's cluster; test_up_sqlite's embedded-store cluster (run just before
-    # this module) is reset first, since `up` refuses to switch a live cluster's store
+    # the shared 1 + 1 lab's cluster (converge resets first only if another module left a
+    # different cluster there: `up` refuses to switch a live cluster's store)
     kboot.converge(lab)
     c = Cluster(lab, partial(_kubectl, kboot, lab.name))
     images = tmp_path_factory.mktemp("standins")

@@ -12,10 +12,11 @@ from kboot.images import build_busybox
 from kboot.inventory import load_inventory
 from kboot.lab import Lab
 from kboot.transport import open_transport
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.integration.lab.helpers import can_reach, debs_for, ssh
 
 pytestmark = pytest.mark.lab
+LABS = (Shape(1, 1),)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_stop_and_start_keep_the_disk(lab2: Lab) -> None:
     ssh(lab2, "w1", "echo kept > /root/marker")
     lab2.stop("w1")
     try:
-        assert {s.name: s.state for s in lab2.status()}["kbt1w1-w1"] == "stopped"
+        assert {s.name: s.state for s in lab2.status()}[f"{lab2.name}-w1"] == "stopped"
         assert not can_reach(lab2, "cp1", "w1")
     finally:
         lab2.start("w1")
@@ -94,15 +95,15 @@ def test_stop_and_start_keep_the_disk(lab2: Lab) -> None:
 
 
 def test_kill_is_a_hard_power_off(lab2: Lab) -> None:
-    pid = {s.name: s.pid for s in lab2.status()}["kbt1w1-w1"]
+    pid = {s.name: s.pid for s in lab2.status()}[f"{lab2.name}-w1"]
     assert pid is not None
     lab2.kill("w1")
     try:
         assert not Path(f"/proc/{pid}").exists()
-        assert {s.name: s.state for s in lab2.status()}["kbt1w1-w1"] == "stopped"
+        assert {s.name: s.state for s in lab2.status()}[f"{lab2.name}-w1"] == "stopped"
     finally:
         lab2.start("w1")
-    assert ssh(lab2, "w1", "hostname") == (0, "kbt1w1-w1\n")
+    assert ssh(lab2, "w1", "hostname") == (0, f"{lab2.name}-w1\n")
 
 
 def test_a_container_runs_under_containerd_in_a_node(lab2: Lab, tmp_path: Path) -> None:
@@ -124,21 +125,11 @@ def test_a_container_runs_under_containerd_in_a_node(lab2: Lab, tmp_path: Path) 
     assert fs.strip() != "overlayfs"
 
 
-def test_shared_lab_fixture_has_the_default_topology(lab: Lab) -> None:
-    """The 3 + 2 lab that ``kboot up`` end-to-end tests use."""
-    doc = yaml.safe_load(lab.inventory_path.read_text())
-    assert len(doc["groups"]["control_plane"]["hosts"]) == 3
-    assert len(doc["groups"]["workers"]["hosts"]) == 2
-    assert [s.state for s in lab.status()] == ["running"] * 5
-    hostnames = {ssh(lab, n.name, "hostname")[1].strip() for n in lab.nodes}
-    assert hostnames == {n.name for n in lab.nodes}
-
-
 def test_kboot_loads_the_inventory_and_reaches_every_node(lab2: Lab) -> None:
     """What ``kboot run``/``kboot up`` do with the lab's inventory: load it, then SSH with
     strict host keys through kboot's own transport."""
     inventory = load_inventory(lab2.inventory_path, require_groups=["control_plane"])
-    assert inventory.group_members("etcd") == ["kbt1w1-cp1"]
+    assert inventory.group_members("etcd") == [f"{lab2.name}-cp1"]
     for host in inventory.hosts.values():
         assert host.connection.host_key_policy == "strict"
         transport = open_transport(host)
@@ -148,13 +139,3 @@ def test_kboot_loads_the_inventory_and_reaches_every_node(lab2: Lab) -> None:
             assert transport.get("/root/pushed.txt") == b"pushed\n"
         finally:
             transport.close()
-
-
-def test_provisioned_image_has_cluster_packages_installed_not_running(
-        lab_factory: LabFactory) -> None:
-    lab = lab_factory(1, 0, image="provisioned")
-    found = lab.exec("cp1", ["which", "etcd", "runc", "haproxy", "containerd"], check=True)
-    assert len(found.stdout.split()) == 4
-    enabled = lab.exec("cp1", ["systemctl", "is-enabled", "etcd", "containerd"])
-    assert enabled.stdout.split() == ["disabled", "disabled"]
-    assert lab.exec("cp1", ["ls", "/usr/lib/cni/bridge"]).exit_code == 0
