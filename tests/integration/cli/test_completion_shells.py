@@ -30,7 +30,7 @@ groups:
 """
 
 BASH = r"""
-eval "$(kboot completion bash)"
+source "$KBOOT_BASH_COMPLETION"
 complete -p kboot
 line=$1
 COMP_LINE=$line COMP_POINT=${#line}
@@ -51,8 +51,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     kboot.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m kboot.cli.main \"$@\"\n")
     kboot.chmod(kboot.stat().st_mode | stat.S_IXUSR)
     (bin_dir / "inv.yaml").write_text(INVENTORY)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONPATH": str(TREE), "INV": str(bin_dir / "inv.yaml")}
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(TREE), "INV": str(bin_dir / "inv.yaml")}
+    # what a user keeps in bash's completion directory, generated once for the module (each
+    # case's bash sources it: one CLI start per TAB, not two)
+    code = subprocess.run(["kboot", "completion", "bash"], env=env, capture_output=True,
+                          text=True, check=True).stdout
+    (bin_dir / "kboot.bash").write_text(code)
+    return {**env, "KBOOT_BASH_COMPLETION": str(bin_dir / "kboot.bash")}
 
 
 def bash_complete(env: dict[str, str], line: str) -> list[str]:
