@@ -36,11 +36,12 @@ from kboot import __version__
 from kboot.cluster.up import prepare_bundle
 from kboot.lab import Lab
 from tests.e2e.conftest import BUNDLE_CACHE, UNKNOWN, Kboot, KbootRun, _current_module
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
 from tests.fixtures.release import Release, export, previous_release
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab,
               pytest.mark.timeout(2400)]  # its set-up installs a release and upgrades it
+LABS = (Shape(3, 1, "provisioned"),)
 
 # the old release installs on bare machines: before any other module's cluster is on the lab
 RUNS_FIRST_ON_ITS_LAB = True
