@@ -362,6 +362,10 @@ def custom_document(kinds: list[tuple[ResourceKind, Doc]]) -> Doc:
             "x-kubernetes-group-version-kind": [{"group": rk.group, "version": rk.version,
                                                  "kind": f"{rk.kind}List"}]}
         paths.update(_paths(rk, (ref, list_ref)))
+    for ops in paths.values():  # as upstream's CRD documents: no strategic merge (415)
+        content = ((ops.get("patch") or {}).get("requestBody") or {}).get("content")
+        if isinstance(content, dict):
+            content.pop("application/strategic-merge-patch+json", None)
     return _assemble(dict(sorted(schemas.items())), paths)
 
 

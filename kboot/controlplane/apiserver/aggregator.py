@@ -80,7 +80,7 @@ def backend_of(obj: JsonObj) -> Backend | None:
 
 def served(state: ServerState) -> set[tuple[str, str]]:
     """The group-versions this apiserver serves itself."""
-    return {(k.group, k.version) for k in state.kinds.kinds()}
+    return {(k.group, k.version) for k in state.kinds.served_kinds()}
 
 
 def backends(objs: Iterable[JsonObj], local: set[tuple[str, str]]

@@ -22,6 +22,7 @@ from kboot.controlplane.api.registry import lookup
 from kboot.controlplane.apiserver import (
     aggdiscovery,
     aggregator,
+    crdviews,
     crud,
     discovery,
     hpav1,
@@ -150,6 +151,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         aggregator.authorize(state, user, attrs)
         return await aggregator.proxy(state, state.aggregation.transport, backend, user,
                                       request)
+    view = crdviews.find(state, request.path)
+    if view is not None:
+        request = view.storage_request(request)
     try:
         target = parse_path(request.path, state.kinds)
     except UnknownResource:
@@ -169,7 +173,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                            if verb in ("list", "watch") else "")
     _authorize(state, user, target, verb, name=name)
     scope = Scope(target, user, verb, request.query, request.headers.get("User-Agent", ""))
-    return await _resource(state, scope, request)
+    response = await _resource(state, scope, request)
+    return await view.answer(response) if view is not None else response
 
 
 async def _special(request: web.Request, state: ServerState, user: UserInfo

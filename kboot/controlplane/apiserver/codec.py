@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,12 @@ YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x
 # Bodies above these sizes are decoded off the loop (:mod:`.offload`): YAML costs ~1 ms per KiB
 # even with libyaml, JSON ~10 µs per KiB (plus the depth walk); below them the hop costs more
 # than it saves.
+# Set on a request answered through a view of another version (:mod:`.crdviews`): the
+# decoded body is passed through BODY_FILTER; streamed objects (watch) through OBJECT_FILTER.
+BODY_FILTER: web.RequestKey[Callable[[web.Request, Any], Awaitable[Any]]] = web.RequestKey(
+    "kboot_body_filter", object)  # type: ignore[arg-type]
+OBJECT_FILTER: web.RequestKey[Callable[[Any], Awaitable[Any]]] = web.RequestKey(
+    "kboot_object_filter", object)  # type: ignore[arg-type]
 OFFLOAD_YAML = 16 * 1024
 OFFLOAD_JSON = 256 * 1024
 
@@ -159,7 +166,11 @@ async def decode_body(app: web.Application, raw: bytes, content_type: str) -> De
 
 async def read_decoded(request: web.Request) -> Decoded:
     """Read and decode the request's body (see :func:`decode_body`)."""
-    return await decode_body(request.app, await request.read(), media_type(request))
+    decoded = await decode_body(request.app, await request.read(), media_type(request))
+    body_filter = request.get(BODY_FILTER)
+    if body_filter is not None:
+        return Decoded(await body_filter(request, decoded.value), decoded.duplicates)
+    return decoded
 
 
 async def read_object(request: web.Request, *, empty: JsonObj | None = None
@@ -168,7 +179,7 @@ async def read_object(request: web.Request, *, empty: JsonObj | None = None
     raw = await request.read()
     if empty is not None and not raw.strip():
         return empty, []
-    return _as_object(await decode_body(request.app, raw, media_type(request)))
+    return _as_object(await read_decoded(request))
 
 
 def status_response(err: StatusError) -> web.Response:

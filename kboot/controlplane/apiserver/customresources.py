@@ -9,8 +9,9 @@ updates), ``additionalPrinterColumns`` (``to_table``), the scale subresource
 (``to_scale``/``scaled``) and the OpenAPI schema (``openapi_schema``). Status subresource and
 generation rules are the generic path's (``kind.subresources`` carries ``status``).
 
-Only the storage version is served (``conversion: None`` needs nothing more: the stored
-``apiVersion`` is the served one); other served versions are listed in the CRD but not routed.
+The strategy serves the storage version; the CRD's other served versions are views of it
+(:mod:`.crdviews`: requests and answers converted at the edge), listed by
+:meth:`CustomResourceStrategy.served_kinds`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from kboot.controlplane.api.crd.paths import field_of
 from kboot.controlplane.api.crd.pruning import unknown_fields
 from kboot.controlplane.api.crd.resource import ResourceSchema
 from kboot.controlplane.api.crd.served import accepted_kind
-from kboot.controlplane.api.crd.versions import Version, storage_version
+from kboot.controlplane.api.crd.versions import Version, served_versions, storage_version
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.strategy import JsonObj, SchemalessStrategy
 
@@ -84,6 +85,14 @@ class CustomResourceStrategy(SchemalessStrategy):
 
     def openapi_schema(self) -> JsonObj:
         return crd_openapi.object_schema(self.crd, self.kind.version)
+
+    def served_kinds(self) -> tuple[ResourceKind, ...]:
+        """Every served version of the CRD, preferred (highest priority) first."""
+        return tuple(self.kind if v.name == self.kind.version else
+                     accepted_kind(self.crd, v.name) for v in served_versions(self.crd))
+
+    def openapi_schema_of(self, kind: ResourceKind) -> JsonObj:
+        return crd_openapi.object_schema(self.crd, kind.version)
 
     # ----------------------------------------------------------------------------------- scale
 

@@ -33,7 +33,7 @@ _SUB: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 def groups(kinds: KindRegistry) -> list[tuple[str, str]]:
     """(group, version) pairs served, core first, in registry order."""
     seen: dict[tuple[str, str], None] = {}
-    for k in kinds.kinds():
+    for k in kinds.served_kinds():
         seen[(k.group, k.version)] = None
     return list(seen)
 
@@ -65,7 +65,7 @@ def _legacy_resources(kind: ResourceKind) -> list[JsonObj]:
 
 def resource_list(kinds: KindRegistry, group: str, version: str) -> JsonObj | None:
     def build() -> JsonObj | None:
-        served = [k for k in kinds.kinds() if k.group == group and k.version == version]
+        served = [k for k in kinds.served_kinds() if k.group == group and k.version == version]
         if not served:
             return None
         gv = f"{group}/{version}" if group else version
@@ -137,7 +137,7 @@ def _aggregated(kinds: KindRegistry, core: bool, version: str) -> JsonObj:
         for g, v in groups(kinds):
             if g != group:
                 continue
-            served = [k for k in kinds.kinds() if k.group == g and k.version == v]
+            served = [k for k in kinds.served_kinds() if k.group == g and k.version == v]
             versions.append({"version": v, "freshness": "Current",
                              "resources": [_aggregated_resource(k) for k in served]})
         items.append({"metadata": {"name": group, "creationTimestamp": None},

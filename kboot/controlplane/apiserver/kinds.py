@@ -99,6 +99,11 @@ class KindRegistry:
         """Every served kind, in registration order (built-ins first)."""
         return tuple(s.kind for s in self._by_plural.values())
 
+    def served_kinds(self) -> tuple[ResourceKind, ...]:
+        """Every served kind in every served version (a CRD's other versions after its
+        preferred one): what discovery and OpenAPI list."""
+        return tuple(k for s in self._by_plural.values() for k in s.served_kinds())
+
     def strategies(self) -> tuple[Strategy, ...]:
         return tuple(self._by_plural.values())
 

@@ -27,10 +27,11 @@ def _normalize(group_version: str) -> str:
 
 def _custom(kinds: KindRegistry, path: str) -> tuple[bytes, str] | None:
     def build() -> tuple[bytes, str] | None:
-        served = [s for s in kinds.strategies() if openapi.gv_path(s.kind) == path]
+        served = [(s, k) for s in kinds.strategies() for k in s.served_kinds()
+                  if openapi.gv_path(k) == path]
         if not served:
             return None
-        doc = openapi.custom_document([(s.kind, s.openapi_schema()) for s in served])
+        doc = openapi.custom_document([(k, s.openapi_schema_of(k)) for s, k in served])
         body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
         return body, hashlib.sha512(body).hexdigest().upper()[:128]
     return kinds.memo(("openapi.document", path), build)
@@ -50,7 +51,7 @@ def root(kinds: KindRegistry) -> JsonObj:
     def build() -> JsonObj:
         builtin = openapi.builtin_paths()
         paths = {}
-        for path in sorted({openapi.gv_path(k) for k in kinds.kinds()}):
+        for path in sorted({openapi.gv_path(k) for k in kinds.served_kinds()}):
             if path in builtin:
                 digest = openapi.document_hash(path)
             else:

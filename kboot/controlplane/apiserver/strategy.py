@@ -188,6 +188,15 @@ class Strategy:
         built-in kinds' documents come from their schemas)."""
         return openapi.opaque_schema(self.kind)
 
+    def served_kinds(self) -> tuple[ResourceKind, ...]:
+        """Every version of the kind that is served (discovery, OpenAPI): the kind itself,
+        unless a custom resource serves several versions of its CRD."""
+        return (self.kind,)
+
+    def openapi_schema_of(self, kind: ResourceKind) -> JsonObj:
+        """The OpenAPI schema of one of :meth:`served_kinds`."""
+        return self.openapi_schema()
+
     # ----------------------------------------------------------------------------------- scale
 
     def to_scale(self, obj: JsonObj) -> JsonObj:

@@ -20,7 +20,7 @@ from multidict import MultiMapping
 
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.api.selectors import FieldRequirement, FieldSelector, field_value
-from kboot.controlplane.apiserver.codec import wants_table
+from kboot.controlplane.apiserver.codec import OBJECT_FILTER, wants_table
 from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_request
 from kboot.controlplane.apiserver.fanout import IndexSpec, Subscriber
 from kboot.controlplane.apiserver.listing import (
@@ -122,6 +122,9 @@ class _Stream:
 
     async def send(self, event_type: str, obj: JsonObj, cached: CacheEvent | None = None,
                    *, body: bytes | None = None) -> None:
+        convert = self.request.get(OBJECT_FILTER)
+        if convert is not None and event_type != "ERROR":  # another version's view
+            obj, cached, body = await convert(obj), None, None
         if self.table is not None and event_type not in ("BOOKMARK", "ERROR"):
             table = self.strategy.to_table([obj], include_object=self.table,
                                            now=self.clock.now(),
