@@ -16,6 +16,7 @@ import copy
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from kboot.controlplane.api.crd import versions
 from kboot.controlplane.api.crd.paths import field_of
 from kboot.controlplane.api.selectors import LabelSelector
 from kboot.controlplane.apiserver.errors import JsonObj, internal
@@ -48,7 +49,7 @@ async def convert(state: ServerState, crd: JsonObj, objs: list[JsonObj], to: str
     out = list(objs)
     if strategy_of(crd) != "Webhook":
         for i in pending:
-            out[i] = {**objs[i], "apiVersion": to}
+            out[i] = versions.convert(objs[i], crd, to.rpartition("/")[2])
         return out
     sent = [objs[i] for i in pending]
     try:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.apiserver import KUBECTL, ApiServer
+from tests.fixtures.webhook_server import WebhookServer
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +146,47 @@ def test_every_served_version_is_served(apiserver: ApiServer) -> None:
     # the v1beta1 OpenAPI document exists (kubectl explain of the version)
     explained = _ok(apiserver, "explain", "widgets.spec", "--api-version", f"{GROUP}/v1beta1")
     assert "legacyCount" in explained
+
+
+def test_conversion_webhook(apiserver: ApiServer, tmp_path: Path) -> None:
+    """``conversion.strategy: Webhook``: writes are converted to the storage version and reads
+    to the version asked for by a real HTTPS webhook (certificate from the test CA); a failing
+    webhook is a 500 naming it."""
+    hooks = WebhookServer(apiserver.ca, tmp_path).start()
+    try:
+        crd = widget_crd()
+        crd["metadata"]["name"] = f"gadgets.{GROUP}"
+        crd["spec"]["names"] = {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"}
+        crd["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {
+            "conversionReviewVersions": ["v1"], "clientConfig": hooks.client_config("/convert")}}
+        _establish(apiserver, crd)
+        gadget = {**widget("g", "v1beta1", legacyCount=4), "kind": "Gadget"}
+        _ok(apiserver, "apply", "-f", "-", input=json.dumps(gadget))
+        stored = _raw(apiserver, f"/apis/{GROUP}/v1/namespaces/default/gadgets/g")
+        assert stored["apiVersion"] == f"{GROUP}/v1" and stored["spec"]["count"] == 4
+        assert "legacyCount" not in stored["spec"]
+        listed = _raw(apiserver, f"/apis/{GROUP}/v1beta1/namespaces/default/gadgets")
+        assert [(i["apiVersion"], i["spec"].get("legacyCount")) for i in listed["items"]] == [
+            (f"{GROUP}/v1beta1", 4)]
+        reviewed = [r for r in hooks.reviews if r["path"] == "convert"]
+        assert {r["desiredAPIVersion"] for r in reviewed} == {f"{GROUP}/v1",
+                                                                f"{GROUP}/v1beta1"}
+
+        crd["spec"]["conversion"]["webhook"]["clientConfig"] = hooks.client_config(
+            "/convertfail")
+        _ok(apiserver, "apply", "-f", "-", input=json.dumps(crd))
+
+        def refused() -> str:
+            done = apiserver.kubectl("get", "--raw",
+                                     f"/apis/{GROUP}/v1beta1/namespaces/default/gadgets/g")
+            return "" if done.returncode == 0 else done.stderr
+        deadline = time.monotonic() + 30
+        while not (message := refused()):
+            assert time.monotonic() < deadline, "the CRD change never reached serving"
+            time.sleep(0.2)
+        assert "conversion webhook for" in message and "the test refuses" in message, message
+        # the storage version needs no conversion: still served
+        assert _raw(apiserver, f"/apis/{GROUP}/v1/namespaces/default/gadgets/g")["spec"] == {
+            "count": 4, "size": "S"}  # v1beta1's default, from the write
+    finally:
+        hooks.stop()
