@@ -28,10 +28,11 @@ from kboot.controlplane.api.crd import scale as crd_scale
 from kboot.controlplane.api.crd.paths import field_of
 from kboot.controlplane.api.crd.pruning import unknown_fields
 from kboot.controlplane.api.crd.resource import ResourceSchema
-from kboot.controlplane.api.crd.served import accepted_kind
+from kboot.controlplane.api.crd.served import CRD_KIND, accepted_kind
 from kboot.controlplane.api.crd.versions import Version, served_versions, storage_version
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver.strategy import JsonObj, SchemalessStrategy
+from kboot.controlplane.api.status import StatusError
+from kboot.controlplane.apiserver.strategy import JsonObj, SchemalessStrategy, Server
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,17 @@ class CustomResourceStrategy(SchemalessStrategy):
 
     def openapi_schema(self) -> JsonObj:
         return crd_openapi.object_schema(self.crd, self.kind.version)
+
+    async def admit_create(self, state: Server, obj: JsonObj) -> JsonObj:
+        """Upstream's CRD handler: no new custom resources while the CRD is terminating (its
+        controller is deleting them). The CRD is read from the watch cache (no I/O)."""
+        name = str(field_of(self.crd, "metadata").get("name") or "")
+        current = state.caches.peek(CRD_KIND).objects.get(CRD_KIND.key(None, name))
+        if current is not None and field_of(current, "metadata").get("deletionTimestamp"):
+            raise StatusError(405, "MethodNotAllowed", "create not allowed while custom "
+                              "resource definition is terminating",
+                              details={"group": self.kind.group, "kind": self.kind.plural})
+        return obj
 
     def served_kinds(self) -> tuple[ResourceKind, ...]:
         """Every served version of the CRD, preferred (highest priority) first."""

@@ -190,3 +190,23 @@ def test_conversion_webhook(apiserver: ApiServer, tmp_path: Path) -> None:
             "count": 4, "size": "S"}  # v1beta1's default, from the write
     finally:
         hooks.stop()
+
+
+def test_no_new_custom_resources_while_the_crd_terminates(apiserver: ApiServer) -> None:
+    crd = widget_crd()
+    crd["metadata"]["name"] = f"things.{GROUP}"
+    crd["spec"]["names"] = {"plural": "things", "singular": "thing", "kind": "Thing"}
+    _establish(apiserver, crd)
+    held = {**widget("held", "v1"), "kind": "Thing"}
+    held["metadata"]["finalizers"] = ["kboot.dev/hold"]
+    _ok(apiserver, "apply", "-f", "-", input=json.dumps(held))
+    _ok(apiserver, "delete", "crd", f"things.{GROUP}", "--wait=false")
+    refused = apiserver.kubectl("create", "-f", "-",
+                                input=json.dumps({**widget("late", "v1"), "kind": "Thing"}))
+    assert refused.returncode != 0
+    assert "create not allowed while custom resource definition is terminating" in \
+        refused.stderr, refused.stderr
+    # the held object can still be read and released; then the CRD goes
+    _ok(apiserver, "patch", f"things.v1.{GROUP}", "held", "--type=merge",
+        "-p", '{"metadata":{"finalizers":null}}')
+    _ok(apiserver, "wait", "--for=delete", f"crd/things.{GROUP}", "--timeout=30s")
