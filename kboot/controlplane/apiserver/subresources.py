@@ -23,6 +23,7 @@ from kboot.controlplane.apiserver.crud import (
     delete_object,
     delete_options,
     read_object_body,
+    warning_headers,
 )
 from kboot.controlplane.apiserver.errors import (
     JsonObj,
@@ -32,7 +33,9 @@ from kboot.controlplane.apiserver.errors import (
     method_not_allowed,
 )
 from kboot.controlplane.apiserver.patching import _apply_patch
+from kboot.controlplane.apiserver.routing import Target
 from kboot.controlplane.apiserver.state import Scope, ServerState
+from kboot.controlplane.apiserver.webhooks import write as webhooks
 from kboot.controlplane.apiserver.writes import guarded_update
 
 
@@ -96,19 +99,38 @@ async def _scale(state: ServerState, scope: Scope, request: web.Request) -> web.
         return admission.admit_update(strategy, current, new, subresource="scale",
                                       opts=opts, now=state.clock.now())
 
+    warnings: list[str] = []
+
+    async def review(new: JsonObj, current: JsonObj) -> JsonObj:
+        """Webhooks on ``<plural>/scale`` see (and may patch) the Scale, as upstream."""
+        asked = strategy.to_scale(new)
+        reviewed, warnings[:] = await webhooks.review_body(
+            state, scope, operation="UPDATE", obj=asked, old=strategy.to_scale(current),
+            body_kind=("autoscaling", "v1", "Scale"), dry_run=opts.dry_run)
+        if reviewed == asked:
+            return new
+        scale = typed_body("Scale", reviewed, name=target.name or "", group="autoscaling")
+        return admission.admit_update(
+            strategy, current, strategy.scaled(current, _replicas(scale, target.name or "")),
+            subresource="scale", opts=opts, now=state.clock.now())
+
     obj = await guarded_update(state.storage, kind, target.namespace, target.name, compute,
-                               dry_run=opts.dry_run)
-    return json_response(strategy.to_scale(obj))
+                               dry_run=opts.dry_run, review=review)
+    return json_response(strategy.to_scale(obj), headers=warning_headers(warnings))
 
 
 async def _binding(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     target, kind = scope.target, scope.target.kind
     assert target.name is not None
     body = typed_body("Binding", (await read_object_body(request))[0], name=target.name)
+    opts = scope.write_options()
+    reviewed, warnings = await webhooks.review_body(
+        state, scope, operation="CREATE", obj=_typed_meta(body, "v1", "Binding", target),
+        old=None, body_kind=("", "v1", "Binding"), dry_run=opts.dry_run)
+    body = typed_body("Binding", reviewed, name=target.name)
     node = (body.get("target") or {}).get("name") or ""
     if not node:
         raise invalid_body("Binding", target.name, [field_errors.required("target.name")])
-    opts = scope.write_options()
 
     def compute(current: JsonObj) -> JsonObj:
         spec = current.get("spec") or {}
@@ -130,7 +152,8 @@ async def _binding(state: ServerState, scope: Scope, request: web.Request) -> we
     await guarded_update(state.storage, kind, target.namespace, target.name, compute,
                          dry_run=opts.dry_run, suggestion=cached)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                          "status": "Success", "code": 201}, 201)
+                          "status": "Success", "code": 201}, 201,
+                         headers=warning_headers(warnings))
 
 
 async def _eviction(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
@@ -141,9 +164,21 @@ async def _eviction(state: ServerState, scope: Scope, request: web.Request) -> w
     name = (body.get("metadata") or {}).get("name")
     if name not in (None, target.name):
         raise bad_request("name in URL does not match name in Eviction object")
+    reviewed, warnings = await webhooks.review_body(
+        state, scope, operation="CREATE", obj=_typed_meta(body, "policy/v1", "Eviction", target),
+        old=None, body_kind=("policy", "v1", "Eviction"), dry_run="dryRun" in scope.query)
+    body = typed_body("Eviction", reviewed, name=target.name, group="policy")
     options = delete_options(body.get("deleteOptions") or {}, scope)
     if not options.get("dryRun"):
         await eviction.check_budgets(state, target.namespace or "", target.name, options)
     await delete_object(state, scope, target.name, options)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                          "status": "Success", "code": 201}, 201)
+                          "status": "Success", "code": 201}, 201,
+                         headers=warning_headers(warnings))
+
+
+def _typed_meta(body: JsonObj, api_version: str, kind: str, target: Target) -> JsonObj:
+    """A subresource body as webhooks see it: apiVersion, kind, name and namespace set."""
+    meta = {"name": target.name, **({"namespace": target.namespace} if target.namespace
+                                    else {}), **(body.get("metadata") or {})}
+    return {**body, "apiVersion": api_version, "kind": kind, "metadata": meta}

@@ -306,3 +306,46 @@ def test_exec_is_a_connect_webhooks_can_refuse(server: ApiServer, hooks: Webhook
         assert review["object"]["container"] == "main"
         assert not any(r.startswith("/exec") for r in kubelet.requests)
         call(server, "DELETE", f"/api/v1/nodes/{ns}-node")
+
+
+def test_subresource_rules_see_scale_binding_and_eviction(server: ApiServer,
+                                                         hooks: WebhookServer, ns: str) -> None:
+    """Rules naming ``deployments/scale``, ``pods/binding`` and ``pods/eviction`` are called
+    for those writes with the subresource's own body (Scale, Binding, Eviction) — and not
+    for writes of the main resources."""
+    configure(server, ns, "ValidatingWebhookConfiguration",
+              webhook("subresources.kboot.test", hooks.client_config("/refuse"), ns,
+                      resources=["deployments/scale", "pods/binding", "pods/eviction"]))
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "web", "namespace": ns},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}},
+                                        "spec": {"containers": [{"name": "c",
+                                                                 "image": "busybox"}]}}}}
+    ok(server.kubectl("apply", "-f", "-", input=json.dumps(deployment)))  # main: allowed
+    pod = {"metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+    assert call(server, "POST", f"/api/v1/namespaces/{ns}/pods", pod).status == 201
+    refusal = 'admission webhook "subresources.kboot.test" denied the request'
+    assert refusal in failed(server.kubectl("scale", "-n", ns, "deployment/web",
+                                            "--replicas=3"))
+    binding = call(server, "POST", f"/api/v1/namespaces/{ns}/pods/p/binding",
+                   {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+                    "target": {"kind": "Node", "name": "n1"}})
+    assert binding.status == 400 and refusal in binding.body["message"], binding.body
+    eviction = call(server, "POST", f"/api/v1/namespaces/{ns}/pods/p/eviction",
+                    {"apiVersion": "policy/v1", "kind": "Eviction",
+                     "metadata": {"name": "p", "namespace": ns}})
+    assert eviction.status == 400 and refusal in eviction.body["message"], eviction.body
+    seen = {r["subResource"]: r for r in reviews_for(hooks, ns) if r.get("subResource")}
+    assert {sub: (r["kind"]["group"], r["kind"]["kind"], r["resource"]["resource"])
+            for sub, r in seen.items()} == {
+        "scale": ("autoscaling", "Scale", "deployments"),
+        "binding": ("", "Binding", "pods"), "eviction": ("policy", "Eviction", "pods")}
+    assert seen["scale"]["object"]["spec"]["replicas"] == 3
+    assert seen["scale"]["oldObject"]["spec"]["replicas"] == 1
+    assert seen["binding"]["object"]["target"]["name"] == "n1"
+    scale = call(server, "GET", f"/apis/apps/v1/namespaces/{ns}/deployments/web/scale")
+    assert scale.body["spec"]["replicas"] == 1  # nothing was stored
+    pod_now = call(server, "GET", f"/api/v1/namespaces/{ns}/pods/p")
+    assert pod_now.status == 200 and not pod_now.body["spec"].get("nodeName")

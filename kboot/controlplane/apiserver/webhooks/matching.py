@@ -42,6 +42,9 @@ class Attributes:
     obj: JsonObj | None
     old: JsonObj | None
     dry_run: bool = False
+    # (group, version, kind) of a subresource's own body (autoscaling/v1 Scale, v1 Binding,
+    # policy/v1 Eviction): the review's ``kind``; None when the body is the resource's kind
+    body_kind: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)

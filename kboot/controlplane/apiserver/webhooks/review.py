@@ -50,6 +50,8 @@ def build_request(attrs: Attributes, user: UserInfo, *, uid: str | None = None) 
     kind_name = str(attrs.obj.get("kind")) if attrs.operation == "CONNECT" and attrs.obj \
         else kind.kind
     gvk = {"group": kind.group, "version": kind.version, "kind": kind_name}
+    if attrs.body_kind is not None:
+        gvk = dict(zip(("group", "version", "kind"), attrs.body_kind, strict=True))
     gvr = {"group": kind.group, "version": kind.version, "resource": kind.plural}
     request: JsonObj = {
         "uid": uid or str(uuid.uuid4()), "kind": gvk, "resource": gvr,

@@ -44,6 +44,26 @@ async def review(state: ServerState, scope: Scope, *, operation: str, obj: JsonO
                                   revalidator(state.strategy(target.kind), old))
 
 
+async def review_body(state: ServerState, scope: Scope, *, operation: str, obj: JsonObj,
+                      old: JsonObj | None, body_kind: tuple[str, str, str], dry_run: bool
+                      ) -> tuple[JsonObj, list[str]]:
+    """A subresource write whose body is its own kind (``deployments/scale`` → Scale,
+    ``pods/binding`` → Binding, ``pods/eviction`` → Eviction): webhooks matching the
+    subresource see that body (as upstream); a mutating webhook's patch applies to it and the
+    caller types the result again."""
+    dispatcher = state.webhooks
+    if dispatcher is None:
+        return obj, []
+    target = scope.target
+    attrs = Attributes(operation=operation, kind=target.kind,
+                       subresource=target.subresource or "", namespace=target.namespace,
+                       name=target.name or "", obj=obj, old=old, dry_run=dry_run,
+                       body_kind=body_kind)
+    reviewed, warnings = await dispatcher.admit(attrs, scope.user, lambda new: new)
+    assert reviewed is not None
+    return reviewed, warnings
+
+
 _CONNECT_OPTIONS = {"exec": "PodExecOptions", "attach": "PodAttachOptions"}
 _STREAM_FLAGS = ("stdin", "stdout", "stderr", "tty")
 
