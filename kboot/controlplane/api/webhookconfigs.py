@@ -4,9 +4,9 @@ Defaults, validation and kubectl's columns, as upstream's ``admissionregistratio
 has them for v1. The apiserver's dispatcher (:mod:`kboot.controlplane.apiserver.webhooks`)
 reads only configurations that passed these rules, so it never guesses what a field meant.
 
-Two deliberate differences, both refusals rather than silent gaps: ``matchConditions`` (CEL)
-are not evaluated by kboot, so a configuration using them is refused with a message saying so;
-and ``admissionReviewVersions`` must contain ``v1``, the only ``AdmissionReview`` version this
+``matchConditions`` are compiled here (:mod:`.matchconditions`; one using ``authorizer`` is
+refused). One deliberate difference, a refusal rather than a silent gap:
+``admissionReviewVersions`` must contain ``v1``, the only ``AdmissionReview`` version this
 apiserver sends (upstream also accepts a list naming only ``v1beta1``).
 """
 
@@ -22,11 +22,11 @@ from kboot.controlplane.api.field_errors import (
     FieldError,
     check_enum,
     duplicate,
-    forbidden,
     in_range,
     invalid,
     required,
 )
+from kboot.controlplane.api.matchconditions import condition_errors
 from kboot.controlplane.api.printers_base import AGE, NAME, Printer, age, column
 from kboot.controlplane.api.selectors import SelectorError, label_selector_from_dict
 
@@ -107,11 +107,7 @@ def _webhook(hook: Mapping[str, Any], path: str, *, mutating: bool) -> list[Fiel
                              REINVOCATION_POLICIES)
     for field in ("namespaceSelector", "objectSelector"):
         errors += _selector(hook.get(field), f"{path}.{field}")
-    if hook.get("matchConditions"):
-        errors.append(forbidden(f"{path}.matchConditions",
-                                "matchConditions (CEL) are not supported by kboot's apiserver; "
-                                "express the match with rules, namespaceSelector and "
-                                "objectSelector"))
+    errors += condition_errors(hook.get("matchConditions"), f"{path}.matchConditions")
     errors += client_config_errors(hook.get("clientConfig"), f"{path}.clientConfig")
     return errors
 

@@ -349,3 +349,21 @@ def test_subresource_rules_see_scale_binding_and_eviction(server: ApiServer,
     assert scale.body["spec"]["replicas"] == 1  # nothing was stored
     pod_now = call(server, "GET", f"/api/v1/namespaces/{ns}/pods/p")
     assert pod_now.status == 200 and not pod_now.body["spec"].get("nodeName")
+
+
+def test_match_conditions_select_the_requests_a_webhook_sees(
+        server: ApiServer, hooks: WebhookServer, ns: str) -> None:
+    configure(server, ns, "ValidatingWebhookConfiguration",
+              webhook("conditions.kboot.test", hooks.client_config("/refuse"), ns,
+                      resources=["configmaps"], matchConditions=[
+                          {"name": "named-deny",
+                           "expression": "object.metadata.name.startsWith('deny')"},
+                          {"name": "not-admin",
+                           "expression": "!('system:masters' in request.userInfo.groups) || "
+                                         "request.operation == 'CREATE'"}]))
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "keep"}}
+    ok(server.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(manifest)))
+    manifest["metadata"]["name"] = "deny-me"
+    err = failed(server.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(manifest)))
+    assert 'admission webhook "conditions.kboot.test" denied the request' in err
+    assert [r["name"] for r in reviews_for(hooks, ns)] == ["deny-me"]

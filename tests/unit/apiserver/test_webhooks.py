@@ -110,7 +110,17 @@ def test_a_valid_configuration_passes() -> None:
      "must be between 1 and 65535"),
     ({"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}},
      "webhooks[0].namespaceSelector"),
-    ({"matchConditions": [{"name": "c", "expression": "true"}]}, "not supported by kboot"),
+    ({"matchConditions": [{"name": "c", "expression": "authorizer.group('').check()"}]},
+     "the authorizer variable is not supported"),
+    ({"matchConditions": [{"name": "c", "expression": "object.("}]},
+     "webhooks[0].matchConditions[0].expression: Invalid value"),
+    ({"matchConditions": [{"name": "c", "expression": "true"},
+                          {"name": "c", "expression": "false"}]},
+     "webhooks[0].matchConditions[1].name: Duplicate value"),
+    ({"matchConditions": [{"expression": "true"}]},
+     "webhooks[0].matchConditions[0].name: Required value"),
+    ({"matchConditions": [{"name": f"c{i}", "expression": "true"} for i in range(65)]},
+     "must have at most 64 items"),
     ({"rules": [{"operations": ["CREATE", "*"], "apiGroups": [""], "apiVersions": ["v1"],
                  "resources": ["pods"]}]}, "if '*' is present, must not specify other operations"),
     ({"rules": [{"operations": ["PATCH"], "apiGroups": [""], "apiVersions": ["v1"],
@@ -490,3 +500,34 @@ def test_connect_options_are_sent_and_never_patched() -> None:
     obj, _ = run(disp, attrs(op="CONNECT", sub="exec", obj=options))
     assert obj == options and client.calls == ["m.example.com"]
     assert seen == [{"group": "", "version": "v1", "kind": "PodExecOptions"}]
+
+
+def test_match_conditions_decide_whether_a_webhook_is_called() -> None:
+    """All true → called; any false → skipped (even beside an error); an error alone →
+    failurePolicy: Fail refuses (403), Ignore skips."""
+    allow = {"allowed": True}
+    names = ("all.example.com", "one-false.example.com", "error.example.com",
+             "error-ignored.example.com")
+    answers = {name: (lambda req: allow) for name in names}
+    labelled = "has(object.metadata.labels) && object.metadata.labels['team'] == 'a'"
+    disp, client = dispatcher(answers, validating=[
+        hook_entry("all.example.com", matchConditions=[
+            {"name": "create", "expression": "request.operation == 'CREATE'"},
+            {"name": "pods", "expression": "request.resource.resource == 'pods'"},
+            {"name": "no-old", "expression": "oldObject == null"}]),
+        hook_entry("one-false.example.com", matchConditions=[
+            {"name": "broken", "expression": "object.missing.field == 1"},
+            {"name": "team", "expression": labelled}]),
+        hook_entry("error-ignored.example.com", failurePolicy="Ignore", matchConditions=[
+            {"name": "broken", "expression": "object.missing.field == 1"}])])
+    run(disp, attrs(obj=pod()))
+    assert client.calls == ["all.example.com"]
+
+    disp, client = dispatcher(answers, validating=[hook_entry(
+        "error.example.com", matchConditions=[
+            {"name": "broken", "expression": "object.missing.field == 1"}])])
+    with pytest.raises(StatusError) as err:
+        run(disp, attrs(obj=pod()))
+    assert err.value.code == 403 and client.calls == []
+    assert 'webhook "error.example.com": matchCondition \'broken\' failed to evaluate' in \
+        err.value.message

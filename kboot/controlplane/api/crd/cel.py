@@ -48,7 +48,7 @@ from kboot.controlplane.api.field_errors import (
 )
 
 Schema = dict[str, Any]
-_FUNCTIONS = {**EXTENSIONS, **QUANTITY_FUNCTIONS}
+FUNCTIONS = {**EXTENSIONS, **QUANTITY_FUNCTIONS}  # what expressions may call
 _OLD_SELF = re.compile(r"\boldSelf\b")
 _FIELD_PATH = re.compile(r"^(\.[A-Za-z_][A-Za-z0-9_-]*|\[['\"][^'\"]+['\"]\]|\[\d+\])+$")
 
@@ -115,17 +115,23 @@ def _compile(schema: Schema, path: str, errors: list[FieldError], *,
     return tree
 
 
-def _program(text: str, where: str, spec: Any, errors: list[FieldError]) -> Any:
+def compile_expression(text: str) -> tuple[Any, str | None]:
+    """A compiled CEL program, or None and why not (also for webhooks' matchConditions)."""
     try:
         program = cel.compile(text)
     except (ValueError, RuntimeError) as exc:
-        errors.append(invalid(where, spec, f"compilation failed: {exc}"))
-        return None
-    missing = [f for f in unsupported(list(program.functions())) if f not in _FUNCTIONS]
+        return None, f"compilation failed: {exc}"
+    missing = [f for f in unsupported(list(program.functions())) if f not in FUNCTIONS]
     if missing:
-        errors.append(invalid(where, spec, "compilation failed: " + ", ".join(
-            f"function '{m}' is not supported by kboot's CEL evaluator" for m in missing)))
-        return None
+        return None, "compilation failed: " + ", ".join(
+            f"function '{m}' is not supported by kboot's CEL evaluator" for m in missing)
+    return program, None
+
+
+def _program(text: str, where: str, spec: Any, errors: list[FieldError]) -> Any:
+    program, problem = compile_expression(text)
+    if problem:
+        errors.append(invalid(where, spec, problem))
     return program
 
 
@@ -221,7 +227,7 @@ def _context(schema: Schema, value: Any, old: Any, *, transition: bool) -> Any:
     variables = {"self": cel_value(value, schema)}
     if transition:
         variables["oldSelf"] = cel_value(old, schema)
-    return cel.Context(variables=variables, functions=_FUNCTIONS)
+    return cel.Context(variables=variables, functions=FUNCTIONS)
 
 
 def _run(rule: Rule, schema: Schema, value: Any, path: str, context: Any) -> list[FieldError]:

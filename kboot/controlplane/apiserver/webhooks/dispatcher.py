@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kboot.controlplane.api.matchconditions import evaluate
 from kboot.controlplane.api.registry import ResourceKind, lookup
 from kboot.controlplane.apiserver.auth import UserInfo
 from kboot.controlplane.apiserver.errors import StatusError, bad_request, internal
@@ -149,14 +150,37 @@ class WebhookDispatcher:
         return attrs.obj, warnings
 
     async def _call(self, hook: Webhook, attrs: Attributes, user: UserInfo) -> Verdict | None:
-        """One call; None when it failed and ``failurePolicy: Ignore`` lets the write on."""
+        """One call; None when it failed and ``failurePolicy: Ignore`` lets the write on, or
+        when its ``matchConditions`` skip it."""
         review = build_request(attrs, user)
+        if hook.match_conditions and not self._conditions_hold(hook, attrs, review):
+            return None
         try:
             body = await self.client.call(hook, review)
             return read_response(body, review["request"]["uid"], mutating=hook.mutating)
         except (CallError, ReviewError) as err:
             self._failed(hook, err)
             return None
+
+    def _conditions_hold(self, hook: Webhook, attrs: Attributes, review: JsonObj) -> bool:
+        """``matchConditions``: all true → call; any false → skip; an error → Ignore skips,
+        Fail refuses the request (403, as upstream)."""
+        request = {k: v for k, v in review["request"].items() if k not in ("object",
+                                                                           "oldObject")}
+        outcome = evaluate(hook.match_conditions, {"object": attrs.obj,
+                                                   "oldObject": attrs.old, "request": request})
+        if outcome.error is None:
+            return outcome.call
+        if hook.failure_policy == "Ignore":
+            log.warning('webhook "%s" skipped (failurePolicy Ignore): %s', hook.name,
+                        outcome.error)
+            return False
+        kind = attrs.kind
+        resource = f"{kind.plural}.{kind.group}" if kind.group else kind.plural
+        raise StatusError(403, "Forbidden", f'{resource} "{attrs.name}" is forbidden: '
+                          f'webhook "{hook.name}": {outcome.error}',
+                          details={"name": attrs.name, "group": kind.group,
+                                   "kind": kind.plural})
 
     def _failed(self, hook: Webhook, err: Exception) -> None:
         """``failurePolicy``: Ignore logs and lets the write on, Fail refuses it (500)."""

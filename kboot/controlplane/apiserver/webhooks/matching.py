@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kboot.controlplane.api.matchconditions import Condition, compile_conditions
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.api.selectors import (
     LabelSelector,
@@ -63,6 +64,7 @@ class Webhook:
     namespace_selector: LabelSelector
     object_selector: LabelSelector
     client_config: JsonObj
+    match_conditions: tuple[Condition, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -86,7 +88,8 @@ def webhooks_of(config: Mapping[str, Any], *, mutating: bool) -> list[Webhook]:
                 reinvocation=raw.get("reinvocationPolicy") or "Never",
                 namespace_selector=label_selector_from_dict(raw.get("namespaceSelector") or {}),
                 object_selector=label_selector_from_dict(raw.get("objectSelector") or {}),
-                client_config=dict(raw.get("clientConfig") or {})))
+                client_config=dict(raw.get("clientConfig") or {}),
+                match_conditions=compile_conditions(raw.get("matchConditions"))))
         except (SelectorError, TypeError, ValueError, AttributeError):
             continue
     return out
