@@ -7,6 +7,7 @@ discovery, routing, storage layout and the client's URL building all read it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
@@ -25,6 +26,9 @@ class ResourceKind:
     # etcd key segment under /registry/ (upstream quirks: minions, services/specs, …)
     storage: str = ""
     field_selectors: tuple[str, ...] = field(default=())
+    # the object schema of a kind registered at run time (a CRD version's openAPIV3Schema):
+    # server-side apply and managedFields read its list types; None for the built-in kinds
+    schema: Any = field(default=None, compare=False, repr=False)
 
     @property
     def singular(self) -> str:

@@ -99,17 +99,20 @@ def extra_definition_name(name: str) -> str:
     return found
 
 
-# The schema of a kind registered at run time without a built-in definition: any fields, kept
-# as sent (managed fields, apply and patches then treat every list as atomic).
+# The schema of a kind registered at run time without a built-in definition nor its own
+# ``ResourceKind.schema``: any fields, kept as sent (apply then treats every list as atomic).
 OPAQUE: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 def kind_schema(kind: KindRef) -> Schema:
     """The top-level schema of a kind (its definition, ``x-kubernetes-group-version-kind`` set);
-    :data:`OPAQUE` for a kind outside the built-in set (registered at run time)."""
+    for a kind registered at run time its own ``schema`` (a CRD version's), else
+    :data:`OPAQUE`."""
     rk = resolve_kind(kind)
     name = _data()["kinds"].get(f"{rk.api_version}/{rk.kind}")
-    return definitions()[name] if name is not None else OPAQUE
+    if name is not None:
+        return definitions()[name]
+    return rk.schema if isinstance(rk.schema, dict) else OPAQUE
 
 
 def deref(schema: Schema) -> Schema:

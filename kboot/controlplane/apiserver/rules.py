@@ -53,7 +53,8 @@ def server_side_apply(kind: ResourceKind, current: JsonObj | None, config: JsonO
 
     Raises ApplyConflict (409) when another manager owns a changed field and not ``force``.
     """
-    config = _default_port_protocols(config)
+    if kind.schema is None:  # built-in kinds only: a custom resource's ports are its own
+        config = _default_port_protocols(config)
     return apply.server_side_apply(kind, current, config, manager=manager, force=force,
                                    api_version=kind.api_version, now=now,
                                    subresource=subresource or "")

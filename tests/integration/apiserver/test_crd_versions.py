@@ -210,3 +210,43 @@ def test_no_new_custom_resources_while_the_crd_terminates(apiserver: ApiServer) 
     _ok(apiserver, "patch", f"things.v1.{GROUP}", "held", "--type=merge",
         "-p", '{"metadata":{"finalizers":null}}')
     _ok(apiserver, "wait", "--for=delete", f"crd/things.{GROUP}", "--timeout=30s")
+
+
+def test_server_side_apply_merges_by_the_schemas_list_types(apiserver: ApiServer) -> None:
+    """Two managers apply one item each of a ``x-kubernetes-list-type: map`` list (keyed by
+    ``name``) and of a ``set``: both items stay, each owned by its manager; an atomic list is
+    replaced whole."""
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                  "x-kubernetes-list-map-keys": ["name"],
+                  "items": {"type": "object", "required": ["name"], "properties": {
+                      "name": {"type": "string"}, "port": {"type": "integer"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set",
+                 "items": {"type": "string"}},
+        "args": {"type": "array", "items": {"type": "string"}}}}}}
+    crd = widget_crd()
+    crd["metadata"]["name"] = f"boxes.{GROUP}"
+    crd["spec"]["names"] = {"plural": "boxes", "singular": "box", "kind": "Box"}
+    crd["spec"]["versions"] = [{"name": "v1", "served": True, "storage": True,
+                                "schema": {"openAPIV3Schema": schema}}]
+    _establish(apiserver, crd)
+
+    def apply(manager: str, **spec: Any) -> None:
+        box = {**widget("b", "v1", **spec), "kind": "Box"}
+        _ok(apiserver, "apply", "--server-side", f"--field-manager={manager}", "-f", "-",
+            input=json.dumps(box))
+
+    apply("first", ports=[{"name": "http", "port": 80}], tags=["a"], args=["x"])
+    apply("second", ports=[{"name": "https", "port": 443}], tags=["b"])
+    box = _raw(apiserver, f"/apis/{GROUP}/v1/namespaces/default/boxes/b")
+    assert box["spec"]["ports"] == [{"name": "http", "port": 80},
+                                    {"name": "https", "port": 443}]
+    assert sorted(box["spec"]["tags"]) == ["a", "b"] and box["spec"]["args"] == ["x"]
+    owners = {m["manager"]: json.dumps(m["fieldsV1"]) for m in box["metadata"]["managedFields"]}
+    assert 'k:{\\"name\\":\\"https\\"}' in owners["second"]
+    assert 'k:{\\"name\\":\\"http\\"}' in owners["first"]
+    # the first manager drops its port: only its own item goes
+    apply("first", tags=["a"], args=["y"])
+    box = _raw(apiserver, f"/apis/{GROUP}/v1/namespaces/default/boxes/b")
+    assert box["spec"]["ports"] == [{"name": "https", "port": 443}]
+    assert box["spec"]["args"] == ["y"]

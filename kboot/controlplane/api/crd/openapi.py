@@ -49,7 +49,8 @@ def resource_kind(crd: Obj, version: str) -> ResourceKind:
                         short_names=_strings(names.get("shortNames")),
                         categories=_strings(names.get("categories")),
                         subresources=subresources,
-                        storage=f"{spec.get('group', '')}/{names.get('plural', '')}")
+                        storage=f"{spec.get('group', '')}/{names.get('plural', '')}",
+                        schema=found.schema if found else None)
 
 
 def object_schema(crd: Obj, version: str) -> Obj:

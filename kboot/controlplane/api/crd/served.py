@@ -32,7 +32,7 @@ def accepted_kind(crd: Obj, version: str) -> ResourceKind:
     rk = resource_kind(shown, version)
     return ResourceKind(rk.group, rk.version, rk.kind, rk.plural, rk.namespaced,
                         rk.short_names, rk.categories, rk.subresources, storage=rk.storage,
-                        field_selectors=CUSTOM_FIELDS)
+                        field_selectors=CUSTOM_FIELDS, schema=rk.schema)
 
 
 def established(crd: Obj) -> bool:
