@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 from collections import Counter
@@ -102,21 +103,30 @@ class Algorithm:
             if pre.pre_filter(state, info) is SKIP:
                 skipped.add(pre.name)
         active = [f for f in self.profile.filters if f.name not in skipped]
-        feasible, reasons = self._feasible(state, info, active)
+        # on ready, schedulable, untainted nodes those filters pass for any pod: skip them
+        on_plain = [p for p in active if not getattr(p, "passes_plain_nodes", False)]
+        scorers = [p for p in self.profile.scores if p.relevant(info)]
+        if (on_plain and isinstance(on_plain[0], filters.NodeResourcesFit)
+                and all(isinstance(p, spread.PodTopologySpread) for p in on_plain[1:])
+                and all(isinstance(p, _INLINED_SCORES) for p in scorers)):
+            node, reasons = self._search_inline(state, info, active, scorers,
+                                                [p.name for p in on_plain[1:]])
+            if node is None:
+                return Decision(None, Diagnosis(len(self.snapshot.nodes), reasons))
+            return Decision(node)
+        feasible, reasons = self._feasible(state, info, active, on_plain)
         if not feasible:
             return Decision(None, Diagnosis(len(self.snapshot.nodes), reasons))
-        return Decision(self._best(state, info, feasible))
+        return Decision(self._best(state, info, feasible, scorers))
 
-    def _feasible(self, state: CycleState, pod: PodInfo,
-                  active: list[FilterPlugin]) -> tuple[list[NodeInfo], Counter[str]]:
-        nodes = list(self.snapshot.nodes.values())
+    def _feasible(self, state: CycleState, pod: PodInfo, active: list[FilterPlugin],
+                  on_plain: list[FilterPlugin]) -> tuple[list[NodeInfo], Counter[str]]:
+        nodes = self.snapshot.node_list()
         n = len(nodes)
         want = nodes_to_find(n, self.percentage)
         feasible: list[NodeInfo] = []
         reasons: Counter[str] = Counter()
         checked = 0
-        # on ready, schedulable, untainted nodes those filters pass for any pod: skip them
-        on_plain = [p for p in active if not getattr(p, "passes_plain_nodes", False)]
         for i in range(n):
             node = nodes[(self._start + i) % n]
             checked += 1
@@ -132,21 +142,114 @@ class Algorithm:
         self._start = (self._start + checked) % max(1, n)
         return feasible, reasons
 
-    def _best(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> str:
+    def _best(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo],
+              scorers: list[ScorePlugin]) -> str:
         if len(nodes) == 1:
             return nodes[0].name
-        scorers = [(p.weight, p.score) for p in self.profile.scores if p.relevant(pod)]
+        weighted = [(p.weight, p.score) for p in scorers]
         best: list[str] = []
         top = -1.0
         for node in nodes:
             total = 0.0
-            for weight, score in scorers:
+            for weight, score in weighted:
                 total += weight * score(state, pod, node)
             if total > top + 1e-9:
                 top, best = total, [node.name]
             elif total > top - 1e-9:
                 best.append(node.name)
         return random.choice(best)
+
+    def _search_inline(self, state: CycleState, pod: PodInfo, active: list[FilterPlugin],
+                       scorers: list[ScorePlugin],
+                       spreads: list[str]) -> tuple[str | None, Counter[str]]:
+        """:meth:`_feasible` then :meth:`_best` in one pass, for the common pod whose filters
+        on plain nodes are NodeResourcesFit (and PodTopologySpread's, named in ``spreads``)
+        and whose scores are LeastAllocated and SelectorSpread: those are inlined over the
+        nodes' precomputed free resources and the attempt's precomputed domain counts.
+        The same nodes are visited, the same floats computed in the same order and the same
+        tie broken by the same ``random.choice``: decisions are identical (tested against
+        the plugin path)."""
+        nodes = self.snapshot.node_list()
+        n = len(nodes)
+        want = nodes_to_find(n, self.percentage)
+        req = pod.requests
+        cpu, mem = req.cpu, req.memory
+        least = spread = 0
+        for p in scorers:
+            if isinstance(p, scores.LeastAllocated):
+                least = p.weight
+            else:
+                spread = p.weight
+        owner = pod.owner_uid
+        skews = [(c.constraint.key, c.per_domain, c.self_match - c.global_min,
+                  c.constraint.max_skew) for name in spreads for c in state.data.get(name) or []]
+        reasons: Counter[str] = Counter()
+        best: list[str] = []
+        top = -1.0
+        found = checked = 0
+        start = self._start
+        for node in itertools.chain(itertools.islice(nodes, start, None),
+                                    itertools.islice(nodes, 0, start)):
+            checked += 1
+            if node.plain:
+                if node.free_pods < 1:
+                    reasons[_TOO_MANY] += 1
+                    continue
+                if cpu and cpu > node.free_cpu + 1e-9:
+                    reasons[_NO_CPU] += 1
+                    continue
+                if mem and mem > node.free_memory:
+                    reasons[_NO_MEMORY] += 1
+                    continue
+                if skews and (reason := _spread_reason(node, skews)):
+                    reasons[reason] += 1
+                    continue
+            else:
+                status = OK
+                for plugin in active:
+                    status = plugin.filter(state, pod, node)
+                    if status is not OK:
+                        reasons[status.reason] += 1
+                        break
+                if status is not OK:
+                    continue
+            found += 1
+            total = 0.0
+            if least:  # LeastAllocated.score; ``x if x > 0.0 else 0.0`` is max(0.0, x)
+                alloc = node.allocatable
+                c = (node.free_cpu - cpu) / alloc.cpu if alloc.cpu > 0 else 0.0
+                m = (node.free_memory - mem) / alloc.memory if alloc.memory > 0 else 0.0
+                k = (node.free_pods - 1) / alloc.pods if alloc.pods > 0 else 0.0
+                total += least * (((c if c > 0.0 else 0.0) + (m if m > 0.0 else 0.0)
+                                   + (k if k > 0.0 else 0.0)) * (100 / 3))
+            if spread:
+                total += spread * (100.0 / (1 + node.owners.get(owner, 0)) if owner else 100.0)
+            if total > top + 1e-9:
+                top, best = total, [node.name]
+            elif total > top - 1e-9:
+                best.append(node.name)
+            if found >= want:
+                break
+        self._start = (start + checked) % max(1, n)
+        if not best:
+            return None, reasons
+        return (best[0] if found == 1 else random.choice(best)), reasons
+
+
+def _spread_reason(node: NodeInfo, skews: list[tuple[str, dict[str, int], int, int]]) -> str:
+    """PodTopologySpread.filter over precomputed (key, counts, selfMatch - globalMin, maxSkew)."""
+    for key, per_domain, offset, max_skew in skews:
+        domain = filters.domain_of(node, key)
+        if domain is None:
+            return spread.MISSING.reason
+        if per_domain.get(domain, 0) + offset > max_skew:
+            return spread.SKEW.reason
+    return ""
+
+
+_INLINED_SCORES = (scores.LeastAllocated, scores.SelectorSpread)
+_TOO_MANY, _NO_CPU, _NO_MEMORY = (filters.TOO_MANY.reason, filters.NO_CPU.reason,
+                                  filters.NO_MEMORY.reason)
 
 
 @dataclass(frozen=True)

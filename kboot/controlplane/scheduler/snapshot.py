@@ -112,6 +112,27 @@ class NodeInfo:
     pods: dict[str, Obj] = field(default_factory=dict)
     ports: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     owners: Counter[str] = field(default_factory=Counter)
+    #: ``allocatable - requested`` per resource, kept with ``requested`` (the hot loops read
+    #: one attribute instead of two objects' fields).
+    free_cpu: float = 0.0
+    free_memory: float = 0.0
+    free_pods: int = 0
+
+    def __post_init__(self) -> None:
+        self._account()
+
+    def _account(self) -> None:
+        alloc, used = self.allocatable, self.requested
+        self.free_cpu = alloc.cpu - used.cpu
+        self.free_memory = alloc.memory - used.memory
+        self.free_pods = alloc.pods - used.pods
+
+    def adopt(self, old: NodeInfo) -> None:
+        """Take over ``old``'s pods and their accounting (the same node, updated): no pod is
+        re-parsed, so a heartbeat costs one :meth:`of`, not one per pod."""
+        self.pods, self.ports, self.owners = old.pods, old.ports, old.owners
+        self.requested = old.requested
+        self._account()
 
     @classmethod
     def of(cls, node: Obj) -> NodeInfo:
@@ -134,6 +155,7 @@ class NodeInfo:
             self.remove_pod(self.pods[key])
         self.pods[key] = pod
         self.requested = self.requested + pod_requests(pod)
+        self._account()
         self.ports.update(host_ports(pod))
         owner = controller_uid(pod)
         if owner:
@@ -144,10 +166,14 @@ class NodeInfo:
         if old is None:
             return
         self.requested = self.requested - pod_requests(old)
+        self._account()
         self.ports.subtract(host_ports(old))
         owner = controller_uid(old)
         if owner:
             self.owners[owner] -= 1
+
+
+MAX_CHANGES = 100_000
 
 
 class Snapshot:
@@ -157,18 +183,42 @@ class Snapshot:
         self.nodes: dict[str, NodeInfo] = {}
         self.pod_node: dict[str, str] = {}
         self._orphans: dict[str, dict[str, Obj]] = {}  # pods seen before their node
+        self._list: list[NodeInfo] | None = None
+        #: Names of the nodes changed (node or pods), in order: caches derived from all nodes
+        #: (``derived``, e.g. topology spread's counts) catch up from their position here
+        #: instead of recounting every node for every pod.
+        self.changes: list[str] = []
+        self.derived: dict[Any, Any] = {}
+
+    def _touch(self, name: str) -> None:
+        self.changes.append(name)
+        if len(self.changes) > MAX_CHANGES:  # derived caches rebuild from scratch
+            self.changes.clear()
+            self.derived.clear()
+
+    def node_list(self) -> list[NodeInfo]:
+        """``nodes.values()`` as a list in insertion order, rebuilt only after a change."""
+        if self._list is None:
+            self._list = list(self.nodes.values())
+        return self._list
 
     def set_node(self, node: Obj) -> None:
         name = node["metadata"]["name"]
         info = NodeInfo.of(node)
         old = self.nodes.get(name)
-        pods = old.pods.values() if old else self._orphans.pop(name, {}).values()
-        for pod in list(pods):
-            info.add_pod(pod)
+        if old is not None:
+            info.adopt(old)
+        else:
+            for pod in list(self._orphans.pop(name, {}).values()):
+                info.add_pod(pod)
         self.nodes[name] = info
+        self._list = None
+        self._touch(name)
 
     def remove_node(self, name: str) -> None:
         self.nodes.pop(name, None)
+        self._list = None
+        self._touch(name)
 
     def place(self, pod: Obj, node_name: str) -> None:
         key = key_of(pod)
@@ -181,6 +231,7 @@ class Snapshot:
             self._orphans.setdefault(node_name, {})[key] = pod
         else:
             info.add_pod(pod)
+            self._touch(node_name)
 
     def refresh(self, pod: Obj) -> None:
         """Keep the newest copy of a placed pod whose requests did not change (preemption
@@ -189,6 +240,7 @@ class Snapshot:
         info = self.nodes.get(self.pod_node.get(key, ""))
         if info is not None and key in info.pods:
             info.pods[key] = pod
+            self._touch(info.name)  # its deletion may have started: counts change
 
     def unplace(self, pod: Obj) -> None:
         key = key_of(pod)
@@ -198,4 +250,5 @@ class Snapshot:
         info = self.nodes.get(node_name)
         if info is not None:
             info.remove_pod(pod)
+            self._touch(node_name)
         self._orphans.get(node_name, {}).pop(key, None)

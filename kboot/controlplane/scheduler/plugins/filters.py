@@ -53,22 +53,22 @@ class NodeName:
         return OK
 
 
-_TOO_MANY = unschedulable("Too many pods")
-_NO_CPU = unschedulable("Insufficient cpu")
-_NO_MEMORY = unschedulable("Insufficient memory")
+TOO_MANY = unschedulable("Too many pods")
+NO_CPU = unschedulable("Insufficient cpu")
+NO_MEMORY = unschedulable("Insufficient memory")
 
 
 class NodeResourcesFit:
     name = "NodeResourcesFit"
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
-        alloc, used, want = node.allocatable, node.requested, pod.requests
-        if used.pods + 1 > alloc.pods:
-            return _TOO_MANY
-        if want.cpu and want.cpu > alloc.cpu - used.cpu + 1e-9:
-            return _NO_CPU
-        if want.memory and want.memory > alloc.memory - used.memory:
-            return _NO_MEMORY
+        want = pod.requests
+        if node.free_pods < 1:
+            return TOO_MANY
+        if want.cpu and want.cpu > node.free_cpu + 1e-9:
+            return NO_CPU
+        if want.memory and want.memory > node.free_memory:
+            return NO_MEMORY
         return OK
 
 

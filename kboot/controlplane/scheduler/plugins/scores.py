@@ -23,11 +23,10 @@ class LeastAllocated:
         return True
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> float:
-        alloc, used, want = node.allocatable, node.requested, pod.requests
-        cpu = (alloc.cpu - used.cpu - want.cpu) / alloc.cpu if alloc.cpu > 0 else 0.0
-        mem = (alloc.memory - used.memory - want.memory) / alloc.memory \
-            if alloc.memory > 0 else 0.0
-        pods = (alloc.pods - used.pods - 1) / alloc.pods if alloc.pods > 0 else 0.0
+        alloc, want = node.allocatable, pod.requests
+        cpu = (node.free_cpu - want.cpu) / alloc.cpu if alloc.cpu > 0 else 0.0
+        mem = (node.free_memory - want.memory) / alloc.memory if alloc.memory > 0 else 0.0
+        pods = (node.free_pods - 1) / alloc.pods if alloc.pods > 0 else 0.0
         return (max(0.0, cpu) + max(0.0, mem) + max(0.0, pods)) * (100 / 3)
 
 

@@ -17,6 +17,8 @@ As upstream (``pkg/scheduler/framework/plugins/podtopologyspread``):
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +33,12 @@ from kboot.controlplane.scheduler.framework import (
     unschedulable,
 )
 from kboot.controlplane.scheduler.plugins.filters import NodeAffinity, domain_of
-from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo
+from kboot.controlplane.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
 
 Obj = dict[str, Any]
-_MISSING = unresolvable("node(s) didn't match pod topology spread constraints (missing "
+MISSING = unresolvable("node(s) didn't match pod topology spread constraints (missing "
                         "required label)")
-_SKEW = unschedulable("node(s) didn't match pod topology spread constraints")
+SKEW = unschedulable("node(s) didn't match pod topology spread constraints")
 _AFFINITY = NodeAffinity()
 
 
@@ -69,8 +71,8 @@ class Counts:
     per_domain: dict[str, int]
     self_match: int
 
-    @property
-    def global_min(self) -> int:
+    @functools.cached_property
+    def global_min(self) -> int:  # once per attempt, not once per node filtered
         if len(self.per_domain) < self.constraint.min_domains:
             return 0
         return min(self.per_domain.values(), default=0)
@@ -82,11 +84,84 @@ def constraints(pod: PodInfo, mode: str) -> list[Constraint]:
             if c.get("whenUnsatisfiable", "DoNotSchedule") == mode]
 
 
+def _matching(node: NodeInfo, ns: str | None, selector: Obj) -> int:
+    return sum(1 for other in node.pods.values()
+               if (other.get("metadata") or {}).get("namespace") == ns
+               and not is_deleting(other)
+               and selector_matches(selector, (other.get("metadata") or {}).get("labels") or {}))
+
+
+class _Tally:
+    """One constraint's per-domain counts over all nodes for pods without node affinity
+    (every node carrying the keys is eligible), kept in the snapshot's ``derived`` and brought
+    up to date from its ``changes``: a pod costs the nodes changed since the last pod, not a
+    recount of every pod on every node."""
+
+    def __init__(self, ns: str | None, selector: Obj, key: str, keys: tuple[str, ...]) -> None:
+        self.ns, self.selector, self.key, self.keys = ns, selector, key, keys
+        self.per_domain: dict[str, int] = {}
+        self.nodes_in: dict[str, int] = {}  # eligible nodes per domain
+        self.contrib: dict[str, tuple[str, int]] = {}
+        self.seen = 0
+
+    def _add(self, node: NodeInfo) -> None:
+        if any(domain_of(node, k) is None for k in self.keys):
+            return
+        domain = str(domain_of(node, self.key))
+        n = _matching(node, self.ns, self.selector)
+        self.contrib[node.name] = (domain, n)
+        self.per_domain[domain] = self.per_domain.get(domain, 0) + n
+        self.nodes_in[domain] = self.nodes_in.get(domain, 0) + 1
+
+    def _remove(self, name: str) -> None:
+        entry = self.contrib.pop(name, None)
+        if entry is None:
+            return
+        domain, n = entry
+        self.nodes_in[domain] -= 1
+        if self.nodes_in[domain]:
+            self.per_domain[domain] -= n
+        else:
+            del self.nodes_in[domain], self.per_domain[domain]
+
+    def catch_up(self, snapshot: Snapshot) -> dict[str, int]:
+        changes = snapshot.changes
+        if self.seen == 0 and not self.contrib:
+            for node in snapshot.nodes.values():
+                self._add(node)
+        else:
+            for name in set(changes[self.seen:]):
+                self._remove(name)
+                changed = snapshot.nodes.get(name)
+                if changed is not None:
+                    self._add(changed)
+        self.seen = len(changes)
+        return self.per_domain
+
+
+MAX_TALLIES = 256
+
+
+def _tallied(snapshot: Snapshot, ns: str | None, c: Constraint,
+             keys: tuple[str, ...]) -> dict[str, int]:
+    cache_key = ("spread", ns, json.dumps(c.selector, sort_keys=True), c.key, keys)
+    tally = snapshot.derived.get(cache_key)
+    if tally is None:
+        if len(snapshot.derived) >= MAX_TALLIES:
+            snapshot.derived.clear()
+        tally = snapshot.derived[cache_key] = _Tally(ns, c.selector, c.key, keys)
+    return dict(tally.catch_up(snapshot))
+
+
 def count(state: CycleState, pod: PodInfo, wanted: list[Constraint]) -> list[Counts]:
     """Count matching pods per domain over the eligible nodes of the snapshot."""
     ns = pod.pod["metadata"].get("namespace")
     labels = (pod.pod.get("metadata") or {}).get("labels") or {}
     keys = [c.key for c in wanted]
+    if not pod.node_selector and not pod.affinity.get("nodeAffinity"):
+        # every node with the keys is eligible: the snapshot's running tallies hold the counts
+        return [Counts(c, _tallied(state.snapshot, ns, c, tuple(keys)),
+                       int(selector_matches(c.selector, labels))) for c in wanted]
     out = [Counts(c, {}, int(selector_matches(c.selector, labels))) for c in wanted]
     for node in state.snapshot.nodes.values():
         if any(domain_of(node, k) is None for k in keys):
@@ -96,11 +171,7 @@ def count(state: CycleState, pod: PodInfo, wanted: list[Constraint]) -> list[Cou
             if counts.constraint.honor_affinity and not affinity_ok:
                 continue
             domain = str(domain_of(node, counts.constraint.key))
-            n = sum(1 for other in node.pods.values()
-                    if (other.get("metadata") or {}).get("namespace") == ns
-                    and not is_deleting(other)
-                    and selector_matches(counts.constraint.selector,
-                                         (other.get("metadata") or {}).get("labels") or {}))
+            n = _matching(node, ns, counts.constraint.selector)
             counts.per_domain[domain] = counts.per_domain.get(domain, 0) + n
     return out
 
@@ -121,10 +192,10 @@ class PodTopologySpread:
         for counts in state.data.get(self.name) or []:
             domain = domain_of(node, counts.constraint.key)
             if domain is None:
-                return _MISSING
+                return MISSING
             skew = counts.per_domain.get(domain, 0) + counts.self_match - counts.global_min
             if skew > counts.constraint.max_skew:
-                return _SKEW
+                return SKEW
         return OK
 
 
