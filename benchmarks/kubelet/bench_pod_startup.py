@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from kboot.controlplane.client.rest import Client
 from kboot.controlplane.kubelet.cri.grpc_runtime import CriRuntime
-from kboot.controlplane.kubelet.cri.types import ContainerConfig, SandboxConfig
+from kboot.controlplane.kubelet.cri.types import ContainerConfig, RuntimeError_, SandboxConfig
 from tests.integration.kubelet.cluster import BB, NODE_NAME, one_node_cluster
 
 TARGET_P99 = 2.0
@@ -48,14 +48,18 @@ async def _measure(client: Client, pods: int, rate: float) -> list[float]:
     done = asyncio.Event()
 
     async def watch() -> None:
-        async for ev in client.watch("pods", namespace="default", label_selector="bench=startup"):
-            name = ev.object["metadata"]["name"]
-            phase = (ev.object.get("status") or {}).get("phase")
-            if phase == "Running" and name not in running:
-                running[name] = time.monotonic()
-                if len(running) == pods:
-                    done.set()
-                    return
+        while True:  # a watch the server ends (timeout, error event) is reopened
+            async for ev in client.watch("pods", namespace="default",
+                                         label_selector="bench=startup"):
+                name = (ev.object.get("metadata") or {}).get("name")
+                if ev.type not in ("ADDED", "MODIFIED") or not name:
+                    continue  # a Status (error) event or a deletion
+                phase = (ev.object.get("status") or {}).get("phase")
+                if phase == "Running" and name not in running:
+                    running[name] = time.monotonic()
+                    if len(running) == pods:
+                        done.set()
+                        return
 
     watcher = asyncio.create_task(watch())
     await asyncio.sleep(0.5)
@@ -140,8 +144,11 @@ def main() -> int:
                 await client.close()
 
         # Baseline first, on an empty node (its sandboxes are removed before the real run).
-        baseline = asyncio.run(_baseline(cluster.node.endpoint, str(cluster.node.log_dir),
-                                         args.pods, args.rate))
+        try:
+            baseline = asyncio.run(_baseline(cluster.node.endpoint, str(cluster.node.log_dir),
+                                             args.pods, args.rate))
+        except RuntimeError_ as exc:  # containerd itself could not keep up (deadline)
+            raise SystemExit(f"FAILURE: raw CRI baseline at {args.rate:g}/s: {exc}") from None
         latencies = asyncio.run(run())
     _report(latencies, baseline, args.pods, args.rate)
     return 0
