@@ -1,8 +1,10 @@
 """List: selectors, pagination with continue tokens, resourceVersion semantics, Table output.
 
-``resourceVersion`` unset reads the store's current revision and answers from the watch cache
-when the cache has applied it, else from the store (a quorum read, like upstream on etcd 3.4);
-``0`` answers from the watch cache; ``N`` reads at revision N (410 when compacted).
+``resourceVersion`` unset reads the store's current revision, waits until the watch cache
+reflects it and answers from the cache (upstream's consistent read from cache,
+``WatchCaches.fresh``); a cache that does not get there within 3 s leaves the list to the store
+(a quorum read). ``0`` answers from the watch cache at once; ``N`` reads at revision N (410 when
+compacted).
 Continue tokens are upstream's shape — unpadded base64url of
 ``{"v":"meta.k8s.io/v1","rv":R,"start":"<key after the prefix>\\u0000"}`` — so a page chain is a
 consistent snapshot at R.
@@ -25,6 +27,7 @@ from kboot.controlplane.apiserver.errors import JsonObj, StatusError, bad_reques
 from kboot.controlplane.apiserver.state import Scope, ServerState
 from kboot.controlplane.apiserver.storage import collection_prefix
 from kboot.controlplane.apiserver.strategy import Strategy
+from kboot.controlplane.apiserver.watchcache import KindCache
 
 MAX_PAGE_SCAN = 1000
 CONTINUE_EXPIRED = (
@@ -123,8 +126,10 @@ def _matcher(strategy: Strategy, query: MultiMapping[str]) -> Any:
     return matches
 
 
-async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj], JsonObj]:
-    """Matching objects and the list metadata (resourceVersion, continue)."""
+async def list_objects(state: ServerState, scope: Scope, *, try_cache: bool = True
+                       ) -> tuple[list[JsonObj], JsonObj]:
+    """Matching objects and the list metadata (resourceVersion, continue); ``try_cache`` False
+    when the caller has already found the cache not fresh enough for a consistent list."""
     kind, ns, q = scope.target.kind, scope.target.namespace, scope.query
     matches = _matcher(state.strategy(kind), q)
     limit = min(_int_param(q, "limit"), _MAX_LIMIT)
@@ -138,7 +143,7 @@ async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj],
         cache = await state.caches.get(kind)
         items, rev = cache.snapshot(ns)
         return [o for o in items if matches(o)], {"resourceVersion": str(rev)}
-    if not token and not rv_param:
+    if not token and not rv_param and try_cache:
         cached = await _fresh_from_cache(state, kind, ns, matches, limit)
         if cached is not None:
             return cached
@@ -154,10 +159,10 @@ async def list_objects(state: ServerState, scope: Scope) -> tuple[list[JsonObj],
 
 async def _fresh_from_cache(state: ServerState, kind: ResourceKind, ns: str | None,
                             matches: Any, limit: int) -> tuple[list[JsonObj], JsonObj] | None:
-    """A consistent list from the watch cache when it has seen the store's current revision
-    (the last write was to this resource); None when the store must be read."""
-    cache = await state.caches.get(kind)
-    if cache.revision < await state.storage.store.current_revision():
+    """A consistent list from the watch cache once it reflects the store's current revision;
+    None when the store must be read."""
+    cache = await state.caches.fresh(kind)
+    if cache is None:
         return None
     rev, prefix = cache.revision, collection_prefix(kind, ns)
     items: list[JsonObj] = []
@@ -211,11 +216,10 @@ def table_options(scope: Scope) -> str:
     return include
 
 
-async def _cached_list_body(state: ServerState, scope: Scope) -> bytes:
-    """A ``resourceVersion=0`` list from the cache's pre-serialised objects."""
+def _cached_list_body(state: ServerState, scope: Scope, cache: KindCache) -> bytes:
+    """A list from the cache's pre-serialised objects."""
     kind, ns = scope.target.kind, scope.target.namespace
     matches = _matcher(state.strategy(kind), scope.query)
-    cache = await state.caches.get(kind)
     rev = cache.revision
     bodies = [cache.encoded_of(k) for k in cache.keys(ns) if matches(cache.objects[k])]
     head = dumps({"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
@@ -223,27 +227,30 @@ async def _cached_list_body(state: ServerState, scope: Scope) -> bytes:
     return head[:-1] + b',"items":[' + b",".join(bodies) + b"]}"
 
 
-async def _whole_from_cache(state: ServerState, scope: Scope) -> bool:
-    """Whether the whole list can be the cache's pre-serialised objects: ``resourceVersion=0``,
-    or a consistent list (no resourceVersion, no limit) when the cache has applied the store's
-    current revision — read after the request arrived, so every acknowledged write is in it."""
+async def _whole_from_cache(state: ServerState, scope: Scope) -> KindCache | None:
+    """The cache when the whole list can be its pre-serialised objects: ``resourceVersion=0``,
+    or a consistent list (no resourceVersion, no limit) once the cache reflects the store's
+    revision read after the request arrived, so every acknowledged write is in it."""
     rv_param = scope.query.get("resourceVersion", "")
     if rv_param == "0":
-        return True
+        return await state.caches.get(scope.target.kind)
     if rv_param or _int_param(scope.query, "limit"):
-        return False
-    cache = await state.caches.get(scope.target.kind)
-    return cache.revision >= await state.storage.store.current_revision()
+        return None
+    return await state.caches.fresh(scope.target.kind)
 
 
 async def list_handler(state: ServerState, scope: Scope, request: web.Request) -> web.Response:
     kind = scope.target.kind
     table = wants_table(request.headers.get("Accept", ""))
     check_resource_version_match(scope.query)
-    if not table and not scope.query.get("continue") and await _whole_from_cache(state, scope):
-        return web.Response(body=await _cached_list_body(state, scope),
-                            headers={"Content-Type": "application/json"})
-    items, meta = await list_objects(state, scope)
+    tried = False
+    if not table and not scope.query.get("continue"):
+        cache = await _whole_from_cache(state, scope)
+        if cache is not None:
+            return web.Response(body=_cached_list_body(state, scope, cache),
+                                headers={"Content-Type": "application/json"})
+        tried = not scope.query.get("resourceVersion") and not _int_param(scope.query, "limit")
+    items, meta = await list_objects(state, scope, try_cache=not tried)
     if table:
         doc = state.strategy(kind).to_table(items, include_object=table_options(scope),
                                             now=state.clock.now())

@@ -29,6 +29,10 @@ from kboot.controlplane.store.base import Compacted, WatchEvent
 log = logging.getLogger(__name__)
 
 BUFFER_EVENTS = 5000
+#: How long a consistent read waits for the watch cache to reach the store's revision before it
+#: reads the store instead (upstream's consistent-read-from-cache blocks up to 3 s, then falls
+#: back to etcd)
+CONSISTENT_WAIT = 3.0
 
 
 def _encode(obj: JsonObj) -> bytes:
@@ -38,6 +42,32 @@ def _encode(obj: JsonObj) -> bytes:
 def event_line(event_type: str, body: bytes) -> bytes:
     """One watch line from an already serialised object."""
     return b'{"type":"' + event_type.encode() + b'","object":' + body + b"}\n"
+
+
+class RevisionWaiters:
+    """Callers waiting for a revision: a heap, so reaching a revision checks only the smallest."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._tickets = itertools.count()
+
+    def release(self, revision: int) -> None:
+        """Wake every waiter for ``revision`` or older."""
+        heap = self._heap
+        while heap and heap[0][0] <= revision:
+            future = heapq.heappop(heap)[2]
+            if not future.done():
+                future.set_result(None)
+
+    async def wait(self, revision: int, timeout: float) -> bool:
+        """Until :meth:`release` reaches ``revision``; False after ``timeout`` seconds."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._heap, (revision, next(self._tickets), future))
+        try:
+            await asyncio.wait_for(future, max(timeout, 0))
+        except TimeoutError:
+            return False
+        return True
 
 
 @dataclass
@@ -76,10 +106,7 @@ class KindCache:
         self.events: collections.deque[CacheEvent] = collections.deque(maxlen=BUFFER_EVENTS)
         self.subscribers = Fanout()
         self.ready = asyncio.Event()
-        # (revision, tie-break, future) of wait_for callers; a heap, so an applied event checks
-        # only the smallest one
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._tickets = itertools.count()
+        self._waiters = RevisionWaiters()  # wait_for callers
         self.listeners: list[Callable[[CacheEvent], None]] = []
 
     async def run(self) -> None:
@@ -116,7 +143,7 @@ class KindCache:
         self.objects, self.revision, self.oldest = objects, revision, revision
         self.encoded = {}
         self.ready.set()
-        self._release()
+        self._waiters.release(revision)
 
     def close_subscribers(self) -> None:
         self.subscribers.close_all()
@@ -149,15 +176,7 @@ class KindCache:
         self.subscribers.offer(event, obj["metadata"].get("namespace") or None)
         for listener in self.listeners:
             listener(event)
-        self._release()
-
-    def _release(self) -> None:
-        """Wake the wait_for callers whose revision the cache has reached."""
-        waiters = self._waiters
-        while waiters and waiters[0][0] <= self.revision:
-            future = heapq.heappop(waiters)[2]
-            if not future.done():
-                future.set_result(None)
+        self._waiters.release(rev)
 
     def subscribe(self, after: int, namespace: str | None = None,
                   accepts: Callable[[CacheEvent], bool] | None = None,
@@ -198,15 +217,63 @@ class KindCache:
 
     async def wait_for(self, revision: int, timeout: float = 3.0) -> bool:
         """Wait until the cache has applied ``revision``; False on timeout."""
-        if self.revision >= revision:
-            return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (revision, next(self._tickets), future))
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return False
-        return True
+        return self.revision >= revision or await self._waiters.wait(revision, timeout)
+
+
+class RevisionTracker:
+    """Which store revision the apiserver has seen, and the last revision under every prefix.
+
+    One store watch over the whole keyspace, values unused. It answers what a consistent read
+    from the watch cache needs and a kind's own watch cannot tell: a write to *another* kind
+    moves the store's revision without an event for this kind, so "the cache has applied the
+    store's revision" is, for each kind, "the kind's cache has applied the last event under its
+    prefix at or before that revision" (:meth:`last_under`). upstream gets the same answer from
+    etcd progress notifications, which etcd 3.4.23 (kboot's) may send ahead of events.
+
+    ``start`` is where the current watch began: what happened under a prefix before it is not
+    known, so :meth:`last_under` answers ``start`` for a prefix without a later event.
+    """
+
+    def __init__(self, storage: ObjectStorage) -> None:
+        self.storage = storage
+        self.start = 0
+        self.revision = 0
+        self.started = asyncio.Event()
+        self._last: dict[str, int] = {}
+        self._waiters = RevisionWaiters()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                start = await self.storage.store.current_revision()
+                self._last, self.start, self.revision = {}, start, start
+                self.started.set()
+                self._waiters.release(start)
+                async for ev in self.storage.store.watch("", from_revision=start):
+                    self._note(ev.kv.key, ev.kv.mod_revision)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # compaction, a broken stream, a backlog overflow: start over
+                log.info("watch cache revision tracker restarting", exc_info=True)
+                await asyncio.sleep(0.1)
+
+    def _note(self, key: str, revision: int) -> None:
+        """Record ``revision`` under every ``/``-ending prefix of ``key`` (a kind's storage
+        prefix, and its namespace's), then wake the waiters it satisfies."""
+        last, end = self._last, len(key) - 1
+        while (end := key.rfind("/", 0, end)) > 0:
+            last[key[:end + 1]] = revision
+        self.revision = revision
+        self._waiters.release(revision)
+
+    def last_under(self, prefix: str) -> int:
+        """The revision of the last event seen under ``prefix`` (``start`` if none since)."""
+        return self._last.get(prefix, self.start)
+
+    async def wait_for(self, revision: int, timeout: float) -> bool:
+        """Until the tracker has seen ``revision``; False after ``timeout`` seconds."""
+        return (self.started.is_set() and self.revision >= revision) or \
+            await self._waiters.wait(revision, timeout)
 
 
 class WatchCaches:
@@ -221,6 +288,9 @@ class WatchCaches:
         self.caches = {(k.group, k.plural): KindCache(storage, k) for k in storage.kinds.kinds()}
         self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.started = False
+        self.tracker = RevisionTracker(storage)
+        self.consistent_wait = CONSISTENT_WAIT
+        self._tracking: asyncio.Task[None] | None = None
         self._retired: list[asyncio.Task[None]] = []  # caches of unregistered kinds, ending
         self._unsubscribe = storage.kinds.subscribe(self._kinds_changed)
 
@@ -242,21 +312,44 @@ class WatchCaches:
 
     def _start(self, key: tuple[str, str]) -> None:
         cache = self.caches[key]
-        self.tasks[key] = asyncio.create_task(cache.run(), name=f"watchcache-{cache.prefix}")
+        self.tasks[key] = asyncio.create_task(self._run(cache), name=f"watchcache-{cache.prefix}")
+
+    async def _run(self, cache: KindCache) -> None:
+        await self.tracker.started.wait()  # list after the tracker's start: fresh from the outset
+        await cache.run()
 
     def start(self) -> None:
         self.started = True
+        self._tracking = asyncio.create_task(self.tracker.run(), name="watchcache-revisions")
         for key in self.caches:
             self._start(key)
 
+    async def fresh(self, kind: ResourceKind, timeout: float | None = None) -> KindCache | None:
+        """The kind's cache once it reflects every write the store had acknowledged when this
+        was called (upstream's consistent read from the watch cache); None when it did not get
+        there within ``timeout`` (the caller reads the store)."""
+        cache = await self.get(kind)
+        revision = await self.storage.store.current_revision()
+        if cache.revision >= revision:
+            return cache
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.consistent_wait if timeout is None else timeout)
+        if not await self.tracker.wait_for(revision, deadline - loop.time()):
+            return None
+        target = self.tracker.last_under(cache.prefix)
+        if cache.revision >= target or await cache.wait_for(target, deadline - loop.time()):
+            return cache
+        return None
+
     async def stop(self) -> None:
         self.started = False
-        tasks = [*self.tasks.values(), *self._retired]
+        tasks = [*self.tasks.values(), *self._retired, *filter(None, [self._tracking])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.tasks.clear()
         self._retired.clear()
+        self._tracking = None
 
     def end_watches(self) -> None:
         """Close every subscription, so open watch streams end cleanly (shutdown)."""

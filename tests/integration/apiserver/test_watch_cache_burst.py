@@ -1,7 +1,9 @@
 """A write burst against the real apiserver (SQLite and etcd): a consistent list right after it
 holds every acknowledged object, a watch from before it gets every create once in revision
-order, and an ``resourceVersion=0`` list served once the cache has delivered them holds them all
-and claims a revision at least as new as the last acknowledged write (issue 22)."""
+order, an ``resourceVersion=0`` list served once the cache has delivered them holds them all
+and claims a revision at least as new as the last acknowledged write, and every consistent list
+taken *during* the burst (served from the watch cache once it catches up) holds every create
+acknowledged before the list was sent, at a resourceVersion no older than theirs (issue 22)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 
 import aiohttp
 
+from kboot.controlplane.apiserver.errors import JsonObj
 from tests.fixtures.apiserver import ApiServer
 
 BURST = 400
@@ -44,7 +47,26 @@ async def _burst(server: ApiServer, ns: str) -> None:
                     assert resp.status == 201, await resp.text()
                     acked[f"b{i}"] = int((await resp.json())["metadata"]["resourceVersion"])
 
+        lists: list[tuple[dict[str, int], JsonObj]] = []
+        done = asyncio.Event()
+
+        async def lister() -> None:  # consistent lists while the writers run
+            while not done.is_set():
+                before = dict(acked)
+                async with http.get(base) as resp:
+                    lists.append((before, await resp.json()))
+
+        listing = asyncio.create_task(lister())
         await asyncio.gather(*(writer() for _ in range(CLIENTS)))
+        done.set()
+        await listing
+        assert len(lists) >= 1
+        for before, listed in lists:
+            items = {o["metadata"]["name"]: int(o["metadata"]["resourceVersion"])
+                     for o in listed["items"]}
+            assert items.items() >= before.items()  # every acknowledged create, as acked
+            assert int(listed["metadata"]["resourceVersion"]) >= max(before.values(), default=0)
+            assert max(items.values(), default=0) <= int(listed["metadata"]["resourceVersion"])
         async with http.get(base) as resp:  # consistent: no waiting allowed, nothing missing
             consistent = await resp.json()
         assert {o["metadata"]["name"] for o in consistent["items"]} == set(acked)

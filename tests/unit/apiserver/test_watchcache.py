@@ -17,20 +17,21 @@ from kboot.controlplane.apiserver.errors import JsonObj
 from kboot.controlplane.apiserver.fanout import Fanout, IndexSpec, Subscriber
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.watch import classify
-from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache
+from kboot.controlplane.apiserver.watchcache import CacheEvent, KindCache, RevisionTracker
 from kboot.controlplane.store import open_store
 from kboot.controlplane.store.base import KeyValue, WatchEvent
 from kboot.controlplane.store.etcd_watch import Feed, Item
 from tests.unit.apiserver.harness import async_test, running
 
 
-def _configmaps() -> ResourceKind:
-    kind = lookup("", "configmaps")
+def _kind(plural: str) -> ResourceKind:
+    kind = lookup("", plural)
     assert kind is not None
     return kind
 
 
-CONFIGMAPS = _configmaps()
+CONFIGMAPS = _kind("configmaps")
+SECRETS = _kind("secrets")
 
 
 def cm(namespace: str, name: str) -> JsonObj:
@@ -225,6 +226,7 @@ async def test_consistent_list_never_misses_a_write_the_cache_has_not_applied() 
         base = "/api/v1/namespaces/default/configmaps"
         await h.json("POST", base, {"metadata": {"name": "before"}}, expect=201)
         caches = h.state.caches
+        caches.consistent_wait = 0.2  # the frozen cache never catches up: read the store soon
         frozen = caches.peek(CONFIGMAPS)
         for t in caches.tasks.values():
             if t.get_name() == f"watchcache-{frozen.prefix}":
@@ -287,3 +289,68 @@ async def test_field_indexed_watch_sees_a_pod_bound_to_its_node() -> None:
         event = json.loads(line)
         assert (event["type"], event["object"]["spec"]["nodeName"]) == ("ADDED", "n1")
         resp.close()
+
+
+
+@async_test
+async def test_consistent_read_uses_the_cache_after_writes_to_other_kinds() -> None:
+    """The store's revision moves on writes to any kind; the tracker shows the configmaps
+    cache is still complete, so a consistent list of configmaps needs no store read."""
+    async with running() as h:
+        caches = h.state.caches
+        base = "/api/v1/namespaces/default/configmaps"
+        acked = {(await h.json("POST", base, {"metadata": {"name": f"c{i}"}}, expect=201))
+                 ["metadata"]["name"] for i in range(20)}
+        for i in range(20):  # the last writes are to another kind
+            await h.json("POST", "/api/v1/namespaces/default/secrets",
+                         {"metadata": {"name": f"s{i}"}}, expect=201)
+        store_rev = await h.state.storage.store.current_revision()
+        cache = caches.peek(CONFIGMAPS)
+        assert cache.revision < store_rev  # the configmaps cache saw no event since
+        assert await caches.fresh(CONFIGMAPS, timeout=30) is cache
+        assert caches.tracker.revision >= store_rev
+        assert caches.tracker.last_under(cache.prefix) <= cache.revision
+        consistent = await h.json("GET", base)
+        assert {o["metadata"]["name"] for o in consistent["items"]} == acked
+        assert int(consistent["metadata"]["resourceVersion"]) == cache.revision
+
+
+@async_test
+async def test_fresh_waits_for_the_cache_and_never_vouches_for_a_stale_one() -> None:
+    async with running() as h:
+        caches = h.state.caches
+        base = "/api/v1/namespaces/default/configmaps"
+        await h.json("POST", base, {"metadata": {"name": "a"}}, expect=201)
+        cache = caches.peek(CONFIGMAPS)
+        # many writes at once, then at once a consistent list: it waits for the cache
+        created = await asyncio.gather(*(h.json("POST", base, {"metadata": {"name": f"b{i}"}},
+                                                expect=201) for i in range(100)))
+        listed = await h.json("GET", base)
+        assert {o["metadata"]["name"] for o in listed["items"]} == \
+            {"a"} | {o["metadata"]["name"] for o in created}
+        assert int(listed["metadata"]["resourceVersion"]) >= max(
+            int(o["metadata"]["resourceVersion"]) for o in created)
+        for t in caches.tasks.values():  # freeze the configmaps cache
+            if t.get_name() == f"watchcache-{cache.prefix}":
+                t.cancel()
+                await asyncio.gather(t, return_exceptions=True)
+        await h.json("POST", base, {"metadata": {"name": "late"}}, expect=201)
+        assert await caches.fresh(CONFIGMAPS, timeout=0.2) is None  # behind: the store answers
+        await h.json("POST", "/api/v1/namespaces/default/secrets", {"metadata": {"name": "s"}},
+                     expect=201)
+        assert await caches.fresh(CONFIGMAPS, timeout=0.2) is None  # other kinds change nothing
+        assert await caches.fresh(SECRETS, timeout=30) is caches.peek(SECRETS)
+
+
+def test_tracker_notes_a_write_under_its_kind_and_namespace_prefixes() -> None:
+    tracker = RevisionTracker(ObjectStorage(open_store("memory://")))
+    tracker.start = 7
+    assert tracker.last_under("/registry/configmaps/") == 7  # nothing since the start
+    tracker._note("/registry/configmaps/ns1/a", 9)
+    tracker._note("/registry/nodes/n1", 10)
+    assert tracker.revision == 10
+    assert tracker.last_under("/registry/configmaps/") == 9
+    assert tracker.last_under("/registry/configmaps/ns1/") == 9
+    assert tracker.last_under("/registry/configmaps/ns2/") == 7
+    assert tracker.last_under("/registry/nodes/") == 10
+    assert tracker.last_under("/registry/") == 10
