@@ -9,10 +9,14 @@ Run from the repository root (not a test; takes two to four minutes)::
 It starts a private TLS etcd (tests/fixtures/etcd.py) and a kboot-apiserver subprocess on it, or
 on a SQLite file (tests/fixtures/apiserver.py), then measures:
 
-- ``store create``: Store.create straight on the backend, ``--concurrency`` writers — the ceiling
-  (etcd over TLS; for ``--store sqlite`` a SQLite store opened by this process);
-- ``apiserver create``: POST of a ConfigMap by ``--concurrency`` HTTPS clients on open
-  connections (each opens its connection before the clock starts): creates/s, p50/p99;
+- ``raw Put`` (etcd only): unconditional etcd Puts of 1 KiB on kboot's client over TLS,
+  ``--concurrency`` writers — the issue's "raw etcd puts";
+- ``store create``: Store.create (a compare-and-swap transaction) of 1 KiB straight on the
+  backend, ``--concurrency`` writers — the ceiling (etcd over TLS; for ``--store sqlite`` a
+  SQLite store opened by this process);
+- ``apiserver create``: POST of a 1 KiB ConfigMap by ``--concurrency`` HTTPS clients on open
+  connections (each opens its connection before the clock starts): creates/s, p50/p99, the
+  ratios to both rows above, and the apiserver process's CPU time per create;
 - ``burst``: ``--burst`` creates at full speed with ``--watchers`` watches open (see
   ``cache_lag.py``): the p99 from each create's 201 to its visibility in ``resourceVersion=0``
   lists and to its delivery to the watchers; every create must reach every watcher it matches,
@@ -41,11 +45,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+from aetcd import rpc
 
 from benchmarks.apiserver.cache_lag import burst
 from kboot.controlplane.store import open_store
+from kboot.controlplane.store.etcd import EtcdStore
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.etcd import start_etcd
 
@@ -66,18 +73,29 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def store_creates(url: str, total: int, concurrency: int) -> Row:
-    """The backend's own ceiling: Store.create with ``concurrency`` writers, 400-byte values."""
+async def store_creates(url: str, total: int, concurrency: int, *, raw: bool = False) -> Row:
+    """The backend's own ceiling: Store.create with ``concurrency`` writers, 1 KiB values (a
+    ConfigMap's size below); ``raw``: unconditional etcd Puts on the same client (the issue's
+    "raw etcd puts", no compare-and-swap transaction)."""
     store = open_store(url)
     await store.create(f"/bench-warmup/{uuid.uuid4()}", b"x")
     prefix = f"/bench/{uuid.uuid4()}/"
     latencies: list[float] = []
     counter = iter(range(total))
+    value = b"x" * 1024
+
+    async def put(key: str) -> None:
+        if raw:
+            assert isinstance(store, EtcdStore)
+            await store._kv_call("Put", rpc.PutRequest(key=key.encode(), value=value),
+                                 mutating=True)
+        else:
+            await store.create(key, value)
 
     async def worker() -> None:
         for i in counter:
             t = time.perf_counter()
-            await store.create(f"{prefix}{i}", b"x" * 400)
+            await put(f"{prefix}{i}")
             latencies.append(time.perf_counter() - t)
 
     start = time.perf_counter()
@@ -85,8 +103,14 @@ async def store_creates(url: str, total: int, concurrency: int) -> Row:
     elapsed = time.perf_counter() - start
     await store.close()
     scheme = url.split(":", 1)[0]
-    return Row(f"{scheme} Store.create (ceiling)", total / elapsed, pct(latencies, .5),
-               pct(latencies, .99))
+    what = "raw Put" if raw else "Store.create (ceiling)"
+    return Row(f"{scheme} {what}", total / elapsed, pct(latencies, .5), pct(latencies, .99))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def session(server: ApiServer, limit: int) -> aiohttp.ClientSession:
@@ -114,7 +138,7 @@ async def creates(server: ApiServer, ns: str, total: int, concurrency: int) -> R
                 await resp.read()
             await ready.wait()
             for i in counter:
-                body = {"metadata": {"name": f"cm-{i}"}, "data": {"k": "v" * 300}}
+                body = {"metadata": {"name": f"cm-{i}"}, "data": {"k": "v" * 1000}}
                 t = time.perf_counter()
                 async with http.post(f"/api/v1/namespaces/{ns}/configmaps", json=body) as resp:
                     await resp.read()
@@ -216,12 +240,22 @@ def cluster(store: str) -> Iterator[tuple[ApiServer, str]]:
 
 async def run(args: argparse.Namespace, server: ApiServer, store_url: str,
               failures: list[str]) -> list[Row]:
+    rows = []
+    raw = None
+    if store_url.startswith("https:"):
+        raw = await store_creates(store_url, args.creates, args.concurrency, raw=True)
+        rows.append(raw)
     ceiling = await store_creates(store_url, args.creates, args.concurrency)
+    cpu_before = cpu_seconds(server.process.pid)
     made = await creates(server, "bench-create", args.creates, args.concurrency)
+    cpu_per_create = (cpu_seconds(server.process.pid) - cpu_before) / args.creates * 1000
     assert ceiling.rate is not None and made.rate is not None
-    rows = [ceiling, Row(made.name, made.rate, made.p50_ms, made.p99_ms,
-                         f"{made.rate / ceiling.rate:.2f}x the store (target >= 0.30x, "
-                         f"p99 <= 50 ms)")]
+    versus = f"{made.rate / ceiling.rate:.2f}x Store.create"
+    if raw is not None and raw.rate:
+        versus += f", {made.rate / raw.rate:.2f}x raw Put"
+    rows += [ceiling, Row(made.name, made.rate, made.p50_ms, made.p99_ms,
+                          f"{versus} (target >= 0.30x, p99 <= 50 ms); "
+                          f"apiserver CPU {cpu_per_create:.2f} ms/create")]
     async with session(server, 2) as http:
         for ns in ("bench-burst", "bench-empty"):
             await ensure_ns(http, ns)
