@@ -21,7 +21,8 @@ on a SQLite file (tests/fixtures/apiserver.py), then measures:
   ``cache_lag.py``): the p99 from each create's 201 to its visibility in ``resourceVersion=0``
   lists and to its delivery to the watchers; every create must reach every watcher it matches,
   once, in order, and every rv=0 list must hold every object acknowledged at or before its
-  resourceVersion;
+  resourceVersion; beside them the apiserver's own ``apiserver_watch_cache_lag_seconds``
+  histogram over the burst (store write returned -> the cache applied it, no HTTP in between);
 - ``list``: GET of the burst's objects, consistent (must hold all of them at once) and
   ``resourceVersion=0`` (must hold all of them once the cache reports the last create's
   revision), p50 of 5;
@@ -152,6 +153,33 @@ async def creates(server: ApiServer, ns: str, total: int, concurrency: int) -> R
                pct(latencies, .99))
 
 
+LAG = "apiserver_watch_cache_lag_seconds_bucket"
+
+
+async def lag_buckets(http: aiohttp.ClientSession) -> list[tuple[float, int]]:
+    """The server's watch-cache lag histogram: (upper bound, cumulative count) per bucket."""
+    async with http.get("/metrics") as resp:
+        text = await resp.text()
+    out = []
+    for line in text.splitlines():
+        if line.startswith(LAG):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            out.append((float(bound), int(line.rsplit(" ", 1)[1])))
+    return out
+
+
+def lag_row(before: list[tuple[float, int]], after: list[tuple[float, int]]) -> Row:
+    """p50/p99 (bucket upper bounds) of the lags observed between two scrapes."""
+    counts = [(bound, n - m) for (bound, n), (_, m) in zip(after, before, strict=True)]
+    total = counts[-1][1] if counts else 0
+
+    def quantile(q: float) -> float:
+        return next((b * 1000 for b, n in counts if n >= q * total), float("nan"))
+    return Row("  store write -> applied by the watch cache (server)", None, quantile(.5),
+               quantile(.99), f"{total} writes; bucket upper bounds "
+               "(apiserver_watch_cache_lag_seconds)")
+
+
 async def lists(server: ApiServer, ns: str, expected: int, failures: list[str]) -> list[Row]:
     """Consistent and rv=0 lists of ``ns``, which holds exactly ``expected`` objects."""
     rows = []
@@ -259,12 +287,16 @@ async def run(args: argparse.Namespace, server: ApiServer, store_url: str,
     async with session(server, 2) as http:
         for ns in ("bench-burst", "bench-empty"):
             await ensure_ns(http, ns)
+        lag_before = await lag_buckets(http)
     result = await burst(lambda n: session(server, n), "bench-burst", "bench-empty",
                          total=args.burst, concurrency=args.concurrency,
                          watchers=args.watchers, full=args.full_watchers)
+    async with session(server, 2) as http:
+        lag_after = await lag_buckets(http)
     failures += result.failures
     rows.append(Row(f"burst create ({args.concurrency} clients, {args.watchers} watches)",
                     result.creates / result.elapsed, None, None))
+    rows.append(lag_row(lag_before, lag_after))
     rows.append(Row("  201 -> visible in rv=0 lists", None, pct(result.list_lag, .5),
                     pct(result.list_lag, .99), f"{len(result.list_lag)} creates, "
                     f"{result.snapshots} full rv=0 lists checked (target p99 <= 100 ms)"))

@@ -145,13 +145,15 @@ def assemble(cfg: ServerConfig, storage: ObjectStorage, caches: WatchCaches,
              authenticator: Authenticator, *, clock: Clock | None = None) -> ServerState:
     """The server state from its parts (tests build the parts in memory); ``clock`` is the
     one every handler reads time from (the authenticator should share it)."""
-    return ServerState(clock=clock or LoopClock(),
+    state = ServerState(clock=clock or LoopClock(),
         config=cfg, storage=storage, caches=caches, authenticator=authenticator,
         authorizer=Authorizer(caches),
         allocators=ServiceAllocators(caches, cidr=cfg.service_cluster_ip_range,
                                      node_ports=cfg.service_node_port_range),
         kubelet_ssl=kubelet_context(cfg), webhooks=WebhookDispatcher(caches),
         aggregation=aggregation_of(cfg))
+    caches.lag.bind(state.metrics.cache_lag, state.clock.monotonic)
+    return state
 
 
 def aggregation_of(cfg: ServerConfig) -> Aggregation:

@@ -10,6 +10,7 @@ expire), and the 1.5 MiB object limit. Store errors become API errors here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,6 +76,12 @@ class ObjectStorage:
         self.store = store
         self.encryptor = encryptor
         self.kinds = kinds if kinds is not None else KindRegistry.builtin()
+        # told the revision of every write this storage made (the watch caches time their lag)
+        self.on_written: Callable[[int], None] | None = None
+
+    def _written(self, revision: int) -> None:
+        if self.on_written is not None:
+            self.on_written(revision)
 
     def _encrypted(self, kind: ResourceKind) -> bool:
         return self.encryptor is not None and self.kinds.storage_options(kind).encrypted
@@ -124,6 +131,7 @@ class ObjectStorage:
             rev = await self.store.create(object_key(kind, obj), data, ttl=ttl)
         except KeyExists:
             raise already_exists(kind, name) from None
+        self._written(rev)
         return _with_rv(obj, rev)
 
     async def update(self, kind: ResourceKind, obj: JsonObj, *, expected: int) -> JsonObj:
@@ -135,6 +143,7 @@ class ObjectStorage:
             raise not_found(kind, name) from None
         except RevisionConflict:
             raise conflict(kind, name) from None
+        self._written(rev)
         return _with_rv(obj, rev)
 
     async def delete(self, kind: ResourceKind, obj: JsonObj, *, expected: int) -> JsonObj:
@@ -145,6 +154,7 @@ class ObjectStorage:
             raise not_found(kind, name) from None
         except RevisionConflict:
             raise conflict(kind, name) from None
+        self._written(kv.mod_revision)
         return _with_rv(obj, kv.mod_revision)
 
     async def list(self, kind: ResourceKind, namespace: str | None, *, revision: int = 0,

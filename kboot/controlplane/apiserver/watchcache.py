@@ -16,12 +16,14 @@ import heapq
 import itertools
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kboot.controlplane.api.registry import ResourceKind
 from kboot.controlplane.apiserver.errors import JsonObj, StatusError, gone_too_old
 from kboot.controlplane.apiserver.fanout import Fanout, IndexSpec, Subscriber
+from kboot.controlplane.apiserver.metrics import Histogram
 from kboot.controlplane.apiserver.storage import ObjectStorage, collection_prefix
 from kboot.controlplane.apiserver.strategy import Strategy
 from kboot.controlplane.store.base import Compacted, WatchEvent
@@ -92,12 +94,49 @@ class CacheEvent:
         return self._line
 
 
+class LagClock:
+    """Times the watch caches' lag: when each of this apiserver's writes returned from the
+    store, until a cache applies that revision (``apiserver_watch_cache_lag_seconds``); 0 when
+    the cache applied it before the write's reply was read (SQLite's in-process feed)."""
+
+    LIMIT = 100_000  # writes whose event never comes (another kind's relist) are forgotten
+
+    def __init__(self) -> None:
+        self.histogram = Histogram()
+        self.monotonic: Callable[[], float] = time.monotonic
+        self._acked: dict[int, float] = {}  # written, not applied yet
+        self._early: dict[int, bool] = {}  # applied, the write not returned (or not ours)
+
+    def bind(self, histogram: Histogram, monotonic: Callable[[], float]) -> None:
+        """Observe into the server's metrics, timed by the server's clock."""
+        self.histogram, self.monotonic = histogram, monotonic
+
+    def written(self, revision: int) -> None:
+        if self._early.pop(revision, False):  # applied before the write's reply was read
+            self.histogram.observe(0.0)
+            return
+        if len(self._acked) >= self.LIMIT:
+            self._acked.clear()
+        self._acked[revision] = self.monotonic()
+
+    def applied(self, revision: int) -> None:
+        acked = self._acked.pop(revision, None)
+        if acked is not None:
+            self.histogram.observe(max(0.0, self.monotonic() - acked))
+            return
+        if len(self._early) >= self.LIMIT:  # mostly other apiservers' writes: never claimed
+            self._early.clear()
+        self._early[revision] = True
+
+
 class KindCache:
     """Current objects and recent events of one resource type."""
 
-    def __init__(self, storage: ObjectStorage, kind: ResourceKind) -> None:
+    def __init__(self, storage: ObjectStorage, kind: ResourceKind,
+                 lag: LagClock | None = None) -> None:
         self.storage = storage
         self.kind = kind
+        self.lag = lag
         self.prefix = collection_prefix(kind, None)
         self.objects: dict[str, JsonObj] = {}
         self.encoded: dict[str, bytes] = {}  # serialised objects, filled on demand
@@ -177,6 +216,8 @@ class KindCache:
         for listener in self.listeners:
             listener(event)
         self._waiters.release(rev)
+        if self.lag is not None:
+            self.lag.applied(rev)
 
     def subscribe(self, after: int, namespace: str | None = None,
                   accepts: Callable[[CacheEvent], bool] | None = None,
@@ -253,9 +294,11 @@ class RevisionTracker:
                     self._note(ev.kv.key, ev.kv.mod_revision)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # compaction, a broken stream, a backlog overflow: start over
-                log.info("watch cache revision tracker restarting", exc_info=True)
+            except Compacted:  # fell behind the compacted history: start again from now
                 await asyncio.sleep(0.1)
+            except Exception as err:  # a broken stream, a backlog overflow, the store down
+                log.warning("watch cache revision tracker restarting: %s", err)
+                await asyncio.sleep(1)
 
     def _note(self, key: str, revision: int) -> None:
         """Record ``revision`` under every ``/``-ending prefix of ``key`` (a kind's storage
@@ -285,7 +328,10 @@ class WatchCaches:
 
     def __init__(self, storage: ObjectStorage) -> None:
         self.storage = storage
-        self.caches = {(k.group, k.plural): KindCache(storage, k) for k in storage.kinds.kinds()}
+        self.lag = LagClock()
+        storage.on_written = self.lag.written
+        self.caches = {(k.group, k.plural): KindCache(storage, k, self.lag)
+                       for k in storage.kinds.kinds()}
         self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.started = False
         self.tracker = RevisionTracker(storage)
@@ -298,7 +344,7 @@ class WatchCaches:
         kind = strategy.kind
         key = (kind.group, kind.plural)
         if change == "added":
-            self.caches[key] = KindCache(self.storage, kind)
+            self.caches[key] = KindCache(self.storage, kind, self.lag)
             if self.started:
                 self._start(key)
             return

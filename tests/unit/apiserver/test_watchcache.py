@@ -354,3 +354,21 @@ def test_tracker_notes_a_write_under_its_kind_and_namespace_prefixes() -> None:
     assert tracker.last_under("/registry/configmaps/ns2/") == 7
     assert tracker.last_under("/registry/nodes/") == 10
     assert tracker.last_under("/registry/") == 10
+
+
+@async_test
+async def test_cache_lag_is_observed_for_every_write_the_cache_applies() -> None:
+    async with running() as h:
+        base = "/api/v1/namespaces/default/configmaps"
+        before = h.state.metrics.cache_lag.n
+        created = [await h.json("POST", base, {"metadata": {"name": f"l{i}"}}, expect=201)
+                   for i in range(10)]
+        await h.json("PUT", f"{base}/l0", {**created[0], "data": {"k": "v"}})
+        await h.json("DELETE", f"{base}/l1")
+        last = await h.state.storage.store.current_revision()
+        assert await h.state.caches.peek(CONFIGMAPS).wait_for(last, timeout=30)
+        assert h.state.metrics.cache_lag.n - before == 12  # 10 creates, an update, a delete
+        resp = await h.request("GET", "/metrics")
+        text = await resp.text()
+        assert f"apiserver_watch_cache_lag_seconds_count {h.state.metrics.cache_lag.n}" in text
+        assert 'apiserver_watch_cache_lag_seconds_bucket{le="+Inf"}' in text
