@@ -270,7 +270,7 @@ async def run(args: argparse.Namespace, server: ApiServer, store_url: str,
               failures: list[str]) -> list[Row]:
     rows = []
     raw = None
-    if store_url.startswith("https:"):
+    if store_url.startswith("etcd:"):
         raw = await store_creates(store_url, args.creates, args.concurrency, raw=True)
         rows.append(raw)
     ceiling = await store_creates(store_url, args.creates, args.concurrency)
