@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.fixtures.apiserver import ApiServer, start_apiserver
-from tests.fixtures.etcd import free_port
+from tests.fixtures.etcd import free_port, start_etcd
 from tests.fixtures.webhook_server import WebhookServer
 from tests.integration.apiserver.fake_kubelet import run_fake_kubelet
 from tests.integration.apiserver.http import call
@@ -248,12 +248,14 @@ def test_webhook_configurations_are_never_sent_to_webhooks(
     ok(server.kubectl("delete", "validatingwebhookconfiguration", ns))
 
 
-def test_every_apiserver_of_a_cluster_follows_configurations(
-        etcd_url: str, tmp_path: Path) -> None:
+def test_every_apiserver_of_a_cluster_follows_configurations(tmp_path: Path) -> None:
     """Two apiservers on one etcd: a configuration written through one is enforced by the
-    other as soon as its watch cache has it, and its removal likewise."""
+    other as soon as its watch cache has it, and its removal likewise. Their own etcd: each
+    test apiserver has its own encryption key, so on the session's shared etcd the second one
+    could not decrypt Secrets earlier tests' apiservers left there and never became ready."""
     name = f"ha{next(_ids)}-{tmp_path.name[-6:]}".lower().replace("_", "-")
-    with start_apiserver(etcd_url) as first, start_apiserver(etcd_url) as second:
+    with start_etcd() as etcd, start_apiserver(etcd.url) as first, \
+            start_apiserver(etcd.url) as second:
         hook_server = WebhookServer(first.ca, tmp_path).start()
         try:
             reply = call(first, "POST", "/api/v1/namespaces",
