@@ -23,15 +23,18 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from kboot import __version__
 from kboot.errors import ConfigError
 
 FORMAT = "kboot-backup/1"
+FORMAT_PREFIX = "kboot-backup/"
 MANIFEST = "manifest.json"
 ETCD_SNAPSHOT = "store/etcd.db"
 SNAPSHOTS = {"etcd": ETCD_SNAPSHOT, "sqlite": "store/kboot.db"}  # store kind -> archive member
@@ -55,6 +58,11 @@ class Manifest:
     snapshot_sha256: str
     snapshot_size: int
     source: str  # the member (etcd) or control plane (sqlite) the snapshot was taken on
+    # the cluster's networks at backup time (restore onto new hosts refuses another service
+    # CIDR or cluster domain: the snapshot's Services and DNS names use them); absent ("") in
+    # archives of an older kboot
+    service_cidr: str = ""
+    cluster_domain: str = ""
 
     @property
     def snapshot_path(self) -> str:
@@ -68,6 +76,7 @@ class Manifest:
             "members": [{"name": m.name, "address": m.address} for m in self.members],
             "kbootVersion": self.kboot_version,
             "created": self.created,
+            "network": {"serviceCIDR": self.service_cidr, "clusterDomain": self.cluster_domain},
             "snapshot": {"path": self.snapshot_path, "sha256": self.snapshot_sha256,
                          "size": self.snapshot_size, "source": self.source},
         }, indent=2) + "\n"
@@ -83,11 +92,19 @@ def manifest_from_json(text: str | bytes, *, source: str) -> Manifest:
         raise bad(f"{MANIFEST} is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise bad(f"{MANIFEST} is not an object")
-    if data.get("format") != FORMAT:
-        raise bad(f"format {data.get('format')!r}, expected {FORMAT!r}")
+    fmt = data.get("format")
+    if isinstance(fmt, str) and fmt.startswith(FORMAT_PREFIX) and fmt != FORMAT:
+        raise ConfigError(
+            f"{source}: written by a newer kboot ({data.get('kbootVersion', '?')}, archive "
+            f"format {fmt!r}); this kboot ({__version__}) reads {FORMAT!r} — restore it with "
+            "that kboot version or a later one")
+    if fmt != FORMAT:
+        raise bad(f"format {fmt!r}, expected {FORMAT!r}")
     snap = data.get("snapshot")
     members = data.get("members")
-    if not isinstance(snap, dict) or not isinstance(members, list):
+    network = data.get("network", {})
+    if not isinstance(snap, dict) or not isinstance(members, list) or not isinstance(network,
+                                                                                     dict):
         raise bad(f"{MANIFEST} lacks snapshot or members")
     try:
         manifest = Manifest(
@@ -95,14 +112,35 @@ def manifest_from_json(text: str | bytes, *, source: str) -> Manifest:
             members=tuple(Member(_text(m, "name"), _text(m, "address")) for m in members),
             kboot_version=_text(data, "kbootVersion"), created=_text(data, "created"),
             snapshot_sha256=_text(snap, "sha256"), snapshot_size=int(snap["size"]),
-            source=_text(snap, "source"))
+            source=_text(snap, "source"),
+            service_cidr=str(network.get("serviceCIDR") or ""),
+            cluster_domain=str(network.get("clusterDomain") or ""))
     except (KeyError, TypeError, ValueError) as exc:
         raise bad(f"{MANIFEST}: missing or wrong field {exc.args[0] if exc.args else exc}"
                   ) from None
+    if newer_version(manifest.kboot_version, __version__):
+        raise ConfigError(
+            f"{source}: written by kboot {manifest.kboot_version}, newer than this kboot "
+            f"({__version__}); its snapshot may hold objects this kboot cannot read — restore it"
+            f" with kboot {manifest.kboot_version} or later")
     if manifest.store not in STORES:
         raise ConfigError(f"{source}: store {manifest.store!r} is not supported by this kboot "
                           f"(supported: {', '.join(STORES)})")
     return manifest
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading release numbers of a version (``0.2.0rc1`` → (0, 2, 0)); () if none."""
+    match = re.match(r"v?(\d+(?:\.\d+)*)", version.strip())
+    return tuple(int(p) for p in match.group(1).split(".")) if match else ()
+
+
+def newer_version(version: str, than: str) -> bool:
+    """True when release ``version`` is later than ``than`` (pre-release tags are ignored: a
+    backup of 0.2.0rc1 restores with 0.2.0; one of 0.2.0 not with 0.1.9)."""
+    a, b = _release(version), _release(than)
+    width = max(len(a), len(b))
+    return bool(a) and bool(b) and a + (0,) * (width - len(a)) > b + (0,) * (width - len(b))
 
 
 def _text(data: Any, key: str) -> str:

@@ -90,7 +90,8 @@ def backup(inventory: Inventory, *, runner: PlaybookRunner, on_phase: PhaseCallb
             kboot_version=__version__,
             created=now.astimezone(datetime.UTC).isoformat(timespec="seconds"),
             snapshot_sha256=sha256_file(local), snapshot_size=local.stat().st_size,
-            source=source)
+            source=source, service_cidr=topo.service_cidr,
+            cluster_domain=topo.cluster_domain)
         on_phase("archive", "start")
         write_archive(path, manifest, snapshot=local, state=state)
         on_phase("archive", "ok")

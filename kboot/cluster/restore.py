@@ -14,6 +14,16 @@ snapshot restored on every member into a fresh data dir, swapped in, started, he
 → nodes (kubelet, proxy, dns and ingress restarted so they re-list the restored store) → verify
 (through the API) → cleanup (the pre-restore ``.bak`` data removed). Each step is idempotent and
 a re-run starts over from the first step, so a run interrupted anywhere converges when re-run.
+
+**Onto new hosts** (the inventory's store hosts differ from the backup's in names or addresses,
+:func:`kboot.cluster.newhosts.moved`): an ``install`` step first runs ``kboot up`` on the
+inventory with the backup's keys (the workstation state, taken from the archive when the
+workstation has none): the CA, ServiceAccount and encryption keys stay, every host certificate
+is issued for the new names and addresses; the etcd step then restores the snapshot with the new
+members' ``--initial-cluster``. Always, after the control plane is back, the ``forget`` step
+removes what the snapshot remembers of hosts not in the inventory (their Node objects, pods and
+Leases; the ``kubernetes`` endpoints list the inventory's control planes), and again before
+verify.
 """
 
 from __future__ import annotations
@@ -34,14 +44,18 @@ from kboot.cluster.etcdsnap import (
     restore_token,
     snapshot_restore_command,
 )
+from kboot.cluster.newhosts import check_networks, forget_vanished, moved, store_hosts
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.sqlitesnap import DB_NAME, cleanup_paths, db_path, swap_script
-from kboot.cluster.topology import Node, Topology, state_dir, topology_from_inventory
-from kboot.cluster.up import ApiStep, PhaseOutcome, PlaybookRunner
+from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
+from kboot.cluster.up import ApiStep, PhaseOutcome, PlaybookRunner, standard_api_steps, up
+from kboot.controlplane.client.errors import ApiError
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Inventory
 
-STEPS = ("preflight", "stop", "etcd", "control-plane", "nodes", "verify", "cleanup")
+STEPS = ("preflight", "stop", "etcd", "control-plane", "forget", "nodes", "verify", "cleanup")
+INSTALL = "install"  # first, onto new hosts: ``kboot up`` with the backup's keys
+API_STEPS = ("forget", "verify")  # run through the API, not as playbooks
 KEY_FILES = ("pki/ca.crt", "encryption.yaml")  # must be the same in archive and state
 
 PhaseCallback = Callable[[str, str], None]  # (step, "start"|"ok"|"failed")
@@ -55,23 +69,29 @@ class RestorePlan:
     state: Path
     restore_state: bool  # the workstation has no state for the cluster: taken from the archive
     notes: tuple[str, ...] = ()
+    new_hosts: bool = False  # the store's hosts differ from the backup's: install first
+    bundle_dir: Path | None = None  # for the install step (as ``kboot up --bundle``)
 
 
-def steps(store: str) -> tuple[str, ...]:
-    """The restore steps for a store kind; each but ``verify`` is ``playbooks/restore/<step>``."""
-    return tuple(store if step == "etcd" else step for step in STEPS)
+def steps(store: str, *, new_hosts: bool = False) -> tuple[str, ...]:
+    """The restore steps for a store kind; each but ``install`` and :data:`API_STEPS` is
+    ``playbooks/restore/<step>``."""
+    first = (INSTALL,) if new_hosts else ()
+    return first + tuple(store if step == "etcd" else step for step in STEPS)
 
 
 def check_cluster(manifest: Manifest, topo: Topology, *, archive: Path, inventory: str) -> None:
     if manifest.cluster != topo.name:
         raise ConfigError(
             f"{archive} is a backup of cluster {manifest.cluster!r}, but {inventory} describes "
-            f"cluster {topo.name!r}; refusing to restore another cluster's data")
+            f"cluster {topo.name!r}; refusing to restore another cluster's data (to restore it "
+            f"onto other hosts, set cluster.name: {manifest.cluster} in their inventory)")
     if manifest.store != topo.datastore:
         raise ConfigError(
             f"{archive} is a backup of the {_store_name(manifest.store)}, but cluster "
             f"{topo.name!r} runs on the {_store_name(topo.datastore)} (cluster.datastore in "
-            f"{inventory}); a backup restores only onto the same kind of store")
+            f"{inventory}); a backup restores only onto the same kind of store — switching the "
+            "datastore in a restore is not supported: restore onto the backup's kind of store")
     if topo.datastore == "etcd" and not topo.etcd_members:
         raise ConfigError(f"{inventory}: cluster {topo.name!r} has no etcd members")
 
@@ -80,21 +100,16 @@ def _store_name(store: str) -> str:
     return {"etcd": "etcd store", "sqlite": "embedded sqlite store"}.get(store, f"{store} store")
 
 
-def _targets(topo: Topology) -> tuple[Node, ...]:
-    return topo.control_planes if topo.datastore == "sqlite" else topo.etcd_members
-
-
 def member_notes(manifest: Manifest, topo: Topology) -> tuple[str, ...]:
-    then = {(m.name, m.address) for m in manifest.members}
-    now = {(n.name, n.ip) for n in _targets(topo)}
-    if then == now:
+    if not moved(manifest, topo):
         return ()
-    names = ", ".join(sorted(f"{n}={a}" for n, a in now))
-    if topo.datastore == "sqlite":
-        return (f"the control plane differs from the backup's; the database is restored onto "
-                f"{names}",)
-    return (f"the etcd members differ from the backup's; the snapshot is restored onto the "
-            f"inventory's members: {names}",)
+    then = ", ".join(sorted(f"{m.name}={m.address}" for m in manifest.members))
+    names = ", ".join(sorted(f"{n.name}={n.ip}" for n in store_hosts(topo)))
+    what = ("the control plane" if topo.datastore == "sqlite" else "the etcd members")
+    return (f"new hosts: {what} differ from the backup's ({then}); the cluster is installed on "
+            f"the inventory's hosts with the backup's CA and keys (certificates re-issued for "
+            f"the new names and addresses), then the store is restored onto {names}; Node "
+            "objects of hosts not in the inventory are deleted and their pods rescheduled",)
 
 
 def check_keys(archive: Archive, state: Path) -> bool:
@@ -116,16 +131,21 @@ def check_keys(archive: Archive, state: Path) -> bool:
     return False
 
 
-def plan_restore(inventory: Inventory, archive_path: Path) -> RestorePlan:
+def plan_restore(inventory: Inventory, archive_path: Path, *,
+                 bundle_dir: Path | None = None) -> RestorePlan:
     topo = topology_from_inventory(inventory)
     archive = open_archive(archive_path)
     check_cluster(archive.manifest, topo, archive=archive_path, inventory=inventory.source)
+    new_hosts = moved(archive.manifest, topo)
+    if new_hosts:
+        check_networks(archive.manifest, topo, archive=archive_path, inventory=inventory.source)
     state = state_dir(topo.name)
     restore_state = check_keys(archive, state)
     notes = member_notes(archive.manifest, topo)
     if restore_state:
         notes += (f"no workstation state at {state}: it is taken from the archive",)
-    return RestorePlan(inventory, topo, archive, state, restore_state, notes)
+    return RestorePlan(inventory, topo, archive, state, restore_state, notes,
+                       new_hosts=new_hosts, bundle_dir=bundle_dir)
 
 
 def restore_inventory(plan: RestorePlan, *, snapshot: Path, stamp: str) -> Inventory:
@@ -161,17 +181,47 @@ def restore(plan: RestorePlan, *, runner: PlaybookRunner, on_phase: PhaseCallbac
     with tempfile.TemporaryDirectory(prefix="kboot-restore-") as tmp:
         snapshot = plan.archive.extract_snapshot(Path(tmp) / "store.db")
         inv = restore_inventory(plan, snapshot=snapshot, stamp=now.strftime("%Y%m%d%H%M%S"))
-        for step in steps(store):
+        for step in steps(store, new_hosts=plan.new_hosts):
             on_phase(step, "start")
-            if step == "verify":
+            if step == INSTALL:
+                _install(plan, runner, on_phase)
+            elif step == "forget":
+                _forget(plan.topology, kubeconfig, store)
+            elif step == "verify":
+                _forget(plan.topology, kubeconfig, store)  # pods bound meanwhile to a vanished node
                 if verify is not None:
                     _verify(verify, plan.topology, kubeconfig)
+            if step == INSTALL or step in API_STEPS:
                 on_phase(step, "ok")
                 continue
             outcome = runner(books / f"{step}.yaml", inv, phase=step)
             on_phase(step, "ok" if outcome.ok else "failed")
             if not outcome.ok:
                 raise ClusterError(_failed(step, outcome, store))
+
+
+def _install(plan: RestorePlan, runner: PlaybookRunner, on_phase: PhaseCallback) -> None:
+    """``kboot up`` on the new hosts with the backup's keys: an empty cluster of the same name
+    and CA whose store the next steps replace; up's PKI step issues each host's certificates
+    for its name and address."""
+    def sub(phase: str, status: str) -> None:
+        on_phase(f"{INSTALL}: {phase}", status)
+    try:
+        up(plan.inventory, runner=runner, on_phase=sub, bundle_dir=plan.bundle_dir,
+           api_steps=standard_api_steps(), verify=None)
+    except ClusterError as err:
+        raise ClusterError(f"restore step {INSTALL} (kboot up on the new hosts) failed; nothing "
+                           f"was restored yet, re-run `kboot restore` to converge: {err}") from None
+
+
+def _forget(topo: Topology, kubeconfig: Path, store: str) -> None:
+    try:
+        forget_vanished(topo, kubeconfig)
+    except (ApiError, OSError, TimeoutError) as exc:
+        raise ClusterError(
+            f"restore step forget failed: the API at {topo.api_server_url} answered "
+            f"{type(exc).__name__}: {exc}; {_kept(store)}; re-run `kboot restore` to converge"
+        ) from None
 
 
 def _kept(store: str) -> str:

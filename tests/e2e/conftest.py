@@ -62,7 +62,7 @@ def _cluster_name(inventory: str) -> str | None:
     try:
         data = yaml.safe_load(Path(inventory).read_text())
         return str(data["cluster"]["name"])
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):  # e.g. a backup archive
         return None
 
 

@@ -5,6 +5,12 @@ on (etcd, or the embedded sqlite store), asks for confirmation, then stops the c
 (and etcd), restores the snapshot on every etcd member or swaps in the embedded store's
 database, starts everything again and waits until the nodes are Ready. Objects created after
 the backup are gone afterwards. Re-running after an interruption converges.
+
+Onto new hosts (`kboot restore BACKUP -i NEW_INVENTORY`, the inventory naming the backup's
+cluster on machines with other names, addresses or number of control planes): the cluster is
+first installed there with the backup's CA and keys (certificates issued for the new hosts),
+etcd is restored with the new members, Node objects of the old hosts are deleted and their
+pods rescheduled onto the new nodes.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXAMPLES = """examples:
-  kboot restore inventories/prod.yaml kboot-backup-prod-20260101T020000Z.tar.gz
-  kboot restore inventories/prod.yaml backup.tar.gz --yes    # no question (scripts, CI)
+  kboot restore kboot-backup-prod-20260101T020000Z.tar.gz -i inventories/prod.yaml
+  kboot restore backup.tar.gz -i inventories/prod.yaml --yes   # no question (scripts, CI)
+  kboot restore backup.tar.gz -i inventories/prod-dr.yaml --bundle ./bundle   # new hosts
+  kboot restore inventories/prod.yaml backup.tar.gz   # the older argument order still works
 """
 
 
@@ -37,8 +45,12 @@ def register(subparsers: SubParsers) -> None:
     p = subparsers.add_parser("restore", help="restore the cluster's store from a backup",
                               description=__doc__, epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inventory", metavar="INVENTORY")
-    p.add_argument("archive", metavar="FILE", type=Path, help="an archive of `kboot backup`")
+    p.add_argument("files", metavar="BACKUP", nargs="+",
+                   help="an archive of `kboot backup` (or INVENTORY BACKUP, without -i)")
+    p.add_argument("-i", "--inventory", dest="inventory_opt", metavar="INVENTORY",
+                   help="the cluster's inventory (the backup's hosts, or new ones)")
+    p.add_argument("--bundle", type=Path, metavar="DIR",
+                   help="the bundle to install new hosts from (as `kboot up --bundle`)")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--no-verify", action="store_true",
                    help="do not wait for the nodes and a smoke pod after the restore")
@@ -47,9 +59,22 @@ def register(subparsers: SubParsers) -> None:
     p.set_defaults(func=run)
 
 
+def _positional(args: argparse.Namespace) -> tuple[str, Path]:
+    """(inventory, archive) from ``BACKUP -i INVENTORY`` or the older ``INVENTORY BACKUP``."""
+    files = args.files
+    if args.inventory_opt is not None:
+        if len(files) != 1:
+            raise ConfigError("kboot restore BACKUP -i INVENTORY takes one BACKUP file")
+        return args.inventory_opt, Path(files[0])
+    if len(files) != 2:
+        raise ConfigError("kboot restore needs the inventory: kboot restore BACKUP -i INVENTORY")
+    return files[0], Path(files[1])
+
+
 def run(args: argparse.Namespace) -> int:
+    args.inventory, archive = _positional(args)
     inventory = cluster_inventory_arg(args)
-    plan = plan_restore(inventory, args.archive)
+    plan = plan_restore(inventory, archive, bundle_dir=args.bundle)
     console = Console(soft_wrap=True)
     m = plan.archive.manifest
     console.print(f"backup of cluster [bold]{escape(m.cluster)}[/] taken {escape(m.created)} on "
@@ -60,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise ConfigError("kboot restore replaces the cluster's data; pass --yes to confirm")
-        answer = console.input(f"Replace all objects of cluster {escape(m.cluster)} with the "
-                               "backup's (the control plane stops meanwhile)? \\[y/N] ")
+        where = " on the new hosts" if plan.new_hosts else ""
+        answer = console.input(f"Replace all objects of cluster {escape(m.cluster)}{where} with "
+                               "the backup's (the control plane stops meanwhile)? \\[y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             console.print("nothing changed")
             return 1
