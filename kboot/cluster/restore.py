@@ -90,8 +90,7 @@ def check_cluster(manifest: Manifest, topo: Topology, *, archive: Path, inventor
         raise ConfigError(
             f"{archive} is a backup of the {_store_name(manifest.store)}, but cluster "
             f"{topo.name!r} runs on the {_store_name(topo.datastore)} (cluster.datastore in "
-            f"{inventory}); a backup restores only onto the same kind of store — switching the "
-            "datastore in a restore is not supported: restore onto the backup's kind of store")
+            f"{inventory}); a backup restores only onto the same kind of store")
     if topo.datastore == "etcd" and not topo.etcd_members:
         raise ConfigError(f"{inventory}: cluster {topo.name!r} has no etcd members")
 
@@ -171,7 +170,10 @@ def restore_inventory(plan: RestorePlan, *, snapshot: Path, stamp: str) -> Inven
 
 
 def restore(plan: RestorePlan, *, runner: PlaybookRunner, on_phase: PhaseCallback,
-            verify: ApiStep | None, now: datetime.datetime | None = None) -> None:
+            verify: ApiStep | None, forget: ApiStep | None = None,
+            now: datetime.datetime | None = None) -> None:
+    """``forget`` is the API step that removes the hosts not in the inventory
+    (:func:`kboot.cluster.newhosts.forget_vanished` when None)."""
     now = now or datetime.datetime.now(datetime.UTC)
     if plan.restore_state:
         plan.archive.extract_state(plan.state)
@@ -186,9 +188,10 @@ def restore(plan: RestorePlan, *, runner: PlaybookRunner, on_phase: PhaseCallbac
             if step == INSTALL:
                 _install(plan, runner, on_phase)
             elif step == "forget":
-                _forget(plan.topology, kubeconfig, store)
+                _forget(forget, plan.topology, kubeconfig, store)
             elif step == "verify":
-                _forget(plan.topology, kubeconfig, store)  # pods bound meanwhile to a vanished node
+                # again: a pod bound to a vanished node before its Node object was deleted
+                _forget(forget, plan.topology, kubeconfig, store)
                 if verify is not None:
                     _verify(verify, plan.topology, kubeconfig)
             if step == INSTALL or step in API_STEPS:
@@ -214,9 +217,12 @@ def _install(plan: RestorePlan, runner: PlaybookRunner, on_phase: PhaseCallback)
                            f"was restored yet, re-run `kboot restore` to converge: {err}") from None
 
 
-def _forget(topo: Topology, kubeconfig: Path, store: str) -> None:
+def _forget(forget: ApiStep | None, topo: Topology, kubeconfig: Path, store: str) -> None:
     try:
-        forget_vanished(topo, kubeconfig)
+        if forget is None:
+            forget_vanished(topo, kubeconfig)
+        else:
+            forget(topo, kubeconfig)
     except (ApiError, OSError, TimeoutError) as exc:
         raise ClusterError(
             f"restore step forget failed: the API at {topo.api_server_url} answered "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kboot.cluster.topology import Topology
 from kboot.cluster.up import PhaseOutcome
 from kboot.inventory import Connection, Group, Host, Inventory
 
@@ -49,6 +50,10 @@ def write_state(home: Path, cluster: str, **overrides: str) -> Path:
         (state / rel).parent.mkdir(parents=True, exist_ok=True)
         (state / rel).write_text(text)
     return state
+
+
+def no_api(topo: Topology, kubeconfig: Path) -> None:
+    """An API step (``restore``'s forget) for flows without an apiserver: nothing to do."""
 
 
 @dataclass

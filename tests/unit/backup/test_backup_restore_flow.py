@@ -18,7 +18,7 @@ from kboot.cluster.topology import Topology, topology_from_inventory
 from kboot.cluster.up import PhaseOutcome
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Inventory
-from tests.unit.backup.conftest import FakeRunner, make_inventory, write_state
+from tests.unit.backup.conftest import FakeRunner, make_inventory, no_api, write_state
 
 NOW = datetime.datetime(2026, 5, 6, 7, 8, 9, tzinfo=datetime.UTC)
 
@@ -84,10 +84,11 @@ def test_restore_runs_the_steps_in_order_with_one_token(tmp_path: Path,
         order.append("verify")
         assert kubeconfig == kboot_home / "clusters/prod/kubeconfigs/admin.kubeconfig"
 
-    restore(plan, runner=runner, on_phase=lambda s, st: None, verify=verify, now=NOW)
+    restore(plan, runner=runner, on_phase=lambda s, st: None, verify=verify,
+            forget=lambda topo, kc: order.append("forget"), now=NOW)
     assert order == ["restore/preflight.yaml", "restore/stop.yaml", "restore/etcd.yaml",
-                     "restore/control-plane.yaml", "restore/nodes.yaml", "verify",
-                     "restore/cleanup.yaml"]
+                     "restore/control-plane.yaml", "forget", "restore/nodes.yaml", "forget",
+                     "verify", "restore/cleanup.yaml"]
     ran = runner.calls[2][1]
     assert ran.groups[ETCD_GROUP].hosts == ("cp1", "cp2", "cp3")
     commands = {h: shlex.split(ran.hosts[h].vars["etcd_restore_command"])
@@ -109,7 +110,7 @@ def test_a_failed_preflight_changes_nothing(tmp_path: Path, kboot_home: Path) ->
     runner = FakeRunner(lambda book, inv: PhaseOutcome(
         ok=False, failures=("w1: unreachable: connection refused",)))
     with pytest.raises(ClusterError, match="restore preflight failed; nothing was changed"):
-        restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None)
+        restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None, forget=no_api)
     assert [c[0] for c in runner.calls] == ["restore/preflight.yaml"]
 
 
@@ -119,7 +120,7 @@ def test_a_failed_step_stops_the_restore_and_says_how_to_converge(tmp_path: Path
     runner = FakeRunner(lambda book, inv: PhaseOutcome(
         ok=book != "restore/etcd.yaml", failures=("cp2: etcd healthy: not healthy after 90s",)))
     with pytest.raises(ClusterError) as err:
-        restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None)
+        restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None, forget=no_api)
     assert [c[0] for c in runner.calls] == ["restore/preflight.yaml", "restore/stop.yaml",
                                             "restore/etcd.yaml"]
     text = str(err.value)
@@ -132,7 +133,9 @@ def test_another_clusters_backup_is_refused(tmp_path: Path, kboot_home: Path) ->
     with pytest.raises(ConfigError) as err:
         plan_restore(make_inventory(1, 1, name="staging"), path)
     assert str(err.value) == (f"{path} is a backup of cluster 'prod', but staging.yaml describes"
-                              " cluster 'staging'; refusing to restore another cluster's data")
+                              " cluster 'staging'; refusing to restore another cluster's data (to"
+                              " restore it onto other hosts, set cluster.name: prod in their "
+                              "inventory)")
 
 
 @pytest.mark.parametrize(("rel", "what"), [("encryption.yaml", "Secrets encryption key"),
@@ -150,10 +153,10 @@ def test_lost_workstation_state_comes_from_the_archive(tmp_path: Path, kboot_hom
     state = kboot_home / "clusters/prod"
     for f in sorted(state.rglob("*"), reverse=True):
         f.unlink() if f.is_file() else f.rmdir()
-    plan = plan_restore(make_inventory(1, 1), path)  # and fewer members than backed up
-    assert plan.restore_state
-    assert any("members differ" in n and "cp1=10.0.0.11" in n for n in plan.notes)
-    restore(plan, runner=FakeRunner(), on_phase=lambda s, st: None, verify=None)
+    plan = plan_restore(make_inventory(3, 1), path)
+    assert plan.restore_state and not plan.new_hosts
+    assert plan.notes == (f"no workstation state at {state}: it is taken from the archive",)
+    restore(plan, runner=FakeRunner(), on_phase=lambda s, st: None, verify=None, forget=no_api)
     assert (state / "encryption.yaml").read_text() == "kind: EncryptionConfiguration # key1\n"
 
 

@@ -17,7 +17,7 @@ from kboot.cluster.up import PhaseOutcome
 from kboot.cluster.vars import ETCD_GROUP, SQLITE_GROUP
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Inventory
-from tests.unit.backup.conftest import FakeRunner, make_inventory, write_state
+from tests.unit.backup.conftest import FakeRunner, make_inventory, no_api, write_state
 
 NOW = datetime.datetime(2026, 5, 6, 7, 8, 9, tzinfo=datetime.UTC)
 
@@ -85,10 +85,11 @@ def test_restore_swaps_the_database_on_the_control_plane(tmp_path: Path,
     order: list[str] = []
     runner.act = lambda book, i: (order.append(book), PhaseOutcome(ok=True))[1]
     restore(plan, runner=runner, on_phase=lambda s, st: None,
-            verify=lambda topo, kc: order.append("verify"), now=NOW)
+            verify=lambda topo, kc: order.append("verify"),
+            forget=lambda topo, kc: order.append("forget"), now=NOW)
     assert order == ["restore/preflight.yaml", "restore/stop.yaml", "restore/sqlite.yaml",
-                     "restore/control-plane.yaml", "restore/nodes.yaml", "verify",
-                     "restore/cleanup.yaml"]
+                     "restore/control-plane.yaml", "forget", "restore/nodes.yaml", "forget",
+                     "verify", "restore/cleanup.yaml"]
     inv = runner.calls[2][1]
     assert inv.groups[SQLITE_GROUP].hosts == ("cp1",) and inv.groups[ETCD_GROUP].hosts == ()
     cp1 = inv.hosts["cp1"].vars
@@ -103,7 +104,7 @@ def test_restore_swaps_the_database_on_the_control_plane(tmp_path: Path,
 def test_an_etcd_cluster_has_no_embedded_store_group(tmp_path: Path, kboot_home: Path) -> None:
     plan = plan_restore(make_inventory(1, 1), _backup(tmp_path, kboot_home, datastore="etcd"))
     runner = FakeRunner()
-    restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None, now=NOW)
+    restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None, forget=no_api, now=NOW)
     assert [c[0] for c in runner.calls][2] == "restore/etcd.yaml"
     assert runner.calls[2][1].groups[SQLITE_GROUP].hosts == ()
 
@@ -113,7 +114,7 @@ def test_a_failed_swap_names_the_kept_database(tmp_path: Path, kboot_home: Path)
     runner = FakeRunner(lambda book, inv: PhaseOutcome(
         ok=book != "restore/sqlite.yaml", failures=("cp1: swapped in: disk full",)))
     with pytest.raises(ClusterError) as err:
-        restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None)
+        restore(plan, runner=runner, on_phase=lambda s, st: None, verify=None, forget=no_api)
     text = str(err.value)
     assert text.startswith("restore step sqlite failed; the pre-restore database is kept as "
                            "/var/lib/kboot/store/kboot.db.bak; re-run `kboot restore`")
