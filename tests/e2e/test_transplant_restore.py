@@ -31,7 +31,8 @@ from kboot.lab import Lab
 from tests.e2e.conftest import BUNDLE_CACHE, UNKNOWN, Kboot
 from tests.fixtures.lab import LabFactory
 
-pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+pytestmark = [pytest.mark.e2e, pytest.mark.lab,
+              pytest.mark.timeout(2400)]  # its setup runs a restore that installs the cluster
 
 NS = "mv"
 PASSWORD = "mv-s3cr3t"
@@ -98,7 +99,7 @@ def moved(kboot: Kboot, ha_cluster: str, lab: Lab, lab_factory: LabFactory,
     kboot.clusters[target.name] = UNKNOWN
     second = Kboot(work / "home", runs=kboot.runs)
     proc = second("restore", str(archive), "-i", str(inventory), "--bundle", str(BUNDLE_CACHE),
-                  "--yes", timeout=1800)
+                  "--yes", timeout=1500)
     return Moved(ha_cluster, frozenset(n.name for n in lab.nodes), target, inventory, proc,
                  second, partial(second.kubectl, ha_cluster))
 
