@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab,
               pytest.mark.timeout(2400)]  # its setup runs a restore that installs the cluster
 
 NS = "mv"
+CA = "/etc/kboot/pki/ca.crt"
 PASSWORD = "mv-s3cr3t"
 WORKLOAD = f"""
 apiVersion: apps/v1
@@ -67,6 +68,7 @@ spec:
 class Moved:
     old: str  # the 3 + 2 cluster's name (also the restored cluster's)
     old_nodes: frozenset[str]
+    old_ca: str  # the 3 + 2 cluster's CA certificate
     lab: Lab  # the 1 + 1 lab the backup was restored onto
     inventory: Path
     restore: CompletedProcess[str]
@@ -100,8 +102,9 @@ def moved(kboot: Kboot, ha_cluster: str, lab: Lab, lab_factory: LabFactory,
     second = Kboot(work / "home", runs=kboot.runs)
     proc = second("restore", str(archive), "-i", str(inventory), "--bundle", str(BUNDLE_CACHE),
                   "--yes", timeout=1500)
-    return Moved(ha_cluster, frozenset(n.name for n in lab.nodes), target, inventory, proc,
-                 second, partial(second.kubectl, ha_cluster))
+    old_ca = lab.exec(lab.nodes[0].name, ["cat", CA]).stdout
+    return Moved(ha_cluster, frozenset(n.name for n in lab.nodes), old_ca, target, inventory,
+                 proc, second, partial(second.kubectl, ha_cluster))
 
 
 def _json(m: Moved, *args: str) -> Any:
@@ -148,6 +151,8 @@ def test_status_is_healthy_and_certificates_name_the_new_hosts(moved: Moved) -> 
     san = m.lab.exec(cp1, ["sh", "-c", "openssl x509 -noout -ext subjectAltName "
                            "-in /etc/kboot/pki/apiserver.crt"])
     assert cp_ip in san.stdout and cp1 in san.stdout, san.stdout + san.stderr
+    assert "BEGIN CERTIFICATE" in m.old_ca
+    assert m.lab.exec(cp1, ["cat", CA]).stdout == m.old_ca  # the backup's CA
     members = m.lab.exec(cp1, ["sh", "-c", (
         "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 "
         "--cacert=/etc/kboot/pki/etcd/ca.crt --cert=/etc/kboot/pki/etcd/server.crt "
