@@ -7,11 +7,10 @@ The restore runs from a second workstation (its own ``KBOOT_HOME``, the state ta
 archive) — as after losing the old site — so the 3 + 2 cluster's workstation state stays as
 ``test_up_readme_tour.py`` needs it.
 
-Order and cost: the module name sorts after every other module of the 1 + 1 lab except
-``test_up_sqlite.py``, which resets that lab anyway, and before ``test_up_readme_tour.py`` (the
-last user of the 3 + 2 lab). So it costs one ``reset`` of the 1 + 1 lab (it holds the lab's own
-cluster by then) and the restore (an install plus the store swap); no module after it needs a
-reset + install of the 1 + 1 lab on its account."""
+Order and cost: it declares the 3 + 2 lab first and runs first in that group, right after the
+1 + 1 lab's group (whose last module, ``test_up_sqlite.py``, leaves an embedded-store cluster
+there): one ``reset`` of the 1 + 1 lab and the restore (an install plus the store swap), then
+the 1 + 1 lab goes down; the 3 + 2 cluster it backs up is the one the rest of its group uses."""
 
 from __future__ import annotations
 
@@ -29,7 +28,10 @@ import yaml
 
 from kboot.lab import Lab
 from tests.e2e.conftest import BUNDLE_CACHE, UNKNOWN, Kboot
-from tests.fixtures.lab import LabFactory
+from tests.fixtures.lab import LabFactory, Shape
+
+LABS = (Shape(3, 2), Shape(1, 1, "provisioned"))
+RUNS_FIRST_ON_ITS_LAB = True
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab,
               pytest.mark.timeout(2400)]  # its setup runs a restore that installs the cluster
