@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kboot.bundle.debrepack import repack_debs
 from kboot.errors import ConfigError, KbootError
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def _download_debs(debs: Path, packages: list[str]) -> None:
     if missing:
         log.info("downloading %d Debian packages", len(missing))
         _run(["apt-get", "download", "-q", *missing], cwd=debs)
+    repack_debs(debs)
     index = _run(["dpkg-scanpackages", "-m", "."], cwd=debs)
     (debs / "Packages").write_text(index)
 
@@ -212,6 +214,10 @@ def refresh_bundle(out: Path, manifest: BundleManifest) -> BundleManifest:
         _download_debs(out / "debs", dependency_closure([*packages, *OPTIONAL_PACKAGES]))
         with contextlib.suppress(ConfigError):  # wheels are built from a source tree only
             _build_wheels(out / "wheels", source_tree())
+        changed = True
+    elif repack_debs(out / "debs"):  # a bundle built before debs were re-compressed
+        (out / "debs" / "Packages").write_text(
+            _run(["dpkg-scanpackages", "-m", "."], cwd=out / "debs"))
         changed = True
     changed = refresh_kboot_wheel(out) or changed
     return write_manifest(out, packages, extras) if changed else manifest
