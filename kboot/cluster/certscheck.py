@@ -26,7 +26,7 @@ from cryptography import x509
 
 from kboot import pki
 from kboot.cluster.exec import HostOutput, run_on_hosts
-from kboot.cluster.pki import CAS, HOST_PKI_DIR, leaf_specs, pushed_files
+from kboot.cluster.pki import CAS, HOST_PKI_DIR, TRUST, leaf_specs, pushed_files
 from kboot.cluster.status import MARK, split_sections
 from kboot.cluster.topology import Node, Topology
 from kboot.inventory import Inventory
@@ -132,7 +132,7 @@ def judge(where: str, path: str, pem: bytes | None, expected: Expected | None, *
             if missing or extra:
                 problems.append("SANs differ from the inventory")
         if expected.copy_of is not None and expected.copy_of.exists() and \
-                expected.copy_of.read_bytes().strip() != pem.strip():
+                _first_cert(expected.copy_of) != cert:  # a node shows a bundle's first
             problems.append("differs from the workstation's copy (run kboot up to push it)")
     if problems:
         status = "mismatch"
@@ -148,6 +148,13 @@ def judge(where: str, path: str, pem: bytes | None, expected: Expected | None, *
                    status=status)
 
 
+def _first_cert(path: Path) -> x509.Certificate | None:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError:
+        return None
+
+
 def workstation_expected(root: Path, topo: Topology) -> dict[str, Expected]:
     """Workstation files (relative, with ``.crt``) → what they must be."""
     out = {f"{rel}.crt": Expected(rel, is_ca=True) for rel in CAS}
@@ -157,7 +164,8 @@ def workstation_expected(root: Path, topo: Topology) -> dict[str, Expected]:
 
 def node_expected(root: Path, topo: Topology, node: Node) -> dict[str, Expected]:
     """A node's certificate files → what they must be (pushed ones: the workstation's copy)."""
-    ws = workstation_expected(root, topo)
+    ws = workstation_expected(root, topo)  # and the trust bundles: the signing CA comes first
+    ws.update({bundle: Expected(rel, is_ca=True) for rel, bundle in TRUST.items()})
     out: dict[str, Expected] = {}
     for f in pushed_files(root, topo, node):
         if not f.dest.endswith(".crt"):

@@ -93,25 +93,29 @@ class _Builder:
         self.changed.append(rel)
         return pair
 
-    def kubeconfig(self, rel: str, ca: pki.CertKeyPair, user: pki.CertKeyPair, *,
+    def kubeconfig(self, rel: str, ca_pem: bytes, user: pki.CertKeyPair, *,
                    server: str, user_name: str) -> Path:
         config = pki.build_kubeconfig(
-            cluster_name=self.topo.name, server=server, ca_pem=ca.cert_pem(),
+            cluster_name=self.topo.name, server=server, ca_pem=ca_pem,
             user_name=user_name, client_cert_pem=user.cert_pem(), client_key_pem=user.key_pem(),
             context_name=f"{user_name}@{self.topo.name}",
         )
         return self._write(rel, pki.kubeconfig_yaml(config).encode())
 
-    def token_kubeconfig(self, rel: str, ca: pki.CertKeyPair, token: str, *,
+    def token_kubeconfig(self, rel: str, ca_pem: bytes, token: str, *,
                          user_name: str) -> Path:
         config = pki.build_kubeconfig(cluster_name=self.topo.name, server=LOCAL_API,
-                                      ca_pem=ca.cert_pem(), user_name=user_name, token=token)
+                                      ca_pem=ca_pem, user_name=user_name, token=token)
         return self._write(rel, pki.kubeconfig_yaml(config).encode())
 
-    def _write(self, rel: str, data: bytes) -> Path:
+    def write(self, rel: str, data: bytes, mode: int = 0o600) -> Path:
+        """``rel`` holding ``data``, rewritten only when it differs."""
+        return self._write(rel, data, mode)
+
+    def _write(self, rel: str, data: bytes, mode: int = 0o600) -> Path:
         path = self.root / rel
         if not path.exists() or path.read_bytes() != data:
-            pki.write_atomic(path, data, mode=0o600)
+            pki.write_atomic(path, data, mode=mode)
         return path
 
     def secret_file(self, rel: str, make: Callable[[], bytes | str]) -> Path:
@@ -135,6 +139,43 @@ def _node_names(node: Node) -> tuple[str, ...]:
 ETCD_CA = "pki/etcd/ca"
 CA = "pki/ca"
 CAS = {CA: "kboot-ca", ETCD_CA: "kboot-etcd-ca"}
+SA_KEY = "pki/sa.key"
+# During a CA rotation (kboot.cluster.certsrotate) the next CAs and signing key wait under
+# pki/next/, the previous ones (certificates and the public SA key only) under pki/old/.
+NEXT_DIR = "pki/next"
+OLD_DIR = "pki/old"
+SA_PUBLIC = "pki/sa.pub"  # the old SA key's public half (under pki/old/ while it verifies)
+# What the hosts trust, made from the above: the signing CA first (the controller-manager's CSR
+# signer and the kubelet read the first certificate), then any other CA of a rotation.
+TRUST = {CA: "trust/ca.crt", ETCD_CA: "trust/etcd-ca.crt"}
+TRUST_SA = "trust/sa.pub"  # every ServiceAccount public key the apiservers accept
+
+
+def rotation_rel(rel: str, where: str) -> str:
+    """``rel`` (``pki/ca``, ``pki/sa.key``) in a rotation directory (``pki/next/ca``)."""
+    return f"{where}/{rel.removeprefix('pki/')}"
+
+
+def trust_bundle(root: Path, ca_rel: str) -> bytes:
+    """The CA ``ca_rel`` first, then the same CA of a rotation (its next or its old one)."""
+    parts = [(root / f"{ca_rel}.crt").read_bytes()]
+    for where in (NEXT_DIR, OLD_DIR):
+        other = root / f"{rotation_rel(ca_rel, where)}.crt"
+        if other.exists():
+            parts.append(other.read_bytes())
+    return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts)
+
+
+def sa_public_keys(root: Path) -> bytes:
+    """The signing key's public half, then the next key's and the old key's (a rotation)."""
+    parts = [public_sa_key(root / SA_KEY)]
+    nxt = root / rotation_rel(SA_KEY, NEXT_DIR)
+    if nxt.exists():
+        parts.append(public_sa_key(nxt))
+    old = root / rotation_rel(SA_PUBLIC, OLD_DIR)
+    if old.exists():
+        parts.append(old.read_bytes())
+    return b"".join(parts)
 _USERS = (("scheduler", "system:kube-scheduler"),
           ("controller-manager", "system:kube-controller-manager"),
           ("proxy", "system:kube-proxy"),
@@ -186,22 +227,24 @@ def ensure_pki(root: Path, topo: Topology, policy: RenewPolicy | None = None) ->
     """Create or refresh the cluster's PKI under ``root`` and say what each host receives."""
     b = _Builder(root, topo, policy or RenewPolicy())
     cas = {rel: b.ca(rel, cn) for rel, cn in CAS.items()}
-    ca = cas[CA]
-    b.secret_file("pki/sa.key", _sa_key_pem)
+    b.secret_file(SA_KEY, _sa_key_pem)
+    ca_pem = b.write(TRUST[CA], trust_bundle(root, CA), 0o644).read_bytes()
+    b.write(TRUST[ETCD_CA], trust_bundle(root, ETCD_CA), 0o644)
+    b.write(TRUST_SA, sa_public_keys(root), 0o644)
     b.secret_file("encryption.yaml",
                   lambda: pki.encryption_key_file([("key1", pki.new_encryption_key())]))
     _static_tokens(root / "tokens.csv")
     leaves = {rel: b.leaf(rel, cas[ca_rel], spec) for rel, (ca_rel, spec) in
               leaf_specs(topo).items()}
-    admin_kc = b.kubeconfig("kubeconfigs/admin.kubeconfig", ca, leaves["pki/admin"],
+    admin_kc = b.kubeconfig("kubeconfigs/admin.kubeconfig", ca_pem, leaves["pki/admin"],
                             server=topo.api_server_url, user_name="admin")
     for user, _cn in _USERS:
-        b.kubeconfig(f"kubeconfigs/{user}.kubeconfig", ca, leaves[f"pki/{user}"],
+        b.kubeconfig(f"kubeconfigs/{user}.kubeconfig", ca_pem, leaves[f"pki/{user}"],
                      server=LOCAL_API, user_name=user)
     token, renewed = ensure_join_token(root)
     if renewed:
         b.changed.append(STATE_FILE)
-    bootstrap_kc = b.token_kubeconfig(KUBECONFIG, ca, token.token.value,
+    bootstrap_kc = b.token_kubeconfig(KUBECONFIG, ca_pem, token.token.value,
                                       user_name="kubelet-bootstrap")
     files = {node.name: pushed_files(root, topo, node) for node in topo.nodes}
     return PkiResult(files=files, admin_kubeconfig=admin_kc, bootstrap_kubeconfig=bootstrap_kc,
@@ -226,7 +269,7 @@ def _sa_key_pem() -> bytes:
 def pushed_files(root: Path, topo: Topology, node: Node) -> list[PushedFile]:
     P, C = HOST_PKI_DIR, HOST_CONFIG_DIR
     d = root / "nodes" / node.name
-    out = [PushedFile(str(root / "pki/ca.crt"), f"{P}/ca.crt", "0644"),
+    out = [PushedFile(str(root / TRUST[CA]), f"{P}/ca.crt", "0644"),
            PushedFile(str(d / "kubelet-serving.crt"), f"{P}/kubelet.crt", "0644"),
            PushedFile(str(d / "kubelet-serving.key"), f"{P}/kubelet.key"),
            PushedFile(str(root / "kubeconfigs/proxy.kubeconfig"), f"{C}/proxy.kubeconfig")]
@@ -234,20 +277,21 @@ def pushed_files(root: Path, topo: Topology, node: Node) -> list[PushedFile]:
         out.append(PushedFile(str(root / "kubeconfigs/ingress.kubeconfig"),
                               f"{C}/ingress.kubeconfig"))
     if node.etcd:
-        out += [PushedFile(str(root / "pki/etcd/ca.crt"), f"{P}/etcd/ca.crt", "0644")]
+        out += [PushedFile(str(root / TRUST[ETCD_CA]), f"{P}/etcd/ca.crt", "0644")]
         for kind in ("server", "peer"):
             out += [PushedFile(str(d / f"etcd/{kind}.crt"), f"{P}/etcd/{kind}.crt", "0644"),
                     PushedFile(str(d / f"etcd/{kind}.key"), f"{P}/etcd/{kind}.key")]
     if node.control_plane:
         if not node.etcd:
-            out.append(PushedFile(str(root / "pki/etcd/ca.crt"), f"{P}/etcd/ca.crt", "0644"))
+            out.append(PushedFile(str(root / TRUST[ETCD_CA]), f"{P}/etcd/ca.crt", "0644"))
         for name in ("apiserver-etcd-client", "apiserver-kubelet-client"):
             out += [PushedFile(str(root / f"pki/{name}.crt"), f"{P}/{name}.crt", "0644"),
                     PushedFile(str(root / f"pki/{name}.key"), f"{P}/{name}.key")]
         out += [PushedFile(str(root / "pki/ca.key"), f"{P}/ca.key"),  # the CSR signer's
                 PushedFile(str(d / "apiserver.crt"), f"{P}/apiserver.crt", "0644"),
                 PushedFile(str(d / "apiserver.key"), f"{P}/apiserver.key"),
-                PushedFile(str(root / "pki/sa.key"), f"{P}/sa.key"),
+                PushedFile(str(root / SA_KEY), f"{P}/sa.key"),
+                PushedFile(str(root / TRUST_SA), f"{P}/sa.pub", "0644"),
                 PushedFile(str(root / "encryption.yaml"), f"{C}/encryption.yaml"),
                 PushedFile(str(root / "tokens.csv"), f"{C}/tokens.csv")]
         for user in ("scheduler", "controller-manager"):
@@ -256,7 +300,8 @@ def pushed_files(root: Path, topo: Topology, node: Node) -> list[PushedFile]:
     return out
 
 
-def public_sa_key(root: Path) -> bytes:
-    key = serialization.load_pem_private_key((root / "pki/sa.key").read_bytes(), password=None)
+def public_sa_key(private_key: Path) -> bytes:
+    """The public half (PEM) of the ServiceAccount signing key in ``private_key``."""
+    key = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -23,6 +23,7 @@ from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.phases import PhaseRunner, add_runner_arguments, cluster_inventory_arg
 from kboot.cluster.certscheck import CheckReport, check_certs, report_dict
 from kboot.cluster.certsrenew import renew, select_leaves
+from kboot.cluster.certsrotate import DEFAULT_SA_GRACE, STAGES, RotateOptions, rotate_ca
 from kboot.cluster.pki import renew_policy
 from kboot.cluster.topology import state_dir, topology_from_inventory
 from kboot.errors import ConfigError
@@ -37,11 +38,14 @@ EXAMPLES = """examples:
   kboot certs check inventories/prod.yaml --threshold-days 60
   kboot certs renew inventories/prod.yaml apiserver etcd/server
   kboot certs renew inventories/prod.yaml --all
+  kboot certs rotate-ca inventories/prod.yaml                # all stages (or resume them)
+  kboot certs rotate-ca inventories/prod.yaml --stage trust  # one stage at a time
 """
 
 
 def register(subparsers: SubParsers) -> None:
-    p = subparsers.add_parser("certs", help="check and renew the cluster's certificates",
+    p = subparsers.add_parser("certs", help="check, renew and rotate the cluster's "
+                              "certificates",
                               description=__doc__, epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="certs_command", metavar="COMMAND", required=True)
@@ -67,6 +71,22 @@ def register(subparsers: SubParsers) -> None:
     add_lock_argument(rn)
     add_runner_arguments(rn)
     rn.set_defaults(func=run_renew)
+    rc = sub.add_parser("rotate-ca", help="replace the CAs and the ServiceAccount signing key "
+                        "in stages (trust both, re-issue every leaf, drop the old)",
+                        description=ROTATE_DOC, epilog=EXAMPLES,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rc.add_argument("inventory", metavar="INVENTORY")
+    rc.add_argument("--stage", choices=STAGES,
+                    help="run only this stage (default: every stage not done yet, resuming "
+                         "an interrupted rotation)")
+    rc.add_argument("--sa-key-grace-minutes", type=float, metavar="MINUTES",
+                    default=DEFAULT_SA_GRACE.total_seconds() / 60,
+                    help="how long after the reissue stage the old ServiceAccount key still "
+                         "verifies tokens (default: %(default)g, the longest default token "
+                         "lifetime)")
+    add_lock_argument(rc)
+    add_runner_arguments(rc)
+    rc.set_defaults(func=run_rotate)
 
 
 def _text(report: CheckReport, console: Console) -> None:
@@ -108,6 +128,49 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         _text(report, Console(soft_wrap=True))
     return report.exit_code
+
+
+ROTATE_DOC = """``kboot certs rotate-ca``: a new cluster CA, etcd CA and ServiceAccount signing key,
+in three stages with node-by-node restarts (no pod restarts):
+
+  trust    every host trusts the old and the new CAs and ServiceAccount keys
+  reissue  the new CA signs: every leaf, kubeconfig (the admin one too) and kubelet client
+           certificate is re-issued; both CAs still trusted
+  finish   the old CAs are dropped everywhere; the old ServiceAccount key once the tokens it
+           signed have expired (--sa-key-grace-minutes after reissue; run finish again then)
+
+The stages done are recorded in the state directory (pki/rotation.json): running the command
+again after an interruption resumes where it stopped."""
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    inventory = cluster_inventory_arg(args)
+    topo = topology_from_inventory(inventory)
+    if args.sa_key_grace_minutes < 0:
+        raise ConfigError("--sa-key-grace-minutes must be >= 0")
+    console = Console(soft_wrap=True)
+    options = RotateOptions(stage=args.stage,
+                            sa_grace=datetime.timedelta(minutes=args.sa_key_grace_minutes))
+
+    def on_phase(step: str, status: str) -> None:
+        if status == "start":
+            console.rule(f"[bold]stage {escape(step)}")
+
+    with PhaseRunner(inventory, console, forks=args.forks, verbose=args.verbose) as runner, \
+            guarded(inventory, topo, "kboot certs rotate-ca", ("rotate_ca",),
+                    console=console, force_unlock=args.force_unlock,
+                    transports_factory=runner.transports):
+        results = rotate_ca(inventory, topo, runner=runner, on_phase=on_phase,
+                            transports_factory=runner.transports, options=options)
+    for r in results:
+        console.print(f"stage {r.stage}: {len(r.reissued)} file(s) re-issued"
+                      + (f", {escape(', '.join(r.changed_files))}" if r.changed_files else ""))
+        if r.note:
+            console.print(escape(r.note))
+    done = results and results[-1].stage == "finish" and not results[-1].note
+    console.print("CA rotation complete: the old CAs and ServiceAccount key are gone" if done
+                  else "CA rotation under way: run `kboot certs rotate-ca` again to continue")
+    return 0
 
 
 def run_renew(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import hmac
 import io
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,12 +104,12 @@ class Authenticator:
     """
 
     def __init__(self, *, static_tokens: dict[str, UserInfo] | None = None,
-                 sa_key: tokens.PublicKey | None = None,
+                 sa_keys: Sequence[tokens.PublicKey] = (),
                  objects: satokens.ObjectLookup | None = None,
                  token_policy: satokens.TokenPolicy | None = None,
                  clock: Clock | None = None) -> None:
         self.static_tokens = static_tokens or {}
-        self.sa_key = sa_key
+        self.sa_keys = list(sa_keys)  # several while a signing-key rotation runs
         self.objects = objects
         self.token_policy = token_policy or satokens.TokenPolicy()
         self.clock: Clock = clock or LoopClock()
@@ -131,7 +132,7 @@ class Authenticator:
         m = BOOTSTRAP_TOKEN_RE.match(token)
         if m:
             return self._bootstrap_secret_user(m.group(1), m.group(2))
-        if self.sa_key is not None and token.count(".") == 2:
+        if self.sa_keys and token.count(".") == 2:
             return self._service_account(token)
         return None
 
@@ -152,11 +153,10 @@ class Authenticator:
         return _authenticated(f"system:bootstrap:{token_id}", ["system:bootstrappers", *extra])
 
     def _service_account(self, token: str) -> UserInfo | None:
-        assert self.sa_key is not None
         if self.objects is None:
             return None
         try:
-            claims = tokens.verify(self.sa_key, token, now=self.clock.time())
+            claims = tokens.verify_any(self.sa_keys, token, now=self.clock.time())
             sa = satokens.validate(claims, token, policy=self.token_policy,
                                    objects=self.objects, now=self.clock.now())
         except tokens.TokenError as err:  # incl. satokens.TokenRejected

@@ -16,7 +16,11 @@ class ServerConfig:
     client_ca_file: str = ""
     storage: str = "sqlite:////var/lib/kboot/apiserver.db"
     encryption_provider_config: str = ""
-    service_account_key_file: str = ""
+    # every key that verifies tokens (repeatable, several PEM blocks per file: a key rotation
+    # keeps the old public key until its tokens expire); the signing key is
+    # --service-account-signing-key-file, else the first private key among these
+    service_account_key_file: tuple[str, ...] = ()
+    service_account_signing_key_file: str = ""
     token_auth_file: str = ""
     service_account_issuer: str = ISSUER
     api_audiences: str = ""  # comma-separated; empty: the issuer

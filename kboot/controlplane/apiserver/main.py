@@ -37,7 +37,7 @@ from kboot.controlplane.apiserver.offload import DECODERS
 from kboot.controlplane.apiserver.satokens import ObjectLookup, TokenPolicy
 from kboot.controlplane.apiserver.state import ServerState
 from kboot.controlplane.apiserver.storage import ObjectStorage
-from kboot.controlplane.apiserver.tokens import load_private_key, load_public_key
+from kboot.controlplane.apiserver.tokens import PrivateKey, load_private_key, load_public_keys
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 from kboot.controlplane.apiserver.webhooks.dispatcher import WebhookDispatcher
 from kboot.controlplane.client.clock import Clock, LoopClock
@@ -58,7 +58,12 @@ def parse_args(argv: list[str]) -> tuple[ServerConfig, str]:
     p.add_argument("--client-ca-file", default="")
     p.add_argument("--storage", default=d.storage)
     p.add_argument("--encryption-provider-config", default="")
-    p.add_argument("--service-account-key-file", default="")
+    p.add_argument("--service-account-key-file", action="append", default=[],
+                   help="PEM file of keys that verify ServiceAccount tokens (repeatable; "
+                   "private keys, public keys or certificates, several per file)")
+    p.add_argument("--service-account-signing-key-file", default="",
+                   help="private key new ServiceAccount tokens are signed with (default: the "
+                   "first private key of --service-account-key-file)")
     p.add_argument("--token-auth-file", default="")
     p.add_argument("--service-account-issuer", default=d.service_account_issuer)
     p.add_argument("--api-audiences", default=d.api_audiences,
@@ -82,6 +87,7 @@ def parse_args(argv: list[str]) -> tuple[ServerConfig, str]:
     add_log_flags(p)
     ns = p.parse_args(argv)
     fields = {k: v for k, v in vars(ns).items() if k != "log_level"}
+    fields["service_account_key_file"] = tuple(ns.service_account_key_file)
     return ServerConfig(**fields), log_level(ns)
 
 
@@ -115,13 +121,24 @@ def build_state(cfg: ServerConfig) -> ServerState:
     clock = LoopClock()
     authenticator = Authenticator(clock=clock,
         static_tokens=load_token_file(cfg.token_auth_file) if cfg.token_auth_file else None,
-        sa_key=(load_public_key(Path(cfg.service_account_key_file).read_bytes())
-                if cfg.service_account_key_file else None),
+        sa_keys=[key for f in cfg.service_account_key_file
+                 for key in load_public_keys(Path(f).read_bytes())],
         objects=cache_lookup(caches), token_policy=token_policy(cfg))
     state = assemble(cfg, storage, caches, authenticator, clock=clock)
-    if cfg.service_account_key_file:
-        state.sa_signing_key = load_private_key(Path(cfg.service_account_key_file).read_bytes())
+    state.sa_signing_key = signing_key(cfg)
     return state
+
+
+def signing_key(cfg: ServerConfig) -> PrivateKey | None:
+    """The key new ServiceAccount tokens are signed with (upstream's
+    ``--service-account-signing-key-file``, else the first private key file)."""
+    files = ((cfg.service_account_signing_key_file,) if cfg.service_account_signing_key_file
+             else cfg.service_account_key_file)
+    for f in files:
+        key = load_private_key(Path(f).read_bytes())
+        if key is not None:
+            return key
+    return None
 
 
 def cache_lookup(caches: WatchCaches) -> ObjectLookup:

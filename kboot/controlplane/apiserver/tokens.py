@@ -1,14 +1,17 @@
 """ServiceAccount tokens: compact JWS (RS256/ES256) signed with the service-account key.
 
 No JWT library is a dependency; the format is small: ``b64url(header).b64url(claims).b64url(sig)``.
-The apiserver verifies with the public half of ``--service-account-key-file``; whoever issues
-tokens (the TokenRequest path, a controller) signs with the private half via :func:`issue`.
+The apiserver verifies with every public key of ``--service-account-key-file`` (during a key
+rotation the old key verifies the tokens it signed until they expire); whoever issues tokens
+(the TokenRequest path, a controller) signs with the signing key via :func:`issue`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -53,6 +56,18 @@ def load_public_key(pem: bytes) -> PublicKey:
     return key
 
 
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.S)
+
+
+def load_public_keys(pem: bytes) -> list[PublicKey]:
+    """Every verification key of a PEM file holding one or more private keys, public keys or
+    certificates (upstream's ``--service-account-key-file`` format)."""
+    blocks = [m.group(0) for m in _PEM_BLOCK.finditer(pem)]
+    if not blocks:
+        raise ValueError("no PEM key in the service-account key file")
+    return [load_public_key(block) for block in blocks]
+
+
 def issue(key: PrivateKey, *, namespace: str, name: str, uid: str,
           expires_in: int | None = None, audiences: list[str] | None = None,
           pod: tuple[str, str] | None = None, secret: tuple[str, str] | None = None,
@@ -95,6 +110,22 @@ def load_private_key(pem: bytes) -> PrivateKey | None:
         return None
     key = serialization.load_pem_private_key(pem, password=None)
     return key if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) else None
+
+
+def verify_any(keys: Sequence[PublicKey], token: str, *, now: float) -> dict[str, Any]:
+    """The claims of a valid token signed by one of ``keys``; TokenError otherwise (the last
+    key's complaint when none verifies)."""
+    if not keys:
+        raise TokenError("no service-account key to verify with")
+    error = TokenError("bad signature")
+    for key in keys:
+        try:
+            return verify(key, token, now=now)
+        except TokenError as err:
+            if str(err) not in ("bad signature", "unsupported algorithm"):
+                raise  # malformed or expired: no other key changes that
+            error = err
+    raise error
 
 
 def verify(key: PublicKey, token: str, *, now: float) -> dict[str, Any]:

@@ -8,7 +8,9 @@ it, and writes ``<cert-dir>/kubelet-client-current.pem`` (certificate and key, 0
 kubeconfig pointing there. The bootstrap kubeconfig is then removed: the token has done its job.
 
 A certificate in the last fifth of its lifetime is renewed the same way, authenticated by the
-certificate itself (the approver accepts a node asking for its own name).
+certificate itself (the approver accepts a node asking for its own name) — and so is one not
+issued by the signing CA, the first of the kubeconfig's CA bundle (``kboot certs rotate-ca``
+puts the new CA first and restarts the kubelet).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import yaml
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -68,20 +71,43 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def client_certificate(kubeconfig: Path) -> x509.Certificate | None:
-    """The client certificate the kubeconfig names (file or inline), if it has one."""
+def _kubeconfig_cert(kubeconfig: Path, section: str, entry: str,
+                     field: str) -> x509.Certificate | None:
+    """The (first) certificate a kubeconfig's first ``section`` entry names in ``field``
+    (``<field>-data`` inline, or ``<field>`` a file)."""
     try:
         doc = yaml.safe_load(kubeconfig.read_text()) or {}
-        user = (doc.get("users") or [{}])[0].get("user") or {}
-        if user.get("client-certificate-data"):
-            pem = base64.b64decode(user["client-certificate-data"])
-        elif user.get("client-certificate"):
-            pem = (kubeconfig.parent / user["client-certificate"]).read_bytes()
+        item = (doc.get(section) or [{}])[0].get(entry) or {}
+        if item.get(f"{field}-data"):
+            pem = base64.b64decode(item[f"{field}-data"])
+        elif item.get(field):
+            pem = (kubeconfig.parent / item[field]).read_bytes()
         else:
             return None
         return x509.load_pem_x509_certificate(pem)
     except (OSError, ValueError, yaml.YAMLError, AttributeError, IndexError):
         return None
+
+
+def client_certificate(kubeconfig: Path) -> x509.Certificate | None:
+    """The client certificate the kubeconfig names (file or inline), if it has one."""
+    return _kubeconfig_cert(kubeconfig, "users", "user", "client-certificate")
+
+
+def signing_ca(kubeconfig: Path) -> x509.Certificate | None:
+    """The first certificate of the kubeconfig's CA (file or inline): the current signer."""
+    return _kubeconfig_cert(kubeconfig, "clusters", "cluster", "certificate-authority")
+
+
+def issued_by(cert: x509.Certificate, ca: x509.Certificate | None) -> bool:
+    """Whether ``ca`` signed ``cert`` (True when there is no CA to compare with)."""
+    if ca is None:
+        return True
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def renewal_due(cert: x509.Certificate) -> datetime.datetime:
@@ -174,9 +200,11 @@ async def ensure_credentials(paths: Paths, node_name: str, *,
     now = clock.now()
     cert = client_certificate(paths.kubeconfig) if paths.kubeconfig.exists() else None
     if cert is not None and now < cert.not_valid_after_utc:
-        if now < renewal_due(cert):
+        current_signer = issued_by(cert, signing_ca(paths.kubeconfig))
+        if now < renewal_due(cert) and current_signer:
             return
-        log.info("client certificate expires %s: renewing", cert.not_valid_after_utc)
+        log.info("client certificate %s: renewing", f"expires {cert.not_valid_after_utc}"
+                 if current_signer else "not issued by the current signing CA")
         await _obtain(paths, paths.kubeconfig, node_name, clock=clock)
         return
     bootstrap = paths.bootstrap_kubeconfig

@@ -1,0 +1,278 @@
+"""``kboot certs rotate-ca``: replace the cluster CA, the etcd CA and the ServiceAccount signing
+key in three stages, with rolling restarts and without restarting pods.
+
+1. ``trust`` — new CAs and a new signing key are made under ``pki/next/``; every host trusts
+   old and new (the pushed bundles ``/etc/kboot/pki/ca.crt`` and ``etcd/ca.crt``, the
+   kubeconfigs' CA data and so the ``kube-root-ca.crt`` ConfigMaps, the apiservers'
+   ``sa.pub`` with both public keys). Nothing is signed by the new CA yet.
+2. ``reissue`` — the new CA and key become the signing ones (the old certificates, and the old
+   key's public half, move to ``pki/old/``); every leaf is re-issued (``ensure_pki`` reissues
+   any leaf its CA did not sign), kubeconfigs and the admin kubeconfig rewritten; each kubelet,
+   restarted, sees its client certificate is not from the bundle's first CA and asks for a new
+   one through a CSR. Hosts still trust both CAs and both keys.
+3. ``finish`` — the old CAs leave every bundle; the old ServiceAccount key keeps verifying until
+   the tokens it signed have expired (``reissue`` + the grace period, default one hour: the
+   kubelets request fresh projected tokens when they restart and every 80 % of a token's life),
+   so ``finish`` run earlier removes the CAs and leaves the key for a later ``finish``.
+
+Each stage is a local change of the state directory (idempotent: it looks at which files exist)
+followed by ``up``'s ``pki`` playbook (push by checksum, node-by-node restarts); the stages done
+are recorded in ``pki/rotation.json``, so an interrupted run is resumed by running the command
+again. :func:`plan` decides what a run does and is pure.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kboot import pki
+from kboot.cluster.certscheck import KUBELET_CLIENT, check_certs
+from kboot.cluster.pki import (
+    CA,
+    CAS,
+    NEXT_DIR,
+    OLD_DIR,
+    SA_KEY,
+    SA_PUBLIC,
+    ensure_pki,
+    public_sa_key,
+    renew_policy,
+    rotation_rel,
+)
+from kboot.cluster.resources import playbooks_dir
+from kboot.cluster.topology import Topology, state_dir
+from kboot.cluster.up import PhaseCallback, PlaybookRunner
+from kboot.cluster.vars import cluster_inventory, cluster_vars
+from kboot.errors import ClusterError, UserError
+from kboot.inventory import Inventory
+from kboot.playbook.state import TransportFactory
+
+STAGES = ("trust", "reissue", "finish")
+STATE_FILE = "pki/rotation.json"
+DEFAULT_SA_GRACE = datetime.timedelta(hours=1)  # the default TokenRequest lifetime
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A rotation under way: the stages done, and until when (epoch seconds) the old
+    ServiceAccount key must keep verifying once ``reissue`` is done."""
+
+    done: tuple[str, ...] = ()
+    old_sa_key_until: float | None = None
+
+
+def load_rotation(root: Path) -> Rotation | None:
+    path = root / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        done = tuple(s for s in doc.get("done", []) if s in STAGES)
+        until = doc.get("oldServiceAccountKeyUntil")
+        return Rotation(done, float(until) if until is not None else None)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ClusterError(f"{path}: unreadable CA rotation state ({err}); it records which "
+                           "stages of `kboot certs rotate-ca` are done") from err
+
+
+def save_rotation(root: Path, rotation: Rotation | None) -> None:
+    path = root / STATE_FILE
+    if rotation is None:
+        path.unlink(missing_ok=True)
+        return
+    doc = {"done": list(rotation.done), "oldServiceAccountKeyUntil": rotation.old_sa_key_until}
+    pki.write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode(), mode=0o600)
+
+
+def plan(rotation: Rotation | None, stage: str | None) -> list[str]:
+    """The stages this run carries out: ``stage`` alone (a done one again is fine, as long as
+    no later one is done), else every stage not done yet. A new rotation starts at ``trust``."""
+    done = rotation.done if rotation else ()
+    remaining = [s for s in STAGES if s not in done] or ["finish"]  # an SA key still pending
+    if stage is None:
+        return remaining
+    if stage not in STAGES:
+        raise UserError(f"no stage {stage!r}; the stages are " + ", ".join(STAGES))
+    index = STAGES.index(stage)
+    later_done = [s for s in STAGES[index + 1:] if s in done]
+    if later_done:
+        raise UserError(f"stage {stage} cannot run again: {later_done[0]} is already done "
+                        f"(next: {remaining[0]})")
+    missing = [s for s in STAGES[:index] if s not in done]
+    if missing:
+        raise UserError(f"stage {stage} needs stage {missing[0]} first "
+                        f"(`kboot certs rotate-ca INVENTORY --stage {missing[0]}`)")
+    return [stage]
+
+
+def _ca_paths(root: Path, rel: str, where: str) -> tuple[Path, Path]:
+    base = root / rotation_rel(rel, where)
+    return base.with_name(base.name + ".crt"), base.with_name(base.name + ".key")
+
+
+def prepare_trust(root: Path) -> list[str]:
+    """New CAs and signing key under ``pki/next/`` unless there already (a resumed run)."""
+    made = []
+    for rel, cn in CAS.items():
+        crt, key = _ca_paths(root, rel, NEXT_DIR)
+        if not (crt.exists() and key.exists()):
+            pki.save_pair(pki.new_ca(cn), crt.parent, crt.stem)
+            made.append(rotation_rel(rel, NEXT_DIR))
+    sa_next = root / rotation_rel(SA_KEY, NEXT_DIR)
+    if not sa_next.exists():
+        private_pem, _public = pki.new_service_account_key()
+        pki.write_atomic(sa_next, private_pem, mode=0o600)
+        made.append(rotation_rel(SA_KEY, NEXT_DIR))
+    return made
+
+
+def promote(root: Path) -> list[str]:
+    """The next CAs and key become the signing ones; the previous certificates (and the old
+    key's public half) move to ``pki/old/``. Safe to repeat after an interruption at any
+    point: each step looks at which files exist."""
+    moved = []
+    for rel in CAS:
+        nxt_crt, nxt_key = _ca_paths(root, rel, NEXT_DIR)
+        old_crt, _ = _ca_paths(root, rel, OLD_DIR)
+        cur_crt, cur_key = root / f"{rel}.crt", root / f"{rel}.key"
+        if not (nxt_crt.exists() or nxt_key.exists()):
+            continue
+        if not old_crt.exists():
+            old_crt.parent.mkdir(parents=True, exist_ok=True)
+            pki.write_atomic(old_crt, cur_crt.read_bytes(), mode=0o644)
+        if nxt_key.exists():  # key first: a half-done promotion is finished by the next run
+            nxt_key.replace(cur_key)
+        if nxt_crt.exists():
+            nxt_crt.replace(cur_crt)
+        moved.append(rel)
+    sa_next, sa_old = root / rotation_rel(SA_KEY, NEXT_DIR), root / rotation_rel(SA_PUBLIC,
+                                                                                  OLD_DIR)
+    if sa_next.exists():
+        if not sa_old.exists():
+            pki.write_atomic(sa_old, public_sa_key(root / SA_KEY), mode=0o644)
+        sa_next.replace(root / SA_KEY)
+        moved.append(SA_KEY)
+    return moved
+
+
+def drop_old(root: Path, *, keep_sa_key: bool) -> list[str]:
+    """The old CAs (and, unless kept, the old ServiceAccount key) gone from the state
+    directory, so from every bundle the next push makes."""
+    removed = []
+    for rel in CAS:
+        crt, _ = _ca_paths(root, rel, OLD_DIR)
+        if crt.exists():
+            crt.unlink()
+            removed.append(rotation_rel(rel, OLD_DIR))
+    sa_old = root / rotation_rel(SA_PUBLIC, OLD_DIR)
+    if sa_old.exists() and not keep_sa_key:
+        sa_old.unlink()
+        removed.append(rotation_rel(SA_PUBLIC, OLD_DIR))
+    old = root / OLD_DIR
+    if old.is_dir() and not any(p.is_file() for p in old.rglob("*")):
+        shutil.rmtree(old)
+    nxt = root / NEXT_DIR
+    if nxt.is_dir() and not any(p.is_file() for p in nxt.rglob("*")):
+        shutil.rmtree(nxt)
+    return removed
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    changed_files: tuple[str, ...]  # state-directory files made, moved or removed
+    reissued: tuple[str, ...]  # leaves re-issued
+    note: str = ""
+
+
+@dataclass
+class RotateOptions:
+    stage: str | None = None
+    sa_grace: datetime.timedelta = DEFAULT_SA_GRACE
+    kubelet_timeout: float = 600.0
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+
+def rotate_ca(inventory: Inventory, topo: Topology, *, runner: PlaybookRunner,
+              on_phase: PhaseCallback, transports_factory: TransportFactory | None,
+              options: RotateOptions) -> list[StageResult]:
+    root = state_dir(topo.name)
+    if not (root / f"{CA}.crt").exists():
+        raise ClusterError(f"no PKI for cluster {topo.name} in {root}: nothing to rotate "
+                           "(was it brought up from this workstation? `kboot up` creates it)")
+    rotation = load_rotation(root)
+    results = []
+    for stage in plan(rotation, options.stage):
+        on_phase(stage, "start")
+        rotation = rotation or Rotation()
+        note = ""
+        if stage == "trust":
+            changed = prepare_trust(root)
+        elif stage == "reissue":
+            changed = promote(root)
+        else:
+            until = rotation.old_sa_key_until or 0.0
+            keep = options.clock() < until
+            changed = drop_old(root, keep_sa_key=keep)
+            if keep:
+                at = datetime.datetime.fromtimestamp(until, datetime.UTC)
+                note = (f"the old ServiceAccount key keeps verifying until {at:%Y-%m-%d %H:%M} "
+                        "UTC (tokens it signed expire by then); run `kboot certs rotate-ca "
+                        "--stage finish` again after that to remove it")
+        reissued = _push(inventory, topo, root, runner)
+        if stage == "reissue":
+            _wait_for_kubelets(inventory, topo, root, transports_factory, options)
+            rotation = Rotation((*rotation.done, stage),
+                                options.clock() + options.sa_grace.total_seconds())
+        elif stage == "finish" and note:
+            rotation = Rotation(rotation.done, rotation.old_sa_key_until)
+        elif stage == "finish":
+            rotation = None
+        else:
+            rotation = Rotation(tuple(dict.fromkeys((*rotation.done, stage))),
+                                rotation.old_sa_key_until)
+        save_rotation(root, rotation)
+        on_phase(stage, "ok")
+        results.append(StageResult(stage, tuple(changed), tuple(reissued), note))
+    return results
+
+
+def _push(inventory: Inventory, topo: Topology, root: Path,
+          runner: PlaybookRunner) -> list[str]:
+    result = ensure_pki(root, topo, renew_policy(inventory.cluster))
+    cinv = cluster_inventory(inventory, topo, result, cluster_vars(topo, bundle={}))
+    outcome = runner(playbooks_dir() / "up" / "pki.yaml", cinv, phase="pki")
+    if not outcome.ok:
+        raise ClusterError("pushing the certificates failed (the workstation holds them and "
+                           "the stage is not recorded as done; re-run `kboot certs "
+                           "rotate-ca`):\n  " + "\n  ".join(outcome.failures))
+    return list(result.changed)
+
+
+def _wait_for_kubelets(inventory: Inventory, topo: Topology, root: Path,
+                       transports_factory: TransportFactory | None,
+                       options: RotateOptions) -> None:
+    """Until every node's kubelet client certificate comes from the new CA (each restarted
+    kubelet asks for one through a CSR)."""
+    deadline = options.clock() + options.kubelet_timeout
+    while True:
+        report = check_certs(inventory, topo, root, threshold=datetime.timedelta(0),
+                             transports_factory=transports_factory)
+        stale = sorted(f.where for f in report.findings
+                       if f.path == KUBELET_CLIENT and f.signer != CA)
+        stale += sorted(report.unreachable)
+        if not stale:
+            return
+        if options.clock() > deadline:
+            raise ClusterError("kubelet client certificates not re-issued by the new CA within "
+                               f"{options.kubelet_timeout:.0f} s on: " + ", ".join(stale)
+                               + " (is the controller-manager running? re-run `kboot certs "
+                               "rotate-ca --stage reissue`)")
+        options.sleep(5)
