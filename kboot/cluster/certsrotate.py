@@ -60,11 +60,12 @@ DEFAULT_SA_GRACE = datetime.timedelta(hours=1)  # the default TokenRequest lifet
 
 @dataclass(frozen=True)
 class Rotation:
-    """A rotation under way: the stages done, and until when (epoch seconds) the old
-    ServiceAccount key must keep verifying once ``reissue`` is done."""
+    """A rotation under way: the stages done, and when (epoch seconds) ``reissue`` finished —
+    from then on new tokens are signed by the new key, the old key's last ones expire within
+    the grace period."""
 
     done: tuple[str, ...] = ()
-    old_sa_key_until: float | None = None
+    reissued_at: float | None = None
 
 
 def load_rotation(root: Path) -> Rotation | None:
@@ -74,8 +75,8 @@ def load_rotation(root: Path) -> Rotation | None:
     try:
         doc = json.loads(path.read_text())
         done = tuple(s for s in doc.get("done", []) if s in STAGES)
-        until = doc.get("oldServiceAccountKeyUntil")
-        return Rotation(done, float(until) if until is not None else None)
+        at = doc.get("reissuedAt")
+        return Rotation(done, float(at) if at is not None else None)
     except (ValueError, TypeError, AttributeError) as err:
         raise ClusterError(f"{path}: unreadable CA rotation state ({err}); it records which "
                            "stages of `kboot certs rotate-ca` are done") from err
@@ -86,7 +87,7 @@ def save_rotation(root: Path, rotation: Rotation | None) -> None:
     if rotation is None:
         path.unlink(missing_ok=True)
         return
-    doc = {"done": list(rotation.done), "oldServiceAccountKeyUntil": rotation.old_sa_key_until}
+    doc = {"done": list(rotation.done), "reissuedAt": rotation.reissued_at}
     pki.write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode(), mode=0o600)
 
 
@@ -218,7 +219,7 @@ def rotate_ca(inventory: Inventory, topo: Topology, *, runner: PlaybookRunner,
         elif stage == "reissue":
             changed = promote(root)
         else:
-            until = rotation.old_sa_key_until or 0.0
+            until = (rotation.reissued_at or 0.0) + options.sa_grace.total_seconds()
             keep = options.clock() < until
             changed = drop_old(root, keep_sa_key=keep)
             if keep:
@@ -229,15 +230,11 @@ def rotate_ca(inventory: Inventory, topo: Topology, *, runner: PlaybookRunner,
         reissued = _push(inventory, topo, root, runner)
         if stage == "reissue":
             _wait_for_kubelets(inventory, topo, root, transports_factory, options)
-            rotation = Rotation((*rotation.done, stage),
-                                options.clock() + options.sa_grace.total_seconds())
-        elif stage == "finish" and note:
-            rotation = Rotation(rotation.done, rotation.old_sa_key_until)
+            rotation = Rotation(("trust", "reissue"), options.clock())
         elif stage == "finish":
-            rotation = None
+            rotation = rotation if note else None  # done once the old key is gone too
         else:
-            rotation = Rotation(tuple(dict.fromkeys((*rotation.done, stage))),
-                                rotation.old_sa_key_until)
+            rotation = Rotation(("trust",))
         save_rotation(root, rotation)
         on_phase(stage, "ok")
         results.append(StageResult(stage, tuple(changed), tuple(reissued), note))

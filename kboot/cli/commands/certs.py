@@ -81,9 +81,9 @@ def register(subparsers: SubParsers) -> None:
                          "an interrupted rotation)")
     rc.add_argument("--sa-key-grace-minutes", type=float, metavar="MINUTES",
                     default=DEFAULT_SA_GRACE.total_seconds() / 60,
-                    help="how long after the reissue stage the old ServiceAccount key still "
-                         "verifies tokens (default: %(default)g, the longest default token "
-                         "lifetime)")
+                    help="finish removes the old ServiceAccount key only this long after "
+                         "the reissue stage, when the tokens it signed have expired (default: "
+                         "%(default)g, the default token lifetime)")
     add_lock_argument(rc)
     add_runner_arguments(rc)
     rc.set_defaults(func=run_rotate)

@@ -1,0 +1,316 @@
+"""``kboot certs rotate-ca`` on the small lab (1 control plane + 1 worker), issue 20's acceptance
+(certificates part; short-lived leaves, ``check`` and ``up`` renewing them are
+test_certs_hooks.py's):
+
+- while a workstation client sends requests with the admin kubeconfig (re-read for every
+  request, as kubectl does) and a pod watches the API with its projected ServiceAccount token,
+  the three stages run — trust (twice: a re-run converges), reissue, finish;
+- after each stage the hosts, the ``kube-root-ca.crt`` ConfigMap and the pod's projected CA
+  hold the expected CAs, leaves and the kubelets' client certificates come from the new CA,
+  the pod's token is re-issued by the new key without restarting the pod, and at the end the
+  old CAs and the old ServiceAccount key are gone and ``kboot certs check`` is clean;
+- no request is refused — no TLS failure, no 401/403 — by either client. With one control
+  plane the apiserver's restarts leave short gaps where nothing answers (connection refused,
+  503 from the load balancer); those are counted separately and reported, not failures of the
+  rotation (with more control planes the restarts roll one node at a time).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import ssl
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from cryptography import x509
+
+from kboot.controlplane.apiserver.tokens import (
+    PublicKey,
+    TokenError,
+    load_public_keys,
+    verify_any,
+)
+from kboot.lab import Lab
+from kboot.pki import signed_by
+from tests.e2e.conftest import Kboot
+from tests.fixtures.lab import LabFactory
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.timeout(3600)]
+
+NS = "rotca"
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+WATCHER = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {NS}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: watch-configmaps, namespace: {NS}}}
+rules: [{{apiGroups: [""], resources: [configmaps], verbs: [get, list, watch]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: watch-configmaps, namespace: {NS}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: watch-configmaps}}
+subjects: [{{kind: ServiceAccount, name: default, namespace: {NS}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: watcher, namespace: {NS}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: watch
+      image: kboot.io/busybox:1.35
+      # a watch of 3 s at a time, the token re-read each time (as client-go does); busybox
+      # wget checks no server certificate, so the CA the pod sees is checked from outside
+      command:
+        - sh
+        - -c
+        - |
+          while true; do
+            url="https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/{NS}/configmaps?watch=1&timeoutSeconds=3"
+            auth="Authorization: Bearer $(cat {SA_DIR}/token)"
+            if out=$(wget -q -O /dev/null --no-check-certificate --header "$auth" "$url" 2>&1); then
+              echo "WATCH ok"
+            else
+              echo "WATCH fail $out" | tr '\\n' ' '; echo
+            fi
+            sleep 0.5
+          done
+"""
+
+
+def _classify_http(status: int) -> str:
+    if status == 200:
+        return "ok"
+    if status in (502, 503, 504):
+        return "unavailable"  # the load balancer with no apiserver behind it (a restart)
+    return "failed"
+
+
+def request_once(kubeconfig: Path) -> tuple[str, str]:
+    """One GET with the admin kubeconfig as it is now: ("ok"|"unavailable"|"failed", why)."""
+    doc = yaml.safe_load(kubeconfig.read_text())
+    cluster, user = doc["clusters"][0]["cluster"], doc["users"][0]["user"]
+    ctx = ssl.create_default_context(
+        cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    with tempfile.NamedTemporaryFile("wb", suffix=".pem") as pem:
+        pem.write(base64.b64decode(user["client-certificate-data"])
+                  + base64.b64decode(user["client-key-data"]))
+        pem.flush()
+        ctx.load_cert_chain(pem.name)
+    url = urlsplit(cluster["server"])
+    conn = http.client.HTTPSConnection(url.hostname or "", url.port or 443, context=ctx,
+                                       timeout=15)
+    try:
+        conn.request("GET", "/api/v1/namespaces/default")
+        resp = conn.getresponse()
+        resp.read()
+        return _classify_http(resp.status), f"HTTP {resp.status}"
+    except ssl.SSLError as err:  # a certificate not trusted, on either side
+        return "failed", f"TLS: {err}"
+    except (OSError, http.client.HTTPException) as err:  # refused, reset, timed out
+        return "unavailable", f"{type(err).__name__}: {err}"
+    finally:
+        conn.close()
+
+
+@dataclass
+class Streamer:
+    """Requests from the workstation, one after another, until stopped."""
+
+    kubeconfig: Path
+    results: list[tuple[str, str, str]] = field(default_factory=list)  # (phase, outcome, why)
+    phase: str = "before"
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            outcome, why = request_once(self.kubeconfig)
+            self.results.append((self.phase, outcome, why))
+            time.sleep(0.2)
+
+    def count(self, outcome: str, phase: str | None = None) -> int:
+        return sum(1 for p, o, _ in self.results if o == outcome and phase in (None, p))
+
+
+@dataclass
+class Rotating:
+    lab: Lab
+    kboot: Kboot
+    state: Path
+    streamer: Streamer
+    old_ca: x509.Certificate
+    old_etcd_ca: x509.Certificate
+
+    @property
+    def cp1(self) -> str:
+        return f"{self.lab.name}-cp1"
+
+    @property
+    def w1(self) -> str:
+        return f"{self.lab.name}-w1"
+
+    def rotate(self, *extra: str) -> str:
+        self.streamer.phase = extra[1] if extra[:1] == ("--stage",) else "rest"
+        proc = self.kboot("certs", "rotate-ca", str(self.lab.inventory_path), *extra,
+                          timeout=1800)
+        return proc.stdout
+
+    def sh(self, node: str, script: str) -> str:
+        res = self.lab.exec(node, ["sh", "-c", script])
+        assert res.exit_code == 0, res.stdout + res.stderr
+        return res.stdout
+
+    def certs(self, node: str, path: str) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates(self.sh(node, f"cat {path}").encode())
+
+    def kubectl(self, *args: str) -> str:
+        return self.kboot.kubectl(self.lab.name, *args).stdout
+
+    def root_ca_configmap(self) -> list[x509.Certificate]:
+        data = json.loads(self.kubectl("get", "configmap", "kube-root-ca.crt", "-n", NS,
+                                       "-o", "json"))["data"]["ca.crt"]
+        return x509.load_pem_x509_certificates(data.encode())
+
+    def pod_file(self, name: str) -> str:
+        return self.kubectl("exec", "-n", NS, "watcher", "--", "cat", f"{SA_DIR}/{name}")
+
+    def watch_outcomes(self) -> Counter[str]:
+        logs = self.kubectl("logs", "-n", NS, "watcher")
+        out: Counter[str] = Counter()
+        for line in logs.splitlines():
+            if line.startswith("WATCH ok"):
+                out["ok"] += 1
+            elif line.startswith("WATCH fail"):
+                refused = ("can't connect" in line or "Connection refused" in line
+                           or "503" in line or "reset by peer" in line)
+                out["unavailable" if refused else "failed"] += 1
+                if not refused:
+                    out[line] += 1
+        return out
+
+
+@pytest.fixture(scope="module")
+def rotating(lab_factory: LabFactory, kboot: Kboot,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rotating]:
+    lab = lab_factory(1, 1, image="provisioned")
+    kboot.converge(lab)
+    state = kboot.kubeconfig(lab.name).parent.parent
+    manifest = tmp_path_factory.mktemp("rotca") / "watcher.yaml"
+    manifest.write_text(WATCHER)
+    kboot.kubectl(lab.name, "apply", "-f", str(manifest))
+    kboot.kubectl(lab.name, "wait", "-n", NS, "pod/watcher", "--for=condition=Ready",
+                  "--timeout=300s", timeout=330)
+    streamer = Streamer(kboot.kubeconfig(lab.name))
+    thread = threading.Thread(target=streamer.run, daemon=True)
+    thread.start()
+    ca = x509.load_pem_x509_certificate((state / "pki/ca.crt").read_bytes())
+    etcd_ca = x509.load_pem_x509_certificate((state / "pki/etcd/ca.crt").read_bytes())
+    r = Rotating(lab, kboot, state, streamer, ca, etcd_ca)
+    try:
+        yield r
+    finally:
+        streamer.stop.set()
+        thread.join(timeout=60)
+        kboot.kubectl(lab.name, "delete", "namespace", NS, "--wait=false", check=False)
+
+
+def _pod_token_signed_by(r: Rotating, keys: list[PublicKey]) -> bool:
+    try:
+        verify_any(keys, r.pod_file("token").strip(), now=time.time())
+    except TokenError:
+        return False
+    return True
+
+
+def test_rotate_ca_while_clients_keep_working(rotating: Rotating) -> None:
+    r = rotating
+    old_sa_pub = load_public_keys(r.sh(r.cp1, "cat /etc/kboot/pki/sa.pub").encode())
+    assert _pod_token_signed_by(r, old_sa_pub)
+
+    # trust: both CAs and both keys everywhere, the old one still signing; a re-run converges
+    out = r.rotate("--stage", "trust")
+    assert "stage trust" in out and "under way" in out
+    new_ca = x509.load_pem_x509_certificate((r.state / "pki/next/ca.crt").read_bytes())
+    for node in (r.cp1, r.w1):
+        assert r.certs(node, "/etc/kboot/pki/ca.crt") == [r.old_ca, new_ca]
+    assert len(r.certs(r.cp1, "/etc/kboot/pki/etcd/ca.crt")) == 2
+    assert r.sh(r.cp1, "grep -c 'BEGIN PUBLIC KEY' /etc/kboot/pki/sa.pub").strip() == "2"
+    assert "certificate-authority: /etc/kboot/pki/ca.crt" in r.sh(
+        r.w1, "cat /etc/kboot/kubelet.kubeconfig")
+    wait_until("kube-root-ca.crt with both CAs",
+               lambda: r.root_ca_configmap() == [r.old_ca, new_ca], timeout=180)
+    apiserver_before = r.certs(r.cp1, "/etc/kboot/pki/apiserver.crt")[0]
+    out = r.rotate("--stage", "trust")
+    assert "stage trust: 0 file(s) re-issued" in out
+    assert r.certs(r.cp1, "/etc/kboot/pki/apiserver.crt")[0] == apiserver_before
+    assert json.loads((r.state / "pki/rotation.json").read_text())["done"] == ["trust"]
+
+    # reissue: the new CA signs every leaf and the kubelets' client certificates
+    r.rotate("--stage", "reissue")
+    assert r.certs(r.cp1, "/etc/kboot/pki/ca.crt") == [new_ca, r.old_ca]
+    for node, path in ((r.cp1, "/etc/kboot/pki/apiserver.crt"),
+                       (r.w1, "/etc/kboot/pki/kubelet.crt"),
+                       (r.w1, "/var/lib/kboot/kubelet/pki/kubelet-client-current.pem"),
+                       (r.cp1, "/var/lib/kboot/kubelet/pki/kubelet-client-current.pem")):
+        assert signed_by(r.certs(node, path)[0], new_ca), (node, path)
+    new_sa_pub = load_public_keys(r.sh(r.cp1, "cat /etc/kboot/pki/sa.pub").encode())[:1]
+    assert new_sa_pub[0].public_numbers() != old_sa_pub[0].public_numbers()  # type: ignore
+    wait_until("the pod's projected token signed by the new key (the pod not restarted)",
+               lambda: _pod_token_signed_by(r, new_sa_pub), timeout=300)
+    assert json.loads(r.kubectl("get", "pod", "-n", NS, "watcher", "-o", "json"))[
+        "status"]["containerStatuses"][0]["restartCount"] == 0
+
+    # finish (resumed without --stage): the old CAs and the old key gone
+    out = r.rotate("--sa-key-grace-minutes", "0")
+    assert "stage finish" in out and "CA rotation complete" in out
+    assert not (r.state / "pki/rotation.json").exists()
+    assert not (r.state / "pki/old").exists() and not (r.state / "pki/next").exists()
+    for node in (r.cp1, r.w1):
+        assert r.certs(node, "/etc/kboot/pki/ca.crt") == [new_ca]
+    etcd = r.certs(r.cp1, "/etc/kboot/pki/etcd/ca.crt")
+    assert len(etcd) == 1 and etcd[0] != r.old_etcd_ca
+    assert r.sh(r.cp1, "grep -c 'BEGIN PUBLIC KEY' /etc/kboot/pki/sa.pub").strip() == "1"
+    admin = yaml.safe_load(r.kboot.kubeconfig(r.lab.name).read_text())
+    assert x509.load_pem_x509_certificates(base64.b64decode(
+        admin["clusters"][0]["cluster"]["certificate-authority-data"])) == [new_ca]
+    wait_until("kube-root-ca.crt with the new CA only",
+               lambda: r.root_ca_configmap() == [new_ca], timeout=180)
+    wait_until("the pod's projected CA: the new one only",
+               lambda: x509.load_pem_x509_certificates(r.pod_file("ca.crt").encode())
+               == [new_ca], timeout=180)
+    assert not _pod_token_signed_by(r, old_sa_pub)
+    check = r.kboot("certs", "check", str(r.lab.inventory_path), "-o", "json", check=False)
+    assert check.returncode == 0, [c for c in json.loads(check.stdout)["certificates"]
+                                   if c["status"] != "ok"]
+
+    # both clients kept working: answers after the end, and no request ever refused
+    r.streamer.phase = "after"
+    wait_until("requests answered after the rotation",
+               lambda: r.streamer.count("ok", "after") >= 5, timeout=120)
+    seen = r.watch_outcomes()
+    wait_until("the pod's watches answered after the rotation",
+               lambda: r.watch_outcomes()["ok"] >= seen["ok"] + 3, timeout=120)
+    seen = r.watch_outcomes()
+    failed = [x for x in r.streamer.results if x[1] == "failed"]
+    print(f"\nrotate-ca: workstation requests {Counter(o for _, o, _ in r.streamer.results)}, "
+          f"by phase {Counter((p, o) for p, o, _ in r.streamer.results)}; pod watches {seen}")
+    assert not failed, failed[:10]
+    assert seen["failed"] == 0, seen
+    for phase in ("trust", "reissue", "rest"):
+        assert r.streamer.count("ok", phase) > 0, phase
+    r.kboot.kubectl(r.lab.name, "get", "nodes")
