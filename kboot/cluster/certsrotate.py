@@ -45,6 +45,7 @@ from kboot.cluster.pki import (
     renew_policy,
     rotation_rel,
 )
+from kboot.cluster.registry import add_registry_files, registry_settings
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Topology, state_dir
 from kboot.cluster.up import PhaseCallback, PlaybookRunner
@@ -244,6 +245,8 @@ def rotate_ca(inventory: Inventory, topo: Topology, *, runner: PlaybookRunner,
 def _push(inventory: Inventory, topo: Topology, root: Path,
           runner: PlaybookRunner) -> list[str]:
     result = ensure_pki(root, topo, renew_policy(inventory.cluster))
+    if registry_settings(inventory).enabled:  # its serving certificate is from the CA too
+        add_registry_files(result, root, topo)
     cinv = cluster_inventory(inventory, topo, result, cluster_vars(topo, bundle={}))
     outcome = runner(playbooks_dir() / "up" / "pki.yaml", cinv, phase="pki")
     if not outcome.ok:

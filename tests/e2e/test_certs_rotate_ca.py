@@ -268,6 +268,8 @@ def test_rotate_ca_while_clients_keep_working(rotating: Rotating) -> None:
                        (r.w1, "/var/lib/kboot/kubelet/pki/kubelet-client-current.pem"),
                        (r.cp1, "/var/lib/kboot/kubelet/pki/kubelet-client-current.pem")):
         assert signed_by(r.certs(node, path)[0], new_ca), (node, path)
+    if r.lab.exec(r.cp1, ["test", "-e", "/etc/kboot/pki/registry.crt"]).exit_code == 0:
+        assert signed_by(r.certs(r.cp1, "/etc/kboot/pki/registry.crt")[0], new_ca)
     new_sa_pub = load_public_keys(r.sh(r.cp1, "cat /etc/kboot/pki/sa.pub").encode())[:1]
     assert new_sa_pub[0].public_numbers() != old_sa_pub[0].public_numbers()  # type: ignore
     wait_until("the pod's projected token signed by the new key (the pod not restarted)",
@@ -297,6 +299,13 @@ def test_rotate_ca_while_clients_keep_working(rotating: Rotating) -> None:
     check = r.kboot("certs", "check", str(r.lab.inventory_path), "-o", "json", check=False)
     assert check.returncode == 0, [c for c in json.loads(check.stdout)["certificates"]
                                    if c["status"] != "ok"]
+
+    # the nodes still pull (through the cluster registry, whose certificate is re-issued too)
+    r.kubectl("run", "pull-check", "-n", NS, "--image=kboot.io/busybox:1.35",
+              "--image-pull-policy=Always", "--restart=Never", "--", "true")
+    wait_until("a pod pulling its image after the rotation", lambda: json.loads(r.kubectl(
+        "get", "pod", "-n", NS, "pull-check", "-o", "json")).get("status", {}).get(
+        "phase") == "Succeeded", timeout=300)
 
     # both clients kept working: answers after the end, and no request ever refused
     r.streamer.phase = "after"
