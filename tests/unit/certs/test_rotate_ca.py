@@ -4,18 +4,24 @@ directory (trust bundles, signing CA and key, old material), including resumed r
 from __future__ import annotations
 
 import base64
+import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from kboot.cluster import certsrotate as rot
+from kboot.cluster.certscheck import CheckReport
 from kboot.cluster.certsrotate import Rotation, plan
 from kboot.cluster.pki import TRUST_SA, ensure_pki
-from kboot.cluster.topology import Node, Topology
+from kboot.cluster.topology import Node, Topology, state_dir
+from kboot.cluster.up import PhaseOutcome
 from kboot.controlplane.apiserver.tokens import load_public_keys
-from kboot.errors import UserError
+from kboot.errors import ClusterError, UserError
+from kboot.inventory import Connection, Group, Host, Inventory
 from kboot.pki import signed_by
 
 CP = Node("cp1", "10.0.0.11", control_plane=True, etcd=True, worker=False)
@@ -149,3 +155,87 @@ def test_interrupted_promotion_is_finished_by_the_next_run(tmp_path: Path) -> No
     leaf = ensure_pki(tmp_path, TOPO)
     assert signed_by(_bundle(tmp_path / "pki/admin.crt")[0], ca), leaf.changed
 
+
+
+# -- the command's sequencing over a fake runner ------------------------------------------------
+
+def _inventory() -> Inventory:
+    hosts = {"cp1": Host("cp1", Connection(address="10.0.0.11")),
+             "w1": Host("w1", Connection(address="10.0.0.21"))}
+    groups = {"control_plane": Group("control_plane", hosts=("cp1",)),
+              "workers": Group("workers", hosts=("w1",))}
+    return Inventory("inv.yaml", hosts, groups, cluster={"name": "t", "registry": False})
+
+
+@dataclass
+class Fake:
+    """A runner that fails the pushes it is told to, and a wall clock."""
+
+    fail_at: set[int] = field(default_factory=set)
+    pushes: list[list[str]] = field(default_factory=list)  # the CA bundle pushed, per run
+    now: float = 1_000_000.0
+
+    def runner(self, playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
+        files = inventory.hosts["w1"].vars["pki_files"]
+        ca = next(f["src"] for f in files if f["dest"] == "/etc/kboot/pki/ca.crt")
+        self.pushes.append([c.fingerprint(hashes.SHA256()).hex()[:8]
+                            for c in _bundle(Path(ca))])
+        if len(self.pushes) in self.fail_at:
+            return PhaseOutcome(ok=False, failures=["cp1: copy failed"])
+        return PhaseOutcome(ok=True)
+
+    def options(self, **kw: object) -> rot.RotateOptions:
+        return rot.RotateOptions(clock=lambda: self.now, sleep=lambda s: None, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("KBOOT_HOME", str(tmp_path))
+    root = state_dir("t")
+    ensure_pki(root, TOPO)
+    # every kubelet already holds a client certificate of the current CA
+    monkeypatch.setattr(rot, "check_certs", lambda *a, **k: CheckReport("t", 0, ()))
+    return root
+
+
+def _run(fake: Fake, **kw: object) -> list[rot.StageResult]:
+    return rot.rotate_ca(_inventory(), TOPO, runner=fake.runner, on_phase=lambda s, st: None,
+                         transports_factory=None, options=fake.options(**kw))
+
+
+def test_full_rotation_pushes_both_then_the_new_ca(home: Path) -> None:
+    old = _bundle(home / "pki/ca.crt")[0].fingerprint(hashes.SHA256()).hex()[:8]
+    fake = Fake()
+    results = _run(fake, sa_grace=datetime.timedelta(0))
+    assert [r.stage for r in results] == ["trust", "reissue", "finish"]
+    new = _bundle(home / "pki/ca.crt")[0].fingerprint(hashes.SHA256()).hex()[:8]
+    assert fake.pushes == [[old, new], [new, old], [new]]
+    assert results[1].reissued and not results[0].reissued
+    assert rot.load_rotation(home) is None and not results[-1].note
+
+
+def test_interrupted_stage_is_not_recorded_and_a_rerun_converges(home: Path) -> None:
+    fake = Fake(fail_at={2})
+    with pytest.raises(ClusterError, match="stage is not recorded"):
+        _run(fake)
+    assert rot.load_rotation(home) == Rotation(("trust",))
+    assert (home / "pki/old/ca.crt").exists()  # promoted before the push failed
+    results = _run(fake, sa_grace=datetime.timedelta(0))
+    assert [r.stage for r in results] == ["reissue", "finish"]
+    assert fake.pushes[2] == fake.pushes[1] and len(fake.pushes[-1]) == 1
+    assert rot.load_rotation(home) is None
+
+
+def test_finish_keeps_the_old_key_until_the_grace_has_passed(home: Path) -> None:
+    fake = Fake()
+    results = _run(fake)  # the default grace: an hour after reissue
+    assert "keeps verifying until" in results[-1].note
+    assert rot.load_rotation(home) == Rotation(("trust", "reissue"), fake.now)
+    assert len(load_public_keys((home / TRUST_SA).read_bytes())) == 2
+    assert len(fake.pushes[-1]) == 1  # the old CA is gone already
+    fake.now += 3601
+    results = _run(fake)
+    assert [r.stage for r in results] == ["finish"] and not results[0].note
+    assert results[0].changed_files == ("pki/old/sa.pub",)
+    assert len(load_public_keys((home / TRUST_SA).read_bytes())) == 1
+    assert rot.load_rotation(home) is None
