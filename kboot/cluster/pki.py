@@ -102,10 +102,13 @@ class _Builder:
         )
         return self._write(rel, pki.kubeconfig_yaml(config).encode())
 
-    def token_kubeconfig(self, rel: str, ca_pem: bytes, token: str, *,
-                         user_name: str) -> Path:
+    def token_kubeconfig(self, rel: str, token: str, *, user_name: str) -> Path:
+        """A kubeconfig for the nodes naming the CA by the pushed bundle's path: the kubelet's
+        own kubeconfig, made from it by TLS bootstrap, then follows a CA rotation."""
         config = pki.build_kubeconfig(cluster_name=self.topo.name, server=LOCAL_API,
-                                      ca_pem=ca_pem, user_name=user_name, token=token)
+                                      ca_pem=b"", user_name=user_name, token=token)
+        config["clusters"][0]["cluster"] = {"server": LOCAL_API,
+                                            "certificate-authority": f"{HOST_PKI_DIR}/ca.crt"}
         return self._write(rel, pki.kubeconfig_yaml(config).encode())
 
     def write(self, rel: str, data: bytes, mode: int = 0o600) -> Path:
@@ -244,7 +247,7 @@ def ensure_pki(root: Path, topo: Topology, policy: RenewPolicy | None = None) ->
     token, renewed = ensure_join_token(root)
     if renewed:
         b.changed.append(STATE_FILE)
-    bootstrap_kc = b.token_kubeconfig(KUBECONFIG, ca_pem, token.token.value,
+    bootstrap_kc = b.token_kubeconfig(KUBECONFIG, token.token.value,
                                       user_name="kubelet-bootstrap")
     files = {node.name: pushed_files(root, topo, node) for node in topo.nodes}
     return PkiResult(files=files, admin_kubeconfig=admin_kc, bootstrap_kubeconfig=bootstrap_kc,

@@ -76,7 +76,8 @@ def test_bootstrap_kubeconfig_carries_the_join_token_and_no_static_bootstrap_tok
     token = doc["users"][0]["user"]["token"]
     saved = json.loads((tmp_path / "join-token.json").read_text())
     assert token == saved["token"] and re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", token)
-    assert doc["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
+    assert doc["clusters"][0]["cluster"] == {  # the pushed bundle: follows a CA rotation
+        "server": "https://127.0.0.1:6443", "certificate-authority": "/etc/kboot/pki/ca.crt"}
     assert stat.S_IMODE(result.bootstrap_kubeconfig.stat().st_mode) == 0o600
     assert tokens.read_text() == "s3cret,ops,42\n"  # the never-expiring join token is gone
     again = ensure_pki(tmp_path, _topo(CP, W))
