@@ -187,7 +187,15 @@ class Rotating:
         return x509.load_pem_x509_certificates(data.encode())
 
     def pod_file(self, name: str) -> str:
-        return self.kubectl("exec", "-n", NS, "watcher", "--", "cat", f"{SA_DIR}/{name}")
+        """The file as the pod sees it ("" while exec cannot reach the kubelet, e.g. right
+        after a stage restarted it)."""
+        proc = self.kboot.kubectl(self.lab.name, "exec", "-n", NS, "watcher", "--", "cat",
+                                  f"{SA_DIR}/{name}", check=False)
+        return proc.stdout if proc.returncode == 0 else ""
+
+    def pod_cas(self) -> list[x509.Certificate]:
+        pem = self.pod_file("ca.crt")
+        return x509.load_pem_x509_certificates(pem.encode()) if pem else []
 
     def watch_outcomes(self) -> Counter[str]:
         logs = self.kubectl("logs", "-n", NS, "watcher")
@@ -230,8 +238,12 @@ def rotating(lab_factory: LabFactory, kboot: Kboot,
 
 
 def _pod_token_signed_by(r: Rotating, keys: list[PublicKey]) -> bool:
+    seen: list[str] = []
+    wait_until("the pod's token readable through exec",
+               lambda: bool(seen.append(r.pod_file("token").strip()) or seen[-1]), timeout=120)
+    token = seen[-1]
     try:
-        verify_any(keys, r.pod_file("token").strip(), now=time.time())
+        verify_any(keys, token, now=time.time())
     except TokenError:
         return False
     return True
@@ -293,8 +305,7 @@ def test_rotate_ca_while_clients_keep_working(rotating: Rotating) -> None:
     wait_until("kube-root-ca.crt with the new CA only",
                lambda: r.root_ca_configmap() == [new_ca], timeout=180)
     wait_until("the pod's projected CA: the new one only",
-               lambda: x509.load_pem_x509_certificates(r.pod_file("ca.crt").encode())
-               == [new_ca], timeout=180)
+               lambda: r.pod_cas() == [new_ca], timeout=180)
     assert not _pod_token_signed_by(r, old_sa_pub)
     check = r.kboot("certs", "check", str(r.lab.inventory_path), "-o", "json", check=False)
     assert check.returncode == 0, [c for c in json.loads(check.stdout)["certificates"]
