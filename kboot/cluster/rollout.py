@@ -19,10 +19,14 @@ from kboot.cluster.topology import Node, Topology
 
 ROLLING_GROUP = "kboot_rolling"
 
+# the cluster registry's instances (certificates from the cluster CA: restarted when they change,
+# e.g. by ``kboot certs rotate-ca``; the rolling restart skips those a node does not run)
+REGISTRY_UNITS = ("kboot-registry@mirror", "kboot-registry@push", "kboot-registry@private")
 # rolling-restart.yaml's order on one node (the etcd member before its apiserver)
 UNITS = ("kboot-etcd", "kboot-apiserver", "kboot-scheduler", "kboot-controller-manager",
-         "kboot-kubelet", "kboot-proxy", "kboot-dns", "kboot-ingress")
-CODE_UNITS = UNITS[1:]  # new code: etcd is a Debian package, not kboot's code
+         "kboot-kubelet", "kboot-proxy", "kboot-dns", "kboot-ingress", *REGISTRY_UNITS)
+# new code: etcd (a Debian package) and the registry (docker-registry) are not kboot's code
+CODE_UNITS = tuple(u for u in UNITS[1:] if u not in REGISTRY_UNITS)
 # what a changed task (by name; a handler or the task that notifies it) records for a restart
 TRIGGERS: Mapping[str, tuple[str, ...]] = {
     "kboot code changed": CODE_UNITS,

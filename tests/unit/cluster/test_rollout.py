@@ -9,6 +9,7 @@ import yaml
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.rollout import (
     CODE_UNITS,
+    REGISTRY_UNITS,
     ROLLING_GROUP,
     UNITS,
     RestartStep,
@@ -58,7 +59,7 @@ def test_new_code_restarts_every_node_control_planes_first() -> None:
     assert by_host["w2"].services[-1] == "kboot-ingress"  # the ingress node
     assert by_host["w1"].waits_for == ()
     assert all("kboot-etcd" not in s.services for s in plan)  # etcd is not kboot's code
-    assert set(CODE_UNITS) == set(UNITS) - {"kboot-etcd"}
+    assert set(CODE_UNITS) == set(UNITS) - {"kboot-etcd", *REGISTRY_UNITS}
 
 
 def test_new_certificates_restart_etcd_too_and_only_where_they_changed() -> None:
