@@ -167,6 +167,10 @@ def run_rotate(args: argparse.Namespace) -> int:
                       + (f", {escape(', '.join(r.changed_files))}" if r.changed_files else ""))
         if r.note:
             console.print(escape(r.note))
+    if results and results[-1].stage == "trust":
+        console.print("before `reissue`: restart the pods that loaded their ServiceAccount "
+                      "ca.crt before this stage (client-go loads it once, at start): they "
+                      "trust only the old CA (docs/runbook.md, \"Rotating the CA\")")
     done = results and results[-1].stage == "finish" and not results[-1].note
     console.print("CA rotation complete: the old CAs and ServiceAccount key are gone" if done
                   else "CA rotation under way: run `kboot certs rotate-ca` again to continue")
