@@ -1,13 +1,15 @@
-"""``kboot remove-node``: take one worker out of a running cluster cleanly, as kubespray's
-``remove-node.yml``, k0sctl and RKE do.
+"""``kboot remove-node``: take one node — worker or control plane — out of a running cluster
+cleanly, as kubespray's ``remove-node.yml``, k0sctl and RKE do.
 
 The steps, in order; a re-run after a failure converges (every step is a no-op when done):
 
-1. **check** (:func:`check_removable`): the node is a worker of the inventory's topology.
-   Control planes and etcd members are refused: removing one changes etcd's membership and
-   quorum and every node's haproxy backends, which this command does not do.
+1. **check** (:func:`check_removable`): the node is in the inventory's topology and is not the
+   last control plane.
 2. **reach**: the host answers over SSH. An unreachable host stops the command before anything
    changes, unless ``force``: then the steps that need the host are skipped.
+   An etcd member: the member list is read and the removal refused when it would leave fewer
+   healthy voting members than the new quorum (:mod:`kboot.cluster.cpremove`) — still before
+   anything changes.
 3. **cordon and drain** (:func:`cordon`, :func:`drain`), as ``kubectl drain --ignore-daemonsets
    --delete-emptydir-data``: ``spec.unschedulable``, then every pod on the node but
    DaemonSet-owned and mirror pods is evicted (``pods/eviction`` with the pod's uid as
@@ -15,6 +17,9 @@ The steps, in order; a re-run after a failure converges (every step is a no-op w
    is retried until the timeout) and waited for until gone. On a dead host (forced) no kubelet
    would finish a graceful delete, so its pods are deleted with grace period 0 instead.
 4. **dns**: the ``kube-dns`` Endpoints without the node, before its kboot-dns stops.
+   An etcd member: **etcd** — leadership moved to another healthy member if the node leads,
+   then the member removed. A control plane: **loadbalancers** — every other node's haproxy and
+   the control planes' keepalived re-rendered without it.
 5. **reset**: ``playbooks/reset.yaml`` on that host only; its kubelet stops for good.
 6. **delete**: the Node object (only now: a running kubelet would register it again), its Lease
    in ``kube-node-lease``, and the node's address in Ingresses' ``status.loadBalancer`` (the other
@@ -36,7 +41,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kboot.cluster.addons import dns_objects
+from kboot.cluster.cpremove import (
+    EtcdLeave,
+    check_control_plane,
+    etcd_view,
+    leave_etcd,
+    rerender_load_balancers,
+    without,
+)
 from kboot.cluster.exec import run_on_hosts
+from kboot.cluster.membership import HostRun
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Node, Topology, topology_from_inventory
 from kboot.cluster.up import PlaybookRunner
@@ -83,6 +97,8 @@ class RemoveReport:
     unreachable: str = ""  # why the host was skipped (forced); "" when it was reset
     lease_deleted: bool = False
     ingresses: tuple[str, ...] = ()  # Ingresses whose status no longer lists the node
+    etcd: EtcdLeave | None = None  # an etcd member: what happened to its membership
+    load_balancers: bool = False  # a control plane: the others' haproxy/keepalived re-rendered
 
     @property
     def host_reset(self) -> bool:
@@ -90,20 +106,17 @@ class RemoveReport:
 
 
 def check_removable(topo: Topology, name: str) -> Node:
-    """The worker ``name``; ConfigError for an unknown node, a control plane or an etcd member."""
+    """The node ``name``; ConfigError for an unknown node or the last control plane."""
     try:
         node = topo.node(name)
     except KeyError:
         names = ", ".join(n.name for n in topo.nodes)
         raise ConfigError(f"{name!r} is not a node of cluster {topo.name!r} "
                           f"(nodes: {names})") from None
-    roles = [r for r, on in (("a control plane", node.control_plane),
-                             ("an etcd member", node.etcd)) if on]
-    if roles:
-        raise ConfigError(
-            f"{name} is {' and '.join(roles)}; kboot remove-node removes workers only "
-            "(removing it would change etcd's membership and quorum and the load balancers' "
-            "backends, which this command does not do)")
+    try:
+        check_control_plane(topo, node)
+    except ClusterError as err:
+        raise ConfigError(str(err)) from None
     return node
 
 
@@ -284,10 +297,12 @@ def _reset_host(inventory: Inventory, topo: Topology, node: Node, *, runner: Pla
 
 def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: PlaybookRunner,
                 probe: HostProbe, force: bool = False, timeout: float = 120.0,
+                run: HostRun | None = None,
                 on_step: StepCallback = lambda step, status: None,
                 on_refused: Refused = lambda pod, why: None, clock: Clock = time.monotonic,
                 sleep: Sleep = time.sleep) -> RemoveReport:
-    """Drain, reset and delete the worker ``name`` (the module docstring has the steps)."""
+    """Drain, reset and delete the node ``name`` (the module docstring has the steps); ``run``
+    runs ``etcdctl`` on the members, needed when the node is an etcd member."""
     topo = topology_from_inventory(inventory)
     node = check_removable(topo, name)
     on_step("reach", "start")
@@ -296,6 +311,12 @@ def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: Pla
         raise ClusterError(
             f"{name} is unreachable ({unreachable}); nothing was changed. Bring it back, or "
             "pass --force to delete its pods and Node object without draining or resetting it")
+    etcd = None
+    if node.etcd and topo.datastore == "etcd":
+        if run is None:
+            raise ClusterError(f"{name} is an etcd member: its removal needs etcdctl on the "
+                               "members")
+        etcd = etcd_view(inventory, topo, node, run)  # refuses before anything changes
     on_step("reach", "failed" if unreachable else "ok")
     on_step("drain", "start")
     registered = cordon(api, name)
@@ -304,6 +325,15 @@ def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: Pla
                if registered else Drained())
     set_dns_endpoints(api, topo, without=name)
     on_step("drain", "ok" if registered else "skipped")
+    left = None
+    if etcd is not None and run is not None:
+        on_step("etcd", "start")
+        left = leave_etcd(topo, node, *etcd, run=run, reachable=not unreachable)
+        on_step("etcd", "ok" if left.member else "skipped")
+    if node.control_plane:
+        on_step("loadbalancers", "start")
+        rerender_load_balancers(inventory, without(topo, name), runner=runner)
+        on_step("loadbalancers", "ok")
     on_step("reset", "start")
     if not unreachable:
         unreachable = _reset_host(inventory, topo, node, runner=runner, probe=probe,
@@ -314,4 +344,5 @@ def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: Pla
     ingresses = forget_ingress_address(api, node.ip) if node.ingress else ()
     on_step("delete", "ok")
     log.info("removed node %s from cluster %s", name, topo.name)
-    return RemoveReport(topo.name, name, registered, drained, unreachable, lease, ingresses)
+    return RemoveReport(topo.name, name, registered, drained, unreachable, lease, ingresses,
+                        left, node.control_plane)

@@ -44,10 +44,14 @@ PLAYBOOK_PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "regis
 API_PHASES_AFTER = {"loadbalancer": "join-token", "workers": "addons"}
 # the bundle's images go into the cluster registry before any node pulls its sandbox image
 REGISTRY_IMAGES_AFTER = "registry"
-PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "registry", "registry-images",
-          "loadbalancer", "join-token", "workers", "addons", "ingress", "verify")
+PHASES = ("preflight", "bundle", "pki", "etcd-members", "etcd", "control-plane", "registry",
+          "registry-images", "loadbalancer", "join-token", "workers", "addons", "ingress", "verify")
 
 ApiStep = Callable[[Topology, Path], None]
+# Before the etcd phase of a real run: etcd's member list brought in line with the inventory
+# (stale members removed, new or wiped members joined as learners; kboot/cluster/membership.py),
+# given the inventory with every host's ``up`` variables.
+MembersStep = Callable[[Inventory, Topology], None]
 
 
 @dataclass(frozen=True)
@@ -145,9 +149,10 @@ def up(
     rebuild_bundle: bool = False,
     api_steps: Mapping[str, ApiStep] | None = None,
     verify: ApiStep | None = None,
+    members: MembersStep | None = None,
 ) -> UpReport:
     """``api_steps`` maps API phase names (:data:`API_PHASES_AFTER`) to their steps; check
-    mode passes none."""
+    mode passes none, nor ``members``."""
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
     bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle,
@@ -162,6 +167,8 @@ def up(
     report = UpReport(topology=topo, admin_kubeconfig=pki.admin_kubeconfig)
     books = playbooks_dir() / "up"
     for phase in PLAYBOOK_PHASES:
+        if phase == "etcd" and members is not None and topo.datastore == "etcd":
+            _members_phase(members, cinv, report, on_phase)
         on_phase(phase, "start")
         start = time.monotonic()
         outcome = runner(books / f"{phase}.yaml", cinv, phase=phase)
@@ -182,6 +189,19 @@ def up(
     if verify is not None:
         _api_phase("verify", verify, report, pki.admin_kubeconfig, on_phase)
     return report
+
+
+def _members_phase(members: MembersStep, cinv: Inventory, report: UpReport,
+                   on_phase: PhaseCallback) -> None:
+    on_phase("etcd-members", "start")
+    start = time.monotonic()
+    try:
+        members(cinv, report.topology)
+    except ClusterError:
+        on_phase("etcd-members", "failed")
+        raise
+    report.phases.append(("etcd-members", PhaseOutcome(ok=True), time.monotonic() - start))
+    on_phase("etcd-members", "ok")
 
 
 def _push_bundle_images(topo: Topology, _kubeconfig: Path, *, state: Path, images: Path

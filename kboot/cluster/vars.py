@@ -83,15 +83,19 @@ def cluster_vars(topo: Topology, *, bundle: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def api_vip_priority(topo: Topology, node: Node) -> int:
+    """keepalived: the first control plane is the preferred holder of api_vip."""
+    cps = [n.name for n in topo.control_planes]
+    return 150 - cps.index(node.name) if node.name in cps else 0
+
+
 def _host_vars(topo: Topology, node: Node, pki: PkiResult) -> dict[str, Any]:
     taints = [CONTROL_PLANE_TAINT] if node.control_plane and not node.worker else []
     labels = ["node-role.kubernetes.io/control-plane="] if node.control_plane else []
     labels += ["node-role.kubernetes.io/worker="] if node.worker else []
-    cps = [n.name for n in topo.control_planes]
     return {
         "node_ip": node.ip,
-        # keepalived: the first control plane is the preferred holder of api_vip
-        "api_vip_priority": 150 - cps.index(node.name) if node.name in cps else 0,
+        "api_vip_priority": api_vip_priority(topo, node),
         "node_taints": taints,
         "node_labels": labels,
         "pki_files": [dataclasses.asdict(f) for f in pki.files.get(node.name, [])],

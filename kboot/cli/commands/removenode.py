@@ -1,8 +1,10 @@
-"""``kboot remove-node``: take a worker out of a running cluster — cordon and drain it through the
+"""``kboot remove-node``: take a node out of a running cluster — cordon and drain it through the
 API, reset the host (remove kboot and its data), delete its Node object and Lease.
 
-Workers only: removing a control plane or an etcd member changes etcd's membership and quorum
-and the load balancers' backends, which this command does not do."""
+A control plane (or etcd member) is checked first: refused when it is the last control plane or
+when the healthy etcd members left would not keep quorum. Then its etcd leadership is moved away,
+its member removed, and every other node's load balancer and the virtual address re-rendered
+without it."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from kboot.cli.completion import complete, inventory_hosts
 from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.hooks import run_hooks
+from kboot.cluster.membership import engine_run
 from kboot.cluster.removenode import RemoveReport, check_removable, host_probe, remove_node
 from kboot.cluster.topology import topology_from_inventory
 from kboot.controlplane.client.errors import ApiError
@@ -32,17 +35,19 @@ EXAMPLES = """examples:
   kboot remove-node inventories/prod.yaml w3            # asks for confirmation
   kboot remove-node inventories/prod.yaml w3 --yes --timeout 300
   kboot remove-node inventories/prod.yaml w3 --yes --force   # w3 is dead: skip drain and reset
+  kboot remove-node inventories/prod.yaml cp3 --yes          # a control plane: etcd quorum checked
 then remove the node from the inventory: a later `kboot up` with it still listed joins it again.
 """
 
 
 def register(subparsers: SubParsers) -> None:
-    p = subparsers.add_parser("remove-node", help="drain, reset and delete a worker node",
+    p = subparsers.add_parser("remove-node",
+                              help="drain, reset and delete a node (worker or control plane)",
                               description=__doc__, epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inventory", metavar="INVENTORY")
     complete(p.add_argument("node", metavar="NODE",
-                            help="the worker to remove (an inventory host)"), inventory_hosts)
+                            help="the node to remove (an inventory host)"), inventory_hosts)
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--force", action="store_true",
                    help="when the host is unreachable: delete its pods (grace period 0) and its "
@@ -81,6 +86,14 @@ def _summary(report: RemoveReport, inventory: str) -> list[str]:
                          + escape(", ".join(d.unmanaged)))
     else:
         lines.append("  no Node object was registered: nothing to drain")
+    if report.etcd is not None:
+        lines.append(f"  etcd member {report.etcd.member} removed" if report.etcd.member else
+                     "  etcd: it was not a member (any more)")
+        if report.etcd.leader_moved_to:
+            lines.append(f"  etcd leadership moved to {escape(report.etcd.leader_moved_to)} first")
+    if report.load_balancers:
+        lines.append("  load balancers (haproxy) and the virtual address (keepalived) of the "
+                     "other nodes re-rendered without it")
     if report.host_reset:
         lines.append(f"  host reset: kboot and its data removed from {node}")
     else:
@@ -125,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"waiting: eviction of {escape(pod)} refused ({escape(why)}); retrying "
                       f"until --timeout ({args.timeout:g}s)", highlight=False)
 
-    with (PhaseRunner(inventory, console, limit=args.node, forks=1,
-                      verbose=args.verbose) as runner,
+    # no --limit: a control plane's removal re-renders the other nodes' load balancers (the
+    # reset playbook runs on the removed node alone)
+    with (PhaseRunner(inventory, console, verbose=args.verbose) as runner,
           guarded(inventory, topo, "kboot remove-node", (), console=console,
                   force_unlock=args.force_unlock, transports_factory=runner.transports),
           api_errors(kubeconfig), SyncClient.from_kubeconfig(kubeconfig) as api):
@@ -134,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
             report = remove_node(inventory, args.node, api=api, runner=runner,
                                  probe=host_probe(inventory, transports_factory=runner.transports),
                                  force=args.force, timeout=args.timeout, on_step=on_step,
-                                 on_refused=on_refused)
+                                 on_refused=on_refused,
+                                 run=engine_run(inventory, runner.transports))
         except ApiError as err:
             raise api_call_error(err) from None
     console.print("\n".join(_summary(report, args.inventory)), highlight=False)

@@ -29,12 +29,13 @@ from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.output import phase_table
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.hooks import is_upgrade, record_deployed
+from kboot.cluster.membership import converge_members, engine_run
 from kboot.cluster.rollout import RestartStep, restart_plan
-from kboot.cluster.topology import state_dir, topology_from_inventory
-from kboot.cluster.up import UpReport, standard_api_steps, up
+from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
+from kboot.cluster.up import MembersStep, UpReport, standard_api_steps, up
 from kboot.cluster.verify import verify_cluster
 from kboot.errors import ConfigError, KbootError, UserError
-from kboot.inventory import load_inventory
+from kboot.inventory import Inventory, load_inventory
 from kboot.playbook import PhaseFinished
 
 if TYPE_CHECKING:
@@ -83,6 +84,20 @@ def run(args: argparse.Namespace) -> int:
         raise KbootError(str(exc)) from None
 
 
+def members_step(inventory: Inventory, runner: PhaseRunner, console: Console | None
+                 ) -> MembersStep:
+    """etcd's membership converged before the etcd phase, through the runner's connections."""
+    run = engine_run(inventory, runner.transports)
+
+    def progress(line: str) -> None:
+        if console is not None:
+            console.print(escape(line), highlight=False)
+
+    def step(cinv: Inventory, topo: Topology) -> None:
+        converge_members(cinv, topo, run=run, runner=runner, progress=progress)
+    return step
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise ConfigError("--forks must be at least 1")
@@ -110,7 +125,8 @@ def _run(args: argparse.Namespace) -> int:
                     force_unlock=args.force_unlock, transports_factory=runner.transports)):
                 report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
                             rebuild_bundle=args.rebuild_bundle, api_steps=api_steps,
-                            verify=verify)
+                            verify=verify, members=None if args.check else members_step(
+                                inventory, runner, console if args.output == "text" else None))
             if not args.check:
                 record_deployed(state)
         except KbootError:
