@@ -19,7 +19,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kboot.cluster.etcdmembers import json_value, parse_members, stale_members
 from kboot.cluster.exec import HostOutput, run_on_hosts
 from kboot.cluster.pki import HOST_PKI_DIR
 from kboot.cluster.topology import Node, Topology, state_dir
@@ -159,26 +159,10 @@ def parse_units(units: Sequence[str], text: str) -> dict[str, str]:
     return {u: (states[i] if i < len(states) else "unknown") for i, u in enumerate(units)}
 
 
-def _json_line(text: str, kind: type) -> Any:
-    """The last line of ``text`` that is a JSON value of ``kind`` (etcdctl may log JSON
-    warnings too, which are objects with a ``level``)."""
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if not line.startswith(("{", "[")):
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, kind) and not (isinstance(value, dict) and "level" in value):
-            return value
-    return None
-
-
 def parse_etcd(members_text: str, endpoints_text: str) -> tuple[EtcdMember, ...]:
     """Members from ``member list -w json``, marked leader/healthy from ``endpoint status``."""
-    members = (_json_line(members_text, dict) or {}).get("members") or []
-    statuses = _json_line(endpoints_text, list)
+    members = (json_value(members_text, dict) or {}).get("members") or []
+    statuses = json_value(endpoints_text, list)
     leader, answered = 0, set()
     for st in statuses if isinstance(statuses, list) else []:
         header = (st.get("Status") or {}).get("header") or {}
@@ -254,7 +238,7 @@ def build_report(topo: Topology, g: Gathered, *, now: datetime.datetime | None =
         problems += [f"{h.host}: {u} is {s}" for u, s in h.units.items() if s != "active"]
     etcd = _etcd(g)
     if topo.etcd_members:  # none with the embedded store (cluster.datastore sqlite)
-        problems += _etcd_problems(topo, etcd, g.etcd_host)
+        problems += _etcd_problems(topo, etcd, g.etcd_host) + _membership_problems(topo, g)
     for lease in LEASES:
         if not g.leases.get(lease) and g.nodes is not None:
             problems.append(f"{lease}: no leader")
@@ -302,6 +286,20 @@ def _etcd_problems(topo: Topology, etcd: Sequence[EtcdMember], host: str | None)
     if len(etcd) != len(topo.etcd_members):
         out.append(f"etcd: {len(etcd)} members, inventory has {len(topo.etcd_members)}")
     return out
+
+
+def _membership_problems(topo: Topology, g: Gathered) -> list[str]:
+    """Members the inventory does not account for (not in it, or added and never started) and
+    learners not yet promoted: what ``kboot up`` fixes."""
+    if g.etcd_host is None or g.etcd_host not in g.outputs:
+        return []
+    members = parse_members(split_sections(g.outputs[g.etcd_host].stdout).get("members", ""))
+    stale = stale_members(topo, members or ())
+    out = [f"etcd member {s.member.label}: stale ({s.why}); `kboot up` removes it"
+           for s in stale]
+    gone = {s.member.id for s in stale}
+    return out + [f"etcd member {m.label}: a learner not yet promoted; `kboot up` promotes it"
+                  for m in members or () if m.learner and m.id not in gone]
 
 
 def _api_once(config: ClientConfig) -> tuple[list[dict[str, Any]], dict[str, str]]:

@@ -108,8 +108,8 @@ def topology_from_inventory(inv: Inventory) -> Topology:
                             f"expected one control plane, got {len(cps)} (use etcd for HA)")
         if etcd:
             problems.append("group etcd: expected no members with cluster.datastore sqlite")
-    elif len(etcd) % 2 == 0:
-        problems.append(f"group etcd: expected an odd number of members, got {len(etcd)}")
+    # an even number of members is allowed (it tolerates no more failures than one member
+    # fewer): the passing state of a control plane replaced or shrunk one member at a time
     ingress = set(inv.group_members("ingress")) if "ingress" in inv.groups else None
     cluster = inv.cluster
     schedulable = bool(cluster.get("schedulable_control_plane", not workers))

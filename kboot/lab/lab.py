@@ -334,6 +334,19 @@ class Lab:
         self._boot(node, ensure_image(self.cache_root, _image_kind(self._state().image)))
         self._wait_ready([node], timeout=timeout)
 
+    def recreate(self, name: str, *, timeout: float = BOOT_TIMEOUT) -> None:
+        """The machine deleted and created again: same name and address, a fresh disk (a new
+        SSH host key, written to known_hosts), as after a disk failure."""
+        require_root()
+        node = self.node(name)
+        self.kill(node.name)
+        paths = self.node_paths(node)
+        rootfs.unmount(paths.root)
+        run(["rm", "-rf", "--one-file-system", str(paths.base)])
+        st = self._state()
+        self._save(st.with_node(node.name, NodeRecord()))
+        self.up(timeout=timeout)
+
     def partition(self, name: str, from_nodes: Sequence[str] | None = None) -> None:
         """Drop all traffic between ``name`` and ``from_nodes`` (default: every other node)."""
         require_root()

@@ -323,12 +323,12 @@ def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "kboot remove-node [-h] [-y] [--force] [--timeout SECONDS]" in out
-    assert "Workers only" in out and "a later `kboot up` with it still listed joins it" in out
+    assert "the last control plane" in out
+    assert "a later `kboot up` with it still listed joins it" in out
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["cp1", "--yes"], "error:cp1isacontrolplaneandanetcdmember;kbootremove-noderemovesworkers"
-                       "only"),
+    (["cp1", "--yes"], "error:cp1isthelastcontrolplaneofcluster'prod';removingitwouldremove"),
     (["w7", "--yes"], "error:'w7'isnotanodeofcluster'prod'(nodes:cp1,w1)"),
     (["w1", "--yes"], "error:prod.yaml:cluster'prod'hasnoadminkubeconfigyet"),
     (["w1", "--yes", "--timeout", "0"], "error:--timeoutmustbeapositivenumberofseconds"),

@@ -54,7 +54,6 @@ def test_control_plane_only_cluster_is_schedulable() -> None:
 @pytest.mark.parametrize(
     ("inv", "message"),
     [
-        (_inv(3, 1, etcd=2), "expected an odd number of members, got 2"),
         (_inv(0, 2), "group control_plane: expected at least one host"),
         (_inv(1, 1, cluster={"name": "x", "pod_cidr": "10.244.0.1/16"}), "cluster.pod_cidr"),
         (_inv(1, 0, cluster={"name": "x", "schedulable_control_plane": False}),

@@ -41,6 +41,7 @@ def _inventory() -> Inventory:
 
 TOPO = topology_from_inventory(_inventory())
 MEMBERS = json.dumps({"members": [{"ID": 1234, "name": "cp1",
+                                   "peerURLs": ["https://10.0.0.1:2380"],
                                    "clientURLs": ["https://10.0.0.1:2379"]}]})
 ENDPOINTS = json.dumps([{"Endpoint": "https://10.0.0.1:2379",
                          "Status": {"header": {"member_id": 1234}, "leader": 1234}}])
@@ -180,3 +181,20 @@ def test_kubelet_client_certificates_are_read_on_the_nodes() -> None:
     problems = "\n".join(report.problems)
     assert f"certificate w1:{KUBELET_CERT}: missing" in problems
     assert f"certificate cp1:{KUBELET_CERT} expires in 20 days" in problems
+
+
+def test_stale_and_learner_members_are_named_with_the_fix() -> None:
+    members = json.dumps({"members": [
+        {"ID": 1234, "name": "cp1", "peerURLs": ["https://10.0.0.1:2380"]},
+        {"ID": 255, "name": "old-cp2", "peerURLs": ["https://10.0.0.7:2380"]},
+        {"ID": 4096, "peerURLs": ["https://10.0.0.8:2380"], "isLearner": True}]})
+    text = (f"{MARK}units\n" + "active\n" * 9 + f"{MARK}members\n{members}\n"
+            f"{MARK}endpoints\n{ENDPOINTS}\n")
+    report = build_report(TOPO, _gathered(outputs={
+        "cp1": HostOutput("cp1", 0, text, "", "ok"),
+        "w1": _host_out("w1", ["active"] * 6)}), now=NOW)
+    assert "etcd member old-cp2: stale (not in the inventory); `kboot up` removes it" in \
+        report.problems
+    assert ("etcd member 1000 (https://10.0.0.8:2380): stale (not in the inventory); "
+            "`kboot up` removes it") in report.problems
+    assert "etcd: 3 members, inventory has 1" in report.problems
