@@ -4,6 +4,7 @@ a dead host with ``force``."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.client.sync import SyncClient
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Connection, Group, Host, Inventory
+from tests.unit.cluster.fake_etcd import FakeEtcd, FakeMember
 
 NODES = {"cp1": "10.0.0.11", "e1": "10.0.0.12", "e2": "10.0.0.13",
          "w1": "10.0.0.21", "w2": "10.0.0.22"}
@@ -374,3 +376,57 @@ def test_cli_summary_names_what_was_done_and_the_inventory_to_edit() -> None:
                          "it would join it to the cluster again")
     again = RemoveReport("prod", "w1", False, Drained())
     assert "no Node object or Lease left to delete" in " ".join(_summary(again, "prod.yaml"))
+
+
+def _etcd(leader: int = 2) -> FakeEtcd:
+    return FakeEtcd([FakeMember(i + 1, n, NODES[n]) for i, n in enumerate(("cp1", "e1", "e2"))],
+                    data=dict.fromkeys(("cp1", "e1", "e2"), True), leader=leader)
+
+
+def test_an_etcd_member_leading_hands_over_leadership_then_leaves(world: World) -> None:
+    etcd = _etcd(leader=2)  # e1 leads
+    report = world.remove("e1", run=etcd)
+    assert [(h, w) for h, w in etcd.log if w != "gather"] == [
+        ("e1", "move-leader 1"),  # sent to the leader itself; cp1 is the first healthy other
+        ("cp1", "remove 2")]
+    assert report.etcd is not None and report.etcd.member == "2"
+    assert report.etcd.leader_moved_to == "cp1" and not report.load_balancers
+    assert [m.name for m in etcd.members] == ["cp1", "e2"]
+    assert ("run", "reset.yaml", "e1") in world.log and ("delete", "nodes", "e1") in world.log
+
+
+def test_a_removal_that_would_lose_quorum_changes_nothing(world: World) -> None:
+    etcd = _etcd(leader=1)
+    etcd.members[2].healthy = False  # e2 is down: removing e1 would leave cp1 + dead e2
+    with pytest.raises(ClusterError, match=r"refusing to remove e1: removing e1 would leave 2 "
+                       r"voting members of which only 1 answer \(2 needed for quorum; not "
+                       r"answering: e2\)"):
+        world.remove("e1", run=etcd)
+    assert [w for _, w in etcd.log] == ["gather"] * 3
+    assert world.writes() == [] and world.runs == []
+    # the dead one itself can go (forced: it does not answer over SSH either)
+    world.unreachable = "no route to host"
+    etcd.unreachable = {"e2"}
+    report = world.remove("e2", run=etcd, force=True)
+    assert report.etcd is not None and report.etcd.member == "3" and not report.host_reset
+    assert [m.name for m in etcd.members] == ["cp1", "e1"]
+
+
+def test_a_control_plane_leaves_etcd_and_the_load_balancers(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBOOT_HOME", str(tmp_path))
+    inv = inventory()
+    inv = dataclasses.replace(inv, groups={**inv.groups, "control_plane": Group(
+        "control_plane", ("cp1", "e1")), "etcd": Group("etcd", ("cp1", "e1", "e2"))},
+        cluster={"name": "prod", "api_vip": "10.0.0.10"})
+    etcd = _etcd(leader=1)
+    report = remove_node(inv, "e1", api=world.api, runner=world.runner, probe=world.probe,
+                         clock=world.clock, sleep=world.sleep, run=etcd)
+    assert report.load_balancers and report.etcd is not None and report.etcd.member == "2"
+    runs = [a for a in world.log if a[0] == "run"]
+    assert runs == [("run", "loadbalancer.yaml", "cp1,e2,w1,w2"), ("run", "reset.yaml", "e1")]
+    lb = world.runs[0]
+    assert lb.hosts["w1"].vars["apiserver_endpoints"] == [{"name": "cp1",
+                                                           "address": "10.0.0.11"}]
+    assert lb.hosts["cp1"].vars["api_vip_peers"] == ["10.0.0.11"]
+    assert lb.hosts["cp1"].vars["api_vip_priority"] == 150
