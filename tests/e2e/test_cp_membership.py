@@ -24,7 +24,8 @@ from kboot.controlplane.client.sync import SyncClient
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+pytestmark = [pytest.mark.e2e, pytest.mark.lab,
+              pytest.mark.timeout(1800)]  # each step runs kboot up or remove-node twice
 
 NAMESPACE = "cp-membership"
 
@@ -107,7 +108,8 @@ def cluster(kboot: Kboot, lab_factory, tmp_path_factory: pytest.TempPathFactory 
     finally:
         writer.stop.set()
         thread.join(timeout=30)
-        kboot.up(lab.inventory_path)  # the lab's own cluster, whatever a failed test left
+        if kboot.clusters.get(lab.name) != str(lab.inventory_path):  # a test failed half-way
+            kboot.up(lab.inventory_path)  # the lab's own cluster for the next module
         kboot.kubectl(lab.name, "delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
@@ -137,9 +139,6 @@ def test_shrink_three_to_one(kboot: Kboot, cluster: Cluster) -> None:
     assert _member_names(lab, cp1) == [cp1]
     haproxy = lab.exec(_worker(lab), ["cat", "/etc/haproxy/haproxy.cfg"]).stdout
     assert cp2 not in haproxy and cp3 not in haproxy and cp1 in haproxy
-    one = _inventory(lab, cluster.tmp, [cp1])
-    kboot.up(one)  # the inventory now says one control plane: nothing stale, nothing to do
-    assert _member_names(lab, cp1) == [cp1]
 
 
 def test_grow_one_to_three_with_learners(kboot: Kboot, cluster: Cluster) -> None:
