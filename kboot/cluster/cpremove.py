@@ -18,6 +18,7 @@ from kboot.cluster.etcdsnap import ops_inventory
 from kboot.cluster.membership import HostRun, gather, move_leader, remove_member
 from kboot.cluster.registry import ensure_credentials, registry_settings, registry_vars
 from kboot.cluster.resources import playbooks_dir
+from kboot.cluster.rollout import ROLLING_GROUP, rolling_order
 from kboot.cluster.topology import Node, Topology, state_dir
 from kboot.cluster.up import PlaybookRunner
 from kboot.cluster.vars import api_vip_priority, cluster_vars
@@ -92,7 +93,8 @@ def rerender_load_balancers(inventory: Inventory, topo: Topology, *, runner: Pla
     defaults = {**cluster_vars(topo, bundle={}),
                 **registry_vars(registry_settings(inventory), topo, creds)}
     per_host = {n.name: {"api_vip_priority": api_vip_priority(topo, n)} for n in topo.nodes}
-    inv = ops_inventory(inventory, topo, defaults=defaults, per_host=per_host)
+    inv = ops_inventory(inventory, topo, defaults=defaults, per_host=per_host,
+                        groups={ROLLING_GROUP: rolling_order(topo)})
     outcome = runner(playbooks_dir() / "up" / "loadbalancer.yaml", inv, phase="loadbalancer")
     if not outcome.ok:
         raise ClusterError("re-rendering the load balancers failed (re-run `kboot remove-node`"

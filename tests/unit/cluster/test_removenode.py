@@ -430,3 +430,4 @@ def test_a_control_plane_leaves_etcd_and_the_load_balancers(
                                                            "address": "10.0.0.11"}]
     assert lb.hosts["cp1"].vars["api_vip_peers"] == ["10.0.0.11"]
     assert lb.hosts["cp1"].vars["api_vip_priority"] == 150
+    assert lb.groups["kboot_rolling"].hosts == ("cp1", "e2", "w1", "w2")  # its rolling restart
