@@ -23,9 +23,12 @@ from kboot.cluster.etcdsnap import etcdctl
 from kboot.controlplane.client.sync import SyncClient
 from kboot.lab import Lab
 from tests.e2e.conftest import Kboot
+from tests.fixtures.lab import Shape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab,
               pytest.mark.timeout(1800)]  # each step runs kboot up or remove-node twice
+
+LABS = (Shape(3, 1, "provisioned"),)
 
 NAMESPACE = "cp-membership"
 
