@@ -45,6 +45,7 @@ HostRun = Callable[[Mapping[str, str]], Mapping[str, HostOutput]]
 """Runs each host's shell command (as root), one round trip per host: ``{host: command}``."""
 Progress = Callable[[str], None]  # one line per membership change, for the CLI
 JOIN_GROUP = "kboot_etcd_join"
+ADD_WAIT = 60  # seconds etcd may refuse to add a learner while a new voter settles
 PROMOTE_WAIT = 180  # seconds a learner may take to catch up before its promotion gives up
 ETCDCTL_TIMEOUT = "--command-timeout=5s"
 
@@ -119,15 +120,24 @@ def move_leader(run: HostRun, leader_host: str, to: Member) -> None:
          f"moving leadership to {to.label}")
 
 
+def _asked_until(ask: str, *, seconds: int, again_when: str = "*", done_when: str = "''",
+                 gave_up: str) -> str:
+    """A shell script running ``ask`` each second, up to ``seconds`` times, until it succeeds
+    (its output printed) or answers ``done_when``; an answer other than ``again_when`` (case
+    patterns) fails at once, with it; the last refusal fails with ``gave_up``."""
+    return (f"for i in $(seq 1 {seconds}); do"
+            f" out=$({ask} 2>&1) && {{ echo \"$out\"; exit 0; }};"
+            f" case \"$out\" in {done_when}) exit 0;; {again_when}) sleep 1;;"
+            " *) echo \"$out\" >&2; exit 1;; esac; done;"
+            f" echo \"$out\" >&2; echo {shlex.quote(gave_up)} >&2; exit 1")
+
+
 def promote(run: HostRun, host: str, member_hex: str, name: str) -> None:
     """Promote the learner once it has caught up: etcd refuses while it lags, so ask again
     each second for up to :data:`PROMOTE_WAIT` seconds, in one round trip."""
-    ask = _ctl(f"member promote {member_hex}")
-    script = (f"for i in $(seq 1 {PROMOTE_WAIT}); do"
-              f" out=$({ask} 2>&1) && {{ echo \"$out\"; exit 0; }};"
-              " case \"$out\" in *'not a learner'*) exit 0;; esac; sleep 1; done;"
-              f" echo \"$out\" >&2; echo 'learner {name} did not catch up in {PROMOTE_WAIT}s'"
-              " >&2; exit 1")
+    script = _asked_until(_ctl(f"member promote {member_hex}"), seconds=PROMOTE_WAIT,
+                          done_when="*'not a learner'*",
+                          gave_up=f"learner {name} did not catch up in {PROMOTE_WAIT}s")
     _one(run, host, script, f"promoting learner {name}")
 
 
@@ -146,8 +156,12 @@ def join(cinv: Inventory, node: Node, *, via: str, run: HostRun, runner: Playboo
          wipe: bool, progress: Progress) -> None:
     """Add ``node`` as a learner (through the member on host ``via``), start it with the
     membership etcd answered, and promote it once it has caught up."""
-    text = _one(run, via, _ctl(f"member add {shlex.quote(node.name)} --learner "
-                               f"--peer-urls={peer_url(node)}"), f"adding learner {node.name}")
+    # etcd refuses a reconfiguration ("unhealthy cluster") until every voting member has been
+    # connected for 5 s — a member promoted just before (growing by two) is not yet: ask again
+    add = _ctl(f"member add {shlex.quote(node.name)} --learner --peer-urls={peer_url(node)}")
+    script = _asked_until(add, seconds=ADD_WAIT, again_when="*'unhealthy cluster'*",
+                          gave_up=f"etcd refused to add {node.name} for {ADD_WAIT}s")
+    text = _one(run, via, script, f"adding learner {node.name}")
     member_hex, initial = parse_member_add(text)
     progress(f"etcd: {node.name} added as learner {member_hex}")
     outcome = runner(playbooks_dir() / "up" / "etcd-join.yaml",
