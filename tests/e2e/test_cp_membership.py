@@ -42,6 +42,7 @@ class Writer:
     acked: list[str] = field(default_factory=list)
     failures: int = 0
     longest_gap: float = 0.0
+    last_error: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -53,16 +54,18 @@ class Writer:
                 with SyncClient.from_kubeconfig(self.kubeconfig) as api:
                     while not self.stop.is_set():
                         name = f"w-{i:05d}"
-                        api.create("configmaps", {"metadata": {"name": name},
-                                                  "data": {"i": str(i)}}, namespace=NAMESPACE)
+                        api.create("configmaps", {"metadata": {"name": name,
+                                                               "namespace": NAMESPACE},
+                                                  "data": {"i": str(i)}})
                         self.acked.append(name)
                         now = time.monotonic()
                         self.longest_gap = max(self.longest_gap, now - last)
                         last = now
                         i += 1
                         time.sleep(0.2)
-            except Exception:  # any failure is a failed write; go on with the next
+            except Exception as e:  # any failure is a failed write; go on with the next
                 self.failures += 1
+                self.last_error = repr(e)
                 i += 1
                 time.sleep(0.2)
 
@@ -178,6 +181,8 @@ def test_no_acknowledged_write_lost(kboot: Kboot, cluster: Cluster) -> None:
                                       "-o", "json").stdout)["items"]
     names = {c["metadata"]["name"] for c in listed}
     acked = cluster.writer.acked
-    assert acked and set(acked) <= names, sorted(set(acked) - names)[:10]
+    writer = cluster.writer
+    assert acked, f"no write acknowledged ({writer.failures} failed, last: {writer.last_error})"
+    assert set(acked) <= names, sorted(set(acked) - names)[:10]
     print(f"\nwriter: {len(acked)} writes acknowledged, {cluster.writer.failures} failed, "
           f"longest gap between acknowledged writes {cluster.writer.longest_gap:.1f}s")
