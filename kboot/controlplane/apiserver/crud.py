@@ -40,6 +40,7 @@ from kboot.controlplane.apiserver.storage import revision_of
 from kboot.controlplane.apiserver.strategy import Strategy
 from kboot.controlplane.apiserver.webhooks import write as webhooks
 from kboot.controlplane.apiserver.writes import guarded_update
+from kboot.controlplane.store.base import PrefixNotEmpty
 
 NAMESPACES = lookup("", "namespaces")
 assert NAMESPACES is not None
@@ -127,7 +128,9 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
         reviewed, more = await webhooks.review(state, scope, operation="CREATE", obj=obj,
                                                old=None, dry_run=opts.dry_run)
         assert reviewed is not None
-        await resourcequota.admit(state, kind, reviewed, dry_run=opts.dry_run)  # the last step
+        # the last step; ``unquoted``: the store write is conditional on the namespace still
+        # having no quota (see resourcequota's docstring)
+        unquoted = await resourcequota.admit(state, kind, reviewed, dry_run=opts.dry_run)
     except StatusError:
         await strategy.release(state, obj)
         raise
@@ -136,10 +139,16 @@ async def create_object(state: ServerState, scope: Scope, body: JsonObj,
         await strategy.release(state, obj)
         return obj, problems
     try:
+        try:
+            return await state.storage.create(kind, obj, absent=unquoted), problems
+        except PrefixNotEmpty:  # a quota appeared that the cache does not hold yet: charge it
+            await resourcequota.admit_exact(state, kind, obj)
+            unquoted = None
         return await state.storage.create(kind, obj), problems
     except StatusError:
         await strategy.release(state, obj)
-        await resourcequota.release(state, kind, obj)
+        if unquoted is None:
+            await resourcequota.release(state, kind, obj)
         raise
 
 

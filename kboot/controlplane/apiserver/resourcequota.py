@@ -9,6 +9,17 @@ sentence; a pod without the compute requests a quota limits is 403 ``must specif
 dry-run is checked but not charged; a create the store then refuses gives its charge back (the
 quota controller, :mod:`kboot.controlplane.controllers.resourcequota`, corrects any other
 drift). The arithmetic is pure, in :mod:`kboot.controlplane.api.quotas`.
+
+Most namespaces have no quota, and reading the namespace's quotas from the store on every create
+cost one store round trip of the create's two. Upstream's plugin asks its quota informer's
+lister and reads the store only when the lister has none (and then remembers that answer for
+30 s, so a quota created through another apiserver can be missed for that long). Here the
+quotas watch cache is only the hint: when it holds no quota of the namespace, :func:`admit`
+returns the namespace's quota prefix and the create is written *on condition that no key exists
+under it*, in the same atomic store write (``Store.create(absent=…)``); a quota that exists by
+then — created a moment ago, through this apiserver or another one, not yet in the cache —
+fails the write, and :func:`admit_exact` charges it before the create is written again. So a
+create is never stored uncharged past a quota that existed before it, with no extra read.
 """
 
 from __future__ import annotations
@@ -76,10 +87,40 @@ def _refused(kind: ResourceKind, obj: JsonObj, message: str) -> StatusError:
                      f"forbidden: {message}")
 
 
+def _prefix(namespace: str) -> str:
+    """Where the namespace's quotas are stored (the storage layer's collection prefix)."""
+    assert QUOTAS is not None
+    return f"{QUOTAS.storage_prefix}{namespace}/"
+
+
+def _none_cached(state: Server, namespace: str) -> bool:
+    """The quotas watch cache is listed and holds no quota of ``namespace`` (a hint only)."""
+    assert QUOTAS is not None
+    cache = state.caches.caches.get((QUOTAS.group, QUOTAS.plural))
+    if cache is None or not cache.ready.is_set():
+        return False
+    prefix = _prefix(namespace)
+    return not any(key.startswith(prefix) for key in cache.objects)
+
+
 async def admit(state: Server, kind: ResourceKind, obj: JsonObj, *, dry_run: bool = False
-                ) -> None:
+                ) -> str | None:
     """Charge the new ``obj`` to every quota of its namespace that covers it; 403 when one
-    would be exceeded (what was already charged for ``obj`` is given back then)."""
+    would be exceeded (what was already charged for ``obj`` is given back then).
+
+    Returns the quota prefix the create must be stored under the condition of (``absent``)
+    when the watch cache knows no quota in the namespace and nothing was read: the store
+    refuses the write if one exists after all, and the caller then calls :func:`admit_exact`."""
+    namespace = obj["metadata"].get("namespace")
+    if namespace and not dry_run and _none_cached(state, namespace):
+        return _prefix(namespace)
+    await admit_exact(state, kind, obj, dry_run=dry_run)
+    return None
+
+
+async def admit_exact(state: Server, kind: ResourceKind, obj: JsonObj, *,
+                      dry_run: bool = False) -> None:
+    """:func:`admit` with the namespace's quotas read from the store."""
     namespace = obj["metadata"].get("namespace")
     if not namespace:
         return

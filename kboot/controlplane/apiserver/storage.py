@@ -123,12 +123,15 @@ class ObjectStorage:
             raise not_found(kind, name)
         return self.decode_as(kind, kv)
 
-    async def create(self, kind: ResourceKind, obj: JsonObj) -> JsonObj:
+    async def create(self, kind: ResourceKind, obj: JsonObj, *, absent: str | None = None
+                     ) -> JsonObj:
+        """Store a new object; ``absent``: only while no key exists under that prefix (the
+        store's PrefixNotEmpty propagates)."""
         data = self.encode(kind, obj)
         ttl = self.kinds.storage_options(kind).ttl_seconds
         name = obj["metadata"]["name"]
         try:
-            rev = await self.store.create(object_key(kind, obj), data, ttl=ttl)
+            rev = await self.store.create(object_key(kind, obj), data, ttl=ttl, absent=absent)
         except KeyExists:
             raise already_exists(kind, name) from None
         self._written(rev)

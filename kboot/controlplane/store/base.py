@@ -24,6 +24,10 @@ class KeyExists(StoreError):
     """create() of a key that exists."""
 
 
+class PrefixNotEmpty(StoreError):
+    """create(..., absent=prefix) while a key exists under ``prefix``."""
+
+
 class KeyNotFound(StoreError):
     """update()/delete() of a key that does not exist."""
 
@@ -84,8 +88,11 @@ class Store(Protocol):
 
     async def count(self, prefix: str) -> int: ...
 
-    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> int:
-        """Create ``key``; return its mod_revision. Raises KeyExists. ``ttl`` attaches a lease."""
+    async def create(self, key: str, value: bytes, *, ttl: int | None = None,
+                     absent: str | None = None) -> int:
+        """Create ``key``; return its mod_revision. Raises KeyExists. ``ttl`` attaches a lease.
+        ``absent``: only while no key exists under that prefix, checked in the same atomic
+        write (PrefixNotEmpty otherwise; KeyExists wins when both fail)."""
         ...
 
     async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:

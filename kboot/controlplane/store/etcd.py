@@ -25,6 +25,7 @@ from kboot.controlplane.store.base import (
     KeyNotFound,
     KeyValue,
     ListResult,
+    PrefixNotEmpty,
     RevisionConflict,
     StoreError,
     WatchEvent,
@@ -160,16 +161,31 @@ class EtcdStore:
         kvs = response.responses[0].response_range.kvs
         return RevisionConflict(key, _kv(kvs[0])) if kvs else KeyNotFound(key)
 
-    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> int:
+    async def create(self, key: str, value: bytes, *, ttl: int | None = None,
+                     absent: str | None = None) -> int:
         raw = key.encode()
         lease = await self._leases.lease_for(ttl) if ttl else 0
         compare = rpc.Compare(
             key=raw, target=rpc.Compare.MOD, result=rpc.Compare.EQUAL, mod_revision=0
         )
         put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease))
-        response = await self._txn(raw, compare, put)
+        if absent is None:
+            response = await self._txn(raw, compare, put)
+            if not response.succeeded:
+                raise KeyExists(key)
+            return int(response.header.revision)
+        # etcd compares a range key by key and an empty range as one missing key: "every key
+        # under the prefix has create revision 0" holds exactly when the prefix is empty
+        empty = rpc.Compare(key=absent.encode() or b"\0", range_end=_range_end(absent),
+                            target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL,
+                            create_revision=0)
+        request = rpc.TxnRequest(compare=[compare, empty], success=[put],
+                                 failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))])
+        response = await self._kv_call("Txn", request, mutating=True)
         if not response.succeeded:
-            raise KeyExists(key)
+            if response.responses[0].response_range.kvs:
+                raise KeyExists(key)
+            raise PrefixNotEmpty(absent)
         return int(response.header.revision)
 
     async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:

@@ -20,6 +20,7 @@ from kboot.controlplane.store.base import (
     KeyNotFound,
     KeyValue,
     ListResult,
+    PrefixNotEmpty,
     RevisionConflict,
     StoreError,
     WatchEvent,
@@ -78,9 +79,12 @@ class MemoryStore:
 
     # -- writes --------------------------------------------------------------------------------
 
-    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> int:
+    async def create(self, key: str, value: bytes, *, ttl: int | None = None,
+                     absent: str | None = None) -> int:
         if key in self._data:
             raise KeyExists(key)
+        if absent is not None and any(k.startswith(absent) for k in self._data):
+            raise PrefixNotEmpty(absent)
         rev = self._rev + 1
         lease = rev if ttl else 0
         self._commit(WatchEvent("PUT", KeyValue(key, value, rev, rev, lease), None))

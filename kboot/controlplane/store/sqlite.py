@@ -93,8 +93,10 @@ class SqliteStore:
 
     # -- writes --------------------------------------------------------------------------------
 
-    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> int:
-        events = await self._write(lambda db: [db.create(key, value, ttl, time.time())])
+    async def create(self, key: str, value: bytes, *, ttl: int | None = None,
+                     absent: str | None = None) -> int:
+        events = await self._write(
+            lambda db: [db.create(key, value, ttl, time.time(), absent=absent)])
         return events[0].kv.mod_revision
 
     async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:

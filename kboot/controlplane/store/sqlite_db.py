@@ -25,6 +25,7 @@ from kboot.controlplane.store.base import (
     KeyExists,
     KeyNotFound,
     KeyValue,
+    PrefixNotEmpty,
     RevisionConflict,
     StoreError,
     WatchEvent,
@@ -163,12 +164,15 @@ class SqliteDb:
         self.revision = rows[-1][0]
         return [_event(row) for row in rows]
 
-    def create(self, key: str, value: bytes, ttl: int | None, now: float) -> WatchEvent:
+    def create(self, key: str, value: bytes, ttl: int | None, now: float, *,
+               absent: str | None = None) -> WatchEvent:
         prev = self._conn.execute(
             "SELECT id, deleted FROM kv WHERE name = ? ORDER BY id DESC LIMIT 1", (key,)
         ).fetchone()
         if prev is not None and not prev[1]:
             raise KeyExists(key)
+        if absent is not None and self.count(absent):
+            raise PrefixNotEmpty(absent)
         rev = self.revision + 1
         lease, expires = (rev, now + ttl) if ttl else (0, None)
         row = (rev, key, 1, 0, rev, prev[0] if prev else 0, lease, expires, value, None)

@@ -186,3 +186,27 @@ def test_changed_hard_limits_show_at_once(apiserver: ApiServer, ns: str) -> None
     _apply(apiserver, {"apiVersion": "v1", "kind": "ConfigMap",
                        "metadata": {"name": "c", "namespace": ns}})
     assert _used(apiserver, ns) == {"pods": "1", "configmaps": "1"}
+
+
+def test_a_new_quota_binds_the_very_next_create_on_either_apiserver() -> None:
+    """Admission skips the store read of quotas when its watch cache knows none in the
+    namespace, and writes the create on condition that the namespace still has none: a quota
+    created a moment earlier — through this apiserver or another one whose cache has not seen
+    it yet — is charged by the very next create."""
+    with start_etcd() as etcd, start_apiserver(etcd.url) as one, \
+            start_apiserver(etcd.url) as two:
+        for round_, (writer, other) in enumerate(((one, two), (two, one))):
+            ns = f"q-next-{round_}"
+            assert call(writer, "POST", "/api/v1/namespaces",
+                        {"metadata": {"name": ns}}).status == 201
+            path = f"/api/v1/namespaces/{ns}/configmaps"
+            assert call(other, "POST", path, {"metadata": {"name": "warm"}}).status == 201
+            assert call(writer, "POST", f"/api/v1/namespaces/{ns}/resourcequotas", {
+                "metadata": {"name": "q"}, "spec": {"hard": {"configmaps": "2"}}}).status == 201
+            assert call(other, "POST", path, {"metadata": {"name": "a"}}).status == 201
+            reply = call(writer, "POST", path, {"metadata": {"name": "b"}})
+            assert reply.status == 403 and "exceeded quota: q" in reply.body["message"], \
+                reply.body
+            reply = call(other, "POST", path, {"metadata": {"name": "c"}})
+            assert reply.status == 403, reply.body
+            assert _used(other, ns) == {"configmaps": "2"}

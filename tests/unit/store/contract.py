@@ -18,6 +18,7 @@ from kboot.controlplane.store import (
     Compacted,
     KeyExists,
     KeyNotFound,
+    PrefixNotEmpty,
     RevisionConflict,
     Store,
     WatchEvent,
@@ -85,6 +86,24 @@ class StoreContract:
                 await store.create(p + "a", b"two")
             kv = await store.get(p + "a")
             assert kv is not None and kv.value == b"one"
+
+        backend.run(case)
+
+    def test_create_unless_prefix_holds_a_key(self, backend: Backend) -> None:
+        async def case(store: Store, p: str) -> None:
+            # an empty prefix lets the create through, in one atomic write
+            await store.create(p + "obj/a", b"1", absent=p + "guard/")
+            await store.create(p + "guard/q", b"quota")
+            with pytest.raises(PrefixNotEmpty):
+                await store.create(p + "obj/b", b"2", absent=p + "guard/")
+            assert await store.get(p + "obj/b") is None
+            with pytest.raises(KeyExists):  # an existing key wins over the prefix
+                await store.create(p + "obj/a", b"3", absent=p + "guard/")
+            await store.create(p + "obj/c", b"4", absent=p + "guard/other/")
+            kv = await store.get(p + "guard/q")
+            assert kv is not None
+            await store.delete(p + "guard/q")
+            await store.create(p + "obj/b", b"2", absent=p + "guard/")  # a deleted key is gone
 
         backend.run(case)
 
