@@ -1,4 +1,4 @@
-"""CPU time per create of an in-process kboot-apiserver (memory or SQLite store), with a profile.
+"""CPU time per create of an in-process kboot-apiserver (memory, SQLite or etcd), with a profile.
 
 Client and server share this process and its event loop (plain HTTP, no TLS), so the figure is
 the create path's CPU plus a constant client share; compare runs on one machine state (A/B by
@@ -6,12 +6,15 @@ pointing PYTHONPATH at two checkouts). On a loaded machine CPU time per create i
 figure, not the wall rate.
 
     python benchmarks/apiserver/profile_creates.py --store sqlite --creates 3000 [--profile]
+
+``--store etcd`` starts a private TLS etcd (tests/fixtures/etcd.py); its CPU is not counted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
@@ -30,6 +33,7 @@ from kboot.controlplane.apiserver.main import assemble, start_background, stop_b
 from kboot.controlplane.apiserver.storage import ObjectStorage
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 from kboot.controlplane.store import open_store
+from tests.fixtures.etcd import start_etcd
 
 TOKEN = "bench-token"
 PATH = "/api/v1/namespaces/default/configmaps"
@@ -86,7 +90,7 @@ async def run(args: argparse.Namespace, url: str) -> tuple[float, float, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", choices=("memory", "sqlite"), default="sqlite")
+    parser.add_argument("--store", choices=("memory", "sqlite", "etcd"), default="sqlite")
     parser.add_argument("--creates", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
@@ -94,8 +98,11 @@ def main() -> int:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = "memory://" if args.store == "memory" else f"sqlite://{tmp}/kboot.db"
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if args.store == "etcd":
+            url = stack.enter_context(start_etcd()).url
+        else:
+            url = "memory://" if args.store == "memory" else f"sqlite://{tmp}/kboot.db"
         cpu, wall, failures = asyncio.run(run(args, url))
     print(f"{args.store}: {args.creates} creates at {args.concurrency} clients: "
           f"CPU {cpu / args.creates * 1000:.3f} ms/create (client and server), "

@@ -75,25 +75,36 @@ def _int_error(value: Any, fmt: str | None) -> str | None:
     return None
 
 
+_CHECKS: dict[str, type] = {"string": str, "boolean": bool, "array": list, "object": dict}
+_SPECIAL_REFS = (INT_OR_STRING, QUANTITY)
+
+
 def type_error(value: Any, schema: Schema) -> str | None:
     """Why ``value`` does not fit a leaf ``schema`` (None when it does)."""
-    ref = schema.get("$ref", "")
-    if ref.endswith(INT_OR_STRING):
-        if isinstance(value, str):
-            return None
-        return None if _int_error(value, "int32") is None else \
-            "must be an integer (int32) or a string"
-    if ref.endswith(QUANTITY):
-        return None if is_quantity(value) else QUANTITY_ERROR
+    ref = schema.get("$ref")
+    if ref is not None:
+        if ref.endswith(INT_OR_STRING):
+            if isinstance(value, str):
+                return None
+            return None if _int_error(value, "int32") is None else \
+                "must be an integer (int32) or a string"
+        if ref.endswith(QUANTITY):
+            return None if is_quantity(value) else QUANTITY_ERROR
+    return _typed_error(value, schema)
+
+
+def _typed_error(value: Any, schema: Schema) -> str | None:
+    """:func:`type_error` by the schema's ``type`` and ``format`` alone."""
     kind = schema.get("type")
+    if kind is None:
+        return None
     if kind == "integer":
         return _int_error(value, schema.get("format"))
     if kind == "number":
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
               and math.isfinite(value))
         return None if ok else "must be a finite number"
-    checks = {"string": str, "boolean": bool, "array": list, "object": dict}
-    expected = checks.get(kind or "")
+    expected = _CHECKS.get(kind)
     if expected is not None and not isinstance(value, expected):
         return f"must be of type {kind}"
     if kind == "string" and schema.get("format") == "byte":
@@ -107,12 +118,20 @@ def type_error(value: Any, schema: Schema) -> str | None:
 def _value(value: Any, schema: Schema | None, path: str, found: Decoded) -> Any:
     if schema is None:
         return value
-    problem = type_error(value, schema)
-    if problem is None and schema.get("$ref", "").endswith((INT_OR_STRING, QUANTITY)):
-        return value
-    target = deref(schema)
-    if problem is None and target is not schema:
-        problem = type_error(value, target)
+    ref = schema.get("$ref")
+    if ref is None:  # the common case: one check against the schema itself
+        target = schema
+        problem = _typed_error(value, schema)
+    elif ref.endswith(_SPECIAL_REFS):  # int-or-string, quantity: leaves, checked whole
+        problem = type_error(value, schema)
+        if problem is None:
+            return value
+        target = schema
+    else:
+        problem = _typed_error(value, schema)
+        target = deref(schema)
+        if problem is None and target is not schema:
+            problem = type_error(value, target)
     if problem is not None:
         found.errors.append(FieldError(TYPE_INVALID, path, problem, value))
         return value
