@@ -7,7 +7,7 @@ this branch (docker-registry is in its repository)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +63,19 @@ def _poll(fn: Callable[[], object], timeout: float, what: str) -> object:
 @pytest.fixture(scope="module")
 def reg_lab(lab_factory: LabFactory) -> Lab:
     return lab_factory(1, 2, image="provisioned")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leaves_the_cluster_as_found(kboot: Kboot, reg_lab: Lab) -> Iterator[None]:
+    """The lab's later modules drain its workers: bare pods left behind (no controller) would
+    make every ``kubectl drain`` refuse the node (test_pdb_drain.py runs after this module)."""
+    yield
+    kboot.kubectl(reg_lab.name, "delete", "pod", "nothere", "private-without", "private-with",
+                  "--ignore-not-found", "--timeout=90s", timeout=120, check=False)
+    kboot.kubectl(reg_lab.name, "delete", "daemonset", "everywhere", "--ignore-not-found",
+                  "--wait=false", check=False)
+    kboot.kubectl(reg_lab.name, "delete", "secret", "regcred", "--ignore-not-found",
+                  check=False)
 
 
 @pytest.fixture(scope="module")
