@@ -52,6 +52,9 @@ from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.timeout(3600)]
 LABS = (Shape(1, 1, "provisioned"),)
+# after the lab's other users (only test_up_sqlite.py, which resets the lab, follows): the
+# cluster they converge keeps the CA it was installed with
+RUNS_LAST_ON_ITS_LAB = True
 
 NS = "rotca"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
