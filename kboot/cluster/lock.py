@@ -121,6 +121,20 @@ def _run(inventory: Inventory, host: str, command: str,
                         transports_factory=transports_factory)[host]
 
 
+def dead_here(holder: LockOwner, me: LockOwner) -> bool:
+    """The holder ran on this workstation (same user and host name) and its process is gone:
+    a run that was killed (SIGKILL, a power cut) and never released the lock."""
+    if (holder.user, holder.host) != (me.user, me.host) or holder.pid <= 0:
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
+
 def acquire(inventory: Inventory, topo: Topology, owner: LockOwner, *, force: bool = False,
             transports_factory: TransportFactory | None = None) -> None:
     host = _holder_host(topo)
@@ -132,6 +146,11 @@ def acquire(inventory: Inventory, topo: Topology, owner: LockOwner, *, force: bo
         raise ClusterError(f"cannot take the cluster's run lock {host}:{LOCK_FILE}: "
                            f"{out.status}: {(out.stderr or out.message).strip()[:400]}")
     holder = parse_holder(out.stdout)
+    if holder is not None and not force and dead_here(holder, owner):
+        log.warning("cluster %s: taking over the run lock of %s, which is no longer running on "
+                    "this workstation", topo.name, holder.describe())
+        acquire(inventory, topo, owner, force=True, transports_factory=transports_factory)
+        return
     if holder is not None:
         raise LockHeld(f"cluster {topo.name} is locked by {holder.describe()} "
                        f"({host}:{LOCK_FILE}); wait for that run to finish, or pass "

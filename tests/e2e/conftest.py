@@ -102,9 +102,10 @@ class Kboot:
                                  f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
         return proc
 
-    def up(self, inventory: Path, *extra: str, check: bool = True
+    def up(self, inventory: Path, *extra: str, check: bool = True, timeout: float = 900
            ) -> subprocess.CompletedProcess[str]:
-        return self("up", str(inventory), "--bundle", str(BUNDLE_CACHE), *extra, check=check)
+        return self("up", str(inventory), "--bundle", str(BUNDLE_CACHE), *extra, check=check,
+                    timeout=timeout)
 
     def converge(self, lab: Lab) -> subprocess.CompletedProcess[str]:
         """The lab's own cluster (``lab.inventory_path``), converged: one ``kboot up``, after a

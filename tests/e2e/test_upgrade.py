@@ -239,7 +239,9 @@ def upgrade(lab_factory: LabFactory, kboot: Kboot,
     service.start()
     api.start()
     try:
-        proc = kboot.up(lab.inventory_path, "-o", "json")
+        # the upgrade restarts every etcd member and control plane one at a time: beyond the
+        # default 900 s on a loaded 2-core machine (the module's own limit is 2400 s)
+        proc = kboot.up(lab.inventory_path, "-o", "json", timeout=1800)
     finally:
         service.stop()
         api.stop()

@@ -71,3 +71,41 @@ def test_unreachable_lock_host(monkeypatch: pytest.MonkeyPatch) -> None:
     with lock.cluster_lock(inv, topo, "kboot reset", unreachable_ok=True):
         ran.append(True)
     assert ran == [True]
+
+
+def test_a_dead_run_of_this_workstation_is_taken_over() -> None:
+    """A run killed on this workstation (its pid gone) does not block the next one; a live
+    holder, or a holder on another workstation, still does."""
+    me = lock.me("kboot up inv.yaml")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    assert lock.dead_here(LockOwner(me.user, me.host, dead.pid, "kboot up"), me)
+    assert not lock.dead_here(LockOwner(me.user, me.host, me.pid, "kboot up"), me)  # alive
+    assert not lock.dead_here(LockOwner(me.user, "other-ws", dead.pid, "kboot up"), me)
+    assert not lock.dead_here(LockOwner("someone", me.host, dead.pid, "kboot up"), me)
+
+
+def test_acquire_takes_over_a_dead_local_holder(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    inv = Inventory("inv.yaml", hosts={"cp1": Host("cp1", Connection("10.0.0.1"),
+                                                   groups=("control_plane",))},
+                    groups={"control_plane": Group("control_plane", hosts=("cp1",))})
+    topo = topology_from_inventory(inv)
+    path = str(tmp_path / "run.lock")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    me = lock.me("kboot up inv.yaml")
+    killed = LockOwner(me.user, me.host, dead.pid, "kboot up inv.yaml", "tok-dead")
+    assert parse_holder(_sh(acquire_command(killed, force=False, path=path))) is None
+
+    def run_on_hosts(_inv: Inventory, commands: dict[str, str], **_kw: object
+                     ) -> dict[str, HostOutput]:
+        return {h: HostOutput(h, 0, _sh(c.replace(lock.LOCK_FILE, path)), "", "ok", "")
+                for h, c in commands.items()}
+
+    monkeypatch.setattr(lock, "run_on_hosts", run_on_hosts)
+    lock.acquire(inv, topo, me)
+    assert me.token in Path(path).read_text()
+    other = LockOwner(me.user, me.host, me.pid, "kboot up", "tok-live")  # alive: refused
+    with pytest.raises(lock.LockHeld, match="locked by"):
+        lock.acquire(inv, topo, other)
