@@ -120,12 +120,24 @@ def test_interrupted_up_converges_on_rerun(kboot: Kboot, small_lab: Lab, without
     proc.wait(timeout=60)
     assert seen_install, "the run ended before the bundle phase"
     assert proc.returncode == -signal.SIGKILL
-    # a SIGKILLed run leaves its run lock behind: a plain re-run is refused naming it, and
-    # --force-unlock (what the refusal tells the user) takes it over
-    refused = kboot("up", str(without_w2), "--bundle", str(BUNDLE_CACHE), check=False)
-    assert refused.returncode != 0 and "is locked by" in refused.stderr + refused.stdout
-    kboot.up(without_w2, "--force-unlock")
+    # a SIGKILLed run leaves its run lock behind; its process is gone from this workstation,
+    # so a plain re-run takes the lock over (saying so) and converges
+    rerun = kboot.up(without_w2)
+    assert "which is no longer running on this workstation" in rerun.stderr + rerun.stdout
     assert _ready(kboot, small_lab.name) == {f"{small_lab.name}-cp1", f"{small_lab.name}-w1"}
+    # a lock held by a run on another workstation is refused, naming it, until --force-unlock
+    # (what the refusal tells the user)
+    holder = {"user": "ops", "host": "elsewhere.example", "pid": 4242, "command": "kboot up",
+              "token": "t", "since": int(time.time())}
+    small_lab.put(f"{small_lab.name}-cp1", json.dumps(holder).encode() + b"\n",
+                  "/var/lib/kboot/run.lock")
+    refused = kboot("up", str(without_w2), "--bundle", str(BUNDLE_CACHE), check=False)
+    said = refused.stderr + refused.stdout
+    assert refused.returncode != 0 and "is locked by ops@elsewhere.example (pid 4242" in said, said
+    assert "--force-unlock" in said
+    kboot.up(without_w2, "--force-unlock")
+    assert small_lab.exec(f"{small_lab.name}-cp1", ["test", "-e", "/var/lib/kboot/run.lock"]
+                          ).exit_code != 0  # released at the end of the run
 
 
 def test_added_worker_joins_without_touching_the_others(kboot: Kboot, small_lab: Lab) -> None:
