@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 
 from kboot.cluster.etcdmembers import ClusterView, Member, member_of, removal_problem, transferee
+from kboot.cluster.etcdreconfig import (
+    Clock,
+    HostRun,
+    Progress,
+    Sleep,
+    leader_move,
+    reconfigure,
+    removal,
+)
 from kboot.cluster.etcdsnap import ops_inventory
-from kboot.cluster.membership import HostRun, gather, move_leader, remove_member
+from kboot.cluster.membership import gather
 from kboot.cluster.registry import ensure_credentials, registry_settings, registry_vars
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.rollout import ROLLING_GROUP, rolling_order
@@ -65,22 +75,26 @@ def etcd_view(inventory: Inventory, topo: Topology, node: Node, run: HostRun
 
 
 def leave_etcd(topo: Topology, node: Node, view: ClusterView, member: Member | None, *,
-               run: HostRun, reachable: bool) -> EtcdLeave:
+               run: HostRun, reachable: bool, progress: Progress = lambda _: None,
+               clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> EtcdLeave:
     """Leadership moved away (when the node leads and answers), then the member removed
-    through another healthy member."""
+    through another healthy member — asked again while etcd answers "not yet" (members
+    restarted less than 5 s ago: :mod:`kboot.cluster.etcdreconfig`)."""
     if member is None:
         return EtcdLeave()
     moved = ""
     if member.id == view.leader and reachable:
         to = transferee(view, member)
         if to is not None:
-            move_leader(run, node.name, to)
+            reconfigure(run, node.name, leader_move(to), progress=progress, clock=clock,
+                        sleep=sleep)
             moved = to.label
     others = [n for n in topo.etcd_members if n.name != node.name
               and (m := member_of(view, n)) is not None and m.id in view.healthy]
     if not others:
         raise ClusterError(f"etcd: no other healthy member to remove {node.name} through")
-    remove_member(run, others[0].name, member)
+    reconfigure(run, others[0].name, removal(member), progress=progress, clock=clock,
+                sleep=sleep)
     log.info("etcd member %s (%s) removed", member.hex_id, node.name)
     return EtcdLeave(member.hex_id, moved)
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kboot.cluster.etcdmembers import (
     ClusterView,
-    Member,
     MembershipPlan,
     check_plan,
     etcd_ops_hosts,
@@ -29,7 +28,16 @@ from kboot.cluster.etcdmembers import (
     peer_url,
     plan_membership,
 )
-from kboot.cluster.etcdsnap import etcdctl, host_data_dir
+from kboot.cluster.etcdreconfig import (
+    HostRun,
+    Progress,
+    ctl,
+    learner_add,
+    promotion,
+    reconfigure,
+    removal,
+)
+from kboot.cluster.etcdsnap import host_data_dir
 from kboot.cluster.exec import HostOutput, run_on_hosts
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.status import MARK, split_sections
@@ -41,13 +49,7 @@ from kboot.playbook.state import TransportFactory
 
 log = logging.getLogger(__name__)
 
-HostRun = Callable[[Mapping[str, str]], Mapping[str, HostOutput]]
-"""Runs each host's shell command (as root), one round trip per host: ``{host: command}``."""
-Progress = Callable[[str], None]  # one line per membership change, for the CLI
 JOIN_GROUP = "kboot_etcd_join"
-ADD_WAIT = 60  # seconds etcd may refuse to add a learner while a new voter settles
-PROMOTE_WAIT = 180  # seconds a learner may take to catch up before its promotion gives up
-ETCDCTL_TIMEOUT = "--command-timeout=5s"
 
 
 def engine_run(inventory: Inventory, transports_factory: TransportFactory | None = None
@@ -59,16 +61,12 @@ def engine_run(inventory: Inventory, transports_factory: TransportFactory | None
     return run
 
 
-def _ctl(args: str) -> str:
-    return f"{etcdctl()} {ETCDCTL_TIMEOUT} {args}"
-
-
 def gather_command(data_dir: str) -> str:
     """One round trip per member: does its data directory hold a member, and (if its etcd
     answers) the member list and every member's status."""
     return (f"echo '{MARK}data'; test -d {shlex.quote(data_dir)}/member && echo yes || echo no;"
-            f" echo '{MARK}members'; {_ctl('member list -w json')} 2>&1;"
-            f" echo '{MARK}endpoints'; {_ctl('endpoint status --cluster -w json')} 2>&1;"
+            f" echo '{MARK}members'; {ctl('member list -w json')} 2>&1;"
+            f" echo '{MARK}endpoints'; {ctl('endpoint status --cluster -w json')} 2>&1;"
             " exit 0")
 
 
@@ -101,44 +99,10 @@ def gather(inventory: Inventory, topo: Topology, run: HostRun) -> Gathered:
     return Gathered(best, has_data, tuple(unreachable))
 
 
-def _one(run: HostRun, host: str, command: str, what: str) -> str:
-    out = run({host: command}).get(host)
-    if out is None or not out.ok:
-        said = (out.stderr or out.stdout or out.message).strip()[-500:] if out else "no answer"
-        raise ClusterError(f"etcd: {what} on {host} failed: {said}")
-    return out.stdout
-
-
-def remove_member(run: HostRun, host: str, member: Member) -> None:
-    _one(run, host, _ctl(f"member remove {member.hex_id}"),
-         f"removing member {member.label}")
-
-
-def move_leader(run: HostRun, leader_host: str, to: Member) -> None:
-    """``move-leader`` must be sent to the current leader: run on the leading member's host."""
-    _one(run, leader_host, _ctl(f"move-leader {to.hex_id}"),
-         f"moving leadership to {to.label}")
-
-
-def _asked_until(ask: str, *, seconds: int, again_when: str = "*", done_when: str = "''",
-                 gave_up: str) -> str:
-    """A shell script running ``ask`` each second, up to ``seconds`` times, until it succeeds
-    (its output printed) or answers ``done_when``; an answer other than ``again_when`` (case
-    patterns) fails at once, with it; the last refusal fails with ``gave_up``."""
-    return (f"for i in $(seq 1 {seconds}); do"
-            f" out=$({ask} 2>&1) && {{ echo \"$out\"; exit 0; }};"
-            f" case \"$out\" in {done_when}) exit 0;; {again_when}) sleep 1;;"
-            " *) echo \"$out\" >&2; exit 1;; esac; done;"
-            f" echo \"$out\" >&2; echo {shlex.quote(gave_up)} >&2; exit 1")
-
-
-def promote(run: HostRun, host: str, member_hex: str, name: str) -> None:
-    """Promote the learner once it has caught up: etcd refuses while it lags, so ask again
-    each second for up to :data:`PROMOTE_WAIT` seconds, in one round trip."""
-    script = _asked_until(_ctl(f"member promote {member_hex}"), seconds=PROMOTE_WAIT,
-                          done_when="*'not a learner'*",
-                          gave_up=f"learner {name} did not catch up in {PROMOTE_WAIT}s")
-    _one(run, host, script, f"promoting learner {name}")
+def promote(run: HostRun, host: str, member_hex: str, name: str, *, progress: Progress
+            ) -> None:
+    """Promote the learner once it has caught up (etcd refuses while it lags: asked again)."""
+    reconfigure(run, host, promotion(member_hex, name), progress=progress)
 
 
 def _join_inventory(cinv: Inventory, node: Node, *, initial_cluster: str, wipe: bool
@@ -156,12 +120,9 @@ def join(cinv: Inventory, node: Node, *, via: str, run: HostRun, runner: Playboo
          wipe: bool, progress: Progress) -> None:
     """Add ``node`` as a learner (through the member on host ``via``), start it with the
     membership etcd answered, and promote it once it has caught up."""
-    # etcd refuses a reconfiguration ("unhealthy cluster") until every voting member has been
-    # connected for 5 s — a member promoted just before (growing by two) is not yet: ask again
-    add = _ctl(f"member add {shlex.quote(node.name)} --learner --peer-urls={peer_url(node)}")
-    script = _asked_until(add, seconds=ADD_WAIT, again_when="*'unhealthy cluster'*",
-                          gave_up=f"etcd refused to add {node.name} for {ADD_WAIT}s")
-    text = _one(run, via, script, f"adding learner {node.name}")
+    # etcd refuses to add ("unhealthy cluster") until every voting member has been connected
+    # for 5 s — a member promoted just before (growing by two) is not yet: asked again
+    text = reconfigure(run, via, learner_add(node.name, peer_url(node)), progress=progress)
     member_hex, initial = parse_member_add(text)
     progress(f"etcd: {node.name} added as learner {member_hex}")
     outcome = runner(playbooks_dir() / "up" / "etcd-join.yaml",
@@ -171,7 +132,7 @@ def join(cinv: Inventory, node: Node, *, via: str, run: HostRun, runner: Playboo
         raise ClusterError(f"etcd: starting learner {node.name} failed (re-run `kboot up`: "
                            "the unstarted member is removed and added again):\n  "
                            + "\n  ".join(outcome.failures))
-    promote(run, via, member_hex, node.name)
+    promote(run, via, member_hex, node.name, progress=progress)
     progress(f"etcd: {node.name} caught up and promoted to a voting member")
 
 
@@ -214,10 +175,10 @@ def _apply(cinv: Inventory, topo: Topology, view: ClusterView, plan: MembershipP
                            "membership through")
     via = ops[0].name
     for stale in plan.remove:
-        remove_member(run, via, stale.member)
+        reconfigure(run, via, removal(stale.member), progress=progress)
         progress(f"etcd: removed stale member {stale.member.label} ({stale.why})")
     for member in plan.promote:
-        promote(run, via, member.hex_id, member.label)
+        promote(run, via, member.hex_id, member.label, progress=progress)
         progress(f"etcd: learner {member.label} promoted")
     for node in plan.join:
         join(cinv, node, via=via, run=run, runner=runner, wipe=node.name in plan.wipe,

@@ -49,8 +49,8 @@ from kboot.cluster.cpremove import (
     rerender_load_balancers,
     without,
 )
+from kboot.cluster.etcdreconfig import Clock, HostRun, Progress, Sleep
 from kboot.cluster.exec import run_on_hosts
-from kboot.cluster.membership import HostRun
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Node, Topology, topology_from_inventory
 from kboot.cluster.up import PlaybookRunner
@@ -77,8 +77,6 @@ that waits on a budget says so while it waits, not only when it gives up."""
 
 HostProbe = Callable[[str], str]  # host -> "" when it answers over SSH, else why it does not
 StepCallback = Callable[[str, str], None]  # (step, "start" | "ok" | "skipped" | "failed")
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -299,10 +297,12 @@ def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: Pla
                 probe: HostProbe, force: bool = False, timeout: float = 120.0,
                 run: HostRun | None = None,
                 on_step: StepCallback = lambda step, status: None,
-                on_refused: Refused = lambda pod, why: None, clock: Clock = time.monotonic,
+                on_refused: Refused = lambda pod, why: None,
+                progress: Progress = lambda line: None, clock: Clock = time.monotonic,
                 sleep: Sleep = time.sleep) -> RemoveReport:
     """Drain, reset and delete the node ``name`` (the module docstring has the steps); ``run``
-    runs ``etcdctl`` on the members, needed when the node is an etcd member."""
+    runs ``etcdctl`` on the members, needed when the node is an etcd member; ``progress`` gets a
+    line while etcd refuses the member's removal as "not yet" (members restarted just before)."""
     topo = topology_from_inventory(inventory)
     node = check_removable(topo, name)
     on_step("reach", "start")
@@ -328,7 +328,8 @@ def remove_node(inventory: Inventory, name: str, *, api: SyncClient, runner: Pla
     left = None
     if etcd is not None and run is not None:
         on_step("etcd", "start")
-        left = leave_etcd(topo, node, *etcd, run=run, reachable=not unreachable)
+        left = leave_etcd(topo, node, *etcd, run=run, reachable=not unreachable,
+                          progress=progress, clock=clock, sleep=sleep)
         on_step("etcd", "ok" if left.member else "skipped")
     if node.control_plane:
         on_step("loadbalancers", "start")

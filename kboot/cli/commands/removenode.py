@@ -149,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
                                  probe=host_probe(inventory, transports_factory=runner.transports),
                                  force=args.force, timeout=args.timeout, on_step=on_step,
                                  on_refused=on_refused,
+                                 progress=lambda line: console.print(line, highlight=False,
+                                                                     markup=False),
                                  run=engine_run(inventory, runner.transports))
         except ApiError as err:
             raise api_call_error(err) from None

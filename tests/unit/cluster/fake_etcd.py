@@ -1,6 +1,8 @@
-"""A fake etcd cluster behind a :data:`kboot.cluster.membership.HostRun`: answers the gather
-command with canned ``etcdctl`` JSON and acts on ``member add/remove/promote`` and
-``move-leader`` as etcd would, recording every command by host."""
+"""A fake etcd cluster behind a :data:`kboot.cluster.etcdreconfig.HostRun`: answers the gather
+and health commands with canned ``etcdctl`` JSON and acts on ``member add/remove/promote`` and
+``move-leader`` as etcd would, recording every command by host. ``refusals`` makes it answer a
+verb with etcd's errors first, as etcdctl prints them (and optionally apply the change anyway,
+as a request that timed out after it was proposed)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,26 @@ class FakeMember:
     healthy: bool = True
 
 
+@dataclass(frozen=True)
+class Refusal:
+    error: str  # etcd's words, e.g. "etcdserver: unhealthy cluster"
+    applied: bool = False  # the change happened anyway (the client timed out)
+    when: str = ""  # only for commands that contain this (e.g. one member's name)
+
+
+WARNING = ('{"level":"warn","ts":"2026-12-07T15:15:16.422Z","caller":"clientv3/retry_interceptor'
+           '.go:62","msg":"retrying of unary invoker failed","attempt":0}')
+
+
+class EtcdRefused(Exception):
+    pass
+
+
+def failed(host: str, error: str) -> HostOutput:
+    """What etcdctl prints (stderr redirected) when etcd refuses."""
+    return HostOutput(host, 1, f"{WARNING}\nError: {error}\n", "", "failed")
+
+
 @dataclass
 class FakeEtcd:
     members: list[FakeMember]
@@ -30,6 +52,7 @@ class FakeEtcd:
     unreachable: set[str] = field(default_factory=set)
     log: list[tuple[str, str]] = field(default_factory=list)  # (host, what)
     next_id: int = 0xA0
+    refusals: dict[str, list[Refusal]] = field(default_factory=dict)  # verb -> answered first
 
     def member_list(self) -> str:
         return json.dumps({"header": {"cluster_id": 1}, "members": [
@@ -54,6 +77,24 @@ class FakeEtcd:
             out += f"{MARK}members\nError: context deadline exceeded\n{MARK}endpoints\n"
         return out
 
+    def health(self) -> str:
+        return json.dumps([{"endpoint": f"https://{m.ip}:2379", "health": m.healthy,
+                            "took": "1ms", **({} if m.healthy else {
+                                "error": "context deadline exceeded"})}
+                           for m in self.members if m.name])
+
+    def _refused(self, host: str, command: str) -> HostOutput | None:
+        verb = re.search(r"member (add|remove|promote)|(move-leader)", command)
+        queue = self.refusals.get(next(v for v in verb.groups() if v), []) if verb else []
+        refusal = next((r for r in queue if r.when in command), None)
+        if refusal is None:
+            return None
+        queue.remove(refusal)
+        self.log.append((host, f"refused: {refusal.error}"))
+        if refusal.applied:
+            self._act(host, command)
+        return failed(host, refusal.error)
+
     def _act(self, host: str, command: str) -> str:
         if m := re.search(r"member add (\S+) --learner --peer-urls=https://([\d.]+):2380",
                           command):
@@ -67,6 +108,8 @@ class FakeEtcd:
                     f'ETCD_INITIAL_CLUSTER="{started},{m.group(1)}=https://{m.group(2)}:2380"\n'
                     'ETCD_INITIAL_CLUSTER_STATE="existing"\n')
         if m := re.search(r"member remove ([0-9a-f]+)", command):
+            if not any(x.id == int(m.group(1), 16) for x in self.members):
+                raise EtcdRefused("etcdserver: member not found")
             self.members = [x for x in self.members if x.id != int(m.group(1), 16)]
             self.log.append((host, f"remove {m.group(1)}"))
             return f"Member {m.group(1)} removed\n"
@@ -97,6 +140,15 @@ class FakeEtcd:
             elif f"{MARK}data" in command:
                 self.log.append((host, "gather"))
                 out[host] = HostOutput(host, 0, self._gather(host), "", "ok")
+            elif "endpoint health" in command:
+                self.log.append((host, "health"))
+                out[host] = HostOutput(host, 0, f"{MARK}members\n{self.member_list()}\n"
+                                       f"{MARK}health\n{self.health()}\n", "", "ok")
+            elif (refused := self._refused(host, command)) is not None:
+                out[host] = refused
             else:
-                out[host] = HostOutput(host, 0, self._act(host, command), "", "ok")
+                try:
+                    out[host] = HostOutput(host, 0, self._act(host, command), "", "ok")
+                except EtcdRefused as e:
+                    out[host] = failed(host, str(e))
         return out

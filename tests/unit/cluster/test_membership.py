@@ -12,7 +12,9 @@ from kboot.cluster.topology import topology_from_inventory
 from kboot.cluster.up import PhaseOutcome
 from kboot.errors import ClusterError
 from kboot.inventory import Connection, Group, Host, Inventory
-from tests.unit.cluster.fake_etcd import FakeEtcd, FakeMember
+from tests.unit.cluster.fake_etcd import FakeEtcd, FakeMember, Refusal
+
+UNHEALTHY = "etcdserver: unhealthy cluster"
 
 IPS = {"cp1": "10.0.0.11", "cp2": "10.0.0.12", "cp3": "10.0.0.13", "w1": "10.0.0.21"}
 
@@ -74,6 +76,20 @@ def test_grow_one_to_three_one_learner_at_a_time() -> None:
                          "etcd: cp2 caught up and promoted to a voting member"]
     assert [(m.name, m.learner) for m in etcd.members] == [
         ("cp1", False), ("cp2", False), ("cp3", False)]
+
+
+def test_an_add_right_after_a_promotion_waits_for_etcd() -> None:
+    # growing by two: cp2 was just promoted, so etcd refuses cp3's add until it is connected
+    # 5 s (asked again after a real 0.5 s here)
+    etcd = FakeEtcd(members("cp1"), data={"cp1": True, "cp2": False, "cp3": False}, leader=1,
+                    refusals={"add": [Refusal(UNHEALTHY, when="add cp3")]})
+    lines, _ = converge(etcd, inventory("cp1", "cp2", "cp3"))
+    assert [w for h, w in etcd.log if h == "cp1" and w != "gather"] == [
+        "add cp2", "promote a1", f"refused: {UNHEALTHY}", "add cp3", "promote a2"]
+    assert [(m.name, m.learner) for m in etcd.members] == [
+        ("cp1", False), ("cp2", False), ("cp3", False)]
+    assert lines[2] == ("etcd: waiting for every voting member to be connected ≥ 5 s before "
+                        f"adding cp3 (etcd said: {UNHEALTHY}; up to 90s)")
 
 
 def test_wiped_member_is_replaced_and_a_stale_one_removed() -> None:

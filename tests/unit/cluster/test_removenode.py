@@ -30,7 +30,7 @@ from kboot.controlplane.client.fake import FakeClient
 from kboot.controlplane.client.sync import SyncClient
 from kboot.errors import ClusterError, ConfigError
 from kboot.inventory import Connection, Group, Host, Inventory
-from tests.unit.cluster.fake_etcd import FakeEtcd, FakeMember
+from tests.unit.cluster.fake_etcd import FakeEtcd, FakeMember, Refusal
 
 NODES = {"cp1": "10.0.0.11", "e1": "10.0.0.12", "e2": "10.0.0.13",
          "w1": "10.0.0.21", "w2": "10.0.0.22"}
@@ -393,6 +393,20 @@ def test_an_etcd_member_leading_hands_over_leadership_then_leaves(world: World) 
     assert report.etcd.leader_moved_to == "cp1" and not report.load_balancers
     assert [m.name for m in etcd.members] == ["cp1", "e2"]
     assert ("run", "reset.yaml", "e1") in world.log and ("delete", "nodes", "e1") in world.log
+
+
+def test_etcd_refusing_right_after_a_restart_is_waited_out(world: World) -> None:
+    # the members restarted (a rolling restart) less than 5 s ago: etcd refuses the removal
+    etcd = _etcd(leader=1)
+    etcd.refusals["remove"] = [Refusal("etcdserver: unhealthy cluster")] * 2
+    lines = list[str]()
+    report = world.remove("e1", run=etcd, progress=lines.append)
+    assert report.etcd is not None and report.etcd.member == "2"
+    assert [w for _, w in etcd.log if w != "gather"] == [
+        "refused: etcdserver: unhealthy cluster"] * 2 + ["remove 2"]
+    assert lines == ["etcd: waiting for every member to be connected ≥ 5 s before removing e1 "
+                     "(etcd said: etcdserver: unhealthy cluster; up to 90s)"]
+    assert len(world.sleeps) >= 2 and ("run", "reset.yaml", "e1") in world.log
 
 
 def test_a_removal_that_would_lose_quorum_changes_nothing(world: World) -> None:
