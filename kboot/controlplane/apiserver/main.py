@@ -226,7 +226,6 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     availability = asyncio.create_task(apiservices.run(state, state.aggregation,
                                                        cfg.apiservice_probe_interval))
     app = build_app(state)
-    app[DECODERS].start()
     runner = StatusRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     host = cfg.bind_address
@@ -235,6 +234,7 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     site = web.TCPSite(runner, host, cfg.secure_port, ssl_context=serving_context(cfg),
                        backlog=1024)
     await site.start()
+    app[DECODERS].start()  # ended and reaped by runner.cleanup() (app.on_cleanup) below
     state.ready = True
     log.info("kboot-apiserver serving on https://%s:%d (storage %s)", host, cfg.secure_port,
              cfg.storage.split("?")[0])

@@ -5,10 +5,12 @@ and bodies, large bodies decoded off the event loop (issue 14)."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import json
 import os
 import select
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +248,50 @@ def test_the_decode_worker_ends_with_a_killed_apiserver() -> None:
             ready, _, _ = select.select([fd], [], [], 60)
             os.close(fd)
             assert ready, "a child of the killed apiserver is still running"
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    return "?"
+
+
+def test_no_process_outlives_a_terminated_apiserver() -> None:
+    """On SIGTERM the apiserver ends and reaps every process it started (the YAML decode
+    worker; no multiprocessing resource tracker) before it exits. Under systemd on the nspawn
+    lab machines, any process still in the unit when the main one exited kept each restart
+    waiting for TimeoutStopSec (docs/architecture.md, "Process model").
+
+    This test process is made a child subreaper while the server runs: a process the server
+    left behind — alive, or exited but not reaped by the server — is handed to it and shows up
+    among its children, whatever the timing."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = set(_children(os.getpid()))
+    assert libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    left: dict[int, str] = {}
+    try:
+        with start_apiserver("memory://") as srv:
+            reply = call(srv, "POST", "/api/v1/namespaces/default/configmaps",
+                         "- {a: b}\n" * 4096, content_type="application/yaml")
+            assert reply.status == 400  # decoded by the worker (over 16 KiB), then refused
+            assert _children(srv.process.pid), "the YAML decode worker is not running"
+            srv.process.send_signal(signal.SIGTERM)
+            assert srv.process.wait(timeout=60) == 0, srv.log()[-3000:]
+            left = {pid: _cmdline(pid) for pid in _children(os.getpid()) if pid not in before}
+            log = srv.log()
+    finally:
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        for pid in left:
+            _reap(pid)
+    assert not left, f"processes of the apiserver outlived it: {left}"
+    assert "stopped by signal" in log
