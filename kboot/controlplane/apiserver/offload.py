@@ -46,6 +46,7 @@ _IMPORT_ROOT = str(Path(yamlworker.__file__).resolve().parents[3])
 # an idle worker leaves at once on end-of-file; one still importing takes about half a second
 STOP_GRACE = 5.0
 RAN_OUT = "the YAML decoder ran out of resources on this body"
+SHUTTING_DOWN = "the apiserver is shutting down"
 
 
 class YamlWorker:
@@ -102,6 +103,12 @@ class BodyDecoders:
         self._busy = False
         self._closed = False
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The YAML decode process's pid (None before it starts and once closed)."""
+        with self._lock:
+            return self._worker.proc.pid if self._worker is not None else None
+
     def start(self) -> None:
         """Start the worker process now (it imports in the background, ~0.5 s) rather than on
         the first large YAML body."""
@@ -121,6 +128,8 @@ class BodyDecoders:
 
     async def yaml(self, raw: bytes) -> Outcome:
         """Decode YAML in the worker process (see :func:`~.yamlbody.load_as_json`)."""
+        if self._closed:
+            return Outcome(error=SHUTTING_DOWN)
         return await asyncio.get_running_loop().run_in_executor(self._yaml_thread,
                                                                 self._decode, raw)
 
@@ -129,7 +138,7 @@ class BodyDecoders:
             worker = self._current_locked()
             self._busy = worker is not None
         if worker is None:
-            return Outcome(error="the apiserver is shutting down")
+            return Outcome(error=SHUTTING_DOWN)
         try:
             outcome = worker.call(raw)
         finally:

@@ -4,6 +4,7 @@ and bodies, large bodies decoded off the event loop (issue 14)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import http.client
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from kboot.controlplane.apiserver.offload import RAN_OUT, BodyDecoders
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.readyz import ReadyzProber, RequestLoop, alias_bomb, repeated
 from tests.integration.apiserver.http import Reply, call
@@ -295,3 +297,27 @@ def test_no_process_outlives_a_terminated_apiserver() -> None:
             _reap(pid)
     assert not left, f"processes of the apiserver outlived it: {left}"
     assert "stopped by signal" in log
+
+
+def test_a_dead_decode_worker_is_replaced_and_close_reaps_the_worker() -> None:
+    async def run() -> None:
+        decoders = BodyDecoders()
+        assert decoders.worker_pid is None  # started with the first body (or start())
+        first = await decoders.yaml(b"a: [1, 2]\n")
+        assert (json.loads(first.json), first.error) == ({"a": [1, 2]}, "")
+        pid = decoders.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer would, mid-body
+        lost = await decoders.yaml(b"b: 1\n")
+        assert lost.error == RAN_OUT
+        assert decoders.worker_pid not in (None, pid)
+        assert json.loads((await decoders.yaml(b"c: 1\n")).json) == {"c": 1}
+        replacement = decoders.worker_pid
+        assert replacement is not None and replacement in _children(os.getpid())
+        await decoders.close()
+        assert decoders.worker_pid is None
+        assert replacement not in _children(os.getpid())  # exited and reaped, not a zombie
+        closed = await decoders.yaml(b"d: 1\n")
+        assert "shutting down" in closed.error
+
+    asyncio.run(run())
