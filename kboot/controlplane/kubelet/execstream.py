@@ -180,3 +180,11 @@ class ExecSession:
     def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()
+
+    async def end(self, wait: float = 2.0) -> None:
+        """Kill the command's ``ctr`` and reap it (shielded: called while being cancelled), so
+        that no process of the kubelet outlives it (docs/architecture.md, "Process model")."""
+        self.kill()
+        if self.proc is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self.proc.wait()), wait)

@@ -227,7 +227,12 @@ class KubeletServer:
         for frame in early:
             await session.on_frame(frame)
         reader = asyncio.create_task(self._read_frames(ws, session))
-        code = await session.wait()
+        try:
+            code = await session.wait()
+        except asyncio.CancelledError:  # the kubelet is stopping: the command's ctr ends first
+            reader.cancel()
+            await session.end()
+            raise
         reader.cancel()
         if code:
             log.info("exec %s in container %s exited %d%s", list(req.command),

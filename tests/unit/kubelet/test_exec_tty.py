@@ -43,3 +43,18 @@ def test_tty_session_starts_with_the_clients_size() -> None:
         await asyncio.wait_for(s.wait(), 10)
         return b"".join(out)
     assert asyncio.run(session()).strip() == b"31 97"
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_ending_a_session_kills_and_reaps_its_command(run: Callable[[Any], int | None]) -> None:
+    """What the kubelet does with a running exec when it stops: the command's process is gone
+    (exited and reaped) before the kubelet goes on, so none outlives the kubelet's unit."""
+    async def session() -> int | None:
+        async def send(frame: bytes) -> None:
+            pass
+        s = ExecSession(ExecRequest("c", ("sleep",), stdout=True), send)
+        await s.start(["sleep", "60"])
+        await s.end()
+        assert s.proc is not None
+        return s.proc.returncode
+    assert run(session()) == -9
