@@ -41,7 +41,7 @@ from kboot.controlplane.apiserver.yamlbody import Outcome
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# where the worker imports kboot from: the same tree as this process
+# the tree this process imported kboot from
 _IMPORT_ROOT = str(Path(yamlworker.__file__).resolve().parents[3])
 # an idle worker leaves at once on end-of-file; one still importing takes about half a second
 STOP_GRACE = 5.0
@@ -53,11 +53,12 @@ class YamlWorker:
     """One :mod:`.yamlworker` process and its pipes (used from one thread at a time)."""
 
     def __init__(self) -> None:
-        path = os.environ.get("PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_IMPORT_ROOT, path)))}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", yamlworker.__name__, str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        # the worker imports the kboot this process did: its tree goes first on the worker's
+        # path unless it is there already (an installed kboot: the venv's site-packages)
+        code = (f"import sys; r = {_IMPORT_ROOT!r}; r in sys.path or sys.path.insert(0, r); "
+                f"from {yamlworker.__name__} import main; main()")
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(os.getpid())],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def call(self, raw: bytes) -> Outcome | None:
         """The worker's outcome for ``raw``; None when the worker died (or was killed)."""

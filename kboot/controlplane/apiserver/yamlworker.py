@@ -1,18 +1,18 @@
 """The apiserver's YAML decode worker: a plain child process, one body at a time over a pipe.
 
-Run as ``python -m kboot.controlplane.apiserver.yamlworker`` by :mod:`.offload`. Each request
-on stdin is a frame (8-byte big-endian length, then the raw body); each answer on stdout is a
-frame holding the pickled :class:`~.yamlbody.Outcome`. The worker ends on end-of-file of stdin —
-the apiserver closes it when it shuts down, then waits for the worker — and it ignores SIGTERM
-and SIGINT, so that a signal sent to the whole unit or terminal (systemd's
-``KillMode=control-group``, Ctrl-C) does not end it while the apiserver still finishes in-flight
-requests. ``PR_SET_PDEATHSIG`` ends it with an apiserver that is killed outright.
+Started by :mod:`.offload` (``python -c`` calling :func:`main`, the apiserver's pid as
+argument). Each request on stdin is a frame (8-byte big-endian length, then the raw body); each
+answer on stdout is a frame holding the pickled :class:`~.yamlbody.Outcome`. The worker ends on
+end-of-file of stdin — the apiserver closes it when it shuts down, then waits for the worker —
+and it ignores SIGTERM and SIGINT, so that a signal sent to the whole unit or terminal
+(systemd's ``KillMode=control-group``, Ctrl-C) does not end it while the apiserver still
+finishes in-flight requests. ``PR_SET_PDEATHSIG`` ends it with an apiserver killed outright.
 
 Not :mod:`multiprocessing`: its ``spawn`` start method also starts a resource tracker process
 that outlives the apiserver (it leaves only on end-of-file of a pipe every process holds until it
 exits), and on machines where systemd gets no cgroup-empty notification (systemd-nspawn) any
 process left in the unit when the main process exits kept every restart waiting for
-``TimeoutStopSec`` (see docs/architecture.md, "Process model").
+``TimeoutStopSec`` (docs/architecture.md, "Process model and stopping").
 """
 
 from __future__ import annotations

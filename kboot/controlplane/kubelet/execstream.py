@@ -183,7 +183,8 @@ class ExecSession:
 
     async def end(self, wait: float = 2.0) -> None:
         """Kill the command's ``ctr`` and reap it (shielded: called while being cancelled), so
-        that no process of the kubelet outlives it (docs/architecture.md, "Process model")."""
+        that no process of the kubelet outlives it (docs/architecture.md, "Process model and
+        stopping")."""
         self.kill()
         if self.proc is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):

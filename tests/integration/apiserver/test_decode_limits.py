@@ -272,7 +272,7 @@ def test_no_process_outlives_a_terminated_apiserver() -> None:
     """On SIGTERM the apiserver ends and reaps every process it started (the YAML decode
     worker; no multiprocessing resource tracker) before it exits. Under systemd on the nspawn
     lab machines, any process still in the unit when the main one exited kept each restart
-    waiting for TimeoutStopSec (docs/architecture.md, "Process model").
+    waiting for TimeoutStopSec (docs/architecture.md, "Process model and stopping").
 
     This test process is made a child subreaper while the server runs: a process the server
     left behind — alive, or exited but not reaped by the server — is handed to it and shows up
