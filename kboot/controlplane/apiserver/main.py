@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import logging
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -242,17 +244,25 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        steps = [("start", time.monotonic())]
         state.ready = False
         compactor.cancel()
         availability.cancel()
         await state.aggregation.transport.close()
         state.caches.end_watches()
         await asyncio.sleep(0.2)  # let watch handlers finish their streams
-        await runner.cleanup()
+        steps.append(("watches", time.monotonic()))
+        await runner.cleanup()  # in-flight requests (up to 2 s), then the decode worker
+        steps.append(("requests and worker", time.monotonic()))
         await stop_background(state)
         if state.webhooks is not None:
             await state.webhooks.close()
+        steps.append(("caches", time.monotonic()))
         await state.storage.store.close()
+        steps.append(("store", time.monotonic()))
+        log.info("shut down in %.2f s (%s)", steps[-1][1] - steps[0][1],
+                 ", ".join(f"{name} {t - before:.2f} s"
+                           for (_, before), (name, t) in itertools.pairwise(steps)))
 
 
 def main(argv: list[str]) -> int:
