@@ -65,7 +65,7 @@ class YamlWorker:
         try:
             yamlworker.write_frame(cast(IO[bytes], self.proc.stdin), raw)
             payload = yamlworker.read_frame(cast(IO[bytes], self.proc.stdout))
-        except (OSError, ValueError):  # a broken pipe, or the pipe closed by stop()
+        except (OSError, ValueError):  # a broken pipe (the worker died or was killed)
             return None
         return None if payload is None else cast(Outcome, pickle.loads(payload))
 
