@@ -319,5 +319,12 @@ def build_app(state: ServerState) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[error_middleware])
     app[STATE] = state
     offload.install(app)
+
+    async def close_when_stopping(_: web.Request, response: web.StreamResponse) -> None:
+        if state.stopping:  # no new request on this connection: the listener is closed too
+            response.force_close()
+            response.headers["Connection"] = "close"  # (aiohttp wrote its own before this hook)
+
+    app.on_response_prepare.append(close_when_stopping)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

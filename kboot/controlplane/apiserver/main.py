@@ -246,8 +246,10 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
         log.info("shutting down")
         steps = [("start", time.monotonic())]
         state.ready = False
+        state.stopping = True
         compactor.cancel()
         availability.cancel()
+        await site.stop()  # no new connections; clients reconnect to another apiserver
         await state.aggregation.transport.close()
         state.caches.end_watches()
         await asyncio.sleep(0.2)  # let watch handlers finish their streams

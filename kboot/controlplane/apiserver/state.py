@@ -52,6 +52,7 @@ class ServerState:
     webhooks: WebhookDispatcher | None = None  # admission webhooks (None: not called)
     aggregation: Aggregation | None = None  # APIService proxying and discovery (aggregator.py)
     ready: bool = False
+    stopping: bool = False  # shutting down: every response closes its connection
     crd_controller: CRDController | None = None  # started by main.start_background
 
     @property

@@ -144,6 +144,7 @@ class KindCache:
         self.oldest = 0  # buffered events cover revisions (oldest, revision]
         self.events: collections.deque[CacheEvent] = collections.deque(maxlen=BUFFER_EVENTS)
         self.subscribers = Fanout()
+        self.ended = False  # the server is shutting down (end)
         self.ready = asyncio.Event()
         self._waiters = RevisionWaiters()  # wait_for callers
         self.listeners: list[Callable[[CacheEvent], None]] = []
@@ -186,6 +187,13 @@ class KindCache:
 
     def close_subscribers(self) -> None:
         self.subscribers.close_all()
+
+    def end(self) -> None:
+        """Shutdown: end every watch, and every watch started from now on once it has sent the
+        buffered events it asked for (a client re-watching on a kept-alive connection would
+        otherwise hold the server's drain until its timeout)."""
+        self.ended = True
+        self.close_subscribers()
 
     def _apply(self, ev: WatchEvent) -> None:
         """Apply one store event: objects, the event buffer, subscribers, listeners, waiters.
@@ -231,7 +239,10 @@ class KindCache:
         for event in self.events:
             if sub.namespace is None or event.obj["metadata"].get("namespace") == sub.namespace:
                 sub.offer(event)
-        self.subscribers.add(sub)
+        if self.ended:
+            sub.close()
+        else:
+            self.subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -400,7 +411,7 @@ class WatchCaches:
     def end_watches(self) -> None:
         """Close every subscription, so open watch streams end cleanly (shutdown)."""
         for cache in self.caches.values():
-            cache.close_subscribers()
+            cache.end()
 
     async def get(self, kind: ResourceKind) -> KindCache:
         cache = self.caches.get((kind.group, kind.plural))
