@@ -96,11 +96,12 @@ class PhaseRunner:
         renderer: TextRenderer | JsonRenderer = (
             JsonRenderer(self.console) if self.output == "json"
             else TextRenderer(self.console, show_diff=self.diff, verbose=self.verbose))
-        changed_tasks: list[tuple[str, str]] = []
+        changed_tasks: list[tuple[str, str, str]] = []
 
         def on_event(event: Any) -> None:
             if isinstance(event, TaskResult) and event.status == "changed":
-                changed_tasks.append((event.host, event.task))
+                item = event.item if isinstance(event.item, str) else ""
+                changed_tasks.append((event.host, event.task, item))
             renderer(event)
 
         try:

@@ -1,13 +1,15 @@
-"""The order in which ``kboot up`` restarts kboot's services after new code or certificates,
-and the restart plan ``kboot up --check`` prints before an upgrade.
+"""The order in which ``kboot up`` restarts kboot's services after new code, certificates or
+unit files, and the restart plan ``kboot up --check`` prints before an upgrade.
 
-New code (a new kboot wheel in the bundle) or changed certificates only *record* the services
-that must restart on a node (``/run/kboot/restart``, by the handlers of the bundle and pki
-phases); ``playbooks/up/rolling-restart.yaml`` then restarts them one node at a time over the
-group :data:`ROLLING_GROUP`, whose order is :func:`rolling_order`: the control planes first (in
-inventory order: each one's etcd member healthy and apiserver ready before the next stops), then
-the etcd-only members, then the other nodes. :func:`restart_plan` turns what a check run would
-change into that plan.
+New code (a new kboot wheel in the bundle), changed certificates, the kubelet's kubeconfig
+migration and a changed etcd or control-plane unit of a serving node only *record* the running
+services that must restart on a node (``/run/kboot/restart``: the bundle, pki, etcd and
+control-plane phases); ``playbooks/up/rolling-restart.yaml``, once per ``kboot up`` after the
+loadbalancer phase (and after ``kboot certs renew``/``rotate-ca``'s push), restarts them one
+node at a time over the group :data:`ROLLING_GROUP`, whose order is :func:`rolling_order`: the
+control planes first (in inventory order: each one's etcd member healthy and apiserver ready
+before the next stops), then the etcd-only members, then the other nodes.
+:func:`restart_plan` turns what a check run would change into that plan.
 """
 
 from __future__ import annotations
@@ -27,19 +29,33 @@ UNITS = ("kboot-etcd", "kboot-apiserver", "kboot-scheduler", "kboot-controller-m
          "kboot-kubelet", "kboot-proxy", "kboot-dns", "kboot-ingress", *REGISTRY_UNITS)
 # new code: etcd (a Debian package) and the registry (docker-registry) are not kboot's code
 CODE_UNITS = tuple(u for u in UNITS[1:] if u not in REGISTRY_UNITS)
+# a looped task whose changed items are themselves the units recorded (control-plane.yaml)
+EACH_ITEM: tuple[str, ...] = ()
 # what a changed task (by name; a handler or the task that notifies it) records for a restart
 TRIGGERS: Mapping[str, tuple[str, ...]] = {
-    "kboot code changed": CODE_UNITS,
+    "kboot code changed": CODE_UNITS,  # bundle.yaml
     "the current virtualenv is this bundle's": CODE_UNITS,
-    "kboot pki changed": UNITS,
+    "kboot pki changed": UNITS,  # pki.yaml
     "certificates, keys and kubeconfigs": UNITS,
+    "kubelet kubeconfig changed": ("kboot-kubelet",),  # pki.yaml, the one-time migration
+    "the kubelet's kubeconfig trusts the pushed CA bundle": ("kboot-kubelet",),
+    "etcd unit": ("kboot-etcd",),  # etcd.yaml: a serving member's restart is recorded
+    "control-plane units": EACH_ITEM,  # control-plane.yaml: likewise, per changed unit
 }
 REASONS: Mapping[str, str] = {
     "kboot code changed": "new kboot code",
     "the current virtualenv is this bundle's": "new kboot code",
     "kboot pki changed": "new certificates",
     "certificates, keys and kubeconfigs": "new certificates",
+    "kubelet kubeconfig changed": "kubelet kubeconfig migrated",
+    "the kubelet's kubeconfig trusts the pushed CA bundle": "kubelet kubeconfig migrated",
+    "etcd unit": "new service definitions",
+    "control-plane units": "new service definitions",
 }
+# bundle.yaml's first task: changed only on a host kboot never set up, which runs no kboot
+# service yet — every service it gets starts on the new code, certificates and units, and the
+# phases record a restart only for a service running when they change something
+FRESH_HOST = "kboot's state directory"
 
 
 def rolling_order(topo: Topology) -> tuple[str, ...]:
@@ -52,13 +68,16 @@ def rolling_order(topo: Topology) -> tuple[str, ...]:
     return tuple(n.name for n in sorted(topo.nodes, key=rank))  # sorted() is stable
 
 
-def units_on(node: Node) -> tuple[str, ...]:
-    """The kboot services a node runs, in restart order (``--check`` lists only these)."""
+def units_on(node: Node, *, registry: bool = False) -> tuple[str, ...]:
+    """The kboot services a node runs, in restart order (``--check`` lists only these);
+    ``registry``: the cluster registry is on (its instances run on the control planes)."""
     present = {"kboot-kubelet", "kboot-proxy", "kboot-dns"}  # every node (workers.yaml)
     if node.etcd:
         present.add("kboot-etcd")
     if node.control_plane:
         present |= {"kboot-apiserver", "kboot-scheduler", "kboot-controller-manager"}
+        if registry:
+            present.update(REGISTRY_UNITS)
     if node.ingress:
         present.add("kboot-ingress")
     return tuple(u for u in UNITS if u in present)
@@ -79,21 +98,29 @@ class RestartStep:
                      if u in self.services)
 
 
-def restart_plan(topo: Topology, changed: Iterable[tuple[str, str]]) -> list[RestartStep]:
-    """The rolling restart that a run would make, from the (host, task) pairs a check run
-    reported as changed: one step per node with something to restart, in
-    :func:`rolling_order`, each with the services it runs among those its changes trigger."""
-    pending: dict[str, set[str]] = {}
-    reasons: dict[str, list[str]] = {}
-    for host, task in changed:
+def restart_plan(topo: Topology, changed: Iterable[tuple[str, str, str]], *,
+                 registry: bool = False) -> list[RestartStep]:
+    """The rolling restart that a run would make, from the (host, task, loop item or "")
+    triples a check run reported as changed: one step per node with something to restart, in
+    :func:`rolling_order`, each with the services it runs among those its changes trigger and
+    the reasons that trigger them (nothing on a host kboot never set up: :data:`FRESH_HOST`)."""
+    triggered: dict[str, list[tuple[str, tuple[str, ...]]]] = {}  # host -> [(reason, units)]
+    fresh = set()
+    for host, task, item in changed:
+        if task == FRESH_HOST:
+            fresh.add(host)
         if task in TRIGGERS:
-            pending.setdefault(host, set()).update(TRIGGERS[task])
-            if REASONS[task] not in reasons.setdefault(host, []):
-                reasons[host].append(REASONS[task])
+            units = TRIGGERS[task] or ((item,) if item in UNITS else ())
+            triggered.setdefault(host, []).append((REASONS[task], units))
     nodes = {n.name: n for n in topo.nodes}
     steps = []
     for name in rolling_order(topo):
-        services = tuple(u for u in units_on(nodes[name]) if u in pending.get(name, ()))
+        if name in fresh:
+            continue
+        runs = set(units_on(nodes[name], registry=registry))
+        reasons = [r for r, units in triggered.get(name, ()) if runs.intersection(units)]
+        pending = {u for _, units in triggered.get(name, ()) for u in units}
+        services = tuple(u for u in UNITS if u in runs and u in pending)
         if services:
-            steps.append(RestartStep(name, services, tuple(reasons[name])))
+            steps.append(RestartStep(name, services, tuple(dict.fromkeys(reasons))))
     return steps

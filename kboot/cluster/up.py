@@ -59,7 +59,8 @@ class PhaseOutcome:
     ok: bool
     changed: int = 0
     failures: tuple[str, ...] = ()  # one line per failed host: "host: task: message"
-    changed_tasks: tuple[tuple[str, str], ...] = ()  # (host, task) of each changed result
+    # (host, task, loop item when a string, else "") of each changed result
+    changed_tasks: tuple[tuple[str, str, str], ...] = ()
 
 
 class PlaybookRunner(Protocol):
@@ -79,7 +80,7 @@ class UpReport:
         return sum(o.changed for _, o, _ in self.phases)
 
     @property
-    def changed_tasks(self) -> list[tuple[str, str]]:
+    def changed_tasks(self) -> list[tuple[str, str, str]]:
         return [pair for _, o, _ in self.phases for pair in o.changed_tasks]
 
 
@@ -162,7 +163,10 @@ def up(
     if registry.enabled:
         add_registry_files(pki, state, topo)
     defaults = {**cluster_vars(topo, bundle=bundle),
-                **registry_vars(registry, topo, ensure_credentials(state))}
+                **registry_vars(registry, topo, ensure_credentials(state)),
+                # one rolling restart per run, the one loadbalancer.yaml imports: pki.yaml's
+                # own (for `kboot certs renew`/`rotate-ca`) is left out (rolling-restart.yaml)
+                "restarts_after_loadbalancer": True}
     cinv = cluster_inventory(inventory, topo, pki, defaults)
     report = UpReport(topology=topo, admin_kubeconfig=pki.admin_kubeconfig)
     books = playbooks_dir() / "up"

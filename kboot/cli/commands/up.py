@@ -30,6 +30,7 @@ from kboot.cli.output import phase_table
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.hooks import is_upgrade, record_deployed
 from kboot.cluster.membership import converge_members, engine_run
+from kboot.cluster.registry import registry_settings
 from kboot.cluster.rollout import RestartStep, restart_plan
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
 from kboot.cluster.up import MembersStep, UpReport, standard_api_steps, up
@@ -134,7 +135,9 @@ def _run(args: argparse.Namespace) -> int:
                 console.print(phase_table("kboot up (stopped)", runner.phase_times))
             raise
     if args.check:
-        _print_plan(console, restart_plan(topo, report.changed_tasks), args.output)
+        plan = restart_plan(topo, report.changed_tasks,
+                            registry=registry_settings(inventory).enabled)
+        _print_plan(console, plan, args.output)
     if args.output == "text":
         _summary(console, report, runner.phase_times, time.monotonic() - started,
                  check=args.check)
