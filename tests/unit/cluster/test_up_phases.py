@@ -85,3 +85,17 @@ def test_the_archive_without_debs_holds_wheels_images_and_manifest(tmp_path: Pat
     assert "wheels/kboot-0.1-py3.whl" not in names  # kboot's own wheel travels apart
     with tarfile.open(full) as tar:
         assert "debs/containerd_1.6_amd64.deb" in tar.getnames()
+
+
+def test_every_phase_is_told_to_leave_restarts_to_the_round_after_the_load_balancers(
+        no_bundle: None) -> None:
+    told: dict[str, set[object]] = {}
+
+    def runner(playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
+        told[phase] = {h.vars.get("restarts_after_loadbalancer") for h in inventory.hosts.values()}
+        return PhaseOutcome(ok=True)
+
+    up(_inventory(), runner=runner, on_phase=lambda p, s: None)
+    # pki.yaml then registers no restart_pending: its own rolling restart (for `kboot certs
+    # renew`/`rotate-ca`, which run it without the variable) restarts nothing in `kboot up`
+    assert told and all(v == {True} for v in told.values()), told
