@@ -62,7 +62,8 @@ PYTHON = "docker.io/library/python:latest"  # kboot.images.standins, pushed by t
 # a watch of 3 s at a time through the kubernetes Service, checking the server's certificate
 # against the projected ca.crt and sending the projected token, both re-read for each watch
 # (client-go re-reads the token; a client that reloads its CA); the outcome classified as
-# ``request_once`` does: "WATCH <class> <why>"
+# ``request_once`` does: "WATCH <class> <epoch seconds> <why>" (the lab machines share the
+# workstation's clock, so the time places a watch in a stage)
 WATCH_SCRIPT = f"""
 import http.client, os, socket, ssl, time
 host, port = os.environ["KUBERNETES_SERVICE_HOST"], int(os.environ["KUBERNETES_SERVICE_PORT"])
@@ -91,7 +92,7 @@ while True:
         cls, why = "timeout", repr(err)
     except Exception as err:
         cls, why = "other", repr(err)
-    print("WATCH", cls, why.replace(chr(10), " "), flush=True)
+    print("WATCH", cls, "%.1f" % time.time(), why.replace(chr(10), " "), flush=True)
     time.sleep(0.5)
 """
 WATCHER = f"""
@@ -168,6 +169,15 @@ class Streamer:
     results: list[tuple[str, str, str]] = field(default_factory=list)  # (phase, outcome, why)
     phase: str = "before"
     stop: threading.Event = field(default_factory=threading.Event)
+    since: list[tuple[float, str]] = field(  # (epoch seconds, phase) as the phase changed
+        default_factory=lambda: [(0.0, "before")])
+
+    def enter(self, phase: str) -> None:
+        self.since.append((time.time(), phase))
+        self.phase = phase
+
+    def phase_at(self, at: float) -> str:
+        return [p for t, p in self.since if t <= at][-1]
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -197,7 +207,7 @@ class Rotating:
         return f"{self.lab.name}-w1"
 
     def rotate(self, *extra: str) -> str:
-        self.streamer.phase = extra[1] if extra[:1] == ("--stage",) else "rest"
+        self.streamer.enter(extra[1] if extra[:1] == ("--stage",) else "rest")
         proc = self.kboot("certs", "rotate-ca", str(self.lab.inventory_path), *extra,
                           timeout=1800)
         return proc.stdout
@@ -229,11 +239,28 @@ class Rotating:
         pem = self.pod_file("ca.crt")
         return x509.load_pem_x509_certificates(pem.encode()) if pem else []
 
+    def watch_lines(self) -> list[str]:
+        return [line for line in self.kubectl("logs", "-n", NS, "watcher").splitlines()
+                if line.startswith("WATCH ")]
+
     def watch_outcomes(self) -> Counter[str]:
         """The pod's watches so far by class (``watch_class``)."""
-        logs = self.kubectl("logs", "-n", NS, "watcher")
-        return Counter(watch_class(line) for line in logs.splitlines()
-                       if line.startswith("WATCH "))
+        return Counter(watch_class(line) for line in self.watch_lines())
+
+    def watch_report(self) -> tuple[Counter[tuple[str, str]], list[str]]:
+        """The pod's watches by (stage, class), and the first refused ones with their stage."""
+        by_phase: Counter[tuple[str, str]] = Counter()
+        refused = []
+        for line in self.watch_lines():
+            parts = line.split(maxsplit=3)
+            try:
+                phase = self.streamer.phase_at(float(parts[2]))
+            except (IndexError, ValueError):
+                phase = "?"
+            by_phase[(phase, watch_class(line))] += 1
+            if watch_class(line) not in ("ok", *CONNECTION_LEVEL):
+                refused.append(f"{phase}: {line}")
+        return by_phase, refused[:10]
 
 
 # a request's class: "ok"; connection-level (nothing answers while an apiserver restarts):
@@ -359,7 +386,7 @@ def test_rotate_ca_while_clients_keep_working(rotating: Rotating) -> None:
         "phase") == "Succeeded", timeout=300)
 
     # both clients kept working: answers after the end, and no request ever refused
-    r.streamer.phase = "after"
+    r.streamer.enter("after")
     try:
         wait_until("requests answered after the rotation",
                    lambda: r.streamer.count("ok", "after") >= 5, timeout=120)
@@ -368,15 +395,17 @@ def test_rotate_ca_while_clients_keep_working(rotating: Rotating) -> None:
                    lambda: r.watch_outcomes()["ok"] >= seen["ok"] + 3, timeout=120)
     finally:
         seen = r.watch_outcomes()
+        pod_phases, pod_refused = r.watch_report()
         print(f"\nrotate-ca: workstation requests "
               f"{dict(Counter(o for _, o, _ in r.streamer.results))}, by phase "
               f"{dict(Counter((p, o) for p, o, _ in r.streamer.results))}; pod watches "
-              f"{dict(seen)}; refused by the rotation: "
+              f"{dict(seen)}, by phase {dict(pod_phases)}, refused: {pod_refused}; "
+              f"workstation's refused by the rotation: "
               f"{[x for x in r.streamer.results if x[1] in REFUSED][:10]}; other: "
               f"{[x for x in r.streamer.results if x[1] == 'other'][:10]}")
     assert not [x for x in r.streamer.results if x[1] in (*REFUSED, "other")], \
         [x for x in r.streamer.results if x[1] not in ("ok", *CONNECTION_LEVEL)][:10]
-    assert not any(seen[c] for c in (*REFUSED, "other")), seen
+    assert not any(seen[c] for c in (*REFUSED, "other")), (seen, pod_refused)
     for phase in ("trust", "reissue", "rest"):
         assert r.streamer.count("ok", phase) > 0, phase
     r.kboot.kubectl(r.lab.name, "get", "nodes")
