@@ -333,6 +333,10 @@ def test_rotate_ca_while_clients_keep_working(rotating: Rotating) -> None:
         r.w1, "cat /etc/kboot/kubelet.kubeconfig")
     wait_until("kube-root-ca.crt with both CAs",
                lambda: r.root_ca_configmap() == [r.old_ca, new_ca], timeout=180)
+    # the pod's projected ca.crt too (its kubelet refreshes it from the ConfigMap): the
+    # premise of `reissue` (docs/runbook.md: a client holding both CAs keeps working)
+    wait_until("the pod's projected CA: old and new",
+               lambda: r.pod_cas() == [r.old_ca, new_ca], timeout=180)
     apiserver_before = r.certs(r.cp1, "/etc/kboot/pki/apiserver.crt")[0]
     out = r.rotate("--stage", "trust")
     assert "stage trust: 0 file(s) re-issued" in out
