@@ -62,7 +62,9 @@ PYTHON = "docker.io/library/python:latest"  # kboot.images.standins, pushed by t
 # a watch of 3 s at a time through the kubernetes Service, checking the server's certificate
 # against the projected ca.crt and sending the projected token, both re-read for each watch
 # (client-go re-reads the token; a client that reloads its CA); the outcome classified as
-# ``request_once`` does: "WATCH <class> <epoch seconds> <why>" (the lab machines share the
+# ``request_once`` does, except that a handshake the server cuts off (EOF) is a "reset": with no
+# client certificate, only a certificate verify failure is the rotation refusing this pod:
+# "WATCH <class> <epoch seconds> <why>" (the lab machines share the
 # workstation's clock, so the time places a watch in a stage)
 WATCH_SCRIPT = f"""
 import http.client, os, socket, ssl, time
@@ -81,6 +83,12 @@ while True:
         cls = {{200: "ok", 401: "unauthorized", 403: "forbidden", 502: "unavailable",
                 503: "unavailable", 504: "unavailable"}}.get(status, "other")
         why = "HTTP %d" % status
+    except ssl.SSLCertVerificationError as err:  # the server's certificate not trusted
+        cls, why = "tls", str(err)
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as err:
+        # the server closed the connection mid-handshake (an apiserver stopping): a dropped
+        # connection, not a refusal of trust (this client sends no certificate to refuse)
+        cls, why = "reset", repr(err)
     except ssl.SSLError as err:
         cls, why = "tls", str(err)
     except ConnectionRefusedError as err:
