@@ -1,7 +1,8 @@
 """Objects every cluster starts with, created at startup when missing.
 
 Namespaces ``default``, ``kube-system``, ``kube-public``, ``kube-node-lease``; the ``kubernetes``
-Service (first address of the service range) and its Endpoints (this apiserver); and the default
+Service (first address of the service range) and its Endpoints (this apiserver; kept to the live
+apiservers by ``endpointleases.py``); and the default
 RBAC roles and bindings (upstream names): ``cluster-admin`` for ``system:masters``, the
 scheduler's, controller-manager's, node's, kube-proxy's and node-bootstrapper's roles,
 discovery for every authenticated user, and the user-facing ``view``/``edit``/``admin``.
@@ -9,7 +10,6 @@ discovery for every authenticated user, and the user-facing ``view``/``edit``/``
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
@@ -206,28 +206,3 @@ async def _add_missing_rules(storage: ObjectStorage, kind: ResourceKind, name: s
 
     await guarded_update(storage, kind, None, name, add)
 
-
-async def ensure_endpoint_member(storage: ObjectStorage, *, address: str) -> None:
-    """Add this apiserver's address to the ``kubernetes`` Endpoints and EndpointSlice (HA:
-    every apiserver joins them at startup; members that go away are not removed yet)."""
-    def add_to_endpoints(obj: JsonObj) -> JsonObj:
-        new = copy.deepcopy(obj)
-        subset = (new.get("subsets") or [{}])[0]
-        addresses = subset.setdefault("addresses", [])
-        if not any(a.get("ip") == address for a in addresses):
-            addresses.append({"ip": address})
-        new["subsets"] = [subset]
-        return new
-
-    def add_to_slice(obj: JsonObj) -> JsonObj:
-        new = copy.deepcopy(obj)
-        endpoints = new.setdefault("endpoints", [])
-        if not any(address in (e.get("addresses") or []) for e in endpoints):
-            endpoints.append({"addresses": [address], "conditions": {"ready": True}})
-        return new
-
-    for group, plural, change in (("", "endpoints", add_to_endpoints),
-                                  ("discovery.k8s.io", "endpointslices", add_to_slice)):
-        kind = lookup(group, plural)
-        assert kind is not None
-        await guarded_update(storage, kind, "default", "kubernetes", change)

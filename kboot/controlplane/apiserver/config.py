@@ -39,3 +39,8 @@ class ServerConfig:
     bookmark_interval: float = 60.0
     authorization_mode: str = "Node,RBAC"
     min_request_timeout: int = 1800
+    # SIGTERM: seconds of serving on (not ready, out of the `kubernetes` endpoints) before the
+    # listener closes, for kube-proxies and load balancers to stop sending new connections
+    shutdown_delay_seconds: float = 5.0
+    endpoint_lease_duration: int = 30  # seconds an apiserver stays an endpoint unrenewed
+    endpoint_reconcile_interval: float = 10.0  # seconds between lease renewals and reconciles

@@ -29,10 +29,11 @@ from kboot.controlplane.apiserver.apiservices import Aggregation
 from kboot.controlplane.apiserver.app import build_app
 from kboot.controlplane.apiserver.auth import Authenticator, load_token_file
 from kboot.controlplane.apiserver.authz import Authorizer
-from kboot.controlplane.apiserver.bootstrap import ensure_defaults, ensure_endpoint_member
+from kboot.controlplane.apiserver.bootstrap import ensure_defaults
 from kboot.controlplane.apiserver.compaction import Compactor
 from kboot.controlplane.apiserver.config import ServerConfig
 from kboot.controlplane.apiserver.encryption import Encryptor
+from kboot.controlplane.apiserver.endpointleases import EndpointReconciler
 from kboot.controlplane.apiserver.httpserver import StatusRunner
 from kboot.controlplane.apiserver.migrations import apply_migrations
 from kboot.controlplane.apiserver.offload import DECODERS
@@ -86,6 +87,16 @@ def parse_args(argv: list[str]) -> tuple[ServerConfig, str]:
     p.add_argument("--compaction-interval", type=float, default=d.compaction_interval)
     p.add_argument("--bookmark-interval", type=float, default=d.bookmark_interval)
     p.add_argument("--min-request-timeout", type=int, default=d.min_request_timeout)
+    p.add_argument("--shutdown-delay-seconds", type=float, default=d.shutdown_delay_seconds,
+                   help="on SIGTERM, seconds to keep serving (not ready, out of the "
+                   "kubernetes endpoints) before the listener closes; skipped when this is "
+                   "the only apiserver")
+    p.add_argument("--endpoint-lease-duration", type=int, default=d.endpoint_lease_duration,
+                   help="seconds an apiserver stays in the kubernetes endpoints without "
+                   "renewing its lease")
+    p.add_argument("--endpoint-reconcile-interval", type=float,
+                   default=d.endpoint_reconcile_interval,
+                   help="seconds between endpoint lease renewals (and endpoint reconciles)")
     add_log_flags(p)
     ns = p.parse_args(argv)
     fields = {k: v for k, v in vars(ns).items() if k != "log_level"}
@@ -183,8 +194,9 @@ def aggregation_of(cfg: ServerConfig) -> Aggregation:
     return Aggregation(Transport(cert, key))
 
 
-async def start_background(state: ServerState) -> None:
-    """Start the watch caches and create the default objects; wait for the caches auth needs."""
+async def start_background(state: ServerState) -> EndpointReconciler:
+    """Start the watch caches and create the default objects; wait for the caches auth needs.
+    Returns this apiserver's endpoint reconciler, its Lease renewed once (not yet running)."""
     cfg = state.config
     await apply_migrations(state.storage)  # objects of an older release's shape, rewritten
     crdcontroller.install(state)
@@ -194,7 +206,11 @@ async def start_background(state: ServerState) -> None:
     await ensure_defaults(state.storage, service_ip=state.allocators.first_ip,
                           advertise_address=cfg.advertise_address, port=cfg.secure_port,
                           clock=state.clock)
-    await ensure_endpoint_member(state.storage, address=cfg.advertise_address)
+    endpoints = EndpointReconciler(state.storage, state.clock,
+                                   address=cfg.advertise_address,
+                                   duration=cfg.endpoint_lease_duration,
+                                   interval=cfg.endpoint_reconcile_interval)
+    await endpoints.join()
     await apiservices.ensure_local(state)
     apiservices.follow_kinds(state)
     await apiservices.publish_authentication(
@@ -207,6 +223,7 @@ async def start_background(state: ServerState) -> None:
                           ("rbac.authorization.k8s.io", "clusterroles"),
                           ("rbac.authorization.k8s.io", "clusterrolebindings")):
         await state.caches.caches[(group, plural)].ready.wait()
+    return endpoints
 
 
 async def stop_background(state: ServerState) -> None:
@@ -221,7 +238,9 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     :func:`~kboot.controlplane.client.component.run_process`); either way the ``finally``
     drains: not ready, watch streams ended, connections closed, caches and store stopped."""
     state = build_state(cfg)
-    await start_background(state)
+    endpoints = await start_background(state)
+    stop_renewing = asyncio.Event()
+    renewing = asyncio.create_task(endpoints.run(stop_renewing))
     compactor = asyncio.create_task(Compactor(state.storage.store,
                                               cfg.compaction_interval).run())
     assert state.aggregation is not None
@@ -245,10 +264,12 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     finally:
         log.info("shutting down")
         steps = [("start", time.monotonic())]
-        state.ready = False
-        state.stopping = True
+        state.ready = False  # /readyz fails: load balancers' health checks take it out
+        state.stopping = True  # each response closes its connection: the next one goes anew
         compactor.cancel()
         availability.cancel()
+        await _leave_endpoints(endpoints, renewing, stop_renewing, cfg.shutdown_delay_seconds)
+        steps.append(("endpoints and delay", time.monotonic()))
         await site.stop()  # no new connections; clients reconnect to another apiserver
         await state.aggregation.transport.close()
         state.caches.end_watches()
@@ -265,6 +286,31 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
         log.info("shut down in %.2f s (%s)", steps[-1][1] - steps[0][1],
                  ", ".join(f"{name} {t - before:.2f} s"
                            for (_, before), (name, t) in itertools.pairwise(steps)))
+
+
+async def _leave_endpoints(endpoints: EndpointReconciler, renewing: asyncio.Task[None],
+                           stop_renewing: asyncio.Event, delay: float) -> None:
+    """Stop renewing, take this address out of the ``kubernetes`` endpoints and keep serving
+    ``delay`` seconds while kube-proxies and load balancers move new connections to the other
+    apiservers (skipped when this is the only one: nobody to move to). Meanwhile new
+    connections are still answered, and every response closes its connection, so a
+    kept-alive client's next request opens a new one (routed elsewhere) instead of meeting
+    the close after the delay."""
+    stop_renewing.set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(renewing), 5.0)  # a round under way finishes
+    renewing.cancel()
+    try:
+        others = await asyncio.wait_for(endpoints.leave(), 5.0)
+    except Exception:  # the store is gone: peers drop this address when its lease expires
+        log.warning("could not leave the kubernetes endpoints", exc_info=True)
+        others = ["?"]
+    if not others:
+        log.info("the only apiserver of the kubernetes endpoints: no shutdown delay")
+        return
+    log.info("left the kubernetes endpoints (%s remain); serving %.1f s more",
+             ", ".join(others), delay)
+    await asyncio.sleep(delay)
 
 
 def main(argv: list[str]) -> int:

@@ -322,16 +322,44 @@ async def test_namespace_termination() -> None:
 
 
 @async_test
-async def test_second_apiserver_joins_kubernetes_endpoints() -> None:
-    from kboot.controlplane.apiserver.bootstrap import ensure_endpoint_member
-    async with running(advertise_address="10.1.0.1") as h:
-        await ensure_endpoint_member(h.state.storage, address="10.1.0.2")
-        await ensure_endpoint_member(h.state.storage, address="10.1.0.2")
+async def test_kubernetes_endpoints_follow_the_apiservers_endpoint_leases() -> None:
+    from kboot.controlplane.apiserver.endpointleases import EndpointReconciler, lease_name
+    slice_path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes"
+
+    async def addresses(h: Harness) -> tuple[list[str], list[list[str]]]:
         ep = await h.json("GET", f"{NS}/endpoints/kubernetes")
-        assert [a["ip"] for a in ep["subsets"][0]["addresses"]] == ["10.1.0.1", "10.1.0.2"]
-        eps = await h.json("GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/"
-                           "kubernetes")
-        assert [e["addresses"] for e in eps["endpoints"]] == [["10.1.0.1"], ["10.1.0.2"]]
+        eps = await h.json("GET", slice_path)
+        return ([a["ip"] for s in ep["subsets"] for a in s["addresses"]],
+                [e["addresses"] for e in eps["endpoints"]])
+
+    async with running(advertise_address="10.1.0.1") as h:
+        second = EndpointReconciler(h.state.storage, h.state.clock, address="10.1.0.2")
+        await second.join()
+        await second.join()  # idempotent
+        assert await addresses(h) == (["10.1.0.1", "10.1.0.2"], [["10.1.0.1"], ["10.1.0.2"]])
+        lease = await h.json("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/"
+                             f"leases/{lease_name('10.1.0.2')}")
+        assert lease["spec"]["holderIdentity"] == "10.1.0.2"
+        assert await second.leave() == ["10.1.0.1"]  # gone at once, the first one stays
+        assert await addresses(h) == (["10.1.0.1"], [["10.1.0.1"]])
+        await h.json("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/"
+                     f"leases/{lease_name('10.1.0.2')}", expect=404)
+        # the only apiserver left keeps its address when it leaves (nobody to move to)
+        first = EndpointReconciler(h.state.storage, h.state.clock, address="10.1.0.1")
+        assert await first.leave() == []
+        assert await addresses(h) == (["10.1.0.1"], [["10.1.0.1"]])
+        # a lease nobody renews expires: the next reconcile drops its address
+        stale = EndpointReconciler(h.state.storage, h.state.clock, address="10.1.0.3",
+                                   duration=1)
+        await stale.join()
+        assert (await addresses(h))[0] == ["10.1.0.1", "10.1.0.3"]
+        lease_path = ("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/"
+                      f"{lease_name('10.1.0.3')}")
+        old = await h.json("GET", lease_path)
+        old["spec"]["renewTime"] = "2020-01-01T00:00:00.000000Z"
+        await h.json("PUT", lease_path, old)
+        await first.join()
+        assert await addresses(h) == (["10.1.0.1"], [["10.1.0.1"]])
 
 
 @async_test
