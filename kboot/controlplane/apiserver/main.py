@@ -196,7 +196,8 @@ def aggregation_of(cfg: ServerConfig) -> Aggregation:
 
 async def start_background(state: ServerState) -> EndpointReconciler:
     """Start the watch caches and create the default objects; wait for the caches auth needs.
-    Returns this apiserver's endpoint reconciler, its Lease renewed once (not yet running)."""
+    Returns this apiserver's endpoint reconciler: the caller joins once it serves (an endpoint
+    must not be published before its listener is open) and runs it."""
     cfg = state.config
     await apply_migrations(state.storage)  # objects of an older release's shape, rewritten
     crdcontroller.install(state)
@@ -210,7 +211,6 @@ async def start_background(state: ServerState) -> EndpointReconciler:
                                    address=cfg.advertise_address,
                                    duration=cfg.endpoint_lease_duration,
                                    interval=cfg.endpoint_reconcile_interval)
-    await endpoints.join()
     await apiservices.ensure_local(state)
     apiservices.follow_kinds(state)
     await apiservices.publish_authentication(
@@ -239,8 +239,6 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     drains: not ready, watch streams ended, connections closed, caches and store stopped."""
     state = build_state(cfg)
     endpoints = await start_background(state)
-    stop_renewing = asyncio.Event()
-    renewing = asyncio.create_task(endpoints.run(stop_renewing))
     compactor = asyncio.create_task(Compactor(state.storage.store,
                                               cfg.compaction_interval).run())
     assert state.aggregation is not None
@@ -259,7 +257,11 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
     state.ready = True
     log.info("kboot-apiserver serving on https://%s:%d (storage %s)", host, cfg.secure_port,
              cfg.storage.split("?")[0])
+    stop_renewing = asyncio.Event()
+    renewing: asyncio.Task[None] | None = None
     try:
+        await endpoints.join()  # serving: now kube-proxies may send it connections
+        renewing = asyncio.create_task(endpoints.run(stop_renewing))
         await stop.wait()
     finally:
         log.info("shutting down")
@@ -288,7 +290,7 @@ async def serve(cfg: ServerConfig, stop: asyncio.Event) -> None:
                            for (_, before), (name, t) in itertools.pairwise(steps)))
 
 
-async def _leave_endpoints(endpoints: EndpointReconciler, renewing: asyncio.Task[None],
+async def _leave_endpoints(endpoints: EndpointReconciler, renewing: asyncio.Task[None] | None,
                            stop_renewing: asyncio.Event, delay: float) -> None:
     """Stop renewing, take this address out of the ``kubernetes`` endpoints and keep serving
     ``delay`` seconds while kube-proxies and load balancers move new connections to the other
@@ -297,11 +299,12 @@ async def _leave_endpoints(endpoints: EndpointReconciler, renewing: asyncio.Task
     kept-alive client's next request opens a new one (routed elsewhere) instead of meeting
     the close after the delay."""
     stop_renewing.set()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(renewing), 5.0)  # a round under way finishes
-    renewing.cancel()
+    if renewing is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(renewing), 3.0)  # a round under way finishes
+        renewing.cancel()
     try:
-        others = await asyncio.wait_for(endpoints.leave(), 5.0)
+        others = await asyncio.wait_for(endpoints.leave(), 3.0)
     except Exception:  # the store is gone: peers drop this address when its lease expires
         log.warning("could not leave the kubernetes endpoints", exc_info=True)
         others = ["?"]
