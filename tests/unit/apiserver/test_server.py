@@ -333,6 +333,8 @@ async def test_kubernetes_endpoints_follow_the_apiservers_endpoint_leases() -> N
                 [e["addresses"] for e in eps["endpoints"]])
 
     async with running(advertise_address="10.1.0.1") as h:
+        first = EndpointReconciler(h.state.storage, h.state.clock, address="10.1.0.1")
+        await first.join()  # what serve() does once it listens
         second = EndpointReconciler(h.state.storage, h.state.clock, address="10.1.0.2")
         await second.join()
         await second.join()  # idempotent
@@ -345,7 +347,6 @@ async def test_kubernetes_endpoints_follow_the_apiservers_endpoint_leases() -> N
         await h.json("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/"
                      f"leases/{lease_name('10.1.0.2')}", expect=404)
         # the only apiserver left keeps its address when it leaves (nobody to move to)
-        first = EndpointReconciler(h.state.storage, h.state.clock, address="10.1.0.1")
         assert await first.leave() == []
         assert await addresses(h) == (["10.1.0.1"], [["10.1.0.1"]])
         # a lease nobody renews expires: the next reconcile drops its address
