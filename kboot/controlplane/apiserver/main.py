@@ -313,7 +313,16 @@ async def _leave_endpoints(endpoints: EndpointReconciler, renewing: asyncio.Task
         return
     log.info("left the kubernetes endpoints (%s remain); serving %.1f s more",
              ", ".join(others), delay)
-    await asyncio.sleep(delay)
+    # a peer whose reconcile round read the leases just before this one was deleted writes
+    # this address back moments later: look again each second of the delay and take it out
+    # again (kube-proxies follow within a fraction of a second, well before the listener closes)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + delay
+    while (left := end - loop.time()) > 0:
+        await asyncio.sleep(min(1.0, left))
+        if end - loop.time() > 0.5:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(endpoints.leave(), 1.0)
 
 
 def main(argv: list[str]) -> int:

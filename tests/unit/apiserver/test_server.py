@@ -364,6 +364,33 @@ async def test_kubernetes_endpoints_follow_the_apiservers_endpoint_leases() -> N
 
 
 @async_test
+async def test_a_leaving_apiserver_takes_its_address_out_again_when_a_peer_writes_it_back() -> None:
+    """A peer whose reconcile round read the leases just before this apiserver's was deleted
+    writes its address back moments after it left; during its shutdown delay the leaving
+    apiserver looks again and takes it out, before its listener closes."""
+    from kboot.controlplane.apiserver.endpointleases import EndpointReconciler
+    from kboot.controlplane.apiserver.main import _leave_endpoints
+
+    async with running(advertise_address="10.1.0.1") as h:
+        peer = EndpointReconciler(h.state.storage, h.state.clock, address="10.1.0.1")
+        leaving = EndpointReconciler(h.state.storage, h.state.clock, address="10.1.0.2")
+        await peer.join()
+        await leaving.join()
+        stale = await peer.live()  # the peer's round read both leases ...
+        assert stale == ["10.1.0.1", "10.1.0.2"]
+
+        async def peer_round_lands_late() -> None:
+            await asyncio.sleep(0.3)  # ... and writes after the other one left
+            await peer.reconcile(stale)
+
+        late = asyncio.create_task(peer_round_lands_late())
+        await _leave_endpoints(leaving, None, asyncio.Event(), delay=2.0)
+        await late
+        ep = await h.json("GET", f"{NS}/endpoints/kubernetes")
+        assert [a["ip"] for s in ep["subsets"] for a in s["addresses"]] == ["10.1.0.1"]
+
+
+@async_test
 async def test_streaming_list_ends_initial_events_with_a_bookmark() -> None:
     async with running() as h:
         await h.json("POST", f"{NS}/configmaps", {"metadata": {"name": "one"}}, expect=201)
