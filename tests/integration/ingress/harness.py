@@ -92,7 +92,7 @@ def request(port: int, host: str, path: str = "/", *, tls: ssl.SSLContext | None
                     body.decode(errors="replace"), peer)
 
 
-def eventually(fn: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.1) -> T:
+def eventually(fn: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.1) -> T:
     """Call ``fn`` until it returns without an AssertionError/OSError; return its value (on
     timeout, the last failure is raised)."""
     failures: list[Exception] = []
