@@ -5,7 +5,11 @@ key in three stages, with rolling restarts and without restarting pods.
    old and new (the pushed bundles ``/etc/kboot/pki/ca.crt`` and ``etcd/ca.crt``, the
    kubeconfigs' CA data and so the ``kube-root-ca.crt`` ConfigMaps, the apiservers'
    ``sa.pub`` with both public keys). Nothing is signed by the new CA yet.
-2. ``reissue`` — the new CA and key become the signing ones (the old certificates, and the old
+2. ``reissue`` — first waits (``--pods-timeout``) until every ``kube-root-ca.crt`` ConfigMap and
+   every running pod's projected ``ca.crt`` on every node hold the new CA (the kubelets copy
+   the ConfigMap into the pods on their next sync): a pod that re-reads its CA file must trust
+   the new CA before any apiserver serves a certificate from it. Then the new CA and key become
+   the signing ones (the old certificates, and the old
    key's public half, move to ``pki/old/``); every leaf is re-issued (``ensure_pki`` reissues
    any leaf its CA did not sign), kubeconfigs and the admin kubeconfig rewritten; each kubelet,
    restarted, sees its client certificate is not from the bundle's first CA and asks for a new
@@ -28,11 +32,16 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+from cryptography import x509
+
 from kboot import pki
 from kboot.cluster.certscheck import KUBELET_CLIENT, check_certs
+from kboot.cluster.exec import run_on_hosts
 from kboot.cluster.pki import (
     CA,
     CAS,
@@ -47,9 +56,13 @@ from kboot.cluster.pki import (
 )
 from kboot.cluster.registry import add_registry_files, registry_settings
 from kboot.cluster.resources import playbooks_dir
+from kboot.cluster.status import MARK, split_sections
 from kboot.cluster.topology import Topology, state_dir
 from kboot.cluster.up import PhaseCallback, PlaybookRunner
 from kboot.cluster.vars import cluster_inventory, cluster_vars
+from kboot.controlplane.client.api import Obj
+from kboot.controlplane.client.errors import ApiError
+from kboot.controlplane.client.sync import SyncClient
 from kboot.errors import ClusterError, UserError
 from kboot.inventory import Inventory
 from kboot.playbook.state import TransportFactory
@@ -57,6 +70,11 @@ from kboot.playbook.state import TransportFactory
 STAGES = ("trust", "reissue", "finish")
 STATE_FILE = "pki/rotation.json"
 DEFAULT_SA_GRACE = datetime.timedelta(hours=1)  # the default TokenRequest lifetime
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+# the kubelet's pod volumes (kboot.controlplane.kubelet.volumes): a ServiceAccount token volume
+# is projected, its ca.crt copied from the namespace's kube-root-ca.crt
+PROJECTED_CAS = "/var/lib/kboot/kubelet/pods/*/volumes/kubernetes.io~projected/*/ca.crt"
+ApiFactory = Callable[[], AbstractContextManager[SyncClient]]
 
 
 @dataclass(frozen=True)
@@ -198,13 +216,17 @@ class RotateOptions:
     stage: str | None = None
     sa_grace: datetime.timedelta = DEFAULT_SA_GRACE
     kubelet_timeout: float = 600.0
+    pods_timeout: float = 180.0
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    progress: Callable[[str], None] = lambda line: None
 
 
 def rotate_ca(inventory: Inventory, topo: Topology, *, runner: PlaybookRunner,
               on_phase: PhaseCallback, transports_factory: TransportFactory | None,
-              options: RotateOptions) -> list[StageResult]:
+              options: RotateOptions, api: ApiFactory | None = None) -> list[StageResult]:
+    """``api`` opens a client of the cluster (default: the admin kubeconfig as it is when the
+    client is needed — the rotation rewrites it)."""
     root = state_dir(topo.name)
     if not (root / f"{CA}.crt").exists():
         raise ClusterError(f"no PKI for cluster {topo.name} in {root}: nothing to rotate "
@@ -218,6 +240,9 @@ def rotate_ca(inventory: Inventory, topo: Topology, *, runner: PlaybookRunner,
         if stage == "trust":
             changed = prepare_trust(root)
         elif stage == "reissue":
+            _wait_for_pods_ca(inventory, topo, root, transports_factory, options,
+                              api or (lambda: SyncClient.from_kubeconfig(
+                                  root / "kubeconfigs" / "admin.kubeconfig")))
             changed = promote(root)
         else:
             until = (rotation.reissued_at or 0.0) + options.sa_grace.total_seconds()
@@ -275,4 +300,104 @@ def _wait_for_kubelets(inventory: Inventory, topo: Topology, root: Path,
                                f"{options.kubelet_timeout:.0f} s on: " + ", ".join(stale)
                                + " (is the controller-manager running? re-run `kboot certs "
                                "rotate-ca --stage reissue`)")
+        options.sleep(5)
+
+
+def _new_ca(root: Path) -> x509.Certificate:
+    """The CA ``reissue`` makes the signing one (already so in a resumed, promoted run)."""
+    nxt, _ = _ca_paths(root, CA, NEXT_DIR)
+    return x509.load_pem_x509_certificate((nxt if nxt.exists() else root / f"{CA}.crt")
+                                          .read_bytes())
+
+
+def _trusts(pem: str, ca: x509.Certificate) -> bool:
+    try:
+        return ca in x509.load_pem_x509_certificates(pem.encode())
+    except ValueError:
+        return False
+
+
+def projected_cas_command() -> str:
+    """One shell line printing every pod's projected ``ca.crt`` on a node, each after a
+    marker line naming its path."""
+    return (f"for f in {PROJECTED_CAS}; do [ -e \"$f\" ] || continue; echo \"{MARK}$f\"; "
+            "cat \"$f\"; done; exit 0")
+
+
+def pods_lagging(ca: x509.Certificate, configmaps: list[Obj], pods: list[Obj],
+                 files: dict[str, dict[str, str] | str]) -> list[str]:
+    """What does not trust ``ca`` yet: ``kube-root-ca.crt`` ConfigMaps, running pods whose
+    projected ``ca.crt`` (``files``: node → {path: PEM}, or why the node was not read) lacks
+    it, and nodes that could not be read while running pods."""
+    lagging = []
+    for cm in configmaps:
+        meta, data = cm.get("metadata") or {}, cm.get("data") or {}
+        if not _trusts(data.get("ca.crt", ""), ca):
+            lagging.append(f"configmap {meta.get('namespace')}/{ROOT_CA_CONFIGMAP}")
+    unread: dict[str, str] = {}
+    for pod in pods:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        status = pod.get("status") or {}
+        if status.get("phase") != "Running" or meta.get("deletionTimestamp"):
+            continue
+        node, uid = spec.get("nodeName", ""), meta.get("uid", "")
+        found = files.get(node)
+        if found is None:
+            continue  # not a node of the inventory
+        if isinstance(found, str):
+            unread[node] = found
+            continue
+        stale = [path for path, pem in found.items()
+                 if f"/pods/{uid}/" in path and not _trusts(pem, ca)]
+        if stale:
+            lagging.append(f"pod {meta.get('namespace')}/{meta.get('name')} on {node}")
+    lagging += [f"node {node} ({why})" for node, why in sorted(unread.items())]
+    return lagging
+
+
+def _wait_for_pods_ca(inventory: Inventory, topo: Topology, root: Path,
+                      transports_factory: TransportFactory | None, options: RotateOptions,
+                      api: ApiFactory) -> None:
+    """Until every ``kube-root-ca.crt`` ConfigMap and every running pod's projected
+    ``ca.crt`` hold the new CA: ``trust`` put it in the ConfigMaps (the controller-manager
+    copies the kubeconfig's bundle), each kubelet copies it into its pods on its next sync. A
+    pod that re-reads its CA file and still holds only the old CA would refuse an apiserver
+    serving a certificate of the new CA, so ``reissue`` starts only after this."""
+    ca = _new_ca(root)
+    deadline = options.clock() + options.pods_timeout
+    command = projected_cas_command()
+    options.progress("waiting for every pod's projected ca.crt to hold the new CA "
+                     f"(up to {options.pods_timeout:.0f} s)")
+    while True:
+        try:
+            with api() as client:
+                configmaps = client.list("configmaps",
+                                         field_selector=f"metadata.name={ROOT_CA_CONFIGMAP}")
+                pods = client.list("pods")
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as err:
+            configmaps, pods = [], []
+            unreachable = f"the API ({err or type(err).__name__})"
+        else:
+            unreachable = ""
+        outputs = run_on_hosts(inventory, {n.name: command for n in topo.nodes}, become=True,
+                               transports_factory=transports_factory)
+        files: dict[str, dict[str, str] | str] = {
+            node: split_sections(out.stdout) if out.ok
+            else (out.message or out.stderr.strip() or out.status)
+            for node, out in outputs.items()}
+        lagging = [unreachable] * bool(unreachable) + pods_lagging(ca, configmaps, pods, files)
+        if not lagging:
+            options.progress("every pod's projected ca.crt holds the new CA")
+            return
+        if options.clock() > deadline:
+            shown = ", ".join(lagging[:10]) + (f" and {len(lagging) - 10} more"
+                                               if len(lagging) > 10 else "")
+            raise ClusterError(
+                f"the new CA did not reach every pod within {options.pods_timeout:.0f} s "
+                f"(the stage reissue is not started): {shown}. The kubelets copy "
+                f"{ROOT_CA_CONFIGMAP} into the pods on their next sync; check the "
+                "controller-manager and these nodes' kubelets, then resume with `kboot certs "
+                "rotate-ca INVENTORY --stage reissue` (or a longer --pods-timeout)")
+        options.progress(f"waiting for the new CA in: {', '.join(lagging[:5])}"
+                         + (f" and {len(lagging) - 5} more" if len(lagging) > 5 else ""))
         options.sleep(5)

@@ -84,6 +84,10 @@ def register(subparsers: SubParsers) -> None:
                     help="finish removes the old ServiceAccount key only this long after "
                          "the reissue stage, when the tokens it signed have expired (default: "
                          "%(default)g, the default token lifetime)")
+    rc.add_argument("--pods-timeout", type=float, metavar="SECONDS", default=180.0,
+                    help="reissue starts only once every pod's projected ServiceAccount "
+                         "ca.crt holds the new CA; how long to wait for the kubelets to "
+                         "refresh them (default: %(default)g)")
     add_lock_argument(rc)
     add_runner_arguments(rc)
     rc.set_defaults(func=run_rotate)
@@ -134,7 +138,8 @@ ROTATE_DOC = """``kboot certs rotate-ca``: a new cluster CA, etcd CA and Service
 in three stages with node-by-node restarts (no pod restarts):
 
   trust    every host trusts the old and the new CAs and ServiceAccount keys
-  reissue  the new CA signs: every leaf, kubeconfig (the admin one too) and kubelet client
+  reissue  once every pod's projected ca.crt holds the new CA (--pods-timeout), the new
+           CA signs: every leaf, kubeconfig (the admin one too) and kubelet client
            certificate is re-issued; both CAs still trusted
   finish   the old CAs are dropped everywhere; the old ServiceAccount key once the tokens it
            signed have expired (--sa-key-grace-minutes after reissue; run finish again then)
@@ -149,8 +154,13 @@ def run_rotate(args: argparse.Namespace) -> int:
     if args.sa_key_grace_minutes < 0:
         raise ConfigError("--sa-key-grace-minutes must be >= 0")
     console = Console(soft_wrap=True)
+    if args.pods_timeout < 0:
+        raise ConfigError("--pods-timeout must be >= 0")
     options = RotateOptions(stage=args.stage,
-                            sa_grace=datetime.timedelta(minutes=args.sa_key_grace_minutes))
+                            sa_grace=datetime.timedelta(minutes=args.sa_key_grace_minutes),
+                            pods_timeout=args.pods_timeout,
+                            progress=lambda line: console.print(line, markup=False,
+                                                                highlight=False))
 
     def on_phase(step: str, status: str) -> None:
         if status == "start":

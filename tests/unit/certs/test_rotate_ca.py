@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives import hashes
 from kboot.cluster import certsrotate as rot
 from kboot.cluster.certscheck import CheckReport
 from kboot.cluster.certsrotate import Rotation, plan
+from kboot.cluster.exec import HostOutput
 from kboot.cluster.pki import TRUST_SA, ensure_pki
+from kboot.cluster.status import MARK
 from kboot.cluster.topology import Node, Topology, state_dir
 from kboot.cluster.up import PhaseOutcome
 from kboot.controlplane.apiserver.tokens import load_public_keys
@@ -167,13 +169,22 @@ def _inventory() -> Inventory:
     return Inventory("inv.yaml", hosts, groups, cluster={"name": "t", "registry": False})
 
 
+POD_CA = "/var/lib/kboot/kubelet/pods/u1/volumes/kubernetes.io~projected/token/ca.crt"
+
+
 @dataclass
 class Fake:
-    """A runner that fails the pushes it is told to, and a wall clock."""
+    """A runner that fails the pushes it is told to, a wall clock, and a cluster whose
+    ``kube-root-ca.crt`` ConfigMap and pod ``rotca/watcher`` (on w1) hold the CA bundle last
+    pushed — the pod's file only ``pod_lag`` sleeps later (a kubelet not synced yet)."""
 
     fail_at: set[int] = field(default_factory=set)
     pushes: list[list[str]] = field(default_factory=list)  # the CA bundle pushed, per run
     now: float = 1_000_000.0
+    bundle: str = ""  # the CA bundle the last push carried (PEM)
+    pod_lag: int = 0  # sleeps until the pod's projected ca.crt catches up
+    pod_ca: str = ""
+    progress: list[str] = field(default_factory=list)
 
     def runner(self, playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
         files = inventory.hosts["w1"].vars["pki_files"]
@@ -182,10 +193,41 @@ class Fake:
                             for c in _bundle(Path(ca))])
         if len(self.pushes) in self.fail_at:
             return PhaseOutcome(ok=False, failures=["cp1: copy failed"])
+        self.bundle = Path(ca).read_text()
+        self.pod_ca = self.pod_ca if self.pod_lag else self.bundle
         return PhaseOutcome(ok=True)
 
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.pod_lag = max(0, self.pod_lag - 1)
+        if not self.pod_lag:
+            self.pod_ca = self.bundle
+
     def options(self, **kw: object) -> rot.RotateOptions:
-        return rot.RotateOptions(clock=lambda: self.now, sleep=lambda s: None, **kw)  # type: ignore[arg-type]
+        return rot.RotateOptions(clock=lambda: self.now, sleep=self.sleep,  # type: ignore[arg-type]
+                                 progress=self.progress.append, **kw)
+
+    # the API and the nodes, as the wait for the pods' CA reads them
+    def __enter__(self) -> Fake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def list(self, ref: str, **kw: object) -> list[dict[str, object]]:
+        if ref == "configmaps":
+            return [{"metadata": {"name": "kube-root-ca.crt", "namespace": "rotca"},
+                     "data": {"ca.crt": self.bundle}}]
+        return [{"metadata": {"name": "watcher", "namespace": "rotca", "uid": "u1"},
+                 "spec": {"nodeName": "w1"}, "status": {"phase": "Running"}},
+                {"metadata": {"name": "done", "namespace": "rotca", "uid": "u2"},
+                 "spec": {"nodeName": "w1"}, "status": {"phase": "Succeeded"}}]
+
+    def run_on_hosts(self, inventory: Inventory, commands: dict[str, str],
+                     **kw: object) -> dict[str, HostOutput]:
+        stale = POD_CA.replace("/u1/", "/u2/")  # a finished pod's file is never refreshed
+        out = f"{MARK}{POD_CA}\n{self.pod_ca}{MARK}{stale}\nold\n"
+        return {h: HostOutput(h, 0, out if h == "w1" else "", "", "ok") for h in commands}
 
 
 @pytest.fixture
@@ -199,8 +241,11 @@ def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _run(fake: Fake, **kw: object) -> list[rot.StageResult]:
-    return rot.rotate_ca(_inventory(), TOPO, runner=fake.runner, on_phase=lambda s, st: None,
-                         transports_factory=None, options=fake.options(**kw))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rot, "run_on_hosts", fake.run_on_hosts)
+        return rot.rotate_ca(_inventory(), TOPO, runner=fake.runner,
+                             on_phase=lambda s, st: None, transports_factory=None,
+                             options=fake.options(**kw), api=lambda: fake)
 
 
 def test_full_rotation_pushes_both_then_the_new_ca(home: Path) -> None:
@@ -239,3 +284,48 @@ def test_finish_keeps_the_old_key_until_the_grace_has_passed(home: Path) -> None
     assert results[0].changed_files == ("pki/old/sa.pub",)
     assert len(load_public_keys((home / TRUST_SA).read_bytes())) == 1
     assert rot.load_rotation(home) is None
+
+
+def test_reissue_waits_for_every_pods_projected_ca(home: Path) -> None:
+    fake = Fake(pod_lag=3)  # the pod's kubelet refreshes its ca.crt three polls late
+    results = _run(fake, sa_grace=datetime.timedelta(0))
+    assert [r.stage for r in results] == ["trust", "reissue", "finish"]
+    waits = [line for line in fake.progress if line.startswith("waiting for the new CA in")]
+    assert waits == ["waiting for the new CA in: pod rotca/watcher on w1"] * 3
+    assert fake.progress[-1 - 3 - 1].startswith("waiting for every pod's projected ca.crt")
+    assert "every pod's projected ca.crt holds the new CA" in fake.progress
+
+
+def test_reissue_not_started_while_a_pod_lacks_the_new_ca(home: Path) -> None:
+    fake = Fake(pod_lag=1000)
+    with pytest.raises(ClusterError) as err:
+        _run(fake, pods_timeout=60)
+    assert "pod rotca/watcher on w1" in str(err.value)
+    assert "configmap" not in str(err.value) and "done" not in str(err.value)
+    assert "--stage reissue" in str(err.value) and "within 60 s" in str(err.value)
+    # trust done, reissue not begun: nothing promoted, one push only
+    assert rot.load_rotation(home) == Rotation(("trust",))
+    assert not (home / "pki/old").exists() and (home / "pki/next/ca.crt").exists()
+    assert len(fake.pushes) == 1
+    fake.pod_lag = 0
+    results = _run(fake, stage="reissue")  # resumed: the pod caught up
+    assert [r.stage for r in results] == ["reissue"] and (home / "pki/old/ca.crt").exists()
+
+
+def test_pods_lagging_reads_configmaps_pods_and_unreachable_nodes(home: Path) -> None:
+    old = _bundle(home / "pki/ca.crt")[0]
+    pem = (home / "pki/ca.crt").read_text()
+    cms: list[dict[str, object]] = [
+        {"metadata": {"namespace": "a"}, "data": {"ca.crt": pem}},
+        {"metadata": {"namespace": "b"}, "data": {"ca.crt": "garbage"}},
+        {"metadata": {"namespace": "c"}}]
+    pods: list[dict[str, object]] = [
+        {"metadata": {"name": "p", "namespace": "a", "uid": "u1"}, "spec": {"nodeName": "cp1"},
+         "status": {"phase": "Running"}},
+        {"metadata": {"name": "q", "namespace": "a", "uid": "u1"}, "spec": {"nodeName": "w1"},
+         "status": {"phase": "Running"}}]
+    files: dict[str, dict[str, str] | str] = {"cp1": {POD_CA: "not a PEM"}, "w1": "ssh: refused"}
+    assert rot.pods_lagging(old, cms, pods, files) == [
+        "configmap b/kube-root-ca.crt", "configmap c/kube-root-ca.crt", "pod a/p on cp1",
+        "node w1 (ssh: refused)"]
+    assert rot.pods_lagging(old, cms[:1], pods[:1], {"cp1": {POD_CA: pem}}) == []
