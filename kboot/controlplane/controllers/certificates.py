@@ -34,6 +34,7 @@ from kboot.controlplane.client.meta import now
 from kboot.controlplane.controllers.base import Controller, ControllerContext
 
 log = logging.getLogger(__name__)
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 NODE_CLIENT_USAGES = frozenset({"digital signature", "key encipherment", "client auth"})
 BACKDATE = datetime.timedelta(minutes=5)  # tolerate clock skew between nodes
@@ -106,19 +107,47 @@ class CsrApprover(Controller):
 
 
 class Ca:
-    """The cluster CA that signs approved requests."""
+    """The cluster CA that signs approved requests. Re-read when its files change: during
+    ``kboot certs rotate-ca``'s reissue the new CA is pushed to every control plane before
+    the controller-managers restart one node at a time, and a kubelet restarted on the first
+    node must not get its client certificate from a leader still holding the old CA."""
 
     def __init__(self, cert_file: str, key_file: str) -> None:
-        self.cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
-        key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
+        self.files = (Path(cert_file), Path(key_file))
+        self.stamp = self._stamp()
+        self.cert, self.key = self._load()
+
+    def _stamp(self) -> tuple[tuple[int, int, int], ...]:
+        return tuple((st.st_ino, st.st_mtime_ns, st.st_size)
+                     for st in (f.stat() for f in self.files))
+
+    def _load(self) -> tuple[x509.Certificate, SigningKey]:
+        cert_file, key_file = self.files
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
                           | ed25519.Ed25519PrivateKey):
             raise ValueError(f"{key_file}: unsupported CA key type")
-        self.key = key
+        if key.public_key() != cert.public_key():
+            raise ValueError(f"{key_file}: not the key of {cert_file}")
+        return cert, key
+
+    def refresh(self) -> None:
+        """The files' current pair, if they changed and hold a matching one (else, e.g. half
+        pushed, the previous pair until they do)."""
+        try:
+            stamp = self._stamp()
+            if stamp != self.stamp:
+                self.cert, self.key = self._load()
+                self.stamp = stamp
+                log.info("csrsigning: reloaded the CA from %s", self.files[0])
+        except (OSError, ValueError) as exc:
+            log.warning("csrsigning: keeping the CA loaded before (%s)", exc)
 
     def sign(self, req: csrs.Request, usages: list[str], lifetime: datetime.timedelta, *,
              now: datetime.datetime) -> bytes:
         """A certificate valid from ``now`` (backdated for skew) for ``lifetime``."""
+        self.refresh()
         not_after = min(now + lifetime, self.cert.not_valid_after_utc)
         public = req.csr.public_key()
         builder = (x509.CertificateBuilder()

@@ -3,7 +3,8 @@ approver's and signer's decisions on a request (data in, verdict out)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,3 +132,35 @@ def test_serving_and_plain_client_signers() -> None:
     assert signer_problem(csrs.CLIENT_SIGNER, serving, req) is not None
     alice = {"request": request("alice"), "usages": ["client auth"]}
     assert signer_problem(csrs.CLIENT_SIGNER, alice, csrs.parse_request(alice)) is None
+
+
+def test_signing_ca_reloaded_when_its_files_change(tmp_path: Path) -> None:
+    """kboot certs rotate-ca pushes a new CA before the controller-managers restart: a running
+    signer signs with it from then on; a half-pushed pair (key not matching) keeps the old."""
+    from kboot import pki
+    from kboot.controlplane.controllers.certificates import Ca
+
+    def save(name: str) -> x509.Certificate:
+        pair = pki.new_ca(name)
+        pki.save_pair(pair, tmp_path, "ca")
+        return x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
+
+    old = save("old")
+    ca = Ca(str(tmp_path / "ca.crt"), str(tmp_path / "ca.key"))
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "u")]))
+           .sign(key, hashes.SHA256()))
+    req = csrs.parse_request({"request": csrs.encode_pem(
+        csr.public_bytes(serialization.Encoding.PEM))})
+    now = datetime.now(UTC)
+
+    def issuer() -> x509.Name:
+        pem = ca.sign(req, ["client auth"], timedelta(hours=1), now=now)
+        return x509.load_pem_x509_certificate(pem).issuer
+
+    assert issuer() == old.subject
+    new = save("new")
+    assert issuer() == new.subject
+    (tmp_path / "ca.key").write_bytes(pki.new_ca("other").key_pem())  # not the cert's key
+    assert issuer() == new.subject
