@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import struct
 
 from aiohttp import WSMsgType, web
@@ -24,6 +25,7 @@ from kboot.controlplane.portforward.session import CHUNK, QUEUE_CHUNKS, Dial
 from kboot.controlplane.portforward.stats import Stats
 
 PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
+log = logging.getLogger(__name__)
 
 
 class PortsError(ControlPlaneError, ValueError):
@@ -98,6 +100,7 @@ class ChannelSession:
             reader, writer = await self.dial(self.ports[index])
         except DialError as err:
             self.stats.stream_errors += 1
+            log.info("port-forward channel to port %d refused: %s", self.ports[index], err)
             self._close(index)
             await self._send(2 * index + 1, str(err).encode())
             return

@@ -183,6 +183,7 @@ class SpdySession:
                 reader, writer = await self.dial(pair.port)
             except DialError as err:
                 self.stats.stream_errors += 1
+                log.info("port-forward stream to port %d refused: %s", pair.port, err)
                 pair.data.discard()
                 await self.send(spdy.Data(error_id, str(err).encode()),
                                 spdy.Data(error_id, b"", spdy.FLAG_FIN),
