@@ -355,6 +355,12 @@ def pods_lagging(ca: x509.Certificate, configmaps: list[Obj], pods: list[Obj],
     return lagging
 
 
+def _first(items: list[str], n: int) -> str:
+    """The first ``n`` items, and how many more there are."""
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
 def _wait_for_pods_ca(inventory: Inventory, topo: Topology, root: Path,
                       transports_factory: TransportFactory | None, options: RotateOptions,
                       api: ApiFactory) -> None:
@@ -385,19 +391,18 @@ def _wait_for_pods_ca(inventory: Inventory, topo: Topology, root: Path,
             node: split_sections(out.stdout) if out.ok
             else (out.message or out.stderr.strip() or out.status)
             for node, out in outputs.items()}
-        lagging = [unreachable] * bool(unreachable) + pods_lagging(ca, configmaps, pods, files)
+        lagging = ([unreachable] if unreachable else []) + pods_lagging(ca, configmaps, pods,
+                                                                        files)
         if not lagging:
             options.progress("every pod's projected ca.crt holds the new CA")
             return
         if options.clock() > deadline:
-            shown = ", ".join(lagging[:10]) + (f" and {len(lagging) - 10} more"
-                                               if len(lagging) > 10 else "")
+            shown = _first(lagging, 10)
             raise ClusterError(
                 f"the new CA did not reach every pod within {options.pods_timeout:.0f} s "
                 f"(the stage reissue is not started): {shown}. The kubelets copy "
                 f"{ROOT_CA_CONFIGMAP} into the pods on their next sync; check the "
                 "controller-manager and these nodes' kubelets, then resume with `kboot certs "
                 "rotate-ca INVENTORY --stage reissue` (or a longer --pods-timeout)")
-        options.progress(f"waiting for the new CA in: {', '.join(lagging[:5])}"
-                         + (f" and {len(lagging) - 5} more" if len(lagging) > 5 else ""))
+        options.progress(f"waiting for the new CA in: {_first(lagging, 5)}")
         options.sleep(5)
