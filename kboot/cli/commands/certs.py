@@ -153,9 +153,9 @@ def run_rotate(args: argparse.Namespace) -> int:
     topo = topology_from_inventory(inventory)
     if args.sa_key_grace_minutes < 0:
         raise ConfigError("--sa-key-grace-minutes must be >= 0")
-    console = Console(soft_wrap=True)
     if args.pods_timeout < 0:
         raise ConfigError("--pods-timeout must be >= 0")
+    console = Console(soft_wrap=True)
     options = RotateOptions(stage=args.stage,
                             sa_grace=datetime.timedelta(minutes=args.sa_key_grace_minutes),
                             pods_timeout=args.pods_timeout,
