@@ -64,7 +64,9 @@ def container_status(view: ContainerView) -> Obj:
     state = _state(view)
     out: Obj = {
         "name": view.name, "image": view.image, "imageID": cur.image_ref if cur else "",
-        "ready": view.ready and "running" in state, "restartCount": view.restart_count,
+        # as upstream: never ready before the startup probe passed, readiness probe or not
+        "ready": view.ready and view.started and "running" in state,
+        "restartCount": view.restart_count,
         "started": "running" in state and view.started, "state": state, "lastState": {},
     }
     if cur is not None:

@@ -197,6 +197,29 @@ def test_probes_gate_readiness_and_liveness_restarts(tmp_path: Path) -> None:
     assert any(r == "Unhealthy" for _t, r, _m in h.events)
 
 
+def test_not_ready_until_the_startup_probe_passed_without_a_readiness_probe(
+        tmp_path: Path) -> None:
+    # the upstream client's port-forward e2e waits for `ready` and then dials the port its
+    # startup probe checks: ready before the probe passed made that dial fail now and then
+    h = harness(tmp_path)
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 1, "failureThreshold": 30}
+    p = pod(containers=[{"name": "c", "image": BB, "startupProbe": probe}])
+
+    async def go() -> tuple[dict, dict]:  # type: ignore[type-arg]
+        h.runtime.exec_exit["c"] = 1
+        first = await h.worker.sync(p, StaticLookup())
+        h.runtime.exec_exit["c"] = 0
+        await h.clock.advance(1)
+        started = await h.worker.sync(p, StaticLookup())
+        h.worker.stop_probes()
+        return first, started
+
+    first, started = run(go())
+    assert not _state(first, "c")["started"] and not _state(first, "c")["ready"]
+    assert first["conditions"][1]["status"] == "False"
+    assert _state(started, "c")["started"] and _state(started, "c")["ready"]
+
+
 def test_terminate_stops_then_removes(tmp_path: Path) -> None:
     h = harness(tmp_path)
     p = pod(containers=[{"name": "a", "image": BB}, {"name": "b", "image": BB}],
