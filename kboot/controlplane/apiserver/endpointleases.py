@@ -8,6 +8,9 @@ the addresses whose Leases have not expired (``renewTime`` + ``leaseDurationSeco
 apiserver's wall clock: control planes' clocks must agree to well within the duration). A
 crashed apiserver thus drops out after the duration, a removed control plane too; a stopping
 one deletes its Lease and takes its address out at once (:meth:`EndpointReconciler.leave`).
+A Lease nobody renewed for a second duration after it expired (a control plane removed with
+``--force``, a host that vanished in a restore onto new machines, a crash) is deleted by the
+next reconcile, as upstream's etcd TTL drops its keys (:func:`dead_leases`).
 
 Upstream keeps its leases as store keys with an etcd TTL; kboot's SQLite store has no TTL that
 a renewal extends, so the leases are API objects (visible with ``kubectl -n kube-system get
@@ -70,6 +73,20 @@ def live_addresses(leases: Iterable[JsonObj], *, now: float) -> list[str]:
         if renewed is not None and renewed + duration > now:
             out.add(str(address))
     return sorted(out)
+
+
+def dead_leases(leases: Iterable[JsonObj], *, now: float) -> list[JsonObj]:
+    """The endpoint Leases expired for at least another duration at ``now``: their apiservers
+    are gone (a live one renews every ``interval``, well inside the duration), sorted by name."""
+    out = []
+    for lease in leases:
+        labels = (lease.get("metadata") or {}).get("labels") or {}
+        spec = lease.get("spec") or {}
+        renewed = parse_time(spec.get("renewTime"))
+        duration = spec.get("leaseDurationSeconds") or 0
+        if LABEL in labels and renewed is not None and renewed + 2 * duration <= now:
+            out.append(lease)
+    return sorted(out, key=lambda lease: str(lease["metadata"].get("name", "")))
 
 
 def endpoints_with(current: JsonObj, addresses: list[str]) -> JsonObj:
@@ -144,9 +161,26 @@ class EndpointReconciler:
                     raise
 
     async def join(self) -> None:
-        """Renew this apiserver's Lease and reconcile (startup: this address joins)."""
+        """Renew this apiserver's Lease and reconcile (startup: this address joins); delete the
+        Leases of apiservers long gone."""
         await self.renew()
-        await self.reconcile(await self.live())
+        page = await self.storage.list(self._lease, NAMESPACE)
+        now = self.clock.time()
+        await self.reconcile(live_addresses(page.items, now=now))
+        for lease in dead_leases(page.items, now=now):
+            await self._delete(lease)
+
+    async def _delete(self, lease: JsonObj) -> None:
+        """Delete ``lease`` as read (a renewal or another apiserver's delete since wins)."""
+        try:
+            await self.storage.delete(self._lease, lease,
+                                      expected=int(lease["metadata"]["resourceVersion"]))
+        except StatusError as err:
+            if err.code not in (404, 409):
+                raise
+            return
+        log.info("endpoint lease %s of %s expired long ago: deleted",
+                 lease["metadata"]["name"], (lease.get("spec") or {}).get("holderIdentity"))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Renew and reconcile every ``interval`` seconds until ``stop`` is set; a round under
@@ -168,13 +202,11 @@ class EndpointReconciler:
         remaining = [a for a in await self.live() if a != self.address]
         if not remaining:
             return []
-        name = lease_name(self.address)
         try:
-            current = await self.storage.get(self._lease, NAMESPACE, name)
-            await self.storage.delete(self._lease, current,
-                                      expected=int(current["metadata"]["resourceVersion"]))
+            await self._delete(await self.storage.get(self._lease, NAMESPACE,
+                                                      lease_name(self.address)))
         except StatusError as err:
-            if err.code not in (404, 409):
+            if err.code != 404:
                 raise
         await self.reconcile(remaining)
         return remaining

@@ -1,7 +1,8 @@
 """Apiservers sharing one store keep the ``kubernetes`` endpoints to the live ones (lease-based
 endpoint reconciler, ``apiserver/endpointleases.py``) and stop gracefully: a SIGTERMed one
 leaves the Endpoints and EndpointSlice first and still answers during its shutdown delay; a
-SIGKILLed one is dropped by a survivor once its lease expires; the last one skips the delay.
+SIGKILLed one is dropped by a survivor once its lease expires, and its Lease deleted a duration
+later; the last one skips the delay.
 
 Each server advertises its own loopback address (127.0.0.1-3; all listen on 127.0.0.1), with
 a short lease (3 s, renewed every 0.5 s) so expiry is quick, and a shutdown delay long enough
@@ -74,6 +75,12 @@ def test_endpoints_follow_the_live_apiservers_and_a_stopping_one_leaves_first() 
         wait_until("the killed apiserver dropped after its lease expired",
                    lambda: endpoints(first) == (["127.0.0.1"], ["127.0.0.1"]),
                    diagnose=first.log)
+        # and, a second duration later, its Lease deleted (as an etcd TTL would drop it)
+        lease = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/" \
+                "kboot-apiserver-127-0-0-3"
+        wait_until("the killed apiserver's lease deleted",
+                   lambda: call(first, "GET", lease).status == 404, diagnose=first.log)
+        assert call(first, "GET", lease.replace("127-0-0-3", "127-0-0-1")).status == 200
 
         # the only one left: no delay (nobody to move to)
         first.process.send_signal(signal.SIGTERM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kboot.controlplane.apiserver.endpointleases import (
     LABEL,
+    dead_leases,
     endpoints_with,
     lease_name,
     lease_spec,
@@ -34,6 +35,17 @@ def test_live_addresses_are_the_unexpired_endpoint_leases_sorted() -> None:
     # exactly at renewTime + duration it has expired
     assert live_addresses([lease("10.0.0.1")], now=NOW + 30) == []
     assert live_addresses([lease("10.0.0.1")], now=NOW + 29.9) == ["10.0.0.1"]
+
+
+def test_dead_leases_are_those_expired_for_another_duration() -> None:
+    leases = [lease("10.0.0.2", renew="2026-12-07T11:59:00.000000Z"),  # expired 30 s ago
+              lease("10.0.0.1", renew="2026-12-07T11:59:00.000000Z"),
+              lease("10.0.0.3", renew="2026-12-07T11:59:01.000000Z"),  # expired 29 s ago
+              lease("10.0.0.4"),  # live
+              lease("10.0.0.5", renew="2026-12-07T11:00:00.000000Z", label=False)]
+    assert [lease["spec"]["holderIdentity"] for lease in dead_leases(leases, now=NOW)] == \
+        ["10.0.0.1", "10.0.0.2"]
+    assert dead_leases([lease("10.0.0.1")], now=NOW + 59.9) == []
 
 
 def test_lease_names_are_valid_object_names_for_both_families() -> None:
