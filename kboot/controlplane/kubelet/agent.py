@@ -169,6 +169,8 @@ class Kubelet:
     def _on_pod(self, pod: Obj) -> None:
         uid = pod["metadata"]["uid"]
         self._keys[uid] = f"{pod['metadata'].get('namespace', 'default')}/{pod['metadata']['name']}"
+        if pod["metadata"].get("deletionTimestamp"):
+            self._abort_post_start(uid)
         self.wake(uid)
         if uid not in self._tasks:
             self._tasks[uid] = asyncio.create_task(self._pod_loop(uid))
@@ -208,7 +210,13 @@ class Kubelet:
             await self.informers.stop()
 
     def _on_pod_deleted(self, pod: Obj) -> None:
+        self._abort_post_start(pod["metadata"]["uid"])
         self.wake(pod["metadata"]["uid"])
+
+    def _abort_post_start(self, uid: str) -> None:
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.abort_post_start()
 
     async def _remove_orphans(self) -> None:
         """Sandboxes of pods that no longer exist (e.g. deleted while we were down)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -21,27 +22,41 @@ from kboot.controlplane.kubelet.cri.types import Runtime, RuntimeError_
 log = logging.getLogger(__name__)
 
 
-def _port(probe_port: Any, container: Obj) -> int:
-    if isinstance(probe_port, int) or str(probe_port).isdigit():
-        return int(probe_port)
-    for port in container.get("ports") or []:
-        if port.get("name") == probe_port:
-            return int(port["containerPort"])
-    raise ValueError(f"named port {probe_port!r} not found")
+def resolve_port(port: Any, container: Obj) -> int:
+    """A handler's ``port``: a number, or the name of one of the container's ports."""
+    if isinstance(port, int) or str(port).isdigit():
+        return int(port)
+    for declared in container.get("ports") or []:
+        if declared.get("name") == port:
+            return int(declared["containerPort"])
+    raise ValueError(f"named port {port!r} not found")
 
 
-async def _http(action: Obj, host: str, port: int, timeout: float) -> bool:
+async def http_get(action: Obj, *, host: str, port: int, timeout: float | None,
+                   agent: str) -> int:
+    """One ``httpGet`` action's request (``scheme`` HTTPS without certificate checks, as
+    upstream); returns the response status code."""
     path = action.get("path") or "/"
+    given = {h["name"].lower() for h in action.get("httpHeaders") or []}
     headers = "".join(f"{h['name']}: {h['value']}\r\n" for h in action.get("httpHeaders") or [])
-    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.32\r\n"
-               f"{headers}Connection: close\r\n\r\n").encode()
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    for name, value in (("Host", f"{host}:{port}"), ("User-Agent", agent), ("Accept", "*/*")):
+        if name.lower() not in given:
+            headers += f"{name}: {value}\r\n"
+    request = f"GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n".encode()
+    tls: ssl.SSLContext | None = None
+    if str(action.get("scheme", "HTTP")).upper() == "HTTPS":
+        tls = ssl.create_default_context()
+        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=tls),
+                                            timeout)
     try:
         writer.write(request)
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), timeout)
         parts = line.decode(errors="replace").split()
-        return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ValueError(f"malformed HTTP response {line[:80]!r}")
+        return int(parts[1])
     finally:
         writer.close()
         with contextlib.suppress(Exception):
@@ -68,11 +83,13 @@ async def run_probe(probe: Obj, *, runtime: Runtime, container_id: str, containe
         if "httpGet" in probe:
             action = probe["httpGet"]
             host = action.get("host") or pod_ip
-            return await _http(action, host, _port(action["port"], container), timeout)
+            code = await http_get(action, host=host, port=resolve_port(action["port"], container),
+                                  timeout=timeout, agent="kube-probe/1.32")
+            return 200 <= code < 400
         if "tcpSocket" in probe:
             action = probe["tcpSocket"]
             host = action.get("host") or pod_ip
-            return await _tcp(host, _port(action["port"], container), timeout)
+            return await _tcp(host, resolve_port(action["port"], container), timeout)
     except (TimeoutError, OSError, ValueError, RuntimeError_) as exc:
         log.debug("probe failed: %s", exc)
         return False

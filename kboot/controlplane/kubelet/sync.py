@@ -20,7 +20,15 @@ from pathlib import Path
 from kboot.controlplane.api.shapes import Obj
 from kboot.controlplane.client.clock import REAL_CLOCK, Clock
 from kboot.controlplane.client.meta import now
-from kboot.controlplane.kubelet import ephemeral, logs, podspec, pullhints, pullsecrets, serviceenv
+from kboot.controlplane.kubelet import (
+    ephemeral,
+    hooks,
+    logs,
+    podspec,
+    pullhints,
+    pullsecrets,
+    serviceenv,
+)
 from kboot.controlplane.kubelet.cri.types import (
     NotFoundError,
     Runtime,
@@ -45,6 +53,15 @@ class WorkerSettings:
     log_max_files: int = 5
     # containerd's hosts.toml directory: a failed pull names the registries it went to
     registry_hosts_dir: str = "/etc/containerd/certs.d"
+
+
+def _grace(pod: Obj) -> int:
+    """The grace period of a kill the pod's deletion did not ask for (upstream's default)."""
+    return int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+
+def _key(pod: Obj) -> str:
+    return f"{pod['metadata'].get('namespace', 'default')}/{pod['metadata']['name']}"
 
 
 def _should_restart(policy: str, exit_code: int) -> bool:
@@ -74,6 +91,7 @@ class PodWorker:
         self.adopted = False
         self.sandbox_backoff = self.sandbox_not_before = 0.0
         self.frozen: Obj | None = None  # status of a pod found finished by a restarted kubelet
+        self.post_starts: set[asyncio.Task[None]] = set()  # postStart hooks running now
         self.lock = asyncio.Lock()
 
     def record(self, name: str) -> Record:
@@ -254,10 +272,11 @@ class PodWorker:
             else:
                 await self._start(pod, container, lookup, paths)
         elif cur.state == "running" and not rec.live:
-            self.events(pod, "Normal", "Killing",
-                        f"Container {rec.name} failed liveness probe, will be restarted")
-            await self._stop(rec, int((pod.get("spec") or {}).get(
-                "terminationGracePeriodSeconds", 30)))
+            probe_grace = (container.get("livenessProbe") or {}).get(
+                "terminationGracePeriodSeconds")
+            await self._kill(pod, container, rec, _grace(pod) if probe_grace is None
+                             else int(probe_grace),
+                             f"Container {rec.name} failed liveness probe, will be restarted")
             rec.current = await self.runtime.container_status(rec.container_id)
             if _should_restart(policy, 1):
                 await self._restart(pod, container, lookup, paths)
@@ -355,7 +374,43 @@ class PodWorker:
         rec.waiting_reason = rec.waiting_message = ""
         rec.current = await self.runtime.container_status(cid)
         self.events(pod, "Normal", "Started", f"Started container {rec.name}")
-        self._start_probes(pod, container, rec)
+        if await self._post_start(pod, container, rec):
+            self._start_probes(pod, container, rec)
+
+    async def _post_start(self, pod: Obj, container: Obj, rec: Record) -> bool:
+        """Run the container's postStart hook, if any, before the sync goes on (the container
+        is reported running only afterwards). A failed hook kills the container, which then
+        restarts per ``restartPolicy``; a hook aborted by the pod's deletion just ends."""
+        handler = (container.get("lifecycle") or {}).get("postStart")
+        if not isinstance(handler, dict):
+            return True
+        task = asyncio.create_task(hooks.run_hook(
+            handler, runtime=self.runtime, container_id=rec.container_id, container=container,
+            pod_name=_key(pod), pod_ip=self.pod_ip, clock=self.clock))
+        self.post_starts.add(task)
+        try:
+            await asyncio.wait({task})
+        finally:
+            self.post_starts.discard(task)
+        if task.cancelled():
+            return False
+        error = task.exception()
+        if error is None:
+            return True
+        log.warning("pod %s: %s", _key(pod), error)
+        self.events(pod, "Warning", "FailedPostStartHook", "PostStartHook failed")
+        await self._kill(pod, container, rec, _grace(pod), "FailedPostStartHook")
+        with contextlib.suppress(RuntimeError_):
+            rec.current = await self.runtime.container_status(rec.container_id)
+        if _should_restart((pod.get("spec") or {}).get("restartPolicy", "Always"), 1):
+            rec.waiting_reason, rec.waiting_message = "PostStartHookError", str(error)
+        return False
+
+    def abort_post_start(self) -> None:
+        """The pod is being deleted: stop waiting for its postStart hooks (upstream cancels
+        the sync), so :meth:`terminate` is not held up by a hook that never returns."""
+        for task in self.post_starts:
+            task.cancel()
 
     async def _remove_old(self, rec: Record) -> None:
         """Keep only the previous instance (for ``logs --previous``); remove older ones."""
@@ -403,17 +458,38 @@ class PodWorker:
                 container_status(self._view(c)) for c in debug]
         return status
 
-    async def _stop(self, rec: Record, grace: int) -> None:
-        if rec.container_id and rec.running:
-            with contextlib.suppress(RuntimeError_):
-                await self.runtime.stop_container(rec.container_id, grace)
+    async def _kill(self, pod: Obj, container: Obj | None, rec: Record, grace: int,
+                    message: str = "") -> None:
+        """Upstream's killContainer: the ``preStop`` hook within *grace* seconds (none when
+        *grace* is 0), then SIGTERM with what is left of it, but at least ``MINIMUM_GRACE``
+        seconds, before SIGKILL."""
+        if not (rec.container_id and rec.running):
+            return
+        self.events(pod, "Normal", "Killing", message or f"Stopping container {rec.name}")
+        handler = ((container or {}).get("lifecycle") or {}).get("preStop")
+        if isinstance(handler, dict) and grace > 0:
+            grace -= await hooks.run_pre_stop(
+                handler, grace, runtime=self.runtime, container_id=rec.container_id,
+                container=container or {}, pod_name=_key(pod), pod_ip=self.pod_ip,
+                clock=self.clock, on_failure=lambda: self.events(
+                    pod, "Warning", "FailedPreStopHook", "PreStopHook failed"))
+        with contextlib.suppress(RuntimeError_):
+            await self.runtime.stop_container(rec.container_id,
+                                              max(hooks.MINIMUM_GRACE, grace))
 
     async def terminate(self, pod: Obj, grace: int) -> None:
-        """Stop every container (SIGTERM, then SIGKILL after *grace* s), remove the sandbox."""
+        """Kill every container (preStop hooks, SIGTERM, SIGKILL when *grace* s are up), all
+        at once as upstream, then remove the sandbox."""
+        self.abort_post_start()
         async with self.lock:
             self.stop_probes()
             await self._refresh()
-            await asyncio.gather(*(self._stop(r, grace) for r in self.records.values()))
+            spec = pod.get("spec") or {}
+            by_name = {c.get("name"): c for key in ("initContainers", "containers",
+                                                     "ephemeralContainers")
+                       for c in spec.get(key) or [] if isinstance(c, dict)}
+            await asyncio.gather(*(self._kill(pod, by_name.get(r.name), r, grace)
+                                   for r in self.records.values()))
             if self.sandbox_id:
                 with contextlib.suppress(RuntimeError_):
                     await self.runtime.stop_sandbox(self.sandbox_id)

@@ -2,8 +2,9 @@
 
 Containers run until stopped, unless the test scripts them: ``exit_on_start[name] = code``
 makes every start of container *name* exit at once with *code*; :meth:`exit` ends a running one;
-``exec_exit[name]`` is the exit code ``exec_sync`` reports (probes). Every call is recorded in
-``calls`` as ``(method, container-or-pod name)`` so tests can assert order.
+``exec_exit[name]`` is the exit code ``exec_sync`` reports (probes, exec hooks). Every call is
+recorded in ``calls`` as ``(method, container-or-pod name)`` so tests can assert order;
+``stop_timeouts`` keeps each stop's grace period, ``execs`` each exec's command.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class FakeRuntime:
     exit_on_start: dict[str, int] = field(default_factory=dict)
     exec_exit: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    stop_timeouts: list[tuple[str, int]] = field(default_factory=list)
+    execs: list[tuple[str, list[str]]] = field(default_factory=list)
     sandboxes: dict[str, SandboxStatus] = field(default_factory=dict)
     sandbox_configs: dict[str, SandboxConfig] = field(default_factory=dict)
     containers: dict[str, _Container] = field(default_factory=dict)
@@ -135,6 +138,7 @@ class FakeRuntime:
         if c is None:
             return
         self.calls.append(("stop_container", c.config.name))
+        self.stop_timeouts.append((c.config.name, timeout))
         if c.status.state == "running":
             self._finish(c, 143 if timeout else 137, "Error")
 
@@ -158,6 +162,7 @@ class FakeRuntime:
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: int) -> ExecResult:
         c = self.containers[container_id]
         self.calls.append(("exec_sync", c.config.name))
+        self.execs.append((c.config.name, list(cmd)))
         return ExecResult(stdout=b"", stderr=b"", exit_code=self.exec_exit.get(c.config.name, 0))
 
     async def attach(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
