@@ -68,13 +68,20 @@ def _list(obj: Obj, key: str) -> list[Any]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _http_get(handler: Any) -> None:
+    """A probe's or lifecycle hook's ``httpGet``: path ``/``, scheme HTTP (as upstream)."""
+    action = handler.get("httpGet") if isinstance(handler, dict) else None
+    if isinstance(action, dict):
+        action.setdefault("path", "/")
+        action.setdefault("scheme", "HTTP")
+
+
 def _probe(probe: Any) -> None:
     if not isinstance(probe, dict):
         return
     for key, value in _PROBE_DEFAULTS.items():
         probe.setdefault(key, value)
-    if isinstance(probe.get("httpGet"), dict):
-        probe["httpGet"].setdefault("scheme", "HTTP")
+    _http_get(probe)
 
 
 def _container(c: Obj) -> None:
@@ -92,6 +99,8 @@ def _container(c: Obj) -> None:
             field_ref.setdefault("apiVersion", "v1")
     for name in ("livenessProbe", "readinessProbe", "startupProbe"):
         _probe(c.get(name))
+    for hook in _dict(c.get("lifecycle")).values():
+        _http_get(hook)
 
 
 def _volume(v: Obj) -> None:

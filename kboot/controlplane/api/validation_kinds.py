@@ -35,6 +35,7 @@ from kboot.controlplane.api.validation_pods import (
     validate_deployment,
     validate_job,
     validate_pod,
+    validate_port_num_or_name,
     validate_replicaset,
     validate_statefulset,
 )
@@ -48,14 +49,6 @@ _ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOnc
 _RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
-def _target_port(value: Any, path: str) -> list[FieldError]:
-    if isinstance(value, int):
-        return in_range(path, value, 1, 65535)
-    if isinstance(value, str):
-        return [invalid(path, value, e) for e in names.is_port_name(value)]
-    return []
-
-
 def _service_port(port: Obj, path: str, *, many: bool, node_ports: bool) -> list[FieldError]:
     errors: list[FieldError] = []
     if many and not port.get("name"):
@@ -65,7 +58,7 @@ def _service_port(port: Obj, path: str, *, many: bool, node_ports: bool) -> list
                    for e in names.is_dns1123_label(port["name"])]
     errors += in_range(f"{path}.port", port.get("port"), 1, 65535)
     errors += check_enum(f"{path}.protocol", port.get("protocol"), PROTOCOLS)
-    errors += _target_port(port.get("targetPort"), f"{path}.targetPort")
+    errors += validate_port_num_or_name(port.get("targetPort"), f"{path}.targetPort")
     if port.get("nodePort"):
         if not node_ports:
             errors.append(forbidden(f"{path}.nodePort", "may not be used when `type` is "

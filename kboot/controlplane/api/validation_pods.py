@@ -8,6 +8,7 @@ Each rule is ``rule(obj, old) -> list[FieldError]`` with ``old`` set on updates.
 from __future__ import annotations
 
 import copy
+import re
 from fractions import Fraction
 from typing import Any
 
@@ -52,6 +53,59 @@ def validate_port(port: Obj, path: str, seen_names: set[str]) -> list[FieldError
             errors.append(duplicate(f"{path}.name", name))
         seen_names.add(name)
     return errors
+
+
+def validate_port_num_or_name(value: Any, path: str) -> list[FieldError]:
+    """A port given by number (1-65535) or by IANA name (upstream's ValidatePortNumOrName)."""
+    if isinstance(value, int):
+        return in_range(path, value, 1, 65535)
+    if isinstance(value, str):
+        return [invalid(path, value, e) for e in names.is_port_name(value)]
+    return []
+
+
+_HEADER = re.compile(r"^[-A-Za-z0-9]+$")
+_HANDLERS = ("exec", "httpGet", "tcpSocket", "sleep")
+
+
+def _handler(handler: Obj, path: str, grace: int) -> list[FieldError]:
+    """One LifecycleHandler: exactly one action (tcpSocket counts, though no kubelet runs it)."""
+    errors: list[FieldError] = []
+    given = [k for k in _HANDLERS if isinstance(handler.get(k), dict)]
+    if not given:
+        return [required(path, "must specify a handler type")]
+    errors += [forbidden(f"{path}.{k}", "may not specify more than 1 handler type")
+               for k in given[1:]]
+    action = handler[given[0]]
+    apath = f"{path}.{given[0]}"
+    if given[0] == "exec" and not action.get("command"):
+        errors.append(required(f"{apath}.command"))
+    if given[0] in ("httpGet", "tcpSocket"):
+        errors += validate_port_num_or_name(action.get("port"), f"{apath}.port")
+    if given[0] == "httpGet":
+        errors += check_enum(f"{apath}.scheme", action.get("scheme"), ("HTTP", "HTTPS"))
+        errors += [invalid(f"{apath}.httpHeaders", h.get("name"),
+                           "a valid HTTP header must consist of alphanumeric characters or "
+                           "'-' (e.g. 'X-Header-Name', regex used for validation is "
+                           "'[-A-Za-z0-9]+')")
+                   for h in dicts(action.get("httpHeaders"))
+                   if not _HEADER.match(str(h.get("name", "")))]
+    seconds = action.get("seconds") if given[0] == "sleep" else None
+    if isinstance(seconds, int) and not 0 < seconds <= grace:
+        errors.append(invalid(apath, seconds, "must be greater than 0 and less than "
+                                              f"terminationGracePeriodSeconds ({grace})"))
+    return errors
+
+
+def _lifecycle(c: Obj, path: str, grace: int, *, init: bool) -> list[FieldError]:
+    lifecycle = c.get("lifecycle")
+    if not isinstance(lifecycle, dict):
+        return []
+    if init:
+        return [forbidden(f"{path}.lifecycle",
+                          "may not be set for init containers without restartPolicy=Always")]
+    return [e for hook in ("postStart", "preStop") if isinstance(lifecycle.get(hook), dict)
+            for e in _handler(lifecycle[hook], f"{path}.lifecycle.{hook}", grace)]
 
 
 def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
@@ -137,6 +191,8 @@ def validate_pod_spec(spec: Obj, path: str, *, claims: frozenset[str] = frozense
     errors, volumes = _volumes(spec, path)
     volumes |= claims
     containers = dicts(spec.get("containers"))
+    grace = spec.get("terminationGracePeriodSeconds")
+    grace = grace if isinstance(grace, int) else 30
     if not containers:
         errors.append(required(f"{path}.containers"))
     seen: set[str] = set()
@@ -144,6 +200,7 @@ def validate_pod_spec(spec: Obj, path: str, *, claims: frozenset[str] = frozense
         for i, c in enumerate(dicts(spec.get(field))):
             cpath = f"{path}.{field}[{i}]"
             errors += _container(c, cpath, volumes)
+            errors += _lifecycle(c, cpath, grace, init=field == "initContainers")
             if c.get("name") in seen:
                 errors.append(duplicate(f"{cpath}.name", c["name"]))
             seen.add(c.get("name", ""))

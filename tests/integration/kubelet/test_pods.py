@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -290,3 +291,39 @@ def test_service_account_token_and_service_env_reach_the_container(cluster: Clus
     assert service is not None
     assert f"KUBERNETES_SERVICE_HOST={service['spec']['clusterIP']}" in env
     assert "KUBERNETES_SERVICE_PORT=443" in env
+
+
+def test_post_start_and_pre_stop_hooks_run_in_the_container(cluster: Cluster,
+                                                            tmp_path: Path) -> None:
+    """The hooks wait for files the test creates (no timing): the container is not Running
+    while postStart runs; while preStop runs the pod still serves and has had no SIGTERM."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    wait_for = "while [ ! -e /hooks/{0} ]; do sleep 0.1; done"
+    spec = pod("hooked", "trap 'echo term > /hooks/term; exit 0' TERM; mkdir -p /www; "
+               "echo up > /www/index.html; httpd -p 8080 -h /www; "
+               "while true; do sleep 0.1; done", container={
+                   "volumeMounts": [{"name": "hooks", "mountPath": "/hooks"}],
+                   "lifecycle": {
+                       "postStart": {"exec": {"command": ["sh", "-c", "touch /hooks/post-begun; "
+                                                          + wait_for.format("go")]}},
+                       "preStop": {"exec": {"command": ["sh", "-c", "touch /hooks/pre-stop; "
+                                                        + wait_for.format("release")]}}}},
+               volumes=[{"name": "hooks", "hostPath": {"path": str(hooks)}}],
+               terminationGracePeriodSeconds=60)
+    cluster.apply(spec)
+    wait_until("the postStart hook to begin", (hooks / "post-begun").exists, timeout=60)
+    p = cluster.get("pod", "hooked")
+    assert p is not None and "running" not in _cs(p)["state"]
+    (hooks / "go").touch()
+    ip = cluster.wait_running("hooked")["status"]["podIP"]
+    assert "running" in _cs(cluster.get("pod", "hooked") or {})["state"]
+
+    cluster.kubectl("delete", "pod", "hooked", "--wait=false")
+    wait_until("the preStop hook to begin", (hooks / "pre-stop").exists, timeout=30)
+    with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as resp:
+        assert resp.read() == b"up\n"  # still serving: SIGTERM only after the hook
+    assert not (hooks / "term").exists() and cluster.get("pod", "hooked") is not None
+    (hooks / "release").touch()
+    wait_until("the pod to be gone", lambda: cluster.get("pod", "hooked") is None, timeout=30)
+    assert (hooks / "term").read_text() == "term\n"  # SIGTERM came, within the grace period

@@ -20,6 +20,7 @@ def _get(obj: Any, path: str) -> Any:
 POD: dict[str, Any] = {"metadata": {"name": "p"}, "spec": {"containers": [
     {"name": "c", "image": "nginx:1.25", "ports": [{"containerPort": 80}],
      "livenessProbe": {"httpGet": {"port": 80}},
+     "lifecycle": {"preStop": {"httpGet": {"port": 80, "path": "/drain"}}},
      "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}],
     "volumes": [{"name": "v", "configMap": {"name": "cm"}}]}}
 TEMPLATE = {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c",
@@ -39,6 +40,9 @@ CASES: list[tuple[str, dict[str, Any], str, Any]] = [
     ("Pod", POD, "spec.containers.0.livenessProbe.timeoutSeconds", 1),
     ("Pod", POD, "spec.containers.0.livenessProbe.failureThreshold", 3),
     ("Pod", POD, "spec.containers.0.livenessProbe.httpGet.scheme", "HTTP"),
+    ("Pod", POD, "spec.containers.0.livenessProbe.httpGet.path", "/"),
+    ("Pod", POD, "spec.containers.0.lifecycle.preStop.httpGet.scheme", "HTTP"),
+    ("Pod", POD, "spec.containers.0.lifecycle.preStop.httpGet.path", "/drain"),
     ("Pod", POD, "spec.containers.0.env.0.valueFrom.fieldRef.apiVersion", "v1"),
     ("Pod", POD, "spec.volumes.0.configMap.defaultMode", 420),
     ("Pod", POD, "status.phase", "Pending"),

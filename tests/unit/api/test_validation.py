@@ -61,6 +61,11 @@ VALID: list[tuple[str, dict[str, Any]]] = [
         volumeClaimTemplates=[{"metadata": {"name": "data"}, "spec": {
             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}])),
     ("DaemonSet", workload("DaemonSet")),
+    ("Pod", pod({"name": "c", "image": "nginx", "ports": [{"name": "web", "containerPort": 80}],
+                 "lifecycle": {"postStart": {"httpGet": {"port": "web"}},
+                               "preStop": {"sleep": {"seconds": 30}}}})),
+    ("Pod", pod({"name": "c", "image": "nginx", "lifecycle": {
+        "postStart": {"exec": {"command": ["true"]}}, "preStop": {"tcpSocket": {"port": 80}}}})),
     ("Job", {"metadata": meta("j", uid="u"), "spec": {"template": template(
         restartPolicy="Never")}}),
     ("Service", svc()),
@@ -183,6 +188,32 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
      ["spec.accessModes: Required value", "spec.resources[storage]: Required value"]),
     ("EndpointSlice", {"metadata": meta("es"), "addressType": "IPv5"},
      ["addressType: Unsupported value: \"IPv5\""]),
+    ("Pod", pod({"name": "c", "image": "nginx", "lifecycle": {
+        "postStart": {}, "preStop": {"exec": {"command": []}, "sleep": {"seconds": 1}}}}),
+     ["spec.containers[0].lifecycle.postStart: Required value: must specify a handler type",
+      "spec.containers[0].lifecycle.preStop.sleep: Forbidden: may not specify more than 1 "
+      "handler type", "spec.containers[0].lifecycle.preStop.exec.command: Required value"]),
+    ("Pod", pod({"name": "c", "image": "nginx", "lifecycle": {
+        "preStop": {"sleep": {"seconds": 11}},
+        "postStart": {"httpGet": {"port": "8080", "scheme": "FTP",
+                                  "httpHeaders": [{"name": "X Bad", "value": "v"}]}}}},
+                terminationGracePeriodSeconds=10),
+     ["spec.containers[0].lifecycle.postStart.httpGet.port: Invalid value: \"8080\": must "
+      "contain at least one letter (a-z)",
+      "spec.containers[0].lifecycle.postStart.httpGet.scheme: Unsupported value: \"FTP\"",
+      "spec.containers[0].lifecycle.postStart.httpGet.httpHeaders: Invalid value: \"X Bad\": "
+      "a valid HTTP header",
+      "spec.containers[0].lifecycle.preStop.sleep: Invalid value: 11: must be greater than 0 "
+      "and less than terminationGracePeriodSeconds (10)"]),
+    ("Pod", pod(initContainers=[{"name": "i", "image": "nginx", "lifecycle": {
+        "preStop": {"sleep": {"seconds": 0}}}}]),
+     ["spec.initContainers[0].lifecycle: Forbidden: may not be set for init containers "
+      "without restartPolicy=Always"]),
+    ("Deployment", workload("Deployment", template=template(
+        containers=[{"name": "c", "image": "nginx", "lifecycle": {
+            "preStop": {"tcpSocket": {"port": 0}}}}])),
+     ["spec.template.spec.containers[0].lifecycle.preStop.tcpSocket.port: Invalid value: 0: "
+      "must be between 1 and 65535, inclusive"]),
     ("Lease", {"metadata": meta("l"), "spec": {"leaseDurationSeconds": "10"}},
      ["spec.leaseDurationSeconds: Invalid value: \"10\": must be of type integer"]),
 ]
