@@ -392,6 +392,7 @@ class PodWorker:
             await asyncio.wait({task})
         finally:
             self.post_starts.discard(task)
+            task.cancel()  # (when this sync itself is cancelled)
         if task.cancelled():
             return False
         error = task.exception()

@@ -155,9 +155,11 @@ class CriRuntime:
         self._timeout = timeout
 
     async def _call(self, fn: Callable[..., Awaitable[T]], request: Any,
-                    timeout: float | None = None) -> T:
+                    timeout: float | None = None, *, bounded: bool = True) -> T:
+        """One RPC, with a deadline of *timeout* (default: the runtime's) unless not
+        *bounded*."""
         try:
-            return await fn(request, timeout=timeout or self._timeout)
+            return await fn(request, timeout=(timeout or self._timeout) if bounded else None)
         except grpc.aio.AioRpcError as exc:
             code = exc.code().name if exc.code() else "UNKNOWN"
             err = NotFoundError if code == "NOT_FOUND" else RuntimeError_
@@ -237,7 +239,8 @@ class CriRuntime:
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: int) -> ExecResult:
         req = pb.ExecSyncRequest(container_id=container_id, cmd=cmd, timeout=timeout)
-        r = await self._call(self._rt.ExecSync, req, timeout=timeout + 10 if timeout else None)
+        # timeout 0 (lifecycle hooks): no deadline, as upstream's CRI client
+        r = await self._call(self._rt.ExecSync, req, timeout=timeout + 10, bounded=timeout > 0)
         return ExecResult(stdout=r.stdout, stderr=r.stderr, exit_code=r.exit_code)
 
     async def attach(self, container_id: str, *, stdin: bool, tty: bool, stdout: bool,
