@@ -89,6 +89,36 @@ def test_node_registration_lease_and_pod_lifecycle(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+def test_deleting_a_pod_cuts_its_hanging_post_start_short(tmp_path: Path) -> None:
+    client, runtime, kubelet = _kubelet(tmp_path)
+
+    async def go() -> float:
+        task = asyncio.create_task(kubelet.run())
+        p = pod("stuck", containers=[{"name": "c", "image": "kboot.io/busybox:1.35",
+                                      "lifecycle": {"postStart": {"sleep": {"seconds": 3600}}}}])
+        del p["metadata"]["uid"]
+        await client.create("pods", p)
+
+        async def started() -> bool:
+            return ("start_container", "c") in runtime.calls
+
+        await until(kubelet.clock, started)
+        await client.delete("pods", "stuck", namespace="default",
+                            options=DeleteOptions(grace_period_seconds=5))
+
+        async def gone() -> bool:
+            return not client.all("pods")
+
+        took = await until(kubelet.clock, gone)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return took
+
+    took = asyncio.run(go())
+    assert took < 60  # not the hook's hour
+    assert runtime.stop_timeouts == [("c", 5)] and not runtime.sandboxes
+
+
 def test_orphaned_sandboxes_are_removed_at_start(tmp_path: Path) -> None:
     from kboot.controlplane.kubelet.cri.types import SandboxConfig
     from kboot.controlplane.kubelet.podspec import LABEL_UID
