@@ -1,9 +1,16 @@
 """Endpoints and EndpointSlices from Services' selectors and their pods' readiness.
 
-For each Service with a selector: pods in its namespace that match, have an IP and are not
-being deleted become addresses (ready) or notReadyAddresses; ports resolve ``targetPort``
-(numbers, or names looked up in each pod's containers). One EndpointSlice
-``<service>-kboot`` mirrors the same data for consumers that read slices.
+For each Service with a selector, the pods in its namespace that match and have an IP are its
+endpoints; ports resolve ``targetPort`` (numbers, or names looked up in each pod's containers).
+As upstream's two controllers:
+
+- ``Endpoints`` (v1): a pod being deleted is left out; the others are ``addresses`` when ready,
+  else ``notReadyAddresses``. With ``publishNotReadyAddresses`` every pod, terminating or not,
+  is an address.
+- the EndpointSlice ``<service>-kboot`` keeps a terminating pod, with the conditions
+  ``serving`` = the pod's readiness, ``terminating`` = it is being deleted and ``ready`` =
+  serving and not terminating (always true with ``publishNotReadyAddresses``), so kube-proxy
+  can keep routing to a still-serving pod while nothing ready is left.
 """
 
 from __future__ import annotations
@@ -46,24 +53,46 @@ def _address(pod: Obj) -> dict[str, Any]:
     return addr
 
 
-def compute_subsets(service: Obj, pods: list[Obj]) -> list[dict[str, Any]]:
-    """Subsets grouped by resolved port set, addresses sorted by IP."""
-    groups: dict[tuple[tuple[str, int, str], ...], dict[str, list[Any]]] = {}
+PortSet = tuple[tuple[str, int, str], ...]
+
+
+def _members(service: Obj, pods: list[Obj]) -> list[tuple[PortSet, dict[str, Any], bool, bool]]:
+    """(resolved port set, address, serving, terminating) of each matching pod with an IP."""
+    out = []
     for pod in pods:
-        if not (pod.get("status") or {}).get("podIP") or is_deleting(pod):
+        if not (pod.get("status") or {}).get("podIP"):
             continue
         ports = []
         for sp in (service.get("spec") or {}).get("ports") or []:
             tp = _target_port(sp, pod)
             if tp is not None:
                 ports.append((str(sp.get("name") or ""), tp, str(sp.get("protocol", "TCP"))))
-        group = groups.setdefault(tuple(ports), {"ready": [], "notready": []})
-        group["ready" if podlib.is_ready(pod) else "notready"].append(_address(pod))
+        out.append((tuple(ports), _address(pod), podlib.is_ready(pod), is_deleting(pod)))
+    return out
+
+
+def _publish_not_ready(service: Obj) -> bool:
+    return bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
+
+
+def _ports(port_set: PortSet) -> list[dict[str, Any]]:
+    return [{"port": p, "protocol": proto, **({"name": n} if n else {})}
+            for n, p, proto in port_set]
+
+
+def compute_subsets(service: Obj, pods: list[Obj]) -> list[dict[str, Any]]:
+    """Endpoints subsets grouped by resolved port set, addresses sorted by IP; terminating pods
+    are left out unless the Service publishes not-ready addresses (then all are ready)."""
+    publish = _publish_not_ready(service)
+    groups: dict[PortSet, dict[str, list[Any]]] = {}
+    for port_set, addr, serving, terminating in _members(service, pods):
+        if terminating and not publish:
+            continue
+        group = groups.setdefault(port_set, {"ready": [], "notready": []})
+        group["ready" if serving or publish else "notready"].append(addr)
     subsets = []
     for port_set, group in sorted(groups.items()):
-        subset: dict[str, Any] = {"ports": [{"port": p, "protocol": proto,
-                                             **({"name": n} if n else {})}
-                                            for n, p, proto in port_set]}
+        subset: dict[str, Any] = {"ports": _ports(port_set)}
         if group["ready"]:
             subset["addresses"] = sorted(group["ready"], key=lambda a: str(a["ip"]))
         if group["notready"]:
@@ -72,25 +101,31 @@ def compute_subsets(service: Obj, pods: list[Obj]) -> list[dict[str, Any]]:
     return subsets
 
 
-def slice_for(service: Obj, subsets: list[dict[str, Any]]) -> Obj:
+def slice_for(service: Obj, pods: list[Obj]) -> Obj:
+    """The Service's EndpointSlice: every matching pod with an IP, terminating ones included,
+    with upstream's ready/serving/terminating conditions; sorted by IP."""
     md = service["metadata"]
-    endpoints, ports = [], []
-    for subset in subsets:
-        ports = subset["ports"]
-        for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
-            for a in subset.get(key) or []:
-                ep: dict[str, Any] = {"addresses": [a["ip"]], "targetRef": a["targetRef"],
-                                      "conditions": {"ready": ready, "serving": ready,
-                                                     "terminating": False}}
-                if a.get("nodeName"):
-                    ep["nodeName"] = a["nodeName"]
-                endpoints.append(ep)
+    publish = _publish_not_ready(service)
+    endpoints: list[dict[str, Any]] = []
+    port_sets: set[PortSet] = set()
+    for port_set, addr, serving, terminating in _members(service, pods):
+        port_sets.add(port_set)
+        ep: dict[str, Any] = {"addresses": [addr["ip"]], "targetRef": addr["targetRef"],
+                              "conditions": {"ready": publish or (serving and not terminating),
+                                             "serving": serving, "terminating": terminating}}
+        if addr.get("nodeName"):
+            ep["nodeName"] = addr["nodeName"]
+        endpoints.append(ep)
+    # one slice: the last port set (sorted), as the Endpoints' last subset
+    ports = _ports(max(port_sets)) if port_sets else []
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": f"{md['name']}-kboot", "namespace": md["namespace"],
                          "labels": {SERVICE_NAME: md["name"],
                                     "endpointslice.kubernetes.io/managed-by":
                                         "endpointslice-controller.k8s.io"}},
-            "addressType": "IPv4", "endpoints": endpoints, "ports": ports}
+            "addressType": "IPv4",
+            "endpoints": sorted(endpoints, key=lambda e: str(e["addresses"][0])),
+            "ports": ports}
 
 
 class EndpointsController(Controller):
@@ -133,9 +168,8 @@ class EndpointsController(Controller):
             return DONE
         pods = [p for p in self.pods.by_index("namespace", ns or "")
                 if selector_matches({"matchLabels": selector}, labels(p))]
-        subsets = compute_subsets(svc, pods)
-        await self._write_endpoints(svc, subsets)
-        await self._write_slice(svc, subsets)
+        await self._write_endpoints(svc, compute_subsets(svc, pods))
+        await self._write_slice(svc, pods)
         return DONE
 
     async def _write_endpoints(self, svc: Obj, subsets: list[dict[str, Any]]) -> None:
@@ -151,8 +185,8 @@ class EndpointsController(Controller):
             body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             await self.client.replace("endpoints", body)
 
-    async def _write_slice(self, svc: Obj, subsets: list[dict[str, Any]]) -> None:
-        body = slice_for(svc, subsets)
+    async def _write_slice(self, svc: Obj, pods: list[Obj]) -> None:
+        body = slice_for(svc, pods)
         md = body["metadata"]
         current = self.slices.get(f"{md['namespace']}/{md['name']}")
         if current is None:
