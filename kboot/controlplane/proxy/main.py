@@ -54,6 +54,7 @@ class Proxier:
         self.informers = Informers(client, clock=clock)
         self.services = self.informers.get("services")
         self.endpoints = self.informers.get("endpoints")
+        self.slices = self.informers.get("endpointslices")  # serving, terminating endpoints
         self.node_name = node_name  # NetworkPolicies are enforced for this node's pods
         self.policies = self.informers.get("networkpolicies")
         self.pods = self.informers.get("pods")
@@ -66,7 +67,8 @@ class Proxier:
 
     async def sync(self) -> bool:
         """Apply the rules if they changed; True when something was written."""
-        ports = rules.service_ports(self.services.objects(), self.endpoints.objects())
+        ports = rules.service_ports(self.services.objects(), self.endpoints.objects(),
+                                    self.slices.objects())
         isolated = netpol.node_isolations(
             node=self.node_name, policies=self.policies.objects(), pods=self.pods.objects(),
             namespaces=self.namespaces.objects(), services=self.services.objects(),
@@ -87,7 +89,7 @@ class Proxier:
 
     async def run(self) -> None:
         handlers = Handlers(on_add=self._mark, on_update=self._mark, on_delete=self._mark)
-        for informer in (self.services, self.endpoints, self.policies, self.pods,
+        for informer in (self.services, self.endpoints, self.slices, self.policies, self.pods,
                          self.namespaces):
             informer.add_handlers(handlers)
         await self.iptables.enable_bridge_netfilter()

@@ -1,5 +1,11 @@
-"""Services as iptables NAT rules: a PURE function from Services + Endpoints to
-``iptables-restore`` input covering only kboot's own chains.
+"""Services as iptables NAT rules: a PURE function from Services + Endpoints (+ EndpointSlices)
+to ``iptables-restore`` input covering only kboot's own chains.
+
+Endpoint choice (as upstream's ``CategorizeEndpoints``, cluster traffic policy): a Service port
+routes to its ready endpoints (the Endpoints' ``addresses``, the same set as the slices'
+``ready: true``); only when it has none does it route to the endpoints its EndpointSlices mark
+``serving`` and ``terminating`` (a pod still answering during its preStop hook or drain), so
+connections during a rolling update or drain still land on a serving pod.
 
 Chains (as kube-proxy's, renamed): ``KBOOT-SERVICES`` (entry from PREROUTING and OUTPUT) matches
 cluster IPs and external IPs and, last, hands local destinations to ``KBOOT-NODEPORTS``;
@@ -25,6 +31,7 @@ from kboot.controlplane.api.shapes import Obj
 MASQ_MARK = "0x4000/0x4000"
 STATIC_CHAINS = ("KBOOT-SERVICES", "KBOOT-NODEPORTS", "KBOOT-POSTROUTING", "KBOOT-MARK-MASQ")
 AFFINITY_SECONDS = 10800
+SERVICE_NAME = "kubernetes.io/service-name"  # an EndpointSlice's Service
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class ServicePort:
-    """One port of one Service, with its ready endpoints."""
+    """One port of one Service, with the endpoints it routes to (see the module docstring)."""
 
     namespace: str
     name: str
@@ -78,9 +85,36 @@ def _endpoints(endpoints: Obj | None, port: Obj) -> tuple[Endpoint, ...]:
     return tuple(sorted(set(out), key=lambda e: (e.ip, e.port)))
 
 
-def service_ports(services: Iterable[Obj], endpoints: Iterable[Obj]) -> list[ServicePort]:
-    """Flatten Services (with a cluster IP) and their Endpoints into sorted ServicePorts."""
+def _condition(ep: Obj, name: str, default: bool) -> bool:
+    value = (ep.get("conditions") or {}).get(name)
+    return default if value is None else bool(value)
+
+
+def _serving_terminating(slices: Sequence[Obj], port: Obj) -> tuple[Endpoint, ...]:
+    """Endpoints of the slices that are serving and terminating, on the slice port matching
+    the service port (by name and protocol). ``serving`` unset means ``ready`` (API docs)."""
+    out: list[Endpoint] = []
+    for sl in slices:
+        ports = [int(p["port"]) for p in sl.get("ports") or [] if p.get("port") is not None
+                 and (p.get("name") or "") == (port.get("name") or "")
+                 and p.get("protocol", "TCP") == port.get("protocol", "TCP")]
+        for ep in sl.get("endpoints") or []:
+            if _condition(ep, "terminating", False) and \
+                    _condition(ep, "serving", _condition(ep, "ready", True)):
+                out += [Endpoint(ip, p) for ip in ep.get("addresses") or [] for p in ports]
+    return tuple(sorted(set(out), key=lambda e: (e.ip, e.port)))
+
+
+def service_ports(services: Iterable[Obj], endpoints: Iterable[Obj],
+                  slices: Iterable[Obj] = ()) -> list[ServicePort]:
+    """Flatten Services (with a cluster IP) and their Endpoints into sorted ServicePorts; a port
+    with no ready endpoint falls back to its slices' serving, terminating ones."""
     by_key = {(e["metadata"].get("namespace"), e["metadata"]["name"]): e for e in endpoints}
+    slices_of: dict[tuple[str | None, str], list[Obj]] = {}
+    for sl in slices:
+        owner = (sl["metadata"].get("labels") or {}).get(SERVICE_NAME)
+        if owner:
+            slices_of.setdefault((sl["metadata"].get("namespace"), owner), []).append(sl)
     out: list[ServicePort] = []
     for svc in services:
         meta, spec = svc["metadata"], svc.get("spec") or {}
@@ -92,6 +126,7 @@ def service_ports(services: Iterable[Obj], endpoints: Iterable[Obj]) -> list[Ser
             cfg = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}
             affinity = int(cfg.get("timeoutSeconds", AFFINITY_SECONDS))
         eps = by_key.get((meta.get("namespace"), meta["name"]))
+        own_slices = slices_of.get((meta.get("namespace"), meta["name"]), [])
         for port in spec.get("ports") or []:
             out.append(ServicePort(
                 namespace=meta.get("namespace", "default"), name=meta["name"],
@@ -100,7 +135,8 @@ def service_ports(services: Iterable[Obj], endpoints: Iterable[Obj]) -> list[Ser
                 node_port=int(port.get("nodePort") or 0)
                 if spec.get("type") in ("NodePort", "LoadBalancer") else 0,
                 external_ips=tuple(spec.get("externalIPs") or ()),
-                endpoints=_endpoints(eps, port), affinity_seconds=affinity))
+                endpoints=_endpoints(eps, port) or _serving_terminating(own_slices, port),
+                affinity_seconds=affinity))
     return sorted(out, key=lambda sp: (sp.key, sp.protocol))
 
 
