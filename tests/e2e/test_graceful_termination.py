@@ -1,9 +1,11 @@
 """Container lifecycle hooks on a ``kboot up`` cluster (shared 1 + 1 provisioned lab): a
 postStart ``exec`` runs in the real container, and a pod with a preStop ``sleep`` — the usual
 chart idiom for letting endpoints drain — is out of its Service's endpoints at once when its
-deletion begins yet keeps serving until the hook is over, SIGTERM coming only then. (Hook
-ordering, grace accounting and failures are tested over the fake runtime and on a real
-containerd in tests/unit/kubelet/test_hooks.py and tests/integration/kubelet/test_pods.py.)"""
+deletion begins (its EndpointSlice keeps it as serving and terminating, so the Service, left
+with no ready pod, still reaches it through kboot-proxy) yet keeps serving until the hook is
+over, SIGTERM coming only then. (Hook ordering, grace accounting and failures are tested over
+the fake runtime and on a real containerd in tests/unit/kubelet/test_hooks.py and
+tests/integration/kubelet/test_pods.py.)"""
 
 from __future__ import annotations
 
@@ -60,6 +62,11 @@ class Hooked:
     def fetch(self, url: str) -> str:
         return self.kubectl("exec", "client", "--", "timeout", "5", "wget", "-q", "-O-", url)
 
+    def slice_conditions(self, ip: str) -> dict[str, bool] | None:
+        sl = json.loads(self.kubectl("get", "endpointslice", "web-kboot", "-o", "json"))
+        return next((e.get("conditions") for e in sl.get("endpoints") or []
+                     if ip in e.get("addresses", [])), None)
+
     def endpoint_ips(self) -> set[str]:
         subsets = json.loads(self.kubectl("get", "endpoints", "web", "-o", "json")
                              ).get("subsets") or []
@@ -90,6 +97,13 @@ def test_pre_stop_sleep_keeps_serving_after_the_endpoint_is_gone(hooked: Hooked)
     wait_until("the deleted pod out of the endpoints", lambda: ip not in hooked.endpoint_ips(),
                timeout=60, interval=0.3)
     assert hooked.fetch(f"http://{ip}:8080/").strip() == "up"  # the preStop sleep still runs
+    # still in its EndpointSlice, serving and terminating; the only pod of its Service, so
+    # kboot-proxy routes the Service to it (upstream's terminating-endpoint fallback)
+    assert wait_until("the slice to mark the pod terminating", lambda: hooked.slice_conditions(
+        ip) == {"ready": False, "serving": True, "terminating": True}, timeout=10, interval=0.3)
+    wait_until("the Service to reach its terminating pod", lambda: hooked.kubectl(
+        "exec", "client", "--", "timeout", "5", "wget", "-q", "-O-", f"http://web.{NS}/",
+        check=False).strip() == "up", timeout=10, interval=0.3)
     wait_until("the pod to be gone", lambda: hooked.kubectl(
         "get", "pod", "web", "--ignore-not-found", "-o", "name") == "", timeout=180, interval=1)
     assert time.monotonic() - began >= PRE_STOP
