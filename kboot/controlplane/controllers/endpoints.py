@@ -57,10 +57,13 @@ PortSet = tuple[tuple[str, int, str], ...]
 
 
 def _members(service: Obj, pods: list[Obj]) -> list[tuple[PortSet, dict[str, Any], bool, bool]]:
-    """(resolved port set, address, serving, terminating) of each matching pod with an IP."""
+    """(resolved port set, address, serving, terminating) of each matching pod with an IP that
+    has not finished (upstream's ``ShouldPodBeInEndpoints``: a Succeeded or Failed pod's IP may
+    already belong to another pod)."""
     out = []
     for pod in pods:
-        if not (pod.get("status") or {}).get("podIP"):
+        status = pod.get("status") or {}
+        if not status.get("podIP") or status.get("phase") in ("Succeeded", "Failed"):
             continue
         ports = []
         for sp in (service.get("spec") or {}).get("ports") or []:

@@ -115,3 +115,23 @@ def test_a_pod_starting_to_terminate_updates_the_slice_in_place() -> None:
 
     run(EndpointsController, [("services", SVC),
                               ("pods", _held(pod("a", "10.0.0.1", ready=True)))], body)
+
+
+def test_finished_pods_are_in_neither_endpoints_nor_slices() -> None:
+    def finished(p: Obj, phase: str) -> Obj:
+        p["status"]["phase"] = phase
+        return p
+
+    async def body(h: Harness) -> None:
+        await h.reconcile("ns/web")
+        (sl,) = h.fake.all("endpointslices", "ns")
+        assert _conditions(sl) == {"10.0.0.1": (True, True, False)}
+        (ep,) = h.fake.all("endpoints", "ns")
+        (subset,) = ep["subsets"]
+        assert [a["ip"] for a in subset["addresses"]] == ["10.0.0.1"]
+        assert "notReadyAddresses" not in subset
+
+    run(EndpointsController, [
+        ("services", SVC), ("pods", pod("a", "10.0.0.1", ready=True)),
+        ("pods", finished(pod("b", "10.0.0.2", ready=False), "Succeeded")),
+        ("pods", finished(pod("c", "10.0.0.3", ready=False), "Failed"))], body)
