@@ -10,12 +10,10 @@ The steps, in order; a re-run after a failure converges (every step is a no-op w
    An etcd member: the member list is read and the removal refused when it would leave fewer
    healthy voting members than the new quorum (:mod:`kboot.cluster.cpremove`) — still before
    anything changes.
-3. **cordon and drain** (:func:`cordon`, :func:`drain`), as ``kubectl drain --ignore-daemonsets
-   --delete-emptydir-data``: ``spec.unschedulable``, then every pod on the node but
-   DaemonSet-owned and mirror pods is evicted (``pods/eviction`` with the pod's uid as
-   precondition, so a replacement of the same name is never hit; a 429 — a disruption budget —
-   is retried until the timeout) and waited for until gone. On a dead host (forced) no kubelet
-   would finish a graceful delete, so its pods are deleted with grace period 0 instead.
+3. **cordon and drain** (:mod:`kboot.cluster.drain`), as ``kubectl drain --ignore-daemonsets
+   --delete-emptydir-data``: every pod but DaemonSet-owned and mirror pods evicted (disruption
+   budgets' 429 retried until the timeout) and waited for until gone. On a dead host (forced) no
+   kubelet would finish a graceful delete, so its pods are deleted with grace period 0 instead.
 4. **dns**: the ``kube-dns`` Endpoints without the node, before its kboot-dns stops.
    An etcd member: **etcd** — leadership moved to another healthy member if the node leads,
    then the member removed. A control plane: **loadbalancers** — every other node's haproxy and
@@ -37,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kboot.cluster.addons import dns_objects
@@ -49,16 +47,15 @@ from kboot.cluster.cpremove import (
     rerender_load_balancers,
     without,
 )
+from kboot.cluster.drain import Drained, Refused, cordon, drain
 from kboot.cluster.etcdreconfig import Clock, HostRun, Progress, Sleep
 from kboot.cluster.exec import run_on_hosts
 from kboot.cluster.resources import playbooks_dir
 from kboot.cluster.topology import Node, Topology, topology_from_inventory
 from kboot.cluster.up import PlaybookRunner
 from kboot.cluster.vars import with_nodes_group
-from kboot.controlplane.api.owners import controller_of
-from kboot.controlplane.api.selectors import field_equals
-from kboot.controlplane.client.api import DeleteOptions, Obj
-from kboot.controlplane.client.errors import Conflict, NotFound, TooManyRequests
+from kboot.controlplane.client.api import Obj
+from kboot.controlplane.client.errors import Conflict, NotFound
 from kboot.controlplane.client.meta import key_of
 from kboot.controlplane.client.sync import SyncClient
 from kboot.errors import ClusterError, ConfigError
@@ -68,22 +65,8 @@ from kboot.playbook.state import TransportFactory
 log = logging.getLogger(__name__)
 
 LEASE_NAMESPACE = "kube-node-lease"
-MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-EVICTION_RETRY = 5.0  # seconds between evictions a disruption budget refused (kubectl's too)
-POLL = 1.0  # seconds between looks at the pods still terminating
-Refused = Callable[[str, str], None]
-"""Told (pod key, why) the first time a disruption budget refuses a pod's eviction: a drain
-that waits on a budget says so while it waits, not only when it gives up."""
-
 HostProbe = Callable[[str], str]  # host -> "" when it answers over SSH, else why it does not
 StepCallback = Callable[[str, str], None]  # (step, "start" | "ok" | "skipped" | "failed")
-
-
-@dataclass(frozen=True)
-class Drained:
-    evicted: tuple[str, ...] = ()  # namespace/name: evicted, or deleted with grace 0 if forced
-    left: tuple[str, ...] = ()  # DaemonSet and mirror pods: they go with the Node object
-    unmanaged: tuple[str, ...] = ()  # evicted pods no controller recreates
 
 
 @dataclass(frozen=True)
@@ -126,106 +109,6 @@ def host_probe(inventory: Inventory, *, transports_factory: TransportFactory | N
                            forks=1)[host]
         return (out.message or "unreachable") if out.status == "unreachable" else ""
     return probe
-
-
-def cordon(api: SyncClient, name: str) -> bool:
-    """``spec.unschedulable``; False when no Node object of that name exists."""
-    try:
-        api.patch("nodes", name, {"spec": {"unschedulable": True}})
-    except NotFound:
-        return False
-    return True
-
-
-def _leave_on_node(pod: Obj) -> bool:
-    """DaemonSet pods (their controller would recreate them on the node) and mirror pods."""
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    owner = controller_of(pod) or {}
-    return owner.get("kind") == "DaemonSet" or MIRROR_ANNOTATION in annotations
-
-
-def drain_plan(pods: Iterable[Obj]) -> tuple[list[Obj], list[Obj]]:
-    """The pods to evict and the pods to leave, each sorted by namespace/name."""
-    ordered = sorted(pods, key=key_of)
-    return ([p for p in ordered if not _leave_on_node(p)],
-            [p for p in ordered if _leave_on_node(p)])
-
-
-def _evict(api: SyncClient, pod: Obj, *, delete_now: bool) -> None:
-    md = pod["metadata"]
-    pre = {"uid": md["uid"]}
-    if delete_now:
-        api.delete("pods", md["name"], namespace=md["namespace"],
-                   options=DeleteOptions(grace_period_seconds=0, preconditions=pre))
-        return
-    api.create_subresource("pods", md["name"], "eviction", {
-        "apiVersion": "policy/v1", "kind": "Eviction",
-        "metadata": {"name": md["name"], "namespace": md["namespace"]},
-        "deleteOptions": {"preconditions": pre}}, namespace=md["namespace"])
-
-
-def _refusal(exc: TooManyRequests) -> str:
-    """Why an eviction was refused: the Status causes name the budget ("The disruption budget
-    web needs 2 healthy pods and has 2 currently"), its message only says that one exists."""
-    said = [c["message"] for c in exc.causes if c.get("message")]
-    return "; ".join(said) if said else (exc.message or exc.reason)
-
-
-def _evict_all(api: SyncClient, pods: list[Obj], *, delete_now: bool, deadline: float,
-               clock: Clock, sleep: Sleep, timeout: float, on_refused: Refused) -> None:
-    """Evict each pod, retrying those a disruption budget refuses (429) until ``deadline``."""
-    pending, told = pods, set[str]()
-    while pending:
-        refused: list[tuple[Obj, TooManyRequests]] = []
-        for pod in pending:
-            try:
-                _evict(api, pod, delete_now=delete_now)
-            except (NotFound, Conflict):
-                pass  # gone already, or replaced by a pod of the same name
-            except TooManyRequests as exc:
-                refused.append((pod, exc))
-        if not refused:
-            return
-        for p, e in refused:
-            if key_of(p) not in told:
-                told.add(key_of(p))
-                on_refused(key_of(p), _refusal(e))
-        if clock() >= deadline:
-            names = ", ".join(f"{key_of(p)} ({_refusal(e)})" for p, e in refused)
-            raise ClusterError(f"drain timed out after {timeout:g}s: eviction still refused "
-                               f"for {names}; the node stays cordoned")
-        wait = max([e.retry_after or EVICTION_RETRY for _, e in refused])
-        sleep(max(0.0, min(wait, deadline - clock())))
-        pending = [p for p, _ in refused]
-
-
-def _wait_gone(api: SyncClient, name: str, uids: set[str], *, deadline: float, clock: Clock,
-               sleep: Sleep, timeout: float) -> None:
-    while True:
-        left = [p for p in api.list("pods", field_selector=field_equals("spec.nodeName", name))
-                if p["metadata"]["uid"] in uids]
-        if not left:
-            return
-        if clock() >= deadline:
-            raise ClusterError(f"drain timed out after {timeout:g}s: still terminating on "
-                               f"{name}: {', '.join(sorted(map(key_of, left)))}; the node "
-                               "stays cordoned")
-        sleep(POLL)
-
-
-def drain(api: SyncClient, name: str, *, timeout: float, delete_now: bool = False,
-          on_refused: Refused = lambda pod, why: None, clock: Clock = time.monotonic,
-          sleep: Sleep = time.sleep) -> Drained:
-    """Evict (or with ``delete_now``, delete with grace 0) the node's pods but DaemonSet and
-    mirror pods, and wait until they are gone; ClusterError after ``timeout`` seconds."""
-    deadline = clock() + timeout
-    evict, leave = drain_plan(api.list("pods", field_selector=field_equals("spec.nodeName", name)))
-    _evict_all(api, evict, delete_now=delete_now, deadline=deadline, clock=clock, sleep=sleep,
-               timeout=timeout, on_refused=on_refused)
-    _wait_gone(api, name, {p["metadata"]["uid"] for p in evict}, deadline=deadline,
-               clock=clock, sleep=sleep, timeout=timeout)
-    return Drained(evicted=tuple(map(key_of, evict)), left=tuple(map(key_of, leave)),
-                   unmanaged=tuple(key_of(p) for p in evict if controller_of(p) is None))
 
 
 def set_dns_endpoints(api: SyncClient, topo: Topology, *, without: str) -> None:

@@ -12,7 +12,8 @@ from rich.console import Console
 from kboot.cli.commands.removenode import _summary
 from kboot.cli.main import main
 from kboot.cli.output import TextRenderer
-from kboot.cluster.removenode import Drained, RemoveReport
+from kboot.cluster.drain import Drained
+from kboot.cluster.removenode import RemoveReport
 from kboot.playbook import HostStarted, TaskResult
 
 

@@ -14,14 +14,8 @@ import pytest
 
 from kboot.cli.commands.removenode import _summary
 from kboot.cli.main import main
-from kboot.cluster.removenode import (
-    EVICTION_RETRY,
-    Drained,
-    RemoveReport,
-    check_removable,
-    drain,
-    remove_node,
-)
+from kboot.cluster.drain import EVICTION_RETRY, Drained, drain
+from kboot.cluster.removenode import RemoveReport, check_removable, remove_node
 from kboot.cluster.topology import topology_from_inventory
 from kboot.cluster.up import PhaseOutcome
 from kboot.controlplane.client.api import DeleteOptions, Obj, Ref
