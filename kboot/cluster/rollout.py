@@ -8,7 +8,10 @@ control-plane phases); ``playbooks/up/rolling-restart.yaml``, once per ``kboot u
 loadbalancer phase (and after ``kboot certs renew``/``rotate-ca``'s push), restarts them one
 node at a time over the group :data:`ROLLING_GROUP`, whose order is :func:`rolling_order`: the
 control planes first (in inventory order: each one's etcd member healthy and apiserver ready
-before the next stops), then the etcd-only members, then the other nodes.
+before the next stops), then the etcd-only members, then the other nodes. With drain (the
+default, ``cluster.upgrade.drain``) the play restarts only the control planes and
+:mod:`kboot.cluster.drainroll` takes the other nodes, same order: a node whose kubelet restarts
+is cordoned and drained first, and uncordoned once Ready again.
 :func:`restart_plan` turns what a check run would change into that plan.
 """
 
@@ -90,20 +93,22 @@ class RestartStep:
     host: str
     services: tuple[str, ...]
     reasons: tuple[str, ...]
+    drain: bool = False  # cordoned and drained before, uncordoned after (a worker's kubelet)
 
     @property
     def waits_for(self) -> tuple[str, ...]:
         return tuple(w for u, w in (("kboot-etcd", "etcd member healthy"),
                                     ("kboot-apiserver", "apiserver /readyz"))
-                     if u in self.services)
+                     if u in self.services) + (("node Ready",) if self.drain else ())
 
 
 def restart_plan(topo: Topology, changed: Iterable[tuple[str, str, str]], *,
-                 registry: bool = False) -> list[RestartStep]:
+                 registry: bool = False, drain: bool = False) -> list[RestartStep]:
     """The rolling restart that a run would make, from the (host, task, loop item or "")
     triples a check run reported as changed: one step per node with something to restart, in
     :func:`rolling_order`, each with the services it runs among those its changes trigger and
-    the reasons that trigger them (nothing on a host kboot never set up: :data:`FRESH_HOST`)."""
+    the reasons that trigger them (nothing on a host kboot never set up: :data:`FRESH_HOST`);
+    with ``drain``, a node other than a control plane whose kubelet restarts is drained."""
     triggered: dict[str, list[tuple[str, tuple[str, ...]]]] = {}  # host -> [(reason, units)]
     fresh = set()
     for host, task, item in changed:
@@ -122,5 +127,6 @@ def restart_plan(topo: Topology, changed: Iterable[tuple[str, str, str]], *,
         pending = {u for _, units in triggered.get(name, ()) for u in units}
         services = tuple(u for u in UNITS if u in runs and u in pending)
         if services:
-            steps.append(RestartStep(name, services, tuple(dict.fromkeys(reasons))))
+            drains = drain and not nodes[name].control_plane and "kboot-kubelet" in services
+            steps.append(RestartStep(name, services, tuple(dict.fromkeys(reasons)), drains))
     return steps

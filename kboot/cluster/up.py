@@ -7,6 +7,7 @@ A phase that fails stops the run (later phases build on it); re-running converge
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import tarfile
@@ -29,11 +30,12 @@ from kboot.cluster.registry import (
     registry_vars,
 )
 from kboot.cluster.resources import playbooks_dir
+from kboot.cluster.rollout import ROLLING_GROUP
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
 from kboot.cluster.vars import cluster_inventory, cluster_vars
 from kboot.controlplane.client.errors import ApiError
 from kboot.errors import ClusterError
-from kboot.inventory import Inventory
+from kboot.inventory import Group, Inventory
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +46,26 @@ PLAYBOOK_PHASES = ("preflight", "bundle", "pki", "etcd", "control-plane", "regis
 API_PHASES_AFTER = {"loadbalancer": "join-token", "workers": "addons"}
 # the bundle's images go into the cluster registry before any node pulls its sandbox image
 REGISTRY_IMAGES_AFTER = "registry"
+# the rolling restart of the nodes the loadbalancer phase's play leaves out (workers, drained)
+WORKERS_AFTER = "loadbalancer"
 PHASES = ("preflight", "bundle", "pki", "etcd-members", "etcd", "control-plane", "registry",
-          "registry-images", "loadbalancer", "join-token", "workers", "addons", "ingress", "verify")
+          "registry-images", "loadbalancer", "worker-restarts", "join-token", "workers", "addons",
+          "ingress", "verify")
 
 ApiStep = Callable[[Topology, Path], None]
 # Before the etcd phase of a real run: etcd's member list brought in line with the inventory
 # (stale members removed, new or wiped members joined as learners; kboot/cluster/membership.py),
 # given the inventory with every host's ``up`` variables.
 MembersStep = Callable[[Inventory, Topology], None]
+# The rolling restart after the loadbalancer phase's play, for the nodes it leaves out (with
+# drain: every worker, cordoned and drained first; kboot/cluster/drainroll.py)
+
+
+class WorkersStep(Protocol):
+    def rolling(self, topo: Topology) -> tuple[str, ...]:
+        """The hosts of the play's group ``kboot_rolling`` (the others are this step's)."""
+
+    def __call__(self, cinv: Inventory, topo: Topology, kubeconfig: Path) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -151,9 +165,10 @@ def up(
     api_steps: Mapping[str, ApiStep] | None = None,
     verify: ApiStep | None = None,
     members: MembersStep | None = None,
+    workers: WorkersStep | None = None,
 ) -> UpReport:
     """``api_steps`` maps API phase names (:data:`API_PHASES_AFTER`) to their steps; check
-    mode passes none, nor ``members``."""
+    mode passes none, nor ``members`` or ``workers``."""
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
     bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle,
@@ -168,6 +183,9 @@ def up(
                 # own (for `kboot certs renew`/`rotate-ca`) is left out (rolling-restart.yaml)
                 "restarts_after_loadbalancer": True}
     cinv = cluster_inventory(inventory, topo, pki, defaults)
+    if workers is not None:
+        cinv = dataclasses.replace(cinv, groups={**cinv.groups, ROLLING_GROUP: Group(
+            ROLLING_GROUP, workers.rolling(topo))})
     report = UpReport(topology=topo, admin_kubeconfig=pki.admin_kubeconfig)
     books = playbooks_dir() / "up"
     for phase in PLAYBOOK_PHASES:
@@ -183,6 +201,9 @@ def up(
                 f"phase {phase} failed; later phases were not run (re-run `kboot up` after "
                 "fixing):\n  " + "\n  ".join(outcome.failures)
             )
+        if phase == WORKERS_AFTER and workers is not None:
+            _api_phase("worker-restarts", functools.partial(workers, cinv), report,
+                       pki.admin_kubeconfig, on_phase)
         if phase == REGISTRY_IMAGES_AFTER and api_steps and registry.enabled:
             _api_phase("registry-images", functools.partial(
                 _push_bundle_images, state=state, images=Path(bundle["bundle_tar"]).parent /

@@ -1,4 +1,5 @@
-"""The nested ``cluster:`` settings that need more than one checker: ``certs`` and ``hooks``.
+"""The nested ``cluster:`` settings that need more than one checker: ``certs``, ``hooks`` and
+``upgrade``.
 
 Both are checked item by item so that each mistake is reported at its own line (a hook list can
 be long; "cluster.hooks: bad" would not say which entry). The normalised values are plain dicts
@@ -6,6 +7,7 @@ the cluster layer reads without re-checking::
 
     certs: {renew_before_days: float, leaf_days: int}
     hooks: {event: [{name, run, hosts, become, timeout}, ...]}
+    upgrade: {drain: bool, drain_timeout: float}
 
 (``hosts``, not ``on``: YAML 1.1 reads an unquoted ``on`` key as the boolean true.)
 """
@@ -25,6 +27,7 @@ HOOK_EVENTS = tuple(f"{when}_{what}" for what in ("up", "upgrade", "backup", "re
                     for when in ("before", "after"))
 HOOK_KEYS = ("run", "hosts", "name", "become", "timeout")
 CERT_KEYS = ("renew_before_days", "leaf_days")
+UPGRADE_KEYS = ("drain", "drain_timeout")
 WORKSTATION = "workstation"
 DEFAULT_HOOK_TIMEOUT = 600.0
 
@@ -54,6 +57,28 @@ def check_certs(body: Any, line: Where, problems: Problems) -> dict[str, Any]:
                 out[key] = int(_days(value, minimum=1))
             else:
                 problems.unknown_key(where, field, key, CERT_KEYS)
+        except Bad as exc:
+            problems.add(where, field, str(exc))
+    return out
+
+
+def check_upgrade(body: Any, line: Where, problems: Problems) -> dict[str, Any]:
+    """``drain`` (whether ``kboot up`` drains a worker before restarting its kubelet) and
+    ``drain_timeout`` (seconds a drain may take)."""
+    if not isinstance(body, LMap):
+        problems.add(line, "cluster.upgrade", f"expected a mapping with {', '.join(UPGRADE_KEYS)}"
+                     f", got {type(body).__name__} {body!r}")
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        where, field = body.line_of(key), f"cluster.upgrade.{key}"
+        try:
+            if key == "drain":
+                out[key] = boolean(plain(value))
+            elif key == "drain_timeout":
+                out[key] = seconds(plain(value))
+            else:
+                problems.unknown_key(where, field, key, UPGRADE_KEYS)
         except Bad as exc:
             problems.add(where, field, str(exc))
     return out
@@ -115,4 +140,4 @@ def check_hooks(body: Any, line: Where, problems: Problems) -> dict[str, list[di
     return out
 
 
-NESTED = {"certs": check_certs, "hooks": check_hooks}
+NESTED = {"certs": check_certs, "hooks": check_hooks, "upgrade": check_upgrade}

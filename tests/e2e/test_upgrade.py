@@ -3,8 +3,10 @@ history with ``git archive``) installs a cluster on the shared 3 + 1 provisioned
 serves through its Service while a client keeps requesting it and another keeps asking the API
 through the virtual address; then ``kboot up --check`` of the current tree shows the restart
 plan and ``kboot up`` upgrades in one rolling restart that restarts exactly what the plan said:
-control planes first, one at a time, then the worker; no request through the Service fails, no
-pod restarts, and the API is never away longer than a VIP failover.
+control planes first, one at a time, then the worker — cordoned, drained under the workload's
+PodDisruptionBudget (its pods move to a control plane the test made schedulable), restarted and
+uncordoned; no request through the Service fails, no pod elsewhere restarts, and the API is
+never away longer than a VIP failover.
 
 Cost in the suite: this module runs first on the 3 + 1 lab (``RUNS_FIRST_ON_ITS_LAB``), so the
 old release's full install replaces the install the lab's first user would make anyway, and the
@@ -28,6 +30,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -47,6 +50,21 @@ LABS = (Shape(3, 1, "provisioned"),)
 RUNS_FIRST_ON_ITS_LAB = True
 
 EXAMPLE = "examples/hello.yaml"  # 3 replicas, NodePort 30080
+# The example's container, shutting down gracefully: the evicting kubelet is 0.1.0's, without
+# preStop hooks, so a trap keeps httpd serving 5 s after SIGTERM while the endpoints and
+# kube-proxy move to the other replicas.
+GRACEFUL = """mkdir -p /tmp/www
+cp /config/index.html /tmp/www/index.html
+echo "<p>served by $(hostname)</p>" >> /tmp/www/index.html
+httpd -f -p 8080 -h /tmp/www & pid=$!
+trap 'sleep 5; kill $pid' TERM
+wait $pid
+"""
+BUDGET = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+          "metadata": {"name": "hello", "namespace": "hello"},
+          "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "hello"}}}}
+CP_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"  # kboot.cluster.vars
+CORDONED_BY = "kboot.io/cordoned-by"  # kboot.cluster.drain
 # The longest the API may be away through the virtual address: keepalived's failover as
 # templates/keepalived/keepalived.conf.j2 configures it — the haproxy check fails twice 2 s
 # apart (4 s), then the backups wait 3 advertisement intervals of 1 s (3 s) — plus 1 s of skew.
@@ -165,12 +183,24 @@ def _unit_times(lab: Lab, node: str, unit: str) -> tuple[int, int]:
     return int(values["ActiveExitTimestampMonotonic"]), int(values["ActiveEnterTimestampMonotonic"])
 
 
-def _pods(kboot: Kboot, cluster: str) -> dict[str, tuple[str, int]]:
+def _pods(kboot: Kboot, cluster: str) -> dict[str, tuple[str, int, str]]:
+    """name -> (uid, restarts, node) of the hello pods."""
     items = json.loads(kboot.kubectl(cluster, "-n", "hello", "get", "pods", "-l", "app=hello",
                                      "-o", "json").stdout)["items"]
     return {p["metadata"]["name"]: (p["metadata"]["uid"], sum(
-        c.get("restartCount", 0) for c in p["status"].get("containerStatuses", [])))
-        for p in items}
+        c.get("restartCount", 0) for c in p["status"].get("containerStatuses", [])),
+        p["spec"].get("nodeName", "")) for p in items}
+
+
+def _workload(path: Path) -> Path:
+    """The example with the graceful container, and its disruption budget."""
+    docs = list(yaml.safe_load_all(Path(EXAMPLE).read_text()))
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            container["args"] = [GRACEFUL]
+    path.write_text(yaml.safe_dump_all([*docs, BUDGET]))
+    return path
 
 
 @dataclass(frozen=True)
@@ -183,8 +213,10 @@ class Upgrade:
     events: list[dict[str, object]]  # the upgrading run's -o json events
     api: Poller
     service: Poller
-    pods_before: dict[str, tuple[str, int]]
-    pods_after: dict[str, tuple[str, int]]
+    pods_before: dict[str, tuple[str, int, str]]
+    pods_after: dict[str, tuple[str, int, str]]
+    worker: str  # the drained node
+    worker_after: dict[str, Any]  # its Node object after the upgrade
 
 
 @pytest.fixture(scope="module")
@@ -213,10 +245,15 @@ def upgrade(lab_factory: LabFactory, kboot: Kboot,
     before = _node_versions(lab)
 
     cluster = lab.name
-    kboot.kubectl(cluster, "apply", "-f", EXAMPLE)
+    kboot.kubectl(cluster, "apply", "-f",
+                  str(_workload(tmp_path_factory.mktemp("hello") / "hello.yaml")))
     kboot.kubectl(cluster, "-n", "hello", "rollout", "status", "deployment/hello",
                   "--timeout=180s", timeout=200)
     worker = next(n for n in lab.nodes if n.role == "worker")
+    # the drained worker's pods need another node: the last control plane schedulable (its
+    # taint is only set at registration, so kboot up does not put it back); the teardown does
+    spare = [n.name for n in lab.nodes if n.role == "control_plane"][-1]
+    kboot.kubectl(cluster, "taint", "nodes", spare, f"{CP_TAINT}-")
     service = Poller(_service_probe(worker.address))
     api = Poller(_api_probe(kboot.kubeconfig(cluster), tmp_path_factory.mktemp("api")))
     deadline = time.monotonic() + 60  # kboot-proxy installs the NodePort rules a moment later
@@ -251,9 +288,11 @@ def upgrade(lab_factory: LabFactory, kboot: Kboot,
               and e["play"] == ROLLING_PLAY]
     print(f"upgrading kboot up: {kboot.runs[-1].seconds:.0f}s, rolling-restart plays: "
           + ", ".join(f"{e['end'] - e['start']:.0f}s" for e in rounds))  # pki.yaml's skips
+    after = json.loads(kboot.kubectl(cluster, "get", "node", worker.name, "-o", "json").stdout)
     yield Upgrade(lab, release, before, _node_versions(lab), plans[0]["steps"], events,
-                  api, service, pods_before, _pods(kboot, cluster))
+                  api, service, pods_before, _pods(kboot, cluster), worker.name, after)
     kboot.kubectl(cluster, "delete", "namespace", "hello", "--wait=false")
+    kboot.kubectl(cluster, "taint", "nodes", spare, CP_TAINT.replace(":", "=:"), "--overwrite")
 
 
 def test_the_old_release_ran_before_and_the_current_one_after(upgrade: Upgrade) -> None:
@@ -290,7 +329,9 @@ def test_check_shows_the_restart_plan_control_planes_first(upgrade: Upgrade) -> 
                                          else []) + ["apiserver /readyz"], step
         else:
             assert "kboot-apiserver" not in services and "kboot-kubelet" in services, step
-            assert "kboot-etcd" not in services and step["waits_for"] == [], step
+            assert "kboot-etcd" not in services and step["waits_for"] == ["node Ready"], step
+        # the worker (its kubelet restarts) is drained; control planes are not
+        assert step["drain"] is (nodes[str(step["host"])].role != "control_plane"), step
 
 
 def test_services_restarted_in_the_plans_order_one_node_at_a_time(upgrade: Upgrade) -> None:
@@ -316,10 +357,32 @@ def test_services_restarted_in_the_plans_order_one_node_at_a_time(upgrade: Upgra
         assert lab.exec(node.name, ["test", "-e", "/run/kboot/restart"]).exit_code != 0
 
 
-def test_no_request_through_the_service_failed_and_no_pod_restarted(upgrade: Upgrade) -> None:
+def test_the_worker_was_cordoned_drained_restarted_and_uncordoned(upgrade: Upgrade) -> None:
+    turns = [(e["node"], e["step"]) for e in upgrade.events if e.get("kind") == "worker_restart"
+             and e["step"] != "refused"]
+    w = upgrade.worker
+    assert turns == [(w, "drain"), (w, "restart"), (w, "ready"), (w, "uncordon")], turns
+    # the budget (maxUnavailable 1) refused an eviction while a replacement was not ready yet
+    refused = [e for e in upgrade.events if e.get("kind") == "worker_restart"
+               and e["step"] == "refused"]
+    assert refused and all("hello/" in str(e["detail"]) for e in refused), refused
+    spec, md = upgrade.worker_after.get("spec") or {}, upgrade.worker_after["metadata"]
+    assert not spec.get("unschedulable"), spec
+    assert CORDONED_BY not in (md.get("annotations") or {}), md
+
+
+def test_no_request_through_the_service_failed_and_only_drained_pods_moved(
+        upgrade: Upgrade) -> None:
     assert len(upgrade.service.results) > 50, len(upgrade.service.results)
     assert upgrade.service.failures == [], upgrade.service.failures[:10]
-    assert upgrade.pods_after == upgrade.pods_before
+    on_worker = {n for n, (_, _, node) in upgrade.pods_before.items() if node == upgrade.worker}
+    assert on_worker, upgrade.pods_before  # the drain had something to move
+    kept = {n: p for n, p in upgrade.pods_before.items() if n not in on_worker}
+    assert {n: upgrade.pods_after.get(n) for n in kept} == kept  # same uid, no restart
+    assert not on_worker & set(upgrade.pods_after), upgrade.pods_after  # replaced
+    assert len(upgrade.pods_after) == len(upgrade.pods_before), upgrade.pods_after
+    assert all(node != upgrade.worker for n, (_, _, node) in upgrade.pods_after.items()
+               if n not in kept), upgrade.pods_after
 
 
 def test_api_never_away_longer_than_a_vip_failover(upgrade: Upgrade) -> None:

@@ -28,15 +28,23 @@ from kboot.cli.completion import complete, host_patterns
 from kboot.cli.guard import add_lock_argument, guarded
 from kboot.cli.output import phase_table
 from kboot.cli.phases import PhaseRunner
-from kboot.cluster.hooks import is_upgrade, record_deployed
+from kboot.cluster.drainroll import (
+    DrainSettings,
+    drain_settings,
+    pending_reader,
+    roll_workers,
+    rolling_hosts,
+)
+from kboot.cluster.hooks import is_upgrade, record_deployed, run_hooks
 from kboot.cluster.membership import converge_members, engine_run
 from kboot.cluster.registry import registry_settings
 from kboot.cluster.rollout import RestartStep, restart_plan
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
 from kboot.cluster.up import MembersStep, UpReport, standard_api_steps, up
 from kboot.cluster.verify import verify_cluster
+from kboot.controlplane.client.sync import SyncClient
 from kboot.errors import ConfigError, KbootError, UserError
-from kboot.inventory import Inventory, load_inventory
+from kboot.inventory import Inventory, load_inventory, select_hosts
 from kboot.playbook import PhaseFinished
 
 if TYPE_CHECKING:
@@ -65,6 +73,9 @@ def register(subparsers: SubParsers) -> None:
                    help="bundle directory (default ~/.kboot/bundle, built when missing)")
     p.add_argument("--rebuild-bundle", action="store_true", help="refresh the bundle first")
     p.add_argument("--no-verify", action="store_true", help="skip the verify phase")
+    p.add_argument("--no-drain", action="store_true",
+                   help="restart the workers' kubelets without cordoning and draining them "
+                        "first (overrides cluster.upgrade.drain)")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.add_argument("-v", "--verbose", action="store_true", help="also list ok and skipped tasks")
     add_lock_argument(p)
@@ -99,6 +110,51 @@ def members_step(inventory: Inventory, runner: PhaseRunner, console: Console | N
     return step
 
 
+class WorkerRestarts:
+    """``kboot up``'s :class:`~kboot.cluster.up.WorkersStep`: the workers drained, restarted
+    and uncordoned one at a time (:func:`kboot.cluster.drainroll.roll_workers`) with the
+    inventory's drain/uncordon hooks, over the runner's connections."""
+
+    def __init__(self, inventory: Inventory, runner: PhaseRunner, console: Console,
+                 settings: DrainSettings, *, limit: str | None) -> None:
+        self.inventory, self.runner, self.console = inventory, runner, console
+        self.settings = settings
+        self.only = select_hosts(inventory, limit) if limit else None
+        self.text = runner.output == "text"
+
+    def rolling(self, topo: Topology) -> tuple[str, ...]:
+        return rolling_hosts(topo, self.settings)
+
+    def _say(self, event: dict[str, str], line: str) -> None:
+        if self.text:
+            self.console.print(line, highlight=False, markup=False)
+        else:
+            self.console.file.write(json.dumps({"kind": "worker_restart", **event}) + "\n")
+            self.console.file.flush()
+
+    def __call__(self, cinv: Inventory, topo: Topology, kubeconfig: Path) -> None:
+        transports = self.runner.transports
+
+        def hook(event: str, node: str) -> None:
+            run_hooks(self.inventory, event, env={"KBOOT_NODE": node},
+                      transports_factory=transports)
+
+        def progress(node: str, step: str, detail: str) -> None:
+            self._say({"node": node, "step": step, "detail": detail},
+                      f"{node}: {step}" + (f" ({detail})" if detail else ""))
+
+        def on_refused(pod: str, why: str) -> None:
+            self._say({"node": "", "step": "refused", "detail": f"{pod}: {why}"},
+                      f"waiting: eviction of {pod} refused ({why}); retrying until "
+                      f"cluster.upgrade.drain_timeout ({self.settings.timeout:g}s)")
+
+        with SyncClient.from_kubeconfig(kubeconfig) as api:
+            roll_workers(cinv, topo, api=api, runner=self.runner,
+                         pending=pending_reader(cinv, transports_factory=transports),
+                         settings=self.settings, hook=hook, progress=progress,
+                         on_refused=on_refused, only=self.only)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise ConfigError("--forks must be at least 1")
@@ -118,6 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
     events = ("up", "upgrade") if is_upgrade(state) else ("up",)
+    drain = drain_settings(inventory, no_drain=args.no_drain)
     with runner:
         try:
             # --check changes nothing: no lock to take, no hooks to run
@@ -127,7 +184,9 @@ def _run(args: argparse.Namespace) -> int:
                 report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
                             rebuild_bundle=args.rebuild_bundle, api_steps=api_steps,
                             verify=verify, members=None if args.check else members_step(
-                                inventory, runner, console if args.output == "text" else None))
+                                inventory, runner, console if args.output == "text" else None),
+                            workers=None if args.check else WorkerRestarts(
+                                inventory, runner, console, drain, limit=args.limit))
             if not args.check:
                 record_deployed(state)
         except KbootError:
@@ -136,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
     if args.check:
         plan = restart_plan(topo, report.changed_tasks,
-                            registry=registry_settings(inventory).enabled)
+                            registry=registry_settings(inventory).enabled, drain=drain.drain)
         _print_plan(console, plan, args.output)
     if args.output == "text":
         _summary(console, report, runner.phase_times, time.monotonic() - started,
@@ -149,7 +208,7 @@ def _print_plan(console: Console, plan: Sequence[RestartStep], output: str) -> N
     which order (one node at a time; control planes first), and what it waits for after each."""
     if output == "json":
         steps = [{"host": s.host, "services": list(s.services), "reasons": list(s.reasons),
-                  "waits_for": list(s.waits_for)} for s in plan]
+                  "drain": s.drain, "waits_for": list(s.waits_for)} for s in plan]
         console.file.write(json.dumps({"kind": "restart_plan", "steps": steps}) + "\n")
         console.file.flush()
         return
@@ -157,11 +216,12 @@ def _print_plan(console: Console, plan: Sequence[RestartStep], output: str) -> N
         console.print("restart plan: no kboot service would restart")
         return
     table = Table(title="restart plan (one node at a time, in this order)")
-    for column in ("#", "host", "restarts", "why", "then waits for"):
+    for column in ("#", "host", "drain", "restarts", "why", "then waits for"):
         table.add_column(column)
     for i, s in enumerate(plan, 1):
-        table.add_row(str(i), escape(s.host), " ".join(s.services), ", ".join(s.reasons),
-                      ", ".join(s.waits_for) or "-")
+        table.add_row(str(i), escape(s.host), "cordon, drain" if s.drain else "-",
+                      " ".join(s.services), ", ".join(s.reasons),
+                      ", ".join(s.waits_for + (("uncordon",) if s.drain else ())) or "-")
     console.print(table)
 
 
