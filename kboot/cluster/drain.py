@@ -100,8 +100,9 @@ def heartbeat(api: SyncClient, name: str) -> str:
 
 def wait_ready(api: SyncClient, name: str, *, after: str = "", timeout: float,
                clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
-    """Until the Node is Ready with a heartbeat other than ``after`` (the one before its
-    kubelet restarted: the new kubelet posted it); ClusterError after ``timeout`` seconds."""
+    """Until the Node is Ready with a heartbeat other than ``after`` (one read once the old
+    kubelet had stopped: a newer one is the new kubelet's); ClusterError after ``timeout``
+    seconds."""
     deadline = clock() + timeout
     while True:
         node = api.get_or_none("nodes", name)

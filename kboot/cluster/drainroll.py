@@ -13,7 +13,8 @@ rolling_order`, one at a time:
    budget), the ``after_drain`` hooks;
 3. its recorded services restarted (``playbooks/up/restart-node.yaml``: the rolling restart on
    that host alone);
-4. a node kboot cordoned: its Node Ready again (a heartbeat posted by the new kubelet), then the
+4. a node kboot cordoned: its Node Ready again (a heartbeat newer than the one read after the
+   restart: the new kubelet's), then the
    ``before_uncordon`` hooks, uncordon (the mark removed), the ``after_uncordon`` hooks. A node
    the operator cordoned is drained and restarted but stays cordoned.
 
@@ -156,10 +157,12 @@ def roll_workers(inventory: Inventory, topo: Topology, *, api: SyncClient,
             drained = drain(api, host, timeout=settings.timeout, on_refused=on_refused,
                             clock=clock, sleep=sleep)
             hook("after_drain", host)
-            beat = heartbeat(api, host)
         if services:
             progress(host, "restart", " ".join(sorted(services)))
             _restart(inventory, host, runner)
+            # read after the restart: the old kubelet is stopped by then, so a heartbeat other
+            # than this one is the new kubelet's (at most one status interval later)
+            beat = heartbeat(api, host) if "kboot-kubelet" in services else ""
         if drains or marked:
             progress(host, "ready", "")
             wait_ready(api, host, after=beat, timeout=settings.timeout, clock=clock,

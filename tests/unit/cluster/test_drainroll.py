@@ -36,6 +36,7 @@ class Roll:
     def __init__(self, world: World, pending: dict[str, frozenset[str]]) -> None:
         self.world, self.pending = world, pending
         self.beats = 0
+        self.restarted: set[str] = set()  # their new kubelets post a heartbeat per sleep
         for name in ("cp1", "e1", "e2", "w1", "w2"):
             self._beat(name)
 
@@ -56,8 +57,14 @@ class Roll:
         self.world.log.append(("run", playbook.name, host))
         if "kboot-kubelet" in self.pending.get(host, ()):
             self._beat(host)
+            self.restarted.add(host)
         self.pending.pop(host, None)
         return PhaseOutcome(ok=True, changed=1)
+
+    def sleep(self, seconds: float) -> None:
+        self.world.sleep(seconds)
+        for host in self.restarted:
+            self._beat(host)
 
     def hook(self, event: str, node: str) -> None:
         self.world.log.append(("hook", event, node))
@@ -67,7 +74,7 @@ class Roll:
         return roll_workers(inv, topology_from_inventory(inv), api=self.world.api,
                             runner=self.runner, pending=self.read,
                             settings=settings or DrainSettings(),
-                            hook=self.hook, clock=self.world.clock, sleep=self.world.sleep,
+                            hook=self.hook, clock=self.world.clock, sleep=self.sleep,
                             **kw)
 
     def steps(self) -> list[tuple[str, str, str]]:
