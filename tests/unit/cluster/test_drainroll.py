@@ -4,12 +4,16 @@ a crashed run's mark uncordoned by the next, a drain timeout, and the settings."
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from kboot.cli.commands.up import _print_plan
 from kboot.cluster.drain import CORDONED_BY
 from kboot.cluster.drainroll import (
     DrainSettings,
@@ -18,12 +22,12 @@ from kboot.cluster.drainroll import (
     roll_workers,
     rolling_hosts,
 )
-from kboot.cluster.rollout import restart_plan
+from kboot.cluster.rollout import RestartStep, restart_plan
 from kboot.cluster.topology import topology_from_inventory
 from kboot.cluster.up import PhaseOutcome
 from kboot.controlplane.client.fake import FakeClient
-from kboot.errors import ClusterError
-from kboot.inventory import Inventory
+from kboot.errors import ClusterError, InventoryError
+from kboot.inventory import Inventory, load_inventory
 from tests.unit.cluster.test_removenode import Budgeted, World, inventory, make_world, pod
 
 KUBELET = frozenset({"kboot-kubelet", "kboot-proxy", "kboot-dns"})
@@ -238,3 +242,49 @@ def test_settings_rolling_group_and_the_plan() -> None:
     assert not any(s.drain for s in restart_plan(topo, changed))
 
 
+
+
+UPGRADE_INVENTORY = """\
+cluster:
+  name: up
+  upgrade:
+{upgrade}
+hosts:
+  cp1: {{address: 127.0.0.1}}
+groups:
+  control_plane: {{hosts: [cp1]}}
+"""
+
+
+def test_upgrade_settings_are_read_and_mistakes_name_file_line_and_field(
+        tmp_path: Path) -> None:
+    path = tmp_path / "inv.yaml"
+    path.write_text(UPGRADE_INVENTORY.format(upgrade="    drain: false\n    drain_timeout: 90"))
+    assert drain_settings(load_inventory(str(path))) == DrainSettings(False, 90.0)
+    path.write_text(UPGRADE_INVENTORY.format(
+        upgrade="    drain: maybe\n    drain_timeout: -5\n    drian: true"))
+    with pytest.raises(InventoryError) as err:
+        load_inventory(str(path))
+    text = str(err.value)
+    assert f"{path}:4" in text and "cluster.upgrade.drain" in text and "true or false" in text
+    assert f"{path}:5" in text and "cluster.upgrade.drain_timeout" in text and "> 0" in text
+    assert f"{path}:6" in text and "cluster.upgrade.drian" in text and "'drain'" in text
+    path.write_text(UPGRADE_INVENTORY.format(upgrade="    [drain]"))
+    with pytest.raises(InventoryError) as err:
+        load_inventory(str(path))
+    assert "cluster.upgrade" in str(err.value) and "expected a mapping" in str(err.value)
+
+
+def test_check_prints_which_nodes_are_drained() -> None:
+    plan = [RestartStep("cp1", ("kboot-apiserver", "kboot-kubelet"), ("new kboot code",)),
+            RestartStep("w1", ("kboot-kubelet",), ("new kboot code",), drain=True)]
+    out = io.StringIO()
+    _print_plan(Console(file=out, width=200), plan, "json")
+    (event,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(s["host"], s["drain"], s["waits_for"]) for s in event["steps"]] == [
+        ("cp1", False, ["apiserver /readyz"]), ("w1", True, ["node Ready"])]
+    out = io.StringIO()
+    _print_plan(Console(file=out, width=200), plan, "text")
+    rows = [line for line in out.getvalue().splitlines() if " w1 " in line or " cp1 " in line]
+    assert "cordon, drain" in rows[1] and "node Ready, uncordon" in rows[1], rows
+    assert "cordon" not in rows[0], rows
