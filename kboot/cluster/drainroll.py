@@ -156,6 +156,7 @@ def roll_workers(inventory: Inventory, topo: Topology, *, api: SyncClient,
             cordon(api, host, by=MARK)
             drained = drain(api, host, timeout=settings.timeout, on_refused=on_refused,
                             clock=clock, sleep=sleep)
+            progress(host, "drained", ", ".join(drained.evicted) or "no pod to evict")
             hook("after_drain", host)
         if services:
             progress(host, "restart", " ".join(sorted(services)))

@@ -361,7 +361,13 @@ def test_the_worker_was_cordoned_drained_restarted_and_uncordoned(upgrade: Upgra
     turns = [(e["node"], e["step"]) for e in upgrade.events if e.get("kind") == "worker_restart"
              and e["step"] != "refused"]
     w = upgrade.worker
-    assert turns == [(w, "drain"), (w, "restart"), (w, "ready"), (w, "uncordon")], turns
+    assert turns == [(w, "drain"), (w, "drained"), (w, "restart"), (w, "ready"),
+                     (w, "uncordon")], turns
+    # the drain itself evicted the hello pods that ran there (not anything before it)
+    (drained,) = [str(e["detail"]) for e in upgrade.events
+                  if e.get("kind") == "worker_restart" and e["step"] == "drained"]
+    on_worker = {f"hello/{n}" for n, (_, _, node) in upgrade.pods_before.items() if node == w}
+    assert on_worker and on_worker <= set(drained.split(", ")), (drained, on_worker)
     # the budget (maxUnavailable 1) may refuse evictions while a replacement is not ready yet:
     # each refusal names it (whether one happens depends on timing; the unit tests pin the retry)
     refused = [e for e in upgrade.events if e.get("kind") == "worker_restart"

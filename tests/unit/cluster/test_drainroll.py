@@ -288,3 +288,13 @@ def test_check_prints_which_nodes_are_drained() -> None:
     rows = [line for line in out.getvalue().splitlines() if " w1 " in line or " cp1 " in line]
     assert "cordon, drain" in rows[1] and "node Ready, uncordon" in rows[1], rows
     assert "cordon" not in rows[0], rows
+
+
+def test_progress_names_each_step_and_the_evicted_pods() -> None:
+    for roll in _roll(w1=KUBELET):
+        roll.world.fake.seed("pods", pod("web-1", "w1"))
+        said: list[tuple[str, str, str]] = []
+        roll.roll(progress=lambda node, step, detail, said=said: said.append((node, step, detail)))
+        assert said == [("w1", "drain", "cordoned"), ("w1", "drained", "default/web-1"),
+                        ("w1", "restart", "kboot-dns kboot-kubelet kboot-proxy"),
+                        ("w1", "ready", ""), ("w1", "uncordon", "")]
