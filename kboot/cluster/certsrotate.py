@@ -13,7 +13,11 @@ key in three stages, with rolling restarts and without restarting pods.
    key's public half, move to ``pki/old/``); every leaf is re-issued (``ensure_pki`` reissues
    any leaf its CA did not sign), kubeconfigs and the admin kubeconfig rewritten; each kubelet,
    restarted, sees its client certificate is not from the bundle's first CA and asks for a new
-   one through a CSR. Hosts still trust both CAs and both keys.
+   one through a CSR, and requests its pods' projected tokens anew. The kubelets the rolling
+   restart reached before the last control plane's apiserver (every control plane but the
+   last) may have got them from an apiserver still signing with the old key, so once every
+   apiserver signs with the new key they restart once more: at the end of ``reissue`` every
+   pod's projected token is from the new key. Hosts still trust both CAs and both keys.
 3. ``finish`` — the old CAs leave every bundle; the old ServiceAccount key keeps verifying until
    the tokens it signed have expired (``reissue`` + the grace period, default one hour: the
    kubelets request fresh projected tokens when they restart and every 80 % of a token's life),
@@ -56,6 +60,7 @@ from kboot.cluster.pki import (
 )
 from kboot.cluster.registry import add_registry_files, registry_settings
 from kboot.cluster.resources import playbooks_dir
+from kboot.cluster.rollout import rolling_order
 from kboot.cluster.status import MARK, split_sections
 from kboot.cluster.topology import Topology, state_dir
 from kboot.cluster.up import PhaseCallback, PlaybookRunner
@@ -256,6 +261,7 @@ def rotate_ca(inventory: Inventory, topo: Topology, *, runner: PlaybookRunner,
         reissued = _push(inventory, topo, root, runner)
         if stage == "reissue":
             _wait_for_kubelets(inventory, topo, root, transports_factory, options)
+            _renew_early_tokens(inventory, topo, transports_factory, options)
             rotation = Rotation(("trust", "reissue"), options.clock())
         elif stage == "finish":
             rotation = rotation if note else None  # done once the old key is gone too
@@ -301,6 +307,43 @@ def _wait_for_kubelets(inventory: Inventory, topo: Topology, root: Path,
                                + " (is the controller-manager running? re-run `kboot certs "
                                "rotate-ca --stage reissue`)")
         options.sleep(5)
+
+
+def early_kubelets(topo: Topology) -> list[str]:
+    """The nodes whose kubelet the rolling restart restarts before the last control plane's
+    apiserver (:func:`~kboot.cluster.rollout.rolling_order`: every control plane but the last).
+    Such a kubelet, back up, requests its pods' projected ServiceAccount tokens through its node's
+    load balancer, possibly from an apiserver not restarted yet — still signing with the old key
+    — and keeps that token for 80 % of its life (48 min of the default hour)."""
+    order = rolling_order(topo)
+    control_planes = {n.name for n in topo.nodes if n.control_plane}
+    last = max((i for i, name in enumerate(order) if name in control_planes), default=0)
+    return list(order[:last])
+
+
+def _renew_early_tokens(inventory: Inventory, topo: Topology,
+                        transports_factory: TransportFactory | None,
+                        options: RotateOptions) -> None:
+    """Once every apiserver signs with the new key, the kubelets restarted before the last one
+    (:func:`early_kubelets`) restart again, node by node: a restarted kubelet requests every
+    projected token anew, so every pod's token is from the new key when ``reissue`` ends (and
+    not only within 48 min; pods on control planes: schedulable ones, or a cluster without
+    workers). Pods keep running."""
+    nodes = early_kubelets(topo)
+    if nodes:
+        options.progress("restarting the kubelets of " + ", ".join(nodes) + " again: they "
+                         "requested their pods' tokens before every apiserver signed with the "
+                         "new key")
+    for node in nodes:
+        out = run_on_hosts(inventory, {node: "systemctl try-restart kboot-kubelet.service"},
+                           become=True, transports_factory=transports_factory)[node]
+        if not out.ok:
+            why = out.message or out.stderr.strip() or out.status
+            raise ClusterError(
+                f"restarting the kubelet on {node} failed ({why}): its pods' tokens may still "
+                "be from the old key (the "
+                "kubelet renews them within 48 min); re-run `kboot certs rotate-ca INVENTORY "
+                "--stage reissue`")
 
 
 def _new_ca(root: Path) -> x509.Certificate:

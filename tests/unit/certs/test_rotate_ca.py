@@ -185,6 +185,7 @@ class Fake:
     pod_lag: int = 0  # sleeps until the pod's projected ca.crt catches up
     pod_ca: str = ""
     progress: list[str] = field(default_factory=list)
+    restarts: list[tuple[str, str]] = field(default_factory=list)  # (host, command), in order
 
     def runner(self, playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
         files = inventory.hosts["w1"].vars["pki_files"]
@@ -225,6 +226,9 @@ class Fake:
 
     def run_on_hosts(self, inventory: Inventory, commands: dict[str, str],
                      **kw: object) -> dict[str, HostOutput]:
+        if all("try-restart" in c for c in commands.values()):
+            self.restarts += commands.items()
+            return {h: HostOutput(h, 0, "", "", "ok") for h in commands}
         stale = POD_CA.replace("/u1/", "/u2/")  # a finished pod's file is never refreshed
         out = f"{MARK}{POD_CA}\n{self.pod_ca}{MARK}{stale}\nold\n"
         return {h: HostOutput(h, 0, out if h == "w1" else "", "", "ok") for h in commands}
@@ -252,6 +256,7 @@ def test_full_rotation_pushes_both_then_the_new_ca(home: Path) -> None:
     old = _bundle(home / "pki/ca.crt")[0].fingerprint(hashes.SHA256()).hex()[:8]
     fake = Fake()
     results = _run(fake, sa_grace=datetime.timedelta(0))
+    assert fake.restarts == []  # one control plane: no kubelet restarted before its apiserver
     assert [r.stage for r in results] == ["trust", "reissue", "finish"]
     new = _bundle(home / "pki/ca.crt")[0].fingerprint(hashes.SHA256()).hex()[:8]
     assert fake.pushes == [[old, new], [new, old], [new]]
@@ -329,3 +334,43 @@ def test_pods_lagging_reads_configmaps_pods_and_unreachable_nodes(home: Path) ->
         "configmap b/kube-root-ca.crt", "configmap c/kube-root-ca.crt", "pod a/p on cp1",
         "node w1 (ssh: refused)"]
     assert rot.pods_lagging(old, cms[:1], pods[:1], {"cp1": {POD_CA: pem}}) == []
+
+
+def test_early_kubelets_are_the_control_planes_before_the_last() -> None:
+    cps = [Node(f"cp{i}", f"10.0.0.1{i}", control_plane=True, etcd=True, worker=False)
+           for i in (1, 2, 3)]
+    etcd = Node("e1", "10.0.0.31", control_plane=False, etcd=True, worker=False)
+    topo = Topology("t", (W, cps[0], etcd, cps[1], cps[2]), "10.244.0.0/16", "10.96.0.0/16",
+                    "cluster.local", None, False)
+    assert rot.early_kubelets(topo) == ["cp1", "cp2"]
+    assert rot.early_kubelets(TOPO) == []
+
+
+def test_reissue_restarts_the_early_kubelets_again_once_every_apiserver_is_new(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rot, "early_kubelets", lambda topo: ["cp1"])
+    fake = Fake()
+    results = _run(fake, stage="trust")
+    assert fake.restarts == []
+    results = _run(fake, stage="reissue")
+    assert [r.stage for r in results] == ["reissue"]
+    assert fake.restarts == [("cp1", "systemctl try-restart kboot-kubelet.service")]
+    assert any(line.startswith("restarting the kubelets of cp1 again") for line in fake.progress)
+
+
+def test_a_failed_kubelet_restart_leaves_reissue_to_be_run_again(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rot, "early_kubelets", lambda topo: ["cp1"])
+    fake = Fake()
+    _run(fake, stage="trust")
+
+    def failing(inventory: Inventory, commands: dict[str, str],
+                **kw: object) -> dict[str, HostOutput]:
+        if all("try-restart" in c for c in commands.values()):
+            return {h: HostOutput(h, 1, "", "Job failed", "failed") for h in commands}
+        return Fake.run_on_hosts(fake, inventory, commands)
+
+    monkeypatch.setattr(fake, "run_on_hosts", failing)
+    with pytest.raises(ClusterError, match=r"restarting the kubelet on cp1 failed \(Job failed\)"):
+        _run(fake, stage="reissue")
+    assert rot.load_rotation(home) == Rotation(("trust",))
