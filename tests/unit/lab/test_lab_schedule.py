@@ -68,3 +68,16 @@ def test_a_shape_not_in_use_or_not_declared_is_refused(monkeypatch: pytest.Monke
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "e2e/b.py::t0 (setup)")
     with pytest.raises(pytest.UsageError, match="its LABS does not declare"):
         schedule.check_declared(ONE)
+
+
+@pytest.mark.parametrize(("keep", "downs"), [(False, ["lab"]), (True, [])])
+def test_keep_labs_leaves_a_lab_up_at_its_turn(monkeypatch: pytest.MonkeyPatch, keep: bool,
+                                               downs: list[str]) -> None:
+    from tests.fixtures import lab as fixture
+    monkeypatch.setattr(fixture, "KEEP_LABS", keep)
+    seen: list[str] = []
+    schedule = LabSchedule()
+    schedule.running["lab"] = SimpleNamespace(down=lambda: seen.append("lab"))  # type: ignore[assignment]
+    schedule.take_down("lab", "tests/e2e/test_x.py")
+    assert seen == downs and "lab" not in schedule.running
+    assert [name for name, *_ in schedule.log] == downs
