@@ -4,6 +4,7 @@ real ``kubectl drain`` blocked by a budget until a replica is ready elsewhere.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import threading
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from kboot.controlplane.client.errors import TooManyRequests
 from kboot.controlplane.client.sync import SyncClient
 from tests.fixtures.apiserver import ApiServer, start_apiserver
-from tests.fixtures.etcd import start_etcd
+from tests.fixtures.etcd import EtcdCluster, start_etcd
 
 from .cluster import ControlPlane, running_pods, wait_for
 
@@ -23,8 +25,14 @@ REFUSED = "Cannot evict pod as it would violate the pod's disruption budget."
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    with start_etcd() as etcd, start_apiserver(etcd.url) as srv:
+def etcd() -> Iterator[EtcdCluster]:
+    with start_etcd() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def server(etcd: EtcdCluster) -> Iterator[ApiServer]:
+    with start_apiserver(etcd.url) as srv:
         yield srv
 
 
@@ -153,15 +161,22 @@ def test_a_budget_selecting_nothing_says_so(cp: ControlPlane, client: SyncClient
     assert "No matching pods found" in cp.kubectl("describe", "pdb", "ghost", "-n", ns)
 
 
+def under_budget(cp: ControlPlane, client: SyncClient, ns: str, app: str, replicas: int,
+                 bound: str, allowed: int) -> list[dict[str, Any]]:
+    """A Deployment ``app`` of ``replicas`` ready pods under a budget ``app`` with ``bound``,
+    once the budget allows ``allowed`` disruptions."""
+    deployment(cp, ns, app, replicas)
+    pods = wait_for(f"{replicas} ready {app} pods",
+                    lambda: ready_pods(client, ns, app, replicas), cp=cp)
+    pdb(cp, ns, app, app, bound)
+    wait_for("budget computed", lambda: status_is(client, ns, app, currentHealthy=replicas,
+                                                  disruptionsAllowed=allowed), cp=cp)
+    return pods
+
+
 def two_replicas_both_needed(cp: ControlPlane, client: SyncClient, ns: str,
                              app: str) -> list[dict[str, Any]]:
-    """A 2-replica Deployment ``app`` under a budget ``app`` with ``minAvailable: 2``."""
-    deployment(cp, ns, app, 2)
-    pods = wait_for(f"2 ready {app} pods", lambda: ready_pods(client, ns, app, 2), cp=cp)
-    pdb(cp, ns, app, app, "minAvailable: 2")
-    wait_for("budget computed", lambda: status_is(client, ns, app, currentHealthy=2,
-                                                  disruptionsAllowed=0), cp=cp)
-    return pods
+    return under_budget(cp, client, ns, app, 2, "minAvailable: 2", 0)
 
 
 def test_eviction_is_refused_until_a_replacement_is_ready(
@@ -226,3 +241,43 @@ def test_kubectl_drain_waits_for_the_budget(cp: ControlPlane, client: SyncClient
     assert f"node/{node} drained" in "".join(seen)
     left = [p for p in running_pods(client, ns, "app=kv") if p["spec"]["nodeName"] == node]
     assert left == []
+
+
+def evict_back_to_back(clients: list[SyncClient], pods: list[dict[str, Any]]) -> list[str]:
+    """What ``kboot.cluster.drain`` does in one pass: each pod's eviction (its uid as
+    precondition) right after the other; 'evicted' or the refusal's reason per pod."""
+    outcomes = []
+    for pod, client in zip(pods, itertools.cycle(clients)):
+        md = pod["metadata"]
+        try:
+            client.create_subresource("pods", md["name"], "eviction", {
+                "apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": md["name"], "namespace": md["namespace"]},
+                "deleteOptions": {"preconditions": {"uid": md["uid"]}}},
+                namespace=md["namespace"])
+            outcomes.append("evicted")
+        except TooManyRequests as exc:
+            outcomes.append(f"refused: {exc.message}")
+    return outcomes
+
+
+def test_back_to_back_evictions_spend_one_allowed_disruption(
+        cp: ControlPlane, client: SyncClient) -> None:
+    """A drain's burst: the first eviction spends the one disruption, the next two are
+    refused at once (not retried by the client until a replacement is ready)."""
+    pods = under_budget(cp, client, setup_ns(cp, "pdb-burst"), "web", 3, "maxUnavailable: 1", 1)
+    outcomes = evict_back_to_back([client], pods)
+    assert outcomes[0] == "evicted", outcomes
+    assert all(REFUSED in o for o in outcomes[1:]), outcomes
+
+
+def test_back_to_back_evictions_through_three_apiservers_on_one_etcd(
+        cp: ControlPlane, client: SyncClient, etcd: EtcdCluster) -> None:
+    """The same burst spread over three apiservers sharing the store (the HA shape)."""
+    pods = under_budget(cp, client, setup_ns(cp, "pdb-ha"), "ha", 3, "maxUnavailable: 1", 1)
+    with start_apiserver(etcd.url) as second, start_apiserver(etcd.url) as third, \
+            SyncClient.from_kubeconfig(second.kubeconfig) as two, \
+            SyncClient.from_kubeconfig(third.kubeconfig) as three:
+        outcomes = evict_back_to_back([client, two, three], pods)
+    assert outcomes[0] == "evicted", outcomes
+    assert all(REFUSED in o for o in outcomes[1:]), outcomes

@@ -1,5 +1,6 @@
-"""The REST client against a tiny in-process HTTP server: typed errors, retries only on
-429/503 (honouring Retry-After), never on other 4xx, watch decoding and Expired."""
+"""The REST client against a tiny in-process HTTP server: typed errors, retries only on 503
+and on a 429 with Retry-After (honouring it), never on other 4xx nor on a budget's 429, watch
+decoding and Expired."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from kboot.controlplane.client.config import ClientConfig
-from kboot.controlplane.client.errors import Expired, Invalid, NotFound
+from kboot.controlplane.client.errors import Expired, Invalid, NotFound, TooManyRequests
 from kboot.controlplane.client.rest import Client
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -61,6 +62,31 @@ def test_retries_503_with_retry_after_then_succeeds() -> None:
     got = run_against(handler, lambda c: c.get("pods", "p", namespace="ns"))
     assert got == {"kind": "Pod", "metadata": {"name": "p"}}
     assert calls == ["/api/v1/namespaces/ns/pods/p"] * 3
+
+
+def test_a_429_with_retry_after_is_retried_one_without_is_the_answer() -> None:
+    """Overload says when to come back; an eviction a disruption budget refuses does not, and
+    the caller (a drain) must see that refusal at once, not the eviction seconds later."""
+    calls: list[str] = []
+
+    async def handler(req: web.Request) -> web.StreamResponse:
+        calls.append(req.path)
+        resp = status(429, "TooManyRequests")
+        if req.path.endswith("/busy") and len(calls) < 2:
+            resp.headers["Retry-After"] = "0.01"
+        elif req.path.endswith("/busy"):
+            return web.json_response({"kind": "Pod", "metadata": {"name": "busy"}})
+        return resp
+
+    got = run_against(handler, lambda c: c.get("pods", "busy", namespace="ns"))
+    assert got == {"kind": "Pod", "metadata": {"name": "busy"}}
+    assert calls == ["/api/v1/namespaces/ns/pods/busy"] * 2
+    calls.clear()
+    with pytest.raises(TooManyRequests):
+        run_against(handler, lambda c: c.create_subresource(
+            "pods", "web", "eviction", {"apiVersion": "policy/v1", "kind": "Eviction"},
+            namespace="ns"))
+    assert calls == ["/api/v1/namespaces/ns/pods/web/eviction"]
 
 
 @pytest.mark.parametrize("code,reason,exc", [(404, "NotFound", NotFound),
