@@ -14,6 +14,7 @@ the cluster layer reads without re-checking::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kboot.inventory.problems import Problems, Where
@@ -26,8 +27,6 @@ HOOK_EVENTS = tuple(f"{when}_{what}" for what in ("up", "upgrade", "backup", "re
                                                   "uncordon", "certs_renew", "rotate_ca")
                     for when in ("before", "after"))
 HOOK_KEYS = ("run", "hosts", "name", "become", "timeout")
-CERT_KEYS = ("renew_before_days", "leaf_days")
-UPGRADE_KEYS = ("drain", "drain_timeout")
 WORKSTATION = "workstation"
 DEFAULT_HOOK_TIMEOUT = 600.0
 
@@ -42,46 +41,47 @@ def _days(value: Any, *, minimum: float) -> float:
     raise Bad(f"expected a number of days >= {minimum:g}, got {type(value).__name__} {value!r}")
 
 
-def check_certs(body: Any, line: Where, problems: Problems) -> dict[str, Any]:
+Parser = Callable[[Any], Any]
+#: each key of the flat sections: how its value is checked and normalised (raises Bad)
+CERT_PARSERS: Mapping[str, Parser] = {
+    "renew_before_days": lambda value: _days(value, minimum=0),
+    "leaf_days": lambda value: int(_days(value, minimum=1)),
+}
+#: ``drain``: whether ``kboot up`` drains a worker before restarting its kubelet;
+#: ``drain_timeout``: seconds a drain may take
+UPGRADE_PARSERS: Mapping[str, Parser] = {
+    "drain": lambda value: boolean(plain(value)),
+    "drain_timeout": lambda value: seconds(plain(value)),
+}
+
+
+def _check_flat(section: str, parsers: Mapping[str, Parser], body: Any, line: Where,
+                problems: Problems) -> dict[str, Any]:
+    """A section of plain keys, each checked by its parser, every mistake at its own line."""
+    keys = tuple(parsers)
     if not isinstance(body, LMap):
-        problems.add(line, "cluster.certs", f"expected a mapping with {', '.join(CERT_KEYS)}, "
+        problems.add(line, section, f"expected a mapping with {', '.join(keys)}, "
                      f"got {type(body).__name__} {body!r}")
         return {}
     out: dict[str, Any] = {}
     for key, value in body.items():
-        where, field = body.line_of(key), f"cluster.certs.{key}"
+        where, field = body.line_of(key), f"{section}.{key}"
+        if key not in parsers:
+            problems.unknown_key(where, field, key, keys)
+            continue
         try:
-            if key == "renew_before_days":
-                out[key] = _days(value, minimum=0)
-            elif key == "leaf_days":
-                out[key] = int(_days(value, minimum=1))
-            else:
-                problems.unknown_key(where, field, key, CERT_KEYS)
+            out[key] = parsers[key](value)
         except Bad as exc:
             problems.add(where, field, str(exc))
     return out
+
+
+def check_certs(body: Any, line: Where, problems: Problems) -> dict[str, Any]:
+    return _check_flat("cluster.certs", CERT_PARSERS, body, line, problems)
 
 
 def check_upgrade(body: Any, line: Where, problems: Problems) -> dict[str, Any]:
-    """``drain`` (whether ``kboot up`` drains a worker before restarting its kubelet) and
-    ``drain_timeout`` (seconds a drain may take)."""
-    if not isinstance(body, LMap):
-        problems.add(line, "cluster.upgrade", f"expected a mapping with {', '.join(UPGRADE_KEYS)}"
-                     f", got {type(body).__name__} {body!r}")
-        return {}
-    out: dict[str, Any] = {}
-    for key, value in body.items():
-        where, field = body.line_of(key), f"cluster.upgrade.{key}"
-        try:
-            if key == "drain":
-                out[key] = boolean(plain(value))
-            elif key == "drain_timeout":
-                out[key] = seconds(plain(value))
-            else:
-                problems.unknown_key(where, field, key, UPGRADE_KEYS)
-        except Bad as exc:
-            problems.add(where, field, str(exc))
-    return out
+    return _check_flat("cluster.upgrade", UPGRADE_PARSERS, body, line, problems)
 
 
 def _hook(item: Any, where: Where, field: str, problems: Problems) -> dict[str, Any] | None:

@@ -56,6 +56,14 @@ async def _terminate(h: Harness, *names: str) -> None:
     await h.reconcile("ns/web")
 
 
+def _ready_only(h: Harness) -> list[str]:
+    """The addresses of the Service's one Endpoints subset, which has no not-ready ones."""
+    (ep,) = h.fake.all("endpoints", "ns")
+    (subset,) = ep["subsets"]
+    assert "notReadyAddresses" not in subset, subset
+    return [a["ip"] for a in subset["addresses"]]
+
+
 def _conditions(sl: Obj) -> dict[str, tuple[bool, bool, bool]]:
     return {e["addresses"][0]: (e["conditions"]["ready"], e["conditions"]["serving"],
                                 e["conditions"]["terminating"]) for e in sl["endpoints"]}
@@ -72,10 +80,7 @@ def test_terminating_pods_stay_in_the_slice_with_conditions_but_leave_endpoints(
                                    "10.0.0.2": (False, True, True),
                                    "10.0.0.3": (False, False, True)}
         assert sl["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
-        (ep,) = h.fake.all("endpoints", "ns")
-        (subset,) = ep["subsets"]
-        assert [a["ip"] for a in subset["addresses"]] == ["10.0.0.1"]
-        assert "notReadyAddresses" not in subset
+        assert _ready_only(h) == ["10.0.0.1"]
 
     run(EndpointsController, [
         ("services", SVC), ("pods", pod("a", "10.0.0.1", ready=True)),
@@ -126,10 +131,7 @@ def test_finished_pods_are_in_neither_endpoints_nor_slices() -> None:
         await h.reconcile("ns/web")
         (sl,) = h.fake.all("endpointslices", "ns")
         assert _conditions(sl) == {"10.0.0.1": (True, True, False)}
-        (ep,) = h.fake.all("endpoints", "ns")
-        (subset,) = ep["subsets"]
-        assert [a["ip"] for a in subset["addresses"]] == ["10.0.0.1"]
-        assert "notReadyAddresses" not in subset
+        assert _ready_only(h) == ["10.0.0.1"]
 
     run(EndpointsController, [
         ("services", SVC), ("pods", pod("a", "10.0.0.1", ready=True)),
