@@ -59,18 +59,24 @@ def lease_spec(address: str, *, renew_time: str, duration: int) -> JsonObj:
             "renewTime": renew_time}
 
 
+def _renewal(lease: JsonObj) -> tuple[float, int] | None:
+    """(last renewal, duration) of an endpoint Lease; None for a Lease of something else or
+    one never renewed."""
+    labels = (lease.get("metadata") or {}).get("labels") or {}
+    spec = lease.get("spec") or {}
+    renewed = parse_time(spec.get("renewTime"))
+    if LABEL not in labels or renewed is None:
+        return None
+    return renewed, int(spec.get("leaseDurationSeconds") or 0)
+
+
 def live_addresses(leases: Iterable[JsonObj], *, now: float) -> list[str]:
     """The addresses (sorted) of the endpoint Leases unexpired at ``now`` (epoch seconds)."""
     out: set[str] = set()
     for lease in leases:
-        labels = (lease.get("metadata") or {}).get("labels") or {}
-        spec = lease.get("spec") or {}
-        address = spec.get("holderIdentity")
-        if LABEL not in labels or not address:
-            continue
-        renewed = parse_time(spec.get("renewTime"))
-        duration = spec.get("leaseDurationSeconds") or 0
-        if renewed is not None and renewed + duration > now:
+        address = (lease.get("spec") or {}).get("holderIdentity")
+        renewal = _renewal(lease)
+        if address and renewal is not None and renewal[0] + renewal[1] > now:
             out.add(str(address))
     return sorted(out)
 
@@ -78,15 +84,9 @@ def live_addresses(leases: Iterable[JsonObj], *, now: float) -> list[str]:
 def dead_leases(leases: Iterable[JsonObj], *, now: float) -> list[JsonObj]:
     """The endpoint Leases expired for at least another duration at ``now``: their apiservers
     are gone (a live one renews every ``interval``, well inside the duration), sorted by name."""
-    out = []
-    for lease in leases:
-        labels = (lease.get("metadata") or {}).get("labels") or {}
-        spec = lease.get("spec") or {}
-        renewed = parse_time(spec.get("renewTime"))
-        duration = spec.get("leaseDurationSeconds") or 0
-        if LABEL in labels and renewed is not None and renewed + 2 * duration <= now:
-            out.append(lease)
-    return sorted(out, key=lambda lease: str(lease["metadata"].get("name", "")))
+    dead = [lease for lease in leases if (renewal := _renewal(lease)) is not None
+            and renewal[0] + 2 * renewal[1] <= now]
+    return sorted(dead, key=lambda lease: str(lease["metadata"].get("name", "")))
 
 
 def endpoints_with(current: JsonObj, addresses: list[str]) -> JsonObj:
