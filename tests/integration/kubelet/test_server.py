@@ -65,30 +65,38 @@ def test_tty_exec_with_resize(cluster: Cluster) -> None:
                    str(cluster.server.kubelet_client_key_file))
     url = (f"{_base(cluster)}/exec/default/tty/c?command=sh&stdin=true&stdout=true&tty=true")
 
-    async def go() -> tuple[str, bytes, dict]:  # type: ignore[type-arg]
-        out, status = b"", {}
+    out = bytearray()  # outside go(): a timeout's message shows what the shell said
+
+    async def go() -> tuple[str, dict]:  # type: ignore[type-arg]
+        status = {}
         async with aiohttp.ClientSession() as s, s.ws_connect(
                 url, ssl=ctx, protocols=("v5.channel.k8s.io",)) as ws:
             proto = ws.protocol or ""
             await ws.send_bytes(b"\x04" + json.dumps({"Width": 91, "Height": 37}).encode())
-            # the resize and stdin travel apart: ask for the size until the shell sees it
+            # the resize and stdin travel apart: ask for the size until the shell sees it. The
+            # command starts on a 0x0 terminal and gets the size a moment later (ctr resizes
+            # after the start, as CRI does), so a first `stty size` may fail ("stty: standard
+            # input") or print another size: both are answers, ask again
             await ws.send_bytes(b"\x00stty size\n")
-            sizes = 0
+            answers = 0
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.BINARY:
                     break
                 if msg.data[0] == 1:
-                    out += msg.data[1:]
-                    seen = re.findall(rb"^(\d+ \d+)\r*$", out, re.MULTILINE)
-                    if len(seen) > sizes:
-                        sizes = len(seen)
+                    out.extend(msg.data[1:])
+                    seen = re.findall(rb"^(\d+ \d+|stty: .*?)\r*$", bytes(out), re.MULTILINE)
+                    if len(seen) > answers:
+                        answers = len(seen)
                         again = b"exit 4" if seen[-1] == b"37 91" else b"stty size"
                         await ws.send_bytes(b"\x00" + again + b"\n")
                 elif msg.data[0] == 3:
                     status = json.loads(msg.data[1:])
-        return proto, out, status
+        return proto, status
 
-    proto, out, status = asyncio.run(asyncio.wait_for(go(), 20))
+    try:
+        proto, status = asyncio.run(asyncio.wait_for(go(), 20))
+    except TimeoutError:
+        pytest.fail(f"no exit within 20 s; the terminal showed {bytes(out)!r}")
     assert proto == "v5.channel.k8s.io"
     assert b"37 91" in out
     assert status["status"] == "Failure"
