@@ -119,10 +119,10 @@ def is_config_key(value: str) -> list[str]:
 
 def is_port_name(value: str) -> list[str]:
     """IANA service names: ports referred to by name."""
-    errs = [] if 1 <= len(value) <= 15 else ["must be no more than 15 characters"]
+    errs = [] if len(value) <= 15 else [_too_long(15)]
     if not re.match(rf"^{_IANA}$", value):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    elif not re.search("[a-z]", value):
+    if not re.search("[a-z]", value):
         errs.append("must contain at least one letter (a-z)")
     if "--" in value:
         errs.append("must not contain consecutive hyphens")
@@ -143,3 +143,14 @@ def is_dns1035_label(value: str) -> list[str]:
             "with an alphabetic character, and end with an alphanumeric character (e.g. "
             f"'my-name',  or 'abc-123', regex used for validation is '{_DNS1035}')")
     return errs
+
+
+def is_env_var_name(value: str) -> list[str]:
+    """Environment variable names and ``envFrom`` prefixes: upstream's relaxed rule (on by
+    default since 1.32), any printable ASCII character but ``=``."""
+    if not value:
+        return ["environment variable name must be non-empty"]
+    if any(not " " <= ch <= "~" or ch == "=" for ch in value):
+        return ["a valid environment variable name must consist only of printable ASCII "
+                "characters other than '='"]
+    return []
