@@ -68,19 +68,25 @@ def _list(obj: Obj, key: str) -> list[Any]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _zero_default(obj: Obj, key: str, value: Any) -> None:
+    """Upstream's Go defaulting: a missing *or zero* (``0``, ``""``) value is the default."""
+    if obj.get(key) in (None, 0, ""):
+        obj[key] = value
+
+
 def _http_get(handler: Any) -> None:
     """A probe's or lifecycle hook's ``httpGet``: path ``/``, scheme HTTP (as upstream)."""
     action = handler.get("httpGet") if isinstance(handler, dict) else None
     if isinstance(action, dict):
-        action.setdefault("path", "/")
-        action.setdefault("scheme", "HTTP")
+        _zero_default(action, "path", "/")
+        _zero_default(action, "scheme", "HTTP")
 
 
 def _probe(probe: Any) -> None:
     if not isinstance(probe, dict):
         return
     for key, value in _PROBE_DEFAULTS.items():
-        probe.setdefault(key, value)
+        _zero_default(probe, key, value)
     _http_get(probe)
 
 
@@ -91,7 +97,7 @@ def _container(c: Obj) -> None:
     c.setdefault("terminationMessagePolicy", "File")
     c.setdefault("resources", {})
     for port in _list(c, "ports"):
-        port.setdefault("protocol", "TCP")
+        _zero_default(port, "protocol", "TCP")
     for env in _list(c, "env"):
         source = env.get("valueFrom")
         field_ref = source.get("fieldRef") if isinstance(source, dict) else None
