@@ -19,7 +19,13 @@ import json
 from typing import Any
 
 from kboot.controlplane.api import names, typed
-from kboot.controlplane.api.field_errors import FieldError, forbidden, invalid, required
+from kboot.controlplane.api.field_errors import (
+    REQUIRED,
+    FieldError,
+    forbidden,
+    invalid,
+    required,
+)
 from kboot.controlplane.api.schemas import KindRef, resolve_kind
 from kboot.controlplane.api.validation_kinds import KIND_RULES
 
@@ -47,11 +53,13 @@ def validate(kind: KindRef, obj: Obj, *, old: Obj | None = None,
     rule = KIND_RULES.get(rk.kind)
     if rule is not None:
         errors.extend(rule(obj, old))
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     unique = []
-    for error in errors:  # schema-required and hand-written rules may both report a field
-        if (error.type, error.field) not in seen:
-            seen.add((error.type, error.field))
+    for error in errors:  # schema-required and hand-written rules may both report a field;
+        # other errors are kept unless identical (upstream lists every problem of a field)
+        key = (error.type, error.field, "" if error.type == REQUIRED else error.message)
+        if key not in seen:
+            seen.add(key)
             unique.append(error)
     return unique
 
