@@ -17,7 +17,7 @@ from kboot.controlplane.api.field_errors import (
     forbidden,
     not_found,
 )
-from kboot.controlplane.api.validation_pods import dicts, validate_container
+from kboot.controlplane.api.validation_containers import dicts, validate_container
 
 Obj = dict[str, Any]
 FIELD = "spec.ephemeralContainers"

@@ -28,14 +28,16 @@ from kboot.controlplane.api.networkpolicy import validate_network_policy
 from kboot.controlplane.api.priorities import validate_priority_class
 from kboot.controlplane.api.replicationcontrollers import validate_replication_controller
 from kboot.controlplane.api.validation_autoscaling import validate_apiservice, validate_hpa
-from kboot.controlplane.api.validation_pods import (
+from kboot.controlplane.api.validation_containers import (
     PROTOCOLS,
     dicts,
+    validate_port_num_or_name,
+)
+from kboot.controlplane.api.validation_pods import (
     validate_daemonset,
     validate_deployment,
     validate_job,
     validate_pod,
-    validate_port_num_or_name,
     validate_replicaset,
     validate_statefulset,
 )

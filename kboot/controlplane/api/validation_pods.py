@@ -8,8 +8,6 @@ Each rule is ``rule(obj, old) -> list[FieldError]`` with ``old`` set on updates.
 from __future__ import annotations
 
 import copy
-import re
-from fractions import Fraction
 from typing import Any
 
 from kboot.controlplane.api import names
@@ -21,147 +19,21 @@ from kboot.controlplane.api.field_errors import (
     immutable,
     in_range,
     invalid,
-    not_found,
     not_supported,
     required,
 )
-from kboot.controlplane.api.quantities import parse_quantity
 from kboot.controlplane.api.selectors import SelectorError, label_selector_from_dict
+from kboot.controlplane.api.validation_containers import (
+    dicts,
+    host_port_conflicts,
+    validate_container,
+)
+from kboot.controlplane.api.validation_probes import validate_probes_and_hooks
 
 Obj = dict[str, Any]
 
-PROTOCOLS = ("SCTP", "TCP", "UDP")
-_PULL = ("Always", "IfNotPresent", "Never")
 _RESTART = ("Always", "OnFailure", "Never")
 _DNS = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
-
-
-def dicts(value: Any) -> list[Obj]:
-    """The mapping items of a list field (anything else: none)."""
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def validate_port(port: Obj, path: str, seen_names: set[str]) -> list[FieldError]:
-    errors = in_range(f"{path}.containerPort", port.get("containerPort"), 1, 65535)
-    if port.get("hostPort"):
-        errors += in_range(f"{path}.hostPort", port["hostPort"], 1, 65535)
-    errors += check_enum(f"{path}.protocol", port.get("protocol"), PROTOCOLS)
-    name = port.get("name")
-    if name:
-        errors += [invalid(f"{path}.name", name, e) for e in names.is_port_name(name)]
-        if name in seen_names:
-            errors.append(duplicate(f"{path}.name", name))
-        seen_names.add(name)
-    return errors
-
-
-def validate_port_num_or_name(value: Any, path: str) -> list[FieldError]:
-    """A port given by number (1-65535) or by IANA name (upstream's ValidatePortNumOrName)."""
-    if isinstance(value, int):
-        return in_range(path, value, 1, 65535)
-    if isinstance(value, str):
-        return [invalid(path, value, e) for e in names.is_port_name(value)]
-    return []
-
-
-_HEADER = re.compile(r"^[-A-Za-z0-9]+$")
-_HANDLERS = ("exec", "httpGet", "tcpSocket", "sleep")
-
-
-def _handler(handler: Obj, path: str, grace: int) -> list[FieldError]:
-    """One LifecycleHandler: exactly one action (tcpSocket counts, though no kubelet runs it)."""
-    errors: list[FieldError] = []
-    given = [k for k in _HANDLERS if isinstance(handler.get(k), dict)]
-    if not given:
-        return [required(path, "must specify a handler type")]
-    errors += [forbidden(f"{path}.{k}", "may not specify more than 1 handler type")
-               for k in given[1:]]
-    action = handler[given[0]]
-    apath = f"{path}.{given[0]}"
-    if given[0] == "exec" and not action.get("command"):
-        errors.append(required(f"{apath}.command"))
-    if given[0] in ("httpGet", "tcpSocket"):
-        errors += validate_port_num_or_name(action.get("port"), f"{apath}.port")
-    if given[0] == "httpGet":
-        errors += check_enum(f"{apath}.scheme", action.get("scheme"), ("HTTP", "HTTPS"))
-        errors += [invalid(f"{apath}.httpHeaders", h.get("name"),
-                           "a valid HTTP header must consist of alphanumeric characters or "
-                           "'-' (e.g. 'X-Header-Name', regex used for validation is "
-                           "'[-A-Za-z0-9]+')")
-                   for h in dicts(action.get("httpHeaders"))
-                   if not _HEADER.match(str(h.get("name", "")))]
-    seconds = action.get("seconds") if given[0] == "sleep" else None
-    if isinstance(seconds, int) and not 0 < seconds <= grace:
-        errors.append(invalid(apath, seconds, "must be greater than 0 and less than "
-                                              f"terminationGracePeriodSeconds ({grace})"))
-    return errors
-
-
-def _lifecycle(c: Obj, path: str, grace: int, *, init: bool) -> list[FieldError]:
-    lifecycle = c.get("lifecycle")
-    if not isinstance(lifecycle, dict):
-        return []
-    if init:
-        return [forbidden(f"{path}.lifecycle",
-                          "may not be set for init containers without restartPolicy=Always")]
-    return [e for hook in ("postStart", "preStop") if isinstance(lifecycle.get(hook), dict)
-            for e in _handler(lifecycle[hook], f"{path}.lifecycle.{hook}", grace)]
-
-
-def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
-    errors: list[FieldError] = []
-    name = c.get("name")
-    if name:
-        errors += [invalid(f"{path}.name", name, e) for e in names.is_dns1123_label(name)]
-    if not c.get("image"):
-        errors.append(required(f"{path}.image"))
-    errors += check_enum(f"{path}.imagePullPolicy", c.get("imagePullPolicy"), _PULL)
-    port_names: set[str] = set()
-    for i, port in enumerate(dicts(c.get("ports"))):
-        errors += validate_port(port, f"{path}.ports[{i}]", port_names)
-    for i, env in enumerate(dicts(c.get("env"))):
-        if not env.get("name"):
-            errors.append(required(f"{path}.env[{i}].name"))
-    errors += _resources(c.get("resources"), f"{path}.resources")
-    mount_paths: set[str] = set()
-    for i, mount in enumerate(dicts(c.get("volumeMounts"))):
-        mpath = f"{path}.volumeMounts[{i}]"
-        if mount.get("name") and mount["name"] not in volumes:
-            errors.append(not_found(f"{mpath}.name", mount["name"]))
-        if mount.get("mountPath") in mount_paths:
-            errors.append(invalid(f"{mpath}.mountPath", mount["mountPath"], "must be unique"))
-        mount_paths.add(mount.get("mountPath", ""))
-    return errors
-
-
-def validate_container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
-    """The rules every kind of container shares (name, image, ports, env, mounts)."""
-    return _container(c, path, volumes)
-
-
-def _resources(resources: Any, path: str) -> list[FieldError]:
-    """Quantities are non-negative and requests do not exceed limits."""
-    if not isinstance(resources, dict):
-        return []
-    errors: list[FieldError] = []
-    parsed: dict[str, dict[str, Fraction]] = {}
-    for part in ("limits", "requests"):
-        for name, value in (resources.get(part) or {}).items():
-            try:
-                amount = parse_quantity(value)
-            except (ValueError, TypeError):
-                continue  # the schema walk reports malformed quantities
-            if amount < 0:
-                errors.append(invalid(f"{path}.{part}[{name}]", value,
-                                      "must be greater than or equal to 0"))
-            parsed.setdefault(part, {})[name] = amount
-    for name, request in parsed.get("requests", {}).items():
-        limit = parsed.get("limits", {}).get(name)
-        if limit is not None and request > limit:
-            errors.append(invalid(f"{path}.requests", resources["requests"][name],
-                                  f"must be less than or equal to {name} limit of "
-                                  f"{resources['limits'][name]}"))
-    return errors
 
 
 def _volumes(spec: Obj, path: str) -> tuple[list[FieldError], set[str]]:
@@ -184,28 +56,79 @@ def _volumes(spec: Obj, path: str) -> tuple[list[FieldError], set[str]]:
     return errors, seen
 
 
+def _containers(spec: Obj, path: str, volumes: set[str], grace: int) -> list[FieldError]:
+    """``containers``: at least one, unique names, probes and hooks, no ``restartPolicy``,
+    no host port taken twice (with ``hostNetwork``, a host port is the container port)."""
+    containers = dicts(spec.get("containers"))
+    if not containers:
+        return [required(f"{path}.containers")]
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for i, c in enumerate(containers):
+        cpath = f"{path}.containers[{i}]"
+        errors += validate_container(c, cpath, volumes)
+        if c.get("name") in seen:
+            errors.append(duplicate(f"{cpath}.name", c["name"]))
+        seen.add(c.get("name", ""))
+        errors += validate_probes_and_hooks(c, cpath, grace, init=False)
+        if c.get("restartPolicy") is not None:
+            errors.append(forbidden(f"{cpath}.restartPolicy",
+                                    "may not be set for non-init containers"))
+    errors += host_port_conflicts(containers, f"{path}.containers")
+    if spec.get("hostNetwork"):
+        errors += [invalid(f"{path}.containers[{i}].ports[{j}].hostPort", p["hostPort"],
+                           "must match `containerPort` when `hostNetwork` is true")
+                   for i, c in enumerate(containers) for j, p in enumerate(dicts(c.get("ports")))
+                   if p.get("hostPort") and p["hostPort"] != p.get("containerPort")]
+    return errors
+
+
+def _init_containers(spec: Obj, path: str, volumes: set[str], grace: int
+                     ) -> list[FieldError]:
+    """``initContainers``: names unique among all containers, ``restartPolicy`` only
+    ``Always`` (a sidecar, which alone may have probes and hooks); they run one at a time, so
+    only one container's own host ports can clash (upstream names them all ``[0]``)."""
+    errors: list[FieldError] = []
+    seen = {c.get("name") for c in dicts(spec.get("containers"))}
+    for i, c in enumerate(dicts(spec.get("initContainers"))):
+        cpath = f"{path}.initContainers[{i}]"
+        errors += validate_container(c, cpath, volumes)
+        errors += check_enum(f"{cpath}.restartPolicy", c.get("restartPolicy"), ("Always",))
+        if c.get("name") in seen:
+            errors.append(duplicate(f"{cpath}.name", c["name"]))
+        elif c.get("name"):
+            seen.add(c["name"])
+        errors += host_port_conflicts([c], f"{path}.initContainers")
+        errors += validate_probes_and_hooks(c, cpath, grace, init=True)
+    return errors
+
+
+def _dns_config(spec: Obj, path: str) -> list[FieldError]:
+    """``dnsPolicy: None`` takes its resolver from ``dnsConfig`` alone."""
+    config = spec.get("dnsConfig")
+    if spec.get("dnsPolicy") != "None":
+        return []
+    if not isinstance(config, dict):
+        return [required(path, "must provide `dnsConfig` when `dnsPolicy` is None")]
+    if not config.get("nameservers"):
+        return [required(f"{path}.nameservers", "must provide at least one DNS nameserver "
+                                                "when `dnsPolicy` is None")]
+    return []
+
+
 def validate_pod_spec(spec: Obj, path: str, *, claims: frozenset[str] = frozenset()
                       ) -> list[FieldError]:
     """Rules of a PodSpec at ``path`` (``spec`` or ``spec.template.spec``). ``claims``: names
     a StatefulSet's ``volumeClaimTemplates`` add as volumes (mounts may refer to them)."""
     errors, volumes = _volumes(spec, path)
     volumes |= claims
-    containers = dicts(spec.get("containers"))
     grace = spec.get("terminationGracePeriodSeconds")
     grace = grace if isinstance(grace, int) else 30
-    if not containers:
-        errors.append(required(f"{path}.containers"))
-    seen: set[str] = set()
-    for field in ("initContainers", "containers"):
-        for i, c in enumerate(dicts(spec.get(field))):
-            cpath = f"{path}.{field}[{i}]"
-            errors += _container(c, cpath, volumes)
-            errors += _lifecycle(c, cpath, grace, init=field == "initContainers")
-            if c.get("name") in seen:
-                errors.append(duplicate(f"{cpath}.name", c["name"]))
-            seen.add(c.get("name", ""))
+    errors += _containers(spec, path, volumes, grace)
+    errors += _init_containers(spec, path, volumes, grace)
     errors += check_enum(f"{path}.restartPolicy", spec.get("restartPolicy"), _RESTART)
     errors += check_enum(f"{path}.dnsPolicy", spec.get("dnsPolicy"), _DNS)
+    errors += _dns_config(spec, f"{path}.dnsConfig")
     errors += in_range(f"{path}.terminationGracePeriodSeconds",
                        spec.get("terminationGracePeriodSeconds"), 0)
     errors += in_range(f"{path}.activeDeadlineSeconds", spec.get("activeDeadlineSeconds"), 1)

@@ -191,8 +191,9 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
     ("Pod", pod({"name": "c", "image": "nginx", "lifecycle": {
         "postStart": {}, "preStop": {"exec": {"command": []}, "sleep": {"seconds": 1}}}}),
      ["spec.containers[0].lifecycle.postStart: Required value: must specify a handler type",
+      "spec.containers[0].lifecycle.preStop.exec.command: Required value",
       "spec.containers[0].lifecycle.preStop.sleep: Forbidden: may not specify more than 1 "
-      "handler type", "spec.containers[0].lifecycle.preStop.exec.command: Required value"]),
+      "handler type"]),
     ("Pod", pod({"name": "c", "image": "nginx", "lifecycle": {
         "preStop": {"sleep": {"seconds": 11}},
         "postStart": {"httpGet": {"port": "8080", "scheme": "FTP",
