@@ -23,6 +23,10 @@ POD: dict[str, Any] = {"metadata": {"name": "p"}, "spec": {"containers": [
      "lifecycle": {"preStop": {"httpGet": {"port": 80, "path": "/drain"}}},
      "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}],
     "volumes": [{"name": "v", "configMap": {"name": "cm"}}]}}
+ZEROED: dict[str, Any] = {"metadata": {"name": "p"}, "spec": {"containers": [
+    {"name": "c", "image": "x", "ports": [{"containerPort": 80, "protocol": ""}],
+     "readinessProbe": {"httpGet": {"port": 80, "path": "", "scheme": ""}, "periodSeconds": 0,
+                        "successThreshold": 0, "initialDelaySeconds": 0}}]}}
 TEMPLATE = {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c",
                                                                          "image": "x"}]}}
 
@@ -46,6 +50,13 @@ CASES: list[tuple[str, dict[str, Any], str, Any]] = [
     ("Pod", POD, "spec.containers.0.env.0.valueFrom.fieldRef.apiVersion", "v1"),
     ("Pod", POD, "spec.volumes.0.configMap.defaultMode", 420),
     ("Pod", POD, "status.phase", "Pending"),
+    # Go defaulting: a zero value is "unset" (but initialDelaySeconds has no default)
+    ("Pod", ZEROED, "spec.containers.0.ports.0.protocol", "TCP"),
+    ("Pod", ZEROED, "spec.containers.0.readinessProbe.periodSeconds", 10),
+    ("Pod", ZEROED, "spec.containers.0.readinessProbe.successThreshold", 1),
+    ("Pod", ZEROED, "spec.containers.0.readinessProbe.initialDelaySeconds", 0),
+    ("Pod", ZEROED, "spec.containers.0.readinessProbe.httpGet.path", "/"),
+    ("Pod", ZEROED, "spec.containers.0.readinessProbe.httpGet.scheme", "HTTP"),
     ("Pod", POD, "status.qosClass", "BestEffort"),
     ("Service", {"spec": {"ports": [{"port": 80}]}}, "spec.type", "ClusterIP"),
     ("Service", {"spec": {"ports": [{"port": 80}]}}, "spec.sessionAffinity", "None"),
