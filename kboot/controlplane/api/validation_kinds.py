@@ -27,6 +27,7 @@ from kboot.controlplane.api.field_errors import (
 from kboot.controlplane.api.networkpolicy import validate_network_policy
 from kboot.controlplane.api.priorities import validate_priority_class
 from kboot.controlplane.api.replicationcontrollers import validate_replication_controller
+from kboot.controlplane.api.servicetraffic import validate_traffic
 from kboot.controlplane.api.validation_autoscaling import validate_apiservice, validate_hpa
 from kboot.controlplane.api.validation_containers import (
     PROTOCOLS,
@@ -88,6 +89,7 @@ def validate_service(obj: Obj, old: Obj | None) -> list[FieldError]:
             errors.append(duplicate(f"spec.ports[{i}].name", port["name"]))
         seen.add(port.get("name"))
     errors += check_enum("spec.sessionAffinity", spec.get("sessionAffinity"), ("ClientIP", "None"))
+    errors += validate_traffic(spec, None if old is None else old.get("spec") or {})
     for key, value in (spec.get("selector") or {}).items():
         errors += [invalid("spec.selector", key, e) for e in names.is_qualified_name(key)]
         errors += [invalid(f"spec.selector[{key}]", value, e) for e in names.is_label_value(value)]

@@ -1,5 +1,6 @@
 """Service ClusterIP and NodePort allocation (``--service-cluster-ip-range``,
-``--service-node-port-range``).
+``--service-node-port-range``), the ``healthCheckNodePort`` of ``type: LoadBalancer`` +
+``externalTrafficPolicy: Local`` Services included (from the same range, as upstream).
 
 Allocation is computed from the services watch cache plus a set of addresses handed out by this
 process but not yet seen in the cache, so consecutive creates never collide. The first address
@@ -15,7 +16,8 @@ import ipaddress
 import random
 
 from kboot.controlplane.api.registry import ResourceKind
-from kboot.controlplane.apiserver.errors import JsonObj, invalid
+from kboot.controlplane.api.servicetraffic import drop_type_dependent, needs_health_check
+from kboot.controlplane.apiserver.errors import JsonObj, StatusError, invalid
 from kboot.controlplane.apiserver.watchcache import WatchCaches
 
 
@@ -49,6 +51,7 @@ class ServiceAllocators:
             spec = svc.get("spec") or {}
             ips.update(spec.get("clusterIPs") or [spec.get("clusterIP") or ""])
             ports.update(p.get("nodePort", 0) for p in spec.get("ports") or [])
+            ports.add(spec.get("healthCheckNodePort") or 0)
         # once the cache shows an allocation it is the authority (deletes free addresses)
         self.pending_ips -= ips
         self.pending_ports -= ports
@@ -95,7 +98,54 @@ class ServiceAllocators:
         if svc_type in ("NodePort", "LoadBalancer"):
             self._check_ports(spec, old_spec, used_ports, name)
             self._assign_ports(spec, old_spec, used_ports)
+        if old is not None:
+            drop_type_dependent(spec, old_spec)  # no longer needed: released with the write
+        if needs_health_check(spec):
+            try:
+                self._assign_health_check(spec, old_spec, used_ports, name)
+            except StatusError:
+                self.release(new)  # the addresses handed out above go back
+                raise
         return new
+
+    def _port_problem(self, wanted: int, used: set[int]) -> str | None:
+        if not self.port_low <= wanted <= self.port_high:
+            return (f"provided port is not in the valid range. The range of valid ports is "
+                    f"{self.port_low}-{self.port_high}")
+        return "provided port is already allocated" if wanted in used else None
+
+    def _free_port(self, used: set[int]) -> int | None:
+        free = [p for p in range(self.port_low, self.port_high + 1) if p not in used]
+        if not free:
+            return None
+        port = random.choice(free)
+        used.add(port)
+        self.pending_ports.add(port)
+        return port
+
+    def _assign_health_check(self, spec: JsonObj, old_spec: JsonObj, used: set[int],
+                             name: str) -> None:
+        """The Service's own port if it had one, else the one asked for if free, else any."""
+        held = old_spec.get("healthCheckNodePort") if needs_health_check(old_spec) else None
+        wanted = spec.get("healthCheckNodePort") or held
+        if wanted and wanted == held:
+            spec["healthCheckNodePort"] = held
+        elif wanted:
+            own = {p.get("nodePort") for p in spec.get("ports") or []}
+            why = self._port_problem(wanted, used | own)
+            if why:
+                raise invalid(_svc_kind(), name, [{"reason": "FieldValueInvalid",
+                                                   "field": "spec.healthCheckNodePort",
+                                                   "message": f"Invalid value: {wanted}: {why}"}])
+            used.add(wanted)
+            self.pending_ports.add(wanted)
+        else:
+            port = self._free_port(used)
+            if port is None:
+                raise invalid(_svc_kind(), name, [{"reason": "FieldValueInvalid",
+                                                   "field": "spec.healthCheckNodePort",
+                                                   "message": "range is full"}])
+            spec["healthCheckNodePort"] = port
 
     def _check_ports(self, spec: JsonObj, old_spec: JsonObj, used: set[int], name: str) -> None:
         """Requested nodePorts lie in ``--service-node-port-range`` and are free (a port this
@@ -105,12 +155,8 @@ class ServiceAllocators:
             wanted = port.get("nodePort")
             if not wanted or wanted in held:
                 continue
-            if not self.port_low <= wanted <= self.port_high:
-                why = (f"provided port is not in the valid range. The range of valid ports is "
-                       f"{self.port_low}-{self.port_high}")
-            elif wanted in used:
-                why = "provided port is already allocated"
-            else:
+            why = self._port_problem(wanted, used)
+            if why is None:
                 continue
             raise invalid(_svc_kind(), name, [{"reason": "FieldValueInvalid",
                                                "field": f"spec.ports[{i}].nodePort",
@@ -141,11 +187,9 @@ class ServiceAllocators:
             if kept:
                 port["nodePort"] = kept
                 continue
-            free = [p for p in range(self.port_low, self.port_high + 1) if p not in used]
-            if free:
-                port["nodePort"] = random.choice(free)
-                used.add(port["nodePort"])
-                self.pending_ports.add(port["nodePort"])
+            free = self._free_port(used)
+            if free is not None:
+                port["nodePort"] = free
 
     def release(self, obj: JsonObj) -> None:
         """Forget the pending addresses of a Service that was not (or is no longer) stored."""
@@ -153,6 +197,7 @@ class ServiceAllocators:
         self.pending_ips.discard(spec.get("clusterIP", ""))
         for port in spec.get("ports") or []:
             self.pending_ports.discard(port.get("nodePort", 0))
+        self.pending_ports.discard(spec.get("healthCheckNodePort") or 0)
 
 
 def _svc_kind() -> ResourceKind:
