@@ -1,5 +1,6 @@
 """``kboot-proxy``: keeps the node's Service rules equal to :func:`rules.render` of the API state,
-and its NetworkPolicy rules equal to :func:`netpolrules.render` (this node's pods).
+its NetworkPolicy rules equal to :func:`netpolrules.render` (this node's pods) and its Service
+health check listeners (:mod:`.healthcheck`) equal to the Services that want one.
 
 Informers on Services, Endpoints, NetworkPolicies, Pods and Namespaces only mark the state
 dirty; one loop renders the rules (pure functions) and applies them atomically (one
@@ -29,6 +30,7 @@ from kboot.controlplane.client.component import (
 )
 from kboot.controlplane.client.informer import Handlers, Informers
 from kboot.controlplane.proxy import netpol, netpolrules, rules
+from kboot.controlplane.proxy.healthcheck import HealthServers, health_checks, local_ready_counts
 from kboot.controlplane.proxy.iptables import Iptables, IptablesError
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 class Proxier:
     def __init__(self, client: ApiClient, iptables: Iptables, *, cluster_cidr: str = "",
                  node_name: str = "", min_period: float = 0.2,
-                 clock: Clock = REAL_CLOCK) -> None:
+                 clock: Clock = REAL_CLOCK, health: HealthServers | None = None) -> None:
         self.iptables, self.cluster_cidr, self.min_period = iptables, cluster_cidr, min_period
         self.clock = clock  # the pause between syncs (rate limit)
         self.informers = Informers(client, clock=clock)
@@ -59,6 +61,7 @@ class Proxier:
         self.policies = self.informers.get("networkpolicies")
         self.pods = self.informers.get("pods")
         self.namespaces = self.informers.get("namespaces")
+        self.health = health or HealthServers()
         self.dirty = asyncio.Event()
         self.applied = ""
 
@@ -67,8 +70,10 @@ class Proxier:
 
     async def sync(self) -> bool:
         """Apply the rules if they changed; True when something was written."""
+        await self.health.sync(health_checks(self.services.objects()),
+                               local_ready_counts(self.endpoints.objects(), self.node_name))
         ports = rules.service_ports(self.services.objects(), self.endpoints.objects(),
-                                    self.slices.objects())
+                                    self.slices.objects(), node_name=self.node_name)
         isolated = netpol.node_isolations(
             node=self.node_name, policies=self.policies.objects(), pods=self.pods.objects(),
             namespaces=self.namespaces.objects(), services=self.services.objects(),
@@ -108,6 +113,7 @@ class Proxier:
                     self.dirty.set()
                 await self.clock.sleep(self.min_period)
         finally:
+            await self.health.close()
             await self.informers.stop()
 
 
@@ -120,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def work(client: ApiClient) -> None:
         await Proxier(client, iptables, cluster_cidr=args.cluster_cidr,
-                      node_name=args.node_name, min_period=args.min_sync_period).run()
+                      node_name=args.node_name, min_period=args.min_sync_period,
+                      health=HealthServers(netns=args.netns)).run()
 
     return run_component(args, lease_name="kboot-proxy", work=work)
