@@ -164,11 +164,13 @@ def up(
     rebuild_bundle: bool = False,
     api_steps: Mapping[str, ApiStep] | None = None,
     verify: ApiStep | None = None,
+    verify_unchanged: ApiStep | None = None,
     members: MembersStep | None = None,
     workers: WorkersStep | None = None,
 ) -> UpReport:
     """``api_steps`` maps API phase names (:data:`API_PHASES_AFTER`) to their steps; check
-    mode passes none, nor ``members`` or ``workers``."""
+    mode passes none, nor ``members`` or ``workers``. ``verify_unchanged`` replaces ``verify``
+    when no phase changed anything on a host (a no-op re-run: no smoke pod again)."""
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
     bundle = prepare_bundle(bundle_dir, rebuild=rebuild_bundle,
@@ -212,7 +214,8 @@ def up(
         if api_steps and step in api_steps:
             _api_phase(step, api_steps[step], report, pki.admin_kubeconfig, on_phase)
     if verify is not None:
-        _api_phase("verify", verify, report, pki.admin_kubeconfig, on_phase)
+        check = verify_unchanged if verify_unchanged and not report.changed else verify
+        _api_phase("verify", check, report, pki.admin_kubeconfig, on_phase)
     return report
 
 

@@ -41,7 +41,7 @@ from kboot.cluster.registry import registry_settings
 from kboot.cluster.rollout import RestartStep, restart_plan
 from kboot.cluster.topology import Topology, state_dir, topology_from_inventory
 from kboot.cluster.up import MembersStep, UpReport, standard_api_steps, up
-from kboot.cluster.verify import verify_cluster
+from kboot.cluster.verify import verify_cluster, verify_unchanged
 from kboot.controlplane.client.sync import SyncClient
 from kboot.errors import ConfigError, KbootError, UserError
 from kboot.inventory import Inventory, load_inventory, select_hosts
@@ -170,6 +170,7 @@ def _run(args: argparse.Namespace) -> int:
             console.rule(f"[bold]phase {escape(phase)}")
 
     verify = None if (args.no_verify or args.check) else verify_cluster
+    unchanged = None if verify is None else verify_unchanged  # a no-op run: no smoke pod again
     api_steps = {} if args.check else standard_api_steps()
     topo = topology_from_inventory(inventory)
     state = state_dir(topo.name)
@@ -183,7 +184,8 @@ def _run(args: argparse.Namespace) -> int:
                     force_unlock=args.force_unlock, transports_factory=runner.transports)):
                 report = up(inventory, runner=runner, on_phase=on_phase, bundle_dir=args.bundle,
                             rebuild_bundle=args.rebuild_bundle, api_steps=api_steps,
-                            verify=verify, members=None if args.check else members_step(
+                            verify=verify, verify_unchanged=unchanged,
+                            members=None if args.check else members_step(
                                 inventory, runner, console if args.output == "text" else None),
                             workers=None if args.check else WorkerRestarts(
                                 inventory, runner, console, drain, limit=args.limit))

@@ -47,6 +47,22 @@ def test_api_phases_follow_their_playbook_phase(no_bundle: None) -> None:
                      "loadbalancer", "join-token", "workers", "addons", "ingress", "verify"]
 
 
+@pytest.mark.parametrize(("changed", "expected"), [(0, "verify-unchanged"), (1, "verify")])
+def test_a_run_that_changed_no_host_verifies_with_the_unchanged_step(
+        no_bundle: None, changed: int, expected: str) -> None:
+    """A no-op re-run runs ``verify_unchanged`` (no smoke pod again); one changed task on any
+    host, in any phase, brings back the full verify."""
+    seen: list[str] = []
+
+    def runner(playbook: Path, inventory: Inventory, *, phase: str) -> PhaseOutcome:
+        return PhaseOutcome(ok=True, changed=changed if phase == "workers" else 0)
+
+    up(_inventory(), runner=runner, on_phase=lambda p, s: None,
+       verify=lambda topo, kc: seen.append("verify"),
+       verify_unchanged=lambda topo, kc: seen.append("verify-unchanged"))
+    assert seen == [expected]
+
+
 def test_an_unreachable_api_is_a_clear_error(no_bundle: None) -> None:
     seen: list[tuple[str, str]] = []
 
