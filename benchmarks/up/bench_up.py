@@ -22,7 +22,7 @@ from rich.table import Table
 
 from kboot.cli.phases import PhaseRunner
 from kboot.cluster.up import UpReport, prepare_bundle, standard_api_steps, up
-from kboot.cluster.verify import verify_cluster
+from kboot.cluster.verify import verify_cluster, verify_unchanged
 from kboot.inventory import load_inventory
 from kboot.lab import Lab
 
@@ -36,7 +36,7 @@ def _run(inventory: Path, bundle: Path | None) -> tuple[UpReport, float]:
     with PhaseRunner(inv, quiet) as runner:
         report = up(inv, runner=runner, on_phase=lambda p, s: None,
                     bundle_dir=bundle, api_steps=standard_api_steps(),
-                    verify=verify_cluster)
+                    verify=verify_cluster, verify_unchanged=verify_unchanged)
     return report, time.monotonic() - start
 
 
@@ -75,6 +75,9 @@ def main() -> None:
                   f"ratio {t_first / TARGET_FIRST:.2f}); no-op: {t_noop:.1f}s "
                   f"(target ≤ {TARGET_NOOP:.0f}s, ratio {t_noop / TARGET_NOOP:.2f}); "
                   f"changed on re-run: {noop.changed}")
+    if args.keep:  # what a `kboot up` by hand on the kept lab needs
+        console.print(f"kept lab {name}: KBOOT_HOME={os.environ['KBOOT_HOME']} "
+                      f"kboot up {inventory}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from kboot.cluster.sshtunnel import Tunnel, reachable
 from kboot.cluster.topology import Node, Topology, state_dir, topology_from_inventory
 from kboot.errors import ClusterError, ConfigError, KbootError
 from kboot.images.distribution import DistributionClient, Endpoint, RegistryError
-from kboot.images.layout import ImageSource, ImageSourceError, open_source
+from kboot.images.layout import MANIFEST_TYPES, ImageSource, ImageSourceError, open_source
 from kboot.images.push import PRIVATE_HOST, PushStats, push_image, target
 from kboot.inventory import Inventory
 
@@ -125,9 +125,11 @@ def open_sources(paths: Sequence[Path]) -> list[ImageSource]:
 
 
 def push_to_node(reg: RegistryNode, paths: Sequence[Path], *, chunk_size: int = 0,
-                 progress: Progress | None = None) -> PushStats:
+                 progress: Progress | None = None, skip_tagged: bool = False) -> PushStats:
     """Every image of ``paths`` into one control plane's stores (sources opened per thread:
-    a tarfile is not safe to share)."""
+    a tarfile is not safe to share). With ``skip_tagged``, an image whose tag already names
+    its digest is left alone: one HEAD instead of a walk of its blobs (the registry stored
+    that manifest only once every blob and child manifest it names was there)."""
     stats = PushStats()
     clients = {"public": DistributionClient(reg.push), "private": DistributionClient(reg.private)}
     sources = open_sources(paths)
@@ -135,6 +137,9 @@ def push_to_node(reg: RegistryNode, paths: Sequence[Path], *, chunk_size: int = 
         for source in sources:
             for root in source.roots:
                 where = target(root.name)
+                if skip_tagged and clients[where.store].manifest_digest(
+                        where.repository, where.tag, MANIFEST_TYPES) == root.digest:
+                    continue
                 push_image(clients[where.store], source, root.digest, root.media_type,
                            repository=where.repository, tag=where.tag, stats=stats,
                            chunk_size=chunk_size)
@@ -159,11 +164,12 @@ def push_images(inventory: Inventory, paths: Sequence[Path], *, chunk_size: int 
 
 
 def replicate(nodes: Sequence[RegistryNode], paths: Sequence[Path], *, chunk_size: int = 0,
-              progress: Progress | None = None) -> PushReport:
+              progress: Progress | None = None, skip_tagged: bool = False) -> PushReport:
     report = PushReport()
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
         futures = {r.node: pool.submit(push_to_node, r, paths, chunk_size=chunk_size,
-                                       progress=progress) for r in nodes}
+                                       progress=progress, skip_tagged=skip_tagged)
+                   for r in nodes}
         for name, future in futures.items():
             try:
                 report.per_node[name] = future.result()
@@ -182,12 +188,13 @@ def require_complete(report: PushReport) -> None:
 
 def push_bundle_images(topo: Topology, state: Path, images_dir: Path) -> None:
     """``kboot up``'s registry-images step: the bundle's images (pause, busybox) into every
-    control plane's registry, so nodes pull their sandbox image like any other."""
+    control plane's registry, so nodes pull their sandbox image like any other. An image
+    already tagged with its digest costs one request per node (a no-op re-run)."""
     creds = ensure_credentials(state)
     nodes = [_endpoints(n, state / "pki" / "ca.crt", creds) for n in topo.control_planes]
     paths = sorted(images_dir.glob("*.tar"))
     if paths:
-        require_complete(replicate(nodes, paths))
+        require_complete(replicate(nodes, paths, skip_tagged=True))
 
 
 def list_images(inventory: Inventory, *, via_ssh: bool | None = None

@@ -52,6 +52,24 @@ def test_push_then_anonymous_pull_through_the_mirror_and_no_resend(registry: Reg
     assert (again.blobs_sent, again.blobs_skipped) == (0, 2)
 
 
+def test_an_image_tagged_with_its_digest_is_left_alone_by_skip_tagged(registry: Registry,
+                                                                       tmp_path: Path) -> None:
+    """``kboot up``'s registry-images step on a re-run: one HEAD per image, nothing sent; a
+    tag that names another digest (an image replaced in the bundle) is pushed again."""
+    name = "docker.io/library/skiptagged:1"
+    build_busybox(tmp_path / "a.tar", name=name)
+    first = push_to_node(node(registry), [tmp_path / "a.tar"], skip_tagged=True)
+    assert (first.manifests, first.blobs_sent) == (1, 2)
+    again = push_to_node(node(registry), [tmp_path / "a.tar"], skip_tagged=True)
+    assert (again.manifests, again.blobs_sent, again.blobs_skipped) == (0, 0, 0)
+    other = build_busybox(tmp_path / "b.tar", name=name, config=ImageConfig(cmd=("true",)))
+    moved = push_to_node(node(registry), [tmp_path / "b.tar"], skip_tagged=True)
+    assert (moved.manifests, moved.blobs_sent, moved.blobs_skipped) == (1, 1, 1)
+    got = DistributionClient(registry.endpoint("mirror")).get_manifest(
+        "docker.io/library/skiptagged", "1", MANIFESTS)
+    assert got.headers["docker-content-digest"] == other.manifest_digest
+
+
 def test_the_mirror_refuses_writes_and_the_push_instance_wants_credentials(
         registry: Registry) -> None:
     with pytest.raises(RegistryError, match=r"405|UNSUPPORTED|unsupported"):
