@@ -76,7 +76,7 @@ def main() -> None:
                   f"(target ≤ {TARGET_NOOP:.0f}s, ratio {t_noop / TARGET_NOOP:.2f}); "
                   f"changed on re-run: {noop.changed}")
     if args.keep:  # what a `kboot up` by hand on the kept lab needs
-        console.print(f"kept lab {name}: KBOOT_HOME={os.environ['KBOOT_HOME']} "
+        console.print(f"kept lab {lab.name}: KBOOT_HOME={os.environ['KBOOT_HOME']} "
                       f"kboot up {inventory}")
 
 
