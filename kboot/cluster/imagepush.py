@@ -22,6 +22,7 @@ from typing import Any
 import paramiko
 
 from kboot.cluster.registry import (
+    MIRROR_PORT,
     PRIVATE_PORT,
     PUSH_PORT,
     Credentials,
@@ -45,6 +46,9 @@ class RegistryNode:
     node: str
     push: Endpoint
     private: Endpoint
+    # the anonymous read-only instance over the public store: where ``skip_tagged`` looks
+    # (no password hash to check per request, unlike the push instance); None: the push one
+    mirror: Endpoint | None = None
 
 
 @dataclass
@@ -107,7 +111,8 @@ def reached_nodes(inventory: Inventory, *, via_ssh: bool | None = None
 def _endpoints(node: Node, ca: Path, creds: Credentials) -> RegistryNode:
     def at(port: int) -> Endpoint:
         return Endpoint(f"{node.ip}:{port}", ca, creds.push_user, creds.push_password)
-    return RegistryNode(node.name, at(PUSH_PORT), at(PRIVATE_PORT))
+    return RegistryNode(node.name, at(PUSH_PORT), at(PRIVATE_PORT),
+                        Endpoint(f"{node.ip}:{MIRROR_PORT}", ca))
 
 
 def open_sources(paths: Sequence[Path]) -> list[ImageSource]:
@@ -132,12 +137,13 @@ def push_to_node(reg: RegistryNode, paths: Sequence[Path], *, chunk_size: int = 
     that manifest only once every blob and child manifest it names was there)."""
     stats = PushStats()
     clients = {"public": DistributionClient(reg.push), "private": DistributionClient(reg.private)}
+    looks = {**clients, "public": DistributionClient(reg.mirror)} if reg.mirror else clients
     sources = open_sources(paths)
     try:
         for source in sources:
             for root in source.roots:
                 where = target(root.name)
-                if skip_tagged and clients[where.store].manifest_digest(
+                if skip_tagged and looks[where.store].manifest_digest(
                         where.repository, where.tag, MANIFEST_TYPES) == root.digest:
                     continue
                 push_image(clients[where.store], source, root.digest, root.media_type,
@@ -149,7 +155,7 @@ def push_to_node(reg: RegistryNode, paths: Sequence[Path], *, chunk_size: int = 
     finally:
         for source in sources:
             source.close()
-        for client in clients.values():
+        for client in {*clients.values(), *looks.values()}:
             client.close()
     return stats
 
