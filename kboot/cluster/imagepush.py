@@ -143,8 +143,8 @@ def push_to_node(reg: RegistryNode, paths: Sequence[Path], *, chunk_size: int = 
         for source in sources:
             for root in source.roots:
                 where = target(root.name)
-                if skip_tagged and looks[where.store].manifest_digest(
-                        where.repository, where.tag, MANIFEST_TYPES) == root.digest:
+                if skip_tagged and _tagged(looks[where.store], where.repository, where.tag,
+                                           root.digest):
                     continue
                 push_image(clients[where.store], source, root.digest, root.media_type,
                            repository=where.repository, tag=where.tag, stats=stats,
@@ -158,6 +158,15 @@ def push_to_node(reg: RegistryNode, paths: Sequence[Path], *, chunk_size: int = 
         for client in {*clients.values(), *looks.values()}:
             client.close()
     return stats
+
+
+def _tagged(client: DistributionClient, repository: str, tag: str, digest: str) -> bool:
+    """Whether ``repository:tag`` names ``digest`` (an unanswered look is a no: the push that
+    follows then says what is wrong, if anything)."""
+    try:
+        return client.manifest_digest(repository, tag, MANIFEST_TYPES) == digest
+    except RegistryError:
+        return False
 
 
 def push_images(inventory: Inventory, paths: Sequence[Path], *, chunk_size: int = 0,

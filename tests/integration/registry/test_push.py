@@ -14,7 +14,7 @@ import pytest
 
 from kboot.cluster.imagepush import RegistryNode, _contents, push_to_node, replicate
 from kboot.images import ImageConfig, build_busybox, layer_tar
-from kboot.images.distribution import DistributionClient, RegistryError
+from kboot.images.distribution import DistributionClient, Endpoint, RegistryError
 from kboot.images.layout import DOCKER_MANIFEST, MEDIA_INDEX
 from kboot.images.oci import Entry
 from tests.integration.registry.harness import Registry, run_registry
@@ -70,6 +70,10 @@ def test_an_image_tagged_with_its_digest_is_left_alone_by_skip_tagged(registry: 
     got = DistributionClient(registry.endpoint("mirror")).get_manifest(
         "docker.io/library/skiptagged", "1", MANIFESTS)
     assert got.headers["docker-content-digest"] == other.manifest_digest
+    # a mirror that does not answer: the look is a no, the push goes on (present blobs skipped)
+    unanswered = dataclasses.replace(node(registry), mirror=Endpoint("127.0.0.1:1"))
+    pushed = push_to_node(unanswered, [tmp_path / "b.tar"], skip_tagged=True)
+    assert (pushed.manifests, pushed.blobs_sent, pushed.blobs_skipped) == (1, 0, 2)
 
 
 def test_the_mirror_refuses_writes_and_the_push_instance_wants_credentials(
