@@ -104,23 +104,28 @@ def make_cgroups(dirs: Sequence[Path]) -> list[Path]:
     return procs
 
 
+def _cgroup_tree(root: Path) -> list[Path]:
+    """``root`` and every cgroup under it, deepest first. ``os.walk`` skips a directory that
+    vanishes mid-walk (a cgroup removed while the node stops); ``Path.glob`` raised
+    FileNotFoundError there and broke a lab teardown."""
+    return [Path(top) for top, _dirs, _files in os.walk(root, topdown=False)]
+
+
 def cgroup_pids(dirs: Sequence[Path]) -> set[int]:
     """Every process in the node's cgroups, nested ones included."""
     pids: set[int] = set()
     for d in dirs:
-        for procs in d.glob("**/cgroup.procs") if d.is_dir() else ():
-            with contextlib.suppress(OSError):
-                pids.update(int(p) for p in procs.read_text().split())
+        for cgroup in _cgroup_tree(d):
+            with contextlib.suppress(OSError, ValueError):
+                pids.update(int(p) for p in (cgroup / "cgroup.procs").read_text().split())
     return pids
 
 
 def remove_cgroups(dirs: Sequence[Path]) -> None:
     for d in dirs:
-        if not d.is_dir():
-            continue
-        for sub in sorted((p for p in d.glob("**/") if p.is_dir()), key=lambda p: -len(p.parts)):
+        for cgroup in _cgroup_tree(d):
             with contextlib.suppress(OSError):
-                sub.rmdir()
+                cgroup.rmdir()
 
 
 # --- processes ------------------------------------------------------------------------------
