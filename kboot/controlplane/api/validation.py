@@ -53,15 +53,21 @@ def validate(kind: KindRef, obj: Obj, *, old: Obj | None = None,
     rule = KIND_RULES.get(rk.kind)
     if rule is not None:
         errors.extend(rule(obj, old))
+    return unique(errors)
+
+
+def unique(errors: list[FieldError]) -> list[FieldError]:
+    """``errors`` without repeats: schema-required and hand-written rules may both report a
+    field (one Required kept); other errors are kept unless identical (upstream lists every
+    problem of a field)."""
     seen: set[tuple[str, str, str]] = set()
-    unique = []
-    for error in errors:  # schema-required and hand-written rules may both report a field;
-        # other errors are kept unless identical (upstream lists every problem of a field)
+    out = []
+    for error in errors:
         key = (error.type, error.field, "" if error.type == REQUIRED else error.message)
         if key not in seen:
             seen.add(key)
-            unique.append(error)
-    return unique
+            out.append(error)
+    return out
 
 
 def unknown_fields(kind: KindRef, obj: Obj) -> list[str]:
