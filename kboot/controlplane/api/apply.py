@@ -26,6 +26,7 @@ from typing import Any
 from kboot.controlplane.api.errors import ApplyConflict, ConflictCause
 from kboot.controlplane.api.fieldpaths import (
     Path,
+    Values,
     field_set,
     from_fields_v1,
     key_value,
@@ -86,11 +87,16 @@ def _entries(obj: Mapping[str, Any] | None) -> list[tuple[Obj, set[Path]]]:
             if isinstance(e, Mapping)] if isinstance(found, list) else []
 
 
-def _scope(kind: KindRef, obj: Mapping[str, Any], subresource: str) -> Obj:
-    """The part of ``obj`` a write through ``subresource`` may touch, nulls dropped."""
-    out: Obj = _drop_nulls(obj)
+def _scope(kind: KindRef, obj: Mapping[str, Any], subresource: str, *,
+           read_only: bool = False) -> Obj:
+    """The part of ``obj`` a write through ``subresource`` may touch, nulls dropped.
+    ``read_only``: the result shares the parts of ``obj`` that hold no null (for comparing:
+    :func:`record_update` reads two whole objects on every write, copying them cost more)."""
+    out: Obj = dict(_nulls_dropped(obj)) if read_only else _drop_nulls(obj)
     meta = out.get("metadata")
     if isinstance(meta, dict):
+        if read_only:
+            meta = out["metadata"] = dict(meta)
         for key in _IDENTITY:
             meta.pop(key, None)
     if subresource == "status":
@@ -106,6 +112,21 @@ def _drop_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_drop_nulls(v) for v in value]
     return value
+
+
+def _nulls_dropped(value: Any) -> Any:
+    """:func:`_drop_nulls`, but ``value`` itself when nothing in it changes."""
+    if type(value) is dict:
+        for item in value.values():
+            if item is None or _nulls_dropped(item) is not item:
+                return _drop_nulls(value)
+        return value
+    if type(value) is list:
+        for item in value:
+            if _nulls_dropped(item) is not item:
+                return _drop_nulls(value)
+        return value
+    return _drop_nulls(value)
 
 
 def server_side_apply(
@@ -251,12 +272,13 @@ def record_update(
     """``managedFields`` for ``new`` after ``manager`` wrote it over ``old`` (``None``: create):
     the manager owns what it changed, others keep the rest, removed fields are forgotten."""
     status = subresource == "status"
-    new_scope = _scope(kind, new, subresource)
+    new_scope = _scope(kind, new, subresource, read_only=True)
     new_set = field_set(kind, new_scope, include_status=status)
-    old_scope = _scope(kind, old, subresource) if old is not None else {}
+    old_scope = _scope(kind, old, subresource, read_only=True) if old is not None else {}
     old_set = field_set(kind, old_scope, include_status=status) if old is not None else set()
+    new_at, old_at = Values(new_scope).at, Values(old_scope).at
     changed = {p for p in new_set if p not in old_set
-               or (p[-1] != "." and value_at(new_scope, p) != value_at(old_scope, p))}
+               or (p[-1] != "." and new_at(p) != old_at(p))}
     removed = old_set - new_set
     mine = (manager, operation, subresource)
     result: list[Obj] = []

@@ -5,7 +5,8 @@ item of a list-map (keyed by the schema's ``x-kubernetes-list-map-keys``), ``v:<
 item of a set, and ``.`` for "the list item itself".  Lists without a list type are atomic: the
 list is one leaf.  :func:`field_set` walks an object with its kind's schema;
 :func:`to_fields_v1`/:func:`from_fields_v1` convert to and from the nested ``fieldsV1`` JSON;
-:func:`value_at` and :func:`remove_path` read and prune objects by path.
+:func:`value_at` (:class:`Values` for many paths) and :func:`remove_path` read and prune
+objects by path.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kboot.controlplane.api.schemas import (
 
 Path = tuple[str, ...]
 _MISSING: Any = object()
+_UNSEEN: Any = object()
 # metadata fields owned through managedFields (the rest are server-managed or identity)
 _OWNED_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
 
@@ -144,6 +146,28 @@ def value_at(obj: Any, path: Path) -> Any:
         if node is _MISSING:
             return None
     return node
+
+
+class Values:
+    """:func:`value_at` for many paths of one object: each path prefix is resolved once
+    (the leaves of an object share most of their prefixes; :func:`~.apply.record_update`
+    compares every leaf of two objects on every write)."""
+
+    def __init__(self, obj: Any) -> None:
+        self._nodes: dict[Path, Any] = {(): obj}
+
+    def at(self, path: Path) -> Any:
+        """``value_at(obj, path)``."""
+        node = self._node(tuple(element for element in path if element != "."))
+        return None if node is _MISSING else node
+
+    def _node(self, path: Path) -> Any:
+        node = self._nodes.get(path, _UNSEEN)
+        if node is _UNSEEN:
+            parent = self._node(path[:-1])
+            node = _MISSING if parent is _MISSING else _find(parent, path[-1])[0]
+            self._nodes[path] = node
+        return node
 
 
 def remove_path(obj: Any, path: Path) -> None:
