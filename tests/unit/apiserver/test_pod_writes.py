@@ -102,8 +102,8 @@ async def test_a_binding_stores_what_the_general_update_admission_makes(case: st
 
 @async_test
 async def test_a_binding_with_invalid_annotations_is_refused_and_changes_nothing() -> None:
-    """The binding's annotations are new input: each bad key (one cause per field, as the pod's
-    full validation reports them) is a 422 and the pod stays unbound."""
+    """The binding's annotations are new input: a bad key is a 422 listing every problem of
+    each key, as the pod's full validation reports them, and the pod stays unbound."""
     async with running() as h:
         await h.json("POST", f"{NS}/pods", {"metadata": {"name": "p"}, "spec": BENCH},
                      expect=201)
@@ -111,9 +111,12 @@ async def test_a_binding_with_invalid_annotations_is_refused_and_changes_nothing
         refused = await h.json("POST", f"{NS}/pods/p/binding", _binding(
             "p", "node-1", {"bad key!": "x", "also/bad/": "y", "ok": "z" * 300_000}),
             expect=422)
-        assert [(c["reason"], c["field"]) for c in refused["details"]["causes"]] == [
-            ("FieldValueInvalid", "metadata.annotations"),
+        causes = refused["details"]["causes"]
+        assert [(c["reason"], c["field"]) for c in causes] == [
+            ("FieldValueInvalid", "metadata.annotations")] * 3 + [
             ("FieldValueTooLong", "metadata.annotations")]
+        assert [c["message"].split(":")[1] for c in causes[:3]] == [
+            ' "bad key!"', ' "also/bad/"', ' "also/bad/"']  # every problem of each key
         assert refused["message"].startswith('Pod "p" is invalid: [metadata.annotations: '
                                              'Invalid value: "bad key!"')
         assert await _stored(h, "p") == before
