@@ -97,7 +97,8 @@ class ServiceAllocators:
             self._assign_ip(spec, old_spec, used_ips, name)
         if svc_type in ("NodePort", "LoadBalancer"):
             self._check_ports(spec, old_spec, used_ports, name)
-            self._assign_ports(spec, old_spec, used_ports)
+            # a healthCheckNodePort asked for is not handed out to a port of the same write
+            self._assign_ports(spec, old_spec, used_ports | _asked_health_check(spec))
         if old is not None:
             drop_type_dependent(spec, old_spec)  # no longer needed: released with the write
         if needs_health_check(spec):
@@ -198,6 +199,11 @@ class ServiceAllocators:
         for port in spec.get("ports") or []:
             self.pending_ports.discard(port.get("nodePort", 0))
         self.pending_ports.discard(spec.get("healthCheckNodePort") or 0)
+
+
+def _asked_health_check(spec: JsonObj) -> set[int]:
+    asked = spec.get("healthCheckNodePort")
+    return {asked} if asked and needs_health_check(spec) else set()
 
 
 def _svc_kind() -> ResourceKind:

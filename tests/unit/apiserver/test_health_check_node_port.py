@@ -89,6 +89,20 @@ async def test_requested_port_conflicts_are_a_clear_422() -> None:
 
 
 @async_test
+async def test_a_requested_port_is_never_given_to_the_same_services_node_port() -> None:
+    """Two free ports, one asked for as the health check port: the Service's own nodePort
+    must take the other, every time (it was a random pick among both, a 422 half the time)."""
+    async with running(service_node_port_range="30000-30001") as h:
+        for i in range(12):
+            made = await h.json("POST", f"{NS}/services",
+                                _lb(f"s{i}", healthCheckNodePort=30000), expect=201)
+            assert (made["spec"]["healthCheckNodePort"],
+                    made["spec"]["ports"][0]["nodePort"]) == (30000, 30001)
+            await h.json("DELETE", f"{NS}/services/s{i}")
+            assert await _freed(h, 30000) and await _freed(h, 30001)
+
+
+@async_test
 async def test_other_shapes_are_rejected_with_upstreams_messages() -> None:
     async with running(service_node_port_range=RANGE) as h:
         nodeport = _lb("np", type="NodePort", healthCheckNodePort=30001)
