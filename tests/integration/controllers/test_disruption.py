@@ -4,6 +4,7 @@ real ``kubectl drain`` blocked by a budget until a replica is ready elsewhere.""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import subprocess
@@ -243,6 +244,22 @@ def test_kubectl_drain_waits_for_the_budget(cp: ControlPlane, client: SyncClient
     assert left == []
 
 
+@contextlib.contextmanager
+def replacements_held(cp: ControlPlane, client: SyncClient) -> Iterator[None]:
+    """Every node cordoned for the duration: the ReplicaSet's replacements of evicted pods stay
+    Pending, so the budget cannot recover a disruption in the middle of a burst (a replacement
+    Ready on a hollow node within a second would rightly allow another eviction, and the
+    burst's outcome would depend on the machine's speed)."""
+    nodes = [n["metadata"]["name"] for n in client.list("nodes")]
+    for node in nodes:
+        cp.kubectl("cordon", node)
+    try:
+        yield
+    finally:
+        for node in nodes:
+            cp.kubectl("uncordon", node)
+
+
 def evict_back_to_back(clients: list[SyncClient], pods: list[dict[str, Any]]) -> list[str]:
     """What ``kboot.cluster.drain`` does in one pass: each pod's eviction (its uid as
     precondition) right after the other; 'evicted' or the refusal's reason per pod."""
@@ -266,7 +283,8 @@ def test_back_to_back_evictions_spend_one_allowed_disruption(
     """A drain's burst: the first eviction spends the one disruption, the next two are
     refused at once (not retried by the client until a replacement is ready)."""
     pods = under_budget(cp, client, setup_ns(cp, "pdb-burst"), "web", 3, "maxUnavailable: 1", 1)
-    outcomes = evict_back_to_back([client], pods)
+    with replacements_held(cp, client):
+        outcomes = evict_back_to_back([client], pods)
     assert outcomes[0] == "evicted", outcomes
     assert all(REFUSED in o for o in outcomes[1:]), outcomes
 
@@ -277,7 +295,8 @@ def test_back_to_back_evictions_through_three_apiservers_on_one_etcd(
     pods = under_budget(cp, client, setup_ns(cp, "pdb-ha"), "ha", 3, "maxUnavailable: 1", 1)
     with start_apiserver(etcd.url) as second, start_apiserver(etcd.url) as third, \
             SyncClient.from_kubeconfig(second.kubeconfig) as two, \
-            SyncClient.from_kubeconfig(third.kubeconfig) as three:
+            SyncClient.from_kubeconfig(third.kubeconfig) as three, \
+            replacements_held(cp, client):
         outcomes = evict_back_to_back([client, two, three], pods)
     assert outcomes[0] == "evicted", outcomes
     assert all(REFUSED in o for o in outcomes[1:]), outcomes
