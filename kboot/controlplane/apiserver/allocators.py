@@ -129,10 +129,10 @@ class ServiceAllocators:
         """The Service's own port if it had one, else the one asked for if free, else any."""
         held = old_spec.get("healthCheckNodePort") if needs_health_check(old_spec) else None
         wanted = spec.get("healthCheckNodePort") or held
+        own = {p.get("nodePort") for p in spec.get("ports") or []}  # this write's node ports
         if wanted and wanted == held:
             spec["healthCheckNodePort"] = held
         elif wanted:
-            own = {p.get("nodePort") for p in spec.get("ports") or []}
             why = self._port_problem(wanted, used | own)
             if why:
                 raise invalid(_svc_kind(), name, [{"reason": "FieldValueInvalid",
@@ -141,7 +141,7 @@ class ServiceAllocators:
             used.add(wanted)
             self.pending_ports.add(wanted)
         else:
-            port = self._free_port(used)
+            port = self._free_port(used | own)
             if port is None:
                 raise invalid(_svc_kind(), name, [{"reason": "FieldValueInvalid",
                                                    "field": "spec.healthCheckNodePort",
